@@ -1,0 +1,76 @@
+// LSE merge: folds a partial attention result (O_p, LSE_p) into a running one
+// (O_a, LSE_a), in place, in f32:
+//   lse = max + ln(exp(lse_a - max) + exp(lse_p - max))
+//   o   = exp(lse_a - lse) * o_a + exp(lse_p - lse) * o_p
+// A side with LSE = -inf (fully masked) contributes nothing; if both are -inf the
+// result is O = 0, LSE = -inf. One invocation per (batch, row, head).
+//
+// Template names: ENABLE, ACC, PART, HEAD_DIM, WG.
+$ENABLE
+
+alias Acc = $ACC;
+alias Part = $PART;
+const D: u32 = $HEAD_DIMu;
+
+struct Params {
+    rows: u32,      // batch * seq
+    seq: u32,
+    heads: u32,
+    acc_off: u32,
+    part_off: u32,
+    acc_lse_off: u32,
+    part_lse_off: u32,
+    neg_inf: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> acc: array<Acc>;
+@group(0) @binding(2) var<storage, read_write> acc_lse: array<f32>;
+@group(0) @binding(3) var<storage, read> part: array<Part>;
+@group(0) @binding(4) var<storage, read> part_lse: array<f32>;
+
+@compute @workgroup_size($WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * $WGu;
+    if idx >= p.rows * p.heads {
+        return;
+    }
+    let h = idx % p.heads;
+    let r = idx / p.heads;          // b * seq + s
+    let b = r / p.seq;
+    let s = r % p.seq;
+    let li = (b * p.heads + h) * p.seq + s;
+    let la = acc_lse[p.acc_lse_off + li];
+    let lp = part_lse[p.part_lse_off + li];
+    let base = idx * D;
+    // -inf compares below every finite value; treat anything under -1e30 as "no mass".
+    let a_empty = !(la > -1.0e30);
+    let p_empty = !(lp > -1.0e30);
+    if p_empty {
+        if a_empty {
+            for (var d = 0u; d < D; d++) {
+                acc[p.acc_off + base + d] = Acc(0.0);
+            }
+            acc_lse[p.acc_lse_off + li] = p.neg_inf;
+        }
+        return;
+    }
+    if a_empty {
+        for (var d = 0u; d < D; d++) {
+            acc[p.acc_off + base + d] = Acc(f32(part[p.part_off + base + d]));
+        }
+        acc_lse[p.acc_lse_off + li] = lp;
+        return;
+    }
+    let mx = max(la, lp);
+    let ea = exp(la - mx);
+    let ep = exp(lp - mx);
+    let sum = ea + ep;
+    let wa = ea / sum;
+    let wp = ep / sum;
+    for (var d = 0u; d < D; d++) {
+        let x = wa * f32(acc[p.acc_off + base + d]) + wp * f32(part[p.part_off + base + d]);
+        acc[p.acc_off + base + d] = Acc(x);
+    }
+    acc_lse[p.acc_lse_off + li] = mx + log(sum);
+}

@@ -1,0 +1,179 @@
+//! The user-facing attention object.
+//!
+//! ```no_run
+//! use ringattn::{Attention, AttentionOptions, Dtype, GpuContext, GpuTensor};
+//! # fn main() -> ringattn::Result<()> {
+//! let ctx = GpuContext::new()?;
+//! let (b, n, h, d) = (1, 1024, 8, 64);
+//! let data = vec![0.5f32; b * n * h * d];
+//! let q = GpuTensor::from_f32(&ctx, &data, [b, n, h, d], Dtype::F32)?;
+//! let k = GpuTensor::from_f32(&ctx, &data, [b, n, h, d], Dtype::F32)?;
+//! let v = GpuTensor::from_f32(&ctx, &data, [b, n, h, d], Dtype::F32)?;
+//! let attn = Attention::new(&ctx, AttentionOptions { causal: true, ..Default::default() });
+//! let out = attn.forward(&q, &k, &v)?;
+//! let o: Vec<f32> = out.o.to_f32_vec(&ctx)?;
+//! # Ok(()) }
+//! ```
+
+use crate::context::GpuContext;
+use crate::error::{Error, Result};
+use crate::kernels::flash::{self, CausalFrame, FlashArgs, Prepared};
+use crate::kernels::Tier;
+use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+
+/// Options of one attention call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AttentionOptions {
+    /// Causal mask, bottom-right aligned when seq_q != seq_k (query i sees keys
+    /// j <= i + seq_k - seq_q), as FlashAttention-2 defines it.
+    pub causal: bool,
+    /// Softmax scale; `None` means 1/sqrt(head_dim).
+    pub scale: Option<f32>,
+    /// Kernel tier; `None` means `RINGATTN_TIER` if set, else the fastest the
+    /// adapter supports for the dtype and head_dim.
+    pub tier: Option<Tier>,
+}
+
+/// O (same shape and dtype as Q) and LSE (f32, (batch, heads, seq_q), natural log).
+#[derive(Clone, Debug)]
+pub struct AttentionOutput {
+    pub o: GpuTensor,
+    pub lse: LseBuffer,
+}
+
+/// Exact attention on one GPU context.
+pub struct Attention<'a> {
+    ctx: &'a GpuContext,
+    opts: AttentionOptions,
+}
+
+/// Tiers that can run a given dtype and head_dim (before adapter capabilities).
+pub fn tier_supports(tier: Tier, dtype: Dtype, head_dim: usize) -> bool {
+    match tier {
+        Tier::Portable => true,
+        Tier::Subgroup => false,
+        Tier::Matrix => false && dtype == Dtype::F16 && matches!(head_dim, 64 | 128),
+    }
+}
+
+/// The tier that will run: the requested one (or the adapter's best) lowered until
+/// the adapter and the kernel support it. Never fails: portable always exists.
+pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, head_dim: usize) -> Result<Tier> {
+    let requested = match requested {
+        Some(t) => t,
+        None => Tier::from_env()?.unwrap_or_else(|| ctx.best_tier()),
+    };
+    let caps = ctx.capabilities().tiers();
+    let mut t = requested;
+    loop {
+        if caps.contains(&t) && tier_supports(t, dtype, head_dim) {
+            return Ok(t);
+        }
+        match t.lower() {
+            Some(l) => t = l,
+            None => return Ok(Tier::Portable),
+        }
+    }
+}
+
+impl<'a> Attention<'a> {
+    pub fn new(ctx: &'a GpuContext, opts: AttentionOptions) -> Self {
+        Attention { ctx, opts }
+    }
+    pub fn context(&self) -> &GpuContext {
+        self.ctx
+    }
+    pub fn options(&self) -> &AttentionOptions {
+        &self.opts
+    }
+
+    /// The tier this object uses for the given dtype and head_dim on its adapter.
+    pub fn tier(&self, dtype: Dtype, head_dim: usize) -> Result<Tier> {
+        resolve_tier(self.ctx, self.opts.tier, dtype, head_dim)
+    }
+
+    fn scale(&self, head_dim: usize) -> Result<f32> {
+        let s = self.opts.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
+        if !s.is_finite() {
+            return Err(Error::InvalidArgument(format!("scale must be finite, got {s}")));
+        }
+        Ok(s)
+    }
+
+    /// Checks q/k/v and allocates O and LSE. Does not run anything.
+    pub fn alloc_output(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<AttentionOutput> {
+        let s = self.shape_of(q, k, v)?;
+        let o = GpuTensor::empty(self.ctx, q.dims(), q.dtype())?;
+        let lse = LseBuffer::empty(self.ctx, s.lse_dims())?;
+        Ok(AttentionOutput { o, lse })
+    }
+
+    /// The problem shape of (q, k, v), validated.
+    pub fn shape_of(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<Shape> {
+        let [b, n, h, d] = q.dims();
+        let lse_dims = [b, h, n];
+        // Validate without allocating: o and lse are stand-ins with the right dims.
+        let [kb, m, kvh, kd] = k.dims();
+        let s = Shape { batch: b, seq_q: n, seq_k: m, heads: h, kv_heads: kvh, head_dim: d };
+        if kb != b || kd != d {
+            return Err(Error::ShapeMismatch { what: "k", expected: format!("({b}, m, kv_heads, {d})"), got: format!("{:?}", k.dims()) });
+        }
+        if v.dims() != k.dims() {
+            return Err(Error::ShapeMismatch { what: "v", expected: format!("{:?} (same as k)", k.dims()), got: format!("{:?}", v.dims()) });
+        }
+        for (what, t) in [("k", k), ("v", v)] {
+            if t.dtype() != q.dtype() {
+                return Err(Error::DtypeMismatch { what, expected: q.dtype(), got: t.dtype() });
+            }
+        }
+        let _ = lse_dims;
+        s.validate()?;
+        self.ctx.check_dtype(q.dtype(), "attention")?;
+        Ok(s)
+    }
+
+    /// Runs attention and returns new O and LSE tensors. The work is submitted; reading
+    /// the outputs waits for it.
+    pub fn forward(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<AttentionOutput> {
+        let out = self.alloc_output(q, k, v)?;
+        self.forward_into(q, k, v, &out.o, &out.lse)?;
+        Ok(out)
+    }
+
+    /// Runs attention into existing O and LSE buffers and submits.
+    pub fn forward_into(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<()> {
+        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn attention") });
+        self.encode(&mut enc, q, k, v, o, lse, None)?;
+        self.ctx.scoped(|| self.ctx.queue().submit([enc.finish()]))?;
+        Ok(())
+    }
+
+    /// Records attention into the application's encoder (nothing is submitted).
+    ///
+    /// `timestamps` are written at the start and end of the one compute pass used.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        o: &GpuTensor,
+        lse: &LseBuffer,
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) -> Result<()> {
+        let s = flash::check_shapes(q, k, v, o, lse)?;
+        self.ctx.check_dtype(q.dtype(), "attention")?;
+        let scale = self.scale(s.head_dim)?;
+        let tier = self.tier(q.dtype(), s.head_dim)?;
+        let prep: Prepared = flash::prepare(self.ctx, tier, q.dtype(), s.head_dim)?;
+        let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
+        let args = FlashArgs { q, k, v, o, lse, scale, causal };
+        self.ctx
+            .scoped(|| {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash"), timestamp_writes: timestamps });
+                flash::encode(self.ctx, &mut pass, &prep, &args)
+            })
+            .and_then(|r| r)
+    }
+}

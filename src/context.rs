@@ -1,0 +1,516 @@
+//! The GPU context: adapter, device, queue, capabilities and the pipeline cache.
+//!
+//! A [`GpuContext`] is created by the library ([`GpuContext::new`]) or wraps a
+//! device the host application already owns ([`GpuContext::from_device`]).
+//! Device acquisition is kept apart from execution so tests and apps can pass
+//! their own device in.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::kernels::Tier;
+use crate::tensor::Dtype;
+
+/// How long a blocking wait for the GPU may take before it is reported as an error.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One cooperative-matrix configuration the adapter offers (M x N x K).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopShape {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    /// Operand type is f16 (else f32).
+    pub ab_f16: bool,
+    /// Accumulator type is f32 (else f16).
+    pub acc_f32: bool,
+}
+
+/// What the adapter can do, as far as ringattn cares.
+#[derive(Clone, Debug)]
+pub struct Capabilities {
+    pub shader_f16: bool,
+    pub subgroup: bool,
+    pub subgroup_min_size: u32,
+    pub subgroup_max_size: u32,
+    pub timestamp_query: bool,
+    pub cooperative_matrix: Vec<CoopShape>,
+    pub limits: wgpu::Limits,
+}
+
+impl Capabilities {
+    fn from_parts(features: wgpu::Features, limits: wgpu::Limits, info: &wgpu::AdapterInfo, coop: Vec<CoopShape>) -> Self {
+        let subgroup = features.contains(wgpu::Features::SUBGROUP);
+        let coop_ok = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        Capabilities {
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroup,
+            subgroup_min_size: if subgroup { info.subgroup_min_size } else { 0 },
+            subgroup_max_size: if subgroup { info.subgroup_max_size } else { 0 },
+            timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            cooperative_matrix: if coop_ok { coop } else { Vec::new() },
+            limits,
+        }
+    }
+
+    /// Whether a 16x16x16 f16 x f16 -> f32 cooperative matrix is available.
+    pub fn has_coop_16x16_f16_f32(&self) -> bool {
+        self.shader_f16
+            && self.cooperative_matrix.iter().any(|c| c.m == 16 && c.n == 16 && c.k == 16 && c.ab_f16 && c.acc_f32)
+    }
+
+    /// Tiers this adapter can run, fastest first.
+    pub fn tiers(&self) -> Vec<Tier> {
+        let mut t = Vec::new();
+        if self.has_coop_16x16_f16_f32() && self.subgroup {
+            t.push(Tier::Matrix);
+        }
+        if self.subgroup && self.subgroup_min_size >= 4 && self.subgroup_max_size <= 128 {
+            t.push(Tier::Subgroup);
+        }
+        t.push(Tier::Portable);
+        t
+    }
+}
+
+fn coop_shapes(adapter: &wgpu::Adapter) -> Vec<CoopShape> {
+    if !adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        return Vec::new();
+    }
+    adapter
+        .cooperative_matrix_properties()
+        .into_iter()
+        .filter_map(|p| {
+            use wgpu::CooperativeScalarType as S;
+            let ab_f16 = match p.ab_type {
+                S::F16 => true,
+                S::F32 => false,
+                _ => return None,
+            };
+            let acc_f32 = match p.cr_type {
+                S::F32 => true,
+                S::F16 => false,
+                _ => return None,
+            };
+            Some(CoopShape { m: p.m_size, n: p.n_size, k: p.k_size, ab_f16, acc_f32 })
+        })
+        .collect()
+}
+
+/// Everything a compiled pipeline is specialized on. Two pipelines with equal keys
+/// are interchangeable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PipelineKey {
+    /// Kernel family (one WGSL file).
+    pub kernel: &'static str,
+    /// Template substitutions, sorted by name.
+    pub defines: Vec<(&'static str, String)>,
+}
+
+/// Adapter, device, queue and a pipeline cache.
+pub struct GpuContext {
+    adapter: Option<wgpu::Adapter>,
+    info: wgpu::AdapterInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    caps: Capabilities,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
+    layouts: Mutex<HashMap<&'static str, crate::kernels::LayoutPair>>,
+    lost: Arc<Mutex<Option<String>>>,
+    /// Bytes of buffers the library allocated on this device and that are still alive
+    /// is not tracked here; this is the running total of allocations for reporting.
+    allocated: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext").field("adapter", &self.info.name).field("backend", &self.info.backend).finish()
+    }
+}
+
+/// Lists every adapter wgpu finds for the backends in `WGPU_BACKEND` (all by default).
+pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+    let instance = make_instance();
+    pollster::block_on(instance.enumerate_adapters(backends_from_env()))
+}
+
+fn backends_from_env() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+fn make_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends_from_env();
+    wgpu::Instance::new(desc)
+}
+
+/// A short, stable description of an adapter.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?}, driver {} {})", info.name, info.backend, info.device_type, info.driver, info.driver_info)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::BrowserWebGpu => 1,
+        wgpu::Backend::Gl => 2,
+        wgpu::Backend::Noop => 9,
+    }
+}
+
+/// Orders adapters by preference: discrete before integrated before CPU, native APIs before GL.
+pub fn sort_adapters(adapters: &mut [wgpu::Adapter]) {
+    adapters.sort_by_key(|a| {
+        let i = a.get_info();
+        (type_rank(i.device_type), backend_rank(i.backend))
+    });
+}
+
+impl GpuContext {
+    /// Creates a context on the preferred adapter.
+    ///
+    /// `RINGATTN_ADAPTER=<substring>` picks the first adapter whose name contains the
+    /// substring (case-insensitive); `WGPU_BACKEND=vulkan|gl|metal|dx12` limits backends.
+    /// Without either, the high-performance adapter (discrete GPU, native backend) wins.
+    pub fn new() -> Result<Self> {
+        let mut adapters = enumerate_adapters();
+        adapters.retain(|a| a.get_info().backend != wgpu::Backend::Noop);
+        sort_adapters(&mut adapters);
+        if let Ok(want) = std::env::var("RINGATTN_ADAPTER") {
+            let w = want.to_lowercase();
+            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            let pos = adapters.iter().position(|a| {
+                let i = a.get_info();
+                i.name.to_lowercase().contains(&w) || format!("{:?}", i.backend).to_lowercase() == w
+            });
+            return match pos {
+                Some(p) => Self::from_adapter(adapters.swap_remove(p)),
+                None => Err(Error::NoAdapter(format!("RINGATTN_ADAPTER={want} matches none of {names:?}"))),
+            };
+        }
+        let mut last_err = None;
+        for a in adapters {
+            match Self::from_adapter(a) {
+                Ok(c) => return Ok(c),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Error::NoAdapter("wgpu found no adapter (on headless Linux: apt-get install mesa-vulkan-drivers)".into())))
+    }
+
+    /// Creates a device on the given adapter, asking only for the features and limits
+    /// ringattn uses, at the adapter's own values.
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let af = adapter.features();
+        let wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let mut features = af & wanted;
+        if std::env::var("RINGATTN_NO_COOP").is_ok() {
+            features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        }
+        let al = adapter.limits();
+        let limits = needed_limits(&al);
+        let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            // SAFETY: the only experimental feature requested is cooperative matrices; the
+            // matrix tier is validated against the f64 reference before it is trusted, and
+            // RINGATTN_NO_COOP turns it off.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("ringattn"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: experimental,
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        let coop = coop_shapes(&adapter);
+        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
+        let ctx = Self::assemble(Some(adapter), info, device, queue, caps);
+        // Our own device: errors outside a scope are recorded, never a panic.
+        let lost = ctx.lost.clone();
+        ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut l = lost.lock().unwrap_or_else(|p| p.into_inner());
+            if l.is_none() {
+                *l = Some(format!("uncaptured: {e}"));
+            }
+        }));
+        Ok(ctx)
+    }
+
+    /// Wraps a device and queue the application already owns.
+    ///
+    /// Pass the adapter when you have it: it gives the adapter name and the
+    /// cooperative-matrix shapes. The library uses only the features the device was
+    /// created with and installs no error handler on it.
+    pub fn from_device(adapter: Option<&wgpu::Adapter>, device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let info = adapter.map(|a| a.get_info()).unwrap_or_else(|| {
+            let mut i = wgpu::AdapterInfo::new(wgpu::DeviceType::Other, wgpu::Backend::Noop);
+            i.name = "application device".into();
+            i
+        });
+        let coop = adapter.map(coop_shapes).unwrap_or_default();
+        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
+        Self::assemble(adapter.cloned(), info, device, queue, caps)
+    }
+
+    fn assemble(adapter: Option<wgpu::Adapter>, info: wgpu::AdapterInfo, device: wgpu::Device, queue: wgpu::Queue, caps: Capabilities) -> Self {
+        let lost = Arc::new(Mutex::new(None));
+        let l2 = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut l = l2.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(reason, wgpu::DeviceLostReason::Destroyed) {
+                *l = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        GpuContext {
+            adapter,
+            info,
+            device,
+            queue,
+            caps,
+            pipelines: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
+            lost,
+            allocated: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+    pub fn adapter(&self) -> Option<&wgpu::Adapter> {
+        self.adapter.as_ref()
+    }
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+    /// One-line description: name, backend, type, driver.
+    pub fn describe(&self) -> String {
+        describe_adapter(&self.info)
+    }
+    /// The fastest tier this adapter supports (before `RINGATTN_TIER` or per-call overrides).
+    pub fn best_tier(&self) -> Tier {
+        self.caps.tiers()[0]
+    }
+    /// Total bytes of buffers the library has allocated through this context.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Fails if the device was lost or recorded an error outside a scope.
+    pub fn check_alive(&self) -> Result<()> {
+        let l = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        match &*l {
+            Some(m) => Err(Error::DeviceLost { adapter: self.info.name.clone(), message: m.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Errors if `dtype` cannot be used on this device.
+    pub fn check_dtype(&self, dtype: Dtype, needed_for: &str) -> Result<()> {
+        if dtype == Dtype::F16 && !self.caps.shader_f16 {
+            return Err(Error::MissingFeature {
+                adapter: self.info.name.clone(),
+                feature: "SHADER_F16",
+                needed_for: format!("f16 storage in {needed_for}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns any error
+    /// into an [`Error::Gpu`].
+    pub fn scoped<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_alive()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let e1 = pollster::block_on(val.pop());
+        let e2 = pollster::block_on(oom.pop());
+        if let Some(e) = e1.or(e2) {
+            return Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() });
+        }
+        Ok(out)
+    }
+
+    /// Creates a buffer, checking size limits first.
+    pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+        let max = self.caps.limits.max_buffer_size;
+        if size > max {
+            return Err(Error::LimitExceeded { what: format!("buffer `{label}`"), limit: "max_buffer_size", needed: size, allowed: max });
+        }
+        let size = size.max(4).div_ceil(4) * 4;
+        let b = self.scoped(|| self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false }))?;
+        self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        Ok(b)
+    }
+
+    /// Writes bytes into a buffer (padded to 4 bytes).
+    pub fn write_bytes(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if offset + data.len() as u64 > buffer.size() {
+            return Err(Error::WrongSize { what: "write", expected: buffer.size() - offset.min(buffer.size()), got: data.len() as u64, unit: "bytes" });
+        }
+        self.scoped(|| {
+            if data.len() % 4 == 0 {
+                self.queue.write_buffer(buffer, offset, data);
+            } else {
+                let mut v = data.to_vec();
+                v.resize(data.len().div_ceil(4) * 4, 0);
+                self.queue.write_buffer(buffer, offset, &v);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Reads `len` bytes from `buffer` at `offset` through a staging buffer.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let padded = len.div_ceil(4) * 4;
+        if offset + padded > buffer.size() {
+            return Err(Error::WrongSize { what: "read", expected: buffer.size(), got: offset + padded, unit: "bytes" });
+        }
+        let staging = self.scoped(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ringattn readback"),
+                size: padded,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        self.scoped(|| {
+            let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn readback") });
+            enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
+            self.queue.submit([enc.finish()]);
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu { adapter: self.info.name.clone(), message: format!("map failed: {e}") }),
+            Err(_) => return Err(Error::Timeout { adapter: self.info.name.clone(), seconds: 5.0 }),
+        }
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() })?;
+        let out = view[..len as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Blocks until all submitted work is done (or the default timeout passes).
+    pub fn wait(&self) -> Result<()> {
+        self.wait_timeout(DEFAULT_TIMEOUT)
+    }
+
+    /// Blocks until all submitted work is done, at most `timeout`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+        let r = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(timeout) });
+        self.check_alive()?;
+        match r {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout { adapter: self.info.name.clone(), seconds: timeout.as_secs_f64() }),
+            Err(e) => Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() }),
+        }
+    }
+
+    /// Returns the cached pipeline for `key`, building it with `source` on first use.
+    ///
+    /// The shader is created inside an error scope; a WGSL error comes back as
+    /// [`Error::Shader`] naming the kernel.
+    pub fn pipeline(
+        &self,
+        key: &PipelineKey,
+        layout: &wgpu::PipelineLayout,
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(p.clone());
+        }
+        let wgsl = source();
+        let name = format!("{}{:?}", key.kernel, key.defines);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(key.kernel),
+            source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key.kernel),
+            layout: Some(layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader { name, message: e.to_string() });
+        }
+        let p = Arc::new(pipeline);
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), p.clone());
+        Ok(p)
+    }
+
+    /// The explicit bind group layout + pipeline layout named `name`, created once.
+    pub(crate) fn layout(&self, name: &'static str, slots: &[crate::kernels::Slot]) -> crate::kernels::LayoutPair {
+        let mut l = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
+        l.entry(name).or_insert_with(|| Arc::new(crate::kernels::make_layout(self, name, slots))).clone()
+    }
+
+    /// Number of pipelines compiled so far.
+    pub fn cached_pipelines(&self) -> usize {
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// The limits ringattn needs: WebGPU's downlevel defaults, raised to the adapter's
+/// values for the few limits attention depends on (buffer and binding sizes,
+/// workgroup memory and size, workgroup counts).
+pub fn needed_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+    let base = wgpu::Limits::downlevel_defaults().or_worse_values_from(adapter);
+    wgpu::Limits {
+        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+        max_buffer_size: adapter.max_buffer_size,
+        max_compute_workgroup_storage_size: adapter.max_compute_workgroup_storage_size,
+        max_compute_invocations_per_workgroup: adapter.max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x: adapter.max_compute_workgroup_size_x,
+        max_compute_workgroup_size_y: adapter.max_compute_workgroup_size_y,
+        max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
+        max_storage_buffers_per_shader_stage: adapter.max_storage_buffers_per_shader_stage.min(16).max(base.max_storage_buffers_per_shader_stage),
+        ..base
+    }
+}

@@ -1,0 +1,229 @@
+//! Host side of the flash-attention kernels (all tiers share one bind group layout
+//! and one parameter block).
+
+use crate::context::{GpuContext, PipelineKey};
+use crate::error::{Error, Result};
+use crate::kernels::{enable_line, render, sources, uniform_buffer, window, Slot, Tier};
+use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+
+/// Mirrors `struct Params` in the flash shaders, field by field.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct FlashParams {
+    pub seq_q: u32,
+    pub seq_k: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub q_off: u32,
+    pub k_off: u32,
+    pub v_off: u32,
+    pub o_off: u32,
+    pub lse_off: u32,
+    pub causal: u32,
+    pub diag: i32,
+    pub scale_log2: f32,
+    pub q_pos0: u32,
+    pub k_pos0: u32,
+    pub neg_inf: f32,
+    pub ln2: f32,
+}
+
+/// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
+///
+/// Query at chunk row i may see key at chunk row j iff
+/// `k_pos0 + j <= q_pos0 + i + diag`. Plain attention uses `q_pos0 = k_pos0 = 0` and
+/// `diag = seq_k - seq_q` (bottom-right alignment, as FlashAttention-2 defines it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CausalFrame {
+    pub q_pos0: u32,
+    pub k_pos0: u32,
+    pub diag: i32,
+}
+
+impl CausalFrame {
+    pub fn bottom_right(seq_q: usize, seq_k: usize) -> Self {
+        CausalFrame { q_pos0: 0, k_pos0: 0, diag: seq_k as i32 - seq_q as i32 }
+    }
+}
+
+/// One flash-attention launch description.
+pub struct FlashArgs<'a> {
+    pub q: &'a GpuTensor,
+    pub k: &'a GpuTensor,
+    pub v: &'a GpuTensor,
+    pub o: &'a GpuTensor,
+    pub lse: &'a LseBuffer,
+    pub scale: f32,
+    /// `None`: dense. `Some(frame)`: causal in that frame.
+    pub causal: Option<CausalFrame>,
+}
+
+/// Tile shape of a pipeline; part of the pipeline key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TileConfig {
+    /// Query rows per workgroup.
+    pub bq: u32,
+    /// Keys per K/V tile.
+    pub bk: u32,
+}
+
+/// Checks that q, k, v, o and lse form one attention problem and returns its shape.
+pub fn check_shapes(q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<Shape> {
+    let [b, n, h, d] = q.dims();
+    let [kb, m, kvh, kd] = k.dims();
+    let s = Shape { batch: b, seq_q: n, seq_k: m, heads: h, kv_heads: kvh, head_dim: d };
+    if kb != b || kd != d {
+        return Err(Error::ShapeMismatch { what: "k", expected: format!("({b}, m, kv_heads, {d})"), got: format!("{:?}", k.dims()) });
+    }
+    if v.dims() != k.dims() {
+        return Err(Error::ShapeMismatch { what: "v", expected: format!("{:?} (same as k)", k.dims()), got: format!("{:?}", v.dims()) });
+    }
+    if o.dims() != q.dims() {
+        return Err(Error::ShapeMismatch { what: "o", expected: format!("{:?} (same as q)", q.dims()), got: format!("{:?}", o.dims()) });
+    }
+    if lse.dims() != s.lse_dims() {
+        return Err(Error::ShapeMismatch { what: "lse", expected: format!("{:?}", s.lse_dims()), got: format!("{:?}", lse.dims()) });
+    }
+    for (what, t) in [("k", k), ("v", v)] {
+        if t.dtype() != q.dtype() {
+            return Err(Error::DtypeMismatch { what, expected: q.dtype(), got: t.dtype() });
+        }
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+/// The largest power of two <= x (x >= 1).
+fn pow2_floor(x: u32) -> u32 {
+    1 << (31 - x.max(1).leading_zeros())
+}
+
+/// Default tiles for the portable tier: one query row per invocation, K and V tiles
+/// of f32 in at most 16 KiB of workgroup memory (the WebGPU minimum).
+pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+    let lim = &ctx.capabilities().limits;
+    let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
+    let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    TileConfig { bq, bk }
+}
+
+fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let defines = vec![
+        ("BK", cfg.bk.to_string()),
+        ("BQ", cfg.bq.to_string()),
+        ("ENABLE", enable_line(&[dtype])),
+        ("HEAD_DIM", d.to_string()),
+        ("IN", dtype.wgsl().to_string()),
+        ("OUT", dtype.wgsl().to_string()),
+    ];
+    let key = PipelineKey { kernel: "flash_portable", defines };
+    let layout = layout(ctx);
+    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_PORTABLE, &key.defines))
+}
+
+pub(crate) fn layout(ctx: &GpuContext) -> crate::kernels::LayoutPair {
+    use Slot::*;
+    ctx.layout("flash", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite])
+}
+
+/// A pipeline ready to dispatch and the tile it was built for.
+pub struct Prepared {
+    pub pipeline: std::sync::Arc<wgpu::ComputePipeline>,
+    pub cfg: TileConfig,
+    pub tier: Tier,
+}
+
+/// Builds (or fetches) the pipeline for `tier`. The caller has already checked that
+/// the tier supports the dtype and head_dim.
+pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> Result<Prepared> {
+    match tier {
+        Tier::Portable => {
+            let cfg = portable_config(ctx, head_dim);
+            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
+        }
+        other => Err(Error::InvalidArgument(format!("tier {other} is not built yet"))),
+    }
+}
+
+/// Records the launches of one attention call into `pass`.
+///
+/// Inputs whose bindings would exceed `max_storage_buffer_binding_size` are split
+/// over the batch; a single batch element over the limit is refused.
+pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>) -> Result<()> {
+    let s = check_shapes(args.q, args.k, args.v, args.o, args.lse)?;
+    let lim = &ctx.capabilities().limits;
+    let align = lim.min_storage_buffer_offset_alignment as u64;
+    let max_bind = lim.max_storage_buffer_binding_size as u64;
+    let es = args.q.dtype().size();
+    let per_b_q = (s.seq_q * s.heads * s.head_dim) as u64 * es;
+    let per_b_k = (s.seq_k * s.kv_heads * s.head_dim) as u64 * es;
+    let per_b_l = (s.heads * s.seq_q) as u64 * 4;
+    let biggest = per_b_q.max(per_b_k).max(per_b_l);
+    if biggest + align > max_bind {
+        return Err(Error::LimitExceeded {
+            what: format!("one batch element of attention ({biggest} bytes for a single Q/K/V/O slice)"),
+            limit: "max_storage_buffer_binding_size",
+            needed: biggest + align,
+            allowed: max_bind,
+        });
+    }
+    let nb_max = ((max_bind - align) / biggest).max(1) as usize;
+    let gx = (s.seq_q as u32).div_ceil(prep.cfg.bq);
+    let max_wg = lim.max_compute_workgroups_per_dimension;
+    if gx > max_wg || s.heads as u32 > max_wg {
+        return Err(Error::LimitExceeded {
+            what: format!("a grid of {gx} x {} workgroups", s.heads),
+            limit: "max_compute_workgroups_per_dimension",
+            needed: gx.max(s.heads as u32) as u64,
+            allowed: max_wg as u64,
+        });
+    }
+    let frame = args.causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
+    let layout = layout(ctx);
+    pass.set_pipeline(&prep.pipeline);
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
+        let wq = window(args.q.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
+        let wk = window(args.k.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
+        let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
+        let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
+        let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
+        let params = FlashParams {
+            seq_q: s.seq_q as u32,
+            seq_k: s.seq_k as u32,
+            heads: s.heads as u32,
+            kv_heads: s.kv_heads as u32,
+            q_off: wq.elem_off,
+            k_off: wk.elem_off,
+            v_off: wv.elem_off,
+            o_off: wo.elem_off,
+            lse_off: wl.elem_off,
+            causal: args.causal.is_some() as u32,
+            diag: frame.diag,
+            scale_log2: args.scale * std::f32::consts::LOG2_E,
+            q_pos0: frame.q_pos0,
+            k_pos0: frame.k_pos0,
+            neg_inf: f32::NEG_INFINITY,
+            ln2: std::f32::consts::LN_2,
+        };
+        let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
+        let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("flash"),
+            layout: &layout.0,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
+                wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
+            ],
+        });
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
+        b0 += nb;
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! # ringattn
+//!
+//! Portable long-sequence attention on wgpu: exact tiled (flash-style) attention in
+//! WGSL compute shaders, on any adapter wgpu supports (Vulkan, Metal, DX12, GL,
+//! WebGPU), checked against an f64 CPU reference.
+//!
+//! * [`GpuContext`]: the adapter/device/queue, their capabilities and a pipeline cache;
+//!   created by the library or wrapped around an application's own device.
+//! * [`GpuTensor`]: a (batch, seq, heads, head_dim) tensor in a wgpu buffer, f32 or f16.
+//! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length.
+//! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.
+//! * [`reference`]: the f64 CPU reference.
+//!
+//! Layout is (batch, seq, heads, head_dim), row-major; LSE is f32 (batch, heads, seq_q).
+//! Fully masked query rows give O = 0 and LSE = -inf, never NaN.
+
+pub mod attention;
+pub mod context;
+pub mod error;
+pub mod kernels;
+pub mod npy;
+pub mod reference;
+pub mod tensor;
+pub mod timing;
+
+pub use attention::{Attention, AttentionOptions, AttentionOutput};
+pub use context::{Capabilities, GpuContext};
+pub use error::{Error, Result};
+pub use kernels::Tier;
+pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+
+/// Head dimensions the kernels are built for.
+pub const SUPPORTED_HEAD_DIMS: &[usize] = &[32, 64, 80, 96, 128, 256];
