@@ -26,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = env_or("QUICKSTART_N", 4096);
     let dtype: Dtype = env_or("QUICKSTART_DTYPE", Dtype::F32);
     let causal = env_or("QUICKSTART_CAUSAL", 0u32) != 0;
-    let shape = Shape::new(1, n, 8, 64);
+    let d: usize = env_or("QUICKSTART_D", 64);
+    let shape = Shape::new(1, n, 8, d);
     let seed = reference::fresh_seed();
     let q = reference::random_vec(shape.q_len(), seed);
     let k = reference::random_vec(shape.kv_len(), seed ^ 1);

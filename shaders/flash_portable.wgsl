@@ -1,20 +1,27 @@
 // Flash attention, portable tier: WebGPU core features only (f16 storage needs SHADER_F16).
 //
 // One workgroup owns BQ query rows of one (batch, head); each invocation owns one
-// query row and keeps its q vector and O accumulator in registers. K and V tiles of BK
-// keys are staged in workgroup memory (f32, 2*BK*D*4 <= 16 KiB) and shared by all rows.
-// Softmax is online, in the log2 domain (scores are pre-multiplied by scale*log2(e)).
+// query row and keeps its q vector and O accumulator in registers (as vec4s). K and V
+// tiles of BK keys are staged in workgroup memory as f32 (2*BK*D*4 <= 16 KiB, the
+// WebGPU minimum) and shared by all rows. Softmax is online, in the log2 domain
+// (scores are pre-multiplied by scale*log2(e)).
+//
+// Keys [k_begin, k_end) of the chunk are visited. With `accumulate` set, the kernel
+// continues from the (O, LSE) already in the output buffers instead of starting empty,
+// so a long key range can be split over several launches (split-K).
 //
 // Template names (replaced by the host before compilation): ENABLE, IN, OUT,
-// HEAD_DIM, BQ, BK.
+// HEAD_DIM, D4 (= HEAD_DIM / 4), BQ, BK.
 $ENABLE
 
 alias In = $IN;
 alias Out = $OUT;
 
 const D: u32 = $HEAD_DIMu;
+const D4: u32 = D / 4u;
 const BQ: u32 = $BQu;
 const BK: u32 = $BKu;
+const LOG2E: f32 = 1.4426950408889634;
 // Finite sentinel for "no score yet": exp2(NEG_BIG - finite) == 0, and no inf arithmetic.
 const NEG_BIG: f32 = -1.0e30;
 
@@ -23,6 +30,7 @@ struct Params {
     q_off: u32, k_off: u32, v_off: u32, o_off: u32,
     lse_off: u32, causal: u32, diag: i32, scale_log2: f32,
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
+    k_begin: u32, k_end: u32, accumulate: u32, _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,16 +40,23 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> o: array<Out>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> ks: array<f32, BK * D>;
-var<workgroup> vs: array<f32, BK * D>;
+var<workgroup> ks: array<vec4<f32>, BK * D4>;
+var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
-// Number of keys (a prefix of the chunk) that query row `row` may see.
+// End (exclusive) of the keys query row `row` may see, within [0, k_end].
 fn key_limit(row: u32) -> u32 {
     if p.causal == 0u {
-        return p.seq_k;
+        return p.k_end;
     }
     let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
-    return u32(clamp(last, 0, i32(p.seq_k)));
+    return u32(clamp(last, 0, i32(p.k_end)));
+}
+
+fn load4(buf_off: u32, e: u32, which: u32) -> vec4<f32> {
+    if which == 0u {
+        return vec4<f32>(f32(k[buf_off + e]), f32(k[buf_off + e + 1u]), f32(k[buf_off + e + 2u]), f32(k[buf_off + e + 3u]));
+    }
+    return vec4<f32>(f32(v[buf_off + e]), f32(v[buf_off + e + 1u]), f32(v[buf_off + e + 2u]), f32(v[buf_off + e + 3u]));
 }
 
 @compute @workgroup_size(BQ)
@@ -54,30 +69,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
 
-    var qr: array<f32, D>;
-    var acc: array<f32, D>;
     let qbase = p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
-    for (var d = 0u; d < D; d++) {
-        qr[d] = f32(q[qbase + d]) * p.scale_log2;
-        acc[d] = 0.0;
-    }
+    let obase = p.o_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
+    let li = p.lse_off + (b * p.heads + h) * p.seq_q + safe_row;
+
+    var qr: array<vec4<f32>, D4>;
+    var acc: array<vec4<f32>, D4>;
     var m = NEG_BIG;
     var l = 0.0;
+    let prev = lse[li];
+    let resume = p.accumulate != 0u && prev > -1.0e30;
+    for (var d = 0u; d < D4; d++) {
+        let e = qbase + 4u * d;
+        qr[d] = vec4<f32>(f32(q[e]), f32(q[e + 1u]), f32(q[e + 2u]), f32(q[e + 3u])) * p.scale_log2;
+        acc[d] = vec4<f32>(0.0);
+        if resume {
+            let f = obase + 4u * d;
+            acc[d] = vec4<f32>(f32(o[f]), f32(o[f + 1u]), f32(o[f + 2u]), f32(o[f + 3u]));
+        }
+    }
+    if resume {
+        m = prev * LOG2E;
+        l = 1.0;
+    }
 
     // Keys past the last row's causal limit are never needed by this workgroup.
     let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
     let klim = key_limit(safe_row);
     let kv_row_stride = p.kv_heads * D;
 
-    for (var t = 0u; t < kend; t += BK) {
-        for (var i = lid; i < BK * D; i += BQ) {
-            let key = t + i / D;
-            var kx = 0.0;
-            var vx = 0.0;
-            if key < p.seq_k {
-                let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + i % D;
-                kx = f32(k[p.k_off + e]);
-                vx = f32(v[p.v_off + e]);
+    for (var t = p.k_begin; t < kend; t += BK) {
+        for (var i = lid; i < BK * D4; i += BQ) {
+            let key = t + i / D4;
+            var kx = vec4<f32>(0.0);
+            var vx = vec4<f32>(0.0);
+            if key < p.k_end {
+                let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
+                kx = load4(p.k_off, e, 0u);
+                vx = load4(p.v_off, e, 1u);
             }
             ks[i] = kx;
             vs[i] = vx;
@@ -85,42 +114,51 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
 
         if valid && klim > t {
-            // Constant trip counts (BK, D) let compilers unroll and keep s[] in registers;
-            // keys past the row's limit get NEG_BIG and so weight exactly 0.
+            // Fully unrolled by the template: every workgroup-memory index below is a
+            // constant, so the K/V reads are uniform broadcasts (CPU drivers turn
+            // lane-varying indexes into gathers), and q/acc/s stay in registers. Keys
+            // past the row's limit get NEG_BIG and so weight exactly 0.
             var s: array<f32, BK>;
+            var dot4: vec4<f32>;
+            //#unroll j $BK
+            dot4 = vec4<f32>(0.0);
+            //#unroll d $D4
+            dot4 += qr[{d}] * ks[{j} * D4 + {d}];
+            //#end
+            s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + {j}u < klim);
+            //#end
             var mt = m;
-            for (var j = 0u; j < BK; j++) {
-                var dot = 0.0;
-                for (var d = 0u; d < D; d++) {
-                    dot += qr[d] * ks[j * D + d];
-                }
-                s[j] = select(NEG_BIG, dot, t + j < klim);
-                mt = max(mt, s[j]);
-            }
+            //#unroll j $BK
+            mt = max(mt, s[{j}]);
+            //#end
             let alpha = exp2(m - mt);
             l *= alpha;
-            for (var d = 0u; d < D; d++) {
-                acc[d] *= alpha;
-            }
-            for (var j = 0u; j < BK; j++) {
-                let pj = exp2(s[j] - mt);
-                l += pj;
-                for (var d = 0u; d < D; d++) {
-                    acc[d] += pj * vs[j * D + d];
-                }
-            }
+            //#unroll d $D4
+            acc[{d}] *= alpha;
+            //#end
+            var pj: f32;
+            //#unroll j $BK
+            pj = exp2(s[{j}] - mt);
+            l += pj;
+            //#unroll d $D4
+            acc[{d}] += pj * vs[{j} * D4 + {d}];
+            //#end
+            //#end
             m = mt;
         }
         workgroupBarrier();
     }
 
     if valid {
-        let obase = p.o_off + ((b * p.seq_q + row) * p.heads + h) * D;
-        let li = p.lse_off + (b * p.heads + h) * p.seq_q + row;
         if l > 0.0 {
             let inv = 1.0 / l;
-            for (var d = 0u; d < D; d++) {
-                o[obase + d] = Out(acc[d] * inv);
+            for (var d = 0u; d < D4; d++) {
+                let x = acc[d] * inv;
+                let f = obase + 4u * d;
+                o[f] = Out(x.x);
+                o[f + 1u] = Out(x.y);
+                o[f + 2u] = Out(x.z);
+                o[f + 3u] = Out(x.w);
             }
             lse[li] = (m + log2(l)) * p.ln2;
         } else {

@@ -51,7 +51,7 @@ pub struct Attention<'a> {
 pub fn tier_supports(tier: Tier, dtype: Dtype, head_dim: usize) -> bool {
     match tier {
         Tier::Portable => true,
-        Tier::Subgroup => false,
+        Tier::Subgroup => head_dim % 16 == 0 || head_dim == 80,
         Tier::Matrix => false && dtype == Dtype::F16 && matches!(head_dim, 64 | 128),
     }
 }

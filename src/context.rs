@@ -38,6 +38,10 @@ pub struct Capabilities {
     pub timestamp_query: bool,
     pub cooperative_matrix: Vec<CoopShape>,
     pub limits: wgpu::Limits,
+    /// Some drivers stop every loop of an invocation after a fixed total number of
+    /// iterations (Mesa's llvmpipe/lavapipe: 65535 back-edges per invocation, summed
+    /// over all loops). Kernels split long key ranges to stay under it.
+    pub max_loop_iterations: Option<u64>,
 }
 
 impl Capabilities {
@@ -52,6 +56,7 @@ impl Capabilities {
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             cooperative_matrix: if coop_ok { coop } else { Vec::new() },
             limits,
+            max_loop_iterations: is_llvmpipe(info).then_some(65535),
         }
     }
 
@@ -73,6 +78,12 @@ impl Capabilities {
         t.push(Tier::Portable);
         t
     }
+}
+
+/// Mesa's CPU rasterizer (lavapipe for Vulkan, llvmpipe for GL).
+fn is_llvmpipe(info: &wgpu::AdapterInfo) -> bool {
+    let n = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+    n.contains("llvmpipe") || n.contains("lavapipe")
 }
 
 fn coop_shapes(adapter: &wgpu::Adapter) -> Vec<CoopShape> {
@@ -465,10 +476,19 @@ impl GpuContext {
         let wgsl = source();
         let name = format!("{}{:?}", key.kernel, key.defines);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(key.kernel),
-            source: wgpu::ShaderSource::Wgsl(wgsl.into()),
-        });
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
+        let module = match std::env::var("RINGATTN_CHECKS").ok().as_deref() {
+            Some(mode) => {
+                let checks = wgpu::ShaderRuntimeChecks {
+                    bounds_checks: mode.contains("bounds"),
+                    force_loop_bounding: mode.contains("loops"),
+                    ..wgpu::ShaderRuntimeChecks::checked()
+                };
+                // SAFETY: experiment switch.
+                unsafe { self.device.create_shader_module_trusted(desc, checks) }
+            }
+            None => self.device.create_shader_module(desc),
+        };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(key.kernel),
             layout: Some(layout),

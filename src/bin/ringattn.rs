@@ -1,1 +1,5 @@
-fn main(){}
+//! The `ringattn` command-line tool; see `ringattn --help` and [`ringattn::cli`].
+
+fn main() -> std::process::ExitCode {
+    ringattn::cli::main()
+}

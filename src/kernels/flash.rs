@@ -26,6 +26,10 @@ pub struct FlashParams {
     pub k_pos0: u32,
     pub neg_inf: f32,
     pub ln2: f32,
+    pub k_begin: u32,
+    pub k_end: u32,
+    pub accumulate: u32,
+    pub _pad: u32,
 }
 
 /// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
@@ -65,6 +69,28 @@ pub struct TileConfig {
     pub bq: u32,
     /// Keys per K/V tile.
     pub bk: u32,
+    /// Invocations sharing one query row (subgroup tier; 1 elsewhere).
+    pub r: u32,
+    /// Subgroup tier only: the broadcast variant (one row per invocation, K/V shared
+    /// by subgroupBroadcast; `bk` is then the subgroup size).
+    pub bcast: bool,
+}
+
+impl TileConfig {
+    /// Rough count of loop back-edges one invocation executes per key (and per row),
+    /// for drivers that cap loop iterations (see `Capabilities::max_loop_iterations`).
+    fn loop_cost(&self, tier: Tier, head_dim: usize) -> (u64, u64) {
+        let d4 = head_dim as u64 / 4;
+        match tier {
+            Tier::Portable => (1 + d4 / self.bk as u64, 4 * d4 + 8),
+            Tier::Subgroup => {
+                let c = d4 / self.r as u64;
+                let _ = c;
+                (1 + d4 / self.bk as u64, 4 * c + 8)
+            }
+            Tier::Matrix => (2 * d4 + 8, 4 * d4 + 8),
+        }
+    }
 }
 
 /// Checks that q, k, v, o and lse form one attention problem and returns its shape.
@@ -105,13 +131,70 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
     let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    TileConfig { bq, bk }
+    TileConfig { bq, bk, r: 1, bcast: false }
+}
+
+/// Default tiles for the subgroup tier: R lanes per row with at least 4 vec4 columns
+/// each (fewer shuffles per multiply-add), 128 invocations, K/V tiles in 16 KiB.
+pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+    let caps = ctx.capabilities();
+    let d4 = head_dim as u32 / 4;
+    let mut r = 1;
+    while r * 2 <= caps.subgroup_min_size.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
+        r *= 2;
+    }
+    let lim = &caps.limits;
+    // On CPU adapters workgroup-memory reads with lane-varying indexes are gathers;
+    // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
+    let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    if cpu && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
+        let sg = caps.subgroup_min_size;
+        let bq = (64 / sg).max(1) * sg;
+        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true };
+    }
+    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
+    TileConfig { bq: (wg / r).max(1), bk, r, bcast: false }
+}
+
+fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let enable = enable_line(&[dtype]);
+    if cfg.bcast {
+        let defines = vec![
+            ("BQ", cfg.bq.to_string()),
+            ("D4", (d / 4).to_string()),
+            ("ENABLE", enable),
+            ("HEAD_DIM", d.to_string()),
+            ("IN", dtype.wgsl().to_string()),
+            ("OUT", dtype.wgsl().to_string()),
+            ("S", cfg.bk.to_string()),
+        ];
+        let key = PipelineKey { kernel: "flash_bcast", defines };
+        let layout = layout(ctx);
+        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
+    }
+    let defines = vec![
+        ("BK", cfg.bk.to_string()),
+        ("BQ", cfg.bq.to_string()),
+        ("ENABLE", enable),
+        ("HEAD_DIM", d.to_string()),
+        ("IN", dtype.wgsl().to_string()),
+        ("OUT", dtype.wgsl().to_string()),
+        ("C", (d as u32 / 4 / cfg.r).to_string()),
+        ("LOG2R", cfg.r.trailing_zeros().to_string()),
+        ("R", cfg.r.to_string()),
+    ];
+    let key = PipelineKey { kernel: "flash_subgroup", defines };
+    let layout = layout(ctx);
+    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
 }
 
 fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
+        ("D4", (d / 4).to_string()),
         ("ENABLE", enable_line(&[dtype])),
         ("HEAD_DIM", d.to_string()),
         ("IN", dtype.wgsl().to_string()),
@@ -141,6 +224,10 @@ pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> R
         Tier::Portable => {
             let cfg = portable_config(ctx, head_dim);
             Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
+        }
+        Tier::Subgroup => {
+            let cfg = subgroup_config(ctx, head_dim);
+            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
         }
         other => Err(Error::InvalidArgument(format!("tier {other} is not built yet"))),
     }
@@ -180,6 +267,16 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         });
     }
     let frame = args.causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
+    // Split the keys into chunks when the driver caps loop iterations per invocation
+    // (Mesa llvmpipe); each later chunk continues from the (O, LSE) of the previous one.
+    let chunk = match ctx.capabilities().max_loop_iterations {
+        Some(cap) => {
+            let (per_key, fixed) = prep.cfg.loop_cost(prep.tier, s.head_dim);
+            let keys = cap.saturating_sub(fixed + 1024) / per_key;
+            ((keys / prep.cfg.bk as u64).max(1) * prep.cfg.bk as u64) as usize
+        }
+        None => s.seq_k,
+    };
     let layout = layout(ctx);
     pass.set_pipeline(&prep.pipeline);
     let mut b0 = 0;
@@ -190,6 +287,9 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
         let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
+        let mut kb = 0;
+        while kb < s.seq_k {
+        let ke = (kb + chunk).min(s.seq_k);
         let params = FlashParams {
             seq_q: s.seq_q as u32,
             seq_k: s.seq_k as u32,
@@ -207,6 +307,10 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
             k_pos0: frame.k_pos0,
             neg_inf: f32::NEG_INFINITY,
             ln2: std::f32::consts::LN_2,
+            k_begin: kb as u32,
+            k_end: ke as u32,
+            accumulate: (kb > 0) as u32,
+            _pad: 0,
         };
         let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
         let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
@@ -223,6 +327,8 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         });
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
+        kb = ke;
+        }
         b0 += nb;
     }
     Ok(())

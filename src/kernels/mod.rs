@@ -68,14 +68,27 @@ impl std::str::FromStr for Tier {
 /// The WGSL sources, embedded at compile time.
 pub mod sources {
     pub const FLASH_PORTABLE: &str = include_str!("../../shaders/flash_portable.wgsl");
+    pub const FLASH_SUBGROUP: &str = include_str!("../../shaders/flash_subgroup.wgsl");
+    pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
-    pub const ALL: &[(&str, &str)] = &[("flash_portable", FLASH_PORTABLE), ("merge", MERGE)];
+    pub const ALL: &[(&str, &str)] = &[("flash_portable", FLASH_PORTABLE), ("flash_subgroup", FLASH_SUBGROUP), ("flash_bcast", FLASH_BCAST), ("merge", MERGE)];
 }
 
 /// Replaces every `$NAME` in `src` with its value (longest names first, so `$BK`
-/// never eats into `$BKV`). Fails if a `$` placeholder is left over.
+/// never eats into `$BKV`), then expands unroll blocks:
+///
+/// ```text
+/// //#unroll c 4
+/// acc[{c}] += x[{c}];
+/// //#end
+/// ```
+///
+/// repeats the body for c = 0..4 with `{c}` replaced by the index. Blocks nest. Some
+/// drivers (Mesa llvmpipe) keep private arrays in registers only when every index is
+/// a constant, and count every loop iteration against a per-invocation cap, so hot
+/// inner loops over registers are unrolled here rather than left to the driver.
 pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
     let mut d: Vec<&(&str, String)> = defines.iter().collect();
     d.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
@@ -84,7 +97,49 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
         out = out.replace(&format!("${name}"), val);
     }
     debug_assert!(!out.contains('$'), "unreplaced template placeholder in shader");
-    out
+    let lines: Vec<&str> = out.lines().collect();
+    let mut res = String::with_capacity(out.len());
+    expand(&lines, &mut res);
+    res
+}
+
+fn expand(lines: &[&str], out: &mut String) {
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim_start();
+        if let Some(rest) = t.strip_prefix("//#unroll ") {
+            let mut parts = rest.split_whitespace();
+            let var = parts.next().unwrap_or("i").to_string();
+            let count: usize = parts.next().and_then(|c| c.trim_end_matches('u').parse().ok()).unwrap_or(0);
+            // Find the matching //#end.
+            let mut depth = 1;
+            let mut j = i + 1;
+            while j < lines.len() {
+                let tj = lines[j].trim_start();
+                if tj.starts_with("//#unroll ") {
+                    depth += 1;
+                } else if tj.starts_with("//#end") {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                j += 1;
+            }
+            let body = &lines[i + 1..j.min(lines.len())];
+            let pat = format!("{{{var}}}");
+            for n in 0..count {
+                let replaced: Vec<String> = body.iter().map(|l| l.replace(&pat, &n.to_string())).collect();
+                let refs: Vec<&str> = replaced.iter().map(|s| s.as_str()).collect();
+                expand(&refs, out);
+            }
+            i = j + 1;
+        } else {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+        }
+    }
 }
 
 /// `enable f16;` when any of the dtypes is f16.

@@ -1,0 +1,388 @@
+//! `ringattn run`: attention on `.npy` inputs.
+//!
+//! Q is (batch, seq_q, heads, head_dim); K and V are (batch, seq_k, kv_heads,
+//! head_dim); float32 or float16 files. O is written in Q's file dtype, LSE as
+//! float32 (batch, heads, seq_q).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+
+use super::{ms, DeviceArgs, Status};
+use crate::attention::{resolve_tier, Attention, AttentionOptions};
+use crate::error::{Error, Result};
+use crate::kernels::Tier;
+use crate::npy::{read_npy, shape_tuple, write_npy_as, write_npy_f16, write_npy_f32, NpyArray, NpyData};
+use crate::reference;
+use crate::tensor::{Dtype, GpuTensor, Shape};
+use crate::GpuContext;
+
+/// Element type on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DtypeArg {
+    #[value(alias = "float32", alias = "fp32")]
+    F32,
+    #[value(alias = "float16", alias = "fp16", alias = "half")]
+    F16,
+}
+
+impl From<DtypeArg> for Dtype {
+    fn from(d: DtypeArg) -> Dtype {
+        match d {
+            DtypeArg::F32 => Dtype::F32,
+            DtypeArg::F16 => Dtype::F16,
+        }
+    }
+}
+
+/// Kernel tier; `auto` = RINGATTN_TIER if set, else the fastest the adapter supports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum TierArg {
+    #[default]
+    Auto,
+    Portable,
+    Subgroup,
+    #[value(alias = "coop")]
+    Matrix,
+}
+
+impl TierArg {
+    pub fn tier(self) -> Option<Tier> {
+        match self {
+            TierArg::Auto => None,
+            TierArg::Portable => Some(Tier::Portable),
+            TierArg::Subgroup => Some(Tier::Subgroup),
+            TierArg::Matrix => Some(Tier::Matrix),
+        }
+    }
+}
+
+/// Arguments of `ringattn run`. Grouped by help heading; new options (masks,
+/// placement, ...) go into the matching group.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Queries, (batch, seq_q, heads, head_dim), float32 or float16 .npy.
+    #[arg(long, value_name = "Q.npy", help_heading = "Files")]
+    pub q: PathBuf,
+    /// Keys, (batch, seq_k, kv_heads, head_dim).
+    #[arg(long, value_name = "K.npy", help_heading = "Files")]
+    pub k: PathBuf,
+    /// Values, same shape as K.
+    #[arg(long, value_name = "V.npy", help_heading = "Files")]
+    pub v: PathBuf,
+    /// Output O, (batch, seq_q, heads, head_dim), written in Q's file dtype.
+    #[arg(long, value_name = "O.npy", help_heading = "Files")]
+    pub out: PathBuf,
+    /// Also write the log-sum-exp, float32 (batch, heads, seq_q), natural log.
+    #[arg(long, value_name = "LSE.npy", help_heading = "Files")]
+    pub lse: Option<PathBuf>,
+
+    /// Causal mask, bottom-right aligned when seq_q != seq_k (query i sees keys j <= i + seq_k - seq_q).
+    #[arg(long, help_heading = "Attention")]
+    pub causal: bool,
+    /// Softmax scale [default: 1/sqrt(head_dim)].
+    #[arg(long, value_name = "S", allow_negative_numbers = true, help_heading = "Attention")]
+    pub scale: Option<f32>,
+
+    /// Element type on the GPU [default: Q's file dtype]. With f16, float32 inputs are rounded on upload.
+    #[arg(long, value_enum, help_heading = "Execution")]
+    pub dtype: Option<DtypeArg>,
+    /// Kernel tier; lowered to the fastest the adapter and kernels support.
+    #[arg(long, value_enum, default_value_t = TierArg::Auto, help_heading = "Execution")]
+    pub tier: TierArg,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+
+    /// Compare with the f64 CPU reference (on the values actually uploaded) and exit
+    /// with 1 if O's relative error exceeds 1e-4 (f32) / 5e-3 (f16), or LSE's max abs
+    /// error exceeds 1e-4 / 1e-2 times max(1, |LSE|).
+    #[arg(long, help_heading = "Verification")]
+    pub check: bool,
+    /// With --check, compare only this many query rows, evenly spread (the reference
+    /// costs O(seq_q * seq_k) per head on the CPU) [default: all rows].
+    #[arg(long, value_name = "N", requires = "check", help_heading = "Verification")]
+    pub check_rows: Option<usize>,
+}
+
+/// Relative-error tolerance of O for `--check`.
+pub fn o_tolerance(dtype: Dtype) -> f64 {
+    match dtype {
+        Dtype::F32 => 1e-4,
+        Dtype::F16 => 5e-3,
+    }
+}
+
+/// LSE tolerance of `--check`, relative to max(1, max |reference LSE|).
+pub fn lse_tolerance(dtype: Dtype) -> f64 {
+    match dtype {
+        Dtype::F32 => 1e-4,
+        Dtype::F16 => 1e-2,
+    }
+}
+
+fn load(path: &Path) -> Result<NpyArray> {
+    read_npy(path)
+}
+
+fn dims4(what: &'static str, a: &NpyArray, path: &Path, expected: &str) -> Result<[usize; 4]> {
+    match a.shape.as_slice() {
+        &[b, n, h, d] => Ok([b, n, h, d]),
+        _ => Err(Error::ShapeMismatch {
+            what,
+            expected: format!("rank 4 {expected}"),
+            got: format!("rank {} shape {} in {}", a.shape.len(), a.shape_str(), path.display()),
+        }),
+    }
+}
+
+/// Checks the three input shapes against each other and returns the problem shape.
+pub fn problem_shape(args: &RunArgs, q: &NpyArray, k: &NpyArray, v: &NpyArray) -> Result<Shape> {
+    let [b, n, h, d] = dims4("q", q, &args.q, "(batch, seq_q, heads, head_dim)")?;
+    let [kb, m, kvh, kd] = dims4("k", k, &args.k, "(batch, seq_k, kv_heads, head_dim)")?;
+    dims4("v", v, &args.v, "(batch, seq_k, kv_heads, head_dim)")?;
+    if kb != b || kd != d {
+        return Err(Error::ShapeMismatch {
+            what: "k",
+            expected: format!("({b}, seq_k, kv_heads, {d}) to match q {}", q.shape_str()),
+            got: format!("{} in {}", k.shape_str(), args.k.display()),
+        });
+    }
+    if v.shape != k.shape {
+        return Err(Error::ShapeMismatch {
+            what: "v",
+            expected: format!("{} (the shape of k)", k.shape_str()),
+            got: format!("{} in {}", v.shape_str(), args.v.display()),
+        });
+    }
+    let s = Shape { batch: b, seq_q: n, seq_k: m, heads: h, kv_heads: kvh, head_dim: d };
+    s.validate()?;
+    Ok(s)
+}
+
+/// Uploads an input in `dtype`; returns the tensor and the f32 values it holds.
+fn upload(ctx: &GpuContext, a: &NpyArray, dims: [usize; 4], dtype: Dtype) -> Result<(GpuTensor, Vec<f32>)> {
+    match (dtype, &a.data) {
+        (Dtype::F16, NpyData::F16(h)) => {
+            let t = GpuTensor::from_f16(ctx, h, dims)?;
+            Ok((t, a.to_f32_vec()))
+        }
+        (Dtype::F16, NpyData::F32(x)) => {
+            let h: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let t = GpuTensor::from_f16(ctx, &h, dims)?;
+            Ok((t, h.iter().map(|v| v.to_f32()).collect()))
+        }
+        (Dtype::F32, _) => {
+            let x = a.to_f32_vec();
+            let t = GpuTensor::from_f32(ctx, &x, dims, Dtype::F32)?;
+            Ok((t, x))
+        }
+    }
+}
+
+/// Fails early (before any GPU work) when an output's directory does not exist.
+fn check_writable_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Io { path: path.display().to_string(), message: format!("cannot write: directory {} does not exist", dir.display()) });
+    }
+    Ok(())
+}
+
+/// Query rows `--check-rows n` compares: n evenly spread rows, always the first and last.
+pub fn check_rows(seq_q: usize, n: Option<usize>) -> Vec<usize> {
+    match n {
+        Some(n) if n < seq_q => {
+            let n = n.max(1);
+            if n == 1 {
+                return vec![seq_q - 1];
+            }
+            let mut r: Vec<usize> = (0..n).map(|i| i * (seq_q - 1) / (n - 1)).collect();
+            r.dedup();
+            r
+        }
+        _ => (0..seq_q).collect(),
+    }
+}
+
+pub fn execute(args: &RunArgs) -> Result<Status> {
+    if let Some(s) = args.scale {
+        if !s.is_finite() {
+            return Err(Error::InvalidArgument(format!("--scale must be finite, got {s}")));
+        }
+    }
+    let q = load(&args.q)?;
+    let k = load(&args.k)?;
+    let v = load(&args.v)?;
+    let shape = problem_shape(args, &q, &k, &v)?;
+    let q_file_dtype = q.dtype();
+    let dtype: Dtype = args.dtype.map(Dtype::from).unwrap_or(q_file_dtype);
+
+    for p in std::iter::once(&args.out).chain(args.lse.as_ref()) {
+        check_writable_dir(p)?;
+    }
+
+    let ctx = args.device.open()?;
+    if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
+        return Err(Error::MissingFeature {
+            adapter: ctx.name().to_string(),
+            feature: "SHADER_F16",
+            needed_for: "f16 on the GPU (use --dtype f32, or another adapter)".into(),
+        });
+    }
+    let tier = resolve_tier(&ctx, args.tier.tier(), dtype, shape.head_dim)?;
+    let scale = args.scale;
+
+    println!("adapter: {}", ctx.describe());
+    match args.tier.tier() {
+        Some(req) if req != tier => println!("tier: {tier} ({req} requested; not available for this adapter, dtype and head_dim)"),
+        _ => println!("tier: {tier}"),
+    }
+    println!(
+        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
+        q.shape_str(),
+        k.shape_str(),
+        v.shape_str(),
+        shape.batch,
+        shape.seq_q,
+        shape.seq_k,
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim
+    );
+    println!(
+        "options: dtype {} (files: q {}, k {}, v {}), causal {}, scale {}",
+        dtype.name(),
+        q.dtype().name(),
+        k.dtype().name(),
+        v.dtype().name(),
+        args.causal,
+        scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt())
+    );
+
+    let t0 = Instant::now();
+    let (qt, qv) = upload(&ctx, &q, shape.q_dims(), dtype)?;
+    let (kt, kv) = upload(&ctx, &k, shape.kv_dims(), dtype)?;
+    let (vt, vv) = upload(&ctx, &v, shape.kv_dims(), dtype)?;
+    drop((q, k, v));
+    ctx.wait()?;
+    let t_upload = t0.elapsed();
+
+    let attn = Attention::new(&ctx, AttentionOptions { causal: args.causal, scale, tier: Some(tier) });
+    let t1 = Instant::now();
+    let out = attn.forward(&qt, &kt, &vt)?;
+    ctx.wait()?;
+    let t_attn = t1.elapsed();
+
+    let t2 = Instant::now();
+    let o32 = out.o.to_f32_vec(&ctx)?;
+    let lse = out.lse.to_vec(&ctx)?;
+    let t_read = t2.elapsed();
+    print_times(t_upload, t_attn, t_read);
+
+    // O in Q's file dtype; an f16 result is written as computed (no second rounding).
+    let o_dims = shape.q_dims();
+    match (q_file_dtype, dtype) {
+        (Dtype::F16, Dtype::F16) => write_npy_f16(&args.out, &o_dims, &out.o.to_f16_vec(&ctx)?)?,
+        (fd, _) => write_npy_as(&args.out, &o_dims, &o32, fd)?,
+    }
+    println!("wrote {} {} {}", args.out.display(), shape_tuple(&o_dims), q_file_dtype.name());
+    if let Some(p) = &args.lse {
+        write_npy_f32(p, &shape.lse_dims(), &lse)?;
+        println!("wrote {} {} f32", p.display(), shape_tuple(&shape.lse_dims()));
+    }
+
+    if !args.check {
+        return Ok(Status::Ok);
+    }
+    check(args, &shape, dtype, &qv, &kv, &vv, &o32, &lse)
+}
+
+fn print_times(upload: Duration, attn: Duration, read: Duration) {
+    println!("time: attention {} wall (one call, includes pipeline build), upload {}, readback {}", ms(attn), ms(upload), ms(read));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(args: &RunArgs, s: &Shape, dtype: Dtype, q: &[f32], k: &[f32], v: &[f32], o: &[f32], lse: &[f32]) -> Result<Status> {
+    let rows = check_rows(s.seq_q, args.check_rows);
+    let t = Instant::now();
+    let diag = s.seq_k as i64 - s.seq_q as i64;
+    let causal = args.causal;
+    let r = reference::attention_rows(q, k, v, s, args.scale, &rows, |_, _, i, j| !causal || (j as i64) <= i as i64 + diag);
+    let (o_sel, lse_sel);
+    let (o_cmp, lse_cmp) = if rows.len() == s.seq_q {
+        (o, lse)
+    } else {
+        o_sel = reference::select_rows(o, s.q_dims(), &rows);
+        lse_sel = reference::select_lse_rows(lse, s.lse_dims(), &rows);
+        (&o_sel[..], &lse_sel[..])
+    };
+    let rel = reference::rel_error(o_cmp, &r.o);
+    let lse_err = reference::lse_max_abs_error(lse_cmp, &r.lse);
+    let lse_mag = r.lse.iter().filter(|x| x.is_finite()).fold(1.0f64, |m, x| m.max(x.abs()));
+    let (o_tol, lse_tol) = (o_tolerance(dtype), lse_tolerance(dtype) * lse_mag);
+    let which = if rows.len() == s.seq_q { String::from("all rows") } else { format!("{} of {} rows", rows.len(), s.seq_q) };
+    println!("check: f64 reference on {which} ({})", ms(t.elapsed()));
+    println!("rel error {rel:.3e} (O, tolerance {o_tol:.0e})");
+    println!("max abs LSE error {lse_err:.3e} (tolerance {lse_tol:.1e})");
+    if rel <= o_tol && lse_err <= lse_tol {
+        println!("check: ok");
+        Ok(Status::Ok)
+    } else {
+        eprintln!("check failed: O rel error {rel:.3e} (tolerance {o_tol:.0e}), LSE max abs error {lse_err:.3e} (tolerance {lse_tol:.1e})");
+        Ok(Status::CheckFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_rows_spread() {
+        assert_eq!(check_rows(10, None), (0..10).collect::<Vec<_>>());
+        assert_eq!(check_rows(10, Some(20)), (0..10).collect::<Vec<_>>());
+        assert_eq!(check_rows(10, Some(3)), vec![0, 4, 9]);
+        assert_eq!(check_rows(10, Some(1)), vec![9]);
+        assert_eq!(check_rows(10, Some(0)), vec![9]);
+        let r = check_rows(1000, Some(7));
+        assert_eq!((r.len(), r[0], r[6]), (7, 0, 999));
+    }
+
+    #[test]
+    fn parses_run_args() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "ringattn",
+            "run",
+            "--q",
+            "q.npy",
+            "--k",
+            "k.npy",
+            "--v",
+            "v.npy",
+            "--out",
+            "o.npy",
+            "--scale",
+            "-0.5",
+            "--dtype",
+            "float16",
+            "--tier",
+            "coop",
+            "--check",
+            "--check-rows",
+            "4",
+        ])
+        .unwrap();
+        let crate::cli::Command::Run(a) = cli.command else { panic!("not run") };
+        assert_eq!(a.scale, Some(-0.5));
+        assert_eq!(a.dtype, Some(DtypeArg::F16));
+        assert_eq!(a.tier.tier(), Some(Tier::Matrix));
+        assert_eq!(a.check_rows, Some(4));
+        // --check-rows needs --check.
+        assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--check-rows", "4"]).is_err());
+    }
+}
