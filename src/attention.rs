@@ -52,7 +52,7 @@ pub fn tier_supports(tier: Tier, dtype: Dtype, head_dim: usize) -> bool {
     match tier {
         Tier::Portable => true,
         Tier::Subgroup => head_dim % 16 == 0 || head_dim == 80,
-        Tier::Matrix => false && dtype == Dtype::F16 && matches!(head_dim, 64 | 128),
+        Tier::Matrix => dtype == Dtype::F16 && flash::MATRIX_HEAD_DIMS.contains(&head_dim),
     }
 }
 
@@ -66,7 +66,8 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
     let caps = ctx.capabilities().tiers();
     let mut t = requested;
     loop {
-        if caps.contains(&t) && tier_supports(t, dtype, head_dim) {
+        let fits = t != Tier::Matrix || flash::matrix_config(ctx, head_dim).is_some();
+        if caps.contains(&t) && tier_supports(t, dtype, head_dim) && fits {
             return Ok(t);
         }
         match t.lower() {

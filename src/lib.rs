@@ -15,6 +15,7 @@
 //! Fully masked query rows give O = 0 and LSE = -inf, never NaN.
 
 pub mod attention;
+pub mod bench;
 pub mod cli;
 pub mod context;
 pub mod error;

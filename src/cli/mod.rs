@@ -2,6 +2,7 @@
 //!
 //! * `ringattn info`: every adapter wgpu finds, its features, limits and tier.
 //! * `ringattn run`: attention on `.npy` inputs, with an optional f64 check.
+//! * `ringattn bench`: GPU and wall time over a grid of tiers, dtypes and shapes.
 //!
 //! Exit codes: 0 success, 1 a `--check` failed, 2 an error (bad input, missing
 //! file, no adapter, ...; the message is printed as `error: <message>`).
@@ -10,6 +11,7 @@
 //! derive) and `pub fn execute(args: &Args) -> Result<Status>`, then add one
 //! variant to [`Command`] and one arm to [`Command::execute`].
 
+pub mod bench;
 pub mod info;
 pub mod run;
 
@@ -43,6 +45,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run attention on .npy inputs and write O (and LSE) as .npy.
     Run(run::RunArgs),
+    /// Time attention over tiers, dtypes, sequence lengths and head dims (Markdown table, JSON).
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -50,6 +54,7 @@ impl Command {
         match self {
             Command::Info(a) => info::execute(a),
             Command::Run(a) => run::execute(a),
+            Command::Bench(a) => bench::execute(a),
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct TileConfig {
     /// Subgroup tier only: the broadcast variant (one row per invocation, K/V shared
     /// by subgroupBroadcast; `bk` is then the subgroup size).
     pub bcast: bool,
+    /// Matrix tier only: 16-row blocks per subgroup and subgroups per workgroup.
+    pub mq: u32,
+    pub w: u32,
 }
 
 impl TileConfig {
@@ -131,7 +134,7 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
     let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    TileConfig { bq, bk, r: 1, bcast: false }
+    TileConfig { bq, bk, r: 1, bcast: false, mq: 0, w: 0 }
 }
 
 /// Default tiles for the subgroup tier: R lanes per row with at least 4 vec4 columns
@@ -150,12 +153,86 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     if cpu && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
         let sg = caps.subgroup_min_size;
         let bq = (64 / sg).max(1) * sg;
-        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true };
+        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0 };
     }
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
-    TileConfig { bq: (wg / r).max(1), bk, r, bcast: false }
+    TileConfig { bq: (wg / r).max(1), bk, r, bcast: false, mq: 0, w: 0 }
+}
+
+/// Head dims the matrix tier is built for (multiples of 16 whose accumulators fit in
+/// registers); others fall back to the subgroup tier.
+pub const MATRIX_HEAD_DIMS: &[usize] = &[32, 64, 96, 128];
+
+/// Tiles for the matrix tier, or `None` when the adapter's subgroup size does not fit
+/// (the tier needs a fixed subgroup size that is a multiple of the rows per subgroup).
+pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
+    let caps = ctx.capabilities();
+    let sg = caps.subgroup_min_size;
+    if sg != caps.subgroup_max_size || !MATRIX_HEAD_DIMS.contains(&head_dim) {
+        return None;
+    }
+    let (mq, w, bk) = match head_dim {
+        32 | 64 => (2, 4, 32),
+        _ => (1, 4, 32),
+    };
+    let rs = 16 * mq;
+    if sg < rs || sg % rs != 0 || sg > 64 {
+        return None;
+    }
+    let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w };
+    let (sreg, preg) = matrix_regions(&tile, head_dim);
+    let bytes = w * (sreg * 4 + preg * 2 + rs * 4);
+    if bytes > caps.limits.max_compute_workgroup_storage_size || w * sg > caps.limits.max_compute_invocations_per_workgroup {
+        return None;
+    }
+    Some(tile)
+}
+
+/// Per-subgroup workgroup-memory regions (S in f32 elements, P in f16 elements).
+fn matrix_regions(cfg: &TileConfig, _head_dim: usize) -> (u32, u32) {
+    let rs = 16 * cfg.mq;
+    let sreg = (rs * (cfg.bk + 4)).max(256);
+    let preg = rs * (cfg.bk + 8);
+    (sreg, preg)
+}
+
+fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let sg = cfg.r * 16 * cfg.mq;
+    let lpr = cfg.r;
+    let (sreg, preg) = matrix_regions(&cfg, d);
+    let defines = vec![
+        ("BK", cfg.bk.to_string()),
+        ("CPL", (cfg.bk / lpr).to_string()),
+        ("DT", (d / 16).to_string()),
+        ("EPL", (256 / sg).to_string()),
+        ("HEAD_DIM", d.to_string()),
+        ("KT", (cfg.bk / 16).to_string()),
+        ("LOG2LPR", lpr.trailing_zeros().to_string()),
+        ("LPR", lpr.to_string()),
+        ("MQ", cfg.mq.to_string()),
+        ("PREG", preg.to_string()),
+        ("PS", (cfg.bk + 8).to_string()),
+        ("RS", (16 * cfg.mq).to_string()),
+        ("SG", sg.to_string()),
+        ("SREG", sreg.to_string()),
+        ("SS", (cfg.bk + 4).to_string()),
+        ("W", cfg.w.to_string()),
+    ];
+    let key = PipelineKey { kernel: "flash_matrix", defines };
+    let layout = layout(ctx);
+    ctx.pipeline(&key, &layout.1, || {
+        let mut src = render(sources::FLASH_MATRIX, &key.defines);
+        if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
+            for pair in patch.split(";;") {
+                if let Some((a, b)) = pair.split_once("=>") {
+                    src = src.replace(a, b);
+                }
+            }
+        }
+        src
+    })
 }
 
 fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
@@ -229,7 +306,14 @@ pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> R
             let cfg = subgroup_config(ctx, head_dim);
             Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
         }
-        other => Err(Error::InvalidArgument(format!("tier {other} is not built yet"))),
+        Tier::Matrix => {
+            if dtype != Dtype::F16 {
+                return Err(Error::InvalidArgument("the matrix tier takes f16 tensors".into()));
+            }
+            let cfg = matrix_config(ctx, head_dim)
+                .ok_or_else(|| Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter")))?;
+            Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg)?, cfg, tier })
+        }
     }
 }
 

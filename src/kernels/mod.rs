@@ -70,6 +70,7 @@ pub mod sources {
     pub const FLASH_PORTABLE: &str = include_str!("../../shaders/flash_portable.wgsl");
     pub const FLASH_SUBGROUP: &str = include_str!("../../shaders/flash_subgroup.wgsl");
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
+    pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.

@@ -1,0 +1,241 @@
+// Flash attention, matrix tier: Q·K^T and P·V on cooperative matrices (16x16x16,
+// f16 operands, f32 accumulation), online softmax in f32. Needs
+// EXPERIMENTAL_COOPERATIVE_MATRIX, SHADER_F16 and SUBGROUP, and f16 tensors.
+//
+// Each of the W subgroups of a workgroup owns RS = 16*MQ query rows. Per key tile of
+// BK keys, a subgroup:
+//   1. multiplies its Q fragments (kept in registers for the whole run) with K
+//      fragments read straight from storage into S (f32), and stores S to its own
+//      region of workgroup memory;
+//   2. turns S into P = exp2(S*scale*log2e - m) row by row, LPR lanes per row (columns
+//      visited in a rotated order so the lanes hit distinct banks), writing P as f16;
+//   3. multiplies P with V fragments into the O accumulators.
+// The running max m of a row is only raised (and O rescaled through workgroup memory)
+// when the tile max exceeds it by more than RESCALE (log2 units), so P <= 2^RESCALE
+// and the O round trip is rare after the first tiles. Fragment layouts are opaque in
+// WGSL, so every element-wise step goes through workgroup memory.
+//
+// Same parameters and bindings as the other tiers (key range k_begin..k_end; the
+// accumulate flag is not supported here: the host never splits keys for this tier).
+// Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, RS, W, SG, LPR, LOG2LPR, BK, KT
+// (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG).
+enable f16;
+enable wgpu_cooperative_matrix;
+
+const D: u32 = $HEAD_DIMu;
+const RS: u32 = $RSu;
+const W: u32 = $Wu;
+const SG: u32 = $SGu;
+const LPR: u32 = $LPRu;
+const BK: u32 = $BKu;
+const SS: u32 = $SSu;
+const PS: u32 = $PSu;
+const SREG: u32 = $SREGu;
+const PREG: u32 = $PREGu;
+const WG: u32 = W * SG;
+const BQ: u32 = W * RS;
+const NEG_BIG: f32 = -1.0e30;
+const RESCALE: f32 = 8.0;
+
+struct Params {
+    seq_q: u32, seq_k: u32, heads: u32, kv_heads: u32,
+    q_off: u32, k_off: u32, v_off: u32, o_off: u32,
+    lse_off: u32, causal: u32, diag: i32, scale_log2: f32,
+    q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
+    k_begin: u32, k_end: u32, accumulate: u32, _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f16>;
+@group(0) @binding(2) var<storage, read> k: array<f16>;
+@group(0) @binding(3) var<storage, read> v: array<f16>;
+@group(0) @binding(4) var<storage, read_write> o: array<f16>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+
+var<workgroup> ss: array<f32, W * SREG>;
+var<workgroup> ps: array<f16, W * PREG>;
+var<workgroup> rowv: array<f32, W * RS>;
+// Set when any row of the workgroup raised its max in this tile (read uniformly).
+// An array, not a scalar: on NVIDIA's Vulkan driver (580) a scalar workgroup variable
+// shifts the cooperative-matrix view of the other workgroup arrays by one element
+// (measured with examples/coop_probe.rs).
+var<workgroup> rescale_flag: array<u32, 4>;
+
+fn key_limit(row: u32) -> u32 {
+    if p.causal == 0u {
+        return p.k_end;
+    }
+    let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
+    return u32(clamp(last, 0, i32(p.k_end)));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wg.y;
+    let b = wg.z;
+    let kvh = h / (p.heads / p.kv_heads);
+    let sg = lid / SG;
+    let lane = lid % SG;
+    let r = lane / LPR;
+    let sub = lane % LPR;
+    let srow0 = wg.x * BQ + sg * RS;
+    let row = srow0 + r;
+    let valid = row < p.seq_q;
+    let safe_row = min(row, p.seq_q - 1u);
+    let klim = key_limit(safe_row);
+    let kend = key_limit(min(wg.x * BQ + BQ, p.seq_q) - 1u);
+    let q_stride = p.heads * D;
+    let kv_stride = p.kv_heads * D;
+    // Rows past seq_q read whatever lies there (robust buffer access keeps it in
+    // bounds); they never reach the outputs.
+    let qb = p.q_off + ((b * p.seq_q + min(srow0, p.seq_q - 1u)) * p.heads + h) * D;
+    let sbase = sg * SREG;
+    let pbase = sg * PREG;
+    let vrow = sg * RS;
+
+    //#unroll m $MQ
+    //#unroll d $DT
+    let qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&q[qb + {m}u * 16u * q_stride + {d}u * 16u], q_stride);
+    var of{m}_{d} = coop_mat16x16<f32, C>();
+    //#end
+    //#end
+    var m_used = NEG_BIG;
+    var l = 0.0;
+
+    for (var t = p.k_begin; t < kend; t += BK) {
+        if lid == 0u {
+            rescale_flag[0] = 0u;
+        }
+        let kb = p.k_off + (b * p.seq_k + t) * kv_stride + kvh * D;
+        let vb = p.v_off + (b * p.seq_k + t) * kv_stride + kvh * D;
+
+        // 1. S = Q K^T for this tile, stored row-major at stride SS.
+        //#unroll n $KT
+        {
+            //#unroll m $MQ
+            var s{m} = coop_mat16x16<f32, C>();
+            //#end
+            //#unroll d $DT
+            {
+                let kf = coopLoad<coop_mat16x16<f16, B>>(&k[kb + {n}u * 16u * kv_stride + {d}u * 16u], kv_stride);
+                //#unroll m $MQ
+                s{m} = coopMultiplyAdd(qf{m}_{d}, kf, s{m});
+                //#end
+            }
+            //#end
+            //#unroll m $MQ
+            coopStoreT(s{m}, &ss[sbase + {m}u * 16u * SS + {n}u * 16u], SS);
+            //#end
+        }
+        //#end
+        workgroupBarrier();
+
+        // 2. Online softmax on this tile, LPR lanes per row.
+        let srow = sbase + r * SS;
+        var tmax = NEG_BIG;
+        //#unroll i $CPL
+        {
+            let c = ({i}u * LPR + sub + r * LPR) % BK;
+            tmax = max(tmax, select(NEG_BIG, ss[srow + c] * p.scale_log2, t + c < klim));
+        }
+        //#end
+        var off = LPR / 2u;
+        //#unroll i $LOG2LPR
+        tmax = max(tmax, subgroupShuffleXor(tmax, off));
+        off >>= 1u;
+        //#end
+        let m_new = max(m_used, tmax);
+        let need = m_new > m_used + RESCALE;
+        var alpha = 1.0;
+        if need {
+            alpha = exp2(m_used - m_new);
+            m_used = m_new;
+            rescale_flag[0] = 1u;
+        }
+        var lsum = 0.0;
+        let prow = pbase + r * PS;
+        //#unroll i $CPL
+        {
+            let c = ({i}u * LPR + sub + r * LPR) % BK;
+            let pv = select(0.0, exp2(ss[srow + c] * p.scale_log2 - m_used), t + c < klim);
+            lsum += pv;
+            ps[prow + c] = f16(pv);
+        }
+        //#end
+        off = LPR / 2u;
+        //#unroll i $LOG2LPR
+        lsum += subgroupShuffleXor(lsum, off);
+        off >>= 1u;
+        //#end
+        l = l * alpha + lsum;
+        if sub == 0u {
+            rowv[vrow + r] = alpha;
+        }
+        // @DEBUG_AFTER_P
+        // Rescale O where a row's max moved (rare after the first tiles): round trip
+        // through this subgroup's S region, now free. Rows that kept their max have
+        // alpha = 1. The decision is workgroup-uniform, as cooperative ops require.
+        if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+            //#unroll m $MQ
+            //#unroll d $DT
+            coopStoreT(of{m}_{d}, &ss[sbase], 16u);
+            workgroupBarrier();
+            //#unroll e $EPL
+            {
+                let el = lane + {e}u * SG;
+                ss[sbase + el] *= rowv[vrow + {m}u * 16u + el / 16u];
+            }
+            //#end
+            workgroupBarrier();
+            of{m}_{d} = coopLoadT<coop_mat16x16<f32, C>>(&ss[sbase], 16u);
+            workgroupBarrier();
+            //#end
+            //#end
+        }
+
+        // 3. O += P V.
+        //#unroll n $KT
+        {
+            //#unroll m $MQ
+            let pf{m} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS + {n}u * 16u], PS);
+            //#end
+            //#unroll d $DT
+            {
+                let vf = coopLoadT<coop_mat16x16<f16, B>>(&v[vb + {n}u * 16u * kv_stride + {d}u * 16u], kv_stride);
+                //#unroll m $MQ
+                of{m}_{d} = coopMultiplyAdd(pf{m}, vf, of{m}_{d});
+                //#end
+            }
+            //#end
+        }
+        //#end
+        workgroupBarrier();
+    }
+
+    // Outputs: O = acc / l (0 for rows that saw no key), LSE = (m + log2 l) ln 2.
+    if sub == 0u {
+        rowv[vrow + r] = select(0.0, 1.0 / l, l > 0.0);
+        if valid {
+            let li = p.lse_off + (b * p.heads + h) * p.seq_q + row;
+            lse[li] = select(p.neg_inf, (m_used + log2(l)) * p.ln2, l > 0.0);
+        }
+    }
+    workgroupBarrier();
+    //#unroll m $MQ
+    //#unroll d $DT
+    coopStoreT(of{m}_{d}, &ss[sbase], 16u);
+    workgroupBarrier();
+    //#unroll e $EPL
+    {
+        let el = lane + {e}u * SG;
+        let rr = {m}u * 16u + el / 16u;
+        let grow = srow0 + rr;
+        if grow < p.seq_q {
+            o[p.o_off + ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + el % 16u] = f16(ss[sbase + el] * rowv[vrow + rr]);
+        }
+    }
+    //#end
+    workgroupBarrier();
+    //#end
+    //#end
+}

@@ -1,0 +1,835 @@
+//! A reusable attention benchmark runner (used by `ringattn bench` and the criterion
+//! bench in `benches/attention.rs`).
+//!
+//! For each [`Case`] the runner allocates random (never zero) Q/K/V once, warms up
+//! (the first run builds the pipeline), then runs timed iterations. Each timed
+//! iteration records timestamp queries around the one compute pass
+//! ([`GpuTimer`]) and, separately, the host wall time of `submit + wait`. Cases that
+//! cannot run (f16 without `SHADER_F16`, a buffer over an adapter limit, out of
+//! memory, ...) come back as skipped results with a note; nothing panics.
+//!
+//! Results are serde-serializable ([`BenchReport`], schema [`SCHEMA`]);
+//! `benches/python/sdpa_baseline.py` writes the same schema for PyTorch SDPA so the
+//! two can be joined on (dtype, batch, seq, heads, head_dim, causal).
+//!
+//! ```no_run
+//! use ringattn::bench::{run_cases, BenchOptions, Case};
+//! use ringattn::{Dtype, GpuContext};
+//! # fn main() -> ringattn::Result<()> {
+//! let ctx = GpuContext::new()?;
+//! let cases = [Case { tier: None, dtype: Dtype::F32, batch: 1, seq: 1024, heads: 8, head_dim: 64, causal: true }];
+//! let report = run_cases(&ctx, &cases, &BenchOptions::default(), |r| println!("{}", r.label()));
+//! println!("{}", serde_json::to_string_pretty(&report).unwrap());
+//! # Ok(()) }
+//! ```
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use half::f16;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{resolve_tier, Attention, AttentionOptions};
+use crate::context::GpuContext;
+use crate::error::{Error, Result};
+use crate::kernels::Tier;
+use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+use crate::timing::{median, GpuTimer};
+
+/// Schema tag of [`BenchReport`] (also written by `benches/python/sdpa_baseline.py`).
+pub const SCHEMA: &str = "ringattn-bench/1";
+
+/// Inputs smaller than this (Q + K + V of one set) get a second set, and timed runs
+/// alternate between the two so they do not just measure warm caches.
+pub const ROTATE_BELOW_BYTES: u64 = 64 << 20;
+
+/// One benchmark case: self-attention (seq_q = seq_k, kv_heads = heads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Case {
+    /// Requested tier; `None` = auto (`RINGATTN_TIER`, else the adapter's best).
+    pub tier: Option<Tier>,
+    pub dtype: Dtype,
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub causal: bool,
+}
+
+impl Case {
+    pub fn shape(&self) -> Shape {
+        Shape::new(self.batch, self.seq, self.heads, self.head_dim)
+    }
+    /// Bytes of Q + K + V.
+    pub fn input_bytes(&self) -> u64 {
+        3 * self.shape().q_len() as u64 * self.dtype.size()
+    }
+    /// Bytes of one full set of buffers (Q, K, V, O and LSE).
+    pub fn set_bytes(&self) -> u64 {
+        let s = self.shape();
+        4 * s.q_len() as u64 * self.dtype.size() + s.lse_len() as u64 * 4
+    }
+    /// "auto" or the tier name.
+    pub fn tier_requested(&self) -> String {
+        self.tier.map_or_else(|| "auto".to_string(), |t| t.name().to_string())
+    }
+    /// Dense multiply-add FLOPs (halved when causal).
+    pub fn flops(&self) -> f64 {
+        self.shape().flops(self.causal)
+    }
+    /// Tokens per call: batch * seq.
+    pub fn tokens(&self) -> u64 {
+        (self.batch * self.seq) as u64
+    }
+}
+
+/// Every combination of the given values, in the order tier, dtype, head_dim, seq, causal.
+pub fn grid(tiers: &[Option<Tier>], dtypes: &[Dtype], head_dims: &[usize], seqs: &[usize], causal: &[bool], batch: usize, heads: usize) -> Vec<Case> {
+    let mut v = Vec::new();
+    for &tier in tiers {
+        for &dtype in dtypes {
+            for &head_dim in head_dims {
+                for &seq in seqs {
+                    for &c in causal {
+                        v.push(Case { tier, dtype, batch, seq, heads, head_dim, causal: c });
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// A tier selection as written on a command line or in an environment variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierChoice {
+    /// `RINGATTN_TIER`, else the adapter's best.
+    Auto,
+    /// Every tier the adapter supports.
+    All,
+    One(Tier),
+}
+
+impl std::str::FromStr for TierChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(TierChoice::Auto),
+            "all" => Ok(TierChoice::All),
+            o => Ok(TierChoice::One(o.parse()?)),
+        }
+    }
+}
+
+/// Expands tier choices to requested tiers (`None` = auto), without repeats.
+pub fn expand_tiers(ctx: &GpuContext, choices: &[TierChoice]) -> Vec<Option<Tier>> {
+    let mut out: Vec<Option<Tier>> = Vec::new();
+    for c in choices {
+        let add: Vec<Option<Tier>> = match c {
+            TierChoice::Auto => vec![None],
+            TierChoice::All => ctx.capabilities().tiers().into_iter().map(Some).collect(),
+            TierChoice::One(t) => vec![Some(*t)],
+        };
+        for t in add {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Parses a comma-separated list (`"1024,4096"`); empty items are ignored.
+pub fn parse_list<T: std::str::FromStr>(s: &str) -> std::result::Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(|x| x.parse::<T>().map_err(|e| format!("`{x}`: {e}"))).collect()
+}
+
+/// How the runner times each case.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Untimed runs before timing; at least 1 runs (it builds the pipeline).
+    pub warmup: usize,
+    /// Timed iterations.
+    pub reps: usize,
+    /// Per-case budget (warm-up and timed runs, not the input upload): once spent,
+    /// the remaining reps are skipped. At least one warm-up and one timed run happen.
+    pub max_seconds: Option<f64>,
+    /// Use timestamp queries when the adapter has them (else wall time only).
+    pub timestamps: bool,
+    /// Two input sets below this many input bytes (see [`ROTATE_BELOW_BYTES`]).
+    pub rotate_below_bytes: u64,
+    /// When a requested tier falls back to one another case of the same shape
+    /// measures anyway, skip it as a duplicate (status `duplicate`).
+    pub dedupe_fallbacks: bool,
+    /// Seed of the random inputs.
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions { warmup: 2, reps: 10, max_seconds: None, timestamps: true, rotate_below_bytes: ROTATE_BELOW_BYTES, dedupe_fallbacks: true, seed: 0x5eed }
+    }
+}
+
+/// One timed iteration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Seconds between the timestamps around the compute pass; `None` without timestamps.
+    pub gpu_s: Option<f64>,
+    /// Host seconds of `submit + wait` (encoding and the timestamp read-back excluded).
+    pub wall_s: f64,
+}
+
+struct IoSet {
+    q: GpuTensor,
+    k: GpuTensor,
+    v: GpuTensor,
+    o: GpuTensor,
+    lse: LseBuffer,
+}
+
+/// Allocated, filled buffers for one case, ready to run repeatedly.
+pub struct Workload<'a> {
+    ctx: &'a GpuContext,
+    attn: Attention<'a>,
+    sets: Vec<IoSet>,
+    next: Cell<usize>,
+    case: Case,
+    tier: Tier,
+}
+
+/// Elements generated and uploaded per chunk.
+const FILL_CHUNK: usize = 1 << 22;
+
+/// Uniform magnitudes in [1/16, 1) with a random sign: never zero, never huge.
+fn fill_chunk(rng: &mut SmallRng, out: &mut Vec<f32>, n: usize) {
+    out.clear();
+    out.extend((0..n).map(|_| {
+        let r = rng.next_u32();
+        let mag = 0.0625 + 0.9375 * ((r >> 9) as f32 * (1.0 / (1u32 << 23) as f32));
+        if r & 1 == 1 {
+            -mag
+        } else {
+            mag
+        }
+    }));
+}
+
+fn fill_random(ctx: &GpuContext, t: &GpuTensor, rng: &mut SmallRng) -> Result<()> {
+    let n = t.numel();
+    let mut buf = Vec::with_capacity(FILL_CHUNK.min(n));
+    let mut start = 0;
+    while start < n {
+        let len = FILL_CHUNK.min(n - start);
+        fill_chunk(rng, &mut buf, len);
+        let off = start as u64 * t.dtype().size();
+        match t.dtype() {
+            Dtype::F32 => ctx.write_bytes(t.buffer(), off, bytemuck::cast_slice(&buf))?,
+            Dtype::F16 => {
+                let h: Vec<f16> = buf.iter().map(|&x| f16::from_f32(x)).collect();
+                ctx.write_bytes(t.buffer(), off, bytemuck::cast_slice(&h))?
+            }
+        }
+        start += len;
+    }
+    // Flush the staged writes so host staging memory stays bounded.
+    ctx.scoped(|| ctx.queue().submit([]))?;
+    ctx.wait()
+}
+
+impl<'a> Workload<'a> {
+    /// Checks the case, resolves its tier, allocates one or two buffer sets (checking
+    /// adapter limits by recording one unsubmitted pass) and fills the inputs.
+    pub fn new(ctx: &'a GpuContext, case: Case, opts: &BenchOptions) -> Result<Self> {
+        ctx.check_dtype(case.dtype, "the benchmark")?;
+        let shape = case.shape();
+        shape.validate()?;
+        let tier = resolve_tier(ctx, case.tier, case.dtype, case.head_dim)?;
+        let attn = Attention::new(ctx, AttentionOptions { causal: case.causal, scale: None, tier: Some(tier) });
+        let nsets = if case.input_bytes() < opts.rotate_below_bytes { 2 } else { 1 };
+        let mut sets = Vec::with_capacity(nsets);
+        for _ in 0..nsets {
+            let q = GpuTensor::empty(ctx, shape.q_dims(), case.dtype)?;
+            let k = GpuTensor::empty(ctx, shape.kv_dims(), case.dtype)?;
+            let v = GpuTensor::empty(ctx, shape.kv_dims(), case.dtype)?;
+            let o = GpuTensor::empty(ctx, shape.q_dims(), case.dtype)?;
+            let lse = LseBuffer::empty(ctx, shape.lse_dims())?;
+            if sets.is_empty() {
+                // Limits (binding sizes, grid) are checked while encoding: find out
+                // before spending time on random inputs. Builds the pipeline too.
+                let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench probe") });
+                attn.encode(&mut enc, &q, &k, &v, &o, &lse, None)?;
+                drop(enc);
+            }
+            sets.push(IoSet { q, k, v, o, lse });
+        }
+        let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
+        for s in &sets {
+            for t in [&s.q, &s.k, &s.v] {
+                fill_random(ctx, t, &mut rng)?;
+            }
+        }
+        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier })
+    }
+
+    pub fn case(&self) -> &Case {
+        &self.case
+    }
+    /// The tier that runs (the requested one may have been lowered).
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+    /// Number of input sets the runs alternate between.
+    pub fn input_sets(&self) -> usize {
+        self.sets.len()
+    }
+
+    fn encode(&self, timer: Option<&GpuTimer>) -> Result<wgpu::CommandBuffer> {
+        let i = self.next.get();
+        self.next.set((i + 1) % self.sets.len());
+        let s = &self.sets[i];
+        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench") });
+        self.attn.encode(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, timer.map(|t| t.writes()))?;
+        if let Some(t) = timer {
+            t.resolve(&mut enc);
+        }
+        Ok(enc.finish())
+    }
+
+    fn submit_wait(&self, cb: wgpu::CommandBuffer) -> Result<Duration> {
+        let t0 = Instant::now();
+        self.ctx.scoped(|| self.ctx.queue().submit([cb]))?;
+        self.ctx.wait()?;
+        Ok(t0.elapsed())
+    }
+
+    /// One untimed run (encode, submit, wait).
+    pub fn run_once(&self) -> Result<()> {
+        let cb = self.encode(None)?;
+        self.submit_wait(cb).map(|_| ())
+    }
+
+    /// One timed run: timestamps around the pass when `timer` is given, and the wall
+    /// time of submit + wait.
+    pub fn run_timed(&self, timer: Option<&GpuTimer>) -> Result<Sample> {
+        let cb = self.encode(timer)?;
+        let wall = self.submit_wait(cb)?;
+        let gpu_s = match timer {
+            Some(t) => Some(t.read_seconds(self.ctx)?),
+            None => None,
+        };
+        Ok(Sample { gpu_s, wall_s: wall.as_secs_f64() })
+    }
+}
+
+/// The adapter a report was measured on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub vendor: u32,
+    pub device: u32,
+    pub timestamp_query: bool,
+    pub shader_f16: bool,
+    pub subgroup: bool,
+    /// Tiers the adapter supports, fastest first.
+    pub tiers: Vec<String>,
+}
+
+impl AdapterReport {
+    pub fn of(ctx: &GpuContext) -> Self {
+        let i = ctx.info();
+        let c = ctx.capabilities();
+        AdapterReport {
+            name: i.name.clone(),
+            backend: format!("{:?}", i.backend),
+            device_type: format!("{:?}", i.device_type),
+            driver: i.driver.clone(),
+            driver_info: i.driver_info.clone(),
+            vendor: i.vendor,
+            device: i.device,
+            timestamp_query: c.timestamp_query,
+            shader_f16: c.shader_f16,
+            subgroup: c.subgroup,
+            tiers: c.tiers().iter().map(|t| t.name().to_string()).collect(),
+        }
+    }
+    /// "driver driver_info", trimmed.
+    pub fn driver_line(&self) -> String {
+        format!("{} {}", self.driver, self.driver_info).trim().to_string()
+    }
+}
+
+/// Outcome of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    /// Measured.
+    Ok,
+    /// Cannot run here (missing feature, over a limit, out of memory); see the note.
+    Skipped,
+    /// The requested tier falls back to a kernel another case measures.
+    Duplicate,
+    /// Failed unexpectedly (shader error, device lost, timeout, panic); see the note.
+    Error,
+}
+
+/// One row of results. Times are milliseconds; `None` (JSON null) when not measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// "ringattn" (or "torch-sdpa" from the Python baseline).
+    pub implementation: String,
+    /// The tier that ran (for skipped cases: the one that would have).
+    pub tier: String,
+    /// The tier asked for ("auto" or a name).
+    pub tier_requested: String,
+    pub dtype: String,
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub causal: bool,
+    pub status: CaseStatus,
+    pub note: Option<String>,
+    pub warmup_runs: usize,
+    pub reps_requested: usize,
+    /// Timed iterations that ran (fewer than requested when the budget ran out).
+    pub reps: usize,
+    /// Input sets the timed runs alternated between.
+    pub input_sets: usize,
+    pub gpu_ms_median: Option<f64>,
+    pub gpu_ms_min: Option<f64>,
+    pub gpu_ms_max: Option<f64>,
+    pub wall_ms_median: Option<f64>,
+    pub wall_ms_min: Option<f64>,
+    pub wall_ms_max: Option<f64>,
+    /// Dense multiply-add FLOPs of one call (halved when causal).
+    pub flops: f64,
+    /// TFLOP/s from the median time named by `time_source`.
+    pub tflops: Option<f64>,
+    /// Tokens (batch * seq) per second from the median time named by `time_source`.
+    pub tokens_per_s: Option<f64>,
+    /// "gpu" (timestamp queries / CUDA events) or "wall" (no GPU timer).
+    pub time_source: Option<String>,
+    pub gpu_ms: Vec<f64>,
+    pub wall_ms: Vec<f64>,
+}
+
+impl CaseResult {
+    fn new(case: &Case, tier: String, opts: &BenchOptions) -> Self {
+        CaseResult {
+            implementation: "ringattn".into(),
+            tier,
+            tier_requested: case.tier_requested(),
+            dtype: case.dtype.name().into(),
+            batch: case.batch,
+            seq: case.seq,
+            heads: case.heads,
+            head_dim: case.head_dim,
+            causal: case.causal,
+            status: CaseStatus::Skipped,
+            note: None,
+            warmup_runs: 0,
+            reps_requested: opts.reps,
+            reps: 0,
+            input_sets: 0,
+            gpu_ms_median: None,
+            gpu_ms_min: None,
+            gpu_ms_max: None,
+            wall_ms_median: None,
+            wall_ms_min: None,
+            wall_ms_max: None,
+            flops: case.flops(),
+            tflops: None,
+            tokens_per_s: None,
+            time_source: None,
+            gpu_ms: Vec::new(),
+            wall_ms: Vec::new(),
+        }
+    }
+
+    /// Fills the statistics from the samples (seconds).
+    pub fn set_samples(&mut self, gpu_s: &[f64], wall_s: &[f64]) {
+        let ms = |xs: &[f64]| xs.iter().map(|x| x * 1e3).collect::<Vec<f64>>();
+        self.gpu_ms = ms(gpu_s);
+        self.wall_ms = ms(wall_s);
+        let stats = |v: &[f64]| {
+            if v.is_empty() {
+                (None, None, None)
+            } else {
+                (Some(median(v)), v.iter().copied().reduce(f64::min), v.iter().copied().reduce(f64::max))
+            }
+        };
+        (self.gpu_ms_median, self.gpu_ms_min, self.gpu_ms_max) = stats(&self.gpu_ms);
+        (self.wall_ms_median, self.wall_ms_min, self.wall_ms_max) = stats(&self.wall_ms);
+        self.reps = self.gpu_ms.len().max(self.wall_ms.len());
+        let (t, src) = match (self.gpu_ms_median, self.wall_ms_median) {
+            (Some(g), _) => (Some(g), Some("gpu")),
+            (None, Some(w)) => (Some(w), Some("wall")),
+            _ => (None, None),
+        };
+        self.time_source = src.map(String::from);
+        let tokens = (self.batch * self.seq) as f64;
+        self.tflops = t.filter(|&t| t > 0.0).map(|t| self.flops / (t * 1e-3) / 1e12);
+        self.tokens_per_s = t.filter(|&t| t > 0.0).map(|t| tokens / (t * 1e-3));
+    }
+
+    /// "subgroup f32 N=1024 D=64 causal".
+    pub fn label(&self) -> String {
+        let b = if self.batch != 1 { format!(" B={}", self.batch) } else { String::new() };
+        format!("{} {} N={} D={} H={}{}{}", self.tier, self.dtype, self.seq, self.head_dim, self.heads, b, if self.causal { " causal" } else { "" })
+    }
+}
+
+/// Everything one benchmark run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// [`SCHEMA`].
+    pub schema: String,
+    /// "ringattn" or "torch-sdpa".
+    pub implementation: String,
+    /// Version of the tool that measured ("ringattn 0.1.0", "torch 2.5.1", ...).
+    pub version: String,
+    pub unix_time: u64,
+    /// UTC, "YYYY-MM-DD HH:MM:SS".
+    pub date: String,
+    pub adapter: AdapterReport,
+    pub warmup: usize,
+    pub reps: usize,
+    pub max_seconds: Option<f64>,
+    pub results: Vec<CaseResult>,
+}
+
+impl BenchReport {
+    /// An empty report stamped with the adapter and the current time.
+    pub fn new(ctx: &GpuContext, opts: &BenchOptions) -> Self {
+        let unix_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        BenchReport {
+            schema: SCHEMA.into(),
+            implementation: "ringattn".into(),
+            version: format!("ringattn {}", env!("CARGO_PKG_VERSION")),
+            unix_time,
+            date: utc_datetime(unix_time),
+            adapter: AdapterReport::of(ctx),
+            warmup: opts.warmup,
+            reps: opts.reps,
+            max_seconds: opts.max_seconds,
+            results: Vec::new(),
+        }
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// "YYYY-MM-DD" (UTC) of a Unix time.
+pub fn utc_date(unix_secs: u64) -> String {
+    let (y, m, d) = civil_from_days((unix_secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// "YYYY-MM-DD HH:MM:SS" (UTC) of a Unix time.
+pub fn utc_datetime(unix_secs: u64) -> String {
+    let s = unix_secs % 86_400;
+    format!("{} {:02}:{:02}:{:02}", utc_date(unix_secs), s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Whether an error means "this case cannot run here" rather than a failure.
+fn is_skip(e: &Error) -> bool {
+    match e {
+        Error::MissingFeature { .. } | Error::LimitExceeded { .. } | Error::UnsupportedHeadDim { .. } | Error::ZeroDim { .. } | Error::HeadsNotMultiple { .. } => true,
+        Error::Gpu { message, .. } => {
+            let m = message.to_lowercase();
+            m.contains("out of memory") || m.contains("outofmemory") || m.contains("limit") || m.contains("too large")
+        }
+        _ => false,
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Decides, before running anything, the tier each case runs and which cases are
+/// duplicates of another (a fallback onto a kernel another case measures).
+fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::result::Result<Tier, CaseResult>> {
+    let resolved: Vec<std::result::Result<Tier, CaseResult>> = cases
+        .iter()
+        .map(|c| {
+            let skip = |tier: String, note: String, status| {
+                let mut r = CaseResult::new(c, tier, opts);
+                r.status = status;
+                r.note = Some(note);
+                r
+            };
+            if let Err(e) = ctx.check_dtype(c.dtype, "the benchmark") {
+                return Err(skip(c.tier_requested(), format!("{} not supported: {e}", c.dtype.name()), CaseStatus::Skipped));
+            }
+            resolve_tier(ctx, c.tier, c.dtype, c.head_dim).map_err(|e| skip(c.tier_requested(), e.to_string(), if is_skip(&e) { CaseStatus::Skipped } else { CaseStatus::Error }))
+        })
+        .collect();
+    if !opts.dedupe_fallbacks {
+        return resolved;
+    }
+    // Representative of each (kernel, shape): an exact request beats auto beats a fallback.
+    let rank = |c: &Case, t: Tier| match c.tier {
+        Some(r) if r == t => 0,
+        None => 1,
+        Some(_) => 2,
+    };
+    let mut best: HashMap<(Tier, Dtype, usize, usize, usize, usize, bool), (u8, usize)> = HashMap::new();
+    for (i, (c, r)) in cases.iter().zip(&resolved).enumerate() {
+        if let Ok(t) = r {
+            let key = (*t, c.dtype, c.batch, c.seq, c.heads, c.head_dim, c.causal);
+            let cand = (rank(c, *t), i);
+            best.entry(key).and_modify(|b| *b = (*b).min(cand)).or_insert(cand);
+        }
+    }
+    resolved
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let c = &cases[i];
+            let t = r?;
+            let (_, rep) = best[&(t, c.dtype, c.batch, c.seq, c.heads, c.head_dim, c.causal)];
+            if rep == i {
+                return Ok(t);
+            }
+            let mut res = CaseResult::new(c, t.name().into(), opts);
+            res.status = CaseStatus::Duplicate;
+            let why = match c.tier {
+                Some(req) if req != t => format!("{req} falls back to {t} for {} head_dim {}", c.dtype.name(), c.head_dim),
+                None => format!("auto runs {t} for {} head_dim {}", c.dtype.name(), c.head_dim),
+                Some(_) => format!("{t} requested twice"),
+            };
+            let other = &cases[rep];
+            res.note = Some(format!("{why}; measured in the row requested as {}", other.tier_requested()));
+            Err(res)
+        })
+        .collect()
+}
+
+/// Runs one case (already planned to run `tier`).
+fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> CaseResult {
+    let mut res = CaseResult::new(case, tier.name().into(), opts);
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(req) = case.tier {
+        if req != tier {
+            notes.push(format!("{req} requested; {t} runs for {} head_dim {} on this adapter", case.dtype.name(), case.head_dim, t = tier));
+        }
+    }
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(usize, Vec<f64>, Vec<f64>, usize)> {
+        let w = Workload::new(ctx, *case, opts)?;
+        let budget = opts.max_seconds.map(Duration::from_secs_f64);
+        let start = Instant::now();
+        let over = || budget.is_some_and(|b| start.elapsed() >= b);
+        let mut warm = 0;
+        while warm < opts.warmup.max(1) && !(warm > 0 && over()) {
+            w.run_once()?;
+            warm += 1;
+        }
+        let timer = if opts.timestamps { GpuTimer::new(ctx) } else { None };
+        let (mut gpu, mut wall) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));
+        for i in 0..opts.reps.max(1) {
+            if i > 0 && over() {
+                break;
+            }
+            let s = w.run_timed(timer.as_ref())?;
+            gpu.extend(s.gpu_s);
+            wall.push(s.wall_s);
+        }
+        Ok((warm, gpu, wall, w.input_sets()))
+    }));
+    match outcome {
+        Ok(Ok((warm, gpu, wall, sets))) => {
+            res.status = CaseStatus::Ok;
+            res.warmup_runs = warm;
+            res.input_sets = sets;
+            res.set_samples(&gpu, &wall);
+            if res.reps < opts.reps.max(1) {
+                notes.push(format!("{} of {} reps ran (--max-seconds budget spent)", res.reps, opts.reps));
+            }
+            if gpu.is_empty() {
+                notes.push(if !opts.timestamps { "GPU timer off: wall time only".into() } else { "no TIMESTAMP_QUERY: wall time only".into() });
+            }
+        }
+        Ok(Err(e)) => {
+            res.status = if is_skip(&e) { CaseStatus::Skipped } else { CaseStatus::Error };
+            notes.push(e.to_string());
+        }
+        Err(p) => {
+            res.status = CaseStatus::Error;
+            notes.push(format!("panicked: {}", panic_message(p.as_ref())));
+        }
+    }
+    if !notes.is_empty() {
+        res.note = Some(notes.join("; "));
+    }
+    res
+}
+
+/// Runs every case in order and returns the report; `on_result` sees each result as
+/// soon as it is known (for streaming output). Never panics on a case that cannot run.
+pub fn run_cases(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions, mut on_result: impl FnMut(&CaseResult)) -> BenchReport {
+    let mut report = BenchReport::new(ctx, opts);
+    for (case, planned) in cases.iter().zip(plan(ctx, cases, opts)) {
+        let r = match planned {
+            Ok(tier) => run_case(ctx, case, tier, opts),
+            Err(r) => r,
+        };
+        on_result(&r);
+        report.results.push(r);
+    }
+    report
+}
+
+/// A number with 3 significant digits, plain for 1e-3 <= |x| < 1e6, else in e-notation.
+pub fn sig3(x: f64) -> String {
+    let a = x.abs();
+    if x == 0.0 {
+        "0".into()
+    } else if !x.is_finite() {
+        format!("{x}")
+    } else if (1e-3..1e6).contains(&a) {
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        format!("{x:.digits$}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+/// `1.23e6` -> "1.23 M".
+pub fn si(x: f64) -> String {
+    const P: [(f64, &str); 4] = [(1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")];
+    for (s, u) in P {
+        if x.abs() >= s {
+            return format!("{}{u}", sig3(x / s));
+        }
+    }
+    sig3(x)
+}
+
+/// The Markdown table header: tier | dtype | N | D | causal | GPU ms (median) | wall ms | TFLOP/s | tokens/s.
+pub fn markdown_header() -> String {
+    "| tier | dtype | N | D | causal | GPU ms (median) | wall ms | TFLOP/s | tokens/s |\n|---|---|---:|---:|---|---:|---:|---:|---:|".into()
+}
+
+/// One Markdown row; `mark` (e.g. "[1]") is appended to the tier cell. Throughput from
+/// wall time (no GPU timer) is marked "(wall)".
+pub fn markdown_row(r: &CaseResult, mark: &str) -> String {
+    let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), sig3);
+    let tier = if r.tier_requested != r.tier && r.tier_requested != "auto" && r.status == CaseStatus::Ok {
+        format!("{} ({} req.)", r.tier, r.tier_requested)
+    } else {
+        r.tier.clone()
+    };
+    let mark = if mark.is_empty() { String::new() } else { format!(" {mark}") };
+    let causal = if r.causal { "yes" } else { "no" };
+    match r.status {
+        CaseStatus::Ok => {
+            let wall_src = r.time_source.as_deref() == Some("wall");
+            let suffix = if wall_src { " (wall)" } else { "" };
+            format!(
+                "| {tier}{mark} | {} | {} | {} | {causal} | {} | {} | {}{suffix} | {}{suffix} |",
+                r.dtype,
+                r.seq,
+                r.head_dim,
+                opt(r.gpu_ms_median),
+                opt(r.wall_ms_median),
+                opt(r.tflops),
+                r.tokens_per_s.map_or_else(|| "n/a".to_string(), si),
+            )
+        }
+        s => {
+            let what = match s {
+                CaseStatus::Duplicate => "duplicate",
+                CaseStatus::Error => "error",
+                _ => "skipped",
+            };
+            format!("| {tier}{mark} | {} | {} | {} | {causal} | {what} | - | - | - |", r.dtype, r.seq, r.head_dim)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(utc_datetime(1_700_000_000), "2023-11-14 22:13:20");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(sig3(1234.5), "1234");
+        assert_eq!(sig3(12.345), "12.3");
+        assert_eq!(sig3(0.012345), "0.0123");
+        assert_eq!(sig3(1.5e-5), "1.50e-5");
+        assert_eq!(si(2.5e6), "2.50 M");
+        assert_eq!(si(999.0), "999");
+    }
+
+    #[test]
+    fn random_inputs_are_never_zero() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut v = Vec::new();
+        fill_chunk(&mut rng, &mut v, 100_000);
+        assert!(v.iter().all(|x| x.abs() >= 0.0625 && x.abs() < 1.0));
+        assert!(v.iter().any(|&x| x < 0.0) && v.iter().any(|&x| x > 0.0));
+    }
+
+    #[test]
+    fn stats_and_throughput() {
+        let c = Case { tier: None, dtype: Dtype::F32, batch: 2, seq: 1024, heads: 8, head_dim: 64, causal: true };
+        let mut r = CaseResult::new(&c, "portable".into(), &BenchOptions::default());
+        r.set_samples(&[0.003, 0.001, 0.002], &[0.004, 0.005]);
+        assert_eq!(r.gpu_ms_median, Some(2.0));
+        assert_eq!(r.gpu_ms_min, Some(1.0));
+        assert_eq!(r.gpu_ms_max, Some(3.0));
+        assert_eq!(r.wall_ms_median, Some(4.5));
+        assert_eq!(r.time_source.as_deref(), Some("gpu"));
+        let flops = 4.0 * 2.0 * 8.0 * 1024.0 * 1024.0 * 64.0 / 2.0;
+        assert!((r.tflops.unwrap() - flops / 2e-3 / 1e12).abs() < 1e-9);
+        assert!((r.tokens_per_s.unwrap() - 2048.0 / 2e-3).abs() < 1e-6);
+        r.set_samples(&[], &[0.004]);
+        assert_eq!(r.time_source.as_deref(), Some("wall"));
+        assert_eq!(r.gpu_ms_median, None);
+        let j = serde_json::to_string(&r).unwrap();
+        let back: CaseResult = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, r);
+    }
+}
