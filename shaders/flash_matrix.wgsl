@@ -4,9 +4,10 @@
 //
 // Each of the W subgroups of a workgroup owns RS = 16*MQ query rows. Per key tile of
 // BK keys, a subgroup:
+//   0. (all subgroups) stage the K and V tile in workgroup memory as f16, zero past
+//      the last key, so fragments never read outside the tensors;
 //   1. multiplies its Q fragments (kept in registers for the whole run) with K
-//      fragments read straight from storage into S (f32), and stores S to its own
-//      region of workgroup memory;
+//      fragments into S (f32), and stores S to its own region of workgroup memory;
 //   2. turns S into P = exp2(S*scale*log2e - m) row by row, LPR lanes per row (columns
 //      visited in a rotated order so the lanes hit distinct banks), writing P as f16;
 //   3. multiplies P with V fragments into the O accumulators.
@@ -18,7 +19,7 @@
 // Same parameters and bindings as the other tiers (key range k_begin..k_end; the
 // accumulate flag is not supported here: the host never splits keys for this tier).
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, RS, W, SG, LPR, LOG2LPR, BK, KT
-// (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG).
+// (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG.
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -32,6 +33,9 @@ const SS: u32 = $SSu;
 const PS: u32 = $PSu;
 const SREG: u32 = $SREGu;
 const PREG: u32 = $PREGu;
+const KSTR: u32 = $KSTRu;
+const KREG: u32 = $KREGu;
+const D4: u32 = D / 4u;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
 const NEG_BIG: f32 = -1.0e30;
@@ -47,11 +51,15 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f16>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f16>>;
 @group(0) @binding(4) var<storage, read_write> o: array<f16>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
+// K and V tiles (BK keys, row stride KSTR), zero past the last key, shared by the W
+// subgroups; before the key loop the K area holds the workgroup's Q block.
+var<workgroup> kst: array<f16, KREG>;
+var<workgroup> vst: array<f16, BK * KSTR>;
 var<workgroup> ss: array<f32, W * SREG>;
 var<workgroup> ps: array<f16, W * PREG>;
 var<workgroup> rowv: array<f32, W * RS>;
@@ -86,19 +94,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kend = key_limit(min(wg.x * BQ + BQ, p.seq_q) - 1u);
     let q_stride = p.heads * D;
     let kv_stride = p.kv_heads * D;
-    // Rows past seq_q read whatever lies there (robust buffer access keeps it in
-    // bounds); they never reach the outputs.
-    let qb = p.q_off + ((b * p.seq_q + min(srow0, p.seq_q - 1u)) * p.heads + h) * D;
     let sbase = sg * SREG;
     let pbase = sg * PREG;
     let vrow = sg * RS;
 
+    // Stage the workgroup's Q block (BQ rows, zero past seq_q) in the K area, then
+    // keep each subgroup's Q fragments in registers.
+    for (var i = lid; i < BQ * D4; i += WG) {
+        let rr = i / D4;
+        let grow = wg.x * BQ + rr;
+        var x = vec4<f16>(0.0);
+        if grow < p.seq_q {
+            let e = ((b * p.seq_q + grow) * p.heads + h) * D + 4u * (i % D4) + p.q_off;
+            x = vec4<f16>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
+        }
+        let dst = rr * KSTR + 4u * (i % D4);
+        kst[dst] = x.x;
+        kst[dst + 1u] = x.y;
+        kst[dst + 2u] = x.z;
+        kst[dst + 3u] = x.w;
+    }
+    workgroupBarrier();
     //#unroll m $MQ
     //#unroll d $DT
-    let qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&q[qb + {m}u * 16u * q_stride + {d}u * 16u], q_stride);
+    let qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&kst[(sg * RS + {m}u * 16u) * KSTR + {d}u * 16u], KSTR);
     var of{m}_{d} = coop_mat16x16<f32, C>();
     //#end
     //#end
+    workgroupBarrier();
     var m_used = NEG_BIG;
     var l = 0.0;
 
@@ -106,8 +129,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if lid == 0u {
             rescale_flag[0] = 0u;
         }
-        let kb = p.k_off + (b * p.seq_k + t) * kv_stride + kvh * D;
-        let vb = p.v_off + (b * p.seq_k + t) * kv_stride + kvh * D;
+        // 0. Stage K and V for keys [t, t + BK).
+        for (var i = lid; i < BK * D4; i += WG) {
+            let key = t + i / D4;
+            var kx = vec4<f16>(0.0);
+            var vx = vec4<f16>(0.0);
+            if key < p.k_end {
+                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * (i % D4);
+                kx = k[(p.k_off + e) / 4u];
+                vx = v[(p.v_off + e) / 4u];
+            }
+            let dst = (i / D4) * KSTR + 4u * (i % D4);
+            kst[dst] = kx.x;
+            kst[dst + 1u] = kx.y;
+            kst[dst + 2u] = kx.z;
+            kst[dst + 3u] = kx.w;
+            vst[dst] = vx.x;
+            vst[dst + 1u] = vx.y;
+            vst[dst + 2u] = vx.z;
+            vst[dst + 3u] = vx.w;
+        }
+        workgroupBarrier();
 
         // 1. S = Q K^T for this tile, stored row-major at stride SS.
         //#unroll n $KT
@@ -117,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#unroll d $DT
             {
-                let kf = coopLoad<coop_mat16x16<f16, B>>(&k[kb + {n}u * 16u * kv_stride + {d}u * 16u], kv_stride);
+                let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
                 //#unroll m $MQ
                 s{m} = coopMultiplyAdd(qf{m}_{d}, kf, s{m});
                 //#end
@@ -201,7 +243,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#unroll d $DT
             {
-                let vf = coopLoadT<coop_mat16x16<f16, B>>(&v[vb + {n}u * 16u * kv_stride + {d}u * 16u], kv_stride);
+                let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
                 //#unroll m $MQ
                 of{m}_{d} = coopMultiplyAdd(pf{m}, vf, of{m}_{d});
                 //#end

@@ -173,17 +173,27 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     if sg != caps.subgroup_max_size || !MATRIX_HEAD_DIMS.contains(&head_dim) {
         return None;
     }
-    let (mq, w, bk) = match head_dim {
-        32 | 64 => (2, 4, 32),
+    // Measured on an H200 (BENCHMARKS.md): one 16-row block per subgroup, four
+    // subgroups; 64-key tiles for head_dim <= 64, 32-key tiles above.
+    let (mut mq, mut w, mut bk) = match head_dim {
+        32 | 64 => (1, 4, 64),
         _ => (1, 4, 32),
     };
+    // Tuning override: RINGATTN_MATRIX_CFG=mq,w,bk (used by the tile search).
+    if let Ok(v) = std::env::var("RINGATTN_MATRIX_CFG") {
+        let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        if let [a, b, c] = p[..] {
+            (mq, w, bk) = (a, b, c);
+        }
+    }
     let rs = 16 * mq;
     if sg < rs || sg % rs != 0 || sg > 64 {
         return None;
     }
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w };
     let (sreg, preg) = matrix_regions(&tile, head_dim);
-    let bytes = w * (sreg * 4 + preg * 2 + rs * 4);
+    let (kstr, kreg) = matrix_kv_regions(&tile, head_dim);
+    let bytes = w * (sreg * 4 + preg * 2 + rs * 4) + kreg * 2 + cfg_kv_bytes(&tile, kstr) + 16;
     if bytes > caps.limits.max_compute_workgroup_storage_size || w * sg > caps.limits.max_compute_invocations_per_workgroup {
         return None;
     }
@@ -198,16 +208,30 @@ fn matrix_regions(cfg: &TileConfig, _head_dim: usize) -> (u32, u32) {
     (sreg, preg)
 }
 
+/// Row stride of the staged K/V tiles (f16 elements, padded against bank conflicts)
+/// and the size of the K area (which also holds the Q block before the key loop).
+fn matrix_kv_regions(cfg: &TileConfig, head_dim: usize) -> (u32, u32) {
+    let kstr = head_dim as u32 + 8;
+    (kstr, cfg.bk.max(cfg.bq) * kstr)
+}
+
+fn cfg_kv_bytes(cfg: &TileConfig, kstr: u32) -> u32 {
+    cfg.bk * kstr * 2
+}
+
 fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let sg = cfg.r * 16 * cfg.mq;
     let lpr = cfg.r;
     let (sreg, preg) = matrix_regions(&cfg, d);
+    let (kstr, kreg) = matrix_kv_regions(&cfg, d);
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("CPL", (cfg.bk / lpr).to_string()),
         ("DT", (d / 16).to_string()),
         ("EPL", (256 / sg).to_string()),
         ("HEAD_DIM", d.to_string()),
+        ("KREG", kreg.to_string()),
+        ("KSTR", kstr.to_string()),
         ("KT", (cfg.bk / 16).to_string()),
         ("LOG2LPR", lpr.trailing_zeros().to_string()),
         ("LPR", lpr.to_string()),
