@@ -36,18 +36,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kt = GpuTensor::from_f32(&ctx, &k, shape.kv_dims(), dtype)?;
     let vt = GpuTensor::from_f32(&ctx, &v, shape.kv_dims(), dtype)?;
 
-    // 3. Attention. The tier (matrix > subgroup > portable) follows the adapter.
+    // 3. Attention. The tier (matrix > subgroup > portable) follows the adapter;
+    //    `prepare` compiles the pipeline up front so the timed run is only the run.
     let attn = Attention::new(&ctx, AttentionOptions { causal, ..Default::default() });
-    println!("tier    : {}", attn.tier(dtype, shape.head_dim)?);
+    let tier = attn.prepare(dtype, shape.head_dim)?;
+    println!("tier    : {tier}");
     println!("problem : {shape:?}, {dtype:?}, causal={causal}");
     let out = attn.alloc_output(&qt, &kt, &vt)?;
-    attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?; // warm-up (pipeline build)
-    ctx.wait()?;
+    // One run, with GPU timestamps around the compute pass when the adapter has them.
+    let timer = ringattn::timing::GpuTimer::new(&ctx);
     let t0 = Instant::now();
-    attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    attn.encode(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, timer.as_ref().map(|t| t.writes()))?;
+    if let Some(t) = &timer {
+        t.resolve(&mut enc);
+    }
+    ctx.queue().submit([enc.finish()]);
     ctx.wait()?;
     let wall = t0.elapsed().as_secs_f64();
-    let gpu = ringattn::timing::time_attention(&attn, &qt, &kt, &vt, &out, 3)?;
+    let gpu = match &timer {
+        Some(t) => Some(t.read_seconds(&ctx)?),
+        None => None,
+    };
 
     // 4. Check a sample of rows (first, last and a spread in between) in f64.
     let o = out.o.to_f32_vec(&ctx)?;

@@ -63,8 +63,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     var qr: array<vec4<f32>, D4>;
     var acc: array<vec4<f32>, D4>;
-    var kr: array<vec4<f32>, D4>;
-    var vr: array<vec4<f32>, D4>;
+    // One tile row of K (then of V) per lane: K and V are never live together.
+    var kv: array<vec4<f32>, D4>;
     var m = NEG_BIG;
     var l = 0.0;
     let prev = lse[li];
@@ -93,8 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let ke = (p.k_off + kb) / 4u;
         let ve = (p.v_off + kb) / 4u;
         //#unroll d $D4
-        kr[{d}] = vec4<f32>(k[ke + {d}u]);
-        vr[{d}] = vec4<f32>(v[ve + {d}u]);
+        kv[{d}] = vec4<f32>(k[ke + {d}u]);
         //#end
 
         var s: array<f32, S>;
@@ -102,7 +101,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll j $S
         dot4 = vec4<f32>(0.0);
         //#unroll d $D4
-        dot4 += qr[{d}] * subgroupBroadcast(kr[{d}], {j}u);
+        dot4 += qr[{d}] * subgroupBroadcast(kv[{d}], {j}u);
         //#end
         s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + {j}u < klim);
         //#end
@@ -115,12 +114,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll d $D4
         acc[{d}] *= alpha;
         //#end
+        //#unroll d $D4
+        kv[{d}] = vec4<f32>(v[ve + {d}u]);
+        //#end
         var pj: f32;
         //#unroll j $S
         pj = exp2(s[{j}] - mt);
         l += pj;
         //#unroll d $D4
-        acc[{d}] += pj * subgroupBroadcast(vr[{d}], {j}u);
+        acc[{d}] += pj * subgroupBroadcast(kv[{d}], {j}u);
         //#end
         //#end
         m = mt;

@@ -101,6 +101,19 @@ impl<'a> Attention<'a> {
         Ok(s)
     }
 
+    /// Builds (or fetches from the context's cache) the pipeline this object will use
+    /// for `dtype` and `head_dim`, so the first call is not slowed by shader
+    /// compilation. Returns the tier that will run.
+    pub fn prepare(&self, dtype: Dtype, head_dim: usize) -> Result<Tier> {
+        if !crate::SUPPORTED_HEAD_DIMS.contains(&head_dim) {
+            return Err(Error::UnsupportedHeadDim { got: head_dim, supported: crate::SUPPORTED_HEAD_DIMS });
+        }
+        self.ctx.check_dtype(dtype, "attention")?;
+        let tier = self.tier(dtype, head_dim)?;
+        flash::prepare(self.ctx, tier, dtype, head_dim)?;
+        Ok(tier)
+    }
+
     /// Checks q/k/v and allocates O and LSE. Does not run anything.
     pub fn alloc_output(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<AttentionOutput> {
         let s = self.shape_of(q, k, v)?;
