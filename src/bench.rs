@@ -580,15 +580,18 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Decides, before running anything, the tier each case runs and which cases are
 /// duplicates of another (a fallback onto a kernel another case measures).
-fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::result::Result<Tier, CaseResult>> {
-    let resolved: Vec<std::result::Result<Tier, CaseResult>> = cases
+/// A kernel and shape: cases with equal keys measure the same thing.
+type KernelKey = (Tier, Dtype, usize, usize, usize, usize, bool);
+
+fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::result::Result<Tier, Box<CaseResult>>> {
+    let resolved: Vec<std::result::Result<Tier, Box<CaseResult>>> = cases
         .iter()
         .map(|c| {
             let skip = |tier: String, note: String, status| {
                 let mut r = CaseResult::new(c, tier, opts);
                 r.status = status;
                 r.note = Some(note);
-                r
+                Box::new(r)
             };
             if let Err(e) = ctx.check_dtype(c.dtype, "the benchmark") {
                 return Err(skip(c.tier_requested(), format!("{} not supported: {e}", c.dtype.name()), CaseStatus::Skipped));
@@ -605,7 +608,7 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
         None => 1,
         Some(_) => 2,
     };
-    let mut best: HashMap<(Tier, Dtype, usize, usize, usize, usize, bool), (u8, usize)> = HashMap::new();
+    let mut best: HashMap<KernelKey, (u8, usize)> = HashMap::new();
     for (i, (c, r)) in cases.iter().zip(&resolved).enumerate() {
         if let Ok(t) = r {
             let key = (*t, c.dtype, c.batch, c.seq, c.heads, c.head_dim, c.causal);
@@ -632,7 +635,7 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
             };
             let other = &cases[rep];
             res.note = Some(format!("{why}; measured in the row requested as {}", other.tier_requested()));
-            Err(res)
+            Err(Box::new(res))
         })
         .collect()
 }
@@ -703,7 +706,7 @@ pub fn run_cases(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions, mut on_r
     for (case, planned) in cases.iter().zip(plan(ctx, cases, opts)) {
         let r = match planned {
             Ok(tier) => run_case(ctx, case, tier, opts),
-            Err(r) => r,
+            Err(r) => *r,
         };
         on_result(&r);
         report.results.push(r);
@@ -831,5 +834,24 @@ mod tests {
         let j = serde_json::to_string(&r).unwrap();
         let back: CaseResult = serde_json::from_str(&j).unwrap();
         assert_eq!(back, r);
+    }
+
+    /// Output of benches/python/sdpa_baseline.py (trimmed, from an H200 run): the
+    /// Python baseline must stay readable as a [`BenchReport`].
+    const SDPA_SAMPLE: &str = r#"{"schema": "ringattn-bench/1", "implementation": "torch-sdpa", "version": "torch 2.11.0+cu130", "unix_time": 1795655842, "date": "2026-11-26 01:17:22", "adapter": {"name": "NVIDIA H200", "backend": "cuda", "device_type": "DiscreteGpu", "driver": "580.159.04", "driver_info": "torch 2.11.0+cu130, CUDA 13.0, cuDNN 91900, sm_90, 132 SMs, 139.8 GiB", "vendor": 4318, "device": 0, "timestamp_query": true, "shader_f16": true, "subgroup": true, "tiers": ["sdpa-flash", "sdpa-efficient", "sdpa-math"]}, "warmup": 2, "reps": 5, "max_seconds": 3.0, "results": [{"implementation": "torch-sdpa", "tier": "sdpa-flash", "tier_requested": "sdpa-flash", "dtype": "f16", "batch": 1, "seq": 1024, "heads": 8, "head_dim": 64, "causal": false, "status": "ok", "note": null, "warmup_runs": 2, "reps_requested": 5, "reps": 5, "input_sets": 2, "gpu_ms_median": 0.036320000886917114, "gpu_ms_min": 0.033695999532938004, "gpu_ms_max": 0.05087999999523163, "wall_ms_median": 0.048419000009403135, "wall_ms_min": 0.045659999997837986, "wall_ms_max": 0.11752999999714575, "flops": 2147483648.0, "tflops": 59.12675097906037, "tokens_per_s": 28193831.910638984, "time_source": "gpu", "gpu_ms": [0.05087999999523163, 0.03872000053524971], "wall_ms": [0.11752999999714575, 0.05466300000023239]}, {"implementation": "torch-sdpa", "tier": "sdpa-math", "tier_requested": "sdpa-math", "dtype": "f32", "batch": 1, "seq": 65536, "heads": 8, "head_dim": 64, "causal": false, "status": "skipped", "note": "out of memory (tried to allocate 128.00 GiB)", "warmup_runs": 0, "reps_requested": 5, "reps": 0, "input_sets": 1, "gpu_ms_median": null, "gpu_ms_min": null, "gpu_ms_max": null, "wall_ms_median": null, "wall_ms_min": null, "wall_ms_max": null, "flops": 8796093022208.0, "tflops": null, "tokens_per_s": null, "time_source": null, "gpu_ms": [], "wall_ms": []}]}"#;
+
+    #[test]
+    fn reads_python_baseline_json() {
+        let r: BenchReport = serde_json::from_str(SDPA_SAMPLE).unwrap();
+        assert_eq!(r.schema, SCHEMA);
+        assert_eq!(r.implementation, "torch-sdpa");
+        assert_eq!(r.results.len(), 2);
+        let ok = &r.results[0];
+        assert_eq!((ok.status, ok.tier.as_str(), ok.dtype.as_str(), ok.seq, ok.head_dim), (CaseStatus::Ok, "sdpa-flash", "f16", 1024, 64));
+        let c = Case { tier: None, dtype: Dtype::F16, batch: 1, seq: 1024, heads: 8, head_dim: 64, causal: false };
+        assert_eq!(ok.flops, c.flops());
+        assert_eq!(r.results[1].status, CaseStatus::Skipped);
+        assert_eq!(r.results[1].gpu_ms_median, None);
+        println!("{}", markdown_row(ok, ""));
     }
 }
