@@ -19,7 +19,8 @@
 // Same parameters and bindings as the other tiers (key range k_begin..k_end; the
 // accumulate flag is not supported here: the host never splits keys for this tier).
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, RS, W, SG, LPR, LOG2LPR, BK, KT
-// (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG.
+// (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG,
+// NLD (= BK*HEAD_DIM/4/(W*SG), vec4 loads per invocation per tile).
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -32,6 +33,7 @@ const BK: u32 = $BKu;
 const SS: u32 = $SSu;
 const PS: u32 = $PSu;
 const SREG: u32 = $SREGu;
+const CPL: u32 = $CPLu;
 const PREG: u32 = $PREGu;
 const KSTR: u32 = $KSTRu;
 const KREG: u32 = $KREGu;
@@ -57,7 +59,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 // K and V tiles (BK keys, row stride KSTR), zero past the last key, shared by the W
-// subgroups; before the key loop the K area holds the workgroup's Q block.
+// subgroups.
 var<workgroup> kst: array<f16, KREG>;
 var<workgroup> vst: array<f16, BK * KSTR>;
 var<workgroup> ss: array<f32, W * SREG>;
@@ -98,60 +100,103 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let pbase = sg * PREG;
     let vrow = sg * RS;
 
-    // Stage the workgroup's Q block (BQ rows, zero past seq_q) in the K area, then
-    // keep each subgroup's Q fragments in registers.
-    for (var i = lid; i < BQ * D4; i += WG) {
-        let rr = i / D4;
-        let grow = wg.x * BQ + rr;
-        var x = vec4<f16>(0.0);
-        if grow < p.seq_q {
-            let e = ((b * p.seq_q + grow) * p.heads + h) * D + 4u * (i % D4) + p.q_off;
-            x = vec4<f16>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
-        }
-        let dst = rr * KSTR + 4u * (i % D4);
-        kst[dst] = x.x;
-        kst[dst + 1u] = x.y;
-        kst[dst + 2u] = x.z;
-        kst[dst + 3u] = x.w;
-    }
-    workgroupBarrier();
+    // Q fragments stay in registers for the whole run. A full block is loaded straight
+    // from storage; the last, partial block is staged in the K area with zero rows past
+    // seq_q, so no fragment ever reads outside the tensor.
     //#unroll m $MQ
     //#unroll d $DT
-    let qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&kst[(sg * RS + {m}u * 16u) * KSTR + {d}u * 16u], KSTR);
+    var qf{m}_{d}: coop_mat16x16<f16, A>;
     var of{m}_{d} = coop_mat16x16<f32, C>();
     //#end
     //#end
-    workgroupBarrier();
+    if wg.x * BQ + BQ <= p.seq_q {
+        let qb = p.q_off + ((b * p.seq_q + srow0) * p.heads + h) * D;
+        //#unroll m $MQ
+        //#unroll d $DT
+        qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&q[qb + {m}u * 16u * q_stride + {d}u * 16u], q_stride);
+        //#end
+        //#end
+    } else {
+        // Each subgroup stages its rows 16 columns at a time in its own P region.
+        //#unroll d $DT
+        for (var i = lane; i < RS * 4u; i += SG) {
+            let rr = i / 4u;
+            let grow = srow0 + rr;
+            var x = vec4<f16>(0.0);
+            if grow < p.seq_q {
+                let e = ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
+                x = vec4<f16>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
+            }
+            let dst = pbase + rr * PS + 4u * (i % 4u);
+            ps[dst] = x.x;
+            ps[dst + 1u] = x.y;
+            ps[dst + 2u] = x.z;
+            ps[dst + 3u] = x.w;
+        }
+        workgroupBarrier();
+        //#unroll m $MQ
+        qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS], PS);
+        //#end
+        workgroupBarrier();
+        //#end
+    }
+
     var m_used = NEG_BIG;
     var l = 0.0;
+
+    // K/V tiles are prefetched into registers one tile ahead (NLD vec4 per invocation
+    // for K and for V), so global-memory latency overlaps the previous tile's math.
+    //#unroll i $NLD
+    var kx{i} = vec4<f16>(0.0);
+    var vx{i} = vec4<f16>(0.0);
+    //#end
+    //#unroll i $NLD
+    {
+        let key = p.k_begin + (lid + {i}u * WG) / D4;
+        if key < p.k_end && p.k_begin < kend {
+            let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * ((lid + {i}u * WG) % D4);
+            kx{i} = k[(p.k_off + e) / 4u];
+            vx{i} = v[(p.v_off + e) / 4u];
+        }
+    }
+    //#end
 
     for (var t = p.k_begin; t < kend; t += BK) {
         if lid == 0u {
             rescale_flag[0] = 0u;
         }
-        // 0. Stage K and V for keys [t, t + BK).
-        for (var i = lid; i < BK * D4; i += WG) {
-            let key = t + i / D4;
-            var kx = vec4<f16>(0.0);
-            var vx = vec4<f16>(0.0);
-            if key < p.k_end {
-                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * (i % D4);
-                kx = k[(p.k_off + e) / 4u];
-                vx = v[(p.v_off + e) / 4u];
-            }
-            let dst = (i / D4) * KSTR + 4u * (i % D4);
-            kst[dst] = kx.x;
-            kst[dst + 1u] = kx.y;
-            kst[dst + 2u] = kx.z;
-            kst[dst + 3u] = kx.w;
-            vst[dst] = vx.x;
-            vst[dst + 1u] = vx.y;
-            vst[dst + 2u] = vx.z;
-            vst[dst + 3u] = vx.w;
+        // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next.
+        // @ST0
+        //#unroll i $NLD
+        {
+            let dst = ((lid + {i}u * WG) / D4) * KSTR + 4u * ((lid + {i}u * WG) % D4);
+            kst[dst] = kx{i}.x;
+            kst[dst + 1u] = kx{i}.y;
+            kst[dst + 2u] = kx{i}.z;
+            kst[dst + 3u] = kx{i}.w;
+            vst[dst] = vx{i}.x;
+            vst[dst + 1u] = vx{i}.y;
+            vst[dst + 2u] = vx{i}.z;
+            vst[dst + 3u] = vx{i}.w;
         }
+        //#end
+        //#unroll i $NLD
+        {
+            let key = t + BK + (lid + {i}u * WG) / D4;
+            kx{i} = vec4<f16>(0.0);
+            vx{i} = vec4<f16>(0.0);
+            if key < p.k_end && t + BK < kend {
+                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * ((lid + {i}u * WG) % D4);
+                kx{i} = k[(p.k_off + e) / 4u];
+                vx{i} = v[(p.v_off + e) / 4u];
+            }
+        }
+        //#end
+        // @ST1
         workgroupBarrier();
 
         // 1. S = Q K^T for this tile, stored row-major at stride SS.
+        // @S0
         //#unroll n $KT
         {
             //#unroll m $MQ
@@ -170,15 +215,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#end
+        // @S1
         workgroupBarrier();
 
         // 2. Online softmax on this tile, LPR lanes per row.
+        // @SM0
         let srow = sbase + r * SS;
+        let c0 = sub + r * LPR;
+        var sv: array<f32, CPL>;
         var tmax = NEG_BIG;
         //#unroll i $CPL
         {
-            let c = ({i}u * LPR + sub + r * LPR) % BK;
-            tmax = max(tmax, select(NEG_BIG, ss[srow + c] * p.scale_log2, t + c < klim));
+            let c = ({i}u * LPR + c0) % BK;
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, t + c < klim);
+            tmax = max(tmax, sv[{i}]);
         }
         //#end
         var off = LPR / 2u;
@@ -198,8 +248,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let prow = pbase + r * PS;
         //#unroll i $CPL
         {
-            let c = ({i}u * LPR + sub + r * LPR) % BK;
-            let pv = select(0.0, exp2(ss[srow + c] * p.scale_log2 - m_used), t + c < klim);
+            let c = ({i}u * LPR + c0) % BK;
+            let pv = select(0.0, exp2(sv[{i}] - m_used), t + c < klim);
             lsum += pv;
             ps[prow + c] = f16(pv);
         }
@@ -213,6 +263,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if sub == 0u {
             rowv[vrow + r] = alpha;
         }
+        // @SM1
         // @DEBUG_AFTER_P
         // Rescale O where a row's max moved (rare after the first tiles): round trip
         // through this subgroup's S region, now free. Rows that kept their max have
@@ -236,6 +287,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
 
         // 3. O += P V.
+        // @PV0
         //#unroll n $KT
         {
             //#unroll m $MQ
@@ -251,6 +303,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#end
+        // @PV1
         workgroupBarrier();
     }
 

@@ -173,11 +173,12 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     if sg != caps.subgroup_max_size || !MATRIX_HEAD_DIMS.contains(&head_dim) {
         return None;
     }
-    // Measured on an H200 (BENCHMARKS.md): one 16-row block per subgroup, four
-    // subgroups; 64-key tiles for head_dim <= 64, 32-key tiles above.
+    // Swept on an H200 (scripts/device_sweep.sh, BENCHMARKS.md): two 16-row blocks
+    // per subgroup and four subgroups for head_dim <= 64; one block and eight
+    // subgroups above; 32-key tiles.
     let (mut mq, mut w, mut bk) = match head_dim {
-        32 | 64 => (1, 4, 64),
-        _ => (1, 4, 32),
+        32 | 64 => (2, 4, 32),
+        _ => (1, 8, 32),
     };
     // Tuning override: RINGATTN_MATRIX_CFG=mq,w,bk (used by the tile search).
     if let Ok(v) = std::env::var("RINGATTN_MATRIX_CFG") {
@@ -187,7 +188,7 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
         }
     }
     let rs = 16 * mq;
-    if sg < rs || sg % rs != 0 || sg > 64 {
+    if sg < rs || sg % rs != 0 || sg > 64 || (bk * head_dim as u32 / 4) % (w * sg) != 0 {
         return None;
     }
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w };
@@ -209,10 +210,10 @@ fn matrix_regions(cfg: &TileConfig, _head_dim: usize) -> (u32, u32) {
 }
 
 /// Row stride of the staged K/V tiles (f16 elements, padded against bank conflicts)
-/// and the size of the K area (which also holds the Q block before the key loop).
+/// and the size of the K area.
 fn matrix_kv_regions(cfg: &TileConfig, head_dim: usize) -> (u32, u32) {
     let kstr = head_dim as u32 + 8;
-    (kstr, cfg.bk.max(cfg.bq) * kstr)
+    (kstr, cfg.bk * kstr)
 }
 
 fn cfg_kv_bytes(cfg: &TileConfig, kstr: u32) -> u32 {
@@ -236,6 +237,7 @@ fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::s
         ("LOG2LPR", lpr.trailing_zeros().to_string()),
         ("LPR", lpr.to_string()),
         ("MQ", cfg.mq.to_string()),
+        ("NLD", (cfg.bk * d as u32 / 4 / (cfg.w * sg)).to_string()),
         ("PREG", preg.to_string()),
         ("PS", (cfg.bk + 8).to_string()),
         ("RS", (16 * cfg.mq).to_string()),
