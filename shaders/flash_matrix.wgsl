@@ -20,7 +20,7 @@
 // accumulate flag is not supported here: the host never splits keys for this tier).
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, RS, W, SG, LPR, LOG2LPR, BK, KT
 // (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG,
-// NLD (= BK*HEAD_DIM/4/(W*SG), vec4 loads per invocation per tile).
+// FPS (= KT*DT/W, K and V fragments each subgroup copies per tile).
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -38,6 +38,8 @@ const PREG: u32 = $PREGu;
 const KSTR: u32 = $KSTRu;
 const KREG: u32 = $KREGu;
 const D4: u32 = D / 4u;
+const DT: u32 = $DTu;
+const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
 const NEG_BIG: f32 = -1.0e30;
@@ -53,8 +55,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<vec4<f16>>;
-@group(0) @binding(3) var<storage, read> v: array<vec4<f16>>;
+@group(0) @binding(2) var<storage, read> k: array<f16>;
+@group(0) @binding(3) var<storage, read> v: array<f16>;
 @group(0) @binding(4) var<storage, read_write> o: array<f16>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
@@ -93,7 +95,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
     let klim = key_limit(safe_row);
-    let kend = key_limit(min(wg.x * BQ + BQ, p.seq_q) - 1u);
+    // Workgroup-uniform end of the keys any row here may see (written inline: naga
+    // treats a function call's result as non-uniform, and cooperative ops need
+    // uniform control flow).
+    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
+    let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let kend = select(p.k_end, causal_end, p.causal != 0u);
     let q_stride = p.heads * D;
     let kv_stride = p.kv_heads * D;
     let sbase = sg * SREG;
@@ -144,56 +151,87 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var m_used = NEG_BIG;
     var l = 0.0;
 
-    // K/V tiles are prefetched into registers one tile ahead (NLD vec4 per invocation
-    // for K and for V), so global-memory latency overlaps the previous tile's math.
-    //#unroll i $NLD
-    var kx{i} = vec4<f16>(0.0);
-    var vx{i} = vec4<f16>(0.0);
+    // Full K/V tiles are copied to workgroup memory as 16x16 fragments (FPS per
+    // subgroup for K and for V), loaded from storage one tile ahead so global-memory
+    // latency overlaps the previous tile's math. The last, partial tile is staged
+    // element by element with zeros past the last key. (Element-wise f16 stores to
+    // workgroup memory are slow on NVIDIA; fragment stores are not.)
+    // Full K/V tiles are copied to workgroup memory as 16x16 fragments (FPS per
+    // subgroup for K and for V), loaded from storage one tile ahead so global-memory
+    // latency overlaps the previous tile's math. The last, partial tile is staged
+    // element by element with zeros past the last key. (Element-wise f16 stores to
+    // workgroup memory are slow on NVIDIA; fragment stores are not.) Cooperative ops
+    // need control flow that naga can prove uniform, so the full tiles run in the loop
+    // and the partial tile in an epilogue with the same body (block TILE).
+    let full_end = p.k_begin + (max(kend, p.k_begin) - p.k_begin) / BK * BK;
+    //#unroll f $FPS
+    var kpf{f}: coop_mat16x16<f16, B>;
+    var vpf{f}: coop_mat16x16<f16, B>;
     //#end
-    //#unroll i $NLD
-    {
-        let key = p.k_begin + (lid + {i}u * WG) / D4;
-        if key < p.k_end && p.k_begin < kend {
-            let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * ((lid + {i}u * WG) % D4);
-            kx{i} = k[(p.k_off + e) / 4u];
-            vx{i} = v[(p.v_off + e) / 4u];
+    if full_end > p.k_begin {
+        let kb0 = (b * p.seq_k + p.k_begin) * kv_stride + kvh * D;
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
+            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kb0 + fo], kv_stride);
+            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kb0 + fo], kv_stride);
         }
+        //#end
     }
-    //#end
 
-    for (var t = p.k_begin; t < kend; t += BK) {
+    for (var t = p.k_begin; t < full_end; t += BK) {
         if lid == 0u {
             rescale_flag[0] = 0u;
         }
-        // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next.
+        // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next
+        //    one (the last iteration reloads the last full tile; it is not used).
         // @ST0
-        //#unroll i $NLD
+        //#unroll f $FPS
         {
-            let dst = ((lid + {i}u * WG) / D4) * KSTR + 4u * ((lid + {i}u * WG) % D4);
-            kst[dst] = kx{i}.x;
-            kst[dst + 1u] = kx{i}.y;
-            kst[dst + 2u] = kx{i}.z;
-            kst[dst + 3u] = kx{i}.w;
-            vst[dst] = vx{i}.x;
-            vst[dst + 1u] = vx{i}.y;
-            vst[dst + 2u] = vx{i}.z;
-            vst[dst + 3u] = vx{i}.w;
+            let fi = sg * FPS + {f}u;
+            let so = (fi / DT) * 16u * KSTR + (fi % DT) * 16u;
+            coopStore(kpf{f}, &kst[so], KSTR);
+            coopStoreT(vpf{f}, &vst[so], KSTR);
         }
         //#end
-        //#unroll i $NLD
+        let kbn = (b * p.seq_k + min(t + BK, full_end - BK)) * kv_stride + kvh * D;
+        //#unroll f $FPS
         {
-            let key = t + BK + (lid + {i}u * WG) / D4;
-            kx{i} = vec4<f16>(0.0);
-            vx{i} = vec4<f16>(0.0);
-            if key < p.k_end && t + BK < kend {
-                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * ((lid + {i}u * WG) % D4);
-                kx{i} = k[(p.k_off + e) / 4u];
-                vx{i} = v[(p.v_off + e) / 4u];
-            }
+            let fi = sg * FPS + {f}u;
+            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
+            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kbn + fo], kv_stride);
+            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kbn + fo], kv_stride);
         }
         //#end
         // @ST1
         workgroupBarrier();
+        //#use TILE
+    }
+
+    if full_end < kend {
+        let t = full_end;
+        if lid == 0u {
+            rescale_flag[0] = 0u;
+        }
+        for (var i = lid; i < BK * D; i += WG) {
+            let key = t + i / D;
+            var kx = f16(0.0);
+            var vx = f16(0.0);
+            if key < p.k_end {
+                let e = (b * p.seq_k + key) * kv_stride + kvh * D + i % D;
+                kx = k[p.k_off + e];
+                vx = v[p.v_off + e];
+            }
+            kst[(i / D) * KSTR + i % D] = kx;
+            vst[(i / D) * KSTR + i % D] = vx;
+        }
+        workgroupBarrier();
+        //#use TILE
+    }
+
+    // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
+    //#define TILE
 
         // 1. S = Q K^T for this tile, stored row-major at stride SS.
         // @S0
@@ -305,7 +343,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         // @PV1
         workgroupBarrier();
-    }
+    //#enddef
 
     // Outputs: O = acc / l (0 for rows that saw no key), LSE = (m + log2 l) ln 2.
     if sub == 0u {

@@ -169,8 +169,21 @@ pub const MATRIX_HEAD_DIMS: &[usize] = &[32, 64, 96, 128];
 /// (the tier needs a fixed subgroup size that is a multiple of the rows per subgroup).
 pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     let caps = ctx.capabilities();
-    let sg = caps.subgroup_min_size;
-    if sg != caps.subgroup_max_size || !MATRIX_HEAD_DIMS.contains(&head_dim) {
+    if caps.subgroup_min_size != caps.subgroup_max_size {
+        return None;
+    }
+    matrix_config_for(
+        head_dim,
+        caps.subgroup_min_size,
+        caps.limits.max_compute_workgroup_storage_size,
+        caps.limits.max_compute_invocations_per_workgroup,
+    )
+}
+
+/// The matrix-tier tiles for a subgroup size and workgroup limits (no device needed;
+/// the shader tests use it to validate every specialization on any machine).
+pub fn matrix_config_for(head_dim: usize, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
+    if !MATRIX_HEAD_DIMS.contains(&head_dim) {
         return None;
     }
     // Swept on an H200 (scripts/device_sweep.sh, BENCHMARKS.md): two 16-row blocks
@@ -178,6 +191,7 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     // subgroups above; 32-key tiles.
     let (mut mq, mut w, mut bk) = match head_dim {
         32 | 64 => (2, 4, 32),
+        96 => (1, 4, 32),
         _ => (1, 8, 32),
     };
     // Tuning override: RINGATTN_MATRIX_CFG=mq,w,bk (used by the tile search).
@@ -188,14 +202,14 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
         }
     }
     let rs = 16 * mq;
-    if sg < rs || sg % rs != 0 || sg > 64 || (bk * head_dim as u32 / 4) % (w * sg) != 0 {
+    if mq == 0 || w == 0 || bk == 0 || bk % 16 != 0 || sg < rs || sg % rs != 0 || sg > 64 || ((bk / 16) * (head_dim as u32 / 16)) % w != 0 {
         return None;
     }
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w };
     let (sreg, preg) = matrix_regions(&tile, head_dim);
     let (kstr, kreg) = matrix_kv_regions(&tile, head_dim);
     let bytes = w * (sreg * 4 + preg * 2 + rs * 4) + kreg * 2 + cfg_kv_bytes(&tile, kstr) + 16;
-    if bytes > caps.limits.max_compute_workgroup_storage_size || w * sg > caps.limits.max_compute_invocations_per_workgroup {
+    if bytes > max_wg_bytes || w * sg > max_invocations {
         return None;
     }
     Some(tile)
@@ -220,12 +234,13 @@ fn cfg_kv_bytes(cfg: &TileConfig, kstr: u32) -> u32 {
     cfg.bk * kstr * 2
 }
 
-fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+/// Template substitutions of the matrix shader for `d` and `cfg` (the pipeline key).
+pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)> {
     let sg = cfg.r * 16 * cfg.mq;
     let lpr = cfg.r;
-    let (sreg, preg) = matrix_regions(&cfg, d);
-    let (kstr, kreg) = matrix_kv_regions(&cfg, d);
-    let defines = vec![
+    let (sreg, preg) = matrix_regions(cfg, d);
+    let (kstr, kreg) = matrix_kv_regions(cfg, d);
+    vec![
         ("BK", cfg.bk.to_string()),
         ("CPL", (cfg.bk / lpr).to_string()),
         ("DT", (d / 16).to_string()),
@@ -237,7 +252,7 @@ fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::s
         ("LOG2LPR", lpr.trailing_zeros().to_string()),
         ("LPR", lpr.to_string()),
         ("MQ", cfg.mq.to_string()),
-        ("NLD", (cfg.bk * d as u32 / 4 / (cfg.w * sg)).to_string()),
+        ("FPS", ((cfg.bk / 16) * (d as u32 / 16) / cfg.w).to_string()),
         ("PREG", preg.to_string()),
         ("PS", (cfg.bk + 8).to_string()),
         ("RS", (16 * cfg.mq).to_string()),
@@ -245,7 +260,11 @@ fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::s
         ("SREG", sreg.to_string()),
         ("SS", (cfg.bk + 4).to_string()),
         ("W", cfg.w.to_string()),
-    ];
+    ]
+}
+
+fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let defines = matrix_defines(d, &cfg);
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout(ctx);
     ctx.pipeline(&key, &layout.1, || {

@@ -98,10 +98,49 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
         out = out.replace(&format!("${name}"), val);
     }
     debug_assert!(!out.contains('$'), "unreplaced template placeholder in shader");
+    let out = substitute_blocks(&out);
     let lines: Vec<&str> = out.lines().collect();
     let mut res = String::with_capacity(out.len());
     expand(&lines, &mut res);
     res
+}
+
+/// Named blocks: lines between `//#define NAME` and `//#enddef` are removed from where
+/// they stand and pasted wherever a line `//#use NAME` appears (a shader that needs the
+/// same code in two places, e.g. a loop body and its epilogue, keeps one copy).
+fn substitute_blocks(src: &str) -> String {
+    let mut blocks: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    for line in src.lines() {
+        let t = line.trim_start();
+        if let Some(name) = t.strip_prefix("//#define ") {
+            current = Some((name.trim().to_string(), Vec::new()));
+        } else if t.starts_with("//#enddef") {
+            if let Some(b) = current.take() {
+                blocks.push(b);
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push(line);
+        } else {
+            rest.push(line);
+        }
+    }
+    let mut out = String::with_capacity(src.len() * 2);
+    for line in rest {
+        if let Some(name) = line.trim_start().strip_prefix("//#use ") {
+            if let Some((_, body)) = blocks.iter().find(|(n, _)| n == name.trim()) {
+                for l in body {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 fn expand(lines: &[&str], out: &mut String) {
