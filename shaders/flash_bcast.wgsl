@@ -119,7 +119,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         var pj: f32;
         //#unroll j $S
-        pj = exp2(s[{j}] - mt);
+        // Masked keys weigh exactly 0 (also for a row that has seen no key yet, where
+        // s and mt are both NEG_BIG).
+        pj = select(0.0, exp2(s[{j}] - mt), t + {j}u < klim);
         l += pj;
         //#unroll d $D4
         acc[{d}] += pj * subgroupBroadcast(kv[{d}], {j}u);

@@ -71,6 +71,11 @@ pub enum Error {
     #[error("timed out after {seconds:.1} s waiting for `{adapter}`")]
     Timeout { adapter: String, seconds: f64 },
 
+    /// A device of a ring failed at a step; `source` is what it reported. The ring
+    /// returns no output when any device fails.
+    #[error("ring device {device} failed at step {step}: {source}")]
+    Ring { device: usize, step: usize, source: Box<Error> },
+
     /// Reading or writing a file (the CLI's .npy files).
     #[error("{path}: {message}")]
     Io { path: String, message: String },

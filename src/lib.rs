@@ -9,6 +9,8 @@
 //! * [`GpuTensor`]: a (batch, seq, heads, head_dim) tensor in a wgpu buffer, f32 or f16.
 //! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length.
 //! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.
+//! * [`RingAttention`]: one sequence over several devices (ring attention, K/V rotated
+//!   through host memory), equal to single-device attention.
 //! * [`reference`]: the f64 CPU reference.
 //!
 //! Layout is (batch, seq, heads, head_dim), row-major; LSE is f32 (batch, heads, seq_q).
@@ -22,6 +24,7 @@ pub mod error;
 pub mod kernels;
 pub mod npy;
 pub mod reference;
+pub mod ring;
 pub mod tensor;
 pub mod timing;
 
@@ -29,6 +32,7 @@ pub use attention::{Attention, AttentionOptions, AttentionOutput};
 pub use context::{Capabilities, GpuContext};
 pub use error::{Error, Result};
 pub use kernels::Tier;
+pub use ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
 pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
 /// Head dimensions the kernels are built for.

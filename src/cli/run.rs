@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::npy::{read_npy, shape_tuple, write_npy_as, write_npy_f16, write_npy_f32, NpyArray, NpyData};
 use crate::reference;
+use crate::ring::{Placement, RingAttention, RingOptions};
 use crate::tensor::{Dtype, GpuTensor, Shape};
 use crate::GpuContext;
 
@@ -93,6 +94,15 @@ pub struct RunArgs {
     pub tier: TierArg,
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// Ring attention over several devices: N (the first N GPU adapters of the
+    /// preferred backend), all (every such adapter), or logical:N (N devices on the
+    /// --adapter adapter). Without it, one device runs plain attention.
+    #[arg(long, value_name = "N|all|logical:N", help_heading = "Ring")]
+    pub devices: Option<DevicesSpec>,
+    /// How the sequence is split over the ring: contiguous (device i owns chunk i) or
+    /// zigzag (device i owns chunks i and 2N-1-i of 2N; balances causal work).
+    #[arg(long, value_enum, default_value_t = PlacementArg::Contiguous, requires = "devices", help_heading = "Ring")]
+    pub placement: PlacementArg,
 
     /// Compare with the f64 CPU reference (on the values actually uploaded) and exit
     /// with 1 if O's relative error exceeds 1e-4 (f32) / 5e-3 (f16), or LSE's max abs
@@ -103,6 +113,70 @@ pub struct RunArgs {
     /// costs O(seq_q * seq_k) per head on the CPU) [default: all rows].
     #[arg(long, value_name = "N", requires = "check", help_heading = "Verification")]
     pub check_rows: Option<usize>,
+}
+
+/// Which devices `--devices` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevicesSpec {
+    /// The first N GPU adapters of the preferred backend.
+    Count(usize),
+    /// Every GPU adapter of the preferred backend (2 logical devices on a CPU-only machine).
+    All,
+    /// N logical devices on one adapter.
+    Logical(usize),
+}
+
+impl std::str::FromStr for DevicesSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase();
+        let count = |x: &str| -> std::result::Result<usize, String> {
+            match x.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("`{x}` is not a device count >= 1 (use N, all or logical:N)")),
+            }
+        };
+        if s == "all" {
+            Ok(DevicesSpec::All)
+        } else if let Some(n) = s.strip_prefix("logical:") {
+            Ok(DevicesSpec::Logical(count(n)?))
+        } else {
+            Ok(DevicesSpec::Count(count(&s)?))
+        }
+    }
+}
+
+/// Placement of the sequence over a ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    #[default]
+    Contiguous,
+    Zigzag,
+}
+
+impl From<PlacementArg> for Placement {
+    fn from(p: PlacementArg) -> Placement {
+        match p {
+            PlacementArg::Contiguous => Placement::Contiguous,
+            PlacementArg::Zigzag => Placement::Zigzag,
+        }
+    }
+}
+
+/// Opens the devices of `--devices`.
+pub fn open_ring(spec: DevicesSpec, device: &DeviceArgs) -> Result<RingAttention> {
+    match spec {
+        DevicesSpec::Logical(n) => RingAttention::logical_on(device.open()?, n),
+        DevicesSpec::All => RingAttention::all_adapters(),
+        DevicesSpec::Count(n) => {
+            let all = RingAttention::all_adapters()?;
+            if all.fallback().is_some() || all.len() < n {
+                let found = if all.fallback().is_some() { 0 } else { all.len() };
+                return Err(Error::NoAdapter(format!("--devices {n} needs {n} GPU adapters of one backend, found {found} (use --devices logical:{n} for logical devices on one adapter)")));
+            }
+            RingAttention::from_arcs(all.contexts()[..n].to_vec())
+        }
+    }
 }
 
 /// Relative-error tolerance of O for `--check`.
@@ -224,6 +298,9 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     for p in std::iter::once(&args.out).chain(args.lse.as_ref()) {
         check_writable_dir(p)?;
     }
+    if let Some(spec) = args.devices {
+        return execute_ring(args, spec, &shape, dtype, q, k, v);
+    }
 
     let ctx = args.device.open()?;
     if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
@@ -299,6 +376,86 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         return Ok(Status::Ok);
     }
     check(args, &shape, dtype, &qv, &kv, &vv, &o32, &lse)
+}
+
+/// `ringattn run --devices ...`: the same computation as a ring over several devices.
+fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyArray, v: NpyArray) -> Result<Status> {
+    let ring = open_ring(spec, &args.device)?;
+    for ctx in ring.contexts() {
+        if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
+            return Err(Error::MissingFeature {
+                adapter: ctx.name().to_string(),
+                feature: "SHADER_F16",
+                needed_for: "f16 on the GPU (use --dtype f32, or other devices)".into(),
+            });
+        }
+    }
+    let placement: Placement = args.placement.into();
+    println!("ring: {} devices, placement {placement}", ring.len());
+    if let Some(note) = ring.fallback() {
+        println!("ring: {note}");
+    }
+    for line in ring.describe() {
+        println!("  {line}");
+    }
+    println!(
+        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
+        q.shape_str(),
+        k.shape_str(),
+        v.shape_str(),
+        shape.batch,
+        shape.seq_q,
+        shape.seq_k,
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim
+    );
+    println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
+    // The values the devices will hold (f16 rounds on upload); the check uses them too.
+    let host = |a: &NpyArray| -> Vec<f32> {
+        let x = a.to_f32_vec();
+        match dtype {
+            Dtype::F32 => x,
+            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
+        }
+    };
+    let (qv, kv, vv) = (host(&q), host(&k), host(&v));
+    let q_file_dtype = q.dtype();
+    drop((q, k, v));
+    let opts = RingOptions {
+        attention: AttentionOptions { causal: args.causal, scale: args.scale, tier: args.tier.tier() },
+        placement,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let out = ring.forward(&qv, &kv, &vv, *shape, dtype, &opts)?;
+    let wall = t.elapsed();
+    let st = &out.stats;
+    let tiers: Vec<&str> = st.tiers.iter().map(|t| t.name()).collect();
+    println!("tier: {}", tiers.join(", "));
+    println!("time: ring {} wall (setup, {} steps, readback; includes pipeline builds)", ms(wall), st.steps);
+    println!("pairs: {} computed, {} skipped (fully masked or empty)", st.pairs_computed, st.pairs_skipped);
+    println!(
+        "transport: {} block transfers ({} skipped), {} moved, {:.2} GB/s per link",
+        st.transfers,
+        st.transfers_skipped,
+        super::bytes_human(st.bytes_moved),
+        st.gbps()
+    );
+    for (i, p) in st.peak_bytes.iter().enumerate() {
+        println!("  device {i}: peak {}, sent {}", super::bytes_human(*p), super::bytes_human(st.bytes_sent[i]));
+    }
+    let o_dims = shape.q_dims();
+    write_npy_as(&args.out, &o_dims, &out.o, q_file_dtype)?;
+    println!("wrote {} {} {}", args.out.display(), shape_tuple(&o_dims), q_file_dtype.name());
+    if let Some(p) = &args.lse {
+        write_npy_f32(p, &shape.lse_dims(), &out.lse)?;
+        println!("wrote {} {} f32", p.display(), shape_tuple(&shape.lse_dims()));
+    }
+    if !args.check {
+        return Ok(Status::Ok);
+    }
+    check(args, shape, dtype, &qv, &kv, &vv, &out.o, &out.lse)
 }
 
 fn print_times(upload: Duration, attn: Duration, read: Duration) {
@@ -382,6 +539,15 @@ mod tests {
         assert_eq!(a.dtype, Some(DtypeArg::F16));
         assert_eq!(a.tier.tier(), Some(Tier::Matrix));
         assert_eq!(a.check_rows, Some(4));
+        let cli = crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--devices", "logical:3", "--placement", "zigzag"]).unwrap();
+        let crate::cli::Command::Run(a) = cli.command else { panic!("not run") };
+        assert_eq!((a.devices, a.placement), (Some(DevicesSpec::Logical(3)), PlacementArg::Zigzag));
+        assert_eq!("all".parse::<DevicesSpec>(), Ok(DevicesSpec::All));
+        assert_eq!("2".parse::<DevicesSpec>(), Ok(DevicesSpec::Count(2)));
+        assert!("logical:0".parse::<DevicesSpec>().is_err());
+        assert!("two".parse::<DevicesSpec>().is_err());
+        // --placement needs --devices.
+        assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--placement", "zigzag"]).is_err());
         // --check-rows needs --check.
         assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--check-rows", "4"]).is_err());
     }

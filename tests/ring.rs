@@ -1,0 +1,216 @@
+//! Ring attention over logical devices (and over every adapter pair where there are
+//! several) equals single-device attention and the f64 reference.
+//!
+//! Sizes are tiny on purpose: CI runs this on Mesa lavapipe, one dispatch per thread.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ringattn::reference::{self, lse_max_abs_error, random_vec, rel_error};
+use ringattn::ring::{Placement, RingAttention, RingOptions};
+use ringattn::{Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape};
+
+fn logical(n: usize) -> RingAttention {
+    RingAttention::logical(n).expect("logical devices on the default adapter")
+}
+
+/// Rounds host values to what `dtype` stores (the reference must see the GPU's inputs).
+fn rounded(x: &[f32], dtype: Dtype) -> Vec<f32> {
+    match dtype {
+        Dtype::F32 => x.to_vec(),
+        Dtype::F16 => x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
+    }
+}
+
+fn single(ctx: &GpuContext, q: &[f32], k: &[f32], v: &[f32], s: Shape, dtype: Dtype, causal: bool) -> (Vec<f32>, Vec<f32>) {
+    let qt = GpuTensor::from_f32(ctx, q, s.q_dims(), dtype).unwrap();
+    let kt = GpuTensor::from_f32(ctx, k, s.kv_dims(), dtype).unwrap();
+    let vt = GpuTensor::from_f32(ctx, v, s.kv_dims(), dtype).unwrap();
+    let out = Attention::new(ctx, AttentionOptions { causal, ..Default::default() }).forward(&qt, &kt, &vt).unwrap();
+    (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap())
+}
+
+/// Runs the ring and checks it against single-device attention on device 0 and the
+/// f64 reference. Returns the ring's stats for further checks.
+fn check(ring: &RingAttention, s: Shape, dtype: Dtype, causal: bool, placement: Placement) -> ringattn::RingStats {
+    let seed = reference::fresh_seed();
+    let q = random_vec(s.q_len(), seed);
+    let k = random_vec(s.kv_len(), seed ^ 0x11);
+    let v = random_vec(s.kv_len(), seed ^ 0x22);
+    let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, ..Default::default() };
+    let out = ring.forward(&q, &k, &v, s, dtype, &opts).unwrap_or_else(|e| panic!("ring failed: {e}"));
+    let what = format!("ring n={} {placement} causal={causal} {dtype:?} {s:?} seed={seed:#x}", ring.len());
+    assert!(out.o.iter().all(|x| x.is_finite()), "{what}: non-finite O");
+    assert!(out.lse.iter().all(|x| !x.is_nan()), "{what}: NaN LSE");
+
+    let (qr, kr, vr) = (rounded(&q, dtype), rounded(&k, dtype), rounded(&v, dtype));
+    let r = reference::attention(&qr, &kr, &vr, &s, causal, None);
+    let (tol, lse_tol) = (common::tol(dtype), common::lse_tol(dtype));
+    let e_ref = rel_error(&out.o, &r.o);
+    let l_ref = lse_max_abs_error(&out.lse, &r.lse);
+    assert!(e_ref < tol && l_ref < lse_tol, "{what}: vs f64 reference: O rel {e_ref:.3e}, LSE {l_ref:.3e}");
+
+    let (so, sl) = single(&ring.contexts()[0], &q, &k, &v, s, dtype, causal);
+    let so64: Vec<f64> = so.iter().map(|&x| x as f64).collect();
+    let sl64: Vec<f64> = sl.iter().map(|&x| x as f64).collect();
+    let e_single = rel_error(&out.o, &so64);
+    let l_single = lse_max_abs_error(&out.lse, &sl64);
+    assert!(e_single < tol && l_single < lse_tol, "{what}: vs single device: O rel {e_single:.3e}, LSE {l_single:.3e}");
+
+    let st = out.stats;
+    assert_eq!((st.devices, st.steps, st.peak_bytes.len()), (ring.len(), ring.len(), ring.len()));
+    assert!(st.peak_bytes.iter().all(|&p| p > 0));
+    st
+}
+
+#[test]
+fn two_devices_dense_uneven_batched() {
+    let ring = logical(2);
+    let st = check(&ring, Shape::new(2, 13, 2, 32), Dtype::F32, false, Placement::Contiguous);
+    // Dense: every block travels to the other device, nothing is skipped.
+    assert_eq!((st.pairs_skipped, st.transfers, st.transfers_skipped), (0, 2, 0));
+    // Blocks of 6 and 7 rows, K and V, batch 2, 2 heads of 32 f32.
+    assert_eq!(st.bytes_moved, 2 * 2 * (6 + 7) * 2 * 32 * 4);
+    check(&ring, Shape::new(1, 17, 1, 64), Dtype::F32, true, Placement::Zigzag);
+}
+
+#[test]
+fn three_devices_causal_both_placements() {
+    let ring = logical(3);
+    for placement in [Placement::Contiguous, Placement::Zigzag] {
+        let st = check(&ring, Shape::new(1, 29, 2, 64), Dtype::F32, true, placement);
+        if placement == Placement::Contiguous {
+            // Device i needs blocks 0..=i: 6 of 9 pairs; block 2 never travels,
+            // block 1 stops after device 2.
+            assert_eq!((st.pairs_computed, st.pairs_skipped), (6, 3));
+            assert!(st.transfers_skipped > 0);
+        }
+    }
+    check(&ring, Shape::new(2, 20, 1, 32), Dtype::F32, false, Placement::Zigzag);
+}
+
+#[test]
+fn four_devices_gqa() {
+    let ring = logical(4);
+    let s = Shape::new(1, 37, 2, 32).with_kv_heads(1);
+    check(&ring, s, Dtype::F32, true, Placement::Zigzag);
+    check(&ring, s, Dtype::F32, true, Placement::Contiguous);
+    let st = check(&ring, s, Dtype::F32, false, Placement::Contiguous);
+    // K/V rotate at kv_heads (1), not heads (2): blocks of 9 or 10 rows x 32 f32, K and V.
+    let rows: u64 = [9u64, 9, 9, 10].iter().sum();
+    assert_eq!(st.bytes_moved, 3 * rows * 2 * 32 * 4);
+}
+
+#[test]
+fn tiny_sequences_with_empty_chunks() {
+    let ring = logical(4);
+    // 8 zigzag chunks for 5 rows: three are empty.
+    check(&ring, Shape::new(1, 5, 1, 32), Dtype::F32, true, Placement::Zigzag);
+    check(&ring, Shape::new(1, 5, 1, 32), Dtype::F32, false, Placement::Zigzag);
+    // Fewer rows than devices.
+    check(&ring, Shape::new(2, 3, 2, 32), Dtype::F32, true, Placement::Contiguous);
+}
+
+#[test]
+fn cross_attention_bottom_right_causal() {
+    let ring = logical(3);
+    check(&ring, Shape::new(1, 11, 2, 32).with_seq_k(19), Dtype::F32, true, Placement::Zigzag);
+    // Chunk boundaries of Q and K differ here, so some (query chunk, key chunk) pairs
+    // are only partly visible. (Causal with seq_q > seq_k, where the first rows see no
+    // key at all, is left out: the subgroup kernel on lavapipe gives those rows
+    // LSE = -1e30*ln2 instead of -inf on a single device too.)
+    check(&ring, Shape::new(2, 7, 1, 32).with_seq_k(23), Dtype::F32, true, Placement::Contiguous);
+    check(&ring, Shape::new(1, 19, 1, 32).with_seq_k(8), Dtype::F32, false, Placement::Zigzag);
+}
+
+#[test]
+fn one_device_ring() {
+    let ring = logical(1);
+    let st = check(&ring, Shape::new(1, 16, 2, 32), Dtype::F32, true, Placement::Zigzag);
+    assert_eq!((st.transfers, st.bytes_moved), (0, 0));
+}
+
+#[test]
+fn f16_ring() {
+    let ring = logical(2);
+    if !ring.contexts()[0].capabilities().shader_f16 {
+        eprintln!("skipping: no SHADER_F16 on {}", ring.contexts()[0].name());
+        return;
+    }
+    check(&ring, Shape::new(1, 24, 2, 64), Dtype::F16, true, Placement::Zigzag);
+    check(&ring, Shape::new(1, 15, 2, 32).with_kv_heads(1), Dtype::F16, false, Placement::Contiguous);
+}
+
+#[test]
+fn fault_injection_names_device_and_step_and_does_not_hang() {
+    let ring = logical(3);
+    let s = Shape::new(1, 12, 1, 32);
+    let (q, k) = (random_vec(s.q_len(), 1), random_vec(s.kv_len(), 2));
+    for (fd, fs) in [(1, 1), (0, 0), (2, 2)] {
+        let opts = RingOptions {
+            attention: AttentionOptions { causal: false, ..Default::default() },
+            timeout: Duration::from_secs(60),
+            fail_at: Some((fd, fs)),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        match ring.forward(&q, &k, &k, s, Dtype::F32, &opts) {
+            Err(Error::Ring { device, step, source }) => {
+                assert_eq!((device, step), (fd, fs), "wrong culprit; source: {source}");
+                assert!(source.to_string().contains("fault injected"), "{source}");
+            }
+            Err(e) => panic!("expected Error::Ring, got {e}"),
+            Ok(_) => panic!("a failing device must not give output"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "fault took {:?}", t.elapsed());
+    }
+    // The devices are still usable after a failed call.
+    check(&ring, s, Dtype::F32, true, Placement::Zigzag);
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let ring = logical(2);
+    let s = Shape::new(1, 8, 1, 32);
+    let q = vec![0.0f32; s.q_len()];
+    let short = vec![0.0f32; s.kv_len() - 1];
+    assert!(matches!(ring.forward(&q, &short, &short, s, Dtype::F32, &RingOptions::default()), Err(Error::WrongSize { .. })));
+    assert!(matches!(ring.forward(&q, &q, &q, Shape::new(1, 8, 1, 33), Dtype::F32, &RingOptions::default()), Err(Error::UnsupportedHeadDim { .. })));
+    assert!(matches!(RingAttention::new(Vec::new()), Err(Error::InvalidArgument(_))));
+    assert!("zigzag".parse::<Placement>().is_ok());
+    assert!("diagonal".parse::<Placement>().is_err());
+}
+
+#[test]
+fn ring_over_every_adapter() {
+    // Vulkan lavapipe + GL llvmpipe on CI: a ring mixing backends.
+    let contexts = common::contexts();
+    if contexts.len() < 2 {
+        eprintln!("skipping: only one adapter");
+        return;
+    }
+    let ring = RingAttention::new(contexts).unwrap();
+    check(&ring, Shape::new(1, 10, 1, 32), Dtype::F32, true, Placement::Zigzag);
+}
+
+
+#[test]
+fn repeated_calls_reuse_buffers_and_stay_exact() {
+    let ring = logical(2);
+    let s = Shape::new(1, 21, 2, 32);
+    // Each check uses fresh inputs: a second call must not see the first call's state.
+    check(&ring, s, Dtype::F32, true, Placement::Zigzag);
+    let opts = RingOptions { attention: AttentionOptions { causal: true, ..Default::default() }, placement: Placement::Zigzag, ..Default::default() };
+    let x = random_vec(s.q_len(), 3);
+    let before: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
+    let a = ring.forward(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
+    let b = ring.forward(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
+    assert_eq!((a.o, a.lse), (b.o, b.lse), "same inputs, same outputs");
+    let after: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
+    assert_eq!(before, after, "same layout: no new ring buffers");
+    // Another layout replaces the buffers and is exact too.
+    check(&ring, s, Dtype::F32, false, Placement::Contiguous);
+    ring.release_buffers();
+    check(&ring, s, Dtype::F32, true, Placement::Zigzag);
+}
