@@ -129,6 +129,7 @@ pub struct GpuContext {
     caps: Capabilities,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     layouts: Mutex<HashMap<&'static str, crate::kernels::LayoutPair>>,
+    tuned: Mutex<HashMap<String, Option<(u32, u32, u32)>>>,
     lost: Arc<Mutex<Option<String>>>,
     /// Bytes of buffers the library allocated on this device and that are still alive
     /// is not tracked here; this is the running total of allocations for reporting.
@@ -301,6 +302,7 @@ impl GpuContext {
             caps,
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
+            tuned: Mutex::new(HashMap::new()),
             lost,
             allocated: std::sync::atomic::AtomicU64::new(0),
         }
@@ -509,6 +511,14 @@ impl GpuContext {
     pub(crate) fn layout(&self, name: &'static str, slots: &[crate::kernels::Slot]) -> crate::kernels::LayoutPair {
         let mut l = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
         l.entry(name).or_insert_with(|| Arc::new(crate::kernels::make_layout(self, name, slots))).clone()
+    }
+
+    /// Tile choices made for this context (see `tuning`), keyed by `tuning::key`.
+    pub(crate) fn tuned_get(&self, key: &str) -> Option<Option<(u32, u32, u32)>> {
+        self.tuned.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
+    }
+    pub(crate) fn tuned_set(&self, key: &str, v: Option<(u32, u32, u32)>) {
+        self.tuned.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), v);
     }
 
     /// Number of pipelines compiled so far.

@@ -27,6 +27,7 @@ pub mod reference;
 pub mod ring;
 pub mod tensor;
 pub mod timing;
+pub mod tuning;
 
 pub use attention::{Attention, AttentionOptions, AttentionOutput};
 pub use context::{Capabilities, GpuContext};

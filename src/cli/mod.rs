@@ -12,6 +12,7 @@
 //! variant to [`Command`] and one arm to [`Command::execute`].
 
 pub mod bench;
+pub mod tune;
 pub mod info;
 pub mod run;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Time attention over tiers, dtypes, sequence lengths and head dims (Markdown table, JSON).
     Bench(bench::BenchArgs),
+    /// Search the fastest matrix-tier tiles for this adapter now and store them in the cache.
+    Tune(tune::TuneArgs),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Info(a) => info::execute(a),
             Command::Run(a) => run::execute(a),
             Command::Bench(a) => bench::execute(a),
+            Command::Tune(a) => tune::execute(a),
         }
     }
 }

@@ -172,35 +172,49 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     if caps.subgroup_min_size != caps.subgroup_max_size {
         return None;
     }
-    matrix_config_for(
-        head_dim,
-        caps.subgroup_min_size,
-        caps.limits.max_compute_workgroup_storage_size,
-        caps.limits.max_compute_invocations_per_workgroup,
-    )
+    // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
+    // then the defaults measured on an H200.
+    let shape = env_matrix_shape()
+        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, head_dim))
+        .unwrap_or_else(|| default_matrix_shape(head_dim));
+    matrix_config_for(head_dim, shape, caps.subgroup_min_size, caps.limits.max_compute_workgroup_storage_size, caps.limits.max_compute_invocations_per_workgroup)
 }
 
-/// The matrix-tier tiles for a subgroup size and workgroup limits (no device needed;
-/// the shader tests use it to validate every specialization on any machine).
-pub fn matrix_config_for(head_dim: usize, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
-    if !MATRIX_HEAD_DIMS.contains(&head_dim) {
-        return None;
-    }
-    // Swept on an H200 (scripts/device_sweep.sh, BENCHMARKS.md): two 16-row blocks
-    // per subgroup and four subgroups for head_dim <= 64; one block and eight
-    // subgroups above; 32-key tiles.
-    let (mut mq, mut w, mut bk) = match head_dim {
+/// Matrix-tier tile shape: (16-row blocks per subgroup, subgroups per workgroup, keys per tile).
+pub type MatrixShape = (u32, u32, u32);
+
+/// Defaults, swept on an H200 (scripts/device_sweep.sh, BENCHMARKS.md): two 16-row
+/// blocks per subgroup and four subgroups for head_dim <= 64; one block and eight
+/// subgroups above (four at 96, where eight do not divide the work); 32-key tiles.
+pub fn default_matrix_shape(head_dim: usize) -> MatrixShape {
+    match head_dim {
         32 | 64 => (2, 4, 32),
         96 => (1, 4, 32),
         _ => (1, 8, 32),
-    };
-    // Tuning override: RINGATTN_MATRIX_CFG=mq,w,bk (used by the tile search).
-    if let Ok(v) = std::env::var("RINGATTN_MATRIX_CFG") {
-        let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        if let [a, b, c] = p[..] {
-            (mq, w, bk) = (a, b, c);
-        }
     }
+}
+
+/// `RINGATTN_MATRIX_CFG=mq,w,bk` forces a tile shape (experiments, the sweep scripts).
+fn env_matrix_shape() -> Option<MatrixShape> {
+    let v = std::env::var("RINGATTN_MATRIX_CFG").ok()?;
+    let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match p[..] {
+        [a, b, c] => Some((a, b, c)),
+        _ => None,
+    }
+}
+
+/// Every tile shape the tuner tries.
+pub const MATRIX_CANDIDATES: &[MatrixShape] = &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
+
+/// The matrix-tier tiles for a shape, subgroup size and workgroup limits, or `None`
+/// when they do not fit (no device needed; the shader tests use it to validate every
+/// specialization on any machine).
+pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
+    if !MATRIX_HEAD_DIMS.contains(&head_dim) {
+        return None;
+    }
+    let (mq, w, bk) = shape;
     let rs = 16 * mq;
     if mq == 0 || w == 0 || bk == 0 || bk % 16 != 0 || sg < rs || sg % rs != 0 || sg > 64 || ((bk / 16) * (head_dim as u32 / 16)) % w != 0 {
         return None;
@@ -261,6 +275,11 @@ pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)>
         ("SS", (cfg.bk + 4).to_string()),
         ("W", cfg.w.to_string()),
     ]
+}
+
+/// The matrix pipeline for an explicit tile configuration (the tuner times several).
+pub fn prepare_matrix(ctx: &GpuContext, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
+    Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg)?, cfg, tier: Tier::Matrix })
 }
 
 fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
@@ -357,7 +376,7 @@ pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> R
             }
             let cfg = matrix_config(ctx, head_dim)
                 .ok_or_else(|| Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter")))?;
-            Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg)?, cfg, tier })
+            prepare_matrix(ctx, head_dim, cfg)
         }
     }
 }

@@ -1,0 +1,214 @@
+//! Per-adapter tile tuning, kept in a small on-disk cache.
+//!
+//! The first time the matrix tier is used for a head_dim on an adapter, a short search
+//! times every candidate tile shape (`flash::MATRIX_CANDIDATES` that fit the adapter)
+//! on a (1, 4096, 8, head_dim) f16 problem and keeps the fastest, keyed by adapter,
+//! driver, backend, dtype, head_dim and tier. The choice is written to
+//! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
+//! `~/.cache/ringattn/tiles.json`, and read back by later processes.
+//!
+//! `RINGATTN_TUNE=0` skips the search (the built-in defaults are used); tests and CPU
+//! adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::GpuContext;
+use crate::error::{Error, Result};
+use crate::kernels::flash::{self, CausalFrame, FlashArgs, MatrixShape};
+use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+use crate::timing::{median, GpuTimer};
+
+/// One cached decision.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TileEntry {
+    pub mq: u32,
+    pub w: u32,
+    pub bk: u32,
+    /// Median GPU (or wall) milliseconds of the winner on the search problem.
+    pub ms: f64,
+    /// Seconds since the Unix epoch when it was measured.
+    pub unix_time: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    entries: BTreeMap<String, TileEntry>,
+}
+
+/// Result of a search: every candidate's time and the winner.
+#[derive(Clone, Debug)]
+pub struct TuneReport {
+    pub key: String,
+    pub timings: Vec<(MatrixShape, f64)>,
+    pub best: Option<TileEntry>,
+}
+
+/// Where the cache lives.
+pub fn cache_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("RINGATTN_TUNE_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("ringattn").join("tiles.json"))
+}
+
+/// Whether a missing entry triggers a search (`RINGATTN_TUNE=0|off|false` turns it off).
+pub fn search_enabled() -> bool {
+    !matches!(std::env::var("RINGATTN_TUNE").as_deref(), Ok("0") | Ok("off") | Ok("false"))
+}
+
+/// The cache key: everything the best tile depends on.
+pub fn key(ctx: &GpuContext, dtype: Dtype, head_dim: usize, tier: &str) -> String {
+    let i = ctx.info();
+    format!("{} | {} {} | {:?} | {} | d{} | {}", i.name, i.driver, i.driver_info, i.backend, dtype.name(), head_dim, tier)
+}
+
+fn read_cache() -> CacheFile {
+    cache_path()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(CacheFile { version: 1, entries: BTreeMap::new() })
+}
+
+fn write_entry(key: &str, entry: &TileEntry) -> Result<()> {
+    let Some(path) = cache_path() else { return Ok(()) };
+    let mut cache = read_cache();
+    cache.version = 1;
+    cache.entries.insert(key.to_string(), entry.clone());
+    let io = |e: std::io::Error| Error::Io { path: path.display().to_string(), message: e.to_string() };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let text = serde_json::to_string_pretty(&cache).map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+/// The tuned matrix-tier shape for this adapter and head_dim: from the context's memo,
+/// the disk cache, or a search (when enabled). `None` means "use the defaults".
+pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<MatrixShape> {
+    let k = key(ctx, Dtype::F16, head_dim, "matrix");
+    if let Some(v) = ctx.tuned_get(&k) {
+        return v;
+    }
+    // Memoize "none" first so a failing search is not retried on every call.
+    ctx.tuned_set(&k, None);
+    let found = match read_cache().entries.get(&k) {
+        Some(e) => Some((e.mq, e.w, e.bk)),
+        None if search_enabled() && ctx.info().device_type != wgpu::DeviceType::Cpu => {
+            match search_matrix(ctx, head_dim) {
+                Ok(r) => r.best.map(|e| {
+                    let _ = write_entry(&k, &e);
+                    (e.mq, e.w, e.bk)
+                }),
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    ctx.tuned_set(&k, found);
+    found
+}
+
+/// Times every candidate matrix-tier tile shape that fits this adapter on a
+/// (1, 4096, 8, head_dim) f16 problem and returns the timings and the fastest.
+/// A candidate whose output differs from the first one's (a broken specialization)
+/// is dropped.
+pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
+    let caps = ctx.capabilities();
+    let k = key(ctx, Dtype::F16, head_dim, "matrix");
+    let mut report = TuneReport { key: k, timings: Vec::new(), best: None };
+    if !caps.has_coop_16x16_f16_f32() || caps.subgroup_min_size != caps.subgroup_max_size {
+        return Ok(report);
+    }
+    let shape = Shape::new(1, 4096, 8, head_dim);
+    let seed = crate::reference::fresh_seed();
+    let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.q_len(), seed), shape.q_dims(), Dtype::F16)?;
+    let kt = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 1), shape.kv_dims(), Dtype::F16)?;
+    let v = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 2), shape.kv_dims(), Dtype::F16)?;
+    let o = GpuTensor::empty(ctx, shape.q_dims(), Dtype::F16)?;
+    let lse = LseBuffer::empty(ctx, shape.lse_dims())?;
+    let args = FlashArgs { q: &q, k: &kt, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None::<CausalFrame> };
+    let timer = GpuTimer::new(ctx);
+    let mut first: Option<Vec<f32>> = None;
+    let mut best: Option<(MatrixShape, f64)> = None;
+    for &cand in flash::MATRIX_CANDIDATES {
+        let Some(cfg) = flash::matrix_config_for(head_dim, cand, caps.subgroup_min_size, caps.limits.max_compute_workgroup_storage_size, caps.limits.max_compute_invocations_per_workgroup) else {
+            continue;
+        };
+        let Ok(prep) = flash::prepare_matrix(ctx, head_dim, cfg) else { continue };
+        let mut samples = Vec::new();
+        let mut failed = false;
+        for rep in 0..4 {
+            let mut enc = ctx.device().create_command_encoder(&Default::default());
+            let t0 = std::time::Instant::now();
+            let r = ctx.scoped(|| {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn tune"), timestamp_writes: timer.as_ref().map(|t| t.writes()) });
+                flash::encode(ctx, &mut pass, &prep, &args)
+            });
+            if !matches!(r, Ok(Ok(()))) {
+                failed = true;
+                break;
+            }
+            if let Some(t) = &timer {
+                t.resolve(&mut enc);
+            }
+            ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+            ctx.wait()?;
+            let wall = t0.elapsed().as_secs_f64();
+            let secs = match &timer {
+                Some(t) => t.read_seconds(ctx)?,
+                None => wall,
+            };
+            if rep > 0 {
+                samples.push(secs * 1e3);
+            }
+        }
+        if failed {
+            continue;
+        }
+        // Same function for every candidate: compare with the first one's output.
+        let out = o.to_f32_vec(ctx)?;
+        if out.iter().any(|x| !x.is_finite()) {
+            continue;
+        }
+        match &first {
+            None => first = Some(out),
+            Some(f) => {
+                let num: f64 = f.iter().zip(&out).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+                let den: f64 = f.iter().map(|a| (*a as f64).powi(2)).sum();
+                if (num / den.max(1e-30)).sqrt() > 1e-2 {
+                    continue;
+                }
+            }
+        }
+        let ms = median(&samples);
+        report.timings.push((cand, ms));
+        if best.is_none_or(|(_, b)| ms < b) {
+            best = Some((cand, ms));
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    report.best = best.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
+    Ok(report)
+}
+
+/// Runs the search for `head_dim` now (ignoring any cached entry), stores the winner
+/// in the cache and in the context, and returns the report.
+pub fn tune(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
+    let r = search_matrix(ctx, head_dim)?;
+    if let Some(e) = &r.best {
+        write_entry(&r.key, e)?;
+        ctx.tuned_set(&r.key, Some((e.mq, e.w, e.bk)));
+    }
+    Ok(r)
+}
