@@ -7,8 +7,8 @@
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
 //! `~/.cache/ringattn/tiles.json`, and read back by later processes.
 //!
-//! `RINGATTN_TUNE=0` skips the search (the built-in defaults are used); tests and CPU
-//! adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
+//! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
+//! used); CPU adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -96,6 +96,9 @@ fn write_entry(key: &str, entry: &TileEntry) -> Result<()> {
 /// The tuned matrix-tier shape for this adapter and head_dim: from the context's memo,
 /// the disk cache, or a search (when enabled). `None` means "use the defaults".
 pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<MatrixShape> {
+    if !search_enabled() {
+        return None;
+    }
     let k = key(ctx, Dtype::F16, head_dim, "matrix");
     if let Some(v) = ctx.tuned_get(&k) {
         return v;
@@ -104,7 +107,7 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<Ma
     ctx.tuned_set(&k, None);
     let found = match read_cache().entries.get(&k) {
         Some(e) => Some((e.mq, e.w, e.bk)),
-        None if search_enabled() && ctx.info().device_type != wgpu::DeviceType::Cpu => {
+        None if ctx.info().device_type != wgpu::DeviceType::Cpu => {
             match search_matrix(ctx, head_dim) {
                 Ok(r) => r.best.map(|e| {
                     let _ = write_entry(&k, &e);
@@ -148,7 +151,9 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         let Ok(prep) = flash::prepare_matrix(ctx, head_dim, cfg) else { continue };
         let mut samples = Vec::new();
         let mut failed = false;
-        for rep in 0..4 {
+        // The first candidate also warms the GPU up to its working clocks.
+        let runs = if first.is_none() { 30 } else { 7 };
+        for rep in 0..runs {
             let mut enc = ctx.device().create_command_encoder(&Default::default());
             let t0 = std::time::Instant::now();
             let r = ctx.scoped(|| {
@@ -169,7 +174,7 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
                 Some(t) => t.read_seconds(ctx)?,
                 None => wall,
             };
-            if rep > 0 {
+            if rep + 5 >= runs {
                 samples.push(secs * 1e3);
             }
         }
