@@ -114,36 +114,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
 
         if valid && klim > t {
-            // Fully unrolled by the template: every workgroup-memory index below is a
-            // constant, so the K/V reads are uniform broadcasts (CPU drivers turn
-            // lane-varying indexes into gathers), and q/acc/s stay in registers. Keys
-            // past the row's limit get NEG_BIG and so weight exactly 0.
+            // Plain loops with constant trip counts: GPU compilers unroll them; fully
+            // unrolled source took llvmpipe's GL driver minutes to compile at
+            // head_dim >= 80. Keys past the row's limit get NEG_BIG and weigh 0.
             var s: array<f32, BK>;
-            var dot4: vec4<f32>;
-            //#unroll j $BK
-            dot4 = vec4<f32>(0.0);
-            //#unroll d $D4
-            dot4 += qr[{d}] * ks[{j} * D4 + {d}];
-            //#end
-            s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + {j}u < klim);
-            //#end
             var mt = m;
-            //#unroll j $BK
-            mt = max(mt, s[{j}]);
-            //#end
+            for (var j = 0u; j < BK; j++) {
+                var dot4 = vec4<f32>(0.0);
+                for (var d = 0u; d < D4; d++) {
+                    dot4 += qr[d] * ks[j * D4 + d];
+                }
+                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + j < klim);
+                mt = max(mt, s[j]);
+            }
             let alpha = exp2(m - mt);
             l *= alpha;
-            //#unroll d $D4
-            acc[{d}] *= alpha;
-            //#end
-            var pj: f32;
-            //#unroll j $BK
-            pj = exp2(s[{j}] - mt);
-            l += pj;
-            //#unroll d $D4
-            acc[{d}] += pj * vs[{j} * D4 + {d}];
-            //#end
-            //#end
+            for (var d = 0u; d < D4; d++) {
+                acc[d] *= alpha;
+            }
+            for (var j = 0u; j < BK; j++) {
+                let pj = select(0.0, exp2(s[j] - mt), t + j < klim);
+                l += pj;
+                for (var d = 0u; d < D4; d++) {
+                    acc[d] += pj * vs[j * D4 + d];
+                }
+            }
             m = mt;
         }
         workgroupBarrier();

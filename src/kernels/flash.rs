@@ -85,7 +85,7 @@ impl TileConfig {
     fn loop_cost(&self, tier: Tier, head_dim: usize) -> (u64, u64) {
         let d4 = head_dim as u64 / 4;
         match tier {
-            Tier::Portable => (1 + d4 / self.bk as u64, 4 * d4 + 8),
+            Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
             Tier::Subgroup => {
                 let c = d4 / self.r as u64;
                 let _ = c;
