@@ -150,7 +150,9 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // On CPU adapters workgroup-memory reads with lane-varying indexes are gathers;
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
-    if cpu && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
+    // Above head_dim 128 its fully unrolled body takes llvmpipe minutes to compile
+    // (measured: > 12 min at 256), so wider heads use the shuffle variant there too.
+    if cpu && head_dim <= 128 && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
         let sg = caps.subgroup_min_size;
         let bq = (64 / sg).max(1) * sg;
         return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0 };
