@@ -11,7 +11,7 @@
 // so a long key range can be split over several launches (split-K).
 //
 // Template names (replaced by the host before compilation): ENABLE, IN, OUT,
-// HEAD_DIM, D4 (= HEAD_DIM / 4), BQ, BK.
+// HEAD_DIM, BQ, BK.
 $ENABLE
 
 alias In = $IN;

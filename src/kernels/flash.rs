@@ -337,7 +337,6 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) 
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
-        ("D4", (d / 4).to_string()),
         ("ENABLE", enable_line(&[dtype])),
         ("HEAD_DIM", d.to_string()),
         ("IN", dtype.wgsl().to_string()),

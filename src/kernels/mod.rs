@@ -74,7 +74,7 @@ pub mod sources {
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
-    pub const ALL: &[(&str, &str)] = &[("flash_portable", FLASH_PORTABLE), ("flash_subgroup", FLASH_SUBGROUP), ("flash_bcast", FLASH_BCAST), ("merge", MERGE)];
+    pub const ALL: &[(&str, &str)] = &[("flash_portable", FLASH_PORTABLE), ("flash_subgroup", FLASH_SUBGROUP), ("flash_bcast", FLASH_BCAST), ("flash_matrix", FLASH_MATRIX), ("merge", MERGE)];
 }
 
 /// Replaces every `$NAME` in `src` with its value (longest names first, so `$BK`

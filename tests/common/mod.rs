@@ -64,3 +64,110 @@ pub fn tol(dtype: Dtype) -> f64 {
         Dtype::F16 => 5e-3,
     }
 }
+
+/// Tolerance of the LSE max abs error.
+pub fn lse_tol(dtype: Dtype) -> f64 {
+    match dtype {
+        Dtype::F32 => 1e-4,
+        Dtype::F16 => 1e-2,
+    }
+}
+
+/// Everything one GPU run produced, with the f64 reference and the input seed.
+pub struct CaseOutput {
+    pub seed: u64,
+    pub o: Vec<f32>,
+    pub lse: Vec<f32>,
+    pub reference: reference::RefOutput,
+    /// Rel error of O and max abs error of LSE.
+    pub err_o: f64,
+    pub err_lse: f64,
+}
+
+/// Like [`run_case`] but with a given input seed, returning the raw outputs too.
+pub fn run_case_seeded(ctx: &GpuContext, c: &Case, seed: u64) -> CaseOutput {
+    let s = c.shape;
+    let q = reference::random_vec(s.q_len(), seed);
+    let k = reference::random_vec(s.kv_len(), seed ^ 0x11);
+    let v = reference::random_vec(s.kv_len(), seed ^ 0x22);
+    let qt = GpuTensor::from_f32(ctx, &q, s.q_dims(), c.dtype).unwrap();
+    let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
+    let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
+    let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: c.scale, tier: Some(c.tier) });
+    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
+    out.o.poison(ctx).unwrap();
+    out.lse.poison(ctx).unwrap();
+    attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse).unwrap();
+    let o = out.o.to_f32_vec(ctx).unwrap();
+    let lse = out.lse.to_vec(ctx).unwrap();
+    let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
+    let r = reference::attention(&q, &k, &v, &s, c.causal, c.scale);
+    let err_o = reference::rel_error(&o, &r.o);
+    let err_lse = reference::lse_max_abs_error(&lse, &r.lse);
+    CaseOutput { seed, o, lse, reference: r, err_o, err_lse }
+}
+
+impl Case {
+    /// One line naming everything needed to rerun the case.
+    pub fn describe(&self) -> String {
+        let s = &self.shape;
+        format!(
+            "b={} nq={} nk={} h={} kvh={} d={} {:?} causal={} scale={:?} tier={}",
+            s.batch, s.seq_q, s.seq_k, s.heads, s.kv_heads, s.head_dim, self.dtype, self.causal, self.scale, self.tier
+        )
+    }
+}
+
+/// Runs a case with a fresh seed and checks O and LSE against the tolerances.
+/// Err carries a description of the failure (adapter, case, seed, errors).
+pub fn check_case(ctx: &GpuContext, c: &Case) -> Result<CaseOutput, String> {
+    let r = run_case_seeded(ctx, c, reference::fresh_seed());
+    if r.err_o < tol(c.dtype) && r.err_lse < lse_tol(c.dtype) {
+        Ok(r)
+    } else {
+        Err(format!(
+            "{}: {} seed={:#x}: rel err O {:.3e} (tol {:.0e}), LSE max abs err {:.3e} (tol {:.0e})",
+            label(ctx),
+            c.describe(),
+            r.seed,
+            r.err_o,
+            tol(c.dtype),
+            r.err_lse,
+            lse_tol(c.dtype)
+        ))
+    }
+}
+
+/// Serializes use of GL adapters across the test threads of one binary.
+///
+/// wgpu's GL backend holds one lock on the GL context for every call, and a thread
+/// that waits more than a few seconds for it panics ("Could not lock adapter context.
+/// This is most-likely a deadlock.", wgpu-hal `AdapterContext::lock`). On llvmpipe a
+/// shader compile or dispatch can hold the context that long, so tests that share a GL
+/// context take this guard around each use. `None` for other backends.
+pub fn gl_guard(ctx: &GpuContext) -> Option<std::sync::MutexGuard<'static, ()>> {
+    static GL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    (ctx.info().backend == wgpu::Backend::Gl).then(|| GL.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Adapter name and backend (Vulkan and GL llvmpipe share a name).
+pub fn label(ctx: &GpuContext) -> String {
+    format!("{} ({:?})", ctx.name(), ctx.info().backend)
+}
+
+/// The head dims the tests sweep: every supported one, or the subset listed in
+/// `RINGATTN_TEST_HEAD_DIMS` (comma separated; for quick local iterations only).
+pub fn head_dims() -> Vec<usize> {
+    match std::env::var("RINGATTN_TEST_HEAD_DIMS") {
+        Ok(v) if !v.trim().is_empty() => {
+            let dims: Vec<usize> = v.split(',').map(|x| x.trim().parse().expect("RINGATTN_TEST_HEAD_DIMS: comma-separated integers")).collect();
+            for d in &dims {
+                assert!(ringattn::SUPPORTED_HEAD_DIMS.contains(d), "RINGATTN_TEST_HEAD_DIMS: {d} is not supported");
+            }
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| eprintln!("note: RINGATTN_TEST_HEAD_DIMS restricts head dims to {dims:?}"));
+            dims
+        }
+        _ => ringattn::SUPPORTED_HEAD_DIMS.to_vec(),
+    }
+}

@@ -1,0 +1,421 @@
+//! Attention against the f64 CPU reference on every adapter wgpu finds (lavapipe's
+//! Vulkan and llvmpipe's GL in CI), every tier the adapter runs for the dtype and
+//! head_dim, f32 and (where the adapter has SHADER_F16) f16.
+//!
+//! Outputs are poisoned with NaN before each run (see `common::run_case_seeded`);
+//! tolerances: rel error of O < 1e-5 (f32) / 5e-3 (f16), LSE max abs error
+//! < 1e-4 (f32) / 1e-2 (f16). Every failure message carries the adapter, the case
+//! and the input seed.
+//!
+//! GL gets a smaller set of cases: llvmpipe's GL driver is slow, above all to compile
+//! (see `gl_head_dims`), and GL use is serialized (`common::gl_guard`).
+//!
+//! `RINGATTN_TEST_HEAD_DIMS=32,64` restricts the head dims for quick local runs.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::Case;
+use proptest::prelude::*;
+use ringattn::attention::resolve_tier;
+use ringattn::{Dtype, GpuContext, Shape, Tier, SUPPORTED_HEAD_DIMS};
+
+fn contexts() -> &'static [GpuContext] {
+    static CTX: OnceLock<Vec<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let v = common::contexts();
+        for c in &v {
+            eprintln!("adapter: {} (f16: {}, tiers: {:?})", c.describe(), c.capabilities().shader_f16, c.capabilities().tiers());
+        }
+        v
+    })
+}
+
+fn is_gl(ctx: &GpuContext) -> bool {
+    ctx.info().backend == wgpu::Backend::Gl
+}
+
+/// Head dims a GL adapter is tested with. llvmpipe's GL driver takes minutes to compile
+/// the portable kernel for head_dim >= 80 (measured on Mesa 22.3: 66 s at 80, 166 s at
+/// 96, over 7 min at 128), so on a CPU GL adapter only 32 and 64 run; other GL adapters
+/// get every head dim.
+fn gl_head_dims(ctx: &GpuContext) -> Vec<usize> {
+    let all = common::head_dims();
+    if ctx.info().device_type == wgpu::DeviceType::Cpu {
+        all.into_iter().filter(|&d| d <= 64).collect()
+    } else {
+        all
+    }
+}
+
+/// Whether `d` runs on this adapter in these tests.
+fn dim_ok(ctx: &GpuContext, d: usize) -> bool {
+    if is_gl(ctx) {
+        gl_head_dims(ctx).contains(&d)
+    } else {
+        common::head_dims().contains(&d)
+    }
+}
+
+fn dtypes(ctx: &GpuContext) -> Vec<Dtype> {
+    if ctx.capabilities().shader_f16 {
+        vec![Dtype::F32, Dtype::F16]
+    } else {
+        vec![Dtype::F32]
+    }
+}
+
+/// Tiers of the adapter that actually run (dtype, head_dim): those `resolve_tier` maps
+/// to themselves. The others are returned second, to be reported as skipped.
+fn tiers(ctx: &GpuContext, dtype: Dtype, d: usize) -> (Vec<Tier>, Vec<Tier>) {
+    ctx.capabilities()
+        .tiers()
+        .into_iter()
+        .partition(|&t| resolve_tier(ctx, Some(t), dtype, d).expect("resolve_tier") == t)
+}
+
+/// Collects results of many cases; panics at the end with all failures.
+#[derive(Default)]
+struct Report {
+    ran: usize,
+    failures: Vec<String>,
+    skipped: std::collections::BTreeSet<String>,
+    adapters: std::collections::BTreeSet<String>,
+    seconds: std::collections::BTreeMap<String, f64>,
+    skipped_dims: std::collections::BTreeSet<String>,
+}
+
+impl Report {
+    /// Runs `shape` with `causal`/`scale` for each dtype the adapter has (filtered by
+    /// `want`) and each tier that runs it. Returns the outputs of the runs.
+    fn run(&mut self, ctx: &GpuContext, shape: Shape, causal: bool, scale: Option<f32>, want: &[Dtype]) -> Vec<(Case, common::CaseOutput)> {
+        let mut outs = Vec::new();
+        let _gl = common::gl_guard(ctx);
+        self.adapters.insert(ctx.describe());
+        for dtype in dtypes(ctx) {
+            if !want.contains(&dtype) {
+                continue;
+            }
+            let (run, skip) = tiers(ctx, dtype, shape.head_dim);
+            for t in skip {
+                self.skipped.insert(format!("{} on {} for {dtype:?} d={}", t, common::label(ctx), shape.head_dim));
+            }
+            for tier in run {
+                let case = Case { shape, dtype, causal, scale, tier };
+                self.ran += 1;
+                let t0 = std::time::Instant::now();
+                // A library error or panic inside one case becomes a failure naming the case.
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| common::check_case(ctx, &case)))
+                    .unwrap_or_else(|p| {
+                        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                        Err(format!("{}: {}: panicked: {msg}", common::label(ctx), case.describe()))
+                    });
+                let dt = t0.elapsed().as_secs_f64();
+                *self.seconds.entry(ctx.describe()).or_default() += dt;
+                if dt > 2.0 {
+                    eprintln!("slow: {:.1} s on {:?}: {}", dt, ctx.info().backend, case.describe());
+                }
+                match res {
+                    Ok(o) => outs.push((case, o)),
+                    Err(msg) => {
+                        eprintln!("FAIL {msg}");
+                        self.failures.push(msg);
+                    }
+                }
+            }
+        }
+        outs
+    }
+
+    fn finish(self, test: &str) {
+        eprintln!("{test}: {} runs on {:?}", self.ran, self.adapters);
+        for (a, t) in &self.seconds {
+            eprintln!("{test}: {t:.1} s on {a}");
+        }
+        for s in &self.skipped {
+            eprintln!("{test}: skipped tier {s} (resolve_tier lowers it)");
+        }
+        for s in &self.skipped_dims {
+            eprintln!("{test}: skipped {s} (see gl_head_dims)");
+        }
+        // (RINGATTN_TEST_HEAD_DIMS may leave a test nothing to run.)
+        assert!(self.ran > 0 || common::head_dims().len() < SUPPORTED_HEAD_DIMS.len(), "{test}: nothing ran");
+        assert!(self.failures.is_empty(), "{test}: {} of {} runs failed:\n{}", self.failures.len(), self.ran, self.failures.join("\n"));
+    }
+}
+
+const ALL: &[Dtype] = &[Dtype::F32, Dtype::F16];
+
+fn shape(batch: usize, seq_q: usize, seq_k: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Shape {
+    Shape { batch, seq_q, seq_k, heads, kv_heads, head_dim }
+}
+
+/// Every head_dim, dtype and mask on one GQA shape whose lengths are not tile multiples.
+#[test]
+fn every_head_dim() {
+    let mut r = Report::default();
+    for ctx in contexts() {
+        for d in common::head_dims() {
+            if !dim_ok(ctx, d) {
+                r.skipped_dims.insert(format!("head_dim {d} on {}", common::label(ctx)));
+                continue;
+            }
+            for causal in [false, true] {
+                if is_gl(ctx) {
+                    // GL: one run per head_dim, alternating the mask.
+                    if causal == (d % 64 == 0) {
+                        continue;
+                    }
+                    r.run(ctx, shape(1, 37, 45, 2, 1, d), causal, None, ALL);
+                } else {
+                    r.run(ctx, shape(2, 37, 53, 4, 2, d), causal, None, ALL);
+                }
+            }
+        }
+    }
+    r.finish("every_head_dim");
+}
+
+#[test]
+fn single_token() {
+    let mut r = Report::default();
+    for ctx in contexts() {
+        let dims: &[usize] = if is_gl(ctx) { &[64] } else { &[32, 64, 256] };
+        for &d in dims.iter().filter(|&&d| dim_ok(ctx, d)) {
+            for causal in [false, true] {
+                r.run(ctx, shape(1, 1, 1, 1, 1, d), causal, None, ALL);
+                // One query against many keys (decode), and many queries against one key.
+                r.run(ctx, shape(1, 1, 70, 2, 1, d), causal, None, ALL);
+                if !is_gl(ctx) {
+                    r.run(ctx, shape(1, 9, 1, 2, 2, d), causal, None, ALL);
+                }
+            }
+        }
+    }
+    r.finish("single_token");
+}
+
+/// Causal with seq_q > seq_k: the first seq_q - seq_k query rows see no key and must
+/// give exactly O = 0 and LSE = -inf (never NaN); the rest match the reference.
+#[test]
+fn causal_more_queries_than_keys() {
+    let mut r = Report::default();
+    let mut bad = Vec::new();
+    for ctx in contexts() {
+        let dims: &[usize] = if is_gl(ctx) { &[64] } else { &[32, 96, 256] };
+        for &d in dims.iter().filter(|&&d| dim_ok(ctx, d)) {
+            let s = shape(2, 50, 20, 4, 2, d);
+            for (case, out) in r.run(ctx, s, true, None, ALL) {
+                let masked = s.seq_q - s.seq_k;
+                for b in 0..s.batch {
+                    for h in 0..s.heads {
+                        for i in 0..s.seq_q {
+                            let lse = out.lse[(b * s.heads + h) * s.seq_q + i];
+                            let o0 = ((b * s.seq_q + i) * s.heads + h) * d;
+                            let o = &out.o[o0..o0 + d];
+                            if i < masked {
+                                if lse != f32::NEG_INFINITY || o.iter().any(|&x| x != 0.0) {
+                                    bad.push(format!(
+                                        "{}: {}: fully masked row b={b} h={h} i={i}: LSE {lse}, O[..4] {:?}",
+                                        common::label(ctx),
+                                        case.describe(),
+                                        &o[..4]
+                                    ));
+                                }
+                            } else if !lse.is_finite() {
+                                bad.push(format!("{}: {}: row b={b} h={h} i={i} has keys but LSE {lse}", common::label(ctx), case.describe()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    r.failures.extend(bad.into_iter().take(20));
+    r.finish("causal_more_queries_than_keys");
+}
+
+/// Causal with seq_q < seq_k (bottom-right aligned) and the tile edges around it.
+#[test]
+fn causal_fewer_queries_than_keys() {
+    let mut r = Report::default();
+    for ctx in contexts() {
+        if is_gl(ctx) {
+            r.run(ctx, shape(1, 20, 67, 2, 2, 32), true, None, ALL);
+            continue;
+        }
+        for &(nq, nk, d) in &[(20, 67, 64), (20, 67, 128), (63, 65, 80), (64, 64, 32), (65, 66, 96), (17, 70, 256)] {
+            if !dim_ok(ctx, d) {
+                continue;
+            }
+            r.run(ctx, shape(1, nq, nk, 2, 1, d), true, None, ALL);
+        }
+    }
+    r.finish("causal_fewer_queries_than_keys");
+}
+
+#[test]
+fn batch_of_three() {
+    let mut r = Report::default();
+    for ctx in contexts() {
+        if is_gl(ctx) {
+            if dim_ok(ctx, 32) {
+                r.run(ctx, shape(3, 33, 41, 2, 1, 32), true, None, ALL);
+            }
+            continue;
+        }
+        for causal in [false, true] {
+            if dim_ok(ctx, 64) {
+                r.run(ctx, shape(3, 65, 70, 3, 3, 64), causal, None, ALL);
+            }
+            if dim_ok(ctx, 80) {
+                r.run(ctx, shape(3, 31, 17, 4, 1, 80), causal, Some(0.3), ALL);
+            }
+        }
+    }
+    r.finish("batch_of_three");
+}
+
+/// Scores far apart (big scale): the online softmax must not overflow or lose rows.
+#[test]
+fn large_and_small_scale() {
+    let mut r = Report::default();
+    for ctx in contexts() {
+        let scales: &[f32] = if is_gl(ctx) { &[4.0] } else { &[4.0, 1e-3, -0.5] };
+        for &s in scales.iter().filter(|_| dim_ok(ctx, 64)) {
+            r.run(ctx, shape(1, 40, 70, 2, 1, 64), s > 1.0, Some(s), ALL);
+        }
+    }
+    r.finish("large_and_small_scale");
+}
+
+// ---------------------------------------------------------------- random shapes
+
+#[derive(Clone, Debug)]
+struct Drawn {
+    batch: usize,
+    seq_q: usize,
+    seq_k: usize,
+    heads: usize,
+    kv: usize,
+    head_dim: usize,
+    causal: bool,
+    scale: Option<f32>,
+    f16: bool,
+}
+
+impl Drawn {
+    fn shape(&self) -> Shape {
+        // kv_heads in {1, heads/2, heads}, always a divisor of heads.
+        let kv_heads = match self.kv {
+            0 => 1,
+            1 if self.heads % 2 == 0 => self.heads / 2,
+            1 => 1,
+            _ => self.heads,
+        };
+        shape(self.batch, self.seq_q, self.seq_k, self.heads, kv_heads, self.head_dim)
+    }
+}
+
+fn drawn(head_dims: Vec<usize>) -> impl Strategy<Value = Drawn> {
+    (
+        1usize..=3,
+        1usize..=70,
+        1usize..=70,
+        1usize..=4,
+        0usize..3,
+        prop::sample::select(head_dims),
+        any::<bool>(),
+        prop::option::weighted(0.3, 0.01f32..1.0),
+        any::<bool>(),
+    )
+        .prop_map(|(batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16)| Drawn { batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16 })
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig { cases, max_shrink_iters: 24, failure_persistence: None, ..ProptestConfig::default() }
+}
+
+/// One drawn case on the adapters `pick` selects; Err lists the failures.
+fn run_drawn(x: &Drawn, pick: fn(&GpuContext) -> bool) -> Result<(), String> {
+    let mut r = Report::default();
+    let want = if x.f16 { [Dtype::F16] } else { [Dtype::F32] };
+    for ctx in contexts().iter().filter(|c| pick(c) && dim_ok(c, x.head_dim)) {
+        // Where the adapter lacks f16, an f16 draw runs in f32 instead.
+        let want = if x.f16 && !ctx.capabilities().shader_f16 { [Dtype::F32] } else { want };
+        r.run(ctx, x.shape(), x.causal, x.scale, &want);
+    }
+    if r.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(r.failures.join("\n"))
+    }
+}
+
+proptest! {
+    #![proptest_config(config(12))]
+    #[test]
+    fn random_shapes(x in drawn(common::head_dims())) {
+        let res = run_drawn(&x, |c| !is_gl(c));
+        prop_assert!(res.is_ok(), "{:?}\n{}", x, res.unwrap_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(config(3))]
+    #[test]
+    fn random_shapes_gl(x in drawn(gl_dims_for_draw())) {
+        let res = run_drawn(&x, is_gl);
+        prop_assert!(res.is_ok(), "{:?}\n{}", x, res.unwrap_err());
+    }
+}
+
+/// Head dims the GL proptest draws from (those of the first GL adapter; all when there
+/// is none, in which case the test runs nothing).
+fn gl_dims_for_draw() -> Vec<usize> {
+    let v = contexts().iter().find(|c| is_gl(c)).map(gl_head_dims).unwrap_or_default();
+    // An empty choice would panic the strategy; run_drawn skips dims GL does not run.
+    if v.is_empty() {
+        common::head_dims()
+    } else {
+        v
+    }
+}
+
+/// Lists the adapters and tiers this binary tests (and those it skips).
+#[test]
+fn tier_coverage() {
+    for ctx in contexts() {
+        for dtype in dtypes(ctx) {
+            for &d in SUPPORTED_HEAD_DIMS {
+                let (run, skip) = tiers(ctx, dtype, d);
+                assert!(run.contains(&Tier::Portable), "portable must always run");
+                eprintln!("{} {dtype:?} d={d}: runs {run:?}, skips {skip:?}", common::label(ctx));
+            }
+        }
+    }
+}
+
+/// Pipeline build + first run vs. a second run, per adapter, dtype, head_dim and tier
+/// (`cargo test --release --test attention compile_times -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn compile_times() {
+    for ctx in contexts() {
+        for dtype in dtypes(ctx) {
+            for d in common::head_dims() {
+                for tier in tiers(ctx, dtype, d).0 {
+                    let case = Case { shape: shape(1, 37, 53, 2, 1, d), dtype, causal: false, scale: None, tier };
+                    let t0 = std::time::Instant::now();
+                    let a = common::check_case(ctx, &case).is_ok();
+                    let t1 = t0.elapsed().as_secs_f64();
+                    let t0 = std::time::Instant::now();
+                    let b = common::check_case(ctx, &case).is_ok();
+                    let t2 = t0.elapsed().as_secs_f64();
+                    eprintln!("{:?} {dtype:?} d={d} {tier}: first {t1:.2} s ({a}), second {t2:.2} s ({b})", ctx.info().backend);
+                }
+            }
+        }
+    }
+}

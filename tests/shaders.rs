@@ -1,0 +1,419 @@
+//! Every WGSL kernel, rendered with every specialization the library uses, must parse,
+//! validate and translate to SPIR-V, MSL, HLSL and GLSL with naga (the same front and
+//! back ends wgpu uses on Vulkan, Metal, DX12 and GL). No GPU needed.
+//!
+//! Adding a shader to `ringattn::kernels::sources::ALL` makes `every_shader_translates`
+//! panic until its specializations are listed in [`specializations`] below.
+
+mod common;
+
+use ringattn::kernels::{render, sources};
+use ringattn::{Dtype, SUPPORTED_HEAD_DIMS};
+
+type Defines = Vec<(&'static str, String)>;
+
+const DTYPES: [Dtype; 2] = [Dtype::F32, Dtype::F16];
+
+/// Workgroup memory the portable tier budgets for its K and V tiles (the WebGPU minimum
+/// of `max_compute_workgroup_storage_size`; see `kernels::flash::portable_config`).
+const PORTABLE_WG_BYTES: u32 = 16384;
+
+/// Largest power of two <= x (x >= 1).
+fn pow2_floor(x: u32) -> u32 {
+    1 << (31 - x.max(1).leading_zeros())
+}
+
+/// (bq, bk) of the portable flash tier for `head_dim`, as `portable_config` picks them on
+/// any adapter that meets the WebGPU minimum limits.
+fn portable_tiles(head_dim: usize) -> (u32, u32) {
+    let bk = pow2_floor((PORTABLE_WG_BYTES / (2 * 4 * head_dim as u32)).min(32));
+    (64, bk)
+}
+
+/// `enable f16;` when any dtype is f16 (mirrors `kernels::enable_line`).
+fn enable(dtypes: &[Dtype]) -> String {
+    ringattn::kernels::enable_line(dtypes)
+}
+
+/// Subgroup sizes an adapter may report (wgpu allows 4..=128 for the subgroup tier).
+const SUBGROUP_SIZES: [u32; 6] = [4, 8, 16, 32, 64, 128];
+
+/// Subgroup sizes of the broadcast variant, which the library picks on CPU adapters
+/// only: their subgroup size is the SIMD width (4 with SSE/NEON, 8 with AVX2, 16 with
+/// AVX-512; 32 as margin). Larger sizes would unroll to 9k-18k WGSL lines per variant
+/// (naga alone needs 10-40 s for each); `library_tiles_are_covered` fails if an
+/// adapter here ever picks one.
+const BCAST_SUBGROUP_SIZES: [u32; 4] = [4, 8, 16, 32];
+
+/// Lanes per query row of the split-D subgroup kernel for a minimum subgroup size
+/// (mirrors `kernels::flash::subgroup_config`).
+fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
+    let d4 = head_dim as u32 / 4;
+    let mut r = 1;
+    while r * 2 <= sg_min.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
+        r *= 2;
+    }
+    r
+}
+
+/// Every set of template substitutions the host code renders shader `name` with.
+///
+/// The define names must be exactly those of the host code (`kernels::flash`,
+/// `kernels::merge`). A shader that is not listed here fails the test on purpose.
+fn specializations(name: &str) -> Vec<Defines> {
+    let mut out = Vec::new();
+    match name {
+        // kernels::flash::portable_pipeline
+        "flash_portable" => {
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    let (bq, bk) = portable_tiles(d);
+                    out.push(vec![
+                        ("BK", bk.to_string()),
+                        ("BQ", bq.to_string()),
+                        ("ENABLE", enable(&[dtype])),
+                        ("HEAD_DIM", d.to_string()),
+                        ("IN", dtype.wgsl().to_string()),
+                        ("OUT", dtype.wgsl().to_string()),
+                    ]);
+                }
+            }
+        }
+        // kernels::flash::subgroup_pipeline, split-D variant: R lanes per row for every
+        // subgroup size, 128 invocations, K/V tiles as in the portable tier.
+        "flash_subgroup" => {
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    let mut lanes: Vec<u32> = SUBGROUP_SIZES.iter().map(|&sg| subgroup_lanes(sg, d)).collect();
+                    lanes.dedup();
+                    for r in lanes {
+                        let (_, bk) = portable_tiles(d);
+                        out.push(vec![
+                            ("BK", bk.to_string()),
+                            ("BQ", (128 / r).max(1).to_string()),
+                            ("ENABLE", enable(&[dtype])),
+                            ("HEAD_DIM", d.to_string()),
+                            ("IN", dtype.wgsl().to_string()),
+                            ("OUT", dtype.wgsl().to_string()),
+                            ("C", (d as u32 / 4 / r).to_string()),
+                            ("LOG2R", r.trailing_zeros().to_string()),
+                            ("R", r.to_string()),
+                        ]);
+                    }
+                }
+            }
+        }
+        // kernels::flash::subgroup_pipeline, broadcast variant (CPU adapters with a
+        // fixed subgroup size S): BQ = max(64 / S, 1) * S.
+        "flash_bcast" => {
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    for sg in BCAST_SUBGROUP_SIZES {
+                        out.push(vec![
+                            ("BQ", ((64 / sg).max(1) * sg).to_string()),
+                            ("D4", (d / 4).to_string()),
+                            ("ENABLE", enable(&[dtype])),
+                            ("HEAD_DIM", d.to_string()),
+                            ("IN", dtype.wgsl().to_string()),
+                            ("OUT", dtype.wgsl().to_string()),
+                            ("S", sg.to_string()),
+                        ]);
+                    }
+                }
+            }
+        }
+        // kernels::flash::matrix_pipeline: f16 only; every tile shape the library may pick
+        // (defaults, tuner candidates) for every subgroup size and workgroup limits
+        // that `matrix_config_for` accepts.
+        "flash_matrix" => {
+            use ringattn::kernels::flash::{default_matrix_shape, matrix_config_for, matrix_defines, MATRIX_CANDIDATES, MATRIX_HEAD_DIMS};
+            for &d in MATRIX_HEAD_DIMS {
+                let mut shapes = vec![default_matrix_shape(d)];
+                shapes.extend_from_slice(MATRIX_CANDIDATES);
+                for shape in shapes {
+                    for sg in [16, 32, 64] {
+                        for wg_bytes in [16384, 32768, 49152, 65536] {
+                            for invocations in [256, 1024] {
+                                if let Some(cfg) = matrix_config_for(d, shape, sg, wg_bytes, invocations) {
+                                    let defines = matrix_defines(d, &cfg);
+                                    if !out.contains(&defines) {
+                                        out.push(defines);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // kernels::merge::encode_merge: any (acc, part) dtype pair, WG = 64.
+        "merge" => {
+            for acc in DTYPES {
+                for part in DTYPES {
+                    for &d in SUPPORTED_HEAD_DIMS {
+                        out.push(vec![
+                            ("ACC", acc.wgsl().to_string()),
+                            ("ENABLE", enable(&[acc, part])),
+                            ("HEAD_DIM", d.to_string()),
+                            ("PART", part.wgsl().to_string()),
+                            ("WG", "64".to_string()),
+                        ]);
+                    }
+                }
+            }
+        }
+        other => panic!(
+            "shader `{other}` is in ringattn::kernels::sources::ALL but tests/shaders.rs does not \
+             know how the host specializes it: add an arm for it to `specializations()` listing \
+             every set of defines the host code renders it with"
+        ),
+    }
+    out
+}
+
+/// WGSL source without `//` comments (for feature detection).
+fn strip_comments(src: &str) -> String {
+    src.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// Naga validation capabilities a rendered module needs, on top of naga's defaults
+/// (what every wgpu device has): from its `enable` directives, and SUBGROUP when it
+/// uses subgroup built-ins (wgpu grants those with Features::SUBGROUP, no directive).
+fn capabilities_for(src: &str) -> naga::valid::Capabilities {
+    use naga::valid::Capabilities as C;
+    let mut caps = C::default();
+    if strip_comments(src).contains("subgroup") {
+        caps |= C::SUBGROUP | C::SUBGROUP_BARRIER;
+    }
+    for line in src.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("enable ") else { continue };
+        for ext in rest.trim_end_matches(';').split(',') {
+            caps |= match ext.trim() {
+                "f16" => C::SHADER_FLOAT16,
+                "subgroups" => C::SUBGROUP | C::SUBGROUP_BARRIER,
+                "wgpu_cooperative_matrix" => C::COOPERATIVE_MATRIX,
+                other => panic!("tests/shaders.rs: map `enable {other};` to naga capabilities in capabilities_for()"),
+            };
+        }
+    }
+    caps
+}
+
+/// Bounds-check policies as wgpu applies them (index and buffer accesses restricted).
+fn policies() -> naga::proc::BoundsCheckPolicies {
+    use naga::proc::BoundsCheckPolicy::Restrict;
+    naga::proc::BoundsCheckPolicies { index: Restrict, buffer: Restrict, ..Default::default() }
+}
+
+fn describe(defines: &Defines) -> String {
+    defines
+        .iter()
+        .map(|(n, v)| if v.is_empty() { format!("{n}=''") } else { format!("{n}={v}") })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses, validates and translates one rendered shader. Returns (backends that ran,
+/// failures as "stage: message").
+fn check_one(src: &str) -> (Vec<&'static str>, Vec<String>) {
+    use naga::back::{glsl, hlsl, msl, spv};
+    let mut ran = Vec::new();
+    let mut fails = Vec::new();
+
+    let module = match naga::front::wgsl::parse_str(src) {
+        Ok(m) => m,
+        Err(e) => return (ran, vec![format!("WGSL parse: {}", e.emit_to_string(src))]),
+    };
+    let caps = capabilities_for(src);
+    let uses_f16 = caps.contains(naga::valid::Capabilities::SHADER_FLOAT16);
+    let info = match naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps).validate(&module) {
+        Ok(i) => i,
+        Err(e) => return (ran, vec![format!("validation (capabilities {caps:?}): {}", e.emit_to_string(src))]),
+    };
+    let eps: Vec<String> = module.entry_points.iter().filter(|e| e.stage == naga::ShaderStage::Compute).map(|e| e.name.clone()).collect();
+    if eps.is_empty() {
+        fails.push("no compute entry point".into());
+    }
+
+    for ep in &eps {
+        // SPIR-V (Vulkan): 1.0; 1.3 for subgroup operations; 1.6 (Vulkan 1.3) for
+        // cooperative matrices.
+        let subgroups = caps.contains(naga::valid::Capabilities::SUBGROUP);
+        let coop = caps.contains(naga::valid::Capabilities::COOPERATIVE_MATRIX);
+        let opts = spv::Options {
+            lang_version: if coop { (1, 6) } else if subgroups { (1, 3) } else { (1, 0) },
+            bounds_check_policies: policies(),
+            ..Default::default()
+        };
+        let popts = spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: ep.clone() };
+        match spv::write_vec(&module, &info, &opts, Some(&popts)) {
+            Ok(words) if words.first() == Some(&0x0723_0203) => ran.push("spv"),
+            Ok(_) => fails.push(format!("SPIR-V ({ep}): output lacks the SPIR-V magic number")),
+            Err(e) => fails.push(format!("SPIR-V ({ep}): {e}")),
+        }
+
+        // MSL (Metal): 2.1, 2.3 for cooperative (simdgroup) matrices.
+        let opts = msl::Options {
+            lang_version: if coop { (2, 3) } else { (2, 1) },
+            bounds_check_policies: policies(),
+            ..Default::default()
+        };
+        let popts = msl::PipelineOptions { entry_point: Some((naga::ShaderStage::Compute, ep.clone())), ..Default::default() };
+        match msl::write_string(&module, &info, &opts, &popts) {
+            Ok((s, _)) if s.contains("kernel") => ran.push("msl"),
+            Ok(_) => fails.push(format!("MSL ({ep}): output has no kernel function")),
+            Err(e) => fails.push(format!("MSL ({ep}): {e}")),
+        }
+
+        // wgpu offers cooperative matrices on Vulkan and Metal only (naga's HLSL and
+        // GLSL writers have none).
+        if coop {
+            continue;
+        }
+        // HLSL (DX12): SM 5.1 (FXC) for f32; f16 needs DXC and SM 6.2.
+        let sm = if uses_f16 || subgroups { hlsl::ShaderModel::V6_2 } else { hlsl::ShaderModel::V5_1 };
+        let opts = hlsl::Options { shader_model: sm, ..Default::default() };
+        let popts = hlsl::PipelineOptions { entry_point: Some((naga::ShaderStage::Compute, ep.clone())) };
+        let mut s = String::new();
+        match hlsl::Writer::new(&mut s, &opts, &popts).write(&module, &info, None) {
+            Ok(_) if s.contains("numthreads") => ran.push("hlsl"),
+            Ok(_) => fails.push(format!("HLSL {sm:?} ({ep}): output has no [numthreads]")),
+            Err(e) => fails.push(format!("HLSL {sm:?} ({ep}): {e}")),
+        }
+
+        // GLSL (GL/GLES): compute shaders need ES 3.1 or desktop 4.3. wgpu's GL backend
+        // offers neither SHADER_F16 nor SUBGROUP (and naga's GLSL writer has no f16), so
+        // variants needing them are not translated to GLSL: they can never run there.
+        if uses_f16 || subgroups {
+            continue;
+        }
+        for version in [glsl::Version::new_gles(310), glsl::Version::Desktop(430)] {
+            let opts = glsl::Options { version, ..Default::default() };
+            let popts = glsl::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: ep.clone(), multiview: None };
+            let mut s = String::new();
+            let r = glsl::Writer::new(&mut s, &module, &info, &opts, &popts, policies()).and_then(|mut w| w.write());
+            match r {
+                Ok(_) if s.contains("local_size_x") => ran.push(if matches!(version, glsl::Version::Desktop(_)) { "glsl430" } else { "glsl310es" }),
+                Ok(_) => fails.push(format!("GLSL {version:?} ({ep}): output has no local_size_x layout")),
+                Err(e) => fails.push(format!("GLSL {version:?} ({ep}): {e}")),
+            }
+        }
+    }
+    (ran, fails)
+}
+
+/// `sources::ALL` plus the shaders the host builds that are not listed there.
+fn all_shaders() -> Vec<(&'static str, &'static str)> {
+    let mut v = sources::ALL.to_vec();
+    if !v.iter().any(|(n, _)| *n == "flash_matrix") {
+        v.push(("flash_matrix", sources::FLASH_MATRIX));
+    }
+    v
+}
+
+#[test]
+fn every_shader_translates() {
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for (name, source) in all_shaders() {
+        let specs = specializations(name);
+        assert!(!specs.is_empty(), "shader `{name}` has no specializations listed");
+        for defines in specs {
+            total += 1;
+            let src = render(source, &defines);
+            let what = format!("{name} [{}]", describe(&defines));
+            if let Some(pos) = src.find('$') {
+                let end = src[pos..].find(|c: char| !(c == '$' || c.is_ascii_alphanumeric() || c == '_')).map_or(src.len(), |e| pos + e);
+                failures.push(format!("{what}: unreplaced template placeholder `{}`", &src[pos..end]));
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let (ran, fails) = check_one(&src);
+            eprintln!(
+                "{what}: ok on {ran:?}{} ({} lines, {:.2} s)",
+                if fails.is_empty() { String::new() } else { format!(", {} failure(s)", fails.len()) },
+                src.lines().count(),
+                t0.elapsed().as_secs_f64()
+            );
+            failures.extend(fails.into_iter().map(|f| format!("{what}: {f}")));
+        }
+    }
+    assert!(failures.is_empty(), "{} of the shader translations failed ({total} specializations):\n{}", failures.len(), failures.join("\n\n"));
+}
+
+/// Every define a shader's source uses (`$NAME`) is given by each of its
+/// specializations, and no specialization gives a define the source does not use.
+#[test]
+fn specializations_match_template_names() {
+    let mut problems = Vec::new();
+    for (name, source) in all_shaders() {
+        // Placeholder names as the host's render() matches them: `$` then [A-Z0-9_]+,
+        // where a trailing `u` literal suffix is not part of the name (`$BKu`).
+        let mut used: Vec<String> = Vec::new();
+        for (i, _) in source.match_indices('$') {
+            let n: String = source[i + 1..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+            if !n.is_empty() && !used.contains(&n) {
+                used.push(n);
+            }
+        }
+        for defines in specializations(name) {
+            for u in &used {
+                if !defines.iter().any(|(n, _)| n == u) {
+                    problems.push(format!("{name}: `${u}` is used by the source but missing from [{}]", describe(&defines)));
+                }
+            }
+            for (n, _) in &defines {
+                if !used.iter().any(|u| u == n) {
+                    problems.push(format!("{name}: define `{n}` is not used by the source"));
+                }
+            }
+        }
+    }
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The tiles the library actually picks on each available adapter are among those
+/// translated above.
+#[test]
+fn library_tiles_are_covered() {
+    for ctx in common::contexts() {
+        let caps = ctx.capabilities();
+        for &d in SUPPORTED_HEAD_DIMS {
+            let cfg = ringattn::kernels::flash::portable_config(&ctx, d);
+            assert_eq!(
+                (cfg.bq, cfg.bk),
+                portable_tiles(d),
+                "portable_config on {} for head_dim {d} picks tiles that tests/shaders.rs does not translate; \
+                 update portable_tiles()",
+                ctx.describe()
+            );
+            if !caps.tiers().contains(&ringattn::Tier::Subgroup) {
+                continue;
+            }
+            let cfg = ringattn::kernels::flash::subgroup_config(&ctx, d);
+            let covered = if cfg.bcast {
+                BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
+            } else {
+                cfg.r == subgroup_lanes(caps.subgroup_min_size, d) && cfg.bq == (128 / cfg.r).max(1) && cfg.bk == portable_tiles(d).1
+            };
+            assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
+        }
+    }
+}
+
+/// The checker itself catches broken shaders (so a pass above means something).
+#[test]
+fn checker_reports_failures() {
+    let (_, f) = check_one("fn main( {}");
+    assert!(f.iter().any(|m| m.starts_with("WGSL parse")), "{f:?}");
+    // f16 without `enable f16;` must fail validation or parsing.
+    let (_, f) = check_one("@group(0) @binding(0) var<storage, read_write> x: array<f16>;\n@compute @workgroup_size(1) fn main() { x[0] = f16(1.0); }");
+    assert!(!f.is_empty(), "f16 without enable was accepted");
+    let (_, f) = check_one("fn helper() {}");
+    assert!(f.iter().any(|m| m.contains("no compute entry point")), "{f:?}");
+    let (ran, f) = check_one("@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(1) fn main() { x[0] = 1.0; }");
+    assert!(f.is_empty(), "{f:?}");
+    assert_eq!(ran, ["spv", "msl", "hlsl", "glsl310es", "glsl430"]);
+}
