@@ -18,32 +18,14 @@ const D: u32 = $HEAD_DIMu;
 const D4: u32 = $D4u;
 const S: u32 = $Su;
 const BQ: u32 = $BQu;
-const LOG2E: f32 = 1.4426950408889634;
-const NEG_BIG: f32 = -1.0e30;
 
-struct Params {
-    seq_q: u32, seq_k: u32, heads: u32, kv_heads: u32,
-    q_off: u32, k_off: u32, v_off: u32, o_off: u32,
-    lse_off: u32, causal: u32, diag: i32, scale_log2: f32,
-    q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
-    k_begin: u32, k_end: u32, accumulate: u32, _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include flash_common
 // Tensors are bound as vec4 arrays: every offset and head_dim is a multiple of 4.
 @group(0) @binding(1) var<storage, read> q: array<vec4<In>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<In>>;
 @group(0) @binding(3) var<storage, read> v: array<vec4<In>>;
 @group(0) @binding(4) var<storage, read_write> o: array<vec4<Out>>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-
-fn key_limit(row: u32) -> u32 {
-    if p.causal == 0u {
-        return p.k_end;
-    }
-    let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
-    return u32(clamp(last, 0, i32(p.k_end)));
-}
 
 @compute @workgroup_size(BQ)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

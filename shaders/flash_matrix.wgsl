@@ -42,18 +42,9 @@ const DT: u32 = $DTu;
 const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
-const NEG_BIG: f32 = -1.0e30;
 const RESCALE: f32 = 8.0;
 
-struct Params {
-    seq_q: u32, seq_k: u32, heads: u32, kv_heads: u32,
-    q_off: u32, k_off: u32, v_off: u32, o_off: u32,
-    lse_off: u32, causal: u32, diag: i32, scale_log2: f32,
-    q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
-    k_begin: u32, k_end: u32, accumulate: u32, _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+//#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<f16>;
 @group(0) @binding(2) var<storage, read> k: array<f16>;
 @group(0) @binding(3) var<storage, read> v: array<f16>;
@@ -72,14 +63,6 @@ var<workgroup> rowv: array<f32, W * RS>;
 // shifts the cooperative-matrix view of the other workgroup arrays by one element
 // (measured with examples/coop_probe.rs).
 var<workgroup> rescale_flag: array<u32, 4>;
-
-fn key_limit(row: u32) -> u32 {
-    if p.causal == 0u {
-        return p.k_end;
-    }
-    let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
-    return u32(clamp(last, 0, i32(p.k_end)));
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

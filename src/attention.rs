@@ -124,24 +124,7 @@ impl<'a> Attention<'a> {
 
     /// The problem shape of (q, k, v), validated.
     pub fn shape_of(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<Shape> {
-        let [b, n, h, d] = q.dims();
-        let lse_dims = [b, h, n];
-        // Validate without allocating: o and lse are stand-ins with the right dims.
-        let [kb, m, kvh, kd] = k.dims();
-        let s = Shape { batch: b, seq_q: n, seq_k: m, heads: h, kv_heads: kvh, head_dim: d };
-        if kb != b || kd != d {
-            return Err(Error::ShapeMismatch { what: "k", expected: format!("({b}, m, kv_heads, {d})"), got: format!("{:?}", k.dims()) });
-        }
-        if v.dims() != k.dims() {
-            return Err(Error::ShapeMismatch { what: "v", expected: format!("{:?} (same as k)", k.dims()), got: format!("{:?}", v.dims()) });
-        }
-        for (what, t) in [("k", k), ("v", v)] {
-            if t.dtype() != q.dtype() {
-                return Err(Error::DtypeMismatch { what, expected: q.dtype(), got: t.dtype() });
-            }
-        }
-        let _ = lse_dims;
-        s.validate()?;
+        let s = flash::check_qkv(q, k, v)?;
         self.ctx.check_dtype(q.dtype(), "attention")?;
         Ok(s)
     }

@@ -96,8 +96,8 @@ impl TileConfig {
     }
 }
 
-/// Checks that q, k, v, o and lse form one attention problem and returns its shape.
-pub fn check_shapes(q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<Shape> {
+/// Checks that q, k and v form one attention problem and returns its shape.
+pub fn check_qkv(q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<Shape> {
     let [b, n, h, d] = q.dims();
     let [kb, m, kvh, kd] = k.dims();
     let s = Shape { batch: b, seq_q: n, seq_k: m, heads: h, kv_heads: kvh, head_dim: d };
@@ -107,18 +107,24 @@ pub fn check_shapes(q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, 
     if v.dims() != k.dims() {
         return Err(Error::ShapeMismatch { what: "v", expected: format!("{:?} (same as k)", k.dims()), got: format!("{:?}", v.dims()) });
     }
-    if o.dims() != q.dims() {
-        return Err(Error::ShapeMismatch { what: "o", expected: format!("{:?} (same as q)", q.dims()), got: format!("{:?}", o.dims()) });
-    }
-    if lse.dims() != s.lse_dims() {
-        return Err(Error::ShapeMismatch { what: "lse", expected: format!("{:?}", s.lse_dims()), got: format!("{:?}", lse.dims()) });
-    }
     for (what, t) in [("k", k), ("v", v)] {
         if t.dtype() != q.dtype() {
             return Err(Error::DtypeMismatch { what, expected: q.dtype(), got: t.dtype() });
         }
     }
     s.validate()?;
+    Ok(s)
+}
+
+/// Checks that q, k, v, o and lse form one attention problem and returns its shape.
+pub fn check_shapes(q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<Shape> {
+    let s = check_qkv(q, k, v)?;
+    if o.dims() != q.dims() {
+        return Err(Error::ShapeMismatch { what: "o", expected: format!("{:?} (same as q)", q.dims()), got: format!("{:?}", o.dims()) });
+    }
+    if lse.dims() != s.lse_dims() {
+        return Err(Error::ShapeMismatch { what: "lse", expected: format!("{:?}", s.lse_dims()), got: format!("{:?}", lse.dims()) });
+    }
     Ok(s)
 }
 

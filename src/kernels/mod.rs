@@ -67,6 +67,7 @@ impl std::str::FromStr for Tier {
 
 /// The WGSL sources, embedded at compile time.
 pub mod sources {
+    pub const FLASH_COMMON: &str = include_str!("../../shaders/flash_common.wgsl");
     pub const FLASH_PORTABLE: &str = include_str!("../../shaders/flash_portable.wgsl");
     pub const FLASH_SUBGROUP: &str = include_str!("../../shaders/flash_subgroup.wgsl");
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
@@ -98,11 +99,25 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
         out = out.replace(&format!("${name}"), val);
     }
     debug_assert!(!out.contains('$'), "unreplaced template placeholder in shader");
-    let out = substitute_blocks(&out);
+    let out = substitute_blocks(&include(&out));
     let lines: Vec<&str> = out.lines().collect();
     let mut res = String::with_capacity(out.len());
     expand(&lines, &mut res);
     res
+}
+
+/// `//#include NAME` lines are replaced by the shared source of that name (the
+/// parameter block and helpers every flash kernel uses).
+fn include(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + 2048);
+    for line in src.lines() {
+        match line.trim_start().strip_prefix("//#include ") {
+            Some("flash_common") => out.push_str(sources::FLASH_COMMON),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Named blocks: lines between `//#define NAME` and `//#enddef` are removed from where
