@@ -284,6 +284,11 @@ pub struct LseBuffer {
 
 impl LseBuffer {
     pub fn empty(ctx: &GpuContext, dims: [usize; 3]) -> Result<Self> {
+        for (v, dim) in dims.iter().zip(["batch", "heads", "seq_q"]) {
+            if *v == 0 {
+                return Err(Error::ZeroDim { what: "lse", dim });
+            }
+        }
         let bytes = dims.iter().product::<usize>() as u64 * 4;
         let buffer = ctx.create_buffer("ringattn lse", bytes.max(4), TENSOR_USAGE)?;
         Ok(LseBuffer { buffer: Arc::new(buffer), dims })
@@ -293,6 +298,9 @@ impl LseBuffer {
         let need = dims.iter().product::<usize>() as u64 * 4;
         if buffer.size() < need {
             return Err(Error::WrongSize { what: "lse buffer", expected: need, got: buffer.size(), unit: "bytes" });
+        }
+        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(Error::InvalidArgument("lse buffer needs wgpu::BufferUsages::STORAGE".into()));
         }
         Ok(LseBuffer { buffer, dims })
     }

@@ -36,14 +36,15 @@ fn is_gl(ctx: &GpuContext) -> bool {
     ctx.info().backend == wgpu::Backend::Gl
 }
 
-/// Head dims a GL adapter is tested with. llvmpipe's GL driver takes minutes to compile
-/// the portable kernel for head_dim >= 80 (measured on Mesa 22.3: 66 s at 80, 166 s at
-/// 96, over 7 min at 128), so on a CPU GL adapter only 32 and 64 run; other GL adapters
-/// get every head dim.
+/// Head dims a GL adapter is tested with. llvmpipe's GL driver compiles the portable
+/// kernel very slowly (cold Mesa shader cache, Mesa 22.3, 2 cores: 34 s at head_dim 32,
+/// 241 s at 64, 135 s at 80, 207 s at 96, 399 s at 128, 43 s at 256; Vulkan lavapipe
+/// needs 1-6 s for any), so on a CPU GL adapter only head_dim 32 runs; other GL
+/// adapters get every head dim.
 fn gl_head_dims(ctx: &GpuContext) -> Vec<usize> {
     let all = common::head_dims();
     if ctx.info().device_type == wgpu::DeviceType::Cpu {
-        all.into_iter().filter(|&d| d <= 64).collect()
+        all.into_iter().filter(|&d| d == 32).collect()
     } else {
         all
     }
@@ -163,10 +164,6 @@ fn every_head_dim() {
             }
             for causal in [false, true] {
                 if is_gl(ctx) {
-                    // GL: one run per head_dim, alternating the mask.
-                    if causal == (d % 64 == 0) {
-                        continue;
-                    }
                     r.run(ctx, shape(1, 37, 45, 2, 1, d), causal, None, ALL);
                 } else {
                     r.run(ctx, shape(2, 37, 53, 4, 2, d), causal, None, ALL);
@@ -181,7 +178,7 @@ fn every_head_dim() {
 fn single_token() {
     let mut r = Report::default();
     for ctx in contexts() {
-        let dims: &[usize] = if is_gl(ctx) { &[64] } else { &[32, 64, 256] };
+        let dims: &[usize] = if is_gl(ctx) { &[32] } else { &[32, 64, 256] };
         for &d in dims.iter().filter(|&&d| dim_ok(ctx, d)) {
             for causal in [false, true] {
                 r.run(ctx, shape(1, 1, 1, 1, 1, d), causal, None, ALL);
@@ -203,7 +200,7 @@ fn causal_more_queries_than_keys() {
     let mut r = Report::default();
     let mut bad = Vec::new();
     for ctx in contexts() {
-        let dims: &[usize] = if is_gl(ctx) { &[64] } else { &[32, 96, 256] };
+        let dims: &[usize] = if is_gl(ctx) { &[32] } else { &[32, 96, 256] };
         for &d in dims.iter().filter(|&&d| dim_ok(ctx, d)) {
             let s = shape(2, 50, 20, 4, 2, d);
             for (case, out) in r.run(ctx, s, true, None, ALL) {
@@ -242,7 +239,9 @@ fn causal_fewer_queries_than_keys() {
     let mut r = Report::default();
     for ctx in contexts() {
         if is_gl(ctx) {
-            r.run(ctx, shape(1, 20, 67, 2, 2, 32), true, None, ALL);
+            if dim_ok(ctx, 32) {
+                r.run(ctx, shape(1, 20, 67, 2, 2, 32), true, None, ALL);
+            }
             continue;
         }
         for &(nq, nk, d) in &[(20, 67, 64), (20, 67, 128), (63, 65, 80), (64, 64, 32), (65, 66, 96), (17, 70, 256)] {
@@ -282,9 +281,9 @@ fn batch_of_three() {
 fn large_and_small_scale() {
     let mut r = Report::default();
     for ctx in contexts() {
-        let scales: &[f32] = if is_gl(ctx) { &[4.0] } else { &[4.0, 1e-3, -0.5] };
-        for &s in scales.iter().filter(|_| dim_ok(ctx, 64)) {
-            r.run(ctx, shape(1, 40, 70, 2, 1, 64), s > 1.0, Some(s), ALL);
+        let (scales, d): (&[f32], usize) = if is_gl(ctx) { (&[4.0], 32) } else { (&[4.0, 1e-3, -0.5], 64) };
+        for &s in scales.iter().filter(|_| dim_ok(ctx, d)) {
+            r.run(ctx, shape(1, 40, 70, 2, 1, d), s > 1.0, Some(s), ALL);
         }
     }
     r.finish("large_and_small_scale");

@@ -104,10 +104,10 @@ fn specializations(name: &str) -> Vec<Defines> {
             }
         }
         // kernels::flash::subgroup_pipeline, broadcast variant (CPU adapters with a
-        // fixed subgroup size S): BQ = max(64 / S, 1) * S.
+        // fixed subgroup size S, head_dim <= 128): BQ = max(64 / S, 1) * S.
         "flash_bcast" => {
             for dtype in DTYPES {
-                for &d in SUPPORTED_HEAD_DIMS {
+                for &d in SUPPORTED_HEAD_DIMS.iter().filter(|&&d| d <= 128) {
                     for sg in BCAST_SUBGROUP_SIZES {
                         out.push(vec![
                             ("BQ", ((64 / sg).max(1) * sg).to_string()),
@@ -394,7 +394,7 @@ fn library_tiles_are_covered() {
             }
             let cfg = ringattn::kernels::flash::subgroup_config(&ctx, d);
             let covered = if cfg.bcast {
-                BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
+                d <= 128 && BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
             } else {
                 cfg.r == subgroup_lanes(caps.subgroup_min_size, d) && cfg.bq == (128 / cfg.r).max(1) && cfg.bk == portable_tiles(d).1
             };
