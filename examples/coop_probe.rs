@@ -7,7 +7,10 @@ use wgpu::util::DeviceExt;
 fn main() {
     let ctx = GpuContext::new().unwrap();
     println!("{}", ctx.describe());
-    if !ctx.capabilities().has_coop_16x16_f16_f32() { println!("no coop"); return; }
+    if !ctx.capabilities().has_coop_16x16_f16_f32() {
+        println!("no coop");
+        return;
+    }
     let a: Vec<f32> = (0..256).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
     let b: Vec<f32> = (0..256).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
     let ah: Vec<half::f16> = a.iter().map(|&x| half::f16::from_f32(x)).collect();
@@ -26,28 +29,71 @@ fn main() {
         let (la, lb, st) = (name, "", "");
         let src = format!("enable f16;\nenable wgpu_cooperative_matrix;\n@group(0) @binding(0) var<storage, read> a: array<f16>;\n@group(0) @binding(1) var<storage, read> b: array<f16>;\n@group(0) @binding(2) var<storage, read_write> c: array<f32>;\nvar<workgroup> hflag: array<f32, 3>;\nvar<workgroup> wf: array<f32, 512>;\nvar<workgroup> flag: u32;\nvar<workgroup> wh: array<f16, 512>;\n@compute @workgroup_size(32)\nfn main(@builtin(local_invocation_index) lid: u32) {{\n {body}\n}}\n");
         let m = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source: wgpu::ShaderSource::Wgsl(src.into()) });
-        let p = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor { label: None, layout: None, module: &m, entry_point: Some("main"), compilation_options: Default::default(), cache: None });
-        let ba = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(&ah), usage: wgpu::BufferUsages::STORAGE });
-        let bb = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(&bh), usage: wgpu::BufferUsages::STORAGE });
+        let p = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: None,
+            layout: None,
+            module: &m,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let ba = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(&ah),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bb = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(&bh),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
         let bc = ctx.create_buffer("c", 1024, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC).unwrap();
-        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &p.get_bind_group_layout(0), entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: ba.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: bb.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: bc.as_entire_binding() }] });
+        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &p.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: ba.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: bb.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: bc.as_entire_binding() },
+            ],
+        });
         let mut enc = dev.create_command_encoder(&Default::default());
-        { let mut pass = enc.begin_compute_pass(&Default::default()); pass.set_pipeline(&p); pass.set_bind_group(0, &bg, &[]); pass.dispatch_workgroups(1, 1, 1); }
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&p);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
         ctx.queue().submit([enc.finish()]);
         let out: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read_bytes(&bc, 0, 1024).unwrap());
         println!("{name}: first {:?}", &out[..4]);
         // Candidate interpretations: X[i][j] = a[i*16+j] (rm) or a[j*16+i] (cm).
         let get = |v: &Vec<f32>, rm: bool, i: usize, j: usize| if rm { v[i * 16 + j] } else { v[j * 16 + i] };
-        for arm in [true, false] { for brm in [true, false] { for crm in [true, false] {
-            let mut ok = true;
-            for i in 0..16 { for j in 0..16 {
-                let mut s = 0.0; for kk in 0..16 { s += get(&a, arm, i, kk) * get(&b, brm, kk, j); }
-                if (get(&out, crm, i, j) - s).abs() > 1e-3 { ok = false; }
-            }}
-            if ok { println!("{la}{lb}{st}: A {} B {} C {}", if arm {"row-major"} else {"col-major"}, if brm {"row-major"} else {"col-major"}, if crm {"row-major"} else {"col-major"}); }
-        }}}
+        for arm in [true, false] {
+            for brm in [true, false] {
+                for crm in [true, false] {
+                    let mut ok = true;
+                    for i in 0..16 {
+                        for j in 0..16 {
+                            let mut s = 0.0;
+                            for kk in 0..16 {
+                                s += get(&a, arm, i, kk) * get(&b, brm, kk, j);
+                            }
+                            if (get(&out, crm, i, j) - s).abs() > 1e-3 {
+                                ok = false;
+                            }
+                        }
+                    }
+                    if ok {
+                        println!(
+                            "{la}{lb}{st}: A {} B {} C {}",
+                            if arm { "row-major" } else { "col-major" },
+                            if brm { "row-major" } else { "col-major" },
+                            if crm { "row-major" } else { "col-major" }
+                        );
+                    }
+                }
+            }
+        }
     }
 }

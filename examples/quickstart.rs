@@ -65,11 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: Vec<usize> = (0..32).map(|i| i * (n - 1) / 31).collect();
     let diag = shape.seq_k as i64 - shape.seq_q as i64;
     // Compare against the values the GPU actually saw (f16 inputs are rounded).
-    let (q, k, v) = if dtype == Dtype::F16 {
-        (qt.to_f32_vec(&ctx)?, kt.to_f32_vec(&ctx)?, vt.to_f32_vec(&ctx)?)
-    } else {
-        (q, k, v)
-    };
+    let (q, k, v) = if dtype == Dtype::F16 { (qt.to_f32_vec(&ctx)?, kt.to_f32_vec(&ctx)?, vt.to_f32_vec(&ctx)?) } else { (q, k, v) };
     let r = reference::attention_rows(&q, &k, &v, &shape, None, &rows, |_, _, i, j| !causal || j as i64 <= i as i64 + diag);
     let err = reference::rel_error(&reference::select_rows(&o, shape.q_dims(), &rows), &r.o);
     let lse_err = reference::lse_max_abs_error(&reference::select_lse_rows(&lse, shape.lse_dims(), &rows), &r.lse);

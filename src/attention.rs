@@ -168,7 +168,8 @@ impl<'a> Attention<'a> {
         let args = FlashArgs { q, k, v, o, lse, scale, causal };
         self.ctx
             .scoped(|| {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash"), timestamp_writes: timestamps });
+                let mut pass =
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash"), timestamp_writes: timestamps });
                 flash::encode(self.ctx, &mut pass, &prep, &args)
             })
             .and_then(|r| r)

@@ -174,7 +174,15 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { warmup: 2, reps: 10, max_seconds: None, timestamps: true, rotate_below_bytes: ROTATE_BELOW_BYTES, dedupe_fallbacks: true, seed: 0x5eed }
+        BenchOptions {
+            warmup: 2,
+            reps: 10,
+            max_seconds: None,
+            timestamps: true,
+            rotate_below_bytes: ROTATE_BELOW_BYTES,
+            dedupe_fallbacks: true,
+            seed: 0x5eed,
+        }
     }
 }
 
@@ -559,7 +567,11 @@ pub fn utc_datetime(unix_secs: u64) -> String {
 /// Whether an error means "this case cannot run here" rather than a failure.
 fn is_skip(e: &Error) -> bool {
     match e {
-        Error::MissingFeature { .. } | Error::LimitExceeded { .. } | Error::UnsupportedHeadDim { .. } | Error::ZeroDim { .. } | Error::HeadsNotMultiple { .. } => true,
+        Error::MissingFeature { .. }
+        | Error::LimitExceeded { .. }
+        | Error::UnsupportedHeadDim { .. }
+        | Error::ZeroDim { .. }
+        | Error::HeadsNotMultiple { .. } => true,
         Error::Gpu { message, .. } => {
             let m = message.to_lowercase();
             m.contains("out of memory") || m.contains("outofmemory") || m.contains("limit") || m.contains("too large")
@@ -596,7 +608,8 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
             if let Err(e) = ctx.check_dtype(c.dtype, "the benchmark") {
                 return Err(skip(c.tier_requested(), format!("{} not supported: {e}", c.dtype.name()), CaseStatus::Skipped));
             }
-            resolve_tier(ctx, c.tier, c.dtype, c.head_dim).map_err(|e| skip(c.tier_requested(), e.to_string(), if is_skip(&e) { CaseStatus::Skipped } else { CaseStatus::Error }))
+            resolve_tier(ctx, c.tier, c.dtype, c.head_dim)
+                .map_err(|e| skip(c.tier_requested(), e.to_string(), if is_skip(&e) { CaseStatus::Skipped } else { CaseStatus::Error }))
         })
         .collect();
     if !opts.dedupe_fallbacks {

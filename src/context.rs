@@ -62,8 +62,7 @@ impl Capabilities {
 
     /// Whether a 16x16x16 f16 x f16 -> f32 cooperative matrix is available.
     pub fn has_coop_16x16_f16_f32(&self) -> bool {
-        self.shader_f16
-            && self.cooperative_matrix.iter().any(|c| c.m == 16 && c.n == 16 && c.k == 16 && c.ab_f16 && c.acc_f32)
+        self.shader_f16 && self.cooperative_matrix.iter().any(|c| c.m == 16 && c.n == 16 && c.k == 16 && c.ab_f16 && c.acc_f32)
     }
 
     /// Tiers this adapter can run, fastest first.
@@ -227,10 +226,8 @@ impl GpuContext {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let af = adapter.features();
-        let wanted = wgpu::Features::SHADER_F16
-            | wgpu::Features::SUBGROUP
-            | wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let wanted =
+            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         let mut features = af & wanted;
         if std::env::var("RINGATTN_NO_COOP").is_ok() {
             features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
@@ -393,7 +390,12 @@ impl GpuContext {
             return Ok(());
         }
         if offset + data.len() as u64 > buffer.size() {
-            return Err(Error::WrongSize { what: "write", expected: buffer.size() - offset.min(buffer.size()), got: data.len() as u64, unit: "bytes" });
+            return Err(Error::WrongSize {
+                what: "write",
+                expected: buffer.size() - offset.min(buffer.size()),
+                got: data.len() as u64,
+                unit: "bytes",
+            });
         }
         self.scoped(|| {
             if data.len() % 4 == 0 {
@@ -466,12 +468,7 @@ impl GpuContext {
     ///
     /// The shader is created inside an error scope; a WGSL error comes back as
     /// [`Error::Shader`] naming the kernel.
-    pub fn pipeline(
-        &self,
-        key: &PipelineKey,
-        layout: &wgpu::PipelineLayout,
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn pipeline(&self, key: &PipelineKey, layout: &wgpu::PipelineLayout, source: impl FnOnce() -> String) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(p.clone());
         }

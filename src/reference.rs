@@ -140,7 +140,11 @@ pub fn lse_max_abs_error(out: &[f32], reference: &[f64]) -> f64 {
     let mut worst = 0.0f64;
     for (&a, &r) in out.iter().zip(reference) {
         let e = if r == f64::NEG_INFINITY {
-            if a == f32::NEG_INFINITY { 0.0 } else { f64::INFINITY }
+            if a == f32::NEG_INFINITY {
+                0.0
+            } else {
+                f64::INFINITY
+            }
         } else if !a.is_finite() {
             f64::INFINITY
         } else {

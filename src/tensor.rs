@@ -115,10 +115,7 @@ impl Shape {
             return Err(Error::HeadsNotMultiple { heads: self.heads, kv_heads: self.kv_heads });
         }
         if !crate::SUPPORTED_HEAD_DIMS.contains(&self.head_dim) {
-            return Err(Error::UnsupportedHeadDim {
-                got: self.head_dim,
-                supported: crate::SUPPORTED_HEAD_DIMS,
-            });
+            return Err(Error::UnsupportedHeadDim { got: self.head_dim, supported: crate::SUPPORTED_HEAD_DIMS });
         }
         // Index arithmetic in the shaders is u32; keep every element index in range.
         let biggest = self.q_len().max(self.kv_len()) as u64;
@@ -156,9 +153,8 @@ pub struct GpuTensor {
 }
 
 /// Buffer usages every tensor the library allocates has.
-pub(crate) const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const TENSOR_USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl GpuTensor {
     /// Wraps an existing buffer. Fails if the buffer is too small or not a storage buffer.

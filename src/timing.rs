@@ -18,7 +18,8 @@ impl GpuTimer {
         if !ctx.capabilities().timestamp_query {
             return None;
         }
-        let set = ctx.device().create_query_set(&wgpu::QuerySetDescriptor { label: Some("ringattn timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
+        let set =
+            ctx.device().create_query_set(&wgpu::QuerySetDescriptor { label: Some("ringattn timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
         let resolve = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("ringattn timer resolve"),
             size: 16,

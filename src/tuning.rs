@@ -52,10 +52,8 @@ pub fn cache_path() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("RINGATTN_TUNE_CACHE") {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .ok()
-        .or_else(|| std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache")))?;
+    let base =
+        std::env::var("XDG_CACHE_HOME").map(PathBuf::from).ok().or_else(|| std::env::var("HOME").ok().map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("ringattn").join("tiles.json"))
 }
 
@@ -107,15 +105,13 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<Ma
     ctx.tuned_set(&k, None);
     let found = match read_cache().entries.get(&k) {
         Some(e) => Some((e.mq, e.w, e.bk)),
-        None if ctx.info().device_type != wgpu::DeviceType::Cpu => {
-            match search_matrix(ctx, head_dim) {
-                Ok(r) => r.best.map(|e| {
-                    let _ = write_entry(&k, &e);
-                    (e.mq, e.w, e.bk)
-                }),
-                Err(_) => None,
-            }
-        }
+        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_matrix(ctx, head_dim) {
+            Ok(r) => r.best.map(|e| {
+                let _ = write_entry(&k, &e);
+                (e.mq, e.w, e.bk)
+            }),
+            Err(_) => None,
+        },
         None => None,
     };
     ctx.tuned_set(&k, found);
@@ -145,7 +141,13 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
     let mut first: Option<Vec<f32>> = None;
     let mut best: Option<(MatrixShape, f64)> = None;
     for &cand in flash::MATRIX_CANDIDATES {
-        let Some(cfg) = flash::matrix_config_for(head_dim, cand, caps.subgroup_min_size, caps.limits.max_compute_workgroup_storage_size, caps.limits.max_compute_invocations_per_workgroup) else {
+        let Some(cfg) = flash::matrix_config_for(
+            head_dim,
+            cand,
+            caps.subgroup_min_size,
+            caps.limits.max_compute_workgroup_storage_size,
+            caps.limits.max_compute_invocations_per_workgroup,
+        ) else {
             continue;
         };
         let Ok(prep) = flash::prepare_matrix(ctx, head_dim, cfg) else { continue };
@@ -157,7 +159,10 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
             let mut enc = ctx.device().create_command_encoder(&Default::default());
             let t0 = std::time::Instant::now();
             let r = ctx.scoped(|| {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn tune"), timestamp_writes: timer.as_ref().map(|t| t.writes()) });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("ringattn tune"),
+                    timestamp_writes: timer.as_ref().map(|t| t.writes()),
+                });
                 flash::encode(ctx, &mut pass, &prep, &args)
             });
             if !matches!(r, Ok(Ok(()))) {

@@ -70,10 +70,7 @@ fn dtypes(ctx: &GpuContext) -> Vec<Dtype> {
 /// Tiers of the adapter that actually run (dtype, head_dim): those `resolve_tier` maps
 /// to themselves. The others are returned second, to be reported as skipped.
 fn tiers(ctx: &GpuContext, dtype: Dtype, d: usize) -> (Vec<Tier>, Vec<Tier>) {
-    ctx.capabilities()
-        .tiers()
-        .into_iter()
-        .partition(|&t| resolve_tier(ctx, Some(t), dtype, d).expect("resolve_tier") == t)
+    ctx.capabilities().tiers().into_iter().partition(|&t| resolve_tier(ctx, Some(t), dtype, d).expect("resolve_tier") == t)
 }
 
 /// Collects results of many cases; panics at the end with all failures.
@@ -107,11 +104,10 @@ impl Report {
                 self.ran += 1;
                 let t0 = std::time::Instant::now();
                 // A library error or panic inside one case becomes a failure naming the case.
-                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| common::check_case(ctx, &case)))
-                    .unwrap_or_else(|p| {
-                        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-                        Err(format!("{}: {}: panicked: {msg}", common::label(ctx), case.describe()))
-                    });
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| common::check_case(ctx, &case))).unwrap_or_else(|p| {
+                    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                    Err(format!("{}: {}: panicked: {msg}", common::label(ctx), case.describe()))
+                });
                 let dt = t0.elapsed().as_secs_f64();
                 *self.seconds.entry(ctx.describe()).or_default() += dt;
                 if dt > 2.0 {
@@ -329,7 +325,17 @@ fn drawn(head_dims: Vec<usize>) -> impl Strategy<Value = Drawn> {
         prop::option::weighted(0.3, 0.01f32..1.0),
         any::<bool>(),
     )
-        .prop_map(|(batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16)| Drawn { batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16 })
+        .prop_map(|(batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16)| Drawn {
+            batch,
+            seq_q,
+            seq_k,
+            heads,
+            kv,
+            head_dim,
+            causal,
+            scale,
+            f16,
+        })
 }
 
 fn config(cases: u32) -> ProptestConfig {

@@ -65,7 +65,15 @@ fn dense(ctx: &GpuContext) -> Attention<'_> {
 }
 
 /// Encodes into a fresh encoder (the encoder is dropped, nothing is submitted).
-fn encode(ctx: &GpuContext, attn: &Attention<'_>, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> ringattn::Result<()> {
+fn encode(
+    ctx: &GpuContext,
+    attn: &Attention<'_>,
+    q: &GpuTensor,
+    k: &GpuTensor,
+    v: &GpuTensor,
+    o: &GpuTensor,
+    lse: &LseBuffer,
+) -> ringattn::Result<()> {
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     attn.encode(&mut enc, q, k, v, o, lse, None)
 }

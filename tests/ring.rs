@@ -194,7 +194,6 @@ fn ring_over_every_adapter() {
     check(&ring, Shape::new(1, 10, 1, 32), Dtype::F32, true, Placement::Zigzag);
 }
 
-
 #[test]
 fn repeated_calls_reuse_buffers_and_stay_exact() {
     let ring = logical(2);

@@ -207,11 +207,7 @@ fn policies() -> naga::proc::BoundsCheckPolicies {
 }
 
 fn describe(defines: &Defines) -> String {
-    defines
-        .iter()
-        .map(|(n, v)| if v.is_empty() { format!("{n}=''") } else { format!("{n}={v}") })
-        .collect::<Vec<_>>()
-        .join(" ")
+    defines.iter().map(|(n, v)| if v.is_empty() { format!("{n}=''") } else { format!("{n}={v}") }).collect::<Vec<_>>().join(" ")
 }
 
 /// Parses, validates and translates one rendered shader. Returns (backends that ran,
@@ -242,7 +238,13 @@ fn check_one(src: &str) -> (Vec<&'static str>, Vec<String>) {
         let subgroups = caps.contains(naga::valid::Capabilities::SUBGROUP);
         let coop = caps.contains(naga::valid::Capabilities::COOPERATIVE_MATRIX);
         let opts = spv::Options {
-            lang_version: if coop { (1, 6) } else if subgroups { (1, 3) } else { (1, 0) },
+            lang_version: if coop {
+                (1, 6)
+            } else if subgroups {
+                (1, 3)
+            } else {
+                (1, 0)
+            },
             bounds_check_policies: policies(),
             ..Default::default()
         };
@@ -254,11 +256,7 @@ fn check_one(src: &str) -> (Vec<&'static str>, Vec<String>) {
         }
 
         // MSL (Metal): 2.1, 2.3 for cooperative (simdgroup) matrices.
-        let opts = msl::Options {
-            lang_version: if coop { (2, 3) } else { (2, 1) },
-            bounds_check_policies: policies(),
-            ..Default::default()
-        };
+        let opts = msl::Options { lang_version: if coop { (2, 3) } else { (2, 1) }, bounds_check_policies: policies(), ..Default::default() };
         let popts = msl::PipelineOptions { entry_point: Some((naga::ShaderStage::Compute, ep.clone())), ..Default::default() };
         match msl::write_string(&module, &info, &opts, &popts) {
             Ok((s, _)) if s.contains("kernel") => ran.push("msl"),
@@ -409,7 +407,8 @@ fn checker_reports_failures() {
     let (_, f) = check_one("fn main( {}");
     assert!(f.iter().any(|m| m.starts_with("WGSL parse")), "{f:?}");
     // f16 without `enable f16;` must fail validation or parsing.
-    let (_, f) = check_one("@group(0) @binding(0) var<storage, read_write> x: array<f16>;\n@compute @workgroup_size(1) fn main() { x[0] = f16(1.0); }");
+    let (_, f) =
+        check_one("@group(0) @binding(0) var<storage, read_write> x: array<f16>;\n@compute @workgroup_size(1) fn main() { x[0] = f16(1.0); }");
     assert!(!f.is_empty(), "f16 without enable was accepted");
     let (_, f) = check_one("fn helper() {}");
     assert!(f.iter().any(|m| m.contains("no compute entry point")), "{f:?}");

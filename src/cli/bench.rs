@@ -176,7 +176,8 @@ pub fn execute(args: &BenchArgs) -> Result<Status> {
         }
     };
     let cases = grid(&tiers, &dtypes, &args.head_dims, &args.seqs, &args.causal.values(), args.batch, args.heads);
-    let opts = BenchOptions { warmup: args.warmup, reps: args.reps, max_seconds: args.max_seconds, timestamps: !args.no_timestamps, ..Default::default() };
+    let opts =
+        BenchOptions { warmup: args.warmup, reps: args.reps, max_seconds: args.max_seconds, timestamps: !args.no_timestamps, ..Default::default() };
 
     let info = ctx.info();
     if info.device_type == wgpu::DeviceType::Cpu && args.seqs.iter().any(|&n| n > 1024) {
@@ -191,7 +192,15 @@ pub fn execute(args: &BenchArgs) -> Result<Status> {
         "n/a (no TIMESTAMP_QUERY): wall time only"
     };
     let a = &partial.adapter;
-    println!("adapter: {} | backend: {} ({}) | driver: {} | date: {} UTC | ringattn {}", a.name, a.backend, a.device_type, a.driver_line(), partial.date, env!("CARGO_PKG_VERSION"));
+    println!(
+        "adapter: {} | backend: {} ({}) | driver: {} | date: {} UTC | ringattn {}",
+        a.name,
+        a.backend,
+        a.device_type,
+        a.driver_line(),
+        partial.date,
+        env!("CARGO_PKG_VERSION")
+    );
     println!(
         "batch {}, heads {}, warmup {}, reps {} (median){} | GPU time: {} | adapter tiers: {}",
         args.batch,
@@ -258,8 +267,26 @@ mod tests {
     fn parses_bench_args() {
         use clap::Parser;
         let cli = crate::cli::Cli::try_parse_from([
-            "ringattn", "bench", "--tiers", "portable,subgroup", "--dtypes", "f32,fp16", "--seqs", "64,128", "--head-dims", "64", "--causal", "on", "--reps", "2",
-            "--max-seconds", "1.5", "--json", "out.json", "--adapter", "llvmpipe",
+            "ringattn",
+            "bench",
+            "--tiers",
+            "portable,subgroup",
+            "--dtypes",
+            "f32,fp16",
+            "--seqs",
+            "64,128",
+            "--head-dims",
+            "64",
+            "--causal",
+            "on",
+            "--reps",
+            "2",
+            "--max-seconds",
+            "1.5",
+            "--json",
+            "out.json",
+            "--adapter",
+            "llvmpipe",
         ])
         .unwrap();
         let crate::cli::Command::Bench(a) = cli.command else { panic!("not bench") };

@@ -12,9 +12,9 @@
 //! variant to [`Command`] and one arm to [`Command::execute`].
 
 pub mod bench;
-pub mod tune;
 pub mod info;
 pub mod run;
+pub mod tune;
 
 use std::process::ExitCode;
 

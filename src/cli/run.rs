@@ -539,7 +539,23 @@ mod tests {
         assert_eq!(a.dtype, Some(DtypeArg::F16));
         assert_eq!(a.tier.tier(), Some(Tier::Matrix));
         assert_eq!(a.check_rows, Some(4));
-        let cli = crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--devices", "logical:3", "--placement", "zigzag"]).unwrap();
+        let cli = crate::cli::Cli::try_parse_from([
+            "ringattn",
+            "run",
+            "--q",
+            "q",
+            "--k",
+            "k",
+            "--v",
+            "v",
+            "--out",
+            "o",
+            "--devices",
+            "logical:3",
+            "--placement",
+            "zigzag",
+        ])
+        .unwrap();
         let crate::cli::Command::Run(a) = cli.command else { panic!("not run") };
         assert_eq!((a.devices, a.placement), (Some(DevicesSpec::Logical(3)), PlacementArg::Zigzag));
         assert_eq!("all".parse::<DevicesSpec>(), Ok(DevicesSpec::All));
@@ -547,7 +563,9 @@ mod tests {
         assert!("logical:0".parse::<DevicesSpec>().is_err());
         assert!("two".parse::<DevicesSpec>().is_err());
         // --placement needs --devices.
-        assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--placement", "zigzag"]).is_err());
+        assert!(
+            crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--placement", "zigzag"]).is_err()
+        );
         // --check-rows needs --check.
         assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--check-rows", "4"]).is_err());
     }

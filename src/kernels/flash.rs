@@ -182,10 +182,14 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     }
     // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
     // then the defaults measured on an H200.
-    let shape = env_matrix_shape()
-        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, head_dim))
-        .unwrap_or_else(|| default_matrix_shape(head_dim));
-    matrix_config_for(head_dim, shape, caps.subgroup_min_size, caps.limits.max_compute_workgroup_storage_size, caps.limits.max_compute_invocations_per_workgroup)
+    let shape = env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, head_dim)).unwrap_or_else(|| default_matrix_shape(head_dim));
+    matrix_config_for(
+        head_dim,
+        shape,
+        caps.subgroup_min_size,
+        caps.limits.max_compute_workgroup_storage_size,
+        caps.limits.max_compute_invocations_per_workgroup,
+    )
 }
 
 /// Matrix-tier tile shape: (16-row blocks per subgroup, subgroups per workgroup, keys per tile).
@@ -444,45 +448,45 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
         let mut kb = 0;
         while kb < s.seq_k {
-        let ke = (kb + chunk).min(s.seq_k);
-        let params = FlashParams {
-            seq_q: s.seq_q as u32,
-            seq_k: s.seq_k as u32,
-            heads: s.heads as u32,
-            kv_heads: s.kv_heads as u32,
-            q_off: wq.elem_off,
-            k_off: wk.elem_off,
-            v_off: wv.elem_off,
-            o_off: wo.elem_off,
-            lse_off: wl.elem_off,
-            causal: args.causal.is_some() as u32,
-            diag: frame.diag,
-            scale_log2: args.scale * std::f32::consts::LOG2_E,
-            q_pos0: frame.q_pos0,
-            k_pos0: frame.k_pos0,
-            neg_inf: f32::NEG_INFINITY,
-            ln2: std::f32::consts::LN_2,
-            k_begin: kb as u32,
-            k_end: ke as u32,
-            accumulate: (kb > 0) as u32,
-            _pad: 0,
-        };
-        let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
-        let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("flash"),
-            layout: &layout.0,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
-                wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
-            ],
-        });
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
-        kb = ke;
+            let ke = (kb + chunk).min(s.seq_k);
+            let params = FlashParams {
+                seq_q: s.seq_q as u32,
+                seq_k: s.seq_k as u32,
+                heads: s.heads as u32,
+                kv_heads: s.kv_heads as u32,
+                q_off: wq.elem_off,
+                k_off: wk.elem_off,
+                v_off: wv.elem_off,
+                o_off: wo.elem_off,
+                lse_off: wl.elem_off,
+                causal: args.causal.is_some() as u32,
+                diag: frame.diag,
+                scale_log2: args.scale * std::f32::consts::LOG2_E,
+                q_pos0: frame.q_pos0,
+                k_pos0: frame.k_pos0,
+                neg_inf: f32::NEG_INFINITY,
+                ln2: std::f32::consts::LN_2,
+                k_begin: kb as u32,
+                k_end: ke as u32,
+                accumulate: (kb > 0) as u32,
+                _pad: 0,
+            };
+            let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
+            let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("flash"),
+                layout: &layout.0,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
+                    wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
+                    wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
+                ],
+            });
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
+            kb = ke;
         }
         b0 += nb;
     }

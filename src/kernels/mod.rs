@@ -75,7 +75,13 @@ pub mod sources {
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
-    pub const ALL: &[(&str, &str)] = &[("flash_portable", FLASH_PORTABLE), ("flash_subgroup", FLASH_SUBGROUP), ("flash_bcast", FLASH_BCAST), ("flash_matrix", FLASH_MATRIX), ("merge", MERGE)];
+    pub const ALL: &[(&str, &str)] = &[
+        ("flash_portable", FLASH_PORTABLE),
+        ("flash_subgroup", FLASH_SUBGROUP),
+        ("flash_bcast", FLASH_BCAST),
+        ("flash_matrix", FLASH_MATRIX),
+        ("merge", MERGE),
+    ];
 }
 
 /// Replaces every `$NAME` in `src` with its value (longest names first, so `$BK`
@@ -264,11 +270,7 @@ pub(crate) fn window<'a>(buffer: &'a wgpu::Buffer, start: u64, len: u64, elem: u
 
 impl Window<'_> {
     pub fn binding(&self) -> wgpu::BindingResource<'_> {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: self.buffer,
-            offset: self.offset,
-            size: std::num::NonZeroU64::new(self.size),
-        })
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: self.buffer, offset: self.offset, size: std::num::NonZeroU64::new(self.size) })
     }
 }
 

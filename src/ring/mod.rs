@@ -271,15 +271,13 @@ impl RingAttention {
                 .enumerate()
                 .map(|(i, (((ctx, out), inbox), ws))| {
                     let job = &job;
-                    std::thread::Builder::new()
-                        .name(format!("ringattn-ring-{i}"))
-                        .spawn_scoped(sc, move || {
-                            let r = scheduler::run_device(i, ctx, job, out, inbox, ws);
-                            if r.is_err() {
-                                job.abort.store(true, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            r
-                        })
+                    std::thread::Builder::new().name(format!("ringattn-ring-{i}")).spawn_scoped(sc, move || {
+                        let r = scheduler::run_device(i, ctx, job, out, inbox, ws);
+                        if r.is_err() {
+                            job.abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        r
+                    })
                 })
                 .collect();
             handles
@@ -289,7 +287,11 @@ impl RingAttention {
                         abort.store(true, std::sync::atomic::Ordering::Relaxed);
                         Err(scheduler::Failure { step: 0, error: Error::InvalidArgument("ring worker thread panicked".into()), secondary: false })
                     }),
-                    Err(e) => Err(scheduler::Failure { step: 0, error: Error::InvalidArgument(format!("could not start a ring thread: {e}")), secondary: false }),
+                    Err(e) => Err(scheduler::Failure {
+                        step: 0,
+                        error: Error::InvalidArgument(format!("could not start a ring thread: {e}")),
+                        secondary: false,
+                    }),
                 })
                 .collect()
         });

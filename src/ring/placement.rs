@@ -266,7 +266,10 @@ mod tests {
                 .map(|b| {
                     let qs = p.q.block(d);
                     let ks = p.kv.block(b);
-                    qs.iter().flat_map(|q| ks.iter().map(move |k| (q.clone(), k.clone()))).map(|(q, k)| q.map(|i| k.clone().filter(|&j| j <= i).count()).sum::<usize>()).sum::<usize>()
+                    qs.iter()
+                        .flat_map(|q| ks.iter().map(move |k| (q.clone(), k.clone())))
+                        .map(|(q, k)| q.map(|i| k.clone().filter(|&j| j <= i).count()).sum::<usize>())
+                        .sum::<usize>()
                 })
                 .sum()
         };

@@ -208,11 +208,7 @@ fn primary(step: usize) -> impl Fn(Error) -> Failure {
 fn link<'c>(step: usize, ctx: &'c GpuContext, what: &str, timeout: Duration) -> impl Fn(LinkError) -> Failure + 'c {
     let what = what.to_string();
     move |e| match e {
-        LinkError::PeerGone => Failure {
-            step,
-            error: Error::InvalidArgument(format!("ring stopped: the {what} device failed")),
-            secondary: true,
-        },
+        LinkError::PeerGone => Failure { step, error: Error::InvalidArgument(format!("ring stopped: the {what} device failed")), secondary: true },
         LinkError::Timeout => Failure {
             step,
             error: Error::Timeout { adapter: format!("{} (waiting for the {what} device)", ctx.name()), seconds: timeout.as_secs_f64() },
@@ -327,13 +323,11 @@ pub(crate) fn run_device(
                     let po = GpuTensor::from_buffer(part_o.clone(), qc.q.dims(), dtype)?;
                     let pl = LseBuffer::from_buffer(part_l.clone(), qc.lse_acc.dims())?;
                     // Global positions: the mask of this pair is the mask of the full problem.
-                    let causal = plan.vis.causal.then_some(CausalFrame {
-                        q_pos0: qc.rows.start as u32,
-                        k_pos0: kr.start as u32,
-                        diag: plan.vis.diag as i32,
-                    });
+                    let causal =
+                        plan.vis.causal.then_some(CausalFrame { q_pos0: qc.rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 });
                     {
-                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
+                        let mut pass =
+                            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
                         let args = FlashArgs { q: &qc.q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal };
                         flash::encode(ctx, &mut pass, &prep, &args)?;
                     }
@@ -364,7 +358,12 @@ pub(crate) fn run_device(
             let ranges = plan.kv.block(recv_block);
             let want: u64 = ranges.iter().map(|r| 2 * kv_bytes(r)).sum();
             if buf.len() as u64 != want {
-                return Err(fail(Error::WrongSize { what: "ring K/V block from the previous device", expected: want, got: buf.len() as u64, unit: "bytes" }));
+                return Err(fail(Error::WrongSize {
+                    what: "ring K/V block from the previous device",
+                    expected: want,
+                    got: buf.len() as u64,
+                    unit: "bytes",
+                }));
             }
             let next = (step + 1) % 2;
             let mut off = 0usize;
