@@ -130,8 +130,8 @@ pub struct GpuContext {
     layouts: Mutex<HashMap<&'static str, crate::kernels::LayoutPair>>,
     tuned: Mutex<HashMap<String, Option<(u32, u32, u32)>>>,
     lost: Arc<Mutex<Option<String>>>,
-    /// Bytes of buffers the library allocated on this device and that are still alive
-    /// is not tracked here; this is the running total of allocations for reporting.
+    /// Running total of bytes the library has allocated through this context (buffers
+    /// freed since are not subtracted).
     allocated: std::sync::atomic::AtomicU64,
 }
 

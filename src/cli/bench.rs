@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::run::DtypeArg;
-use super::{DeviceArgs, Status};
+use super::{check_writable_dir, DeviceArgs, Status};
 use crate::bench::{self, expand_tiers, grid, markdown_header, markdown_row, BenchOptions, BenchReport, CaseResult, CaseStatus, TierChoice};
 use crate::error::{Error, Result};
 use crate::tensor::Dtype;
@@ -88,17 +88,6 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-fn check_writable_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io { path: path.display().to_string(), message: format!("cannot write: directory {} does not exist", dir.display()) });
-    }
-    Ok(())
 }
 
 fn write_json(path: &Path, report: &BenchReport) -> Result<()> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
-use super::{ms, DeviceArgs, Status};
+use super::{check_writable_dir, ms, DeviceArgs, Status};
 use crate::attention::{resolve_tier, Attention, AttentionOptions};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
@@ -254,18 +254,6 @@ fn upload(ctx: &GpuContext, a: &NpyArray, dims: [usize; 4], dtype: Dtype) -> Res
     }
 }
 
-/// Fails early (before any GPU work) when an output's directory does not exist.
-fn check_writable_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io { path: path.display().to_string(), message: format!("cannot write: directory {} does not exist", dir.display()) });
-    }
-    Ok(())
-}
-
 /// Query rows `--check-rows n` compares: n evenly spread rows, always the first and last.
 pub fn check_rows(seq_q: usize, n: Option<usize>) -> Vec<usize> {
     match n {
@@ -318,18 +306,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         Some(req) if req != tier => println!("tier: {tier} ({req} requested; not available for this adapter, dtype and head_dim)"),
         _ => println!("tier: {tier}"),
     }
-    println!(
-        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
-        q.shape_str(),
-        k.shape_str(),
-        v.shape_str(),
-        shape.batch,
-        shape.seq_q,
-        shape.seq_k,
-        shape.heads,
-        shape.kv_heads,
-        shape.head_dim
-    );
+    print_shape(&q, &k, &v, &shape);
     println!(
         "options: dtype {} (files: q {}, k {}, v {}), causal {}, scale {}",
         dtype.name(),
@@ -398,18 +375,7 @@ fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, 
     for line in ring.describe() {
         println!("  {line}");
     }
-    println!(
-        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
-        q.shape_str(),
-        k.shape_str(),
-        v.shape_str(),
-        shape.batch,
-        shape.seq_q,
-        shape.seq_k,
-        shape.heads,
-        shape.kv_heads,
-        shape.head_dim
-    );
+    print_shape(&q, &k, &v, &shape);
     println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
     // The values the devices will hold (f16 rounds on upload); the check uses them too.
     let host = |a: &NpyArray| -> Vec<f32> {
@@ -569,4 +535,20 @@ mod tests {
         // --check-rows needs --check.
         assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--check-rows", "4"]).is_err());
     }
+}
+
+/// One line describing the input files and the attention shape they form.
+fn print_shape(q: &NpyArray, k: &NpyArray, v: &NpyArray, shape: &Shape) {
+    println!(
+        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
+        q.shape_str(),
+        k.shape_str(),
+        v.shape_str(),
+        shape.batch,
+        shape.seq_q,
+        shape.seq_k,
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim
+    );
 }

@@ -37,25 +37,8 @@ pub struct Case {
 /// Runs one case on the GPU with poisoned outputs and returns (rel error of O,
 /// max abs error of LSE). Inputs are fresh random values.
 pub fn run_case(ctx: &GpuContext, c: &Case) -> (f64, f64) {
-    let s = c.shape;
-    let seed = reference::fresh_seed();
-    let q = reference::random_vec(s.q_len(), seed);
-    let k = reference::random_vec(s.kv_len(), seed ^ 0x11);
-    let v = reference::random_vec(s.kv_len(), seed ^ 0x22);
-    let qt = GpuTensor::from_f32(ctx, &q, s.q_dims(), c.dtype).unwrap();
-    let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
-    let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
-    let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: c.scale, tier: Some(c.tier) });
-    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
-    out.o.poison(ctx).unwrap();
-    out.lse.poison(ctx).unwrap();
-    attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse).unwrap();
-    let o = out.o.to_f32_vec(ctx).unwrap();
-    let lse = out.lse.to_vec(ctx).unwrap();
-    // The reference sees exactly the values the GPU saw (f16 inputs are rounded).
-    let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
-    let r = reference::attention(&q, &k, &v, &s, c.causal, c.scale);
-    (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse))
+    let out = run_case_seeded(ctx, c, reference::fresh_seed());
+    (out.err_o, out.err_lse)
 }
 
 pub fn tol(dtype: Dtype) -> f64 {
@@ -100,6 +83,7 @@ pub fn run_case_seeded(ctx: &GpuContext, c: &Case, seed: u64) -> CaseOutput {
     attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse).unwrap();
     let o = out.o.to_f32_vec(ctx).unwrap();
     let lse = out.lse.to_vec(ctx).unwrap();
+    // The reference sees exactly the values the GPU saw (f16 inputs are rounded).
     let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
     let r = reference::attention(&q, &k, &v, &s, c.causal, c.scale);
     let err_o = reference::rel_error(&o, &r.o);
