@@ -69,7 +69,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let klim = key_limit(safe_row);
     let kv_row_stride = p.kv_heads * D;
 
-    for (var t = p.k_begin; t < kend; t += S) {
+    //#if SPARSE
+    // Block mask: visit only the key spans of this query block's active blocks.
+    let er = mask_row(h, row0);
+    for (var e = er.x; e < er.y; e++) {
+        let span = mask_span(e);
+        let t0 = max(span.x, p.k_begin);
+        let t1 = min(span.y, kend);
+        let pi = span.z;
+//#else
+    {
+        let t0 = p.k_begin;
+        let t1 = kend;
+        let pi = FULL;
+//#endif
+    let lim = min(klim, t1);
+    for (var t = t0; t < t1; t += S) {
         let key = t + lane;
         let kb = (b * p.seq_k + min(key, p.seq_k - 1u)) * kv_row_stride + kvh * D;
         let ke = (p.k_off + kb) / 4u;
@@ -85,7 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll d $D4
         dot4 += qr[{d}] * subgroupBroadcast(kv[{d}], {j}u);
         //#end
-        s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + {j}u < klim);
+        s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t + {j}u, lim, row, pi));
         //#end
         var mt = m;
         //#unroll j $S
@@ -103,13 +118,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll j $S
         // Masked keys weigh exactly 0 (also for a row that has seen no key yet, where
         // s and mt are both NEG_BIG).
-        pj = select(0.0, exp2(s[{j}] - mt), t + {j}u < klim);
+        pj = select(0.0, exp2(s[{j}] - mt), s[{j}] != NEG_BIG);
         l += pj;
         //#unroll d $D4
         acc[{d}] += pj * subgroupBroadcast(kv[{d}], {j}u);
         //#end
         //#end
         m = mt;
+    }
     }
 
     if valid {

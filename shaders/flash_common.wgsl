@@ -4,13 +4,16 @@
 const LOG2E: f32 = 1.4426950408889634;
 // Finite sentinel for "no score yet": exp2(NEG_BIG - finite) == 0, no inf arithmetic.
 const NEG_BIG: f32 = -1.0e30;
+// Partial-block index of a key span whose keys are all visible (no element mask).
+const FULL: u32 = 0xffffffffu;
 
 struct Params {
     seq_q: u32, seq_k: u32, heads: u32, kv_heads: u32,
     q_off: u32, k_off: u32, v_off: u32, o_off: u32,
     lse_off: u32, causal: u32, diag: i32, scale_log2: f32,
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
-    k_begin: u32, k_end: u32, accumulate: u32, _pad: u32,
+    k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
+    mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,3 +27,48 @@ fn key_limit(row: u32) -> u32 {
     let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
     return u32(clamp(last, 0, i32(p.k_end)));
 }
+
+//#if SPARSE
+// Block mask (kernels::flash, mask.rs) in the coordinates of the whole problem: chunk
+// row i is mask row q_pos0 + i, chunk key j is mask column k_pos0 + j. mask_meta holds
+// the row pointers (mask_heads * mask_nqb + 1 of them), then from mask_cols on one
+// (key block, partial index) pair per active block; a partial block's element mask is
+// mask_words words of mask_bits, bit qi * B + ki.
+@group(0) @binding(6) var<storage, read> mask_meta: array<u32>;
+@group(0) @binding(7) var<storage, read> mask_bits: array<u32>;
+
+// Entries [x, y) of the mask row holding chunk rows [row0, row0 + BQ) of head h (the
+// host guarantees a workgroup's rows lie in one mask block).
+fn mask_row(h: u32, row0: u32) -> vec2<u32> {
+    let qb = (p.q_pos0 + row0) >> p.mask_log2b;
+    let r = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + qb;
+    return vec2<u32>(mask_meta[r], mask_meta[r + 1u]);
+}
+
+// Chunk keys [x, y) of entry e, clipped to [0, k_end), and its partial index (FULL: no
+// element mask).
+fn mask_span(e: u32) -> vec3<u32> {
+    let kb = mask_meta[p.mask_cols + 2u * e];
+    let s = i32(kb << p.mask_log2b) - i32(p.k_pos0);
+    let lo = u32(clamp(s, 0, i32(p.k_end)));
+    let hi = u32(clamp(s + (1i << p.mask_log2b), 0, i32(p.k_end)));
+    return vec3<u32>(lo, hi, mask_meta[p.mask_cols + 2u * e + 1u]);
+}
+
+// Whether chunk row `row` sees chunk key `key` (< lim: causal limit and span end).
+fn visible(key: u32, lim: u32, row: u32, pi: u32) -> bool {
+    if key >= lim {
+        return false;
+    }
+    if pi == FULL {
+        return true;
+    }
+    let mb = (1u << p.mask_log2b) - 1u;
+    let bit = (((p.q_pos0 + row) & mb) << p.mask_log2b) + ((p.k_pos0 + key) & mb);
+    return ((mask_bits[pi * p.mask_words + (bit >> 5u)] >> (bit & 31u)) & 1u) != 0u;
+}
+//#else
+fn visible(key: u32, lim: u32, row: u32, pi: u32) -> bool {
+    return key < lim;
+}
+//#endif

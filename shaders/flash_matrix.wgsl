@@ -146,13 +146,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // workgroup memory are slow on NVIDIA; fragment stores are not.) Cooperative ops
     // need control flow that naga can prove uniform, so the full tiles run in the loop
     // and the partial tile in an epilogue with the same body (block TILE).
-    let full_end = p.k_begin + (max(kend, p.k_begin) - p.k_begin) / BK * BK;
+    //#if SPARSE
+    // Block mask: the steps below run once per active key span of this query block.
+    // (mask_row and mask_span written inline: naga treats function results as
+    // non-uniform, and the loop bounds must be uniform for the cooperative ops.)
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + wg.x * BQ) >> p.mask_log2b);
+    let e_end = mask_meta[mrow + 1u];
+    for (var e = mask_meta[mrow]; e < e_end; e++) {
+        let kstart = i32(mask_meta[p.mask_cols + 2u * e] << p.mask_log2b) - i32(p.k_pos0);
+        let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
+        let t1 = min(u32(clamp(kstart + (1i << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let pi = mask_meta[p.mask_cols + 2u * e + 1u];
+    //#else
+    {
+        let t0 = p.k_begin;
+        let t1 = kend;
+        let pi = FULL;
+    //#endif
+    let lim = min(klim, t1);
+    let full_end = t0 + (max(t1, t0) - t0) / BK * BK;
     //#unroll f $FPS
     var kpf{f}: coop_mat16x16<f16, B>;
     var vpf{f}: coop_mat16x16<f16, B>;
     //#end
-    if full_end > p.k_begin {
-        let kb0 = (b * p.seq_k + p.k_begin) * kv_stride + kvh * D;
+    // (`for` runs at most once here: an `if` on values derived from the span loop's
+    // counter would be non-uniform to naga, which does not track that the counter is
+    // workgroup-uniform; a loop exit is not.)
+    for (var once = full_end > t0; once; once = false) {
+        let kb0 = (b * p.seq_k + t0) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -163,7 +184,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     }
 
-    for (var t = p.k_begin; t < full_end; t += BK) {
+    for (var t = t0; t < full_end; t += BK) {
         if lid == 0u {
             rescale_flag[0] = 0u;
         }
@@ -192,7 +213,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#use TILE
     }
 
-    if full_end < kend {
+    for (var once = full_end < t1; once; once = false) {
         let t = full_end;
         if lid == 0u {
             rescale_flag[0] = 0u;
@@ -211,6 +232,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
         //#use TILE
+    }
     }
 
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
@@ -248,7 +270,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i $CPL
         {
             let c = ({i}u * LPR + c0) % BK;
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, t + c < klim);
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, visible(t + c, lim, row, pi));
             tmax = max(tmax, sv[{i}]);
         }
         //#end
@@ -270,7 +292,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i $CPL
         {
             let c = ({i}u * LPR + c0) % BK;
-            let pv = select(0.0, exp2(sv[{i}] - m_used), t + c < klim);
+            let pv = select(0.0, exp2(sv[{i}] - m_used), sv[{i}] != NEG_BIG);
             lsum += pv;
             ps[prow + c] = f16(pv);
         }

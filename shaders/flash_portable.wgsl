@@ -78,7 +78,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let klim = key_limit(safe_row);
     let kv_row_stride = p.kv_heads * D;
 
-    for (var t = p.k_begin; t < kend; t += BK) {
+    //#if SPARSE
+    // Block mask: visit only the key spans of this query block's active blocks.
+    let er = mask_row(h, row0);
+    for (var e = er.x; e < er.y; e++) {
+        let span = mask_span(e);
+        let t0 = max(span.x, p.k_begin);
+        let t1 = min(span.y, kend);
+        let pi = span.z;
+//#else
+    {
+        let t0 = p.k_begin;
+        let t1 = kend;
+        let pi = FULL;
+//#endif
+    let lim = min(klim, t1);
+    for (var t = t0; t < t1; t += BK) {
         for (var i = lid; i < BK * D4; i += BQ) {
             let key = t + i / D4;
             var kx = vec4<f32>(0.0);
@@ -93,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
 
-        if valid && klim > t {
+        if valid && lim > t {
             // Plain loops with constant trip counts: GPU compilers unroll them; fully
             // unrolled source took llvmpipe's GL driver minutes to compile at
             // head_dim >= 80. Keys past the row's limit get NEG_BIG and weigh 0.
@@ -104,7 +119,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 for (var d = 0u; d < D4; d++) {
                     dot4 += qr[d] * ks[j * D4 + d];
                 }
-                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, t + j < klim);
+                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t + j, lim, row, pi));
                 mt = max(mt, s[j]);
             }
             let alpha = exp2(m - mt);
@@ -113,7 +128,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 acc[d] *= alpha;
             }
             for (var j = 0u; j < BK; j++) {
-                let pj = select(0.0, exp2(s[j] - mt), t + j < klim);
+                let pj = select(0.0, exp2(s[j] - mt), s[j] != NEG_BIG);
                 l += pj;
                 for (var d = 0u; d < D4; d++) {
                     acc[d] += pj * vs[j * D4 + d];
@@ -122,6 +137,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             m = mt;
         }
         workgroupBarrier();
+    }
     }
 
     if valid {

@@ -83,7 +83,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let klim = key_limit(safe_row);
     let kv_row_stride = p.kv_heads * D;
 
-    for (var t = p.k_begin; t < kend; t += BK) {
+    //#if SPARSE
+    // Block mask: visit only the key spans of this query block's active blocks.
+    let er = mask_row(h, row0);
+    for (var e = er.x; e < er.y; e++) {
+        let span = mask_span(e);
+        let t0 = max(span.x, p.k_begin);
+        let t1 = min(span.y, kend);
+        let pi = span.z;
+//#else
+    {
+        let t0 = p.k_begin;
+        let t1 = kend;
+        let pi = FULL;
+//#endif
+    let lim = min(klim, t1);
+    for (var t = t0; t < t1; t += BK) {
         for (var i = lid; i < BK * D4; i += WG) {
             let key = t + i / D4;
             var kx = vec4<f32>(0.0);
@@ -103,7 +118,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // Every lane of the workgroup takes part in the shuffles (a row past seq_q
         // computes on a clamped row and throws the result away), so no lane of a
         // subgroup is inactive during a subgroup operation.
-        if klim > t || !valid {
+        if lim > t || !valid {
             var s: array<f32, BK>;
             var part: vec4<f32>;
             //#unroll j $BK
@@ -111,7 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll c $C
             part += qr[{c}] * ks[{j}u * D4 + lane + {c}u * R];
             //#end
-            s[{j}] = select(NEG_BIG, row_sum(part.x + part.y + part.z + part.w), t + {j}u < klim);
+            s[{j}] = select(NEG_BIG, row_sum(part.x + part.y + part.z + part.w), visible(t + {j}u, lim, row, pi));
             //#end
             var mt = m;
             //#unroll j $BK
@@ -124,7 +139,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             var pj: f32;
             //#unroll j $BK
-            pj = exp2(s[{j}] - mt);
+            pj = select(0.0, exp2(s[{j}] - mt), s[{j}] != NEG_BIG);
             l += pj;
             //#unroll c $C
             acc[{c}] += pj * vs[{j}u * D4 + lane + {c}u * R];
@@ -133,6 +148,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             m = mt;
         }
         workgroupBarrier();
+    }
     }
 
     if valid {

@@ -19,6 +19,7 @@ use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::flash::{self, CausalFrame, FlashArgs, Prepared};
 use crate::kernels::Tier;
+use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
 /// Options of one attention call.
@@ -145,6 +146,17 @@ impl<'a> Attention<'a> {
         Ok(())
     }
 
+    /// Block-sparse attention: only the blocks `mask` lists are computed (see
+    /// [`crate::mask`]). The mask must cover seq_q x seq_k and have 1 or `heads`
+    /// per-head patterns; with `causal` set, the causal mask is applied too.
+    pub fn forward_masked(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, mask: &GpuBlockMask) -> Result<AttentionOutput> {
+        let out = self.alloc_output(q, k, v)?;
+        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn sparse attention") });
+        self.encode_with(&mut enc, q, k, v, &out.o, &out.lse, Some(mask), None)?;
+        self.ctx.scoped(|| self.ctx.queue().submit([enc.finish()]))?;
+        Ok(out)
+    }
+
     /// Records attention into the application's encoder (nothing is submitted).
     ///
     /// `timestamps` are written at the start and end of the one compute pass used.
@@ -159,13 +171,33 @@ impl<'a> Attention<'a> {
         lse: &LseBuffer,
         timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
     ) -> Result<()> {
+        self.encode_with(encoder, q, k, v, o, lse, None, timestamps)
+    }
+
+    /// [`Attention::encode`] with an optional block mask ([`Attention::forward_masked`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        o: &GpuTensor,
+        lse: &LseBuffer,
+        mask: Option<&GpuBlockMask>,
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) -> Result<()> {
         let s = flash::check_shapes(q, k, v, o, lse)?;
         self.ctx.check_dtype(q.dtype(), "attention")?;
         let scale = self.scale(s.head_dim)?;
         let tier = self.tier(q.dtype(), s.head_dim)?;
-        let prep: Prepared = flash::prepare(self.ctx, tier, q.dtype(), s.head_dim)?;
+        let prep: Prepared = match mask {
+            None => flash::prepare(self.ctx, tier, q.dtype(), s.head_dim)?,
+            Some(m) => flash::prepare_sparse(self.ctx, tier, q.dtype(), s.head_dim, m.block())?,
+        };
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
-        let args = FlashArgs { q, k, v, o, lse, scale, causal };
+        let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));
+        let args = FlashArgs { q, k, v, o, lse, scale, causal, mask };
         self.ctx
             .scoped(|| {
                 let mut pass =

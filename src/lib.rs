@@ -8,6 +8,8 @@
 //!   created by the library or wrapped around an application's own device.
 //! * [`GpuTensor`]: a (batch, seq, heads, head_dim) tensor in a wgpu buffer, f32 or f16.
 //! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length.
+//! * [`mask`]: block-sparse masks (causal, window, global, dilated, random, custom)
+//!   whose skipped blocks cost nothing ([`Attention::forward_masked`]).
 //! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.
 //! * [`RingAttention`]: one sequence over several devices (ring attention, K/V rotated
 //!   through host memory), equal to single-device attention.
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod kernels;
+pub mod mask;
 pub mod npy;
 pub mod reference;
 pub mod ring;
@@ -33,6 +36,7 @@ pub use attention::{Attention, AttentionOptions, AttentionOutput};
 pub use context::{Capabilities, GpuContext};
 pub use error::{Error, Result};
 pub use kernels::Tier;
+pub use mask::{BlockMask, GpuBlockMask, Pattern};
 pub use ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
 pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 

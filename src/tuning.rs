@@ -136,7 +136,7 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
     let v = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 2), shape.kv_dims(), Dtype::F16)?;
     let o = GpuTensor::empty(ctx, shape.q_dims(), Dtype::F16)?;
     let lse = LseBuffer::empty(ctx, shape.lse_dims())?;
-    let args = FlashArgs { q: &q, k: &kt, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None::<CausalFrame> };
+    let args = FlashArgs { q: &q, k: &kt, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None::<CausalFrame>, mask: None };
     let timer = GpuTimer::new(ctx);
     let mut first: Option<Vec<f32>> = None;
     let mut best: Option<(MatrixShape, f64)> = None;

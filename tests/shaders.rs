@@ -61,6 +61,43 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// The define names must be exactly those of the host code (`kernels::flash`,
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
+    let dense = base_specializations(name);
+    if !name.starts_with("flash_") {
+        return dense;
+    }
+    // Every flash kernel also has a block-sparse variant (SPARSE=1, kernels::flash::
+    // prepare_sparse), whose query tiles may be cut down to the mask block (16, 32, 64).
+    let mut out = Vec::new();
+    for d in dense {
+        for sparse in ["0", "1"] {
+            let mut v = d.clone();
+            v.push(("SPARSE", sparse.to_string()));
+            out.push(v);
+        }
+        if name != "flash_matrix" && d.iter().any(|(n, v)| *n == "HEAD_DIM" && v == "64") {
+            for bq in [16u32, 32] {
+                let mut v = d.clone();
+                let mut ok = true;
+                for (n, val) in v.iter_mut() {
+                    if *n == "BQ" {
+                        ok &= val.parse::<u32>().unwrap() > bq;
+                        *val = bq.to_string();
+                    }
+                    if *n == "S" {
+                        ok &= bq % val.parse::<u32>().unwrap() == 0;
+                    }
+                }
+                v.push(("SPARSE", "1".to_string()));
+                if ok && !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn base_specializations(name: &str) -> Vec<Defines> {
     let mut out = Vec::new();
     match name {
         // kernels::flash::portable_pipeline
@@ -130,6 +167,8 @@ fn specializations(name: &str) -> Vec<Defines> {
             for &d in MATRIX_HEAD_DIMS {
                 let mut shapes = vec![default_matrix_shape(d)];
                 shapes.extend_from_slice(MATRIX_CANDIDATES);
+                // Block-sparse launches with 16- or 32-token mask blocks (prepare_sparse).
+                shapes.extend_from_slice(&[(1, 2, 32), (1, 1, 32)]);
                 for shape in shapes {
                     for sg in [16, 32, 64] {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
@@ -349,6 +388,16 @@ fn specializations_match_template_names() {
         // Placeholder names as the host's render() matches them: `$` then [A-Z0-9_]+,
         // where a trailing `u` literal suffix is not part of the name (`$BKu`).
         let mut used: Vec<String> = Vec::new();
+        // `//#if NAME` conditions are defines too (in the source or in flash_common).
+        let with_common =
+            if name.starts_with("flash_") { format!("{source}\n{}", ringattn::kernels::sources::FLASH_COMMON) } else { source.to_string() };
+        for line in with_common.lines() {
+            if let Some(n) = line.trim_start().strip_prefix("//#if ") {
+                if !used.contains(&n.trim().to_string()) {
+                    used.push(n.trim().to_string());
+                }
+            }
+        }
         for (i, _) in source.match_indices('$') {
             let n: String = source[i + 1..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
             if !n.is_empty() && !used.contains(&n) {

@@ -4,6 +4,7 @@
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
 use crate::kernels::{enable_line, render, sources, uniform_buffer, window, Slot, Tier};
+use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
 /// Mirrors `struct Params` in the flash shaders, field by field.
@@ -29,7 +30,14 @@ pub struct FlashParams {
     pub k_begin: u32,
     pub k_end: u32,
     pub accumulate: u32,
-    pub _pad: u32,
+    /// Block mask (zero without one): log2 of the block size, query blocks per head,
+    /// number of per-head masks, offset of the column entries in the meta buffer, and
+    /// words per partial-block bitmap.
+    pub mask_log2b: u32,
+    pub mask_nqb: u32,
+    pub mask_heads: u32,
+    pub mask_cols: u32,
+    pub mask_words: u32,
 }
 
 /// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
@@ -60,6 +68,11 @@ pub struct FlashArgs<'a> {
     pub scale: f32,
     /// `None`: dense. `Some(frame)`: causal in that frame.
     pub causal: Option<CausalFrame>,
+    /// Block mask in the coordinates of the whole problem: chunk row i is mask row
+    /// `q_pos0 + i` and chunk key j mask column `k_pos0 + j` of `frame` (the causal
+    /// frame's positions are used even when `causal` is `None`). The pipeline in
+    /// `Prepared` must have been built with [`prepare_sparse`].
+    pub mask: Option<(&'a GpuBlockMask, CausalFrame)>,
 }
 
 /// Tile shape of a pipeline; part of the pipeline key.
@@ -147,11 +160,6 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// each (fewer shuffles per multiply-add), 128 invocations, K/V tiles in 16 KiB.
 pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
-    let d4 = head_dim as u32 / 4;
-    let mut r = 1;
-    while r * 2 <= caps.subgroup_min_size.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
-        r *= 2;
-    }
     let lim = &caps.limits;
     // On CPU adapters workgroup-memory reads with lane-varying indexes are gathers;
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
@@ -163,6 +171,18 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
         let bq = (64 / sg).max(1) * sg;
         return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0 };
     }
+    shuffle_config(ctx, head_dim)
+}
+
+/// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations.
+fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+    let caps = ctx.capabilities();
+    let d4 = head_dim as u32 / 4;
+    let mut r = 1;
+    while r * 2 <= caps.subgroup_min_size.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
+        r *= 2;
+    }
+    let lim = &caps.limits;
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
@@ -291,13 +311,14 @@ pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)>
 
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
 pub fn prepare_matrix(ctx: &GpuContext, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg)?, cfg, tier: Tier::Matrix })
+    Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false })
 }
 
-fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let defines = matrix_defines(d, &cfg);
+fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let mut defines = matrix_defines(d, &cfg);
+    defines.push(("SPARSE", sparse_flag(sparse)));
     let key = PipelineKey { kernel: "flash_matrix", defines };
-    let layout = layout(ctx);
+    let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || {
         let mut src = render(sources::FLASH_MATRIX, &key.defines);
         if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
@@ -311,7 +332,7 @@ fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig) -> Result<std::s
     })
 }
 
-fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let enable = enable_line(&[dtype]);
     if cfg.bcast {
         let defines = vec![
@@ -322,9 +343,10 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) 
             ("IN", dtype.wgsl().to_string()),
             ("OUT", dtype.wgsl().to_string()),
             ("S", cfg.bk.to_string()),
+            ("SPARSE", sparse_flag(sparse)),
         ];
         let key = PipelineKey { kernel: "flash_bcast", defines };
-        let layout = layout(ctx);
+        let layout = layout_for(ctx, sparse);
         return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
     }
     let defines = vec![
@@ -337,13 +359,14 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) 
         ("C", (d as u32 / 4 / cfg.r).to_string()),
         ("LOG2R", cfg.r.trailing_zeros().to_string()),
         ("R", cfg.r.to_string()),
+        ("SPARSE", sparse_flag(sparse)),
     ];
     let key = PipelineKey { kernel: "flash_subgroup", defines };
-    let layout = layout(ctx);
+    let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
 }
 
-fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -351,15 +374,26 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig) 
         ("HEAD_DIM", d.to_string()),
         ("IN", dtype.wgsl().to_string()),
         ("OUT", dtype.wgsl().to_string()),
+        ("SPARSE", sparse_flag(sparse)),
     ];
     let key = PipelineKey { kernel: "flash_portable", defines };
-    let layout = layout(ctx);
+    let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_PORTABLE, &key.defines))
 }
 
-pub(crate) fn layout(ctx: &GpuContext) -> crate::kernels::LayoutPair {
+/// The flash layout (`uniform, q, k, v, o, lse`), plus `mask_meta, mask_bits` for
+/// block-sparse pipelines.
+pub(crate) fn layout_for(ctx: &GpuContext, sparse: bool) -> crate::kernels::LayoutPair {
     use Slot::*;
-    ctx.layout("flash", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite])
+    if sparse {
+        ctx.layout("flash_sparse", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read, Read])
+    } else {
+        ctx.layout("flash", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite])
+    }
+}
+
+fn sparse_flag(sparse: bool) -> String {
+    (sparse as u32).to_string()
 }
 
 /// A pipeline ready to dispatch and the tile it was built for.
@@ -367,29 +401,100 @@ pub struct Prepared {
     pub pipeline: std::sync::Arc<wgpu::ComputePipeline>,
     pub cfg: TileConfig,
     pub tier: Tier,
+    /// Built for block masks (binds the mask buffers; `FlashArgs::mask` required).
+    pub sparse: bool,
 }
 
 /// Builds (or fetches) the pipeline for `tier`. The caller has already checked that
 /// the tier supports the dtype and head_dim.
 pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> Result<Prepared> {
+    prepare_with(ctx, tier, dtype, head_dim, None)
+}
+
+/// The block-sparse pipeline for `tier` and a mask of `block`-token blocks: the same
+/// kernel walking the mask's active blocks, with query tiles no taller than a block
+/// (so a workgroup's rows share one mask row).
+pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: usize) -> Result<Prepared> {
+    if !crate::mask::BLOCK_SIZES.contains(&block) {
+        return Err(Error::InvalidArgument(format!("mask block size must be one of {:?}, got {block}", crate::mask::BLOCK_SIZES)));
+    }
+    prepare_with(ctx, tier, dtype, head_dim, Some(block as u32))
+}
+
+fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>) -> Result<Prepared> {
+    let sparse = block.is_some();
+    let cap = block.unwrap_or(u32::MAX);
     match tier {
         Tier::Portable => {
-            let cfg = portable_config(ctx, head_dim);
-            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
+            let mut cfg = portable_config(ctx, head_dim);
+            cfg.bq = cfg.bq.min(cap);
+            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse })
         }
         Tier::Subgroup => {
-            let cfg = subgroup_config(ctx, head_dim);
-            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg)?, cfg, tier })
+            let mut cfg = subgroup_config(ctx, head_dim);
+            if cfg.bq > cap {
+                if cfg.bcast && cap % cfg.bk != 0 {
+                    // The broadcast variant needs whole subgroups of rows.
+                    cfg = shuffle_config(ctx, head_dim);
+                }
+                cfg.bq = cfg.bq.min(cap);
+            }
+            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse })
         }
         Tier::Matrix => {
             if dtype != Dtype::F16 {
                 return Err(Error::InvalidArgument("the matrix tier takes f16 tensors".into()));
             }
-            let cfg = matrix_config(ctx, head_dim)
-                .ok_or_else(|| Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter")))?;
-            prepare_matrix(ctx, head_dim, cfg)
+            let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
+            let mut cfg = matrix_config(ctx, head_dim).ok_or_else(no_fit)?;
+            if cfg.bq > cap {
+                // Largest candidate whose query tile fits in a mask block.
+                let caps = ctx.capabilities();
+                let lim = &caps.limits;
+                cfg = MATRIX_CANDIDATES
+                    .iter()
+                    .chain([(1, 2, 32), (1, 1, 32)].iter())
+                    .filter_map(|&sh| {
+                        matrix_config_for(
+                            head_dim,
+                            sh,
+                            caps.subgroup_min_size,
+                            lim.max_compute_workgroup_storage_size,
+                            lim.max_compute_invocations_per_workgroup,
+                        )
+                    })
+                    .filter(|c| c.bq <= cap)
+                    .max_by_key(|c| (c.bq, c.bk))
+                    .ok_or_else(no_fit)?;
+            }
+            Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg, sparse)?, cfg, tier, sparse })
         }
     }
+}
+
+/// Checks that a mask covers a launch: its extent holds the chunk at the frame's
+/// positions, its heads match, and every workgroup's query rows lie in one mask block.
+fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> Result<()> {
+    let (q_end, k_end) = (f.q_pos0 as usize + s.seq_q, f.k_pos0 as usize + s.seq_k);
+    if q_end > m.seq_q() || k_end > m.seq_k() {
+        return Err(Error::ShapeMismatch {
+            what: "block mask",
+            expected: format!("a mask covering {q_end} queries x {k_end} keys"),
+            got: format!("{} x {}", m.seq_q(), m.seq_k()),
+        });
+    }
+    if m.heads() != 1 && m.heads() != s.heads {
+        return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.heads().to_string() });
+    }
+    if m.block() as u32 % prep.cfg.bq != 0 || f.q_pos0 % prep.cfg.bq != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "query tiles of {} rows must lie inside {}-token mask blocks (chunk starts at query {}); build the pipeline with prepare_sparse for this block size",
+            prep.cfg.bq,
+            m.block(),
+            f.q_pos0
+        )));
+    }
+    Ok(())
 }
 
 /// Records the launches of one attention call into `pass`.
@@ -425,7 +530,21 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
             allowed: max_wg as u64,
         });
     }
-    let frame = args.causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
+    let mut frame = args.causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
+    let mask = match (args.mask, prep.sparse) {
+        (None, false) => None,
+        (Some(_), false) => return Err(Error::InvalidArgument("a block mask needs a pipeline built with prepare_sparse".into())),
+        (None, true) => return Err(Error::InvalidArgument("a block-sparse pipeline needs a block mask".into())),
+        (Some((m, mf)), true) => {
+            check_mask(m, &mf, &s, prep)?;
+            if args.causal.is_some() && (mf.q_pos0, mf.k_pos0) != (frame.q_pos0, frame.k_pos0) {
+                return Err(Error::InvalidArgument("the causal frame and the mask frame must place the chunk at the same positions".into()));
+            }
+            frame.q_pos0 = mf.q_pos0;
+            frame.k_pos0 = mf.k_pos0;
+            Some(m)
+        }
+    };
     // Split the keys into chunks when the driver caps loop iterations per invocation
     // (Mesa llvmpipe); each later chunk continues from the (O, LSE) of the previous one.
     let chunk = match ctx.capabilities().max_loop_iterations {
@@ -436,7 +555,7 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         }
         None => s.seq_k,
     };
-    let layout = layout(ctx);
+    let layout = layout_for(ctx, prep.sparse);
     pass.set_pipeline(&prep.pipeline);
     let mut b0 = 0;
     while b0 < s.batch {
@@ -469,21 +588,26 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
                 k_begin: kb as u32,
                 k_end: ke as u32,
                 accumulate: (kb > 0) as u32,
-                _pad: 0,
+                mask_log2b: mask.map_or(0, |m| m.block().trailing_zeros()),
+                mask_nqb: mask.map_or(0, |m| m.q_blocks() as u32),
+                mask_heads: mask.map_or(0, |m| m.heads() as u32),
+                mask_cols: mask.map_or(0, |m| m.cols_off),
+                mask_words: mask.map_or(0, |m| (m.block() * m.block() / 32) as u32),
             };
             let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
-            let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("flash"),
-                layout: &layout.0,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
-                    wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
-                    wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
-                ],
-            });
+            let mut entries = vec![
+                wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
+                wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
+            ];
+            if let Some(m) = mask {
+                entries.push(wgpu::BindGroupEntry { binding: 6, resource: m.meta.as_entire_binding() });
+                entries.push(wgpu::BindGroupEntry { binding: 7, resource: m.bits.as_entire_binding() });
+            }
+            let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("flash"), layout: &layout.0, entries: &entries });
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
             kb = ke;

@@ -105,7 +105,7 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
         out = out.replace(&format!("${name}"), val);
     }
     debug_assert!(!out.contains('$'), "unreplaced template placeholder in shader");
-    let out = substitute_blocks(&include(&out));
+    let out = substitute_blocks(&conditionals(&include(&out), defines));
     let lines: Vec<&str> = out.lines().collect();
     let mut res = String::with_capacity(out.len());
     expand(&lines, &mut res);
@@ -122,6 +122,34 @@ fn include(src: &str) -> String {
             _ => out.push_str(line),
         }
         out.push('\n');
+    }
+    out
+}
+
+/// Conditional lines: `//#if NAME` ... [`//#else`] ... `//#endif` keeps the first part
+/// when the define NAME is `1` and the second otherwise (blocks nest). Variants of one
+/// kernel (e.g. with and without a block mask) share one source this way.
+fn conditionals(src: &str, defines: &[(&'static str, String)]) -> String {
+    let on = |name: &str| defines.iter().any(|(n, v)| *n == name && v == "1");
+    let mut out = String::with_capacity(src.len());
+    // One entry per open block: (this branch is kept, the enclosing block is kept).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let active = |stack: &Vec<(bool, bool)>| stack.last().is_none_or(|&(here, outer)| here && outer);
+    for line in src.lines() {
+        let t = line.trim_start();
+        if let Some(name) = t.strip_prefix("//#if ") {
+            let outer = active(&stack);
+            stack.push((on(name.trim()), outer));
+        } else if t.starts_with("//#else") {
+            if let Some(top) = stack.last_mut() {
+                top.0 = !top.0;
+            }
+        } else if t.starts_with("//#endif") {
+            stack.pop();
+        } else if active(&stack) {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out
 }

@@ -328,7 +328,7 @@ pub(crate) fn run_device(
                     {
                         let mut pass =
                             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
-                        let args = FlashArgs { q: &qc.q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal };
+                        let args = FlashArgs { q: &qc.q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: None };
                         flash::encode(ctx, &mut pass, &prep, &args)?;
                     }
                     merge::encode_merge(ctx, &mut enc, &qc.o_acc, &qc.lse_acc, &po, &pl)?;

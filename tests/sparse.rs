@@ -1,0 +1,306 @@
+//! Block-sparse masks: the mask builder against direct definitions of each pattern,
+//! and masked attention in every tier the adapter runs against the f64 reference
+//! under the same element mask (outputs poisoned with NaN first; sizes that are not
+//! block multiples; per-head masks; fully masked rows; blocks that must be skipped
+//! hold NaN in V so a visit would show).
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::{gl_guard, label, lse_tol, tol};
+use ringattn::attention::resolve_tier;
+use ringattn::mask::{BlockKind, BlockMask, Pattern};
+use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape, Tier};
+
+fn contexts() -> &'static [GpuContext] {
+    static CTX: OnceLock<Vec<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(common::contexts)
+}
+
+fn is_cpu_gl(ctx: &GpuContext) -> bool {
+    ctx.info().backend == wgpu::Backend::Gl && ctx.info().device_type == wgpu::DeviceType::Cpu
+}
+
+/// Direct definitions of the patterns (independent of the builder's block logic).
+fn truth(p: &Pattern, nq: usize, nk: usize, block: usize, i: usize, j: usize) -> bool {
+    let diag = nk as i64 - nq as i64;
+    let (qi, kj) = (i as i64, j as i64);
+    match p {
+        Pattern::All => true,
+        Pattern::Causal => kj <= qi + diag,
+        Pattern::Window { left, right } => kj - (qi + diag) >= -(*left as i64) && kj - (qi + diag) <= *right as i64,
+        Pattern::Global(g) => i < *g || j < *g,
+        Pattern::Dilated { segment, rate, offset } => {
+            let sel = |x: usize| x % segment >= *offset && (x % segment - offset) % rate == 0;
+            i / segment == j / segment && sel(i) && sel(j)
+        }
+        Pattern::Blocks { cols, keep, .. } => keep[(i / block) * cols + j / block],
+        Pattern::Custom { token, .. } => token.as_ref().unwrap()(i, j),
+        Pattern::Union(v) => v.iter().any(|x| truth(x, nq, nk, block, i, j)),
+        Pattern::Intersect(v) => v.iter().all(|x| truth(x, nq, nk, block, i, j)),
+        Pattern::Random { .. } => unreachable!("random masks are checked by their own test"),
+    }
+}
+
+fn patterns(nq: usize, nk: usize, block: usize) -> Vec<(&'static str, Pattern)> {
+    let (rq, rk) = (nq.div_ceil(block), nk.div_ceil(block));
+    let keep: Vec<bool> = (0..rq * rk).map(|x| (x * 7 + 3) % 5 < 2).collect();
+    vec![
+        ("all", Pattern::All),
+        ("causal", Pattern::Causal),
+        ("window 37,5", Pattern::Window { left: 37, right: 5 }),
+        ("causal window 70", Pattern::Causal.and(Pattern::Window { left: 70, right: 0 })),
+        ("window 20 | global 3", Pattern::Window { left: 20, right: 20 }.or(Pattern::Global(3))),
+        ("dilated 64/2/1", Pattern::Dilated { segment: 64, rate: 2, offset: 1 }),
+        ("dilated 48/1/0 & causal", Pattern::Dilated { segment: 48, rate: 1, offset: 0 }.and(Pattern::Causal)),
+        ("blocks", Pattern::blocks(rq, rk, keep)),
+        ("custom stripes", Pattern::from_fn(|i, j| (i + 2 * j) % 5 != 0)),
+        (
+            "custom blocks",
+            Pattern::custom(
+                |qb, kb| match (qb + kb) % 3 {
+                    0 => BlockKind::Full,
+                    1 => BlockKind::Empty,
+                    _ => BlockKind::Partial,
+                },
+                |i, j| (i ^ j) & 4 == 0,
+            ),
+        ),
+    ]
+}
+
+/// The custom-blocks pattern's element truth includes its block classifier.
+fn custom_truth(name: &str, block: usize, i: usize, j: usize, p: &Pattern, nq: usize, nk: usize) -> bool {
+    if name == "custom blocks" {
+        return match (i / block + j / block) % 3 {
+            0 => true,
+            1 => false,
+            _ => (i ^ j) & 4 == 0,
+        };
+    }
+    truth(p, nq, nk, block, i, j)
+}
+
+#[test]
+fn builder_matches_definitions() {
+    for (nq, nk, block) in [(100, 100, 16), (130, 200, 32), (200, 130, 64), (257, 257, 64), (64, 64, 64)] {
+        for (name, p) in patterns(nq, nk, block) {
+            let m = BlockMask::new(&p, nq, nk, block).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut allowed = 0usize;
+            for i in 0..nq {
+                for j in 0..nk {
+                    let want = custom_truth(name, block, i, j, &p, nq, nk);
+                    assert_eq!(m.allows(0, i, j), want, "{name} {nq}x{nk} block {block}: ({i}, {j})");
+                    allowed += want as usize;
+                }
+            }
+            let ed = m.element_density();
+            assert!((ed - allowed as f64 / (nq * nk) as f64).abs() < 1e-12, "{name}: element density {ed}");
+            // Every listed block has at least one allowed pair, and no unlisted block has any.
+            for qb in 0..m.q_blocks() {
+                let listed: Vec<(usize, bool)> = m.row(0, qb).collect();
+                for kb in 0..m.k_blocks() {
+                    let any = (qb * block..((qb + 1) * block).min(nq)).any(|i| (kb * block..((kb + 1) * block).min(nk)).any(|j| m.allows(0, i, j)));
+                    assert_eq!(listed.iter().any(|&(k, _)| k == kb), any, "{name}: block ({qb}, {kb}) listed iff it has allowed pairs");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_masks_are_reproducible_and_near_their_density() {
+    let p = |seed| Pattern::Random { density: 0.1, seed };
+    let a = BlockMask::new(&p(7), 8192, 8192, 64).unwrap();
+    let b = BlockMask::new(&p(7), 8192, 8192, 64).unwrap();
+    let c = BlockMask::new(&p(8), 8192, 8192, 64).unwrap();
+    assert_eq!(a, b, "same seed, same mask");
+    assert_ne!(a, c, "another seed, another mask");
+    assert!((a.density() - 0.1).abs() < 0.01, "density {} for a 0.1 target over 16384 blocks", a.density());
+    assert_eq!(a.partial_blocks(), 0, "random blocks are full or empty");
+    assert_eq!(BlockMask::new(&Pattern::Random { density: 0.0, seed: 1 }, 100, 100, 16).unwrap().active_blocks(), 0);
+    assert!((BlockMask::new(&Pattern::Random { density: 1.0, seed: 1 }, 100, 100, 16).unwrap().density() - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn bad_masks_give_clear_errors() {
+    let inv = |r: ringattn::Result<BlockMask>| matches!(r, Err(Error::InvalidArgument(_)));
+    assert!(inv(BlockMask::new(&Pattern::All, 100, 100, 48)), "block size not a power of two");
+    assert!(inv(BlockMask::new(&Pattern::All, 100, 100, 8)), "block size too small");
+    assert!(inv(BlockMask::new(&Pattern::All, 0, 100, 16)));
+    assert!(inv(BlockMask::new(&Pattern::Random { density: 1.5, seed: 0 }, 100, 100, 16)));
+    assert!(inv(BlockMask::new(&Pattern::Dilated { segment: 64, rate: 2, offset: 2 }, 100, 100, 16)));
+    assert!(inv(BlockMask::new(&Pattern::Dilated { segment: 0, rate: 1, offset: 0 }, 100, 100, 16)));
+    assert!(inv(BlockMask::new(&Pattern::blocks(2, 2, vec![true; 4]), 100, 100, 16)), "block matrix of the wrong size");
+    assert!(inv(BlockMask::new(&Pattern::Union(vec![]), 100, 100, 16)));
+    let no_pred = Pattern::Custom { block: Arc::new(|_, _| BlockKind::Partial), token: None };
+    assert!(inv(BlockMask::new(&no_pred, 100, 100, 16)), "partial blocks need an element predicate");
+    assert!(inv(BlockMask::per_head(&[], 100, 100, 16)));
+
+    let ctx = &contexts()[0];
+    let _g = gl_guard(ctx);
+    let s = Shape::new(1, 100, 2, 32);
+    let t = |dims| GpuTensor::from_f32(ctx, &reference::random_vec(s.q_len(), 1), dims, Dtype::F32).unwrap();
+    let (q, k, v) = (t(s.q_dims()), t(s.kv_dims()), t(s.kv_dims()));
+    let attn = Attention::new(ctx, AttentionOptions::default());
+    let small = BlockMask::new(&Pattern::All, 90, 100, 16).unwrap().upload(ctx).unwrap();
+    assert!(matches!(attn.forward_masked(&q, &k, &v, &small), Err(Error::ShapeMismatch { .. })), "mask smaller than the problem");
+    let heads3 = BlockMask::per_head(&[Pattern::All, Pattern::Causal, Pattern::All], 100, 100, 16).unwrap().upload(ctx).unwrap();
+    assert!(matches!(attn.forward_masked(&q, &k, &v, &heads3), Err(Error::ShapeMismatch { .. })), "3 per-head masks for 2 heads");
+}
+
+struct MaskCase {
+    shape: Shape,
+    dtype: Dtype,
+    tier: Tier,
+    block: usize,
+    causal: bool,
+}
+
+/// Runs masked attention with poisoned outputs and V = NaN on every key no query
+/// visits, and compares with the f64 reference under `mask.allows` (and causal).
+fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) -> Result<(), String> {
+    let s = c.shape;
+    let seed = reference::fresh_seed();
+    let q = reference::random_vec(s.q_len(), seed);
+    let k = reference::random_vec(s.kv_len(), seed ^ 0x11);
+    let mut v = reference::random_vec(s.kv_len(), seed ^ 0x22);
+    // Keys in blocks that no (head, query block) lists must never be read: NaN there
+    // would reach O through 0 * NaN if a kernel visited them.
+    let group = s.heads / s.kv_heads;
+    let poison_v = c.block >= 64;
+    if poison_v {
+        for kb in 0..mask.k_blocks() {
+            let used = (0..s.heads).any(|h| (0..mask.q_blocks()).any(|qb| mask.row(h, qb).any(|(b, _)| b == kb)));
+            if !used {
+                for j in kb * c.block..((kb + 1) * c.block).min(s.seq_k) {
+                    for b in 0..s.batch {
+                        for kh in 0..s.kv_heads {
+                            let base = ((b * s.seq_k + j) * s.kv_heads + kh) * s.head_dim;
+                            v[base..base + s.head_dim].fill(f32::NAN);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let qt = GpuTensor::from_f32(ctx, &q, s.q_dims(), c.dtype).unwrap();
+    let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
+    let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
+    let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: None, tier: Some(c.tier) });
+    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
+    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
+    out.o.poison(ctx).unwrap();
+    out.lse.poison(ctx).unwrap();
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| format!("{name}: {e}"))?;
+    ctx.queue().submit([enc.finish()]);
+    let o = out.o.to_f32_vec(ctx).unwrap();
+    let lse = out.lse.to_vec(ctx).unwrap();
+    let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
+    let diag = s.seq_k as i64 - s.seq_q as i64;
+    let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, i, j| mask.allows(h, i, j) && (!c.causal || j as i64 <= i as i64 + diag));
+    let _ = group;
+    let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
+    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+    if nan || !(eo < tol(c.dtype)) || !(el < lse_tol(c.dtype)) {
+        return Err(format!(
+            "{}: mask `{name}` (block {}, density {:.2}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
+            label(ctx),
+            c.block,
+            mask.density(),
+            s.batch,
+            s.seq_q,
+            s.seq_k,
+            s.heads,
+            s.kv_heads,
+            s.head_dim,
+            c.dtype,
+            c.tier,
+            c.causal
+        ));
+    }
+    Ok(())
+}
+
+/// Every pattern (and per-head masks) in every tier and dtype the adapter runs.
+#[test]
+fn masked_attention_matches_reference() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts() {
+        let _g = gl_guard(ctx);
+        let dims: &[usize] = if is_cpu_gl(ctx) { &[32] } else { &[32, 64, 128] };
+        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
+        for tier in ctx.capabilities().tiers() {
+            for &dtype in &dtypes {
+                for (di, &d) in dims.iter().enumerate() {
+                    if resolve_tier(ctx, Some(tier), dtype, d).unwrap() != tier {
+                        continue;
+                    }
+                    // Sizes that are not block multiples, seq_q != seq_k, GQA; one block
+                    // size per head_dim (smaller blocks cut the query tiles down).
+                    let block = [64, 32, 128][di % 3];
+                    let (nq, nk) = [(200, 200), (130, 190), (257, 257)][di % 3];
+                    let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
+                    for (pi, (name, p)) in patterns(nq, nk, block).into_iter().enumerate() {
+                        // The whole pattern list at the first head_dim; a rotating share after.
+                        if di > 0 && pi % 3 != di % 3 {
+                            continue;
+                        }
+                        let mask = BlockMask::new(&p, nq, nk, block).unwrap();
+                        let c = MaskCase { shape, dtype, tier, block, causal: pi == 2 };
+                        ran += 1;
+                        if let Err(e) = check_masked(ctx, &c, name, &mask) {
+                            failures.push(e);
+                        }
+                    }
+                    // Per-head masks (one per head).
+                    let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
+                    let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
+                    ran += 1;
+                    if let Err(e) = check_masked(ctx, &MaskCase { shape, dtype, tier, block, causal: false }, "per-head", &mask) {
+                        failures.push(e);
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} masked cases");
+    assert!(failures.is_empty(), "{} masked cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Rows with no allowed key give O = 0 and LSE = -inf exactly (never NaN).
+#[test]
+fn fully_masked_rows_are_zero() {
+    for ctx in contexts() {
+        let _g = gl_guard(ctx);
+        let (n, block): (usize, usize) = (150, 32);
+        let rows = n.div_ceil(block);
+        // Query block 1 has no key block at all; query block 3 only partial blocks that
+        // allow nothing for odd rows.
+        let keep: Vec<bool> = (0..rows * rows).map(|x| x / rows != 1).collect();
+        let p = Pattern::blocks(rows, rows, keep).and(Pattern::from_fn(|i, _| i / 32 != 3 || i % 2 == 0));
+        let mask = BlockMask::new(&p, n, n, block).unwrap();
+        for tier in ctx.capabilities().tiers() {
+            let dtype = if tier == Tier::Matrix { Dtype::F16 } else { Dtype::F32 };
+            if resolve_tier(ctx, Some(tier), dtype, 32).unwrap() != tier {
+                continue;
+            }
+            let s = Shape::new(1, n, 2, 32);
+            check_masked(ctx, &MaskCase { shape: s, dtype, tier, block, causal: false }, "empty rows", &mask).unwrap();
+            let t = |seed, dims| GpuTensor::from_f32(ctx, &reference::random_vec(s.q_len(), seed), dims, dtype).unwrap();
+            let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
+            let out = attn.forward_masked(&t(1, s.q_dims()), &t(2, s.kv_dims()), &t(3, s.kv_dims()), &mask.upload(ctx).unwrap()).unwrap();
+            let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
+            for h in 0..2 {
+                for i in (32..64).chain((96..128).filter(|i| i % 2 == 1)) {
+                    assert_eq!(lse[h * n + i], f32::NEG_INFINITY, "{} {tier}: LSE of masked row {i}", label(ctx));
+                    let base = (i * 2 + h) * 32;
+                    assert!(o[base..base + 32].iter().all(|&x| x == 0.0), "{} {tier}: O of masked row {i}", label(ctx));
+                }
+            }
+        }
+    }
+}
