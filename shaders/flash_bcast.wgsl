@@ -93,6 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         kv[{d}] = vec4<f32>(k[ke + {d}u]);
         //#end
 
+        let tb = tile_bits(row, t, pi);
         var s: array<f32, S>;
         var dot4: vec4<f32>;
         //#unroll j $S
@@ -100,7 +101,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll d $D4
         dot4 += qr[{d}] * subgroupBroadcast(kv[{d}], {j}u);
         //#end
-        s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t + {j}u, lim, row, pi));
+        s[{j}] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t, {j}u, lim, tb));
         //#end
         var mt = m;
         //#unroll j $S

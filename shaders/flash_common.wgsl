@@ -32,8 +32,9 @@ fn key_limit(row: u32) -> u32 {
 // Block mask (kernels::flash, mask.rs) in the coordinates of the whole problem: chunk
 // row i is mask row q_pos0 + i, chunk key j is mask column k_pos0 + j. mask_meta holds
 // the row pointers (mask_heads * mask_nqb + 1 of them), then from mask_cols on one
-// (key block, partial index) pair per active block; a partial block's element mask is
-// mask_words words of mask_bits, bit qi * B + ki.
+// (first key block, block count, partial index) triple per span of active blocks (runs
+// of full blocks are merged into one span; a partial block is a span of its own); a
+// partial block's element mask is mask_words words of mask_bits, bit qi * B + ki.
 @group(0) @binding(6) var<storage, read> mask_meta: array<u32>;
 @group(0) @binding(7) var<storage, read> mask_bits: array<u32>;
 
@@ -45,30 +46,44 @@ fn mask_row(h: u32, row0: u32) -> vec2<u32> {
     return vec2<u32>(mask_meta[r], mask_meta[r + 1u]);
 }
 
-// Chunk keys [x, y) of entry e, clipped to [0, k_end), and its partial index (FULL: no
+// Chunk keys [x, y) of span e, clipped to [0, k_end), and its partial index (FULL: no
 // element mask).
 fn mask_span(e: u32) -> vec3<u32> {
-    let kb = mask_meta[p.mask_cols + 2u * e];
-    let s = i32(kb << p.mask_log2b) - i32(p.k_pos0);
+    let m = p.mask_cols + 3u * e;
+    let s = i32(mask_meta[m] << p.mask_log2b) - i32(p.k_pos0);
     let lo = u32(clamp(s, 0, i32(p.k_end)));
-    let hi = u32(clamp(s + (1i << p.mask_log2b), 0, i32(p.k_end)));
-    return vec3<u32>(lo, hi, mask_meta[p.mask_cols + 2u * e + 1u]);
+    let hi = u32(clamp(s + i32(mask_meta[m + 1u] << p.mask_log2b), 0, i32(p.k_end)));
+    return vec3<u32>(lo, hi, mask_meta[m + 2u]);
 }
 
-// Whether chunk row `row` sees chunk key `key` (< lim: causal limit and span end).
-fn visible(key: u32, lim: u32, row: u32, pi: u32) -> bool {
-    if key >= lim {
-        return false;
-    }
+// Visibility bits of chunk keys [t, t + 64) for chunk row `row` in span `pi` (all set
+// for a full span), read once per tile. Bits past the block are garbage; callers also
+// test the key against the span end.
+fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
     if pi == FULL {
-        return true;
+        return vec2<u32>(0xffffffffu);
     }
     let mb = (1u << p.mask_log2b) - 1u;
-    let bit = (((p.q_pos0 + row) & mb) << p.mask_log2b) + ((p.k_pos0 + key) & mb);
-    return ((mask_bits[pi * p.mask_words + (bit >> 5u)] >> (bit & 31u)) & 1u) != 0u;
+    let bit = (((p.q_pos0 + row) & mb) << p.mask_log2b) + ((p.k_pos0 + t) & mb);
+    let last = arrayLength(&mask_bits) - 1u;
+    let w = pi * p.mask_words + (bit >> 5u);
+    let w0 = mask_bits[min(w, last)];
+    let w1 = mask_bits[min(w + 1u, last)];
+    let w2 = mask_bits[min(w + 2u, last)];
+    let sh = bit & 31u;
+    if sh == 0u {
+        return vec2<u32>(w0, w1);
+    }
+    return vec2<u32>((w0 >> sh) | (w1 << (32u - sh)), (w1 >> sh) | (w2 << (32u - sh)));
 }
 //#else
-fn visible(key: u32, lim: u32, row: u32, pi: u32) -> bool {
-    return key < lim;
+fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
+    return vec2<u32>(0xffffffffu);
 }
 //#endif
+
+// Whether key t + j (j < 64) of a tile is visible: below `lim` (causal limit and span
+// end) and set in the tile's bits.
+fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
+    return t + j < lim && ((select(bits.y, bits.x, j < 32u) >> (j & 31u)) & 1u) != 0u;
+}

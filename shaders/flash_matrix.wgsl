@@ -153,10 +153,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + wg.x * BQ) >> p.mask_log2b);
     let e_end = mask_meta[mrow + 1u];
     for (var e = mask_meta[mrow]; e < e_end; e++) {
-        let kstart = i32(mask_meta[p.mask_cols + 2u * e] << p.mask_log2b) - i32(p.k_pos0);
+        let me = p.mask_cols + 3u * e;
+        let kstart = i32(mask_meta[me] << p.mask_log2b) - i32(p.k_pos0);
         let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
-        let t1 = min(u32(clamp(kstart + (1i << p.mask_log2b), 0, i32(p.k_end))), kend);
-        let pi = mask_meta[p.mask_cols + 2u * e + 1u];
+        let t1 = min(u32(clamp(kstart + i32(mask_meta[me + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let pi = mask_meta[me + 2u];
     //#else
     {
         let t0 = p.k_begin;
@@ -265,12 +266,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // @SM0
         let srow = sbase + r * SS;
         let c0 = sub + r * LPR;
+        let tb = tile_bits(row, t, pi);
         var sv: array<f32, CPL>;
         var tmax = NEG_BIG;
         //#unroll i $CPL
         {
             let c = ({i}u * LPR + c0) % BK;
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, visible(t + c, lim, row, pi));
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, visible(t, c, lim, tb));
             tmax = max(tmax, sv[{i}]);
         }
         //#end

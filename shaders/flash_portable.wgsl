@@ -109,6 +109,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
 
         if valid && lim > t {
+            let tb = tile_bits(row, t, pi);
             // Plain loops with constant trip counts: GPU compilers unroll them; fully
             // unrolled source took llvmpipe's GL driver minutes to compile at
             // head_dim >= 80. Keys past the row's limit get NEG_BIG and weigh 0.
@@ -119,7 +120,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 for (var d = 0u; d < D4; d++) {
                     dot4 += qr[d] * ks[j * D4 + d];
                 }
-                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t + j, lim, row, pi));
+                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t, j, lim, tb));
                 mt = max(mt, s[j]);
             }
             let alpha = exp2(m - mt);

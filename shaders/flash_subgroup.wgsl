@@ -119,6 +119,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // computes on a clamped row and throws the result away), so no lane of a
         // subgroup is inactive during a subgroup operation.
         if lim > t || !valid {
+            let tb = tile_bits(row, t, pi);
             var s: array<f32, BK>;
             var part: vec4<f32>;
             //#unroll j $BK
@@ -126,7 +127,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll c $C
             part += qr[{c}] * ks[{j}u * D4 + lane + {c}u * R];
             //#end
-            s[{j}] = select(NEG_BIG, row_sum(part.x + part.y + part.z + part.w), visible(t + {j}u, lim, row, pi));
+            s[{j}] = select(NEG_BIG, row_sum(part.x + part.y + part.z + part.w), visible(t, {j}u, lim, tb));
             //#end
             var mt = m;
             //#unroll j $BK

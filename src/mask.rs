@@ -538,17 +538,30 @@ impl BlockMask {
         heads.iter().any(|&h| (q0 / b..q1.min(self.seq_q).div_ceil(b)).any(|qb| self.row(h, qb).any(|(kb, _)| kb * b < k1 && (kb + 1) * b > k0)))
     }
 
-    /// Bytes the mask takes on a GPU.
-    pub fn gpu_bytes(&self) -> u64 {
-        ((self.row_ptr.len() + 2 * self.cols.len()).max(1) * 4 + self.bits.len().max(1) * 4) as u64
-    }
-
     /// Uploads the mask to `ctx` (checks the binding size limit).
     pub fn upload(&self, ctx: &GpuContext) -> Result<GpuBlockMask> {
-        let mut meta: Vec<u32> = Vec::with_capacity(self.row_ptr.len() + 2 * self.cols.len());
-        meta.extend_from_slice(&self.row_ptr);
-        for c in &self.cols {
-            meta.extend_from_slice(c);
+        // GPU layout: row pointers over spans, then (first key block, block count,
+        // partial index) per span; runs of adjacent full blocks become one span so the
+        // kernels stream them like dense keys.
+        let rows = self.row_ptr.len() - 1;
+        let mut spans: Vec<[u32; 3]> = Vec::with_capacity(self.cols.len());
+        let mut ptr: Vec<u32> = Vec::with_capacity(rows + 1);
+        ptr.push(0);
+        for r in 0..rows {
+            let row_start = spans.len();
+            for &[kb, pi] in &self.cols[self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize] {
+                let in_row = spans.len() > row_start;
+                match spans.last_mut() {
+                    Some(last) if in_row && pi == FULL && last[2] == FULL && last[0] + last[1] == kb => last[1] += 1,
+                    _ => spans.push([kb, 1, pi]),
+                }
+            }
+            ptr.push(spans.len() as u32);
+        }
+        let mut meta: Vec<u32> = Vec::with_capacity(ptr.len() + 3 * spans.len());
+        meta.extend_from_slice(&ptr);
+        for sp in &spans {
+            meta.extend_from_slice(sp);
         }
         let bits: &[u32] = if self.bits.is_empty() { &[0] } else { &self.bits };
         let max = ctx.capabilities().limits.max_storage_buffer_binding_size as u64;
@@ -578,7 +591,8 @@ impl BlockMask {
             seq_k: self.seq_k,
             block: self.block,
             heads: self.heads,
-            cols_off: self.row_ptr.len() as u32,
+            cols_off: ptr.len() as u32,
+            spans: spans.len(),
             density: self.density(),
         })
     }
@@ -594,6 +608,7 @@ pub struct GpuBlockMask {
     block: usize,
     heads: usize,
     pub(crate) cols_off: u32,
+    spans: usize,
     density: f64,
 }
 
@@ -615,6 +630,10 @@ impl GpuBlockMask {
     }
     pub fn q_blocks(&self) -> usize {
         self.seq_q.div_ceil(self.block)
+    }
+    /// Spans the kernels walk (adjacent full blocks of a row merged), over all heads.
+    pub fn spans(&self) -> usize {
+        self.spans
     }
     /// Bytes of GPU memory held by the mask.
     pub fn bytes(&self) -> u64 {

@@ -3,6 +3,7 @@
 use crate::attention::{Attention, AttentionOutput};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
+use crate::mask::GpuBlockMask;
 use crate::tensor::GpuTensor;
 
 /// A pair of timestamp slots and the buffers to read them back.
@@ -68,12 +69,25 @@ pub fn median(xs: &[f64]) -> f64 {
 /// Runs attention `reps` times with timestamps around the compute pass and returns the
 /// median GPU seconds, or `None` when the adapter has no timestamp queries.
 pub fn time_attention(attn: &Attention<'_>, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, out: &AttentionOutput, reps: usize) -> Result<Option<f64>> {
+    time_attention_with(attn, q, k, v, out, None, reps)
+}
+
+/// [`time_attention`] with an optional block mask.
+pub fn time_attention_with(
+    attn: &Attention<'_>,
+    q: &GpuTensor,
+    k: &GpuTensor,
+    v: &GpuTensor,
+    out: &AttentionOutput,
+    mask: Option<&GpuBlockMask>,
+    reps: usize,
+) -> Result<Option<f64>> {
     let ctx = attn.context();
     let Some(timer) = GpuTimer::new(ctx) else { return Ok(None) };
     let mut samples = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
-        attn.encode(&mut enc, q, k, v, &out.o, &out.lse, Some(timer.writes()))?;
+        attn.encode_with(&mut enc, q, k, v, &out.o, &out.lse, mask, Some(timer.writes()))?;
         timer.resolve(&mut enc);
         ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
         samples.push(timer.read_seconds(ctx)?);

@@ -422,6 +422,15 @@ pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usiz
 }
 
 fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>) -> Result<Prepared> {
+    let prep = prepare_tiles(ctx, tier, dtype, head_dim, block)?;
+    // The sparse kernels read a tile's visibility bits as two words.
+    if prep.sparse && prep.cfg.bk > 64 {
+        return Err(Error::InvalidArgument(format!("block-sparse kernels need key tiles of at most 64 keys; the {tier} tier uses {}", prep.cfg.bk)));
+    }
+    Ok(prep)
+}
+
+fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>) -> Result<Prepared> {
     let sparse = block.is_some();
     let cap = block.unwrap_or(u32::MAX);
     match tier {

@@ -1,0 +1,121 @@
+//! Block-sparse benchmark: GPU time (timestamp queries, median of `--reps` after a
+//! warm-up) of masked attention against dense attention on the same inputs.
+//!
+//! ```text
+//! cargo run --release --example sparse_bench -- --seqs 16384,65536 --dtype f16
+//! ```
+//!
+//! For each N it times: dense; random block masks at each `--densities` value
+//! (time and speedup vs dense, with the mask's actual density); causal through the
+//! built-in causal path and expressed as a BlockMask; a causal sliding window of
+//! `--window` tokens; and (with `--check`) compares a sample of rows of every masked
+//! run with the f64 reference. Output: a Markdown table on stdout.
+
+use clap::Parser;
+use ringattn::mask::{BlockMask, Pattern};
+use ringattn::timing::time_attention_with;
+use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuBlockMask, GpuContext, GpuTensor, Shape, Tier};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Sequence lengths.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![4096usize])]
+    seqs: Vec<usize>,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 8)]
+    heads: usize,
+    #[arg(long, default_value_t = 64)]
+    head_dim: usize,
+    #[arg(long, default_value = "f16")]
+    dtype: Dtype,
+    /// Kernel tier (default: the adapter's best for the dtype).
+    #[arg(long)]
+    tier: Option<Tier>,
+    /// Mask block size (tokens).
+    #[arg(long, default_value_t = 128)]
+    block: usize,
+    /// Target densities of the random masks.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.5, 0.25, 0.1, 0.05])]
+    densities: Vec<f64>,
+    /// Sliding-window length (causal window: each query sees the previous W keys).
+    #[arg(long, default_value_t = 4096)]
+    window: usize,
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Check 64 rows of every masked run against the f64 reference.
+    #[arg(long)]
+    check: bool,
+}
+
+struct Row {
+    name: String,
+    density: f64,
+    ms: f64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let ctx = GpuContext::new()?;
+    println!("adapter: {}", ctx.describe());
+    if !ctx.capabilities().timestamp_query {
+        return Err("the adapter has no timestamp queries".into());
+    }
+    for &n in &a.seqs {
+        let shape = Shape::new(a.batch, n, a.heads, a.head_dim);
+        let seed = 0x5a11;
+        let host = |len, s| reference::random_vec(len, s);
+        let (q, k, v) = (host(shape.q_len(), seed), host(shape.kv_len(), seed ^ 1), host(shape.kv_len(), seed ^ 2));
+        let qt = GpuTensor::from_f32(&ctx, &q, shape.q_dims(), a.dtype)?;
+        let kt = GpuTensor::from_f32(&ctx, &k, shape.kv_dims(), a.dtype)?;
+        let vt = GpuTensor::from_f32(&ctx, &v, shape.kv_dims(), a.dtype)?;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut run = |name: String, causal: bool, mask: Option<(&BlockMask, &GpuBlockMask)>| -> Result<f64, Box<dyn std::error::Error>> {
+            let attn = Attention::new(&ctx, AttentionOptions { causal, scale: None, tier: a.tier });
+            let out = attn.alloc_output(&qt, &kt, &vt)?;
+            // Warm-up (builds the pipeline), then the timed runs.
+            time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), 2)?;
+            let s = time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), a.reps)?.ok_or("no timestamps")?;
+            let density = mask.map_or(if causal { 0.5 } else { 1.0 }, |m| m.0.density());
+            if a.check {
+                let rows_idx: Vec<usize> = (0..64).map(|i| (i * 7919 + 13) % n).collect();
+                let (qh, kh, vh) = (qt.to_f32_vec(&ctx)?, kt.to_f32_vec(&ctx)?, vt.to_f32_vec(&ctx)?);
+                let r = reference::attention_rows(&qh, &kh, &vh, &shape, None, &rows_idx, |_, h, i, j| {
+                    mask.is_none_or(|m| m.0.allows(h, i, j)) && (!causal || j <= i)
+                });
+                let o = reference::select_rows(&out.o.to_f32_vec(&ctx)?, shape.q_dims(), &rows_idx);
+                let err = reference::rel_error(&o, &r.o);
+                let tol = if a.dtype == Dtype::F16 { 5e-3 } else { 1e-4 };
+                if !(err < tol) {
+                    return Err(format!("{name} at N={n}: rel error {err:.3e} over {tol:.0e}").into());
+                }
+                eprintln!("check {name} N={n}: rel err {err:.2e}");
+            }
+            rows.push(Row { name, density, ms: s * 1e3 });
+            Ok(s)
+        };
+        let tier = Attention::new(&ctx, AttentionOptions { tier: a.tier, ..Default::default() }).tier(a.dtype, a.head_dim)?;
+        let dense = run("dense".into(), false, None)?;
+        for &d in &a.densities {
+            let m = BlockMask::new(&Pattern::Random { density: d, seed: 42 }, n, n, a.block)?;
+            let g = m.upload(&ctx)?;
+            run(format!("random {d}"), false, Some((&m, &g)))?;
+        }
+        run("causal (built-in)".into(), true, None)?;
+        let m = BlockMask::new(&Pattern::Causal, n, n, a.block)?;
+        let g = m.upload(&ctx)?;
+        run("causal (BlockMask)".into(), false, Some((&m, &g)))?;
+        if a.window < n {
+            let m = BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: a.window - 1, right: 0 }), n, n, a.block)?;
+            let g = m.upload(&ctx)?;
+            run(format!("causal window {}", a.window), false, Some((&m, &g)))?;
+        }
+        println!("\n### N = {n}, B = {}, H = {}, D = {}, {}, tier {tier}, block {}\n", a.batch, a.heads, a.head_dim, a.dtype.name(), a.block);
+        println!("| pattern | block density | GPU ms (median) | speedup vs dense |");
+        println!("|---|---:|---:|---:|");
+        for r in &rows {
+            println!("| {} | {:.3} | {:.3} | {:.2}x |", r.name, r.density, r.ms, dense * 1e3 / r.ms);
+        }
+    }
+    Ok(())
+}
