@@ -43,6 +43,7 @@ const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
 const RESCALE: f32 = 8.0;
+const NONE: u32 = 0xffffffffu;
 
 //#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<f16>;
@@ -146,6 +147,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // workgroup memory are slow on NVIDIA; fragment stores are not.) Cooperative ops
     // need control flow that naga can prove uniform, so the full tiles run in the loop
     // and the partial tile in an epilogue with the same body (block TILE).
+    //#unroll f $FPS
+    var kpf{f}: coop_mat16x16<f16, B>;
+    var vpf{f}: coop_mat16x16<f16, B>;
+    //#end
+    // First key of the full tile already prefetched into kpf/vpf (NONE: none).
+    var pre = NONE;
     //#if SPARSE
     // Block mask: the steps below run once per active key span of this query block.
     // (mask_row and mask_span written inline: naga treats function results as
@@ -158,22 +165,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
         let t1 = min(u32(clamp(kstart + i32(mask_meta[me + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
         let pi = mask_meta[me + 2u];
+        // The next span's first full tile, prefetched during this span's last one.
+        let mn = me + 3u;
+        let nstart = i32(mask_meta[min(mn, arrayLength(&mask_meta) - 1u)] << p.mask_log2b) - i32(p.k_pos0);
+        let nt0 = max(u32(clamp(nstart, 0, i32(p.k_end))), p.k_begin);
+        let nt1 = min(u32(clamp(nstart + i32(mask_meta[min(mn + 1u, arrayLength(&mask_meta) - 1u)] << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let next_full = e + 1u < e_end && nt0 + BK <= nt1;
     //#else
     {
         let t0 = p.k_begin;
         let t1 = kend;
         let pi = FULL;
+        let nt0 = 0u;
+        let next_full = false;
     //#endif
     let lim = min(klim, t1);
     let full_end = t0 + (max(t1, t0) - t0) / BK * BK;
-    //#unroll f $FPS
-    var kpf{f}: coop_mat16x16<f16, B>;
-    var vpf{f}: coop_mat16x16<f16, B>;
-    //#end
     // (`for` runs at most once here: an `if` on values derived from the span loop's
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
-    for (var once = full_end > t0; once; once = false) {
+    for (var once = full_end > t0 && pre != t0; once; once = false) {
         let kb0 = (b * p.seq_k + t0) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
@@ -200,7 +211,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             coopStoreT(vpf{f}, &vst[so], KSTR);
         }
         //#end
-        let kbn = (b * p.seq_k + min(t + BK, full_end - BK)) * kv_stride + kvh * D;
+        let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
+        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -213,6 +225,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         //#use TILE
     }
+
+    pre = select(NONE, nt0, full_end > t0 && next_full);
 
     for (var once = full_end < t1; once; once = false) {
         let t = full_end;
