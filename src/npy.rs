@@ -113,8 +113,31 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     parse_npy(&bytes, &p)
 }
 
-/// Parses the bytes of an `.npy` file; `name` is used in error messages.
-pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
+/// Reads a boolean `.npy` array (numpy `bool`, or `uint8`/`int8` where nonzero is
+/// true), e.g. a block matrix for `ringattn run --block-mask`. Returns (shape, values).
+pub fn read_npy_bool(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<bool>)> {
+    let path = path.as_ref();
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| io_err(&p, format!("cannot read: {e}")))?;
+    let err = |m: String| io_err(&p, m);
+    let (header, end) = parse_preamble(&bytes, &p)?;
+    if !matches!(header.descr.as_str(), "|b1" | "|u1" | "|i1") {
+        return Err(err(format!("unsupported dtype '{}' for a boolean mask: save it as bool or uint8 (arr.astype(bool))", header.descr)));
+    }
+    if header.fortran_order {
+        return Err(err("Fortran-order arrays are not supported; save a C-order array".into()));
+    }
+    let numel: usize = header.shape.iter().product();
+    let data = &bytes[end..];
+    if data.len() != numel {
+        return Err(err(format!("shape {} needs {numel} bytes of data but the file has {}", shape_tuple(&header.shape), data.len())));
+    }
+    Ok((header.shape, data.iter().map(|&b| b != 0).collect()))
+}
+
+/// Checks the magic string and version and parses the header; returns it and the
+/// offset of the data.
+fn parse_preamble(bytes: &[u8], name: &str) -> Result<(Header, usize)> {
     let err = |m: String| io_err(name, m);
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(err("not a .npy file (missing the \\x93NUMPY magic string)".into()));
@@ -149,6 +172,13 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
         raw.iter().map(|&b| b as char).collect()
     };
     let header = parse_header(&text).map_err(|m| err(format!("bad .npy header {:?}: {m}", text.trim_end())))?;
+    Ok((header, end))
+}
+
+/// Parses the bytes of an `.npy` file; `name` is used in error messages.
+pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray> {
+    let err = |m: String| io_err(name, m);
+    let (header, end) = parse_preamble(bytes, name)?;
     let dtype = match header.descr.as_str() {
         "<f4" => Dtype::F32,
         "<f2" => Dtype::F16,
@@ -365,7 +395,20 @@ fn parse_header(text: &str) -> std::result::Result<Header, String> {
 
 /// Serializes an array to `.npy` bytes (format 1.0; 2.0 only for huge headers).
 pub fn to_npy_bytes(shape: &[usize], dtype: Dtype, data_le: &[u8]) -> Vec<u8> {
-    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr_of(dtype), shape_tuple(shape));
+    npy_bytes_with_descr(shape, descr_of(dtype), data_le)
+}
+
+/// Writes a boolean array (C order, numpy `bool`) as `.npy`, e.g. a block matrix for
+/// `ringattn run --block-mask`.
+pub fn write_npy_bool(path: impl AsRef<Path>, shape: &[usize], data: &[bool]) -> Result<()> {
+    let path = path.as_ref();
+    check_len(&path.display().to_string(), shape, data.len())?;
+    let bytes: Vec<u8> = data.iter().map(|&b| b as u8).collect();
+    write_bytes(path, &npy_bytes_with_descr(shape, "|b1", &bytes))
+}
+
+fn npy_bytes_with_descr(shape: &[usize], descr: &str, data_le: &[u8]) -> Vec<u8> {
+    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr, shape_tuple(shape));
     // magic(6) + version(2) + header length (u16 in 1.0, u32 in 2.0), then the dict,
     // space padding and '\n', so that the data starts at a multiple of ALIGN.
     let layout = |len_bytes: usize| {

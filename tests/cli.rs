@@ -450,3 +450,42 @@ fn unsupported_head_dim_is_an_error() {
     }
     assert_error(&run_with(&dir, "q.npy", "k.npy", "v.npy", &[]), &["head_dim 48"]);
 }
+
+/// `--window`, `--global`, `--random-density` and `--block-mask` (union), with
+/// `--causal` on top: the run's own check passes and O matches the f64 reference
+/// under the element mask computed here from the definitions.
+#[test]
+fn run_with_block_masks() {
+    let dir = tmpdir("masks");
+    let sh = Shape::new(1, 150, 2, 32);
+    let (q, k, v) = (random_vec(sh.q_len(), 11), random_vec(sh.kv_len(), 12), random_vec(sh.kv_len(), 13));
+    let (qp, kp, vp, op) = (dir.join("q.npy"), dir.join("k.npy"), dir.join("v.npy"), dir.join("o.npy"));
+    write_npy_f32(&qp, &sh.q_dims(), &q).unwrap();
+    write_npy_f32(&kp, &sh.kv_dims(), &k).unwrap();
+    write_npy_f32(&vp, &sh.kv_dims(), &v).unwrap();
+    // 5 x 5 blocks of 32: keep the last key block for every query block.
+    let keep: Vec<bool> = (0..25).map(|x| x % 5 == 4).collect();
+    let mp = dir.join("m.npy");
+    ringattn::npy::write_npy_bool(&mp, &[5, 5], &keep).unwrap();
+    let base = ["run", "--q", s(&qp), "--k", s(&kp), "--v", s(&vp), "--out", s(&op), "--check"];
+    let out = assert_ok(&ringattn(&[&base[..], &["--window", "10,3", "--global", "4", "--block-mask", s(&mp), "--block-size", "32"]].concat()));
+    assert!(out.contains("mask: 5 x 5 blocks of 32 tokens") && out.contains("check: ok"), "{out}");
+    let r = reference::attention_masked(&q, &k, &v, &sh, None, |_, _, i, j| {
+        let (i, j) = (i as i64, j as i64);
+        (j >= i - 10 && j <= i + 3) || i < 4 || j < 4 || j >= 128
+    });
+    let o = read_npy(&op).unwrap().to_f32_vec();
+    assert!(rel_error(&o, &r.o) < 1e-5, "window|global|blocks: rel error {}", rel_error(&o, &r.o));
+
+    let out = assert_ok(&ringattn(&[&base[..], &["--causal", "--random-density", "0.3", "--seed", "7", "--block-size", "16"]].concat()));
+    assert!(out.contains("check: ok"), "{out}");
+
+    // Errors: a block matrix of the wrong size, a bad window, a bad density.
+    write_npy_f32(dir.join("bad.npy"), &[5, 5], &[1.0; 25]).unwrap();
+    assert_error(&ringattn(&[&base[..], &["--block-mask", s(&dir.join("bad.npy")), "--block-size", "32"]].concat()), &["bool"]);
+    ringattn::npy::write_npy_bool(dir.join("m4.npy"), &[4, 5], &[true; 20]).unwrap();
+    assert_error(&ringattn(&[&base[..], &["--block-mask", s(&dir.join("m4.npy")), "--block-size", "32"]].concat()), &["--block-mask", "(5, 5)"]);
+    assert_error(&ringattn(&[&base[..], &["--window", "x"]].concat()), &["token count"]);
+    assert_error(&ringattn(&[&base[..], &["--random-density", "2"]].concat()), &["density"]);
+    assert_error(&ringattn(&[&base[..], &["--global", "3", "--block-size", "48"]].concat()), &["block size"]);
+}

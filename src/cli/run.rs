@@ -13,6 +13,7 @@ use super::{check_writable_dir, ms, DeviceArgs, Status};
 use crate::attention::{resolve_tier, Attention, AttentionOptions};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
+use crate::mask::{BlockMask, Pattern};
 use crate::npy::{read_npy, shape_tuple, write_npy_as, write_npy_f16, write_npy_f32, NpyArray, NpyData};
 use crate::reference;
 use crate::ring::{Placement, RingAttention, RingOptions};
@@ -86,6 +87,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "S", allow_negative_numbers = true, help_heading = "Attention")]
     pub scale: Option<f32>,
 
+    /// Sliding window: query i sees keys i-L ..= i+R (one number: L = R). With several
+    /// mask options, a key is visible if any of them allows it (union); --causal then
+    /// applies on top.
+    #[arg(long, value_name = "L,R", help_heading = "Mask")]
+    pub window: Option<WindowSpec>,
+    /// Global tokens: the first G tokens see every key and are seen by every query.
+    #[arg(long, value_name = "G", help_heading = "Mask")]
+    pub global: Option<usize>,
+    /// Block matrix: a bool (or uint8) .npy of shape (ceil(seq_q/B), ceil(seq_k/B));
+    /// true blocks are attended in full.
+    #[arg(long, value_name = "M.npy", help_heading = "Mask")]
+    pub block_mask: Option<PathBuf>,
+    /// Random blocks kept with this probability (reproducible with --seed).
+    #[arg(long, value_name = "P", help_heading = "Mask")]
+    pub random_density: Option<f64>,
+    /// Seed of --random-density.
+    #[arg(long, value_name = "S", default_value_t = 0, help_heading = "Mask")]
+    pub seed: u64,
+    /// Block size of the mask in tokens (16..1024, a power of two).
+    #[arg(long, value_name = "B", default_value_t = 128, help_heading = "Mask")]
+    pub block_size: usize,
+
     /// Element type on the GPU [default: Q's file dtype]. With f16, float32 inputs are rounded on upload.
     #[arg(long, value_enum, help_heading = "Execution")]
     pub dtype: Option<DtypeArg>,
@@ -113,6 +136,59 @@ pub struct RunArgs {
     /// costs O(seq_q * seq_k) per head on the CPU) [default: all rows].
     #[arg(long, value_name = "N", requires = "check", help_heading = "Verification")]
     pub check_rows: Option<usize>,
+}
+
+/// `--window L,R` (or `--window W` for L = R = W).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub left: usize,
+    pub right: usize,
+}
+
+impl std::str::FromStr for WindowSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let num = |x: &str| x.trim().parse::<usize>().map_err(|_| format!("`{x}` is not a token count (use L,R or W)"));
+        match s.split_once(',') {
+            Some((l, r)) => Ok(WindowSpec { left: num(l)?, right: num(r)? }),
+            None => {
+                let w = num(s)?;
+                Ok(WindowSpec { left: w, right: w })
+            }
+        }
+    }
+}
+
+/// The block mask the mask options describe (their union), or `None` without any.
+pub fn mask_from_args(args: &RunArgs, shape: &Shape) -> Result<Option<BlockMask>> {
+    let mut parts: Vec<Pattern> = Vec::new();
+    if let Some(w) = args.window {
+        parts.push(Pattern::Window { left: w.left, right: w.right });
+    }
+    if let Some(g) = args.global {
+        parts.push(Pattern::Global(g));
+    }
+    if let Some(d) = args.random_density {
+        parts.push(Pattern::Random { density: d, seed: args.seed });
+    }
+    if let Some(path) = &args.block_mask {
+        let (dims, keep) = crate::npy::read_npy_bool(path)?;
+        let (rows, cols) = (shape.seq_q.div_ceil(args.block_size), shape.seq_k.div_ceil(args.block_size));
+        if dims != [rows, cols] {
+            return Err(Error::ShapeMismatch {
+                what: "--block-mask",
+                expected: format!("({rows}, {cols}) blocks of {} tokens for seq_q {} x seq_k {}", args.block_size, shape.seq_q, shape.seq_k),
+                got: shape_tuple(&dims),
+            });
+        }
+        parts.push(Pattern::blocks(rows, cols, keep));
+    }
+    let pattern = match parts.len() {
+        0 => return Ok(None),
+        1 => parts.pop().expect("one pattern"),
+        _ => Pattern::Union(parts),
+    };
+    BlockMask::new(&pattern, shape.seq_q, shape.seq_k, args.block_size).map(Some)
 }
 
 /// Which devices `--devices` asks for.
@@ -286,7 +362,13 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     for p in std::iter::once(&args.out).chain(args.lse.as_ref()) {
         check_writable_dir(p)?;
     }
+    let mask = mask_from_args(args, &shape)?;
     if let Some(spec) = args.devices {
+        if mask.is_some() {
+            return Err(Error::InvalidArgument(
+                "mask options (--window, --global, --block-mask, --random-density) do not combine with --devices yet".into(),
+            ));
+        }
         return execute_ring(args, spec, &shape, dtype, q, k, v);
     }
 
@@ -316,6 +398,18 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         args.causal,
         scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt())
     );
+    if let Some(m) = &mask {
+        println!(
+            "mask: {} x {} blocks of {} tokens, density {:.4} ({} active, {} partial), element density {:.4}",
+            m.q_blocks(),
+            m.k_blocks(),
+            m.block(),
+            m.density(),
+            m.active_blocks(),
+            m.partial_blocks(),
+            m.element_density()
+        );
+    }
 
     let t0 = Instant::now();
     let (qt, qv) = upload(&ctx, &q, shape.q_dims(), dtype)?;
@@ -327,7 +421,10 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
 
     let attn = Attention::new(&ctx, AttentionOptions { causal: args.causal, scale, tier: Some(tier) });
     let t1 = Instant::now();
-    let out = attn.forward(&qt, &kt, &vt)?;
+    let out = match &mask {
+        None => attn.forward(&qt, &kt, &vt)?,
+        Some(m) => attn.forward_masked(&qt, &kt, &vt, &m.upload(&ctx)?)?,
+    };
     ctx.wait()?;
     let t_attn = t1.elapsed();
 
@@ -352,7 +449,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     if !args.check {
         return Ok(Status::Ok);
     }
-    check(args, &shape, dtype, &qv, &kv, &vv, &o32, &lse)
+    check(args, &shape, dtype, &qv, &kv, &vv, &o32, &lse, mask.as_ref())
 }
 
 /// `ringattn run --devices ...`: the same computation as a ring over several devices.
@@ -421,7 +518,7 @@ fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, 
     if !args.check {
         return Ok(Status::Ok);
     }
-    check(args, shape, dtype, &qv, &kv, &vv, &out.o, &out.lse)
+    check(args, shape, dtype, &qv, &kv, &vv, &out.o, &out.lse, None)
 }
 
 fn print_times(upload: Duration, attn: Duration, read: Duration) {
@@ -429,12 +526,24 @@ fn print_times(upload: Duration, attn: Duration, read: Duration) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check(args: &RunArgs, s: &Shape, dtype: Dtype, q: &[f32], k: &[f32], v: &[f32], o: &[f32], lse: &[f32]) -> Result<Status> {
+fn check(
+    args: &RunArgs,
+    s: &Shape,
+    dtype: Dtype,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &[f32],
+    lse: &[f32],
+    mask: Option<&BlockMask>,
+) -> Result<Status> {
     let rows = check_rows(s.seq_q, args.check_rows);
     let t = Instant::now();
     let diag = s.seq_k as i64 - s.seq_q as i64;
     let causal = args.causal;
-    let r = reference::attention_rows(q, k, v, s, args.scale, &rows, |_, _, i, j| !causal || (j as i64) <= i as i64 + diag);
+    let r = reference::attention_rows(q, k, v, s, args.scale, &rows, |_, h, i, j| {
+        (!causal || (j as i64) <= i as i64 + diag) && mask.is_none_or(|m| m.allows(h, i, j))
+    });
     let (o_sel, lse_sel);
     let (o_cmp, lse_cmp) = if rows.len() == s.seq_q {
         (o, lse)
