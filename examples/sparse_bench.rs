@@ -8,12 +8,11 @@
 //! For each N it times: dense; random block masks at each `--densities` value
 //! (time and speedup vs dense, with the mask's actual density); causal through the
 //! built-in causal path and expressed as a BlockMask; a causal sliding window of
-//! `--window` tokens; with `--traversal`, the masks again with Hilbert traversal of
-//! the work; and (with `--check`) compares a sample of rows of every masked
+//! `--window` tokens; and (with `--check`) compares a sample of rows of every masked
 //! run with the f64 reference. Output: a Markdown table on stdout.
 
 use clap::Parser;
-use ringattn::mask::{BlockMask, Pattern, Traversal};
+use ringattn::mask::{BlockMask, Pattern};
 use ringattn::timing::time_attention_with;
 use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuBlockMask, GpuContext, GpuTensor, Shape, Tier};
 
@@ -44,9 +43,6 @@ struct Args {
     window: usize,
     #[arg(long, default_value_t = 10)]
     reps: usize,
-    /// Also time each mask with Hilbert traversal of the (query tile, head) work.
-    #[arg(long)]
-    traversal: bool,
     /// Check 64 rows of every masked run against the f64 reference.
     #[arg(long)]
     check: bool,
@@ -104,10 +100,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let m = BlockMask::new(&Pattern::Random { density: d, seed: 42 }, n, n, a.block)?;
             let g = m.upload(&ctx)?;
             run(format!("random {d}"), false, Some((&m, &g)))?;
-            if a.traversal {
-                let g = m.upload_with(&ctx, Traversal::Hilbert)?;
-                run(format!("random {d}, Hilbert traversal"), false, Some((&m, &g)))?;
-            }
         }
         run("causal (built-in)".into(), true, None)?;
         let m = BlockMask::new(&Pattern::Causal, n, n, a.block)?;
@@ -117,10 +109,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let m = BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: a.window - 1, right: 0 }), n, n, a.block)?;
             let g = m.upload(&ctx)?;
             run(format!("causal window {}", a.window), false, Some((&m, &g)))?;
-            if a.traversal {
-                let g = m.upload_with(&ctx, Traversal::Hilbert)?;
-                run(format!("causal window {}, Hilbert traversal", a.window), false, Some((&m, &g)))?;
-            }
         }
         println!("\n### N = {n}, B = {}, H = {}, D = {}, {}, tier {tier}, block {}\n", a.batch, a.heads, a.head_dim, a.dtype.name(), a.block);
         println!("| pattern | block density | GPU ms (median) | speedup vs dense |");

@@ -29,12 +29,11 @@ const BQ: u32 = $BQu;
 
 @compute @workgroup_size(BQ)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wt = work_tile(wg);
-    let h = wt >> 16u;
+    let h = wg.y;
     let b = wg.z;
     let kvh = h / (p.heads / p.kv_heads);
     let lane = lid % S;
-    let row0 = (wt & 0xffffu) * BQ;
+    let row0 = wg.x * BQ;
     let row = row0 + lid;
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);

@@ -14,7 +14,6 @@ struct Params {
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
     k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
     mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
-    mask_order: u32, mask_gx: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -77,22 +76,9 @@ fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
     }
     return vec2<u32>((w0 >> sh) | (w1 << (32u - sh)), (w1 >> sh) | (w2 << (32u - sh)));
 }
-
-// (query tile, head) of a workgroup, packed as tile | head << 16: (wg.x, wg.y), or with a
-// traversal table (mask_order != 0, mask.rs `Traversal`) entry wg.y * mask_gx + wg.x.
-fn work_tile(wg: vec3<u32>) -> u32 {
-    if p.mask_order == 0u {
-        return wg.x | (wg.y << 16u);
-    }
-    return mask_meta[p.mask_order + wg.y * p.mask_gx + wg.x];
-}
 //#else
 fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
     return vec2<u32>(0xffffffffu);
-}
-
-fn work_tile(wg: vec3<u32>) -> u32 {
-    return wg.x | (wg.y << 16u);
 }
 //#endif
 

@@ -67,21 +67,14 @@ var<workgroup> rescale_flag: array<u32, 4>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    // Work tile (query tile | head << 16), inline for uniformity (see work_tile).
-    //#if SPARSE
-    let wt = select(wg.x | (wg.y << 16u), mask_meta[min(p.mask_order + wg.y * p.mask_gx + wg.x, arrayLength(&mask_meta) - 1u)], p.mask_order != 0u);
-    //#else
-    let wt = wg.x | (wg.y << 16u);
-    //#endif
-    let wx = wt & 0xffffu;
-    let h = wt >> 16u;
+    let h = wg.y;
     let b = wg.z;
     let kvh = h / (p.heads / p.kv_heads);
     let sg = lid / SG;
     let lane = lid % SG;
     let r = lane / LPR;
     let sub = lane % LPR;
-    let srow0 = wx * BQ + sg * RS;
+    let srow0 = wg.x * BQ + sg * RS;
     let row = srow0 + r;
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
@@ -89,7 +82,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // Workgroup-uniform end of the keys any row here may see (written inline: naga
     // treats a function call's result as non-uniform, and cooperative ops need
     // uniform control flow).
-    let last_row = min(wx * BQ + BQ, p.seq_q) - 1u;
+    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
     let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let kend = select(p.k_end, causal_end, p.causal != 0u);
     let q_stride = p.heads * D;
@@ -107,7 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var of{m}_{d} = coop_mat16x16<f32, C>();
     //#end
     //#end
-    if wx * BQ + BQ <= p.seq_q {
+    if wg.x * BQ + BQ <= p.seq_q {
         let qb = p.q_off + ((b * p.seq_q + srow0) * p.heads + h) * D;
         //#unroll m $MQ
         //#unroll d $DT
@@ -164,7 +157,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // Block mask: the steps below run once per active key span of this query block.
     // (mask_row and mask_span written inline: naga treats function results as
     // non-uniform, and the loop bounds must be uniform for the cooperative ops.)
-    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + wx * BQ) >> p.mask_log2b);
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + wg.x * BQ) >> p.mask_log2b);
     let e_end = mask_meta[mrow + 1u];
     for (var e = mask_meta[mrow]; e < e_end; e++) {
         let me = p.mask_cols + 3u * e;

@@ -47,12 +47,11 @@ fn row_sum(x: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let wt = work_tile(wg);
-    let h = wt >> 16u;
+    let h = wg.y;
     let b = wg.z;
     let kvh = h / (p.heads / p.kv_heads);
     let lane = lid % R;
-    let row0 = (wt & 0xffffu) * BQ;
+    let row0 = wg.x * BQ;
     let row = row0 + lid / R;
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);

@@ -36,7 +36,7 @@ pub use attention::{Attention, AttentionOptions, AttentionOutput};
 pub use context::{Capabilities, GpuContext};
 pub use error::{Error, Result};
 pub use kernels::Tier;
-pub use mask::{BlockMask, GpuBlockMask, Pattern, Traversal};
+pub use mask::{BlockMask, GpuBlockMask, Pattern};
 pub use ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
 pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 

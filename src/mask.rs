@@ -538,14 +538,8 @@ impl BlockMask {
         heads.iter().any(|&h| (q0 / b..q1.min(self.seq_q).div_ceil(b)).any(|qb| self.row(h, qb).any(|(kb, _)| kb * b < k1 && (kb + 1) * b > k0)))
     }
 
-    /// Uploads the mask to `ctx` (checks the binding size limit), with row-major
-    /// traversal.
+    /// Uploads the mask to `ctx` (checks the binding size limit).
     pub fn upload(&self, ctx: &GpuContext) -> Result<GpuBlockMask> {
-        self.upload_with(ctx, Traversal::RowMajor)
-    }
-
-    /// Uploads the mask with a given order of work over (query tile, head).
-    pub fn upload_with(&self, ctx: &GpuContext, traversal: Traversal) -> Result<GpuBlockMask> {
         // GPU layout: row pointers over spans, then (first key block, block count,
         // partial index) per span; runs of adjacent full blocks become one span so the
         // kernels stream them like dense keys.
@@ -591,9 +585,6 @@ impl BlockMask {
         let meta_buf = upload("ringattn mask meta", &meta)?;
         let bits_buf = upload("ringattn mask bits", bits)?;
         Ok(GpuBlockMask {
-            host_meta: Arc::new(meta),
-            traversal,
-            ordered: Arc::new(std::sync::Mutex::new(Vec::new())),
             meta: meta_buf,
             bits: bits_buf,
             seq_q: self.seq_q,
@@ -607,62 +598,9 @@ impl BlockMask {
     }
 }
 
-/// The order in which workgroups take their work items (query tile, head).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Traversal {
-    /// Workgroup (x, y) takes query tile x of head y (the dispatch order).
-    #[default]
-    RowMajor,
-    /// Workgroups follow a Hilbert curve over the (query tile, head) plane (the curve of
-    /// the enclosing power-of-two square, points outside skipped), so that work items
-    /// running at the same time are close in both coordinates. Measured against
-    /// row-major in BENCHMARKS.md.
-    Hilbert,
-}
-
-/// Point `d` of the Hilbert curve over a 2^order square: (x, y).
-fn hilbert_d2xy(order: u32, d: u64) -> (u64, u64) {
-    let (mut x, mut y, mut t) = (0u64, 0u64, d);
-    let mut s = 1u64;
-    while s < (1u64 << order) {
-        let rx = 1 & (t / 2);
-        let ry = 1 & (t ^ rx);
-        if ry == 0 {
-            if rx == 1 {
-                x = s - 1 - x;
-                y = s - 1 - y;
-            }
-            std::mem::swap(&mut x, &mut y);
-        }
-        x += s * rx;
-        y += s * ry;
-        t /= 4;
-        s *= 2;
-    }
-    (x, y)
-}
-
-/// The (tile | head << 16) work items of a gx x heads grid in Hilbert order.
-pub(crate) fn hilbert_work_order(gx: u32, heads: u32) -> Vec<u32> {
-    let side = gx.max(heads).next_power_of_two();
-    let order = side.trailing_zeros();
-    let mut out = Vec::with_capacity((gx * heads) as usize);
-    for d in 0..(side as u64 * side as u64) {
-        let (x, y) = hilbert_d2xy(order, d);
-        if x < gx as u64 && y < heads as u64 {
-            out.push(x as u32 | (y as u32) << 16);
-        }
-    }
-    out
-}
-
 /// A [`BlockMask`] on one GPU context.
 #[derive(Clone, Debug)]
 pub struct GpuBlockMask {
-    host_meta: Arc<Vec<u32>>,
-    traversal: Traversal,
-    /// Meta buffers with a traversal table appended, per (grid x, heads).
-    ordered: Arc<std::sync::Mutex<Vec<((u32, u32), Arc<wgpu::Buffer>)>>>,
     pub(crate) meta: Arc<wgpu::Buffer>,
     pub(crate) bits: Arc<wgpu::Buffer>,
     seq_q: usize,
@@ -693,33 +631,6 @@ impl GpuBlockMask {
     pub fn q_blocks(&self) -> usize {
         self.seq_q.div_ceil(self.block)
     }
-    pub fn traversal(&self) -> Traversal {
-        self.traversal
-    }
-
-    /// The meta buffer to bind for a launch of gx x heads workgroups and the offset of
-    /// its traversal table (0: none, row-major).
-    pub(crate) fn meta_for(&self, ctx: &GpuContext, gx: u32, heads: u32) -> Result<(Arc<wgpu::Buffer>, u32)> {
-        if self.traversal == Traversal::RowMajor {
-            return Ok((self.meta.clone(), 0));
-        }
-        if gx > 0xffff || heads > 0xffff {
-            return Err(Error::InvalidArgument(format!("a traversal table needs fewer than 65536 query tiles and heads (got {gx} x {heads})")));
-        }
-        let mut cache = self.ordered.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, b)) = cache.iter().find(|(k, _)| *k == (gx, heads)) {
-            return Ok((b.clone(), self.host_meta.len() as u32));
-        }
-        let mut words = (*self.host_meta).clone();
-        words.extend(hilbert_work_order(gx, heads));
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let buf = ctx.create_buffer("ringattn mask meta + traversal", words.len() as u64 * 4, usage)?;
-        ctx.write_bytes(&buf, 0, bytemuck::cast_slice(&words))?;
-        let buf = Arc::new(buf);
-        cache.push(((gx, heads), buf.clone()));
-        Ok((buf, self.host_meta.len() as u32))
-    }
-
     /// Spans the kernels walk (adjacent full blocks of a row merged), over all heads.
     pub fn spans(&self) -> usize {
         self.spans
@@ -727,31 +638,5 @@ impl GpuBlockMask {
     /// Bytes of GPU memory held by the mask.
     pub fn bytes(&self) -> u64 {
         self.meta.size() + self.bits.size()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hilbert_work_order_is_a_permutation_of_the_grid() {
-        for (gx, heads) in [(1, 1), (7, 3), (128, 8), (5, 40), (16, 16)] {
-            let o = hilbert_work_order(gx, heads);
-            let mut seen = vec![false; (gx * heads) as usize];
-            for &e in &o {
-                let (x, y) = (e & 0xffff, e >> 16);
-                assert!(x < gx && y < heads);
-                assert!(!std::mem::replace(&mut seen[(y * gx + x) as usize], true), "({x}, {y}) twice");
-            }
-            assert!(seen.iter().all(|&s| s), "{gx}x{heads}: every work item once");
-        }
-        // On a full power-of-two square consecutive items are grid neighbours.
-        let o = hilbert_work_order(16, 16);
-        for w in o.windows(2) {
-            let (a, b) = ((w[0] & 0xffff) as i64, (w[1] & 0xffff) as i64);
-            let (c, d) = ((w[0] >> 16) as i64, (w[1] >> 16) as i64);
-            assert_eq!((a - b).abs() + (c - d).abs(), 1);
-        }
     }
 }

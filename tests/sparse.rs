@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use common::{gl_guard, label, lse_tol, tol};
 use ringattn::attention::resolve_tier;
-use ringattn::mask::{BlockKind, BlockMask, Pattern, Traversal};
+use ringattn::mask::{BlockKind, BlockMask, Pattern};
 use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape, Tier};
 
 fn contexts() -> &'static [GpuContext] {
@@ -156,7 +156,6 @@ struct MaskCase {
     tier: Tier,
     block: usize,
     causal: bool,
-    traversal: Traversal,
 }
 
 /// Runs masked attention with poisoned outputs and V = NaN on every key no query
@@ -190,7 +189,7 @@ fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) ->
     let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
     let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
     let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: None, tier: Some(c.tier) });
-    let gm = mask.upload_with(ctx, c.traversal).map_err(|e| e.to_string())?;
+    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
     let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
     out.o.poison(ctx).unwrap();
     out.lse.poison(ctx).unwrap();
@@ -207,11 +206,10 @@ fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) ->
     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
     if nan || !(eo < tol(c.dtype)) || !(el < lse_tol(c.dtype)) {
         return Err(format!(
-            "{}: mask `{name}` (block {}, density {:.2}, {:?}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
+            "{}: mask `{name}` (block {}, density {:.2}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
             label(ctx),
             c.block,
             mask.density(),
-            c.traversal,
             s.batch,
             s.seq_q,
             s.seq_k,
@@ -252,14 +250,7 @@ fn masked_attention_matches_reference() {
                             continue;
                         }
                         let mask = BlockMask::new(&p, nq, nk, block).unwrap();
-                        let c = MaskCase {
-                            shape,
-                            dtype,
-                            tier,
-                            block,
-                            causal: pi == 2,
-                            traversal: if pi == 1 { Traversal::Hilbert } else { Traversal::RowMajor },
-                        };
+                        let c = MaskCase { shape, dtype, tier, block, causal: pi == 2 };
                         ran += 1;
                         if let Err(e) = check_masked(ctx, &c, name, &mask) {
                             failures.push(e);
@@ -269,9 +260,7 @@ fn masked_attention_matches_reference() {
                     let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
                     let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
                     ran += 1;
-                    if let Err(e) =
-                        check_masked(ctx, &MaskCase { shape, dtype, tier, block, causal: false, traversal: Traversal::Hilbert }, "per-head", &mask)
-                    {
+                    if let Err(e) = check_masked(ctx, &MaskCase { shape, dtype, tier, block, causal: false }, "per-head", &mask) {
                         failures.push(e);
                     }
                 }
@@ -300,8 +289,7 @@ fn fully_masked_rows_are_zero() {
                 continue;
             }
             let s = Shape::new(1, n, 2, 32);
-            check_masked(ctx, &MaskCase { shape: s, dtype, tier, block, causal: false, traversal: Traversal::RowMajor }, "empty rows", &mask)
-                .unwrap();
+            check_masked(ctx, &MaskCase { shape: s, dtype, tier, block, causal: false }, "empty rows", &mask).unwrap();
             let t = |seed, dims| GpuTensor::from_f32(ctx, &reference::random_vec(s.q_len(), seed), dims, dtype).unwrap();
             let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
             let out = attn.forward_masked(&t(1, s.q_dims()), &t(2, s.kv_dims()), &t(3, s.kv_dims()), &mask.upload(ctx).unwrap()).unwrap();

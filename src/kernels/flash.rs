@@ -38,12 +38,6 @@ pub struct FlashParams {
     pub mask_heads: u32,
     pub mask_cols: u32,
     pub mask_words: u32,
-    /// Offset of the traversal table in the mask meta buffer (0: row-major) and the
-    /// grid width it was built for.
-    pub mask_order: u32,
-    pub mask_gx: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
 }
 
 /// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
@@ -570,10 +564,6 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         }
         None => s.seq_k,
     };
-    let meta = match mask {
-        Some(m) => Some(m.meta_for(ctx, gx, s.heads as u32)?),
-        None => None,
-    };
     let layout = layout_for(ctx, prep.sparse);
     pass.set_pipeline(&prep.pipeline);
     let mut b0 = 0;
@@ -612,10 +602,6 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
                 mask_heads: mask.map_or(0, |m| m.heads() as u32),
                 mask_cols: mask.map_or(0, |m| m.cols_off),
                 mask_words: mask.map_or(0, |m| (m.block() * m.block() / 32) as u32),
-                mask_order: meta.as_ref().map_or(0, |m| m.1),
-                mask_gx: gx,
-                _pad0: 0,
-                _pad1: 0,
             };
             let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
             let mut entries = vec![
@@ -626,8 +612,8 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
                 wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
                 wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
             ];
-            if let (Some(m), Some((meta, _))) = (mask, &meta) {
-                entries.push(wgpu::BindGroupEntry { binding: 6, resource: meta.as_entire_binding() });
+            if let Some(m) = mask {
+                entries.push(wgpu::BindGroupEntry { binding: 6, resource: m.meta.as_entire_binding() });
                 entries.push(wgpu::BindGroupEntry { binding: 7, resource: m.bits.as_entire_binding() });
             }
             let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("flash"), layout: &layout.0, entries: &entries });
