@@ -133,6 +133,8 @@ pub struct GpuContext {
     /// Running total of bytes the library has allocated through this context (buffers
     /// freed since are not subtracted).
     allocated: std::sync::atomic::AtomicU64,
+    /// Held while a pipeline is built (see `pipeline`).
+    compiling: Mutex<()>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -302,6 +304,7 @@ impl GpuContext {
             tuned: Mutex::new(HashMap::new()),
             lost,
             allocated: std::sync::atomic::AtomicU64::new(0),
+            compiling: Mutex::new(()),
         }
     }
 
@@ -366,8 +369,11 @@ impl GpuContext {
         let out = f();
         let e1 = pollster::block_on(val.pop());
         let e2 = pollster::block_on(oom.pop());
-        if let Some(e) = e1.or(e2) {
+        if let Some(e) = e1 {
             return Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() });
+        }
+        if let Some(e) = e2 {
+            return Err(Error::OutOfMemory { adapter: self.info.name.clone(), message: e.to_string() });
         }
         Ok(out)
     }
@@ -469,6 +475,12 @@ impl GpuContext {
     /// The shader is created inside an error scope; a WGSL error comes back as
     /// [`Error::Shader`] naming the kernel.
     pub fn pipeline(&self, key: &PipelineKey, layout: &wgpu::PipelineLayout, source: impl FnOnce() -> String) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(p.clone());
+        }
+        // One compile at a time per context, so two threads asking for the same
+        // pipeline build it once (the second finds it in the cache below).
+        let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(p.clone());
         }

@@ -63,6 +63,10 @@ pub enum Error {
     #[error("GPU error on `{adapter}`: {message}")]
     Gpu { adapter: String, message: String },
 
+    /// The device ran out of memory (a buffer or a dispatch did not fit).
+    #[error("out of memory on `{adapter}`: {message}")]
+    OutOfMemory { adapter: String, message: String },
+
     /// The device was lost (driver reset, removed GPU, ...).
     #[error("device `{adapter}` was lost: {message}")]
     DeviceLost { adapter: String, message: String },
