@@ -571,7 +571,8 @@ fn is_skip(e: &Error) -> bool {
         | Error::LimitExceeded { .. }
         | Error::UnsupportedHeadDim { .. }
         | Error::ZeroDim { .. }
-        | Error::HeadsNotMultiple { .. } => true,
+        | Error::HeadsNotMultiple { .. }
+        | Error::OutOfMemory { .. } => true,
         Error::Gpu { message, .. } => {
             let m = message.to_lowercase();
             m.contains("out of memory") || m.contains("outofmemory") || m.contains("limit") || m.contains("too large")
