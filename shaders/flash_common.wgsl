@@ -87,3 +87,24 @@ fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
 fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
     return t + j < lim && ((select(bits.y, bits.x, j < 32u) >> (j & 31u)) & 1u) != 0u;
 }
+
+// Opens the key-range scope of the portable and subgroup kernels (they close it with
+// one extra `}` after their tile loop): one iteration per span of the query block's
+// mask row (block-sparse), or one over [k_begin, kend). Defines t0, t1, pi and lim
+// (= min(klim, t1)); expects h, row0, kend and klim.
+//#define SPANS
+//#if SPARSE
+    let er = mask_row(h, row0);
+    for (var e = er.x; e < er.y; e++) {
+        let span = mask_span(e);
+        let t0 = max(span.x, p.k_begin);
+        let t1 = min(span.y, kend);
+        let pi = span.z;
+//#else
+    {
+        let t0 = p.k_begin;
+        let t1 = kend;
+        let pi = FULL;
+//#endif
+        let lim = min(klim, t1);
+//#enddef

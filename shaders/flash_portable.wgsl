@@ -78,21 +78,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let klim = key_limit(safe_row);
     let kv_row_stride = p.kv_heads * D;
 
-    //#if SPARSE
-    // Block mask: visit only the key spans of this query block's active blocks.
-    let er = mask_row(h, row0);
-    for (var e = er.x; e < er.y; e++) {
-        let span = mask_span(e);
-        let t0 = max(span.x, p.k_begin);
-        let t1 = min(span.y, kend);
-        let pi = span.z;
-//#else
-    {
-        let t0 = p.k_begin;
-        let t1 = kend;
-        let pi = FULL;
-//#endif
-    let lim = min(klim, t1);
+    // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
+    //#use SPANS
     for (var t = t0; t < t1; t += BK) {
         for (var i = lid; i < BK * D4; i += BQ) {
             let key = t + i / D4;

@@ -193,7 +193,7 @@ impl<'a> Attention<'a> {
         let tier = self.tier(q.dtype(), s.head_dim)?;
         let prep: Prepared = match mask {
             None => flash::prepare(self.ctx, tier, q.dtype(), s.head_dim)?,
-            Some(m) => flash::prepare_sparse(self.ctx, tier, q.dtype(), s.head_dim, m.block())?,
+            Some(m) => flash::prepare_sparse(self.ctx, tier, q.dtype(), s.head_dim, m.shape().block)?,
         };
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));

@@ -587,14 +587,28 @@ impl BlockMask {
         Ok(GpuBlockMask {
             meta: meta_buf,
             bits: bits_buf,
-            seq_q: self.seq_q,
-            seq_k: self.seq_k,
-            block: self.block,
-            heads: self.heads,
+            shape: MaskShape { seq_q: self.seq_q, seq_k: self.seq_k, block: self.block, heads: self.heads },
             cols_off: ptr.len() as u32,
             spans: spans.len(),
             density: self.density(),
         })
+    }
+}
+
+/// The extent of an uploaded mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaskShape {
+    pub seq_q: usize,
+    pub seq_k: usize,
+    /// Tokens per block side.
+    pub block: usize,
+    /// Number of per-head masks (1: shared by all heads).
+    pub heads: usize,
+}
+
+impl MaskShape {
+    pub fn q_blocks(&self) -> usize {
+        self.seq_q.div_ceil(self.block)
     }
 }
 
@@ -603,33 +617,18 @@ impl BlockMask {
 pub struct GpuBlockMask {
     pub(crate) meta: Arc<wgpu::Buffer>,
     pub(crate) bits: Arc<wgpu::Buffer>,
-    seq_q: usize,
-    seq_k: usize,
-    block: usize,
-    heads: usize,
+    shape: MaskShape,
     pub(crate) cols_off: u32,
     spans: usize,
     density: f64,
 }
 
 impl GpuBlockMask {
-    pub fn seq_q(&self) -> usize {
-        self.seq_q
-    }
-    pub fn seq_k(&self) -> usize {
-        self.seq_k
-    }
-    pub fn block(&self) -> usize {
-        self.block
-    }
-    pub fn heads(&self) -> usize {
-        self.heads
+    pub fn shape(&self) -> MaskShape {
+        self.shape
     }
     pub fn density(&self) -> f64 {
         self.density
-    }
-    pub fn q_blocks(&self) -> usize {
-        self.seq_q.div_ceil(self.block)
     }
     /// Spans the kernels walk (adjacent full blocks of a row merged), over all heads.
     pub fn spans(&self) -> usize {

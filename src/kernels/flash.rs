@@ -485,21 +485,21 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
 /// positions, its heads match, and every workgroup's query rows lie in one mask block.
 fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> Result<()> {
     let (q_end, k_end) = (f.q_pos0 as usize + s.seq_q, f.k_pos0 as usize + s.seq_k);
-    if q_end > m.seq_q() || k_end > m.seq_k() {
+    if q_end > m.shape().seq_q || k_end > m.shape().seq_k {
         return Err(Error::ShapeMismatch {
             what: "block mask",
             expected: format!("a mask covering {q_end} queries x {k_end} keys"),
-            got: format!("{} x {}", m.seq_q(), m.seq_k()),
+            got: format!("{} x {}", m.shape().seq_q, m.shape().seq_k),
         });
     }
-    if m.heads() != 1 && m.heads() != s.heads {
-        return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.heads().to_string() });
+    if m.shape().heads != 1 && m.shape().heads != s.heads {
+        return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.shape().heads.to_string() });
     }
-    if m.block() as u32 % prep.cfg.bq != 0 || f.q_pos0 % prep.cfg.bq != 0 {
+    if m.shape().block as u32 % prep.cfg.bq != 0 || f.q_pos0 % prep.cfg.bq != 0 {
         return Err(Error::InvalidArgument(format!(
             "query tiles of {} rows must lie inside {}-token mask blocks (chunk starts at query {}); build the pipeline with prepare_sparse for this block size",
             prep.cfg.bq,
-            m.block(),
+            m.shape().block,
             f.q_pos0
         )));
     }
@@ -597,11 +597,11 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
                 k_begin: kb as u32,
                 k_end: ke as u32,
                 accumulate: (kb > 0) as u32,
-                mask_log2b: mask.map_or(0, |m| m.block().trailing_zeros()),
-                mask_nqb: mask.map_or(0, |m| m.q_blocks() as u32),
-                mask_heads: mask.map_or(0, |m| m.heads() as u32),
+                mask_log2b: mask.map_or(0, |m| m.shape().block.trailing_zeros()),
+                mask_nqb: mask.map_or(0, |m| m.shape().q_blocks() as u32),
+                mask_heads: mask.map_or(0, |m| m.shape().heads as u32),
                 mask_cols: mask.map_or(0, |m| m.cols_off),
-                mask_words: mask.map_or(0, |m| (m.block() * m.block() / 32) as u32),
+                mask_words: mask.map_or(0, |m| (m.shape().block * m.shape().block / 32) as u32),
             };
             let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
             let mut entries = vec![
