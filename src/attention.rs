@@ -46,6 +46,7 @@ pub struct AttentionOutput {
 pub struct Attention<'a> {
     ctx: &'a GpuContext,
     opts: AttentionOptions,
+    key_splits: Option<usize>,
 }
 
 /// Tiers that can run a given dtype and head_dim (before adapter capabilities).
@@ -80,7 +81,24 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
 
 impl<'a> Attention<'a> {
     pub fn new(ctx: &'a GpuContext, opts: AttentionOptions) -> Self {
-        Attention { ctx, opts }
+        Attention { ctx, opts, key_splits: None }
+    }
+
+    /// Splits the keys of each call into `n` parts, each computed into its own
+    /// (O, LSE) and merged by LSE in the same pass: more workgroups when a call has
+    /// few query tiles. `None` (the default) follows `RINGATTN_KEY_SPLITS`, else no
+    /// split. Not used with block masks. Off by default because on the H200 it made
+    /// short calls slower, not faster (N=1024, D=64: 0.098 ms split vs 0.079 ms;
+    /// BENCHMARKS.md).
+    pub fn with_key_splits(mut self, n: Option<usize>) -> Self {
+        self.key_splits = n.map(|x| x.max(1));
+        self
+    }
+
+    /// The number of key parts a call of shape `s` runs in (1: no split).
+    pub fn key_splits_for(&self, s: &crate::tensor::Shape) -> usize {
+        let env = || std::env::var("RINGATTN_KEY_SPLITS").ok().and_then(|v| v.trim().parse::<usize>().ok());
+        self.key_splits.or_else(env).unwrap_or(1).clamp(1, s.seq_k.max(1))
     }
     pub fn context(&self) -> &GpuContext {
         self.ctx
@@ -146,6 +164,38 @@ impl<'a> Attention<'a> {
         Ok(())
     }
 
+    /// Keys split in `parts`: part 0 into (o, lse), the others into scratch buffers,
+    /// all in one compute pass, then merged into (o, lse) by LSE in the same pass.
+    fn encode_split(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        prep: &Prepared,
+        args: &FlashArgs<'_>,
+        s: &crate::tensor::Shape,
+        parts: usize,
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) -> Result<()> {
+        let ctx = self.ctx;
+        let bounds: Vec<usize> = (0..=parts).map(|i| i * s.seq_k / parts).collect();
+        let mut scratch = Vec::with_capacity(parts - 1);
+        for _ in 1..parts {
+            scratch.push((GpuTensor::empty(ctx, s.q_dims(), args.q.dtype())?, LseBuffer::empty(ctx, s.lse_dims())?));
+        }
+        ctx.scoped(|| -> Result<()> {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash (key split)"), timestamp_writes: timestamps });
+            flash::encode_keys(ctx, &mut pass, prep, args, bounds[0], bounds[1])?;
+            for (i, (po, pl)) in scratch.iter().enumerate() {
+                let part = FlashArgs { o: po, lse: pl, mask: None, ..*args };
+                flash::encode_keys(ctx, &mut pass, prep, &part, bounds[i + 1], bounds[i + 2])?;
+            }
+            for (po, pl) in &scratch {
+                crate::kernels::merge::encode_merge_in_pass(ctx, &mut pass, args.o, args.lse, po, pl)?;
+            }
+            Ok(())
+        })?
+    }
+
     /// Block-sparse attention: only the blocks `mask` lists are computed (see
     /// [`crate::mask`]). The mask must cover seq_q x seq_k and have 1 or `heads`
     /// per-head patterns; with `causal` set, the causal mask is applied too.
@@ -196,8 +246,12 @@ impl<'a> Attention<'a> {
             Some(m) => flash::prepare_sparse(self.ctx, tier, q.dtype(), s.head_dim, m.shape().block)?,
         };
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
+        let parts = if mask.is_some() { 1 } else { self.key_splits_for(&s) };
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));
         let args = FlashArgs { q, k, v, o, lse, scale, causal, mask };
+        if parts > 1 {
+            return self.encode_split(encoder, &prep, &args, &s, parts, timestamps);
+        }
         self.ctx
             .scoped(|| {
                 let mut pass =

@@ -511,7 +511,16 @@ fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> 
 /// Inputs whose bindings would exceed `max_storage_buffer_binding_size` are split
 /// over the batch; a single batch element over the limit is refused.
 pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>) -> Result<()> {
+    encode_keys(ctx, pass, prep, args, 0, args.k.dims()[1])
+}
+
+/// [`encode`] for keys [k0, k1) of K/V only (a split over keys: each part gives an
+/// (O, LSE) that [`crate::kernels::merge`] folds together).
+pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>, k0: usize, k1: usize) -> Result<()> {
     let s = check_shapes(args.q, args.k, args.v, args.o, args.lse)?;
+    if k0 >= k1 || k1 > s.seq_k {
+        return Err(Error::InvalidArgument(format!("key range {k0}..{k1} is empty or outside 0..{}", s.seq_k)));
+    }
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
     let max_bind = lim.max_storage_buffer_binding_size as u64;
@@ -574,9 +583,9 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
         let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
         let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
-        let mut kb = 0;
-        while kb < s.seq_k {
-            let ke = (kb + chunk).min(s.seq_k);
+        let mut kb = k0;
+        while kb < k1 {
+            let ke = (kb + chunk).min(k1);
             let params = FlashParams {
                 seq_q: s.seq_q as u32,
                 seq_k: s.seq_k as u32,
@@ -596,7 +605,7 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
                 ln2: std::f32::consts::LN_2,
                 k_begin: kb as u32,
                 k_end: ke as u32,
-                accumulate: (kb > 0) as u32,
+                accumulate: (kb > k0) as u32,
                 mask_log2b: mask.map_or(0, |m| m.shape().block.trailing_zeros()),
                 mask_nqb: mask.map_or(0, |m| m.shape().q_blocks() as u32),
                 mask_heads: mask.map_or(0, |m| m.shape().heads as u32),

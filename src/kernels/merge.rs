@@ -33,6 +33,20 @@ pub fn encode_merge(
     part: &GpuTensor,
     part_lse: &LseBuffer,
 ) -> Result<()> {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("merge"), timestamp_writes: None });
+    encode_merge_in_pass(ctx, &mut pass, acc, acc_lse, part, part_lse)
+}
+
+/// [`encode_merge`] into an open compute pass (wgpu orders it after the pass's earlier
+/// dispatches that write `part`).
+pub fn encode_merge_in_pass(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    acc: &GpuTensor,
+    acc_lse: &LseBuffer,
+    part: &GpuTensor,
+    part_lse: &LseBuffer,
+) -> Result<()> {
     if acc.dims() != part.dims() {
         return Err(Error::ShapeMismatch { what: "merge partial", expected: format!("{:?}", acc.dims()), got: format!("{:?}", part.dims()) });
     }
@@ -95,7 +109,6 @@ pub fn encode_merge(
     let max_wg = lim.max_compute_workgroups_per_dimension;
     let gx = groups.min(max_wg);
     let gy = groups.div_ceil(gx);
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("merge"), timestamp_writes: None });
     pass.set_pipeline(&pipeline);
     pass.set_bind_group(0, &bg, &[]);
     pass.dispatch_workgroups(gx, gy, 1);
