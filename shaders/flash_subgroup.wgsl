@@ -7,8 +7,13 @@
 // row max and sum of the online softmax need no workgroup memory. K and V tiles of BK
 // keys are staged in workgroup memory (f32) and shared by the BQ rows of the workgroup.
 //
+// Each row group of R lanes owns M consecutive query rows (register tiling): every
+// vec4 of K or V read from workgroup memory is used for M rows, which divides the
+// workgroup-memory traffic per multiply-add by M (the limit of the M = 1 kernel).
+//
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
-// Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), BQ, BK.
+// Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), M, BQ (rows per
+// workgroup, a multiple of M), BK.
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -22,7 +27,8 @@ const R: u32 = $Ru;
 const C: u32 = $Cu;           // vec4 columns per lane (D4 / R)
 const BQ: u32 = $BQu;
 const BK: u32 = $BKu;
-const WG: u32 = BQ * R;
+const M: u32 = $Mu;           // query rows per row group
+const WG: u32 = BQ / M * R;
 
 //#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<In>;
@@ -52,35 +58,45 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kvh = h / (p.heads / p.kv_heads);
     let lane = lid % R;
     let row0 = wg.x * BQ;
-    let row = row0 + lid / R;
-    let valid = row < p.seq_q;
-    let safe_row = min(row, p.seq_q - 1u);
+    // Rows row + 0 .. row + M - 1 belong to this lane's row group.
+    let row = row0 + (lid / R) * M;
 
-    let qbase = p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
-    let obase = p.o_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
-    let li = p.lse_off + (b * p.heads + h) * p.seq_q + safe_row;
-
-    var qr: array<vec4<f32>, C>;
-    var acc: array<vec4<f32>, C>;
-    var m = NEG_BIG;
-    var l = 0.0;
-    let prev = lse[li];
-    let resume = p.accumulate != 0u && prev > -1.0e30;
-    for (var c = 0u; c < C; c++) {
-        let e = 4u * (lane + c * R);
-        qr[c] = vec4<f32>(f32(q[qbase + e]), f32(q[qbase + e + 1u]), f32(q[qbase + e + 2u]), f32(q[qbase + e + 3u])) * p.scale_log2;
-        acc[c] = vec4<f32>(0.0);
+    var qr: array<vec4<f32>, M * C>;
+    var acc: array<vec4<f32>, M * C>;
+    var mx: array<f32, M>;
+    var l: array<f32, M>;
+    var rk: array<u32, M>;
+    //#unroll m $M
+    {
+        let srow = min(row + {m}u, p.seq_q - 1u);
+        let qbase = p.q_off + ((b * p.seq_q + srow) * p.heads + h) * D;
+        let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
+        let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
+        let resume = p.accumulate != 0u && prev > -1.0e30;
+        mx[{m}] = NEG_BIG;
+        l[{m}] = 0.0;
         if resume {
-            acc[c] = vec4<f32>(f32(o[obase + e]), f32(o[obase + e + 1u]), f32(o[obase + e + 2u]), f32(o[obase + e + 3u]));
+            mx[{m}] = prev * LOG2E;
+            l[{m}] = 1.0;
         }
+        rk[{m}] = key_limit(srow);
+        //#unroll c $C
+        {
+            let e = 4u * (lane + {c}u * R);
+            qr[{m}u * C + {c}u] = vec4<f32>(f32(q[qbase + e]), f32(q[qbase + e + 1u]), f32(q[qbase + e + 2u]), f32(q[qbase + e + 3u])) * p.scale_log2;
+            acc[{m}u * C + {c}u] = vec4<f32>(0.0);
+            if resume {
+                acc[{m}u * C + {c}u] = vec4<f32>(f32(o[obase + e]), f32(o[obase + e + 1u]), f32(o[obase + e + 2u]), f32(o[obase + e + 3u]));
+            }
+        }
+        //#end
     }
-    if resume {
-        m = prev * LOG2E;
-        l = 1.0;
-    }
+    //#end
 
     let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
-    let klim = key_limit(safe_row);
+    // The group's last row sees the most keys (SPANS reads klim for its `lim`, which
+    // only gates whole tiles here; each row masks with its own limit).
+    let klim = rk[M - 1u];
     let kv_row_stride = p.kv_heads * D;
 
     // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
@@ -102,68 +118,91 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
 
-        // Every lane of the workgroup takes part in the shuffles (a row past seq_q
-        // computes on a clamped row and throws the result away), so no lane of a
-        // subgroup is inactive during a subgroup operation.
-        if lim > t || !valid {
-            let tb = tile_bits(row, t, pi);
-            var s: array<f32, BK>;
-            var part: vec4<f32>;
+        // Every lane of a row group takes part in the shuffles together (rows past
+        // seq_q compute on a clamped row and throw the result away), so no lane of a
+        // subgroup is inactive during a subgroup operation of its group.
+        if lim > t || row >= p.seq_q {
+            var s: array<f32, M * BK>;
+            var tb: array<vec2<u32>, M>;
+            var rlim: array<u32, M>;
+            //#unroll m $M
+            tb[{m}] = tile_bits(row + {m}u, t, pi);
+            rlim[{m}] = min(rk[{m}], t1);
+            //#end
+            var part: array<vec4<f32>, M>;
             //#unroll j $BK
-            part = vec4<f32>(0.0);
-            //#unroll c $C
-            part += qr[{c}] * ks[{j}u * D4 + lane + {c}u * R];
+            {
+                //#unroll m $M
+                part[{m}] = vec4<f32>(0.0);
+                //#end
+                //#unroll c $C
+                {
+                    let kx = ks[{j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    part[{m}] += qr[{m}u * C + {c}u] * kx;
+                    //#end
+                }
+                //#end
+                //#unroll m $M
+                s[{m}u * BK + {j}u] = select(NEG_BIG, row_sum(part[{m}].x + part[{m}].y + part[{m}].z + part[{m}].w), visible(t, {j}u, rlim[{m}], tb[{m}]));
+                //#end
+            }
             //#end
-            s[{j}] = select(NEG_BIG, row_sum(part.x + part.y + part.z + part.w), visible(t, {j}u, lim, tb));
+            var pj: array<f32, M>;
+            //#unroll m $M
+            {
+                var mt = mx[{m}];
+                //#unroll j $BK
+                mt = max(mt, s[{m}u * BK + {j}u]);
+                //#end
+                let alpha = exp2(mx[{m}] - mt);
+                l[{m}] *= alpha;
+                //#unroll c $C
+                acc[{m}u * C + {c}u] *= alpha;
+                //#end
+                mx[{m}] = mt;
+            }
             //#end
-            var mt = m;
             //#unroll j $BK
-            mt = max(mt, s[{j}]);
+            {
+                //#unroll m $M
+                pj[{m}] = select(0.0, exp2(s[{m}u * BK + {j}u] - mx[{m}]), s[{m}u * BK + {j}u] != NEG_BIG);
+                l[{m}] += pj[{m}];
+                //#end
+                //#unroll c $C
+                {
+                    let vx = vs[{j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    acc[{m}u * C + {c}u] += pj[{m}] * vx;
+                    //#end
+                }
+                //#end
+            }
             //#end
-            let alpha = exp2(m - mt);
-            l *= alpha;
-            //#unroll c $C
-            acc[{c}] *= alpha;
-            //#end
-            var pj: f32;
-            //#unroll j $BK
-            pj = select(0.0, exp2(s[{j}] - mt), s[{j}] != NEG_BIG);
-            l += pj;
-            //#unroll c $C
-            acc[{c}] += pj * vs[{j}u * D4 + lane + {c}u * R];
-            //#end
-            //#end
-            m = mt;
         }
         workgroupBarrier();
     }
     }
 
-    if valid {
-        if l > 0.0 {
-            let inv = 1.0 / l;
-            for (var c = 0u; c < C; c++) {
-                let x = acc[c] * inv;
-                let f = obase + 4u * (lane + c * R);
-                o[f] = Out(x.x);
-                o[f + 1u] = Out(x.y);
-                o[f + 2u] = Out(x.z);
-                o[f + 3u] = Out(x.w);
-            }
-            if lane == 0u {
-                lse[li] = (m + log2(l)) * p.ln2;
-            }
-        } else {
-            for (var c = 0u; c < C; c++) {
-                let f = obase + 4u * (lane + c * R);
-                o[f] = Out(0.0);
-                o[f + 1u] = Out(0.0);
-                o[f + 2u] = Out(0.0);
-                o[f + 3u] = Out(0.0);
-            }
-            if lane == 0u {
-                lse[li] = p.neg_inf;
-            }
+    //#unroll m $M
+    if row + {m}u < p.seq_q {
+        let r = row + {m}u;
+        let obase = p.o_off + ((b * p.seq_q + r) * p.heads + h) * D;
+        let li = p.lse_off + (b * p.heads + h) * p.seq_q + r;
+        let inv = select(0.0, 1.0 / l[{m}], l[{m}] > 0.0);
+        //#unroll c $C
+        {
+            let x = acc[{m}u * C + {c}u] * inv;
+            let f = obase + 4u * (lane + {c}u * R);
+            o[f] = Out(x.x);
+            o[f + 1u] = Out(x.y);
+            o[f + 2u] = Out(x.z);
+            o[f + 3u] = Out(x.w);
+        }
+        //#end
+        if lane == 0u {
+            lse[li] = select(p.neg_inf, (mx[{m}] + log2(l[{m}])) * p.ln2, l[{m}] > 0.0);
         }
     }
+    //#end
 }

@@ -125,17 +125,23 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                     lanes.dedup();
                     for r in lanes {
                         let (_, bk) = portable_tiles(d);
-                        out.push(vec![
-                            ("BK", bk.to_string()),
-                            ("BQ", (128 / r).max(1).to_string()),
-                            ("ENABLE", enable(&[dtype])),
-                            ("HEAD_DIM", d.to_string()),
-                            ("IN", dtype.wgsl().to_string()),
-                            ("OUT", dtype.wgsl().to_string()),
-                            ("C", (d as u32 / 4 / r).to_string()),
-                            ("LOG2R", r.trailing_zeros().to_string()),
-                            ("R", r.to_string()),
-                        ]);
+                        // M rows per row group (shuffle_config; >1 through
+                        // RINGATTN_SUBGROUP_CFG), at head_dim 64 for the extra variants.
+                        let ms: &[u32] = if d == 64 { &[1, 2, 4] } else { &[1] };
+                        for &m in ms {
+                            out.push(vec![
+                                ("BK", bk.to_string()),
+                                ("BQ", ((128 / r).max(1) * m).to_string()),
+                                ("ENABLE", enable(&[dtype])),
+                                ("HEAD_DIM", d.to_string()),
+                                ("IN", dtype.wgsl().to_string()),
+                                ("OUT", dtype.wgsl().to_string()),
+                                ("C", (d as u32 / 4 / r).to_string()),
+                                ("LOG2R", r.trailing_zeros().to_string()),
+                                ("M", m.to_string()),
+                                ("R", r.to_string()),
+                            ]);
+                        }
                     }
                 }
             }
@@ -443,7 +449,7 @@ fn library_tiles_are_covered() {
             let covered = if cfg.bcast {
                 d <= 128 && BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
             } else {
-                cfg.r == subgroup_lanes(caps.subgroup_min_size, d) && cfg.bq == (128 / cfg.r).max(1) && cfg.bk == portable_tiles(d).1
+                cfg.r == subgroup_lanes(caps.subgroup_min_size, d) && cfg.m == 1 && cfg.bq == (128 / cfg.r).max(1) && cfg.bk == portable_tiles(d).1
             };
             assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
         }

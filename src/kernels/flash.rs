@@ -90,6 +90,8 @@ pub struct TileConfig {
     /// Matrix tier only: 16-row blocks per subgroup and subgroups per workgroup.
     pub mq: u32,
     pub w: u32,
+    /// Subgroup tier (shuffle variant) only: query rows per row group of `r` lanes.
+    pub m: u32,
 }
 
 impl TileConfig {
@@ -153,7 +155,7 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
     let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    TileConfig { bq, bk, r: 1, bcast: false, mq: 0, w: 0 }
+    TileConfig { bq, bk, r: 1, bcast: false, mq: 0, w: 0, m: 1 }
 }
 
 /// Default tiles for the subgroup tier: R lanes per row with at least 4 vec4 columns
@@ -169,7 +171,7 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     if cpu && head_dim <= 128 && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
         let sg = caps.subgroup_min_size;
         let bq = (64 / sg).max(1) * sg;
-        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0 };
+        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0, m: 1 };
     }
     shuffle_config(ctx, head_dim)
 }
@@ -186,7 +188,47 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
-    TileConfig { bq: (wg / r).max(1), bk, r, bcast: false, mq: 0, w: 0 }
+    let m = 1;
+    // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
+    // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
+    if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
+        return cfg;
+    }
+    TileConfig { bq: (wg / r).max(1) * m, bk, r, bcast: false, mq: 0, w: 0, m }
+}
+
+/// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
+/// group and `bk`-key tiles (128 / r groups per workgroup), or `None` when that does
+/// not fit the adapter (subgroup size, workgroup memory) or head_dim.
+pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32) -> Option<TileConfig> {
+    let caps = ctx.capabilities();
+    let lim = &caps.limits;
+    let d4 = head_dim as u32 / 4;
+    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let fits = r.is_power_of_two()
+        && r <= caps.subgroup_min_size.max(1)
+        && d4 % r == 0
+        && m.is_power_of_two()
+        && m <= 8
+        && matches!(bk, 8 | 16 | 32)
+        && 2 * 4 * bk * head_dim as u32 <= lim.max_compute_workgroup_storage_size;
+    fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, bcast: false, mq: 0, w: 0, m })
+}
+
+/// The subgroup tier's shuffle variant for an explicit tile configuration (tests and
+/// experiments; see [`shuffle_config_for`]).
+pub fn prepare_shuffle(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
+    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false })
+}
+
+/// Three comma-separated numbers from an environment variable.
+fn env_triple(name: &str) -> Option<(u32, u32, u32)> {
+    let v = std::env::var(name).ok()?;
+    let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match p[..] {
+        [a, b, c] => Some((a, b, c)),
+        _ => None,
+    }
 }
 
 /// Head dims the matrix tier is built for (multiples of 16 whose accumulators fit in
@@ -228,12 +270,7 @@ pub fn default_matrix_shape(head_dim: usize) -> MatrixShape {
 
 /// `RINGATTN_MATRIX_CFG=mq,w,bk` forces a tile shape (experiments, the sweep scripts).
 fn env_matrix_shape() -> Option<MatrixShape> {
-    let v = std::env::var("RINGATTN_MATRIX_CFG").ok()?;
-    let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-    match p[..] {
-        [a, b, c] => Some((a, b, c)),
-        _ => None,
-    }
+    env_triple("RINGATTN_MATRIX_CFG")
 }
 
 /// Every tile shape the tuner tries.
@@ -251,7 +288,7 @@ pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_by
     if mq == 0 || w == 0 || bk == 0 || bk % 16 != 0 || sg < rs || sg % rs != 0 || sg > 64 || ((bk / 16) * (head_dim as u32 / 16)) % w != 0 {
         return None;
     }
-    let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w };
+    let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w, m: 1 };
     let (sreg, preg) = matrix_regions(&tile, head_dim);
     let (kstr, kreg) = matrix_kv_regions(&tile, head_dim);
     let bytes = w * (sreg * 4 + preg * 2 + rs * 4) + kreg * 2 + cfg_kv_bytes(&tile, kstr) + 16;
@@ -358,6 +395,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("OUT", dtype.wgsl().to_string()),
         ("C", (d as u32 / 4 / cfg.r).to_string()),
         ("LOG2R", cfg.r.trailing_zeros().to_string()),
+        ("M", cfg.m.to_string()),
         ("R", cfg.r.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
