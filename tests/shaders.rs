@@ -201,6 +201,16 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 }
             }
         }
+        // kernels::gather::encode: any (src, dst) dtype pair, vec4 or scalar elements.
+        "gather" => {
+            for src in DTYPES {
+                for dst in DTYPES {
+                    for vec4 in [false, true] {
+                        out.push(ringattn::kernels::gather::defines(src, dst, vec4));
+                    }
+                }
+            }
+        }
         other => panic!(
             "shader `{other}` is in ringattn::kernels::sources::ALL but tests/shaders.rs does not \
              know how the host specializes it: add an arm for it to `specializations()` listing \
