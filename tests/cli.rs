@@ -584,7 +584,6 @@ fn error_dilated_and_order_arguments() {
     assert_error(&run(&["--dilated", "4:1", "--dilated-mode", "spiral"]), &["spiral"]);
     assert_error(&run(&["--order", "hilbert2d:3x3"]), &["9 tokens", "8"]);
     assert_error(&run(&["--order", "spiral:2x4"]), &["spiral"]);
-    assert_error(&run(&["--order", "hilbert2d:2x4", "--causal"]), &["--causal", "original order"]);
     assert_error(&run(&["--order", "zorder2d:2x4", "--dilated", "4:1"]), &["--order"]);
     assert_error(&run(&["--dilated", "4:1", "--devices", "logical:2"]), &["--devices"]);
     assert!(!dir.join("o.npy").exists(), "no output on error");

@@ -191,8 +191,8 @@ fn gpu_permutation_round_trip() {
     }
 }
 
-/// Dense attention in a token order equals plain attention and the f64 reference, in
-/// every tier the adapter runs, f32 and f16, with GQA and batch 2.
+/// Attention in a token order equals plain attention and the f64 reference (causal in
+/// the caller's order), in every tier the adapter runs, f32 and f16, with GQA and batch 2.
 #[test]
 fn ordered_attention_equals_plain_attention() {
     let ctx = common::ctx();
@@ -208,7 +208,7 @@ fn ordered_attention_equals_plain_attention() {
         let perm = order.permutation(n).unwrap();
         for dtype in dtypes(&ctx) {
             let tiers: Vec<_> = ctx.capabilities().tiers().into_iter().filter(|&t| resolve_tier(&ctx, Some(t), dtype, 32).unwrap() == t).collect();
-            for tier in tiers {
+            for (tier, causal) in tiers.into_iter().flat_map(|t| [(t, false), (t, true)]) {
                 let shape = Shape::new(2, n, 4, 32).with_kv_heads(2);
                 let seed = reference::fresh_seed();
                 let q = reference::random_vec(shape.q_len(), seed);
@@ -217,7 +217,7 @@ fn ordered_attention_equals_plain_attention() {
                 let qt = GpuTensor::from_f32(&ctx, &q, shape.q_dims(), dtype).unwrap();
                 let kt = GpuTensor::from_f32(&ctx, &k, shape.kv_dims(), dtype).unwrap();
                 let vt = GpuTensor::from_f32(&ctx, &v, shape.kv_dims(), dtype).unwrap();
-                let opts = AttentionOptions { tier: Some(tier), ..Default::default() };
+                let opts = AttentionOptions { tier: Some(tier), causal, ..Default::default() };
                 let attn = OrderedAttention::new(&ctx, opts, &perm).unwrap();
                 let out = attn.attention().alloc_output(&qt, &kt, &vt).unwrap();
                 out.o.poison(&ctx).unwrap();
@@ -227,8 +227,8 @@ fn ordered_attention_equals_plain_attention() {
                 let plain = Attention::new(&ctx, opts).forward(&qt, &kt, &vt).unwrap();
                 let (po, plse) = (plain.o.to_f32_vec(&ctx).unwrap(), plain.lse.to_vec(&ctx).unwrap());
                 let (q, k, v) = (qt.to_f32_vec(&ctx).unwrap(), kt.to_f32_vec(&ctx).unwrap(), vt.to_f32_vec(&ctx).unwrap());
-                let r = reference::attention(&q, &k, &v, &shape, false, None);
-                let what = format!("{order} {dtype:?} {tier} seed {seed:#x}");
+                let r = reference::attention(&q, &k, &v, &shape, causal, None);
+                let what = format!("{order} {dtype:?} {tier} causal={causal} seed {seed:#x}");
                 let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
                 assert!(eo < common::tol(dtype) && el < common::lse_tol(dtype), "{what}: O {eo:.3e}, LSE {el:.3e}");
                 // Same as plain attention up to summation order (keys visited in another order).
@@ -240,24 +240,80 @@ fn ordered_attention_equals_plain_attention() {
             }
         }
     }
-    assert!(ran >= 4);
+    assert!(ran >= 8);
 }
 
 #[test]
 fn ordered_attention_errors() {
     let ctx = common::ctx();
     let perm = Order::Hilbert2d { height: 4, width: 4 }.permutation(16).unwrap();
-    // Causal masks live in the caller's order; without block masks that is refused.
+    // Causal in a non-identity order goes through a block mask; the identity does not need one.
     let causal = AttentionOptions { causal: true, ..Default::default() };
-    match OrderedAttention::new(&ctx, causal, &perm) {
-        Err(Error::InvalidArgument(m)) => assert!(m.contains("causal"), "{m}"),
-        other => panic!("expected InvalidArgument, got {:?}", other.err()),
-    }
-    // The identity is fine with causal.
-    assert!(OrderedAttention::new(&ctx, causal, &Permutation::identity(16).unwrap()).is_ok());
+    assert!(OrderedAttention::new(&ctx, causal, &perm).unwrap().mask().is_some());
+    assert!(OrderedAttention::new(&ctx, causal, &Permutation::identity(16).unwrap()).unwrap().mask().is_none());
+    assert!(matches!(perm.causal_pattern(48), Err(Error::InvalidArgument(_))));
     // Wrong length, cross-attention.
     let attn = OrderedAttention::new(&ctx, AttentionOptions::default(), &perm).unwrap();
     let t = |n: usize| GpuTensor::from_f32(&ctx, &vec![0.5; n * 32], [1, n, 1, 32], Dtype::F32).unwrap();
     assert!(matches!(attn.forward(&t(15), &t(15), &t(15)), Err(Error::ShapeMismatch { .. })));
     assert!(matches!(attn.forward(&t(16), &t(17), &t(17)), Err(Error::ShapeMismatch { .. })));
+}
+
+/// The causal pattern in permuted coordinates is exactly "order[j'] <= order[i']", and its
+/// blocks are classified soundly (full blocks only where every pair is allowed).
+#[test]
+fn causal_pattern_in_permuted_order() {
+    use ringattn::mask::BlockMask;
+    for (order, block) in [(Order::Hilbert2d { height: 9, width: 11 }, 16), (Order::ZOrder3d { depth: 4, height: 5, width: 6 }, 32)] {
+        let n = order.tokens().unwrap();
+        let perm = order.permutation(n).unwrap();
+        let mask = BlockMask::new(&perm.causal_pattern(block).unwrap(), n, n, block).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                assert_eq!(mask.allows(0, i, j), perm.order()[j] <= perm.order()[i], "{order}: ({i}, {j})");
+            }
+        }
+        assert!(mask.density() < 1.0 && mask.density() > 0.3, "{order}: density {}", mask.density());
+    }
+}
+
+/// A block-sparse pattern along the curve (a window over permuted positions), with and
+/// without the caller's causal mask, against the f64 reference under the same element
+/// mask mapped back to the caller's order.
+#[test]
+fn ordered_attention_with_a_pattern_along_the_curve() {
+    use ringattn::mask::Pattern;
+    let ctx = common::ctx();
+    let order = Order::Hilbert2d { height: 10, width: 12 };
+    let n = 120;
+    let perm = order.permutation(n).unwrap();
+    let inv: Vec<usize> = perm.inverse().iter().map(|&x| x as usize).collect();
+    let (left, right) = (20usize, 7usize);
+    for dtype in dtypes(&ctx) {
+        let tiers: Vec<_> = ctx.capabilities().tiers().into_iter().filter(|&t| resolve_tier(&ctx, Some(t), dtype, 32).unwrap() == t).collect();
+        for (tier, causal) in tiers.into_iter().flat_map(|t| [(t, false), (t, true)]) {
+            let shape = Shape::new(1, n, 2, 32);
+            let seed = reference::fresh_seed();
+            let x = |s| GpuTensor::from_f32(&ctx, &reference::random_vec(shape.q_len(), s), shape.q_dims(), dtype).unwrap();
+            let (qt, kt, vt) = (x(seed), x(seed ^ 1), x(seed ^ 2));
+            let opts = AttentionOptions { tier: Some(tier), causal, ..Default::default() };
+            let attn = OrderedAttention::with_pattern(&ctx, opts, &perm, Pattern::Window { left, right }, 16).unwrap();
+            let out = attn.attention().alloc_output(&qt, &kt, &vt).unwrap();
+            out.o.poison(&ctx).unwrap();
+            out.lse.poison(&ctx).unwrap();
+            attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse).unwrap();
+            let (q, k, v) = (qt.to_f32_vec(&ctx).unwrap(), kt.to_f32_vec(&ctx).unwrap(), vt.to_f32_vec(&ctx).unwrap());
+            // Caller's positions i, j sit at inv[i], inv[j] along the curve.
+            let r = reference::attention_masked(&q, &k, &v, &shape, None, |_, _, i, j| {
+                let (pi, pj) = (inv[i] as i64, inv[j] as i64);
+                pj >= pi - left as i64 && pj <= pi + right as i64 && (!causal || j <= i)
+            });
+            let (eo, el) =
+                (reference::rel_error(&out.o.to_f32_vec(&ctx).unwrap(), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(&ctx).unwrap(), &r.lse));
+            assert!(
+                eo < common::tol(dtype) && el < common::lse_tol(dtype),
+                "{dtype:?} {tier} causal={causal} seed {seed:#x}: O {eo:.3e}, LSE {el:.3e}"
+            );
+        }
+    }
 }

@@ -45,7 +45,7 @@ pub struct PatternArgs {
     pub dilated_mode: DilatedModeArg,
     /// Token order attention runs in: natural, hilbert2d:HxW, hilbert3d:DxHxW, zorder2d:HxW
     /// or zorder3d:DxHxW (the grid must hold seq tokens, numbered in raster order). O and LSE
-    /// are written in the original order. Not with --causal (needs block masks).
+    /// are written in the original order; --causal stays causal in the original order.
     #[arg(long, value_name = "ORDER", default_value_t = Order::Natural, help_heading = "Dilation and order")]
     pub order: Order,
 }
@@ -61,7 +61,7 @@ impl PatternArgs {
     }
 
     /// Checks the combination against the shape before any GPU work.
-    pub fn validate(&self, s: &Shape, causal: bool, ring: bool) -> Result<()> {
+    pub fn validate(&self, s: &Shape, ring: bool) -> Result<()> {
         if ring && !self.is_plain() {
             return Err(Error::InvalidArgument("--dilated and --order run on one device; they cannot be combined with --devices".into()));
         }
@@ -72,13 +72,6 @@ impl PatternArgs {
             dilated::branches(d, self.dilated_mode.into(), s)?;
         }
         if self.order != Order::Natural {
-            if causal {
-                return Err(Error::InvalidArgument(format!(
-                    "--order {} with --causal: causal masks stay in the original order, which in the permuted order needs block-sparse \
-                     kernels that ringattn does not have yet (drop --order, or --causal)",
-                    self.order
-                )));
-            }
             if s.seq_q != s.seq_k {
                 return Err(Error::InvalidArgument(format!("--order needs seq_q = seq_k (self-attention), got {} and {}", s.seq_q, s.seq_k)));
             }

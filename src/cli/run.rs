@@ -365,7 +365,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         check_writable_dir(p)?;
     }
     let mask = mask_from_args(args, &shape)?;
-    args.pattern.validate(&shape, args.causal, args.devices.is_some())?;
+    args.pattern.validate(&shape, args.devices.is_some())?;
     if mask.is_some() && !args.pattern.is_plain() {
         return Err(Error::InvalidArgument("mask options do not combine with --dilated or --order yet".into()));
     }

@@ -4,25 +4,32 @@ use crate::attention::{Attention, AttentionOptions, AttentionOutput};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::flash;
+use crate::mask::{BlockMask, GpuBlockMask, Pattern};
 use crate::order::{Direction, GpuPermutation, Permutation};
 use crate::tensor::{GpuTensor, LseBuffer};
+
+/// Block size of the masks [`OrderedAttention::new`] builds for causal attention.
+pub const DEFAULT_MASK_BLOCK: usize = 64;
 
 /// Self-attention that runs with its tokens in another order (e.g. along a Hilbert
 /// curve) and takes and returns tensors in the caller's order.
 ///
 /// Q, K and V are gathered into the permuted order on the GPU, attention runs there,
 /// and O and LSE are gathered back, so the result is indexed exactly like plain
-/// attention's. Dense attention does not depend on the order of the keys, so the output
-/// equals [`Attention::forward`]'s up to float rounding; the order matters for masks
-/// defined on the permuted sequence's blocks (block-sparse locality).
+/// attention's. Dense attention does not depend on the order of the keys, so its
+/// output equals [`Attention::forward`]'s up to float rounding; the order matters for
+/// block-sparse patterns defined on the permuted sequence
+/// ([`OrderedAttention::with_pattern`]: e.g. a window along the curve keeps 2D
+/// neighbours together).
 ///
-/// Causal masks are defined in the caller's order, never in the permuted one. In the
-/// permuted space they are an element mask (`i'` sees `j'` iff
-/// `order[j'] <= order[i']`) that only a block mask with token-level predicates can
-/// express; until the block-sparse kernels exist, `causal` with a non-identity order is
-/// refused with [`Error::InvalidArgument`].
+/// **Causal masks are defined in the caller's order**, never in the permuted one. In
+/// the permuted order the causal mask is the element mask "i' sees j' iff
+/// `order[j'] <= order[i']`" ([`Permutation::causal_pattern`]); with `causal` set,
+/// that mask is built as a [`BlockMask`] (host work proportional to the elements of its
+/// partial blocks) and the sparse kernels visit only its active blocks.
 ///
-/// Extra memory: one permuted copy of Q, K, V, O and LSE while a call runs.
+/// Extra memory: one permuted copy of Q, K, V, O and LSE while a call runs, plus the
+/// mask.
 ///
 /// ```no_run
 /// use ringattn::order::{Order, OrderedAttention};
@@ -33,7 +40,9 @@ use crate::tensor::{GpuTensor, LseBuffer};
 /// let x = vec![0.1f32; dims.iter().product()];
 /// let q = GpuTensor::from_f32(&ctx, &x, dims, Dtype::F32)?;
 /// let perm = Order::Hilbert3d { depth: 8, height: 8, width: 8 }.permutation(512)?;
-/// let attn = OrderedAttention::new(&ctx, AttentionOptions::default(), &perm)?;
+/// // Causal in raster order, computed along the Hilbert curve.
+/// let opts = AttentionOptions { causal: true, ..Default::default() };
+/// let attn = OrderedAttention::new(&ctx, opts, &perm)?;
 /// let out = attn.forward(&q, &q, &q)?; // O and LSE in raster order
 /// # let _ = out; Ok(()) }
 /// ```
@@ -41,26 +50,42 @@ pub struct OrderedAttention<'a> {
     attn: Attention<'a>,
     perm: GpuPermutation,
     identity: bool,
+    mask: Option<GpuBlockMask>,
 }
 
 impl<'a> OrderedAttention<'a> {
-    /// Uploads the permutation. Fails for `causal` unless the permutation is the identity.
+    /// Uploads the permutation (and, for causal attention in a non-identity order,
+    /// builds and uploads the causal mask in the permuted order with blocks of
+    /// [`DEFAULT_MASK_BLOCK`] tokens).
     pub fn new(ctx: &'a GpuContext, opts: AttentionOptions, perm: &Permutation) -> Result<Self> {
-        let identity = perm.is_identity();
-        if opts.causal && !identity {
-            return Err(Error::InvalidArgument(
-                "causal attention in a token order needs an element mask in the permuted order \
-                 (query i' sees key j' iff order[j'] <= order[i']), which needs block-sparse kernels \
-                 that ringattn does not have yet; use the natural order for causal attention"
-                    .into(),
-            ));
+        if !opts.causal || perm.is_identity() {
+            return Ok(OrderedAttention { attn: Attention::new(ctx, opts), perm: perm.upload(ctx)?, identity: perm.is_identity(), mask: None });
         }
-        Ok(OrderedAttention { attn: Attention::new(ctx, opts), perm: perm.upload(ctx)?, identity })
+        Self::with_pattern(ctx, opts, perm, Pattern::All, DEFAULT_MASK_BLOCK)
     }
 
-    /// The attention that runs in the permuted order.
+    /// Attention under a block-sparse `pattern` evaluated in the *permuted* order
+    /// (query i' and key j' are positions along the curve), with blocks of `block`
+    /// tokens. With `opts.causal`, the caller's-order causal mask is intersected with it.
+    pub fn with_pattern(ctx: &'a GpuContext, opts: AttentionOptions, perm: &Permutation, pattern: Pattern, block: usize) -> Result<Self> {
+        let n = perm.len();
+        let pattern = if opts.causal { pattern.and(perm.causal_pattern(block)?) } else { pattern };
+        let mask = BlockMask::new(&pattern, n, n, block)?.upload(ctx)?;
+        // The mask carries causality; the kernels' own causal frame would apply it in
+        // the permuted order.
+        let inner = AttentionOptions { causal: false, ..opts };
+        Ok(OrderedAttention { attn: Attention::new(ctx, inner), perm: perm.upload(ctx)?, identity: perm.is_identity(), mask: Some(mask) })
+    }
+
+    /// The attention that runs in the permuted order (its `causal` is off when a mask
+    /// carries the caller's causal mask).
     pub fn attention(&self) -> &Attention<'a> {
         &self.attn
+    }
+
+    /// The block mask in the permuted order, if any (for its density).
+    pub fn mask(&self) -> Option<&GpuBlockMask> {
+        self.mask.as_ref()
     }
 
     /// Runs and returns new O and LSE (caller's order). The work is submitted.
@@ -105,7 +130,7 @@ impl<'a> OrderedAttention<'a> {
             });
         }
         if self.identity {
-            return self.attn.encode(encoder, q, k, v, o, lse, None);
+            return self.attn.encode_with(encoder, q, k, v, o, lse, self.mask.as_ref(), None);
         }
         let ctx = self.attn.context();
         let permuted = |t: &GpuTensor, enc: &mut wgpu::CommandEncoder| -> Result<GpuTensor> {
@@ -118,7 +143,7 @@ impl<'a> OrderedAttention<'a> {
         let vp = permuted(v, encoder)?;
         let op = GpuTensor::empty(ctx, o.dims(), o.dtype())?;
         let lp = LseBuffer::empty(ctx, lse.dims())?;
-        self.attn.encode(encoder, &qp, &kp, &vp, &op, &lp, None)?;
+        self.attn.encode_with(encoder, &qp, &kp, &vp, &op, &lp, self.mask.as_ref(), None)?;
         self.perm.encode_tokens(ctx, encoder, &op, o, Direction::Inverse)?;
         self.perm.encode_lse(ctx, encoder, &lp, lse, Direction::Inverse)
     }

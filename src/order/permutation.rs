@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::gather::{self, Gather, Layout, Operand, RowMap};
+use crate::mask::{BlockKind, Pattern, BLOCK_SIZES};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, TENSOR_USAGE};
 
 /// A bijection of `0..len`, stored both ways.
@@ -74,6 +75,34 @@ impl Permutation {
     /// The inverse of [`Permutation::apply`].
     pub fn unapply<T: Copy>(&self, x: &[T], row: usize) -> Vec<T> {
         permute_rows(x, row, &self.inverse)
+    }
+
+    /// The caller's causal mask in this permutation's coordinates, as a block-mask
+    /// pattern for blocks of `block` tokens: permuted query i' sees permuted key j' iff
+    /// `order[j'] <= order[i']`. A block is full when its keys' largest original
+    /// position is at most its queries' smallest, empty when the keys' smallest is past
+    /// the queries' largest, partial (element bits) otherwise.
+    pub fn causal_pattern(&self, block: usize) -> Result<Pattern> {
+        if !BLOCK_SIZES.contains(&block) {
+            return Err(Error::InvalidArgument(format!("mask block size must be one of {BLOCK_SIZES:?}, got {block}")));
+        }
+        let ranges: Vec<(u32, u32)> =
+            self.order.chunks(block).map(|c| (c.iter().copied().min().unwrap_or(0), c.iter().copied().max().unwrap_or(0))).collect();
+        let ranges = Arc::new(ranges);
+        let order = Arc::new(self.order.clone());
+        Ok(Pattern::custom(
+            move |qb, kb| {
+                let ((qmin, qmax), (kmin, kmax)) = (ranges[qb], ranges[kb]);
+                if kmax <= qmin {
+                    BlockKind::Full
+                } else if kmin > qmax {
+                    BlockKind::Empty
+                } else {
+                    BlockKind::Partial
+                }
+            },
+            move |i, j| order[j] <= order[i],
+        ))
     }
 
     /// Uploads both directions as u32 index buffers.
