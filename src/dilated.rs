@@ -261,10 +261,11 @@ pub struct DilatedAttention<'a> {
 }
 
 impl<'a> DilatedAttention<'a> {
+    /// The pairs were checked when the [`Dilation`] was built; the shape is checked per call.
     pub fn new(ctx: &'a GpuContext, opts: DilatedOptions) -> Result<Self> {
-        // Re-check: the fields are public through `Dilation::new` only, but a clone of a
-        // default-constructed options struct may still come here.
-        Dilation::new(opts.dilation.segment_lengths.clone(), opts.dilation.dilation_rates.clone())?;
+        if let Some(s) = opts.attention.scale.filter(|s| !s.is_finite()) {
+            return Err(Error::InvalidArgument(format!("scale must be finite, got {s}")));
+        }
         Ok(DilatedAttention { ctx, opts })
     }
     pub fn options(&self) -> &DilatedOptions {
