@@ -559,6 +559,37 @@ fn run_ordered() {
         assert!(o < 1e-5 && l < 1e-4, "{order}: O {o}, LSE {l}");
         assert!(out.contains(&format!("pattern: order {order}")), "{out}");
     }
+    // Causal stays causal in the caller's order (a block mask in the permuted order).
+    let (o, _, _) = run_case(&Case {
+        name: "order_causal",
+        shape: Shape::new(1, 63, 2, 32),
+        file_dtype: Dtype::F32,
+        extra: vec!["--order", "hilbert2d:7x9"],
+        causal: true,
+        scale: None,
+    });
+    assert!(o < 1e-5, "causal in a Hilbert order: O {o}");
+    // Mask options apply to positions along the order; causal stays in the caller's order.
+    let dir = tmpdir("order_mask");
+    let sh = Shape::new(1, 120, 2, 32);
+    let seed = reference::fresh_seed();
+    let (q, k, v) = (random_vec(sh.q_len(), seed), random_vec(sh.kv_len(), seed ^ 1), random_vec(sh.kv_len(), seed ^ 2));
+    let (qp, kp, vp, op) = (dir.join("q.npy"), dir.join("k.npy"), dir.join("v.npy"), dir.join("o.npy"));
+    write_npy_f32(&qp, &sh.q_dims(), &q).unwrap();
+    write_npy_f32(&kp, &sh.kv_dims(), &k).unwrap();
+    write_npy_f32(&vp, &sh.kv_dims(), &v).unwrap();
+    let mut args = vec!["run", "--q", s(&qp), "--k", s(&kp), "--v", s(&vp), "--out", s(&op), "--check", "--causal"];
+    args.extend(["--order", "hilbert2d:10x12", "--window", "20,7", "--global", "3", "--block-size", "16"]);
+    let out = assert_ok(&ringattn(&args));
+    assert!(out.contains("mask: 8 x 8 blocks of 16 tokens") && out.contains("check: ok"), "{out}");
+    let perm = "hilbert2d:10x12".parse::<ringattn::Order>().unwrap().permutation(120).unwrap();
+    let at = perm.inverse(); // caller's position -> position along the curve
+    let r = reference::attention_masked(&q, &k, &v, &sh, None, |_, _, i, j| {
+        let (pi, pj) = (at[i] as i64, at[j] as i64);
+        j <= i && ((pj >= pi - 20 && pj <= pi + 7) || pi < 3 || pj < 3)
+    });
+    let err = rel_error(&read_npy(&op).unwrap().to_f32_vec(), &r.o);
+    assert!(err < 1e-5, "--order with a window along the curve: rel error {err}");
     // The natural order is plain attention, causal included.
     let (o, _, _) = run_case(&Case {
         name: "order_natural",
@@ -586,5 +617,6 @@ fn error_dilated_and_order_arguments() {
     assert_error(&run(&["--order", "spiral:2x4"]), &["spiral"]);
     assert_error(&run(&["--order", "zorder2d:2x4", "--dilated", "4:1"]), &["--order"]);
     assert_error(&run(&["--dilated", "4:1", "--devices", "logical:2"]), &["--devices"]);
+    assert_error(&run(&["--dilated", "4:1", "--window", "2"]), &["--dilated"]);
     assert!(!dir.join("o.npy").exists(), "no output on error");
 }

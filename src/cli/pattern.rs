@@ -7,6 +7,7 @@ use crate::attention::{Attention, AttentionOptions, AttentionOutput};
 use crate::context::GpuContext;
 use crate::dilated::{self, DilatedAttention, DilatedMode, DilatedOptions, Dilation};
 use crate::error::{Error, Result};
+use crate::mask::BlockMask;
 use crate::order::{Order, OrderedAttention};
 use crate::reference::{self, RefOutput};
 use crate::tensor::{GpuTensor, Shape};
@@ -45,7 +46,8 @@ pub struct PatternArgs {
     pub dilated_mode: DilatedModeArg,
     /// Token order attention runs in: natural, hilbert2d:HxW, hilbert3d:DxHxW, zorder2d:HxW
     /// or zorder3d:DxHxW (the grid must hold seq tokens, numbered in raster order). O and LSE
-    /// are written in the original order; --causal stays causal in the original order.
+    /// are written in the original order; --causal stays causal in the original order, and
+    /// mask options (--window, ...) apply to positions along the order.
     #[arg(long, value_name = "ORDER", default_value_t = Order::Natural, help_heading = "Dilation and order")]
     pub order: Order,
 }
@@ -60,10 +62,16 @@ impl PatternArgs {
         self.dilated.clone().map(|dilation| DilatedOptions { dilation, mode: self.dilated_mode.into(), attention })
     }
 
-    /// Checks the combination against the shape before any GPU work.
-    pub fn validate(&self, s: &Shape, ring: bool) -> Result<()> {
+    /// Checks the combination against the shape before any GPU work (`mask`: whether
+    /// mask options were given).
+    pub fn validate(&self, s: &Shape, ring: bool, mask: bool) -> Result<()> {
         if ring && !self.is_plain() {
             return Err(Error::InvalidArgument("--dilated and --order run on one device; they cannot be combined with --devices".into()));
+        }
+        if mask && self.dilated.is_some() {
+            return Err(Error::InvalidArgument(
+                "mask options (--window, --global, --block-mask, --random-density) do not combine with --dilated".into(),
+            ));
         }
         if self.dilated.is_some() && self.order != Order::Natural {
             return Err(Error::InvalidArgument("--dilated is defined on the original order; it cannot be combined with --order".into()));
@@ -89,26 +97,59 @@ impl PatternArgs {
         }
     }
 
-    /// Runs the attention these options describe.
-    pub fn forward(&self, ctx: &GpuContext, opts: AttentionOptions, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<AttentionOutput> {
+    /// Runs the attention these options describe. A block `mask` (from the mask options)
+    /// applies along the order when `--order` is given (query i' and key j' are positions
+    /// in the permuted sequence); causal stays in the original order.
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        opts: AttentionOptions,
+        q: &GpuTensor,
+        k: &GpuTensor,
+        v: &GpuTensor,
+        mask: Option<&BlockMask>,
+    ) -> Result<AttentionOutput> {
         if let Some(d) = self.dilated_options(opts) {
             return DilatedAttention::new(ctx, d)?.forward(q, k, v);
         }
         if self.order != Order::Natural {
             let perm = self.order.permutation(q.dims()[1])?;
-            return OrderedAttention::new(ctx, opts, &perm)?.forward(q, k, v);
+            let attn = match mask {
+                Some(m) => OrderedAttention::with_mask(ctx, opts, &perm, m)?,
+                None => OrderedAttention::new(ctx, opts, &perm)?,
+            };
+            return attn.forward(q, k, v);
         }
-        Attention::new(ctx, opts).forward(q, k, v)
+        match mask {
+            Some(m) => Attention::new(ctx, opts).forward_masked(q, k, v, &m.upload(ctx)?),
+            None => Attention::new(ctx, opts).forward(q, k, v),
+        }
     }
 
     /// The f64 reference of the same computation for query rows `rows`.
-    pub fn reference(&self, q: &[f32], k: &[f32], v: &[f32], s: &Shape, opts: AttentionOptions, rows: &[usize]) -> Result<RefOutput> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn reference(
+        &self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        s: &Shape,
+        opts: AttentionOptions,
+        rows: &[usize],
+        mask: Option<&BlockMask>,
+    ) -> Result<RefOutput> {
         if let Some(d) = self.dilated_options(opts) {
             return dilated::reference(q, k, v, s, &d, rows);
         }
-        // A token order does not change the result: the reference is plain attention.
         let diag = s.seq_k as i64 - s.seq_q as i64;
         let causal = opts.causal;
-        Ok(reference::attention_rows(q, k, v, s, opts.scale, rows, |_, _, i, j| !causal || (j as i64) <= i as i64 + diag))
+        let causal_ok = |i: usize, j: usize| !causal || (j as i64) <= i as i64 + diag;
+        // Without a mask the order does not change the result; with one, the mask holds
+        // between the tokens' positions in the order.
+        let inv: Vec<usize> = match (mask, self.order) {
+            (Some(_), o) if o != Order::Natural => o.permutation(s.seq_q)?.inverse().iter().map(|&x| x as usize).collect(),
+            _ => (0..s.seq_q.max(s.seq_k)).collect(),
+        };
+        Ok(reference::attention_rows(q, k, v, s, opts.scale, rows, |_, h, i, j| causal_ok(i, j) && mask.is_none_or(|m| m.allows(h, inv[i], inv[j]))))
     }
 }

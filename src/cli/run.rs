@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::{check_writable_dir, ms, DeviceArgs, Status};
-use crate::attention::{resolve_tier, Attention, AttentionOptions};
+use crate::attention::{resolve_tier, AttentionOptions};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::{BlockMask, Pattern};
@@ -365,10 +365,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         check_writable_dir(p)?;
     }
     let mask = mask_from_args(args, &shape)?;
-    args.pattern.validate(&shape, args.devices.is_some())?;
-    if mask.is_some() && !args.pattern.is_plain() {
-        return Err(Error::InvalidArgument("mask options do not combine with --dilated or --order yet".into()));
-    }
+    args.pattern.validate(&shape, args.devices.is_some(), mask.is_some())?;
     if let Some(spec) = args.devices {
         if mask.is_some() {
             return Err(Error::InvalidArgument(
@@ -430,10 +427,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
 
     let opts = AttentionOptions { causal: args.causal, scale, tier: Some(tier) };
     let t1 = Instant::now();
-    let out = match &mask {
-        None => args.pattern.forward(&ctx, opts, &qt, &kt, &vt)?,
-        Some(m) => Attention::new(&ctx, opts).forward_masked(&qt, &kt, &vt, &m.upload(&ctx)?)?,
-    };
+    let out = args.pattern.forward(&ctx, opts, &qt, &kt, &vt, mask.as_ref())?;
     ctx.wait()?;
     let t_attn = t1.elapsed();
 
@@ -549,14 +543,7 @@ fn check(
     let rows = check_rows(s.seq_q, args.check_rows);
     let t = Instant::now();
     let opts = AttentionOptions { causal: args.causal, scale: args.scale, tier: None };
-    let r = match mask {
-        None => args.pattern.reference(q, k, v, s, opts, &rows)?,
-        Some(m) => {
-            let diag = s.seq_k as i64 - s.seq_q as i64;
-            let causal = args.causal;
-            reference::attention_rows(q, k, v, s, args.scale, &rows, |_, h, i, j| (!causal || (j as i64) <= i as i64 + diag) && m.allows(h, i, j))
-        }
-    };
+    let r = args.pattern.reference(q, k, v, s, opts, &rows, mask)?;
     let (o_sel, lse_sel);
     let (o_cmp, lse_cmp) = if rows.len() == s.seq_q {
         (o, lse)

@@ -4,7 +4,7 @@ use crate::attention::{Attention, AttentionOptions, AttentionOutput};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::flash;
-use crate::mask::{BlockMask, GpuBlockMask, Pattern};
+use crate::mask::{BlockKind, BlockMask, GpuBlockMask, Pattern};
 use crate::order::{Direction, GpuPermutation, Permutation};
 use crate::tensor::{GpuTensor, LseBuffer};
 
@@ -77,6 +77,37 @@ impl<'a> OrderedAttention<'a> {
         Ok(OrderedAttention { attn: Attention::new(ctx, inner), perm: perm.upload(ctx)?, identity: perm.is_identity(), mask: Some(mask) })
     }
 
+    /// Attention under a prebuilt block mask in the *permuted* order (query i' and key j'
+    /// are positions along the curve; one mask for all heads or one per head). With
+    /// `opts.causal`, the caller's-order causal mask is intersected with it (the mask is
+    /// rebuilt at its block size; host work grows with its partial blocks).
+    pub fn with_mask(ctx: &'a GpuContext, opts: AttentionOptions, perm: &Permutation, mask: &BlockMask) -> Result<Self> {
+        let n = perm.len();
+        if mask.seq_q() != n || mask.seq_k() != n {
+            return Err(Error::ShapeMismatch {
+                what: "block mask of an ordered attention",
+                expected: format!("{n} x {n} (the permutation's length)"),
+                got: format!("{} x {}", mask.seq_q(), mask.seq_k()),
+            });
+        }
+        let built;
+        let mask = if opts.causal {
+            let causal = perm.causal_pattern(mask.block())?;
+            let patterns: Vec<Pattern> = (0..mask.heads()).map(|h| mask_pattern(mask, h).and(causal.clone())).collect();
+            built = BlockMask::per_head(&patterns, n, n, mask.block())?;
+            &built
+        } else {
+            mask
+        };
+        let inner = AttentionOptions { causal: false, ..opts };
+        Ok(OrderedAttention {
+            attn: Attention::new(ctx, inner),
+            perm: perm.upload(ctx)?,
+            identity: perm.is_identity(),
+            mask: Some(mask.upload(ctx)?),
+        })
+    }
+
     /// The attention that runs in the permuted order (its `causal` is off when a mask
     /// carries the caller's causal mask).
     pub fn attention(&self) -> &Attention<'a> {
@@ -147,4 +178,19 @@ impl<'a> OrderedAttention<'a> {
         self.perm.encode_tokens(ctx, encoder, &op, o, Direction::Inverse)?;
         self.perm.encode_lse(ctx, encoder, &lp, lse, Direction::Inverse)
     }
+}
+
+/// Head `head` of a built mask as a pattern at the mask's block size (for intersecting
+/// it with another pattern).
+fn mask_pattern(mask: &BlockMask, head: usize) -> Pattern {
+    let rows: Vec<Vec<(usize, bool)>> = (0..mask.q_blocks()).map(|qb| mask.row(head, qb).collect()).collect();
+    let mask = std::sync::Arc::new(mask.clone());
+    Pattern::custom(
+        move |qb, kb| match rows[qb].binary_search_by_key(&kb, |e| e.0) {
+            Err(_) => BlockKind::Empty,
+            Ok(x) if rows[qb][x].1 => BlockKind::Full,
+            Ok(_) => BlockKind::Partial,
+        },
+        move |i, j| mask.allows(head, i, j),
+    )
 }
