@@ -35,8 +35,9 @@
 //! [`Attention`] on whatever tier the adapter has. A scatter kernel writes O and LSE back
 //! (zeros / -inf for the positions left out). Scratch buffers are reused from one head
 //! set to the next, so extra memory is at most one compact copy of Q, K, V, O and LSE
-//! (each no larger than its input), plus, in mixture mode, one full-size partial output
-//! and (for f16) an f32 accumulator. GQA works: head sets are split where they cross
+//! (each no larger than its input), plus, in mixture mode with f16 tensors, an f32
+//! accumulator (later pairs are LSE-merged into it straight from the compact results by
+//! the dilated merge kernel). GQA works: head sets are split where they cross
 //! key/value head groups.
 //!
 //! ```no_run
@@ -61,8 +62,8 @@ use std::ops::Range;
 use crate::attention::{Attention, AttentionOptions, AttentionOutput};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
-use crate::kernels::gather::{self, Gather, Layout, Operand, RowMap};
-use crate::kernels::{flash, merge};
+use crate::kernels::flash;
+use crate::kernels::gather::{self, DilatedMerge, Gather, Layout, Operand, RowMap};
 use crate::reference::{self, RefOutput};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
@@ -329,30 +330,18 @@ impl<'a> DilatedAttention<'a> {
         match self.opts.mode {
             DilatedMode::HeadGroups => {
                 for br in &branches {
-                    self.encode_branch(encoder, &attn, &s, br, [q, k, v], [&qc, &kc, &vc, &oc], &lc, o, lse)?;
+                    self.encode_branch(encoder, &attn, &s, br, [q, k, v], [&qc, &kc, &vc, &oc], &lc, o, lse, Sink::Scatter)?;
                 }
                 Ok(())
             }
             DilatedMode::Mixture => {
-                // Pair 0 writes the accumulator (f32; O itself when O is f32), later
-                // pairs write a partial that is merged into it.
+                // Pair 0 is scattered into the accumulator (f32; O itself when O is f32);
+                // later pairs are LSE-merged into it straight from the compact results.
                 let acc_own = (dtype != Dtype::F32).then(|| GpuTensor::empty(ctx, o.dims(), Dtype::F32)).transpose()?;
                 let acc = acc_own.as_ref().unwrap_or(o);
-                let npairs = self.opts.dilation.len();
-                let part = (npairs > 1)
-                    .then(|| -> Result<_> { Ok((GpuTensor::empty(ctx, o.dims(), dtype)?, LseBuffer::empty(ctx, lse.dims())?)) })
-                    .transpose()?;
-                for pair in 0..npairs {
-                    let (dst, dst_lse) = match (&part, pair) {
-                        (Some((po, pl)), p) if p > 0 => (po, pl),
-                        _ => (acc, lse),
-                    };
-                    for br in branches.iter().filter(|br| br.pair == pair) {
-                        self.encode_branch(encoder, &attn, &s, br, [q, k, v], [&qc, &kc, &vc, &oc], &lc, dst, dst_lse)?;
-                    }
-                    if let (Some((po, pl)), true) = (&part, pair > 0) {
-                        ctx.scoped(|| merge::encode_merge(ctx, encoder, acc, lse, po, pl))??;
-                    }
+                for br in &branches {
+                    let sink = if br.pair == 0 { Sink::Scatter } else { Sink::Merge };
+                    self.encode_branch(encoder, &attn, &s, br, [q, k, v], [&qc, &kc, &vc, &oc], &lc, acc, lse, sink)?;
                 }
                 if let Some(acc) = &acc_own {
                     let l = Layout::tensor(n, s.heads, d, 0);
@@ -376,7 +365,8 @@ impl<'a> DilatedAttention<'a> {
         }
     }
 
-    /// Gathers, attends and scatters one branch (all its runs) into `dst` / `dst_lse`.
+    /// Gathers and attends one branch (all its runs), then scatters into or merges into
+    /// `dst` / `dst_lse`.
     #[allow(clippy::too_many_arguments)]
     fn encode_branch(
         &self,
@@ -389,6 +379,7 @@ impl<'a> DilatedAttention<'a> {
         lc: &LseBuffer,
         dst: &GpuTensor,
         dst_lse: &LseBuffer,
+        sink: Sink,
     ) -> Result<()> {
         let ctx = self.ctx;
         let (n, d, b) = (s.seq_q, s.head_dim, s.batch);
@@ -432,6 +423,29 @@ impl<'a> DilatedAttention<'a> {
             let lv = LseBuffer::from_buffer(lc.buffer().clone(), [b * segs, run.count, m])?;
             attn.encode(encoder, &qv, &kv, &vv, &ov, &lv, None)?;
 
+            // Compact LSE is (batch, segs, heads', m); the output's is (batch, heads, n).
+            let lse_compact = Layout { batch: (rows * run.count) as u64, seg: (run.count * m) as u64, row: 1, head0: 0, head: m as u64 };
+            let lse_full = Layout { head: (run.hs * n) as u64, ..Layout::lse(n, s.heads, run.h0) };
+            if sink == Sink::Merge {
+                gather::encode_dilated_merge(
+                    ctx,
+                    encoder,
+                    &DilatedMerge {
+                        acc: Operand { buffer: dst.buffer(), dtype: dst.dtype(), layout: full(s.heads, run.h0, run.hs) },
+                        acc_lse: Operand { buffer: dst_lse.buffer(), dtype: Dtype::F32, layout: lse_full },
+                        part: Operand { buffer: oc.buffer(), dtype: oc.dtype(), layout: compact(run.count) },
+                        part_lse: Operand { buffer: lc.buffer(), dtype: Dtype::F32, layout: lse_compact },
+                        batch: b,
+                        rows: n,
+                        heads: run.count,
+                        head_dim: d,
+                        w,
+                        r,
+                        o,
+                    },
+                )?;
+                continue;
+            }
             // Scatter O and LSE back; positions the run does not select get 0 / -inf.
             gather::encode(
                 ctx,
@@ -447,9 +461,6 @@ impl<'a> DilatedAttention<'a> {
                     fill: 0.0,
                 },
             )?;
-            // Compact LSE is (batch, segs, heads', m); the output's is (batch, heads, n).
-            let lse_compact = Layout { batch: (rows * run.count) as u64, seg: (run.count * m) as u64, row: 1, head0: 0, head: m as u64 };
-            let lse_full = Layout { head: (run.hs * n) as u64, ..Layout::lse(n, s.heads, run.h0) };
             gather::encode(
                 ctx,
                 encoder,
@@ -467,6 +478,15 @@ impl<'a> DilatedAttention<'a> {
         }
         Ok(())
     }
+}
+
+/// Where a branch's results go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    /// Written into the output (0 / -inf where the branch selects nothing).
+    Scatter,
+    /// LSE-merged into the running output (unselected positions unchanged).
+    Merge,
 }
 
 /// The branches of `mode` for shape `s` (see [`DilatedAttention::branches`]).

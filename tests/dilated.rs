@@ -184,3 +184,54 @@ fn bad_dilations_are_errors() {
     let e = run([1, 32, 2, 32], [1, 64, 2, 32], "32:1", DilatedMode::HeadGroups).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
 }
+
+/// A device whose storage bindings hold one batch element of these tensors: every gather,
+/// scatter, dilated merge, conversion and flash launch is split over the batch. Dilated
+/// attention (both modes) and a token permutation still match the f64 reference.
+#[test]
+fn batch_split_over_the_binding_limit() {
+    const BINDING: u64 = 48 << 10;
+    let mut adapters = ringattn::context::enumerate_adapters();
+    adapters.retain(|a| a.get_info().backend != wgpu::Backend::Noop);
+    ringattn::context::sort_adapters(&mut adapters);
+    let a = adapters.into_iter().next().expect("no adapter");
+    let mut limits = ringattn::context::needed_limits(&a.limits());
+    limits.max_storage_buffer_binding_size = BINDING;
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("ringattn small bindings"),
+        required_features: a.features() & wgpu::Features::SHADER_F16,
+        required_limits: limits,
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    };
+    let (device, queue) = pollster::block_on(a.request_device(&desc)).expect("request_device");
+    let ctx = GpuContext::from_device(Some(&a), device, queue);
+    assert_eq!(ctx.capabilities().limits.max_storage_buffer_binding_size as u64, BINDING);
+
+    // One batch element of Q is 64 * 4 * 32 * 4 = 32 KiB: at most one per binding.
+    let s = Shape::new(3, 64, 4, 32);
+    let mut runs = vec![("16,64:1,2", DilatedMode::HeadGroups, Dtype::F32, true), ("16,64:2,4", DilatedMode::Mixture, Dtype::F32, false)];
+    if ctx.capabilities().shader_f16 {
+        runs.push(("32,64:1,2", DilatedMode::Mixture, Dtype::F16, true));
+    }
+    for (dil, mode, dtype, causal) in runs {
+        let opts = DilatedOptions { dilation: dil.parse().unwrap(), mode, attention: AttentionOptions { causal, ..Default::default() } };
+        let seed = reference::fresh_seed();
+        let (eo, el) = run_one(&ctx, s, dtype, &opts, seed).unwrap();
+        assert!(eo < common::tol(dtype) && el < common::lse_tol(dtype), "{dil} {mode:?} {dtype:?} seed {seed:#x}: O {eo:.3e}, LSE {el:.3e}");
+    }
+    let perm = "hilbert2d:8x8".parse::<ringattn::Order>().unwrap().permutation(64).unwrap();
+    let x = reference::random_vec(s.q_len(), reference::fresh_seed());
+    let t = GpuTensor::from_f32(&ctx, &x, s.q_dims(), Dtype::F32).unwrap();
+    let gp = perm.upload(&ctx).unwrap();
+    let f = gp.apply(&ctx, &t, ringattn::order::Direction::Forward).unwrap();
+    assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 4 * 32));
+    assert_eq!(gp.apply(&ctx, &f, ringattn::order::Direction::Inverse).unwrap().to_f32_vec(&ctx).unwrap(), x);
+    // One batch element over the limit is refused, not split.
+    let big = Shape::new(1, 512, 4, 32);
+    let opts = DilatedOptions { dilation: "512:1".parse().unwrap(), mode: DilatedMode::HeadGroups, attention: AttentionOptions::default() };
+    let e = run_one(&ctx, big, Dtype::F32, &opts, 1).unwrap_err();
+    assert!(matches!(e, Error::LimitExceeded { .. }), "{e}");
+    ctx.check_alive().unwrap();
+}

@@ -285,3 +285,174 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
         Ok(())
     })?
 }
+
+/// One side of a [`DilatedMerge`]: a buffer, its dtype and addressing, and how many
+/// elements one batch element spans from its start (for binding windows).
+struct Bound<'a> {
+    buffer: &'a wgpu::Buffer,
+    dtype: Dtype,
+    layout: Layout,
+    extent: u64,
+}
+
+/// Folds a compact dilated result into a full-length running (O, LSE) with an LSE merge
+/// (shaders/dilated_merge.wgsl): for b < batch, positions i < rows selected by
+/// `(w, r, o)`, heads j < heads. Compact rows are (segment, row) as in
+/// [`RowMap::DilatedGather`]; unselected positions are left unchanged.
+pub struct DilatedMerge<'a> {
+    pub acc: Operand<'a>,
+    pub acc_lse: Operand<'a>,
+    pub part: Operand<'a>,
+    pub part_lse: Operand<'a>,
+    pub batch: usize,
+    pub rows: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub w: u32,
+    pub r: u32,
+    pub o: u32,
+}
+
+/// Mirrors `struct Params` in shaders/dilated_merge.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct DilatedMergeParams {
+    batch: u32,
+    rows: u32,
+    heads: u32,
+    w: u32,
+    r: u32,
+    o: u32,
+    m: u32,
+    neg_inf: f32,
+    acc: SideParams,
+    acc_lse: SideParams,
+    part: SideParams,
+    part_lse: SideParams,
+}
+
+/// Template substitutions of the dilated merge shader (the pipeline key).
+pub fn dilated_merge_defines(acc: Dtype, part: Dtype, head_dim: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("ACC", acc.wgsl().to_string()),
+        ("ENABLE", enable_line(&[acc, part])),
+        ("HEAD_DIM", head_dim.to_string()),
+        ("PART", part.wgsl().to_string()),
+        ("WG", WG.to_string()),
+    ]
+}
+
+/// Records one dilated merge (a compute pass) into `encoder`; split over the batch when
+/// a binding would exceed `max_storage_buffer_binding_size`.
+pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &DilatedMerge<'_>) -> Result<()> {
+    if g.batch == 0 || g.rows == 0 || g.heads == 0 {
+        return Ok(());
+    }
+    ctx.check_dtype(g.acc.dtype, "dilated merge")?;
+    ctx.check_dtype(g.part.dtype, "dilated merge")?;
+    let m = RowMap::per_segment(g.w, g.r, g.o);
+    if g.w == 0 || g.r == 0 || m == 0 {
+        return Err(Error::InvalidArgument(format!("dilated merge with w {}, r {}, offset {} selects nothing", g.w, g.r, g.o)));
+    }
+    let (rows, heads, d, m64) = (g.rows as u64, g.heads as u64, g.head_dim as u64, m as u64);
+    let segs = rows.div_ceil(g.w as u64);
+    let full = |l: &Layout, width: u64| l.head0 + (heads - 1) * l.head + (rows - 1) * l.row + width;
+    let compact = |l: &Layout, width: u64| (segs - 1) * l.seg + (m64 - 1) * l.row + l.head0 + (heads - 1) * l.head + width;
+    let sides = [
+        Bound { buffer: g.acc.buffer, dtype: g.acc.dtype, layout: g.acc.layout, extent: full(&g.acc.layout, d) },
+        Bound { buffer: g.acc_lse.buffer, dtype: Dtype::F32, layout: g.acc_lse.layout, extent: full(&g.acc_lse.layout, 1) },
+        Bound { buffer: g.part.buffer, dtype: g.part.dtype, layout: g.part.layout, extent: compact(&g.part.layout, d) },
+        Bound { buffer: g.part_lse.buffer, dtype: Dtype::F32, layout: g.part_lse.layout, extent: compact(&g.part_lse.layout, 1) },
+    ];
+    let lim = &ctx.capabilities().limits;
+    let align = lim.min_storage_buffer_offset_alignment as u64;
+    let max_bind = lim.max_storage_buffer_binding_size as u64;
+    let mut per_b = 0;
+    for (what, s) in
+        ["dilated merge accumulator", "dilated merge accumulator LSE", "dilated merge partial", "dilated merge partial LSE"].iter().zip(&sides)
+    {
+        let es = s.dtype.size();
+        let need = (s.layout.batch * (g.batch as u64 - 1) + s.extent) * es;
+        if need > s.buffer.size() {
+            return Err(Error::WrongSize { what, expected: need, got: s.buffer.size(), unit: "bytes" });
+        }
+        per_b = per_b.max(s.layout.batch.max(s.extent) * es);
+    }
+    if per_b + align > max_bind {
+        return Err(Error::LimitExceeded {
+            what: format!("one batch element of a dilated merge ({per_b} bytes)"),
+            limit: "max_storage_buffer_binding_size",
+            needed: per_b + align,
+            allowed: max_bind,
+        });
+    }
+    let per_dispatch = rows * heads;
+    let max_wg = lim.max_compute_workgroups_per_dimension as u64;
+    let max_items = (max_wg * max_wg * WG as u64).min(u32::MAX as u64 / 2);
+    if per_dispatch > max_items {
+        return Err(Error::LimitExceeded {
+            what: format!("a dilated merge of {per_dispatch} rows per batch element"),
+            limit: "max_compute_workgroups_per_dimension",
+            needed: per_dispatch.div_ceil(WG as u64 * max_wg),
+            allowed: max_wg,
+        });
+    }
+    let nb_max = (((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1);
+
+    let key = PipelineKey { kernel: "dilated_merge", defines: dilated_merge_defines(g.acc.dtype, g.part.dtype, g.head_dim) };
+    let layout = ctx.layout("dilated_merge", &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::DILATED_MERGE, &key.defines))?;
+    ctx.scoped(|| -> Result<()> {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("dilated merge"), timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        let mut b0 = 0;
+        while b0 < g.batch {
+            let nb = nb_max.min(g.batch - b0);
+            let windows: Vec<crate::kernels::Window<'_>> = sides
+                .iter()
+                .map(|s| {
+                    let es = s.dtype.size();
+                    window(s.buffer, b0 as u64 * s.layout.batch * es, ((nb as u64 - 1) * s.layout.batch + s.extent) * es, es, align)
+                })
+                .collect();
+            let side = |i: usize| -> Result<SideParams> {
+                let l = &sides[i].layout;
+                Ok(SideParams {
+                    off: windows[i].elem_off,
+                    batch: u32_of("batch stride", l.batch)?,
+                    seg: u32_of("segment stride", l.seg)?,
+                    row: u32_of("row stride", l.row)?,
+                    head0: u32_of("head offset", l.head0)?,
+                    head: u32_of("head stride", l.head)?,
+                    _pad0: 0,
+                    _pad1: 0,
+                })
+            };
+            let params = DilatedMergeParams {
+                batch: nb as u32,
+                rows: g.rows as u32,
+                heads: g.heads as u32,
+                w: g.w,
+                r: g.r,
+                o: g.o,
+                m,
+                neg_inf: f32::NEG_INFINITY,
+                acc: side(0)?,
+                acc_lse: side(1)?,
+                part: side(2)?,
+                part_lse: side(3)?,
+            };
+            let ub = uniform_buffer(ctx, "dilated merge params", bytemuck::bytes_of(&params));
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() }];
+            entries.extend(windows.iter().enumerate().map(|(i, w)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: w.binding() }));
+            let bg =
+                ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("dilated merge"), layout: &layout.0, entries: &entries });
+            let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);
+            let gx = groups.min(max_wg);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(gx as u32, groups.div_ceil(gx) as u32, 1);
+            b0 += nb;
+        }
+        Ok(())
+    })?
+}

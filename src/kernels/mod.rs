@@ -75,6 +75,7 @@ pub mod sources {
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+    pub const DILATED_MERGE: &str = include_str!("../../shaders/dilated_merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
     pub const ALL: &[(&str, &str)] = &[
@@ -84,6 +85,7 @@ pub mod sources {
         ("flash_matrix", FLASH_MATRIX),
         ("merge", MERGE),
         ("gather", GATHER),
+        ("dilated_merge", DILATED_MERGE),
     ];
 }
 
