@@ -228,6 +228,16 @@ fn batch_split_over_the_binding_limit() {
     let f = gp.apply(&ctx, &t, ringattn::order::Direction::Forward).unwrap();
     assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 4 * 32));
     assert_eq!(gp.apply(&ctx, &f, ringattn::order::Direction::Inverse).unwrap().to_f32_vec(&ctx).unwrap(), x);
+    // Batch elements of 48000 bytes: the binding windows start off the offset alignment,
+    // so the shader's element offsets are exercised (vec4 and scalar paths).
+    let perm = "hilbert2d:25x40".parse::<ringattn::Order>().unwrap().permutation(1000).unwrap();
+    let gp = perm.upload(&ctx).unwrap();
+    for dims in [[4, 1000, 3, 4], [4, 1000, 4, 3]] {
+        let x = reference::random_vec(dims.iter().product(), reference::fresh_seed());
+        let t = GpuTensor::from_f32(&ctx, &x, dims, Dtype::F32).unwrap();
+        let f = gp.apply(&ctx, &t, ringattn::order::Direction::Forward).unwrap();
+        assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, dims[2] * dims[3]), "{dims:?}");
+    }
     // One batch element over the limit is refused, not split.
     let big = Shape::new(1, 512, 4, 32);
     let opts = DilatedOptions { dilation: "512:1".parse().unwrap(), mode: DilatedMode::HeadGroups, attention: AttentionOptions::default() };
