@@ -194,7 +194,7 @@ pub fn head_groups(heads: usize, groups: usize) -> Vec<Range<usize>> {
 /// Whether position `p` is selected by segment length `w`, rate `r` and offset `o`.
 pub fn selected(p: usize, w: usize, r: usize, o: usize) -> bool {
     let q = p % w;
-    q >= o && (q - o) % r == 0
+    q >= o && (q - o).is_multiple_of(r)
 }
 
 /// One attention problem of a dilated call: the query heads `h0, h0 + hs, ...`
@@ -235,7 +235,7 @@ impl Branch {
         while j < self.count {
             let h = self.h0 + j * self.hs;
             let left = self.count - j;
-            if self.hs == 1 && h % g == 0 && left >= g {
+            if self.hs == 1 && h.is_multiple_of(g) && left >= g {
                 // Whole key/value groups.
                 let n = left / g * g;
                 runs.push(Run { h0: h, hs: 1, count: n, k0: h / g, ks: 1, kcount: n / g });
@@ -501,7 +501,7 @@ pub fn branches(dilation: &Dilation, mode: DilatedMode, s: &Shape) -> Result<Vec
     }
     let n = s.seq_q;
     for w in dilation.segment_lengths() {
-        if n % w != 0 {
+        if !n.is_multiple_of(*w) {
             return Err(Error::InvalidArgument(format!("dilated attention: sequence length {n} is not a multiple of segment length {w}")));
         }
     }

@@ -226,7 +226,7 @@ fn batch_split_over_the_binding_limit() {
     let t = GpuTensor::from_f32(&ctx, &x, s.q_dims(), Dtype::F32).unwrap();
     let gp = perm.upload(&ctx).unwrap();
     let f = gp.apply(&ctx, &t, ringattn::order::Direction::Forward).unwrap();
-    assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 4 * 32));
+    assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 4 * 32).unwrap());
     assert_eq!(gp.apply(&ctx, &f, ringattn::order::Direction::Inverse).unwrap().to_f32_vec(&ctx).unwrap(), x);
     // Batch elements of 48000 bytes: the binding windows start off the offset alignment,
     // so the shader's element offsets are exercised (vec4 and scalar paths).
@@ -236,7 +236,7 @@ fn batch_split_over_the_binding_limit() {
         let x = reference::random_vec(dims.iter().product(), reference::fresh_seed());
         let t = GpuTensor::from_f32(&ctx, &x, dims, Dtype::F32).unwrap();
         let f = gp.apply(&ctx, &t, ringattn::order::Direction::Forward).unwrap();
-        assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, dims[2] * dims[3]), "{dims:?}");
+        assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, dims[2] * dims[3]).unwrap(), "{dims:?}");
     }
     // One batch element over the limit is refused, not split.
     let big = Shape::new(1, 512, 4, 32);

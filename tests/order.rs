@@ -131,9 +131,10 @@ fn permutation_validation() {
     let p = Permutation::new(vec![2, 0, 1]).unwrap();
     assert_eq!(p.inverse(), &[1, 2, 0]);
     let x: Vec<i32> = (0..12).collect(); // 2 batches x 3 rows x 2
-    let y = p.apply(&x, 2);
+    let y = p.apply(&x, 2).unwrap();
     assert_eq!(y, vec![4, 5, 0, 1, 2, 3, 10, 11, 6, 7, 8, 9]);
-    assert_eq!(p.unapply(&y, 2), x);
+    assert_eq!(p.unapply(&y, 2).unwrap(), x);
+    assert!(matches!(p.apply(&x[..11], 2), Err(Error::WrongSize { .. })));
 }
 
 fn dtypes(ctx: &GpuContext) -> Vec<Dtype> {
@@ -167,10 +168,10 @@ fn gpu_permutation_round_trip() {
                 gp.encode_tokens(&ctx, &mut enc, &t, &fwd, Direction::Forward).unwrap();
                 gp.encode_tokens(&ctx, &mut enc, &fwd, &back, Direction::Inverse).unwrap();
                 ctx.queue().submit([enc.finish()]);
-                assert_eq!(fwd.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 3 * d), "{order} {dtype:?} d={d}");
+                assert_eq!(fwd.to_f32_vec(&ctx).unwrap(), perm.apply(&x, 3 * d).unwrap(), "{order} {dtype:?} d={d}");
                 assert_eq!(back.to_f32_vec(&ctx).unwrap(), x, "{order} {dtype:?} d={d}");
                 // The convenience wrapper, and a dtype-converting permutation.
-                assert_eq!(gp.apply(&ctx, &t, Direction::Forward).unwrap().to_f32_vec(&ctx).unwrap(), perm.apply(&x, 3 * d));
+                assert_eq!(gp.apply(&ctx, &t, Direction::Forward).unwrap().to_f32_vec(&ctx).unwrap(), perm.apply(&x, 3 * d).unwrap());
             }
             // LSE (batch, heads, seq): the sequence axis is the last one.
             let l = reference::random_vec(2 * 3 * n, reference::fresh_seed());
@@ -182,7 +183,7 @@ fn gpu_permutation_round_trip() {
             gp.encode_lse(&ctx, &mut enc, &lb, &lf, Direction::Forward).unwrap();
             gp.encode_lse(&ctx, &mut enc, &lf, &lr, Direction::Inverse).unwrap();
             ctx.queue().submit([enc.finish()]);
-            assert_eq!(lf.to_vec(&ctx).unwrap(), perm.apply(&l, 1));
+            assert_eq!(lf.to_vec(&ctx).unwrap(), perm.apply(&l, 1).unwrap());
             assert_eq!(lr.to_vec(&ctx).unwrap(), l);
         }
         // Wrong sequence length: an error, not a panic.

@@ -152,7 +152,7 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
     }
     ctx.check_dtype(g.src.dtype, "gather")?;
     ctx.check_dtype(g.dst.dtype, "gather")?;
-    let vec4 = g.width % 4 == 0 && g.src.layout.all_multiple_of(4) && g.dst.layout.all_multiple_of(4);
+    let vec4 = g.width.is_multiple_of(4) && g.src.layout.all_multiple_of(4) && g.dst.layout.all_multiple_of(4);
     let k = if vec4 { 4 } else { 1 };
     let (sl, dl) = (g.src.layout.divided(k), g.dst.layout.divided(k));
     let width = g.width as u64 / k;
@@ -196,7 +196,7 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
 
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size as u64;
+    let max_bind = lim.max_storage_buffer_binding_size;
     let per_b = s_bb.max(s_ext).max(d_bb).max(d_ext);
     if per_b + align > max_bind {
         return Err(Error::LimitExceeded {
@@ -366,7 +366,7 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
     ];
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size as u64;
+    let max_bind = lim.max_storage_buffer_binding_size;
     let mut per_b = 0;
     for (what, s) in
         ["dilated merge accumulator", "dilated merge accumulator LSE", "dilated merge partial", "dilated merge partial LSE"].iter().zip(&sides)

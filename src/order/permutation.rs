@@ -69,11 +69,11 @@ impl Permutation {
 
     /// Applies the permutation to host rows: `x` holds `len()` rows of `row` values
     /// per batch element (`x.len() = batch * len() * row`).
-    pub fn apply<T: Copy>(&self, x: &[T], row: usize) -> Vec<T> {
+    pub fn apply<T: Copy>(&self, x: &[T], row: usize) -> Result<Vec<T>> {
         permute_rows(x, row, &self.order)
     }
     /// The inverse of [`Permutation::apply`].
-    pub fn unapply<T: Copy>(&self, x: &[T], row: usize) -> Vec<T> {
+    pub fn unapply<T: Copy>(&self, x: &[T], row: usize) -> Result<Vec<T>> {
         permute_rows(x, row, &self.inverse)
     }
 
@@ -120,17 +120,24 @@ impl Permutation {
     }
 }
 
-fn permute_rows<T: Copy>(x: &[T], row: usize, idx: &[u32]) -> Vec<T> {
+fn permute_rows<T: Copy>(x: &[T], row: usize, idx: &[u32]) -> Result<Vec<T>> {
     let n = idx.len();
     let per_b = n * row;
-    assert!(per_b > 0 && x.len() % per_b == 0, "permute_rows: {} values are not whole batches of {n} rows of {row}", x.len());
+    if per_b == 0 || !x.len().is_multiple_of(per_b) {
+        return Err(Error::WrongSize {
+            what: "permuted host data (whole batches of seq rows)",
+            expected: per_b as u64,
+            got: x.len() as u64,
+            unit: "elements",
+        });
+    }
     let mut out = Vec::with_capacity(x.len());
     for b in x.chunks_exact(per_b) {
         for &p in idx {
             out.extend_from_slice(&b[p as usize * row..(p as usize + 1) * row]);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Which way a permutation is applied.
