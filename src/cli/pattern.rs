@@ -89,10 +89,11 @@ impl PatternArgs {
     }
 
     /// One line for the run's printout, if not plain.
-    pub fn describe(&self) -> Option<String> {
+    pub fn describe(&self, causal: bool) -> Option<String> {
         match (&self.dilated, self.order) {
             (Some(d), _) => Some(format!("dilated {d} ({:?})", DilatedMode::from(self.dilated_mode))),
             (None, Order::Natural) => None,
+            (None, o) if causal => Some(format!("order {o} (causal in the original order: a block mask along the order)")),
             (None, o) => Some(format!("order {o}")),
         }
     }

@@ -413,7 +413,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
             m.element_density()
         );
     }
-    if let Some(p) = args.pattern.describe() {
+    if let Some(p) = args.pattern.describe(args.causal) {
         println!("pattern: {p}");
     }
 
