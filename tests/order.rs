@@ -351,3 +351,21 @@ fn ordered_attention_with_a_per_head_mask() {
     let small = BlockMask::new(&Pattern::All, 64, 64, 32).unwrap();
     assert!(matches!(OrderedAttention::with_mask(&ctx, AttentionOptions::default(), &perm, &small), Err(Error::ShapeMismatch { .. })));
 }
+
+/// The gather kernel on every adapter wgpu finds (GL included): a permutation round trip.
+#[test]
+fn gpu_permutation_on_every_adapter() {
+    let perm = Order::Hilbert2d { height: 6, width: 5 }.permutation(30).unwrap();
+    for ctx in common::contexts() {
+        let _gl = common::gl_guard(&ctx);
+        let gp = perm.upload(&ctx).unwrap();
+        for dims in [[2, 30, 3, 8], [1, 30, 2, 7]] {
+            let x = reference::random_vec(dims.iter().product(), reference::fresh_seed());
+            let t = GpuTensor::from_f32(&ctx, &x, dims, Dtype::F32).unwrap();
+            let f = gp.apply(&ctx, &t, Direction::Forward).unwrap();
+            let b = gp.apply(&ctx, &f, Direction::Inverse).unwrap();
+            assert_eq!(f.to_f32_vec(&ctx).unwrap(), perm.apply(&x, dims[2] * dims[3]).unwrap(), "{}: {dims:?}", common::label(&ctx));
+            assert_eq!(b.to_f32_vec(&ctx).unwrap(), x, "{}: {dims:?}", common::label(&ctx));
+        }
+    }
+}
