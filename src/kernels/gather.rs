@@ -218,6 +218,16 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
         });
     }
     let nb_max = (((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1);
+    if let RowMap::Index(b) = g.map {
+        if b.size() > max_bind {
+            return Err(Error::LimitExceeded {
+                what: "a gather index buffer".into(),
+                limit: "max_storage_buffer_binding_size",
+                needed: b.size(),
+                allowed: max_bind,
+            });
+        }
+    }
 
     let key = PipelineKey { kernel: "gather", defines: defines(g.src.dtype, g.dst.dtype, vec4) };
     let layout = ctx.layout("gather", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]);
