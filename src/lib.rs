@@ -11,6 +11,8 @@
 //! * [`mask`]: block-sparse masks (causal, window, global, dilated, random, custom)
 //!   whose skipped blocks cost nothing ([`Attention::forward_masked`]).
 //! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.
+//! * [`DilatedAttention`]: LongNet dilated attention (head groups or mixture), exact.
+//! * [`order`]: Hilbert / Z-order token orders, GPU permutations and [`OrderedAttention`].
 //! * [`RingAttention`]: one sequence over several devices (ring attention, K/V rotated
 //!   through host memory), equal to single-device attention.
 //! * [`reference`]: the f64 CPU reference.
@@ -22,10 +24,12 @@ pub mod attention;
 pub mod bench;
 pub mod cli;
 pub mod context;
+pub mod dilated;
 pub mod error;
 pub mod kernels;
 pub mod mask;
 pub mod npy;
+pub mod order;
 pub mod reference;
 pub mod ring;
 pub mod tensor;
@@ -34,9 +38,11 @@ pub mod tuning;
 
 pub use attention::{Attention, AttentionOptions, AttentionOutput};
 pub use context::{Capabilities, GpuContext};
+pub use dilated::{DilatedAttention, DilatedMode, DilatedOptions, Dilation};
 pub use error::{Error, Result};
 pub use kernels::Tier;
 pub use mask::{BlockMask, GpuBlockMask, Pattern};
+pub use order::{Order, OrderedAttention, Permutation};
 pub use ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
 pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 

@@ -489,3 +489,134 @@ fn run_with_block_masks() {
     assert_error(&ringattn(&[&base[..], &["--random-density", "2"]].concat()), &["density"]);
     assert_error(&ringattn(&[&base[..], &["--global", "3", "--block-size", "48"]].concat()), &["block size"]);
 }
+
+/// `--dilated` (both modes): the run's own --check passes and the written O/LSE match
+/// the f64 definition (`ringattn::dilated::reference`).
+fn run_dilated(name: &str, sh: Shape, dtype: Dtype, dilated: &str, mode: &str, causal: bool) -> String {
+    use ringattn::dilated::{reference as dilated_reference, DilatedOptions};
+    let dir = tmpdir(name);
+    let seed = reference::fresh_seed();
+    let (q, k, v) = (random_vec(sh.q_len(), seed), random_vec(sh.kv_len(), seed ^ 1), random_vec(sh.kv_len(), seed ^ 2));
+    let round = |x: &[f32]| -> Vec<f32> {
+        match dtype {
+            Dtype::F32 => x.to_vec(),
+            Dtype::F16 => x.iter().map(|&a| f16::from_f32(a).to_f32()).collect(),
+        }
+    };
+    let (q, k, v) = (round(&q), round(&k), round(&v));
+    let (qp, kp, vp, op, lp) = (dir.join("q.npy"), dir.join("k.npy"), dir.join("v.npy"), dir.join("o.npy"), dir.join("lse.npy"));
+    for (p, x, dims) in [(&qp, &q, sh.q_dims()), (&kp, &k, sh.kv_dims()), (&vp, &v, sh.kv_dims())] {
+        match dtype {
+            Dtype::F32 => write_npy_f32(p, &dims, x).unwrap(),
+            Dtype::F16 => write_npy_f16(p, &dims, &x.iter().map(|&a| f16::from_f32(a)).collect::<Vec<_>>()).unwrap(),
+        }
+    }
+    let mut args = vec!["run", "--q", s(&qp), "--k", s(&kp), "--v", s(&vp), "--out", s(&op), "--lse", s(&lp), "--check"];
+    args.extend(["--dilated", dilated, "--dilated-mode", mode]);
+    if causal {
+        args.push("--causal");
+    }
+    let stdout = assert_ok(&ringattn(&args));
+    assert!(stdout.contains("check: ok") && stdout.contains("pattern: dilated"), "{stdout}");
+    let opts = DilatedOptions {
+        dilation: dilated.parse().unwrap(),
+        mode: mode.parse().unwrap(),
+        attention: ringattn::AttentionOptions { causal, ..Default::default() },
+    };
+    let rows: Vec<usize> = (0..sh.seq_q).collect();
+    let r = dilated_reference(&q, &k, &v, &sh, &opts, &rows).unwrap();
+    let o_err = rel_error(&read_npy(&op).unwrap().to_f32_vec(), &r.o);
+    let l_err = lse_max_abs_error(&read_npy(&lp).unwrap().to_f32_vec(), &r.lse);
+    let (ot, lt) = if dtype == Dtype::F32 { (1e-5, 1e-4) } else { (5e-3, 1e-2) };
+    assert!(o_err < ot && l_err < lt, "{name}: O {o_err:.3e}, LSE {l_err:.3e}\n{stdout}");
+    stdout
+}
+
+#[test]
+fn run_dilated_head_groups() {
+    run_dilated("dilated_group", Shape::new(1, 48, 3, 32), Dtype::F32, "12,24,48:1,2,4", "group", false);
+    run_dilated("dilated_group_causal", Shape::new(2, 32, 4, 32).with_kv_heads(2), Dtype::F32, "8,32:1,3", "group", true);
+}
+
+#[test]
+fn run_dilated_mixture() {
+    run_dilated("dilated_mixture", Shape::new(1, 40, 3, 32), Dtype::F32, "10,40:1,4", "mixture", true);
+    if default_has_f16() {
+        run_dilated("dilated_mixture_f16", Shape::new(1, 32, 2, 32), Dtype::F16, "16,32:2,4", "mixture", false);
+    }
+}
+
+/// `--order`: O and LSE come back in the caller's order and equal plain attention.
+#[test]
+fn run_ordered() {
+    for (name, order, shape) in [
+        ("order_hilbert2d", "hilbert2d:5x7", Shape::new(1, 35, 2, 32)),
+        ("order_zorder2d", "zorder2d:4x6", Shape::new(2, 24, 2, 32).with_kv_heads(1)),
+        ("order_hilbert3d", "hilbert3d:2x3x5", Shape::new(1, 30, 2, 64)),
+    ] {
+        let extra = vec!["--order", order];
+        let (o, l, out) = run_case(&Case { name, shape, file_dtype: Dtype::F32, extra, causal: false, scale: None });
+        assert!(o < 1e-5 && l < 1e-4, "{order}: O {o}, LSE {l}");
+        assert!(out.contains(&format!("pattern: order {order}")), "{out}");
+    }
+    // Causal stays causal in the caller's order (a block mask in the permuted order).
+    let (o, _, _) = run_case(&Case {
+        name: "order_causal",
+        shape: Shape::new(1, 63, 2, 32),
+        file_dtype: Dtype::F32,
+        extra: vec!["--order", "hilbert2d:7x9"],
+        causal: true,
+        scale: None,
+    });
+    assert!(o < 1e-5, "causal in a Hilbert order: O {o}");
+    // Mask options apply to positions along the order; causal stays in the caller's order.
+    let dir = tmpdir("order_mask");
+    let sh = Shape::new(1, 120, 2, 32);
+    let seed = reference::fresh_seed();
+    let (q, k, v) = (random_vec(sh.q_len(), seed), random_vec(sh.kv_len(), seed ^ 1), random_vec(sh.kv_len(), seed ^ 2));
+    let (qp, kp, vp, op) = (dir.join("q.npy"), dir.join("k.npy"), dir.join("v.npy"), dir.join("o.npy"));
+    write_npy_f32(&qp, &sh.q_dims(), &q).unwrap();
+    write_npy_f32(&kp, &sh.kv_dims(), &k).unwrap();
+    write_npy_f32(&vp, &sh.kv_dims(), &v).unwrap();
+    let mut args = vec!["run", "--q", s(&qp), "--k", s(&kp), "--v", s(&vp), "--out", s(&op), "--check", "--causal"];
+    args.extend(["--order", "hilbert2d:10x12", "--window", "20,7", "--global", "3", "--block-size", "16"]);
+    let out = assert_ok(&ringattn(&args));
+    assert!(out.contains("mask: 8 x 8 blocks of 16 tokens") && out.contains("check: ok"), "{out}");
+    let perm = "hilbert2d:10x12".parse::<ringattn::Order>().unwrap().permutation(120).unwrap();
+    let at = perm.inverse(); // caller's position -> position along the curve
+    let r = reference::attention_masked(&q, &k, &v, &sh, None, |_, _, i, j| {
+        let (pi, pj) = (at[i] as i64, at[j] as i64);
+        j <= i && ((pj >= pi - 20 && pj <= pi + 7) || pi < 3 || pj < 3)
+    });
+    let err = rel_error(&read_npy(&op).unwrap().to_f32_vec(), &r.o);
+    assert!(err < 1e-5, "--order with a window along the curve: rel error {err}");
+    // The natural order is plain attention, causal included.
+    let (o, _, _) = run_case(&Case {
+        name: "order_natural",
+        shape: Shape::new(1, 20, 2, 32),
+        file_dtype: Dtype::F32,
+        extra: vec!["--order", "natural"],
+        causal: true,
+        scale: None,
+    });
+    assert!(o < 1e-5);
+}
+
+#[test]
+fn error_dilated_and_order_arguments() {
+    let dir = good_inputs("err_dilated_order"); // seq 8, 2 heads
+    let run = |extra: &[&str]| run_with(&dir, "q.npy", "k.npy", "v.npy", extra);
+    assert_error(&run(&["--dilated", "3:1"]), &["multiple of segment length 3"]);
+    assert_error(&run(&["--dilated", "2,4,8:1,2,4"]), &["2 heads", "groups"]);
+    assert_error(&run(&["--dilated", "4:8"]), &["larger than its segment length"]);
+    assert_error(&run(&["--dilated", "4,8:1"]), &["2 segment lengths but 1 dilation rates"]);
+    assert_error(&run(&["--dilated", "4x8"]), &["--dilated"]);
+    assert_error(&run(&["--dilated-mode", "mixture"]), &["--dilated"]);
+    assert_error(&run(&["--dilated", "4:1", "--dilated-mode", "spiral"]), &["spiral"]);
+    assert_error(&run(&["--order", "hilbert2d:3x3"]), &["9 tokens", "8"]);
+    assert_error(&run(&["--order", "spiral:2x4"]), &["spiral"]);
+    assert_error(&run(&["--order", "zorder2d:2x4", "--dilated", "4:1"]), &["--order"]);
+    assert_error(&run(&["--dilated", "4:1", "--devices", "logical:2"]), &["--devices"]);
+    assert_error(&run(&["--dilated", "4:1", "--window", "2"]), &["--dilated"]);
+    assert!(!dir.join("o.npy").exists(), "no output on error");
+}

@@ -207,6 +207,26 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 }
             }
         }
+        // kernels::gather::encode: any (src, dst) dtype pair, vec4 or scalar elements.
+        "gather" => {
+            for src in DTYPES {
+                for dst in DTYPES {
+                    for vec4 in [false, true] {
+                        out.push(ringattn::kernels::gather::defines(src, dst, vec4));
+                    }
+                }
+            }
+        }
+        // kernels::gather::encode_dilated_merge: any (acc, part) dtype pair, every head dim.
+        "dilated_merge" => {
+            for acc in DTYPES {
+                for part in DTYPES {
+                    for &d in SUPPORTED_HEAD_DIMS {
+                        out.push(ringattn::kernels::gather::dilated_merge_defines(acc, part, d));
+                    }
+                }
+            }
+        }
         other => panic!(
             "shader `{other}` is in ringattn::kernels::sources::ALL but tests/shaders.rs does not \
              know how the host specializes it: add an arm for it to `specializations()` listing \

@@ -13,6 +13,7 @@
 
 pub mod bench;
 pub mod info;
+pub mod pattern;
 pub mod run;
 pub mod tune;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::{check_writable_dir, ms, DeviceArgs, Status};
-use crate::attention::{resolve_tier, Attention, AttentionOptions};
+use crate::attention::{resolve_tier, AttentionOptions};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::{BlockMask, Pattern};
@@ -86,6 +86,8 @@ pub struct RunArgs {
     /// Softmax scale [default: 1/sqrt(head_dim)].
     #[arg(long, value_name = "S", allow_negative_numbers = true, help_heading = "Attention")]
     pub scale: Option<f32>,
+    #[command(flatten)]
+    pub pattern: super::pattern::PatternArgs,
 
     /// Sliding window: query i sees keys i-L ..= i+R (one number: L = R). With several
     /// mask options, a key is visible if any of them allows it (union); --causal then
@@ -363,6 +365,7 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         check_writable_dir(p)?;
     }
     let mask = mask_from_args(args, &shape)?;
+    args.pattern.validate(&shape, args.devices.is_some(), mask.is_some())?;
     if let Some(spec) = args.devices {
         if mask.is_some() {
             return Err(Error::InvalidArgument(
@@ -410,6 +413,9 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
             m.element_density()
         );
     }
+    if let Some(p) = args.pattern.describe(args.causal) {
+        println!("pattern: {p}");
+    }
 
     let t0 = Instant::now();
     let (qt, qv) = upload(&ctx, &q, shape.q_dims(), dtype)?;
@@ -419,12 +425,9 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     ctx.wait()?;
     let t_upload = t0.elapsed();
 
-    let attn = Attention::new(&ctx, AttentionOptions { causal: args.causal, scale, tier: Some(tier) });
+    let opts = AttentionOptions { causal: args.causal, scale, tier: Some(tier) };
     let t1 = Instant::now();
-    let out = match &mask {
-        None => attn.forward(&qt, &kt, &vt)?,
-        Some(m) => attn.forward_masked(&qt, &kt, &vt, &m.upload(&ctx)?)?,
-    };
+    let out = args.pattern.forward(&ctx, opts, &qt, &kt, &vt, mask.as_ref())?;
     ctx.wait()?;
     let t_attn = t1.elapsed();
 
@@ -539,11 +542,8 @@ fn check(
 ) -> Result<Status> {
     let rows = check_rows(s.seq_q, args.check_rows);
     let t = Instant::now();
-    let diag = s.seq_k as i64 - s.seq_q as i64;
-    let causal = args.causal;
-    let r = reference::attention_rows(q, k, v, s, args.scale, &rows, |_, h, i, j| {
-        (!causal || (j as i64) <= i as i64 + diag) && mask.is_none_or(|m| m.allows(h, i, j))
-    });
+    let opts = AttentionOptions { causal: args.causal, scale: args.scale, tier: None };
+    let r = args.pattern.reference(q, k, v, s, opts, &rows, mask)?;
     let (o_sel, lse_sel);
     let (o_cmp, lse_cmp) = if rows.len() == s.seq_q {
         (o, lse)

@@ -2,6 +2,7 @@
 //! group layouts and the tier choice.
 
 pub mod flash;
+pub mod gather;
 pub mod merge;
 
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub mod sources {
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
+    pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
+    pub const DILATED_MERGE: &str = include_str!("../../shaders/dilated_merge.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
     pub const ALL: &[(&str, &str)] = &[
@@ -81,6 +84,8 @@ pub mod sources {
         ("flash_bcast", FLASH_BCAST),
         ("flash_matrix", FLASH_MATRIX),
         ("merge", MERGE),
+        ("gather", GATHER),
+        ("dilated_merge", DILATED_MERGE),
     ];
 }
 
