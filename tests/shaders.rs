@@ -124,11 +124,10 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                     let mut lanes: Vec<u32> = SUBGROUP_SIZES.iter().map(|&sg| subgroup_lanes(sg, d)).collect();
                     lanes.dedup();
                     for r in lanes {
-                        let (_, bk) = portable_tiles(d);
-                        // M rows per row group (shuffle_config; >1 through
-                        // RINGATTN_SUBGROUP_CFG), at head_dim 64 for the extra variants.
-                        let ms: &[u32] = if d == 64 { &[1, 2, 4] } else { &[1] };
-                        for &m in ms {
+                        // shuffle_config's default (4 rows per group, tiles of at most
+                        // 16 keys) and the one-row kernel with the portable tiles
+                        // (RINGATTN_SUBGROUP_CFG; prepare_shuffle in the tests).
+                        for (m, bk) in [(4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
                             out.push(vec![
                                 ("BK", bk.to_string()),
                                 ("BQ", ((128 / r).max(1) * m).to_string()),
@@ -469,7 +468,10 @@ fn library_tiles_are_covered() {
             let covered = if cfg.bcast {
                 d <= 128 && BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
             } else {
-                cfg.r == subgroup_lanes(caps.subgroup_min_size, d) && cfg.m == 1 && cfg.bq == (128 / cfg.r).max(1) && cfg.bk == portable_tiles(d).1
+                cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
+                    && cfg.m == 4
+                    && cfg.bq == (128 / cfg.r).max(1) * 4
+                    && cfg.bk == portable_tiles(d).1.min(16)
             };
             assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
         }

@@ -187,8 +187,11 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &caps.limits;
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
-    let m = 1;
+    // Four query rows per row group and 16-key tiles: the fastest shape of a sweep on
+    // an H200 (scripts/device_subgroup.sh, BENCHMARKS.md: 1.9x the one-row kernel at
+    // head_dim 64, 1.6x at 128).
+    let m = 4;
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(16));
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
     if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
