@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use kernels::Tier;
 pub use mask::{BlockMask, GpuBlockMask, Pattern};
 pub use order::{Order, OrderedAttention, Permutation};
-pub use ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
+pub use ring::{Placement, RingAttention, RingGpuOutput, RingOptions, RingOutput, RingShard, RingShardOutput, RingStats};
 pub use tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
 /// Head dimensions the kernels are built for.

@@ -202,14 +202,96 @@ fn repeated_calls_reuse_buffers_and_stay_exact() {
     check(&ring, s, Dtype::F32, true, Placement::Zigzag);
     let opts = RingOptions { attention: AttentionOptions { causal: true, ..Default::default() }, placement: Placement::Zigzag, ..Default::default() };
     let x = random_vec(s.q_len(), 3);
-    let before: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
     let a = ring.forward(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
     let b = ring.forward(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
     assert_eq!((a.o, a.lse), (b.o, b.lse), "same inputs, same outputs");
+    // On resident shards, a repeated call allocates only its outputs.
+    let shards = ring.upload(&x, &x, &x, s, Dtype::F32, Placement::Zigzag).unwrap();
+    ring.forward_shards(&shards, s, Dtype::F32, &opts).unwrap();
+    let before: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
+    let out = ring.forward_shards(&shards, s, Dtype::F32, &opts).unwrap();
     let after: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
-    assert_eq!(before, after, "same layout: no new ring buffers");
+    for (i, sh) in out.shards.iter().enumerate() {
+        let outputs: u64 =
+            sh.o.iter().flatten().map(|t| t.buffer().size()).sum::<u64>() + sh.lse.iter().flatten().map(|l| l.buffer().size()).sum::<u64>();
+        assert_eq!(after[i] - before[i], outputs, "device {i}: only the outputs are new");
+    }
     // Another layout replaces the buffers and is exact too.
     check(&ring, s, Dtype::F32, false, Placement::Contiguous);
     ring.release_buffers();
     check(&ring, s, Dtype::F32, true, Placement::Zigzag);
+}
+
+#[test]
+fn blocks_in_many_pieces() {
+    // Pieces of 256 and 768 bytes: a block of ~2 KiB travels in many pieces whose
+    // boundaries fall inside K and V chunks.
+    let ring = logical(3);
+    let s = Shape::new(1, 45, 2, 32);
+    for piece in [256, 768] {
+        let seed = reference::fresh_seed();
+        let q = random_vec(s.q_len(), seed);
+        let k = random_vec(s.kv_len(), seed ^ 1);
+        let v = random_vec(s.kv_len(), seed ^ 2);
+        for (causal, placement) in [(true, Placement::Zigzag), (false, Placement::Contiguous)] {
+            let opts = RingOptions {
+                attention: AttentionOptions { causal, ..Default::default() },
+                placement,
+                piece_bytes: Some(piece),
+                ..Default::default()
+            };
+            let out = ring.forward(&q, &k, &v, s, Dtype::F32, &opts).unwrap();
+            assert_eq!(out.stats.piece_bytes, piece);
+            let r = reference::attention(&q, &k, &v, &s, causal, None);
+            let e = rel_error(&out.o, &r.o);
+            let l = lse_max_abs_error(&out.lse, &r.lse);
+            assert!(
+                e < common::tol(Dtype::F32) && l < common::lse_tol(Dtype::F32),
+                "piece {piece} causal {causal}: O {e:.2e} LSE {l:.2e} seed {seed:#x}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resident_shards_in_and_out() {
+    let ring = logical(2);
+    let s = Shape::new(2, 19, 2, 32).with_kv_heads(1);
+    let seed = reference::fresh_seed();
+    let q = random_vec(s.q_len(), seed);
+    let k = random_vec(s.kv_len(), seed ^ 1);
+    let v = random_vec(s.kv_len(), seed ^ 2);
+    let opts = RingOptions { attention: AttentionOptions { causal: true, ..Default::default() }, placement: Placement::Zigzag, ..Default::default() };
+    let shards = ring.upload(&q, &k, &v, s, Dtype::F32, Placement::Zigzag).unwrap();
+    // Each device holds only its chunks: zigzag over 2 devices cuts 19 rows into 4 chunks.
+    assert_eq!(shards[0].q.len(), 2);
+    assert!(shards.iter().all(|sh| sh.bytes() < (s.q_len() + 2 * s.kv_len()) as u64 * 4));
+    let out = ring.forward_shards(&shards, s, Dtype::F32, &opts).unwrap();
+    let rows: Vec<_> = out.shards.iter().flat_map(|sh| sh.rows.clone()).collect();
+    assert_eq!(rows.iter().map(|r| r.len()).sum::<usize>(), 19);
+    let (o, lse) = ring.download(&out, s).unwrap();
+    let r = reference::attention(&q, &k, &v, &s, true, None);
+    assert!(rel_error(&o, &r.o) < common::tol(Dtype::F32), "seed {seed:#x}");
+    assert!(lse_max_abs_error(&lse, &r.lse) < common::lse_tol(Dtype::F32), "seed {seed:#x}");
+    // The inputs are untouched (step 0 reads them in place, later steps use the slots).
+    let k0 = shards[0].k[0].as_ref().unwrap().to_f32_vec(&ring.contexts()[0]).unwrap();
+    // Chunk 0 is rows 0..4 of each batch (kv_heads 1, head_dim 32).
+    assert_eq!(k0[..128], k[..128]);
+    assert_eq!(k0[128..], k[19 * 32..19 * 32 + 128]);
+
+    // Shards of another placement, or too few, are errors.
+    let contig = RingOptions { placement: Placement::Contiguous, ..opts.clone() };
+    assert!(matches!(ring.forward_shards(&shards, s, Dtype::F32, &contig), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(ring.forward_shards(&shards[..1], s, Dtype::F32, &opts), Err(Error::InvalidArgument(_))));
+    assert!(matches!(ring.forward_shards(&shards, s, Dtype::F16, &opts), Err(Error::ShapeMismatch { .. })));
+}
+
+#[test]
+fn transport_measurement_moves_the_right_bytes() {
+    let ring = logical(3);
+    // 10 KiB blocks in 4 KiB pieces (the last one shorter), 3 steps.
+    let rep = ring.measure_transport(10 * 1024 + 4, 3, Some(4096), Duration::from_secs(60)).unwrap();
+    assert_eq!((rep.devices, rep.block_bytes, rep.piece_bytes, rep.steps), (3, 10244, 4096, 3));
+    assert!(rep.seconds > 0.0 && rep.gbps_per_link() > 0.0);
+    assert!(matches!(logical(1).measure_transport(1024, 1, None, Duration::from_secs(5)), Err(Error::InvalidArgument(_))));
 }

@@ -35,6 +35,7 @@ pub mod placement;
 mod scheduler;
 mod transport;
 
+use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,7 +46,8 @@ use crate::attention::AttentionOptions;
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext, DEFAULT_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
-use crate::tensor::{Dtype, Shape};
+use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+use half::f16;
 
 /// Options of one ring call.
 #[derive(Clone, Debug)]
@@ -61,11 +63,21 @@ pub struct RingOptions {
     /// step `s` when this is `Some((d, s))`. Exercises the fault path (every other
     /// device stops, the call returns `Error::Ring { device: d, step: s, .. }`).
     pub fail_at: Option<(usize, usize)>,
+    /// Bytes per piece of a K/V block in flight (rounded up to 256; default 16 MiB):
+    /// pieces are copied device -> host -> device one after the other, so the copies of
+    /// consecutive pieces overlap.
+    pub piece_bytes: Option<u64>,
 }
 
 impl Default for RingOptions {
     fn default() -> Self {
-        RingOptions { attention: AttentionOptions::default(), placement: Placement::default(), timeout: DEFAULT_TIMEOUT, fail_at: None }
+        RingOptions {
+            attention: AttentionOptions::default(),
+            placement: Placement::default(),
+            timeout: DEFAULT_TIMEOUT,
+            fail_at: None,
+            piece_bytes: None,
+        }
     }
 }
 
@@ -85,29 +97,43 @@ pub struct RingStats {
     pub transfers_skipped: usize,
     /// Bytes of K/V that went device -> host -> device, all devices together.
     pub bytes_moved: u64,
-    /// Per device: bytes it sent, and host time spent moving blocks (submitting the
-    /// copy to staging, waiting for and reading the mapped staging buffer, writing the
-    /// received block); time spent waiting for a neighbour is not included.
+    /// Per device: bytes it sent.
     pub bytes_sent: Vec<u64>,
-    pub transport_seconds: Vec<f64>,
-    /// Per device: bytes of the buffers the ring holds on it (Q, running and partial
-    /// O/LSE, two K/V slots, staging, f16 outputs) plus the largest readback staging.
-    /// All live for the whole call, so this is the peak; excludes the few-byte uniform
-    /// blocks of each launch. The buffers are kept for the next call with the same
-    /// layout ([`RingAttention::release_buffers`] frees them).
+    /// Per device: host time spent copying the pieces it received from the mapped
+    /// staging of the previous device into its own mapped staging and submitting the
+    /// GPU copies (waits for the neighbour excluded).
+    pub recv_seconds: Vec<f64>,
+    /// Per device: host time spent waiting for its outgoing pieces to be copied out
+    /// of the GPU and mapped (GPU queue time: it includes any compute queued before).
+    pub send_wait_seconds: Vec<f64>,
+    /// Per device: bytes of the buffers the ring call uses on it: its shard (Q and its
+    /// starting K/V), its outputs, and the workspace (f32 running O/LSE of f16 runs,
+    /// one partial O/LSE, the rotating K/V slots, send and receive staging). All live
+    /// for the whole call, so this is the peak; excludes the few-byte uniform blocks of
+    /// each launch and, for [`RingAttention::forward`], the readback staging. The
+    /// workspace is kept for the next call with the same layout
+    /// ([`RingAttention::release_buffers`] frees it).
     pub peak_bytes: Vec<u64>,
     /// Per device: the kernel tier that ran.
     pub tiers: Vec<Tier>,
-    /// Wall time of the whole call (setup, steps, readback).
+    /// Bytes per piece of a block in flight.
+    pub piece_bytes: u64,
+    /// Wall time of the ring itself: from the start of the call on GPU-resident shards
+    /// until every device's outputs are computed.
+    pub ring_seconds: f64,
+    /// Wall time of the whole call ([`RingAttention::forward`]: upload, ring and
+    /// download; [`RingAttention::forward_shards`]: the same as `ring_seconds`).
     pub wall_seconds: f64,
 }
 
 impl RingStats {
-    /// Mean throughput of one device-to-device link in GB/s (10^9 bytes/s): bytes
-    /// moved over the time devices spent moving them. Links run in parallel, so the
-    /// ring as a whole moves about `devices` times this.
+    /// Host copy rate of one link in GB/s (10^9 bytes/s): bytes moved over the host
+    /// time receivers spent copying them ([`RingStats::recv_seconds`]). Links run in
+    /// parallel, so the ring as a whole moves about `devices` times this. The end-to-end
+    /// rate of a link, GPU copies included, is what
+    /// [`RingAttention::measure_transport`] reports.
     pub fn gbps(&self) -> f64 {
-        let t: f64 = self.transport_seconds.iter().sum();
+        let t: f64 = self.recv_seconds.iter().sum();
         if t > 0.0 {
             self.bytes_moved as f64 / t / 1e9
         } else {
@@ -230,9 +256,145 @@ impl RingAttention {
         self.contexts.iter().enumerate().map(|(i, c)| format!("device {i}: {}", c.describe())).collect()
     }
 
+    /// Uploads host data as one shard per device, for [`RingAttention::forward_shards`]:
+    /// device i receives only its own chunks of Q (batch, seq_q, heads, head_dim) and of
+    /// K and V (batch, seq_k, kv_heads, head_dim), in `dtype` (f16 rounds on upload).
+    /// The devices upload in parallel.
+    pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, placement: Placement) -> Result<Vec<RingShard>> {
+        check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        self.upload_with(shape, dtype, placement, |which, b, n, row, r| {
+            let x = [q, k, v][which];
+            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
+            match dtype {
+                Dtype::F32 => bytemuck::cast_slice(src).to_vec(),
+                Dtype::F16 => src.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+            }
+        })
+    }
+
+    /// [`RingAttention::upload`] from f16 host data.
+    pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, placement: Placement) -> Result<Vec<RingShard>> {
+        check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        self.upload_with(shape, dtype, placement, |which, b, n, row, r| {
+            let x = [q, k, v][which];
+            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
+            match dtype {
+                Dtype::F16 => bytemuck::cast_slice(src).to_vec(),
+                Dtype::F32 => src.iter().flat_map(|&v| v.to_f32().to_le_bytes()).collect(),
+            }
+        })
+    }
+
+    /// `bytes(which, batch_index, seq_len, row_elems, rows)`: the bytes of rows `rows`
+    /// of batch `batch_index` of q (0), k (1) or v (2), in `dtype`.
+    fn upload_with(
+        &self,
+        shape: Shape,
+        dtype: Dtype,
+        placement: Placement,
+        bytes: impl Fn(usize, usize, usize, usize, &Range<usize>) -> Vec<u8> + Sync,
+    ) -> Result<Vec<RingShard>> {
+        shape.validate()?;
+        let n = self.len();
+        let plan = Plan::new(shape.seq_q, shape.seq_k, n, placement, false);
+        let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
+        let one = |i: usize, ctx: &GpuContext| -> Result<RingShard> {
+            ctx.check_dtype(dtype, "ring attention")?;
+            let chunk = |which: usize, r: &Range<usize>| -> Result<Option<GpuTensor>> {
+                if r.is_empty() {
+                    return Ok(None);
+                }
+                let (n, heads) = if which == 0 { (shape.seq_q, h) } else { (shape.seq_k, kvh) };
+                let t = GpuTensor::empty(ctx, [b, r.len(), heads, d], dtype)?;
+                let mut data = Vec::with_capacity(t.size_bytes() as usize);
+                for bi in 0..b {
+                    data.extend_from_slice(&bytes(which, bi, n, heads * d, r));
+                }
+                ctx.write_bytes(t.buffer(), 0, &data)?;
+                Ok(Some(t))
+            };
+            let q = plan.q.block(i).iter().map(|r| chunk(0, r)).collect::<Result<Vec<_>>>()?;
+            let k = plan.kv.block(i).iter().map(|r| chunk(1, r)).collect::<Result<Vec<_>>>()?;
+            let v = plan.kv.block(i).iter().map(|r| chunk(2, r)).collect::<Result<Vec<_>>>()?;
+            ctx.wait()?;
+            Ok(RingShard { q, k, v })
+        };
+        let one = &one;
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = self.contexts.iter().enumerate().map(|(i, ctx)| sc.spawn(move || one(i, ctx))).collect();
+            hs.into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("ring upload thread panicked".into()))).map_err(|e| Error::Ring {
+                        device: i,
+                        step: 0,
+                        source: Box::new(e),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Downloads the outputs of [`RingAttention::forward_shards`] into host vectors in
+    /// the caller's order: O (batch, seq_q, heads, head_dim) as f32 (f16 values widened
+    /// exactly) and LSE (batch, heads, seq_q).
+    pub fn download(&self, out: &RingGpuOutput, shape: Shape) -> Result<(Vec<f32>, Vec<f32>)> {
+        if out.shards.len() != self.len() {
+            return Err(Error::InvalidArgument(format!("{} output shards for a ring of {} devices", out.shards.len(), self.len())));
+        }
+        let (b, h, d, nq) = (shape.batch, shape.heads, shape.head_dim, shape.seq_q);
+        type Chunk = (Range<usize>, Vec<f32>, Vec<f32>);
+        let per_device: Vec<Result<Vec<Chunk>>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = self
+                .contexts
+                .iter()
+                .zip(&out.shards)
+                .map(|(ctx, sh)| {
+                    sc.spawn(move || -> Result<Vec<Chunk>> {
+                        let mut v = Vec::new();
+                        for ((r, o), l) in sh.rows.iter().zip(&sh.o).zip(&sh.lse) {
+                            if let (Some(o), Some(l)) = (o, l) {
+                                v.push((r.clone(), o.to_f32_vec(ctx)?, l.to_vec(ctx)?));
+                            }
+                        }
+                        Ok(v)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("ring download thread panicked".into())))).collect()
+        });
+        let mut o = vec![0.0f32; shape.q_len()];
+        let mut lse = vec![f32::NEG_INFINITY; shape.lse_len()];
+        for (device, chunks) in per_device.into_iter().enumerate() {
+            let chunks = chunks.map_err(|e| Error::Ring { device, step: self.len().saturating_sub(1), source: Box::new(e) })?;
+            for (rows, co, cl) in chunks {
+                let len = rows.len();
+                if rows.end > nq || co.len() != b * len * h * d || cl.len() != b * h * len {
+                    return Err(Error::ShapeMismatch {
+                        what: "ring output shard",
+                        expected: format!("rows within 0..{nq} of ({b}, rows, {h}, {d})"),
+                        got: format!("rows {rows:?}, {} O and {} LSE values", co.len(), cl.len()),
+                    });
+                }
+                for bi in 0..b {
+                    let dst = (bi * nq + rows.start) * h * d;
+                    o[dst..dst + len * h * d].copy_from_slice(&co[bi * len * h * d..(bi + 1) * len * h * d]);
+                    for hi in 0..h {
+                        let dst = (bi * h + hi) * nq + rows.start;
+                        let src = (bi * h + hi) * len;
+                        lse[dst..dst + len].copy_from_slice(&cl[src..src + len]);
+                    }
+                }
+            }
+        }
+        Ok((o, lse))
+    }
+
     /// Ring attention on host data: Q (batch, seq_q, heads, head_dim), K and V
     /// (batch, seq_k, kv_heads, head_dim), computed in `dtype` (f16 rounds the inputs
-    /// on upload, accumulation is f32). Each device receives only its own chunks.
+    /// on upload, accumulation is f32). Each device receives only its own chunks
+    /// ([`RingAttention::upload`]), runs [`RingAttention::forward_shards`], and the
+    /// outputs come back in the caller's order ([`RingAttention::download`]).
     ///
     /// Any failure on any device returns [`Error::Ring`] naming the device and step
     /// (setup counts as step 0, the final readback as the last step); no output is
@@ -240,24 +402,42 @@ impl RingAttention {
     pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingOutput> {
         let t0 = Instant::now();
         shape.validate()?;
-        for (what, got, want) in [("q", q.len(), shape.q_len()), ("k", k.len(), shape.kv_len()), ("v", v.len(), shape.kv_len())] {
-            if got != want {
-                return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
-            }
+        check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        check_scale(&shape, opts)?;
+        let shards = self.upload(q, k, v, shape, dtype, opts.placement)?;
+        let gpu = self.forward_shards(&shards, shape, dtype, opts)?;
+        drop(shards);
+        let (o, lse) = self.download(&gpu, shape)?;
+        let mut stats = gpu.stats;
+        for (p, sh) in stats.peak_bytes.iter_mut().zip(&gpu.shards) {
+            *p += sh.o.iter().flatten().map(|t| t.size_bytes()).max().unwrap_or(0);
         }
-        let scale = opts.attention.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt());
-        if !scale.is_finite() {
-            return Err(Error::InvalidArgument(format!("scale must be finite, got {scale}")));
-        }
+        stats.wall_seconds = t0.elapsed().as_secs_f64();
+        Ok(RingOutput { o, lse, stats })
+    }
+
+    /// Ring attention on GPU-resident shards (one per device, from
+    /// [`RingAttention::upload`] or built by the application in the same layout, see
+    /// [`RingShard`]). Outputs stay on the devices, one (O, LSE) per own query chunk
+    /// ([`RingShardOutput`]); the call returns when they are computed. Nothing is
+    /// copied but the K/V blocks that travel: step 0 attends to the shard's own K/V
+    /// tensors in place.
+    pub fn forward_shards(&self, shards: &[RingShard], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingGpuOutput> {
+        let t0 = Instant::now();
+        shape.validate()?;
+        let scale = check_scale(&shape, opts)?;
         let n = self.len();
         if shape.seq_q.max(shape.seq_k) > u32::MAX as usize / 2 {
             return Err(Error::InvalidArgument("sequence too long for u32 positions".into()));
         }
         let plan = Plan::new(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal);
-        let max_block = 2 * plan.kv.chunks_per_block() * plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim * dtype.size() as usize;
-        let (outs, ins) = transport::ring_links(n, max_block);
+        check_shards(shards, &plan, &shape, dtype)?;
+        let max_block =
+            2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size();
+        let piece = transport::piece_bytes(opts.piece_bytes, max_block.max(4));
+        let (outs, ins) = transport::ring_links(n, transport::piece_count(max_block, piece));
         let abort = AtomicBool::new(false);
-        let job = scheduler::Job { plan: &plan, shape, dtype, q, k, v, scale, opts, abort: &abort };
+        let job = scheduler::Job { plan: &plan, shape, dtype, shards, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
         let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
         workspaces.resize_with(n, || None);
 
@@ -313,28 +493,11 @@ impl RingAttention {
             let (device, f) = failures.swap_remove(0);
             return Err(Error::Ring { device, step: f.step, source: Box::new(f.error) });
         }
-
-        let (b, h, d, nq) = (shape.batch, shape.heads, shape.head_dim, shape.seq_q);
-        let mut o = vec![0.0f32; shape.q_len()];
-        let mut lse = vec![f32::NEG_INFINITY; shape.lse_len()];
-        for rep in &reports {
-            for (rows, co, cl) in &rep.chunks {
-                let len = rows.len();
-                for bi in 0..b {
-                    let dst = (bi * nq + rows.start) * h * d;
-                    o[dst..dst + len * h * d].copy_from_slice(&co[bi * len * h * d..(bi + 1) * len * h * d]);
-                    for hi in 0..h {
-                        let dst = (bi * h + hi) * nq + rows.start;
-                        let src = (bi * h + hi) * len;
-                        lse[dst..dst + len].copy_from_slice(&cl[src..src + len]);
-                    }
-                }
-            }
-        }
         *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
         let (pairs_computed, pairs_skipped) = plan.pair_counts();
         let (transfers, transfers_skipped) = plan.transfer_counts();
         let bytes_sent: Vec<u64> = reports.iter().map(|r| r.bytes_sent).collect();
+        let secs = t0.elapsed().as_secs_f64();
         let stats = RingStats {
             devices: n,
             steps: plan.steps(),
@@ -345,11 +508,255 @@ impl RingAttention {
             transfers_skipped,
             bytes_moved: bytes_sent.iter().sum(),
             bytes_sent,
-            transport_seconds: reports.iter().map(|r| r.transport.as_secs_f64()).collect(),
+            recv_seconds: reports.iter().map(|r| r.recv_time.as_secs_f64()).collect(),
+            send_wait_seconds: reports.iter().map(|r| r.send_wait.as_secs_f64()).collect(),
             peak_bytes: reports.iter().map(|r| r.peak_bytes).collect(),
             tiers: reports.iter().map(|r| r.tier).collect(),
-            wall_seconds: t0.elapsed().as_secs_f64(),
+            piece_bytes: piece,
+            ring_seconds: secs,
+            wall_seconds: secs,
         };
-        Ok(RingOutput { o, lse, stats })
+        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats })
+    }
+}
+
+fn check_host_lens(q: usize, k: usize, v: usize, shape: &Shape) -> Result<()> {
+    for (what, got, want) in [("q", q, shape.q_len()), ("k", k, shape.kv_len()), ("v", v, shape.kv_len())] {
+        if got != want {
+            return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
+        }
+    }
+    Ok(())
+}
+
+fn check_scale(shape: &Shape, opts: &RingOptions) -> Result<f32> {
+    let scale = opts.attention.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt());
+    if !scale.is_finite() {
+        return Err(Error::InvalidArgument(format!("scale must be finite, got {scale}")));
+    }
+    Ok(scale)
+}
+
+/// Checks that every device's shard holds exactly its chunks of the plan.
+fn check_shards(shards: &[RingShard], plan: &Plan, shape: &Shape, dtype: Dtype) -> Result<()> {
+    let n = plan.devices();
+    if shards.len() != n {
+        return Err(Error::InvalidArgument(format!("{} shards for a ring of {n} devices", shards.len())));
+    }
+    let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
+    for (i, sh) in shards.iter().enumerate() {
+        for (what, tensors, ranges, heads) in
+            [("q", &sh.q, plan.q.block(i), h), ("k", &sh.k, plan.kv.block(i), kvh), ("v", &sh.v, plan.kv.block(i), kvh)]
+        {
+            if tensors.len() != ranges.len() {
+                return Err(Error::ShapeMismatch {
+                    what: "ring shard",
+                    expected: format!("{} {what} chunks on device {i} ({} placement)", ranges.len(), plan.q.placement),
+                    got: format!("{}", tensors.len()),
+                });
+            }
+            for (t, r) in tensors.iter().zip(&ranges) {
+                match t {
+                    None if r.is_empty() => {}
+                    Some(t) if !r.is_empty() && t.dims() == [b, r.len(), heads, d] && t.dtype() == dtype => {}
+                    _ => {
+                        return Err(Error::ShapeMismatch {
+                            what: "ring shard",
+                            expected: format!(
+                                "{what} rows {r:?} on device {i}: {}",
+                                if r.is_empty() { "None".to_string() } else { format!("({b}, {}, {heads}, {d}) {}", r.len(), dtype.name()) }
+                            ),
+                            got: t.as_ref().map_or("None".to_string(), |t| format!("{:?} {}", t.dims(), t.dtype().name())),
+                        })
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One device's share of a ring problem, on that device. The chunk lists follow the
+/// placement ([`Plan`]): `q[i]` holds query rows `plan.q.block(device)[i]` as (batch,
+/// rows, heads, head_dim), `k[i]` and `v[i]` key rows `plan.kv.block(device)[i]` as
+/// (batch, rows, kv_heads, head_dim); empty chunks (sequences shorter than the chunk
+/// count) are `None`. The tensors must live on that device.
+#[derive(Clone, Debug)]
+pub struct RingShard {
+    pub q: Vec<Option<GpuTensor>>,
+    pub k: Vec<Option<GpuTensor>>,
+    pub v: Vec<Option<GpuTensor>>,
+}
+
+impl RingShard {
+    /// Bytes of the shard's tensors.
+    pub fn bytes(&self) -> u64 {
+        self.q.iter().chain(&self.k).chain(&self.v).flatten().map(|t| t.size_bytes()).sum()
+    }
+}
+
+/// One device's outputs: per own query chunk, its global rows, O (batch, rows, heads,
+/// head_dim) in the run's dtype and LSE (batch, heads, rows) f32; `None` for empty
+/// chunks. Fresh buffers of this call.
+#[derive(Clone, Debug)]
+pub struct RingShardOutput {
+    pub rows: Vec<Range<usize>>,
+    pub o: Vec<Option<GpuTensor>>,
+    pub lse: Vec<Option<LseBuffer>>,
+}
+
+/// The outputs of [`RingAttention::forward_shards`], one per device, and the stats.
+#[derive(Clone, Debug)]
+pub struct RingGpuOutput {
+    pub shards: Vec<RingShardOutput>,
+    pub stats: RingStats,
+}
+
+/// What [`RingAttention::measure_transport`] measured.
+#[derive(Clone, Debug)]
+pub struct TransportReport {
+    pub devices: usize,
+    /// Bytes of the block each device sends at every step.
+    pub block_bytes: u64,
+    pub piece_bytes: u64,
+    pub steps: usize,
+    /// Wall time of all steps (every device sending and receiving at once), GPU copies
+    /// into and out of the staging buffers included.
+    pub seconds: f64,
+}
+
+impl TransportReport {
+    /// GB/s (10^9 bytes/s) of one link in one direction: each device sends one block
+    /// to the next and receives one from the previous per step, all links at once.
+    pub fn gbps_per_link(&self) -> f64 {
+        self.block_bytes as f64 * self.steps as f64 / self.seconds / 1e9
+    }
+}
+
+impl RingAttention {
+    /// Measures the ring's transport alone: every device sends a block of
+    /// `block_bytes` (rounded up to 4) to the next device `steps` times, through the
+    /// same staging, pieces and threads as [`RingAttention::forward_shards`], with no
+    /// compute. The received bytes are checked against what was sent (a mismatch is an
+    /// error). Needs at least 2 devices.
+    pub fn measure_transport(&self, block_bytes: u64, steps: usize, piece_bytes: Option<u64>, timeout: Duration) -> Result<TransportReport> {
+        let n = self.len();
+        if n < 2 || steps == 0 || block_bytes == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "measure_transport needs >= 2 devices, >= 1 step and a block > 0 bytes (got {n}, {steps}, {block_bytes})"
+            )));
+        }
+        let block = block_bytes.div_ceil(4) * 4;
+        let piece = transport::piece_bytes(piece_bytes, block);
+        let (outs, ins) = transport::ring_links(n, transport::piece_count(block, piece));
+        let abort = AtomicBool::new(false);
+        let threads = transport::copy_threads(n);
+        let pattern = |dev: usize| -> Vec<u8> { (0..block as usize).map(|i| ((i * 131 + dev * 7919) % 251) as u8).collect() };
+        let stopped = || Error::InvalidArgument("transport measurement stopped: another device failed or timed out".into());
+        // Each device sets up, reports ready, waits for the common start time, runs the
+        // steps and returns when its last copy has finished on its GPU.
+        let run = |i: usize,
+                   ctx: &GpuContext,
+                   out: transport::Outbox,
+                   inbox: transport::Inbox,
+                   ready: std::sync::mpsc::Sender<bool>,
+                   start: std::sync::mpsc::Receiver<Instant>|
+         -> Result<Instant> {
+            let setup = || -> Result<_> {
+                let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+                let src = ctx.create_buffer("ringattn transport src", block, usage)?;
+                let dst = ctx.create_buffer("ringattn transport dst", block, usage)?;
+                ctx.write_bytes(&src, 0, &pattern(i))?;
+                let st = transport::SendStaging::new(ctx, block, piece)?;
+                let rt = transport::RecvStaging::new(ctx, block, piece, threads)?;
+                ctx.wait_timeout(timeout)?;
+                Ok((src, dst, st, rt))
+            };
+            let (src, dst, mut st, mut rt) = match setup() {
+                Ok(x) => {
+                    let _ = ready.send(true);
+                    x
+                }
+                Err(e) => {
+                    let _ = ready.send(false);
+                    return Err(e);
+                }
+            };
+            start.recv_timeout(timeout).map_err(|_| stopped())?;
+            let step_err = |e: transport::SendError| match e {
+                transport::SendError::Gpu(e) => e,
+                transport::SendError::Link(_) => stopped(),
+            };
+            for _ in 0..steps {
+                st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
+                let p = st.begin(ctx, &[(&src, block)])?;
+                st.finish(ctx, p, &out, timeout).map_err(step_err)?;
+                rt.receive(ctx, &[(&dst, block)], &inbox, timeout, &abort).map_err(step_err)?;
+            }
+            st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
+            ctx.wait_timeout(timeout)?;
+            let end = Instant::now();
+            let got = ctx.read_bytes(&dst, 0, block)?;
+            if got != pattern((i + n - 1) % n) {
+                return Err(Error::Gpu {
+                    adapter: ctx.name().to_string(),
+                    message: "transport measurement: received bytes differ from those sent".into(),
+                });
+            }
+            Ok(end)
+        };
+        let run = &run;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (t0, results) = std::thread::scope(|sc| {
+            let mut starts = Vec::new();
+            let hs: Vec<_> = self
+                .contexts
+                .iter()
+                .zip(outs)
+                .zip(ins)
+                .enumerate()
+                .map(|(i, ((ctx, out), inbox))| {
+                    let (start_tx, start_rx) = std::sync::mpsc::channel();
+                    starts.push(start_tx);
+                    let (abort, ready) = (&abort, ready_tx.clone());
+                    sc.spawn(move || {
+                        let r = run(i, ctx, out, inbox, ready, start_rx);
+                        if r.is_err() {
+                            abort.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        r
+                    })
+                })
+                .collect();
+            let all_ready = (0..n).all(|_| ready_rx.recv_timeout(timeout).unwrap_or(false));
+            let t0 = Instant::now();
+            if all_ready {
+                for s in &starts {
+                    let _ = s.send(t0);
+                }
+            }
+            drop(starts);
+            (
+                t0,
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("transport thread panicked".into()))))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let mut end = t0;
+        // Report the root cause: a device's own error before the others' reactions.
+        let mut errs: Vec<(usize, Error)> = Vec::new();
+        for (device, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(e) => end = end.max(e),
+                Err(e) => errs.push((device, e)),
+            }
+        }
+        errs.sort_by_key(|(d, e)| (e.to_string().contains("transport measurement stopped"), *d));
+        if let Some((device, e)) = errs.into_iter().next() {
+            return Err(Error::Ring { device, step: 0, source: Box::new(e) });
+        }
+        let seconds = (end - t0).as_secs_f64();
+        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds })
     }
 }

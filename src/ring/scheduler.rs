@@ -1,32 +1,33 @@
-//! One device's part of a ring: set up its chunks, run the steps, read back its
-//! queries' (O, LSE).
+//! One device's part of a ring: run the steps on its shard, leave its queries'
+//! (O, LSE) on the device.
 //!
 //! Every device runs this in its own host thread, so the devices compute, copy and
 //! map in parallel. Per step `s`, device `i`:
 //!
-//! 1. submits a copy of the K/V block it holds into its staging buffer (if a later
-//!    step needs that block), *before* the compute, so on a GPU the copy finishes
-//!    first and the map does not wait for the attention;
+//! 1. takes back its send staging from the last block (the receiver has copied it)
+//!    and submits the copies of the K/V block it holds into it, piece by piece
+//!    (if a later step needs that block), *before* the compute, so on a GPU the
+//!    copies finish first and the maps do not wait for the attention;
 //! 2. submits the attention of its query chunks against the block's key chunks
 //!    (`flash::encode` into a partial O/LSE, with the chunks' global positions in the
 //!    causal frame) and the merge of each partial into the running f32 (O, LSE);
 //!    fully masked or empty (query chunk, key chunk) pairs are skipped;
-//! 3. maps the staging buffer, copies the block into a host buffer and hands it to
-//!    device `i + 1`;
-//! 4. takes the block device `i - 1` sent and writes it into its other K/V slot
-//!    (double buffering: the slot computed on at step `s` is not written until the
-//!    block after next arrives, and queue order puts that write after the compute).
+//! 3. hands each mapped piece to device `i + 1`;
+//! 4. copies the pieces device `i - 1` hands over into its other K/V slot (double
+//!    buffering: the slot computed on at step `s` is not written until the block
+//!    after next arrives, and queue order puts that write after the compute).
+//!
+//! Step 0 computes on (and sends from) the caller's K/V tensors directly; the two
+//! rotating slots hold the blocks of later steps.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use half::f16;
-
 use super::placement::Plan;
-use super::transport::{Inbox, LinkError, Outbox, Staging};
-use super::RingOptions;
+use super::transport::{Inbox, LinkError, Outbox, RecvStaging, SendError, SendStaging};
+use super::{RingOptions, RingShard, RingShardOutput};
 use crate::attention::resolve_tier;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
@@ -39,21 +40,25 @@ pub(crate) struct Job<'a> {
     pub plan: &'a Plan,
     pub shape: Shape,
     pub dtype: Dtype,
-    pub q: &'a [f32],
-    pub k: &'a [f32],
-    pub v: &'a [f32],
+    pub shards: &'a [RingShard],
     pub scale: f32,
     pub opts: &'a RingOptions,
-    /// Set by the first thread that fails; the others stop at their next step.
+    /// Bytes per piece of a block in flight.
+    pub piece: u64,
+    /// Host threads per receiver for the staging copies.
+    pub threads: usize,
+    /// Set by the first thread that fails; the others stop at their next wait.
     pub abort: &'a AtomicBool,
 }
 
 /// What one device produced.
 pub(crate) struct DeviceReport {
-    /// (global query rows, O (b, rows, h, d) as f32, LSE (b, h, rows)) per own chunk.
-    pub chunks: Vec<(Range<usize>, Vec<f32>, Vec<f32>)>,
+    pub output: RingShardOutput,
     pub bytes_sent: u64,
-    pub transport: Duration,
+    /// Host time copying received pieces (mapped to mapped) and submitting them.
+    pub recv_time: Duration,
+    /// Host time waiting for this device's outgoing pieces to be mapped.
+    pub send_wait: Duration,
     pub peak_bytes: u64,
     pub tier: Tier,
 }
@@ -66,7 +71,7 @@ pub(crate) struct Failure {
     pub secondary: bool,
 }
 
-/// Counts the bytes of the buffers a device allocates for one ring call.
+/// Counts the bytes of the buffers a device allocates.
 struct Alloc<'c> {
     ctx: &'c GpuContext,
     bytes: u64,
@@ -80,34 +85,6 @@ impl Alloc<'_> {
     }
 }
 
-/// Rows `r` of a (batch, n, row) host tensor, converted to `dtype` bytes, as a
-/// contiguous (batch, r.len(), row) chunk.
-fn gather(x: &[f32], batch: usize, n: usize, row: usize, r: &Range<usize>, dtype: Dtype) -> Vec<u8> {
-    let mut out = Vec::with_capacity(batch * r.len() * row * dtype.size() as usize);
-    for b in 0..batch {
-        let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
-        match dtype {
-            Dtype::F32 => out.extend_from_slice(bytemuck::cast_slice(src)),
-            Dtype::F16 => {
-                for &v in src {
-                    out.extend_from_slice(&f16::from_f32(v).to_le_bytes());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// One own query chunk on the device.
-struct QChunk {
-    rows: Range<usize>,
-    q: GpuTensor,
-    o_acc: GpuTensor,
-    lse_acc: LseBuffer,
-    /// f16 runs: the output O (f16) and its LSE, filled from the accumulator at the end.
-    out: Option<(GpuTensor, LseBuffer)>,
-}
-
 /// What a workspace is built for; a call with another key builds a new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct WorkspaceKey {
@@ -116,82 +93,77 @@ pub(crate) struct WorkspaceKey {
     placement: super::Placement,
     devices: usize,
     device: usize,
+    piece: u64,
 }
 
-/// Every buffer one device uses in a ring call, kept for the next call with the same
-/// layout (so repeated calls allocate nothing): own Q chunks with their running
-/// (O, LSE), one partial (O, LSE), two K/V slots and the staging buffer.
+/// The buffers one device uses in a ring call besides its shard and its outputs,
+/// kept for the next call with the same layout (so repeated calls allocate only the
+/// outputs): the f32 running (O, LSE) of f16 runs, one partial (O, LSE), the
+/// rotating K/V slots and the send / receive staging.
 pub(crate) struct Workspace {
     key: WorkspaceKey,
-    qchunks: Vec<Option<QChunk>>,
+    /// f16 runs: per own query chunk, the f32 running O and its LSE.
+    acc: Vec<Option<(GpuTensor, LseBuffer)>>,
     part_o: Arc<wgpu::Buffer>,
     part_l: Arc<wgpu::Buffer>,
-    slots: Vec<Vec<KvBuf>>,
-    staging: Option<Staging>,
+    /// Slots of steps 1, 2, ...: step s uses `slots[s % 2]` (slot 0 exists from 3 devices on).
+    slots: [Option<Vec<KvBuf>>; 2],
+    send: Option<SendStaging>,
+    recv: Option<RecvStaging>,
     /// Bytes of all of the above.
     bytes: u64,
 }
 
 impl Workspace {
-    fn new(ctx: &GpuContext, plan: &Plan, key: WorkspaceKey) -> Result<Self> {
+    fn new(ctx: &GpuContext, plan: &Plan, key: WorkspaceKey, threads: usize) -> Result<Self> {
         let s = key.shape;
-        let (dtype, me) = (key.dtype, key.device);
+        let (dtype, me, n) = (key.dtype, key.device, key.devices);
         let es = dtype.size();
         let (b, h, kvh, d) = (s.batch, s.heads, s.kv_heads, s.head_dim);
         let mut alloc = Alloc { ctx, bytes: 0 };
         let my_q = plan.q.block(me);
         let max_q = my_q.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut qchunks = Vec::new();
+        let mut acc = Vec::new();
         for r in &my_q {
-            if r.is_empty() {
-                qchunks.push(None);
+            if r.is_empty() || dtype == Dtype::F32 {
+                acc.push(None);
                 continue;
             }
-            let dims = [b, r.len(), h, d];
-            let elems = (b * r.len() * h * d) as u64;
-            let qb = alloc.buffer("ringattn ring q", elems * es, TENSOR_USAGE)?;
-            let ob = alloc.buffer("ringattn ring o acc", elems * 4, TENSOR_USAGE)?;
+            let ob = alloc.buffer("ringattn ring o acc", (b * r.len() * h * d) as u64 * 4, TENSOR_USAGE)?;
             let lb = alloc.buffer("ringattn ring lse acc", (b * h * r.len()) as u64 * 4, TENSOR_USAGE)?;
-            let out = if dtype == Dtype::F16 {
-                let o = alloc.buffer("ringattn ring o", elems * es, TENSOR_USAGE)?;
-                let l = alloc.buffer("ringattn ring lse", (b * h * r.len()) as u64 * 4, TENSOR_USAGE)?;
-                Some((GpuTensor::from_buffer(o, dims, Dtype::F16)?, LseBuffer::from_buffer(l, [b, h, r.len()])?))
-            } else {
-                None
-            };
-            qchunks.push(Some(QChunk {
-                rows: r.clone(),
-                q: GpuTensor::from_buffer(qb, dims, dtype)?,
-                o_acc: GpuTensor::from_buffer(ob, dims, Dtype::F32)?,
-                lse_acc: LseBuffer::from_buffer(lb, [b, h, r.len()])?,
-                out,
-            }));
+            acc.push(Some((GpuTensor::from_buffer(ob, [b, r.len(), h, d], Dtype::F32)?, LseBuffer::from_buffer(lb, [b, h, r.len()])?)));
         }
         // One partial (O, LSE), sized for the longest own chunk and reused by every pair.
         let part_o = alloc.buffer("ringattn ring o part", (b * max_q.max(1) * h * d) as u64 * es, TENSOR_USAGE)?;
         let part_l = alloc.buffer("ringattn ring lse part", (b * h * max_q.max(1)) as u64 * 4, TENSOR_USAGE)?;
-        // Two K/V slots (computed on / arriving), each with one buffer pair per chunk
-        // position, sized for the longest chunk.
+        // K/V slots (one buffer pair per chunk position, sized for the longest chunk) for
+        // the blocks of steps 1..n; step 0 uses the caller's tensors.
         let cpb = plan.kv.chunks_per_block();
         let kv_cap = (b * plan.kv.max_chunk().max(1) * kvh * d) as u64 * es;
-        let mut slots = Vec::new();
-        for _ in 0..2 {
-            let mut slot = Vec::new();
+        let mut slots: [Option<Vec<KvBuf>>; 2] = [None, None];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let used = (1..n).any(|st| st % 2 == i);
+            if !used {
+                continue;
+            }
+            let mut bufs = Vec::new();
             for _ in 0..cpb {
                 let k = alloc.buffer("ringattn ring k", kv_cap, TENSOR_USAGE)?;
                 let v = alloc.buffer("ringattn ring v", kv_cap, TENSOR_USAGE)?;
-                slot.push(KvBuf { k, v });
+                bufs.push(KvBuf { k, v });
             }
-            slots.push(slot);
+            *slot = Some(bufs);
         }
-        let staging = if plan.devices() > 1 {
-            let st = Staging::new(ctx, 2 * cpb as u64 * kv_cap)?;
-            alloc.bytes += st.buffer.size();
-            Some(st)
+        let (send, recv) = if n > 1 {
+            let max_block = 2 * cpb as u64 * kv_cap;
+            let st = SendStaging::new(ctx, max_block, key.piece)?;
+            let rt = RecvStaging::new(ctx, max_block, key.piece, threads)?;
+            alloc.bytes += st.bytes() + rt.bytes();
+            (Some(st), Some(rt))
         } else {
-            None
+            (None, None)
         };
-        Ok(Workspace { key, qchunks, part_o, part_l, slots, staging, bytes: alloc.bytes })
+        Ok(Workspace { key, acc, part_o, part_l, slots, send, recv, bytes: alloc.bytes })
     }
 }
 
@@ -217,6 +189,13 @@ fn link<'c>(step: usize, ctx: &'c GpuContext, what: &str, timeout: Duration) -> 
     }
 }
 
+fn send_err<'c>(step: usize, ctx: &'c GpuContext, what: &'c str, timeout: Duration) -> impl Fn(SendError) -> Failure + 'c {
+    move |e| match e {
+        SendError::Gpu(error) => Failure { step, error, secondary: false },
+        SendError::Link(l) => link(step, ctx, what, timeout)(l),
+    }
+}
+
 /// Runs device `me`'s part of the ring.
 ///
 /// `ws` is this device's workspace from earlier calls: reused when the problem
@@ -235,6 +214,7 @@ pub(crate) fn run_device(
     let dtype = job.dtype;
     let es = dtype.size();
     let timeout = job.opts.timeout;
+    let shard = &job.shards[me];
     let (b, h, kvh, d) = (s.batch, s.heads, s.kv_heads, s.head_dim);
     let kv_bytes = |r: &Range<usize>| (b * r.len() * kvh * d) as u64 * es;
 
@@ -243,34 +223,45 @@ pub(crate) fn run_device(
     ctx.check_dtype(dtype, "ring attention").map_err(&setup)?;
     let tier = resolve_tier(ctx, job.opts.attention.tier, dtype, d).map_err(&setup)?;
     let prep = flash::prepare(ctx, tier, dtype, d).map_err(&setup)?;
-    let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me };
+    let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece };
     if ws.as_ref().is_some_and(|w| w.key != key) {
         *ws = None; // free the old buffers before allocating new ones
     }
     if ws.is_none() {
-        *ws = Some(Workspace::new(ctx, plan, key).map_err(&setup)?);
+        *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
     }
-    let w = ws.as_ref().expect("workspace was just created");
-    let (qchunks, part_o, part_l, slots, staging) = (&w.qchunks, &w.part_o, &w.part_l, &w.slots, &w.staging);
-    // Per call: this call's Q and starting K/V block; running (O, LSE) empty (O = 0, LSE = -inf).
+    let w = ws.as_mut().expect("workspace was just created");
+    // This call's outputs, and the running (O, LSE) they start from (O = 0, LSE = -inf):
+    // the outputs themselves for f32, the workspace's f32 accumulators for f16.
+    let my_q = plan.q.block(me);
+    let mut outputs: Vec<Option<(GpuTensor, LseBuffer)>> = Vec::new();
+    let mut out_bytes = 0u64;
     let mut init = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring init") });
-    for qc in qchunks.iter().flatten() {
-        ctx.write_bytes(qc.q.buffer(), 0, &gather(job.q, b, s.seq_q, h * d, &qc.rows, dtype)).map_err(&setup)?;
-        ctx.write_bytes(qc.lse_acc.buffer(), 0, bytemuck::cast_slice(&vec![f32::NEG_INFINITY; qc.lse_acc.numel()])).map_err(&setup)?;
-        init.clear_buffer(qc.o_acc.buffer(), 0, None);
-    }
-    ctx.scoped(|| ctx.queue().submit([init.finish()])).map_err(&setup)?;
-    for (p, r) in plan.kv.block(me).iter().enumerate() {
+    for (qi, r) in my_q.iter().enumerate() {
         if r.is_empty() {
+            outputs.push(None);
             continue;
         }
-        ctx.write_bytes(&slots[0][p].k, 0, &gather(job.k, b, s.seq_k, kvh * d, r, dtype)).map_err(&setup)?;
-        ctx.write_bytes(&slots[0][p].v, 0, &gather(job.v, b, s.seq_k, kvh * d, r, dtype)).map_err(&setup)?;
+        let o = GpuTensor::empty(ctx, [b, r.len(), h, d], dtype).map_err(&setup)?;
+        let l = LseBuffer::empty(ctx, [b, h, r.len()]).map_err(&setup)?;
+        out_bytes += o.buffer().size() + l.buffer().size();
+        let neg_inf = vec![f32::NEG_INFINITY; l.numel()];
+        if let Some((ao, al)) = &w.acc[qi] {
+            init.clear_buffer(ao.buffer(), 0, None);
+            ctx.write_bytes(al.buffer(), 0, bytemuck::cast_slice(&neg_inf)).map_err(&setup)?;
+        } else {
+            init.clear_buffer(o.buffer(), 0, None);
+        }
+        ctx.write_bytes(l.buffer(), 0, bytemuck::cast_slice(&neg_inf)).map_err(&setup)?;
+        outputs.push(Some((o, l)));
     }
+    ctx.scoped(|| ctx.queue().submit([init.finish()])).map_err(&setup)?;
+    let shard_bytes: u64 = shard.q.iter().chain(&shard.k).chain(&shard.v).flatten().map(|t| t.size_bytes()).sum();
 
     // ---- steps ----
     let mut bytes_sent = 0u64;
-    let mut transport = Duration::ZERO;
+    let mut recv_time = Duration::ZERO;
+    let mut send_wait = Duration::ZERO;
     let prev = (me + n - 1) % n;
     for step in 0..n {
         let fail = primary(step);
@@ -282,31 +273,33 @@ pub(crate) fn run_device(
         }
         ctx.check_alive().map_err(&fail)?;
         let block = plan.held(me, step);
-        let slot = step % 2;
         let kranges = plan.kv.block(block);
+        // The K/V buffers of the held block: the caller's at step 0, a slot after.
+        let kv: Vec<Option<(Arc<wgpu::Buffer>, Arc<wgpu::Buffer>)>> = if step == 0 {
+            (0..kranges.len()).map(|p| Some((shard.k[p].as_ref()?.buffer().clone(), shard.v[p].as_ref()?.buffer().clone()))).collect()
+        } else {
+            let slot = w.slots[step % 2].as_ref().expect("the slot of a later step exists");
+            slot.iter().map(|kb| Some((kb.k.clone(), kb.v.clone()))).collect()
+        };
         let send = step + 1 < n && plan.transfer_needed(block, step);
         let recv_block = plan.held(prev, step);
         let recv = step + 1 < n && plan.transfer_needed(recv_block, step);
 
-        // 1. Copy the held block into staging, ahead of the compute.
-        let mut copy = None;
+        // 1. Copy the held block into the send staging, ahead of the compute.
+        let mut pending = None;
         if send {
-            let t0 = Instant::now();
-            let st = staging.as_ref().expect("a ring of several devices has staging");
-            let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
-            let mut off = 0;
+            let st = w.send.as_mut().expect("a ring of several devices has staging");
+            st.reclaim(&out, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
-                let bytes = kv_bytes(r);
-                if bytes == 0 {
-                    continue;
+                if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
+                    if bytes > 0 {
+                        segs.push((k, bytes));
+                        segs.push((v, bytes));
+                    }
                 }
-                enc.copy_buffer_to_buffer(&slots[slot][p].k, 0, &st.buffer, off, bytes);
-                enc.copy_buffer_to_buffer(&slots[slot][p].v, 0, &st.buffer, off + bytes, bytes);
-                off += 2 * bytes;
             }
-            let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&fail)?;
-            copy = Some((idx, off));
-            transport += t0.elapsed();
+            pending = Some(st.begin(ctx, &segs).map_err(&fail)?);
         }
 
         // 2. Attention of every live (query chunk, key chunk) pair, merged into the running (O, LSE).
@@ -315,23 +308,30 @@ pub(crate) fn run_device(
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring step") });
             ctx.scoped(|| -> Result<()> {
                 for &(qi, ki) in &pairs {
-                    let qc = qchunks[qi].as_ref().expect("a live pair has a non-empty query chunk");
+                    let q = shard.q[qi].as_ref().expect("a live pair has a non-empty query chunk");
+                    let (o, l) = outputs[qi].as_ref().expect("a live pair has a non-empty query chunk");
+                    let (ao, al) = match &w.acc[qi] {
+                        Some((ao, al)) => (ao, al),
+                        None => (o, l),
+                    };
+                    let rows = &my_q[qi];
                     let kr = &kranges[ki];
+                    let (kb, vb) = kv[ki].as_ref().expect("a live pair has a non-empty key chunk");
                     let kdims = [b, kr.len(), kvh, d];
-                    let kt = GpuTensor::from_buffer(slots[slot][ki].k.clone(), kdims, dtype)?;
-                    let vt = GpuTensor::from_buffer(slots[slot][ki].v.clone(), kdims, dtype)?;
-                    let po = GpuTensor::from_buffer(part_o.clone(), qc.q.dims(), dtype)?;
-                    let pl = LseBuffer::from_buffer(part_l.clone(), qc.lse_acc.dims())?;
+                    let kt = GpuTensor::from_buffer(kb.clone(), kdims, dtype)?;
+                    let vt = GpuTensor::from_buffer(vb.clone(), kdims, dtype)?;
+                    let po = GpuTensor::from_buffer(w.part_o.clone(), q.dims(), dtype)?;
+                    let pl = LseBuffer::from_buffer(w.part_l.clone(), al.dims())?;
                     // Global positions: the mask of this pair is the mask of the full problem.
                     let causal =
-                        plan.vis.causal.then_some(CausalFrame { q_pos0: qc.rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 });
+                        plan.vis.causal.then_some(CausalFrame { q_pos0: rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 });
                     {
                         let mut pass =
                             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
-                        let args = FlashArgs { q: &qc.q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: None };
+                        let args = FlashArgs { q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: None };
                         flash::encode(ctx, &mut pass, &prep, &args)?;
                     }
-                    merge::encode_merge(ctx, &mut enc, &qc.o_acc, &qc.lse_acc, &po, &pl)?;
+                    merge::encode_merge(ctx, &mut enc, ao, al, &po, &pl)?;
                 }
                 Ok(())
             })
@@ -340,74 +340,56 @@ pub(crate) fn run_device(
             ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&fail)?;
         }
 
-        // 3. Hand the held block to the next device.
-        if let Some((idx, len)) = copy {
-            let mut buf = out.take(timeout).map_err(link(step, ctx, "next", timeout))?;
+        // 3. Hand the held block to the next device, piece by piece as each is mapped.
+        if let Some(p) = pending {
             let t0 = Instant::now();
-            let st = staging.as_ref().expect("a ring of several devices has staging");
-            st.read_into(ctx, idx, len, &mut buf, timeout).map_err(&fail)?;
-            transport += t0.elapsed();
-            bytes_sent += len;
-            out.send(buf).map_err(link(step, ctx, "next", timeout))?;
+            let bytes = p.bytes();
+            w.send.as_mut().expect("staging").finish(ctx, p, &out, timeout).map_err(send_err(step, ctx, "next", timeout))?;
+            send_wait += t0.elapsed();
+            bytes_sent += bytes;
         }
 
         // 4. Take the block from the previous device into the other slot.
         if recv {
-            let buf = inbox.recv(timeout).map_err(link(step, ctx, "previous", timeout))?;
-            let t0 = Instant::now();
-            let ranges = plan.kv.block(recv_block);
-            let want: u64 = ranges.iter().map(|r| 2 * kv_bytes(r)).sum();
-            if buf.len() as u64 != want {
-                return Err(fail(Error::WrongSize {
-                    what: "ring K/V block from the previous device",
-                    expected: want,
-                    got: buf.len() as u64,
-                    unit: "bytes",
-                }));
-            }
             let next = (step + 1) % 2;
-            let mut off = 0usize;
-            for (p, r) in ranges.iter().enumerate() {
-                let bytes = kv_bytes(r) as usize;
-                if bytes == 0 {
-                    continue;
+            let slot = w.slots[next].as_ref().expect("the slot of a later step exists");
+            let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
+            for (p, r) in plan.kv.block(recv_block).iter().enumerate() {
+                let bytes = kv_bytes(r);
+                if bytes > 0 {
+                    segs.push((&slot[p].k, bytes));
+                    segs.push((&slot[p].v, bytes));
                 }
-                ctx.write_bytes(&slots[next][p].k, 0, &buf[off..off + bytes]).map_err(&fail)?;
-                ctx.write_bytes(&slots[next][p].v, 0, &buf[off + bytes..off + 2 * bytes]).map_err(&fail)?;
-                off += 2 * bytes;
             }
-            transport += t0.elapsed();
-            inbox.give_back(buf);
+            let rt = w.recv.as_mut().expect("a ring of several devices has staging");
+            recv_time += rt.receive(ctx, &segs, &inbox, timeout, job.abort).map_err(send_err(step, ctx, "previous", timeout))?;
         }
     }
-    drop(out);
-    drop(inbox);
 
     // ---- results (errors are reported as the last step) ----
     let last = primary(n - 1);
-    // f16 runs: cast the f32 accumulator to f16 on the GPU with the merge kernel (an
-    // empty accumulator merged with a partial is a copy), halving the readback.
-    let mut outs: Vec<(GpuTensor, LseBuffer)> = Vec::new();
-    let mut readback = 0u64;
+    // The next device has copied everything sent; unmap for the next call.
+    if let Some(st) = w.send.as_mut() {
+        st.reclaim(&out, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
+    }
+    drop(out);
+    drop(inbox);
+    // f16 runs: cast the f32 accumulator to the f16 output on the GPU with the merge
+    // kernel (an empty running (O, LSE) merged with a partial is a copy).
     if dtype == Dtype::F16 {
         let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring cast") });
-        for qc in qchunks.iter().flatten() {
-            let (o, l) = qc.out.as_ref().expect("f16 workspaces have f16 outputs");
-            ctx.write_bytes(l.buffer(), 0, bytemuck::cast_slice(&vec![f32::NEG_INFINITY; l.numel()])).map_err(&last)?;
-            ctx.scoped(|| merge::encode_merge(ctx, &mut enc, o, l, &qc.o_acc, &qc.lse_acc)).and_then(|r| r).map_err(&last)?;
-            outs.push((o.clone(), l.clone()));
+        for (acc, o) in w.acc.iter().zip(&outputs) {
+            if let (Some((ao, al)), Some((o, l))) = (acc, o) {
+                ctx.scoped(|| merge::encode_merge(ctx, &mut enc, o, l, ao, al)).and_then(|r| r).map_err(&last)?;
+            }
         }
         ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&last)?;
-    } else {
-        for qc in qchunks.iter().flatten() {
-            outs.push((qc.o_acc.clone(), qc.lse_acc.clone()));
-        }
     }
     ctx.wait_timeout(timeout).map_err(&last)?;
-    let mut chunks = Vec::new();
-    for (qc, (o, l)) in qchunks.iter().flatten().zip(&outs) {
-        readback = readback.max(o.size_bytes());
-        chunks.push((qc.rows.clone(), o.to_f32_vec(ctx).map_err(&last)?, l.to_vec(ctx).map_err(&last)?));
-    }
-    Ok(DeviceReport { chunks, bytes_sent, transport, peak_bytes: w.bytes + readback, tier })
+    let output = RingShardOutput {
+        rows: my_q,
+        o: outputs.iter().map(|x| x.as_ref().map(|(o, _)| o.clone())).collect(),
+        lse: outputs.iter().map(|x| x.as_ref().map(|(_, l)| l.clone())).collect(),
+    };
+    Ok(DeviceReport { output, bytes_sent, recv_time, send_wait, peak_bytes: shard_bytes + w.bytes + out_bytes, tier })
 }

@@ -1,28 +1,46 @@
-//! Moving K/V blocks from one device to the next: device -> host -> device.
+//! Moving K/V blocks from one device to the next: device -> host -> device, in pieces,
+//! through staging buffers that stay mapped between uses.
 //!
 //! wgpu has no peer-to-peer copy between devices (not even between two devices of
-//! one adapter), so a block is copied into a `MAP_READ` staging buffer, mapped,
-//! copied into a host `Vec`, handed to the next device's thread, and written into
-//! that device's *incoming* K/V slot with `queue.write_buffer`. The incoming slot is
-//! not the one the device computes on (K/V are double-buffered), so the write can
-//! be queued while the current step's compute still runs.
+//! one adapter). A block (the concatenated bytes of its K and V chunks) is cut into
+//! pieces of at most `piece` bytes, and each piece travels on its own:
 //!
-//! Host buffers are reused: each link owns two `Vec`s that go to the receiver and
-//! come back to the sender once written (so a sender can be at most two blocks
-//! ahead of its receiver). The channels double as fault propagation: when a device
-//! thread fails it drops its ends, and its neighbours see a disconnected channel
-//! at once instead of waiting for a timeout.
+//! 1. the sender copies the piece on its GPU into one of its `MAP_READ` pieces, one
+//!    submission per piece, and maps it (submitted before the step's compute);
+//! 2. once a piece is mapped, the sender hands the *mapped buffer itself* to the
+//!    receiver (no host copy yet) and goes on with the next piece;
+//! 3. the receiver copies the piece straight from the sender's mapped memory into one
+//!    of its own `MAP_WRITE` pieces (mapped ahead of time), with several host threads
+//!    for large pieces, acknowledges it (so the sender can unmap and reuse it), unmaps
+//!    its piece, submits a GPU copy into the K/V slot and maps the piece again for
+//!    the next step (the map completes when that copy has run).
+//!
+//! So each byte is copied once on the host (mapped to mapped), piece `i` is memcpy'd
+//! while piece `i + 1` is still on its way out of the sender and piece `i - 1` is on
+//! its way into the receiver's GPU, and no buffer is created after the first call.
+//! Each device's thread is the only one that polls, submits to, maps or unmaps its
+//! own device; the only cross-device access is reading the sender's mapped range
+//! (wgpu buffers are `Sync`), which keeps GL adapters (one context lock) safe too.
+//!
+//! The channels double as fault propagation: when a device thread fails it drops its
+//! ends, and its neighbours see a disconnected channel at once instead of waiting
+//! for a timeout.
 
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 
-/// Host buffers per link (the sender may run this many blocks ahead).
-const HOST_BUFFERS: usize = 2;
+/// Default size of one piece of a block in flight (a multiple of 256).
+pub(crate) const DEFAULT_PIECE_BYTES: u64 = 16 << 20;
 
-/// Why a host hand-off failed.
+/// Pieces smaller than this are copied by one host thread.
+const PARALLEL_COPY_MIN: u64 = 4 << 20;
+
+/// Why a hand-off failed.
 #[derive(Debug)]
 pub(crate) enum LinkError {
     /// The neighbour's thread ended (it failed, or the ring is aborting).
@@ -31,56 +49,37 @@ pub(crate) enum LinkError {
     Timeout,
 }
 
+/// A mapped piece of the sender, handed to the receiver.
+pub(crate) struct PieceMsg {
+    pub index: usize,
+    pub len: u64,
+    pub buffer: Arc<wgpu::Buffer>,
+}
+
 /// The sending end of the link from one device to the next.
 pub(crate) struct Outbox {
-    tx: SyncSender<Vec<u8>>,
-    pool: Receiver<Vec<u8>>,
+    tx: SyncSender<PieceMsg>,
+    acks: Receiver<usize>,
 }
 
 /// The receiving end of the link from the previous device.
 pub(crate) struct Inbox {
-    rx: Receiver<Vec<u8>>,
-    pool: SyncSender<Vec<u8>>,
+    rx: Receiver<PieceMsg>,
+    acks: Sender<usize>,
 }
 
-/// One link per device: `outboxes[i]` sends to `inboxes[(i + 1) % n]`.
-pub(crate) fn ring_links(n: usize, capacity: usize) -> (Vec<Outbox>, Vec<Inbox>) {
+/// One link per device: `outboxes[i]` sends to `inboxes[(i + 1) % n]`. `pieces` is
+/// the most pieces one block may have (the sender never has more in flight).
+pub(crate) fn ring_links(n: usize, pieces: usize) -> (Vec<Outbox>, Vec<Inbox>) {
     let mut outs = Vec::with_capacity(n);
     let mut ins: Vec<Option<Inbox>> = (0..n).map(|_| None).collect();
     for i in 0..n {
-        let (tx, rx) = sync_channel(HOST_BUFFERS);
-        let (ptx, prx) = sync_channel(HOST_BUFFERS);
-        for _ in 0..HOST_BUFFERS {
-            // Cannot fail: the channel has room for every buffer and both ends live.
-            let _ = ptx.send(Vec::with_capacity(capacity));
-        }
-        outs.push(Outbox { tx, pool: prx });
-        ins[(i + 1) % n] = Some(Inbox { rx, pool: ptx });
+        let (tx, rx) = sync_channel(pieces.max(1));
+        let (atx, arx) = channel();
+        outs.push(Outbox { tx, acks: arx });
+        ins[(i + 1) % n] = Some(Inbox { rx, acks: atx });
     }
     (outs, ins.into_iter().map(|x| x.expect("every device has an inbox")).collect())
-}
-
-impl Outbox {
-    /// Takes a free host buffer (returned by the receiver after an earlier block).
-    pub fn take(&self, timeout: Duration) -> std::result::Result<Vec<u8>, LinkError> {
-        self.pool.recv_timeout(timeout).map_err(link_err)
-    }
-    /// Hands a filled buffer to the next device.
-    pub fn send(&self, buf: Vec<u8>) -> std::result::Result<(), LinkError> {
-        self.tx.send(buf).map_err(|_| LinkError::PeerGone)
-    }
-}
-
-impl Inbox {
-    /// Waits for the next block from the previous device.
-    pub fn recv(&self, timeout: Duration) -> std::result::Result<Vec<u8>, LinkError> {
-        self.rx.recv_timeout(timeout).map_err(link_err)
-    }
-    /// Returns a buffer to the sender for reuse. A sender that has already finished
-    /// no longer needs it, so a failed return is not an error.
-    pub fn give_back(&self, buf: Vec<u8>) {
-        let _ = self.pool.try_send(buf);
-    }
 }
 
 fn link_err(e: RecvTimeoutError) -> LinkError {
@@ -90,51 +89,313 @@ fn link_err(e: RecvTimeoutError) -> LinkError {
     }
 }
 
-/// A `MAP_READ` staging buffer reused for every outgoing block of one device.
-pub(crate) struct Staging {
-    pub buffer: wgpu::Buffer,
+/// Waits on a channel in short slices so an abort is noticed.
+fn recv_bounded<T>(rx: &Receiver<T>, timeout: Duration, abort: &AtomicBool) -> std::result::Result<T, LinkError> {
+    let t0 = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50).min(timeout)) {
+            Ok(x) => return Ok(x),
+            Err(RecvTimeoutError::Timeout) => {
+                if abort.load(Ordering::Relaxed) {
+                    return Err(LinkError::PeerGone);
+                }
+                if t0.elapsed() >= timeout {
+                    return Err(LinkError::Timeout);
+                }
+            }
+            Err(e) => return Err(link_err(e)),
+        }
+    }
 }
 
-impl Staging {
-    pub fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
-        let buffer = ctx.create_buffer("ringattn ring staging", bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
-        Ok(Staging { buffer })
+/// Piece size for blocks of at most `max_block` bytes: `requested` (default
+/// [`DEFAULT_PIECE_BYTES`]) rounded up to 256 bytes, at most the block.
+pub(crate) fn piece_bytes(requested: Option<u64>, max_block: u64) -> u64 {
+    let p = requested.unwrap_or(DEFAULT_PIECE_BYTES).max(256).div_ceil(256) * 256;
+    p.min(max_block.div_ceil(4) * 4).max(4)
+}
+
+/// Number of pieces of a block of `total` bytes.
+pub(crate) fn piece_count(total: u64, piece: u64) -> usize {
+    total.div_ceil(piece) as usize
+}
+
+/// The parts of piece `j` of a block made of consecutive segments of `lens` bytes:
+/// (segment, offset in the segment, offset in the piece, bytes).
+pub(crate) fn piece_parts(lens: &[u64], piece: u64, j: usize) -> Vec<(usize, u64, u64, u64)> {
+    let (p0, p1) = (j as u64 * piece, (j as u64 + 1) * piece);
+    let mut out = Vec::new();
+    let mut s0 = 0u64;
+    for (i, &len) in lens.iter().enumerate() {
+        let s1 = s0 + len;
+        let (a, b) = (s0.max(p0), s1.min(p1));
+        if a < b {
+            out.push((i, a - s0, a - p0, b - a));
+        }
+        s0 = s1;
+    }
+    out
+}
+
+fn gpu_err(ctx: &GpuContext, message: String) -> Error {
+    Error::Gpu { adapter: ctx.name().to_string(), message }
+}
+
+type MapResult = std::result::Result<(), wgpu::BufferAsyncError>;
+
+/// Waits (at most `timeout`) for a `map_async` whose callback reports on `rx` and
+/// that completes with submission `index` (None: whatever is queued now).
+fn wait_mapped(ctx: &GpuContext, rx: &Receiver<MapResult>, index: Option<wgpu::SubmissionIndex>, timeout: Duration) -> Result<()> {
+    let r = match rx.try_recv() {
+        Ok(r) => r,
+        Err(_) => {
+            let polled = ctx.device().poll(wgpu::PollType::Wait { submission_index: index, timeout: Some(timeout) });
+            ctx.check_alive()?;
+            match polled {
+                Ok(_) => {}
+                Err(wgpu::PollError::Timeout) => return Err(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() }),
+                Err(e) => return Err(gpu_err(ctx, e.to_string())),
+            }
+            // The callback runs inside poll once the submission is done; backends that
+            // deliver it later get a few more polls.
+            let t0 = Instant::now();
+            loop {
+                match rx.try_recv() {
+                    Ok(r) => break r,
+                    Err(TryRecvError::Disconnected) => return Err(gpu_err(ctx, "a staging buffer's map callback was dropped".into())),
+                    Err(TryRecvError::Empty) => {
+                        if t0.elapsed() > Duration::from_secs(5).min(timeout) {
+                            return Err(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() });
+                        }
+                        let _ = ctx.device().poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(Duration::from_millis(100)) });
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            }
+        }
+    };
+    r.map_err(|e| gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}")))
+}
+
+fn map_piece(buffer: &wgpu::Buffer, mode: wgpu::MapMode, len: u64) -> Receiver<MapResult> {
+    let (tx, rx) = channel();
+    buffer.map_async(mode, ..len, move |r| {
+        let _ = tx.send(r);
+    });
+    rx
+}
+
+/// Copies `len` bytes from the mapped `src` into the mapped `dst` with up to `threads`
+/// host threads (disjoint mapped views, one per thread).
+pub(crate) fn copy_mapped(ctx: &GpuContext, src: &wgpu::Buffer, dst: &wgpu::Buffer, len: u64, threads: usize) -> Result<()> {
+    let copy = |a: u64, b: u64| -> Result<()> {
+        let s = src.get_mapped_range(a..b).map_err(|e| gpu_err(ctx, format!("reading a neighbour's staging buffer: {e}")))?;
+        let mut d = dst.get_mapped_range_mut(a..b).map_err(|e| gpu_err(ctx, format!("writing a staging buffer: {e}")))?;
+        d.copy_from_slice(&s);
+        Ok(())
+    };
+    if threads <= 1 || len < PARALLEL_COPY_MIN {
+        return copy(0, len);
+    }
+    // Cut at 64 KiB boundaries (views must start at a multiple of 8).
+    let unit = 64 << 10;
+    let per = (len.div_ceil(threads as u64)).div_ceil(unit) * unit;
+    std::thread::scope(|sc| {
+        let parts: Vec<_> = (0..threads as u64)
+            .map(|t| (t * per, ((t + 1) * per).min(len)))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| sc.spawn(move || copy(a, b)))
+            .collect();
+        parts.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into())))).collect::<Result<()>>()
+    })
+}
+
+/// Host threads each receiver uses to copy a piece: the machine's cores shared by the
+/// devices' receivers, at most 8.
+pub(crate) fn copy_threads(devices: usize) -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores / devices.max(1)).clamp(1, 8)
+}
+
+/// The sender's side: `MAP_READ` pieces, reused for every outgoing block.
+pub(crate) struct SendStaging {
+    pieces: Vec<Arc<wgpu::Buffer>>,
+    piece: u64,
+    /// Pieces handed to the receiver and not acknowledged yet.
+    in_flight: Vec<bool>,
+    /// Pieces acknowledged but still mapped.
+    mapped: Vec<bool>,
+}
+
+/// A send begun by [`SendStaging::begin`]: one submission and map per piece.
+pub(crate) struct PendingSend {
+    pieces: Vec<(usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>)>,
+}
+
+impl PendingSend {
+    pub fn bytes(&self) -> u64 {
+        self.pieces.iter().map(|p| p.1).sum()
+    }
+}
+
+impl SendStaging {
+    /// Staging for blocks of at most `max_block` bytes in pieces of `piece` bytes.
+    pub fn new(ctx: &GpuContext, max_block: u64, piece: u64) -> Result<Self> {
+        let n = piece_count(max_block, piece);
+        let pieces = (0..n)
+            .map(|j| {
+                let len = piece.min(max_block - j as u64 * piece);
+                ctx.create_buffer("ringattn ring send piece", len.max(4), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST).map(Arc::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece })
     }
 
-    /// Waits (at most `timeout`) for submission `index`, which copied `len` bytes into
-    /// the staging buffer, and appends them to `out` (cleared first).
-    pub fn read_into(&self, ctx: &GpuContext, index: wgpu::SubmissionIndex, len: u64, out: &mut Vec<u8>, timeout: Duration) -> Result<()> {
-        out.clear();
-        if len == 0 {
-            return Ok(());
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.buffer.map_async(wgpu::MapMode::Read, ..len, move |r| {
-            let _ = tx.send(r);
-        });
-        let polled = ctx.device().poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(timeout) });
-        ctx.check_alive()?;
-        match polled {
-            Ok(_) => {}
-            Err(wgpu::PollError::Timeout) => return Err(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() }),
-            Err(e) => return Err(Error::Gpu { adapter: ctx.name().to_string(), message: e.to_string() }),
-        }
-        // The callback runs inside poll once the copy is done; a short grace period
-        // covers backends that deliver it on the next poll.
-        let r = match rx.try_recv() {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = ctx.device().poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(timeout) });
-                rx.recv_timeout(Duration::from_secs(5))
-                    .map_err(|_| Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() })?
+    pub fn bytes(&self) -> u64 {
+        self.pieces.iter().map(|b| b.size()).sum()
+    }
+
+    /// Waits until the receiver has copied every piece sent earlier, and unmaps them.
+    pub fn reclaim(&mut self, out: &Outbox, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        while self.in_flight.iter().any(|&f| f) {
+            let j = recv_bounded(&out.acks, timeout, abort)?;
+            if let Some(f) = self.in_flight.get_mut(j) {
+                *f = false;
             }
-        };
-        r.map_err(|e| Error::Gpu { adapter: ctx.name().to_string(), message: format!("mapping the ring staging buffer failed: {e}") })?;
-        {
-            let view = self.buffer.get_mapped_range(..len).map_err(|e| Error::Gpu { adapter: ctx.name().to_string(), message: e.to_string() })?;
-            out.extend_from_slice(&view);
         }
-        self.buffer.unmap();
+        for (j, m) in self.mapped.iter_mut().enumerate() {
+            if *m {
+                self.pieces[j].unmap();
+                *m = false;
+            }
+        }
         Ok(())
+    }
+
+    /// Submits the copies of a block (consecutive segments `(buffer, bytes)`, each read
+    /// from offset 0) into the pieces, one submission per piece, and maps each piece.
+    /// Call [`SendStaging::reclaim`] first.
+    pub fn begin(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)]) -> Result<PendingSend> {
+        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
+        let total: u64 = lens.iter().sum();
+        let n = piece_count(total, self.piece);
+        if n > self.pieces.len() {
+            return Err(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the send staging")));
+        }
+        if self.mapped.iter().chain(&self.in_flight).any(|&m| m) {
+            return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
+        }
+        let mut pieces = Vec::with_capacity(n);
+        for j in 0..n {
+            let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
+            let mut len = 0;
+            for (seg, src_off, dst_off, bytes) in piece_parts(&lens, self.piece, j) {
+                enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[j], dst_off, bytes);
+                len = len.max(dst_off + bytes);
+            }
+            let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+            let rx = map_piece(&self.pieces[j], wgpu::MapMode::Read, len);
+            self.mapped[j] = true;
+            pieces.push((j, len, idx, rx));
+        }
+        Ok(PendingSend { pieces })
+    }
+
+    /// Hands each piece of `pending` to the receiver as soon as it is mapped.
+    pub fn finish(&mut self, ctx: &GpuContext, pending: PendingSend, out: &Outbox, timeout: Duration) -> std::result::Result<(), SendError> {
+        for (j, len, idx, rx) in pending.pieces {
+            wait_mapped(ctx, &rx, Some(idx), timeout).map_err(SendError::Gpu)?;
+            self.in_flight[j] = true;
+            out.tx.send(PieceMsg { index: j, len, buffer: self.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a send failed: on this device's GPU, or on the link.
+pub(crate) enum SendError {
+    Gpu(Error),
+    Link(LinkError),
+}
+
+/// The receiver's side: `MAP_WRITE` pieces, mapped ahead of time and again after
+/// each use.
+pub(crate) struct RecvStaging {
+    pieces: Vec<Arc<wgpu::Buffer>>,
+    piece: u64,
+    /// Per piece: the pending map (its callback and the submission it waits for),
+    /// or None when the piece is mapped.
+    pending: Vec<Option<(Receiver<MapResult>, Option<wgpu::SubmissionIndex>)>>,
+    threads: usize,
+}
+
+impl RecvStaging {
+    pub fn new(ctx: &GpuContext, max_block: u64, piece: u64, threads: usize) -> Result<Self> {
+        let n = piece_count(max_block, piece);
+        let mut pieces = Vec::with_capacity(n);
+        let mut pending = Vec::with_capacity(n);
+        for j in 0..n {
+            let len = piece.min(max_block - j as u64 * piece).max(4);
+            let b = Arc::new(ctx.create_buffer("ringattn ring recv piece", len, wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC)?);
+            pending.push(Some((map_piece(&b, wgpu::MapMode::Write, len), None)));
+            pieces.push(b);
+        }
+        Ok(RecvStaging { pieces, piece, pending, threads })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.pieces.iter().map(|b| b.size()).sum()
+    }
+
+    /// Receives a block into consecutive segments `(buffer, bytes)` (each written from
+    /// offset 0): for every piece, copies it from the sender's mapped piece into a
+    /// mapped local piece, acknowledges it, and submits the GPU copy into place.
+    /// Returns the host time spent copying (waits for the sender excluded).
+    pub fn receive(
+        &mut self,
+        ctx: &GpuContext,
+        segments: &[(&wgpu::Buffer, u64)],
+        inbox: &Inbox,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<Duration, SendError> {
+        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
+        let total: u64 = lens.iter().sum();
+        let n = piece_count(total, self.piece);
+        if n > self.pieces.len() {
+            return Err(SendError::Gpu(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the receive staging"))));
+        }
+        let mut busy = Duration::ZERO;
+        for j in 0..n {
+            let msg = recv_bounded(&inbox.rx, timeout, abort).map_err(SendError::Link)?;
+            let t0 = Instant::now();
+            let want = self.piece.min(total - j as u64 * self.piece);
+            if msg.index != j || msg.len != want {
+                return Err(SendError::Gpu(Error::WrongSize {
+                    what: "ring K/V piece from the previous device",
+                    expected: want,
+                    got: msg.len,
+                    unit: "bytes",
+                }));
+            }
+            if let Some((rx, idx)) = self.pending[j].take() {
+                wait_mapped(ctx, &rx, idx, timeout).map_err(SendError::Gpu)?;
+            }
+            let local = &self.pieces[j];
+            copy_mapped(ctx, &msg.buffer, local, want, self.threads).map_err(SendError::Gpu)?;
+            drop(msg);
+            // The sender may unmap and reuse its piece now; a sender that has finished no
+            // longer listens, which is fine.
+            let _ = inbox.acks.send(j);
+            local.unmap();
+            let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
+            for (seg, dst_off, src_off, bytes) in piece_parts(&lens, self.piece, j) {
+                enc.copy_buffer_to_buffer(local, src_off, segments[seg].0, dst_off, bytes);
+            }
+            let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(SendError::Gpu)?;
+            self.pending[j] = Some((map_piece(local, wgpu::MapMode::Write, local.size()), Some(idx)));
+            busy += t0.elapsed();
+        }
+        Ok(busy)
     }
 }
