@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod info;
 pub mod pattern;
+pub mod ringbench;
 pub mod run;
 pub mod tune;
 
@@ -50,6 +51,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Time attention over tiers, dtypes, sequence lengths and head dims (Markdown table, JSON).
     Bench(bench::BenchArgs),
+    /// Time ring attention against one device over sequence lengths, device counts,
+    /// placements and masks, and the ring's transport alone (checked against f64).
+    RingBench(ringbench::RingBenchArgs),
     /// Search the fastest matrix-tier tiles for this adapter now and store them in the cache.
     Tune(tune::TuneArgs),
 }
@@ -61,6 +65,7 @@ impl Command {
             Command::Run(a) => run::execute(a),
             Command::Bench(a) => bench::execute(a),
             Command::Tune(a) => tune::execute(a),
+            Command::RingBench(a) => ringbench::execute(a),
         }
     }
 }

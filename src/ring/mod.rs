@@ -103,9 +103,10 @@ pub struct RingStats {
     /// staging of the previous device into its own mapped staging and submitting the
     /// GPU copies (waits for the neighbour excluded).
     pub recv_seconds: Vec<f64>,
-    /// Per device: host time spent waiting for its outgoing pieces to be copied out
-    /// of the GPU and mapped (GPU queue time: it includes any compute queued before).
-    pub send_wait_seconds: Vec<f64>,
+    /// Per device: host time of its exchanges (handing out its pieces as they are
+    /// mapped, copying in the pieces it receives), waits for the GPU and the neighbours
+    /// included.
+    pub exchange_seconds: Vec<f64>,
     /// Per device: bytes of the buffers the ring call uses on it: its shard (Q and its
     /// starting K/V), its outputs, and the workspace (f32 running O/LSE of f16 runs,
     /// one partial O/LSE, the rotating K/V slots, send and receive staging). All live
@@ -509,7 +510,7 @@ impl RingAttention {
             bytes_moved: bytes_sent.iter().sum(),
             bytes_sent,
             recv_seconds: reports.iter().map(|r| r.recv_time.as_secs_f64()).collect(),
-            send_wait_seconds: reports.iter().map(|r| r.send_wait.as_secs_f64()).collect(),
+            exchange_seconds: reports.iter().map(|r| r.exchange_time.as_secs_f64()).collect(),
             peak_bytes: reports.iter().map(|r| r.peak_bytes).collect(),
             tiers: reports.iter().map(|r| r.tier).collect(),
             piece_bytes: piece,
@@ -687,11 +688,11 @@ impl RingAttention {
                 transport::SendError::Gpu(e) => e,
                 transport::SendError::Link(_) => stopped(),
             };
+            let segs = [(&dst, block)];
             for _ in 0..steps {
                 st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
                 let p = st.begin(ctx, &[(&src, block)])?;
-                st.finish(ctx, p, &out, timeout).map_err(step_err)?;
-                rt.receive(ctx, &[(&dst, block)], &inbox, timeout, &abort).map_err(step_err)?;
+                transport::exchange(ctx, Some((&mut st, p, &out)), Some((&mut rt, &segs[..], &inbox)), timeout, &abort).map_err(step_err)?;
             }
             st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
             ctx.wait_timeout(timeout)?;

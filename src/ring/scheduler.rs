@@ -23,10 +23,10 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::placement::Plan;
-use super::transport::{Inbox, LinkError, Outbox, RecvStaging, SendError, SendStaging};
+use super::transport::{self, Inbox, LinkError, Outbox, RecvStaging, SendError, SendStaging};
 use super::{RingOptions, RingShard, RingShardOutput};
 use crate::attention::resolve_tier;
 use crate::context::GpuContext;
@@ -57,8 +57,8 @@ pub(crate) struct DeviceReport {
     pub bytes_sent: u64,
     /// Host time copying received pieces (mapped to mapped) and submitting them.
     pub recv_time: Duration,
-    /// Host time waiting for this device's outgoing pieces to be mapped.
-    pub send_wait: Duration,
+    /// Host time of the exchanges (sending and receiving pieces), waits included.
+    pub exchange_time: Duration,
     pub peak_bytes: u64,
     pub tier: Tier,
 }
@@ -261,7 +261,7 @@ pub(crate) fn run_device(
     // ---- steps ----
     let mut bytes_sent = 0u64;
     let mut recv_time = Duration::ZERO;
-    let mut send_wait = Duration::ZERO;
+    let mut exchange_time = Duration::ZERO;
     let prev = (me + n - 1) % n;
     for step in 0..n {
         let fail = primary(step);
@@ -340,20 +340,13 @@ pub(crate) fn run_device(
             ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&fail)?;
         }
 
-        // 3. Hand the held block to the next device, piece by piece as each is mapped.
-        if let Some(p) = pending {
-            let t0 = Instant::now();
-            let bytes = p.bytes();
-            w.send.as_mut().expect("staging").finish(ctx, p, &out, timeout).map_err(send_err(step, ctx, "next", timeout))?;
-            send_wait += t0.elapsed();
-            bytes_sent += bytes;
-        }
-
-        // 4. Take the block from the previous device into the other slot.
+        // 3 + 4. Hand the held block to the next device piece by piece as each is mapped,
+        // and copy the pieces of the previous device's block into the other slot as they
+        // arrive, in one loop.
+        let next = (step + 1) % 2;
+        let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
         if recv {
-            let next = (step + 1) % 2;
             let slot = w.slots[next].as_ref().expect("the slot of a later step exists");
-            let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in plan.kv.block(recv_block).iter().enumerate() {
                 let bytes = kv_bytes(r);
                 if bytes > 0 {
@@ -361,8 +354,18 @@ pub(crate) fn run_device(
                     segs.push((&slot[p].v, bytes));
                 }
             }
-            let rt = w.recv.as_mut().expect("a ring of several devices has staging");
-            recv_time += rt.receive(ctx, &segs, &inbox, timeout, job.abort).map_err(send_err(step, ctx, "previous", timeout))?;
+        }
+        if pending.is_some() || recv {
+            let bytes = pending.as_ref().map_or(0, |p| p.bytes());
+            let send = match (pending, w.send.as_mut()) {
+                (Some(p), Some(st)) => Some((st, p, &out)),
+                _ => None,
+            };
+            let rcv = if recv { w.recv.as_mut().map(|rt| (rt, &segs[..], &inbox)) } else { None };
+            let t = transport::exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
+            recv_time += t.recv;
+            exchange_time += t.wall;
+            bytes_sent += bytes;
         }
     }
 
@@ -391,5 +394,5 @@ pub(crate) fn run_device(
         o: outputs.iter().map(|x| x.as_ref().map(|(o, _)| o.clone())).collect(),
         lse: outputs.iter().map(|x| x.as_ref().map(|(_, l)| l.clone())).collect(),
     };
-    Ok(DeviceReport { output, bytes_sent, recv_time, send_wait, peak_bytes: shard_bytes + w.bytes + out_bytes, tier })
+    Ok(DeviceReport { output, bytes_sent, recv_time, exchange_time, peak_bytes: shard_bytes + w.bytes + out_bytes, tier })
 }

@@ -210,9 +210,12 @@ pub(crate) fn copy_mapped(ctx: &GpuContext, src: &wgpu::Buffer, dst: &wgpu::Buff
     })
 }
 
-/// Host threads each receiver uses to copy a piece: the machine's cores shared by the
-/// devices' receivers, at most 8.
+/// Host threads each receiver uses to copy a piece: `RINGATTN_RING_COPY_THREADS` if
+/// set, else the machine's cores shared by the devices' receivers, at most 8.
 pub(crate) fn copy_threads(devices: usize) -> usize {
+    if let Some(n) = std::env::var("RINGATTN_RING_COPY_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        return n.clamp(1, 64);
+    }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     (cores / devices.max(1)).clamp(1, 8)
 }
@@ -301,15 +304,6 @@ impl SendStaging {
         Ok(PendingSend { pieces })
     }
 
-    /// Hands each piece of `pending` to the receiver as soon as it is mapped.
-    pub fn finish(&mut self, ctx: &GpuContext, pending: PendingSend, out: &Outbox, timeout: Duration) -> std::result::Result<(), SendError> {
-        for (j, len, idx, rx) in pending.pieces {
-            wait_mapped(ctx, &rx, Some(idx), timeout).map_err(SendError::Gpu)?;
-            self.in_flight[j] = true;
-            out.tx.send(PieceMsg { index: j, len, buffer: self.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
-        }
-        Ok(())
-    }
 }
 
 /// Why a send failed: on this device's GPU, or on the link.
@@ -337,65 +331,158 @@ impl RecvStaging {
         for j in 0..n {
             let len = piece.min(max_block - j as u64 * piece).max(4);
             let b = Arc::new(ctx.create_buffer("ringattn ring recv piece", len, wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC)?);
-            pending.push(Some((map_piece(&b, wgpu::MapMode::Write, len), None)));
+            pending.push(map_piece(&b, wgpu::MapMode::Write, len));
             pieces.push(b);
         }
-        Ok(RecvStaging { pieces, piece, pending, threads })
+        // Map every piece now, before any compute is queued (a later first map would
+        // wait for it).
+        for rx in &pending {
+            wait_mapped(ctx, rx, None, crate::context::DEFAULT_TIMEOUT)?;
+        }
+        Ok(RecvStaging { pieces, piece, pending: (0..n).map(|_| None).collect(), threads })
     }
 
     pub fn bytes(&self) -> u64 {
         self.pieces.iter().map(|b| b.size()).sum()
     }
 
-    /// Receives a block into consecutive segments `(buffer, bytes)` (each written from
-    /// offset 0): for every piece, copies it from the sender's mapped piece into a
-    /// mapped local piece, acknowledges it, and submits the GPU copy into place.
-    /// Returns the host time spent copying (waits for the sender excluded).
-    pub fn receive(
-        &mut self,
-        ctx: &GpuContext,
-        segments: &[(&wgpu::Buffer, u64)],
-        inbox: &Inbox,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<Duration, SendError> {
-        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
-        let total: u64 = lens.iter().sum();
-        let n = piece_count(total, self.piece);
-        if n > self.pieces.len() {
+    /// Copies one received piece into place: waits for the local piece to be mapped,
+    /// copies from the sender's mapped piece, acknowledges, unmaps, submits the GPU copy
+    /// into the segments and maps the local piece again.
+    fn take_piece(&mut self, ctx: &GpuContext, msg: PieceMsg, lens: &[u64], segments: &[(&wgpu::Buffer, u64)], acks: &Sender<usize>, timeout: Duration) -> Result<()> {
+        let j = msg.index;
+        if let Some((rx, idx)) = self.pending[j].take() {
+            wait_mapped(ctx, &rx, idx, timeout)?;
+        }
+        let local = &self.pieces[j];
+        copy_mapped(ctx, &msg.buffer, local, msg.len, self.threads)?;
+        drop(msg);
+        // The sender may unmap and reuse its piece now; a sender that has finished no
+        // longer listens, which is fine.
+        let _ = acks.send(j);
+        local.unmap();
+        let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
+        for (seg, dst_off, src_off, bytes) in piece_parts(lens, self.piece, j) {
+            enc.copy_buffer_to_buffer(local, src_off, segments[seg].0, dst_off, bytes);
+        }
+        let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+        self.pending[j] = Some((map_piece(local, wgpu::MapMode::Write, local.size()), Some(idx)));
+        Ok(())
+    }
+}
+
+/// Host time an [`exchange`] spent.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ExchangeTimes {
+    /// Copying received pieces (mapped to mapped) and submitting their GPU copies.
+    pub recv: Duration,
+    /// The whole exchange, waits included.
+    pub wall: Duration,
+}
+
+/// Sends and receives at once: hands each outgoing piece of `send` to the next device
+/// as soon as its map completes, and copies each incoming piece into `recv`'s segments
+/// as soon as it arrives, in one loop, so neither direction waits for the other. The
+/// device is polled without blocking (a blocking poll would hold the device while
+/// another piece is ready).
+pub(crate) fn exchange(
+    ctx: &GpuContext,
+    send: Option<(&mut SendStaging, PendingSend, &Outbox)>,
+    recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)], &Inbox)>,
+    timeout: Duration,
+    abort: &AtomicBool,
+) -> std::result::Result<ExchangeTimes, SendError> {
+    let t0 = Instant::now();
+    let mut times = ExchangeTimes::default();
+    let (mut st, mut pend, out) = match send {
+        Some((st, p, out)) => (Some(st), p.pieces.into_iter().collect::<std::collections::VecDeque<_>>(), Some(out)),
+        None => (None, Default::default(), None),
+    };
+    let (mut rt, segments, inbox) = match recv {
+        Some((rt, segs, inbox)) => (Some(rt), segs, Some(inbox)),
+        None => (None, &[][..], None),
+    };
+    let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
+    let total: u64 = lens.iter().sum();
+    let expect = rt.as_ref().map_or(0, |rt| piece_count(total, rt.piece));
+    if let Some(rt) = &rt {
+        if expect > rt.pieces.len() {
             return Err(SendError::Gpu(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the receive staging"))));
         }
-        let mut busy = Duration::ZERO;
-        for j in 0..n {
-            let msg = recv_bounded(&inbox.rx, timeout, abort).map_err(SendError::Link)?;
-            let t0 = Instant::now();
-            let want = self.piece.min(total - j as u64 * self.piece);
-            if msg.index != j || msg.len != want {
-                return Err(SendError::Gpu(Error::WrongSize {
-                    what: "ring K/V piece from the previous device",
-                    expected: want,
-                    got: msg.len,
-                    unit: "bytes",
-                }));
-            }
-            if let Some((rx, idx)) = self.pending[j].take() {
-                wait_mapped(ctx, &rx, idx, timeout).map_err(SendError::Gpu)?;
-            }
-            let local = &self.pieces[j];
-            copy_mapped(ctx, &msg.buffer, local, want, self.threads).map_err(SendError::Gpu)?;
-            drop(msg);
-            // The sender may unmap and reuse its piece now; a sender that has finished no
-            // longer listens, which is fine.
-            let _ = inbox.acks.send(j);
-            local.unmap();
-            let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
-            for (seg, dst_off, src_off, bytes) in piece_parts(&lens, self.piece, j) {
-                enc.copy_buffer_to_buffer(local, src_off, segments[seg].0, dst_off, bytes);
-            }
-            let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(SendError::Gpu)?;
-            self.pending[j] = Some((map_piece(local, wgpu::MapMode::Write, local.size()), Some(idx)));
-            busy += t0.elapsed();
-        }
-        Ok(busy)
     }
+    let mut received = 0usize;
+    let mut last_progress = Instant::now();
+    let mut idle_rounds = 0u32;
+    while !pend.is_empty() || received < expect {
+        let mut progress = false;
+        // Outgoing: the next piece, once mapped.
+        if let (Some(st), Some(out)) = (st.as_deref_mut(), out) {
+            while let Some((_, _, _, rx)) = pend.front() {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        let (j, len, _, _) = pend.pop_front().expect("front exists");
+                        r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
+                        st.in_flight[j] = true;
+                        out.tx.send(PieceMsg { index: j, len, buffer: st.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
+                        progress = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
+                }
+            }
+        }
+        // Incoming: every piece that has arrived.
+        if let (Some(rt), Some(inbox)) = (rt.as_deref_mut(), inbox) {
+            while received < expect {
+                match inbox.rx.try_recv() {
+                    Ok(msg) => {
+                        let t1 = Instant::now();
+                        let want = rt.piece.min(total - received as u64 * rt.piece);
+                        if msg.index != received || msg.len != want {
+                            return Err(SendError::Gpu(Error::WrongSize {
+                                what: "ring K/V piece from the previous device",
+                                expected: want,
+                                got: msg.len,
+                                unit: "bytes",
+                            }));
+                        }
+                        rt.take_piece(ctx, msg, &lens, segments, &inbox.acks, timeout).map_err(SendError::Gpu)?;
+                        received += 1;
+                        times.recv += t1.elapsed();
+                        progress = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(SendError::Link(LinkError::PeerGone)),
+                }
+            }
+        }
+        if progress {
+            last_progress = Instant::now();
+            idle_rounds = 0;
+            continue;
+        }
+        if abort.load(Ordering::Relaxed) {
+            return Err(SendError::Link(LinkError::PeerGone));
+        }
+        if last_progress.elapsed() >= timeout {
+            return Err(if !pend.is_empty() {
+                SendError::Gpu(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() })
+            } else {
+                SendError::Link(LinkError::Timeout)
+            });
+        }
+        if !pend.is_empty() {
+            let _ = ctx.device().poll(wgpu::PollType::Poll);
+            ctx.check_alive().map_err(SendError::Gpu)?;
+        }
+        // Spin briefly, then sleep in short slices.
+        idle_rounds += 1;
+        if idle_rounds < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    times.wall = t0.elapsed();
+    Ok(times)
 }
