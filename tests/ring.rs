@@ -206,7 +206,7 @@ fn repeated_calls_reuse_buffers_and_stay_exact() {
     let b = ring.forward(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
     assert_eq!((a.o, a.lse), (b.o, b.lse), "same inputs, same outputs");
     // On resident shards, a repeated call allocates only its outputs.
-    let shards = ring.upload(&x, &x, &x, s, Dtype::F32, Placement::Zigzag).unwrap();
+    let shards = ring.upload(&x, &x, &x, s, Dtype::F32, &opts).unwrap();
     ring.forward_shards(&shards, s, Dtype::F32, &opts).unwrap();
     let before: Vec<u64> = ring.contexts().iter().map(|c| c.allocated_bytes()).collect();
     let out = ring.forward_shards(&shards, s, Dtype::F32, &opts).unwrap();
@@ -262,7 +262,7 @@ fn resident_shards_in_and_out() {
     let k = random_vec(s.kv_len(), seed ^ 1);
     let v = random_vec(s.kv_len(), seed ^ 2);
     let opts = RingOptions { attention: AttentionOptions { causal: true, ..Default::default() }, placement: Placement::Zigzag, ..Default::default() };
-    let shards = ring.upload(&q, &k, &v, s, Dtype::F32, Placement::Zigzag).unwrap();
+    let shards = ring.upload(&q, &k, &v, s, Dtype::F32, &opts).unwrap();
     // Each device holds only its chunks: zigzag over 2 devices cuts 19 rows into 4 chunks.
     assert_eq!(shards[0].q.len(), 2);
     assert!(shards.iter().all(|sh| sh.bytes() < (s.q_len() + 2 * s.kv_len()) as u64 * 4));
@@ -294,4 +294,59 @@ fn transport_measurement_moves_the_right_bytes() {
     assert_eq!((rep.devices, rep.block_bytes, rep.piece_bytes, rep.steps), (3, 10244, 4096, 3));
     assert!(rep.seconds > 0.0 && rep.gbps_per_link() > 0.0);
     assert!(matches!(logical(1).measure_transport(1024, 1, None, Duration::from_secs(5)), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn block_sparse_masks_skip_pairs_and_transfers() {
+    use ringattn::mask::{BlockMask, Pattern};
+    use std::sync::Arc;
+    let ring = logical(3);
+    let s = Shape::new(1, 150, 2, 32);
+    // Causal sliding window + global tokens, a per-head dilated pattern, and a window
+    // narrow enough that far chunk pairs are empty.
+    let cases: Vec<(BlockMask, bool)> = vec![
+        (BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: 40, right: 0 }).or(Pattern::Global(16)), 150, 150, 16).unwrap(), true),
+        (
+            BlockMask::per_head(
+                &[Pattern::Dilated { segment: 64, rate: 2, offset: 0 }, Pattern::Dilated { segment: 64, rate: 2, offset: 1 }],
+                150,
+                150,
+                32,
+            )
+            .unwrap(),
+            false,
+        ),
+        (BlockMask::new(&Pattern::Window { left: 16, right: 16 }, 150, 150, 16).unwrap(), false),
+    ];
+    for (i, (mask, causal)) in cases.into_iter().enumerate() {
+        let seed = reference::fresh_seed();
+        let q = random_vec(s.q_len(), seed);
+        let k = random_vec(s.kv_len(), seed ^ 1);
+        let v = random_vec(s.kv_len(), seed ^ 2);
+        let mask = Arc::new(mask);
+        for placement in [Placement::Contiguous, Placement::Zigzag] {
+            let opts = RingOptions {
+                attention: AttentionOptions { causal, ..Default::default() },
+                placement,
+                mask: Some(mask.clone()),
+                piece_bytes: Some(1024),
+                ..Default::default()
+            };
+            let out = ring.forward(&q, &k, &v, s, Dtype::F32, &opts).unwrap_or_else(|e| panic!("mask {i} {placement}: {e}"));
+            let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, qi, kj| mask.allows(h, qi, kj) && (!causal || kj <= qi));
+            let e = rel_error(&out.o, &r.o);
+            let l = lse_max_abs_error(&out.lse, &r.lse);
+            assert!(e < common::tol(Dtype::F32) && l < common::lse_tol(Dtype::F32), "mask {i} {placement}: O {e:.2e} LSE {l:.2e} seed {seed:#x}");
+            if i == 2 && placement == Placement::Contiguous {
+                // Window of +-16 over chunks of 48-64 tokens: only neighbouring chunks meet.
+                assert_eq!((out.stats.pairs_computed, out.stats.pairs_skipped), (7, 2));
+                assert!(out.stats.transfers_skipped > 0);
+            }
+        }
+    }
+    // A mask of another size is an error.
+    let small = Arc::new(BlockMask::new(&Pattern::All, 64, 64, 16).unwrap());
+    let opts = RingOptions { mask: Some(small), ..Default::default() };
+    let x = random_vec(s.q_len(), 5);
+    assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }

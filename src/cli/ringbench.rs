@@ -237,14 +237,18 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
     }
     let ctxs = all.contexts().to_vec();
     let mut json = match &args.json {
-        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| Error::Io { path: p.display().to_string(), message: e.to_string() })?)),
+        Some(p) => {
+            Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| Error::Io { path: p.display().to_string(), message: e.to_string() })?))
+        }
         None => None,
     };
     let mut emit = |rec: &RingBenchRecord| -> Result<()> {
         use std::io::Write;
         if let Some(w) = json.as_mut() {
             let line = serde_json::to_string(rec).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            writeln!(w, "{line}").and_then(|_| w.flush()).map_err(|e| Error::Io { path: args.json.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), message: e.to_string() })?;
+            writeln!(w, "{line}")
+                .and_then(|_| w.flush())
+                .map_err(|e| Error::Io { path: args.json.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), message: e.to_string() })?;
         }
         Ok(())
     };
@@ -362,10 +366,10 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         let small = Shape { seq_q: 256.min(seq), seq_k: 256.min(seq), ..shape };
                         let sq = random_f16(small.q_len(), 1);
                         let sk = random_f16(small.kv_len(), 2);
-                        let sh = ring.upload_f16(&sq, &sk, &sk, small, dtype, placement)?;
+                        let sh = ring.upload_f16(&sq, &sk, &sk, small, dtype, &opts)?;
                         ring.forward_shards(&sh, small, dtype, &opts)?;
                         drop(sh);
-                        let shards = ring.upload_f16(&q, &k, &v, shape, dtype, placement)?;
+                        let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
                         if !args.no_warmup {
                             ring.forward_shards(&shards, shape, dtype, &opts)?;
                         }
@@ -439,7 +443,16 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
 
 /// Times plain attention on whole tensors on one device; returns (median ms, O, LSE).
 #[allow(clippy::too_many_arguments)]
-fn time_single(ctx: &GpuContext, q: &[f16], k: &[f16], v: &[f16], s: Shape, dtype: Dtype, causal: bool, args: &RingBenchArgs) -> Result<(f64, Vec<f32>, Vec<f32>)> {
+fn time_single(
+    ctx: &GpuContext,
+    q: &[f16],
+    k: &[f16],
+    v: &[f16],
+    s: Shape,
+    dtype: Dtype,
+    causal: bool,
+    args: &RingBenchArgs,
+) -> Result<(f64, Vec<f32>, Vec<f32>)> {
     let up = |x: &[f16], dims| -> Result<GpuTensor> {
         match dtype {
             Dtype::F16 => GpuTensor::from_f16(ctx, x, dims),

@@ -46,6 +46,7 @@ use crate::attention::AttentionOptions;
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext, DEFAULT_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
+use crate::mask::BlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 use half::f16;
 
@@ -63,6 +64,11 @@ pub struct RingOptions {
     /// step `s` when this is `Some((d, s))`. Exercises the fault path (every other
     /// device stops, the call returns `Error::Ring { device: d, step: s, .. }`).
     pub fail_at: Option<(usize, usize)>,
+    /// Block-sparse mask over the whole problem (seq_q x seq_k, global positions),
+    /// applied on top of `attention.causal`. Chunks are then cut at multiples of the
+    /// mask's block size, and (query chunk, key chunk) pairs the mask leaves empty are
+    /// skipped, with the transfers no later step needs. Each device uploads the mask.
+    pub mask: Option<Arc<BlockMask>>,
     /// Bytes per piece of a K/V block in flight (rounded up to 256; default 16 MiB):
     /// pieces are copied device -> host -> device one after the other, so the copies of
     /// consecutive pieces overlap.
@@ -76,6 +82,7 @@ impl Default for RingOptions {
             placement: Placement::default(),
             timeout: DEFAULT_TIMEOUT,
             fail_at: None,
+            mask: None,
             piece_bytes: None,
         }
     }
@@ -260,10 +267,11 @@ impl RingAttention {
     /// Uploads host data as one shard per device, for [`RingAttention::forward_shards`]:
     /// device i receives only its own chunks of Q (batch, seq_q, heads, head_dim) and of
     /// K and V (batch, seq_k, kv_heads, head_dim), in `dtype` (f16 rounds on upload).
-    /// The devices upload in parallel.
-    pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, placement: Placement) -> Result<Vec<RingShard>> {
+    /// The chunks follow `opts.placement` (and `opts.mask`'s block size, if any): pass
+    /// the same options to `forward_shards`. The devices upload in parallel.
+    pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-        self.upload_with(shape, dtype, placement, |which, b, n, row, r| {
+        self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
             let x = [q, k, v][which];
             let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
             match dtype {
@@ -274,9 +282,9 @@ impl RingAttention {
     }
 
     /// [`RingAttention::upload`] from f16 host data.
-    pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, placement: Placement) -> Result<Vec<RingShard>> {
+    pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-        self.upload_with(shape, dtype, placement, |which, b, n, row, r| {
+        self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
             let x = [q, k, v][which];
             let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
             match dtype {
@@ -292,12 +300,12 @@ impl RingAttention {
         &self,
         shape: Shape,
         dtype: Dtype,
-        placement: Placement,
+        opts: &RingOptions,
         bytes: impl Fn(usize, usize, usize, usize, &Range<usize>) -> Vec<u8> + Sync,
     ) -> Result<Vec<RingShard>> {
         shape.validate()?;
         let n = self.len();
-        let plan = Plan::new(shape.seq_q, shape.seq_k, n, placement, false);
+        let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, false, opts.mask.clone());
         let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
         let one = |i: usize, ctx: &GpuContext| -> Result<RingShard> {
             ctx.check_dtype(dtype, "ring attention")?;
@@ -405,7 +413,7 @@ impl RingAttention {
         shape.validate()?;
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
         check_scale(&shape, opts)?;
-        let shards = self.upload(q, k, v, shape, dtype, opts.placement)?;
+        let shards = self.upload(q, k, v, shape, dtype, opts)?;
         let gpu = self.forward_shards(&shards, shape, dtype, opts)?;
         drop(shards);
         let (o, lse) = self.download(&gpu, shape)?;
@@ -431,7 +439,16 @@ impl RingAttention {
         if shape.seq_q.max(shape.seq_k) > u32::MAX as usize / 2 {
             return Err(Error::InvalidArgument("sequence too long for u32 positions".into()));
         }
-        let plan = Plan::new(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal);
+        if let Some(m) = &opts.mask {
+            if m.seq_q() != shape.seq_q || m.seq_k() != shape.seq_k || (m.heads() != 1 && m.heads() != shape.heads) {
+                return Err(Error::ShapeMismatch {
+                    what: "ring block mask",
+                    expected: format!("{} x {} with 1 or {} heads", shape.seq_q, shape.seq_k, shape.heads),
+                    got: format!("{} x {} with {} heads", m.seq_q(), m.seq_k(), m.heads()),
+                });
+            }
+        }
+        let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal, opts.mask.clone());
         check_shards(shards, &plan, &shape, dtype)?;
         let max_block =
             2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size();

@@ -14,8 +14,10 @@
 //!   device waits for the others at every step.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::mask::BlockMask;
 
 /// How the sequence is split over the devices of a ring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -71,7 +73,16 @@ impl std::str::FromStr for Placement {
 /// Cuts `0..len` into `parts` ranges whose lengths differ by at most one (chunk c is
 /// `c*len/parts .. (c+1)*len/parts`); some are empty when `len < parts`.
 pub fn split(len: usize, parts: usize) -> Vec<Range<usize>> {
-    (0..parts).map(|c| c * len / parts..(c + 1) * len / parts).collect()
+    split_aligned(len, parts, 1)
+}
+
+/// Like [`split`], but every boundary is a multiple of `align` (whole `align`-token
+/// blocks per chunk, their counts differing by at most one; the last chunk holding
+/// a block ends at `len`).
+pub fn split_aligned(len: usize, parts: usize, align: usize) -> Vec<Range<usize>> {
+    let align = align.max(1);
+    let blocks = len.div_ceil(align);
+    (0..parts).map(|c| (c * blocks / parts * align).min(len)..((c + 1) * blocks / parts * align).min(len)).collect()
 }
 
 /// The chunking of one sequence (queries or keys) over a ring of `n` devices.
@@ -85,7 +96,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(len: usize, devices: usize, placement: Placement) -> Self {
-        Layout { placement, devices, len, chunks: split(len, placement.num_chunks(devices)) }
+        Self::aligned(len, devices, placement, 1)
+    }
+    /// Chunks whose boundaries are multiples of `align` (block masks need chunks of
+    /// whole mask blocks).
+    pub fn aligned(len: usize, devices: usize, placement: Placement, align: usize) -> Self {
+        Layout { placement, devices, len, chunks: split_aligned(len, placement.num_chunks(devices), align) }
     }
     /// Global positions of chunk `c`.
     pub fn chunk(&self, c: usize) -> Range<usize> {
@@ -107,11 +123,13 @@ impl Layout {
 
 /// The mask of a ring problem at chunk granularity: which (query range, key range)
 /// pairs have at least one visible (query, key) element.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Visibility {
     pub causal: bool,
     /// `seq_k - seq_q`: bottom-right alignment of the causal diagonal.
     pub diag: i64,
+    /// Block mask in global coordinates, if any (applied on top of `causal`).
+    pub mask: Option<Arc<BlockMask>>,
 }
 
 impl Visibility {
@@ -122,7 +140,13 @@ impl Visibility {
         if q.is_empty() || k.is_empty() {
             return false;
         }
-        !self.causal || (k.start as i64) <= (q.end as i64 - 1) + self.diag
+        if self.causal && (k.start as i64) > (q.end as i64 - 1) + self.diag {
+            return false;
+        }
+        match &self.mask {
+            None => true,
+            Some(m) => (0..m.heads()).any(|h| m.any_in(h, q.start, q.end, k.start, k.end)),
+        }
     }
 }
 
@@ -138,10 +162,16 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(seq_q: usize, seq_k: usize, devices: usize, placement: Placement, causal: bool) -> Self {
+        Self::masked(seq_q, seq_k, devices, placement, causal, None)
+    }
+    /// A plan with a block mask: chunks are cut at multiples of the mask's block size,
+    /// and pairs (and transfers) the mask leaves empty are skipped.
+    pub fn masked(seq_q: usize, seq_k: usize, devices: usize, placement: Placement, causal: bool, mask: Option<Arc<BlockMask>>) -> Self {
+        let align = mask.as_ref().map_or(1, |m| m.block());
         Plan {
-            q: Layout::new(seq_q, devices, placement),
-            kv: Layout::new(seq_k, devices, placement),
-            vis: Visibility { causal, diag: seq_k as i64 - seq_q as i64 },
+            q: Layout::aligned(seq_q, devices, placement, align),
+            kv: Layout::aligned(seq_k, devices, placement, align),
+            vis: Visibility { causal, diag: seq_k as i64 - seq_q as i64, mask },
         }
     }
     pub fn devices(&self) -> usize {
@@ -227,6 +257,22 @@ mod tests {
                 }
                 let (mn, mx) = (r.iter().map(|x| x.len()).min().unwrap(), r.iter().map(|x| x.len()).max().unwrap());
                 assert!(mx - mn <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_split_is_a_partition_of_whole_blocks() {
+        for len in 0..100 {
+            for parts in 1..7 {
+                for align in [1, 4, 16] {
+                    let r = split_aligned(len, parts, align);
+                    assert_eq!((r[0].start, r[parts - 1].end), (0, len));
+                    for w in r.windows(2) {
+                        assert_eq!(w[0].end, w[1].start);
+                        assert!(w[0].end % align == 0 || w[0].end == len);
+                    }
+                }
             }
         }
     }

@@ -94,6 +94,8 @@ pub(crate) struct WorkspaceKey {
     devices: usize,
     device: usize,
     piece: u64,
+    /// Chunk alignment (the mask's block size, 1 without a mask).
+    align: usize,
 }
 
 /// The buffers one device uses in a ring call besides its shard and its outputs,
@@ -222,8 +224,16 @@ pub(crate) fn run_device(
     let setup = primary(0);
     ctx.check_dtype(dtype, "ring attention").map_err(&setup)?;
     let tier = resolve_tier(ctx, job.opts.attention.tier, dtype, d).map_err(&setup)?;
-    let prep = flash::prepare(ctx, tier, dtype, d).map_err(&setup)?;
-    let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece };
+    let mask = match &plan.vis.mask {
+        Some(m) => Some(m.upload(ctx).map_err(&setup)?),
+        None => None,
+    };
+    let prep = match &mask {
+        Some(m) => flash::prepare_sparse(ctx, tier, dtype, d, m.block()).map_err(&setup)?,
+        None => flash::prepare(ctx, tier, dtype, d).map_err(&setup)?,
+    };
+    let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
+    let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece, align };
     if ws.as_ref().is_some_and(|w| w.key != key) {
         *ws = None; // free the old buffers before allocating new ones
     }
@@ -323,12 +333,13 @@ pub(crate) fn run_device(
                     let po = GpuTensor::from_buffer(w.part_o.clone(), q.dims(), dtype)?;
                     let pl = LseBuffer::from_buffer(w.part_l.clone(), al.dims())?;
                     // Global positions: the mask of this pair is the mask of the full problem.
-                    let causal =
-                        plan.vis.causal.then_some(CausalFrame { q_pos0: rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 });
+                    let frame = CausalFrame { q_pos0: rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 };
+                    let causal = plan.vis.causal.then_some(frame);
                     {
                         let mut pass =
                             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
-                        let args = FlashArgs { q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: None };
+                        let args =
+                            FlashArgs { q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: mask.as_ref().map(|m| (m, frame)) };
                         flash::encode(ctx, &mut pass, &prep, &args)?;
                     }
                     merge::encode_merge(ctx, &mut enc, ao, al, &po, &pl)?;
@@ -394,5 +405,12 @@ pub(crate) fn run_device(
         o: outputs.iter().map(|x| x.as_ref().map(|(o, _)| o.clone())).collect(),
         lse: outputs.iter().map(|x| x.as_ref().map(|(_, l)| l.clone())).collect(),
     };
-    Ok(DeviceReport { output, bytes_sent, recv_time, exchange_time, peak_bytes: shard_bytes + w.bytes + out_bytes, tier })
+    Ok(DeviceReport {
+        output,
+        bytes_sent,
+        recv_time,
+        exchange_time,
+        peak_bytes: shard_bytes + w.bytes + out_bytes + mask.as_ref().map_or(0, |m| m.bytes()),
+        tier,
+    })
 }

@@ -303,7 +303,6 @@ impl SendStaging {
         }
         Ok(PendingSend { pieces })
     }
-
 }
 
 /// Why a send failed: on this device's GPU, or on the link.
@@ -349,7 +348,15 @@ impl RecvStaging {
     /// Copies one received piece into place: waits for the local piece to be mapped,
     /// copies from the sender's mapped piece, acknowledges, unmaps, submits the GPU copy
     /// into the segments and maps the local piece again.
-    fn take_piece(&mut self, ctx: &GpuContext, msg: PieceMsg, lens: &[u64], segments: &[(&wgpu::Buffer, u64)], acks: &Sender<usize>, timeout: Duration) -> Result<()> {
+    fn take_piece(
+        &mut self,
+        ctx: &GpuContext,
+        msg: PieceMsg,
+        lens: &[u64],
+        segments: &[(&wgpu::Buffer, u64)],
+        acks: &Sender<usize>,
+        timeout: Duration,
+    ) -> Result<()> {
         let j = msg.index;
         if let Some((rx, idx)) = self.pending[j].take() {
             wait_mapped(ctx, &rx, idx, timeout)?;
@@ -427,7 +434,9 @@ pub(crate) fn exchange(
                         progress = true;
                     }
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
+                    Err(TryRecvError::Disconnected) => {
+                        return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into())))
+                    }
                 }
             }
         }
