@@ -122,8 +122,20 @@ pub struct RunArgs {
     /// Ring attention over several devices: N (the first N GPU adapters of the
     /// preferred backend), all (every such adapter), or logical:N (N devices on the
     /// --adapter adapter). Without it, one device runs plain attention.
-    #[arg(long, value_name = "N|all|logical:N", help_heading = "Ring")]
+    #[arg(long, value_name = "N|all|logical:N|mpi", help_heading = "Ring")]
     pub devices: Option<DevicesSpec>,
+    /// Longest a ring device waits for its GPU or a neighbour before failing, seconds.
+    #[arg(long, value_name = "S", default_value_t = 600, requires = "devices", help_heading = "Ring")]
+    pub ring_timeout: u64,
+    /// Test only: device (rank) D fails with an error at the start of step S.
+    #[arg(long, value_name = "D:S", value_parser = parse_pair, hide = true)]
+    pub fail_at: Option<(usize, usize)>,
+    /// Test only: device (rank) D's process aborts at the start of step S, as if killed.
+    #[arg(long, value_name = "D:S", value_parser = parse_pair, hide = true)]
+    pub crash_at: Option<(usize, usize)>,
+    /// Test only: device (rank) D stops responding at the start of step S.
+    #[arg(long, value_name = "D:S", value_parser = parse_pair, hide = true)]
+    pub stall_at: Option<(usize, usize)>,
     /// How the sequence is split over the ring: contiguous (device i owns chunk i) or
     /// zigzag (device i owns chunks i and 2N-1-i of 2N; balances causal work).
     #[arg(long, value_enum, default_value_t = PlacementArg::Contiguous, requires = "devices", help_heading = "Ring")]
@@ -202,6 +214,9 @@ pub enum DevicesSpec {
     All,
     /// N logical devices on one adapter.
     Logical(usize),
+    /// One device per MPI rank (`mpirun -np N ringattn run --devices mpi ...`; needs
+    /// the `mpi` cargo feature).
+    Mpi,
 }
 
 impl std::str::FromStr for DevicesSpec {
@@ -216,6 +231,8 @@ impl std::str::FromStr for DevicesSpec {
         };
         if s == "all" {
             Ok(DevicesSpec::All)
+        } else if s == "mpi" {
+            Ok(DevicesSpec::Mpi)
         } else if let Some(n) = s.strip_prefix("logical:") {
             Ok(DevicesSpec::Logical(count(n)?))
         } else {
@@ -241,10 +258,112 @@ impl From<PlacementArg> for Placement {
     }
 }
 
+fn parse_pair(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (a, b) = s.split_once(':').ok_or_else(|| format!("`{s}`: expected D:S"))?;
+    Ok((a.trim().parse().map_err(|e| format!("`{a}`: {e}"))?, b.trim().parse().map_err(|e| format!("`{b}`: {e}"))?))
+}
+
+/// The ring options of `ringattn run --devices ...`.
+fn ring_options(args: &RunArgs, mask: Option<std::sync::Arc<BlockMask>>) -> Result<RingOptions> {
+    if args.ring_timeout == 0 {
+        return Err(Error::InvalidArgument("--ring-timeout must be at least 1 second".into()));
+    }
+    Ok(RingOptions {
+        attention: AttentionOptions { causal: args.causal, scale: args.scale, tier: args.tier.tier() },
+        placement: args.placement.into(),
+        timeout: Duration::from_secs(args.ring_timeout),
+        fail_at: args.fail_at,
+        crash_at: args.crash_at,
+        stall_at: args.stall_at,
+        mask,
+        ..Default::default()
+    })
+}
+
+/// `ringattn run --devices mpi` without the `mpi` feature.
+#[cfg(not(feature = "mpi"))]
+#[allow(clippy::too_many_arguments)]
+fn execute_mpi(_: &RunArgs, _: &Shape, _: Dtype, _: NpyArray, _: NpyArray, _: NpyArray, _: Option<BlockMask>) -> Result<Status> {
+    Err(Error::InvalidArgument("--devices mpi needs ringattn built with the `mpi` cargo feature (cargo build --release --features mpi)".into()))
+}
+
+/// `ringattn run --devices mpi`: one device per MPI rank. Every rank reads the input
+/// files (a shared file system, or the same files on every host) and uploads only its
+/// own chunks; the outputs are gathered on rank 0, which writes them and runs --check.
+/// A rank that fails prints its error and ends the whole job (`MPI_Abort`, exit 2).
+#[cfg(feature = "mpi")]
+#[allow(clippy::too_many_arguments)]
+fn execute_mpi(args: &RunArgs, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyArray, v: NpyArray, mask: Option<BlockMask>) -> Result<Status> {
+    use crate::ring::mpi::MpiRing;
+    let ring = MpiRing::init()?;
+    let rank = ring.rank();
+    let fail = |e: Error| -> ! {
+        eprintln!("error: rank {rank}: {e}");
+        ring.abort(2)
+    };
+    let ctx = ring.context();
+    if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
+        fail(Error::MissingFeature { adapter: ctx.name().to_string(), feature: "SHADER_F16", needed_for: "f16 on the GPU (use --dtype f32)".into() });
+    }
+    let host = |a: &NpyArray| -> Vec<f32> {
+        let x = a.to_f32_vec();
+        match dtype {
+            Dtype::F32 => x,
+            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
+        }
+    };
+    let (qv, kv, vv) = (host(&q), host(&k), host(&v));
+    let q_file_dtype = q.dtype();
+    drop((q, k, v));
+    let mask = mask.map(std::sync::Arc::new);
+    let opts = ring_options(args, mask.clone()).unwrap_or_else(|e| fail(e));
+    if rank == 0 {
+        println!("ring: {} MPI ranks, placement {}", ring.size(), opts.placement);
+        print_shape_dims(shape);
+        println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
+    }
+    println!("  {}", ring.describe());
+    let shard = ring.upload(&qv, &kv, &vv, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    ring.barrier().unwrap_or_else(|e| fail(e));
+    let (out, st) = ring.forward_shard(&shard, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    let slowest = ring.max_f64(st.ring_seconds).unwrap_or_else(|e| fail(e));
+    let gathered = ring.gather(&out, *shape).unwrap_or_else(|e| fail(e));
+    println!(
+        "  rank {rank}: sent {}, host copy {:.2} GB/s, peak {}, tier {}",
+        super::bytes_human(st.bytes_moved),
+        st.gbps(),
+        super::bytes_human(st.peak_bytes[0]),
+        st.tiers[0]
+    );
+    let Some((o, lse)) = gathered else {
+        return Ok(Status::Ok);
+    };
+    println!("time: ring {} (slowest rank, from the barrier after upload to its outputs)", ms(Duration::from_secs_f64(slowest)));
+    println!("pairs: {} computed, {} skipped (fully masked or empty)", st.pairs_computed, st.pairs_skipped);
+    println!("transport: {} block transfers ({} skipped)", st.transfers, st.transfers_skipped);
+    let o_dims = shape.q_dims();
+    write_npy_as(&args.out, &o_dims, &o, q_file_dtype).unwrap_or_else(|e| fail(e));
+    println!("wrote {} {} {}", args.out.display(), shape_tuple(&o_dims), q_file_dtype.name());
+    if let Some(p) = &args.lse {
+        write_npy_f32(p, &shape.lse_dims(), &lse).unwrap_or_else(|e| fail(e));
+        println!("wrote {} {} f32", p.display(), shape_tuple(&shape.lse_dims()));
+    }
+    if !args.check {
+        return Ok(Status::Ok);
+    }
+    check(args, shape, dtype, &qv, &kv, &vv, &o, &lse, mask.as_deref())
+}
+
+#[cfg(feature = "mpi")]
+fn print_shape_dims(s: &Shape) {
+    println!("shape: batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {}", s.batch, s.seq_q, s.seq_k, s.heads, s.kv_heads, s.head_dim);
+}
+
 /// Opens the devices of `--devices`.
 pub fn open_ring(spec: DevicesSpec, device: &DeviceArgs) -> Result<RingAttention> {
     match spec {
         DevicesSpec::Logical(n) => RingAttention::logical_on(device.open()?, n),
+        DevicesSpec::Mpi => Err(Error::InvalidArgument("--devices mpi runs one device per MPI rank, not an in-process ring".into())),
         DevicesSpec::All => RingAttention::all_adapters(),
         DevicesSpec::Count(n) => {
             let all = RingAttention::all_adapters()?;
@@ -367,12 +486,10 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     let mask = mask_from_args(args, &shape)?;
     args.pattern.validate(&shape, args.devices.is_some(), mask.is_some())?;
     if let Some(spec) = args.devices {
-        if mask.is_some() {
-            return Err(Error::InvalidArgument(
-                "mask options (--window, --global, --block-mask, --random-density) do not combine with --devices yet".into(),
-            ));
+        if spec == DevicesSpec::Mpi {
+            return execute_mpi(args, &shape, dtype, q, k, v, mask);
         }
-        return execute_ring(args, spec, &shape, dtype, q, k, v);
+        return execute_ring(args, spec, &shape, dtype, q, k, v, mask);
     }
 
     let ctx = args.device.open()?;
@@ -456,7 +573,18 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
 }
 
 /// `ringattn run --devices ...`: the same computation as a ring over several devices.
-fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyArray, v: NpyArray) -> Result<Status> {
+#[allow(clippy::too_many_arguments)]
+fn execute_ring(
+    args: &RunArgs,
+    spec: DevicesSpec,
+    shape: &Shape,
+    dtype: Dtype,
+    q: NpyArray,
+    k: NpyArray,
+    v: NpyArray,
+    mask: Option<BlockMask>,
+) -> Result<Status> {
+    let mask = mask.map(std::sync::Arc::new);
     let ring = open_ring(spec, &args.device)?;
     for ctx in ring.contexts() {
         if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
@@ -488,11 +616,7 @@ fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, 
     let (qv, kv, vv) = (host(&q), host(&k), host(&v));
     let q_file_dtype = q.dtype();
     drop((q, k, v));
-    let opts = RingOptions {
-        attention: AttentionOptions { causal: args.causal, scale: args.scale, tier: args.tier.tier() },
-        placement,
-        ..Default::default()
-    };
+    let opts = ring_options(args, mask.clone())?;
     let t = Instant::now();
     let out = ring.forward(&qv, &kv, &vv, *shape, dtype, &opts)?;
     let wall = t.elapsed();
@@ -521,7 +645,7 @@ fn execute_ring(args: &RunArgs, spec: DevicesSpec, shape: &Shape, dtype: Dtype, 
     if !args.check {
         return Ok(Status::Ok);
     }
-    check(args, shape, dtype, &qv, &kv, &vv, &out.o, &out.lse, None)
+    check(args, shape, dtype, &qv, &kv, &vv, &out.o, &out.lse, mask.as_deref())
 }
 
 fn print_times(upload: Duration, attn: Duration, read: Duration) {

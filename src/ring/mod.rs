@@ -31,6 +31,8 @@
 //! Memory per device is O(n/N): its Q chunk(s), their running f32 (O, LSE), one
 //! partial (O, LSE), two K/V slots and one staging buffer ([`RingStats::peak_bytes`]).
 
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod placement;
 mod scheduler;
 mod transport;
@@ -64,6 +66,13 @@ pub struct RingOptions {
     /// step `s` when this is `Some((d, s))`. Exercises the fault path (every other
     /// device stops, the call returns `Error::Ring { device: d, step: s, .. }`).
     pub fail_at: Option<(usize, usize)>,
+    /// **For tests only**: device `d`'s process aborts at the start of step `s` (as if
+    /// killed), for testing how the other MPI ranks react.
+    pub crash_at: Option<(usize, usize)>,
+    /// **For tests only**: device `d` stops responding at the start of step `s` (its
+    /// thread sleeps until twice the timeout has passed, then fails): the others must
+    /// fail with a timeout instead of hanging.
+    pub stall_at: Option<(usize, usize)>,
     /// Block-sparse mask over the whole problem (seq_q x seq_k, global positions),
     /// applied on top of `attention.causal`. Chunks are then cut at multiples of the
     /// mask's block size, and (query chunk, key chunk) pairs the mask leaves empty are
@@ -82,6 +91,8 @@ impl Default for RingOptions {
             placement: Placement::default(),
             timeout: DEFAULT_TIMEOUT,
             fail_at: None,
+            crash_at: None,
+            stall_at: None,
             mask: None,
             piece_bytes: None,
         }
@@ -306,28 +317,7 @@ impl RingAttention {
         shape.validate()?;
         let n = self.len();
         let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, false, opts.mask.clone());
-        let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
-        let one = |i: usize, ctx: &GpuContext| -> Result<RingShard> {
-            ctx.check_dtype(dtype, "ring attention")?;
-            let chunk = |which: usize, r: &Range<usize>| -> Result<Option<GpuTensor>> {
-                if r.is_empty() {
-                    return Ok(None);
-                }
-                let (n, heads) = if which == 0 { (shape.seq_q, h) } else { (shape.seq_k, kvh) };
-                let t = GpuTensor::empty(ctx, [b, r.len(), heads, d], dtype)?;
-                let mut data = Vec::with_capacity(t.size_bytes() as usize);
-                for bi in 0..b {
-                    data.extend_from_slice(&bytes(which, bi, n, heads * d, r));
-                }
-                ctx.write_bytes(t.buffer(), 0, &data)?;
-                Ok(Some(t))
-            };
-            let q = plan.q.block(i).iter().map(|r| chunk(0, r)).collect::<Result<Vec<_>>>()?;
-            let k = plan.kv.block(i).iter().map(|r| chunk(1, r)).collect::<Result<Vec<_>>>()?;
-            let v = plan.kv.block(i).iter().map(|r| chunk(2, r)).collect::<Result<Vec<_>>>()?;
-            ctx.wait()?;
-            Ok(RingShard { q, k, v })
-        };
+        let one = |i: usize, ctx: &GpuContext| -> Result<RingShard> { upload_shard(ctx, i, &plan, shape, dtype, &bytes) };
         let one = &one;
         std::thread::scope(|sc| {
             let hs: Vec<_> = self.contexts.iter().enumerate().map(|(i, ctx)| sc.spawn(move || one(i, ctx))).collect();
@@ -440,13 +430,7 @@ impl RingAttention {
             return Err(Error::InvalidArgument("sequence too long for u32 positions".into()));
         }
         if let Some(m) = &opts.mask {
-            if m.seq_q() != shape.seq_q || m.seq_k() != shape.seq_k || (m.heads() != 1 && m.heads() != shape.heads) {
-                return Err(Error::ShapeMismatch {
-                    what: "ring block mask",
-                    expected: format!("{} x {} with 1 or {} heads", shape.seq_q, shape.seq_k, shape.heads),
-                    got: format!("{} x {} with {} heads", m.seq_q(), m.seq_k(), m.heads()),
-                });
-            }
+            check_mask(m, &shape)?;
         }
         let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal, opts.mask.clone());
         check_shards(shards, &plan, &shape, dtype)?;
@@ -455,7 +439,7 @@ impl RingAttention {
         let piece = transport::piece_bytes(opts.piece_bytes, max_block.max(4));
         let (outs, ins) = transport::ring_links(n, transport::piece_count(max_block, piece));
         let abort = AtomicBool::new(false);
-        let job = scheduler::Job { plan: &plan, shape, dtype, shards, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
+        let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
         let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
         workspaces.resize_with(n, || None);
 
@@ -470,7 +454,7 @@ impl RingAttention {
                 .map(|(i, (((ctx, out), inbox), ws))| {
                     let job = &job;
                     std::thread::Builder::new().name(format!("ringattn-ring-{i}")).spawn_scoped(sc, move || {
-                        let r = scheduler::run_device(i, ctx, job, out, inbox, ws);
+                        let r = scheduler::run_device(i, ctx, job, &shards[i], transport::LocalLink { out, inbox }, ws);
                         if r.is_err() {
                             job.abort.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -538,7 +522,49 @@ impl RingAttention {
     }
 }
 
-fn check_host_lens(q: usize, k: usize, v: usize, shape: &Shape) -> Result<()> {
+/// Device `i`'s chunks of the plan, uploaded to `ctx`; `bytes` as in `upload_with`.
+pub(crate) fn upload_shard(
+    ctx: &GpuContext,
+    i: usize,
+    plan: &Plan,
+    shape: Shape,
+    dtype: Dtype,
+    bytes: &(dyn Fn(usize, usize, usize, usize, &Range<usize>) -> Vec<u8> + Sync),
+) -> Result<RingShard> {
+    let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
+    ctx.check_dtype(dtype, "ring attention")?;
+    let chunk = |which: usize, r: &Range<usize>| -> Result<Option<GpuTensor>> {
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let (n, heads) = if which == 0 { (shape.seq_q, h) } else { (shape.seq_k, kvh) };
+        let t = GpuTensor::empty(ctx, [b, r.len(), heads, d], dtype)?;
+        let mut data = Vec::with_capacity(t.size_bytes() as usize);
+        for bi in 0..b {
+            data.extend_from_slice(&bytes(which, bi, n, heads * d, r));
+        }
+        ctx.write_bytes(t.buffer(), 0, &data)?;
+        Ok(Some(t))
+    };
+    let q = plan.q.block(i).iter().map(|r| chunk(0, r)).collect::<Result<Vec<_>>>()?;
+    let k = plan.kv.block(i).iter().map(|r| chunk(1, r)).collect::<Result<Vec<_>>>()?;
+    let v = plan.kv.block(i).iter().map(|r| chunk(2, r)).collect::<Result<Vec<_>>>()?;
+    ctx.wait()?;
+    Ok(RingShard { q, k, v })
+}
+
+pub(crate) fn check_mask(m: &BlockMask, shape: &Shape) -> Result<()> {
+    if m.seq_q() != shape.seq_q || m.seq_k() != shape.seq_k || (m.heads() != 1 && m.heads() != shape.heads) {
+        return Err(Error::ShapeMismatch {
+            what: "ring block mask",
+            expected: format!("{} x {} with 1 or {} heads", shape.seq_q, shape.seq_k, shape.heads),
+            got: format!("{} x {} with {} heads", m.seq_q(), m.seq_k(), m.heads()),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_host_lens(q: usize, k: usize, v: usize, shape: &Shape) -> Result<()> {
     for (what, got, want) in [("q", q, shape.q_len()), ("k", k, shape.kv_len()), ("v", v, shape.kv_len())] {
         if got != want {
             return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
@@ -547,7 +573,7 @@ fn check_host_lens(q: usize, k: usize, v: usize, shape: &Shape) -> Result<()> {
     Ok(())
 }
 
-fn check_scale(shape: &Shape, opts: &RingOptions) -> Result<f32> {
+pub(crate) fn check_scale(shape: &Shape, opts: &RingOptions) -> Result<f32> {
     let scale = opts.attention.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt());
     if !scale.is_finite() {
         return Err(Error::InvalidArgument(format!("scale must be finite, got {scale}")));
@@ -561,32 +587,34 @@ fn check_shards(shards: &[RingShard], plan: &Plan, shape: &Shape, dtype: Dtype) 
     if shards.len() != n {
         return Err(Error::InvalidArgument(format!("{} shards for a ring of {n} devices", shards.len())));
     }
+    shards.iter().enumerate().try_for_each(|(i, sh)| check_shard(sh, i, plan, shape, dtype))
+}
+
+/// Checks that device `i`'s shard holds exactly its chunks of the plan.
+pub(crate) fn check_shard(sh: &RingShard, i: usize, plan: &Plan, shape: &Shape, dtype: Dtype) -> Result<()> {
     let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
-    for (i, sh) in shards.iter().enumerate() {
-        for (what, tensors, ranges, heads) in
-            [("q", &sh.q, plan.q.block(i), h), ("k", &sh.k, plan.kv.block(i), kvh), ("v", &sh.v, plan.kv.block(i), kvh)]
-        {
-            if tensors.len() != ranges.len() {
-                return Err(Error::ShapeMismatch {
-                    what: "ring shard",
-                    expected: format!("{} {what} chunks on device {i} ({} placement)", ranges.len(), plan.q.placement),
-                    got: format!("{}", tensors.len()),
-                });
-            }
-            for (t, r) in tensors.iter().zip(&ranges) {
-                match t {
-                    None if r.is_empty() => {}
-                    Some(t) if !r.is_empty() && t.dims() == [b, r.len(), heads, d] && t.dtype() == dtype => {}
-                    _ => {
-                        return Err(Error::ShapeMismatch {
-                            what: "ring shard",
-                            expected: format!(
-                                "{what} rows {r:?} on device {i}: {}",
-                                if r.is_empty() { "None".to_string() } else { format!("({b}, {}, {heads}, {d}) {}", r.len(), dtype.name()) }
-                            ),
-                            got: t.as_ref().map_or("None".to_string(), |t| format!("{:?} {}", t.dims(), t.dtype().name())),
-                        })
-                    }
+    for (what, tensors, ranges, heads) in [("q", &sh.q, plan.q.block(i), h), ("k", &sh.k, plan.kv.block(i), kvh), ("v", &sh.v, plan.kv.block(i), kvh)]
+    {
+        if tensors.len() != ranges.len() {
+            return Err(Error::ShapeMismatch {
+                what: "ring shard",
+                expected: format!("{} {what} chunks on device {i} ({} placement)", ranges.len(), plan.q.placement),
+                got: format!("{}", tensors.len()),
+            });
+        }
+        for (t, r) in tensors.iter().zip(&ranges) {
+            match t {
+                None if r.is_empty() => {}
+                Some(t) if !r.is_empty() && t.dims() == [b, r.len(), heads, d] && t.dtype() == dtype => {}
+                _ => {
+                    return Err(Error::ShapeMismatch {
+                        what: "ring shard",
+                        expected: format!(
+                            "{what} rows {r:?} on device {i}: {}",
+                            if r.is_empty() { "None".to_string() } else { format!("({b}, {}, {heads}, {d}) {}", r.len(), dtype.name()) }
+                        ),
+                        got: t.as_ref().map_or("None".to_string(), |t| format!("{:?} {}", t.dims(), t.dtype().name())),
+                    })
                 }
             }
         }

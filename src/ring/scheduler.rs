@@ -26,8 +26,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::placement::Plan;
-use super::transport::{self, Inbox, LinkError, Outbox, RecvStaging, SendError, SendStaging};
+use super::transport::{ExchangeTimes, LinkError, PendingSend, RecvStaging, SendError, SendStaging};
 use super::{RingOptions, RingShard, RingShardOutput};
+
+/// How a device's K/V blocks reach the next device and arrive from the previous one:
+/// in-process channels ([`super::transport::LocalLink`]) or MPI ranks.
+pub(crate) trait Link {
+    /// Called at the start of every step, before the compute is submitted, with the
+    /// sizes of the segments of the block that will arrive at this step (empty: none).
+    /// Transports that can post their receives early do it here.
+    fn post_receive(&mut self, _step: usize, _segments: &[u64], _piece: u64) -> std::result::Result<(), SendError> {
+        Ok(())
+    }
+    /// Makes the send staging reusable (the previous block has left it).
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
+    /// Sends the pending block and receives the incoming one into `recv`'s segments.
+    fn exchange(
+        &mut self,
+        ctx: &GpuContext,
+        send: Option<(&mut SendStaging, PendingSend)>,
+        recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)])>,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<ExchangeTimes, SendError>;
+}
 use crate::attention::resolve_tier;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
@@ -40,7 +62,6 @@ pub(crate) struct Job<'a> {
     pub plan: &'a Plan,
     pub shape: Shape,
     pub dtype: Dtype,
-    pub shards: &'a [RingShard],
     pub scale: f32,
     pub opts: &'a RingOptions,
     /// Bytes per piece of a block in flight.
@@ -206,8 +227,8 @@ pub(crate) fn run_device(
     me: usize,
     ctx: &GpuContext,
     job: &Job<'_>,
-    out: Outbox,
-    inbox: Inbox,
+    shard: &RingShard,
+    mut link_: impl Link,
     ws: &mut Option<Workspace>,
 ) -> std::result::Result<DeviceReport, Failure> {
     let plan = job.plan;
@@ -216,7 +237,6 @@ pub(crate) fn run_device(
     let dtype = job.dtype;
     let es = dtype.size();
     let timeout = job.opts.timeout;
-    let shard = &job.shards[me];
     let (b, h, kvh, d) = (s.batch, s.heads, s.kv_heads, s.head_dim);
     let kv_bytes = |r: &Range<usize>| (b * r.len() * kvh * d) as u64 * es;
 
@@ -278,6 +298,17 @@ pub(crate) fn run_device(
         if job.abort.load(Ordering::Relaxed) {
             return Err(Failure { step, error: Error::InvalidArgument("ring stopped: another device failed".into()), secondary: true });
         }
+        if job.opts.crash_at == Some((me, step)) {
+            eprintln!("ringattn: device {me} aborts at step {step} (RingOptions::crash_at)");
+            std::process::abort();
+        }
+        if job.opts.stall_at == Some((me, step)) {
+            std::thread::sleep(2 * timeout);
+            return Err(fail(Error::Timeout {
+                adapter: format!("{} (stalled by RingOptions::stall_at)", ctx.name()),
+                seconds: timeout.as_secs_f64(),
+            }));
+        }
         if job.opts.fail_at == Some((me, step)) {
             return Err(fail(Error::Gpu { adapter: ctx.name().to_string(), message: "fault injected by RingOptions::fail_at".into() }));
         }
@@ -299,7 +330,7 @@ pub(crate) fn run_device(
         let mut pending = None;
         if send {
             let st = w.send.as_mut().expect("a ring of several devices has staging");
-            st.reclaim(&out, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            link_.reclaim(st, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
             let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
                 if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
@@ -310,6 +341,11 @@ pub(crate) fn run_device(
                 }
             }
             pending = Some(st.begin(ctx, &segs).map_err(&fail)?);
+        }
+        // Transports that can post their receives early do it now, before the compute.
+        if recv {
+            let lens: Vec<u64> = plan.kv.block(recv_block).iter().map(kv_bytes).filter(|&b| b > 0).flat_map(|b| [b, b]).collect();
+            link_.post_receive(step, &lens, job.piece).map_err(send_err(step, ctx, "previous", timeout))?;
         }
 
         // 2. Attention of every live (query chunk, key chunk) pair, merged into the running (O, LSE).
@@ -369,11 +405,11 @@ pub(crate) fn run_device(
         if pending.is_some() || recv {
             let bytes = pending.as_ref().map_or(0, |p| p.bytes());
             let send = match (pending, w.send.as_mut()) {
-                (Some(p), Some(st)) => Some((st, p, &out)),
+                (Some(p), Some(st)) => Some((st, p)),
                 _ => None,
             };
-            let rcv = if recv { w.recv.as_mut().map(|rt| (rt, &segs[..], &inbox)) } else { None };
-            let t = transport::exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
+            let rcv = if recv { w.recv.as_mut().map(|rt| (rt, &segs[..])) } else { None };
+            let t = link_.exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
             recv_time += t.recv;
             exchange_time += t.wall;
             bytes_sent += bytes;
@@ -384,10 +420,9 @@ pub(crate) fn run_device(
     let last = primary(n - 1);
     // The next device has copied everything sent; unmap for the next call.
     if let Some(st) = w.send.as_mut() {
-        st.reclaim(&out, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
+        link_.reclaim(st, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
     }
-    drop(out);
-    drop(inbox);
+    drop(link_);
     // f16 runs: cast the f32 accumulator to the f16 output on the GPU with the merge
     // kernel (an empty running (O, LSE) merged with a partial is a copy).
     if dtype == Dtype::F16 {

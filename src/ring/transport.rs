@@ -137,7 +137,7 @@ pub(crate) fn piece_parts(lens: &[u64], piece: u64, j: usize) -> Vec<(usize, u64
     out
 }
 
-fn gpu_err(ctx: &GpuContext, message: String) -> Error {
+pub(crate) fn gpu_err(ctx: &GpuContext, message: String) -> Error {
     Error::Gpu { adapter: ctx.name().to_string(), message }
 }
 
@@ -210,6 +210,66 @@ pub(crate) fn copy_mapped(ctx: &GpuContext, src: &wgpu::Buffer, dst: &wgpu::Buff
     })
 }
 
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+/// Copies `dst.len()` bytes between a mapped buffer and host memory with up to
+/// `threads` host threads: out of `buf` into `dst` (`to_host`), or from `src` into
+/// `buf`.
+pub(crate) fn copy_host(ctx: &GpuContext, buf: &wgpu::Buffer, host: HostSide<'_>, threads: usize) -> Result<()> {
+    let len = match &host {
+        HostSide::Read(d) => d.len(),
+        HostSide::Write(s) => s.len(),
+    } as u64;
+    let unit = 64 << 10;
+    let threads = if len < PARALLEL_COPY_MIN { 1 } else { threads.max(1) };
+    let per = (len.div_ceil(threads as u64)).div_ceil(unit) * unit;
+    let one = |a: u64, b: u64, part: HostSide<'_>| -> Result<()> {
+        match part {
+            HostSide::Read(d) => {
+                let v = buf.get_mapped_range(a..b).map_err(|e| gpu_err(ctx, format!("reading a staging buffer: {e}")))?;
+                d.copy_from_slice(&v);
+            }
+            HostSide::Write(s) => {
+                let mut v = buf.get_mapped_range_mut(a..b).map_err(|e| gpu_err(ctx, format!("writing a staging buffer: {e}")))?;
+                v.copy_from_slice(s);
+            }
+        }
+        Ok(())
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let mut parts: Vec<(u64, u64, HostSide<'_>)> = Vec::new();
+    match host {
+        HostSide::Read(d) => {
+            for (i, c) in d.chunks_mut(per as usize).enumerate() {
+                let a = i as u64 * per;
+                parts.push((a, a + c.len() as u64, HostSide::Read(c)));
+            }
+        }
+        HostSide::Write(s) => {
+            for (i, c) in s.chunks(per as usize).enumerate() {
+                let a = i as u64 * per;
+                parts.push((a, a + c.len() as u64, HostSide::Write(c)));
+            }
+        }
+    }
+    if parts.len() == 1 {
+        let (a, b, p) = parts.pop().expect("one part");
+        return one(a, b, p);
+    }
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = parts.into_iter().map(|(a, b, p)| sc.spawn(move || one(a, b, p))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into())))).collect::<Result<()>>()
+    })
+}
+
+/// The host side of [`copy_host`].
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) enum HostSide<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
 /// Host threads each receiver uses to copy a piece: `RINGATTN_RING_COPY_THREADS` if
 /// set, else the machine's cores shared by the devices' receivers, at most 8.
 pub(crate) fn copy_threads(devices: usize) -> usize {
@@ -222,17 +282,18 @@ pub(crate) fn copy_threads(devices: usize) -> usize {
 
 /// The sender's side: `MAP_READ` pieces, reused for every outgoing block.
 pub(crate) struct SendStaging {
-    pieces: Vec<Arc<wgpu::Buffer>>,
-    piece: u64,
+    pub(crate) pieces: Vec<Arc<wgpu::Buffer>>,
+    pub(crate) piece: u64,
     /// Pieces handed to the receiver and not acknowledged yet.
     in_flight: Vec<bool>,
     /// Pieces acknowledged but still mapped.
-    mapped: Vec<bool>,
+    pub(crate) mapped: Vec<bool>,
 }
 
 /// A send begun by [`SendStaging::begin`]: one submission and map per piece.
 pub(crate) struct PendingSend {
-    pieces: Vec<(usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>)>,
+    /// (piece, bytes, submission of its copy, map callback) in piece order.
+    pub(crate) pieces: Vec<(usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>)>,
 }
 
 impl PendingSend {
@@ -315,7 +376,7 @@ pub(crate) enum SendError {
 /// each use.
 pub(crate) struct RecvStaging {
     pieces: Vec<Arc<wgpu::Buffer>>,
-    piece: u64,
+    pub(crate) piece: u64,
     /// Per piece: the pending map (its callback and the submission it waits for),
     /// or None when the piece is mapped.
     pending: Vec<Option<(Receiver<MapResult>, Option<wgpu::SubmissionIndex>)>>,
@@ -357,23 +418,42 @@ impl RecvStaging {
         acks: &Sender<usize>,
         timeout: Duration,
     ) -> Result<()> {
+        let threads = self.threads;
         let j = msg.index;
+        self.store_piece(ctx, j, lens, segments, timeout, |local| {
+            copy_mapped(ctx, &msg.buffer, local, msg.len, threads)?;
+            drop(msg);
+            // The sender may unmap and reuse its piece now; a sender that has finished no
+            // longer listens, which is fine.
+            let _ = acks.send(j);
+            Ok(())
+        })
+    }
+
+    /// Piece `j` of a block of consecutive segments: waits for the local piece to be
+    /// mapped, lets `fill` write it, unmaps it, submits the GPU copy into the segments
+    /// and maps the piece again for its next use.
+    pub(crate) fn store_piece(
+        &mut self,
+        ctx: &GpuContext,
+        j: usize,
+        lens: &[u64],
+        segments: &[(&wgpu::Buffer, u64)],
+        timeout: Duration,
+        fill: impl FnOnce(&wgpu::Buffer) -> Result<()>,
+    ) -> Result<()> {
         if let Some((rx, idx)) = self.pending[j].take() {
             wait_mapped(ctx, &rx, idx, timeout)?;
         }
-        let local = &self.pieces[j];
-        copy_mapped(ctx, &msg.buffer, local, msg.len, self.threads)?;
-        drop(msg);
-        // The sender may unmap and reuse its piece now; a sender that has finished no
-        // longer listens, which is fine.
-        let _ = acks.send(j);
+        let local = self.pieces[j].clone();
+        fill(&local)?;
         local.unmap();
         let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
         for (seg, dst_off, src_off, bytes) in piece_parts(lens, self.piece, j) {
-            enc.copy_buffer_to_buffer(local, src_off, segments[seg].0, dst_off, bytes);
+            enc.copy_buffer_to_buffer(&local, src_off, segments[seg].0, dst_off, bytes);
         }
         let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-        self.pending[j] = Some((map_piece(local, wgpu::MapMode::Write, local.size()), Some(idx)));
+        self.pending[j] = Some((map_piece(&local, wgpu::MapMode::Write, local.size()), Some(idx)));
         Ok(())
     }
 }
@@ -494,4 +574,29 @@ pub(crate) fn exchange(
     }
     times.wall = t0.elapsed();
     Ok(times)
+}
+
+/// The in-process link of one device: channels to the next and from the previous
+/// device's thread.
+pub(crate) struct LocalLink {
+    pub out: Outbox,
+    pub inbox: Inbox,
+}
+
+impl super::scheduler::Link for LocalLink {
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        st.reclaim(&self.out, timeout, abort)
+    }
+    fn exchange(
+        &mut self,
+        ctx: &GpuContext,
+        send: Option<(&mut SendStaging, PendingSend)>,
+        recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)])>,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<ExchangeTimes, SendError> {
+        let out = &self.out;
+        let inbox = &self.inbox;
+        exchange(ctx, send.map(|(st, p)| (st, p, out)), recv.map(|(rt, segs)| (rt, segs, inbox)), timeout, abort)
+    }
 }
