@@ -350,3 +350,33 @@ fn block_sparse_masks_skip_pairs_and_transfers() {
     let x = random_vec(s.q_len(), 5);
     assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }
+
+#[test]
+fn cli_ring_with_a_mask_and_mpi_without_the_feature() {
+    use ringattn::npy::write_npy_f32;
+    let dir = std::env::temp_dir().join(format!("ringattn-ring-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shape = [1usize, 70, 2, 32];
+    let n: usize = shape.iter().product();
+    let seed = reference::fresh_seed();
+    for (i, name) in ["q", "k", "v"].iter().enumerate() {
+        write_npy_f32(dir.join(format!("{name}.npy")), &shape, &random_vec(n, seed ^ i as u64)).unwrap();
+    }
+    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let base = ["run", "--q", &p("q.npy"), "--k", &p("k.npy"), "--v", &p("v.npy"), "--out", &p("o.npy")].map(String::from);
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn")).args(&base).args(extra).output().unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, text) =
+        run(&["--devices", "logical:3", "--placement", "zigzag", "--causal", "--window", "16,0", "--global", "4", "--block-size", "16", "--check"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("check: ok") && text.contains("skipped"), "{text}");
+    if !cfg!(feature = "mpi") {
+        let (code, text) = run(&["--devices", "mpi"]);
+        assert_eq!(code, Some(2), "{text}");
+        assert!(text.contains("mpi` cargo feature"), "{text}");
+    }
+    let (code, text) = run(&["--devices", "logical:2", "--ring-timeout", "0"]);
+    assert_eq!(code, Some(2), "{text}");
+}
