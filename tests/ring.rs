@@ -380,3 +380,40 @@ fn cli_ring_with_a_mask_and_mpi_without_the_feature() {
     let (code, text) = run(&["--devices", "logical:2", "--ring-timeout", "0"]);
     assert_eq!(code, Some(2), "{text}");
 }
+
+#[test]
+fn hilbert_range_placement_answers_in_the_callers_order() {
+    use ringattn::order::Order;
+    use std::sync::Arc;
+    let ring = logical(3);
+    // A 12 x 10 grid of tokens in raster order.
+    let s = Shape::new(1, 120, 2, 32);
+    let perm = Arc::new(Order::Hilbert2d { height: 12, width: 10 }.permutation(120).unwrap());
+    let seed = reference::fresh_seed();
+    let q = random_vec(s.q_len(), seed);
+    let k = random_vec(s.kv_len(), seed ^ 1);
+    let v = random_vec(s.kv_len(), seed ^ 2);
+    for (causal, placement) in [(false, Placement::Contiguous), (true, Placement::Contiguous), (true, Placement::Zigzag)] {
+        let opts =
+            RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, order: Some(perm.clone()), ..Default::default() };
+        let out = ring.forward(&q, &k, &v, s, Dtype::F32, &opts).unwrap_or_else(|e| panic!("causal {causal} {placement}: {e}"));
+        // Causal in the caller's (raster) order.
+        let r = reference::attention(&q, &k, &v, &s, causal, None);
+        let e = rel_error(&out.o, &r.o);
+        let l = lse_max_abs_error(&out.lse, &r.lse);
+        assert!(e < common::tol(Dtype::F32) && l < common::lse_tol(Dtype::F32), "causal {causal} {placement}: O {e:.2e} LSE {l:.2e} seed {seed:#x}");
+        if causal {
+            assert!(out.stats.pairs_skipped > 0, "the causal mask in curve coordinates skips pairs");
+        }
+    }
+    // Each device holds one contiguous range of the curve: device 0's rows are the first
+    // 40 (64-token mask blocks cut the 120 tokens into 2 blocks: chunks of 64, 56 and 0).
+    let opts = RingOptions { order: Some(perm.clone()), ..Default::default() };
+    let shards = ring.upload(&q, &k, &v, s, Dtype::F32, &opts).unwrap();
+    let qa = shards[0].q[0].as_ref().unwrap().to_f32_vec(&ring.contexts()[0]).unwrap();
+    let first = perm.order()[0] as usize;
+    assert_eq!(qa[..64], q[first * 64..first * 64 + 64], "row 0 of device 0 is the curve's first token");
+    // A permutation of another length is an error.
+    let bad = RingOptions { order: Some(Arc::new(Order::Hilbert2d { height: 4, width: 4 }.permutation(16).unwrap())), ..Default::default() };
+    assert!(matches!(ring.forward(&q, &k, &v, s, Dtype::F32, &bad), Err(Error::InvalidArgument(_))));
+}

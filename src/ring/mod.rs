@@ -49,6 +49,7 @@ use crate::context::{enumerate_adapters, sort_adapters, GpuContext, DEFAULT_TIME
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::BlockMask;
+use crate::order::Permutation;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 use half::f16;
 
@@ -78,6 +79,17 @@ pub struct RingOptions {
     /// mask's block size, and (query chunk, key chunk) pairs the mask leaves empty are
     /// skipped, with the transfers no later step needs. Each device uploads the mask.
     pub mask: Option<Arc<BlockMask>>,
+    /// **Hilbert-range placement**: tokens are put into this order before placement
+    /// (e.g. `Order::Hilbert2d { height, width }.permutation(seq)`), so with contiguous
+    /// placement every device owns one contiguous range of the curve — a spatially
+    /// compact region of the grid. [`RingAttention::forward`] and
+    /// [`RingAttention::download`] answer in the caller's order; shards and on-device
+    /// outputs are in the permuted order (their `rows` are permuted positions). With
+    /// `attention.causal`, the causal mask stays in the caller's order: it is applied as
+    /// a block mask in the permuted coordinates (64-token blocks; pairs and transfers
+    /// it leaves empty are skipped). Self-attention only (seq_q == seq_k); does not
+    /// combine with `mask` yet.
+    pub order: Option<Arc<Permutation>>,
     /// Bytes per piece of a K/V block in flight (rounded up to 256; default 16 MiB):
     /// pieces are copied device -> host -> device one after the other, so the copies of
     /// consecutive pieces overlap.
@@ -94,6 +106,7 @@ impl Default for RingOptions {
             crash_at: None,
             stall_at: None,
             mask: None,
+            order: None,
             piece_bytes: None,
         }
     }
@@ -179,6 +192,8 @@ pub struct RingAttention {
     /// shape, dtype and placement. Taken out for the duration of a call (a concurrent
     /// call on the same ring allocates its own).
     workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
+    /// The causal mask of the last `RingOptions::order` used with causal attention.
+    order_masks: Mutex<Option<(Arc<Permutation>, Arc<BlockMask>)>>,
 }
 
 impl std::fmt::Debug for RingAttention {
@@ -199,7 +214,7 @@ impl RingAttention {
         if contexts.is_empty() {
             return Err(Error::InvalidArgument("a ring needs at least one device".into()));
         }
-        Ok(RingAttention { contexts, note: None, workspaces: Mutex::new(Vec::new()) })
+        Ok(RingAttention { contexts, note: None, workspaces: Mutex::new(Vec::new()), order_masks: Mutex::new(None) })
     }
 
     /// `n` logical devices on the preferred adapter (see [`GpuContext::new`]): for
@@ -282,6 +297,17 @@ impl RingAttention {
     /// the same options to `forward_shards`. The devices upload in parallel.
     pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        let resolved = self.resolve_order(opts, &shape)?;
+        let permuted;
+        let (q, k, v) = match &opts.order {
+            Some(p) => {
+                let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+                permuted = (p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?);
+                (&permuted.0[..], &permuted.1[..], &permuted.2[..])
+            }
+            None => (q, k, v),
+        };
+        let opts = resolved.as_ref().unwrap_or(opts);
         self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
             let x = [q, k, v][which];
             let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
@@ -295,6 +321,17 @@ impl RingAttention {
     /// [`RingAttention::upload`] from f16 host data.
     pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        let resolved = self.resolve_order(opts, &shape)?;
+        let permuted;
+        let (q, k, v) = match &opts.order {
+            Some(p) => {
+                let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+                permuted = (p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?);
+                (&permuted.0[..], &permuted.1[..], &permuted.2[..])
+            }
+            None => (q, k, v),
+        };
+        let opts = resolved.as_ref().unwrap_or(opts);
         self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
             let x = [q, k, v][which];
             let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
@@ -386,7 +423,49 @@ impl RingAttention {
                 }
             }
         }
+        if let Some(p) = &out.order {
+            // Back to the caller's order: O rows of h*d values per batch, LSE rows of one
+            // value per (batch, head).
+            return Ok((p.unapply(&o, h * d)?, p.unapply(&lse, 1)?));
+        }
         Ok((o, lse))
+    }
+
+    /// With `RingOptions::order`: the options the ring actually runs (no order; for
+    /// causal, the caller's causal mask as a block mask in permuted coordinates), or
+    /// `None` without an order. The mask is built once per permutation and length.
+    fn resolve_order(&self, opts: &RingOptions, shape: &Shape) -> Result<Option<RingOptions>> {
+        let Some(p) = &opts.order else { return Ok(None) };
+        if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
+            return Err(Error::InvalidArgument(format!(
+                "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
+                p.len(),
+                p.len(),
+                shape.seq_q,
+                shape.seq_k
+            )));
+        }
+        if opts.mask.is_some() {
+            return Err(Error::InvalidArgument("RingOptions::order does not combine with RingOptions::mask yet".into()));
+        }
+        let mut r = opts.clone();
+        r.order = None;
+        if opts.attention.causal {
+            const BLOCK: usize = 64;
+            let mut cache = self.order_masks.lock().unwrap_or_else(|e| e.into_inner());
+            let hit = cache.as_ref().filter(|(q, _)| Arc::ptr_eq(q, p)).map(|(_, m)| m.clone());
+            let mask = match hit {
+                Some(m) => m,
+                None => {
+                    let m = Arc::new(BlockMask::new(&p.causal_pattern(BLOCK)?, shape.seq_q, shape.seq_k, BLOCK)?);
+                    *cache = Some((p.clone(), m.clone()));
+                    m
+                }
+            };
+            r.mask = Some(mask);
+            r.attention.causal = false;
+        }
+        Ok(Some(r))
     }
 
     /// Ring attention on host data: Q (batch, seq_q, heads, head_dim), K and V
@@ -424,6 +503,9 @@ impl RingAttention {
     pub fn forward_shards(&self, shards: &[RingShard], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingGpuOutput> {
         let t0 = Instant::now();
         shape.validate()?;
+        let user_opts = opts;
+        let resolved = self.resolve_order(opts, &shape)?;
+        let opts = resolved.as_ref().unwrap_or(opts);
         let scale = check_scale(&shape, opts)?;
         let n = self.len();
         if shape.seq_q.max(shape.seq_k) > u32::MAX as usize / 2 {
@@ -518,7 +600,7 @@ impl RingAttention {
             ring_seconds: secs,
             wall_seconds: secs,
         };
-        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats })
+        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 }
 
@@ -656,6 +738,8 @@ pub struct RingShardOutput {
 pub struct RingGpuOutput {
     pub shards: Vec<RingShardOutput>,
     pub stats: RingStats,
+    /// The token order the outputs are in (`RingOptions::order`); `download` undoes it.
+    pub order: Option<Arc<Permutation>>,
 }
 
 /// What [`RingAttention::measure_transport`] measured.

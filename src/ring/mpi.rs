@@ -209,6 +209,9 @@ impl MpiRing {
     pub fn forward_shard(&self, shard: &RingShard, shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<(RingShardOutput, RingStats)> {
         let t0 = Instant::now();
         shape.validate()?;
+        if opts.order.is_some() {
+            return Err(Error::InvalidArgument("RingOptions::order is not supported over MPI yet".into()));
+        }
         let scale = check_scale(&shape, opts)?;
         let n = self.size;
         let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal, opts.mask.clone());

@@ -249,7 +249,7 @@ pub(crate) fn run_device(
         None => None,
     };
     let prep = match &mask {
-        Some(m) => flash::prepare_sparse(ctx, tier, dtype, d, m.block()).map_err(&setup)?,
+        Some(m) => flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?,
         None => flash::prepare(ctx, tier, dtype, d).map_err(&setup)?,
     };
     let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
