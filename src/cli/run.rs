@@ -603,7 +603,7 @@ fn execute_ring(
     for line in ring.describe() {
         println!("  {line}");
     }
-    print_shape(&q, &k, &v, &shape);
+    print_shape(&q, &k, &v, shape);
     println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
     // The values the devices will hold (f16 rounds on upload); the check uses them too.
     let host = |a: &NpyArray| -> Vec<f32> {

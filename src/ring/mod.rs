@@ -604,15 +604,11 @@ impl RingAttention {
     }
 }
 
+/// `(which, batch_index, seq_len, row_elems, rows) -> bytes` of rows of q (0), k (1) or v (2).
+pub(crate) type ChunkBytes<'a> = dyn Fn(usize, usize, usize, usize, &Range<usize>) -> Vec<u8> + Sync + 'a;
+
 /// Device `i`'s chunks of the plan, uploaded to `ctx`; `bytes` as in `upload_with`.
-pub(crate) fn upload_shard(
-    ctx: &GpuContext,
-    i: usize,
-    plan: &Plan,
-    shape: Shape,
-    dtype: Dtype,
-    bytes: &(dyn Fn(usize, usize, usize, usize, &Range<usize>) -> Vec<u8> + Sync),
-) -> Result<RingShard> {
+pub(crate) fn upload_shard(ctx: &GpuContext, i: usize, plan: &Plan, shape: Shape, dtype: Dtype, bytes: &ChunkBytes<'_>) -> Result<RingShard> {
     let (b, h, kvh, d) = (shape.batch, shape.heads, shape.kv_heads, shape.head_dim);
     ctx.check_dtype(dtype, "ring attention")?;
     let chunk = |which: usize, r: &Range<usize>| -> Result<Option<GpuTensor>> {

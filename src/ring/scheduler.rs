@@ -228,7 +228,7 @@ pub(crate) fn run_device(
     ctx: &GpuContext,
     job: &Job<'_>,
     shard: &RingShard,
-    mut link_: impl Link,
+    mut net: impl Link,
     ws: &mut Option<Workspace>,
 ) -> std::result::Result<DeviceReport, Failure> {
     let plan = job.plan;
@@ -330,7 +330,7 @@ pub(crate) fn run_device(
         let mut pending = None;
         if send {
             let st = w.send.as_mut().expect("a ring of several devices has staging");
-            link_.reclaim(st, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            net.reclaim(st, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
             let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
                 if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
@@ -345,7 +345,7 @@ pub(crate) fn run_device(
         // Transports that can post their receives early do it now, before the compute.
         if recv {
             let lens: Vec<u64> = plan.kv.block(recv_block).iter().map(kv_bytes).filter(|&b| b > 0).flat_map(|b| [b, b]).collect();
-            link_.post_receive(step, &lens, job.piece).map_err(send_err(step, ctx, "previous", timeout))?;
+            net.post_receive(step, &lens, job.piece).map_err(send_err(step, ctx, "previous", timeout))?;
         }
 
         // 2. Attention of every live (query chunk, key chunk) pair, merged into the running (O, LSE).
@@ -409,7 +409,7 @@ pub(crate) fn run_device(
                 _ => None,
             };
             let rcv = if recv { w.recv.as_mut().map(|rt| (rt, &segs[..])) } else { None };
-            let t = link_.exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
+            let t = net.exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
             recv_time += t.recv;
             exchange_time += t.wall;
             bytes_sent += bytes;
@@ -420,9 +420,9 @@ pub(crate) fn run_device(
     let last = primary(n - 1);
     // The next device has copied everything sent; unmap for the next call.
     if let Some(st) = w.send.as_mut() {
-        link_.reclaim(st, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
+        net.reclaim(st, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
     }
-    drop(link_);
+    drop(net);
     // f16 runs: cast the f32 accumulator to the f16 output on the GPU with the merge
     // kernel (an empty running (O, LSE) merged with a partial is a copy).
     if dtype == Dtype::F16 {

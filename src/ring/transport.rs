@@ -206,7 +206,7 @@ pub(crate) fn copy_mapped(ctx: &GpuContext, src: &wgpu::Buffer, dst: &wgpu::Buff
             .filter(|(a, b)| a < b)
             .map(|(a, b)| sc.spawn(move || copy(a, b)))
             .collect();
-        parts.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into())))).collect::<Result<()>>()
+        parts.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into()))))
     })
 }
 
@@ -259,7 +259,7 @@ pub(crate) fn copy_host(ctx: &GpuContext, buf: &wgpu::Buffer, host: HostSide<'_>
     }
     std::thread::scope(|sc| {
         let hs: Vec<_> = parts.into_iter().map(|(a, b, p)| sc.spawn(move || one(a, b, p))).collect();
-        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into())))).collect::<Result<()>>()
+        hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into()))))
     })
 }
 
@@ -458,6 +458,9 @@ impl RecvStaging {
     }
 }
 
+/// The consecutive (buffer, bytes) segments a block is read from or written to.
+pub(crate) type Segments<'a> = &'a [(&'a wgpu::Buffer, u64)];
+
 /// Host time an [`exchange`] spent.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ExchangeTimes {
@@ -475,7 +478,7 @@ pub(crate) struct ExchangeTimes {
 pub(crate) fn exchange(
     ctx: &GpuContext,
     send: Option<(&mut SendStaging, PendingSend, &Outbox)>,
-    recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)], &Inbox)>,
+    recv: Option<(&mut RecvStaging, Segments<'_>, &Inbox)>,
     timeout: Duration,
     abort: &AtomicBool,
 ) -> std::result::Result<ExchangeTimes, SendError> {
