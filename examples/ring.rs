@@ -92,7 +92,7 @@ fn main() -> ringattn::Result<()> {
                 "  {} steps, pairs {} computed / {} skipped, transfers {} made / {} skipped",
                 st.steps, st.pairs_computed, st.pairs_skipped, st.transfers, st.transfers_skipped
             );
-            println!("  moved {:.2} MB at {:.2} GB/s per link", st.bytes_moved as f64 / 1e6, st.gbps());
+            println!("  moved {:.2} MB, host copy {:.2} GB/s per link", st.bytes_moved as f64 / 1e6, st.gbps());
             for (i, p) in st.peak_bytes.iter().enumerate() {
                 println!("  device {i}: peak {:.2} MB, tier {}", *p as f64 / 1e6, st.tiers[i]);
             }

@@ -83,6 +83,11 @@ fn byte_type() -> ffi::MPI_Datatype {
 /// Largest message one MPI call moves here (counts are C ints).
 const MAX_MSG: usize = 1 << 30;
 
+/// Tags: pieces of a block use their index (below `GATHER_TAG`); the output gather uses
+/// `GATHER_TAG + 0..3`, so a late gather message can never match a piece receive.
+/// (The MPI standard guarantees tags up to 32767.)
+const GATHER_TAG: c_int = 32000;
+
 impl MpiRing {
     /// Initializes MPI and opens this rank's device: the GPU adapters of the preferred
     /// backend are shared out by local rank (rank within the host), so 4 ranks on a
@@ -226,6 +231,12 @@ impl MpiRing {
         let threads = transport::copy_threads(1);
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads, abort: &abort };
         let pieces = transport::piece_count(max_block, piece);
+        if pieces >= GATHER_TAG as usize {
+            return Err(Error::InvalidArgument(format!(
+                "{pieces} pieces per block over MPI (at most {}): use larger RingOptions::piece_bytes",
+                GATHER_TAG - 1
+            )));
+        }
         let link = MpiLink {
             rank: self.rank,
             next: (self.rank + 1) % n,
@@ -280,10 +291,10 @@ impl MpiRing {
         }
         if self.rank != 0 {
             let header: Vec<u64> = std::iter::once(mine.len() as u64).chain(mine.iter().flat_map(|c| [c.0 as u64, c.1 as u64])).collect();
-            send_bytes(bytemuck::cast_slice(&header), 0, 1)?;
+            send_bytes(bytemuck::cast_slice(&header), 0, GATHER_TAG)?;
             for c in &mine {
-                send_bytes(bytemuck::cast_slice(&c.2), 0, 2)?;
-                send_bytes(bytemuck::cast_slice(&c.3), 0, 3)?;
+                send_bytes(bytemuck::cast_slice(&c.2), 0, GATHER_TAG + 1)?;
+                send_bytes(bytemuck::cast_slice(&c.3), 0, GATHER_TAG + 2)?;
             }
             return Ok(None);
         }
@@ -311,15 +322,15 @@ impl MpiRing {
             place(c.0, c.1, &c.2, &c.3)?;
         }
         for src in 1..self.size {
-            let header: Vec<u64> = bytemuck::pod_collect_to_vec(&recv_bytes(src, 1)?);
+            let header: Vec<u64> = bytemuck::pod_collect_to_vec(&recv_bytes(src, GATHER_TAG)?);
             let count = *header.first().unwrap_or(&0) as usize;
             if header.len() != 1 + 2 * count {
                 return Err(Error::InvalidArgument(format!("rank {src} sent a malformed output header")));
             }
             for c in 0..count {
                 let (start, len) = (header[1 + 2 * c] as usize, header[2 + 2 * c] as usize);
-                let co: Vec<f32> = bytemuck::pod_collect_to_vec(&recv_bytes(src, 2)?);
-                let cl: Vec<f32> = bytemuck::pod_collect_to_vec(&recv_bytes(src, 3)?);
+                let co: Vec<f32> = bytemuck::pod_collect_to_vec(&recv_bytes(src, GATHER_TAG + 1)?);
+                let cl: Vec<f32> = bytemuck::pod_collect_to_vec(&recv_bytes(src, GATHER_TAG + 2)?);
                 place(start, len, &co, &cl)?;
             }
         }
