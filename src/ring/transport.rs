@@ -603,3 +603,43 @@ impl super::scheduler::Link for LocalLink {
         exchange(ctx, send.map(|(st, p)| (st, p, out)), recv.map(|(rt, segs)| (rt, segs, inbox)), timeout, abort)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_every_segment_byte_once() {
+        for lens in [vec![12u64, 12, 40, 40], vec![4], vec![1000, 1000], vec![8, 0, 8]] {
+            let total: u64 = lens.iter().sum();
+            for piece in [4u64, 8, 12, 256, 1 << 20] {
+                let n = piece_count(total, piece);
+                let mut seen = vec![0u32; total as usize];
+                for j in 0..n {
+                    let mut in_piece = 0;
+                    for (seg, seg_off, piece_off, bytes) in piece_parts(&lens, piece, j) {
+                        assert!(seg_off + bytes <= lens[seg] && piece_off + bytes <= piece);
+                        assert_eq!(piece_off, in_piece, "parts of a piece are consecutive");
+                        in_piece += bytes;
+                        let start: u64 = lens[..seg].iter().sum::<u64>() + seg_off;
+                        assert_eq!(start, j as u64 * piece + piece_off);
+                        for b in start..start + bytes {
+                            seen[b as usize] += 1;
+                        }
+                    }
+                }
+                assert!(seen.iter().all(|&c| c == 1), "lens {lens:?} piece {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn piece_sizes_are_aligned_and_bounded() {
+        assert_eq!(piece_bytes(None, 1 << 30), DEFAULT_PIECE_BYTES);
+        assert_eq!(piece_bytes(Some(1000), 1 << 30), 1024);
+        assert_eq!(piece_bytes(Some(1 << 30), 4096), 4096);
+        assert_eq!(piece_bytes(None, 10), 12);
+        assert_eq!(piece_count(0, 256), 0);
+        assert_eq!(piece_count(257, 256), 2);
+    }
+}
