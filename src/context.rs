@@ -153,18 +153,14 @@ fn backends_from_env() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
-/// The process's wgpu instance, created once (with the backends of `WGPU_BACKEND` at
-/// first use) instead of once per enumeration: every instance with the GL backend
-/// initializes EGL again.
+/// A new wgpu instance for the backends of `WGPU_BACKEND`. Not shared between
+/// enumerations: GL adapters of one instance share one EGL context, and contexts used
+/// from different threads then fail with EGL's BadAccess (seen with llvmpipe's GL when
+/// the instance was shared).
 fn make_instance() -> wgpu::Instance {
-    static INSTANCE: std::sync::OnceLock<wgpu::Instance> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            desc.backends = backends_from_env();
-            wgpu::Instance::new(desc)
-        })
-        .clone()
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends_from_env();
+    wgpu::Instance::new(desc)
 }
 
 /// A short, stable description of an adapter.
