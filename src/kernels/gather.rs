@@ -104,6 +104,22 @@ struct SideParams {
     _pad1: u32,
 }
 
+impl SideParams {
+    /// The side of a launch whose binding window starts `off` elements before the data.
+    fn new(off: u32, l: &Layout) -> Result<SideParams> {
+        Ok(SideParams {
+            off,
+            batch: u32_of("batch stride", l.batch)?,
+            seg: u32_of("segment stride", l.seg)?,
+            row: u32_of("row stride", l.row)?,
+            head0: u32_of("head offset", l.head0)?,
+            head: u32_of("head stride", l.head)?,
+            _pad0: 0,
+            _pad1: 0,
+        })
+    }
+}
+
 /// Mirrors `struct Params` in shaders/gather.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -246,18 +262,7 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
             let nb = nb_max.min(g.batch - b0);
             let ws = window(g.src.buffer, b0 as u64 * s_bb, (nb as u64 - 1) * s_bb + s_ext, ses, align);
             let wd = window(g.dst.buffer, b0 as u64 * d_bb, (nb as u64 - 1) * d_bb + d_ext, des, align);
-            let side = |w: &crate::kernels::Window<'_>, l: &Layout| -> Result<SideParams> {
-                Ok(SideParams {
-                    off: w.elem_off,
-                    batch: u32_of("batch stride", l.batch)?,
-                    seg: u32_of("segment stride", l.seg)?,
-                    row: u32_of("row stride", l.row)?,
-                    head0: u32_of("head offset", l.head0)?,
-                    head: u32_of("head stride", l.head)?,
-                    _pad0: 0,
-                    _pad1: 0,
-                })
-            };
+            let side = |w: &crate::kernels::Window<'_>, l: &Layout| SideParams::new(w.elem_off, l);
             let params = GatherParams {
                 batch: nb as u32,
                 rows: g.rows as u32,
@@ -425,19 +430,7 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
                     window(s.buffer, b0 as u64 * s.layout.batch * es, ((nb as u64 - 1) * s.layout.batch + s.extent) * es, es, align)
                 })
                 .collect();
-            let side = |i: usize| -> Result<SideParams> {
-                let l = &sides[i].layout;
-                Ok(SideParams {
-                    off: windows[i].elem_off,
-                    batch: u32_of("batch stride", l.batch)?,
-                    seg: u32_of("segment stride", l.seg)?,
-                    row: u32_of("row stride", l.row)?,
-                    head0: u32_of("head offset", l.head0)?,
-                    head: u32_of("head stride", l.head)?,
-                    _pad0: 0,
-                    _pad1: 0,
-                })
-            };
+            let side = |i: usize| SideParams::new(windows[i].elem_off, &sides[i].layout);
             let params = DilatedMergeParams {
                 batch: nb as u32,
                 rows: g.rows as u32,

@@ -50,6 +50,35 @@ use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::BlockMask;
 use crate::order::Permutation;
+
+/// Host element types the uploads take (f32 or f16), converted to the GPU dtype.
+pub(crate) trait HostElem: Copy + bytemuck::Pod + Send + Sync {
+    fn to_dtype_bytes(src: &[Self], dtype: Dtype) -> Vec<u8>;
+}
+
+impl HostElem for f32 {
+    fn to_dtype_bytes(src: &[f32], dtype: Dtype) -> Vec<u8> {
+        match dtype {
+            Dtype::F32 => bytemuck::cast_slice(src).to_vec(),
+            Dtype::F16 => src.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+        }
+    }
+}
+
+impl HostElem for f16 {
+    fn to_dtype_bytes(src: &[f16], dtype: Dtype) -> Vec<u8> {
+        match dtype {
+            Dtype::F16 => bytemuck::cast_slice(src).to_vec(),
+            Dtype::F32 => src.iter().flat_map(|&v| v.to_f32().to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Rows `r` of batch element `b` of a (batch, n, ...) host array with `row` elements per
+/// token, as bytes of `dtype`.
+pub(crate) fn chunk_bytes<T: HostElem>(x: &[T], b: usize, n: usize, row: usize, r: &Range<usize>, dtype: Dtype) -> Vec<u8> {
+    T::to_dtype_bytes(&x[(b * n + r.start) * row..(b * n + r.end) * row], dtype)
+}
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 use half::f16;
 
@@ -296,30 +325,15 @@ impl RingAttention {
     /// The chunks follow `opts.placement` (and `opts.mask`'s block size, if any): pass
     /// the same options to `forward_shards`. The devices upload in parallel.
     pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
-        check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-        let resolved = self.resolve_order(opts, &shape)?;
-        let permuted;
-        let (q, k, v) = match &opts.order {
-            Some(p) => {
-                let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
-                permuted = (p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?);
-                (&permuted.0[..], &permuted.1[..], &permuted.2[..])
-            }
-            None => (q, k, v),
-        };
-        let opts = resolved.as_ref().unwrap_or(opts);
-        self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
-            let x = [q, k, v][which];
-            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
-            match dtype {
-                Dtype::F32 => bytemuck::cast_slice(src).to_vec(),
-                Dtype::F16 => src.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
-            }
-        })
+        self.upload_host(q, k, v, shape, dtype, opts)
     }
 
     /// [`RingAttention::upload`] from f16 host data.
     pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
+        self.upload_host(q, k, v, shape, dtype, opts)
+    }
+
+    fn upload_host<T: HostElem>(&self, q: &[T], k: &[T], v: &[T], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         check_host_lens(q.len(), k.len(), v.len(), &shape)?;
         let resolved = self.resolve_order(opts, &shape)?;
         let permuted;
@@ -332,14 +346,7 @@ impl RingAttention {
             None => (q, k, v),
         };
         let opts = resolved.as_ref().unwrap_or(opts);
-        self.upload_with(shape, dtype, opts, |which, b, n, row, r| {
-            let x = [q, k, v][which];
-            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
-            match dtype {
-                Dtype::F16 => bytemuck::cast_slice(src).to_vec(),
-                Dtype::F32 => src.iter().flat_map(|&v| v.to_f32().to_le_bytes()).collect(),
-            }
-        })
+        self.upload_with(shape, dtype, opts, |which, b, n, row, r| chunk_bytes([q, k, v][which], b, n, row, r, dtype))
     }
 
     /// `bytes(which, batch_index, seq_len, row_elems, rows)`: the bytes of rows `rows`

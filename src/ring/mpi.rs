@@ -194,16 +194,15 @@ impl MpiRing {
     /// This rank's chunks of host Q, K and V (the whole arrays, e.g. read by every
     /// rank from a shared file system), uploaded in `dtype`.
     pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
+        self.upload_host(q, k, v, shape, dtype, opts)
+    }
+
+    fn upload_host<T: super::HostElem>(&self, q: &[T], k: &[T], v: &[T], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
         super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
         shape.validate()?;
         let plan = Plan::masked(shape.seq_q, shape.seq_k, self.size, opts.placement, false, opts.mask.clone());
         super::upload_shard(&self.ctx, self.rank, &plan, shape, dtype, &|which, b, n, row, r: &Range<usize>| {
-            let x = [q, k, v][which];
-            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
-            match dtype {
-                Dtype::F32 => bytemuck::cast_slice(src).to_vec(),
-                Dtype::F16 => src.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
-            }
+            super::chunk_bytes([q, k, v][which], b, n, row, r, dtype)
         })
         .map_err(|e| Error::Ring { device: self.rank, step: 0, source: Box::new(e) })
     }
@@ -579,16 +578,7 @@ impl Link for MpiLink {
                     seconds: timeout.as_secs_f64(),
                 }));
             }
-            if !pend.is_empty() {
-                let _ = ctx.device().poll(wgpu::PollType::Poll);
-                ctx.check_alive().map_err(SendError::Gpu)?;
-            }
-            idle += 1;
-            if idle < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
+            transport::idle_round(ctx, !pend.is_empty(), &mut idle)?;
         }
         times.wall = t0.elapsed();
         Ok(times)
@@ -598,17 +588,6 @@ impl Link for MpiLink {
 /// A shard of this rank from f16 host data (see [`MpiRing::upload`]).
 impl MpiRing {
     pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
-        super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-        shape.validate()?;
-        let plan = Plan::masked(shape.seq_q, shape.seq_k, self.size, opts.placement, false, opts.mask.clone());
-        super::upload_shard(&self.ctx, self.rank, &plan, shape, dtype, &|which, b, n, row, r: &Range<usize>| {
-            let x = [q, k, v][which];
-            let src = &x[(b * n + r.start) * row..(b * n + r.end) * row];
-            match dtype {
-                Dtype::F16 => bytemuck::cast_slice(src).to_vec(),
-                Dtype::F32 => src.iter().flat_map(|&v| v.to_f32().to_le_bytes()).collect(),
-            }
-        })
-        .map_err(|e| Error::Ring { device: self.rank, step: 0, source: Box::new(e) })
+        self.upload_host(q, k, v, shape, dtype, opts)
     }
 }

@@ -563,20 +563,26 @@ pub(crate) fn exchange(
                 SendError::Link(LinkError::Timeout)
             });
         }
-        if !pend.is_empty() {
-            let _ = ctx.device().poll(wgpu::PollType::Poll);
-            ctx.check_alive().map_err(SendError::Gpu)?;
-        }
-        // Spin briefly, then sleep in short slices.
-        idle_rounds += 1;
-        if idle_rounds < 64 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        idle_round(ctx, !pend.is_empty(), &mut idle_rounds)?;
     }
     times.wall = t0.elapsed();
     Ok(times)
+}
+
+/// One idle round of an exchange loop: polls the device when GPU work is pending (and
+/// checks it is alive), then spins briefly or sleeps a short slice.
+pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut u32) -> std::result::Result<(), SendError> {
+    if gpu_pending {
+        let _ = ctx.device().poll(wgpu::PollType::Poll);
+        ctx.check_alive().map_err(SendError::Gpu)?;
+    }
+    *idle_rounds += 1;
+    if *idle_rounds < 64 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    Ok(())
 }
 
 /// The in-process link of one device: channels to the next and from the previous
