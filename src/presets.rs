@@ -1,0 +1,287 @@
+//! The four attention variants of the Python system this library replaces, as
+//! *presets*: named combinations of mask, token order and placement over one engine
+//! (the flash kernels, the LSE merge and [`RingAttention`]), not separate code paths.
+//!
+//! | preset | mask | order | placement | old class |
+//! |---|---|---|---|---|
+//! | [`PresetKind::Standard`] | dense (causal optional) | natural | ring over the given devices (default: one, the preferred adapter), contiguous chunks | `StandardRingAttention` |
+//! | [`PresetKind::Distributed`] | dense (causal optional) | natural | ring over every GPU adapter, zigzag chunks (causal work balanced) | `DistributedRingAttention` |
+//!
+//! `HilbertRingAttention` (Hilbert-ordered ring) and `RingBlockSparseAttention`
+//! (ring with a block mask) become presets once the `order` and `mask` modules
+//! exist; until then [`Preset::by_name`] says so instead of running something else.
+//!
+//! # What the old classes computed, and what the presets compute instead
+//!
+//! * **Every old class built the full score matrix** of each (local query chunk,
+//!   key chunk) pair (`matmul(q, kᵀ)`, then softmax, then `matmul(p, v)`): memory
+//!   O(n²/devices²) per step, 16.5 GB extra at 16K tokens for B = 2, H = 8. The
+//!   presets run the tiled flash kernels (online softmax, O and LSE only): memory
+//!   O(n/devices) per device, reported by [`RingStats::peak_bytes`].
+//! * **Causal masking in the old ring was wrong across chunks**: each step applied
+//!   a causal triangle in *local* coordinates to whatever key chunk it held, so
+//!   queries saw future keys of earlier-held chunks' positions and missed past keys
+//!   of others. The presets mask in global positions (query i sees key j iff j <= i),
+//!   skip fully masked chunk pairs, and equal single-device causal attention.
+//! * The old **Distributed** class wrapped the same contiguous ring in operational
+//!   extras (DeepSpeed hooks, monitoring, checkpointing); with contiguous chunks a
+//!   causal ring leaves the last device the most work and the first almost none.
+//!   Here Distributed means the ring over every adapter with zigzag placement
+//!   (device i owns chunks i and 2N-1-i), which gives every device the same causal
+//!   work.
+//! * The old **block-sparse** class drew an unseeded random pattern (different on
+//!   every call and every rank), used `sparsity_ratio` as the fraction *kept* while
+//!   documenting it as the fraction dropped, still computed the dense score matrix
+//!   and masked it, and returned NaN rows when a row had no allowed block. The old
+//!   **Hilbert** class reordered the sequence along a 2D curve and then applied the
+//!   causal mask in the permuted order, which is not causal in the caller's order.
+//!   Neither is reproduced; see the module docs of `mask` and `order` when they land.
+//!
+//! ```no_run
+//! use ringattn::presets::Preset;
+//! use ringattn::{Dtype, Shape};
+//! # fn main() -> ringattn::Result<()> {
+//! let preset = Preset::by_name("distributed")?;
+//! let attn = preset.build(None)?; // every GPU adapter (2 logical devices on a CPU-only machine)
+//! let shape = Shape::new(2, 4096, 8, 64);
+//! let q = vec![0.1f32; shape.q_len()];
+//! let out = attn.forward(&q, &q, &q, shape, Dtype::F32, true)?;
+//! println!("{} devices, peak {:?} bytes per device", out.stats.devices, out.stats.peak_bytes);
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use crate::attention::AttentionOptions;
+use crate::context::GpuContext;
+use crate::error::{Error, Result};
+use crate::kernels::Tier;
+use crate::ring::{Placement, RingAttention, RingOptions, RingOutput};
+use crate::tensor::{Dtype, Shape};
+
+/// The preset names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PresetKind {
+    /// Dense ring attention with contiguous chunks (`StandardRingAttention`).
+    Standard,
+    /// Ring over every GPU adapter with zigzag chunks (`DistributedRingAttention`).
+    Distributed,
+}
+
+impl PresetKind {
+    /// Every preset this build has, in table order.
+    pub const ALL: &'static [PresetKind] = &[PresetKind::Standard, PresetKind::Distributed];
+
+    /// Presets of the old system that need modules not built yet, and why.
+    pub const NOT_YET: &'static [(&'static str, &'static str)] = &[
+        ("Hilbert", "needs the Hilbert `order` module (issue 4), not built yet"),
+        ("BlockSparse", "needs the block-sparse `mask` module (issue 4), not built yet"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PresetKind::Standard => "Standard",
+            PresetKind::Distributed => "Distributed",
+        }
+    }
+
+    /// The class of the replaced Python system this preset stands for.
+    pub fn old_class(self) -> &'static str {
+        match self {
+            PresetKind::Standard => "StandardRingAttention",
+            PresetKind::Distributed => "DistributedRingAttention",
+        }
+    }
+}
+
+impl std::fmt::Display for PresetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for PresetKind {
+    type Err = Error;
+    /// Case-insensitive; `-`, `_` and a trailing "ring" / "ringattention" are ignored,
+    /// so the old class names parse too ("StandardRingAttention", "standard").
+    fn from_str(s: &str) -> Result<Self> {
+        let key: String = s.chars().filter(|c| !matches!(c, '-' | '_' | ' ')).collect::<String>().to_ascii_lowercase();
+        let key = key.strip_suffix("ringattention").or_else(|| key.strip_suffix("ring")).unwrap_or(&key);
+        for k in PresetKind::ALL {
+            if k.name().to_ascii_lowercase() == key {
+                return Ok(*k);
+            }
+        }
+        let valid: Vec<&str> = PresetKind::ALL.iter().map(|k| k.name()).collect();
+        for (name, why) in PresetKind::NOT_YET {
+            let n = name.to_ascii_lowercase();
+            if key == n || (n == "blocksparse" && key == "ringblocksparseattention") || (n == "blocksparse" && key == "ringblocksparse") {
+                return Err(Error::InvalidArgument(format!("preset `{s}` is not available in this build: {why} (valid: {})", valid.join(", "))));
+            }
+        }
+        Err(Error::InvalidArgument(format!("unknown preset `{s}` (valid, case-insensitive: {})", valid.join(", "))))
+    }
+}
+
+/// Which devices a preset runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The preferred adapter (`RINGATTN_ADAPTER`, else the best one), one device.
+    Preferred,
+    /// Every GPU adapter of the preferred backend (2 logical devices on a CPU-only
+    /// machine, see [`RingAttention::all_adapters`]).
+    AllAdapters,
+    /// N logical devices on the preferred adapter.
+    Logical(usize),
+}
+
+/// A named combination of mask, order and placement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preset {
+    pub kind: PresetKind,
+    /// How the sequence is cut over the ring's devices.
+    pub placement: Placement,
+    /// Devices [`Preset::build`] uses when none are given.
+    pub devices: DeviceChoice,
+}
+
+impl Preset {
+    /// Dense ring, contiguous chunks, on the preferred adapter unless given devices.
+    pub fn standard() -> Self {
+        Preset { kind: PresetKind::Standard, placement: Placement::Contiguous, devices: DeviceChoice::Preferred }
+    }
+
+    /// Dense ring over every GPU adapter, zigzag chunks.
+    pub fn distributed() -> Self {
+        Preset { kind: PresetKind::Distributed, placement: Placement::Zigzag, devices: DeviceChoice::AllAdapters }
+    }
+
+    pub fn of(kind: PresetKind) -> Self {
+        match kind {
+            PresetKind::Standard => Self::standard(),
+            PresetKind::Distributed => Self::distributed(),
+        }
+    }
+
+    /// The preset called `name` (case-insensitive; old class names accepted). The
+    /// error lists the valid names.
+    pub fn by_name(name: &str) -> Result<Self> {
+        Ok(Self::of(name.parse()?))
+    }
+
+    /// Every preset of this build.
+    pub fn all() -> Vec<Preset> {
+        PresetKind::ALL.iter().map(|&k| Self::of(k)).collect()
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// One line: mask, order, placement.
+    pub fn describe(&self) -> String {
+        let devices = match self.devices {
+            DeviceChoice::Preferred => "the preferred adapter".to_string(),
+            DeviceChoice::AllAdapters => "every GPU adapter".to_string(),
+            DeviceChoice::Logical(n) => format!("{n} logical devices"),
+        };
+        format!("{}: dense mask (causal optional), natural order, {} ring placement, default devices: {devices}", self.name(), self.placement)
+    }
+
+    /// Opens the devices (`devices`, else the preset's default) and returns the
+    /// runnable attention.
+    pub fn build(&self, devices: Option<DeviceChoice>) -> Result<PresetAttention> {
+        let ring = match devices.unwrap_or(self.devices) {
+            DeviceChoice::Preferred => RingAttention::new(vec![GpuContext::new()?])?,
+            DeviceChoice::AllAdapters => RingAttention::all_adapters()?,
+            DeviceChoice::Logical(n) => RingAttention::logical(n)?,
+        };
+        Ok(self.with_ring(ring))
+    }
+
+    /// The preset on devices the caller opened (any number, any mix of adapters).
+    pub fn on_contexts(&self, contexts: Vec<Arc<GpuContext>>) -> Result<PresetAttention> {
+        Ok(self.with_ring(RingAttention::from_arcs(contexts)?))
+    }
+
+    /// The preset on an existing ring.
+    pub fn with_ring(&self, ring: RingAttention) -> PresetAttention {
+        PresetAttention { preset: *self, ring, tier: None, scale: None }
+    }
+}
+
+/// A preset bound to its devices.
+#[derive(Debug)]
+pub struct PresetAttention {
+    preset: Preset,
+    ring: RingAttention,
+    /// Kernel tier per device (`None`: each device's best).
+    pub tier: Option<Tier>,
+    /// Softmax scale (`None`: 1/sqrt(head_dim)).
+    pub scale: Option<f32>,
+}
+
+impl PresetAttention {
+    pub fn preset(&self) -> &Preset {
+        &self.preset
+    }
+    pub fn ring(&self) -> &RingAttention {
+        &self.ring
+    }
+    /// Number of devices.
+    pub fn devices(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The ring options this preset runs with.
+    pub fn options(&self, causal: bool) -> RingOptions {
+        RingOptions {
+            attention: AttentionOptions { causal, scale: self.scale, tier: self.tier },
+            placement: self.preset.placement,
+            ..Default::default()
+        }
+    }
+
+    /// Attention on host data: Q (batch, seq_q, heads, head_dim), K/V (batch, seq_k,
+    /// kv_heads, head_dim); O comes back in the caller's order with the ring's stats
+    /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`].
+    pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
+        self.ring.forward(q, k, v, shape, dtype, &self.options(causal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively() {
+        for (s, k) in [
+            ("standard", PresetKind::Standard),
+            ("STANDARD", PresetKind::Standard),
+            ("StandardRingAttention", PresetKind::Standard),
+            ("standard-ring", PresetKind::Standard),
+            ("Distributed", PresetKind::Distributed),
+            ("distributed_ring_attention", PresetKind::Distributed),
+        ] {
+            assert_eq!(s.parse::<PresetKind>().unwrap(), k, "{s}");
+        }
+        let e = Preset::by_name("fastest").unwrap_err().to_string();
+        assert!(e.contains("unknown preset `fastest`") && e.contains("Standard") && e.contains("Distributed"), "{e}");
+        for s in ["hilbert", "BlockSparse", "RingBlockSparseAttention"] {
+            let e = Preset::by_name(s).unwrap_err().to_string();
+            assert!(e.contains("not available in this build"), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn presets_are_the_documented_combinations() {
+        let s = Preset::standard();
+        assert_eq!((s.placement, s.devices), (Placement::Contiguous, DeviceChoice::Preferred));
+        let d = Preset::distributed();
+        assert_eq!((d.placement, d.devices), (Placement::Zigzag, DeviceChoice::AllAdapters));
+        assert_eq!(Preset::all().len(), PresetKind::ALL.len());
+        assert!(d.describe().contains("zigzag"));
+        assert_eq!(PresetKind::Distributed.old_class(), "DistributedRingAttention");
+    }
+}
