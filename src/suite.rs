@@ -376,7 +376,7 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
         };
         Ok((warm, wall, out, check))
     }));
-    let mut notes = vec!["ring: wall time of the whole call (upload of Q/K/V, steps, readback of O)".to_string()];
+    let mut notes: Vec<String> = Vec::new();
     match outcome {
         Ok(Ok((warm, wall, out, check))) => {
             res.status = CaseStatus::Ok;
@@ -405,7 +405,9 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
             notes.push(format!("panicked: {msg}"));
         }
     }
-    res.note = Some(notes.join("; "));
+    if !notes.is_empty() {
+        res.note = Some(notes.join("; "));
+    }
     res
 }
 

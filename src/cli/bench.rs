@@ -416,7 +416,7 @@ fn suite_row(r: &CaseResult) -> String {
         if r.causal { "yes" } else { "no" },
         r.devices.unwrap_or(1),
         opt(r.tokens_per_s, si),
-        opt(r.tflops, |x| format!("{x:.2}")),
+        opt(r.tflops, sig3),
         r.peak_bytes.map_or_else(|| "-".into(), |b| sig3(b as f64 / (1u64 << 20) as f64)),
     )
 }
@@ -499,7 +499,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         "reps": args.reps, "warmup": args.warmup, "max_seconds": args.max_seconds,
         "timestamps": !args.no_timestamps,
         "check_rows": args.check.then_some(args.check_rows),
-        "(unset values)": "each suite's defaults, see `ringattn bench --help`",
+        "(unset values)": "each suite's defaults, see ringattn bench --help",
     }));
     let json = match (&args.json, &args.out) {
         (Some(p), _) => p.clone(),

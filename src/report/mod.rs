@@ -154,7 +154,7 @@ fn case_table(out: &mut String, rows: &[&CaseResult], speedup: bool) {
             opt(mx, sig3),
             t.map_or("-", |x| x.1),
             opt(r.tokens_per_s, si),
-            opt(r.tflops, |x| format!("{x:.2}")),
+            opt(r.tflops, sig3),
             r.peak_bytes.map_or_else(|| "-".into(), mib),
             opt(r.bytes_per_token, |b| sig3(b / 1024.0)),
         );
@@ -248,7 +248,29 @@ fn speedup_plot(rows: &[&CaseResult]) -> Plot {
     }
 }
 
-fn plot_into(rendered: &mut Rendered, out: &mut String, file: &str, plot: Plot) {
+/// Moves the words every series name shares into the title ("single f32 B=1 D=64",
+/// "Standard f32 B=1 D=64" -> title "... (f32 B=1 D=64)", series "single", "Standard").
+fn hoist_common_words(plot: &mut Plot) {
+    if plot.series.len() < 2 {
+        return;
+    }
+    let words: Vec<Vec<&str>> = plot.series.iter().map(|s| s.name.split(' ').collect()).collect();
+    let common: Vec<&str> = words[0].iter().copied().filter(|w| words.iter().all(|ws| ws.contains(w))).collect();
+    if common.is_empty() {
+        return;
+    }
+    let names: Vec<String> = words.iter().map(|ws| ws.iter().copied().filter(|w| !common.contains(w)).collect::<Vec<_>>().join(" ")).collect();
+    if names.iter().any(|n| n.is_empty()) {
+        return;
+    }
+    plot.title = format!("{} ({})", plot.title, common.join(" "));
+    for (s, n) in plot.series.iter_mut().zip(names) {
+        s.name = n;
+    }
+}
+
+fn plot_into(rendered: &mut Rendered, out: &mut String, file: &str, mut plot: Plot) {
+    hoist_common_words(&mut plot);
     if !plot.has_data() {
         let _ = writeln!(out, "_{}: no measured cases to plot._\n", plot.title);
         return;
@@ -401,6 +423,24 @@ fn comparison(out: &mut String, a: &BenchReport, b: &BenchReport, names: (&str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_words_move_to_the_title() {
+        let mut p = Plot {
+            title: "t".into(),
+            x_label: String::new(),
+            y_label: String::new(),
+            x_log: false,
+            y_log: false,
+            x_format: TickFormat::Plain,
+            y_format: TickFormat::Plain,
+            series: vec![Series { name: "single f32 B=1".into(), points: vec![] }, Series { name: "Standard f32 B=1 x2".into(), points: vec![] }],
+        };
+        hoist_common_words(&mut p);
+        assert_eq!(p.title, "t (f32 B=1)");
+        assert_eq!(p.series[0].name, "single");
+        assert_eq!(p.series[1].name, "Standard x2");
+    }
 
     #[test]
     fn escapes_pipes_in_notes() {

@@ -36,10 +36,10 @@ pub struct Plot {
     pub series: Vec<Series>,
 }
 
-const W: f64 = 760.0;
+/// Width of the plot area plus its left margin; the legend adds its own width.
+const PLOT_W: f64 = 560.0;
 const H: f64 = 440.0;
 const LEFT: f64 = 78.0;
-const RIGHT: f64 = 250.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 58.0;
 const COLORS: [&str; 10] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
@@ -49,7 +49,21 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// "0.500" -> "0.5", "2.00" -> "2".
+fn trim_zeros(s: String) -> String {
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 fn fmt_tick(v: f64, f: TickFormat) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e6 && f != TickFormat::Si {
+        if f == TickFormat::Plain || v < 1024.0 || (v as u64) % 1024 != 0 {
+            return format!("{}", v as i64);
+        }
+    }
     match f {
         TickFormat::Tokens if v >= 1024.0 && (v as u64) % 1024 == 0 && v.fract() == 0.0 => {
             let n = v as u64;
@@ -60,7 +74,7 @@ fn fmt_tick(v: f64, f: TickFormat) -> String {
             }
         }
         TickFormat::Si | TickFormat::Tokens => crate::bench::si(v).replace(' ', ""),
-        TickFormat::Plain => crate::bench::sig3(v),
+        TickFormat::Plain => trim_zeros(crate::bench::sig3(v)),
     }
 }
 
@@ -106,13 +120,14 @@ impl Axis {
             let t = if self.log { v.log10() } else { v };
             t >= self.lo - 1e-9 && t <= self.hi + 1e-9
         };
+        let mut d: Vec<f64> = data.to_vec();
+        d.sort_by(|a, b| a.total_cmp(b));
+        d.dedup();
+        // Few data values (sequence lengths, device counts): label exactly those.
+        if (2..=9).contains(&d.len()) && (self.log || d.iter().all(|x| x.fract() == 0.0)) {
+            return d;
+        }
         if self.log {
-            let mut d: Vec<f64> = data.to_vec();
-            d.sort_by(|a, b| a.total_cmp(b));
-            d.dedup();
-            if (2..=9).contains(&d.len()) {
-                return d;
-            }
             let mut v = Vec::new();
             let span = self.hi - self.lo;
             let mults: &[f64] = if span < 1.5 { &[1.0, 2.0, 5.0] } else { &[1.0] };
@@ -163,15 +178,18 @@ impl Plot {
         let (ymin, ymax) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let (xmin, xmax) = if xs.is_empty() { (1.0, 10.0) } else { (xmin, xmax) };
         let (ymin, ymax) = if ys.is_empty() { (1.0, 10.0) } else { (ymin, ymax) };
-        let xa = Axis::new(self.x_log, xmin, xmax, LEFT, W - RIGHT);
+        let legend_chars = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let right = 40.0 + 6.8 * legend_chars;
+        let w = PLOT_W + right;
+        let xa = Axis::new(self.x_log, xmin, xmax, LEFT, PLOT_W);
         let ya = Axis::new(self.y_log, ymin, ymax, H - BOTTOM, TOP);
         let mut s = String::new();
         let _ = writeln!(
             s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{H}" viewBox="0 0 {w} {H}" font-family="sans-serif" font-size="12">"#
         );
-        let _ = writeln!(s, r#"<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, (LEFT + W - RIGHT) / 2.0, escape(&self.title));
+        let _ = writeln!(s, r#"<rect x="0" y="0" width="{w}" height="{H}" fill="white"/>"#);
+        let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, (LEFT + PLOT_W) / 2.0, escape(&self.title));
         // Grid and ticks.
         for t in xa.ticks(&xs) {
             let x = xa.map(t);
@@ -181,16 +199,12 @@ impl Plot {
         }
         for t in ya.ticks(&[]) {
             let y = ya.map(t);
-            let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##, W - RIGHT);
+            let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##, PLOT_W);
             let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, y + 4.0, escape(&fmt_tick(t, self.y_format)));
         }
-        let _ = writeln!(
-            s,
-            r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
-            W - RIGHT - LEFT,
-            H - BOTTOM - TOP
-        );
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, (LEFT + W - RIGHT) / 2.0, H - 16.0, escape(&self.x_label));
+        let _ =
+            writeln!(s, r#"<rect x="{LEFT}" y="{TOP}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#, PLOT_W - LEFT, H - BOTTOM - TOP);
+        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, (LEFT + PLOT_W) / 2.0, H - 16.0, escape(&self.x_label));
         let _ = writeln!(
             s,
             r#"<text x="18" y="{:.1}" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
@@ -210,13 +224,12 @@ impl Plot {
                 let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#);
             }
             let ly = TOP + 8.0 + 18.0 * i as f64;
-            let lx = W - RIGHT + 14.0;
+            let lx = PLOT_W + 14.0;
             let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"/>"#, lx + 18.0);
             let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, lx + 24.0, ly + 4.0, escape(&ser.name));
         }
         if pts.is_empty() {
-            let _ =
-                writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">no data</text>"#, (LEFT + W - RIGHT) / 2.0, (TOP + H - BOTTOM) / 2.0);
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">no data</text>"#, (LEFT + PLOT_W) / 2.0, (TOP + H - BOTTOM) / 2.0);
         }
         s.push_str("</svg>\n");
         s
