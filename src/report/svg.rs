@@ -49,23 +49,21 @@ pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// "0.500" -> "0.5", "2.00" -> "2".
+/// "0.500" -> "0.5", "2.00" -> "2", "2.50M" -> "2.5M".
 fn trim_zeros(s: String) -> String {
-    if s.contains('.') && !s.contains('e') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, suffix) = s.split_at(split);
+    if num.contains('.') && !suffix.starts_with('e') {
+        format!("{}{suffix}", num.trim_end_matches('0').trim_end_matches('.'))
     } else {
         s
     }
 }
 
 fn fmt_tick(v: f64, f: TickFormat) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e6 && f != TickFormat::Si {
-        if f == TickFormat::Plain || v < 1024.0 || (v as u64) % 1024 != 0 {
-            return format!("{}", v as i64);
-        }
-    }
+    let integral = v.fract() == 0.0;
     match f {
-        TickFormat::Tokens if v >= 1024.0 && (v as u64) % 1024 == 0 && v.fract() == 0.0 => {
+        TickFormat::Tokens if integral && v >= 1024.0 && (v as u64) % 1024 == 0 => {
             let n = v as u64;
             if n % (1 << 20) == 0 {
                 format!("{}M", n >> 20)
@@ -73,7 +71,9 @@ fn fmt_tick(v: f64, f: TickFormat) -> String {
                 format!("{}K", n >> 10)
             }
         }
-        TickFormat::Si | TickFormat::Tokens => crate::bench::si(v).replace(' ', ""),
+        TickFormat::Tokens if integral && v.abs() < 10_000.0 => format!("{}", v as i64),
+        TickFormat::Si | TickFormat::Tokens => trim_zeros(crate::bench::si(v).replace(' ', "")),
+        TickFormat::Plain if integral && v.abs() < 1e6 => format!("{}", v as i64),
         TickFormat::Plain => trim_zeros(crate::bench::sig3(v)),
     }
 }
@@ -271,7 +271,10 @@ mod tests {
     fn tick_formats() {
         assert_eq!(fmt_tick(1_048_576.0, TickFormat::Tokens), "1M");
         assert_eq!(fmt_tick(100_000.0, TickFormat::Tokens), "100k");
-        assert_eq!(fmt_tick(2.5e6, TickFormat::Si), "2.50M");
+        assert_eq!(fmt_tick(2.5e6, TickFormat::Si), "2.5M");
+        assert_eq!(fmt_tick(48.0, TickFormat::Tokens), "48");
+        assert_eq!(fmt_tick(0.5, TickFormat::Plain), "0.5");
+        assert_eq!(fmt_tick(2.0, TickFormat::Plain), "2");
         let a = Axis::new(false, 0.5, 3.7, 0.0, 100.0);
         let t = a.ticks(&[]);
         assert_eq!(t.first(), Some(&0.0));
