@@ -219,6 +219,8 @@ pub struct Workload<'a> {
     tier: Tier,
     /// Bytes the context's allocation counter grew by per input set.
     bytes_per_set: u64,
+    /// Block mask (block-sparse cases), on the host (for checks) and on the GPU.
+    mask: Option<(crate::mask::BlockMask, crate::mask::GpuBlockMask)>,
 }
 
 /// Elements generated and uploaded per chunk.
@@ -278,12 +280,23 @@ impl<'a> Workload<'a> {
     /// Checks the case, resolves its tier, allocates one or two buffer sets (checking
     /// adapter limits by recording one unsubmitted pass) and fills the inputs.
     pub fn new(ctx: &'a GpuContext, case: Case, opts: &BenchOptions) -> Result<Self> {
+        Self::with_mask(ctx, case, opts, None)
+    }
+
+    /// [`Workload::new`] for block-sparse attention under `mask` (uploaded once; the
+    /// causal flag of the case applies on top of it).
+    pub fn with_mask(ctx: &'a GpuContext, case: Case, opts: &BenchOptions, mask: Option<&crate::mask::BlockMask>) -> Result<Self> {
         ctx.check_dtype(case.dtype, "the benchmark")?;
         let shape = case.shape();
         shape.validate()?;
         let tier = resolve_tier(ctx, case.tier, case.dtype, case.head_dim)?;
         let attn = Attention::new(ctx, AttentionOptions { causal: case.causal, scale: None, tier: Some(tier) });
         let nsets = if case.input_bytes() < opts.rotate_below_bytes { 2 } else { 1 };
+        let mask = match mask {
+            Some(m) => Some((m.clone(), m.upload(ctx)?)),
+            None => None,
+        };
+        let gmask = mask.as_ref().map(|m| &m.1);
         let before = ctx.allocated_bytes();
         let mut sets = Vec::with_capacity(nsets);
         for _ in 0..nsets {
@@ -296,7 +309,7 @@ impl<'a> Workload<'a> {
                 // Limits (binding sizes, grid) are checked while encoding: find out
                 // before spending time on random inputs. Builds the pipeline too.
                 let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench probe") });
-                attn.encode(&mut enc, &q, &k, &v, &o, &lse, None)?;
+                attn.encode_with(&mut enc, &q, &k, &v, &o, &lse, gmask, None)?;
                 drop(enc);
             }
             sets.push(IoSet { q, k, v, o, lse });
@@ -308,7 +321,17 @@ impl<'a> Workload<'a> {
                 fill_random(ctx, t, &mut rng)?;
             }
         }
-        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, bytes_per_set })
+        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, bytes_per_set, mask })
+    }
+
+    /// Bytes of the GPU block mask (0 without one).
+    pub fn mask_bytes(&self) -> u64 {
+        self.mask.as_ref().map_or(0, |m| m.1.bytes())
+    }
+
+    /// The block mask's density (fraction of blocks computed), if any.
+    pub fn mask_density(&self) -> Option<f64> {
+        self.mask.as_ref().map(|m| m.0.density())
     }
 
     /// Bytes of GPU buffers one call needs (Q, K, V, O, LSE), from the context's
@@ -326,13 +349,14 @@ impl<'a> Workload<'a> {
     pub fn check(&self, rows: &[usize]) -> Result<CheckResult> {
         let s = &self.sets[0];
         let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench check") });
-        self.attn.encode(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, None)?;
+        self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), None)?;
         self.submit_wait(enc.finish())?;
         let shape = self.case.shape();
         let (q, k, v) = (s.q.to_f32_vec(self.ctx)?, s.k.to_f32_vec(self.ctx)?, s.v.to_f32_vec(self.ctx)?);
         let o = s.o.to_f32_vec(self.ctx)?;
         let lse = s.lse.to_vec(self.ctx)?;
-        Ok(CheckResult::compare(&q, &k, &v, &o, &lse, shape, self.case.dtype, self.case.causal, rows))
+        let (causal, dtype) = (self.case.causal, self.case.dtype);
+        Ok(CheckResult::compare_masked(&q, &k, &v, &o, &lse, shape, dtype, causal, self.mask.as_ref().map(|m| &m.0), rows))
     }
 
     pub fn case(&self) -> &Case {
@@ -352,7 +376,7 @@ impl<'a> Workload<'a> {
         self.next.set((i + 1) % self.sets.len());
         let s = &self.sets[i];
         let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench") });
-        self.attn.encode(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, timer.map(|t| t.writes()))?;
+        self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), timer.map(|t| t.writes()))?;
         if let Some(t) = timer {
             t.resolve(&mut enc);
         }
@@ -405,8 +429,30 @@ impl CheckResult {
     /// are those of `ringattn run --check`.
     #[allow(clippy::too_many_arguments)]
     pub fn compare(q: &[f32], k: &[f32], v: &[f32], o: &[f32], lse: &[f32], shape: Shape, dtype: Dtype, causal: bool, rows: &[usize]) -> CheckResult {
+        Self::compare_masked(q, k, v, o, lse, shape, dtype, causal, None, rows)
+    }
+
+    /// [`CheckResult::compare`] under a block mask as well (a pair is allowed when the
+    /// mask and, if `causal`, the causal mask allow it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn compare_masked(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        o: &[f32],
+        lse: &[f32],
+        shape: Shape,
+        dtype: Dtype,
+        causal: bool,
+        mask: Option<&crate::mask::BlockMask>,
+        rows: &[usize],
+    ) -> CheckResult {
         let diag = shape.seq_k as i64 - shape.seq_q as i64;
-        let r = crate::reference::attention_rows(q, k, v, &shape, None, rows, |_, _, i, j| !causal || (j as i64) <= i as i64 + diag);
+        let heads = mask.map_or(1, |m| m.heads());
+        let allowed = |_b: usize, h: usize, i: usize, j: usize| {
+            (!causal || (j as i64) <= i as i64 + diag) && mask.is_none_or(|m| m.allows(if heads == 1 { 0 } else { h }, i, j))
+        };
+        let r = crate::reference::attention_rows(q, k, v, &shape, None, rows, allowed);
         let o_rows = crate::reference::select_rows(o, shape.q_dims(), rows);
         let l_rows = crate::reference::select_lse_rows(lse, shape.lse_dims(), rows);
         let o_rel_error = crate::reference::rel_error(&o_rows, &r.o);
@@ -566,6 +612,12 @@ pub struct CaseResult {
     /// `--check`: sampled rows against the f64 reference.
     #[serde(default)]
     pub check: Option<CheckResult>,
+    /// Block-sparse cases: the mask's density (fraction of blocks computed).
+    #[serde(default)]
+    pub density: Option<f64>,
+    /// Block-sparse cases: the mask's block size in tokens.
+    #[serde(default)]
+    pub mask_block: Option<usize>,
 }
 
 impl CaseResult {
@@ -610,6 +662,8 @@ impl CaseResult {
             bytes_moved: None,
             transport_gbps: None,
             check: None,
+            density: None,
+            mask_block: None,
         }
     }
 
@@ -873,6 +927,19 @@ fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> C
 /// `check_rows = Some(n)` compares n sampled output rows against the f64 reference
 /// after timing (a failed comparison leaves the case `ok` with `check.passed = false`).
 pub fn run_case_checked(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions, check_rows: Option<usize>) -> CaseResult {
+    run_case_masked(ctx, case, tier, opts, check_rows, None)
+}
+
+/// [`run_case_checked`] under an optional block mask: the result records the mask's
+/// density, and its bytes in the peak.
+pub fn run_case_masked(
+    ctx: &GpuContext,
+    case: &Case,
+    tier: Tier,
+    opts: &BenchOptions,
+    check_rows: Option<usize>,
+    mask: Option<&crate::mask::BlockMask>,
+) -> CaseResult {
     let mut res = CaseResult::new(case, tier.name().into(), opts);
     let mut notes: Vec<String> = Vec::new();
     if let Some(req) = case.tier {
@@ -880,9 +947,10 @@ pub fn run_case_checked(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchO
             notes.push(format!("{req} requested; {t} runs for {} head_dim {} on this adapter", case.dtype.name(), case.head_dim, t = tier));
         }
     }
+    res.density = mask.map(|m| m.density());
     type Measured = (usize, Vec<f64>, Vec<f64>, usize, u64, Option<CheckResult>);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
-        let w = Workload::new(ctx, *case, opts)?;
+        let w = Workload::with_mask(ctx, *case, opts, mask)?;
         let budget = opts.max_seconds.map(Duration::from_secs_f64);
         let start = Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
@@ -905,7 +973,7 @@ pub fn run_case_checked(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchO
             Some(n) => Some(w.check(&sample_rows(case.seq, n))?),
             None => None,
         };
-        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set(), check))
+        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check))
     }));
     match outcome {
         Ok(Ok((warm, gpu, wall, sets, peak, check))) => {

@@ -6,10 +6,12 @@
 //! |---|---|---|---|---|
 //! | [`PresetKind::Standard`] | dense (causal optional) | natural | ring over the given devices (default: one, the preferred adapter), contiguous chunks | `StandardRingAttention` |
 //! | [`PresetKind::Distributed`] | dense (causal optional) | natural | ring over every GPU adapter, zigzag chunks (causal work balanced) | `DistributedRingAttention` |
+//! | [`PresetKind::BlockSparse`] | block mask: seeded random blocks at `density` plus the diagonal ([`SparseConfig`]), causal optional | natural | one device (the ring does not take block masks yet) | `RingBlockSparseAttention` |
 //!
-//! `HilbertRingAttention` (Hilbert-ordered ring) and `RingBlockSparseAttention`
-//! (ring with a block mask) become presets once the `order` and `mask` modules
-//! exist; until then [`Preset::by_name`] says so instead of running something else.
+//! `HilbertRingAttention` (Hilbert-ordered ring) becomes a preset once the `order`
+//! module is on main; until then [`Preset::by_name`] says so instead of running
+//! something else. BlockSparse runs on one device until the ring scheduler takes
+//! block masks (issue 5): asked for more devices it returns an error saying so.
 //!
 //! # What the old classes computed, and what the presets compute instead
 //!
@@ -35,7 +37,9 @@
 //!   and masked it, and returned NaN rows when a row had no allowed block. The old
 //!   **Hilbert** class reordered the sequence along a 2D curve and then applied the
 //!   causal mask in the permuted order, which is not causal in the caller's order.
-//!   Neither is reproduced; see the module docs of `mask` and `order` when they land.
+//!   Neither is reproduced: BlockSparse uses [`crate::mask`] (seeded, `density` =
+//!   fraction of blocks *kept*, skipped blocks cost nothing, empty rows give O = 0 and
+//!   LSE = -inf), and the causal mask is always in the caller's order.
 //!
 //! ```no_run
 //! use ringattn::presets::Preset;
@@ -51,13 +55,15 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::attention::AttentionOptions;
+use crate::attention::{Attention, AttentionOptions};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
-use crate::ring::{Placement, RingAttention, RingOptions, RingOutput};
-use crate::tensor::{Dtype, Shape};
+use crate::mask::{BlockMask, Pattern};
+use crate::ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
+use crate::tensor::{Dtype, GpuTensor, Shape};
 
 /// The preset names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,22 +72,22 @@ pub enum PresetKind {
     Standard,
     /// Ring over every GPU adapter with zigzag chunks (`DistributedRingAttention`).
     Distributed,
+    /// Block-sparse attention under a seeded random block mask (`RingBlockSparseAttention`).
+    BlockSparse,
 }
 
 impl PresetKind {
     /// Every preset this build has, in table order.
-    pub const ALL: &'static [PresetKind] = &[PresetKind::Standard, PresetKind::Distributed];
+    pub const ALL: &'static [PresetKind] = &[PresetKind::Standard, PresetKind::Distributed, PresetKind::BlockSparse];
 
     /// Presets of the old system that need modules not built yet, and why.
-    pub const NOT_YET: &'static [(&'static str, &'static str)] = &[
-        ("Hilbert", "needs the Hilbert `order` module (issue 4), not built yet"),
-        ("BlockSparse", "needs the block-sparse `mask` module (issue 4), not built yet"),
-    ];
+    pub const NOT_YET: &'static [(&'static str, &'static str)] = &[("Hilbert", "needs the Hilbert `order` module (issue 4), not on main yet")];
 
     pub fn name(self) -> &'static str {
         match self {
             PresetKind::Standard => "Standard",
             PresetKind::Distributed => "Distributed",
+            PresetKind::BlockSparse => "BlockSparse",
         }
     }
 
@@ -90,7 +96,13 @@ impl PresetKind {
         match self {
             PresetKind::Standard => "StandardRingAttention",
             PresetKind::Distributed => "DistributedRingAttention",
+            PresetKind::BlockSparse => "RingBlockSparseAttention",
         }
+    }
+
+    /// Whether the preset can run on a ring of several devices.
+    pub fn multi_device(self) -> bool {
+        !matches!(self, PresetKind::BlockSparse)
     }
 }
 
@@ -106,7 +118,9 @@ impl std::str::FromStr for PresetKind {
     /// so the old class names parse too ("StandardRingAttention", "standard").
     fn from_str(s: &str) -> Result<Self> {
         let key: String = s.chars().filter(|c| !matches!(c, '-' | '_' | ' ')).collect::<String>().to_ascii_lowercase();
-        let key = key.strip_suffix("ringattention").or_else(|| key.strip_suffix("ring")).unwrap_or(&key);
+        // The old block-sparse class was `RingBlockSparseAttention`.
+        let key = key.strip_prefix("ring").filter(|k| k.starts_with("blocksparse")).map(str::to_string).unwrap_or(key);
+        let key = key.strip_suffix("ringattention").or_else(|| key.strip_suffix("attention")).or_else(|| key.strip_suffix("ring")).unwrap_or(&key);
         for k in PresetKind::ALL {
             if k.name().to_ascii_lowercase() == key {
                 return Ok(*k);
@@ -114,8 +128,7 @@ impl std::str::FromStr for PresetKind {
         }
         let valid: Vec<&str> = PresetKind::ALL.iter().map(|k| k.name()).collect();
         for (name, why) in PresetKind::NOT_YET {
-            let n = name.to_ascii_lowercase();
-            if key == n || (n == "blocksparse" && key == "ringblocksparseattention") || (n == "blocksparse" && key == "ringblocksparse") {
+            if key == name.to_ascii_lowercase() {
                 return Err(Error::InvalidArgument(format!("preset `{s}` is not available in this build: {why} (valid: {})", valid.join(", "))));
             }
         }
@@ -135,31 +148,75 @@ pub enum DeviceChoice {
     Logical(usize),
 }
 
+/// The block mask of the BlockSparse preset: every query block keeps each key block
+/// with probability `density`, decided by a hash of (seed, query block, key block), so
+/// the same seed gives the same mask on every call and device; the diagonal (each
+/// query sees its own position) is always kept, so no row is empty.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SparseConfig {
+    /// Target fraction of key blocks kept by the random part (the mask's actual
+    /// density, diagonal included, is [`BlockMask::density`]).
+    pub density: f64,
+    /// Block size in tokens (one of [`crate::mask::BLOCK_SIZES`]).
+    pub block: usize,
+    pub seed: u64,
+}
+
+impl Default for SparseConfig {
+    /// Density 0.1 (the old benchmarks' `sparsity_ratio=0.1`, which kept 10%), 64-token blocks, seed 0.
+    fn default() -> Self {
+        SparseConfig { density: 0.1, block: 64, seed: 0 }
+    }
+}
+
+impl SparseConfig {
+    pub fn pattern(&self) -> Pattern {
+        Pattern::Random { density: self.density, seed: self.seed }.or(Pattern::Window { left: 0, right: 0 })
+    }
+    /// The mask for a seq_q x seq_k problem (errors for a density outside [0, 1] or an
+    /// unsupported block size).
+    pub fn mask(&self, seq_q: usize, seq_k: usize) -> Result<BlockMask> {
+        BlockMask::new(&self.pattern(), seq_q, seq_k, self.block)
+    }
+}
+
 /// A named combination of mask, order and placement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Preset {
     pub kind: PresetKind,
     /// How the sequence is cut over the ring's devices.
     pub placement: Placement,
     /// Devices [`Preset::build`] uses when none are given.
     pub devices: DeviceChoice,
+    /// Block mask (BlockSparse); `None` = dense.
+    pub sparse: Option<SparseConfig>,
 }
 
 impl Preset {
     /// Dense ring, contiguous chunks, on the preferred adapter unless given devices.
     pub fn standard() -> Self {
-        Preset { kind: PresetKind::Standard, placement: Placement::Contiguous, devices: DeviceChoice::Preferred }
+        Preset { kind: PresetKind::Standard, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: None }
     }
 
     /// Dense ring over every GPU adapter, zigzag chunks.
     pub fn distributed() -> Self {
-        Preset { kind: PresetKind::Distributed, placement: Placement::Zigzag, devices: DeviceChoice::AllAdapters }
+        Preset { kind: PresetKind::Distributed, placement: Placement::Zigzag, devices: DeviceChoice::AllAdapters, sparse: None }
+    }
+
+    /// Block-sparse attention ([`SparseConfig::default`]) on the preferred adapter.
+    pub fn block_sparse() -> Self {
+        Self::block_sparse_with(SparseConfig::default())
+    }
+
+    pub fn block_sparse_with(cfg: SparseConfig) -> Self {
+        Preset { kind: PresetKind::BlockSparse, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: Some(cfg) }
     }
 
     pub fn of(kind: PresetKind) -> Self {
         match kind {
             PresetKind::Standard => Self::standard(),
             PresetKind::Distributed => Self::distributed(),
+            PresetKind::BlockSparse => Self::block_sparse(),
         }
     }
 
@@ -185,7 +242,18 @@ impl Preset {
             DeviceChoice::AllAdapters => "every GPU adapter".to_string(),
             DeviceChoice::Logical(n) => format!("{n} logical devices"),
         };
-        format!("{}: dense mask (causal optional), natural order, {} ring placement, default devices: {devices}", self.name(), self.placement)
+        match self.sparse {
+            None => {
+                format!("{}: dense mask (causal optional), natural order, {} ring placement, default devices: {devices}", self.name(), self.placement)
+            }
+            Some(c) => format!(
+                "{}: random block mask (density {}, {}-token blocks, seed {}) plus the diagonal, causal optional, natural order, one device",
+                self.name(),
+                c.density,
+                c.block,
+                c.seed
+            ),
+        }
     }
 
     /// Opens the devices (`devices`, else the preset's default) and returns the
@@ -242,11 +310,65 @@ impl PresetAttention {
         }
     }
 
+    /// The block mask this preset applies to a seq_q x seq_k problem (`None`: dense).
+    pub fn mask(&self, seq_q: usize, seq_k: usize) -> Option<Result<BlockMask>> {
+        self.preset.sparse.map(|c| c.mask(seq_q, seq_k))
+    }
+
     /// Attention on host data: Q (batch, seq_q, heads, head_dim), K/V (batch, seq_k,
     /// kv_heads, head_dim); O comes back in the caller's order with the ring's stats
-    /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`].
+    /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`];
+    /// BlockSparse on more than one device is an [`Error::InvalidArgument`].
     pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        self.ring.forward(q, k, v, shape, dtype, &self.options(causal))
+        match self.preset.sparse {
+            None => self.ring.forward(q, k, v, shape, dtype, &self.options(causal)),
+            Some(cfg) => self.forward_sparse(&cfg, q, k, v, shape, dtype, causal),
+        }
+    }
+
+    /// BlockSparse: masked attention on the ring's one device, host to host. The stats
+    /// are those of a one-device ring: peak bytes = the buffers allocated for the call
+    /// (Q, K, V, O, LSE, the mask) plus the readback of O.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_sparse(&self, cfg: &SparseConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
+        let t0 = Instant::now();
+        if self.ring.len() != 1 {
+            return Err(Error::InvalidArgument(format!(
+                "the {} preset runs on one device: the ring does not take block masks yet (got {} devices)",
+                self.preset.name(),
+                self.ring.len()
+            )));
+        }
+        shape.validate()?;
+        for (what, got, want) in [("q", q.len(), shape.q_len()), ("k", k.len(), shape.kv_len()), ("v", v.len(), shape.kv_len())] {
+            if got != want {
+                return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
+            }
+        }
+        let ctx = &self.ring.contexts()[0];
+        let mask = cfg.mask(shape.seq_q, shape.seq_k)?;
+        let before = ctx.allocated_bytes();
+        let gm = mask.upload(ctx)?;
+        let qt = GpuTensor::from_f32(ctx, q, shape.q_dims(), dtype)?;
+        let kt = GpuTensor::from_f32(ctx, k, shape.kv_dims(), dtype)?;
+        let vt = GpuTensor::from_f32(ctx, v, shape.kv_dims(), dtype)?;
+        let attn = Attention::new(ctx, AttentionOptions { causal, scale: self.scale, tier: self.tier });
+        let tier = attn.tier(dtype, shape.head_dim)?;
+        let out = attn.forward_masked(&qt, &kt, &vt, &gm)?;
+        let allocated = ctx.allocated_bytes() - before;
+        let o = out.o.to_f32_vec(ctx)?;
+        let lse = out.lse.to_vec(ctx)?;
+        let stats = RingStats {
+            devices: 1,
+            steps: 1,
+            placement: self.preset.placement,
+            pairs_computed: 1,
+            peak_bytes: vec![allocated + out.o.size_bytes()],
+            tiers: vec![tier],
+            wall_seconds: t0.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        Ok(RingOutput { o, lse, stats })
     }
 }
 
@@ -268,7 +390,10 @@ mod tests {
         }
         let e = Preset::by_name("fastest").unwrap_err().to_string();
         assert!(e.contains("unknown preset `fastest`") && e.contains("Standard") && e.contains("Distributed"), "{e}");
-        for s in ["hilbert", "BlockSparse", "RingBlockSparseAttention"] {
+        for s in ["BlockSparse", "blocksparse", "RingBlockSparseAttention", "block_sparse"] {
+            assert_eq!(s.parse::<PresetKind>().unwrap(), PresetKind::BlockSparse, "{s}");
+        }
+        for s in ["hilbert", "HilbertRingAttention"] {
             let e = Preset::by_name(s).unwrap_err().to_string();
             assert!(e.contains("not available in this build"), "{s}: {e}");
         }
@@ -283,5 +408,14 @@ mod tests {
         assert_eq!(Preset::all().len(), PresetKind::ALL.len());
         assert!(d.describe().contains("zigzag"));
         assert_eq!(PresetKind::Distributed.old_class(), "DistributedRingAttention");
+        let b = Preset::block_sparse();
+        assert_eq!(b.sparse, Some(SparseConfig { density: 0.1, block: 64, seed: 0 }));
+        assert!(!b.kind.multi_device() && b.describe().contains("density 0.1"));
+        // Seeded: the same mask every time; the diagonal keeps every row non-empty.
+        let m = b.sparse.unwrap().mask(1000, 1000).unwrap();
+        assert_eq!(m, b.sparse.unwrap().mask(1000, 1000).unwrap());
+        assert!((0..1000).all(|i| m.allows(0, i, i)));
+        assert!(m.density() > 0.05 && m.density() < 0.25, "{}", m.density());
+        assert!(SparseConfig { density: 1.5, ..Default::default() }.mask(64, 64).is_err());
     }
 }

@@ -10,6 +10,10 @@
 //! | `extreme` | 100K and 1M tokens on one device and on the ring (Distributed) | B=1, H=8, D=64, causal |
 //! | `sweep` | batch 1..8, heads 1..32, head_dim 32..256, GQA 1..8, one axis at a time | around B=1, H=8, D=64, N=4096 |
 //! | `ring` | the presets on 1..N devices (speedup over one device) | B=1, H=8, D=64, N=16K, 64K |
+//! | `sparse` | block-sparse attention against density (seeded random blocks + diagonal) and dense | B=1, H=8, D=64, N=16K, 64K, density 0.05..0.5, 64-token blocks |
+//!
+//! Presets run on every device of `--devices`, except BlockSparse, which runs on one
+//! device until the ring takes block masks (so the ring suite leaves it out).
 //!
 //! Single-device cases report GPU time from timestamp queries around the one
 //! compute pass (inputs resident on the GPU). Preset cases run [`crate::RingAttention`]
@@ -38,7 +42,7 @@ use crate::bench::{self, is_skip, random_inputs, sample_rows, BenchOptions, Benc
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
-use crate::presets::{Preset, PresetKind};
+use crate::presets::{Preset, PresetKind, SparseConfig};
 use crate::tensor::Dtype;
 
 /// A benchmark suite.
@@ -50,10 +54,11 @@ pub enum Suite {
     Extreme,
     Sweep,
     Ring,
+    Sparse,
 }
 
 impl Suite {
-    pub const ALL: &'static [Suite] = &[Suite::Kernels, Suite::Compare, Suite::Memory, Suite::Extreme, Suite::Sweep, Suite::Ring];
+    pub const ALL: &'static [Suite] = &[Suite::Kernels, Suite::Compare, Suite::Memory, Suite::Extreme, Suite::Sweep, Suite::Ring, Suite::Sparse];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +68,7 @@ impl Suite {
             Suite::Extreme => "extreme",
             Suite::Sweep => "sweep",
             Suite::Ring => "ring",
+            Suite::Sparse => "sparse",
         }
     }
 
@@ -74,6 +80,7 @@ impl Suite {
             Suite::Extreme => "100K and 1M tokens, one device and the ring",
             Suite::Sweep => "batch, heads, head_dim and GQA ratio, one axis at a time",
             Suite::Ring => "the presets over 1..N devices",
+            Suite::Sparse => "block-sparse attention against mask density, and dense",
         }
     }
 }
@@ -92,12 +99,6 @@ impl std::str::FromStr for Suite {
             return Ok(*x);
         }
         let valid: Vec<&str> = Suite::ALL.iter().map(|x| x.name()).collect();
-        if k == "sparse" {
-            return Err(Error::InvalidArgument(format!(
-                "suite `sparse` is not available in this build: the density sweep needs the block-sparse mask module (issue 4) (valid: {})",
-                valid.join(", ")
-            )));
-        }
         Err(Error::InvalidArgument(format!("unknown suite `{s}` (valid: {}, all)", valid.join(", "))))
     }
 }
@@ -122,13 +123,16 @@ impl Engine {
 }
 
 /// One case of a suite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SuiteCase {
     pub suite: Suite,
     pub engine: Engine,
     pub case: Case,
     /// Devices of the ring (1 for [`Engine::Single`]).
     pub devices: usize,
+    /// Block mask of a single-device case (the sparse suite); `None` = dense. The
+    /// BlockSparse preset brings its own.
+    pub sparse: Option<SparseConfig>,
 }
 
 impl SuiteCase {
@@ -147,7 +151,7 @@ impl SuiteCase {
             c.head_dim,
             if c.causal { " causal" } else { "" },
             if self.devices > 1 { format!(" x{}", self.devices) } else { String::new() }
-        )
+        ) + &self.sparse.map_or_else(String::new, |m| format!(" density {}", m.density))
     }
 }
 
@@ -167,7 +171,14 @@ pub struct SuiteConfig {
     pub presets: Option<Vec<PresetKind>>,
     /// Cases with a longer sequence are dropped (a size cap for CI).
     pub max_seq: Option<usize>,
+    /// Mask densities of the sparse suite.
+    pub densities: Option<Vec<f64>>,
+    /// Mask block size (sparse suite and the BlockSparse preset).
+    pub block: Option<usize>,
 }
+
+/// Default mask densities of the sparse suite.
+pub const DEFAULT_DENSITIES: &[f64] = &[0.05, 0.1, 0.2, 0.5];
 
 /// Default sequence lengths of each suite.
 pub fn default_seqs(suite: Suite) -> Vec<usize> {
@@ -177,7 +188,7 @@ pub fn default_seqs(suite: Suite) -> Vec<usize> {
         Suite::Memory => vec![512, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
         Suite::Extreme => vec![100_000, 1_048_576],
         Suite::Sweep => vec![4096],
-        Suite::Ring => vec![16384, 65536],
+        Suite::Ring | Suite::Sparse => vec![16384, 65536],
     }
 }
 
@@ -193,7 +204,7 @@ pub fn default_reps(suite: Suite) -> usize {
 fn default_causal(suite: Suite) -> Vec<bool> {
     match suite {
         Suite::Kernels | Suite::Compare | Suite::Ring => vec![false, true],
-        Suite::Memory | Suite::Sweep => vec![false],
+        Suite::Memory | Suite::Sweep | Suite::Sparse => vec![false],
         Suite::Extreme => vec![true],
     }
 }
@@ -255,20 +266,38 @@ pub fn plan(suite: Suite, cfg: &SuiteConfig, devices: usize, shader_f16: bool) -
             v
         }
     };
+    // Devices a preset runs on in the suites with one device count.
+    let devs_of = |p: PresetKind| if p.multi_device() { devices } else { 1 };
     let engines: Vec<(Engine, Vec<usize>)> = match suite {
-        Suite::Kernels | Suite::Sweep => vec![(Engine::Single, vec![1])],
+        Suite::Kernels | Suite::Sweep | Suite::Sparse => vec![(Engine::Single, vec![1])],
         Suite::Compare | Suite::Memory => {
             let mut e = vec![(Engine::Single, vec![1])];
-            e.extend(presets.iter().map(|&p| (Engine::Preset(p), vec![devices])));
+            e.extend(presets.iter().map(|&p| (Engine::Preset(p), vec![devs_of(p)])));
             e
         }
         Suite::Extreme => {
             let mut e = vec![(Engine::Single, vec![1])];
             let ring = if presets.contains(&PresetKind::Distributed) { Some(PresetKind::Distributed) } else { presets.first().copied() };
-            e.extend(ring.map(|p| (Engine::Preset(p), vec![devices])));
+            e.extend(ring.map(|p| (Engine::Preset(p), vec![devs_of(p)])));
             e
         }
-        Suite::Ring => presets.iter().map(|&p| (Engine::Preset(p), (1..=devices).collect())).collect(),
+        Suite::Ring => {
+            if presets.iter().any(|p| !p.multi_device()) {
+                notes.push("ring: BlockSparse left out (it runs on one device until the ring takes block masks)".into());
+            }
+            presets.iter().filter(|p| p.multi_device()).map(|&p| (Engine::Preset(p), (1..=devices).collect())).collect()
+        }
+    };
+    // Mask variants: the sparse suite runs dense (None) and every density.
+    let block = cfg.block.unwrap_or(SparseConfig::default().block);
+    let masks: Vec<Option<SparseConfig>> = match suite {
+        Suite::Sparse => {
+            let mut m = vec![None];
+            let dens = cfg.densities.clone().unwrap_or_else(|| DEFAULT_DENSITIES.to_vec());
+            m.extend(dens.iter().map(|&density| Some(SparseConfig { density, block, ..Default::default() })));
+            m
+        }
+        _ => vec![None],
     };
     let mut cases = Vec::new();
     let mut dropped = 0;
@@ -279,12 +308,19 @@ pub fn plan(suite: Suite, cfg: &SuiteConfig, devices: usize, shader_f16: bool) -
                     for &c in &causal {
                         for (engine, devs) in &engines {
                             for &d in devs {
-                                if cfg.max_seq.is_some_and(|m| seq > m) {
-                                    dropped += 1;
-                                    continue;
+                                for &sparse in &masks {
+                                    if cfg.max_seq.is_some_and(|m| seq > m) {
+                                        dropped += 1;
+                                        continue;
+                                    }
+                                    let case = Case { tier, dtype, batch, seq, heads, kv_heads, head_dim, causal: c };
+                                    // The BlockSparse preset: its default mask at the chosen block size.
+                                    let sparse = match engine {
+                                        Engine::Preset(PresetKind::BlockSparse) => Some(SparseConfig { block, ..Default::default() }),
+                                        _ => sparse,
+                                    };
+                                    cases.push(SuiteCase { suite, engine: *engine, case, devices: d, sparse });
                                 }
-                                let case = Case { tier, dtype, batch, seq, heads, kv_heads, head_dim, causal: c };
-                                cases.push(SuiteCase { suite, engine: *engine, case, devices: d });
                             }
                         }
                     }
@@ -303,7 +339,20 @@ pub fn plan(suite: Suite, cfg: &SuiteConfig, devices: usize, shader_f16: bool) -
 pub fn run_case(contexts: &[Arc<GpuContext>], sc: &SuiteCase, opts: &BenchOptions, check_rows: Option<usize>) -> CaseResult {
     let mut r = match sc.engine {
         Engine::Single => match bench::plan_tier(&contexts[0], &sc.case, opts) {
-            Ok(tier) => bench::run_case_checked(&contexts[0], &sc.case, tier, opts, check_rows),
+            Ok(tier) => match sc.sparse.map(|m| m.mask(sc.case.seq, sc.case.seq)) {
+                None => bench::run_case_checked(&contexts[0], &sc.case, tier, opts, check_rows),
+                Some(Ok(mask)) => {
+                    let mut r = bench::run_case_masked(&contexts[0], &sc.case, tier, opts, check_rows, Some(&mask));
+                    r.mask_block = Some(mask.block());
+                    r
+                }
+                Some(Err(e)) => {
+                    let mut r = CaseResult::new(&sc.case, tier.name().into(), opts);
+                    r.status = if is_skip(&e) { CaseStatus::Skipped } else { CaseStatus::Error };
+                    r.note = Some(e.to_string());
+                    r
+                }
+            },
             Err(r) => *r,
         },
         Engine::Preset(kind) => run_preset(contexts, kind, sc, opts, check_rows),
@@ -318,7 +367,10 @@ type PresetMeasured = (usize, Vec<f64>, crate::ring::RingOutput, Option<CheckRes
 
 fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, opts: &BenchOptions, check_rows: Option<usize>) -> CaseResult {
     let case = &sc.case;
-    let preset = Preset::of(kind);
+    let mut preset = Preset::of(kind);
+    if let (Some(cfg), Some(own)) = (sc.sparse, preset.sparse.as_mut()) {
+        *own = cfg;
+    }
     let tier_name =
         resolve_tier(&contexts[0], case.tier, case.dtype, case.head_dim).map(|t| t.name().to_string()).unwrap_or_else(|_| case.tier_requested());
     let mut res = CaseResult::new(case, tier_name, opts);
@@ -370,12 +422,18 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
                         Dtype::F16 => x.iter().map(|&a| f16::from_f32(a).to_f32()).collect(),
                     }
                 };
-                Some(CheckResult::compare(&round(&q), &round(&k), &round(&v), &out.o, &out.lse, shape, case.dtype, case.causal, &rows))
+                let mask = attn.mask(shape.seq_q, shape.seq_k).transpose()?;
+                let (q, k, v) = (round(&q), round(&k), round(&v));
+                Some(CheckResult::compare_masked(&q, &k, &v, &out.o, &out.lse, shape, case.dtype, case.causal, mask.as_ref(), &rows))
             }
             None => None,
         };
         Ok((warm, wall, out, check))
     }));
+    if let Some(c) = preset.sparse {
+        res.mask_block = Some(c.block);
+        res.density = c.mask(case.seq, case.seq).ok().map(|m| m.density());
+    }
     let mut notes: Vec<String> = Vec::new();
     match outcome {
         Ok(Ok((warm, wall, out, check))) => {
@@ -665,8 +723,13 @@ pub fn series_label(r: &CaseResult) -> String {
         Some(d) if d > 1 => format!(" x{d}"),
         _ => String::new(),
     };
+    let mask = match (r.density, r.preset.as_deref()) {
+        // The BlockSparse preset's density is its own; a masked single-device case shows its block size.
+        (Some(_), Some("single")) => format!(" masked b={}", r.mask_block.unwrap_or(0)),
+        _ => String::new(),
+    };
     format!(
-        "{} {} B={} H={}{kv} D={}{}{dev}",
+        "{}{mask} {} B={} H={}{kv} D={}{}{dev}",
         r.preset.as_deref().unwrap_or(&r.tier),
         r.dtype,
         r.batch,
@@ -721,7 +784,7 @@ mod tests {
         assert_eq!("Compare".parse::<Suite>().unwrap(), Suite::Compare);
         let e = "speed".parse::<Suite>().unwrap_err().to_string();
         assert!(e.contains("unknown suite `speed`") && e.contains("compare") && e.contains("memory"), "{e}");
-        assert!("sparse".parse::<Suite>().unwrap_err().to_string().contains("not available"));
+        assert_eq!("sparse".parse::<Suite>().unwrap(), Suite::Sparse);
     }
 
     #[test]
@@ -744,10 +807,16 @@ mod tests {
         // 7 lengths x 2 masks x (single + every preset).
         assert_eq!(c.len(), 7 * 2 * (1 + PresetKind::ALL.len()));
         assert!(c.iter().all(|x| x.case.batch == 2 && x.case.heads == 8 && x.case.head_dim == 64 && x.case.dtype == Dtype::F16));
-        assert!(c.iter().filter(|x| x.engine != Engine::Single).all(|x| x.devices == 2));
-        let (r, _) = plan(Suite::Ring, &cfg, 3, false);
+        assert!(c.iter().all(|x| x.devices == if x.engine == Engine::Single || x.engine == Engine::Preset(PresetKind::BlockSparse) { 1 } else { 2 }));
+        let (r, notes) = plan(Suite::Ring, &cfg, 3, false);
         assert_eq!(r.iter().map(|x| x.devices).max(), Some(3));
-        assert_eq!(r.len(), PresetKind::ALL.len() * 3 * 2 * 2);
+        let multi = PresetKind::ALL.iter().filter(|p| p.multi_device()).count();
+        assert_eq!(r.len(), multi * 3 * 2 * 2);
+        assert!(notes.iter().any(|n| n.contains("BlockSparse left out")));
+        let (sp, _) = plan(Suite::Sparse, &SuiteConfig::default(), 2, true);
+        assert_eq!(sp.len(), 2 * (1 + DEFAULT_DENSITIES.len()));
+        assert!(sp.iter().all(|x| x.engine == Engine::Single && x.devices == 1));
+        assert_eq!(sp.iter().filter(|x| x.sparse.is_none()).count(), 2, "a dense baseline per N");
         let (s, notes) = plan(Suite::Sweep, &SuiteConfig { gqa: Some(vec![1, 2, 3]), ..Default::default() }, 1, true);
         assert!(s.iter().any(|x| x.case.heads == 32 && x.case.kv_heads == 16));
         assert!(notes.iter().any(|n| n.contains("GQA ratio 3")));

@@ -66,7 +66,11 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
         "bench",
         "compare,memory,extreme",
         "sweep",
-        "ring",
+        "ring,sparse",
+        "--densities",
+        "0.25,0.5",
+        "--block",
+        "16",
         "--seqs",
         "48,96",
         "--head-dims",
@@ -101,10 +105,10 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
     let json = results_json(&out_dir);
     let rep = read_results(&json).unwrap();
     assert_eq!(rep.complete, Some(true));
-    assert_eq!(rep.suites, ["compare", "memory", "extreme", "sweep", "ring"]);
+    assert_eq!(rep.suites, ["compare", "memory", "extreme", "sweep", "ring", "sparse"]);
     assert!(rep.git_commit.as_deref().is_some_and(|c| !c.is_empty()));
     assert!(rep.settings.is_some() && rep.devices.len() == 2);
-    for sname in ["compare", "memory", "extreme", "sweep", "ring"] {
+    for sname in ["compare", "memory", "extreme", "sweep", "ring", "sparse"] {
         assert!(rep.results.iter().any(|r| r.suite.as_deref() == Some(sname)), "no {sname} results");
     }
     for r in &rep.results {
@@ -119,11 +123,17 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
         match r.preset.as_deref() {
             Some("single") => assert_eq!((r.devices, r.time_source.as_deref()), (Some(1), Some("gpu")), "{label}"),
             Some(p) => {
-                assert!(p == "Standard" || p == "Distributed", "{label}");
+                assert!(["Standard", "Distributed", "BlockSparse"].contains(&p), "{label}");
                 assert_eq!(r.time_source.as_deref(), Some("wall"), "{label}");
                 let devices = r.devices.unwrap();
                 if devices > 1 {
                     assert!(r.bytes_moved.unwrap() > 0, "{label}: a ring of {devices} moves K/V");
+                }
+                if p == "BlockSparse" {
+                    assert_eq!((devices, r.mask_block), (1, Some(16)), "{label}: one device, --block 16");
+                    assert!(r.density.is_some_and(|d| d > 0.0 && d <= 1.0), "{label}");
+                } else if r.suite.as_deref() != Some("ring") {
+                    assert_eq!(devices, 2, "{label}: on every device of --devices");
                 }
             }
             None => panic!("{label}: no engine recorded"),
@@ -134,6 +144,11 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
     assert!(rep.results.iter().any(|r| r.suite.as_deref() == Some("sweep") && r.kv_heads() == 1 && r.heads == 2));
     let ring_devices: Vec<usize> = rep.results.iter().filter(|r| r.suite.as_deref() == Some("ring")).filter_map(|r| r.devices).collect();
     assert!(ring_devices.contains(&1) && ring_devices.contains(&2));
+    // The sparse suite: a dense baseline and each density per N, masked cases with their density.
+    let sparse: Vec<_> = rep.results.iter().filter(|r| r.suite.as_deref() == Some("sparse")).collect();
+    assert_eq!(sparse.len(), 2 * 2 * 2 * 3, "2 lengths x 2 batches x 2 GQA ratios x (dense + 2 densities)");
+    assert_eq!(sparse.iter().filter(|r| r.density.is_none()).count(), 8);
+    assert!(sparse.iter().filter(|r| r.density.is_some()).all(|r| r.mask_block == Some(16)));
     let extreme: Vec<&str> = rep.results.iter().filter(|r| r.suite.as_deref() == Some("extreme")).filter_map(|r| r.preset.as_deref()).collect();
     assert!(extreme.contains(&"single") && extreme.contains(&"Distributed"), "{extreme:?}");
     // Memory grows linearly in N: fitted exponent ~1 for every series.
@@ -166,15 +181,22 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
     let o = ringattn(&["report", s(&json), "--out", s(&rdir)]);
     assert_ok(&o);
     let md = std::fs::read_to_string(rdir.join("report.md")).unwrap();
-    for needle in
-        ["# ringattn benchmark report", "## Suite `compare`", "## Suite `memory`", "## Suite `ring`", "## Suite `sweep`", "## Suite `extreme`"]
-    {
+    for needle in [
+        "# ringattn benchmark report",
+        "## Suite `compare`",
+        "## Suite `memory`",
+        "## Suite `ring`",
+        "## Suite `sweep`",
+        "## Suite `extreme`",
+        "## Suite `sparse`",
+    ] {
         assert!(md.contains(needle), "report lacks {needle}:\n{md}");
     }
     assert!(md.contains("| engine | tier | dtype |") && md.contains("|---|"), "no Markdown table:\n{md}");
     assert!(md.contains("exponent e"), "no memory fit table");
     assert!(md.contains(" speedup |"), "no speedup column in the ring table");
-    for svg in ["compare-throughput.svg", "memory-per-token.svg", "ring-speedup.svg"] {
+    assert!(md.contains(" speedup vs dense |") && md.contains("| density |"), "no density columns in the sparse table");
+    for svg in ["compare-throughput.svg", "memory-per-token.svg", "ring-speedup.svg", "sparse-density.svg"] {
         assert!(md.contains(&format!("]({svg})")), "report does not link {svg}");
         let doc = std::fs::read_to_string(rdir.join(svg)).unwrap();
         assert!(doc.starts_with("<svg") && doc.contains("<polyline") && doc.trim_end().ends_with("</svg>"), "{svg}");
@@ -221,8 +243,9 @@ fn a_case_that_cannot_run_is_recorded_and_the_run_goes_on() {
     let rep = read_results(&dir.join("r.json")).unwrap();
     assert_eq!(rep.complete, Some(true));
     let (big, small): (Vec<_>, Vec<_>) = rep.results.iter().partition(|r| r.batch == 600000);
-    assert_eq!(big.len(), 3);
-    assert_eq!(small.len(), 3);
+    let engines = 1 + PresetKind::ALL.len();
+    assert_eq!(big.len(), engines);
+    assert_eq!(small.len(), engines);
     for r in big {
         assert_eq!(r.status, CaseStatus::Skipped);
         assert!(r.note.as_deref().is_some_and(|n| n.contains("2^31")), "{:?}", r.note);
@@ -298,7 +321,7 @@ fn memory_accounting_matches_the_buffers_created() {
         assert_eq!(w.bytes_per_set(), want);
         drop(w);
         // Through the suite: the result's peak bytes.
-        let sc = SuiteCase { suite: Suite::Memory, engine: Engine::Single, case, devices: 1 };
+        let sc = SuiteCase { suite: Suite::Memory, engine: Engine::Single, case, devices: 1, sparse: None };
         let r = suite::run_case(&[Arc::new(GpuContext::new().unwrap())], &sc, &BenchOptions { reps: 1, warmup: 0, ..Default::default() }, None);
         assert_eq!(r.status, CaseStatus::Ok, "{:?}", r.note);
         assert_eq!((r.peak_bytes, r.peak_bytes_total), (Some(want), Some(want)));
@@ -321,9 +344,13 @@ fn memory_accounting_matches_the_buffers_created() {
         assert!(allocated > 0 && allocated <= peak, "device {i}: allocated {allocated}, peak {peak}");
         assert!(peak - allocated <= chunk_o, "device {i}: peak {peak} exceeds the allocations {allocated} by more than the O readback {chunk_o}");
     }
+    // A second call with the same layout reuses the workspace: it allocates no more
+    // than the first, and reports the same peak.
     let mid: Vec<u64> = contexts.iter().map(|c| c.allocated_bytes()).collect();
     let again = attn.forward(&q, &q, &q, shape, Dtype::F32, true).unwrap();
-    assert_eq!(contexts.iter().map(|c| c.allocated_bytes()).collect::<Vec<_>>(), mid, "the second call reuses the buffers");
+    for (i, c) in contexts.iter().enumerate() {
+        assert!(c.allocated_bytes() - mid[i] <= mid[i] - before[i], "device {i}: the second call allocated more than the first");
+    }
     assert_eq!(again.stats.peak_bytes, out.stats.peak_bytes);
     // Per device O(n / devices): half the sequence each.
     let one = Preset::standard().on_contexts(vec![contexts[0].clone()]).unwrap();
@@ -358,6 +385,14 @@ fn check_catches_a_wrong_output() {
 fn presets_by_name_and_bad_input() {
     assert_eq!(Preset::by_name("DISTRIBUTED").unwrap().kind, PresetKind::Distributed);
     assert!(Preset::by_name("hilbert").unwrap_err().to_string().contains("not available"));
+    assert_error(&ringattn(&["bench", "sparse", "--densities", "1.5"]), &["--densities must be in [0, 1]"]);
+    assert_error(&ringattn(&["bench", "sparse", "--block", "48"]), &["--block must be one of"]);
+    // BlockSparse on several devices: a clear error, not another computation.
+    let two: Vec<Arc<GpuContext>> = (0..2).map(|_| Arc::new(GpuContext::new().unwrap())).collect();
+    let shape = Shape::new(1, 32, 1, 32);
+    let x = reference::random_vec(shape.q_len(), 3);
+    let e = Preset::block_sparse().on_contexts(two).unwrap().forward(&x, &x, &x, shape, Dtype::F32, false).unwrap_err().to_string();
+    assert!(e.contains("runs on one device"), "{e}");
     assert_error(&ringattn(&["bench", "speed"]), &["unknown suite `speed`", "compare", "ring"]);
     assert_error(&ringattn(&["bench", "compare", "--presets", "fast"]), &["unknown preset `fast`", "Standard", "Distributed"]);
     assert_error(&ringattn(&["bench", "kernels", "memory"]), &["on its own"]);

@@ -60,7 +60,7 @@ impl CausalArg {
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Suites to run, comma- or space-separated: kernels (the default: the kernel
-    /// table), compare, memory, extreme, sweep, ring, or all (every suite but
+    /// table), compare, memory, extreme, sweep, ring, sparse, or all (every suite but
     /// kernels). Grid options left out take each suite's defaults (see the docs).
     #[arg(value_delimiter = ',', value_name = "SUITE")]
     pub suites: Vec<String>,
@@ -106,6 +106,13 @@ pub struct BenchArgs {
     /// Leave out cases with a longer sequence (a size cap, e.g. for CI).
     #[arg(long, value_name = "N", help_heading = "Grid")]
     pub max_seq: Option<usize>,
+    /// Mask densities of the sparse suite (fraction of key blocks kept by the seeded
+    /// random mask; the diagonal is always kept) [default: 0.05,0.1,0.2,0.5].
+    #[arg(long, value_delimiter = ',', value_name = "P,...", help_heading = "Grid")]
+    pub densities: Option<Vec<f64>>,
+    /// Mask block size in tokens (sparse suite and the BlockSparse preset) [default: 64].
+    #[arg(long, value_name = "TOKENS", help_heading = "Grid")]
+    pub block: Option<usize>,
 
     /// Timed iterations per case (the table shows the median) [default: kernels,
     /// compare, sweep 10; ring 5; memory, extreme 1].
@@ -217,6 +224,12 @@ fn check_common(args: &BenchArgs) -> Result<()> {
     if let Some(d) = args.head_dims.iter().flatten().find(|d| !crate::SUPPORTED_HEAD_DIMS.contains(d)) {
         return Err(Error::UnsupportedHeadDim { got: *d, supported: crate::SUPPORTED_HEAD_DIMS });
     }
+    if let Some(d) = args.densities.iter().flatten().find(|d| !(0.0..=1.0).contains(*d)) {
+        return Err(Error::InvalidArgument(format!("--densities must be in [0, 1], got {d}")));
+    }
+    if let Some(b) = args.block.filter(|b| !crate::mask::BLOCK_SIZES.contains(b)) {
+        return Err(Error::InvalidArgument(format!("--block must be one of {:?}, got {b}", crate::mask::BLOCK_SIZES)));
+    }
     if args.max_seq == Some(0) {
         return Err(Error::InvalidArgument("--max-seq must be at least 1".into()));
     }
@@ -253,6 +266,8 @@ fn execute_kernels(args: &BenchArgs) -> Result<Status> {
         ("--gqa", args.gqa.is_some()),
         ("--presets", args.presets.is_some()),
         ("--devices", args.devices.is_some()),
+        ("--densities", args.densities.is_some()),
+        ("--block", args.block.is_some()),
         ("--check", args.check),
         ("--out", args.out.is_some()),
     ] {
@@ -393,6 +408,10 @@ fn suite_row(r: &CaseResult) -> String {
         (CaseStatus::Ok, None, Some(w)) => format!("{} (wall)", sig3(w)),
         (s, _, _) => format!("{s:?}").to_lowercase(),
     };
+    let engine = match r.density {
+        Some(d) => format!("{} d={}", r.preset.as_deref().unwrap_or("-"), sig3(d)),
+        None => r.preset.as_deref().unwrap_or("-").to_string(),
+    };
     let check = match &r.check {
         None => "-".to_string(),
         Some(c) if c.passed => format!("ok {:.1e}", c.o_rel_error),
@@ -407,7 +426,7 @@ fn suite_row(r: &CaseResult) -> String {
     format!(
         "| {} | {} | {} | {} | {} | {} | {heads} | {} | {} | {} | {time} | {} | {} | {} | {check} | {note} |",
         r.suite.as_deref().unwrap_or("-"),
-        r.preset.as_deref().unwrap_or("-"),
+        engine,
         r.tier,
         r.dtype,
         r.batch,
@@ -469,6 +488,8 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         causal: args.causal.map(|c| c.values()),
         presets,
         max_seq: args.max_seq,
+        densities: args.densities.clone(),
+        block: args.block,
     };
     let mut cases = Vec::new();
     let mut notes = Vec::new();
@@ -496,6 +517,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         "presets": cfg.presets.as_ref().map(|p| p.iter().map(|k| k.name()).collect::<Vec<_>>()),
         "devices": contexts.len(),
         "max_seq": args.max_seq,
+        "densities": args.densities, "block": args.block,
         "reps": args.reps, "warmup": args.warmup, "max_seconds": args.max_seconds,
         "timestamps": !args.no_timestamps,
         "check_rows": args.check.then_some(args.check_rows),
@@ -669,7 +691,7 @@ mod tests {
     #[test]
     fn suite_names_on_the_command_line() {
         let all = parse_suites(&["all".into()]).unwrap();
-        assert!(!all.contains(&Suite::Kernels) && all.contains(&Suite::Ring) && all.len() == Suite::ALL.len() - 1);
+        assert!(!all.contains(&Suite::Kernels) && all.contains(&Suite::Ring) && all.contains(&Suite::Sparse) && all.len() == Suite::ALL.len() - 1);
         assert_eq!(parse_suites(&[]).unwrap(), vec![Suite::Kernels]);
         assert_eq!(parse_suites(&["MEMORY".into(), "memory".into()]).unwrap(), vec![Suite::Memory]);
         let e = parse_suites(&["kernels".into(), "compare".into()]).unwrap_err().to_string();

@@ -3,7 +3,8 @@
 //!
 //! One file gives a report per suite found in it: tables of every case, and plots of
 //! throughput against N per preset (`compare`), memory per token against N with the
-//! fitted scaling exponent (`memory`), and speedup against devices (`ring`). Two
+//! fitted scaling exponent (`memory`), speedup against devices (`ring`), and time
+//! against mask density (`sparse`). Two
 //! files (two adapters, or before/after a change) add a side-by-side table of the
 //! cases both measured, with ratio columns.
 
@@ -69,6 +70,18 @@ fn engine(r: &CaseResult) -> String {
     r.preset.clone().unwrap_or_else(|| r.implementation.clone())
 }
 
+/// Time of the dense case (no mask) of each sparse series, keyed like [`series_key_no_density`].
+fn dense_baselines(rows: &[&CaseResult]) -> BTreeMap<String, f64> {
+    rows.iter()
+        .filter(|r| r.status == CaseStatus::Ok && r.density.is_none())
+        .filter_map(|r| Some((series_key_no_density(r), time_ms(r)?.0)))
+        .collect()
+}
+
+fn series_key_no_density(r: &CaseResult) -> String {
+    format!("{} {} {} {} {} {} {} {} {:?}", engine(r), r.dtype, r.batch, r.seq, r.heads, r.kv_heads(), r.head_dim, r.causal, r.devices)
+}
+
 fn status_cell(r: &CaseResult) -> String {
     match r.status {
         CaseStatus::Ok => String::new(),
@@ -117,15 +130,40 @@ fn header(out: &mut String, r: &BenchReport, name: &str) {
     out.push('\n');
 }
 
-/// A table of cases. `speedup` adds a column of speedups over the same series' 1-device case.
-fn case_table(out: &mut String, rows: &[&CaseResult], speedup: bool) {
-    let base = speedup.then(|| ring_baselines(rows));
-    let _ = write!(out, "| engine | tier | dtype | B | N | H | KV | D | causal | dev | time ms (median) | min | max | source | tokens/s | TFLOP/s | peak MiB/dev | KiB/token |");
-    if speedup {
-        out.push_str(" speedup |");
+/// What the speedup column of a table compares against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Speedup {
+    None,
+    /// Over the same series on one device (ring suite).
+    OverOneDevice,
+    /// Over the same shape without a mask (sparse suite).
+    OverDense,
+}
+
+/// A table of cases (a density column when any case has a mask).
+fn case_table(out: &mut String, rows: &[&CaseResult], speedup: Speedup) {
+    let base = match speedup {
+        Speedup::None => None,
+        Speedup::OverOneDevice => Some(ring_baselines(rows)),
+        Speedup::OverDense => Some(dense_baselines(rows)),
+    };
+    let with_density = rows.iter().any(|r| r.density.is_some());
+    let _ = write!(out, "| engine |");
+    if with_density {
+        out.push_str(" density |");
     }
-    out.push_str(" check | note |\n|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
-    if speedup {
+    out.push_str(
+        " tier | dtype | B | N | H | KV | D | causal | dev | time ms (median) | min | max | source | tokens/s | TFLOP/s | peak MiB/dev | KiB/token |",
+    );
+    if base.is_some() {
+        out.push_str(if speedup == Speedup::OverDense { " speedup vs dense |" } else { " speedup |" });
+    }
+    out.push_str(" check | note |\n|---|");
+    if with_density {
+        out.push_str("---:|");
+    }
+    out.push_str("---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+    if base.is_some() {
         out.push_str("---:|");
     }
     out.push_str("---|---|\n");
@@ -136,10 +174,13 @@ fn case_table(out: &mut String, rows: &[&CaseResult], speedup: bool) {
             _ => (r.wall_ms_min, r.wall_ms_max),
         };
         let time = if r.status == CaseStatus::Ok { opt(t.map(|x| x.0), sig3) } else { status_cell(r) };
+        let _ = write!(out, "| {} |", engine(r));
+        if with_density {
+            let _ = write!(out, " {} |", r.density.map_or_else(|| "dense".to_string(), |d| format!("{d:.3}")));
+        }
         let _ = write!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            engine(r),
+            " {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.tier,
             r.dtype,
             r.batch,
@@ -159,7 +200,8 @@ fn case_table(out: &mut String, rows: &[&CaseResult], speedup: bool) {
             opt(r.bytes_per_token, |b| sig3(b / 1024.0)),
         );
         if let Some(base) = &base {
-            let s = base.get(&series_key_no_devices(r)).and_then(|b| Some(b / time_ms(r)?.0)).filter(|_| r.status == CaseStatus::Ok);
+            let key = if speedup == Speedup::OverDense { series_key_no_density(r) } else { series_key_no_devices(r) };
+            let s = base.get(&key).and_then(|b| Some(b / time_ms(r)?.0)).filter(|_| r.status == CaseStatus::Ok);
             let _ = write!(out, " {} |", opt(s, |x| format!("{x:.2}")));
         }
         let note = r.note.as_deref().unwrap_or("").replace('|', "\\|").replace('\n', " ");
@@ -269,6 +311,32 @@ fn hoist_common_words(plot: &mut Plot) {
     }
 }
 
+fn density_plot(rows: &[&CaseResult]) -> Plot {
+    let dense = dense_baselines(rows);
+    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.status == CaseStatus::Ok) {
+        let Some((t, _)) = time_ms(r) else { continue };
+        let kv = if r.kv_heads() != r.heads { format!("/{}", r.kv_heads()) } else { String::new() };
+        let name = format!("N={} {} B={} H={}{kv} D={}{}", r.seq, r.dtype, r.batch, r.heads, r.head_dim, if r.causal { " causal" } else { "" });
+        match r.density {
+            Some(d) => series.entry(name).or_default().push((d, t)),
+            // Dense at density 1 (every block).
+            None if dense.contains_key(&series_key_no_density(r)) => series.entry(name).or_default().push((1.0, t)),
+            None => {}
+        }
+    }
+    Plot {
+        title: "time vs mask density (dense at 1)".into(),
+        x_label: "density (fraction of blocks computed)".into(),
+        y_label: "time (ms, median)".into(),
+        x_log: true,
+        y_log: true,
+        x_format: TickFormat::Plain,
+        y_format: TickFormat::Plain,
+        series: sorted_series(series),
+    }
+}
+
 fn plot_into(rendered: &mut Rendered, out: &mut String, file: &str, mut plot: Plot) {
     hoist_common_words(&mut plot);
     if !plot.has_data() {
@@ -313,7 +381,7 @@ pub fn render(a: &BenchReport, b: Option<&BenchReport>, names: (&str, &str)) -> 
         match s.as_str() {
             "compare" => {
                 plot_into(&mut rendered, &mut out, "compare-throughput.svg", throughput_plot(rows, "throughput vs N per preset"));
-                case_table(&mut out, rows, false);
+                case_table(&mut out, rows, Speedup::None);
             }
             "memory" => {
                 plot_into(&mut rendered, &mut out, "memory-per-token.svg", memory_plot(rows));
@@ -338,17 +406,21 @@ pub fn render(a: &BenchReport, b: Option<&BenchReport>, names: (&str, &str)) -> 
                     );
                 }
                 out.push('\n');
-                case_table(&mut out, rows, false);
+                case_table(&mut out, rows, Speedup::None);
             }
             "ring" => {
                 plot_into(&mut rendered, &mut out, "ring-speedup.svg", speedup_plot(rows));
-                case_table(&mut out, rows, true);
+                case_table(&mut out, rows, Speedup::OverOneDevice);
+            }
+            "sparse" => {
+                plot_into(&mut rendered, &mut out, "sparse-density.svg", density_plot(rows));
+                case_table(&mut out, rows, Speedup::OverDense);
             }
             "kernels" => {
                 plot_into(&mut rendered, &mut out, "kernels-throughput.svg", throughput_plot(rows, "kernel throughput vs N"));
-                case_table(&mut out, rows, false);
+                case_table(&mut out, rows, Speedup::None);
             }
-            _ => case_table(&mut out, rows, false),
+            _ => case_table(&mut out, rows, Speedup::None),
         }
     }
     if let Some(b) = b {
@@ -360,7 +432,10 @@ pub fn render(a: &BenchReport, b: Option<&BenchReport>, names: (&str, &str)) -> 
 
 /// The identity of a case across files: suite, engine (or tier), dtype, shape, mask, devices.
 fn join_key(r: &CaseResult) -> (String, String, String, usize, usize, usize, usize, usize, bool, usize) {
-    let who = r.preset.clone().unwrap_or_else(|| r.tier.clone());
+    let mut who = r.preset.clone().unwrap_or_else(|| r.tier.clone());
+    if let Some(d) = r.density {
+        who = format!("{who} density {d:.4}");
+    }
     (suite_of(r), who, r.dtype.clone(), r.batch, r.seq, r.heads, r.kv_heads(), r.head_dim, r.causal, r.devices.unwrap_or(1))
 }
 
@@ -448,7 +523,7 @@ mod tests {
         let mut r = CaseResult::new(&c, "portable".into(), &Default::default());
         r.note = Some("a | b".into());
         let mut s = String::new();
-        case_table(&mut s, &[&r], false);
+        case_table(&mut s, &[&r], Speedup::None);
         assert!(s.contains("a \\| b"));
         assert!(s.contains("| skipped |"));
     }
