@@ -437,3 +437,36 @@ fn the_kernel_table_stays_the_default_and_reports() {
     let md = std::fs::read_to_string(dir.join("r").join("report.md")).unwrap();
     assert!(md.contains("## Suite `kernels`") && md.contains("kernels-throughput.svg"), "{md}");
 }
+
+/// The Python baselines write the same schema: their output (here: the skip path when
+/// torch or the old package is missing) reads back as a results file and renders.
+#[test]
+fn old_system_baseline_writes_the_results_schema() {
+    let dir = tmpdir("old");
+    let json = dir.join("old.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/old_ring_baseline.py");
+    let o = match Command::new("python3").arg(&script).args(["--seqs", "1024,2048", "--causal", "both", "--json", s(&json)]).output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("python3 not available ({e}): nothing to check");
+            return;
+        }
+    };
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "--- stdout\n{out}\n--- stderr\n{err}");
+    let rep = read_results(&json).unwrap();
+    assert_eq!(rep.results.len(), 2 * 2 * 4, "2 lengths x 2 masks x 4 classes");
+    assert_eq!(rep.suites, ["compare"]);
+    for r in &rep.results {
+        assert_eq!((r.batch, r.heads, r.head_dim, r.dtype.as_str(), r.suite.as_deref()), (2, 8, 64, "f16", Some("compare")));
+        if r.status != CaseStatus::Ok {
+            assert!(r.note.as_deref().is_some_and(|n| !n.is_empty()), "a skipped case says why");
+        }
+    }
+    let presets: Vec<&str> = rep.results.iter().filter_map(|r| r.preset.as_deref()).collect();
+    for p in ["Standard", "Distributed", "Hilbert", "BlockSparse"] {
+        assert!(presets.contains(&p), "{p}");
+    }
+    let o = ringattn(&["report", s(&json), "--out", s(&dir.join("r"))]);
+    assert_ok(&o);
+}

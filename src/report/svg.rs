@@ -179,7 +179,7 @@ impl Plot {
         let (xmin, xmax) = if xs.is_empty() { (1.0, 10.0) } else { (xmin, xmax) };
         let (ymin, ymax) = if ys.is_empty() { (1.0, 10.0) } else { (ymin, ymax) };
         let legend_chars = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
-        let right = 40.0 + 6.8 * legend_chars;
+        let right = 48.0 + 7.4 * legend_chars;
         let w = PLOT_W + right;
         let xa = Axis::new(self.x_log, xmin, xmax, LEFT, PLOT_W);
         let ya = Axis::new(self.y_log, ymin, ymax, H - BOTTOM, TOP);
