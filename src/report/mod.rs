@@ -385,27 +385,7 @@ pub fn render(a: &BenchReport, b: Option<&BenchReport>, names: (&str, &str)) -> 
             }
             "memory" => {
                 plot_into(&mut rendered, &mut out, "memory-per-token.svg", memory_plot(rows));
-                let series: Vec<CaseResult> = rows.iter().map(|r| (*r).clone()).collect();
-                let _ = writeln!(out, "Peak bytes of the busiest device fitted as c·N^e by least squares on log-log:\n");
-                let _ =
-                    writeln!(out, "| series | exponent e | R² | points | KiB/token at smallest N | at largest N |\n|---|---:|---:|---:|---:|---:|");
-                for m in memory_series(&series) {
-                    let per_tok = |&(n, _, t): &(usize, u64, u64)| {
-                        let b = rows.iter().find(|r| series_label(r) == m.label && r.seq == n).map_or(1, |r| r.batch);
-                        sig3(t as f64 / (n * b) as f64 / 1024.0)
-                    };
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} | {} | {} | {} |",
-                        m.label,
-                        m.fit.map_or_else(|| "-".into(), |f| format!("{:.3}", f.exponent)),
-                        m.fit.map_or_else(|| "-".into(), |f| format!("{:.4}", f.r2)),
-                        m.points.len(),
-                        m.points.first().map_or_else(|| "-".into(), per_tok),
-                        m.points.last().map_or_else(|| "-".into(), per_tok),
-                    );
-                }
-                out.push('\n');
+                fit_table(&mut out, rows);
                 case_table(&mut out, rows, Speedup::None);
             }
             "ring" => {
@@ -424,23 +404,74 @@ pub fn render(a: &BenchReport, b: Option<&BenchReport>, names: (&str, &str)) -> 
         }
     }
     if let Some(b) = b {
-        comparison(&mut out, a, b, names);
+        comparison(&mut rendered, &mut out, a, b, names);
     }
     rendered.markdown = out;
     rendered
 }
 
+/// The memory fits of `rows`: peak bytes of the busiest device = c·N^e per series.
+fn fit_table(out: &mut String, rows: &[&CaseResult]) {
+    let series: Vec<CaseResult> = rows.iter().map(|r| (*r).clone()).collect();
+    let _ = writeln!(out, "Peak bytes of the busiest device fitted as c·N^e by least squares on log-log:\n");
+    let _ = writeln!(out, "| series | exponent e | R² | points | KiB/token at smallest N | at largest N |\n|---|---:|---:|---:|---:|---:|");
+    for m in memory_series(&series) {
+        let per_tok = |&(n, _, t): &(usize, u64, u64)| {
+            let b = rows.iter().find(|r| series_label(r) == m.label && r.seq == n).map_or(1, |r| r.batch);
+            sig3(t as f64 / (n * b) as f64 / 1024.0)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            m.label,
+            m.fit.map_or_else(|| "-".into(), |f| format!("{:.3}", f.exponent)),
+            m.fit.map_or_else(|| "-".into(), |f| format!("{:.4}", f.r2)),
+            m.points.len(),
+            m.points.first().map_or_else(|| "-".into(), per_tok),
+            m.points.last().map_or_else(|| "-".into(), per_tok),
+        );
+    }
+    out.push('\n');
+}
+
+/// One plot of both files' cases of `suite`, series prefixed "A:" and "B:".
+fn paired_plot(a: &BenchReport, b: &BenchReport, suite: &str, make: impl Fn(&[&CaseResult]) -> Plot) -> Plot {
+    fn pick<'r>(r: &'r BenchReport, suite: &str) -> Vec<&'r CaseResult> {
+        r.results.iter().filter(|x| suite_of(x) == suite).collect()
+    }
+    let (pa, pb) = (make(&pick(a, suite)), make(&pick(b, suite)));
+    let mut plot = Plot { title: format!("{} (A and B)", pa.title), series: Vec::new(), ..pa.clone() };
+    for (tag, p) in [("A", pa), ("B", pb)] {
+        plot.series.extend(p.series.into_iter().map(|s| Series { name: format!("{tag}: {}", s.name), points: s.points }));
+    }
+    plot
+}
+
 /// The identity of a case across files: suite, engine (or tier), dtype, shape, mask, devices.
 fn join_key(r: &CaseResult) -> (String, String, String, usize, usize, usize, usize, usize, bool, usize) {
     let mut who = r.preset.clone().unwrap_or_else(|| r.tier.clone());
-    if let Some(d) = r.density {
+    // Masked single-device cases differ by density; a preset's mask is part of the preset.
+    if let (Some(d), Some("single") | None) = (r.density, r.preset.as_deref()) {
         who = format!("{who} density {d:.4}");
     }
     (suite_of(r), who, r.dtype.clone(), r.batch, r.seq, r.heads, r.kv_heads(), r.head_dim, r.causal, r.devices.unwrap_or(1))
 }
 
-fn comparison(out: &mut String, a: &BenchReport, b: &BenchReport, names: (&str, &str)) {
+fn comparison(rendered: &mut Rendered, out: &mut String, a: &BenchReport, b: &BenchReport, names: (&str, &str)) {
     let _ = writeln!(out, "## Side by side: `{}` (A) and `{}` (B)\n", names.0, names.1);
+    let has = |r: &BenchReport, s: &str| r.results.iter().any(|x| suite_of(x) == s && x.status == CaseStatus::Ok);
+    if has(a, "compare") && has(b, "compare") {
+        let p = paired_plot(a, b, "compare", |rows| throughput_plot(rows, "throughput vs N"));
+        plot_into(rendered, out, "ab-compare-throughput.svg", p);
+    }
+    if has(a, "memory") && has(b, "memory") {
+        plot_into(rendered, out, "ab-memory-per-token.svg", paired_plot(a, b, "memory", memory_plot));
+        for (tag, r) in [("A", a), ("B", b)] {
+            let _ = writeln!(out, "Memory scaling of {tag}:\n");
+            let rows: Vec<&CaseResult> = r.results.iter().filter(|x| suite_of(x) == "memory").collect();
+            fit_table(out, &rows);
+        }
+    }
     let bmap: BTreeMap<_, &CaseResult> = b.results.iter().filter(|r| r.status == CaseStatus::Ok).map(|r| (join_key(r), r)).collect();
     let mut matched = 0;
     let mut rows = String::new();
