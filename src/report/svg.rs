@@ -63,9 +63,9 @@ fn trim_zeros(s: String) -> String {
 fn fmt_tick(v: f64, f: TickFormat) -> String {
     let integral = v.fract() == 0.0;
     match f {
-        TickFormat::Tokens if integral && v >= 1024.0 && (v as u64) % 1024 == 0 => {
+        TickFormat::Tokens if integral && v >= 1024.0 && (v as u64).is_multiple_of(1024) => {
             let n = v as u64;
-            if n % (1 << 20) == 0 {
+            if n.is_multiple_of(1 << 20) {
                 format!("{}M", n >> 20)
             } else {
                 format!("{}K", n >> 10)
