@@ -92,7 +92,7 @@ pub struct BenchArgs {
     /// largest head count, others 1].
     #[arg(long, value_delimiter = ',', value_name = "R,...", help_heading = "Grid")]
     pub gqa: Option<Vec<usize>>,
-    /// Causal mask: both, on, off [default: kernels, compare, ring both; extreme on; memory, sweep off].
+    /// Causal mask: both, on, off [default: kernels, compare, ring both; extreme on; memory, sweep, sparse off].
     #[arg(long, value_enum, help_heading = "Grid")]
     pub causal: Option<CausalArg>,
     /// Presets the suites run, comma-separated, case-insensitive [default: every preset].

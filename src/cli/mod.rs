@@ -53,7 +53,7 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run attention on .npy inputs and write O (and LSE) as .npy.
     Run(run::RunArgs),
-    /// Benchmarks: the kernel table (default) or suites (compare, memory, extreme, sweep, ring) with JSON/CSV results.
+    /// Benchmarks: the kernel table (default) or suites (compare, memory, extreme, sweep, ring, sparse) with JSON/CSV results.
     Bench(bench::BenchArgs),
     /// Time ring attention against one device over sequence lengths, device counts,
     /// placements and masks, and the ring's transport alone (checked against f64).
