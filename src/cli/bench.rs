@@ -75,8 +75,9 @@ pub struct BenchArgs {
     /// has SHADER_F16; the other suites f16 where available, else f32].
     #[arg(long, value_delimiter = ',', value_enum, value_name = "DTYPES", help_heading = "Grid")]
     pub dtypes: Option<Vec<DtypeArg>>,
-    /// Sequence lengths N (seq_q = seq_k), comma-separated [default: per suite; kernels
-    /// 1024,4096,16384,65536].
+    /// Sequence lengths N (seq_q = seq_k), comma-separated [default: kernels
+    /// 1024,4096,16384,65536; compare 1024..65536 (powers of 2); memory 512..65536;
+    /// extreme 100000,1048576; sweep 4096; ring and sparse 16384,65536].
     #[arg(long, value_delimiter = ',', value_name = "N,...", help_heading = "Grid")]
     pub seqs: Option<Vec<usize>>,
     /// Head dims D, comma-separated [default: kernels 64,128; sweep every supported; others 64].
