@@ -215,17 +215,19 @@ impl Plot {
         // Series and legend.
         for (i, ser) in self.series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
+            // Past ten series the colours repeat: tell them apart by dashes.
+            let dash = ["", " stroke-dasharray=\"6 3\"", " stroke-dasharray=\"2 2\"", " stroke-dasharray=\"8 3 2 3\""][(i / COLORS.len()) % 4];
             let p: Vec<(f64, f64)> = ser.points.iter().copied().filter(|p| self.usable(*p)).map(|(x, y)| (xa.map(x), ya.map(y))).collect();
             if p.len() > 1 {
                 let path: Vec<String> = p.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-                let _ = writeln!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#, path.join(" "));
+                let _ = writeln!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#, path.join(" "));
             }
             for (x, y) in &p {
                 let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#);
             }
             let ly = TOP + 8.0 + 18.0 * i as f64;
             let lx = PLOT_W + 14.0;
-            let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"/>"#, lx + 18.0);
+            let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#, lx + 18.0);
             let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}">{}</text>"#, lx + 24.0, ly + 4.0, escape(&ser.name));
         }
         if pts.is_empty() {
