@@ -6,12 +6,15 @@
 //! |---|---|---|---|---|
 //! | [`PresetKind::Standard`] | dense (causal optional) | natural | ring over the given devices (default: one, the preferred adapter), contiguous chunks | `StandardRingAttention` |
 //! | [`PresetKind::Distributed`] | dense (causal optional) | natural | ring over every GPU adapter, zigzag chunks (causal work balanced) | `DistributedRingAttention` |
+//! | [`PresetKind::Hilbert`] | dense (causal optional, always in the caller's order) | Hilbert curve over a 2D grid of the tokens ([`HilbertConfig`]) | one device (the ring has no order placement yet) | `HilbertRingAttention` |
 //! | [`PresetKind::BlockSparse`] | block mask: seeded random blocks at `density` plus the diagonal ([`SparseConfig`]), causal optional | natural | one device (the ring does not take block masks yet) | `RingBlockSparseAttention` |
 //!
-//! `HilbertRingAttention` (Hilbert-ordered ring) becomes a preset once the `order`
-//! module is on main; until then [`Preset::by_name`] says so instead of running
-//! something else. BlockSparse runs on one device until the ring scheduler takes
-//! block masks (issue 5): asked for more devices it returns an error saying so.
+//! Hilbert and BlockSparse run on one device until the ring scheduler takes token orders
+//! and block masks (issue 5): asked for more devices they return an error saying so.
+//! Hilbert computes exactly what Standard computes (dense attention does not depend on
+//! the order of the keys): what it measures is the cost of the permutations in and out
+//! and, under a causal mask, of the causal mask carried into the permuted order as a
+//! block mask.
 //!
 //! # What the old classes computed, and what the presets compute instead
 //!
@@ -62,6 +65,7 @@ use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::{BlockMask, Pattern};
+use crate::order::{Order, OrderedAttention};
 use crate::ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
 use crate::tensor::{Dtype, GpuTensor, Shape};
 
@@ -72,21 +76,21 @@ pub enum PresetKind {
     Standard,
     /// Ring over every GPU adapter with zigzag chunks (`DistributedRingAttention`).
     Distributed,
+    /// Dense attention computed in the Hilbert order of a 2D token grid (`HilbertRingAttention`).
+    Hilbert,
     /// Block-sparse attention under a seeded random block mask (`RingBlockSparseAttention`).
     BlockSparse,
 }
 
 impl PresetKind {
     /// Every preset this build has, in table order.
-    pub const ALL: &'static [PresetKind] = &[PresetKind::Standard, PresetKind::Distributed, PresetKind::BlockSparse];
-
-    /// Presets of the old system that need modules not built yet, and why.
-    pub const NOT_YET: &'static [(&'static str, &'static str)] = &[("Hilbert", "needs the Hilbert `order` module (issue 4), not on main yet")];
+    pub const ALL: &'static [PresetKind] = &[PresetKind::Standard, PresetKind::Distributed, PresetKind::Hilbert, PresetKind::BlockSparse];
 
     pub fn name(self) -> &'static str {
         match self {
             PresetKind::Standard => "Standard",
             PresetKind::Distributed => "Distributed",
+            PresetKind::Hilbert => "Hilbert",
             PresetKind::BlockSparse => "BlockSparse",
         }
     }
@@ -96,13 +100,14 @@ impl PresetKind {
         match self {
             PresetKind::Standard => "StandardRingAttention",
             PresetKind::Distributed => "DistributedRingAttention",
+            PresetKind::Hilbert => "HilbertRingAttention",
             PresetKind::BlockSparse => "RingBlockSparseAttention",
         }
     }
 
     /// Whether the preset can run on a ring of several devices.
     pub fn multi_device(self) -> bool {
-        !matches!(self, PresetKind::BlockSparse)
+        !matches!(self, PresetKind::BlockSparse | PresetKind::Hilbert)
     }
 }
 
@@ -127,11 +132,6 @@ impl std::str::FromStr for PresetKind {
             }
         }
         let valid: Vec<&str> = PresetKind::ALL.iter().map(|k| k.name()).collect();
-        for (name, why) in PresetKind::NOT_YET {
-            if key == name.to_ascii_lowercase() {
-                return Err(Error::InvalidArgument(format!("preset `{s}` is not available in this build: {why} (valid: {})", valid.join(", "))));
-            }
-        }
         Err(Error::InvalidArgument(format!("unknown preset `{s}` (valid, case-insensitive: {})", valid.join(", "))))
     }
 }
@@ -180,6 +180,37 @@ impl SparseConfig {
     }
 }
 
+/// The token order of the Hilbert preset: a Hilbert curve over a `height x width` grid
+/// holding the sequence in raster order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HilbertConfig {
+    /// `(height, width)`; `None`: the most square grid with `height * width = seq`
+    /// ([`square_grid`]).
+    pub grid: Option<(usize, usize)>,
+}
+
+/// The most square `(height, width)` with `height * width = n` and `height <= width`
+/// (a prime `n` gives `1 x n`, where the curve is the identity).
+pub fn square_grid(n: usize) -> (usize, usize) {
+    let mut h = (n as f64).sqrt() as usize;
+    while h > 1 && (h * h > n || !n.is_multiple_of(h)) {
+        h -= 1;
+    }
+    let h = h.max(1);
+    (h, n / h)
+}
+
+impl HilbertConfig {
+    /// The order for a sequence of `seq` tokens (errors when a given grid does not hold exactly `seq`).
+    pub fn order(&self, seq: usize) -> Result<Order> {
+        let (height, width) = self.grid.unwrap_or_else(|| square_grid(seq));
+        if height * width != seq {
+            return Err(Error::InvalidArgument(format!("the Hilbert grid {height}x{width} holds {} tokens, the sequence has {seq}", height * width)));
+        }
+        Ok(Order::Hilbert2d { height, width })
+    }
+}
+
 /// A named combination of mask, order and placement.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Preset {
@@ -190,17 +221,28 @@ pub struct Preset {
     pub devices: DeviceChoice,
     /// Block mask (BlockSparse); `None` = dense.
     pub sparse: Option<SparseConfig>,
+    /// Token order (Hilbert); `None` = natural.
+    pub hilbert: Option<HilbertConfig>,
 }
 
 impl Preset {
     /// Dense ring, contiguous chunks, on the preferred adapter unless given devices.
     pub fn standard() -> Self {
-        Preset { kind: PresetKind::Standard, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: None }
+        Preset { kind: PresetKind::Standard, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: None, hilbert: None }
     }
 
     /// Dense ring over every GPU adapter, zigzag chunks.
     pub fn distributed() -> Self {
-        Preset { kind: PresetKind::Distributed, placement: Placement::Zigzag, devices: DeviceChoice::AllAdapters, sparse: None }
+        Preset { kind: PresetKind::Distributed, placement: Placement::Zigzag, devices: DeviceChoice::AllAdapters, sparse: None, hilbert: None }
+    }
+
+    /// Dense attention in the Hilbert order of the most square 2D grid, on the preferred adapter.
+    pub fn hilbert() -> Self {
+        Self::hilbert_with(HilbertConfig::default())
+    }
+
+    pub fn hilbert_with(cfg: HilbertConfig) -> Self {
+        Preset { kind: PresetKind::Hilbert, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: None, hilbert: Some(cfg) }
     }
 
     /// Block-sparse attention ([`SparseConfig::default`]) on the preferred adapter.
@@ -209,13 +251,14 @@ impl Preset {
     }
 
     pub fn block_sparse_with(cfg: SparseConfig) -> Self {
-        Preset { kind: PresetKind::BlockSparse, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: Some(cfg) }
+        Preset { kind: PresetKind::BlockSparse, placement: Placement::Contiguous, devices: DeviceChoice::Preferred, sparse: Some(cfg), hilbert: None }
     }
 
     pub fn of(kind: PresetKind) -> Self {
         match kind {
             PresetKind::Standard => Self::standard(),
             PresetKind::Distributed => Self::distributed(),
+            PresetKind::Hilbert => Self::hilbert(),
             PresetKind::BlockSparse => Self::block_sparse(),
         }
     }
@@ -242,6 +285,13 @@ impl Preset {
             DeviceChoice::AllAdapters => "every GPU adapter".to_string(),
             DeviceChoice::Logical(n) => format!("{n} logical devices"),
         };
+        if let Some(h) = self.hilbert {
+            let grid = h.grid.map_or_else(|| "the most square height x width = N".to_string(), |(a, b)| format!("{a}x{b}"));
+            return format!(
+                "{}: dense mask (causal optional, in the caller's order), Hilbert order over a 2D grid ({grid}), one device",
+                self.name()
+            );
+        }
         match self.sparse {
             None => {
                 format!("{}: dense mask (causal optional), natural order, {} ring placement, default devices: {devices}", self.name(), self.placement)
@@ -320,21 +370,18 @@ impl PresetAttention {
     /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`];
     /// BlockSparse on more than one device is an [`Error::InvalidArgument`].
     pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        match self.preset.sparse {
-            None => self.ring.forward(q, k, v, shape, dtype, &self.options(causal)),
-            Some(cfg) => self.forward_sparse(&cfg, q, k, v, shape, dtype, causal),
+        match (self.preset.sparse, self.preset.hilbert) {
+            (Some(cfg), _) => self.forward_sparse(&cfg, q, k, v, shape, dtype, causal),
+            (None, Some(cfg)) => self.forward_hilbert(&cfg, q, k, v, shape, dtype, causal),
+            (None, None) => self.ring.forward(q, k, v, shape, dtype, &self.options(causal)),
         }
     }
 
-    /// BlockSparse: masked attention on the ring's one device, host to host. The stats
-    /// are those of a one-device ring: peak bytes = the buffers allocated for the call
-    /// (Q, K, V, O, LSE, the mask) plus the readback of O.
-    #[allow(clippy::too_many_arguments)]
-    fn forward_sparse(&self, cfg: &SparseConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        let t0 = Instant::now();
+    /// Checks what the one-device presets need: one device, host slices of the shape.
+    fn one_device_checks(&self, q: &[f32], k: &[f32], v: &[f32], shape: &Shape, what: &str) -> Result<()> {
         if self.ring.len() != 1 {
             return Err(Error::InvalidArgument(format!(
-                "the {} preset runs on one device: the ring does not take block masks yet (got {} devices)",
+                "the {} preset runs on one device: the ring does not take {what} yet (got {} devices)",
                 self.preset.name(),
                 self.ring.len()
             )));
@@ -345,6 +392,56 @@ impl PresetAttention {
                 return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
             }
         }
+        Ok(())
+    }
+
+    /// Hilbert: attention in the Hilbert order on the ring's one device, host to host
+    /// (Q/K/V permuted on the GPU, O and LSE back in the caller's order). Peak bytes:
+    /// the buffers allocated for the call (inputs, outputs, the permuted copies, the
+    /// permutation and, when causal, the mask) plus the readback of O.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_hilbert(&self, cfg: &HilbertConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
+        let t0 = Instant::now();
+        self.one_device_checks(q, k, v, &shape, "token orders")?;
+        if shape.seq_q != shape.seq_k {
+            return Err(Error::InvalidArgument(format!(
+                "the Hilbert preset orders the tokens of self-attention: seq_q ({}) must equal seq_k ({})",
+                shape.seq_q, shape.seq_k
+            )));
+        }
+        let ctx = &self.ring.contexts()[0];
+        let perm = cfg.order(shape.seq_q)?.permutation(shape.seq_q)?;
+        let before = ctx.allocated_bytes();
+        let qt = GpuTensor::from_f32(ctx, q, shape.q_dims(), dtype)?;
+        let kt = GpuTensor::from_f32(ctx, k, shape.kv_dims(), dtype)?;
+        let vt = GpuTensor::from_f32(ctx, v, shape.kv_dims(), dtype)?;
+        let attn = OrderedAttention::new(ctx, AttentionOptions { causal, scale: self.scale, tier: self.tier }, &perm)?;
+        let tier = attn.attention().tier(dtype, shape.head_dim)?;
+        let out = attn.forward(&qt, &kt, &vt)?;
+        ctx.wait()?;
+        let allocated = ctx.allocated_bytes() - before;
+        let o = out.o.to_f32_vec(ctx)?;
+        let lse = out.lse.to_vec(ctx)?;
+        let stats = RingStats {
+            devices: 1,
+            steps: 1,
+            placement: self.preset.placement,
+            pairs_computed: 1,
+            peak_bytes: vec![allocated + out.o.size_bytes()],
+            tiers: vec![tier],
+            wall_seconds: t0.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        Ok(RingOutput { o, lse, stats })
+    }
+
+    /// BlockSparse: masked attention on the ring's one device, host to host. The stats
+    /// are those of a one-device ring: peak bytes = the buffers allocated for the call
+    /// (Q, K, V, O, LSE, the mask) plus the readback of O.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_sparse(&self, cfg: &SparseConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
+        let t0 = Instant::now();
+        self.one_device_checks(q, k, v, &shape, "block masks")?;
         let ctx = &self.ring.contexts()[0];
         let mask = cfg.mask(shape.seq_q, shape.seq_k)?;
         let before = ctx.allocated_bytes();
@@ -393,9 +490,8 @@ mod tests {
         for s in ["BlockSparse", "blocksparse", "RingBlockSparseAttention", "block_sparse"] {
             assert_eq!(s.parse::<PresetKind>().unwrap(), PresetKind::BlockSparse, "{s}");
         }
-        for s in ["hilbert", "HilbertRingAttention"] {
-            let e = Preset::by_name(s).unwrap_err().to_string();
-            assert!(e.contains("not available in this build"), "{s}: {e}");
+        for s in ["hilbert", "HilbertRingAttention", "Hilbert-Ring"] {
+            assert_eq!(s.parse::<PresetKind>().unwrap(), PresetKind::Hilbert, "{s}");
         }
     }
 
@@ -417,5 +513,24 @@ mod tests {
         assert!((0..1000).all(|i| m.allows(0, i, i)));
         assert!(m.density() > 0.05 && m.density() < 0.25, "{}", m.density());
         assert!(SparseConfig { density: 1.5, ..Default::default() }.mask(64, 64).is_err());
+        let h = Preset::hilbert();
+        assert_eq!((h.hilbert, h.sparse, h.kind.multi_device()), (Some(HilbertConfig::default()), None, false));
+        assert!(h.describe().contains("Hilbert order"));
+    }
+
+    #[test]
+    fn hilbert_grids() {
+        assert_eq!(square_grid(1024), (32, 32));
+        assert_eq!(square_grid(2048), (32, 64));
+        assert_eq!(square_grid(100_000), (250, 400));
+        assert_eq!(square_grid(1_048_576), (1024, 1024));
+        assert_eq!(square_grid(97), (1, 97));
+        assert_eq!(square_grid(1), (1, 1));
+        for n in [1usize, 2, 12, 48, 96, 1000, 65536] {
+            let (h, w) = square_grid(n);
+            assert!(h * w == n && h <= w, "{n}");
+        }
+        assert_eq!(HilbertConfig::default().order(48).unwrap(), Order::Hilbert2d { height: 6, width: 8 });
+        assert!(HilbertConfig { grid: Some((4, 4)) }.order(20).unwrap_err().to_string().contains("holds 16 tokens"));
     }
 }

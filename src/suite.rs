@@ -12,8 +12,9 @@
 //! | `ring` | the presets on 1..N devices (speedup over one device) | B=1, H=8, D=64, N=16K, 64K |
 //! | `sparse` | block-sparse attention against density (seeded random blocks + diagonal) and dense | B=1, H=8, D=64, N=16K, 64K, density 0.05..0.5, 64-token blocks |
 //!
-//! Presets run on every device of `--devices`, except BlockSparse, which runs on one
-//! device until the ring takes block masks (so the ring suite leaves it out).
+//! Presets run on every device of `--devices`, except Hilbert and BlockSparse, which run
+//! on one device until the ring takes token orders and block masks (so the ring suite
+//! leaves them out).
 //!
 //! Single-device cases report GPU time from timestamp queries around the one
 //! compute pass (inputs resident on the GPU). Preset cases run [`crate::RingAttention`]
@@ -282,8 +283,9 @@ pub fn plan(suite: Suite, cfg: &SuiteConfig, devices: usize, shader_f16: bool) -
             e
         }
         Suite::Ring => {
-            if presets.iter().any(|p| !p.multi_device()) {
-                notes.push("ring: BlockSparse left out (it runs on one device until the ring takes block masks)".into());
+            let one: Vec<&str> = presets.iter().filter(|p| !p.multi_device()).map(|p| p.name()).collect();
+            if !one.is_empty() {
+                notes.push(format!("ring: {} left out (one device until the ring takes token orders and block masks)", one.join(", ")));
             }
             presets.iter().filter(|p| p.multi_device()).map(|&p| (Engine::Preset(p), (1..=devices).collect())).collect()
         }
@@ -807,12 +809,12 @@ mod tests {
         // 7 lengths x 2 masks x (single + every preset).
         assert_eq!(c.len(), 7 * 2 * (1 + PresetKind::ALL.len()));
         assert!(c.iter().all(|x| x.case.batch == 2 && x.case.heads == 8 && x.case.head_dim == 64 && x.case.dtype == Dtype::F16));
-        assert!(c.iter().all(|x| x.devices == if x.engine == Engine::Single || x.engine == Engine::Preset(PresetKind::BlockSparse) { 1 } else { 2 }));
+        assert!(c.iter().all(|x| x.devices == if matches!(x.engine, Engine::Preset(p) if p.multi_device()) { 2 } else { 1 }));
         let (r, notes) = plan(Suite::Ring, &cfg, 3, false);
         assert_eq!(r.iter().map(|x| x.devices).max(), Some(3));
         let multi = PresetKind::ALL.iter().filter(|p| p.multi_device()).count();
         assert_eq!(r.len(), multi * 3 * 2 * 2);
-        assert!(notes.iter().any(|n| n.contains("BlockSparse left out")));
+        assert!(notes.iter().any(|n| n.contains("Hilbert, BlockSparse left out")), "{notes:?}");
         let (sp, _) = plan(Suite::Sparse, &SuiteConfig::default(), 2, true);
         assert_eq!(sp.len(), 2 * (1 + DEFAULT_DENSITIES.len()));
         assert!(sp.iter().all(|x| x.engine == Engine::Single && x.devices == 1));

@@ -123,15 +123,18 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
         match r.preset.as_deref() {
             Some("single") => assert_eq!((r.devices, r.time_source.as_deref()), (Some(1), Some("gpu")), "{label}"),
             Some(p) => {
-                assert!(["Standard", "Distributed", "BlockSparse"].contains(&p), "{label}");
+                let kind: PresetKind = p.parse().unwrap_or_else(|e| panic!("{label}: {e}"));
                 assert_eq!(r.time_source.as_deref(), Some("wall"), "{label}");
                 let devices = r.devices.unwrap();
                 if devices > 1 {
                     assert!(r.bytes_moved.unwrap() > 0, "{label}: a ring of {devices} moves K/V");
                 }
-                if p == "BlockSparse" {
-                    assert_eq!((devices, r.mask_block), (1, Some(16)), "{label}: one device, --block 16");
+                if kind == PresetKind::BlockSparse {
+                    assert_eq!(r.mask_block, Some(16), "{label}: --block 16");
                     assert!(r.density.is_some_and(|d| d > 0.0 && d <= 1.0), "{label}");
+                }
+                if !kind.multi_device() {
+                    assert_eq!(devices, 1, "{label}: one device");
                 } else if r.suite.as_deref() != Some("ring") {
                     assert_eq!(devices, 2, "{label}: on every device of --devices");
                 }
@@ -384,15 +387,16 @@ fn check_catches_a_wrong_output() {
 #[test]
 fn presets_by_name_and_bad_input() {
     assert_eq!(Preset::by_name("DISTRIBUTED").unwrap().kind, PresetKind::Distributed);
-    assert!(Preset::by_name("hilbert").unwrap_err().to_string().contains("not available"));
     assert_error(&ringattn(&["bench", "sparse", "--densities", "1.5"]), &["--densities must be in [0, 1]"]);
     assert_error(&ringattn(&["bench", "sparse", "--block", "48"]), &["--block must be one of"]);
     // BlockSparse on several devices: a clear error, not another computation.
     let two: Vec<Arc<GpuContext>> = (0..2).map(|_| Arc::new(GpuContext::new().unwrap())).collect();
     let shape = Shape::new(1, 32, 1, 32);
     let x = reference::random_vec(shape.q_len(), 3);
-    let e = Preset::block_sparse().on_contexts(two).unwrap().forward(&x, &x, &x, shape, Dtype::F32, false).unwrap_err().to_string();
-    assert!(e.contains("runs on one device"), "{e}");
+    for p in [Preset::block_sparse(), Preset::hilbert()] {
+        let e = p.on_contexts(two.clone()).unwrap().forward(&x, &x, &x, shape, Dtype::F32, false).unwrap_err().to_string();
+        assert!(e.contains("runs on one device"), "{e}");
+    }
     assert_error(&ringattn(&["bench", "speed"]), &["unknown suite `speed`", "compare", "ring"]);
     assert_error(&ringattn(&["bench", "compare", "--presets", "fast"]), &["unknown preset `fast`", "Standard", "Distributed"]);
     assert_error(&ringattn(&["bench", "kernels", "memory"]), &["on its own"]);
@@ -469,4 +473,32 @@ fn old_system_baseline_writes_the_results_schema() {
     }
     let o = ringattn(&["report", s(&json), "--out", s(&dir.join("r"))]);
     assert_ok(&o);
+}
+
+/// The Hilbert preset runs in the Hilbert order of a 2D grid and answers in the caller's
+/// order: the same O and LSE as plain attention, causal in the caller's order.
+#[test]
+fn hilbert_preset_equals_attention_in_the_callers_order() {
+    use ringattn::presets::{square_grid, HilbertConfig};
+    let ctx = Arc::new(GpuContext::new().unwrap());
+    for (seq, grid, causal) in [(48, None, true), (48, None, false), (60, Some((5, 12)), true), (97, None, true)] {
+        let shape = Shape::new(2, seq, 2, 32).with_kv_heads(1);
+        let q = reference::random_vec(shape.q_len(), 11);
+        let k = reference::random_vec(shape.kv_len(), 12);
+        let v = reference::random_vec(shape.kv_len(), 13);
+        let attn = Preset::hilbert_with(HilbertConfig { grid }).on_contexts(vec![ctx.clone()]).unwrap();
+        let out = attn.forward(&q, &k, &v, shape, Dtype::F32, causal).unwrap();
+        let r = reference::attention(&q, &k, &v, &shape, causal, None);
+        let err = reference::rel_error(&out.o, &r.o);
+        let lse = reference::lse_max_abs_error(&out.lse, &r.lse);
+        assert!(err < 1e-4 && lse < 1e-3, "N={seq} grid {:?} causal {causal}: rel error {err}, lse {lse}", grid.unwrap_or(square_grid(seq)));
+        assert_eq!(out.stats.devices, 1);
+        assert!(out.stats.peak_bytes[0] > (shape.q_len() * 4 * 2) as u64, "inputs, outputs and permuted copies are counted");
+    }
+    // A grid that does not hold the sequence is an error, not another computation.
+    let shape = Shape::new(1, 20, 1, 32);
+    let x = reference::random_vec(shape.q_len(), 1);
+    let attn = Preset::hilbert_with(HilbertConfig { grid: Some((4, 4)) }).on_contexts(vec![ctx]).unwrap();
+    let e = attn.forward(&x, &x, &x, shape, Dtype::F32, true).unwrap_err().to_string();
+    assert!(e.contains("holds 16 tokens"), "{e}");
 }
