@@ -15,7 +15,7 @@
 //! * [`order`]: Hilbert / Z-order token orders, GPU permutations and [`OrderedAttention`].
 //! * [`RingAttention`]: one sequence over several devices (ring attention, K/V rotated
 //!   through host memory), equal to single-device attention.
-//! * [`presets`]: the replaced system's variants (Standard, Distributed) as named
+//! * [`presets`]: the replaced system's variants (Standard, Distributed, Hilbert, BlockSparse) as named
 //!   combinations of mask, order and placement.
 //! * [`suite`], [`report`]: benchmark suites with JSON/CSV results, Markdown + SVG reports.
 //! * [`reference`]: the f64 CPU reference.
