@@ -18,16 +18,18 @@
 //!
 //! # What the old classes computed, and what the presets compute instead
 //!
-//! * **Every old class built the full score matrix** of each (local query chunk,
-//!   key chunk) pair (`matmul(q, kᵀ)`, then softmax, then `matmul(p, v)`): memory
-//!   O(n²/devices²) per step, 16.5 GB extra at 16K tokens for B = 2, H = 8. The
-//!   presets run the tiled flash kernels (online softmax, O and LSE only): memory
-//!   O(n/devices) per device, reported by [`RingStats::peak_bytes`].
-//! * **Causal masking in the old ring was wrong across chunks**: each step applied
-//!   a causal triangle in *local* coordinates to whatever key chunk it held, so
-//!   queries saw future keys of earlier-held chunks' positions and missed past keys
-//!   of others. The presets mask in global positions (query i sees key j iff j <= i),
-//!   skip fully masked chunk pairs, and equal single-device causal attention.
+//! * **The old ring classes computed each (query chunk, key chunk) pair as a full
+//!   score matrix** (StandardRingAttention: `matmul(q, kᵀ)`, softmax, `matmul(p, v)`):
+//!   memory grows with the square of the chunk (16.5 GB extra at 16K tokens, B = 2,
+//!   H = 8, fp16, as measured on an H200). The presets run the tiled flash kernels
+//!   (online softmax, O and LSE only): memory O(n/devices) per device, reported by
+//!   [`RingStats::peak_bytes`].
+//! * **Causal masking in the old ring was wrong across chunks**: every step applied
+//!   the same local triangle to whatever key chunk it held, so a chunk entirely in a
+//!   query's past lost its upper triangle (allowed keys dropped) and a chunk entirely
+//!   in its future kept its lower triangle (future keys seen). The presets mask in
+//!   global positions (query i sees key j iff j <= i), skip fully masked chunk pairs,
+//!   and equal single-device causal attention.
 //! * The old **Distributed** class wrapped the same contiguous ring in operational
 //!   extras (DeepSpeed hooks, monitoring, checkpointing); with contiguous chunks a
 //!   causal ring leaves the last device the most work and the first almost none.
