@@ -10,6 +10,7 @@
 # $SUITES; split long runs over calls, e.g.
 #   SUITES=compare,memory,sweep,sparse,ring NAME=main bash scripts/device_suite.sh
 #   SUITES=extreme NAME=extreme OLD=0 bash scripts/device_suite.sh
+# and report both together: .gpu/ringattn report $OUT/main.json --add $OUT/extreme.json
 # Environment: SUITES (default: all but extreme), NAME (results file stem, default
 # suites), DEVICES (all | N | logical:N, default all), BUDGET (seconds per case,
 # default 3), CHECK (1: --check, default 1), OLD (1: time the old Python classes,

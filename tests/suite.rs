@@ -204,6 +204,14 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
         let doc = std::fs::read_to_string(rdir.join(svg)).unwrap();
         assert!(doc.starts_with("<svg") && doc.contains("<polyline") && doc.trim_end().ends_with("</svg>"), "{svg}");
     }
+    // More files of the same run join the first.
+    let o = ringattn(&["report", s(&json), "--add", s(&json), "--out", s(&dir.join("joined"))]);
+    assert_ok(&o);
+    let md = std::fs::read_to_string(dir.join("joined").join("report.md")).unwrap();
+    assert!(md.contains(&format!(
+        "## Suite `compare` ({n} of {n} cases measured)",
+        n = 2 * rep.results.iter().filter(|r| r.suite.as_deref() == Some("compare")).count()
+    )));
     // Two files side by side.
     let o = ringattn(&["report", s(&json), s(&json), "--out", s(&dir.join("pair"))]);
     assert_ok(&o);

@@ -19,6 +19,10 @@ pub struct ReportArgs {
     /// A second results file to put side by side (another adapter, or before/after a change).
     #[arg(value_name = "OTHER.json")]
     pub other: Option<PathBuf>,
+    /// More results files of the same run to report together with RESULTS.json (e.g.
+    /// the extreme suite run in a separate call); repeatable. Their cases join A's.
+    #[arg(long = "add", value_name = "MORE.json")]
+    pub add: Vec<PathBuf>,
     /// Directory for report.md and the SVG plots [default: <RESULTS stem>-report/ next to RESULTS.json].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -32,7 +36,31 @@ fn file_name(p: &Path) -> String {
 }
 
 pub fn execute(args: &ReportArgs) -> Result<Status> {
-    let a = read_results(&args.results)?;
+    let mut a = read_results(&args.results)?;
+    for p in &args.add {
+        let more = read_results(p)?;
+        if more.adapter.name != a.adapter.name || more.adapter.driver != a.adapter.driver {
+            eprintln!(
+                "note: {} was measured on {} ({}), {} on {} ({})",
+                p.display(),
+                more.adapter.name,
+                more.adapter.driver_line(),
+                args.results.display(),
+                a.adapter.name,
+                a.adapter.driver_line()
+            );
+        }
+        for s in more.suites {
+            if !a.suites.contains(&s) {
+                a.suites.push(s);
+            }
+        }
+        a.complete = match (a.complete, more.complete) {
+            (Some(x), Some(y)) => Some(x && y),
+            (x, y) => x.or(y),
+        };
+        a.results.extend(more.results);
+    }
     let b = args.other.as_deref().map(read_results).transpose()?;
     let (na, nb) = (file_name(&args.results), args.other.as_deref().map(file_name).unwrap_or_default());
     let (na, nb) = if na == nb && b.is_some() {
