@@ -6,15 +6,15 @@
 //! |---|---|---|---|---|
 //! | [`PresetKind::Standard`] | dense (causal optional) | natural | ring over the given devices (default: one, the preferred adapter), contiguous chunks | `StandardRingAttention` |
 //! | [`PresetKind::Distributed`] | dense (causal optional) | natural | ring over every GPU adapter, zigzag chunks (causal work balanced) | `DistributedRingAttention` |
-//! | [`PresetKind::Hilbert`] | dense (causal optional, always in the caller's order) | Hilbert curve over a 2D grid of the tokens ([`HilbertConfig`]) | one device (the ring has no order placement yet) | `HilbertRingAttention` |
-//! | [`PresetKind::BlockSparse`] | block mask: seeded random blocks at `density` plus the diagonal ([`SparseConfig`]), causal optional | natural | one device (the ring does not take block masks yet) | `RingBlockSparseAttention` |
+//! | [`PresetKind::Hilbert`] | dense (causal optional, always in the caller's order) | Hilbert curve over a 2D grid of the tokens ([`HilbertConfig`]) | ring over the given devices (default: one), Hilbert-range placement: each device owns a contiguous range of the curve | `HilbertRingAttention` |
+//! | [`PresetKind::BlockSparse`] | block mask: seeded random blocks at `density` plus the diagonal ([`SparseConfig`]), causal optional | natural | ring over the given devices (default: one), contiguous chunks cut at mask blocks; pairs the mask leaves empty are skipped with their transfers | `RingBlockSparseAttention` |
 //!
-//! Hilbert and BlockSparse run on one device until the ring scheduler takes token orders
-//! and block masks (issue 5): asked for more devices they return an error saying so.
-//! Hilbert computes exactly what Standard computes (dense attention does not depend on
-//! the order of the keys): what it measures is the cost of the permutations in and out
-//! and, under a causal mask, of the causal mask carried into the permuted order as a
-//! block mask.
+//! Every preset runs through [`RingAttention`] (a ring of one device is plain
+//! attention with the ring's bookkeeping), so they share its accounting: peak bytes
+//! per device, bytes moved, transport GB/s. Hilbert computes exactly what Standard
+//! computes (dense attention does not depend on the order of the keys): what it changes
+//! is which tokens each device owns (a compact region of the 2D grid) and, under a
+//! causal mask, the causal mask carried into the curve order as a block mask.
 //!
 //! # What the old classes computed, and what the presets compute instead
 //!
@@ -59,17 +59,16 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
-use crate::attention::{Attention, AttentionOptions};
+use crate::attention::AttentionOptions;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::Tier;
 use crate::mask::{BlockMask, Pattern};
-use crate::order::{Order, OrderedAttention};
-use crate::ring::{Placement, RingAttention, RingOptions, RingOutput, RingStats};
-use crate::tensor::{Dtype, GpuTensor, Shape};
+use crate::order::{Order, Permutation};
+use crate::ring::{Placement, RingAttention, RingOptions, RingOutput};
+use crate::tensor::{Dtype, Shape};
 
 /// The preset names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,11 +104,6 @@ impl PresetKind {
             PresetKind::Hilbert => "HilbertRingAttention",
             PresetKind::BlockSparse => "RingBlockSparseAttention",
         }
-    }
-
-    /// Whether the preset can run on a ring of several devices.
-    pub fn multi_device(self) -> bool {
-        !matches!(self, PresetKind::BlockSparse | PresetKind::Hilbert)
     }
 }
 
@@ -290,7 +284,7 @@ impl Preset {
         if let Some(h) = self.hilbert {
             let grid = h.grid.map_or_else(|| "the most square height x width = N".to_string(), |(a, b)| format!("{a}x{b}"));
             return format!(
-                "{}: dense mask (causal optional, in the caller's order), Hilbert order over a 2D grid ({grid}), one device",
+                "{}: dense mask (causal optional, in the caller's order), Hilbert order over a 2D grid ({grid}), Hilbert-range ring placement, default devices: {devices}",
                 self.name()
             );
         }
@@ -299,11 +293,12 @@ impl Preset {
                 format!("{}: dense mask (causal optional), natural order, {} ring placement, default devices: {devices}", self.name(), self.placement)
             }
             Some(c) => format!(
-                "{}: random block mask (density {}, {}-token blocks, seed {}) plus the diagonal, causal optional, natural order, one device",
+                "{}: random block mask (density {}, {}-token blocks, seed {}) plus the diagonal, causal optional, natural order, {} ring placement, default devices: {devices}",
                 self.name(),
                 c.density,
                 c.block,
-                c.seed
+                c.seed,
+                self.placement
             ),
         }
     }
@@ -326,7 +321,7 @@ impl Preset {
 
     /// The preset on an existing ring.
     pub fn with_ring(&self, ring: RingAttention) -> PresetAttention {
-        PresetAttention { preset: *self, ring, tier: None, scale: None }
+        PresetAttention { preset: *self, ring, tier: None, scale: None, mask_cache: Mutex::new(None), perm_cache: Mutex::new(None) }
     }
 }
 
@@ -339,6 +334,10 @@ pub struct PresetAttention {
     pub tier: Option<Tier>,
     /// Softmax scale (`None`: 1/sqrt(head_dim)).
     pub scale: Option<f32>,
+    /// The last mask (BlockSparse) and permutation (Hilbert), reused while the
+    /// sequence lengths stay the same.
+    mask_cache: Mutex<Option<((usize, usize), Arc<BlockMask>)>>,
+    perm_cache: Mutex<Option<(usize, Arc<Permutation>)>>,
 }
 
 impl PresetAttention {
@@ -353,121 +352,65 @@ impl PresetAttention {
         self.ring.len()
     }
 
-    /// The ring options this preset runs with.
-    pub fn options(&self, causal: bool) -> RingOptions {
-        RingOptions {
-            attention: AttentionOptions { causal, scale: self.scale, tier: self.tier },
-            placement: self.preset.placement,
-            ..Default::default()
-        }
-    }
-
     /// The block mask this preset applies to a seq_q x seq_k problem (`None`: dense).
     pub fn mask(&self, seq_q: usize, seq_k: usize) -> Option<Result<BlockMask>> {
         self.preset.sparse.map(|c| c.mask(seq_q, seq_k))
     }
 
-    /// Attention on host data: Q (batch, seq_q, heads, head_dim), K/V (batch, seq_k,
-    /// kv_heads, head_dim); O comes back in the caller's order with the ring's stats
-    /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`];
-    /// BlockSparse on more than one device is an [`Error::InvalidArgument`].
-    pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        match (self.preset.sparse, self.preset.hilbert) {
-            (Some(cfg), _) => self.forward_sparse(&cfg, q, k, v, shape, dtype, causal),
-            (None, Some(cfg)) => self.forward_hilbert(&cfg, q, k, v, shape, dtype, causal),
-            (None, None) => self.ring.forward(q, k, v, shape, dtype, &self.options(causal)),
-        }
-    }
-
-    /// Checks what the one-device presets need: one device, host slices of the shape.
-    fn one_device_checks(&self, q: &[f32], k: &[f32], v: &[f32], shape: &Shape, what: &str) -> Result<()> {
-        if self.ring.len() != 1 {
-            return Err(Error::InvalidArgument(format!(
-                "the {} preset runs on one device: the ring does not take {what} yet (got {} devices)",
-                self.preset.name(),
-                self.ring.len()
-            )));
-        }
-        shape.validate()?;
-        for (what, got, want) in [("q", q.len(), shape.q_len()), ("k", k.len(), shape.kv_len()), ("v", v.len(), shape.kv_len())] {
-            if got != want {
-                return Err(Error::WrongSize { what, expected: want as u64, got: got as u64, unit: "elements" });
+    fn cached_mask(&self, cfg: &SparseConfig, seq_q: usize, seq_k: usize) -> Result<Arc<BlockMask>> {
+        let mut c = self.mask_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((key, m)) = c.as_ref() {
+            if *key == (seq_q, seq_k) {
+                return Ok(m.clone());
             }
         }
-        Ok(())
+        let m = Arc::new(cfg.mask(seq_q, seq_k)?);
+        *c = Some(((seq_q, seq_k), m.clone()));
+        Ok(m)
     }
 
-    /// Hilbert: attention in the Hilbert order on the ring's one device, host to host
-    /// (Q/K/V permuted on the GPU, O and LSE back in the caller's order). Peak bytes:
-    /// the buffers allocated for the call (inputs, outputs, the permuted copies, the
-    /// permutation and, when causal, the mask) plus the readback of O.
-    #[allow(clippy::too_many_arguments)]
-    fn forward_hilbert(&self, cfg: &HilbertConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        let t0 = Instant::now();
-        self.one_device_checks(q, k, v, &shape, "token orders")?;
-        if shape.seq_q != shape.seq_k {
-            return Err(Error::InvalidArgument(format!(
-                "the Hilbert preset orders the tokens of self-attention: seq_q ({}) must equal seq_k ({})",
-                shape.seq_q, shape.seq_k
-            )));
+    fn cached_perm(&self, cfg: &HilbertConfig, seq: usize) -> Result<Arc<Permutation>> {
+        let mut c = self.perm_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, p)) = c.as_ref() {
+            if *n == seq {
+                return Ok(p.clone());
+            }
         }
-        let ctx = &self.ring.contexts()[0];
-        let perm = cfg.order(shape.seq_q)?.permutation(shape.seq_q)?;
-        let before = ctx.allocated_bytes();
-        let qt = GpuTensor::from_f32(ctx, q, shape.q_dims(), dtype)?;
-        let kt = GpuTensor::from_f32(ctx, k, shape.kv_dims(), dtype)?;
-        let vt = GpuTensor::from_f32(ctx, v, shape.kv_dims(), dtype)?;
-        let attn = OrderedAttention::new(ctx, AttentionOptions { causal, scale: self.scale, tier: self.tier }, &perm)?;
-        let tier = attn.attention().tier(dtype, shape.head_dim)?;
-        let out = attn.forward(&qt, &kt, &vt)?;
-        ctx.wait()?;
-        let allocated = ctx.allocated_bytes() - before;
-        let o = out.o.to_f32_vec(ctx)?;
-        let lse = out.lse.to_vec(ctx)?;
-        let stats = RingStats {
-            devices: 1,
-            steps: 1,
-            placement: self.preset.placement,
-            pairs_computed: 1,
-            peak_bytes: vec![allocated + out.o.size_bytes()],
-            tiers: vec![tier],
-            wall_seconds: t0.elapsed().as_secs_f64(),
-            ..Default::default()
-        };
-        Ok(RingOutput { o, lse, stats })
+        let p = Arc::new(cfg.order(seq)?.permutation(seq)?);
+        *c = Some((seq, p.clone()));
+        Ok(p)
     }
 
-    /// BlockSparse: masked attention on the ring's one device, host to host. The stats
-    /// are those of a one-device ring: peak bytes = the buffers allocated for the call
-    /// (Q, K, V, O, LSE, the mask) plus the readback of O.
-    #[allow(clippy::too_many_arguments)]
-    fn forward_sparse(&self, cfg: &SparseConfig, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
-        let t0 = Instant::now();
-        self.one_device_checks(q, k, v, &shape, "block masks")?;
-        let ctx = &self.ring.contexts()[0];
-        let mask = cfg.mask(shape.seq_q, shape.seq_k)?;
-        let before = ctx.allocated_bytes();
-        let gm = mask.upload(ctx)?;
-        let qt = GpuTensor::from_f32(ctx, q, shape.q_dims(), dtype)?;
-        let kt = GpuTensor::from_f32(ctx, k, shape.kv_dims(), dtype)?;
-        let vt = GpuTensor::from_f32(ctx, v, shape.kv_dims(), dtype)?;
-        let attn = Attention::new(ctx, AttentionOptions { causal, scale: self.scale, tier: self.tier });
-        let tier = attn.tier(dtype, shape.head_dim)?;
-        let out = attn.forward_masked(&qt, &kt, &vt, &gm)?;
-        let allocated = ctx.allocated_bytes() - before;
-        let o = out.o.to_f32_vec(ctx)?;
-        let lse = out.lse.to_vec(ctx)?;
-        let stats = RingStats {
-            devices: 1,
-            steps: 1,
+    /// The ring options this preset runs a `shape` problem with: causal, scale and tier,
+    /// the placement, and the preset's block mask (BlockSparse) or token order (Hilbert).
+    pub fn options(&self, shape: &Shape, causal: bool) -> Result<RingOptions> {
+        let mut o = RingOptions {
+            attention: AttentionOptions { causal, scale: self.scale, tier: self.tier },
             placement: self.preset.placement,
-            pairs_computed: 1,
-            peak_bytes: vec![allocated + out.o.size_bytes()],
-            tiers: vec![tier],
-            wall_seconds: t0.elapsed().as_secs_f64(),
             ..Default::default()
         };
-        Ok(RingOutput { o, lse, stats })
+        if let Some(cfg) = &self.preset.sparse {
+            o.mask = Some(self.cached_mask(cfg, shape.seq_q, shape.seq_k)?);
+        }
+        if let Some(cfg) = &self.preset.hilbert {
+            if shape.seq_q != shape.seq_k {
+                return Err(Error::InvalidArgument(format!(
+                    "the Hilbert preset orders the tokens of self-attention: seq_q ({}) must equal seq_k ({})",
+                    shape.seq_q, shape.seq_k
+                )));
+            }
+            o.order = Some(self.cached_perm(cfg, shape.seq_q)?);
+        }
+        Ok(o)
+    }
+
+    /// Attention on host data: Q (batch, seq_q, heads, head_dim), K/V (batch, seq_k,
+    /// kv_heads, head_dim); O comes back in the caller's order with the ring's stats
+    /// (bytes moved, peak bytes per device). Same errors as [`RingAttention::forward`].
+    pub fn forward(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, causal: bool) -> Result<RingOutput> {
+        shape.validate()?;
+        let opts = self.options(&shape, causal)?;
+        self.ring.forward(q, k, v, shape, dtype, &opts)
     }
 }
 
@@ -508,7 +451,7 @@ mod tests {
         assert_eq!(PresetKind::Distributed.old_class(), "DistributedRingAttention");
         let b = Preset::block_sparse();
         assert_eq!(b.sparse, Some(SparseConfig { density: 0.1, block: 64, seed: 0 }));
-        assert!(!b.kind.multi_device() && b.describe().contains("density 0.1"));
+        assert!(b.describe().contains("density 0.1"));
         // Seeded: the same mask every time; the diagonal keeps every row non-empty.
         let m = b.sparse.unwrap().mask(1000, 1000).unwrap();
         assert_eq!(m, b.sparse.unwrap().mask(1000, 1000).unwrap());
@@ -516,7 +459,7 @@ mod tests {
         assert!(m.density() > 0.05 && m.density() < 0.25, "{}", m.density());
         assert!(SparseConfig { density: 1.5, ..Default::default() }.mask(64, 64).is_err());
         let h = Preset::hilbert();
-        assert_eq!((h.hilbert, h.sparse, h.kind.multi_device()), (Some(HilbertConfig::default()), None, false));
+        assert_eq!((h.hilbert, h.sparse), (Some(HilbertConfig::default()), None));
         assert!(h.describe().contains("Hilbert order"));
     }
 

@@ -12,9 +12,7 @@
 //! | `ring` | the presets on 1..N devices (speedup over one device) | B=1, H=8, D=64, N=16K, 64K |
 //! | `sparse` | block-sparse attention against density (seeded random blocks + diagonal) and dense | B=1, H=8, D=64, N=16K, 64K, density 0.05..0.5, 64-token blocks |
 //!
-//! Presets run on every device of `--devices`, except Hilbert and BlockSparse, which run
-//! on one device until the ring takes token orders and block masks (so the ring suite
-//! leaves them out).
+//! Presets run on every device of `--devices` (the ring suite: on 1..=all of them).
 //!
 //! Single-device cases report GPU time from timestamp queries around the one
 //! compute pass (inputs resident on the GPU). Preset cases run [`crate::RingAttention`]
@@ -267,28 +265,20 @@ pub fn plan(suite: Suite, cfg: &SuiteConfig, devices: usize, shader_f16: bool) -
             v
         }
     };
-    // Devices a preset runs on in the suites with one device count.
-    let devs_of = |p: PresetKind| if p.multi_device() { devices } else { 1 };
     let engines: Vec<(Engine, Vec<usize>)> = match suite {
         Suite::Kernels | Suite::Sweep | Suite::Sparse => vec![(Engine::Single, vec![1])],
         Suite::Compare | Suite::Memory => {
             let mut e = vec![(Engine::Single, vec![1])];
-            e.extend(presets.iter().map(|&p| (Engine::Preset(p), vec![devs_of(p)])));
+            e.extend(presets.iter().map(|&p| (Engine::Preset(p), vec![devices])));
             e
         }
         Suite::Extreme => {
             let mut e = vec![(Engine::Single, vec![1])];
             let ring = if presets.contains(&PresetKind::Distributed) { Some(PresetKind::Distributed) } else { presets.first().copied() };
-            e.extend(ring.map(|p| (Engine::Preset(p), vec![devs_of(p)])));
+            e.extend(ring.map(|p| (Engine::Preset(p), vec![devices])));
             e
         }
-        Suite::Ring => {
-            let one: Vec<&str> = presets.iter().filter(|p| !p.multi_device()).map(|p| p.name()).collect();
-            if !one.is_empty() {
-                notes.push(format!("ring: {} left out (one device until the ring takes token orders and block masks)", one.join(", ")));
-            }
-            presets.iter().filter(|p| p.multi_device()).map(|&p| (Engine::Preset(p), (1..=devices).collect())).collect()
-        }
+        Suite::Ring => presets.iter().map(|&p| (Engine::Preset(p), (1..=devices).collect())).collect(),
     };
     // Mask variants: the sparse suite runs dense (None) and every density.
     let block = cfg.block.unwrap_or(SparseConfig::default().block);
@@ -809,12 +799,11 @@ mod tests {
         // 7 lengths x 2 masks x (single + every preset).
         assert_eq!(c.len(), 7 * 2 * (1 + PresetKind::ALL.len()));
         assert!(c.iter().all(|x| x.case.batch == 2 && x.case.heads == 8 && x.case.head_dim == 64 && x.case.dtype == Dtype::F16));
-        assert!(c.iter().all(|x| x.devices == if matches!(x.engine, Engine::Preset(p) if p.multi_device()) { 2 } else { 1 }));
+        assert!(c.iter().all(|x| x.devices == if x.engine == Engine::Single { 1 } else { 2 }));
         let (r, notes) = plan(Suite::Ring, &cfg, 3, false);
         assert_eq!(r.iter().map(|x| x.devices).max(), Some(3));
-        let multi = PresetKind::ALL.iter().filter(|p| p.multi_device()).count();
-        assert_eq!(r.len(), multi * 3 * 2 * 2);
-        assert!(notes.iter().any(|n| n.contains("Hilbert, BlockSparse left out")), "{notes:?}");
+        assert_eq!(r.len(), PresetKind::ALL.len() * 3 * 2 * 2);
+        assert!(notes.is_empty(), "{notes:?}");
         let (sp, _) = plan(Suite::Sparse, &SuiteConfig::default(), 2, true);
         assert_eq!(sp.len(), 2 * (1 + DEFAULT_DENSITIES.len()));
         assert!(sp.iter().all(|x| x.engine == Engine::Single && x.devices == 1));

@@ -126,16 +126,17 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
                 let kind: PresetKind = p.parse().unwrap_or_else(|e| panic!("{label}: {e}"));
                 assert_eq!(r.time_source.as_deref(), Some("wall"), "{label}");
                 let devices = r.devices.unwrap();
-                if devices > 1 {
+                // (A mask, the block-sparse one or the causal one carried into the curve
+                // order, is cut at whole mask blocks: at tiny N one device may own every
+                // block, or every cross-device pair may be empty, and nothing moves.)
+                if devices > 1 && matches!(kind, PresetKind::Standard | PresetKind::Distributed) {
                     assert!(r.bytes_moved.unwrap() > 0, "{label}: a ring of {devices} moves K/V");
                 }
                 if kind == PresetKind::BlockSparse {
                     assert_eq!(r.mask_block, Some(16), "{label}: --block 16");
                     assert!(r.density.is_some_and(|d| d > 0.0 && d <= 1.0), "{label}");
                 }
-                if !kind.multi_device() {
-                    assert_eq!(devices, 1, "{label}: one device");
-                } else if r.suite.as_deref() != Some("ring") {
+                if r.suite.as_deref() != Some("ring") {
                     assert_eq!(devices, 2, "{label}: on every device of --devices");
                 }
             }
@@ -160,7 +161,13 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
     assert!(series.len() >= 3, "{series:?}");
     for m in &series {
         let f = m.fit.unwrap_or_else(|| panic!("{}: no fit", m.label));
-        assert!((f.exponent - 1.0).abs() < 0.1, "{}: exponent {}", m.label, f.exponent);
+        if ["single", "Standard", "Distributed"].iter().any(|p| m.label.starts_with(p)) {
+            assert!((f.exponent - 1.0).abs() < 0.1, "{}: exponent {}", m.label, f.exponent);
+        } else {
+            // Masked rings cut chunks at whole mask blocks: at N = 48 and 96 with 16-token
+            // blocks the busiest device holds 32 and 48 tokens. Still never quadratic.
+            assert!(f.exponent > 0.3 && f.exponent < 1.2, "{}: exponent {}", m.label, f.exponent);
+        }
     }
 
     // The CSV has the same cases with the run's metadata on every row.
@@ -397,14 +404,12 @@ fn presets_by_name_and_bad_input() {
     assert_eq!(Preset::by_name("DISTRIBUTED").unwrap().kind, PresetKind::Distributed);
     assert_error(&ringattn(&["bench", "sparse", "--densities", "1.5"]), &["--densities must be in [0, 1]"]);
     assert_error(&ringattn(&["bench", "sparse", "--block", "48"]), &["--block must be one of"]);
-    // BlockSparse on several devices: a clear error, not another computation.
-    let two: Vec<Arc<GpuContext>> = (0..2).map(|_| Arc::new(GpuContext::new().unwrap())).collect();
-    let shape = Shape::new(1, 32, 1, 32);
-    let x = reference::random_vec(shape.q_len(), 3);
-    for p in [Preset::block_sparse(), Preset::hilbert()] {
-        let e = p.on_contexts(two.clone()).unwrap().forward(&x, &x, &x, shape, Dtype::F32, false).unwrap_err().to_string();
-        assert!(e.contains("runs on one device"), "{e}");
-    }
+    // Hilbert needs self-attention.
+    let one = vec![Arc::new(GpuContext::new().unwrap())];
+    let shape = Shape::new(1, 32, 1, 32).with_seq_k(48);
+    let (q, kv) = (reference::random_vec(shape.q_len(), 3), reference::random_vec(shape.kv_len(), 4));
+    let e = Preset::hilbert().on_contexts(one).unwrap().forward(&q, &kv, &kv, shape, Dtype::F32, false).unwrap_err().to_string();
+    assert!(e.contains("seq_q (32) must equal seq_k (48)"), "{e}");
     assert_error(&ringattn(&["bench", "speed"]), &["unknown suite `speed`", "compare", "ring"]);
     assert_error(&ringattn(&["bench", "compare", "--presets", "fast"]), &["unknown preset `fast`", "Standard", "Distributed"]);
     assert_error(&ringattn(&["bench", "kernels", "memory"]), &["on its own"]);
@@ -483,25 +488,35 @@ fn old_system_baseline_writes_the_results_schema() {
     assert_ok(&o);
 }
 
-/// The Hilbert preset runs in the Hilbert order of a 2D grid and answers in the caller's
-/// order: the same O and LSE as plain attention, causal in the caller's order.
+/// The Hilbert preset runs in the Hilbert order of a 2D grid (each device owning a range
+/// of the curve) and answers in the caller's order: the same O and LSE as plain
+/// attention, causal in the caller's order; BlockSparse equals the reference under its
+/// mask. On one device and on rings of 2 and 3.
 #[test]
-fn hilbert_preset_equals_attention_in_the_callers_order() {
-    use ringattn::presets::{square_grid, HilbertConfig};
-    let ctx = Arc::new(GpuContext::new().unwrap());
-    for (seq, grid, causal) in [(48, None, true), (48, None, false), (60, Some((5, 12)), true), (97, None, true)] {
+fn hilbert_and_block_sparse_presets_match_the_reference_on_rings() {
+    use ringattn::presets::{square_grid, HilbertConfig, SparseConfig};
+    let ctxs: Vec<Arc<GpuContext>> = (0..3).map(|_| Arc::new(GpuContext::new().unwrap())).collect();
+    let ctx = ctxs[0].clone();
+    for (devices, seq, grid, causal) in [(1, 48, None, true), (2, 48, None, false), (3, 60, Some((5, 12)), true), (2, 97, None, true)] {
         let shape = Shape::new(2, seq, 2, 32).with_kv_heads(1);
         let q = reference::random_vec(shape.q_len(), 11);
         let k = reference::random_vec(shape.kv_len(), 12);
         let v = reference::random_vec(shape.kv_len(), 13);
-        let attn = Preset::hilbert_with(HilbertConfig { grid }).on_contexts(vec![ctx.clone()]).unwrap();
-        let out = attn.forward(&q, &k, &v, shape, Dtype::F32, causal).unwrap();
+        let label = format!("{devices} devices, N={seq} causal {causal}");
+        let hil = Preset::hilbert_with(HilbertConfig { grid }).on_contexts(ctxs[..devices].to_vec()).unwrap();
+        let out = hil.forward(&q, &k, &v, shape, Dtype::F32, causal).unwrap();
         let r = reference::attention(&q, &k, &v, &shape, causal, None);
-        let err = reference::rel_error(&out.o, &r.o);
-        let lse = reference::lse_max_abs_error(&out.lse, &r.lse);
-        assert!(err < 1e-4 && lse < 1e-3, "N={seq} grid {:?} causal {causal}: rel error {err}, lse {lse}", grid.unwrap_or(square_grid(seq)));
-        assert_eq!(out.stats.devices, 1);
-        assert!(out.stats.peak_bytes[0] > (shape.q_len() * 4 * 2) as u64, "inputs, outputs and permuted copies are counted");
+        let (err, lse) = (reference::rel_error(&out.o, &r.o), reference::lse_max_abs_error(&out.lse, &r.lse));
+        assert!(err < 1e-4 && lse < 1e-3, "Hilbert {label} grid {:?}: rel error {err}, lse {lse}", grid.unwrap_or(square_grid(seq)));
+        assert_eq!(out.stats.devices, devices);
+        assert!(out.stats.peak_bytes.iter().all(|&p| p > 0));
+        let cfg = SparseConfig { density: 0.3, block: 16, seed: 5 };
+        let bs = Preset::block_sparse_with(cfg).on_contexts(ctxs[..devices].to_vec()).unwrap();
+        let out = bs.forward(&q, &k, &v, shape, Dtype::F32, causal).unwrap();
+        let mask = cfg.mask(seq, seq).unwrap();
+        let r = reference::attention_masked(&q, &k, &v, &shape, None, |_, _, i, j| (!causal || j <= i) && mask.allows(0, i, j));
+        let (err, lse) = (reference::rel_error(&out.o, &r.o), reference::lse_max_abs_error(&out.lse, &r.lse));
+        assert!(err < 1e-4 && lse < 1e-3, "BlockSparse {label}: rel error {err}, lse {lse}");
     }
     // A grid that does not hold the sequence is an error, not another computation.
     let shape = Shape::new(1, 20, 1, 32);
