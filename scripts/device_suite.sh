@@ -7,10 +7,11 @@
 #
 # Results are rewritten after every case, so a run cut short by the per-command limit
 # still leaves every finished case in $OUT/<name>.json. One call runs the suites in
-# $SUITES; split long runs over calls, e.g.
-#   SUITES=compare,memory,sweep,sparse,ring NAME=main bash scripts/device_suite.sh
+# $SUITES; split the run over calls of under 10 minutes, e.g. on one H100/H200
+#   SUITES=compare NAME=compare bash scripts/device_suite.sh
+#   SUITES=memory,sweep,sparse,ring NAME=main bash scripts/device_suite.sh
 #   SUITES=extreme NAME=extreme OLD=0 bash scripts/device_suite.sh
-# and report both together: .gpu/ringattn report $OUT/main.json --add $OUT/extreme.json
+# and report them together: ringattn report compare.json --add main.json --add extreme.json
 # Environment: SUITES (default: all but extreme), NAME (results file stem, default
 # suites), DEVICES (all | N | logical:N, default all), BUDGET (seconds per case,
 # default 3), CHECK (1: --check, default 1), OLD (1: time the old Python classes,
