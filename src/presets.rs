@@ -37,9 +37,9 @@
 //!   (device i owns chunks i and 2N-1-i), which gives every device the same causal
 //!   work.
 //! * The old **block-sparse** class drew an unseeded random pattern (different on
-//!   every call and every rank), used `sparsity_ratio` as the fraction *kept* while
-//!   documenting it as the fraction dropped, still computed the dense score matrix
-//!   and masked it, and returned NaN rows when a row had no allowed block. The old
+//!   every call and every rank), used a `sparsity_ratio` whose meaning was inverted
+//!   (`sparsity_ratio=0.1` kept 10% of the blocks and was reported as "90% sparse"),
+//!   still computed the dense score matrix and masked it, and returned NaN rows when a row had no allowed block. The old
 //!   **Hilbert** class reordered the sequence along a 2D curve and then applied the
 //!   causal mask in the permuted order, which is not causal in the caller's order.
 //!   Neither is reproduced: BlockSparse uses [`crate::mask`] (seeded, `density` =
