@@ -325,6 +325,9 @@ impl Preset {
     }
 }
 
+/// A cached mask: (seq_q, seq_k) and the mask built for them.
+type MaskEntry = ((usize, usize), Arc<BlockMask>);
+
 /// A preset bound to its devices.
 #[derive(Debug)]
 pub struct PresetAttention {
@@ -336,7 +339,7 @@ pub struct PresetAttention {
     pub scale: Option<f32>,
     /// The last mask (BlockSparse) and permutation (Hilbert), reused while the
     /// sequence lengths stay the same.
-    mask_cache: Mutex<Option<((usize, usize), Arc<BlockMask>)>>,
+    mask_cache: Mutex<Option<MaskEntry>>,
     perm_cache: Mutex<Option<(usize, Arc<Permutation>)>>,
 }
 
