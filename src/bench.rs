@@ -17,7 +17,7 @@
 //! use ringattn::{Dtype, GpuContext};
 //! # fn main() -> ringattn::Result<()> {
 //! let ctx = GpuContext::new()?;
-//! let cases = [Case { tier: None, dtype: Dtype::F32, batch: 1, seq: 1024, heads: 8, head_dim: 64, causal: true }];
+//! let cases = [Case { tier: None, dtype: Dtype::F32, batch: 1, seq: 1024, heads: 8, kv_heads: 8, head_dim: 64, causal: true }];
 //! let report = run_cases(&ctx, &cases, &BenchOptions::default(), |r| println!("{}", r.label()));
 //! println!("{}", serde_json::to_string_pretty(&report).unwrap());
 //! # Ok(()) }
@@ -47,7 +47,7 @@ pub const SCHEMA: &str = "ringattn-bench/1";
 /// alternate between the two so they do not just measure warm caches.
 pub const ROTATE_BELOW_BYTES: u64 = 64 << 20;
 
-/// One benchmark case: self-attention (seq_q = seq_k, kv_heads = heads).
+/// One benchmark case: self-attention (seq_q = seq_k); `kv_heads < heads` is GQA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Case {
     /// Requested tier; `None` = auto (`RINGATTN_TIER`, else the adapter's best).
@@ -56,22 +56,28 @@ pub struct Case {
     pub batch: usize,
     pub seq: usize,
     pub heads: usize,
+    /// Key/value heads (`heads` for plain multi-head attention; must divide `heads`).
+    pub kv_heads: usize,
     pub head_dim: usize,
     pub causal: bool,
 }
 
 impl Case {
     pub fn shape(&self) -> Shape {
-        Shape::new(self.batch, self.seq, self.heads, self.head_dim)
+        Shape::new(self.batch, self.seq, self.heads, self.head_dim).with_kv_heads(self.kv_heads)
     }
     /// Bytes of Q + K + V.
     pub fn input_bytes(&self) -> u64 {
-        3 * self.shape().q_len() as u64 * self.dtype.size()
+        let s = self.shape();
+        (s.q_len() + 2 * s.kv_len()) as u64 * self.dtype.size()
     }
-    /// Bytes of one full set of buffers (Q, K, V, O and LSE).
+    /// Bytes of one full set of buffers (Q, K, V, O and LSE), as the library
+    /// allocates them (each buffer rounded up to 4 bytes).
     pub fn set_bytes(&self) -> u64 {
         let s = self.shape();
-        4 * s.q_len() as u64 * self.dtype.size() + s.lse_len() as u64 * 4
+        let r4 = |b: u64| b.max(4).div_ceil(4) * 4;
+        let es = self.dtype.size();
+        2 * r4(s.q_len() as u64 * es) + 2 * r4(s.kv_len() as u64 * es) + r4(s.lse_len() as u64 * 4)
     }
     /// "auto" or the tier name.
     pub fn tier_requested(&self) -> String {
@@ -95,7 +101,7 @@ pub fn grid(tiers: &[Option<Tier>], dtypes: &[Dtype], head_dims: &[usize], seqs:
             for &head_dim in head_dims {
                 for &seq in seqs {
                     for &c in causal {
-                        v.push(Case { tier, dtype, batch, seq, heads, head_dim, causal: c });
+                        v.push(Case { tier, dtype, batch, seq, heads, kv_heads: heads, head_dim, causal: c });
                     }
                 }
             }
@@ -211,6 +217,10 @@ pub struct Workload<'a> {
     next: Cell<usize>,
     case: Case,
     tier: Tier,
+    /// Bytes the context's allocation counter grew by per input set.
+    bytes_per_set: u64,
+    /// Block mask (block-sparse cases), on the host (for checks) and on the GPU.
+    mask: Option<(crate::mask::BlockMask, crate::mask::GpuBlockMask)>,
 }
 
 /// Elements generated and uploaded per chunk.
@@ -228,6 +238,20 @@ fn fill_chunk(rng: &mut SmallRng, out: &mut Vec<f32>, n: usize) {
             mag
         }
     }));
+}
+
+/// `len` host values like the benchmark's GPU inputs (magnitudes in [1/16, 1), random
+/// sign, never zero), from `seed`.
+pub fn random_inputs(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(len);
+    let mut buf = Vec::with_capacity(FILL_CHUNK.min(len));
+    while out.len() < len {
+        let n = FILL_CHUNK.min(len - out.len());
+        fill_chunk(&mut rng, &mut buf, n);
+        out.extend_from_slice(&buf);
+    }
+    out
 }
 
 fn fill_random(ctx: &GpuContext, t: &GpuTensor, rng: &mut SmallRng) -> Result<()> {
@@ -256,12 +280,24 @@ impl<'a> Workload<'a> {
     /// Checks the case, resolves its tier, allocates one or two buffer sets (checking
     /// adapter limits by recording one unsubmitted pass) and fills the inputs.
     pub fn new(ctx: &'a GpuContext, case: Case, opts: &BenchOptions) -> Result<Self> {
+        Self::with_mask(ctx, case, opts, None)
+    }
+
+    /// [`Workload::new`] for block-sparse attention under `mask` (uploaded once; the
+    /// causal flag of the case applies on top of it).
+    pub fn with_mask(ctx: &'a GpuContext, case: Case, opts: &BenchOptions, mask: Option<&crate::mask::BlockMask>) -> Result<Self> {
         ctx.check_dtype(case.dtype, "the benchmark")?;
         let shape = case.shape();
         shape.validate()?;
         let tier = resolve_tier(ctx, case.tier, case.dtype, case.head_dim)?;
         let attn = Attention::new(ctx, AttentionOptions { causal: case.causal, scale: None, tier: Some(tier) });
         let nsets = if case.input_bytes() < opts.rotate_below_bytes { 2 } else { 1 };
+        let mask = match mask {
+            Some(m) => Some((m.clone(), m.upload(ctx)?)),
+            None => None,
+        };
+        let gmask = mask.as_ref().map(|m| &m.1);
+        let before = ctx.allocated_bytes();
         let mut sets = Vec::with_capacity(nsets);
         for _ in 0..nsets {
             let q = GpuTensor::empty(ctx, shape.q_dims(), case.dtype)?;
@@ -273,18 +309,54 @@ impl<'a> Workload<'a> {
                 // Limits (binding sizes, grid) are checked while encoding: find out
                 // before spending time on random inputs. Builds the pipeline too.
                 let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench probe") });
-                attn.encode(&mut enc, &q, &k, &v, &o, &lse, None)?;
+                attn.encode_with(&mut enc, &q, &k, &v, &o, &lse, gmask, None)?;
                 drop(enc);
             }
             sets.push(IoSet { q, k, v, o, lse });
         }
+        let bytes_per_set = (ctx.allocated_bytes() - before) / nsets as u64;
         let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
         for s in &sets {
             for t in [&s.q, &s.k, &s.v] {
                 fill_random(ctx, t, &mut rng)?;
             }
         }
-        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier })
+        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, bytes_per_set, mask })
+    }
+
+    /// Bytes of the GPU block mask (0 without one).
+    pub fn mask_bytes(&self) -> u64 {
+        self.mask.as_ref().map_or(0, |m| m.1.bytes())
+    }
+
+    /// The block mask's density (fraction of blocks computed), if any.
+    pub fn mask_density(&self) -> Option<f64> {
+        self.mask.as_ref().map(|m| m.0.density())
+    }
+
+    /// Bytes of GPU buffers one call needs (Q, K, V, O, LSE), from the context's
+    /// allocation counter ([`GpuContext::allocated_bytes`]) while the workload
+    /// allocated them, divided by the number of input sets. Every one of them is live
+    /// during a call, so this is the call's peak; the few-byte uniform block of each
+    /// launch is not counted.
+    pub fn bytes_per_set(&self) -> u64 {
+        self.bytes_per_set
+    }
+
+    /// Runs the first input set once more and compares `rows` query rows (every
+    /// batch and head) of O and LSE against the f64 reference on the values the GPU
+    /// holds (f16 inputs as rounded on upload).
+    pub fn check(&self, rows: &[usize]) -> Result<CheckResult> {
+        let s = &self.sets[0];
+        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench check") });
+        self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), None)?;
+        self.submit_wait(enc.finish())?;
+        let shape = self.case.shape();
+        let (q, k, v) = (s.q.to_f32_vec(self.ctx)?, s.k.to_f32_vec(self.ctx)?, s.v.to_f32_vec(self.ctx)?);
+        let o = s.o.to_f32_vec(self.ctx)?;
+        let lse = s.lse.to_vec(self.ctx)?;
+        let (causal, dtype) = (self.case.causal, self.case.dtype);
+        Ok(CheckResult::compare_masked(&q, &k, &v, &o, &lse, shape, dtype, causal, self.mask.as_ref().map(|m| &m.0), rows))
     }
 
     pub fn case(&self) -> &Case {
@@ -304,7 +376,7 @@ impl<'a> Workload<'a> {
         self.next.set((i + 1) % self.sets.len());
         let s = &self.sets[i];
         let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench") });
-        self.attn.encode(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, timer.map(|t| t.writes()))?;
+        self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), timer.map(|t| t.writes()))?;
         if let Some(t) = timer {
             t.resolve(&mut enc);
         }
@@ -335,6 +407,78 @@ impl<'a> Workload<'a> {
         };
         Ok(Sample { gpu_s, wall_s: wall.as_secs_f64() })
     }
+}
+
+/// Outcome of `--check`: sampled output rows against the f64 reference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// Query rows compared (every batch and head of each).
+    pub rows: usize,
+    /// ||O - ref|| / ||ref|| over the sampled rows.
+    pub o_rel_error: f64,
+    /// Largest |LSE - ref| over the sampled rows.
+    pub lse_max_error: f64,
+    pub o_tolerance: f64,
+    pub lse_tolerance: f64,
+    pub passed: bool,
+}
+
+impl CheckResult {
+    /// Compares rows `rows` of a full output (O (b, n, h, d), LSE (b, h, n)) with the
+    /// f64 reference of `q`, `k`, `v` (the values the device computed on). Tolerances
+    /// are those of `ringattn run --check`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compare(q: &[f32], k: &[f32], v: &[f32], o: &[f32], lse: &[f32], shape: Shape, dtype: Dtype, causal: bool, rows: &[usize]) -> CheckResult {
+        Self::compare_masked(q, k, v, o, lse, shape, dtype, causal, None, rows)
+    }
+
+    /// [`CheckResult::compare`] under a block mask as well (a pair is allowed when the
+    /// mask and, if `causal`, the causal mask allow it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn compare_masked(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        o: &[f32],
+        lse: &[f32],
+        shape: Shape,
+        dtype: Dtype,
+        causal: bool,
+        mask: Option<&crate::mask::BlockMask>,
+        rows: &[usize],
+    ) -> CheckResult {
+        let diag = shape.seq_k as i64 - shape.seq_q as i64;
+        let heads = mask.map_or(1, |m| m.heads());
+        let allowed = |_b: usize, h: usize, i: usize, j: usize| {
+            (!causal || (j as i64) <= i as i64 + diag) && mask.is_none_or(|m| m.allows(if heads == 1 { 0 } else { h }, i, j))
+        };
+        let r = crate::reference::attention_rows(q, k, v, &shape, None, rows, allowed);
+        let o_rows = crate::reference::select_rows(o, shape.q_dims(), rows);
+        let l_rows = crate::reference::select_lse_rows(lse, shape.lse_dims(), rows);
+        let o_rel_error = crate::reference::rel_error(&o_rows, &r.o);
+        let lse_max_error = crate::reference::lse_max_abs_error(&l_rows, &r.lse);
+        let o_tolerance = crate::cli::run::o_tolerance(dtype);
+        let lse_scale = r.lse.iter().filter(|x| x.is_finite()).fold(1.0f64, |m, x| m.max(x.abs()));
+        let lse_tolerance = crate::cli::run::lse_tolerance(dtype) * lse_scale;
+        let passed = o_rel_error <= o_tolerance && lse_max_error <= lse_tolerance;
+        CheckResult { rows: rows.len(), o_rel_error, lse_max_error, o_tolerance, lse_tolerance, passed }
+    }
+}
+
+/// `n` query rows evenly spread over `0..seq` (the first and the last included).
+pub fn sample_rows(seq: usize, n: usize) -> Vec<usize> {
+    if seq == 0 || n == 0 {
+        return Vec::new();
+    }
+    if n >= seq {
+        return (0..seq).collect();
+    }
+    if n == 1 {
+        return vec![seq - 1];
+    }
+    let mut v: Vec<usize> = (0..n).map(|i| i * (seq - 1) / (n - 1)).collect();
+    v.dedup();
+    v
 }
 
 /// The adapter a report was measured on.
@@ -431,10 +575,54 @@ pub struct CaseResult {
     pub time_source: Option<String>,
     pub gpu_ms: Vec<f64>,
     pub wall_ms: Vec<f64>,
+
+    // Fields below came with the benchmark suites (`ringattn bench compare`, ...);
+    // older files lack them and read as `None`.
+    /// Suite that ran the case ("kernels", "compare", "memory", ...).
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// What ran: "single" (one device, [`crate::Attention`]) or a preset name.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// Key/value heads (GQA when < heads).
+    #[serde(default)]
+    pub kv_heads: Option<usize>,
+    /// Devices of the ring (1 for single-device runs).
+    #[serde(default)]
+    pub devices: Option<usize>,
+    /// Ring placement ("contiguous", "zigzag").
+    #[serde(default)]
+    pub placement: Option<String>,
+    /// Peak bytes of GPU buffers on the busiest device, from the library's own
+    /// accounting (single device: [`Workload::bytes_per_set`]; ring: [`crate::RingStats::peak_bytes`]).
+    #[serde(default)]
+    pub peak_bytes: Option<u64>,
+    /// Peak bytes summed over all devices.
+    #[serde(default)]
+    pub peak_bytes_total: Option<u64>,
+    /// `peak_bytes_total` / (batch * seq).
+    #[serde(default)]
+    pub bytes_per_token: Option<f64>,
+    /// Ring: bytes of K/V moved device -> host -> device in the last timed call.
+    #[serde(default)]
+    pub bytes_moved: Option<u64>,
+    /// Ring: mean GB/s of one link ([`crate::RingStats::gbps`]).
+    #[serde(default)]
+    pub transport_gbps: Option<f64>,
+    /// `--check`: sampled rows against the f64 reference.
+    #[serde(default)]
+    pub check: Option<CheckResult>,
+    /// Block-sparse cases: the mask's density (fraction of blocks computed).
+    #[serde(default)]
+    pub density: Option<f64>,
+    /// Block-sparse cases: the mask's block size in tokens.
+    #[serde(default)]
+    pub mask_block: Option<usize>,
 }
 
 impl CaseResult {
-    fn new(case: &Case, tier: String, opts: &BenchOptions) -> Self {
+    /// A result row for `case` with nothing measured yet (status skipped).
+    pub fn new(case: &Case, tier: String, opts: &BenchOptions) -> Self {
         CaseResult {
             implementation: "ringattn".into(),
             tier,
@@ -463,7 +651,33 @@ impl CaseResult {
             time_source: None,
             gpu_ms: Vec::new(),
             wall_ms: Vec::new(),
+            suite: None,
+            preset: None,
+            kv_heads: Some(case.kv_heads),
+            devices: None,
+            placement: None,
+            peak_bytes: None,
+            peak_bytes_total: None,
+            bytes_per_token: None,
+            bytes_moved: None,
+            transport_gbps: None,
+            check: None,
+            density: None,
+            mask_block: None,
         }
+    }
+
+    /// Records peak bytes (busiest device, all devices) and bytes per token.
+    pub fn set_peak(&mut self, busiest: u64, total: u64) {
+        self.peak_bytes = Some(busiest);
+        self.peak_bytes_total = Some(total);
+        let tokens = (self.batch * self.seq) as f64;
+        self.bytes_per_token = (tokens > 0.0).then(|| total as f64 / tokens);
+    }
+
+    /// Key/value heads (files from before GQA cases record none: = heads).
+    pub fn kv_heads(&self) -> usize {
+        self.kv_heads.unwrap_or(self.heads)
     }
 
     /// Fills the statistics from the samples (seconds).
@@ -516,6 +730,24 @@ pub struct BenchReport {
     pub reps: usize,
     pub max_seconds: Option<f64>,
     pub results: Vec<CaseResult>,
+
+    // Fields below came with the benchmark suites; older files lack them.
+    /// Commit the tool was built from (see [`git_commit`]).
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// Suites the run was asked for.
+    #[serde(default)]
+    pub suites: Vec<String>,
+    /// The settings of the run (command-line options after defaults), free-form.
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
+    /// Devices of the run, one line each (ring suites).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// False while the run is still going (the file is rewritten after every case),
+    /// true once every case ran; a file left at false is an interrupted run.
+    #[serde(default)]
+    pub complete: Option<bool>,
 }
 
 impl BenchReport {
@@ -533,7 +765,38 @@ impl BenchReport {
             reps: opts.reps,
             max_seconds: opts.max_seconds,
             results: Vec::new(),
+            git_commit: Some(git_commit()),
+            suites: Vec::new(),
+            settings: None,
+            devices: Vec::new(),
+            complete: None,
         }
+    }
+}
+
+/// The commit of the source this binary was built from: `git rev-parse` in the
+/// source checkout at run time when it is still there (with "-dirty" when tracked
+/// files changed), else the commit embedded at build time (build.rs), else "unknown".
+pub fn git_commit() -> String {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").arg("-C").arg(env!("CARGO_MANIFEST_DIR")).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let built = env!("RINGATTN_GIT_COMMIT");
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) if !c.is_empty() => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if c != built && built != "unknown" {
+                // The checkout moved on since the build: the binary is what ran.
+                return format!("{built} (checkout now at {c})");
+            }
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        _ => built.to_string(),
     }
 }
 
@@ -565,8 +828,9 @@ pub fn utc_datetime(unix_secs: u64) -> String {
 }
 
 /// Whether an error means "this case cannot run here" rather than a failure.
-fn is_skip(e: &Error) -> bool {
+pub(crate) fn is_skip(e: &Error) -> bool {
     match e {
+        Error::Ring { source, .. } => is_skip(source),
         Error::MissingFeature { .. }
         | Error::LimitExceeded { .. }
         | Error::UnsupportedHeadDim { .. }
@@ -594,7 +858,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// Decides, before running anything, the tier each case runs and which cases are
 /// duplicates of another (a fallback onto a kernel another case measures).
 /// A kernel and shape: cases with equal keys measure the same thing.
-type KernelKey = (Tier, Dtype, usize, usize, usize, usize, bool);
+type KernelKey = (Tier, Dtype, usize, usize, usize, usize, usize, bool);
 
 fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::result::Result<Tier, Box<CaseResult>>> {
     let resolved: Vec<std::result::Result<Tier, Box<CaseResult>>> = cases
@@ -625,7 +889,7 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
     let mut best: HashMap<KernelKey, (u8, usize)> = HashMap::new();
     for (i, (c, r)) in cases.iter().zip(&resolved).enumerate() {
         if let Ok(t) = r {
-            let key = (*t, c.dtype, c.batch, c.seq, c.heads, c.head_dim, c.causal);
+            let key = (*t, c.dtype, c.batch, c.seq, c.heads, c.kv_heads, c.head_dim, c.causal);
             let cand = (rank(c, *t), i);
             best.entry(key).and_modify(|b| *b = (*b).min(cand)).or_insert(cand);
         }
@@ -636,7 +900,7 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
         .map(|(i, r)| {
             let c = &cases[i];
             let t = r?;
-            let (_, rep) = best[&(t, c.dtype, c.batch, c.seq, c.heads, c.head_dim, c.causal)];
+            let (_, rep) = best[&(t, c.dtype, c.batch, c.seq, c.heads, c.kv_heads, c.head_dim, c.causal)];
             if rep == i {
                 return Ok(t);
             }
@@ -656,6 +920,26 @@ fn plan(ctx: &GpuContext, cases: &[Case], opts: &BenchOptions) -> Vec<std::resul
 
 /// Runs one case (already planned to run `tier`).
 fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> CaseResult {
+    run_case_checked(ctx, case, tier, opts, None)
+}
+
+/// Runs one case on `tier` (see [`plan_tier`]), records its peak bytes, and with
+/// `check_rows = Some(n)` compares n sampled output rows against the f64 reference
+/// after timing (a failed comparison leaves the case `ok` with `check.passed = false`).
+pub fn run_case_checked(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions, check_rows: Option<usize>) -> CaseResult {
+    run_case_masked(ctx, case, tier, opts, check_rows, None)
+}
+
+/// [`run_case_checked`] under an optional block mask: the result records the mask's
+/// density, and its bytes in the peak.
+pub fn run_case_masked(
+    ctx: &GpuContext,
+    case: &Case,
+    tier: Tier,
+    opts: &BenchOptions,
+    check_rows: Option<usize>,
+    mask: Option<&crate::mask::BlockMask>,
+) -> CaseResult {
     let mut res = CaseResult::new(case, tier.name().into(), opts);
     let mut notes: Vec<String> = Vec::new();
     if let Some(req) = case.tier {
@@ -663,8 +947,10 @@ fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> C
             notes.push(format!("{req} requested; {t} runs for {} head_dim {} on this adapter", case.dtype.name(), case.head_dim, t = tier));
         }
     }
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(usize, Vec<f64>, Vec<f64>, usize)> {
-        let w = Workload::new(ctx, *case, opts)?;
+    res.density = mask.map(|m| m.density());
+    type Measured = (usize, Vec<f64>, Vec<f64>, usize, u64, Option<CheckResult>);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
+        let w = Workload::with_mask(ctx, *case, opts, mask)?;
         let budget = opts.max_seconds.map(Duration::from_secs_f64);
         let start = Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
@@ -683,14 +969,21 @@ fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> C
             gpu.extend(s.gpu_s);
             wall.push(s.wall_s);
         }
-        Ok((warm, gpu, wall, w.input_sets()))
+        let check = match check_rows {
+            Some(n) => Some(w.check(&sample_rows(case.seq, n))?),
+            None => None,
+        };
+        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check))
     }));
     match outcome {
-        Ok(Ok((warm, gpu, wall, sets))) => {
+        Ok(Ok((warm, gpu, wall, sets, peak, check))) => {
             res.status = CaseStatus::Ok;
             res.warmup_runs = warm;
             res.input_sets = sets;
             res.set_samples(&gpu, &wall);
+            res.set_peak(peak, peak);
+            res.devices = Some(1);
+            res.check = check;
             if res.reps < opts.reps.max(1) {
                 notes.push(format!("{} of {} reps ran (--max-seconds budget spent)", res.reps, opts.reps));
             }
@@ -711,6 +1004,13 @@ fn run_case(ctx: &GpuContext, case: &Case, tier: Tier, opts: &BenchOptions) -> C
         res.note = Some(notes.join("; "));
     }
     res
+}
+
+/// The tier `case` runs on `ctx`, or the skipped/error result explaining why it
+/// cannot run (the per-case part of the planning [`run_cases`] does).
+pub fn plan_tier(ctx: &GpuContext, case: &Case, opts: &BenchOptions) -> std::result::Result<Tier, Box<CaseResult>> {
+    let o = BenchOptions { dedupe_fallbacks: false, ..opts.clone() };
+    plan(ctx, std::slice::from_ref(case), &o).pop().expect("one plan per case")
 }
 
 /// Runs every case in order and returns the report; `on_result` sees each result as
@@ -831,7 +1131,7 @@ mod tests {
 
     #[test]
     fn stats_and_throughput() {
-        let c = Case { tier: None, dtype: Dtype::F32, batch: 2, seq: 1024, heads: 8, head_dim: 64, causal: true };
+        let c = Case { tier: None, dtype: Dtype::F32, batch: 2, seq: 1024, heads: 8, kv_heads: 8, head_dim: 64, causal: true };
         let mut r = CaseResult::new(&c, "portable".into(), &BenchOptions::default());
         r.set_samples(&[0.003, 0.001, 0.002], &[0.004, 0.005]);
         assert_eq!(r.gpu_ms_median, Some(2.0));
@@ -862,7 +1162,7 @@ mod tests {
         assert_eq!(r.results.len(), 2);
         let ok = &r.results[0];
         assert_eq!((ok.status, ok.tier.as_str(), ok.dtype.as_str(), ok.seq, ok.head_dim), (CaseStatus::Ok, "sdpa-flash", "f16", 1024, 64));
-        let c = Case { tier: None, dtype: Dtype::F16, batch: 1, seq: 1024, heads: 8, head_dim: 64, causal: false };
+        let c = Case { tier: None, dtype: Dtype::F16, batch: 1, seq: 1024, heads: 8, kv_heads: 8, head_dim: 64, causal: false };
         assert_eq!(ok.flops, c.flops());
         assert_eq!(r.results[1].status, CaseStatus::Skipped);
         assert_eq!(r.results[1].gpu_ms_median, None);

@@ -15,6 +15,9 @@
 //! * [`order`]: Hilbert / Z-order token orders, GPU permutations and [`OrderedAttention`].
 //! * [`RingAttention`]: one sequence over several devices (ring attention, K/V rotated
 //!   through host memory), equal to single-device attention.
+//! * [`presets`]: the replaced system's variants (Standard, Distributed, Hilbert, BlockSparse) as named
+//!   combinations of mask, order and placement.
+//! * [`suite`], [`report`]: benchmark suites with JSON/CSV results, Markdown + SVG reports.
 //! * [`reference`]: the f64 CPU reference.
 //!
 //! Layout is (batch, seq, heads, head_dim), row-major; LSE is f32 (batch, heads, seq_q).
@@ -30,8 +33,11 @@ pub mod kernels;
 pub mod mask;
 pub mod npy;
 pub mod order;
+pub mod presets;
 pub mod reference;
+pub mod report;
 pub mod ring;
+pub mod suite;
 pub mod tensor;
 pub mod timing;
 pub mod tuning;

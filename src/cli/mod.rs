@@ -2,7 +2,10 @@
 //!
 //! * `ringattn info`: every adapter wgpu finds, its features, limits and tier.
 //! * `ringattn run`: attention on `.npy` inputs, with an optional f64 check.
-//! * `ringattn bench`: GPU and wall time over a grid of tiers, dtypes and shapes.
+//! * `ringattn bench [SUITE]`: the kernel table (GPU and wall time over tiers, dtypes
+//!   and shapes) or the benchmark suites (presets, memory, extreme lengths, sweeps,
+//!   ring scaling) with JSON/CSV results.
+//! * `ringattn report`: Markdown + SVG plots from results files, two side by side.
 //!
 //! Exit codes: 0 success, 1 a `--check` failed, 2 an error (bad input, missing
 //! file, no adapter, ...; the message is printed as `error: <message>`).
@@ -14,6 +17,7 @@
 pub mod bench;
 pub mod info;
 pub mod pattern;
+pub mod report;
 pub mod ringbench;
 pub mod run;
 pub mod tune;
@@ -49,11 +53,13 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Run attention on .npy inputs and write O (and LSE) as .npy.
     Run(run::RunArgs),
-    /// Time attention over tiers, dtypes, sequence lengths and head dims (Markdown table, JSON).
+    /// Benchmarks: the kernel table (default) or suites (compare, memory, extreme, sweep, ring, sparse) with JSON/CSV results.
     Bench(bench::BenchArgs),
     /// Time ring attention against one device over sequence lengths, device counts,
     /// placements and masks, and the ring's transport alone (checked against f64).
     RingBench(ringbench::RingBenchArgs),
+    /// Markdown report with SVG plots from `ringattn bench` results files (two side by side).
+    Report(report::ReportArgs),
     /// Search the fastest matrix-tier tiles for this adapter now and store them in the cache.
     Tune(tune::TuneArgs),
 }
@@ -64,6 +70,7 @@ impl Command {
             Command::Info(a) => info::execute(a),
             Command::Run(a) => run::execute(a),
             Command::Bench(a) => bench::execute(a),
+            Command::Report(a) => report::execute(a),
             Command::Tune(a) => tune::execute(a),
             Command::RingBench(a) => ringbench::execute(a),
         }
