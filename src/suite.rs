@@ -517,6 +517,9 @@ impl ResultsFile {
 /// Reads a results JSON file (any `ringattn-bench/1` file: suites, `ringattn bench
 /// --json`, the Python baselines).
 pub fn read_results(path: &Path) -> Result<BenchReport> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return report_from_csv(path);
+    }
     let s = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
     let r: BenchReport = serde_json::from_str(&s).map_err(|e| io_err(path, format!("not a results file: {e}")))?;
     if r.schema != bench::SCHEMA {
@@ -568,6 +571,12 @@ pub struct CsvRow {
     pub check_lse_max_error: Option<f64>,
     pub check_passed: Option<bool>,
     pub note: String,
+    /// Block-sparse cases: the mask's density and block size (absent in CSV files
+    /// written before these columns existed).
+    #[serde(default)]
+    pub density: Option<f64>,
+    #[serde(default)]
+    pub mask_block: Option<usize>,
 }
 
 /// The CSV rows of a report.
@@ -617,8 +626,101 @@ pub fn csv_rows(report: &BenchReport) -> Vec<CsvRow> {
             check_lse_max_error: r.check.as_ref().map(|c| c.lse_max_error),
             check_passed: r.check.as_ref().map(|c| c.passed),
             note: r.note.clone().unwrap_or_default(),
+            density: r.density,
+            mask_block: r.mask_block,
         })
         .collect()
+}
+
+/// A results report rebuilt from a CSV file written by the suites (for `ringattn
+/// report`). The CSV keeps every per-case figure, but not the per-run settings, the
+/// individual samples or the adapter's capability flags.
+pub fn report_from_csv(path: &Path) -> Result<BenchReport> {
+    let rows = read_csv(path)?;
+    let first = rows.first().ok_or_else(|| io_err(path, "no rows"))?;
+    let (driver, driver_info) = first.driver.split_once(' ').map_or((first.driver.clone(), String::new()), |(a, b)| (a.to_string(), b.to_string()));
+    let adapter = bench::AdapterReport { name: first.adapter.clone(), backend: first.backend.clone(), driver, driver_info, ..Default::default() };
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut results = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let status = match r.status.as_str() {
+            "ok" => CaseStatus::Ok,
+            "skipped" => CaseStatus::Skipped,
+            "duplicate" => CaseStatus::Duplicate,
+            _ => CaseStatus::Error,
+        };
+        let check = match (r.check_o_rel_error, r.check_lse_max_error, r.check_passed) {
+            (Some(o), Some(l), Some(passed)) => {
+                Some(bench::CheckResult { rows: 0, o_rel_error: o, lse_max_error: l, o_tolerance: f64::NAN, lse_tolerance: f64::NAN, passed })
+            }
+            _ => None,
+        };
+        results.push(CaseResult {
+            implementation: r.implementation.clone(),
+            tier: r.tier.clone(),
+            tier_requested: r.tier.clone(),
+            dtype: r.dtype.clone(),
+            batch: r.batch,
+            seq: r.seq,
+            heads: r.heads,
+            head_dim: r.head_dim,
+            causal: r.causal,
+            status,
+            note: opt(&r.note),
+            warmup_runs: r.warmup_runs,
+            reps_requested: r.reps,
+            reps: r.reps,
+            input_sets: 0,
+            gpu_ms_median: r.gpu_ms_median,
+            gpu_ms_min: r.gpu_ms_min,
+            gpu_ms_max: r.gpu_ms_max,
+            wall_ms_median: r.wall_ms_median,
+            wall_ms_min: r.wall_ms_min,
+            wall_ms_max: r.wall_ms_max,
+            flops: r.flops,
+            tflops: r.tflops,
+            tokens_per_s: r.tokens_per_s,
+            time_source: opt(&r.time_source),
+            gpu_ms: Vec::new(),
+            wall_ms: Vec::new(),
+            suite: opt(&r.suite),
+            preset: opt(&r.preset),
+            kv_heads: Some(r.kv_heads),
+            devices: r.devices,
+            placement: opt(&r.placement),
+            peak_bytes: r.peak_bytes,
+            peak_bytes_total: r.peak_bytes_total,
+            bytes_per_token: r.bytes_per_token,
+            bytes_moved: r.bytes_moved,
+            transport_gbps: r.transport_gbps,
+            check,
+            density: r.density,
+            mask_block: r.mask_block,
+        });
+    }
+    let suites: Vec<String> = rows.iter().map(|r| r.suite.clone()).filter(|s| !s.is_empty()).fold(Vec::new(), |mut v, s| {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+        v
+    });
+    Ok(BenchReport {
+        schema: bench::SCHEMA.into(),
+        implementation: first.implementation.clone(),
+        version: format!("(from {})", path.display()),
+        unix_time: 0,
+        date: first.date.clone(),
+        adapter,
+        warmup: first.warmup_runs,
+        reps: first.reps,
+        max_seconds: None,
+        results,
+        git_commit: opt(&first.git_commit),
+        suites,
+        settings: None,
+        devices: Vec::new(),
+        complete: None,
+    })
 }
 
 fn csv_bytes(report: &BenchReport) -> Result<Vec<u8>> {
