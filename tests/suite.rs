@@ -185,6 +185,14 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
         assert_eq!(row.peak_bytes, r.peak_bytes);
         assert_eq!(row.check_passed, Some(true));
     }
+    // The CSV read back as a results report (what `ringattn report x.csv` renders).
+    let back = read_results(&json.with_extension("csv")).unwrap();
+    assert_eq!(back.results.len(), rep.results.len());
+    assert_eq!((&back.adapter.name, &back.date, &back.git_commit), (&rep.adapter.name, &rep.date, &rep.git_commit));
+    for (b, r) in back.results.iter().zip(&rep.results) {
+        assert_eq!((&b.suite, &b.preset, b.seq, b.devices, b.status, b.density), (&r.suite, &r.preset, r.seq, r.devices, r.status, r.density));
+        assert_eq!((b.peak_bytes, b.check.as_ref().map(|c| c.passed)), (r.peak_bytes, r.check.as_ref().map(|c| c.passed)));
+    }
 
     // The report: Markdown tables and the plots it links to.
     let rdir = dir.join("report");
