@@ -53,7 +53,7 @@ pub struct Attention<'a> {
 pub fn tier_supports(tier: Tier, dtype: Dtype, head_dim: usize) -> bool {
     match tier {
         Tier::Portable => true,
-        Tier::Subgroup => head_dim % 16 == 0 || head_dim == 80,
+        Tier::Subgroup => head_dim.is_multiple_of(16) || head_dim == 80,
         Tier::Matrix => dtype == Dtype::F16 && flash::MATRIX_HEAD_DIMS.contains(&head_dim),
     }
 }

@@ -408,7 +408,7 @@ impl GpuContext {
             });
         }
         self.scoped(|| {
-            if data.len() % 4 == 0 {
+            if data.len().is_multiple_of(4) {
                 self.queue.write_buffer(buffer, offset, data);
             } else {
                 let mut v = data.to_vec();

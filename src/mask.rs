@@ -131,7 +131,7 @@ fn random_keep(density: f64, seed: u64, qb: usize, kb: usize) -> bool {
 
 fn dilated_selected(pos: i64, segment: usize, rate: usize, offset: usize) -> bool {
     let r = (pos as usize) % segment;
-    r >= offset && (r - offset) % rate == 0
+    r >= offset && (r - offset).is_multiple_of(rate)
 }
 
 impl Pattern {
@@ -179,15 +179,11 @@ impl Pattern {
     fn validate(&self, g: &Geom) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
         match self {
-            Pattern::Dilated { segment, rate, offset } => {
-                if *segment == 0 || *rate == 0 || offset >= rate || rate > segment {
-                    return bad(format!("dilated pattern needs segment >= rate >= 1 and offset < rate (got w={segment}, r={rate}, o={offset})"));
-                }
+            Pattern::Dilated { segment, rate, offset } if (*segment == 0 || *rate == 0 || offset >= rate || rate > segment) => {
+                return bad(format!("dilated pattern needs segment >= rate >= 1 and offset < rate (got w={segment}, r={rate}, o={offset})"));
             }
-            Pattern::Random { density, .. } => {
-                if !(0.0..=1.0).contains(density) {
-                    return bad(format!("random pattern density must be in [0, 1], got {density}"));
-                }
+            Pattern::Random { density, .. } if !(0.0..=1.0).contains(density) => {
+                return bad(format!("random pattern density must be in [0, 1], got {density}"));
             }
             Pattern::Blocks { rows, cols, keep } => {
                 let (nq, nk) = (g.seq_q.div_ceil(g.block), g.seq_k.div_ceil(g.block));
@@ -564,7 +560,7 @@ impl BlockMask {
             meta.extend_from_slice(sp);
         }
         let bits: &[u32] = if self.bits.is_empty() { &[0] } else { &self.bits };
-        let max = ctx.capabilities().limits.max_storage_buffer_binding_size as u64;
+        let max = ctx.capabilities().limits.max_storage_buffer_binding_size;
         for (what, len) in [("mask block lists", meta.len()), ("mask bitmaps", bits.len())] {
             let bytes = len as u64 * 4;
             if bytes > max {

@@ -111,7 +111,7 @@ impl Shape {
                 return Err(Error::ZeroDim { what: "attention shape", dim });
             }
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(Error::HeadsNotMultiple { heads: self.heads, kv_heads: self.kv_heads });
         }
         if !crate::SUPPORTED_HEAD_DIMS.contains(&self.head_dim) {

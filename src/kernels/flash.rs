@@ -181,7 +181,7 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let mut r = 1;
-    while r * 2 <= caps.subgroup_min_size.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
+    while r * 2 <= caps.subgroup_min_size.max(1) && d4.is_multiple_of(r * 2) && d4 / (r * 2) >= 4 {
         r *= 2;
     }
     let lim = &caps.limits;
@@ -210,7 +210,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
-        && d4 % r == 0
+        && d4.is_multiple_of(r)
         && m.is_power_of_two()
         && m <= 8
         && matches!(bk, 8 | 16 | 32)
@@ -288,7 +288,15 @@ pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_by
     }
     let (mq, w, bk) = shape;
     let rs = 16 * mq;
-    if mq == 0 || w == 0 || bk == 0 || bk % 16 != 0 || sg < rs || sg % rs != 0 || sg > 64 || ((bk / 16) * (head_dim as u32 / 16)) % w != 0 {
+    if mq == 0
+        || w == 0
+        || bk == 0
+        || bk % 16 != 0
+        || sg < rs
+        || !sg.is_multiple_of(rs)
+        || sg > 64
+        || !((bk / 16) * (head_dim as u32 / 16)).is_multiple_of(w)
+    {
         return None;
     }
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w, m: 1 };
@@ -483,7 +491,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         Tier::Subgroup => {
             let mut cfg = subgroup_config(ctx, head_dim);
             if cfg.bq > cap {
-                if cfg.bcast && cap % cfg.bk != 0 {
+                if cfg.bcast && !cap.is_multiple_of(cfg.bk) {
                     // The broadcast variant needs whole subgroups of rows.
                     cfg = shuffle_config(ctx, head_dim);
                 }
@@ -536,7 +544,7 @@ fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> 
     if m.shape().heads != 1 && m.shape().heads != s.heads {
         return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.shape().heads.to_string() });
     }
-    if m.shape().block as u32 % prep.cfg.bq != 0 || f.q_pos0 % prep.cfg.bq != 0 {
+    if !(m.shape().block as u32).is_multiple_of(prep.cfg.bq) || !f.q_pos0.is_multiple_of(prep.cfg.bq) {
         return Err(Error::InvalidArgument(format!(
             "query tiles of {} rows must lie inside {}-token mask blocks (chunk starts at query {}); build the pipeline with prepare_sparse for this block size",
             prep.cfg.bq,
@@ -564,7 +572,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     }
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size as u64;
+    let max_bind = lim.max_storage_buffer_binding_size;
     let es = args.q.dtype().size();
     let per_b_q = (s.seq_q * s.heads * s.head_dim) as u64 * es;
     let per_b_k = (s.seq_k * s.kv_heads * s.head_dim) as u64 * es;

@@ -60,12 +60,12 @@ pub fn encode_merge_in_pass(
     ctx.check_dtype(part.dtype(), "merge")?;
     let lim = &ctx.capabilities().limits;
     for t in [acc, part] {
-        if t.size_bytes() > lim.max_storage_buffer_binding_size as u64 {
+        if t.size_bytes() > lim.max_storage_buffer_binding_size {
             return Err(Error::LimitExceeded {
                 what: "merge operand".into(),
                 limit: "max_storage_buffer_binding_size",
                 needed: t.size_bytes(),
-                allowed: lim.max_storage_buffer_binding_size as u64,
+                allowed: lim.max_storage_buffer_binding_size,
             });
         }
     }
