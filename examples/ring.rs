@@ -38,12 +38,7 @@ fn main() -> ringattn::Result<()> {
     println!("shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}", dtype.name());
 
     let seed = reference::fresh_seed();
-    let round = |x: Vec<f32>| -> Vec<f32> {
-        match dtype {
-            Dtype::F32 => x,
-            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
-        }
-    };
+    let round = |x: Vec<f32>| dtype.round(x);
     let q = round(random_vec(shape.q_len(), seed));
     let k = round(random_vec(shape.kv_len(), seed ^ 0x11));
     let v = round(random_vec(shape.kv_len(), seed ^ 0x22));

@@ -45,12 +45,7 @@ fn run(ring: &MpiRing) -> ringattn::Result<()> {
     if ring.rank() == 0 {
         println!("{} ranks; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}", ring.size(), dtype.name());
     }
-    let round = |x: Vec<f32>| -> Vec<f32> {
-        match dtype {
-            Dtype::F32 => x,
-            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
-        }
-    };
+    let round = |x: Vec<f32>| dtype.round(x);
     // The same inputs on every rank.
     let q = round(random_vec(shape.q_len(), 7));
     let k = round(random_vec(shape.kv_len(), 8));

@@ -158,10 +158,7 @@ impl<'a> Attention<'a> {
 
     /// Runs attention into existing O and LSE buffers and submits.
     pub fn forward_into(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<()> {
-        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn attention") });
-        self.encode(&mut enc, q, k, v, o, lse, None)?;
-        self.ctx.scoped(|| self.ctx.queue().submit([enc.finish()]))?;
-        Ok(())
+        self.ctx.submit_with("ringattn attention", |enc| self.encode(enc, q, k, v, o, lse, None))
     }
 
     /// Keys split in `parts`: part 0 into (o, lse), the others into scratch buffers,
@@ -201,9 +198,7 @@ impl<'a> Attention<'a> {
     /// per-head patterns; with `causal` set, the causal mask is applied too.
     pub fn forward_masked(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, mask: &GpuBlockMask) -> Result<AttentionOutput> {
         let out = self.alloc_output(q, k, v)?;
-        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn sparse attention") });
-        self.encode_with(&mut enc, q, k, v, &out.o, &out.lse, Some(mask), None)?;
-        self.ctx.scoped(|| self.ctx.queue().submit([enc.finish()]))?;
+        self.ctx.submit_with("ringattn sparse attention", |enc| self.encode_with(enc, q, k, v, &out.o, &out.lse, Some(mask), None))?;
         Ok(out)
     }
 

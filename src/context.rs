@@ -382,6 +382,15 @@ impl GpuContext {
         Ok(out)
     }
 
+    /// Records commands with `f` into a new encoder labelled `label` and submits them
+    /// (inside the error scopes of [`GpuContext::scoped`]); does not wait.
+    pub fn submit_with(&self, label: &str, f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>) -> Result<()> {
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        f(&mut enc)?;
+        self.scoped(|| self.queue.submit([enc.finish()]))?;
+        Ok(())
+    }
+
     /// Creates a buffer, checking size limits first.
     pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
         let max = self.caps.limits.max_buffer_size;

@@ -289,10 +289,7 @@ impl<'a> DilatedAttention<'a> {
 
     /// Runs into existing O and LSE buffers and submits.
     pub fn forward_into(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<()> {
-        let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn dilated attention") });
-        self.encode(&mut enc, q, k, v, o, lse)?;
-        self.ctx.scoped(|| self.ctx.queue().submit([enc.finish()]))?;
-        Ok(())
+        self.ctx.submit_with("ringattn dilated attention", |enc| self.encode(enc, q, k, v, o, lse))
     }
 
     /// Records the whole computation into `encoder` (nothing is submitted).

@@ -17,6 +17,15 @@ pub enum Dtype {
 }
 
 impl Dtype {
+    /// `values` as a device holding this dtype sees them (f16 rounds; f32 unchanged):
+    /// what the f64 reference of a check must be given.
+    pub fn round(self, values: Vec<f32>) -> Vec<f32> {
+        match self {
+            Dtype::F32 => values,
+            Dtype::F16 => values.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
+        }
+    }
+
     /// Bytes per element.
     pub const fn size(self) -> u64 {
         match self {

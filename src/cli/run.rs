@@ -305,13 +305,7 @@ fn execute_mpi(args: &RunArgs, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyA
     if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
         fail(Error::MissingFeature { adapter: ctx.name().to_string(), feature: "SHADER_F16", needed_for: "f16 on the GPU (use --dtype f32)".into() });
     }
-    let host = |a: &NpyArray| -> Vec<f32> {
-        let x = a.to_f32_vec();
-        match dtype {
-            Dtype::F32 => x,
-            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
-        }
-    };
+    let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
     let (qv, kv, vv) = (host(&q), host(&k), host(&v));
     let q_file_dtype = q.dtype();
     drop((q, k, v));
@@ -606,13 +600,7 @@ fn execute_ring(
     print_shape(&q, &k, &v, shape);
     println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
     // The values the devices will hold (f16 rounds on upload); the check uses them too.
-    let host = |a: &NpyArray| -> Vec<f32> {
-        let x = a.to_f32_vec();
-        match dtype {
-            Dtype::F32 => x,
-            Dtype::F16 => x.into_iter().map(|v| half::f16::from_f32(v).to_f32()).collect(),
-        }
-    };
+    let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
     let (qv, kv, vv) = (host(&q), host(&k), host(&v));
     let q_file_dtype = q.dtype();
     drop((q, k, v));

@@ -117,8 +117,6 @@ pub fn encode_merge_in_pass(
 
 /// Merges and submits, then waits.
 pub fn merge(ctx: &GpuContext, acc: &GpuTensor, acc_lse: &LseBuffer, part: &GpuTensor, part_lse: &LseBuffer) -> Result<()> {
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    ctx.scoped(|| encode_merge(ctx, &mut enc, acc, acc_lse, part, part_lse))??;
-    ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+    ctx.submit_with("ringattn merge", |enc| ctx.scoped(|| encode_merge(ctx, enc, acc, acc_lse, part, part_lse))?)?;
     ctx.wait()
 }

@@ -128,11 +128,7 @@ impl<'a> OrderedAttention<'a> {
 
     /// Runs into existing O and LSE buffers (caller's order) and submits.
     pub fn forward_into(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, o: &GpuTensor, lse: &LseBuffer) -> Result<()> {
-        let ctx = self.attn.context();
-        let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ordered attention") });
-        self.encode(&mut enc, q, k, v, o, lse)?;
-        ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-        Ok(())
+        self.attn.context().submit_with("ringattn ordered attention", |enc| self.encode(enc, q, k, v, o, lse))
     }
 
     /// Records the permutations and the attention into `encoder` (nothing is submitted).

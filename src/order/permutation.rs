@@ -247,9 +247,7 @@ impl GpuPermutation {
     /// submits the work.
     pub fn apply(&self, ctx: &GpuContext, src: &GpuTensor, dir: Direction) -> Result<GpuTensor> {
         let dst = GpuTensor::empty(ctx, src.dims(), src.dtype())?;
-        let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn permute") });
-        self.encode_tokens(ctx, &mut enc, src, &dst, dir)?;
-        ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+        ctx.submit_with("ringattn permute", |enc| self.encode_tokens(ctx, enc, src, &dst, dir))?;
         Ok(dst)
     }
 }

@@ -585,14 +585,22 @@ impl RingAttention {
             return Err(Error::Ring { device, step: f.step, source: Box::new(f.error) });
         }
         *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
+        let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
+        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
+    }
+}
+
+impl RingStats {
+    /// The stats of one call from the plan and the reports of the devices that ran here
+    /// (every device in process, this rank's one over MPI).
+    pub(crate) fn from_reports(plan: &Plan, placement: Placement, reports: &[scheduler::DeviceReport], piece: u64, secs: f64) -> RingStats {
         let (pairs_computed, pairs_skipped) = plan.pair_counts();
         let (transfers, transfers_skipped) = plan.transfer_counts();
         let bytes_sent: Vec<u64> = reports.iter().map(|r| r.bytes_sent).collect();
-        let secs = t0.elapsed().as_secs_f64();
-        let stats = RingStats {
-            devices: n,
+        RingStats {
+            devices: plan.devices(),
             steps: plan.steps(),
-            placement: opts.placement,
+            placement,
             pairs_computed,
             pairs_skipped,
             transfers,
@@ -606,8 +614,7 @@ impl RingAttention {
             piece_bytes: piece,
             ring_seconds: secs,
             wall_seconds: secs,
-        };
-        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
+        }
     }
 }
 

@@ -252,27 +252,7 @@ impl MpiRing {
             source: Box::new(f.error),
         })?;
         *self.workspace.lock().unwrap_or_else(|p| p.into_inner()) = ws;
-        let (pairs_computed, pairs_skipped) = plan.pair_counts();
-        let (transfers, transfers_skipped) = plan.transfer_counts();
-        let secs = t0.elapsed().as_secs_f64();
-        let stats = RingStats {
-            devices: n,
-            steps: plan.steps(),
-            placement: opts.placement,
-            pairs_computed,
-            pairs_skipped,
-            transfers,
-            transfers_skipped,
-            bytes_moved: rep.bytes_sent,
-            bytes_sent: vec![rep.bytes_sent],
-            recv_seconds: vec![rep.recv_time.as_secs_f64()],
-            exchange_seconds: vec![rep.exchange_time.as_secs_f64()],
-            peak_bytes: vec![rep.peak_bytes],
-            tiers: vec![rep.tier],
-            piece_bytes: piece,
-            ring_seconds: secs,
-            wall_seconds: secs,
-        };
+        let stats = RingStats::from_reports(&plan, opts.placement, std::slice::from_ref(&rep), piece, t0.elapsed().as_secs_f64());
         Ok((rep.output, stats))
     }
 
