@@ -214,26 +214,9 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
     let align = lim.min_storage_buffer_offset_alignment as u64;
     let max_bind = lim.max_storage_buffer_binding_size;
     let per_b = s_bb.max(s_ext).max(d_bb).max(d_ext);
-    if per_b + align > max_bind {
-        return Err(Error::LimitExceeded {
-            what: format!("one batch element of a gather ({per_b} bytes)"),
-            limit: "max_storage_buffer_binding_size",
-            needed: per_b + align,
-            allowed: max_bind,
-        });
-    }
     let per_dispatch = rows * heads * width;
     let max_wg = lim.max_compute_workgroups_per_dimension as u64;
-    let max_items = (max_wg * max_wg * WG as u64).min(u32::MAX as u64 / 2);
-    if per_dispatch > max_items {
-        return Err(Error::LimitExceeded {
-            what: format!("a gather of {per_dispatch} items per batch element"),
-            limit: "max_compute_workgroups_per_dimension",
-            needed: per_dispatch.div_ceil(WG as u64 * max_wg),
-            allowed: max_wg,
-        });
-    }
-    let nb_max = (((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1);
+    let nb_max = batches_per_launch(ctx, "a gather", "items", per_b, per_dispatch)?;
     if let RowMap::Index(b) = g.map {
         if b.size() > max_bind {
             return Err(Error::LimitExceeded {
@@ -381,7 +364,6 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
     ];
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size;
     let mut per_b = 0;
     for (what, s) in
         ["dilated merge accumulator", "dilated merge accumulator LSE", "dilated merge partial", "dilated merge partial LSE"].iter().zip(&sides)
@@ -393,26 +375,9 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
         }
         per_b = per_b.max(s.layout.batch.max(s.extent) * es);
     }
-    if per_b + align > max_bind {
-        return Err(Error::LimitExceeded {
-            what: format!("one batch element of a dilated merge ({per_b} bytes)"),
-            limit: "max_storage_buffer_binding_size",
-            needed: per_b + align,
-            allowed: max_bind,
-        });
-    }
     let per_dispatch = rows * heads;
     let max_wg = lim.max_compute_workgroups_per_dimension as u64;
-    let max_items = (max_wg * max_wg * WG as u64).min(u32::MAX as u64 / 2);
-    if per_dispatch > max_items {
-        return Err(Error::LimitExceeded {
-            what: format!("a dilated merge of {per_dispatch} rows per batch element"),
-            limit: "max_compute_workgroups_per_dimension",
-            needed: per_dispatch.div_ceil(WG as u64 * max_wg),
-            allowed: max_wg,
-        });
-    }
-    let nb_max = (((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1);
+    let nb_max = batches_per_launch(ctx, "a dilated merge", "rows", per_b, per_dispatch)?;
 
     let key = PipelineKey { kernel: "dilated_merge", defines: dilated_merge_defines(g.acc.dtype, g.part.dtype, g.head_dim) };
     let layout = ctx.layout("dilated_merge", &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
@@ -458,4 +423,33 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
         }
         Ok(())
     })?
+}
+
+/// How many batch elements one launch of a batch-split kernel may take: each binding
+/// holds `per_b` bytes per element (plus the offset alignment) and each element is
+/// `per_dispatch` invocations (`unit`) of WG lanes on a 2D grid. Errors name `what`
+/// when a single element does not fit.
+fn batches_per_launch(ctx: &GpuContext, what: &str, unit: &str, per_b: u64, per_dispatch: u64) -> Result<usize> {
+    let lim = &ctx.capabilities().limits;
+    let align = lim.min_storage_buffer_offset_alignment as u64;
+    let max_bind = lim.max_storage_buffer_binding_size;
+    if per_b + align > max_bind {
+        return Err(Error::LimitExceeded {
+            what: format!("one batch element of {what} ({per_b} bytes)"),
+            limit: "max_storage_buffer_binding_size",
+            needed: per_b + align,
+            allowed: max_bind,
+        });
+    }
+    let max_wg = lim.max_compute_workgroups_per_dimension as u64;
+    let max_items = (max_wg * max_wg * WG as u64).min(u32::MAX as u64 / 2);
+    if per_dispatch > max_items {
+        return Err(Error::LimitExceeded {
+            what: format!("{what} of {per_dispatch} {unit} per batch element"),
+            limit: "max_compute_workgroups_per_dimension",
+            needed: per_dispatch.div_ceil(WG as u64 * max_wg),
+            allowed: max_wg,
+        });
+    }
+    Ok((((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1))
 }
