@@ -13,21 +13,21 @@
 #   SUITES=extreme NAME=extreme OLD=0 bash scripts/device_suite.sh
 # and report them together: ringattn report compare.json --add main.json --add extreme.json
 # Environment: SUITES (default: all but extreme), NAME (results file stem, default
-# suites), DEVICES (all | N | logical:N, default all), BUDGET (seconds per case,
+# suites), DEVICES (all | N | logical:N; default: the CLI's, all, where presets run), BUDGET (seconds per case,
 # default 3), CHECK (1: --check, default 1), OLD (1: time the old Python classes,
 # default 1), EXTRA (more ringattn bench options, e.g. "--max-seq 65536").
 source scripts/device_run.sh
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 SUITES=${SUITES:-compare,memory,sweep,sparse,ring}
 NAME=${NAME:-suites}
-DEVICES=${DEVICES:-all}
+DEV_ARG=""; [ -n "${DEVICES:-}" ] && DEV_ARG="--devices $DEVICES"
 BUDGET=${BUDGET:-3}
 CHECK=${CHECK:-1}
 OLD=${OLD:-1}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 CHECK_ARG=""; [ "$CHECK" = 1 ] && CHECK_ARG="--check"
 # shellcheck disable=SC2086
-.gpu/ringattn bench "$SUITES" --devices "$DEVICES" --max-seconds "$BUDGET" $CHECK_ARG --no-progress \
+.gpu/ringattn bench "$SUITES" $DEV_ARG --max-seconds "$BUDGET" $CHECK_ARG --no-progress \
     --json "$OUT/$NAME.json" $EXTRA > "$OUT/$NAME.md" 2> >(grep -v XDG > "$OUT/$NAME.err")
 echo "ringattn bench exit code $?"
 tail -25 "$OUT/$NAME.md"

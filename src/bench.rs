@@ -618,6 +618,13 @@ pub struct CaseResult {
     /// Block-sparse cases: the mask's block size in tokens.
     #[serde(default)]
     pub mask_block: Option<usize>,
+    /// Ring cases: wall time of the ring itself on GPU-resident shards
+    /// ([`crate::RingStats::ring_seconds`]: host upload and download excluded), per
+    /// timed call, and its median. `wall_ms` holds the whole calls.
+    #[serde(default)]
+    pub ring_ms: Vec<f64>,
+    #[serde(default)]
+    pub ring_ms_median: Option<f64>,
 }
 
 impl CaseResult {
@@ -664,6 +671,8 @@ impl CaseResult {
             check: None,
             density: None,
             mask_block: None,
+            ring_ms: Vec::new(),
+            ring_ms_median: None,
         }
     }
 
@@ -704,6 +713,30 @@ impl CaseResult {
         let tokens = (self.batch * self.seq) as f64;
         self.tflops = t.filter(|&t| t > 0.0).map(|t| self.flops / (t * 1e-3) / 1e12);
         self.tokens_per_s = t.filter(|&t| t > 0.0).map(|t| tokens / (t * 1e-3));
+    }
+
+    /// Fills the statistics of a ring case: the ring's own time (`ring_s`, GPU-resident
+    /// shards) is the one throughput comes from (`time_source` "ring"); `wall_s` are
+    /// the whole calls, host transfers included.
+    pub fn set_ring_samples(&mut self, ring_s: &[f64], wall_s: &[f64]) {
+        self.set_samples(&[], wall_s);
+        self.ring_ms = ring_s.iter().map(|x| x * 1e3).collect();
+        self.ring_ms_median = (!self.ring_ms.is_empty()).then(|| median(&self.ring_ms));
+        if let Some(t) = self.ring_ms_median.filter(|&t| t > 0.0) {
+            self.time_source = Some("ring".into());
+            self.tflops = Some(self.flops / (t * 1e-3) / 1e12);
+            self.tokens_per_s = Some((self.batch * self.seq) as f64 / (t * 1e-3));
+        }
+    }
+
+    /// Milliseconds of the median time throughput was computed from, and its source:
+    /// "gpu" (timestamp queries), "ring" (the ring on resident shards) or "wall".
+    pub fn time_ms(&self) -> Option<(f64, &'static str)> {
+        match self.time_source.as_deref() {
+            Some("ring") => self.ring_ms_median.map(|t| (t, "ring")),
+            Some("wall") => self.wall_ms_median.map(|t| (t, "wall")),
+            _ => self.gpu_ms_median.map(|t| (t, "gpu")).or(self.wall_ms_median.map(|t| (t, "wall"))),
+        }
     }
 
     /// "subgroup f32 N=1024 D=64 causal".

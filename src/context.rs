@@ -135,6 +135,9 @@ pub struct GpuContext {
     allocated: std::sync::atomic::AtomicU64,
     /// Held while a pipeline is built (see `pipeline`).
     compiling: Mutex<()>,
+    /// Whether ring receive staging may live in host memory (decided once, by a
+    /// self-test: see `ring::transport::recv_staging_memory`).
+    pub(crate) host_staging: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -235,6 +238,11 @@ impl GpuContext {
         let wanted =
             wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         let mut features = af & wanted;
+        // Ring receive staging in host memory (see ring::transport): Vulkan only, where
+        // MAP_READ buffers live in host-visible, coherent system memory.
+        if info.backend == wgpu::Backend::Vulkan && std::env::var("RINGATTN_RING_STAGING").map_or(true, |v| v != "device") {
+            features |= af & wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+        }
         if std::env::var("RINGATTN_NO_COOP").is_ok() {
             features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         }
@@ -309,6 +317,7 @@ impl GpuContext {
             lost,
             allocated: std::sync::atomic::AtomicU64::new(0),
             compiling: Mutex::new(()),
+            host_staging: std::sync::OnceLock::new(),
         }
     }
 

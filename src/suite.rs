@@ -16,9 +16,12 @@
 //!
 //! Single-device cases report GPU time from timestamp queries around the one
 //! compute pass (inputs resident on the GPU). Preset cases run [`crate::RingAttention`]
-//! from host slices to host output and report its wall time, which includes the
-//! upload of Q/K/V and the readback of O (there is no single GPU clock across
-//! devices); they also report bytes moved between devices and the transport GB/s.
+//! from host slices to host output; there is no single GPU clock across devices, so
+//! their time is the ring's own wall time on GPU-resident shards
+//! ([`crate::RingStats::ring_seconds`], time source "ring": every step, transfer and
+//! merge, but not the host upload of Q/K/V or the readback of O), and the whole
+//! call's wall time is kept beside it (`wall_ms`). They also report bytes moved
+//! between devices and the transport GB/s.
 //!
 //! Memory comes from the library's own accounting: the bytes of the buffers it
 //! allocated for the call ([`crate::bench::Workload::bytes_per_set`] on one device,
@@ -107,7 +110,7 @@ impl std::str::FromStr for Suite {
 pub enum Engine {
     /// [`crate::Attention`] on one device, inputs resident (GPU time).
     Single,
-    /// A preset on a ring (wall time, host to host).
+    /// A preset on a ring (the ring's wall time on resident shards; whole calls too).
     Preset(PresetKind),
 }
 
@@ -355,7 +358,7 @@ pub fn run_case(contexts: &[Arc<GpuContext>], sc: &SuiteCase, opts: &BenchOption
     r
 }
 
-type PresetMeasured = (usize, Vec<f64>, crate::ring::RingOutput, Option<CheckResult>);
+type PresetMeasured = (usize, (Vec<f64>, Vec<f64>), crate::ring::RingOutput, Option<CheckResult>);
 
 fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, opts: &BenchOptions, check_rows: Option<usize>) -> CaseResult {
     let case = &sc.case;
@@ -394,12 +397,13 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
             last = Some(attn.forward(&q, &k, &v, shape, case.dtype, case.causal)?);
             warm += 1;
         }
-        let mut wall = Vec::new();
+        let (mut ring, mut wall) = (Vec::new(), Vec::new());
         for i in 0..opts.reps.max(1) {
             if i > 0 && over() {
                 break;
             }
             let out = attn.forward(&q, &k, &v, shape, case.dtype, case.causal)?;
+            ring.push(out.stats.ring_seconds);
             wall.push(out.stats.wall_seconds);
             last = Some(out);
         }
@@ -420,7 +424,7 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
             }
             None => None,
         };
-        Ok((warm, wall, out, check))
+        Ok((warm, (ring, wall), out, check))
     }));
     if let Some(c) = preset.sparse {
         res.mask_block = Some(c.block);
@@ -428,11 +432,11 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
     }
     let mut notes: Vec<String> = Vec::new();
     match outcome {
-        Ok(Ok((warm, wall, out, check))) => {
+        Ok(Ok((warm, (ring, wall), out, check))) => {
             res.status = CaseStatus::Ok;
             res.warmup_runs = warm;
             res.input_sets = 1;
-            res.set_samples(&[], &wall);
+            res.set_ring_samples(&ring, &wall);
             let st = &out.stats;
             res.set_peak(st.peak_bytes.iter().copied().max().unwrap_or(0), st.peak_bytes.iter().sum());
             res.bytes_moved = Some(st.bytes_moved);
@@ -559,6 +563,10 @@ pub struct CsvRow {
     pub wall_ms_median: Option<f64>,
     pub wall_ms_min: Option<f64>,
     pub wall_ms_max: Option<f64>,
+    /// Ring cases: median wall time of the ring on resident shards (absent in CSV files
+    /// written before this column existed).
+    #[serde(default)]
+    pub ring_ms_median: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub tflops: Option<f64>,
     pub flops: f64,
@@ -614,6 +622,7 @@ pub fn csv_rows(report: &BenchReport) -> Vec<CsvRow> {
             wall_ms_median: r.wall_ms_median,
             wall_ms_min: r.wall_ms_min,
             wall_ms_max: r.wall_ms_max,
+            ring_ms_median: r.ring_ms_median,
             tokens_per_s: r.tokens_per_s,
             tflops: r.tflops,
             flops: r.flops,
@@ -696,6 +705,8 @@ pub fn report_from_csv(path: &Path) -> Result<BenchReport> {
             check,
             density: r.density,
             mask_block: r.mask_block,
+            ring_ms: Vec::new(),
+            ring_ms_median: r.ring_ms_median,
         });
     }
     let suites: Vec<String> = rows.iter().map(|r| r.suite.clone()).filter(|s| !s.is_empty()).fold(Vec::new(), |mut v, s| {

@@ -351,6 +351,53 @@ fn block_sparse_masks_skip_pairs_and_transfers() {
     assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }
 
+/// Both kinds of receive staging (see `ringattn::ring::StagingMemory`) carry exact
+/// blocks: the default (host memory where the self-test passes, as on lavapipe's
+/// Vulkan) in this process, `MAP_WRITE` staging forced by RINGATTN_RING_STAGING=device
+/// in a child process (the choice is made once per device), and an unknown value is a
+/// clear error.
+#[test]
+fn receive_staging_in_host_and_device_memory() {
+    let ring = logical(2);
+    let ctx = &ring.contexts()[0];
+    let mem = ringattn::ring::recv_staging_memory(ctx).unwrap();
+    if std::env::var("RINGATTN_RING_STAGING").is_err()
+        && ctx.info().backend == wgpu::Backend::Vulkan
+        && ctx.device().features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
+    {
+        assert_eq!(mem, ringattn::ring::StagingMemory::Host, "{}", ctx.describe());
+    }
+    // Blocks of odd sizes, causal zigzag: every byte must arrive.
+    check(&ring, Shape::new(1, 203, 2, 32), Dtype::F32, true, Placement::Zigzag);
+
+    use ringattn::npy::write_npy_f32;
+    let dir = std::env::temp_dir().join(format!("ringattn-staging-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shape = [1usize, 150, 2, 32];
+    let n: usize = shape.iter().product();
+    let seed = reference::fresh_seed();
+    for (i, name) in ["q", "k", "v"].iter().enumerate() {
+        write_npy_f32(dir.join(format!("{name}.npy")), &shape, &random_vec(n, seed ^ i as u64)).unwrap();
+    }
+    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let args = ["run", "--q", &p("q.npy"), "--k", &p("k.npy"), "--v", &p("v.npy"), "--out", &p("o.npy"), "--devices", "logical:3"];
+    let run = |staging: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn"))
+            .args(args)
+            .args(["--causal", "--check"])
+            .env("RINGATTN_RING_STAGING", staging)
+            .output()
+            .unwrap();
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (code, text) = run("device");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("check: ok"), "{text}");
+    let (code, text) = run("sideways");
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("RINGATTN_RING_STAGING=sideways"), "{text}");
+}
+
 #[test]
 fn cli_ring_with_a_mask_and_mpi_without_the_feature() {
     use ringattn::npy::write_npy_f32;

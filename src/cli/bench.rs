@@ -404,10 +404,9 @@ fn open_devices(args: &BenchArgs, needs_ring: bool) -> Result<(Vec<Arc<GpuContex
 /// One Markdown row of the suites' live table.
 fn suite_row(r: &CaseResult) -> String {
     let opt = |x: Option<f64>, f: fn(f64) -> String| x.map_or_else(|| "-".to_string(), f);
-    let time = match (r.status, r.gpu_ms_median, r.wall_ms_median) {
-        (CaseStatus::Ok, Some(g), _) => format!("{} (gpu)", sig3(g)),
-        (CaseStatus::Ok, None, Some(w)) => format!("{} (wall)", sig3(w)),
-        (s, _, _) => format!("{s:?}").to_lowercase(),
+    let time = match (r.status, r.time_ms()) {
+        (CaseStatus::Ok, Some((t, src))) => format!("{} ({src})", sig3(t)),
+        (s, _) => format!("{s:?}").to_lowercase(),
     };
     let engine = match r.density {
         Some(d) => format!("{} d={}", r.preset.as_deref().unwrap_or("-"), sig3(d)),

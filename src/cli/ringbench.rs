@@ -263,8 +263,10 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             // One warm-up exchange (allocations, first maps), then the measured one.
             ring.measure_transport(block, 2, args.piece_bytes, Duration::from_secs(120))?;
             let rep = ring.measure_transport(block, 8, args.piece_bytes, Duration::from_secs(120))?;
+            let staging: Vec<&str> = ctxs[..n].iter().map(|c| crate::ring::recv_staging_memory(c).map_or("?", |m| m.name())).collect();
             println!(
-                "transport, {n} devices: {} blocks in {} pieces, {} steps: {:.1} GB/s per link per direction ({:.1} GB/s over the ring)",
+                "transport, {n} devices (receive staging: {}): {} blocks in {} pieces, {} steps: {:.1} GB/s per link per direction ({:.1} GB/s over the ring)",
+                staging.join(", "),
                 bytes_human(rep.block_bytes),
                 bytes_human(rep.piece_bytes),
                 rep.steps,

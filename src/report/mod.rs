@@ -51,11 +51,7 @@ fn suite_of(r: &CaseResult) -> String {
 
 /// Milliseconds of the time the throughput was computed from, and its source.
 fn time_ms(r: &CaseResult) -> Option<(f64, &'static str)> {
-    match (r.gpu_ms_median, r.wall_ms_median) {
-        (Some(g), _) => Some((g, "gpu")),
-        (None, Some(w)) => Some((w, "wall")),
-        _ => None,
-    }
+    r.time_ms()
 }
 
 fn opt(x: Option<f64>, f: fn(f64) -> String) -> String {

@@ -43,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use placement::{split, Layout, Placement, Plan, Visibility};
+pub use transport::{recv_staging_memory, StagingMemory};
 
 use crate::attention::AttentionOptions;
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext, DEFAULT_TIMEOUT};

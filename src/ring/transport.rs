@@ -10,7 +10,8 @@
 //! 2. once a piece is mapped, the sender hands the *mapped buffer itself* to the
 //!    receiver (no host copy yet) and goes on with the next piece;
 //! 3. the receiver copies the piece straight from the sender's mapped memory into one
-//!    of its own `MAP_WRITE` pieces (mapped ahead of time), with several host threads
+//!    of its own receive pieces (mapped ahead of time; see [`StagingMemory`] for where
+//!    they live), with several host threads
 //!    for large pieces, acknowledges it (so the sender can unmap and reuse it), unmaps
 //!    its piece, submits a GPU copy into the K/V slot and maps the piece again for
 //!    the next step (the map completes when that copy has run).
@@ -39,6 +40,79 @@ pub(crate) const DEFAULT_PIECE_BYTES: u64 = 16 << 20;
 
 /// Pieces smaller than this are copied by one host thread.
 const PARALLEL_COPY_MIN: u64 = 4 << 20;
+
+/// Where a device's receive staging lives.
+///
+/// The portable choice is `MAP_WRITE` buffers. On a discrete GPU with a resizable BAR,
+/// wgpu's Vulkan backend puts those in device-local, host-visible memory, so the host
+/// copy into them writes across PCIe (write-combined, ~30 GB/s with 8 threads on an
+/// H200 host). With `MAPPABLE_PRIMARY_BUFFERS` on Vulkan, a buffer created
+/// `MAP_READ | COPY_SRC` lives in host-cached, coherent system memory instead: the
+/// host copy runs at host memory speed (~60 GB/s) and the GPU pulls the piece by DMA.
+/// wgpu maps such a buffer for reading; the receiver writes into the mapping, which
+/// Vulkan makes visible to the GPU at the next submission (coherent memory). Because
+/// that is outside what WebGPU specifies, each device runs a self-test first (a
+/// pattern through such a buffer and back) and falls back to `MAP_WRITE` staging if
+/// it fails. `RINGATTN_RING_STAGING=device` forces `MAP_WRITE` staging, `host`
+/// requires host staging (an error where unavailable); the default picks host staging
+/// where the self-test passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StagingMemory {
+    /// `MAP_WRITE` buffers (on discrete GPUs usually device memory behind the BAR).
+    Device,
+    /// `MAP_READ | COPY_SRC` buffers in system memory (Vulkan, self-tested).
+    Host,
+}
+
+impl StagingMemory {
+    pub fn name(self) -> &'static str {
+        match self {
+            StagingMemory::Device => "device (MAP_WRITE)",
+            StagingMemory::Host => "host (MAP_READ|COPY_SRC)",
+        }
+    }
+}
+
+/// Where `ctx`'s ring receive staging lives (decided once per context).
+pub fn recv_staging_memory(ctx: &GpuContext) -> Result<StagingMemory> {
+    let want = std::env::var("RINGATTN_RING_STAGING").unwrap_or_default();
+    let host = *ctx.host_staging.get_or_init(|| {
+        want != "device"
+            && ctx.info().backend == wgpu::Backend::Vulkan
+            && ctx.device().features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
+            && host_staging_self_test(ctx).unwrap_or(false)
+    });
+    match (want.as_str(), host) {
+        ("host", false) => Err(Error::InvalidArgument(format!(
+            "RINGATTN_RING_STAGING=host: {} cannot stage in host memory (needs Vulkan with MAPPABLE_PRIMARY_BUFFERS and a passing self-test)",
+            ctx.describe()
+        ))),
+        ("" | "auto" | "host" | "device", _) => Ok(if host { StagingMemory::Host } else { StagingMemory::Device }),
+        (other, _) => Err(Error::InvalidArgument(format!("RINGATTN_RING_STAGING={other}: expected auto, host or device"))),
+    }
+}
+
+/// Writes a pattern into a read-mapped `MAP_READ | COPY_SRC` buffer, copies it on the
+/// GPU into a second buffer and reads that back: true when every byte arrived.
+fn host_staging_self_test(ctx: &GpuContext) -> Result<bool> {
+    const LEN: u64 = 1 << 16;
+    let make = |usage| {
+        ctx.scoped(|| ctx.device().create_buffer(&wgpu::BufferDescriptor { label: Some("ringattn staging self-test"), size: LEN, usage, mapped_at_creation: false }))
+    };
+    let src = make(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_SRC)?;
+    let dst = make(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8 | 1).collect();
+    wait_mapped(ctx, &map_piece(&src, wgpu::MapMode::Read, LEN), None, crate::context::DEFAULT_TIMEOUT)?;
+    src.get_mapped_range_mut(..).map_err(|e| gpu_err(ctx, e.to_string()))?.copy_from_slice(&pattern);
+    src.unmap();
+    let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn staging self-test") });
+    enc.copy_buffer_to_buffer(&src, 0, &dst, 0, LEN);
+    let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+    wait_mapped(ctx, &map_piece(&dst, wgpu::MapMode::Read, LEN), Some(idx), crate::context::DEFAULT_TIMEOUT)?;
+    let ok = *dst.get_mapped_range(..).map_err(|e| gpu_err(ctx, e.to_string()))? == pattern[..];
+    dst.unmap();
+    Ok(ok)
+}
 
 /// Why a hand-off failed.
 #[derive(Debug)]
@@ -372,11 +446,13 @@ pub(crate) enum SendError {
     Link(LinkError),
 }
 
-/// The receiver's side: `MAP_WRITE` pieces, mapped ahead of time and again after
-/// each use.
+/// The receiver's side: pieces in [`StagingMemory`], mapped ahead of time and again
+/// after each use.
 pub(crate) struct RecvStaging {
     pieces: Vec<Arc<wgpu::Buffer>>,
     pub(crate) piece: u64,
+    /// How the pieces are mapped (Write for `MAP_WRITE` pieces, Read for host ones).
+    mode: wgpu::MapMode,
     /// Per piece: the pending map (its callback and the submission it waits for),
     /// or None when the piece is mapped.
     pending: Vec<Option<(Receiver<MapResult>, Option<wgpu::SubmissionIndex>)>>,
@@ -386,12 +462,17 @@ pub(crate) struct RecvStaging {
 impl RecvStaging {
     pub fn new(ctx: &GpuContext, max_block: u64, piece: u64, threads: usize) -> Result<Self> {
         let n = piece_count(max_block, piece);
+        let memory = recv_staging_memory(ctx)?;
+        let (usage, mode) = match memory {
+            StagingMemory::Device => (wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Write),
+            StagingMemory::Host => (wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Read),
+        };
         let mut pieces = Vec::with_capacity(n);
         let mut pending = Vec::with_capacity(n);
         for j in 0..n {
             let len = piece.min(max_block - j as u64 * piece).max(4);
-            let b = Arc::new(ctx.create_buffer("ringattn ring recv piece", len, wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC)?);
-            pending.push(map_piece(&b, wgpu::MapMode::Write, len));
+            let b = Arc::new(ctx.create_buffer("ringattn ring recv piece", len, usage)?);
+            pending.push(map_piece(&b, mode, len));
             pieces.push(b);
         }
         // Map every piece now, before any compute is queued (a later first map would
@@ -399,7 +480,7 @@ impl RecvStaging {
         for rx in &pending {
             wait_mapped(ctx, rx, None, crate::context::DEFAULT_TIMEOUT)?;
         }
-        Ok(RecvStaging { pieces, piece, pending: (0..n).map(|_| None).collect(), threads })
+        Ok(RecvStaging { pieces, piece, mode, pending: (0..n).map(|_| None).collect(), threads })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -453,7 +534,7 @@ impl RecvStaging {
             enc.copy_buffer_to_buffer(&local, src_off, segments[seg].0, dst_off, bytes);
         }
         let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-        self.pending[j] = Some((map_piece(&local, wgpu::MapMode::Write, local.size()), Some(idx)));
+        self.pending[j] = Some((map_piece(&local, self.mode, local.size()), Some(idx)));
         Ok(())
     }
 }
