@@ -238,9 +238,9 @@ impl GpuContext {
         let wanted =
             wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         let mut features = af & wanted;
-        // Ring receive staging in host memory (see ring::transport): Vulkan only, where
-        // MAP_READ buffers live in host-visible, coherent system memory.
-        if info.backend == wgpu::Backend::Vulkan && std::env::var("RINGATTN_RING_STAGING").map_or(true, |v| v != "device") {
+        // Ring receive staging in host memory, when asked for (ring::StagingMemory):
+        // Vulkan only, where MAP_READ buffers live in host-visible, coherent system memory.
+        if info.backend == wgpu::Backend::Vulkan && std::env::var("RINGATTN_RING_STAGING").is_ok_and(|v| v == "host" || v == "mixed") {
             features |= af & wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
         }
         if std::env::var("RINGATTN_NO_COOP").is_ok() {

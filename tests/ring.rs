@@ -351,23 +351,17 @@ fn block_sparse_masks_skip_pairs_and_transfers() {
     assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }
 
-/// Both kinds of receive staging (see `ringattn::ring::StagingMemory`) carry exact
-/// blocks: the default (host memory where the self-test passes, as on lavapipe's
-/// Vulkan) in this process, `MAP_WRITE` staging forced by RINGATTN_RING_STAGING=device
-/// in a child process (the choice is made once per device), and an unknown value is a
-/// clear error.
+/// Every kind of receive staging (see `ringattn::ring::StagingMemory`) carries exact
+/// blocks: the default (`MAP_WRITE` buffers) in this process; host memory and the
+/// mixed layout (RINGATTN_RING_STAGING=host / mixed, Vulkan adapters with
+/// MAPPABLE_PRIMARY_BUFFERS such as lavapipe) in child processes, in many pieces; an
+/// unknown value is a clear error.
 #[test]
-fn receive_staging_in_host_and_device_memory() {
+fn receive_staging_in_device_and_host_memory() {
     let ring = logical(2);
-    let ctx = &ring.contexts()[0];
-    let mem = ringattn::ring::recv_staging_memory(ctx).unwrap();
-    if std::env::var("RINGATTN_RING_STAGING").is_err()
-        && ctx.info().backend == wgpu::Backend::Vulkan
-        && ctx.device().features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
-    {
-        assert_eq!(mem, ringattn::ring::StagingMemory::Host, "{}", ctx.describe());
+    if std::env::var("RINGATTN_RING_STAGING").is_err() {
+        assert_eq!(ringattn::ring::recv_staging_memory(&ring.contexts()[0]).unwrap(), ringattn::ring::StagingMemory::Device);
     }
-    // Blocks of odd sizes, causal zigzag: every byte must arrive.
     check(&ring, Shape::new(1, 203, 2, 32), Dtype::F32, true, Placement::Zigzag);
 
     use ringattn::npy::write_npy_f32;
@@ -384,15 +378,24 @@ fn receive_staging_in_host_and_device_memory() {
     let run = |staging: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn"))
             .args(args)
-            .args(["--causal", "--check"])
+            .args(["--piece-bytes", "4096", "--causal", "--check"])
             .env("RINGATTN_RING_STAGING", staging)
             .output()
             .unwrap();
         (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
-    let (code, text) = run("device");
-    assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("check: ok"), "{text}");
+    let ctx = &ring.contexts()[0];
+    let host_ok = ctx.info().backend == wgpu::Backend::Vulkan && ctx.adapter().is_some_and(|a| a.features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS));
+    for staging in ["host", "mixed"] {
+        let (code, text) = run(staging);
+        if host_ok {
+            assert_eq!(code, Some(0), "{staging}: {text}");
+            assert!(text.contains("check: ok"), "{staging}: {text}");
+        } else {
+            assert_eq!(code, Some(2), "{staging}: {text}");
+            assert!(text.contains("cannot stage in host memory"), "{staging}: {text}");
+        }
+    }
     let (code, text) = run("sideways");
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("RINGATTN_RING_STAGING=sideways"), "{text}");

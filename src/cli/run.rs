@@ -127,6 +127,10 @@ pub struct RunArgs {
     /// Longest a ring device waits for its GPU or a neighbour before failing, seconds.
     #[arg(long, value_name = "S", default_value_t = 600, requires = "devices", help_heading = "Ring")]
     pub ring_timeout: u64,
+    /// Bytes per piece of a K/V block in flight between devices (rounded up to a
+    /// multiple of 256; default 16 MiB, or the whole block when smaller).
+    #[arg(long, value_name = "BYTES", requires = "devices", help_heading = "Ring")]
+    pub piece_bytes: Option<u64>,
     /// Test only: device (rank) D fails with an error at the start of step S.
     #[arg(long, value_name = "D:S", value_parser = parse_pair, hide = true)]
     pub fail_at: Option<(usize, usize)>,
@@ -276,6 +280,7 @@ fn ring_options(args: &RunArgs, mask: Option<std::sync::Arc<BlockMask>>) -> Resu
         crash_at: args.crash_at,
         stall_at: args.stall_at,
         mask,
+        piece_bytes: args.piece_bytes,
         ..Default::default()
     })
 }

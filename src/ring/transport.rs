@@ -42,27 +42,33 @@ pub(crate) const DEFAULT_PIECE_BYTES: u64 = 16 << 20;
 /// Pieces smaller than this are copied by one host thread.
 const PARALLEL_COPY_MIN: u64 = 4 << 20;
 
-/// Where a device's receive staging lives.
+/// Where a device's receive staging lives (`RINGATTN_RING_STAGING`).
 ///
-/// The portable choice is `MAP_WRITE` buffers. On a discrete GPU with a resizable BAR,
-/// wgpu's Vulkan backend puts those in device-local, host-visible memory, so the host
-/// copy into them writes across PCIe (write-combined, ~30 GB/s with 8 threads on an
-/// H200 host). With `MAPPABLE_PRIMARY_BUFFERS` on Vulkan, a buffer created
-/// `MAP_READ | COPY_SRC` lives in host-cached, coherent system memory instead: the
-/// host copy runs at host memory speed (~60 GB/s) and the GPU pulls the piece by DMA.
-/// wgpu maps such a buffer for reading; the receiver writes into the mapping, which
-/// Vulkan makes visible to the GPU at the next submission (coherent memory). Because
-/// that is outside what WebGPU specifies, each device runs a self-test first (a
-/// pattern through such a buffer and back) and falls back to `MAP_WRITE` staging if
-/// it fails. `RINGATTN_RING_STAGING=device` forces `MAP_WRITE` staging, `host`
-/// requires host staging (an error where unavailable); the default picks host staging
-/// where the self-test passes.
+/// The default is `MAP_WRITE` buffers, the portable choice. On a discrete GPU with a
+/// resizable BAR, wgpu's Vulkan backend puts those in device-local, host-visible
+/// memory, so the host copy into them writes across PCIe (write-combined: ~30 GB/s
+/// with 8 threads on an H200 host, less with several GPUs writing at once) and the
+/// GPU's copy into the K/V slot is a fast device-local copy.
+///
+/// With `MAPPABLE_PRIMARY_BUFFERS` on Vulkan, a buffer created `MAP_READ | COPY_SRC`
+/// lives in host-cached, coherent system memory instead: the host copy runs at host
+/// memory speed (~60 GB/s) and the GPU pulls the piece by DMA (~46 GB/s), on the same
+/// queue as its outgoing copies and its compute. wgpu maps such a buffer for reading;
+/// the receiver writes into the mapping, which Vulkan makes visible to the GPU at the
+/// next submission (coherent memory). That is outside what WebGPU specifies, so it is
+/// opt-in (`host`, or `mixed`: every other piece in host memory, splitting the load
+/// between the CPU's PCIe writes and the GPU's DMA), and each device runs a self-test
+/// first (a pattern through such a buffer and back); an adapter that cannot do it
+/// gets a clear error. Measured on 2 x H200 (BENCHMARKS.md): `device` 11.2 GB/s per
+/// link per direction, `host` 7.5 (16 MiB pieces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StagingMemory {
     /// `MAP_WRITE` buffers (on discrete GPUs usually device memory behind the BAR).
     Device,
     /// `MAP_READ | COPY_SRC` buffers in system memory (Vulkan, self-tested).
     Host,
+    /// Odd pieces in host memory, even pieces in `MAP_WRITE` buffers.
+    Mixed,
 }
 
 impl StagingMemory {
@@ -70,26 +76,50 @@ impl StagingMemory {
         match self {
             StagingMemory::Device => "device (MAP_WRITE)",
             StagingMemory::Host => "host (MAP_READ|COPY_SRC)",
+            StagingMemory::Mixed => "mixed (odd pieces in host memory)",
+        }
+    }
+
+    /// Whether piece `j` lives in host memory.
+    fn host_piece(self, j: usize) -> bool {
+        match self {
+            StagingMemory::Device => false,
+            StagingMemory::Host => true,
+            StagingMemory::Mixed => j % 2 == 1,
+        }
+    }
+
+    /// The kind `RINGATTN_RING_STAGING` asks for (unset or empty: device).
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("RINGATTN_RING_STAGING").unwrap_or_default().as_str() {
+            "" | "device" => Ok(StagingMemory::Device),
+            "host" => Ok(StagingMemory::Host),
+            "mixed" => Ok(StagingMemory::Mixed),
+            other => Err(Error::InvalidArgument(format!("RINGATTN_RING_STAGING={other}: expected device, host or mixed"))),
         }
     }
 }
 
-/// Where `ctx`'s ring receive staging lives (decided once per context).
+/// Where `ctx`'s ring receive staging lives: what `RINGATTN_RING_STAGING` asks for,
+/// after the host-memory self-test (run once per context) where it asks for host memory.
 pub fn recv_staging_memory(ctx: &GpuContext) -> Result<StagingMemory> {
-    let want = std::env::var("RINGATTN_RING_STAGING").unwrap_or_default();
+    let want = StagingMemory::from_env()?;
+    if want == StagingMemory::Device {
+        return Ok(want);
+    }
     let host = *ctx.host_staging.get_or_init(|| {
-        want != "device"
-            && ctx.info().backend == wgpu::Backend::Vulkan
+        ctx.info().backend == wgpu::Backend::Vulkan
             && ctx.device().features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
             && host_staging_self_test(ctx).unwrap_or(false)
     });
-    match (want.as_str(), host) {
-        ("host", false) => Err(Error::InvalidArgument(format!(
-            "RINGATTN_RING_STAGING=host: {} cannot stage in host memory (needs Vulkan with MAPPABLE_PRIMARY_BUFFERS and a passing self-test)",
+    if host {
+        Ok(want)
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "RINGATTN_RING_STAGING={}: {} cannot stage in host memory (needs Vulkan with MAPPABLE_PRIMARY_BUFFERS and a passing self-test); use device",
+            if want == StagingMemory::Host { "host" } else { "mixed" },
             ctx.describe()
-        ))),
-        ("" | "auto" | "host" | "device", _) => Ok(if host { StagingMemory::Host } else { StagingMemory::Device }),
-        (other, _) => Err(Error::InvalidArgument(format!("RINGATTN_RING_STAGING={other}: expected auto, host or device"))),
+        )))
     }
 }
 
@@ -503,8 +533,8 @@ pub(crate) enum SendError {
 pub(crate) struct RecvStaging {
     pieces: Vec<Arc<wgpu::Buffer>>,
     pub(crate) piece: u64,
-    /// How the pieces are mapped (Write for `MAP_WRITE` pieces, Read for host ones).
-    mode: wgpu::MapMode,
+    /// How each piece is mapped (Write for `MAP_WRITE` pieces, Read for host ones).
+    modes: Vec<wgpu::MapMode>,
     /// Per piece: the pending map (its callback and the submission it waits for),
     /// or None when the piece is mapped.
     pending: Vec<Option<(Receiver<MapResult>, Option<wgpu::SubmissionIndex>)>>,
@@ -515,13 +545,16 @@ impl RecvStaging {
     pub fn new(ctx: &GpuContext, max_block: u64, piece: u64, threads: usize) -> Result<Self> {
         let n = piece_count(max_block, piece);
         let memory = recv_staging_memory(ctx)?;
-        let (usage, mode) = match memory {
-            StagingMemory::Device => (wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Write),
-            StagingMemory::Host => (wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Read),
-        };
         let mut pieces = Vec::with_capacity(n);
         let mut pending = Vec::with_capacity(n);
+        let mut modes = Vec::with_capacity(n);
         for j in 0..n {
+            let (usage, mode) = if memory.host_piece(j) {
+                (wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Read)
+            } else {
+                (wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC, wgpu::MapMode::Write)
+            };
+            modes.push(mode);
             let len = piece.min(max_block - j as u64 * piece).max(4);
             let b = Arc::new(ctx.create_buffer("ringattn ring recv piece", len, usage)?);
             pending.push(map_piece(&b, mode, len));
@@ -532,7 +565,7 @@ impl RecvStaging {
         for rx in &pending {
             wait_mapped(ctx, rx, None, crate::context::DEFAULT_TIMEOUT)?;
         }
-        Ok(RecvStaging { pieces, piece, mode, pending: (0..n).map(|_| None).collect(), pool: Arc::new(CopyPool::new(threads)) })
+        Ok(RecvStaging { pieces, piece, modes, pending: (0..n).map(|_| None).collect(), pool: Arc::new(CopyPool::new(threads)) })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -586,7 +619,7 @@ impl RecvStaging {
             enc.copy_buffer_to_buffer(&local, src_off, segments[seg].0, dst_off, bytes);
         }
         let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-        self.pending[j] = Some((map_piece(&local, self.mode, local.size()), Some(idx)));
+        self.pending[j] = Some((map_piece(&local, self.modes[j], local.size()), Some(idx)));
         Ok(())
     }
 }
