@@ -202,4 +202,15 @@ fn failing_stalled_or_killed_device_of_a_multi_device_rank_ends_the_job() {
         assert_ne!(code, 0, "{text}");
         assert!(text.contains("devices per MPI rank"), "{text}");
     }
+    // Ranks asking for different device counts (MPMD launch): every rank refuses.
+    if let Some(mut c) = mpirun() {
+        let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
+        let files = ["--q".to_string(), s("q.npy"), "--k".into(), s("k.npy"), "--v".into(), s("v.npy"), "--out".into(), s("o.npy")];
+        c.args(["-np", "1", env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", "mpi:1"]).args(&files);
+        c.args([":", "-np", "1", env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", "mpi:logical:2"]).args(&files);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (code, text, _) = wait(c, Duration::from_secs(60), "mismatched devices per rank").unwrap();
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("every MPI rank must own the same number of devices"), "{text}");
+    }
 }
