@@ -60,7 +60,12 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     println!("{}", ring.describe());
     ring.barrier()?;
     if ring.rank() == 0 {
-        println!("{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}", ring.size(), ring.devices_per_rank(), dtype.name());
+        println!(
+            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}",
+            ring.size(),
+            ring.devices_per_rank(),
+            dtype.name()
+        );
     }
     let round = |x: Vec<f32>| dtype.round(x);
     // The same inputs on every rank.

@@ -149,7 +149,10 @@ fn assert_multi(np: usize, per_rank: usize, devices: &str, dir: &Path, attn: &[&
     let ring_o = read_npy(dir.join("o.npy")).unwrap().to_f32_vec();
     let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
     let mut c = Command::new(env!("CARGO_BIN_EXE_ringattn"));
-    c.args(["run", "--q", &s("q.npy"), "--k", &s("k.npy"), "--v", &s("v.npy"), "--out", &s("o1.npy")]).args(attn).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(["run", "--q", &s("q.npy"), "--k", &s("k.npy"), "--v", &s("v.npy"), "--out", &s("o1.npy")])
+        .args(attn)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let (code, text, _) = wait(c, Duration::from_secs(120), "single-device ringattn run").unwrap();
     assert_eq!(code, 0, "single-device run {attn:?} failed:\n{text}");
     let single = read_npy(dir.join("o1.npy")).unwrap().to_f32_vec();

@@ -330,7 +330,11 @@ fn execute_mpi(
     };
     if dtype == Dtype::F16 {
         if let Some(ctx) = ring.contexts().iter().find(|c| !c.capabilities().shader_f16) {
-            fail(Error::MissingFeature { adapter: ctx.name().to_string(), feature: "SHADER_F16", needed_for: "f16 on the GPU (use --dtype f32)".into() });
+            fail(Error::MissingFeature {
+                adapter: ctx.name().to_string(),
+                feature: "SHADER_F16",
+                needed_for: "f16 on the GPU (use --dtype f32)".into(),
+            });
         }
     }
     let host = |a: &NpyArray| dtype.round(a.to_f32_vec());

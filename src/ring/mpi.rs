@@ -186,8 +186,8 @@ impl MpiRing {
     fn init_mpi(l: usize) -> Result<mpi::environment::Universe> {
         use mpi::Threading;
         let want = if l > 1 { Threading::Multiple } else { Threading::Funneled };
-        let (universe, got) = mpi::initialize_with_threading(want)
-            .ok_or_else(|| Error::InvalidArgument("MPI is already initialized in this process".into()))?;
+        let (universe, got) =
+            mpi::initialize_with_threading(want).ok_or_else(|| Error::InvalidArgument("MPI is already initialized in this process".into()))?;
         let level = |t: Threading| match t {
             Threading::Single => 0,
             Threading::Funneled => 1,
@@ -329,8 +329,12 @@ impl MpiRing {
         let (plan, bytes) = (&plan, &bytes);
         let first = self.first_device();
         std::thread::scope(|sc| {
-            let hs: Vec<_> =
-                self.contexts.iter().enumerate().map(|(l, ctx)| sc.spawn(move || super::upload_shard(ctx, first + l, plan, shape, dtype, bytes))).collect();
+            let hs: Vec<_> = self
+                .contexts
+                .iter()
+                .enumerate()
+                .map(|(l, ctx)| sc.spawn(move || super::upload_shard(ctx, first + l, plan, shape, dtype, bytes)))
+                .collect();
             hs.into_iter()
                 .enumerate()
                 .map(|(l, h)| {
@@ -613,7 +617,6 @@ fn test(req: &mut ffi::MPI_Request) -> std::result::Result<Option<ffi::MPI_Statu
         Ok((flag != 0).then_some(st))
     }
 }
-
 
 impl SendHalf for MpiSend {
     fn reclaim(&mut self, st: &mut SendStaging, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), transport::LinkError> {
