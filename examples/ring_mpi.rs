@@ -1,11 +1,15 @@
-//! Ring attention over MPI ranks, one device per rank, checked against the f64
-//! reference on a sample of rows (needs `--features mpi` and an MPI installation).
+//! Ring attention over MPI ranks, one or several devices per rank, checked against
+//! the f64 reference on a sample of rows (needs `--features mpi` and an MPI
+//! installation).
 //!
 //! ```text
 //! cargo build --release --features mpi --example ring_mpi
-//! mpirun -np 2 target/release/examples/ring_mpi [seq] [heads] [head_dim]
+//! mpirun -np 2 target/release/examples/ring_mpi [--per-rank L] [seq] [heads] [head_dim]
 //! # as root, and more ranks than cores (CI): mpirun --allow-run-as-root --oversubscribe -np 4 ...
 //! ```
+//!
+//! `--per-rank L` gives every rank L devices (the host's GPUs shared out by local rank,
+//! or L logical devices without a GPU; default 1): the ring has ranks * L devices.
 //!
 //! Every rank builds the same inputs from a fixed seed (standing in for a shared file
 //! every rank reads) and uploads only its own chunks; outputs are gathered on rank 0.
@@ -18,32 +22,50 @@ use ringattn::ring::{Placement, RingOptions};
 use ringattn::{AttentionOptions, Dtype, Shape};
 
 fn main() {
-    let ring = match MpiRing::init() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let per_rank = match args.iter().position(|a| a == "--per-rank") {
+        Some(i) => match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+            Some(l) => l,
+            None => {
+                eprintln!("error: --per-rank needs a device count");
+                std::process::exit(2);
+            }
+        },
+        None => 1,
+    };
+    let ring = match MpiRing::init_local(per_rank) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&ring) {
+    if let Err(e) = run(&ring, &args) {
         eprintln!("error: rank {}: {e}", ring.rank());
         ring.abort(2);
     }
 }
 
-fn run(ring: &MpiRing) -> ringattn::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
+    // Positional numbers (the value of --per-rank excluded).
+    let args: Vec<usize> =
+        args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--per-rank").filter_map(|(_, a)| a.parse().ok()).collect();
     let ctx = ring.context();
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
     let seq = args.first().copied().unwrap_or(if cpu { 512 } else { 8192 });
     let heads = args.get(1).copied().unwrap_or(8);
     let head_dim = args.get(2).copied().unwrap_or(64);
-    let dtype = if ctx.capabilities().shader_f16 { Dtype::F16 } else { Dtype::F32 };
+    let dtype = if ring.contexts().iter().all(|c| c.capabilities().shader_f16) { Dtype::F16 } else { Dtype::F32 };
     let shape = Shape::new(1, seq, heads, head_dim);
     println!("{}", ring.describe());
     ring.barrier()?;
     if ring.rank() == 0 {
-        println!("{} ranks; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}", ring.size(), dtype.name());
+        println!(
+            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}",
+            ring.size(),
+            ring.devices_per_rank(),
+            dtype.name()
+        );
     }
     let round = |x: Vec<f32>| dtype.round(x);
     // The same inputs on every rank.
@@ -55,20 +77,21 @@ fn run(ring: &MpiRing) -> ringattn::Result<()> {
     let mut ok = true;
     for (causal, placement) in [(false, Placement::Contiguous), (true, Placement::Zigzag)] {
         let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, ..Default::default() };
-        let shard = ring.upload(&q, &k, &v, shape, dtype, &opts)?;
+        let shards = ring.upload(&q, &k, &v, shape, dtype, &opts)?;
         // The first call builds the pipelines; the second is timed.
-        ring.forward_shard(&shard, shape, dtype, &opts)?;
+        ring.forward_shards(&shards, shape, dtype, &opts)?;
         ring.barrier()?;
-        let (out, st) = ring.forward_shard(&shard, shape, dtype, &opts)?;
+        let out = ring.forward_shards(&shards, shape, dtype, &opts)?;
+        let st = &out.stats;
         let slowest = ring.max_f64(st.ring_seconds)?;
         let gathered = ring.gather(&out, shape)?;
         println!(
-            "  rank {} causal {causal} {placement}: {:.1} ms, sent {:.1} MB, host copy {:.2} GB/s, peak {:.1} MB",
+            "  rank {} causal {causal} {placement}: {:.1} ms, sent {:.1} MB, host copy {:.2} GB/s, peak {:.1} MB (largest device)",
             ring.rank(),
             st.ring_seconds * 1e3,
             st.bytes_moved as f64 / 1e6,
             st.gbps(),
-            st.peak_bytes[0] as f64 / 1e6
+            st.peak_bytes.iter().copied().max().unwrap_or(0) as f64 / 1e6
         );
         if let Some((o, lse)) = gathered {
             let r = attention_rows(&q, &k, &v, &shape, None, &rows, |_, _, i, j| !causal || j <= i);

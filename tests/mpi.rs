@@ -1,7 +1,10 @@
 //! The ring over MPI ranks (`--features mpi`): `mpirun -np 2/3/4 ringattn run --devices
 //! mpi` on one machine (lavapipe on CI) equals the f64 reference (the CLI's --check)
 //! for dense, causal zigzag, block-sparse and f16 runs; a killed or stalled rank ends
-//! the job with an error in bounded time.
+//! the job with an error in bounded time. With several devices per rank (`--devices
+//! mpi:logical:2`, `mpi:3`: in-process links inside a rank, MPI between ranks) the
+//! output also equals single-device attention (`ringattn run` without `--devices`), and
+//! a failing, stalled or killed device ends the job likewise.
 //!
 //! Skipped (with a message) when `mpirun` is not installed. As root, OpenMPI needs
 //! `--allow-run-as-root`; `--oversubscribe` lets 4 ranks share 2 cores.
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ringattn::npy::write_npy_f32;
+use ringattn::npy::{read_npy, write_npy_f32};
 use ringattn::reference::{fresh_seed, random_vec};
 
 fn mpirun() -> Option<Command> {
@@ -40,13 +43,22 @@ fn inputs(tag: &str, shape: [usize; 4]) -> PathBuf {
 /// Runs `mpirun -np n ringattn run --devices mpi ...` with a hard deadline; returns
 /// (exit code, stdout + stderr, seconds).
 fn run(np: usize, dir: &Path, extra: &[&str], deadline: Duration) -> Option<(i32, String, f64)> {
+    run_on(np, "mpi", dir, extra, deadline)
+}
+
+/// [`run`] with `--devices devices` (mpi, mpi:L, mpi:logical:L).
+fn run_on(np: usize, devices: &str, dir: &Path, extra: &[&str], deadline: Duration) -> Option<(i32, String, f64)> {
     let mut c = mpirun()?;
     let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
-    c.args(["-np", &np.to_string(), env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", "mpi"])
+    c.args(["-np", &np.to_string(), env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", devices])
         .args(["--q", &s("q.npy"), "--k", &s("k.npy"), "--v", &s("v.npy"), "--out", &s("o.npy")])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    wait(c, deadline, &format!("mpirun -np {np} --devices {devices} {extra:?}"))
+}
+
+fn wait(mut c: Command, deadline: Duration, what: &str) -> Option<(i32, String, f64)> {
     let t = Instant::now();
     let mut child = c.spawn().expect("start mpirun");
     loop {
@@ -58,7 +70,7 @@ fn run(np: usize, dir: &Path, extra: &[&str], deadline: Duration) -> Option<(i32
         if t.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mpirun -np {np} {extra:?} did not finish within {deadline:?} (hang)");
+            panic!("{what} did not finish within {deadline:?} (hang)");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -106,5 +118,102 @@ fn killed_or_stalled_rank_ends_the_job_with_an_error() {
     if let Some((code, text, _)) = run(2, &dir, &["--fail-at", "0:1"], Duration::from_secs(120)) {
         assert_eq!(code, 2, "{text}");
         assert!(text.contains("rank 0") && text.contains("fault injected"), "{text}");
+    }
+}
+
+/// Relative L2 error of `got` against `want`.
+fn rel_diff(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&a, &b) in got.iter().zip(want) {
+        num += (a as f64 - b as f64).powi(2);
+        den += (b as f64).powi(2);
+    }
+    (num / den.max(1e-300)).sqrt()
+}
+
+/// `mpirun -np np ringattn run --devices devices --check` with `attn` (attention and
+/// mask flags) and `ring` (ring-only flags) must pass the f64 check, name the ring's
+/// size, and, for f32, equal single-device `ringattn run` with `attn` (rel. err < 1e-4).
+fn assert_multi(np: usize, per_rank: usize, devices: &str, dir: &Path, attn: &[&str], ring: &[&str]) {
+    let mut args = vec!["--check"];
+    args.extend_from_slice(attn);
+    args.extend_from_slice(ring);
+    let Some((code, text, _)) = run_on(np, devices, dir, &args, Duration::from_secs(300)) else { return };
+    assert_eq!(code, 0, "mpirun -np {np} --devices {devices} {args:?} failed:\n{text}");
+    assert!(text.contains("check: ok"), "no passing check in:\n{text}");
+    assert!(text.contains(&format!("ring: {np} MPI ranks x {per_rank} devices ({} ring devices)", np * per_rank)), "{text}");
+    if attn.contains(&"f16") {
+        return;
+    }
+    let ring_o = read_npy(dir.join("o.npy")).unwrap().to_f32_vec();
+    let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ringattn"));
+    c.args(["run", "--q", &s("q.npy"), "--k", &s("k.npy"), "--v", &s("v.npy"), "--out", &s("o1.npy")])
+        .args(attn)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (code, text, _) = wait(c, Duration::from_secs(120), "single-device ringattn run").unwrap();
+    assert_eq!(code, 0, "single-device run {attn:?} failed:\n{text}");
+    let single = read_npy(dir.join("o1.npy")).unwrap().to_f32_vec();
+    let e = rel_diff(&ring_o, &single);
+    assert!(e < 1e-4, "--devices {devices} {attn:?} {ring:?}: rel. error {e:.2e} against single-device attention");
+}
+
+#[test]
+fn two_ranks_of_two_logical_devices() {
+    let dir = inputs("multi2", [1, 77, 2, 32]);
+    assert_multi(2, 2, "mpi:logical:2", &dir, &[], &[]);
+    assert_multi(2, 2, "mpi:logical:2", &dir, &["--causal"], &["--placement", "zigzag"]);
+    assert_multi(2, 2, "mpi:logical:2", &dir, &["--dtype", "f16", "--causal"], &[]);
+}
+
+#[test]
+fn two_ranks_of_three_devices_dense_and_block_sparse() {
+    // `mpi:3` on lavapipe (no GPU adapter): 3 logical devices per rank, 6 in the ring.
+    let dir = inputs("multi3", [2, 100, 2, 32]);
+    assert_multi(2, 3, "mpi:3", &dir, &[], &[]);
+    // Causal sliding window + global tokens in 16-token blocks over 12 zigzag chunks:
+    // empty chunks, skipped pairs and skipped transfers, inside ranks and across them.
+    assert_multi(2, 3, "mpi:3", &dir, &["--causal", "--window", "16,0", "--global", "4", "--block-size", "16"], &["--placement", "zigzag"]);
+}
+
+#[test]
+fn failing_stalled_or_killed_device_of_a_multi_device_rank_ends_the_job() {
+    let dir = inputs("multifault", [1, 40, 1, 32]);
+    let dev = "mpi:logical:2";
+    // Ring device 1 (rank 0's second device, which sends over MPI) fails with an error.
+    if let Some((code, text, secs)) = run_on(2, dev, &dir, &["--fail-at", "1:1"], Duration::from_secs(120)) {
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains("rank 0") && text.contains("ring device 1 failed at step 1") && text.contains("fault injected"), "{text}");
+        assert!(secs < 60.0, "took {secs} s");
+    }
+    // Ring device 2 (rank 1's first device, which receives over MPI) stops responding:
+    // rank 0's sender or rank 1's other device times out, reports and aborts the job.
+    if let Some((code, text, secs)) = run_on(2, dev, &dir, &["--stall-at", "2:1", "--ring-timeout", "3"], Duration::from_secs(120)) {
+        assert_eq!(code, 2, "a stalled device must fail the job with exit 2:\n{text}");
+        assert!(text.contains("timed out"), "the error must name the timeout:\n{text}");
+        assert!(secs < 60.0, "took {secs} s");
+    }
+    // Rank 1's process dies (abort, as if killed) in ring device 3 at step 1.
+    if let Some((code, text, secs)) = run_on(2, dev, &dir, &["--crash-at", "3:1"], Duration::from_secs(120)) {
+        assert_ne!(code, 0, "a killed rank must fail the job:\n{text}");
+        assert!(secs < 60.0, "took {secs} s");
+    }
+    // Bad device counts fail every rank with a clear error instead of hanging.
+    if let Some((code, text, _)) = run_on(2, "mpi:0", &dir, &[], Duration::from_secs(60)) {
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("devices per MPI rank"), "{text}");
+    }
+    // Ranks asking for different device counts (MPMD launch): every rank refuses.
+    if let Some(mut c) = mpirun() {
+        let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
+        let files = ["--q".to_string(), s("q.npy"), "--k".into(), s("k.npy"), "--v".into(), s("v.npy"), "--out".into(), s("o.npy")];
+        c.args(["-np", "1", env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", "mpi:1"]).args(&files);
+        c.args([":", "-np", "1", env!("CARGO_BIN_EXE_ringattn"), "run", "--devices", "mpi:logical:2"]).args(&files);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (code, text, _) = wait(c, Duration::from_secs(60), "mismatched devices per rank").unwrap();
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("every MPI rank must own the same number of devices"), "{text}");
     }
 }

@@ -121,8 +121,12 @@ pub struct RunArgs {
     pub device: DeviceArgs,
     /// Ring attention over several devices: N (the first N GPU adapters of the
     /// preferred backend), all (every such adapter), or logical:N (N devices on the
-    /// --adapter adapter). Without it, one device runs plain attention.
-    #[arg(long, value_name = "N|all|logical:N|mpi", help_heading = "Ring")]
+    /// --adapter adapter). Without it, one device runs plain attention. Over MPI
+    /// (`mpirun -np R ringattn run --devices mpi ...`): mpi (one device per rank),
+    /// mpi:L (L devices per rank: the host's GPUs shared out by local rank, or L
+    /// logical devices without a GPU) or mpi:logical:L (L logical devices on the
+    /// --adapter adapter per rank); the ring then has R * L devices.
+    #[arg(long, value_name = "N|all|logical:N|mpi[:L]|mpi:logical:L", help_heading = "Ring")]
     pub devices: Option<DevicesSpec>,
     /// Longest a ring device waits for its GPU or a neighbour before failing, seconds.
     #[arg(long, value_name = "S", default_value_t = 600, requires = "devices", help_heading = "Ring")]
@@ -218,9 +222,10 @@ pub enum DevicesSpec {
     All,
     /// N logical devices on one adapter.
     Logical(usize),
-    /// One device per MPI rank (`mpirun -np N ringattn run --devices mpi ...`; needs
-    /// the `mpi` cargo feature).
-    Mpi,
+    /// `per_rank` devices per MPI rank (`mpirun -np N ringattn run --devices mpi ...`;
+    /// needs the `mpi` cargo feature): the host's GPUs shared out by local rank, or
+    /// logical devices on the --adapter adapter (`logical`).
+    Mpi { per_rank: usize, logical: bool },
 }
 
 impl std::str::FromStr for DevicesSpec {
@@ -236,7 +241,16 @@ impl std::str::FromStr for DevicesSpec {
         if s == "all" {
             Ok(DevicesSpec::All)
         } else if s == "mpi" {
-            Ok(DevicesSpec::Mpi)
+            Ok(DevicesSpec::Mpi { per_rank: 1, logical: false })
+        } else if let Some(rest) = s.strip_prefix("mpi:") {
+            let per_rank = |x: &str| match x.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("`{x}` is not a count of devices per MPI rank >= 1 (use mpi, mpi:L or mpi:logical:L)")),
+            };
+            match rest.strip_prefix("logical:") {
+                Some(n) => Ok(DevicesSpec::Mpi { per_rank: per_rank(n)?, logical: true }),
+                None => Ok(DevicesSpec::Mpi { per_rank: per_rank(rest)?, logical: false }),
+            }
         } else if let Some(n) = s.strip_prefix("logical:") {
             Ok(DevicesSpec::Logical(count(n)?))
         } else {
@@ -288,27 +302,45 @@ fn ring_options(args: &RunArgs, mask: Option<std::sync::Arc<BlockMask>>) -> Resu
 /// `ringattn run --devices mpi` without the `mpi` feature.
 #[cfg(not(feature = "mpi"))]
 #[allow(clippy::too_many_arguments)]
-fn execute_mpi(_: &RunArgs, _: &Shape, _: Dtype, _: NpyArray, _: NpyArray, _: NpyArray, _: Option<BlockMask>) -> Result<Status> {
+fn execute_mpi(_: &RunArgs, _: &Shape, _: Dtype, _: NpyArray, _: NpyArray, _: NpyArray, _: Option<BlockMask>, _: (usize, bool)) -> Result<Status> {
     Err(Error::InvalidArgument("--devices mpi needs ringattn built with the `mpi` cargo feature (cargo build --release --features mpi)".into()))
 }
 
-/// `ringattn run --devices mpi`: one device per MPI rank. Every rank reads the input
+/// `ringattn run --devices mpi[:L]`: L devices per MPI rank (`local`: (L, logical
+/// devices on the --adapter adapter)). Every rank reads the input
 /// files (a shared file system, or the same files on every host) and uploads only its
 /// own chunks; the outputs are gathered on rank 0, which writes them and runs --check.
 /// A rank that fails prints its error and ends the whole job (`MPI_Abort`, exit 2).
 #[cfg(feature = "mpi")]
 #[allow(clippy::too_many_arguments)]
-fn execute_mpi(args: &RunArgs, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyArray, v: NpyArray, mask: Option<BlockMask>) -> Result<Status> {
+fn execute_mpi(
+    args: &RunArgs,
+    shape: &Shape,
+    dtype: Dtype,
+    q: NpyArray,
+    k: NpyArray,
+    v: NpyArray,
+    mask: Option<BlockMask>,
+    local: (usize, bool),
+) -> Result<Status> {
     use crate::ring::mpi::MpiRing;
-    let ring = MpiRing::init()?;
+    let ring = match local {
+        (per_rank, false) => MpiRing::init_local(per_rank)?,
+        (per_rank, true) => MpiRing::with_contexts(crate::ring::logical_contexts(args.device.open()?, per_rank)?)?,
+    };
     let rank = ring.rank();
     let fail = |e: Error| -> ! {
         eprintln!("error: rank {rank}: {e}");
         ring.abort(2)
     };
-    let ctx = ring.context();
-    if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
-        fail(Error::MissingFeature { adapter: ctx.name().to_string(), feature: "SHADER_F16", needed_for: "f16 on the GPU (use --dtype f32)".into() });
+    if dtype == Dtype::F16 {
+        if let Some(ctx) = ring.contexts().iter().find(|c| !c.capabilities().shader_f16) {
+            fail(Error::MissingFeature {
+                adapter: ctx.name().to_string(),
+                feature: "SHADER_F16",
+                needed_for: "f16 on the GPU (use --dtype f32)".into(),
+            });
+        }
     }
     let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
     let (qv, kv, vv) = (host(&q), host(&k), host(&v));
@@ -317,22 +349,27 @@ fn execute_mpi(args: &RunArgs, shape: &Shape, dtype: Dtype, q: NpyArray, k: NpyA
     let mask = mask.map(std::sync::Arc::new);
     let opts = ring_options(args, mask.clone()).unwrap_or_else(|e| fail(e));
     if rank == 0 {
-        println!("ring: {} MPI ranks, placement {}", ring.size(), opts.placement);
+        match ring.devices_per_rank() {
+            1 => println!("ring: {} MPI ranks, placement {}", ring.size(), opts.placement),
+            l => println!("ring: {} MPI ranks x {l} devices ({} ring devices), placement {}", ring.size(), ring.devices(), opts.placement),
+        }
         print_shape_dims(shape);
         println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
     }
     println!("  {}", ring.describe());
-    let shard = ring.upload(&qv, &kv, &vv, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    let shards = ring.upload(&qv, &kv, &vv, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
     ring.barrier().unwrap_or_else(|e| fail(e));
-    let (out, st) = ring.forward_shard(&shard, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    let out = ring.forward_shards(&shards, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    let st = &out.stats;
     let slowest = ring.max_f64(st.ring_seconds).unwrap_or_else(|e| fail(e));
     let gathered = ring.gather(&out, *shape).unwrap_or_else(|e| fail(e));
+    let tiers: Vec<String> = st.tiers.iter().map(|t| t.to_string()).collect();
     println!(
-        "  rank {rank}: sent {}, host copy {:.2} GB/s, peak {}, tier {}",
+        "  rank {rank}: sent {}, host copy {:.2} GB/s, peak {} (largest device), tier {}",
         super::bytes_human(st.bytes_moved),
         st.gbps(),
-        super::bytes_human(st.peak_bytes[0]),
-        st.tiers[0]
+        super::bytes_human(st.peak_bytes.iter().copied().max().unwrap_or(0)),
+        tiers.join(", ")
     );
     let Some((o, lse)) = gathered else {
         return Ok(Status::Ok);
@@ -362,7 +399,7 @@ fn print_shape_dims(s: &Shape) {
 pub fn open_ring(spec: DevicesSpec, device: &DeviceArgs) -> Result<RingAttention> {
     match spec {
         DevicesSpec::Logical(n) => RingAttention::logical_on(device.open()?, n),
-        DevicesSpec::Mpi => Err(Error::InvalidArgument("--devices mpi runs one device per MPI rank, not an in-process ring".into())),
+        DevicesSpec::Mpi { .. } => Err(Error::InvalidArgument("--devices mpi runs its devices in MPI ranks, not an in-process ring".into())),
         DevicesSpec::All => RingAttention::all_adapters(),
         DevicesSpec::Count(n) => {
             let all = RingAttention::all_adapters()?;
@@ -485,8 +522,8 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     let mask = mask_from_args(args, &shape)?;
     args.pattern.validate(&shape, args.devices.is_some(), mask.is_some())?;
     if let Some(spec) = args.devices {
-        if spec == DevicesSpec::Mpi {
-            return execute_mpi(args, &shape, dtype, q, k, v, mask);
+        if let DevicesSpec::Mpi { per_rank, logical } = spec {
+            return execute_mpi(args, &shape, dtype, q, k, v, mask, (per_rank, logical));
         }
         return execute_ring(args, spec, &shape, dtype, q, k, v, mask);
     }
@@ -754,6 +791,13 @@ mod tests {
         assert_eq!("2".parse::<DevicesSpec>(), Ok(DevicesSpec::Count(2)));
         assert!("logical:0".parse::<DevicesSpec>().is_err());
         assert!("two".parse::<DevicesSpec>().is_err());
+        assert_eq!("mpi".parse::<DevicesSpec>(), Ok(DevicesSpec::Mpi { per_rank: 1, logical: false }));
+        assert_eq!("mpi:3".parse::<DevicesSpec>(), Ok(DevicesSpec::Mpi { per_rank: 3, logical: false }));
+        assert_eq!("MPI:logical:2".parse::<DevicesSpec>(), Ok(DevicesSpec::Mpi { per_rank: 2, logical: true }));
+        for bad in ["mpi:0", "mpi:logical:0", "mpi:", "mpi:logical:", "mpi:x"] {
+            let e = bad.parse::<DevicesSpec>().unwrap_err();
+            assert!(e.contains("devices per MPI rank"), "{bad}: {e}");
+        }
         // --placement needs --devices.
         assert!(
             crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--placement", "zigzag"]).is_err()

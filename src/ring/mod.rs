@@ -256,18 +256,7 @@ impl RingAttention {
     /// `n` logical devices on `first`'s adapter: `first` plus `n - 1` more devices
     /// requested from the same adapter (wgpu allows several devices per adapter).
     pub fn logical_on(first: GpuContext, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(Error::InvalidArgument("a ring needs at least one device".into()));
-        }
-        let adapter = first
-            .adapter()
-            .cloned()
-            .ok_or_else(|| Error::InvalidArgument("logical devices need a context created from an adapter (not GpuContext::from_device)".into()))?;
-        let mut contexts = vec![Arc::new(first)];
-        for _ in 1..n {
-            contexts.push(Arc::new(GpuContext::from_adapter(adapter.clone())?));
-        }
-        let mut r = Self::from_arcs(contexts)?;
+        let mut r = Self::new(logical_contexts(first, n)?)?;
         r.note = Some(format!("{n} logical devices on one adapter ({})", r.contexts[0].describe()));
         Ok(r)
     }
@@ -533,62 +522,45 @@ impl RingAttention {
         let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
         workspaces.resize_with(n, || None);
 
-        let results: Vec<std::result::Result<scheduler::DeviceReport, scheduler::Failure>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = self
-                .contexts
-                .iter()
-                .zip(outs)
-                .zip(ins)
-                .zip(workspaces.iter_mut())
-                .enumerate()
-                .map(|(i, (((ctx, out), inbox), ws))| {
-                    let job = &job;
-                    std::thread::Builder::new().name(format!("ringattn-ring-{i}")).spawn_scoped(sc, move || {
-                        let r = scheduler::run_device(i, ctx, job, &shards[i], transport::LocalLink { out, inbox }, ws);
-                        if r.is_err() {
-                            job.abort.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        r
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| match h {
-                    Ok(h) => h.join().unwrap_or_else(|_| {
-                        abort.store(true, std::sync::atomic::Ordering::Relaxed);
-                        Err(scheduler::Failure { step: 0, error: Error::InvalidArgument("ring worker thread panicked".into()), secondary: false })
-                    }),
-                    Err(e) => Err(scheduler::Failure {
-                        step: 0,
-                        error: Error::InvalidArgument(format!("could not start a ring thread: {e}")),
-                        secondary: false,
-                    }),
-                })
-                .collect()
-        });
-
-        // The root cause: the earliest failure that was not a reaction to another one.
-        let mut failures: Vec<(usize, scheduler::Failure)> = Vec::new();
-        let mut reports = Vec::with_capacity(n);
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(rep) => reports.push(rep),
-                Err(f) => failures.push((i, f)),
-            }
-        }
-        if !failures.is_empty() {
-            // A failed call may leave buffers mid-transfer (a mapped staging buffer):
-            // drop every workspace; the next call allocates fresh ones.
-            drop(workspaces);
-            failures.sort_by_key(|(i, f)| (f.secondary, f.step, *i));
-            let (device, f) = failures.swap_remove(0);
-            return Err(Error::Ring { device, step: f.step, source: Box::new(f.error) });
-        }
+        let devices = self
+            .contexts
+            .iter()
+            .zip(outs)
+            .zip(ins)
+            .zip(workspaces.iter_mut())
+            .enumerate()
+            .map(|(i, (((ctx, send), recv), workspace))| scheduler::DeviceRun {
+                index: i,
+                ctx,
+                shard: &shards[i],
+                link: transport::Link { send, recv },
+                workspace,
+            })
+            .collect();
+        // A failed call may leave buffers mid-transfer (a mapped staging buffer): then
+        // every workspace is dropped, and the next call allocates fresh ones.
+        let reports = scheduler::run_devices(&job, devices)?;
         *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
         let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
+}
+
+/// `first` plus `n - 1` more devices requested from its adapter (wgpu allows several
+/// devices per adapter): `n` logical devices.
+pub(crate) fn logical_contexts(first: GpuContext, n: usize) -> Result<Vec<GpuContext>> {
+    if n == 0 {
+        return Err(Error::InvalidArgument("a ring needs at least one device".into()));
+    }
+    let adapter = first
+        .adapter()
+        .cloned()
+        .ok_or_else(|| Error::InvalidArgument("logical devices need a context created from an adapter (not GpuContext::from_device)".into()))?;
+    let mut contexts = vec![first];
+    for _ in 1..n {
+        contexts.push(GpuContext::from_adapter(adapter.clone())?);
+    }
+    Ok(contexts)
 }
 
 impl RingStats {
@@ -829,12 +801,13 @@ impl RingAttention {
                 transport::SendError::Link(_) => stopped(),
             };
             let segs = [(&dst, block)];
+            let mut link = transport::Link { send: out, recv: inbox };
             for _ in 0..steps {
-                st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
+                link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
                 let p = st.begin(ctx, &[(&src, block)])?;
-                transport::exchange(ctx, Some((&mut st, p, &out)), Some((&mut rt, &segs[..], &inbox)), timeout, &abort).map_err(step_err)?;
+                link.exchange(ctx, Some((&mut st, p)), Some((&mut rt, &segs[..])), timeout, &abort).map_err(step_err)?;
             }
-            st.reclaim(&out, timeout, &abort).map_err(|_| stopped())?;
+            link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
             ctx.wait_timeout(timeout)?;
             let end = Instant::now();
             let got = ctx.read_bytes(&dst, 0, block)?;

@@ -1,24 +1,45 @@
-//! The ring over MPI ranks (cargo feature `mpi`): one device per rank, K/V blocks
-//! moving between ranks with non-blocking MPI sends and receives.
+//! The ring over MPI ranks (cargo feature `mpi`): each rank owns one or several
+//! local devices; K/V blocks move between the devices of a rank through the
+//! in-process transport and between ranks with non-blocking MPI sends and receives.
 //!
-//! Every rank runs the same scheduler as the in-process ring ([`super::scheduler`])
-//! for its own device; only the link differs. Per step, a rank
+//! With `L` devices per rank and `size` ranks, the ring has `size * L` devices; rank
+//! `r`'s local device `l` is ring device `g = r * L + l`, and the placement
+//! ([`Plan`]) is that of a `size * L`-device ring. Device `l` sends to device `l + 1`
+//! of its rank through in-process channels ([`transport::Outbox`] /
+//! [`transport::Inbox`], as in [`super::RingAttention`]); the rank's last device sends
+//! to the next rank's first device over MPI, and its first device receives from the
+//! previous rank over MPI. Every device runs the same scheduler
+//! ([`super::scheduler::run_device`]) in its own host thread (a rank with one device
+//! runs it on the calling thread); a device's link is a sending half and a receiving
+//! half ([`transport::Link`]) of whichever kind its neighbours need.
 //!
-//! 1. posts `MPI_Irecv` for every piece of the block the previous rank will send
-//!    (into host buffers), *before* submitting the step's compute;
-//! 2. copies the block it holds into its `MAP_READ` staging pieces on the GPU, submits
-//!    the compute, and as each piece is mapped copies it into a host buffer and posts
-//!    `MPI_Isend` to the next rank;
-//! 3. as each receive completes, copies the piece into a mapped `MAP_WRITE` staging
-//!    piece and submits the GPU copy into its other K/V slot.
+//! Over MPI, per step:
 //!
-//! MPI is called from the calling thread only (`MPI_THREAD_FUNNELED`); host copies use
-//! helper threads. Errors are returned (`MPI_ERRORS_RETURN` on the world
-//! communicator), and every wait is bounded by [`RingOptions::timeout`]: a rank whose
-//! neighbour died or stalls fails with [`Error::Ring`] naming itself and the step. A
-//! failed rank cannot leave the others consistent, so the caller should then end the
-//! job with [`MpiRing::abort`] (the CLI does); OpenMPI's launcher also ends the job
-//! when a rank dies.
+//! 1. the receiving device posts `MPI_Irecv` for every piece of the block the previous
+//!    rank will send (into host buffers), *before* submitting the step's compute;
+//! 2. the sending device copies the block it holds into its `MAP_READ` staging pieces
+//!    on the GPU, submits the compute, and as each piece is mapped copies it into a
+//!    host buffer and posts `MPI_Isend` to the next rank;
+//! 3. as each receive completes, the receiving device copies the piece into a mapped
+//!    `MAP_WRITE` staging piece and submits the GPU copy into its other K/V slot.
+//!
+//! **Threads.** With one device per rank, MPI is called from the calling thread only
+//! (`MPI_THREAD_FUNNELED`). With several, the rank's first device (receiving) and its
+//! last device (sending) call MPI from their own threads at the same time, so MPI is
+//! initialized with `MPI_THREAD_MULTIPLE`, and [`MpiRing::init_local`] fails with a
+//! clear error if the library does not provide it (OpenMPI 4+ and MPICH do by
+//! default; `ompi_info | grep THREAD_MULTIPLE` tells). Each MPI request is only ever
+//! used by the thread that created it; collective calls (barrier, gather, reductions)
+//! are made by the calling thread while no device thread runs. Calling MPI directly
+//! from the two device threads keeps each direction's progress in the exchange loop
+//! that also drives its GPU copies, with no extra hop through a proxy thread.
+//!
+//! Errors are returned (`MPI_ERRORS_RETURN` on the world communicator), and every wait
+//! is bounded by [`RingOptions::timeout`]: a rank whose neighbour died or stalls fails
+//! with [`Error::Ring`] naming the ring device (global index) and the step. A failed
+//! rank cannot leave the others consistent, so the caller should then end the job
+//! with [`MpiRing::abort`] (the CLI does); OpenMPI's launcher also ends the job when a
+//! rank dies.
 
 use std::ffi::c_int;
 use std::ops::Range;
@@ -30,22 +51,24 @@ use half::f16;
 use mpi::ffi;
 
 use super::placement::Plan;
-use super::scheduler::{self, Link};
-use super::transport::{self, copy_host, gpu_err, ExchangeTimes, HostSide, LinkError, PendingSend, RecvStaging, SendError, SendStaging};
-use super::{check_scale, check_shard, RingOptions, RingShard, RingShardOutput, RingStats};
+use super::scheduler::{self, DeviceRun};
+use super::transport::{self, copy_host, Incoming, Link, Outgoing, RecvHalf, SendError, SendHalf, SendStaging};
+use super::{check_scale, check_shard, RingGpuOutput, RingOptions, RingShard, RingStats};
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext};
 use crate::error::{Error, Result};
 use crate::tensor::{Dtype, Shape};
 
-/// One rank's part of a ring over MPI ranks.
+/// One rank's part of a ring over MPI ranks: its local devices, ring devices
+/// `rank * L .. (rank + 1) * L` of `size * L` (`L` = [`MpiRing::devices_per_rank`]).
 pub struct MpiRing {
     // Finalizes MPI when dropped.
     _universe: mpi::environment::Universe,
     rank: usize,
     size: usize,
-    ctx: Arc<GpuContext>,
+    contexts: Vec<Arc<GpuContext>>,
     note: String,
-    workspace: Mutex<Option<scheduler::Workspace>>,
+    /// Per local device: the buffers of the last call (see `RingAttention`).
+    workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
 }
 
 fn mpi_err(what: &str, code: c_int) -> Error {
@@ -89,13 +112,25 @@ const MAX_MSG: usize = 1 << 30;
 const GATHER_TAG: c_int = 32000;
 
 impl MpiRing {
-    /// Initializes MPI and opens this rank's device: the GPU adapters of the preferred
-    /// backend are shared out by local rank (rank within the host), so 4 ranks on a
-    /// 4-GPU host get one GPU each; with no GPU adapter (CPU-only hosts, CI) every rank
-    /// opens the preferred adapter.
+    /// Initializes MPI and opens this rank's device (one device per rank): see
+    /// [`MpiRing::init_local`].
     pub fn init() -> Result<Self> {
-        let universe = Self::init_mpi()?;
+        Self::init_local(1)
+    }
+
+    /// Initializes MPI and opens `devices_per_rank` devices for this rank (every rank
+    /// must pass the same count; a mismatch or 0 is an error on every rank). The GPU
+    /// adapters of the preferred backend are shared out by local rank (rank within the
+    /// host): local rank `i` gets GPUs `i * L .. (i + 1) * L`, so a host with 4 GPUs runs
+    /// 2 ranks of 2 devices, 4 ranks of 1 or 1 rank of 4 (with too few GPUs they are
+    /// shared round-robin, several devices per GPU). With no GPU adapter (CPU-only hosts,
+    /// CI) every rank opens `L` logical devices on the preferred adapter.
+    ///
+    /// With `L > 1`, MPI must provide `MPI_THREAD_MULTIPLE` (see the module docs).
+    pub fn init_local(devices_per_rank: usize) -> Result<Self> {
+        let universe = Self::init_mpi(devices_per_rank)?;
         let (rank, size, local) = Self::ranks()?;
+        let l = devices_per_rank;
         let mut adapters = enumerate_adapters();
         adapters.retain(|a| {
             let t = a.get_info().device_type;
@@ -105,34 +140,89 @@ impl MpiRing {
         if let Some(b) = adapters.first().map(|a| a.get_info().backend) {
             adapters.retain(|a| a.get_info().backend == b);
         }
-        let (ctx, note) = if adapters.is_empty() {
-            let c = GpuContext::new()?;
-            let note = format!("rank {rank}/{size}: no GPU adapter, using {}", c.describe());
-            (c, note)
+        let first = rank * l;
+        let (contexts, note) = if adapters.is_empty() {
+            let contexts = super::logical_contexts(GpuContext::new()?, l)?;
+            let what = if l == 1 { "using".to_string() } else { format!("{l} logical devices on") };
+            let note = format!("rank {rank}/{size} (ring devices {}): no GPU adapter, {what} {}", range(first, l), contexts[0].describe());
+            (contexts, note)
         } else {
             let count = adapters.len();
-            let a = adapters.swap_remove(local % count);
-            let c = GpuContext::from_adapter(a)?;
-            let note = format!("rank {rank}/{size} (local {local}): GPU {} of {count}: {}", local % count, c.describe());
-            (c, note)
+            let picks: Vec<usize> = (0..l).map(|i| (local * l + i) % count).collect();
+            let contexts = picks.iter().map(|&i| GpuContext::from_adapter(adapters[i].clone())).collect::<Result<Vec<_>>>()?;
+            let shared = if local * l + l > count { " (more devices than GPUs on this host: GPUs shared)" } else { "" };
+            let list: Vec<String> = picks.iter().zip(&contexts).map(|(i, c)| format!("GPU {i} of {count}: {}", c.describe())).collect();
+            let note = format!("rank {rank}/{size} (local {local}, ring devices {}){shared}: {}", range(first, l), list.join("; "));
+            (contexts, note)
         };
-        Ok(MpiRing { _universe: universe, rank, size, ctx: Arc::new(ctx), note, workspace: Mutex::new(None) })
+        Ok(Self::build(universe, rank, size, contexts, note))
     }
 
-    /// Initializes MPI and uses `ctx` as this rank's device.
+    /// Initializes MPI and uses `ctx` as this rank's only device.
     pub fn with_context(ctx: GpuContext) -> Result<Self> {
-        let universe = Self::init_mpi()?;
-        let (rank, size, _) = Self::ranks()?;
-        let note = format!("rank {rank}/{size}: {}", ctx.describe());
-        Ok(MpiRing { _universe: universe, rank, size, ctx: Arc::new(ctx), note, workspace: Mutex::new(None) })
+        Self::with_contexts(vec![ctx])
     }
 
-    fn init_mpi() -> Result<mpi::environment::Universe> {
-        let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled)
-            .ok_or_else(|| Error::InvalidArgument("MPI is already initialized in this process".into()))?;
+    /// Initializes MPI and uses `contexts` as this rank's devices, in ring order (every
+    /// rank must pass the same number; see [`MpiRing::init_local`]).
+    pub fn with_contexts(contexts: Vec<GpuContext>) -> Result<Self> {
+        let universe = Self::init_mpi(contexts.len())?;
+        let (rank, size, _) = Self::ranks()?;
+        let first = rank * contexts.len();
+        let list: Vec<String> = contexts.iter().enumerate().map(|(i, c)| format!("device {}: {}", first + i, c.describe())).collect();
+        let note = format!("rank {rank}/{size}: {}", list.join("; "));
+        Ok(Self::build(universe, rank, size, contexts, note))
+    }
+
+    fn build(universe: mpi::environment::Universe, rank: usize, size: usize, contexts: Vec<GpuContext>, note: String) -> Self {
+        let contexts = contexts.into_iter().map(Arc::new).collect();
+        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Mutex::new(Vec::new()) }
+    }
+
+    /// Initializes MPI for `l` devices per rank (`MPI_THREAD_MULTIPLE` for several,
+    /// `MPI_THREAD_FUNNELED` for one) and checks, on every rank at once, that every
+    /// rank asks for the same `l >= 1` and got the thread level it needs, so a bad
+    /// count fails every rank instead of leaving some waiting.
+    fn init_mpi(l: usize) -> Result<mpi::environment::Universe> {
+        use mpi::Threading;
+        let want = if l > 1 { Threading::Multiple } else { Threading::Funneled };
+        let (universe, got) =
+            mpi::initialize_with_threading(want).ok_or_else(|| Error::InvalidArgument("MPI is already initialized in this process".into()))?;
+        let level = |t: Threading| match t {
+            Threading::Single => 0,
+            Threading::Funneled => 1,
+            Threading::Serialized => 2,
+            Threading::Multiple => 3,
+        };
         // Errors come back as codes (and become Error values) instead of aborting.
         // SAFETY: plain MPI calls on the world communicator after initialization.
         check("MPI_Comm_set_errhandler", unsafe { ffi::MPI_Comm_set_errhandler(world(), ffi::RSMPI_ERRORS_RETURN) })?;
+        // The minimum over the ranks of (l, -l, thread level sufficient).
+        let mine = [l as i64, -(l as i64), i64::from(level(got) >= level(want))];
+        let mut all = [0i64; 3];
+        // SAFETY: three i64 in, three i64 out.
+        check("MPI_Allreduce", unsafe {
+            ffi::MPI_Allreduce(mine.as_ptr() as *const _, all.as_mut_ptr() as *mut _, 3, ffi::RSMPI_INT64_T, ffi::RSMPI_MIN, world())
+        })?;
+        let (min, max, threads_ok) = (all[0], -all[1], all[2] == 1);
+        if min < 1 {
+            return Err(Error::InvalidArgument(format!("devices per MPI rank must be at least 1 (this rank asked for {l})")));
+        }
+        if min != max {
+            return Err(Error::InvalidArgument(format!(
+                "every MPI rank must own the same number of devices: ranks asked for {min} to {max} (this rank {l})"
+            )));
+        }
+        if !threads_ok {
+            return Err(Error::InvalidArgument(if level(got) < level(want) {
+                format!(
+                    "{l} devices per MPI rank need MPI_THREAD_MULTIPLE (two device threads call MPI), but this MPI library provides only {got:?}: \
+                     use one device per rank (one rank per GPU), or an MPI built with thread support"
+                )
+            } else {
+                "another MPI rank did not get the thread level it needs (MPI_THREAD_MULTIPLE for several devices per rank)".to_string()
+            }));
+        }
         Ok(universe)
     }
 
@@ -154,15 +244,38 @@ impl MpiRing {
     pub fn rank(&self) -> usize {
         self.rank
     }
+    /// Number of ranks.
     pub fn size(&self) -> usize {
         self.size
     }
-    pub fn context(&self) -> &Arc<GpuContext> {
-        &self.ctx
+    /// Devices each rank owns (`L`).
+    pub fn devices_per_rank(&self) -> usize {
+        self.contexts.len()
     }
-    /// Which device this rank runs on, and why.
+    /// Devices of the whole ring (`size * L`).
+    pub fn devices(&self) -> usize {
+        self.size * self.contexts.len()
+    }
+    /// Ring index of this rank's first device (`rank * L`); local device `l` is ring
+    /// device `first_device() + l`.
+    pub fn first_device(&self) -> usize {
+        self.rank * self.contexts.len()
+    }
+    /// This rank's devices, in ring order.
+    pub fn contexts(&self) -> &[Arc<GpuContext>] {
+        &self.contexts
+    }
+    /// This rank's first device.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.contexts[0]
+    }
+    /// Which devices this rank runs on, and why.
     pub fn describe(&self) -> &str {
         &self.note
+    }
+    /// Frees the buffers kept from the last call.
+    pub fn release_buffers(&self) {
+        self.workspaces.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Ends every rank of the job with `code` (`MPI_Abort`): what a rank should do
@@ -191,43 +304,79 @@ impl MpiRing {
         Ok(out)
     }
 
-    /// This rank's chunks of host Q, K and V (the whole arrays, e.g. read by every
-    /// rank from a shared file system), uploaded in `dtype`.
-    pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
+    /// The plan of a call: a ring of `size * L` devices.
+    fn plan(&self, shape: &Shape, opts: &RingOptions, causal: bool) -> Plan {
+        Plan::masked(shape.seq_q, shape.seq_k, self.devices(), opts.placement, causal, opts.mask.clone())
+    }
+
+    /// This rank's shards, one per local device in ring order, from host Q, K and V
+    /// (the whole arrays, e.g. read by every rank from a shared file system): each
+    /// device receives only its own chunks, in `dtype`. The devices upload in parallel.
+    pub fn upload(&self, q: &[f32], k: &[f32], v: &[f32], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         self.upload_host(q, k, v, shape, dtype, opts)
     }
 
-    fn upload_host<T: super::HostElem>(&self, q: &[T], k: &[T], v: &[T], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
-        super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-        shape.validate()?;
-        let plan = Plan::masked(shape.seq_q, shape.seq_k, self.size, opts.placement, false, opts.mask.clone());
-        super::upload_shard(&self.ctx, self.rank, &plan, shape, dtype, &|which, b, n, row, r: &Range<usize>| {
-            super::chunk_bytes([q, k, v][which], b, n, row, r, dtype)
-        })
-        .map_err(|e| Error::Ring { device: self.rank, step: 0, source: Box::new(e) })
+    /// [`MpiRing::upload`] from f16 host data.
+    pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
+        self.upload_host(q, k, v, shape, dtype, opts)
     }
 
-    /// Runs this rank's part of the ring on its shard (every rank calls this with the
-    /// same shape, dtype and options). Returns this rank's outputs (on its device) and
-    /// its stats (per-device vectors hold this rank's entry only).
-    pub fn forward_shard(&self, shard: &RingShard, shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<(RingShardOutput, RingStats)> {
+    fn upload_host<T: super::HostElem>(&self, q: &[T], k: &[T], v: &[T], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
+        super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+        shape.validate()?;
+        let plan = self.plan(&shape, opts, false);
+        let bytes = |which: usize, b: usize, n: usize, row: usize, r: &Range<usize>| super::chunk_bytes([q, k, v][which], b, n, row, r, dtype);
+        let (plan, bytes) = (&plan, &bytes);
+        let first = self.first_device();
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = self
+                .contexts
+                .iter()
+                .enumerate()
+                .map(|(l, ctx)| sc.spawn(move || super::upload_shard(ctx, first + l, plan, shape, dtype, bytes)))
+                .collect();
+            hs.into_iter()
+                .enumerate()
+                .map(|(l, h)| {
+                    h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("ring upload thread panicked".into()))).map_err(|e| Error::Ring {
+                        device: first + l,
+                        step: 0,
+                        source: Box::new(e),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Runs this rank's part of the ring on its shards (one per local device, as from
+    /// [`MpiRing::upload`]; every rank calls this with the same shape, dtype and
+    /// options). Returns this rank's outputs (one per local device, on that device)
+    /// and its stats: the counts cover the whole ring, the per-device vectors and
+    /// `bytes_moved` this rank's devices only.
+    pub fn forward_shards(&self, shards: &[RingShard], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingGpuOutput> {
         let t0 = Instant::now();
         shape.validate()?;
         if opts.order.is_some() {
             return Err(Error::InvalidArgument("RingOptions::order is not supported over MPI yet".into()));
         }
         let scale = check_scale(&shape, opts)?;
-        let n = self.size;
-        let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal, opts.mask.clone());
+        let l = self.contexts.len();
+        let plan = self.plan(&shape, opts, opts.attention.causal);
         if let Some(m) = &opts.mask {
             super::check_mask(m, &shape)?;
         }
-        check_shard(shard, self.rank, &plan, &shape, dtype)?;
+        if shards.len() != l {
+            return Err(Error::InvalidArgument(format!("{} shards for a rank of {l} devices", shards.len())));
+        }
+        let first = self.first_device();
+        for (i, sh) in shards.iter().enumerate() {
+            check_shard(sh, first + i, &plan, &shape, dtype)?;
+        }
         let max_block =
             2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size();
         let piece = transport::piece_bytes(opts.piece_bytes, max_block.max(4));
         let abort = AtomicBool::new(false);
-        let threads = transport::copy_threads(1);
+        let threads = transport::copy_threads(l);
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads, abort: &abort };
         let pieces = transport::piece_count(max_block, piece);
         if pieces >= GATHER_TAG as usize {
@@ -236,36 +385,57 @@ impl MpiRing {
                 GATHER_TAG - 1
             )));
         }
-        let link = MpiLink {
-            rank: self.rank,
-            next: (self.rank + 1) % n,
-            prev: (self.rank + n - 1) % n,
-            send_bufs: (0..pieces).map(|_| vec![0u8; piece as usize]).collect(),
-            recv_bufs: (0..pieces).map(|_| vec![0u8; piece as usize]).collect(),
-            recvs: Vec::new(),
-            threads,
-        };
-        let mut ws = std::mem::take(&mut *self.workspace.lock().unwrap_or_else(|p| p.into_inner()));
-        let rep = scheduler::run_device(self.rank, &self.ctx, &job, shard, link, &mut ws).map_err(|f| Error::Ring {
-            device: self.rank,
-            step: f.step,
-            source: Box::new(f.error),
-        })?;
-        *self.workspace.lock().unwrap_or_else(|p| p.into_inner()) = ws;
-        let stats = RingStats::from_reports(&plan, opts.placement, std::slice::from_ref(&rep), piece, t0.elapsed().as_secs_f64());
-        Ok((rep.output, stats))
+        // In-process links between consecutive local devices; with several ranks, the
+        // wrap-around one (last -> first) is replaced by MPI to the next rank / from the
+        // previous one.
+        let (outs, ins) = transport::ring_links(l, pieces);
+        let (size, rank) = (self.size, self.rank);
+        let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
+        workspaces.resize_with(l, || None);
+        let devices: Vec<DeviceRun<'_, Box<dyn SendHalf + Send>, Box<dyn RecvHalf + Send>>> = self
+            .contexts
+            .iter()
+            .zip(outs)
+            .zip(ins)
+            .zip(workspaces.iter_mut())
+            .enumerate()
+            .map(|(i, (((ctx, out), inbox), workspace))| {
+                let send: Box<dyn SendHalf + Send> = if size > 1 && i == l - 1 {
+                    Box::new(MpiSend { rank, next: (rank + 1) % size, bufs: host_bufs(pieces, piece), sends: Vec::new(), threads })
+                } else {
+                    Box::new(out)
+                };
+                let recv: Box<dyn RecvHalf + Send> = if size > 1 && i == 0 {
+                    Box::new(MpiRecv { rank, prev: (rank + size - 1) % size, bufs: host_bufs(pieces, piece), recvs: Vec::new(), threads })
+                } else {
+                    Box::new(inbox)
+                };
+                DeviceRun { index: first + i, ctx, shard: &shards[i], link: Link { send, recv }, workspace }
+            })
+            .collect();
+        // On failure every workspace is dropped (buffers may be mid-transfer).
+        let reports = scheduler::run_devices(&job, devices)?;
+        *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
+        let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
+        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: None })
     }
 
     /// Downloads every rank's outputs and assembles them on rank 0 in the caller's
     /// order: O (batch, seq_q, heads, head_dim) as f32 and LSE (batch, heads, seq_q).
-    /// Every rank must call it; rank 0 gets `Some`, the others `None`.
-    pub fn gather(&self, out: &RingShardOutput, shape: Shape) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    /// Every rank must call it with its [`MpiRing::forward_shards`] output; rank 0 gets
+    /// `Some`, the others `None`.
+    pub fn gather(&self, out: &RingGpuOutput, shape: Shape) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        if out.shards.len() != self.contexts.len() {
+            return Err(Error::InvalidArgument(format!("{} output shards for a rank of {} devices", out.shards.len(), self.contexts.len())));
+        }
         let (b, h, d, nq) = (shape.batch, shape.heads, shape.head_dim, shape.seq_q);
-        // Per own chunk: (start row, rows, O values, LSE values) as f32.
+        // Per own chunk of every local device: (start row, rows, O values, LSE values) as f32.
         let mut mine: Vec<(usize, usize, Vec<f32>, Vec<f32>)> = Vec::new();
-        for ((r, o), l) in out.rows.iter().zip(&out.o).zip(&out.lse) {
-            if let (Some(o), Some(l)) = (o, l) {
-                mine.push((r.start, r.len(), o.to_f32_vec(&self.ctx)?, l.to_vec(&self.ctx)?));
+        for (ctx, sh) in self.contexts.iter().zip(&out.shards) {
+            for ((r, o), l) in sh.rows.iter().zip(&sh.o).zip(&sh.lse) {
+                if let (Some(o), Some(l)) = (o, l) {
+                    mine.push((r.start, r.len(), o.to_f32_vec(ctx)?, l.to_vec(ctx)?));
+                }
             }
         }
         if self.rank != 0 {
@@ -345,6 +515,31 @@ fn recv_bytes(src: usize, tag: c_int) -> Result<Vec<u8>> {
     }
 }
 
+/// `n` host buffers of `len` bytes for the pieces in flight.
+fn host_bufs(n: usize, len: u64) -> Vec<Vec<u8>> {
+    (0..n).map(|_| vec![0u8; len as usize]).collect()
+}
+
+/// Ring devices `first .. first + n`, for messages.
+fn range(first: usize, n: usize) -> String {
+    if n == 1 {
+        first.to_string()
+    } else {
+        format!("{first}..{}", first + n - 1)
+    }
+}
+
+/// The sending half of a rank's last device: pieces to the next rank's first device.
+struct MpiSend {
+    rank: usize,
+    next: usize,
+    /// Host buffers of the pieces in flight (reused; never reallocated while a request uses them).
+    bufs: Vec<Vec<u8>>,
+    /// Sends posted in the current exchange and not completed yet.
+    sends: Vec<ffi::MPI_Request>,
+    threads: usize,
+}
+
 /// A posted receive of one piece.
 struct PostedRecv {
     req: ffi::MPI_Request,
@@ -352,37 +547,64 @@ struct PostedRecv {
     done: bool,
 }
 
-/// The MPI link of one rank.
-struct MpiLink {
+/// The receiving half of a rank's first device: pieces from the previous rank's last device.
+struct MpiRecv {
     rank: usize,
-    next: usize,
     prev: usize,
-    /// Host buffers of the pieces in flight (reused; never reallocated while a request uses them).
-    send_bufs: Vec<Vec<u8>>,
-    recv_bufs: Vec<Vec<u8>>,
+    bufs: Vec<Vec<u8>>,
     /// The receives posted for this step's incoming block.
     recvs: Vec<PostedRecv>,
     threads: usize,
 }
 
-impl MpiLink {
-    fn cancel_all(&mut self) {
+// SAFETY: MPI requests are plain handles (pointers in OpenMPI). A half and its
+// requests are used by one thread at a time: the thread of the device it belongs to,
+// and MPI is initialized with MPI_THREAD_MULTIPLE whenever two threads of a rank may
+// call it at once (several devices per rank; see `MpiRing::init_mpi`).
+unsafe impl Send for MpiSend {}
+// SAFETY: as for `MpiSend`.
+unsafe impl Send for MpiRecv {}
+
+impl MpiRecv {
+    /// Cancels and frees the receives still pending; returns whether there were any.
+    fn cancel_all(&mut self) -> bool {
+        let mut any = false;
         for r in &mut self.recvs {
             if !r.done {
-                // SAFETY: a pending request of this link; cancelled and freed, its buffer stays alive.
+                // SAFETY: a pending request of this half; cancelled and freed, its buffer stays alive.
                 unsafe {
                     ffi::MPI_Cancel(&mut r.req);
                     ffi::MPI_Request_free(&mut r.req);
                 }
                 r.done = true;
+                any = true;
             }
+        }
+        any
+    }
+}
+
+impl Drop for MpiRecv {
+    fn drop(&mut self) {
+        if self.cancel_all() {
+            // A cancelled receive may still be writing: never free its buffer.
+            std::mem::forget(std::mem::take(&mut self.bufs));
         }
     }
 }
 
-impl Drop for MpiLink {
+impl Drop for MpiSend {
     fn drop(&mut self) {
-        self.cancel_all();
+        if !self.sends.is_empty() {
+            for s in &mut self.sends {
+                // SAFETY: a pending send of this half: freed (it completes, or not, in the
+                // background); its buffer is never freed.
+                unsafe {
+                    ffi::MPI_Request_free(s);
+                }
+            }
+            std::mem::forget(std::mem::take(&mut self.bufs));
+        }
     }
 }
 
@@ -396,36 +618,8 @@ fn test(req: &mut ffi::MPI_Request) -> std::result::Result<Option<ffi::MPI_Statu
     }
 }
 
-impl Link for MpiLink {
-    fn post_receive(&mut self, _step: usize, segments: &[u64], piece: u64) -> std::result::Result<(), SendError> {
-        let total: u64 = segments.iter().sum();
-        let n = transport::piece_count(total, piece);
-        if n > self.recv_bufs.len() {
-            return Err(SendError::Gpu(Error::InvalidArgument(format!("MPI ring block of {total} bytes is larger than the receive buffers"))));
-        }
-        self.recvs.clear();
-        for j in 0..n {
-            let want = piece.min(total - j as u64 * piece);
-            let mut req: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-            // SAFETY: the buffer lives in self and is not touched until the request completes or is cancelled.
-            check("MPI_Irecv", unsafe {
-                ffi::MPI_Irecv(
-                    self.recv_bufs[j].as_mut_ptr() as *mut _,
-                    want as c_int,
-                    byte_type(),
-                    self.prev as c_int,
-                    j as c_int,
-                    world(),
-                    &mut req,
-                )
-            })
-            .map_err(SendError::Gpu)?;
-            self.recvs.push(PostedRecv { req, want, done: false });
-        }
-        Ok(())
-    }
-
-    fn reclaim(&mut self, st: &mut SendStaging, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+impl SendHalf for MpiSend {
+    fn reclaim(&mut self, st: &mut SendStaging, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), transport::LinkError> {
         // Sends complete inside `exchange`, and pieces are unmapped once copied out.
         for (j, m) in st.mapped.iter_mut().enumerate() {
             if *m {
@@ -436,138 +630,119 @@ impl Link for MpiLink {
         Ok(())
     }
 
-    fn exchange(
-        &mut self,
-        ctx: &GpuContext,
-        send: Option<(&mut SendStaging, PendingSend)>,
-        recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)])>,
-        timeout: Duration,
-        _abort: &AtomicBool,
-    ) -> std::result::Result<ExchangeTimes, SendError> {
-        let t0 = Instant::now();
-        let mut times = ExchangeTimes::default();
-        let (mut st, mut pend) = match send {
-            Some((st, p)) => (Some(st), p.pieces.into_iter().collect::<std::collections::VecDeque<_>>()),
-            None => (None, Default::default()),
-        };
-        let (mut rt, segments) = match recv {
-            Some((rt, segs)) => (Some(rt), segs),
-            None => (None, &[][..]),
-        };
-        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
-        if rt.is_none() {
-            self.cancel_all();
-            self.recvs.clear();
+    fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
+        let mut progress = false;
+        // Each piece once mapped -> host buffer -> MPI_Isend.
+        while let Some((j, len)) = out.next_mapped(ctx)? {
+            let buf = &mut self.bufs[j][..len as usize];
+            copy_host(ctx, &out.st.pieces[j], transport::HostSide::Read(buf), self.threads).map_err(SendError::Gpu)?;
+            out.st.pieces[j].unmap();
+            out.st.mapped[j] = false;
+            let mut req: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+            // SAFETY: the buffer lives in self and is not written until this send completes.
+            check("MPI_Isend", unsafe {
+                ffi::MPI_Isend(buf.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, j as c_int, world(), &mut req)
+            })
+            .map_err(SendError::Gpu)?;
+            self.sends.push(req);
+            progress = true;
         }
-        let mut sends: Vec<ffi::MPI_Request> = Vec::new();
-        let mut next_recv = 0usize;
-        let mut last = Instant::now();
-        let mut idle = 0u32;
-        loop {
-            let mut progress = false;
-            // Outgoing: each piece once mapped -> host buffer -> MPI_Isend.
-            if let Some(st) = st.as_deref_mut() {
-                while let Some((_, _, _, rx)) = pend.front() {
-                    match rx.try_recv() {
-                        Ok(r) => {
-                            let (j, len, _, _) = pend.pop_front().expect("front exists");
-                            r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
-                            let buf = &mut self.send_bufs[j][..len as usize];
-                            copy_host(ctx, &st.pieces[j], HostSide::Read(buf), self.threads).map_err(SendError::Gpu)?;
-                            st.pieces[j].unmap();
-                            st.mapped[j] = false;
-                            let mut req: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-                            // SAFETY: the buffer lives in self and is not written until this send completes (below).
-                            check("MPI_Isend", unsafe {
-                                ffi::MPI_Isend(buf.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, j as c_int, world(), &mut req)
-                            })
-                            .map_err(SendError::Gpu)?;
-                            sends.push(req);
-                            progress = true;
-                        }
-                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                        Err(_) => return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
-                    }
-                }
+        // Sends in flight.
+        let mut i = 0;
+        while i < self.sends.len() {
+            if test(&mut self.sends[i])?.is_some() {
+                self.sends.swap_remove(i);
+                progress = true;
+            } else {
+                i += 1;
             }
-            // Incoming: pieces in order as their receives complete.
-            if let Some(rt) = rt.as_deref_mut() {
-                while next_recv < self.recvs.len() {
-                    let r = &mut self.recvs[next_recv];
-                    let Some(status) = test(&mut r.req)? else { break };
-                    r.done = true;
-                    let mut count: c_int = 0;
-                    // SAFETY: status of a completed receive.
-                    check("MPI_Get_count", unsafe { ffi::MPI_Get_count(&status, byte_type(), &mut count) }).map_err(SendError::Gpu)?;
-                    if count as u64 != r.want {
-                        return Err(SendError::Gpu(Error::WrongSize {
-                            what: "ring K/V piece from the previous rank",
-                            expected: r.want,
-                            got: count as u64,
-                            unit: "bytes",
-                        }));
-                    }
-                    let t1 = Instant::now();
-                    let data = &self.recv_bufs[next_recv][..r.want as usize];
-                    let threads = self.threads;
-                    rt.store_piece(ctx, next_recv, &lens, segments, timeout, |local| copy_host(ctx, local, HostSide::Write(data), threads))
-                        .map_err(SendError::Gpu)?;
-                    times.recv += t1.elapsed();
-                    next_recv += 1;
-                    progress = true;
-                }
-            }
-            // Sends in flight.
-            let before = sends.len();
-            let mut i = 0;
-            while i < sends.len() {
-                if test(&mut sends[i])?.is_some() {
-                    sends.swap_remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-            progress |= sends.len() < before;
-            let recv_left = rt.is_some() && next_recv < self.recvs.len();
-            if pend.is_empty() && sends.is_empty() && !recv_left {
-                break;
-            }
-            if progress {
-                last = Instant::now();
-                idle = 0;
-                continue;
-            }
-            if last.elapsed() >= timeout {
-                // Leave the requests to MPI_Abort / finalization: their buffers stay alive in self.
-                let what = if !pend.is_empty() {
-                    "its own GPU's staging copies"
-                } else if !sends.is_empty() {
-                    "the next rank to receive"
-                } else {
-                    "the previous rank to send"
-                };
-                for s in &mut sends {
-                    // SAFETY: pending send of this link; cancel and free (best effort).
-                    unsafe {
-                        ffi::MPI_Cancel(s);
-                        ffi::MPI_Request_free(s);
-                    }
-                }
-                return Err(SendError::Gpu(Error::Timeout {
-                    adapter: format!("rank {} ({}), waiting for {what}", self.rank, ctx.name()),
-                    seconds: timeout.as_secs_f64(),
-                }));
-            }
-            transport::idle_round(ctx, !pend.is_empty(), &mut idle)?;
         }
-        times.wall = t0.elapsed();
-        Ok(times)
+        Ok(progress)
+    }
+
+    fn in_flight(&self) -> bool {
+        !self.sends.is_empty()
+    }
+
+    fn timed_out(&mut self, ctx: &GpuContext, gpu_pending: bool, timeout: Duration) -> SendError {
+        // The requests are left to MPI_Abort / finalization (see Drop): their buffers stay alive.
+        let what = if gpu_pending { "its own GPU's staging copies" } else { "the next rank to receive" };
+        SendError::Gpu(Error::Timeout { adapter: format!("rank {} ({}), waiting for {what}", self.rank, ctx.name()), seconds: timeout.as_secs_f64() })
     }
 }
 
-/// A shard of this rank from f16 host data (see [`MpiRing::upload`]).
-impl MpiRing {
-    pub fn upload_f16(&self, q: &[f16], k: &[f16], v: &[f16], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingShard> {
-        self.upload_host(q, k, v, shape, dtype, opts)
+impl RecvHalf for MpiRecv {
+    fn post_receive(&mut self, _step: usize, segments: &[u64], piece: u64) -> std::result::Result<(), SendError> {
+        let total: u64 = segments.iter().sum();
+        let n = transport::piece_count(total, piece);
+        if n > self.bufs.len() {
+            return Err(SendError::Gpu(Error::InvalidArgument(format!("MPI ring block of {total} bytes is larger than the receive buffers"))));
+        }
+        if self.recvs.iter().any(|r| !r.done) {
+            return Err(SendError::Gpu(Error::InvalidArgument("MPI ring: receives of an earlier step are still pending".into())));
+        }
+        self.recvs.clear();
+        for j in 0..n {
+            let want = piece.min(total - j as u64 * piece);
+            let mut req: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
+            // SAFETY: the buffer lives in self and is not touched until the request completes or is cancelled.
+            check("MPI_Irecv", unsafe {
+                ffi::MPI_Irecv(self.bufs[j].as_mut_ptr() as *mut _, want as c_int, byte_type(), self.prev as c_int, j as c_int, world(), &mut req)
+            })
+            .map_err(SendError::Gpu)?;
+            self.recvs.push(PostedRecv { req, want, done: false });
+        }
+        Ok(())
+    }
+
+    fn no_receive(&mut self) {
+        self.cancel_all();
+        self.recvs.clear();
+    }
+
+    fn pull(&mut self, ctx: &GpuContext, inc: &mut Incoming<'_>, timeout: Duration) -> std::result::Result<bool, SendError> {
+        if self.recvs.len() != inc.expect {
+            return Err(SendError::Gpu(Error::InvalidArgument(format!(
+                "MPI ring: {} receives posted for a block of {} pieces",
+                self.recvs.len(),
+                inc.expect
+            ))));
+        }
+        let mut progress = false;
+        // Pieces in order as their receives complete.
+        while inc.received < inc.expect {
+            let j = inc.received;
+            let r = &mut self.recvs[j];
+            let Some(status) = test(&mut r.req)? else { break };
+            r.done = true;
+            let mut count: c_int = 0;
+            // SAFETY: status of a completed receive.
+            check("MPI_Get_count", unsafe { ffi::MPI_Get_count(&status, byte_type(), &mut count) }).map_err(SendError::Gpu)?;
+            if count as u64 != r.want || r.want != inc.next_len() {
+                return Err(SendError::Gpu(Error::WrongSize {
+                    what: "ring K/V piece from the previous rank",
+                    expected: inc.next_len(),
+                    got: count as u64,
+                    unit: "bytes",
+                }));
+            }
+            let t1 = Instant::now();
+            let data = &self.bufs[j][..r.want as usize];
+            let threads = self.threads;
+            inc.rt
+                .store_piece(ctx, j, &inc.lens, inc.segments, timeout, |local| copy_host(ctx, local, transport::HostSide::Write(data), threads))
+                .map_err(SendError::Gpu)?;
+            inc.time += t1.elapsed();
+            inc.received += 1;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn timed_out(&mut self, ctx: &GpuContext, timeout: Duration) -> SendError {
+        SendError::Gpu(Error::Timeout {
+            adapter: format!("rank {} ({}), waiting for the previous rank to send", self.rank, ctx.name()),
+            seconds: timeout.as_secs_f64(),
+        })
     }
 }

@@ -26,30 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::placement::Plan;
-use super::transport::{ExchangeTimes, LinkError, PendingSend, RecvStaging, SendError, SendStaging};
+use super::transport::{Link, LinkError, RecvHalf, RecvStaging, SendError, SendHalf, SendStaging};
 use super::{RingOptions, RingShard, RingShardOutput};
 
-/// How a device's K/V blocks reach the next device and arrive from the previous one:
-/// in-process channels ([`super::transport::LocalLink`]) or MPI ranks.
-pub(crate) trait Link {
-    /// Called at the start of every step, before the compute is submitted, with the
-    /// sizes of the segments of the block that will arrive at this step (empty: none).
-    /// Transports that can post their receives early do it here.
-    fn post_receive(&mut self, _step: usize, _segments: &[u64], _piece: u64) -> std::result::Result<(), SendError> {
-        Ok(())
-    }
-    /// Makes the send staging reusable (the previous block has left it).
-    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
-    /// Sends the pending block and receives the incoming one into `recv`'s segments.
-    fn exchange(
-        &mut self,
-        ctx: &GpuContext,
-        send: Option<(&mut SendStaging, PendingSend)>,
-        recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)])>,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<ExchangeTimes, SendError>;
-}
 use crate::attention::resolve_tier;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
@@ -228,7 +207,7 @@ pub(crate) fn run_device(
     ctx: &GpuContext,
     job: &Job<'_>,
     shard: &RingShard,
-    mut net: impl Link,
+    mut net: Link<impl SendHalf, impl RecvHalf>,
     ws: &mut Option<Workspace>,
 ) -> std::result::Result<DeviceReport, Failure> {
     let plan = job.plan;
@@ -448,4 +427,68 @@ pub(crate) fn run_device(
         peak_bytes: shard_bytes + w.bytes + out_bytes + mask.as_ref().map_or(0, |m| m.bytes()),
         tier,
     })
+}
+
+/// One device of a ring run by [`run_devices`].
+pub(crate) struct DeviceRun<'a, S, R> {
+    /// The device's index in the ring (over MPI: its global index).
+    pub index: usize,
+    pub ctx: &'a GpuContext,
+    pub shard: &'a RingShard,
+    pub link: Link<S, R>,
+    pub workspace: &'a mut Option<Workspace>,
+}
+
+/// Runs [`run_device`] for each device, each in its own named host thread (a single
+/// device runs on the calling thread); the first failure sets `job.abort` so the
+/// others stop at their next wait. Returns the reports in the order given, or the
+/// root cause as [`Error::Ring`]: the earliest failure (by step, then index) that was
+/// not a reaction to another one.
+pub(crate) fn run_devices<S: SendHalf + Send, R: RecvHalf + Send>(job: &Job<'_>, devices: Vec<DeviceRun<'_, S, R>>) -> Result<Vec<DeviceReport>> {
+    let one = |d: DeviceRun<'_, S, R>| {
+        let r = run_device(d.index, d.ctx, job, d.shard, d.link, d.workspace);
+        if r.is_err() {
+            job.abort.store(true, Ordering::Relaxed);
+        }
+        (d.index, r)
+    };
+    let results: Vec<(usize, std::result::Result<DeviceReport, Failure>)> = if devices.len() == 1 {
+        devices.into_iter().map(one).collect()
+    } else {
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = devices
+                .into_iter()
+                .map(|d| {
+                    let i = d.index;
+                    (i, std::thread::Builder::new().name(format!("ringattn-ring-{i}")).spawn_scoped(sc, || one(d)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(i, h)| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
+                        job.abort.store(true, Ordering::Relaxed);
+                        (i, Err(Failure { step: 0, error: Error::InvalidArgument("ring worker thread panicked".into()), secondary: false }))
+                    }),
+                    Err(e) => {
+                        job.abort.store(true, Ordering::Relaxed);
+                        (i, Err(Failure { step: 0, error: Error::InvalidArgument(format!("could not start a ring thread: {e}")), secondary: false }))
+                    }
+                })
+                .collect()
+        })
+    };
+    let mut failures: Vec<(usize, Failure)> = Vec::new();
+    let mut reports = Vec::with_capacity(results.len());
+    for (i, r) in results {
+        match r {
+            Ok(rep) => reports.push(rep),
+            Err(f) => failures.push((i, f)),
+        }
+    }
+    failures.sort_by_key(|(i, f)| (f.secondary, f.step, *i));
+    match failures.into_iter().next() {
+        Some((device, f)) => Err(Error::Ring { device, step: f.step, source: Box::new(f.error) }),
+        None => Ok(reports),
+    }
 }

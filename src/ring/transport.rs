@@ -449,7 +449,7 @@ pub(crate) struct SendStaging {
 /// A send begun by [`SendStaging::begin`]: one submission and map per piece.
 pub(crate) struct PendingSend {
     /// (piece, bytes, submission of its copy, map callback) in piece order.
-    pub(crate) pieces: Vec<(usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>)>,
+    pub(crate) pieces: Vec<PendingPiece>,
 }
 
 impl PendingSend {
@@ -627,7 +627,7 @@ impl RecvStaging {
 /// The consecutive (buffer, bytes) segments a block is read from or written to.
 pub(crate) type Segments<'a> = &'a [(&'a wgpu::Buffer, u64)];
 
-/// Host time an [`exchange`] spent.
+/// Host time an exchange ([`Link::exchange`]) spent.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ExchangeTimes {
     /// Copying received pieces (mapped to mapped) and submitting their GPU copies.
@@ -636,103 +636,210 @@ pub(crate) struct ExchangeTimes {
     pub wall: Duration,
 }
 
-/// Sends and receives at once: hands each outgoing piece of `send` to the next device
-/// as soon as its map completes, and copies each incoming piece into `recv`'s segments
-/// as soon as it arrives, in one loop, so neither direction waits for the other. The
-/// device is polled without blocking (a blocking poll would hold the device while
-/// another piece is ready).
-pub(crate) fn exchange(
-    ctx: &GpuContext,
-    send: Option<(&mut SendStaging, PendingSend, &Outbox)>,
-    recv: Option<(&mut RecvStaging, Segments<'_>, &Inbox)>,
-    timeout: Duration,
-    abort: &AtomicBool,
-) -> std::result::Result<ExchangeTimes, SendError> {
-    let t0 = Instant::now();
-    let mut times = ExchangeTimes::default();
-    let (mut st, mut pend, out) = match send {
-        Some((st, p, out)) => (Some(st), p.pieces.into_iter().collect::<std::collections::VecDeque<_>>(), Some(out)),
-        None => (None, Default::default(), None),
-    };
-    let (mut rt, segments, inbox) = match recv {
-        Some((rt, segs, inbox)) => (Some(rt), segs, Some(inbox)),
-        None => (None, &[][..], None),
-    };
-    let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
-    let total: u64 = lens.iter().sum();
-    let expect = rt.as_ref().map_or(0, |rt| piece_count(total, rt.piece));
-    if let Some(rt) = &rt {
+/// A piece of a send begun by [`SendStaging::begin`]: (piece, bytes, submission of
+/// its copy, map callback).
+type PendingPiece = (usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>);
+
+/// The outgoing side of one exchange: the send staging and the pieces not handed
+/// over yet, in order.
+pub(crate) struct Outgoing<'a> {
+    pub st: &'a mut SendStaging,
+    pend: std::collections::VecDeque<PendingPiece>,
+}
+
+impl Outgoing<'_> {
+    /// The next piece, once its map has completed: (piece, bytes). The piece is then
+    /// the caller's to hand over.
+    pub fn next_mapped(&mut self, ctx: &GpuContext) -> std::result::Result<Option<(usize, u64)>, SendError> {
+        let Some((_, _, _, rx)) = self.pend.front() else { return Ok(None) };
+        match rx.try_recv() {
+            Ok(r) => {
+                let (j, len, _, _) = self.pend.pop_front().expect("front exists");
+                r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
+                Ok(Some((j, len)))
+            }
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
+        }
+    }
+
+    /// Whether pieces still wait for their GPU copy and map.
+    fn gpu_pending(&self) -> bool {
+        !self.pend.is_empty()
+    }
+}
+
+/// The incoming side of one exchange: the receive staging, the segments the block
+/// goes to, and how many of its pieces are stored.
+pub(crate) struct Incoming<'a> {
+    pub rt: &'a mut RecvStaging,
+    pub segments: Segments<'a>,
+    pub lens: Vec<u64>,
+    pub total: u64,
+    /// Pieces of the block.
+    pub expect: usize,
+    /// Pieces stored so far (they arrive, and are stored, in order).
+    pub received: usize,
+    /// Host time storing them.
+    pub time: Duration,
+}
+
+impl<'a> Incoming<'a> {
+    fn new(rt: &'a mut RecvStaging, segments: Segments<'a>) -> std::result::Result<Self, SendError> {
+        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
+        let total: u64 = lens.iter().sum();
+        let expect = piece_count(total, rt.piece);
         if expect > rt.pieces.len() {
             return Err(SendError::Gpu(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the receive staging"))));
         }
+        Ok(Incoming { rt, segments, lens, total, expect, received: 0, time: Duration::ZERO })
     }
-    let mut received = 0usize;
-    let mut last_progress = Instant::now();
-    let mut idle_rounds = 0u32;
-    while !pend.is_empty() || received < expect {
-        let mut progress = false;
-        // Outgoing: the next piece, once mapped.
-        if let (Some(st), Some(out)) = (st.as_deref_mut(), out) {
-            while let Some((_, _, _, rx)) = pend.front() {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        let (j, len, _, _) = pend.pop_front().expect("front exists");
-                        r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
-                        st.in_flight[j] = true;
-                        out.tx.send(PieceMsg { index: j, len, buffer: st.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
-                        progress = true;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into())))
-                    }
-                }
-            }
-        }
-        // Incoming: every piece that has arrived.
-        if let (Some(rt), Some(inbox)) = (rt.as_deref_mut(), inbox) {
-            while received < expect {
-                match inbox.rx.try_recv() {
-                    Ok(msg) => {
-                        let t1 = Instant::now();
-                        let want = rt.piece.min(total - received as u64 * rt.piece);
-                        if msg.index != received || msg.len != want {
-                            return Err(SendError::Gpu(Error::WrongSize {
-                                what: "ring K/V piece from the previous device",
-                                expected: want,
-                                got: msg.len,
-                                unit: "bytes",
-                            }));
-                        }
-                        rt.take_piece(ctx, msg, &lens, segments, &inbox.acks, timeout).map_err(SendError::Gpu)?;
-                        received += 1;
-                        times.recv += t1.elapsed();
-                        progress = true;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return Err(SendError::Link(LinkError::PeerGone)),
-                }
-            }
-        }
-        if progress {
-            last_progress = Instant::now();
-            idle_rounds = 0;
-            continue;
-        }
-        if abort.load(Ordering::Relaxed) {
-            return Err(SendError::Link(LinkError::PeerGone));
-        }
-        if last_progress.elapsed() >= timeout {
-            return Err(if !pend.is_empty() {
-                SendError::Gpu(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() })
-            } else {
-                SendError::Link(LinkError::Timeout)
-            });
-        }
-        idle_round(ctx, !pend.is_empty(), &mut idle_rounds)?;
+
+    /// Bytes of the next piece.
+    pub fn next_len(&self) -> u64 {
+        self.rt.piece.min(self.total - self.received as u64 * self.rt.piece)
     }
-    times.wall = t0.elapsed();
-    Ok(times)
+}
+
+/// The sending half of a device's link: hands the pieces of its blocks to the next
+/// device (through an in-process channel, [`Outbox`], or over MPI).
+pub(crate) trait SendHalf {
+    /// Makes the send staging reusable (the previous block has left it).
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
+    /// Hands over every piece of `out` whose map has completed and advances the
+    /// transfers in flight; returns whether anything moved. Never blocks.
+    fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError>;
+    /// Whether transfers handed over must still complete before the exchange ends.
+    fn in_flight(&self) -> bool {
+        false
+    }
+    /// The error of an exchange whose sending made no progress for `timeout`
+    /// (`gpu_pending`: pieces still wait for their GPU copy).
+    fn timed_out(&mut self, ctx: &GpuContext, gpu_pending: bool, timeout: Duration) -> SendError;
+}
+
+/// The receiving half of a device's link: stores the pieces of the blocks the
+/// previous device sends (from an in-process channel, [`Inbox`], or over MPI).
+pub(crate) trait RecvHalf {
+    /// Called at the start of every step, before the compute is submitted, with the
+    /// sizes of the segments of the block that will arrive at this step (only when one
+    /// will). Transports that can post their receives early do it here.
+    fn post_receive(&mut self, _step: usize, _segments: &[u64], _piece: u64) -> std::result::Result<(), SendError> {
+        Ok(())
+    }
+    /// Called by an exchange that receives nothing.
+    fn no_receive(&mut self) {}
+    /// Stores every piece of `inc` that has arrived, in order; returns whether any
+    /// did. Never blocks on the previous device.
+    fn pull(&mut self, ctx: &GpuContext, inc: &mut Incoming<'_>, timeout: Duration) -> std::result::Result<bool, SendError>;
+    /// The error of an exchange whose receiving made no progress for `timeout`.
+    fn timed_out(&mut self, ctx: &GpuContext, timeout: Duration) -> SendError;
+}
+
+impl<T: SendHalf + ?Sized> SendHalf for Box<T> {
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        (**self).reclaim(st, timeout, abort)
+    }
+    fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
+        (**self).push(ctx, out)
+    }
+    fn in_flight(&self) -> bool {
+        (**self).in_flight()
+    }
+    fn timed_out(&mut self, ctx: &GpuContext, gpu_pending: bool, timeout: Duration) -> SendError {
+        (**self).timed_out(ctx, gpu_pending, timeout)
+    }
+}
+
+impl<T: RecvHalf + ?Sized> RecvHalf for Box<T> {
+    fn post_receive(&mut self, step: usize, segments: &[u64], piece: u64) -> std::result::Result<(), SendError> {
+        (**self).post_receive(step, segments, piece)
+    }
+    fn no_receive(&mut self) {
+        (**self).no_receive()
+    }
+    fn pull(&mut self, ctx: &GpuContext, inc: &mut Incoming<'_>, timeout: Duration) -> std::result::Result<bool, SendError> {
+        (**self).pull(ctx, inc, timeout)
+    }
+    fn timed_out(&mut self, ctx: &GpuContext, timeout: Duration) -> SendError {
+        (**self).timed_out(ctx, timeout)
+    }
+}
+
+/// How one device's K/V blocks reach the next device and arrive from the previous
+/// one: a sending half and a receiving half, of the same kind or not. In process,
+/// `Link<Outbox, Inbox>` (channels to the next and from the previous device's
+/// thread); over MPI a rank's last device sends over MPI and receives in process.
+pub(crate) struct Link<S, R> {
+    pub send: S,
+    pub recv: R,
+}
+
+impl<S: SendHalf, R: RecvHalf> Link<S, R> {
+    /// See [`SendHalf::reclaim`].
+    pub fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        self.send.reclaim(st, timeout, abort)
+    }
+
+    /// See [`RecvHalf::post_receive`].
+    pub fn post_receive(&mut self, step: usize, segments: &[u64], piece: u64) -> std::result::Result<(), SendError> {
+        self.recv.post_receive(step, segments, piece)
+    }
+
+    /// Sends and receives at once: hands each outgoing piece of `send` to the next
+    /// device as soon as its map completes, and stores each incoming piece into
+    /// `recv`'s segments as soon as it arrives, in one loop, so neither direction waits
+    /// for the other. The device is polled without blocking (a blocking poll would hold
+    /// the device while another piece is ready). Fails when nothing moved for
+    /// `timeout`, or with [`LinkError::PeerGone`] once `abort` is set.
+    pub fn exchange(
+        &mut self,
+        ctx: &GpuContext,
+        send: Option<(&mut SendStaging, PendingSend)>,
+        recv: Option<(&mut RecvStaging, Segments<'_>)>,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<ExchangeTimes, SendError> {
+        let t0 = Instant::now();
+        let mut out = send.map(|(st, p)| Outgoing { st, pend: p.pieces.into() });
+        let mut inc = match recv {
+            Some((rt, segs)) => Some(Incoming::new(rt, segs)?),
+            None => {
+                self.recv.no_receive();
+                None
+            }
+        };
+        let mut last_progress = Instant::now();
+        let mut idle_rounds = 0u32;
+        loop {
+            let mut progress = false;
+            if let Some(o) = out.as_mut() {
+                progress |= self.send.push(ctx, o)?;
+            }
+            if let Some(i) = inc.as_mut() {
+                progress |= self.recv.pull(ctx, i, timeout)?;
+            }
+            let gpu_pending = out.as_ref().is_some_and(|o| o.gpu_pending());
+            let sending = gpu_pending || self.send.in_flight();
+            let receiving = inc.as_ref().is_some_and(|i| i.received < i.expect);
+            if !sending && !receiving {
+                break;
+            }
+            if progress {
+                last_progress = Instant::now();
+                idle_rounds = 0;
+                continue;
+            }
+            if abort.load(Ordering::Relaxed) {
+                return Err(SendError::Link(LinkError::PeerGone));
+            }
+            if last_progress.elapsed() >= timeout {
+                return Err(if sending { self.send.timed_out(ctx, gpu_pending, timeout) } else { self.recv.timed_out(ctx, timeout) });
+            }
+            idle_round(ctx, gpu_pending, &mut idle_rounds)?;
+        }
+        Ok(ExchangeTimes { recv: inc.map_or(Duration::ZERO, |i| i.time), wall: t0.elapsed() })
+    }
 }
 
 /// One idle round of an exchange loop: polls the device when GPU work is pending (and
@@ -751,28 +858,59 @@ pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut 
     Ok(())
 }
 
-/// The in-process link of one device: channels to the next and from the previous
-/// device's thread.
-pub(crate) struct LocalLink {
-    pub out: Outbox,
-    pub inbox: Inbox,
+/// In process, a piece is handed over as the sender's mapped buffer itself; the
+/// receiver acknowledges it once copied ([`SendStaging::reclaim`] waits for that).
+impl SendHalf for Outbox {
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        st.reclaim(self, timeout, abort)
+    }
+
+    fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
+        let mut progress = false;
+        while let Some((j, len)) = out.next_mapped(ctx)? {
+            out.st.in_flight[j] = true;
+            self.tx.send(PieceMsg { index: j, len, buffer: out.st.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn timed_out(&mut self, ctx: &GpuContext, _gpu_pending: bool, timeout: Duration) -> SendError {
+        // Handing over never waits for the receiver: only the GPU can be late.
+        SendError::Gpu(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() })
+    }
 }
 
-impl super::scheduler::Link for LocalLink {
-    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        st.reclaim(&self.out, timeout, abort)
+impl RecvHalf for Inbox {
+    fn pull(&mut self, ctx: &GpuContext, inc: &mut Incoming<'_>, timeout: Duration) -> std::result::Result<bool, SendError> {
+        let mut progress = false;
+        while inc.received < inc.expect {
+            match self.rx.try_recv() {
+                Ok(msg) => {
+                    let t1 = Instant::now();
+                    let want = inc.next_len();
+                    if msg.index != inc.received || msg.len != want {
+                        return Err(SendError::Gpu(Error::WrongSize {
+                            what: "ring K/V piece from the previous device",
+                            expected: want,
+                            got: msg.len,
+                            unit: "bytes",
+                        }));
+                    }
+                    inc.rt.take_piece(ctx, msg, &inc.lens, inc.segments, &self.acks, timeout).map_err(SendError::Gpu)?;
+                    inc.received += 1;
+                    inc.time += t1.elapsed();
+                    progress = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Err(SendError::Link(LinkError::PeerGone)),
+            }
+        }
+        Ok(progress)
     }
-    fn exchange(
-        &mut self,
-        ctx: &GpuContext,
-        send: Option<(&mut SendStaging, PendingSend)>,
-        recv: Option<(&mut RecvStaging, &[(&wgpu::Buffer, u64)])>,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<ExchangeTimes, SendError> {
-        let out = &self.out;
-        let inbox = &self.inbox;
-        exchange(ctx, send.map(|(st, p)| (st, p, out)), recv.map(|(rt, segs)| (rt, segs, inbox)), timeout, abort)
+
+    fn timed_out(&mut self, _ctx: &GpuContext, _timeout: Duration) -> SendError {
+        SendError::Link(LinkError::Timeout)
     }
 }
 
