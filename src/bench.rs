@@ -716,12 +716,13 @@ impl CaseResult {
     }
 
     /// Fills the statistics of a ring case: the ring's own time (`ring_s`, GPU-resident
-    /// shards) is the one throughput comes from (`time_source` "ring"); `wall_s` are
-    /// the whole calls, host transfers included.
+    /// shards, the timed reps) is the one throughput comes from (`time_source` "ring");
+    /// `wall_s` are whole calls, host transfers included.
     pub fn set_ring_samples(&mut self, ring_s: &[f64], wall_s: &[f64]) {
         self.set_samples(&[], wall_s);
         self.ring_ms = ring_s.iter().map(|x| x * 1e3).collect();
         self.ring_ms_median = (!self.ring_ms.is_empty()).then(|| median(&self.ring_ms));
+        self.reps = self.ring_ms.len().max(self.wall_ms.len());
         if let Some(t) = self.ring_ms_median.filter(|&t| t > 0.0) {
             self.time_source = Some("ring".into());
             self.tflops = Some(self.flops / (t * 1e-3) / 1e12);
