@@ -178,6 +178,38 @@ pub struct BenchOptions {
     pub seed: u64,
 }
 
+/// Keeps every GPU of `contexts` busy with attention (B=1, H=8, N=4096, D=64, the
+/// best tier, f16 where available) for about `seconds` before anything is timed, all
+/// devices at once: GPUs idle a moment ago run their first cases at low clocks
+/// (measured on H200s: the first small cases of a suite 2-4x slower than the same
+/// shapes later). CPU adapters (lavapipe) have no clocks to raise and are skipped.
+/// Returns the calls made on each device.
+pub fn preheat(contexts: &[&GpuContext], seconds: f64) -> Result<Vec<usize>> {
+    let heat = |ctx: &GpuContext| -> Result<usize> {
+        if seconds <= 0.0 || ctx.info().device_type == wgpu::DeviceType::Cpu {
+            return Ok(0);
+        }
+        let dtype = if ctx.capabilities().shader_f16 { Dtype::F16 } else { Dtype::F32 };
+        let shape = Shape::new(1, 4096, 8, 64);
+        let x = random_inputs(shape.q_len(), 0x4ea7);
+        let q = GpuTensor::from_f32(ctx, &x, shape.q_dims(), dtype)?;
+        let attn = Attention::new(ctx, AttentionOptions::default());
+        let out = attn.alloc_output(&q, &q, &q)?;
+        let t0 = Instant::now();
+        let mut calls = 0;
+        while t0.elapsed().as_secs_f64() < seconds {
+            attn.forward_into(&q, &q, &q, &out.o, &out.lse)?;
+            ctx.wait()?;
+            calls += 1;
+        }
+        Ok(calls)
+    };
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = contexts.iter().map(|&c| sc.spawn(move || heat(c))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("a preheat thread panicked".into())))).collect()
+    })
+}
+
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {

@@ -146,8 +146,20 @@ impl std::fmt::Debug for GpuContext {
     }
 }
 
+/// Held while this process creates a wgpu instance, enumerates adapters or opens a
+/// device. Drivers' instance and display initialization (EGL for GL adapters, the
+/// Vulkan loader's layers) is not always safe to run from several threads at once:
+/// on an NVIDIA host, four test threads opening contexts together hung in it, one
+/// at a time never did. Opening contexts is rare, so serializing it costs nothing.
+static DRIVER_SETUP: Mutex<()> = Mutex::new(());
+
+fn driver_setup_lock() -> std::sync::MutexGuard<'static, ()> {
+    DRIVER_SETUP.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Lists every adapter wgpu finds for the backends in `WGPU_BACKEND` (all by default).
 pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+    let _setup = driver_setup_lock();
     let instance = make_instance();
     pollster::block_on(instance.enumerate_adapters(backends_from_env()))
 }
@@ -264,7 +276,10 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        let (device, queue) = {
+            let _setup = driver_setup_lock();
+            pollster::block_on(adapter.request_device(&desc))
+        }
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let coop = coop_shapes(&adapter);
         let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);

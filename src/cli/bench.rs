@@ -126,6 +126,10 @@ pub struct BenchArgs {
     /// remaining reps are skipped and the table notes how many ran.
     #[arg(long, value_name = "S", help_heading = "Timing")]
     pub max_seconds: Option<f64>,
+    /// Seconds of attention on every GPU before the first timed case, so that no case
+    /// runs at idle clocks (0: none; CPU adapters never).
+    #[arg(long, default_value_t = 2.0, value_name = "S", help_heading = "Timing")]
+    pub preheat: f64,
     /// Do not use timestamp queries: wall time only.
     #[arg(long, help_heading = "Timing")]
     pub no_timestamps: bool,
@@ -349,6 +353,7 @@ fn execute_kernels(args: &BenchArgs) -> Result<Status> {
     println!();
     println!("{}", markdown_header());
 
+    bench::preheat(&[&ctx], args.preheat)?;
     let mut notes = Notes::default();
     let mut json_err: Option<Error> = None;
     let report = bench::run_cases(&ctx, &cases, &opts, |r: &CaseResult| {
@@ -563,6 +568,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
     println!("| suite | engine | tier | dtype | B | N | H | D | causal | dev | ms | tokens/s | TFLOP/s | peak MiB/dev | check | note |");
     println!("|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|");
 
+    bench::preheat(&contexts.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.preheat)?;
     let pb = if args.no_progress { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(cases.len() as u64) };
     pb.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}")
