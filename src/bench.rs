@@ -162,6 +162,11 @@ where
 pub struct BenchOptions {
     /// Untimed runs before timing; at least 1 runs (it builds the pipeline).
     pub warmup: usize,
+    /// On GPUs (not CPU adapters), warm-up runs go on until this many seconds have
+    /// passed too: GPUs drop their clocks while the host prepares a case (inputs,
+    /// the reference check), and a few short runs do not raise them again (seen on
+    /// H200s: 16K-token cases stable at 4x their time at full clocks).
+    pub warmup_seconds: f64,
     /// Timed iterations.
     pub reps: usize,
     /// Per-case budget (warm-up and timed runs, not the input upload): once spent,
@@ -210,10 +215,24 @@ pub fn preheat(contexts: &[&GpuContext], seconds: f64) -> Result<Vec<usize>> {
     })
 }
 
+impl BenchOptions {
+    /// Whether a case's warm-up goes on after `warm` runs begun at `t0`: at least
+    /// `warmup` (and 1) runs, and on a GPU at least `warmup_seconds`; never past the
+    /// case budget (`over`) once a run has happened.
+    pub fn keep_warming(&self, ctx: &GpuContext, warm: usize, t0: Instant, over: bool) -> bool {
+        if warm > 0 && over {
+            return false;
+        }
+        let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
+        warm < self.warmup.max(1) || (gpu && t0.elapsed().as_secs_f64() < self.warmup_seconds)
+    }
+}
+
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             warmup: 2,
+            warmup_seconds: 0.0,
             reps: 10,
             max_seconds: None,
             timestamps: true,
@@ -1021,7 +1040,7 @@ pub fn run_case_masked(
         let start = Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
         let mut warm = 0;
-        while warm < opts.warmup.max(1) && !(warm > 0 && over()) {
+        while opts.keep_warming(ctx, warm, start, over()) {
             w.run_once()?;
             warm += 1;
         }

@@ -397,7 +397,7 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
         let ring_opts = attn.options(&shape, case.causal)?;
         let shards = attn.ring().upload(&q, &k, &v, shape, case.dtype, &ring_opts)?;
         let mut warm = 0;
-        while warm < opts.warmup.max(1) && !(warm > 0 && over()) {
+        while opts.keep_warming(&devs[0], warm, start, over()) {
             attn.ring().forward_shards(&shards, shape, case.dtype, &ring_opts)?;
             warm += 1;
         }

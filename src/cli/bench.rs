@@ -122,6 +122,10 @@ pub struct BenchArgs {
     /// Untimed warm-up runs per case (at least 1 runs: it builds the pipeline).
     #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Timing")]
     pub warmup: usize,
+    /// On GPUs, warm-up also lasts at least this many seconds per case (clocks drop
+    /// while the host prepares a case; CPU adapters: not applied).
+    #[arg(long, default_value_t = 0.25, value_name = "S", help_heading = "Timing")]
+    pub warmup_seconds: f64,
     /// Time budget per case in seconds (warm-up + timed runs); once spent, the
     /// remaining reps are skipped and the table notes how many ran.
     #[arg(long, value_name = "S", help_heading = "Timing")]
@@ -313,7 +317,14 @@ fn execute_kernels(args: &BenchArgs) -> Result<Status> {
     if let Some(m) = args.max_seq {
         cases.retain(|c| c.seq <= m);
     }
-    let opts = BenchOptions { warmup: args.warmup, reps, max_seconds: args.max_seconds, timestamps: !args.no_timestamps, ..Default::default() };
+    let opts = BenchOptions {
+        warmup: args.warmup,
+        warmup_seconds: args.warmup_seconds,
+        reps,
+        max_seconds: args.max_seconds,
+        timestamps: !args.no_timestamps,
+        ..Default::default()
+    };
 
     let info = ctx.info();
     if info.device_type == wgpu::DeviceType::Cpu && seqs.iter().any(|&n| n > 1024) {
@@ -505,6 +516,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
     }
     let base_opts = BenchOptions {
         warmup: args.warmup,
+        warmup_seconds: args.warmup_seconds,
         reps: args.reps.unwrap_or_else(|| suite::default_reps(suites[0])),
         max_seconds: args.max_seconds,
         timestamps: !args.no_timestamps,
@@ -523,7 +535,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         "devices": contexts.len(),
         "max_seq": args.max_seq,
         "densities": args.densities, "block": args.block,
-        "reps": args.reps, "warmup": args.warmup, "max_seconds": args.max_seconds,
+        "reps": args.reps, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "preheat": args.preheat, "max_seconds": args.max_seconds,
         "timestamps": !args.no_timestamps,
         "check_rows": args.check.then_some(args.check_rows),
         "(unset values)": "each suite's defaults, see ringattn bench --help",
