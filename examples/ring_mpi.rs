@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --features mpi --example ring_mpi
-//! mpirun -np 2 target/release/examples/ring_mpi [--per-rank L] [seq] [heads] [head_dim]
+//! mpirun -np 2 target/release/examples/ring_mpi [--per-rank L] [--scatter] [seq] [heads] [head_dim]
 //! # as root, and more ranks than cores (CI): mpirun --allow-run-as-root --oversubscribe -np 4 ...
 //! ```
 //!
@@ -12,7 +12,9 @@
 //! or L logical devices without a GPU; default 1): the ring has ranks * L devices.
 //!
 //! Every rank builds the same inputs from a fixed seed (standing in for a shared file
-//! every rank reads) and uploads only its own chunks; outputs are gathered on rank 0.
+//! every rank reads) and uploads only its own chunks (`MpiRing::upload`); with
+//! `--scatter` only rank 0 builds them and sends every other rank its chunks
+//! (`MpiRing::scatter`). Outputs are gathered on rank 0.
 //! Defaults: seq 8192 on GPUs, 512 on a CPU adapter; 8 heads; head_dim 64; f16 when the
 //! device has SHADER_F16.
 
@@ -48,6 +50,7 @@ fn main() {
 
 fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     // Positional numbers (the value of --per-rank excluded).
+    let scatter = args.iter().any(|a| a == "--scatter");
     let args: Vec<usize> =
         args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--per-rank").filter_map(|(_, a)| a.parse().ok()).collect();
     let ctx = ring.context();
@@ -61,23 +64,28 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     ring.barrier()?;
     if ring.rank() == 0 {
         println!(
-            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}",
+            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}; inputs {}",
             ring.size(),
             ring.devices_per_rank(),
-            dtype.name()
+            dtype.name(),
+            if scatter { "scattered from rank 0" } else { "on every rank" }
         );
     }
     let round = |x: Vec<f32>| dtype.round(x);
-    // The same inputs on every rank.
-    let q = round(random_vec(shape.q_len(), 7));
-    let k = round(random_vec(shape.kv_len(), 8));
-    let v = round(random_vec(shape.kv_len(), 9));
+    // The same inputs on every rank (with --scatter: on rank 0 only).
+    let has_inputs = !scatter || ring.rank() == 0;
+    let make = |len: usize, seed: u64| if has_inputs { round(random_vec(len, seed)) } else { Vec::new() };
+    let (q, k, v) = (make(shape.q_len(), 7), make(shape.kv_len(), 8), make(shape.kv_len(), 9));
     let rows: Vec<usize> = (0..16).map(|i| i * (seq - 1) / 15).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let tol = if dtype == Dtype::F16 { 5e-3 } else { 1e-4 };
     let mut ok = true;
     for (causal, placement) in [(false, Placement::Contiguous), (true, Placement::Zigzag)] {
         let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, ..Default::default() };
-        let shards = ring.upload(&q, &k, &v, shape, dtype, &opts)?;
+        let shards = if scatter {
+            ring.scatter(has_inputs.then_some((&q[..], &k[..], &v[..])), shape, dtype, &opts)?
+        } else {
+            ring.upload(&q, &k, &v, shape, dtype, &opts)?
+        };
         // The first call builds the pipelines; the second is timed.
         ring.forward_shards(&shards, shape, dtype, &opts)?;
         ring.barrier()?;

@@ -280,7 +280,7 @@ impl GpuContext {
             let _setup = driver_setup_lock();
             pollster::block_on(adapter.request_device(&desc))
         }
-            .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let coop = coop_shapes(&adapter);
         let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
         let ctx = Self::assemble(Some(adapter), info, device, queue, caps);

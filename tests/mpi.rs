@@ -217,3 +217,27 @@ fn failing_stalled_or_killed_device_of_a_multi_device_rank_ends_the_job() {
         assert!(text.contains("every MPI rank must own the same number of devices"), "{text}");
     }
 }
+
+/// Inputs held by rank 0 only (`MpiRing::scatter`, through `examples/ring_mpi.rs
+/// --scatter`): rank 0 sends every other rank's devices their chunks; dense and causal
+/// zigzag outputs, gathered on rank 0, match the f64 reference on rows from every
+/// device (the example exits non-zero otherwise). The example is built by `.ci/run`
+/// (`cargo build --release --features mpi --example ring_mpi`) before these tests;
+/// without it the test says so and skips.
+#[test]
+fn inputs_scattered_from_rank_zero() {
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples").join("ring_mpi")).unwrap();
+    if !example.exists() {
+        eprintln!("skipping: {} not built (cargo build --release --features mpi --example ring_mpi)", example.display());
+        return;
+    }
+    for (np, extra) in [(2, &["300", "2", "32"][..]), (2, &["--per-rank", "2", "301", "2", "32"][..]), (3, &["257", "1", "32"][..])] {
+        let Some(mut c) = mpirun() else { return };
+        c.args(["-np", &np.to_string()]).arg(&example).arg("--scatter").args(extra).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (code, text, _) = wait(c, Duration::from_secs(120), &format!("ring_mpi --scatter -np {np} {extra:?}")).unwrap();
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("inputs scattered from rank 0"), "{text}");
+        assert_eq!(text.matches(": ok (rel err vs f64").count(), 2, "dense and causal must both pass:\n{text}");
+    }
+}

@@ -385,7 +385,8 @@ fn receive_staging_in_device_and_host_memory() {
         (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
     let ctx = &ring.contexts()[0];
-    let host_ok = ctx.info().backend == wgpu::Backend::Vulkan && ctx.adapter().is_some_and(|a| a.features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS));
+    let host_ok =
+        ctx.info().backend == wgpu::Backend::Vulkan && ctx.adapter().is_some_and(|a| a.features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS));
     for staging in ["host", "mixed"] {
         let (code, text) = run(staging);
         if host_ok {

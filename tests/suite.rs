@@ -128,7 +128,12 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
                 // reps); one whole call (host transfers too) is timed besides.
                 assert_eq!(r.time_source.as_deref(), Some("ring"), "{label}");
                 let (ring, wall) = (r.ring_ms_median.unwrap(), r.wall_ms_median.unwrap());
-                assert!(ring > 0.0 && wall > 0.0 && r.ring_ms.len() == r.reps && r.wall_ms.len() == 1, "{label}: ring {:?} ms, wall {:?} ms", r.ring_ms, r.wall_ms);
+                assert!(
+                    ring > 0.0 && wall > 0.0 && r.ring_ms.len() == r.reps && r.wall_ms.len() == 1,
+                    "{label}: ring {:?} ms, wall {:?} ms",
+                    r.ring_ms,
+                    r.wall_ms
+                );
                 let tflops = r.flops / (ring * 1e-3) / 1e12;
                 assert!((r.tflops.unwrap() - tflops).abs() <= 1e-9 * tflops, "{label}: TFLOP/s from the ring time");
                 let devices = r.devices.unwrap();

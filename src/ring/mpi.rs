@@ -111,6 +111,9 @@ const MAX_MSG: usize = 1 << 30;
 /// (The MPI standard guarantees tags up to 32767.)
 const GATHER_TAG: c_int = 32000;
 
+/// Tag of the input scatter ([`MpiRing::scatter`]): one message per receiving device.
+const SCATTER_TAG: c_int = GATHER_TAG + 4;
+
 impl MpiRing {
     /// Initializes MPI and opens this rank's device (one device per rank): see
     /// [`MpiRing::init_local`].
@@ -348,6 +351,73 @@ impl MpiRing {
         })
     }
 
+    /// This rank's shards when only rank 0 holds the inputs: rank 0 passes
+    /// `Some((q, k, v))` (the whole host arrays), every other rank `None`, all with the
+    /// same shape, dtype and options. Rank 0 converts each device's chunks to `dtype`
+    /// and sends them to the rank that owns the device (one message per device, in
+    /// ring order), then uploads its own; the others upload what they receive. Memory
+    /// on rank 0: the inputs plus one device's chunks at a time. The alternative, where
+    /// every rank reads the inputs (or builds its own shard), is [`MpiRing::upload`].
+    pub fn scatter(&self, host: Option<(&[f32], &[f32], &[f32])>, shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
+        shape.validate()?;
+        let plan = self.plan(&shape, opts, false);
+        let l = self.contexts.len();
+        let fail = |device: usize| move |e: Error| Error::Ring { device, step: 0, source: Box::new(e) };
+        match (self.rank, host) {
+            (0, Some((q, k, v))) => {
+                super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+                for g in l..self.devices() {
+                    let mut msg = Vec::new();
+                    for (which, b, n, row, r) in shard_chunks(&plan, g, &shape) {
+                        msg.extend_from_slice(&super::chunk_bytes([q, k, v][which], b, n, row, &r, dtype));
+                    }
+                    send_bytes(&msg, g / l, SCATTER_TAG).map_err(fail(g))?;
+                }
+                self.upload_host(q, k, v, shape, dtype, opts)
+            }
+            (0, None) => Err(Error::InvalidArgument("MpiRing::scatter: rank 0 must pass the inputs".into())),
+            (_, Some(_)) => Err(Error::InvalidArgument(format!("MpiRing::scatter: only rank 0 passes inputs (this is rank {})", self.rank))),
+            (_, None) => {
+                let first = self.first_device();
+                let es = dtype.size() as usize;
+                let mut shards = Vec::with_capacity(l);
+                for (i, ctx) in self.contexts.iter().enumerate() {
+                    let g = first + i;
+                    let msg = recv_bytes(0, SCATTER_TAG).map_err(fail(g))?;
+                    // Cut the message into the chunks it holds, in the order rank 0 wrote them.
+                    let mut parts = std::collections::HashMap::new();
+                    let mut at = 0;
+                    for (which, b, _, row, r) in shard_chunks(&plan, g, &shape) {
+                        let len = r.len() * row * es;
+                        let part = msg.get(at..at + len).ok_or_else(|| {
+                            fail(g)(Error::WrongSize {
+                                what: "scattered MPI input shard",
+                                expected: (at + len) as u64,
+                                got: msg.len() as u64,
+                                unit: "bytes",
+                            })
+                        })?;
+                        parts.insert((which, b, r.start, r.end), part);
+                        at += len;
+                    }
+                    if at != msg.len() {
+                        return Err(fail(g)(Error::WrongSize {
+                            what: "scattered MPI input shard",
+                            expected: at as u64,
+                            got: msg.len() as u64,
+                            unit: "bytes",
+                        }));
+                    }
+                    let bytes = |which: usize, b: usize, _: usize, _: usize, r: &Range<usize>| -> Vec<u8> {
+                        parts.get(&(which, b, r.start, r.end)).map_or_else(Vec::new, |p| p.to_vec())
+                    };
+                    shards.push(super::upload_shard(ctx, g, &plan, shape, dtype, &bytes).map_err(fail(g))?);
+                }
+                Ok(shards)
+            }
+        }
+    }
+
     /// Runs this rank's part of the ring on its shards (one per local device, as from
     /// [`MpiRing::upload`]; every rank calls this with the same shape, dtype and
     /// options). Returns this rank's outputs (one per local device, on that device)
@@ -513,6 +583,24 @@ fn recv_bytes(src: usize, tag: c_int) -> Result<Vec<u8>> {
         }
         Ok(out)
     }
+}
+
+/// The chunks of ring device `g`'s shard as (which: 0 q / 1 k / 2 v, batch index, rows of
+/// the array, elements per row, rows), in the order [`MpiRing::scatter`] sends them.
+fn shard_chunks(plan: &Plan, g: usize, shape: &Shape) -> Vec<(usize, usize, usize, usize, Range<usize>)> {
+    let q_row = shape.heads * shape.head_dim;
+    let kv_row = shape.kv_heads * shape.head_dim;
+    let mut out = Vec::new();
+    for (which, blocks, n, row) in
+        [(0, plan.q.block(g), shape.seq_q, q_row), (1, plan.kv.block(g), shape.seq_k, kv_row), (2, plan.kv.block(g), shape.seq_k, kv_row)]
+    {
+        for r in blocks.iter().filter(|r| !r.is_empty()) {
+            for b in 0..shape.batch {
+                out.push((which, b, n, row, r.clone()));
+            }
+        }
+    }
+    out
 }
 
 /// `n` host buffers of `len` bytes for the pieces in flight.

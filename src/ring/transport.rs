@@ -128,7 +128,14 @@ pub fn recv_staging_memory(ctx: &GpuContext) -> Result<StagingMemory> {
 fn host_staging_self_test(ctx: &GpuContext) -> Result<bool> {
     const LEN: u64 = 1 << 16;
     let make = |usage| {
-        ctx.scoped(|| ctx.device().create_buffer(&wgpu::BufferDescriptor { label: Some("ringattn staging self-test"), size: LEN, usage, mapped_at_creation: false }))
+        ctx.scoped(|| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ringattn staging self-test"),
+                size: LEN,
+                usage,
+                mapped_at_creation: false,
+            })
+        })
     };
     let src = make(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_SRC)?;
     let dst = make(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
