@@ -523,6 +523,20 @@ impl BlockMask {
         }
     }
 
+    /// The kind of block (`qb`, `kb`) for `head`: empty (not stored), full, or partial.
+    pub fn block_kind(&self, head: usize, qb: usize, kb: usize) -> BlockKind {
+        if qb >= self.q_blocks() || kb >= self.k_blocks() {
+            return BlockKind::Empty;
+        }
+        let r = (head % self.heads) * self.q_blocks() + qb;
+        let entries = &self.cols[self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize];
+        match entries.binary_search_by_key(&(kb as u32), |e| e[0]) {
+            Err(_) => BlockKind::Empty,
+            Ok(x) if entries[x][1] == FULL => BlockKind::Full,
+            Ok(_) => BlockKind::Partial,
+        }
+    }
+
     /// Whether any pair of query range [q0, q1) and key range [k0, k1) is visible (for
     /// schedulers that skip whole chunks, e.g. ring steps).
     pub fn any_in(&self, head: usize, q0: usize, q1: usize, k0: usize, k1: usize) -> bool {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::gather::{self, Gather, Layout, Operand, RowMap};
-use crate::mask::{BlockKind, Pattern, BLOCK_SIZES};
+use crate::mask::{BlockKind, BlockMask, Pattern, BLOCK_SIZES};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, TENSOR_USAGE};
 
 /// A bijection of `0..len`, stored both ways.
@@ -103,6 +103,69 @@ impl Permutation {
             },
             move |i, j| order[j] <= order[i],
         ))
+    }
+
+    /// A block mask `mask` given in the caller's order, carried into this permutation's
+    /// coordinates as one pattern per mask head for blocks of `block` tokens: permuted
+    /// query i' sees permuted key j' iff `mask.allows(head, order[i'], order[j'])`. A
+    /// block's kind comes from the kinds of the mask's blocks its tokens fall into
+    /// (empty if all are empty, full if all are full, else partial with element bits);
+    /// the cost is one lookup per pair of those blocks, so it stays low for orders that
+    /// keep blocks compact (Hilbert, Z-order).
+    pub fn mask_patterns(&self, mask: &Arc<BlockMask>, block: usize) -> Result<Vec<Pattern>> {
+        if !BLOCK_SIZES.contains(&block) {
+            return Err(Error::InvalidArgument(format!("mask block size must be one of {BLOCK_SIZES:?}, got {block}")));
+        }
+        let n = self.len();
+        if mask.seq_q() != n || mask.seq_k() != n {
+            return Err(Error::ShapeMismatch {
+                what: "block mask under a token order",
+                expected: format!("{n} x {n} (the permutation's length)"),
+                got: format!("{} x {}", mask.seq_q(), mask.seq_k()),
+            });
+        }
+        let mb = mask.block();
+        // Per permuted block: the mask blocks (caller's order) its tokens fall into.
+        let sets: Arc<Vec<Vec<u32>>> = Arc::new(
+            self.order
+                .chunks(block)
+                .map(|c| {
+                    let mut v: Vec<u32> = c.iter().map(|&t| t / mb as u32).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                })
+                .collect(),
+        );
+        let order = Arc::new(self.order.clone());
+        Ok((0..mask.heads())
+            .map(|h| {
+                let (m1, m2, sets, order) = (mask.clone(), mask.clone(), sets.clone(), order.clone());
+                Pattern::custom(
+                    move |qb, kb| {
+                        let (mut any_full, mut any_empty, mut any_partial) = (false, false, false);
+                        for &a in &sets[qb] {
+                            for &c in &sets[kb] {
+                                match m1.block_kind(h, a as usize, c as usize) {
+                                    BlockKind::Full => any_full = true,
+                                    BlockKind::Empty => any_empty = true,
+                                    BlockKind::Partial => any_partial = true,
+                                }
+                                if any_partial || (any_full && any_empty) {
+                                    return BlockKind::Partial;
+                                }
+                            }
+                        }
+                        if any_full {
+                            BlockKind::Full
+                        } else {
+                            BlockKind::Empty
+                        }
+                    },
+                    move |i, j| m2.allows(h, order[i] as usize, order[j] as usize),
+                )
+            })
+            .collect())
     }
 
     /// Uploads both directions as u32 index buffers.

@@ -117,8 +117,9 @@ pub struct RingOptions {
     /// outputs are in the permuted order (their `rows` are permuted positions). With
     /// `attention.causal`, the causal mask stays in the caller's order: it is applied as
     /// a block mask in the permuted coordinates (64-token blocks; pairs and transfers
-    /// it leaves empty are skipped). Self-attention only (seq_q == seq_k); does not
-    /// combine with `mask` yet.
+    /// it leaves empty are skipped). `mask`, given in the caller's order too, is carried
+    /// into the permuted coordinates the same way (`Permutation::mask_patterns`; with
+    /// causal, both apply). Self-attention only (seq_q == seq_k).
     pub order: Option<Arc<Permutation>>,
     /// Bytes per piece of a K/V block in flight (rounded up to 256; default 16 MiB):
     /// pieces are copied device -> host -> device one after the other, so the copies of
@@ -222,9 +223,12 @@ pub struct RingAttention {
     /// shape, dtype and placement. Taken out for the duration of a call (a concurrent
     /// call on the same ring allocates its own).
     workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
-    /// The causal mask of the last `RingOptions::order` used with causal attention.
-    order_masks: Mutex<Option<(Arc<Permutation>, Arc<BlockMask>)>>,
+    /// The mask in curve coordinates of the last `RingOptions::order` used with causal
+    /// attention or a mask: (permutation, the caller's mask, causal, mask in curve order).
+    order_masks: Mutex<Option<OrderMask>>,
 }
+
+type OrderMask = (Arc<Permutation>, Option<Arc<BlockMask>>, bool, Arc<BlockMask>);
 
 impl std::fmt::Debug for RingAttention {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -442,20 +446,35 @@ impl RingAttention {
                 shape.seq_k
             )));
         }
-        if opts.mask.is_some() {
-            return Err(Error::InvalidArgument("RingOptions::order does not combine with RingOptions::mask yet".into()));
-        }
         let mut r = opts.clone();
         r.order = None;
-        if opts.attention.causal {
+        let causal = opts.attention.causal;
+        if causal || opts.mask.is_some() {
+            // The caller's causal mask and/or block mask (both in the caller's order) as
+            // one block mask in curve coordinates, built once per (order, mask, causal).
             const BLOCK: usize = 64;
+            if let Some(m) = &opts.mask {
+                check_mask(m, shape)?;
+            }
             let mut cache = self.order_masks.lock().unwrap_or_else(|e| e.into_inner());
-            let hit = cache.as_ref().filter(|(q, _)| Arc::ptr_eq(q, p)).map(|(_, m)| m.clone());
+            let same_mask = |a: &Option<Arc<BlockMask>>| match (a, &opts.mask) {
+                (None, None) => true,
+                (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+                _ => false,
+            };
+            let hit = cache.as_ref().filter(|(q, m, c, _)| Arc::ptr_eq(q, p) && same_mask(m) && *c == causal).map(|e| e.3.clone());
             let mask = match hit {
                 Some(m) => m,
                 None => {
-                    let m = Arc::new(BlockMask::new(&p.causal_pattern(BLOCK)?, shape.seq_q, shape.seq_k, BLOCK)?);
-                    *cache = Some((p.clone(), m.clone()));
+                    let patterns = match &opts.mask {
+                        None => vec![p.causal_pattern(BLOCK)?],
+                        Some(m) if causal => {
+                            p.mask_patterns(m, BLOCK)?.into_iter().map(|x| p.causal_pattern(BLOCK).map(|c| x.and(c))).collect::<Result<Vec<_>>>()?
+                        }
+                        Some(m) => p.mask_patterns(m, BLOCK)?,
+                    };
+                    let m = Arc::new(BlockMask::per_head(&patterns, shape.seq_q, shape.seq_k, BLOCK)?);
+                    *cache = Some((p.clone(), opts.mask.clone(), causal, m.clone()));
                     m
                 }
             };
