@@ -1,7 +1,8 @@
 //! Per-adapter tile tuning, kept in a small on-disk cache.
 //!
 //! The first time the matrix tier is used for a head_dim on an adapter, a short search
-//! times every candidate tile shape (`flash::MATRIX_CANDIDATES` that fit the adapter)
+//! times every candidate tile shape (`flash::MATRIX_CANDIDATES` that fit the adapter,
+//! each after untimed runs that bring the GPU to its working clocks)
 //! on a (1, 4096, 8, head_dim) f16 problem and keeps the fastest, keyed by adapter,
 //! driver, backend, dtype, head_dim and tier. The choice is written to
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
@@ -153,9 +154,14 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         let Ok(prep) = flash::prepare_matrix(ctx, head_dim, cfg) else { continue };
         let mut samples = Vec::new();
         let mut failed = false;
-        // The first candidate also warms the GPU up to its working clocks.
-        let runs = if first.is_none() { 30 } else { 7 };
-        for rep in 0..runs {
+        // Untimed runs until the GPU has been busy a while (the first candidate longer):
+        // GPUs drop their clocks while the host builds each candidate's pipeline, and a
+        // few short runs do not raise them again. Then 5 timed runs.
+        let warm = std::time::Duration::from_millis(if first.is_none() { 300 } else { 60 });
+        let t_warm = std::time::Instant::now();
+        let mut rep = 0usize;
+        let timed = 5;
+        while samples.len() < timed {
             let mut enc = ctx.device().create_command_encoder(&Default::default());
             let t0 = std::time::Instant::now();
             let r = ctx.scoped(|| {
@@ -179,8 +185,14 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
                 Some(t) => t.read_seconds(ctx)?,
                 None => wall,
             };
-            if rep + 5 >= runs {
+            // At least 2 untimed runs, and runs until `warm` has passed.
+            if rep >= 2 && t_warm.elapsed() >= warm {
                 samples.push(secs * 1e3);
+            }
+            rep += 1;
+            if rep > 100_000 {
+                failed = true;
+                break;
             }
         }
         if failed {
