@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --features mpi --example ring_mpi
-//! mpirun -np 2 target/release/examples/ring_mpi [--per-rank L] [--scatter] [seq] [heads] [head_dim]
+//! mpirun -np 2 target/release/examples/ring_mpi [--per-rank L] [--scatter] [--hilbert] [seq] [heads] [head_dim]
 //! # as root, and more ranks than cores (CI): mpirun --allow-run-as-root --oversubscribe -np 4 ...
 //! ```
 //!
@@ -14,7 +14,9 @@
 //! Every rank builds the same inputs from a fixed seed (standing in for a shared file
 //! every rank reads) and uploads only its own chunks (`MpiRing::upload`); with
 //! `--scatter` only rank 0 builds them and sends every other rank its chunks
-//! (`MpiRing::scatter`). Outputs are gathered on rank 0.
+//! (`MpiRing::scatter`). With `--hilbert` the tokens (a near-square 2D grid) are placed
+//! in Hilbert-curve order (`RingOptions::order`); outputs come back in the caller's order.
+//! Outputs are gathered on rank 0.
 //! Defaults: seq 8192 on GPUs, 512 on a CPU adapter; 8 heads; head_dim 64; f16 when the
 //! device has SHADER_F16.
 
@@ -51,6 +53,7 @@ fn main() {
 fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     // Positional numbers (the value of --per-rank excluded).
     let scatter = args.iter().any(|a| a == "--scatter");
+    let hilbert = args.iter().any(|a| a == "--hilbert");
     let args: Vec<usize> =
         args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--per-rank").filter_map(|(_, a)| a.parse().ok()).collect();
     let ctx = ring.context();
@@ -64,11 +67,12 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     ring.barrier()?;
     if ring.rank() == 0 {
         println!(
-            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}; inputs {}",
+            "{} ranks x {} devices; shape: batch 1, seq {seq}, heads {heads}, head_dim {head_dim}, {}; inputs {}{}",
             ring.size(),
             ring.devices_per_rank(),
             dtype.name(),
-            if scatter { "scattered from rank 0" } else { "on every rank" }
+            if scatter { "scattered from rank 0" } else { "on every rank" },
+            if hilbert { "; Hilbert order" } else { "" }
         );
     }
     let round = |x: Vec<f32>| dtype.round(x);
@@ -80,7 +84,13 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     let tol = if dtype == Dtype::F16 { 5e-3 } else { 1e-4 };
     let mut ok = true;
     for (causal, placement) in [(false, Placement::Contiguous), (true, Placement::Zigzag)] {
-        let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, ..Default::default() };
+        let order = if hilbert {
+            let (height, width) = ringattn::presets::square_grid(seq);
+            Some(std::sync::Arc::new(ringattn::order::Order::Hilbert2d { height, width }.permutation(seq)?))
+        } else {
+            None
+        };
+        let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, order, ..Default::default() };
         let shards = if scatter {
             ring.scatter(has_inputs.then_some((&q[..], &k[..], &v[..])), shape, dtype, &opts)?
         } else {

@@ -218,26 +218,35 @@ fn failing_stalled_or_killed_device_of_a_multi_device_rank_ends_the_job() {
     }
 }
 
-/// Inputs held by rank 0 only (`MpiRing::scatter`, through `examples/ring_mpi.rs
-/// --scatter`): rank 0 sends every other rank's devices their chunks; dense and causal
-/// zigzag outputs, gathered on rank 0, match the f64 reference on rows from every
-/// device (the example exits non-zero otherwise). The example is built by `.ci/run`
-/// (`cargo build --release --features mpi --example ring_mpi`) before these tests;
-/// without it the test says so and skips.
+/// Through `examples/ring_mpi.rs`: inputs held by rank 0 only (`MpiRing::scatter`:
+/// rank 0 sends every other rank's devices their chunks), and a Hilbert token order
+/// (`RingOptions::order`: the caller's causal mask carried into curve order, outputs
+/// gathered back into the caller's order); dense and causal zigzag outputs, gathered
+/// on rank 0, match the f64 reference on rows from every device (the example exits
+/// non-zero otherwise). The example is built by `.ci/run` (`cargo build --release
+/// --features mpi --example ring_mpi`) before these tests; without it the test says so
+/// and skips.
 #[test]
-fn inputs_scattered_from_rank_zero() {
+fn scattered_inputs_and_token_orders_through_the_example() {
     let exe = std::env::current_exe().unwrap();
     let example = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples").join("ring_mpi")).unwrap();
     if !example.exists() {
         eprintln!("skipping: {} not built (cargo build --release --features mpi --example ring_mpi)", example.display());
         return;
     }
-    for (np, extra) in [(2, &["300", "2", "32"][..]), (2, &["--per-rank", "2", "301", "2", "32"][..]), (3, &["257", "1", "32"][..])] {
+    let cases: [(usize, &[&str], &str); 5] = [
+        (2, &["--scatter", "300", "2", "32"], "inputs scattered from rank 0"),
+        (2, &["--scatter", "--per-rank", "2", "301", "2", "32"], "inputs scattered from rank 0"),
+        (3, &["--scatter", "257", "1", "32"], "inputs scattered from rank 0"),
+        (2, &["--hilbert", "300", "2", "32"], "Hilbert order"),
+        (2, &["--hilbert", "--scatter", "--per-rank", "2", "301", "2", "32"], "Hilbert order"),
+    ];
+    for (np, extra, says) in cases {
         let Some(mut c) = mpirun() else { return };
-        c.args(["-np", &np.to_string()]).arg(&example).arg("--scatter").args(extra).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let (code, text, _) = wait(c, Duration::from_secs(120), &format!("ring_mpi --scatter -np {np} {extra:?}")).unwrap();
-        assert_eq!(code, 0, "{text}");
-        assert!(text.contains("inputs scattered from rank 0"), "{text}");
-        assert_eq!(text.matches(": ok (rel err vs f64").count(), 2, "dense and causal must both pass:\n{text}");
+        c.args(["-np", &np.to_string()]).arg(&example).args(extra).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (code, text, _) = wait(c, Duration::from_secs(120), &format!("ring_mpi -np {np} {extra:?}")).unwrap();
+        assert_eq!(code, 0, "{extra:?}: {text}");
+        assert!(text.contains(says), "{extra:?}: {text}");
+        assert_eq!(text.matches(": ok (rel err vs f64").count(), 2, "{extra:?}: dense and causal must both pass:\n{text}");
     }
 }

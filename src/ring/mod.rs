@@ -228,7 +228,7 @@ pub struct RingAttention {
     order_masks: Mutex<Option<OrderMask>>,
 }
 
-type OrderMask = (Arc<Permutation>, Option<Arc<BlockMask>>, bool, Arc<BlockMask>);
+pub(crate) type OrderMask = (Arc<Permutation>, Option<Arc<BlockMask>>, bool, Arc<BlockMask>);
 
 impl std::fmt::Debug for RingAttention {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -432,56 +432,10 @@ impl RingAttention {
         Ok((o, lse))
     }
 
-    /// With `RingOptions::order`: the options the ring actually runs (no order; for
-    /// causal, the caller's causal mask as a block mask in permuted coordinates), or
-    /// `None` without an order. The mask is built once per permutation and length.
+    /// With `RingOptions::order`: the options the ring actually runs (see
+    /// [`resolve_order`]), or `None` without an order.
     fn resolve_order(&self, opts: &RingOptions, shape: &Shape) -> Result<Option<RingOptions>> {
-        let Some(p) = &opts.order else { return Ok(None) };
-        if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
-            return Err(Error::InvalidArgument(format!(
-                "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
-                p.len(),
-                p.len(),
-                shape.seq_q,
-                shape.seq_k
-            )));
-        }
-        let mut r = opts.clone();
-        r.order = None;
-        let causal = opts.attention.causal;
-        if causal || opts.mask.is_some() {
-            // The caller's causal mask and/or block mask (both in the caller's order) as
-            // one block mask in curve coordinates, built once per (order, mask, causal).
-            const BLOCK: usize = 64;
-            if let Some(m) = &opts.mask {
-                check_mask(m, shape)?;
-            }
-            let mut cache = self.order_masks.lock().unwrap_or_else(|e| e.into_inner());
-            let same_mask = |a: &Option<Arc<BlockMask>>| match (a, &opts.mask) {
-                (None, None) => true,
-                (Some(x), Some(y)) => Arc::ptr_eq(x, y),
-                _ => false,
-            };
-            let hit = cache.as_ref().filter(|(q, m, c, _)| Arc::ptr_eq(q, p) && same_mask(m) && *c == causal).map(|e| e.3.clone());
-            let mask = match hit {
-                Some(m) => m,
-                None => {
-                    let patterns = match &opts.mask {
-                        None => vec![p.causal_pattern(BLOCK)?],
-                        Some(m) if causal => {
-                            p.mask_patterns(m, BLOCK)?.into_iter().map(|x| p.causal_pattern(BLOCK).map(|c| x.and(c))).collect::<Result<Vec<_>>>()?
-                        }
-                        Some(m) => p.mask_patterns(m, BLOCK)?,
-                    };
-                    let m = Arc::new(BlockMask::per_head(&patterns, shape.seq_q, shape.seq_k, BLOCK)?);
-                    *cache = Some((p.clone(), opts.mask.clone(), causal, m.clone()));
-                    m
-                }
-            };
-            r.mask = Some(mask);
-            r.attention.causal = false;
-        }
-        Ok(Some(r))
+        resolve_order(opts, shape, &self.order_masks)
     }
 
     /// Ring attention on host data: Q (batch, seq_q, heads, head_dim), K and V
@@ -580,6 +534,58 @@ pub(crate) fn logical_contexts(first: GpuContext, n: usize) -> Result<Vec<GpuCon
         contexts.push(GpuContext::from_adapter(adapter.clone())?);
     }
     Ok(contexts)
+}
+
+/// With `RingOptions::order`: the options a ring actually runs (no order; the caller's
+/// causal mask and/or block mask as one block mask in permuted coordinates), or `None`
+/// without an order. The mask is built once per (order, mask, causal) and kept in `cache`.
+pub(crate) fn resolve_order(opts: &RingOptions, shape: &Shape, cache: &Mutex<Option<OrderMask>>) -> Result<Option<RingOptions>> {
+    let Some(p) = &opts.order else { return Ok(None) };
+    if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
+        return Err(Error::InvalidArgument(format!(
+            "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
+            p.len(),
+            p.len(),
+            shape.seq_q,
+            shape.seq_k
+        )));
+    }
+    let mut r = opts.clone();
+    r.order = None;
+    let causal = opts.attention.causal;
+    if causal || opts.mask.is_some() {
+        // The caller's causal mask and/or block mask (both in the caller's order) as
+        // one block mask in curve coordinates, built once per (order, mask, causal).
+        const BLOCK: usize = 64;
+        if let Some(m) = &opts.mask {
+            check_mask(m, shape)?;
+        }
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let same_mask = |a: &Option<Arc<BlockMask>>| match (a, &opts.mask) {
+            (None, None) => true,
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            _ => false,
+        };
+        let hit = cache.as_ref().filter(|(q, m, c, _)| Arc::ptr_eq(q, p) && same_mask(m) && *c == causal).map(|e| e.3.clone());
+        let mask = match hit {
+            Some(m) => m,
+            None => {
+                let patterns = match &opts.mask {
+                    None => vec![p.causal_pattern(BLOCK)?],
+                    Some(m) if causal => {
+                        p.mask_patterns(m, BLOCK)?.into_iter().map(|x| p.causal_pattern(BLOCK).map(|c| x.and(c))).collect::<Result<Vec<_>>>()?
+                    }
+                    Some(m) => p.mask_patterns(m, BLOCK)?,
+                };
+                let m = Arc::new(BlockMask::per_head(&patterns, shape.seq_q, shape.seq_k, BLOCK)?);
+                *cache = Some((p.clone(), opts.mask.clone(), causal, m.clone()));
+                m
+            }
+        };
+        r.mask = Some(mask);
+        r.attention.causal = false;
+    }
+    Ok(Some(r))
 }
 
 impl RingStats {

@@ -69,6 +69,8 @@ pub struct MpiRing {
     note: String,
     /// Per local device: the buffers of the last call (see `RingAttention`).
     workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
+    /// The mask in curve coordinates of the last `RingOptions::order` (see `resolve_order`).
+    order_masks: Mutex<Option<super::OrderMask>>,
 }
 
 fn mpi_err(what: &str, code: c_int) -> Error {
@@ -179,7 +181,7 @@ impl MpiRing {
 
     fn build(universe: mpi::environment::Universe, rank: usize, size: usize, contexts: Vec<GpuContext>, note: String) -> Self {
         let contexts = contexts.into_iter().map(Arc::new).collect();
-        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Mutex::new(Vec::new()) }
+        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Mutex::new(Vec::new()), order_masks: Mutex::new(None) }
     }
 
     /// Initializes MPI for `l` devices per rank (`MPI_THREAD_MULTIPLE` for several,
@@ -307,6 +309,22 @@ impl MpiRing {
         Ok(out)
     }
 
+    /// Q, K and V in the order's coordinates (self-attention over the permutation's length).
+    #[allow(clippy::type_complexity)]
+    fn permute<T: Copy>(&self, p: &crate::order::Permutation, q: &[T], k: &[T], v: &[T], shape: &Shape) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+        if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
+            return Err(Error::InvalidArgument(format!(
+                "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
+                p.len(),
+                p.len(),
+                shape.seq_q,
+                shape.seq_k
+            )));
+        }
+        let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+        Ok((p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?))
+    }
+
     /// The plan of a call: a ring of `size * L` devices.
     fn plan(&self, shape: &Shape, opts: &RingOptions, causal: bool) -> Plan {
         Plan::masked(shape.seq_q, shape.seq_k, self.devices(), opts.placement, causal, opts.mask.clone())
@@ -327,7 +345,16 @@ impl MpiRing {
     fn upload_host<T: super::HostElem>(&self, q: &[T], k: &[T], v: &[T], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
         shape.validate()?;
-        let plan = self.plan(&shape, opts, false);
+        let permuted;
+        let (q, k, v) = match &opts.order {
+            Some(p) => {
+                permuted = self.permute(p, q, k, v, &shape)?;
+                (&permuted.0[..], &permuted.1[..], &permuted.2[..])
+            }
+            None => (q, k, v),
+        };
+        let resolved = super::resolve_order(opts, &shape, &self.order_masks)?;
+        let plan = self.plan(&shape, resolved.as_ref().unwrap_or(opts), false);
         let bytes = |which: usize, b: usize, n: usize, row: usize, r: &Range<usize>| super::chunk_bytes([q, k, v][which], b, n, row, r, dtype);
         let (plan, bytes) = (&plan, &bytes);
         let first = self.first_device();
@@ -360,16 +387,20 @@ impl MpiRing {
     /// every rank reads the inputs (or builds its own shard), is [`MpiRing::upload`].
     pub fn scatter(&self, host: Option<(&[f32], &[f32], &[f32])>, shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         shape.validate()?;
-        let plan = self.plan(&shape, opts, false);
+        let resolved = super::resolve_order(opts, &shape, &self.order_masks)?;
+        let plan = self.plan(&shape, resolved.as_ref().unwrap_or(opts), false);
         let l = self.contexts.len();
         let fail = |device: usize| move |e: Error| Error::Ring { device, step: 0, source: Box::new(e) };
         match (self.rank, host) {
             (0, Some((q, k, v))) => {
                 super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
+                // With an order, the chunks are cut from the permuted arrays.
+                let permuted = opts.order.as_ref().map(|p| self.permute(p, q, k, v, &shape)).transpose()?;
+                let (pq, pk, pv) = permuted.as_ref().map_or((q, k, v), |x| (&x.0[..], &x.1[..], &x.2[..]));
                 for g in l..self.devices() {
                     let mut msg = Vec::new();
                     for (which, b, n, row, r) in shard_chunks(&plan, g, &shape) {
-                        msg.extend_from_slice(&super::chunk_bytes([q, k, v][which], b, n, row, &r, dtype));
+                        msg.extend_from_slice(&super::chunk_bytes([pq, pk, pv][which], b, n, row, &r, dtype));
                     }
                     send_bytes(&msg, g / l, SCATTER_TAG).map_err(fail(g))?;
                 }
@@ -426,9 +457,9 @@ impl MpiRing {
     pub fn forward_shards(&self, shards: &[RingShard], shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<RingGpuOutput> {
         let t0 = Instant::now();
         shape.validate()?;
-        if opts.order.is_some() {
-            return Err(Error::InvalidArgument("RingOptions::order is not supported over MPI yet".into()));
-        }
+        let user_opts = opts;
+        let resolved = super::resolve_order(opts, &shape, &self.order_masks)?;
+        let opts = resolved.as_ref().unwrap_or(opts);
         let scale = check_scale(&shape, opts)?;
         let l = self.contexts.len();
         let plan = self.plan(&shape, opts, opts.attention.causal);
@@ -487,7 +518,7 @@ impl MpiRing {
         let reports = scheduler::run_devices(&job, devices)?;
         *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
         let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
-        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: None })
+        Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 
     /// Downloads every rank's outputs and assembles them on rank 0 in the caller's
@@ -552,6 +583,10 @@ impl MpiRing {
                 let cl: Vec<f32> = bytemuck::pod_collect_to_vec(&recv_bytes(src, GATHER_TAG + 2)?);
                 place(start, len, &co, &cl)?;
             }
+        }
+        if let Some(p) = &out.order {
+            // Back to the caller's order (as `RingAttention::download`).
+            return Ok(Some((p.unapply(&o, h * d)?, p.unapply(&lse, 1)?)));
         }
         Ok(Some((o, lse)))
     }
