@@ -3,7 +3,8 @@
 //! The first time the matrix tier is used for a head_dim on an adapter, a short search
 //! times every candidate tile shape (`flash::MATRIX_CANDIDATES` that fit the adapter,
 //! each after untimed runs that bring the GPU to its working clocks)
-//! on a (1, 4096, 8, head_dim) f16 problem and keeps the fastest, keyed by adapter,
+//! on a (1, 4096, 8, head_dim) f16 problem and keeps the fastest (the built-in shape
+//! unless a candidate beats it by 5 % in the same search), keyed by adapter,
 //! driver, backend, dtype, head_dim and tier. The choice is written to
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
 //! `~/.cache/ringattn/tiles.json`, and read back by later processes.
@@ -220,8 +221,22 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    report.best = best.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
+    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(head_dim))
+        .map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
     Ok(report)
+}
+
+/// A candidate replaces the built-in shape only when it is at least `TUNE_MARGIN`
+/// faster than it in the same search: one noisy search (clocks, another tenant) must
+/// not pin a worse shape in the cache for good.
+const TUNE_MARGIN: f64 = 0.05;
+
+fn keep_default_unless_faster(best: Option<(MatrixShape, f64)>, timings: &[(MatrixShape, f64)], default: MatrixShape) -> Option<(MatrixShape, f64)> {
+    let (shape, ms) = best?;
+    match timings.iter().find(|(s, _)| *s == default) {
+        Some(&(_, d)) if shape != default && ms > d * (1.0 - TUNE_MARGIN) => Some((default, d)),
+        _ => Some((shape, ms)),
+    }
 }
 
 /// Runs the search for `head_dim` now (ignoring any cached entry), stores the winner
@@ -233,4 +248,23 @@ pub fn tune(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         ctx.tuned_set(&r.key, Some((e.mq, e.w, e.bk)));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_candidate_must_beat_the_default_by_the_margin() {
+        let d = (2, 4, 32);
+        let t = [((1, 4, 32), 0.97), (d, 1.0), ((1, 8, 32), 1.2)];
+        // 3 % faster: within the margin, the default stays.
+        assert_eq!(keep_default_unless_faster(Some(((1, 4, 32), 0.97)), &t, d), Some((d, 1.0)));
+        // 10 % faster: the candidate wins.
+        let t2 = [((1, 4, 32), 0.9), (d, 1.0)];
+        assert_eq!(keep_default_unless_faster(Some(((1, 4, 32), 0.9)), &t2, d), Some(((1, 4, 32), 0.9)));
+        // The default did not run (did not fit): the fastest stands.
+        assert_eq!(keep_default_unless_faster(Some(((1, 4, 32), 0.97)), &t[..1], d), Some(((1, 4, 32), 0.97)));
+        assert_eq!(keep_default_unless_faster(None, &t, d), None);
+    }
 }
