@@ -1144,7 +1144,7 @@ pub fn markdown_header() -> String {
     "| tier | dtype | N | D | causal | GPU ms (median) | wall ms | TFLOP/s | tokens/s |\n|---|---|---:|---:|---|---:|---:|---:|---:|".into()
 }
 
-/// One Markdown row; `mark` (e.g. "[1]") is appended to the tier cell. Throughput from
+/// One Markdown row; `mark` (e.g. `[1]`) is appended to the tier cell. Throughput from
 /// wall time (no GPU timer) is marked "(wall)".
 pub fn markdown_row(r: &CaseResult, mark: &str) -> String {
     let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), sig3);

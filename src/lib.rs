@@ -18,7 +18,7 @@
 //! * [`presets`]: the replaced system's variants (Standard, Distributed, Hilbert, BlockSparse) as named
 //!   combinations of mask, order and placement.
 //! * [`suite`], [`report`]: benchmark suites with JSON/CSV results, Markdown + SVG reports.
-//! * [`reference`]: the f64 CPU reference.
+//! * [`mod@reference`]: the f64 CPU reference.
 //!
 //! Layout is (batch, seq, heads, head_dim), row-major; LSE is f32 (batch, heads, seq_q).
 //! Fully masked query rows give O = 0 and LSE = -inf, never NaN.

@@ -23,7 +23,7 @@
 //!   memory grows with the square of the chunk (16.5 GB extra at 16K tokens, B = 2,
 //!   H = 8, fp16, as measured on an H200). The presets run the tiled flash kernels
 //!   (online softmax, O and LSE only): memory O(n/devices) per device, reported by
-//!   [`RingStats::peak_bytes`].
+//!   [`crate::RingStats::peak_bytes`].
 //! * **Causal masking in the old ring was wrong across chunks**: every step applied
 //!   the same local triangle to whatever key chunk it held, so a chunk entirely in a
 //!   query's past lost its upper triangle (allowed keys dropped) and a chunk entirely

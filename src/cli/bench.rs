@@ -142,8 +142,8 @@ pub struct BenchArgs {
     /// goes next to it) [default for suites: see --out].
     #[arg(long, value_name = "OUT.json", help_heading = "Output")]
     pub json: Option<PathBuf>,
-    /// Directory of the suites' results files [default:
-    /// benchmarks/results/<date>-<adapter>/; files <suites>-<HHMMSS>.json and .csv].
+    /// Directory of the suites' results files (default:
+    /// `benchmarks/results/<date>-<adapter>/`; files `<suites>-<HHMMSS>.json` and `.csv`).
     #[arg(long, value_name = "DIR", conflicts_with = "json", help_heading = "Output")]
     pub out: Option<PathBuf>,
     /// Suites: no progress bar (it is drawn only on a terminal anyway).

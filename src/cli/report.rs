@@ -23,7 +23,7 @@ pub struct ReportArgs {
     /// the extreme suite run in a separate call); repeatable. Their cases join A's.
     #[arg(long = "add", value_name = "MORE.json")]
     pub add: Vec<PathBuf>,
-    /// Directory for report.md and the SVG plots [default: <RESULTS stem>-report/ next to RESULTS.json].
+    /// Directory for report.md and the SVG plots (default: `<RESULTS stem>-report/` next to RESULTS.json).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Also print the Markdown to standard output.

@@ -56,7 +56,7 @@ pub struct OrderedAttention<'a> {
 impl<'a> OrderedAttention<'a> {
     /// Uploads the permutation (and, for causal attention in a non-identity order,
     /// builds and uploads the causal mask in the permuted order with blocks of
-    /// [`DEFAULT_MASK_BLOCK`] tokens).
+    /// `DEFAULT_MASK_BLOCK` tokens).
     pub fn new(ctx: &'a GpuContext, opts: AttentionOptions, perm: &Permutation) -> Result<Self> {
         if !opts.causal || perm.is_identity() {
             return Ok(OrderedAttention { attn: Attention::new(ctx, opts), perm: perm.upload(ctx)?, identity: perm.is_identity(), mask: None });

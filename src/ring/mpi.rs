@@ -4,14 +4,14 @@
 //!
 //! With `L` devices per rank and `size` ranks, the ring has `size * L` devices; rank
 //! `r`'s local device `l` is ring device `g = r * L + l`, and the placement
-//! ([`Plan`]) is that of a `size * L`-device ring. Device `l` sends to device `l + 1`
-//! of its rank through in-process channels ([`transport::Outbox`] /
-//! [`transport::Inbox`], as in [`super::RingAttention`]); the rank's last device sends
+//! (`Plan`) is that of a `size * L`-device ring. Device `l` sends to device `l + 1`
+//! of its rank through in-process channels (`transport::Outbox` /
+//! `transport::Inbox`, as in [`super::RingAttention`]); the rank's last device sends
 //! to the next rank's first device over MPI, and its first device receives from the
 //! previous rank over MPI. Every device runs the same scheduler
-//! ([`super::scheduler::run_device`]) in its own host thread (a rank with one device
+//! (`scheduler::run_device`) in its own host thread (a rank with one device
 //! runs it on the calling thread); a device's link is a sending half and a receiving
-//! half ([`transport::Link`]) of whichever kind its neighbours need.
+//! half (`transport::Link`) of whichever kind its neighbours need.
 //!
 //! Over MPI, per step:
 //!
