@@ -221,8 +221,13 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(head_dim))
-        .map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
+    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(head_dim)).map(|((mq, w, bk), ms)| TileEntry {
+        mq,
+        w,
+        bk,
+        ms,
+        unix_time: now,
+    });
     Ok(report)
 }
 

@@ -160,6 +160,31 @@ fn assert_multi(np: usize, per_rank: usize, devices: &str, dir: &Path, attn: &[&
     assert!(e < 1e-4, "--devices {devices} {attn:?} {ring:?}: rel. error {e:.2e} against single-device attention");
 }
 
+/// `--mpi-inputs root`: only rank 0 reads the files and scatters the chunks; the
+/// output still passes --check (one device per rank, and two logical devices per rank
+/// with a causal block mask). A missing input file ends every rank with an error (rank
+/// 0 names the file), no hang.
+#[test]
+fn inputs_read_by_rank_zero_only() {
+    let dir = inputs("root", [1, 150, 2, 32]);
+    if let Some((code, text, _)) = run(2, &dir, &["--mpi-inputs", "root", "--check", "--causal", "--placement", "zigzag"], Duration::from_secs(300)) {
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("inputs: read by rank 0, scattered") && text.contains("check: ok"), "{text}");
+    }
+    let extra = ["--mpi-inputs", "root", "--check", "--causal", "--window", "40,0", "--block-size", "16"];
+    if let Some((code, text, _)) = run_on(2, "mpi:logical:2", &dir, &extra, Duration::from_secs(300)) {
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("ring: 2 MPI ranks x 2 devices") && text.contains("check: ok"), "{text}");
+    }
+    let missing = std::env::temp_dir().join(format!("ringattn-mpi-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&missing).unwrap();
+    if let Some((code, text, secs)) = run(2, &missing, &["--mpi-inputs", "root"], Duration::from_secs(120)) {
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("q.npy") && text.contains("rank 0 could not read the inputs"), "{text}");
+        assert!(secs < 60.0, "took {secs} s");
+    }
+}
+
 #[test]
 fn two_ranks_of_two_logical_devices() {
     let dir = inputs("multi2", [1, 77, 2, 32]);

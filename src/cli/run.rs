@@ -148,6 +148,12 @@ pub struct RunArgs {
     /// zigzag (device i owns chunks i and 2N-1-i of 2N; balances causal work).
     #[arg(long, value_enum, default_value_t = PlacementArg::Contiguous, requires = "devices", help_heading = "Ring")]
     pub placement: PlacementArg,
+    /// Over MPI, who reads the input files: all (every rank reads them, from a shared
+    /// file system or copies on every host, and uploads only its own chunks) or root
+    /// (only rank 0 reads them and sends every other rank's devices their chunks). Rank
+    /// 0 writes the outputs either way. A --block-mask file is read by every rank.
+    #[arg(long, value_enum, default_value_t = MpiInputs::All, requires = "devices", help_heading = "Ring")]
+    pub mpi_inputs: MpiInputs,
 
     /// Compare with the f64 CPU reference (on the values actually uploaded) and exit
     /// with 1 if O's relative error exceeds 1e-4 (f32) / 5e-3 (f16), or LSE's max abs
@@ -259,6 +265,14 @@ impl std::str::FromStr for DevicesSpec {
     }
 }
 
+/// Who reads the inputs of an MPI run (`--mpi-inputs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MpiInputs {
+    #[default]
+    All,
+    Root,
+}
+
 /// Placement of the sequence over a ring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum PlacementArg {
@@ -303,7 +317,17 @@ fn ring_options(args: &RunArgs, mask: Option<std::sync::Arc<BlockMask>>) -> Resu
 #[cfg(not(feature = "mpi"))]
 #[allow(clippy::too_many_arguments)]
 fn execute_mpi(_: &RunArgs, _: &Shape, _: Dtype, _: NpyArray, _: NpyArray, _: NpyArray, _: Option<BlockMask>, _: (usize, bool)) -> Result<Status> {
-    Err(Error::InvalidArgument("--devices mpi needs ringattn built with the `mpi` cargo feature (cargo build --release --features mpi)".into()))
+    Err(no_mpi())
+}
+
+#[cfg(not(feature = "mpi"))]
+fn execute_mpi_root(_: &RunArgs, _: (usize, bool)) -> Result<Status> {
+    Err(no_mpi())
+}
+
+#[cfg(not(feature = "mpi"))]
+fn no_mpi() -> Error {
+    Error::InvalidArgument("--devices mpi needs ringattn built with the `mpi` cargo feature (cargo build --release --features mpi)".into())
 }
 
 /// `ringattn run --devices mpi[:L]`: L devices per MPI rank (`local`: (L, logical
@@ -323,11 +347,89 @@ fn execute_mpi(
     mask: Option<BlockMask>,
     local: (usize, bool),
 ) -> Result<Status> {
-    use crate::ring::mpi::MpiRing;
-    let ring = match local {
-        (per_rank, false) => MpiRing::init_local(per_rank)?,
-        (per_rank, true) => MpiRing::with_contexts(crate::ring::logical_contexts(args.device.open()?, per_rank)?)?,
+    let ring = open_mpi_ring(args, local)?;
+    let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
+    let inputs = (host(&q), host(&k), host(&v));
+    let q_file_dtype = q.dtype();
+    drop((q, k, v));
+    run_mpi(args, &ring, shape, dtype, q_file_dtype, Some(inputs), mask, false)
+}
+
+/// `--mpi-inputs root`: rank 0 reads the files and tells the others the problem (shape
+/// and dtypes, one `MPI_Bcast`), then scatters their chunks.
+#[cfg(feature = "mpi")]
+fn execute_mpi_root(args: &RunArgs, local: (usize, bool)) -> Result<Status> {
+    let ring = open_mpi_ring(args, local)?;
+    let code = |d: Dtype| usize::from(d == Dtype::F16);
+    let dtype_of = |c: u64| if c == 1 { Dtype::F16 } else { Dtype::F32 };
+    // [ok, batch, seq_q, seq_k, heads, kv_heads, head_dim, dtype, file dtype]
+    let mut header = [0u64; 9];
+    let mut mine = None;
+    if ring.rank() == 0 {
+        let read = || -> Result<_> {
+            let (q, k, v) = (load(&args.q)?, load(&args.k)?, load(&args.v)?);
+            let shape = problem_shape(args, &q, &k, &v)?;
+            let file_dtype = q.dtype();
+            let dtype: Dtype = args.dtype.map(Dtype::from).unwrap_or(file_dtype);
+            for p in std::iter::once(&args.out).chain(args.lse.as_ref()) {
+                check_writable_dir(p)?;
+            }
+            let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
+            Ok((shape, dtype, file_dtype, (host(&q), host(&k), host(&v))))
+        };
+        match read() {
+            Ok((s, dtype, file_dtype, inputs)) => {
+                header = [1, s.batch, s.seq_q, s.seq_k, s.heads, s.kv_heads, s.head_dim, code(dtype), code(file_dtype)].map(|x| x as u64);
+                mine = Some(inputs);
+            }
+            Err(e) => {
+                ring.broadcast_u64(&mut header)?;
+                return Err(e);
+            }
+        }
+    }
+    ring.broadcast_u64(&mut header)?;
+    if header[0] != 1 {
+        return Err(Error::InvalidArgument(format!("rank 0 could not read the inputs (its error is above); rank {} stops", ring.rank())));
+    }
+    let h: Vec<usize> = header.iter().map(|&x| x as usize).collect();
+    let shape = Shape { batch: h[1], seq_q: h[2], seq_k: h[3], heads: h[4], kv_heads: h[5], head_dim: h[6] };
+    let fail = |e: Error| -> ! {
+        eprintln!("error: rank {}: {e}", ring.rank());
+        ring.abort(2)
     };
+    let mask = mask_from_args(args, &shape).unwrap_or_else(|e| fail(e));
+    args.pattern.validate(&shape, true, mask.is_some()).unwrap_or_else(|e| fail(e));
+    run_mpi(args, &ring, &shape, dtype_of(header[7]), dtype_of(header[8]), mine, mask, true)
+}
+
+/// This rank's MPI ring: `--devices mpi:L` (GPUs shared out by local rank) or
+/// `mpi:logical:L` (logical devices on the --adapter adapter).
+#[cfg(feature = "mpi")]
+fn open_mpi_ring(args: &RunArgs, (per_rank, logical): (usize, bool)) -> Result<crate::ring::mpi::MpiRing> {
+    use crate::ring::mpi::MpiRing;
+    if logical {
+        MpiRing::with_contexts(crate::ring::logical_contexts(args.device.open()?, per_rank)?)
+    } else {
+        MpiRing::init_local(per_rank)
+    }
+}
+
+/// The MPI run once the inputs are in host memory (`inputs`: on every rank, or with
+/// `scatter` on rank 0 only): upload or scatter, the ring, the gather, and on rank 0
+/// the output files and --check. Any failure ends the whole job (`MPI_Abort`).
+#[cfg(feature = "mpi")]
+#[allow(clippy::too_many_arguments)]
+fn run_mpi(
+    args: &RunArgs,
+    ring: &crate::ring::mpi::MpiRing,
+    shape: &Shape,
+    dtype: Dtype,
+    q_file_dtype: Dtype,
+    inputs: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+    mask: Option<BlockMask>,
+    scatter: bool,
+) -> Result<Status> {
     let rank = ring.rank();
     let fail = |e: Error| -> ! {
         eprintln!("error: rank {rank}: {e}");
@@ -342,10 +444,6 @@ fn execute_mpi(
             });
         }
     }
-    let host = |a: &NpyArray| dtype.round(a.to_f32_vec());
-    let (qv, kv, vv) = (host(&q), host(&k), host(&v));
-    let q_file_dtype = q.dtype();
-    drop((q, k, v));
     let mask = mask.map(std::sync::Arc::new);
     let opts = ring_options(args, mask.clone()).unwrap_or_else(|e| fail(e));
     if rank == 0 {
@@ -355,9 +453,15 @@ fn execute_mpi(
         }
         print_shape_dims(shape);
         println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));
+        println!("inputs: {}", if scatter { "read by rank 0, scattered" } else { "read by every rank" });
     }
     println!("  {}", ring.describe());
-    let shards = ring.upload(&qv, &kv, &vv, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
+    let shards = match (&inputs, scatter) {
+        (inputs, true) => ring.scatter(inputs.as_ref().map(|(q, k, v)| (&q[..], &k[..], &v[..])), *shape, dtype, &opts),
+        (Some((q, k, v)), false) => ring.upload(q, k, v, *shape, dtype, &opts),
+        (None, false) => Err(Error::InvalidArgument("no inputs on this rank".into())),
+    }
+    .unwrap_or_else(|e| fail(e));
     ring.barrier().unwrap_or_else(|e| fail(e));
     let out = ring.forward_shards(&shards, *shape, dtype, &opts).unwrap_or_else(|e| fail(e));
     let st = &out.stats;
@@ -387,7 +491,8 @@ fn execute_mpi(
     if !args.check {
         return Ok(Status::Ok);
     }
-    check(args, shape, dtype, &qv, &kv, &vv, &o, &lse, mask.as_deref())
+    let (qv, kv, vv) = inputs.as_ref().unwrap_or_else(|| fail(Error::InvalidArgument("rank 0 holds no inputs to check against".into())));
+    check(args, shape, dtype, qv, kv, vv, &o, &lse, mask.as_deref())
 }
 
 #[cfg(feature = "mpi")]
@@ -508,6 +613,14 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
         if !s.is_finite() {
             return Err(Error::InvalidArgument(format!("--scale must be finite, got {s}")));
         }
+    }
+    match args.devices {
+        Some(DevicesSpec::Mpi { per_rank, logical }) if args.mpi_inputs == MpiInputs::Root => return execute_mpi_root(args, (per_rank, logical)),
+        Some(DevicesSpec::Mpi { .. }) => {}
+        _ if args.mpi_inputs == MpiInputs::Root => {
+            return Err(Error::InvalidArgument("--mpi-inputs root needs --devices mpi[...]".into()));
+        }
+        _ => {}
     }
     let q = load(&args.q)?;
     let k = load(&args.k)?;

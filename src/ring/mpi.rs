@@ -309,6 +309,13 @@ impl MpiRing {
         Ok(out)
     }
 
+    /// Rank 0's `values` on every rank (`MPI_Bcast`; every rank passes a slice of the
+    /// same length, the others' contents are overwritten).
+    pub fn broadcast_u64(&self, values: &mut [u64]) -> Result<()> {
+        // SAFETY: `values` is valid for its length on every rank; u64 = 8 bytes.
+        check("MPI_Bcast", unsafe { ffi::MPI_Bcast(values.as_mut_ptr() as *mut _, (values.len() * 8) as c_int, byte_type(), 0, world()) })
+    }
+
     /// Q, K and V in the order's coordinates (self-attention over the permutation's length).
     #[allow(clippy::type_complexity)]
     fn permute<T: Copy>(&self, p: &crate::order::Permutation, q: &[T], k: &[T], v: &[T], shape: &Shape) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
