@@ -498,12 +498,28 @@ impl GpuContext {
 
     /// Blocks until all submitted work is done, at most `timeout`.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
-        let r = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(timeout) });
-        self.check_alive()?;
-        match r {
-            Ok(_) => Ok(()),
-            Err(wgpu::PollError::Timeout) => Err(Error::Timeout { adapter: self.info.name.clone(), seconds: timeout.as_secs_f64() }),
-            Err(e) => Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() }),
+        self.poll_wait(None, timeout)
+    }
+
+    /// Blocks until submission `index` (None: all submitted work) is done, at most
+    /// `timeout`. On GL the driver's context lock is held for the whole of a blocking
+    /// wait, and other threads' calls on that context (other logical devices of the
+    /// adapter included) give up after 6 s with a wgpu panic; there the wait runs in
+    /// slices of 50 ms with the lock released between them.
+    pub(crate) fn poll_wait(&self, index: Option<wgpu::SubmissionIndex>, timeout: Duration) -> Result<()> {
+        let slice = (self.info.backend == wgpu::Backend::Gl).then_some(Duration::from_millis(50));
+        let t0 = std::time::Instant::now();
+        loop {
+            let left = timeout.saturating_sub(t0.elapsed());
+            let step = slice.map_or(left, |s| s.min(left));
+            let r = self.device.poll(wgpu::PollType::Wait { submission_index: index.clone(), timeout: Some(step) });
+            self.check_alive()?;
+            match r {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) if slice.is_some() && t0.elapsed() < timeout => std::thread::yield_now(),
+                Err(wgpu::PollError::Timeout) => return Err(Error::Timeout { adapter: self.info.name.clone(), seconds: timeout.as_secs_f64() }),
+                Err(e) => return Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() }),
+            }
         }
     }
 

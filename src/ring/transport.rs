@@ -261,13 +261,7 @@ fn wait_mapped(ctx: &GpuContext, rx: &Receiver<MapResult>, index: Option<wgpu::S
     let r = match rx.try_recv() {
         Ok(r) => r,
         Err(_) => {
-            let polled = ctx.device().poll(wgpu::PollType::Wait { submission_index: index, timeout: Some(timeout) });
-            ctx.check_alive()?;
-            match polled {
-                Ok(_) => {}
-                Err(wgpu::PollError::Timeout) => return Err(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() }),
-                Err(e) => return Err(gpu_err(ctx, e.to_string())),
-            }
+            ctx.poll_wait(index, timeout)?;
             // The callback runs inside poll once the submission is done; backends that
             // deliver it later get a few more polls.
             let t0 = Instant::now();
