@@ -333,8 +333,7 @@ impl RingAttention {
         let permuted;
         let (q, k, v) = match &opts.order {
             Some(p) => {
-                let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
-                permuted = (p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?);
+                permuted = permute_inputs(p, q, k, v, &shape)?;
                 (&permuted.0[..], &permuted.1[..], &permuted.2[..])
             }
             None => (q, k, v),
@@ -536,11 +535,8 @@ pub(crate) fn logical_contexts(first: GpuContext, n: usize) -> Result<Vec<GpuCon
     Ok(contexts)
 }
 
-/// With `RingOptions::order`: the options a ring actually runs (no order; the caller's
-/// causal mask and/or block mask as one block mask in permuted coordinates), or `None`
-/// without an order. The mask is built once per (order, mask, causal) and kept in `cache`.
-pub(crate) fn resolve_order(opts: &RingOptions, shape: &Shape, cache: &Mutex<Option<OrderMask>>) -> Result<Option<RingOptions>> {
-    let Some(p) = &opts.order else { return Ok(None) };
+/// A token order applies to self-attention over exactly its tokens.
+fn check_order(p: &Permutation, shape: &Shape) -> Result<()> {
     if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
         return Err(Error::InvalidArgument(format!(
             "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
@@ -550,6 +546,23 @@ pub(crate) fn resolve_order(opts: &RingOptions, shape: &Shape, cache: &Mutex<Opt
             shape.seq_k
         )));
     }
+    Ok(())
+}
+
+/// Host Q, K and V in the order's coordinates.
+#[allow(clippy::type_complexity)]
+pub(crate) fn permute_inputs<T: Copy>(p: &Permutation, q: &[T], k: &[T], v: &[T], shape: &Shape) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+    check_order(p, shape)?;
+    let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
+    Ok((p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?))
+}
+
+/// With `RingOptions::order`: the options a ring actually runs (no order; the caller's
+/// causal mask and/or block mask as one block mask in permuted coordinates), or `None`
+/// without an order. The mask is built once per (order, mask, causal) and kept in `cache`.
+pub(crate) fn resolve_order(opts: &RingOptions, shape: &Shape, cache: &Mutex<Option<OrderMask>>) -> Result<Option<RingOptions>> {
+    let Some(p) = &opts.order else { return Ok(None) };
+    check_order(p, shape)?;
     let mut r = opts.clone();
     r.order = None;
     let causal = opts.attention.causal;

@@ -316,22 +316,6 @@ impl MpiRing {
         check("MPI_Bcast", unsafe { ffi::MPI_Bcast(values.as_mut_ptr() as *mut _, (values.len() * 8) as c_int, byte_type(), 0, world()) })
     }
 
-    /// Q, K and V in the order's coordinates (self-attention over the permutation's length).
-    #[allow(clippy::type_complexity)]
-    fn permute<T: Copy>(&self, p: &crate::order::Permutation, q: &[T], k: &[T], v: &[T], shape: &Shape) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
-        if shape.seq_q != shape.seq_k || p.len() != shape.seq_q {
-            return Err(Error::InvalidArgument(format!(
-                "RingOptions::order: a permutation of {} tokens needs self-attention over {} tokens (got seq_q {}, seq_k {})",
-                p.len(),
-                p.len(),
-                shape.seq_q,
-                shape.seq_k
-            )));
-        }
-        let (h, kvh, d) = (shape.heads, shape.kv_heads, shape.head_dim);
-        Ok((p.apply(q, h * d)?, p.apply(k, kvh * d)?, p.apply(v, kvh * d)?))
-    }
-
     /// The plan of a call: a ring of `size * L` devices.
     fn plan(&self, shape: &Shape, opts: &RingOptions, causal: bool) -> Plan {
         Plan::masked(shape.seq_q, shape.seq_k, self.devices(), opts.placement, causal, opts.mask.clone())
@@ -355,7 +339,7 @@ impl MpiRing {
         let permuted;
         let (q, k, v) = match &opts.order {
             Some(p) => {
-                permuted = self.permute(p, q, k, v, &shape)?;
+                permuted = super::permute_inputs(p, q, k, v, &shape)?;
                 (&permuted.0[..], &permuted.1[..], &permuted.2[..])
             }
             None => (q, k, v),
@@ -402,7 +386,7 @@ impl MpiRing {
             (0, Some((q, k, v))) => {
                 super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
                 // With an order, the chunks are cut from the permuted arrays.
-                let permuted = opts.order.as_ref().map(|p| self.permute(p, q, k, v, &shape)).transpose()?;
+                let permuted = opts.order.as_ref().map(|p| super::permute_inputs(p, q, k, v, &shape)).transpose()?;
                 let (pq, pk, pv) = permuted.as_ref().map_or((q, k, v), |x| (&x.0[..], &x.1[..], &x.2[..]));
                 for g in l..self.devices() {
                     let mut msg = Vec::new();
