@@ -54,6 +54,9 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
     // Positional numbers (the value of --per-rank excluded).
     let scatter = args.iter().any(|a| a == "--scatter");
     let hilbert = args.iter().any(|a| a == "--hilbert");
+    // Test only: with --scatter, rank 0 passes a Q one element short (every rank must
+    // then fail with an error, none may wait forever).
+    let bad_inputs = args.iter().any(|a| a == "--bad-inputs");
     let args: Vec<usize> =
         args.iter().enumerate().filter(|(i, _)| *i == 0 || args[i - 1] != "--per-rank").filter_map(|(_, a)| a.parse().ok()).collect();
     let ctx = ring.context();
@@ -92,7 +95,8 @@ fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {
         };
         let opts = RingOptions { attention: AttentionOptions { causal, ..Default::default() }, placement, order, ..Default::default() };
         let shards = if scatter {
-            ring.scatter(has_inputs.then_some((&q[..], &k[..], &v[..])), shape, dtype, &opts)?
+            let q = if bad_inputs { &q[..q.len().saturating_sub(1)] } else { &q[..] };
+            ring.scatter(has_inputs.then_some((q, &k[..], &v[..])), shape, dtype, &opts)?
         } else {
             ring.upload(&q, &k, &v, shape, dtype, &opts)?
         };

@@ -248,7 +248,8 @@ fn failing_stalled_or_killed_device_of_a_multi_device_rank_ends_the_job() {
 /// (`RingOptions::order`: the caller's causal mask carried into curve order, outputs
 /// gathered back into the caller's order); dense and causal zigzag outputs, gathered
 /// on rank 0, match the f64 reference on rows from every device (the example exits
-/// non-zero otherwise). The example is built by `.ci/run` (`cargo build --release
+/// non-zero otherwise); rank 0 passing inputs of the wrong length ends every rank with
+/// an error, no hang. The example is built by `.ci/run` (`cargo build --release
 /// --features mpi --example ring_mpi`) before these tests; without it the test says so
 /// and skips.
 #[test]
@@ -266,6 +267,14 @@ fn scattered_inputs_and_token_orders_through_the_example() {
         (2, &["--hilbert", "300", "2", "32"], "Hilbert order"),
         (2, &["--hilbert", "--scatter", "--per-rank", "2", "301", "2", "32"], "Hilbert order"),
     ];
+    // Rank 0 passes inputs of the wrong length: every rank ends with an error, no hang.
+    if let Some(mut c) = mpirun() {
+        c.args(["-np", "3"]).arg(&example).args(["--scatter", "--bad-inputs", "200", "1", "32"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (code, text, secs) = wait(c, Duration::from_secs(120), "ring_mpi --scatter --bad-inputs").unwrap();
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("could not send the inputs") && text.contains("wrong size for q"), "{text}");
+        assert!(secs < 60.0, "took {secs} s");
+    }
     for (np, extra, says) in cases {
         let Some(mut c) = mpirun() else { return };
         c.args(["-np", &np.to_string()]).arg(&example).args(extra).stdout(Stdio::piped()).stderr(Stdio::piped());

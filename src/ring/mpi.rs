@@ -376,68 +376,91 @@ impl MpiRing {
     /// ring order), then uploads its own; the others upload what they receive. Memory
     /// on rank 0: the inputs plus one device's chunks at a time. The alternative, where
     /// every rank reads the inputs (or builds its own shard), is [`MpiRing::upload`].
+    /// When rank 0's inputs are wrong (or missing) every rank returns an error: rank 0
+    /// tells the others before returning its own.
     pub fn scatter(&self, host: Option<(&[f32], &[f32], &[f32])>, shape: Shape, dtype: Dtype, opts: &RingOptions) -> Result<Vec<RingShard>> {
         shape.validate()?;
         let resolved = super::resolve_order(opts, &shape, &self.order_masks)?;
         let plan = self.plan(&shape, resolved.as_ref().unwrap_or(opts), false);
         let l = self.contexts.len();
         let fail = |device: usize| move |e: Error| Error::Ring { device, step: 0, source: Box::new(e) };
-        match (self.rank, host) {
-            (0, Some((q, k, v))) => {
-                super::check_host_lens(q.len(), k.len(), v.len(), &shape)?;
-                // With an order, the chunks are cut from the permuted arrays.
-                let permuted = opts.order.as_ref().map(|p| super::permute_inputs(p, q, k, v, &shape)).transpose()?;
-                let (pq, pk, pv) = permuted.as_ref().map_or((q, k, v), |x| (&x.0[..], &x.1[..], &x.2[..]));
-                for g in l..self.devices() {
-                    let mut msg = Vec::new();
-                    for (which, b, n, row, r) in shard_chunks(&plan, g, &shape) {
-                        msg.extend_from_slice(&super::chunk_bytes([pq, pk, pv][which], b, n, row, &r, dtype));
+        if self.rank == 0 {
+            // Every message starts with a status byte: 1 = the chunks follow, 0 = rank 0
+            // failed (the others then return an error instead of waiting forever).
+            let prepared = match host {
+                None => Err(Error::InvalidArgument("MpiRing::scatter: rank 0 must pass the inputs".into())),
+                Some((q, k, v)) => super::check_host_lens(q.len(), k.len(), v.len(), &shape).and_then(|_| {
+                    // With an order, the chunks are cut from the permuted arrays.
+                    opts.order.as_ref().map(|p| super::permute_inputs(p, q, k, v, &shape)).transpose().map(|p| (q, k, v, p))
+                }),
+            };
+            let (q, k, v, permuted) = match prepared {
+                Ok(x) => x,
+                Err(e) => {
+                    for g in l..self.devices() {
+                        send_bytes(&[0], g / l, SCATTER_TAG).map_err(fail(g))?;
                     }
-                    send_bytes(&msg, g / l, SCATTER_TAG).map_err(fail(g))?;
+                    return Err(e);
                 }
-                self.upload_host(q, k, v, shape, dtype, opts)
-            }
-            (0, None) => Err(Error::InvalidArgument("MpiRing::scatter: rank 0 must pass the inputs".into())),
-            (_, Some(_)) => Err(Error::InvalidArgument(format!("MpiRing::scatter: only rank 0 passes inputs (this is rank {})", self.rank))),
-            (_, None) => {
-                let first = self.first_device();
-                let es = dtype.size() as usize;
-                let mut shards = Vec::with_capacity(l);
-                for (i, ctx) in self.contexts.iter().enumerate() {
-                    let g = first + i;
-                    let msg = recv_bytes(0, SCATTER_TAG).map_err(fail(g))?;
-                    // Cut the message into the chunks it holds, in the order rank 0 wrote them.
-                    let mut parts = std::collections::HashMap::new();
-                    let mut at = 0;
-                    for (which, b, _, row, r) in shard_chunks(&plan, g, &shape) {
-                        let len = r.len() * row * es;
-                        let part = msg.get(at..at + len).ok_or_else(|| {
-                            fail(g)(Error::WrongSize {
-                                what: "scattered MPI input shard",
-                                expected: (at + len) as u64,
-                                got: msg.len() as u64,
-                                unit: "bytes",
-                            })
-                        })?;
-                        parts.insert((which, b, r.start, r.end), part);
-                        at += len;
-                    }
-                    if at != msg.len() {
-                        return Err(fail(g)(Error::WrongSize {
-                            what: "scattered MPI input shard",
-                            expected: at as u64,
-                            got: msg.len() as u64,
-                            unit: "bytes",
-                        }));
-                    }
-                    let bytes = |which: usize, b: usize, _: usize, _: usize, r: &Range<usize>| -> Vec<u8> {
-                        parts.get(&(which, b, r.start, r.end)).map_or_else(Vec::new, |p| p.to_vec())
-                    };
-                    shards.push(super::upload_shard(ctx, g, &plan, shape, dtype, &bytes).map_err(fail(g))?);
+            };
+            let (pq, pk, pv) = permuted.as_ref().map_or((q, k, v), |x| (&x.0[..], &x.1[..], &x.2[..]));
+            for g in l..self.devices() {
+                let mut msg = vec![1u8];
+                for (which, b, n, row, r) in shard_chunks(&plan, g, &shape) {
+                    msg.extend_from_slice(&super::chunk_bytes([pq, pk, pv][which], b, n, row, &r, dtype));
                 }
-                Ok(shards)
+                send_bytes(&msg, g / l, SCATTER_TAG).map_err(fail(g))?;
             }
+            return self.upload_host(q, k, v, shape, dtype, opts);
         }
+        // Other ranks receive their messages even when called wrongly, so rank 0 never
+        // waits on them.
+        let first = self.first_device();
+        let es = dtype.size() as usize;
+        let mut shards = Vec::with_capacity(l);
+        for (i, ctx) in self.contexts.iter().enumerate() {
+            let g = first + i;
+            let msg = recv_bytes(0, SCATTER_TAG).map_err(fail(g))?;
+            match msg.first() {
+                Some(1) => {}
+                _ => return Err(fail(g)(Error::InvalidArgument("MpiRing::scatter: rank 0 could not send the inputs (see its error)".into()))),
+            }
+            if host.is_some() {
+                continue;
+            }
+            // Cut the message into the chunks it holds, in the order rank 0 wrote them.
+            let mut parts = std::collections::HashMap::new();
+            let mut at = 1;
+            for (which, b, _, row, r) in shard_chunks(&plan, g, &shape) {
+                let len = r.len() * row * es;
+                let part = msg.get(at..at + len).ok_or_else(|| {
+                    fail(g)(Error::WrongSize {
+                        what: "scattered MPI input shard",
+                        expected: (at + len - 1) as u64,
+                        got: msg.len() as u64 - 1,
+                        unit: "bytes",
+                    })
+                })?;
+                parts.insert((which, b, r.start, r.end), part);
+                at += len;
+            }
+            if at != msg.len() {
+                return Err(fail(g)(Error::WrongSize {
+                    what: "scattered MPI input shard",
+                    expected: at as u64 - 1,
+                    got: msg.len() as u64 - 1,
+                    unit: "bytes",
+                }));
+            }
+            let bytes = |which: usize, b: usize, _: usize, _: usize, r: &Range<usize>| -> Vec<u8> {
+                parts.get(&(which, b, r.start, r.end)).map_or_else(Vec::new, |p| p.to_vec())
+            };
+            shards.push(super::upload_shard(ctx, g, &plan, shape, dtype, &bytes).map_err(fail(g))?);
+        }
+        if host.is_some() {
+            return Err(Error::InvalidArgument(format!("MpiRing::scatter: only rank 0 passes inputs (this is rank {})", self.rank)));
+        }
+        Ok(shards)
     }
 
     /// Runs this rank's part of the ring on its shards (one per local device, as from
