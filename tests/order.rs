@@ -278,6 +278,42 @@ fn causal_pattern_in_permuted_order() {
     }
 }
 
+/// A block mask in the caller's order carried into curve coordinates
+/// (`Permutation::mask_patterns`): element for element the same mask through the
+/// permutation, per head, at mask and curve block sizes that differ; blocks the caller's
+/// mask leaves empty everywhere stay empty (skipped), so the carried mask is not dense.
+#[test]
+fn block_mask_in_permuted_order() {
+    use ringattn::mask::{BlockMask, Pattern};
+    use std::sync::Arc;
+    for (order, mask_block, block) in [(Order::Hilbert2d { height: 13, width: 10 }, 16, 32), (Order::ZOrder3d { depth: 3, height: 5, width: 7 }, 32, 16)] {
+        let n = order.tokens().unwrap();
+        let perm = order.permutation(n).unwrap();
+        let user = Arc::new(
+            BlockMask::per_head(
+                &[Pattern::Window { left: 20, right: 3 }, Pattern::Dilated { segment: 24, rate: 3, offset: 2 }.or(Pattern::Global(2))],
+                n,
+                n,
+                mask_block,
+            )
+            .unwrap(),
+        );
+        let carried = BlockMask::per_head(&perm.mask_patterns(&user, block).unwrap(), n, n, block).unwrap();
+        let o = perm.order();
+        for h in 0..2 {
+            for i in 0..n {
+                for j in 0..n {
+                    assert_eq!(carried.allows(h, i, j), user.allows(h, o[i] as usize, o[j] as usize), "{order} head {h}: ({i}, {j})");
+                }
+            }
+        }
+        assert!(carried.density() < 1.0, "{order}: density {}", carried.density());
+        // A mask of another length is refused.
+        let small = Arc::new(BlockMask::new(&Pattern::All, n - 1, n - 1, 16).unwrap());
+        assert!(matches!(perm.mask_patterns(&small, block), Err(Error::ShapeMismatch { .. })));
+    }
+}
+
 /// A block-sparse pattern along the curve (a window over permuted positions), with and
 /// without the caller's causal mask, against the f64 reference under the same element
 /// mask mapped back to the caller's order.
