@@ -18,9 +18,9 @@ use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuBlockMask, GpuC
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// Sequence lengths.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![4096usize])]
-    seqs: Vec<usize>,
+    /// Sequence lengths [default: 4096 on a GPU, 512 on a CPU adapter such as lavapipe].
+    #[arg(long, value_delimiter = ',')]
+    seqs: Option<Vec<usize>>,
     #[arg(long, default_value_t = 1)]
     batch: usize,
     #[arg(long, default_value_t = 8)]
@@ -32,17 +32,19 @@ struct Args {
     /// Kernel tier (default: the adapter's best for the dtype).
     #[arg(long)]
     tier: Option<Tier>,
-    /// Mask block size (tokens).
-    #[arg(long, default_value_t = 128)]
-    block: usize,
+    /// Mask block size in tokens [default: 128 on a GPU, 32 on a CPU adapter].
+    #[arg(long)]
+    block: Option<usize>,
     /// Target densities of the random masks.
     #[arg(long, value_delimiter = ',', default_values_t = vec![0.5, 0.25, 0.1, 0.05])]
     densities: Vec<f64>,
-    /// Sliding-window length (causal window: each query sees the previous W keys).
-    #[arg(long, default_value_t = 4096)]
-    window: usize,
-    #[arg(long, default_value_t = 10)]
-    reps: usize,
+    /// Sliding-window length (causal window: each query sees the previous W keys)
+    /// [default: 4096, at most a quarter of N].
+    #[arg(long)]
+    window: Option<usize>,
+    /// Timed runs per case [default: 10 on a GPU, 2 on a CPU adapter].
+    #[arg(long)]
+    reps: Option<usize>,
     /// Check 64 rows of every masked run against the f64 reference.
     #[arg(long)]
     check: bool,
@@ -61,7 +63,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !ctx.capabilities().timestamp_query {
         return Err("the adapter has no timestamp queries".into());
     }
-    for &n in &a.seqs {
+    let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    let seqs = a.seqs.clone().unwrap_or_else(|| vec![if cpu { 512 } else { 4096 }]);
+    let reps = a.reps.unwrap_or(if cpu { 2 } else { 10 });
+    let block = a.block.unwrap_or(if cpu { 32 } else { 128 });
+    if cpu && a.seqs.is_none() {
+        println!("note: a CPU adapter: N = 512 by default (--seqs for more)");
+    }
+    for &n in &seqs {
+        let window = a.window.unwrap_or(4096.min(n / 4).max(1));
         let shape = Shape::new(a.batch, n, a.heads, a.head_dim);
         let seed = 0x5a11;
         let host = |len, s| reference::random_vec(len, s);
@@ -75,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let out = attn.alloc_output(&qt, &kt, &vt)?;
             // Warm-up (builds the pipeline), then the timed runs.
             time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), 2)?;
-            let s = time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), a.reps)?.ok_or("no timestamps")?;
+            let s = time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), reps)?.ok_or("no timestamps")?;
             let density = mask.map_or(if causal { 0.5 } else { 1.0 }, |m| m.0.density());
             if a.check {
                 let rows_idx: Vec<usize> = (0..64).map(|i| (i * 7919 + 13) % n).collect();
@@ -97,20 +107,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tier = Attention::new(&ctx, AttentionOptions { tier: a.tier, ..Default::default() }).tier(a.dtype, a.head_dim)?;
         let dense = run("dense".into(), false, None)?;
         for &d in &a.densities {
-            let m = BlockMask::new(&Pattern::Random { density: d, seed: 42 }, n, n, a.block)?;
+            let m = BlockMask::new(&Pattern::Random { density: d, seed: 42 }, n, n, block)?;
             let g = m.upload(&ctx)?;
             run(format!("random {d}"), false, Some((&m, &g)))?;
         }
         run("causal (built-in)".into(), true, None)?;
-        let m = BlockMask::new(&Pattern::Causal, n, n, a.block)?;
+        let m = BlockMask::new(&Pattern::Causal, n, n, block)?;
         let g = m.upload(&ctx)?;
         run("causal (BlockMask)".into(), false, Some((&m, &g)))?;
-        if a.window < n {
-            let m = BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: a.window - 1, right: 0 }), n, n, a.block)?;
+        if window < n {
+            let m = BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: window - 1, right: 0 }), n, n, block)?;
             let g = m.upload(&ctx)?;
-            run(format!("causal window {}", a.window), false, Some((&m, &g)))?;
+            run(format!("causal window {window}"), false, Some((&m, &g)))?;
         }
-        println!("\n### N = {n}, B = {}, H = {}, D = {}, {}, tier {tier}, block {}\n", a.batch, a.heads, a.head_dim, a.dtype.name(), a.block);
+        println!("\n### N = {n}, B = {}, H = {}, D = {}, {}, tier {tier}, block {}\n", a.batch, a.heads, a.head_dim, a.dtype.name(), block);
         println!("| pattern | block density | GPU ms (median) | speedup vs dense |");
         println!("|---|---:|---:|---:|");
         for r in &rows {
