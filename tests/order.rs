@@ -286,7 +286,9 @@ fn causal_pattern_in_permuted_order() {
 fn block_mask_in_permuted_order() {
     use ringattn::mask::{BlockMask, Pattern};
     use std::sync::Arc;
-    for (order, mask_block, block) in [(Order::Hilbert2d { height: 13, width: 10 }, 16, 32), (Order::ZOrder3d { depth: 3, height: 5, width: 7 }, 32, 16)] {
+    for (order, mask_block, block) in
+        [(Order::Hilbert2d { height: 13, width: 10 }, 16, 32), (Order::ZOrder3d { depth: 3, height: 5, width: 7 }, 32, 16)]
+    {
         let n = order.tokens().unwrap();
         let perm = order.permutation(n).unwrap();
         let user = Arc::new(

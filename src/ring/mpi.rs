@@ -18,10 +18,11 @@
 //! 1. the receiving device posts `MPI_Irecv` for every piece of the block the previous
 //!    rank will send (into host buffers), *before* submitting the step's compute;
 //! 2. the sending device copies the block it holds into its `MAP_READ` staging pieces
-//!    on the GPU, submits the compute, and as each piece is mapped copies it into a
-//!    host buffer and posts `MPI_Isend` to the next rank;
+//!    on the GPU, submits the compute, and as each piece is mapped posts `MPI_Isend`
+//!    to the next rank straight from the mapped staging memory (the piece stays mapped
+//!    until the send completes; no host copy on the sending side);
 //! 3. as each receive completes, the receiving device copies the piece into a mapped
-//!    `MAP_WRITE` staging piece and submits the GPU copy into its other K/V slot.
+//!    receive staging piece and submits the GPU copy into its other K/V slot.
 //!
 //! **Threads.** With one device per rank, MPI is called from the calling thread only
 //! (`MPI_THREAD_FUNNELED`). With several, the rank's first device (receiving) and its
@@ -52,7 +53,7 @@ use mpi::ffi;
 
 use super::placement::Plan;
 use super::scheduler::{self, DeviceRun};
-use super::transport::{self, copy_host, Incoming, Link, Outgoing, RecvHalf, SendError, SendHalf, SendStaging};
+use super::transport::{self, copy_into_mapped, Incoming, Link, Outgoing, RecvHalf, SendError, SendHalf, SendStaging};
 use super::{check_scale, check_shard, RingGpuOutput, RingOptions, RingShard, RingStats};
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext};
 use crate::error::{Error, Result};
@@ -515,11 +516,8 @@ impl MpiRing {
             .zip(workspaces.iter_mut())
             .enumerate()
             .map(|(i, (((ctx, out), inbox), workspace))| {
-                let send: Box<dyn SendHalf + Send> = if size > 1 && i == l - 1 {
-                    Box::new(MpiSend { rank, next: (rank + 1) % size, bufs: host_bufs(pieces, piece), sends: Vec::new(), threads })
-                } else {
-                    Box::new(out)
-                };
+                let send: Box<dyn SendHalf + Send> =
+                    if size > 1 && i == l - 1 { Box::new(MpiSend { rank, next: (rank + 1) % size, sends: Vec::new() }) } else { Box::new(out) };
                 let recv: Box<dyn RecvHalf + Send> = if size > 1 && i == 0 {
                     Box::new(MpiRecv { rank, prev: (rank + size - 1) % size, bufs: host_bufs(pieces, piece), recvs: Vec::new(), threads })
                 } else {
@@ -670,11 +668,10 @@ fn range(first: usize, n: usize) -> String {
 struct MpiSend {
     rank: usize,
     next: usize,
-    /// Host buffers of the pieces in flight (reused; never reallocated while a request uses them).
-    bufs: Vec<Vec<u8>>,
-    /// Sends posted in the current exchange and not completed yet.
-    sends: Vec<ffi::MPI_Request>,
-    threads: usize,
+    /// Sends posted in the current exchange and not completed yet: the request, the
+    /// staging piece it reads, and the mapped view of that piece (MPI reads the mapped
+    /// memory directly, so the piece stays mapped until the send completes).
+    sends: Vec<(ffi::MPI_Request, usize, wgpu::BufferView)>,
 }
 
 /// A posted receive of one piece.
@@ -732,15 +729,13 @@ impl Drop for MpiRecv {
 
 impl Drop for MpiSend {
     fn drop(&mut self) {
-        if !self.sends.is_empty() {
-            for s in &mut self.sends {
-                // SAFETY: a pending send of this half: freed (it completes, or not, in the
-                // background); its buffer is never freed.
-                unsafe {
-                    ffi::MPI_Request_free(s);
-                }
+        for (mut req, _, view) in self.sends.drain(..) {
+            // SAFETY: a pending send of this half: freed (it completes, or not, in the
+            // background); the mapped memory it reads is never unmapped or freed.
+            unsafe {
+                ffi::MPI_Request_free(&mut req);
             }
-            std::mem::forget(std::mem::take(&mut self.bufs));
+            std::mem::forget(view);
         }
     }
 }
@@ -769,26 +764,30 @@ impl SendHalf for MpiSend {
 
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
         let mut progress = false;
-        // Each piece once mapped -> host buffer -> MPI_Isend.
+        // Each piece once mapped -> MPI_Isend straight from the mapped staging memory
+        // (host memory the GPU copied into; no host copy on this side).
         while let Some((j, len)) = out.next_mapped(ctx)? {
-            let buf = &mut self.bufs[j][..len as usize];
-            copy_host(ctx, &out.st.pieces[j], transport::HostSide::Read(buf), self.threads).map_err(SendError::Gpu)?;
-            out.st.pieces[j].unmap();
-            out.st.mapped[j] = false;
+            let view = out.st.pieces[j]
+                .get_mapped_range(..len)
+                .map_err(|e| SendError::Gpu(transport::gpu_err(ctx, format!("reading a staging buffer: {e}"))))?;
             let mut req: ffi::MPI_Request = unsafe { ffi::RSMPI_REQUEST_NULL };
-            // SAFETY: the buffer lives in self and is not written until this send completes.
+            // SAFETY: the view (and the mapping) lives in self until this send completes;
+            // nothing writes the piece meanwhile (it is unmapped only after completion).
             check("MPI_Isend", unsafe {
-                ffi::MPI_Isend(buf.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, j as c_int, world(), &mut req)
+                ffi::MPI_Isend(view.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, j as c_int, world(), &mut req)
             })
             .map_err(SendError::Gpu)?;
-            self.sends.push(req);
+            self.sends.push((req, j, view));
             progress = true;
         }
-        // Sends in flight.
+        // Sends in flight; a completed one releases its view and unmaps its piece.
         let mut i = 0;
         while i < self.sends.len() {
-            if test(&mut self.sends[i])?.is_some() {
-                self.sends.swap_remove(i);
+            if test(&mut self.sends[i].0)?.is_some() {
+                let (_, j, view) = self.sends.swap_remove(i);
+                drop(view);
+                out.st.pieces[j].unmap();
+                out.st.mapped[j] = false;
                 progress = true;
             } else {
                 i += 1;
@@ -867,7 +866,7 @@ impl RecvHalf for MpiRecv {
             let data = &self.bufs[j][..r.want as usize];
             let threads = self.threads;
             inc.rt
-                .store_piece(ctx, j, &inc.lens, inc.segments, timeout, |local| copy_host(ctx, local, transport::HostSide::Write(data), threads))
+                .store_piece(ctx, j, &inc.lens, inc.segments, timeout, |local| copy_into_mapped(ctx, local, data, threads))
                 .map_err(SendError::Gpu)?;
             inc.time += t1.elapsed();
             inc.received += 1;

@@ -367,64 +367,29 @@ impl Drop for CopyPool {
     }
 }
 
+/// Copies `src` into the start of the mapped `buf` with up to `threads` host threads
+/// (the MPI receiver: a received piece into its receive staging).
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
-/// Copies `dst.len()` bytes between a mapped buffer and host memory with up to
-/// `threads` host threads: out of `buf` into `dst` (`to_host`), or from `src` into
-/// `buf`.
-pub(crate) fn copy_host(ctx: &GpuContext, buf: &wgpu::Buffer, host: HostSide<'_>, threads: usize) -> Result<()> {
-    let len = match &host {
-        HostSide::Read(d) => d.len(),
-        HostSide::Write(s) => s.len(),
-    } as u64;
-    let unit = 64 << 10;
-    let threads = if len < PARALLEL_COPY_MIN { 1 } else { threads.max(1) };
-    let per = (len.div_ceil(threads as u64)).div_ceil(unit) * unit;
-    let one = |a: u64, b: u64, part: HostSide<'_>| -> Result<()> {
-        match part {
-            HostSide::Read(d) => {
-                let v = buf.get_mapped_range(a..b).map_err(|e| gpu_err(ctx, format!("reading a staging buffer: {e}")))?;
-                d.copy_from_slice(&v);
-            }
-            HostSide::Write(s) => {
-                let mut v = buf.get_mapped_range_mut(a..b).map_err(|e| gpu_err(ctx, format!("writing a staging buffer: {e}")))?;
-                v.copy_from_slice(s);
-            }
-        }
-        Ok(())
-    };
+pub(crate) fn copy_into_mapped(ctx: &GpuContext, buf: &wgpu::Buffer, src: &[u8], threads: usize) -> Result<()> {
+    let len = src.len() as u64;
     if len == 0 {
         return Ok(());
     }
-    let mut parts: Vec<(u64, u64, HostSide<'_>)> = Vec::new();
-    match host {
-        HostSide::Read(d) => {
-            for (i, c) in d.chunks_mut(per as usize).enumerate() {
-                let a = i as u64 * per;
-                parts.push((a, a + c.len() as u64, HostSide::Read(c)));
-            }
-        }
-        HostSide::Write(s) => {
-            for (i, c) in s.chunks(per as usize).enumerate() {
-                let a = i as u64 * per;
-                parts.push((a, a + c.len() as u64, HostSide::Write(c)));
-            }
-        }
-    }
-    if parts.len() == 1 {
-        let (a, b, p) = parts.pop().expect("one part");
-        return one(a, b, p);
+    let unit = 64 << 10;
+    let threads = if len < PARALLEL_COPY_MIN { 1 } else { threads.max(1) };
+    let per = (len.div_ceil(threads as u64)).div_ceil(unit) * unit;
+    let one = |a: u64, part: &[u8]| -> Result<()> {
+        let mut v = buf.get_mapped_range_mut(a..a + part.len() as u64).map_err(|e| gpu_err(ctx, format!("writing a staging buffer: {e}")))?;
+        v.copy_from_slice(part);
+        Ok(())
+    };
+    if threads == 1 {
+        return one(0, src);
     }
     std::thread::scope(|sc| {
-        let hs: Vec<_> = parts.into_iter().map(|(a, b, p)| sc.spawn(move || one(a, b, p))).collect();
+        let hs: Vec<_> = src.chunks(per as usize).enumerate().map(|(i, c)| sc.spawn(move || one(i as u64 * per, c))).collect();
         hs.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(gpu_err(ctx, "a staging copy thread panicked".into()))))
     })
-}
-
-/// The host side of [`copy_host`].
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
-pub(crate) enum HostSide<'a> {
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
 }
 
 /// Host threads each receiver uses to copy a piece: `RINGATTN_RING_COPY_THREADS` if
