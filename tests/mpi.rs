@@ -90,6 +90,13 @@ fn two_ranks_causal_zigzag_and_f16() {
     let dir = inputs("two", [1, 77, 2, 32]);
     assert_checked(2, &dir, &["--causal", "--placement", "zigzag"]);
     assert_checked(2, &dir, &["--dtype", "f16"]);
+    // Blocks in many 1 KiB pieces: several MPI sends in flight at once, each from its
+    // own mapped staging piece, on 3 ranks and with 2 devices per rank.
+    assert_checked(3, &dir, &["--causal", "--placement", "zigzag", "--piece-bytes", "1024"]);
+    if let Some((code, text, _)) = run_on(2, "mpi:logical:2", &dir, &["--check", "--piece-bytes", "1024"], Duration::from_secs(300)) {
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("check: ok"), "{text}");
+    }
 }
 
 #[test]
