@@ -56,6 +56,20 @@ fn par_write(buf: &wgpu::Buffer, src: &[u8], threads: usize) {
     });
 }
 
+/// Times `copy(threads)` for 1, 2, 4, .. `max_threads` threads and prints GB/s.
+fn thread_sweep(label: &str, max_threads: usize, reps: usize, len: u64, mut copy: impl FnMut(usize)) {
+    let mut threads = 1;
+    while threads <= max_threads {
+        let t = median(reps, || {
+            let t0 = Instant::now();
+            copy(threads);
+            t0.elapsed().as_secs_f64()
+        });
+        println!("{label}, {threads} threads: {:.1} GB/s", gbps(len, t));
+        threads *= 2;
+    }
+}
+
 fn gpu_copy(dev: &wgpu::Device, q: &wgpu::Queue, src: &wgpu::Buffer, dst: &wgpu::Buffer, len: u64) -> f64 {
     let mut enc = dev.create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(src, 0, dst, 0, len);
@@ -113,31 +127,15 @@ fn main() {
     println!("2. map round trip (nothing queued): {:.3} ms", t * 1e3);
     let mut host = vec![0u8; len as usize];
     map(&dev, &read, wgpu::MapMode::Read);
-    let mut threads = 1;
-    while threads <= max_threads {
-        let t = median(reps, || {
-            let v = read.slice(..).get_mapped_range().expect("mapped");
-            let t0 = Instant::now();
-            par_copy(&mut host, &v, threads);
-            t0.elapsed().as_secs_f64()
-        });
-        println!("3. host copy MAP_READ -> host, {threads} threads: {:.1} GB/s", gbps(len, t));
-        threads *= 2;
+    {
+        let v = read.slice(..).get_mapped_range().expect("mapped");
+        thread_sweep("3. host copy MAP_READ -> host", max_threads, reps, len, |threads| par_copy(&mut host, &v, threads));
     }
     read.unmap();
     assert!(host == pattern, "MAP_READ staging holds the wrong bytes");
 
     map(&dev, &write, wgpu::MapMode::Write);
-    let mut threads = 1;
-    while threads <= max_threads {
-        let t = median(reps, || {
-            let t0 = Instant::now();
-            par_write(&write, &host, threads);
-            t0.elapsed().as_secs_f64()
-        });
-        println!("4. host copy host -> MAP_WRITE, {threads} threads: {:.1} GB/s", gbps(len, t));
-        threads *= 2;
-    }
+    thread_sweep("4. host copy host -> MAP_WRITE", max_threads, reps, len, |threads| par_write(&write, &host, threads));
     write.unmap();
     let t = median(reps, || gpu_copy(&dev, &q, &write, &vram2, len));
     println!("5. GPU copy MAP_WRITE staging -> VRAM: {:.1} GB/s ({:.2} ms)", gbps(len, t), t * 1e3);
@@ -148,16 +146,7 @@ fn main() {
     }
     let sys = buf(U::MAP_READ | U::COPY_SRC);
     map(&dev, &sys, wgpu::MapMode::Read);
-    let mut threads = 1;
-    while threads <= max_threads {
-        let t = median(reps, || {
-            let t0 = Instant::now();
-            par_write(&sys, &host, threads);
-            t0.elapsed().as_secs_f64()
-        });
-        println!("6a. host copy host -> MAP_READ|COPY_SRC buffer, {threads} threads: {:.1} GB/s", gbps(len, t));
-        threads *= 2;
-    }
+    thread_sweep("6a. host copy host -> MAP_READ|COPY_SRC buffer", max_threads, reps, len, |threads| par_write(&sys, &host, threads));
     sys.unmap();
     let t = median(reps, || gpu_copy(&dev, &q, &sys, &vram2, len));
     println!("6b. GPU copy MAP_READ|COPY_SRC buffer -> VRAM: {:.1} GB/s ({:.2} ms)", gbps(len, t), t * 1e3);
