@@ -4,8 +4,8 @@
 //   (q - o) % r == 0 and t = (q - o) / r < m; its compact row is (segment s, row t);
 //   lse = max + ln(exp(lse_a - max) + exp(lse_c - max))
 //   o   = exp(lse_a - lse) * o_a + exp(lse_c - lse) * o_c
-// Unselected positions are left as they are (their compact LSE would be -inf). A side
-// with LSE = -inf contributes nothing; both -inf gives O = 0, LSE = -inf.
+// Unselected positions are left as they are (their compact LSE would be -inf). The fold
+// itself is `fold_row` (merge_common.wgsl), shared with merge.wgsl.
 // One invocation per (batch, position, head); addressing as in gather.wgsl, in elements.
 //
 // Template names: ENABLE, ACC, PART, HEAD_DIM, WG.
@@ -15,16 +15,7 @@ alias Acc = $ACC;
 alias Part = $PART;
 const D: u32 = $HEAD_DIMu;
 
-struct Side {
-    off: u32,
-    batch: u32,
-    seg: u32,
-    row: u32,
-    head0: u32,
-    head: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+//#include side_common
 
 struct Params {
     batch: u32,
@@ -47,10 +38,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> part: array<Part>;
 @group(0) @binding(4) var<storage, read> part_lse: array<f32>;
 
-fn at(s: Side, b: u32, seg: u32, row: u32, j: u32) -> u32 {
-    return s.off + b * s.batch + seg * s.seg + row * s.row + s.head0 + j * s.head;
-}
-
 @compute @workgroup_size($WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = gid.x + gid.y * nwg.x * $WGu;
@@ -68,37 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let la_i = at(p.acc_lse, b, 0u, i, j);
-    let lp = part_lse[at(p.part_lse, b, seg, t, j)];
-    let la = acc_lse[la_i];
-    let ab = at(p.acc, b, 0u, i, j);
-    let pb = at(p.part, b, seg, t, j);
-    // -inf compares below every finite value; treat anything under -1e30 as "no mass".
-    let a_empty = !(la > -1.0e30);
-    let p_empty = !(lp > -1.0e30);
-    if p_empty {
-        if a_empty {
-            for (var d = 0u; d < D; d++) {
-                acc[ab + d] = Acc(0.0);
-            }
-            acc_lse[la_i] = p.neg_inf;
-        }
-        return;
-    }
-    if a_empty {
-        for (var d = 0u; d < D; d++) {
-            acc[ab + d] = Acc(f32(part[pb + d]));
-        }
-        acc_lse[la_i] = lp;
-        return;
-    }
-    let mx = max(la, lp);
-    let ea = exp(la - mx);
-    let ep = exp(lp - mx);
-    let sum = ea + ep;
-    let wa = ea / sum;
-    let wp = ep / sum;
-    for (var d = 0u; d < D; d++) {
-        acc[ab + d] = Acc(wa * f32(acc[ab + d]) + wp * f32(part[pb + d]));
-    }
-    acc_lse[la_i] = mx + log(sum);
+    fold_row(at(p.acc, b, 0u, i, j), at(p.part, b, seg, t, j), la_i, acc_lse[la_i], part_lse[at(p.part_lse, b, seg, t, j)], p.neg_inf);
 }
+
+//#include merge_common

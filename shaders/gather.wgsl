@@ -3,9 +3,8 @@
 //
 //   dst[b, i, j, e] = src[b, row(i), j, e]     (fill where row(i) is NONE)
 //
-// Each side addresses element (b, seg, t, j, e) as
-//   off + b * batch + seg * seg_stride + t * row + head0 + j * head + e
-// (in units of the bound element type, a scalar or a vec4). The row map decides the
+// Each side addresses element (b, seg, t, j, e) as `at(side, b, seg, t, j) + e`
+// (side_common.wgsl; in units of the bound element type, a scalar or a vec4). The row map decides the
 // destination (seg, t) of row i and the source (seg, t) it reads:
 //   mode 0 identity        dst (0, i)            src (0, i)
 //   mode 1 index buffer    dst (0, i)            src (0, idx[i]); idx[i] = NONE fills
@@ -25,16 +24,7 @@ alias DstScalar = $DST_S;
 
 const NONE: u32 = 0xffffffffu;
 
-struct Side {
-    off: u32,
-    batch: u32,
-    seg: u32,
-    row: u32,
-    head0: u32,
-    head: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
+//#include side_common
 
 struct Params {
     batch: u32,
@@ -94,11 +84,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         default: {}
     }
-    let di = p.dst.off + b * p.dst.batch + dseg * p.dst.seg + dt * p.dst.row + p.dst.head0 + j * p.dst.head + e;
+    let di = at(p.dst, b, dseg, dt, j) + e;
     if fill {
         dst[di] = Dst(DstScalar(p.fill));
         return;
     }
-    let si = p.src.off + b * p.src.batch + sseg * p.src.seg + st * p.src.row + p.src.head0 + j * p.src.head + e;
+    let si = at(p.src, b, sseg, st, j) + e;
     dst[di] = Dst(src[si]);
 }

@@ -3,7 +3,8 @@
 //   lse = max + ln(exp(lse_a - max) + exp(lse_p - max))
 //   o   = exp(lse_a - lse) * o_a + exp(lse_p - lse) * o_p
 // A side with LSE = -inf (fully masked) contributes nothing; if both are -inf the
-// result is O = 0, LSE = -inf. One invocation per (batch, row, head).
+// result is O = 0, LSE = -inf (`fold_row`, merge_common.wgsl). One invocation per
+// (batch, row, head).
 //
 // Template names: ENABLE, ACC, PART, HEAD_DIM, WG.
 $ENABLE
@@ -43,34 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let la = acc_lse[p.acc_lse_off + li];
     let lp = part_lse[p.part_lse_off + li];
     let base = idx * D;
-    // -inf compares below every finite value; treat anything under -1e30 as "no mass".
-    let a_empty = !(la > -1.0e30);
-    let p_empty = !(lp > -1.0e30);
-    if p_empty {
-        if a_empty {
-            for (var d = 0u; d < D; d++) {
-                acc[p.acc_off + base + d] = Acc(0.0);
-            }
-            acc_lse[p.acc_lse_off + li] = p.neg_inf;
-        }
-        return;
-    }
-    if a_empty {
-        for (var d = 0u; d < D; d++) {
-            acc[p.acc_off + base + d] = Acc(f32(part[p.part_off + base + d]));
-        }
-        acc_lse[p.acc_lse_off + li] = lp;
-        return;
-    }
-    let mx = max(la, lp);
-    let ea = exp(la - mx);
-    let ep = exp(lp - mx);
-    let sum = ea + ep;
-    let wa = ea / sum;
-    let wp = ep / sum;
-    for (var d = 0u; d < D; d++) {
-        let x = wa * f32(acc[p.acc_off + base + d]) + wp * f32(part[p.part_off + base + d]);
-        acc[p.acc_off + base + d] = Acc(x);
-    }
-    acc_lse[p.acc_lse_off + li] = mx + log(sum);
+    fold_row(p.acc_off + base, p.part_off + base, p.acc_lse_off + li, la, lp, p.neg_inf);
 }
+
+//#include merge_common

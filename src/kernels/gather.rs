@@ -90,7 +90,7 @@ pub struct Gather<'a> {
     pub fill: f32,
 }
 
-/// Mirrors `struct Side` in shaders/gather.wgsl.
+/// Mirrors `struct Side` in shaders/side_common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct SideParams {

@@ -73,6 +73,8 @@ pub mod sources {
     pub const FLASH_SUBGROUP: &str = include_str!("../../shaders/flash_subgroup.wgsl");
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
+    pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
+    pub const SIDE_COMMON: &str = include_str!("../../shaders/side_common.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
     pub const DILATED_MERGE: &str = include_str!("../../shaders/dilated_merge.wgsl");
@@ -117,13 +119,16 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
     res
 }
 
-/// `//#include NAME` lines are replaced by the shared source of that name (the
-/// parameter block and helpers every flash kernel uses).
+/// `//#include NAME` lines are replaced by the shared source of that name: the
+/// parameter block and helpers every flash kernel uses (`flash_common`), the LSE fold
+/// of the merge kernels (`merge_common`), strided view addressing (`side_common`).
 fn include(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + 2048);
     for line in src.lines() {
         match line.trim_start().strip_prefix("//#include ") {
             Some("flash_common") => out.push_str(sources::FLASH_COMMON),
+            Some("merge_common") => out.push_str(sources::MERGE_COMMON),
+            Some("side_common") => out.push_str(sources::SIDE_COMMON),
             _ => out.push_str(line),
         }
         out.push('\n');
