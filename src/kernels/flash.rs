@@ -572,21 +572,12 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     }
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size;
     let es = args.q.dtype().size();
     let per_b_q = (s.seq_q * s.heads * s.head_dim) as u64 * es;
     let per_b_k = (s.seq_k * s.kv_heads * s.head_dim) as u64 * es;
     let per_b_l = (s.heads * s.seq_q) as u64 * 4;
     let biggest = per_b_q.max(per_b_k).max(per_b_l);
-    if biggest + align > max_bind {
-        return Err(Error::LimitExceeded {
-            what: format!("one batch element of attention ({biggest} bytes for a single Q/K/V/O slice)"),
-            limit: "max_storage_buffer_binding_size",
-            needed: biggest + align,
-            allowed: max_bind,
-        });
-    }
-    let nb_max = ((max_bind - align) / biggest).max(1) as usize;
+    let nb_max = super::batches_per_binding(ctx, "attention (its largest Q, K, V or O slice)", biggest)?;
     let gx = (s.seq_q as u32).div_ceil(prep.cfg.bq);
     let max_wg = lim.max_compute_workgroups_per_dimension;
     if gx > max_wg || s.heads as u32 > max_wg {

@@ -430,18 +430,8 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
 /// `per_dispatch` invocations (`unit`) of WG lanes on a 2D grid. Errors name `what`
 /// when a single element does not fit.
 fn batches_per_launch(ctx: &GpuContext, what: &str, unit: &str, per_b: u64, per_dispatch: u64) -> Result<usize> {
-    let lim = &ctx.capabilities().limits;
-    let align = lim.min_storage_buffer_offset_alignment as u64;
-    let max_bind = lim.max_storage_buffer_binding_size;
-    if per_b + align > max_bind {
-        return Err(Error::LimitExceeded {
-            what: format!("one batch element of {what} ({per_b} bytes)"),
-            limit: "max_storage_buffer_binding_size",
-            needed: per_b + align,
-            allowed: max_bind,
-        });
-    }
-    let max_wg = lim.max_compute_workgroups_per_dimension as u64;
+    let per_binding = super::batches_per_binding(ctx, what, per_b)?;
+    let max_wg = ctx.capabilities().limits.max_compute_workgroups_per_dimension as u64;
     let max_items = (max_wg * max_wg * WG as u64).min(u32::MAX as u64 / 2);
     if per_dispatch > max_items {
         return Err(Error::LimitExceeded {
@@ -451,5 +441,5 @@ fn batches_per_launch(ctx: &GpuContext, what: &str, unit: &str, per_b: u64, per_
             allowed: max_wg,
         });
     }
-    Ok((((max_bind - align) / per_b) as usize).min((max_items / per_dispatch) as usize).max(1))
+    Ok(per_binding.min((max_items / per_dispatch) as usize).max(1))
 }

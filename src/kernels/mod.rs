@@ -297,6 +297,24 @@ pub(crate) struct Window<'a> {
     pub elem_off: u32,
 }
 
+/// How many batch elements of `per_b` bytes one storage binding holds (at least 1,
+/// leaving room for the offset alignment), or an error naming `what` when a single
+/// element is over `max_storage_buffer_binding_size`.
+pub(crate) fn batches_per_binding(ctx: &GpuContext, what: &str, per_b: u64) -> Result<usize> {
+    let lim = &ctx.capabilities().limits;
+    let align = lim.min_storage_buffer_offset_alignment as u64;
+    let max_bind = lim.max_storage_buffer_binding_size;
+    if per_b + align > max_bind {
+        return Err(Error::LimitExceeded {
+            what: format!("one batch element of {what} ({per_b} bytes)"),
+            limit: "max_storage_buffer_binding_size",
+            needed: per_b + align,
+            allowed: max_bind,
+        });
+    }
+    Ok(((max_bind - align) / per_b.max(1)).max(1) as usize)
+}
+
 /// Binds bytes [start, start+len) of `buffer`, aligning the binding start down to
 /// `align` and returning the element offset to add in the shader.
 pub(crate) fn window<'a>(buffer: &'a wgpu::Buffer, start: u64, len: u64, elem: u64, align: u64) -> Window<'a> {
