@@ -222,7 +222,7 @@ pub struct RingAttention {
     /// Per device: the buffers of the last call, reused by the next call with the same
     /// shape, dtype and placement. Taken out for the duration of a call (a concurrent
     /// call on the same ring allocates its own).
-    workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
+    workspaces: scheduler::Workspaces,
     /// The mask in curve coordinates of the last `RingOptions::order` used with causal
     /// attention or a mask: (permutation, the caller's mask, causal, mask in curve order).
     order_masks: Mutex<Option<OrderMask>>,
@@ -248,7 +248,7 @@ impl RingAttention {
         if contexts.is_empty() {
             return Err(Error::InvalidArgument("a ring needs at least one device".into()));
         }
-        Ok(RingAttention { contexts, note: None, workspaces: Mutex::new(Vec::new()), order_masks: Mutex::new(None) })
+        Ok(RingAttention { contexts, note: None, workspaces: Default::default(), order_masks: Mutex::new(None) })
     }
 
     /// `n` logical devices on the preferred adapter (see [`GpuContext::new`]): for
@@ -305,7 +305,7 @@ impl RingAttention {
     /// Frees the buffers kept from the last call (they are reused by the next call
     /// with the same shape, dtype and placement).
     pub fn release_buffers(&self) {
-        self.workspaces.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.workspaces.clear();
     }
 
     /// One line per device.
@@ -491,8 +491,7 @@ impl RingAttention {
         let (outs, ins) = transport::ring_links(n, transport::piece_count(max_block, piece));
         let abort = AtomicBool::new(false);
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
-        let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
-        workspaces.resize_with(n, || None);
+        let mut workspaces = self.workspaces.take(n);
 
         let devices = self
             .contexts
@@ -512,7 +511,7 @@ impl RingAttention {
         // A failed call may leave buffers mid-transfer (a mapped staging buffer): then
         // every workspace is dropped, and the next call allocates fresh ones.
         let reports = scheduler::run_devices(&job, devices)?;
-        *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
+        self.workspaces.put(workspaces);
         let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }

@@ -69,7 +69,7 @@ pub struct MpiRing {
     contexts: Vec<Arc<GpuContext>>,
     note: String,
     /// Per local device: the buffers of the last call (see `RingAttention`).
-    workspaces: Mutex<Vec<Option<scheduler::Workspace>>>,
+    workspaces: scheduler::Workspaces,
     /// The mask in curve coordinates of the last `RingOptions::order` (see `resolve_order`).
     order_masks: Mutex<Option<super::OrderMask>>,
 }
@@ -182,7 +182,7 @@ impl MpiRing {
 
     fn build(universe: mpi::environment::Universe, rank: usize, size: usize, contexts: Vec<GpuContext>, note: String) -> Self {
         let contexts = contexts.into_iter().map(Arc::new).collect();
-        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Mutex::new(Vec::new()), order_masks: Mutex::new(None) }
+        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Default::default(), order_masks: Mutex::new(None) }
     }
 
     /// Initializes MPI for `l` devices per rank (`MPI_THREAD_MULTIPLE` for several,
@@ -281,7 +281,7 @@ impl MpiRing {
     }
     /// Frees the buffers kept from the last call.
     pub fn release_buffers(&self) {
-        self.workspaces.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.workspaces.clear();
     }
 
     /// Ends every rank of the job with `code` (`MPI_Abort`): what a rank should do
@@ -347,8 +347,13 @@ impl MpiRing {
         };
         let resolved = super::resolve_order(opts, &shape, &self.order_masks)?;
         let plan = self.plan(&shape, resolved.as_ref().unwrap_or(opts), false);
+        self.upload_ordered(q, k, v, &plan, shape, dtype)
+    }
+
+    /// This rank's shards from host arrays already in the ring's token order.
+    fn upload_ordered<T: super::HostElem>(&self, q: &[T], k: &[T], v: &[T], plan: &Plan, shape: Shape, dtype: Dtype) -> Result<Vec<RingShard>> {
         let bytes = |which: usize, b: usize, n: usize, row: usize, r: &Range<usize>| super::chunk_bytes([q, k, v][which], b, n, row, r, dtype);
-        let (plan, bytes) = (&plan, &bytes);
+        let bytes = &bytes;
         let first = self.first_device();
         std::thread::scope(|sc| {
             let hs: Vec<_> = self
@@ -412,7 +417,8 @@ impl MpiRing {
                 }
                 send_bytes(&msg, g / l, SCATTER_TAG).map_err(fail(g))?;
             }
-            return self.upload_host(q, k, v, shape, dtype, opts);
+            // Rank 0's own devices: from the same (already ordered) arrays and plan.
+            return self.upload_ordered(pq, pk, pv, &plan, shape, dtype);
         }
         // Other ranks receive their messages even when called wrongly, so rank 0 never
         // waits on them.
@@ -506,8 +512,7 @@ impl MpiRing {
         // previous one.
         let (outs, ins) = transport::ring_links(l, pieces);
         let (size, rank) = (self.size, self.rank);
-        let mut workspaces = std::mem::take(&mut *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()));
-        workspaces.resize_with(l, || None);
+        let mut workspaces = self.workspaces.take(l);
         let devices: Vec<DeviceRun<'_, Box<dyn SendHalf + Send>, Box<dyn RecvHalf + Send>>> = self
             .contexts
             .iter()
@@ -528,7 +533,7 @@ impl MpiRing {
             .collect();
         // On failure every workspace is dropped (buffers may be mid-transfer).
         let reports = scheduler::run_devices(&job, devices)?;
-        *self.workspaces.lock().unwrap_or_else(|p| p.into_inner()) = workspaces;
+        self.workspaces.put(workspaces);
         let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }

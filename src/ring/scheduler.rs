@@ -29,6 +29,8 @@ use super::placement::Plan;
 use super::transport::{Link, LinkError, RecvHalf, RecvStaging, SendError, SendHalf, SendStaging};
 use super::{RingOptions, RingShard, RingShardOutput};
 
+use std::sync::Mutex;
+
 use crate::attention::resolve_tier;
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
@@ -96,6 +98,27 @@ pub(crate) struct WorkspaceKey {
     piece: u64,
     /// Chunk alignment (the mask's block size, 1 without a mask).
     align: usize,
+}
+
+/// The per-device workspaces a ring keeps between calls. A call takes them all out
+/// (a concurrent call on the same ring then allocates its own) and puts them back when
+/// it succeeds; after a failure they are dropped (buffers may be mid-transfer).
+#[derive(Default)]
+pub(crate) struct Workspaces(Mutex<Vec<Option<Workspace>>>);
+
+impl Workspaces {
+    /// The kept workspaces, one slot per device of an `n`-device call.
+    pub fn take(&self, n: usize) -> Vec<Option<Workspace>> {
+        let mut w = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        w.resize_with(n, || None);
+        w
+    }
+    pub fn put(&self, w: Vec<Option<Workspace>>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = w;
+    }
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// The buffers one device uses in a ring call besides its shard and its outputs,
