@@ -4,28 +4,15 @@
 //! Sizes stay small (seq <= 64, head_dim <= 64): the tests run on Mesa lavapipe.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use half::f16;
 use ringattn::npy::{read_npy, write_npy_f16, write_npy_f32, NpyArray, NpyData};
 use ringattn::reference::{self, lse_max_abs_error, random_vec, rel_error};
 use ringattn::{Dtype, GpuContext, Shape};
 
-fn ringattn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringattn")).args(args).output().expect("failed to start the ringattn binary")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-/// Asserts the run succeeded (exit 0), printing its output otherwise.
-fn assert_ok(o: &Output) -> String {
-    let (out, err) = text(o);
-    assert_eq!(o.status.code(), Some(0), "ringattn failed\n--- stdout\n{out}\n--- stderr\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    out
-}
+mod common;
+use common::cli::{assert_ok, ringattn, text};
 
 /// Asserts exit code 2 with a one-line `error: ...` containing every needle, and no panic.
 fn assert_error(o: &Output, needles: &[&str]) -> String {

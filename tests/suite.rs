@@ -15,20 +15,8 @@ use ringattn::reference;
 use ringattn::suite::{self, read_csv, read_results, Engine, Suite, SuiteCase};
 use ringattn::{Dtype, GpuContext, GpuTensor, LseBuffer, Shape};
 
-fn ringattn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringattn")).args(args).output().expect("failed to start the ringattn binary")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-fn assert_ok(o: &Output) -> String {
-    let (out, err) = text(o);
-    assert_eq!(o.status.code(), Some(0), "ringattn failed\n--- stdout\n{out}\n--- stderr\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    out
-}
+mod common;
+use common::cli::{assert_ok, ringattn, text};
 
 fn assert_error(o: &Output, needles: &[&str]) {
     let (out, err) = text(o);
