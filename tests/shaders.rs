@@ -62,7 +62,8 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
     let dense = base_specializations(name);
-    if !name.starts_with("flash_") {
+    // flash_tiled lists its sparse variants itself (its tiles depend on the mask block).
+    if !name.starts_with("flash_") || name == "flash_tiled" {
         return dense;
     }
     // Every flash kernel also has a block-sparse variant (SPARSE=1, kernels::flash::
@@ -160,6 +161,28 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                             ("OUT", dtype.wgsl().to_string()),
                             ("S", sg.to_string()),
                         ]);
+                    }
+                }
+            }
+        }
+        // kernels::flash::subgroup_pipeline, register-tiled variant (GPUs): whatever
+        // tiled_config_for picks for every subgroup size, workgroup-memory limit and
+        // query-tile cap (mask blocks of 16 and 32 tokens), dense and block-sparse.
+        "flash_tiled" => {
+            use ringattn::kernels::flash::{tiled_config_for, tiled_defines};
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    for sg in SUBGROUP_SIZES {
+                        for wg_bytes in [16384, 32768, 49152, 65536] {
+                            for (max_bq, sparse) in [(u32::MAX, false), (u32::MAX, true), (32, true), (16, true)] {
+                                if let Some(cfg) = tiled_config_for(d, sg, wg_bytes, 1024, max_bq) {
+                                    let defines = tiled_defines(d, dtype, &cfg, sparse);
+                                    if !out.contains(&defines) {
+                                        out.push(defines);
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -464,9 +487,14 @@ fn library_tiles_are_covered() {
             if !caps.tiers().contains(&ringattn::Tier::Subgroup) {
                 continue;
             }
+            use ringattn::kernels::flash::{tiled_config_for, SgVariant};
             let cfg = ringattn::kernels::flash::subgroup_config(&ctx, d);
-            let covered = if cfg.bcast {
+            let covered = if cfg.variant == SgVariant::Broadcast {
                 d <= 128 && BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
+            } else if let SgVariant::Tiled { .. } = cfg.variant {
+                let lim = &caps.limits;
+                [16384, 32768, 49152, 65536].contains(&lim.max_compute_workgroup_storage_size)
+                    && Some(cfg) == tiled_config_for(d, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, 1024, u32::MAX)
             } else {
                 cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
                     && cfg.m == 4

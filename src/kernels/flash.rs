@@ -75,6 +75,20 @@ pub struct FlashArgs<'a> {
     pub mask: Option<(&'a GpuBlockMask, CausalFrame)>,
 }
 
+/// The subgroup tier's kernels (other tiers use `Shuffle`, which means nothing there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SgVariant {
+    /// `flash_subgroup.wgsl`: `r` lanes split a row's head dimension and sum partial
+    /// dot products with shuffles; `m` rows per row group.
+    Shuffle,
+    /// `flash_bcast.wgsl`: one row per invocation, K/V shared by subgroupBroadcast
+    /// (`bk` is the subgroup size; CPU adapters).
+    Broadcast,
+    /// `flash_tiled.wgsl`: 4 x 4 register blocks of scores per lane, P through
+    /// workgroup memory (GPUs). `palias`: P^T shares the K^T area.
+    Tiled { palias: bool },
+}
+
 /// Tile shape of a pipeline; part of the pipeline key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TileConfig {
@@ -84,9 +98,8 @@ pub struct TileConfig {
     pub bk: u32,
     /// Invocations sharing one query row (subgroup tier; 1 elsewhere).
     pub r: u32,
-    /// Subgroup tier only: the broadcast variant (one row per invocation, K/V shared
-    /// by subgroupBroadcast; `bk` is then the subgroup size).
-    pub bcast: bool,
+    /// Subgroup tier only: which kernel (see [`SgVariant`]).
+    pub variant: SgVariant,
     /// Matrix tier only: 16-row blocks per subgroup and subgroups per workgroup.
     pub mq: u32,
     pub w: u32,
@@ -101,11 +114,15 @@ impl TileConfig {
         let d4 = head_dim as u64 / 4;
         match tier {
             Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
-            Tier::Subgroup => {
-                let c = d4 / self.r as u64;
-                let _ = c;
-                (1 + d4 / self.bk as u64, 4 * c + 8)
-            }
+            Tier::Subgroup => match self.variant {
+                SgVariant::Tiled { .. } => {
+                    // Per tile: K^T and V staging, the d loop of S, the key loop of P V.
+                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, (self.bq / 4 * self.r) as u64);
+                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + d4 + bk + 1;
+                    (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
+                }
+                _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
+            },
             Tier::Matrix => (2 * d4 + 8, 4 * d4 + 8),
         }
     }
@@ -155,7 +172,7 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
     let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    TileConfig { bq, bk, r: 1, bcast: false, mq: 0, w: 0, m: 1 }
+    TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
 
 /// Default tiles for the subgroup tier: R lanes per row with at least 4 vec4 columns
@@ -166,14 +183,96 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // On CPU adapters workgroup-memory reads with lane-varying indexes are gathers;
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    let forced = variant_from_env();
+    // GPUs: the register-tiled kernel (unless a shuffle shape is forced).
+    let tiled = match forced {
+        Some(v) => matches!(v, SgVariant::Tiled { .. }),
+        None => !cpu && std::env::var_os("RINGATTN_SUBGROUP_CFG").is_none(),
+    };
+    if tiled {
+        if let Some(cfg) = tiled_config(ctx, head_dim, u32::MAX) {
+            return cfg;
+        }
+    }
     // Above head_dim 128 its fully unrolled body takes llvmpipe minutes to compile
     // (measured: > 12 min at 256), so wider heads use the shuffle variant there too.
-    if cpu && head_dim <= 128 && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
+    if cpu && forced.is_none() && head_dim <= 128 && caps.subgroup_min_size == caps.subgroup_max_size && caps.subgroup_min_size >= 4 {
         let sg = caps.subgroup_min_size;
         let bq = (64 / sg).max(1) * sg;
-        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, bcast: true, mq: 0, w: 0, m: 1 };
+        return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, variant: SgVariant::Broadcast, mq: 0, w: 0, m: 1 };
     }
     shuffle_config(ctx, head_dim)
+}
+
+/// `RINGATTN_SUBGROUP_VARIANT=shuffle|tiled`: forces the subgroup tier's kernel on any
+/// adapter (experiments; `tiled` falls back to `shuffle` where it does not fit).
+fn variant_from_env() -> Option<SgVariant> {
+    match std::env::var("RINGATTN_SUBGROUP_VARIANT").ok()?.as_str() {
+        "shuffle" => Some(SgVariant::Shuffle),
+        "tiled" => Some(SgVariant::Tiled { palias: false }),
+        _ => None,
+    }
+}
+
+/// The register-tiled subgroup kernel for this adapter and head_dim, with query tiles
+/// of at most `max_bq` rows, or `None` when it does not fit.
+pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<TileConfig> {
+    let caps = ctx.capabilities();
+    let lim = &caps.limits;
+    tiled_config_for(head_dim, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup, max_bq)
+}
+
+/// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys).
+const TILED_SHAPES: &[(u32, u32)] = &[(64, 32), (32, 32), (64, 16), (32, 16), (16, 32), (16, 16)];
+
+/// The register-tiled subgroup kernel's tiles for a head_dim, minimum subgroup size and
+/// workgroup limits (no device needed; the shader tests use it): the first shape of
+/// `TILED_SHAPES` with at most `max_bq` rows whose row groups (`bk / 4` lanes, `r` in
+/// the result) fit in a subgroup and divide the head dimension's vec4 columns, with at
+/// least 32 invocations, and whose Q^T, K^T, V and P^T fit in workgroup memory (P^T in
+/// the K^T area when that is what makes them fit).
+pub fn tiled_config_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> Option<TileConfig> {
+    let d = head_dim as u32;
+    if d % 4 != 0 || d > 128 {
+        return None;
+    }
+    let d4 = d / 4;
+    TILED_SHAPES.iter().find_map(|&(bq, bk)| {
+        let (tx, qv) = (bk / 4, bq / 4);
+        let wg = qv * tx;
+        if bq > max_bq || tx > sg_min || !d4.is_multiple_of(tx) || wg > max_invocations || wg < 32 {
+            return None;
+        }
+        let base = d * qv + bk * d4;
+        let palias = if 16 * (base + d * tx + bk * qv) <= max_wg_bytes {
+            false
+        } else if 16 * (base + (d * tx).max(bk * qv)) <= max_wg_bytes {
+            true
+        } else {
+            return None;
+        };
+        Some(TileConfig { bq, bk, r: tx, variant: SgVariant::Tiled { palias }, mq: 0, w: 0, m: 4 })
+    })
+}
+
+/// Template substitutions of `flash_tiled.wgsl` for a head_dim, dtype and tiles.
+pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Vec<(&'static str, String)> {
+    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
+    let (kt, pt) = (d as u32 * cfg.r, cfg.bk * cfg.bq / 4);
+    vec![
+        ("BK", cfg.bk.to_string()),
+        ("BQ", cfg.bq.to_string()),
+        ("CV", (d as u32 / 4 / cfg.r).to_string()),
+        ("ENABLE", enable_line(&[dtype])),
+        ("HEAD_DIM", d.to_string()),
+        ("IN", dtype.wgsl().to_string()),
+        ("OUT", dtype.wgsl().to_string()),
+        ("KREG", if palias { kt.max(pt) } else { kt }.to_string()),
+        ("LOG2TX", cfg.r.trailing_zeros().to_string()),
+        ("PALIAS", (palias as u32).to_string()),
+        ("PT", if palias { "kt" } else { "pt" }.to_string()),
+        ("SPARSE", sparse_flag(sparse)),
+    ]
 }
 
 /// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations.
@@ -197,7 +296,7 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
         return cfg;
     }
-    TileConfig { bq: (wg / r).max(1) * m, bk, r, bcast: false, mq: 0, w: 0, m }
+    TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
@@ -215,7 +314,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
         && m <= 8
         && matches!(bk, 8 | 16 | 32)
         && 2 * 4 * bk * head_dim as u32 <= lim.max_compute_workgroup_storage_size;
-    fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, bcast: false, mq: 0, w: 0, m })
+    fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m })
 }
 
 /// The subgroup tier's shuffle variant for an explicit tile configuration (tests and
@@ -299,7 +398,7 @@ pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_by
     {
         return None;
     }
-    let tile = TileConfig { bq: w * rs, bk, r: sg / rs, bcast: false, mq, w, m: 1 };
+    let tile = TileConfig { bq: w * rs, bk, r: sg / rs, variant: SgVariant::Shuffle, mq, w, m: 1 };
     let (sreg, preg) = matrix_regions(&tile, head_dim);
     let (kstr, kreg) = matrix_kv_regions(&tile, head_dim);
     let bytes = w * (sreg * 4 + preg * 2 + rs * 4) + kreg * 2 + cfg_kv_bytes(&tile, kstr) + 16;
@@ -382,7 +481,12 @@ fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig, sparse: bool) ->
 
 fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let enable = enable_line(&[dtype]);
-    if cfg.bcast {
+    if let SgVariant::Tiled { .. } = cfg.variant {
+        let key = PipelineKey { kernel: "flash_tiled", defines: tiled_defines(d, dtype, &cfg, sparse) };
+        let layout = layout_for(ctx, sparse);
+        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
+    }
+    if cfg.variant == SgVariant::Broadcast {
         let defines = vec![
             ("BQ", cfg.bq.to_string()),
             ("D4", (d / 4).to_string()),
@@ -490,8 +594,11 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         }
         Tier::Subgroup => {
             let mut cfg = subgroup_config(ctx, head_dim);
+            if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
+                cfg = tiled_config(ctx, head_dim, cap).unwrap_or_else(|| shuffle_config(ctx, head_dim));
+            }
             if cfg.bq > cap {
-                if cfg.bcast && !cap.is_multiple_of(cfg.bk) {
+                if cfg.variant == SgVariant::Broadcast && !cap.is_multiple_of(cfg.bk) {
                     // The broadcast variant needs whole subgroups of rows.
                     cfg = shuffle_config(ctx, head_dim);
                 }

@@ -72,6 +72,7 @@ pub mod sources {
     pub const FLASH_PORTABLE: &str = include_str!("../../shaders/flash_portable.wgsl");
     pub const FLASH_SUBGROUP: &str = include_str!("../../shaders/flash_subgroup.wgsl");
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
+    pub const FLASH_TILED: &str = include_str!("../../shaders/flash_tiled.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
     pub const SIDE_COMMON: &str = include_str!("../../shaders/side_common.wgsl");
@@ -84,6 +85,7 @@ pub mod sources {
         ("flash_portable", FLASH_PORTABLE),
         ("flash_subgroup", FLASH_SUBGROUP),
         ("flash_bcast", FLASH_BCAST),
+        ("flash_tiled", FLASH_TILED),
         ("flash_matrix", FLASH_MATRIX),
         ("merge", MERGE),
         ("gather", GATHER),

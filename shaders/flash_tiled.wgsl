@@ -1,0 +1,261 @@
+// Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
+// subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32.
+//
+// The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
+// query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK/4
+// consecutive lanes (inside one subgroup); row group g owns the 4 query rows
+// 4g .. 4g+3 of the workgroup, and lane x of the group:
+//   - for S = Q K^T, owns the 4 keys x, x + TX, x + 2TX, x + 3TX of the tile: a 4 x 4
+//     block of scores, built from one vec4 of Q^T (4 rows at one d) and one vec4 of
+//     K^T (its 4 keys at one d) per d: 16 multiply-adds per two workgroup reads;
+//   - for O += P V, owns the vec4 columns x, x + TX, ... (CV of them) of the 4 rows:
+//     per key, one vec4 of P^T (4 rows) and CV vec4 of V: 16 CV multiply-adds.
+// Q^T (scaled by scale * log2 e), K^T, V and P^T live in workgroup memory as f32
+// vec4; the transposed arrays are XOR-swizzled so that neither their column writes
+// nor their row reads hit the same banks. Row max of the online softmax: a butterfly
+// over the TX lanes of the group, once per tile (not per key); each lane keeps a
+// partial row sum over its own keys, summed across the group only at the end.
+// With PALIAS, P^T is written into the K^T area once S is computed (one more barrier,
+// less memory: head_dim 128 fits in 48 KiB).
+//
+// Same parameters, bindings, key range, accumulate mode and block masks as the other
+// subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, KREG (vec4s of
+// the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or pt), PALIAS, LOG2TX, SPARSE.
+$ENABLE
+
+alias In = $IN;
+alias Out = $OUT;
+
+const D: u32 = $HEAD_DIMu;
+const D4: u32 = D / 4u;
+const BQ: u32 = $BQu;
+const BK: u32 = $BKu;
+const TX: u32 = BK / 4u;
+const QV: u32 = BQ / 4u;
+const WG: u32 = QV * TX;
+const CV: u32 = $CVu;
+
+//#include flash_common
+@group(0) @binding(1) var<storage, read> q: array<In>;
+@group(0) @binding(2) var<storage, read> k: array<In>;
+@group(0) @binding(3) var<storage, read> v: array<In>;
+@group(0) @binding(4) var<storage, read_write> o: array<Out>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+
+// qt[d * QV + (g ^ (d % QV))]: rows 4g..4g+3 at column d.
+var<workgroup> qt: array<vec4<f32>, D * QV>;
+// kt[d * TX + (x ^ (d % TX))]: keys x, x+TX, x+2TX, x+3TX of the tile at column d.
+var<workgroup> kt: array<vec4<f32>, $KREGu>;
+// vs[j * D4 + c]: key j, vec4 column c.
+var<workgroup> vs: array<vec4<f32>, BK * D4>;
+//#if PALIAS
+//#else
+var<workgroup> pt: array<vec4<f32>, BK * QV>;
+//#endif
+// P^T: $PT[j * QV + (g ^ (j % QV))]: rows 4g..4g+3 at key j.
+
+// Max and sum over the TX lanes of a row group (TX is a power of two <= subgroup size).
+fn group_max(x: f32) -> f32 {
+    var y = x;
+    var off = TX / 2u;
+    //#unroll i $LOG2TX
+    y = max(y, subgroupShuffleXor(y, off));
+    off >>= 1u;
+    //#end
+    return y;
+}
+
+fn group_sum(x: f32) -> f32 {
+    var y = x;
+    var off = TX / 2u;
+    //#unroll i $LOG2TX
+    y += subgroupShuffleXor(y, off);
+    off >>= 1u;
+    //#end
+    return y;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wg.y;
+    let b = wg.z;
+    let kvh = h / (p.heads / p.kv_heads);
+    let g = lid / TX;
+    let x = lid % TX;
+    let row0 = wg.x * BQ;
+    let row = row0 + 4u * g;
+    let kv_row_stride = p.kv_heads * D;
+
+    // Q^T, scaled, zero past seq_q. Consecutive lanes take consecutive columns of one
+    // row quad (coalesced reads; the swizzle spreads the writes over the banks).
+    for (var i = lid; i < D * QV; i += WG) {
+        let d = i % D;
+        let qg = i / D;
+        var x4 = vec4<f32>(0.0);
+        //#unroll r 4
+        {
+            let qr = row0 + 4u * qg + {r}u;
+            if qr < p.seq_q {
+                x4[{r}] = f32(q[p.q_off + ((b * p.seq_q + qr) * p.heads + h) * D + d]) * p.scale_log2;
+            }
+        }
+        //#end
+        qt[d * QV + (qg ^ (d % QV))] = x4;
+    }
+
+    var acc: array<vec4<f32>, 4 * CV>;
+    var mx: array<f32, 4>;
+    var l: array<f32, 4>;
+    var rk: array<u32, 4>;
+    //#unroll r 4
+    {
+        let srow = min(row + {r}u, p.seq_q - 1u);
+        let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
+        let resume = p.accumulate != 0u && prev > -1.0e30;
+        mx[{r}] = NEG_BIG;
+        l[{r}] = 0.0;
+        if resume {
+            mx[{r}] = prev * LOG2E;
+            // The group's partial sums add up to 1 (the previous O is normalized).
+            l[{r}] = select(0.0, 1.0, x == 0u);
+        }
+        rk[{r}] = key_limit(srow);
+        let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
+        //#unroll c $CV
+        {
+            acc[{r}u * CV + {c}u] = vec4<f32>(0.0);
+            if resume {
+                let e = obase + 4u * (x + {c}u * TX);
+                acc[{r}u * CV + {c}u] = vec4<f32>(f32(o[e]), f32(o[e + 1u]), f32(o[e + 2u]), f32(o[e + 3u]));
+            }
+        }
+        //#end
+    }
+    //#end
+
+    let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
+    let klim = kend;
+
+    //#use SPANS
+    for (var t = t0; t < t1; t += BK) {
+        // K^T (keys permuted so a lane's 4 keys are one vec4) and V, zero past k_end.
+        for (var i = lid; i < D * TX; i += WG) {
+            let d = i % D;
+            let kx = i / D;
+            var x4 = vec4<f32>(0.0);
+            //#unroll j 4
+            {
+                let key = t + kx + {j}u * TX;
+                if key < p.k_end {
+                    x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + d]);
+                }
+            }
+            //#end
+            kt[d * TX + (kx ^ (d % TX))] = x4;
+        }
+        for (var i = lid; i < BK * D4; i += WG) {
+            let key = t + i / D4;
+            var x4 = vec4<f32>(0.0);
+            if key < p.k_end {
+                let e = p.v_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
+                x4 = vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
+            }
+            vs[i] = x4;
+        }
+        workgroupBarrier();
+
+        // S: rows 4g + r, keys x + TX j (component j of s[r]).
+        var s: array<vec4<f32>, 4>;
+        //#unroll r 4
+        s[{r}] = vec4<f32>(0.0);
+        //#end
+        for (var d0 = 0u; d0 < D; d0 += 4u) {
+            //#unroll u 4
+            {
+                let d = d0 + {u}u;
+                let q4 = qt[d * QV + (g ^ (d % QV))];
+                let k4 = kt[d * TX + (x ^ (d % TX))];
+                //#unroll r 4
+                s[{r}] += q4[{r}] * k4;
+                //#end
+            }
+            //#end
+        }
+
+        // Online softmax: mask, row max over the group, exponentials.
+        var pr: array<vec4<f32>, 4>;
+        //#unroll r 4
+        {
+            let tb = tile_bits(row + {r}u, t, pi);
+            let rl = min(rk[{r}], t1);
+            var sr = s[{r}];
+            //#unroll j 4
+            sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + {j}u * TX, rl, tb));
+            //#end
+            let mt = group_max(max(max(sr.x, sr.y), max(sr.z, sr.w)));
+            let m_new = max(mx[{r}], mt);
+            let alpha = exp2(mx[{r}] - m_new);
+            mx[{r}] = m_new;
+            var e4 = vec4<f32>(0.0);
+            //#unroll j 4
+            e4[{j}] = select(0.0, exp2(sr[{j}] - m_new), sr[{j}] != NEG_BIG);
+            //#end
+            l[{r}] = l[{r}] * alpha + (e4.x + e4.y + e4.z + e4.w);
+            //#unroll c $CV
+            acc[{r}u * CV + {c}u] *= alpha;
+            //#end
+            pr[{r}] = e4;
+        }
+        //#end
+        //#if PALIAS
+        workgroupBarrier();
+        //#endif
+        // P^T: key x + TX j gets the 4 rows' probabilities as one vec4.
+        //#unroll j 4
+        {
+            let j = x + {j}u * TX;
+            $PT[j * QV + (g ^ (j % QV))] = vec4<f32>(pr[0][{j}], pr[1][{j}], pr[2][{j}], pr[3][{j}]);
+        }
+        //#end
+        workgroupBarrier();
+
+        // O += P V.
+        for (var j = 0u; j < BK; j++) {
+            let p4 = $PT[j * QV + (g ^ (j % QV))];
+            //#unroll c $CV
+            {
+                let v4 = vs[j * D4 + x + {c}u * TX];
+                //#unroll r 4
+                acc[{r}u * CV + {c}u] += p4[{r}] * v4;
+                //#end
+            }
+            //#end
+        }
+        workgroupBarrier();
+    }
+    }
+
+    //#unroll r 4
+    {
+        let lt = group_sum(l[{r}]);
+        let rr = row + {r}u;
+        if rr < p.seq_q {
+            let obase = p.o_off + ((b * p.seq_q + rr) * p.heads + h) * D;
+            let inv = select(0.0, 1.0 / lt, lt > 0.0);
+            //#unroll c $CV
+            {
+                let y = acc[{r}u * CV + {c}u] * inv;
+                let f = obase + 4u * (x + {c}u * TX);
+                o[f] = Out(y.x);
+                o[f + 1u] = Out(y.y);
+                o[f + 2u] = Out(y.z);
+                o[f + 3u] = Out(y.w);
+            }
+            //#end
+            if x == 0u {
+                lse[p.lse_off + (b * p.heads + h) * p.seq_q + rr] = select(p.neg_inf, (mx[{r}] + log2(lt)) * p.ln2, lt > 0.0);
+            }
+        }
+    }
+    //#end
+}

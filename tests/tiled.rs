@@ -1,0 +1,174 @@
+//! The subgroup tier's register-tiled kernel (`flash_tiled.wgsl`, the default on GPUs)
+//! against the f64 reference on the adapters here. CPU adapters default to the
+//! broadcast kernel, so this binary forces the tiled one for the whole process
+//! (`RINGATTN_SUBGROUP_VARIANT=tiled`, set before any pipeline is built) and checks
+//! that it is what the tier picks: dense attention over head dims with every tile
+//! shape (P^T in its own area and aliased with K^T), causal, GQA, batch, lengths that
+//! are not tile multiples; block-sparse masks whose blocks cut the query tiles down;
+//! and a key range long enough that a driver's loop cap splits it into chunks that
+//! resume from the previous (O, LSE).
+
+mod common;
+
+use common::{check_case, gl_guard, label, lse_tol, tol, Case};
+use ringattn::kernels::flash::{subgroup_config, SgVariant};
+use ringattn::mask::{BlockMask, Pattern};
+use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, Shape, Tier};
+
+fn force_tiled() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("RINGATTN_SUBGROUP_VARIANT", "tiled"));
+}
+
+/// Contexts with the subgroup tier (GL llvmpipe has no subgroups).
+fn contexts() -> Vec<GpuContext> {
+    force_tiled();
+    common::contexts().into_iter().filter(|c| c.capabilities().tiers().contains(&Tier::Subgroup)).collect()
+}
+
+fn dtypes(ctx: &GpuContext) -> Vec<Dtype> {
+    [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect()
+}
+
+fn is_tiled(ctx: &GpuContext, d: usize) -> bool {
+    matches!(subgroup_config(ctx, d).variant, SgVariant::Tiled { .. })
+}
+
+#[test]
+fn tiled_is_picked_where_it_fits() {
+    for ctx in contexts() {
+        for d in [32, 64, 80, 96, 128] {
+            let cfg = subgroup_config(&ctx, d);
+            // Every head dim up to 128 fits with subgroups of 8 or more lanes.
+            if ctx.capabilities().subgroup_min_size >= 8 {
+                assert!(is_tiled(&ctx, d), "{}: head_dim {d} gets {cfg:?}", label(&ctx));
+            }
+        }
+        assert!(!is_tiled(&ctx, 256), "head_dim 256 does not fit the tiled kernel");
+    }
+}
+
+#[test]
+fn tiled_dense_matches_reference() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts() {
+        let _g = gl_guard(&ctx);
+        for dtype in dtypes(&ctx) {
+            for (i, &(b, nq, nk, h, kvh, d, causal)) in [
+                (1, 100, 77, 4, 2, 64, true),
+                (2, 130, 130, 2, 2, 64, false),
+                (1, 64, 200, 2, 1, 32, true),
+                (1, 33, 95, 3, 3, 128, false),
+                (1, 150, 150, 2, 1, 128, true),
+                (1, 70, 129, 2, 2, 96, true),
+                (1, 45, 61, 2, 2, 80, false),
+                (1, 5, 300, 1, 1, 64, false),
+            ]
+            .iter()
+            .enumerate()
+            {
+                if !is_tiled(&ctx, d) {
+                    continue;
+                }
+                // Lighter f16 share: every other case.
+                if dtype == Dtype::F16 && i % 2 == 1 {
+                    continue;
+                }
+                let c = Case { shape: Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh), dtype, causal, scale: None, tier: Tier::Subgroup };
+                ran += 1;
+                if let Err(e) = check_case(&ctx, &c) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    eprintln!("{ran} tiled dense cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Masked attention through the tiled kernel: query tiles cut to 16-, 32- and 64-token
+/// blocks, partial blocks, per-head masks, causal on top; NaN in V for keys no block
+/// lists (a visit would show).
+#[test]
+fn tiled_masked_matches_reference() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts() {
+        let _g = gl_guard(&ctx);
+        for (block, d, nq, nk) in [(16, 64, 100, 90), (32, 32, 130, 190), (64, 64, 257, 257), (32, 128, 77, 100)] {
+            if !is_tiled(&ctx, d) {
+                continue;
+            }
+            let patterns = [
+                ("window 20 | global 3", Pattern::Window { left: 20, right: 20 }.or(Pattern::Global(3)), false),
+                ("stripes", Pattern::from_fn(|i, j| (i + 2 * j) % 5 != 0), false),
+                ("dilated 48/2/1 & causal", Pattern::Dilated { segment: 48, rate: 2, offset: 1 }.and(Pattern::Causal), true),
+            ];
+            for (name, p, causal) in patterns {
+                let mask = BlockMask::new(&p, nq, nk, block).unwrap();
+                ran += 1;
+                if let Err(e) = check_masked(&ctx, Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), &mask, causal) {
+                    failures.push(format!("{name} block {block}: {e}"));
+                }
+            }
+            let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
+            let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
+            ran += 1;
+            if let Err(e) = check_masked(&ctx, Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), &mask, false) {
+                failures.push(format!("per-head block {block}: {e}"));
+            }
+        }
+    }
+    eprintln!("{ran} tiled masked cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn check_masked(ctx: &GpuContext, s: Shape, mask: &BlockMask, causal: bool) -> Result<(), String> {
+    let seed = reference::fresh_seed();
+    let q = reference::random_vec(s.q_len(), seed);
+    let k = reference::random_vec(s.kv_len(), seed ^ 1);
+    let mut v = reference::random_vec(s.kv_len(), seed ^ 2);
+    for kb in 0..mask.k_blocks() {
+        let used = (0..s.heads).any(|h| (0..mask.q_blocks()).any(|qb| mask.row(h, qb).any(|(b, _)| b == kb)));
+        if !used {
+            let (j0, j1) = (kb * mask.block(), ((kb + 1) * mask.block()).min(s.seq_k));
+            v[j0 * s.kv_heads * s.head_dim..j1 * s.kv_heads * s.head_dim].fill(f32::NAN);
+        }
+    }
+    let t = |x: &[f32], dims| GpuTensor::from_f32(ctx, x, dims, Dtype::F32).unwrap();
+    let (qt, kt, vt) = (t(&q, s.q_dims()), t(&k, s.kv_dims()), t(&v, s.kv_dims()));
+    let attn = Attention::new(ctx, AttentionOptions { causal, scale: None, tier: Some(Tier::Subgroup) });
+    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
+    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
+    out.o.poison(ctx).unwrap();
+    out.lse.poison(ctx).unwrap();
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| e.to_string())?;
+    ctx.queue().submit([enc.finish()]);
+    let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
+    let diag = s.seq_k as i64 - s.seq_q as i64;
+    let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, i, j| mask.allows(h, i, j) && (!causal || j as i64 <= i as i64 + diag));
+    let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
+    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+    if nan || !(eo < tol(Dtype::F32)) || !(el < lse_tol(Dtype::F32)) {
+        return Err(format!("{} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
+    }
+    Ok(())
+}
+
+/// A key range longer than one chunk where the driver caps loop iterations (Mesa
+/// llvmpipe): the later chunks resume from the (O, LSE) the earlier ones wrote.
+#[test]
+fn tiled_long_keys_resume_across_chunks() {
+    for ctx in contexts() {
+        if ctx.capabilities().max_loop_iterations.is_none() || !is_tiled(&ctx, 32) {
+            continue;
+        }
+        let _g = gl_guard(&ctx);
+        for causal in [false, true] {
+            let c = Case { shape: Shape::new(1, 40, 1, 32).with_seq_k(70_000), dtype: Dtype::F32, causal, scale: None, tier: Tier::Subgroup };
+            check_case(&ctx, &c).unwrap();
+        }
+    }
+}
