@@ -169,13 +169,15 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         // tiled_config_for picks for every subgroup size, workgroup-memory limit and
         // query-tile cap (mask blocks of 16 and 32 tokens), dense and block-sparse.
         "flash_tiled" => {
-            use ringattn::kernels::flash::{tiled_config_for, tiled_defines};
+            use ringattn::kernels::flash::{tiled_defines, tiled_shapes_for};
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
                     for sg in SUBGROUP_SIZES {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
                             for (max_bq, sparse) in [(u32::MAX, false), (u32::MAX, true), (32, true), (16, true)] {
-                                if let Some(cfg) = tiled_config_for(d, sg, wg_bytes, 1024, max_bq) {
+                                // Every shape that fits (the first is the default; the
+                                // others RINGATTN_TILED_CFG may force).
+                                for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
                                     let defines = tiled_defines(d, dtype, &cfg, sparse);
                                     if !out.contains(&defines) {
                                         out.push(defines);

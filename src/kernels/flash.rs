@@ -219,7 +219,14 @@ fn variant_from_env() -> Option<SgVariant> {
 pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<TileConfig> {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
-    tiled_config_for(head_dim, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup, max_bq)
+    let (sg, bytes, inv) = (caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
+    // RINGATTN_TILED_CFG=bq,bk tries that shape first (experiments, device sweeps).
+    let forced = std::env::var("RINGATTN_TILED_CFG").ok().and_then(|v| {
+        let (a, b) = v.split_once(',')?;
+        let (bq, bk): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk) == (bq, bk))
+    });
+    forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
 
 /// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys).
@@ -232,12 +239,15 @@ const TILED_SHAPES: &[(u32, u32)] = &[(64, 32), (32, 32), (64, 16), (32, 16), (1
 /// least 32 invocations, and whose Q^T, K^T, V and P^T fit in workgroup memory (P^T in
 /// the K^T area when that is what makes them fit).
 pub fn tiled_config_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> Option<TileConfig> {
+    tiled_shapes_for(head_dim, sg_min, max_wg_bytes, max_invocations, max_bq).next()
+}
+
+/// Every shape of `TILED_SHAPES` that fits (see [`tiled_config_for`]), in order.
+pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> impl Iterator<Item = TileConfig> {
     let d = head_dim as u32;
-    if d % 4 != 0 || d > 128 {
-        return None;
-    }
     let d4 = d / 4;
-    TILED_SHAPES.iter().find_map(|&(bq, bk)| {
+    let ok = d.is_multiple_of(4) && d <= 128;
+    TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk)| {
         let (tx, qv) = (bk / 4, bq / 4);
         let wg = qv * tx;
         if bq > max_bq || tx > sg_min || !d4.is_multiple_of(tx) || wg > max_invocations || wg < 32 {
