@@ -17,7 +17,7 @@
 
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
-use crate::kernels::flash::{self, CausalFrame, FlashArgs, Prepared};
+use crate::kernels::flash::{self, CausalFrame, FlashArgs, Prepared, TileConfig};
 use crate::kernels::Tier;
 use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
@@ -133,6 +133,24 @@ impl<'a> Attention<'a> {
         Ok(tier)
     }
 
+    /// The pipeline [`Attention::encode_with`] uses for a problem of shape `s`, dense or
+    /// under a mask of `mask_block`-token blocks (built, or fetched from the context's cache).
+    fn prepared(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<Prepared> {
+        let tier = self.tier(dtype, s.head_dim)?;
+        match mask_block {
+            None => flash::prepare_for(self.ctx, tier, dtype, s),
+            Some(block) => flash::prepare_sparse(self.ctx, tier, dtype, s.head_dim, block),
+        }
+    }
+
+    /// The tier and tiles a call on a problem of shape `s` runs with (dense, or under a
+    /// mask of `mask_block`-token blocks): the matrix tier's query tiles depend on the
+    /// grid (see [`flash::matrix_config_for_grid`]). Builds the pipeline if needed.
+    pub fn tiles(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<(Tier, TileConfig)> {
+        let prep = self.prepared(dtype, s, mask_block)?;
+        Ok((prep.tier, prep.cfg))
+    }
+
     /// Checks q/k/v and allocates O and LSE. Does not run anything.
     pub fn alloc_output(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor) -> Result<AttentionOutput> {
         let s = self.shape_of(q, k, v)?;
@@ -235,11 +253,7 @@ impl<'a> Attention<'a> {
         let s = flash::check_shapes(q, k, v, o, lse)?;
         self.ctx.check_dtype(q.dtype(), "attention")?;
         let scale = self.scale(s.head_dim)?;
-        let tier = self.tier(q.dtype(), s.head_dim)?;
-        let prep: Prepared = match mask {
-            None => flash::prepare(self.ctx, tier, q.dtype(), s.head_dim)?,
-            Some(m) => flash::prepare_sparse(self.ctx, tier, q.dtype(), s.head_dim, m.shape().block)?,
-        };
+        let prep = self.prepared(q.dtype(), &s, mask.map(|m| m.shape().block))?;
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
         let parts = if mask.is_some() { 1 } else { self.key_splits_for(&s) };
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::attention::{resolve_tier, Attention, AttentionOptions};
 use crate::context::GpuContext;
 use crate::error::{Error, Result};
+use crate::kernels::flash::TileConfig;
 use crate::kernels::Tier;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 use crate::timing::{median, GpuTimer};
@@ -268,6 +269,8 @@ pub struct Workload<'a> {
     next: Cell<usize>,
     case: Case,
     tier: Tier,
+    /// The tiles the kernel runs with for this case's shape.
+    tile: TileConfig,
     /// Bytes the context's allocation counter grew by per input set.
     bytes_per_set: u64,
     /// Block mask (block-sparse cases), on the host (for checks) and on the GPU.
@@ -366,13 +369,14 @@ impl<'a> Workload<'a> {
             sets.push(IoSet { q, k, v, o, lse });
         }
         let bytes_per_set = (ctx.allocated_bytes() - before) / nsets as u64;
+        let (_, tile) = attn.tiles(case.dtype, &shape, gmask.map(|m| m.shape().block))?;
         let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
         for s in &sets {
             for t in [&s.q, &s.k, &s.v] {
                 fill_random(ctx, t, &mut rng)?;
             }
         }
-        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, bytes_per_set, mask })
+        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, tile, bytes_per_set, mask })
     }
 
     /// Bytes of the GPU block mask (0 without one).
@@ -416,6 +420,11 @@ impl<'a> Workload<'a> {
     /// The tier that runs (the requested one may have been lowered).
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+    /// The tiles the kernel runs with (on the matrix tier they depend on the grid:
+    /// [`crate::kernels::flash::matrix_config_for_grid`]).
+    pub fn tile(&self) -> TileConfig {
+        self.tile
     }
     /// Number of input sets the runs alternate between.
     pub fn input_sets(&self) -> usize {
@@ -676,6 +685,10 @@ pub struct CaseResult {
     pub ring_ms: Vec<f64>,
     #[serde(default)]
     pub ring_ms_median: Option<f64>,
+    /// Single-device cases: the kernel's tiles for this shape ([`TileConfig::describe`]:
+    /// query rows `bq`, keys per tile `bk`, then the tier's own parameters).
+    #[serde(default)]
+    pub tile: Option<String>,
 }
 
 impl CaseResult {
@@ -724,6 +737,7 @@ impl CaseResult {
             mask_block: None,
             ring_ms: Vec::new(),
             ring_ms_median: None,
+            tile: None,
         }
     }
 
@@ -1033,7 +1047,7 @@ pub fn run_case_masked(
         }
     }
     res.density = mask.map(|m| m.density());
-    type Measured = (usize, Vec<f64>, Vec<f64>, usize, u64, Option<CheckResult>);
+    type Measured = (usize, Vec<f64>, Vec<f64>, usize, u64, Option<CheckResult>, String);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
         let w = Workload::with_mask(ctx, *case, opts, mask)?;
         let budget = opts.max_seconds.map(Duration::from_secs_f64);
@@ -1058,11 +1072,12 @@ pub fn run_case_masked(
             Some(n) => Some(w.check(&sample_rows(case.seq, n))?),
             None => None,
         };
-        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check))
+        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check, w.tile().describe(w.tier())))
     }));
     match outcome {
-        Ok(Ok((warm, gpu, wall, sets, peak, check))) => {
+        Ok(Ok((warm, gpu, wall, sets, peak, check, tile))) => {
             res.status = CaseStatus::Ok;
+            res.tile = Some(tile);
             res.warmup_runs = warm;
             res.input_sets = sets;
             res.set_samples(&gpu, &wall);

@@ -590,6 +590,10 @@ pub struct CsvRow {
     pub density: Option<f64>,
     #[serde(default)]
     pub mask_block: Option<usize>,
+    /// Single-device cases: the kernel's tiles (absent in CSV files written before this
+    /// column existed).
+    #[serde(default)]
+    pub tile: String,
 }
 
 /// The CSV rows of a report.
@@ -642,6 +646,7 @@ pub fn csv_rows(report: &BenchReport) -> Vec<CsvRow> {
             note: r.note.clone().unwrap_or_default(),
             density: r.density,
             mask_block: r.mask_block,
+            tile: r.tile.clone().unwrap_or_default(),
         })
         .collect()
 }
@@ -712,6 +717,7 @@ pub fn report_from_csv(path: &Path) -> Result<BenchReport> {
             mask_block: r.mask_block,
             ring_ms: Vec::new(),
             ring_ms_median: r.ring_ms_median,
+            tile: opt(&r.tile),
         });
     }
     let suites: Vec<String> = rows.iter().map(|r| r.suite.clone()).filter(|s| !s.is_empty()).fold(Vec::new(), |mut v, s| {

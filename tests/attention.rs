@@ -402,6 +402,29 @@ fn tier_coverage() {
     }
 }
 
+/// `flash::prepare_for` (the problem shape known) builds the tiles `flash::prepare` does,
+/// except on the matrix tier, whose query tiles may only get shorter (small grids).
+#[test]
+fn shape_aware_tiles() {
+    use ringattn::kernels::flash;
+    let d = 64;
+    for ctx in contexts() {
+        for dtype in dtypes(ctx) {
+            for tier in tiers(ctx, dtype, d).0 {
+                let plain = flash::prepare(ctx, tier, dtype, d).expect("prepare").cfg;
+                for s in [Shape::new(1, 1024, 8, d), Shape::new(1, 4096, 1, d), Shape::new(4, 16384, 16, d)] {
+                    let shaped = flash::prepare_for(ctx, tier, dtype, &s).expect("prepare_for").cfg;
+                    if tier == Tier::Matrix {
+                        assert!(shaped.bq <= plain.bq, "{s:?}: {shaped:?} vs {plain:?}");
+                    } else {
+                        assert_eq!(shaped, plain, "{tier} {s:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Pipeline build + first run vs. a second run, per adapter, dtype, head_dim and tier
 /// (`cargo test --release --test attention compile_times -- --ignored --nocapture`).
 #[test]

@@ -463,7 +463,8 @@ fn time_single(
     };
     let (qt, kt, vt) = (up(q, s.q_dims())?, up(k, s.kv_dims())?, up(v, s.kv_dims())?);
     let attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() });
-    attn.prepare(dtype, s.head_dim)?;
+    // The pipeline for this shape (the matrix tier's tiles depend on the grid).
+    attn.tiles(dtype, &s, None)?;
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     if !args.no_warmup {
         attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;

@@ -108,6 +108,18 @@ pub struct TileConfig {
 }
 
 impl TileConfig {
+    /// Short description for reports: query rows and keys per tile, then the tier's own
+    /// parameters (`mq`, `w` on the matrix tier; `r`, `m` or `bcast` on the subgroup tier).
+    pub fn describe(&self, tier: Tier) -> String {
+        let base = format!("bq={} bk={}", self.bq, self.bk);
+        match tier {
+            Tier::Portable => base,
+            Tier::Subgroup if self.bcast => format!("{base} bcast"),
+            Tier::Subgroup => format!("{base} r={} m={}", self.r, self.m),
+            Tier::Matrix => format!("{base} mq={} w={}", self.mq, self.w),
+        }
+    }
+
     /// Rough count of loop back-edges one invocation executes per key (and per row),
     /// for drivers that cap loop iterations (see `Capabilities::max_loop_iterations`).
     fn loop_cost(&self, tier: Tier, head_dim: usize) -> (u64, u64) {
@@ -418,6 +430,84 @@ pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_by
     Some(tile)
 }
 
+/// Launches of fewer workgroups than this leave most streaming multiprocessors idle on
+/// the GPUs measured (an H100 has 132; wgpu does not report the count): below it the
+/// matrix tier takes shorter query tiles ([`small_grid_matrix_config`]).
+pub const SMALL_GRID_WORKGROUPS: u64 = 128;
+
+/// The shortest query tile the small-grid rule takes. On an H100 (BENCHMARKS.md, "Small
+/// grids") the 32-row shapes (two subgroups per workgroup) were slower than the 64-row
+/// (1,4,32) at head_dim 128 even where they doubled the workgroup count (N=4096, H=1:
+/// 0.32-0.36 ms against 0.26 ms) and at most 9 % faster at 64.
+pub const SMALL_GRID_MIN_ROWS: u32 = 64;
+
+/// Workgroups of one launch of `shape` with `bq`-row query tiles (`encode_keys`'s grid:
+/// query tiles x heads x batch).
+pub fn grid_workgroups(shape: &Shape, bq: u32) -> u64 {
+    shape.seq_q.div_ceil(bq.max(1) as usize) as u64 * shape.heads as u64 * shape.batch as u64
+}
+
+/// The matrix-tier tiles for a launch of `shape`, given the tiles `normal` chosen for
+/// the adapter and head_dim ([`matrix_config`]) and the adapter's subgroup size and
+/// workgroup limits (no device needed, so it is unit-tested anywhere).
+///
+/// A grid of at least [`SMALL_GRID_WORKGROUPS`] keeps `normal`. A smaller one takes,
+/// among the shapes that fit ([`MATRIX_CANDIDATES`] and (1,2,32)) with fewer query rows
+/// than `normal` but at least [`SMALL_GRID_MIN_ROWS`], the tallest tile that reaches
+/// [`SMALL_GRID_WORKGROUPS`], or when none does the one with the most workgroups
+/// (then the taller tile). Ties go to `normal`'s key tile, then to more subgroups, then
+/// to longer key tiles: on an H100 (1,4,32) beat (2,2,32) in every small grid measured.
+/// `normal` stays when nothing gives more workgroups than it does.
+pub fn small_grid_matrix_config(normal: TileConfig, shape: &Shape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
+    let base = grid_workgroups(shape, normal.bq);
+    if base >= SMALL_GRID_WORKGROUPS {
+        return normal;
+    }
+    let fits: Vec<(TileConfig, u64)> = MATRIX_CANDIDATES
+        .iter()
+        .chain([(1, 2, 32)].iter())
+        .filter_map(|&sh| matrix_config_for(shape.head_dim, sh, sg, max_wg_bytes, max_invocations))
+        .filter(|c| c.bq < normal.bq && c.bq >= SMALL_GRID_MIN_ROWS)
+        .map(|c| (c, grid_workgroups(shape, c.bq)))
+        .collect();
+    let pref = |c: &TileConfig| (c.bk == normal.bk, c.w, c.bk);
+    let pick = fits
+        .iter()
+        .filter(|(_, n)| *n >= SMALL_GRID_WORKGROUPS)
+        .max_by_key(|(c, _)| (c.bq, pref(c)))
+        .or_else(|| fits.iter().max_by_key(|(c, n)| (*n, c.bq, pref(c))));
+    match pick {
+        Some(&(c, n)) if n > base => c,
+        _ => normal,
+    }
+}
+
+/// Whether the small-grid rule is on for a value of `RINGATTN_SMALL_GRID` (`0`, `off`
+/// or `false` turn it off; unset or anything else leaves it on).
+pub fn small_grid_enabled(value: Option<&str>) -> bool {
+    !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+}
+
+/// The matrix-tier tiles for a launch of `shape` on this adapter: [`matrix_config`],
+/// shortened for small grids by [`small_grid_matrix_config`] unless
+/// `RINGATTN_MATRIX_CFG` forces a shape or `RINGATTN_SMALL_GRID=0` turns the rule off.
+/// `None` when the tier does not fit (as for [`matrix_config`]).
+pub fn matrix_config_for_grid(ctx: &GpuContext, shape: &Shape) -> Option<TileConfig> {
+    let normal = matrix_config(ctx, shape.head_dim)?;
+    if env_matrix_shape().is_some() || !small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref()) {
+        return Some(normal);
+    }
+    let caps = ctx.capabilities();
+    let lim = &caps.limits;
+    Some(small_grid_matrix_config(
+        normal,
+        shape,
+        caps.subgroup_min_size,
+        lim.max_compute_workgroup_storage_size,
+        lim.max_compute_invocations_per_workgroup,
+    ))
+}
+
 /// Per-subgroup workgroup-memory regions (S in f32 elements, P in f16 elements).
 fn matrix_regions(cfg: &TileConfig, _head_dim: usize) -> (u32, u32) {
     let rs = 16 * cfg.mq;
@@ -560,6 +650,7 @@ fn sparse_flag(sparse: bool) -> String {
 }
 
 /// A pipeline ready to dispatch and the tile it was built for.
+#[derive(Clone)]
 pub struct Prepared {
     pub pipeline: std::sync::Arc<wgpu::ComputePipeline>,
     pub cfg: TileConfig,
@@ -571,7 +662,14 @@ pub struct Prepared {
 /// Builds (or fetches) the pipeline for `tier`. The caller has already checked that
 /// the tier supports the dtype and head_dim.
 pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> Result<Prepared> {
-    prepare_with(ctx, tier, dtype, head_dim, None)
+    prepare_with(ctx, tier, dtype, head_dim, None, None)
+}
+
+/// [`prepare`] for launches of a known problem shape: the matrix tier takes its tiles
+/// from [`matrix_config_for_grid`] (shorter query tiles for small grids); the other
+/// tiers are the same as with [`prepare`].
+pub fn prepare_for(ctx: &GpuContext, tier: Tier, dtype: Dtype, shape: &Shape) -> Result<Prepared> {
+    prepare_with(ctx, tier, dtype, shape.head_dim, None, Some(shape))
 }
 
 /// The block-sparse pipeline for `tier` and a mask of `block`-token blocks: the same
@@ -581,11 +679,11 @@ pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usiz
     if !crate::mask::BLOCK_SIZES.contains(&block) {
         return Err(Error::InvalidArgument(format!("mask block size must be one of {:?}, got {block}", crate::mask::BLOCK_SIZES)));
     }
-    prepare_with(ctx, tier, dtype, head_dim, Some(block as u32))
+    prepare_with(ctx, tier, dtype, head_dim, Some(block as u32), None)
 }
 
-fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>) -> Result<Prepared> {
-    let prep = prepare_tiles(ctx, tier, dtype, head_dim, block)?;
+fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<&Shape>) -> Result<Prepared> {
+    let prep = prepare_tiles(ctx, tier, dtype, head_dim, block, grid)?;
     // The sparse kernels read a tile's visibility bits as two words.
     if prep.sparse && prep.cfg.bk > 64 {
         return Err(Error::InvalidArgument(format!("block-sparse kernels need key tiles of at most 64 keys; the {tier} tier uses {}", prep.cfg.bk)));
@@ -593,7 +691,9 @@ fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, blo
     Ok(prep)
 }
 
-fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>) -> Result<Prepared> {
+/// `grid`: the launches' problem shape, when known (dense pipelines only: the sparse
+/// ones keep their query tiles inside mask blocks).
+fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<&Shape>) -> Result<Prepared> {
     let sparse = block.is_some();
     let cap = block.unwrap_or(u32::MAX);
     match tier {
@@ -621,7 +721,11 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 return Err(Error::InvalidArgument("the matrix tier takes f16 tensors".into()));
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
-            let mut cfg = matrix_config(ctx, head_dim).ok_or_else(no_fit)?;
+            let cfg = match grid {
+                Some(shape) if block.is_none() => matrix_config_for_grid(ctx, shape),
+                _ => matrix_config(ctx, head_dim),
+            };
+            let mut cfg = cfg.ok_or_else(no_fit)?;
             if cfg.bq > cap {
                 // Largest candidate whose query tile fits in a mask block.
                 let caps = ctx.capabilities();
@@ -790,4 +894,112 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         b0 += nb;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An NVIDIA-like adapter: subgroups of 32, 48 KiB of workgroup memory, 1024 invocations.
+    const SG: u32 = 32;
+    const WG_BYTES: u32 = 49152;
+    const INVOCATIONS: u32 = 1024;
+
+    fn cfg(d: usize, shape: MatrixShape) -> TileConfig {
+        matrix_config_for(d, shape, SG, WG_BYTES, INVOCATIONS).expect("shape fits")
+    }
+
+    fn pick(d: usize, normal: MatrixShape, shape: &Shape) -> TileConfig {
+        small_grid_matrix_config(cfg(d, normal), shape, SG, WG_BYTES, INVOCATIONS)
+    }
+
+    #[test]
+    fn grid_counts_query_tiles_heads_and_batch() {
+        assert_eq!(grid_workgroups(&Shape::new(1, 1024, 8, 64), 128), 64);
+        assert_eq!(grid_workgroups(&Shape::new(3, 1000, 2, 64), 64), 16 * 2 * 3);
+        assert_eq!(grid_workgroups(&Shape::new(1, 16, 1, 64), 128), 1);
+    }
+
+    #[test]
+    fn small_grid_takes_64_row_tiles() {
+        // N=1024, H=8: 64 workgroups of 128 rows, 128 of 64 rows (the H100 measurement).
+        for (d, normal) in [(64, default_matrix_shape(64)), (128, default_matrix_shape(128)), (96, (2, 4, 32))] {
+            let normal_cfg = cfg(d, normal);
+            assert_eq!(normal_cfg.bq, 128, "d={d}");
+            let got = pick(d, normal, &Shape::new(1, 1024, 8, d));
+            assert_eq!((got.mq, got.w, got.bk, got.bq), (1, 4, 32, 64), "d={d}");
+        }
+        // N=4096, H=2: 64 -> 128 workgroups.
+        let got = pick(64, (2, 4, 32), &Shape::new(1, 4096, 2, 64));
+        assert_eq!((got.mq, got.w, got.bk), (1, 4, 32));
+        // N=4096, H=1: no allowed tile reaches 128 workgroups; the most (64) win, and
+        // tiles stay at least SMALL_GRID_MIN_ROWS tall.
+        let got = pick(128, (1, 8, 32), &Shape::new(1, 4096, 1, 128));
+        assert_eq!((got.mq, got.w, got.bk), (1, 4, 32));
+        assert_eq!(got.bq, SMALL_GRID_MIN_ROWS);
+    }
+
+    #[test]
+    fn large_grid_keeps_the_normal_tiles() {
+        for shape in [Shape::new(1, 4096, 8, 64), Shape::new(2, 1024, 8, 64), Shape::new(8, 16384, 32, 64)] {
+            assert_eq!(pick(64, (2, 4, 32), &shape), cfg(64, (2, 4, 32)), "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn no_gain_keeps_the_normal_tiles() {
+        // One query tile whatever its height: nothing to win.
+        assert_eq!(pick(64, (2, 4, 32), &Shape::new(1, 16, 1, 64)), cfg(64, (2, 4, 32)));
+        assert_eq!(pick(64, (2, 4, 32), &Shape::new(1, 64, 1, 64)), cfg(64, (2, 4, 32)));
+        // Already at the shortest allowed tile.
+        assert_eq!(pick(64, (1, 4, 32), &Shape::new(1, 1024, 1, 64)), cfg(64, (1, 4, 32)));
+    }
+
+    #[test]
+    fn ties_prefer_the_normal_key_tile() {
+        // With room for 64-key tiles everywhere, a 64-key normal shape keeps 64-key tiles.
+        let big = 100_000;
+        let normal = matrix_config_for(64, (2, 4, 64), SG, big, INVOCATIONS).expect("fits in 100 KB");
+        let got = small_grid_matrix_config(normal, &Shape::new(1, 1024, 8, 64), SG, big, INVOCATIONS);
+        assert_eq!((got.mq, got.w, got.bk), (1, 4, 64));
+    }
+
+    #[test]
+    fn never_a_taller_tile_or_fewer_workgroups() {
+        let shapes: Vec<Shape> = [(1, 128, 1), (1, 1024, 1), (1, 1024, 8), (2, 2048, 4), (1, 4096, 1), (1, 4096, 2), (4, 333, 3), (1, 65536, 32)]
+            .iter()
+            .flat_map(|&(b, n, h)| MATRIX_HEAD_DIMS.iter().map(move |&d| Shape::new(b, n, h, d)))
+            .collect();
+        for &sg in &[32, 64] {
+            for s in &shapes {
+                for &normal in MATRIX_CANDIDATES {
+                    let Some(n) = matrix_config_for(s.head_dim, normal, sg, WG_BYTES, INVOCATIONS) else { continue };
+                    let got = small_grid_matrix_config(n, s, sg, WG_BYTES, INVOCATIONS);
+                    assert!(got.bq <= n.bq, "{s:?} {normal:?}: {got:?}");
+                    assert!(grid_workgroups(s, got.bq) >= grid_workgroups(s, n.bq), "{s:?} {normal:?}: {got:?}");
+                    assert!(got == n || got.bq >= SMALL_GRID_MIN_ROWS, "{s:?} {normal:?}: {got:?}");
+                    assert_eq!(matrix_config_for(s.head_dim, (got.mq, got.w, got.bk), sg, WG_BYTES, INVOCATIONS), Some(got));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_grid_switch() {
+        assert!(small_grid_enabled(None));
+        assert!(small_grid_enabled(Some("1")));
+        assert!(small_grid_enabled(Some("")));
+        for off in ["0", "off", "false", " 0 "] {
+            assert!(!small_grid_enabled(Some(off)), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn describe_names_the_tier_parameters() {
+        assert_eq!(cfg(64, (1, 4, 32)).describe(Tier::Matrix), "bq=64 bk=32 mq=1 w=4");
+        let p = TileConfig { bq: 64, bk: 32, r: 1, bcast: false, mq: 0, w: 0, m: 1 };
+        assert_eq!(p.describe(Tier::Portable), "bq=64 bk=32");
+        assert_eq!(TileConfig { r: 4, m: 4, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 r=4 m=4");
+        assert_eq!(TileConfig { bcast: true, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 bcast");
+    }
 }

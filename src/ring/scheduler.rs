@@ -250,9 +250,17 @@ pub(crate) fn run_device(
         Some(m) => Some(m.upload(ctx).map_err(&setup)?),
         None => None,
     };
-    let prep = match &mask {
-        Some(m) => flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?,
-        None => flash::prepare(ctx, tier, dtype, d).map_err(&setup)?,
+    // One pipeline per query chunk: a dense launch's grid is that chunk's query tiles
+    // x heads x batch, and the matrix tier picks its tiles by grid (cached pipelines, so
+    // equal chunks share one). Block-sparse pipelines keep one tile (mask blocks).
+    let my_q = plan.q.block(me);
+    let preps: Vec<flash::Prepared> = match &mask {
+        Some(m) => vec![flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?; my_q.len()],
+        None => my_q
+            .iter()
+            .map(|r| flash::prepare_for(ctx, tier, dtype, &Shape { batch: b, seq_q: r.len(), seq_k: s.seq_k, heads: h, kv_heads: kvh, head_dim: d }))
+            .collect::<Result<_>>()
+            .map_err(&setup)?,
     };
     let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
     let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece, align };
@@ -265,7 +273,6 @@ pub(crate) fn run_device(
     let w = ws.as_mut().expect("workspace was just created");
     // This call's outputs, and the running (O, LSE) they start from (O = 0, LSE = -inf):
     // the outputs themselves for f32, the workspace's f32 accumulators for f16.
-    let my_q = plan.q.block(me);
     let mut outputs: Vec<Option<(GpuTensor, LseBuffer)>> = Vec::new();
     let mut out_bytes = 0u64;
     let mut init = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring init") });
@@ -378,7 +385,7 @@ pub(crate) fn run_device(
                             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
                         let args =
                             FlashArgs { q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: mask.as_ref().map(|m| (m, frame)) };
-                        flash::encode(ctx, &mut pass, &prep, &args)?;
+                        flash::encode(ctx, &mut pass, &preps[qi], &args)?;
                     }
                     merge::encode_merge(ctx, &mut enc, ao, al, &po, &pl)?;
                 }
