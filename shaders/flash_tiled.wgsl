@@ -3,24 +3,26 @@
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK/4
-// consecutive lanes (inside one subgroup); row group g owns the 4 query rows
-// 4g .. 4g+3 of the workgroup, and lane x of the group:
-//   - for S = Q K^T, owns the 4 keys x, x + TX, x + 2TX, x + 3TX of the tile: a 4 x 4
-//     block of scores, built from one vec4 of Q^T (4 rows at one d) and one vec4 of
-//     K^T (its 4 keys at one d) per d: 16 multiply-adds per two workgroup reads;
-//   - for O += P V, owns the vec4 columns x, x + TX, ... (CV of them) of the 4 rows:
-//     per key, one vec4 of P^T (4 rows) and CV vec4 of V: 16 CV multiply-adds.
+// consecutive lanes (inside one subgroup); row group g owns the TM query rows
+// TM g .. TM g + TM - 1 of the workgroup (TQ = TM/4 quads of rows), and lane x:
+//   - for S = Q K^T, owns the 4 keys x, x + TX, x + 2TX, x + 3TX of the tile: a TM x 4
+//     block of scores, built from TQ vec4 of Q^T (4 rows at one d) and one vec4 of
+//     K^T (its 4 keys at one d) per d: 4 TM multiply-adds per TQ + 1 workgroup reads;
+//   - for O += P V, owns the vec4 columns x, x + TX, ... (CV of them) of the TM rows:
+//     per key, TQ vec4 of P^T and CV vec4 of V: 4 TM CV multiply-adds.
 // Q^T (scaled by scale * log2 e), K^T, V and P^T live in workgroup memory as f32
-// vec4; the transposed arrays are XOR-swizzled so that neither their column writes
-// nor their row reads hit the same banks. Row max of the online softmax: a butterfly
+// vec4; the transposed arrays have one vec4 of padding per row so that neither their
+// column writes nor their row reads hit the same banks. The d and key loops are
+// unrolled by the template, so every workgroup address is a lane base plus a constant. Row max of the online softmax: a butterfly
 // over the TX lanes of the group, once per tile (not per key); each lane keeps a
 // partial row sum over its own keys, summed across the group only at the end.
 // With PALIAS, P^T is written into the K^T area once S is computed (one more barrier,
 // less memory: head_dim 128 fits in 48 KiB).
 //
 // Same parameters, bindings, key range, accumulate mode and block masks as the other
-// subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, KREG (vec4s of
-// the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or pt), PALIAS, LOG2TX, SPARSE.
+// subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, TM, TQ (= TM/4),
+// KREG (vec4s of the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or
+// pt), PALIAS, LOG2TX, SPARSE.
 $ENABLE
 
 alias In = $IN;
@@ -30,9 +32,14 @@ const D: u32 = $HEAD_DIMu;
 const D4: u32 = D / 4u;
 const BQ: u32 = $BQu;
 const BK: u32 = $BKu;
+const TM: u32 = $TMu;
+const TQ: u32 = $TQu;
 const TX: u32 = BK / 4u;
 const QV: u32 = BQ / 4u;
-const WG: u32 = QV * TX;
+// Row strides (vec4) of Q^T and P^T, and of K^T: one vec4 of padding.
+const QS: u32 = QV + 1u;
+const KS: u32 = TX + 1u;
+const WG: u32 = BQ / TM * TX;
 const CV: u32 = $CVu;
 
 //#include flash_common
@@ -42,17 +49,17 @@ const CV: u32 = $CVu;
 @group(0) @binding(4) var<storage, read_write> o: array<Out>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-// qt[d * QV + (g ^ (d % QV))]: rows 4g..4g+3 at column d.
-var<workgroup> qt: array<vec4<f32>, D * QV>;
-// kt[d * TX + (x ^ (d % TX))]: keys x, x+TX, x+2TX, x+3TX of the tile at column d.
+// qt[d * QS + i]: rows 4i..4i+3 at column d.
+var<workgroup> qt: array<vec4<f32>, D * QS>;
+// kt[d * KS + x]: keys x, x+TX, x+2TX, x+3TX of the tile at column d.
 var<workgroup> kt: array<vec4<f32>, $KREGu>;
 // vs[j * D4 + c]: key j, vec4 column c.
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
 //#if PALIAS
 //#else
-var<workgroup> pt: array<vec4<f32>, BK * QV>;
+var<workgroup> pt: array<vec4<f32>, BK * QS>;
 //#endif
-// P^T: $PT[j * QV + (g ^ (j % QV))]: rows 4g..4g+3 at key j.
+// P^T: $PT[j * QS + i]: rows 4i..4i+3 at key j.
 
 // Max and sum over the TX lanes of a row group (TX is a power of two <= subgroup size).
 fn group_max(x: f32) -> f32 {
@@ -83,7 +90,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let g = lid / TX;
     let x = lid % TX;
     let row0 = wg.x * BQ;
-    let row = row0 + 4u * g;
+    let row = row0 + TM * g;
+    let qq = g * TQ;
     let kv_row_stride = p.kv_heads * D;
 
     // Q^T, scaled, zero past seq_q. Consecutive lanes take consecutive columns of one
@@ -100,14 +108,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
         }
         //#end
-        qt[d * QV + (qg ^ (d % QV))] = x4;
+        qt[d * QS + qg] = x4;
     }
 
-    var acc: array<vec4<f32>, 4 * CV>;
-    var mx: array<f32, 4>;
-    var l: array<f32, 4>;
-    var rk: array<u32, 4>;
-    //#unroll r 4
+    var acc: array<vec4<f32>, TM * CV>;
+    var mx: array<f32, TM>;
+    var l: array<f32, TM>;
+    var rk: array<u32, TM>;
+    //#unroll r $TM
     {
         let srow = min(row + {r}u, p.seq_q - 1u);
         let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
@@ -151,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 }
             }
             //#end
-            kt[d * TX + (kx ^ (d % TX))] = x4;
+            kt[d * KS + kx] = x4;
         }
         for (var i = lid; i < BK * D4; i += WG) {
             let key = t + i / D4;
@@ -164,27 +172,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
 
-        // S: rows 4g + r, keys x + TX j (component j of s[r]).
-        var s: array<vec4<f32>, 4>;
-        //#unroll r 4
+        // S: rows TM g + r, keys x + TX j (component j of s[r]).
+        var s: array<vec4<f32>, TM>;
+        //#unroll r $TM
         s[{r}] = vec4<f32>(0.0);
         //#end
-        for (var d0 = 0u; d0 < D; d0 += 4u) {
-            //#unroll u 4
+        //#unroll d $HEAD_DIM
+        {
+            let k4 = kt[{d}u * KS + x];
+            //#unroll a $TQ
             {
-                let d = d0 + {u}u;
-                let q4 = qt[d * QV + (g ^ (d % QV))];
-                let k4 = kt[d * TX + (x ^ (d % TX))];
-                //#unroll r 4
-                s[{r}] += q4[{r}] * k4;
-                //#end
+                let q4 = qt[{d}u * QS + qq + {a}u];
+                s[{a}u * 4u] += q4.x * k4;
+                s[{a}u * 4u + 1u] += q4.y * k4;
+                s[{a}u * 4u + 2u] += q4.z * k4;
+                s[{a}u * 4u + 3u] += q4.w * k4;
             }
             //#end
         }
+        //#end
 
         // Online softmax: mask, row max over the group, exponentials.
-        var pr: array<vec4<f32>, 4>;
-        //#unroll r 4
+        var pr: array<vec4<f32>, TM>;
+        //#unroll r $TM
         {
             let tb = tile_bits(row + {r}u, t, pi);
             let rl = min(rk[{r}], t1);
@@ -210,32 +220,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#if PALIAS
         workgroupBarrier();
         //#endif
-        // P^T: key x + TX j gets the 4 rows' probabilities as one vec4.
+        // P^T: key x + TX j gets each quad of rows' probabilities as one vec4.
         //#unroll j 4
         {
             let j = x + {j}u * TX;
-            $PT[j * QV + (g ^ (j % QV))] = vec4<f32>(pr[0][{j}], pr[1][{j}], pr[2][{j}], pr[3][{j}]);
+            //#unroll a $TQ
+            $PT[j * QS + qq + {a}u] = vec4<f32>(pr[{a}u * 4u][{j}], pr[{a}u * 4u + 1u][{j}], pr[{a}u * 4u + 2u][{j}], pr[{a}u * 4u + 3u][{j}]);
+            //#end
         }
         //#end
         workgroupBarrier();
 
         // O += P V.
-        for (var j = 0u; j < BK; j++) {
-            let p4 = $PT[j * QV + (g ^ (j % QV))];
-            //#unroll c $CV
+        //#unroll j $BK
+        {
+            //#unroll a $TQ
             {
-                let v4 = vs[j * D4 + x + {c}u * TX];
-                //#unroll r 4
-                acc[{r}u * CV + {c}u] += p4[{r}] * v4;
+                let p4 = $PT[{j}u * QS + qq + {a}u];
+                //#unroll c $CV
+                {
+                    let v4 = vs[{j}u * D4 + x + {c}u * TX];
+                    acc[({a}u * 4u) * CV + {c}u] += p4.x * v4;
+                    acc[({a}u * 4u + 1u) * CV + {c}u] += p4.y * v4;
+                    acc[({a}u * 4u + 2u) * CV + {c}u] += p4.z * v4;
+                    acc[({a}u * 4u + 3u) * CV + {c}u] += p4.w * v4;
+                }
                 //#end
             }
             //#end
         }
+        //#end
         workgroupBarrier();
     }
     }
 
-    //#unroll r 4
+    //#unroll r $TM
     {
         let lt = group_sum(l[{r}]);
         let rr = row + {r}u;

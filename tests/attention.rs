@@ -496,7 +496,7 @@ fn key_splits_match_reference() {
 /// workgroup, GQA, f32 and f16.
 #[test]
 fn subgroup_rows_per_group_match_reference() {
-    use ringattn::kernels::flash::{self, prepare_shuffle, shuffle_config_for, CausalFrame, FlashArgs};
+    use ringattn::kernels::flash::{self, prepare_subgroup_with, shuffle_config_for, CausalFrame, FlashArgs};
     use ringattn::{reference, GpuTensor, LseBuffer};
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -513,7 +513,7 @@ fn subgroup_rows_per_group_match_reference() {
             .enumerate()
             {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, 16) else { continue };
-                let prep = prepare_shuffle(ctx, dtype, d, cfg).unwrap();
+                let prep = prepare_subgroup_with(ctx, dtype, d, cfg).unwrap();
                 let s = shape(2, nq, nk, 4, 2, d);
                 let seed = reference::fresh_seed() ^ i as u64;
                 let host = |len, x| reference::random_vec(len, seed ^ x);

@@ -127,7 +127,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                     for r in lanes {
                         // shuffle_config's default (4 rows per group, tiles of at most
                         // 16 keys) and the one-row kernel with the portable tiles
-                        // (RINGATTN_SUBGROUP_CFG; prepare_shuffle in the tests).
+                        // (RINGATTN_SUBGROUP_CFG; prepare_subgroup_with in the tests).
                         for (m, bk) in [(4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
                             out.push(vec![
                                 ("BK", bk.to_string()),

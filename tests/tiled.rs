@@ -2,18 +2,19 @@
 //! against the f64 reference on the adapters here. CPU adapters default to the
 //! broadcast kernel, so this binary forces the tiled one for the whole process
 //! (`RINGATTN_SUBGROUP_VARIANT=tiled`, set before any pipeline is built) and checks
-//! that it is what the tier picks: dense attention over head dims with every tile
-//! shape (P^T in its own area and aliased with K^T), causal, GQA, batch, lengths that
-//! are not tile multiples; block-sparse masks whose blocks cut the query tiles down;
+//! that it is what the tier picks where it fits: dense attention over head dims with
+//! every tile shape that fits (built explicitly; P^T in its own area and aliased with
+//! K^T), causal, GQA, batch, lengths that are not tile multiples; block-sparse masks
+//! whose blocks cut the query tiles down;
 //! and a key range long enough that a driver's loop cap splits it into chunks that
 //! resume from the previous (O, LSE).
 
 mod common;
 
 use common::{check_case, gl_guard, label, lse_tol, tol, Case};
-use ringattn::kernels::flash::{subgroup_config, SgVariant};
+use ringattn::kernels::flash::{self, prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, CausalFrame, FlashArgs, SgVariant, TileConfig};
 use ringattn::mask::{BlockMask, Pattern};
-use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, Shape, Tier};
+use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, LseBuffer, Shape, Tier};
 
 fn force_tiled() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -37,54 +38,111 @@ fn is_tiled(ctx: &GpuContext, d: usize) -> bool {
 #[test]
 fn tiled_is_picked_where_it_fits() {
     for ctx in contexts() {
-        for d in [32, 64, 80, 96, 128] {
-            let cfg = subgroup_config(&ctx, d);
-            // Every head dim up to 128 fits with subgroups of 8 or more lanes.
-            if ctx.capabilities().subgroup_min_size >= 8 {
-                assert!(is_tiled(&ctx, d), "{}: head_dim {d} gets {cfg:?}", label(&ctx));
-            }
+        let caps = ctx.capabilities();
+        let lim = &caps.limits;
+        for d in [32, 64, 80, 96, 128, 256] {
+            let fits = tiled_config_for(d, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup, u32::MAX);
+            assert_eq!(is_tiled(&ctx, d), fits.is_some(), "{}: head_dim {d} gets {:?}", label(&ctx), subgroup_config(&ctx, d));
+        }
+        // head_dim 64 fits in 32 KiB with subgroups of 8 or more lanes.
+        if caps.subgroup_min_size >= 8 && lim.max_compute_workgroup_storage_size >= 32768 {
+            assert!(is_tiled(&ctx, 64), "{}", label(&ctx));
         }
         assert!(!is_tiled(&ctx, 256), "head_dim 256 does not fit the tiled kernel");
     }
 }
 
+/// The tile shape picked for the adapter (and, with the workgroup memory budget cut
+/// down, shapes that put P^T in the K^T area), built explicitly, against the f64
+/// reference: causal or not, GQA, batch, lengths that are not tile multiples.
 #[test]
-fn tiled_dense_matches_reference() {
+fn tiled_shapes_match_reference() {
     let mut failures = Vec::new();
     let mut ran = 0;
+    let mut aliased = 0;
     for ctx in contexts() {
         let _g = gl_guard(&ctx);
-        for dtype in dtypes(&ctx) {
-            for (i, &(b, nq, nk, h, kvh, d, causal)) in [
-                (1, 100, 77, 4, 2, 64, true),
-                (2, 130, 130, 2, 2, 64, false),
-                (1, 64, 200, 2, 1, 32, true),
-                (1, 33, 95, 3, 3, 128, false),
-                (1, 150, 150, 2, 1, 128, true),
-                (1, 70, 129, 2, 2, 96, true),
-                (1, 45, 61, 2, 2, 80, false),
-                (1, 5, 300, 1, 1, 64, false),
-            ]
-            .iter()
-            .enumerate()
-            {
-                if !is_tiled(&ctx, d) {
-                    continue;
+        let caps = ctx.capabilities();
+        let lim = &caps.limits;
+        let cases = [
+            (1, 100, 77, 4, 2, 64, true),
+            (2, 130, 130, 2, 2, 64, false),
+            (1, 64, 200, 2, 1, 32, true),
+            (1, 33, 95, 3, 3, 128, false),
+            (1, 150, 150, 2, 1, 128, true),
+            (1, 70, 129, 2, 2, 96, true),
+            (1, 45, 61, 2, 2, 80, false),
+            (1, 5, 300, 1, 1, 64, false),
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for (i, &(b, nq, nk, h, kvh, d, causal)) in cases.iter().enumerate() {
+            let full = lim.max_compute_workgroup_storage_size;
+            let mut cfgs: Vec<TileConfig> = Vec::new();
+            // The shape picked with the adapter's budget and with smaller ones (which
+            // alias P^T with K^T, or pick another shape); each shape at most twice.
+            for bytes in [full, full * 7 / 8, full * 3 / 4] {
+                if let Some(c) = tiled_shapes_for(d, caps.subgroup_min_size, bytes, lim.max_compute_invocations_per_workgroup, u32::MAX).next() {
+                    if !cfgs.contains(&c) && *seen.entry((c.bq, c.bk, c.m, c.variant)).or_insert(0) < 2 {
+                        *seen.get_mut(&(c.bq, c.bk, c.m, c.variant)).unwrap() += 1;
+                        cfgs.push(c);
+                    }
                 }
-                // Lighter f16 share: every other case.
-                if dtype == Dtype::F16 && i % 2 == 1 {
-                    continue;
-                }
-                let c = Case { shape: Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh), dtype, causal, scale: None, tier: Tier::Subgroup };
-                ran += 1;
-                if let Err(e) = check_case(&ctx, &c) {
-                    failures.push(e);
+            }
+            for (j, cfg) in cfgs.into_iter().enumerate() {
+                for dtype in dtypes(&ctx) {
+                    // Lighter f16 share.
+                    if dtype == Dtype::F16 && (i + j) % 2 == 1 {
+                        continue;
+                    }
+                    let s = Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh);
+                    ran += 1;
+                    aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
+                    if let Err(e) = run_explicit(&ctx, cfg, dtype, s, causal) {
+                        failures.push(format!("{cfg:?}: {e}"));
+                    }
                 }
             }
         }
     }
-    eprintln!("{ran} tiled dense cases");
+    eprintln!("{ran} tiled dense cases ({aliased} with P^T in the K^T area)");
+    assert!(ran > 0 && aliased > 0, "no tiled shape (or none with P^T aliased) ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn run_explicit(ctx: &GpuContext, cfg: TileConfig, dtype: Dtype, s: Shape, causal: bool) -> Result<(), String> {
+    let prep = prepare_subgroup_with(ctx, dtype, s.head_dim, cfg).map_err(|e| e.to_string())?;
+    let seed = reference::fresh_seed();
+    let t = |dims, len, x| GpuTensor::from_f32(ctx, &reference::random_vec(len, seed ^ x), dims, dtype).unwrap();
+    let (q, k, v) = (t(s.q_dims(), s.q_len(), 0), t(s.kv_dims(), s.kv_len(), 1), t(s.kv_dims(), s.kv_len(), 2));
+    let o = GpuTensor::empty(ctx, s.q_dims(), dtype).unwrap();
+    let lse = LseBuffer::empty(ctx, s.lse_dims()).unwrap();
+    o.poison(ctx).unwrap();
+    lse.poison(ctx).unwrap();
+    let args = FlashArgs {
+        q: &q,
+        k: &k,
+        v: &v,
+        o: &o,
+        lse: &lse,
+        scale: 1.0 / (s.head_dim as f32).sqrt(),
+        causal: causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k)),
+        mask: None,
+    };
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        flash::encode(ctx, &mut pass, &prep, &args).map_err(|e| e.to_string())?;
+    }
+    ctx.queue().submit([enc.finish()]);
+    let (ov, lv) = (o.to_f32_vec(ctx).unwrap(), lse.to_vec(ctx).unwrap());
+    let (qh, kh, vh) = (q.to_f32_vec(ctx).unwrap(), k.to_f32_vec(ctx).unwrap(), v.to_f32_vec(ctx).unwrap());
+    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
+    let nan = ov.iter().any(|x| x.is_nan()) || lv.iter().any(|x| x.is_nan());
+    let (eo, el) = (reference::rel_error(&ov, &r.o), reference::lse_max_abs_error(&lv, &r.lse));
+    if nan || !(eo < tol(dtype)) || !(el < lse_tol(dtype)) {
+        return Err(format!("{} {dtype:?} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
+    }
+    Ok(())
 }
 
 /// Masked attention through the tiled kernel: query tiles cut to 16-, 32- and 64-token

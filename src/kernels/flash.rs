@@ -103,19 +103,24 @@ pub struct TileConfig {
     /// Matrix tier only: 16-row blocks per subgroup and subgroups per workgroup.
     pub mq: u32,
     pub w: u32,
-    /// Subgroup tier (shuffle variant) only: query rows per row group of `r` lanes.
+    /// Subgroup tier only: query rows per row group of `r` lanes (shuffle and tiled
+    /// variants).
     pub m: u32,
 }
 
 impl TileConfig {
     /// Short description for reports: query rows and keys per tile, then the tier's own
-    /// parameters (`mq`, `w` on the matrix tier; `r`, `m` or `bcast` on the subgroup tier).
+    /// parameters (`mq`, `w` on the matrix tier; `r`, `m`, `bcast` or `tiled` on the
+    /// subgroup tier).
     pub fn describe(&self, tier: Tier) -> String {
         let base = format!("bq={} bk={}", self.bq, self.bk);
         match tier {
             Tier::Portable => base,
-            Tier::Subgroup if self.bcast => format!("{base} bcast"),
-            Tier::Subgroup => format!("{base} r={} m={}", self.r, self.m),
+            Tier::Subgroup => match self.variant {
+                SgVariant::Broadcast => format!("{base} bcast"),
+                SgVariant::Tiled { palias } => format!("{base} tiled tm={}{}", self.m, if palias { " palias" } else { "" }),
+                SgVariant::Shuffle => format!("{base} r={} m={}", self.r, self.m),
+            },
             Tier::Matrix => format!("{base} mq={} w={}", self.mq, self.w),
         }
     }
@@ -128,9 +133,9 @@ impl TileConfig {
             Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
             Tier::Subgroup => match self.variant {
                 SgVariant::Tiled { .. } => {
-                    // Per tile: K^T and V staging, the d loop of S, the key loop of P V.
-                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, (self.bq / 4 * self.r) as u64);
-                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + d4 + bk + 1;
+                    // Per tile: the K^T and V staging loops (the d and key loops are unrolled).
+                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, (self.bq / self.m * self.r) as u64);
+                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
                 }
                 _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
@@ -232,26 +237,29 @@ pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<Ti
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let (sg, bytes, inv) = (caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
-    // RINGATTN_TILED_CFG=bq,bk tries that shape first (experiments, device sweeps).
-    let forced = std::env::var("RINGATTN_TILED_CFG").ok().and_then(|v| {
-        let (a, b) = v.split_once(',')?;
-        let (bq, bk): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk) == (bq, bk))
-    });
+    // RINGATTN_TILED_CFG=bq,bk,tm tries that shape first (experiments, device sweeps).
+    let forced = env_triple("RINGATTN_TILED_CFG").and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk, c.m) == want));
     forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
 
 /// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys).
-const TILED_SHAPES: &[(u32, u32)] = &[(64, 32), (32, 32), (64, 16), (32, 16), (16, 32), (16, 16)];
+/// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys,
+/// rows per lane).
+const TILED_SHAPES: &[(u32, u32, u32)] = &[(64, 32, 4), (64, 32, 8), (32, 32, 4), (64, 16, 4), (64, 16, 8), (32, 16, 4), (16, 32, 4), (16, 16, 4)];
 
 /// The register-tiled subgroup kernel's tiles for a head_dim, minimum subgroup size and
 /// workgroup limits (no device needed; the shader tests use it): the first shape of
 /// `TILED_SHAPES` with at most `max_bq` rows whose row groups (`bk / 4` lanes, `r` in
-/// the result) fit in a subgroup and divide the head dimension's vec4 columns, with at
-/// least 32 invocations, and whose Q^T, K^T, V and P^T fit in workgroup memory (P^T in
-/// the K^T area when that is what makes them fit).
+/// the result; `m` rows each) fit in a subgroup and divide the head dimension's vec4
+/// columns, with at least 32 invocations, and whose Q^T, K^T, V and P^T fit in
+/// workgroup memory (P^T in the K^T area when that is what makes them fit).
 pub fn tiled_config_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> Option<TileConfig> {
     tiled_shapes_for(head_dim, sg_min, max_wg_bytes, max_invocations, max_bq).next()
+}
+
+/// Vec4s of the tiled kernel's K^T area and P^T area (each row padded by one vec4).
+fn tiled_areas(d: u32, bq: u32, bk: u32) -> (u32, u32) {
+    (d * (bk / 4 + 1), bk * (bq / 4 + 1))
 }
 
 /// Every shape of `TILED_SHAPES` that fits (see [`tiled_config_for`]), in order.
@@ -259,28 +267,29 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
     let d = head_dim as u32;
     let d4 = d / 4;
     let ok = d.is_multiple_of(4) && d <= 128;
-    TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk)| {
-        let (tx, qv) = (bk / 4, bq / 4);
-        let wg = qv * tx;
+    TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk, tm)| {
+        let tx = bk / 4;
+        let wg = bq / tm * tx;
         if bq > max_bq || tx > sg_min || !d4.is_multiple_of(tx) || wg > max_invocations || wg < 32 {
             return None;
         }
-        let base = d * qv + bk * d4;
-        let palias = if 16 * (base + d * tx + bk * qv) <= max_wg_bytes {
+        let (kt, pt) = tiled_areas(d, bq, bk);
+        let base = d * (bq / 4 + 1) + bk * d4;
+        let palias = if 16 * (base + kt + pt) <= max_wg_bytes {
             false
-        } else if 16 * (base + (d * tx).max(bk * qv)) <= max_wg_bytes {
+        } else if 16 * (base + kt.max(pt)) <= max_wg_bytes {
             true
         } else {
             return None;
         };
-        Some(TileConfig { bq, bk, r: tx, variant: SgVariant::Tiled { palias }, mq: 0, w: 0, m: 4 })
+        Some(TileConfig { bq, bk, r: tx, variant: SgVariant::Tiled { palias }, mq: 0, w: 0, m: tm })
     })
 }
 
 /// Template substitutions of `flash_tiled.wgsl` for a head_dim, dtype and tiles.
 pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Vec<(&'static str, String)> {
     let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
-    let (kt, pt) = (d as u32 * cfg.r, cfg.bk * cfg.bq / 4);
+    let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
     vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -293,6 +302,8 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
         ("LOG2TX", cfg.r.trailing_zeros().to_string()),
         ("PALIAS", (palias as u32).to_string()),
         ("PT", if palias { "kt" } else { "pt" }.to_string()),
+        ("TM", cfg.m.to_string()),
+        ("TQ", (cfg.m / 4).to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ]
 }
@@ -339,9 +350,9 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
     fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m })
 }
 
-/// The subgroup tier's shuffle variant for an explicit tile configuration (tests and
-/// experiments; see [`shuffle_config_for`]).
-pub fn prepare_shuffle(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
+/// The subgroup tier with an explicit tile configuration, any variant (tests and
+/// experiments; see [`shuffle_config_for`] and [`tiled_shapes_for`]).
+pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
     Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false })
 }
 
