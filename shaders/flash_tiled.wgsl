@@ -13,7 +13,8 @@
 // Q^T (scaled by scale * log2 e), K^T, V and P^T live in workgroup memory as f32
 // vec4; the transposed arrays have one vec4 of padding per row so that neither their
 // column writes nor their row reads hit the same banks. The d and key loops are
-// unrolled by the template, so every workgroup address is a lane base plus a constant. Row max of the online softmax: a butterfly
+// unrolled by the template (DU, JU), so most workgroup addresses are a lane base plus
+// a constant. Row max of the online softmax: a butterfly
 // over the TX lanes of the group, once per tile (not per key); each lane keeps a
 // partial row sum over its own keys, summed across the group only at the end.
 // With PALIAS, P^T is written into the K^T area once S is computed (one more barrier,
@@ -22,7 +23,8 @@
 // Same parameters, bindings, key range, accumulate mode and block masks as the other
 // subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, TM, TQ (= TM/4),
 // KREG (vec4s of the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or
-// pt), PALIAS, LOG2TX, SPARSE.
+// pt), PALIAS, LOG2TX, SPARSE, DU, JU (unroll factors), PF (prefetch K/V into
+// registers one tile ahead; NPF = HEAD_DIM * TX / WG vec4 each, = BK * D4 / WG).
 $ENABLE
 
 alias In = $IN;
@@ -40,6 +42,10 @@ const QV: u32 = BQ / 4u;
 const QS: u32 = QV + 1u;
 const KS: u32 = TX + 1u;
 const WG: u32 = BQ / TM * TX;
+// Unroll factors of the d loop of S and the key loop of P V (D and BK: fully unrolled).
+const DU: u32 = $DUu;
+const JU: u32 = $JUu;
+const NPF: u32 = $NPFu;
 const CV: u32 = $CVu;
 
 //#include flash_common
@@ -143,9 +149,59 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
     let klim = kend;
+    //#if PF
+    // The next tile's K^T and V elements of this lane (NPF vec4 each).
+    var pk: array<vec4<f32>, NPF>;
+    var pv: array<vec4<f32>, NPF>;
+    //#endif
+
+    // Loads the K^T and V vec4s this lane stages for the tile starting at key `tl`
+    // into pk / pv (keys permuted so a lane's 4 keys are one vec4; zero past k_end).
+    //#define LOADKV
+    //#unroll f $NPF
+    {
+        let i = lid + {f}u * WG;
+        var x4 = vec4<f32>(0.0);
+        //#unroll j 4
+        {
+            let key = tl + i / D + {j}u * TX;
+            if key < p.k_end {
+                x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + i % D]);
+            }
+        }
+        //#end
+        pk[{f}] = x4;
+        let vkey = tl + i / D4;
+        var y4 = vec4<f32>(0.0);
+        if vkey < p.k_end {
+            let e = p.v_off + (b * p.seq_k + vkey) * kv_row_stride + kvh * D + 4u * (i % D4);
+            y4 = vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
+        }
+        pv[{f}] = y4;
+    }
+    //#end
+    //#enddef
 
     //#use SPANS
     for (var t = t0; t < t1; t += BK) {
+        //#if PF
+        // K/V of this tile come from registers, loaded during the previous tile (or
+        // now, for a span's first tile); the next tile's loads are issued before the
+        // math, so global-memory latency overlaps it.
+        if t == t0 {
+            let tl = t;
+            //#use LOADKV
+        }
+        //#unroll f $NPF
+        kt[((lid + {f}u * WG) % D) * KS + (lid + {f}u * WG) / D] = pk[{f}];
+        vs[lid + {f}u * WG] = pv[{f}];
+        //#end
+        workgroupBarrier();
+        if t + BK < t1 {
+            let tl = t + BK;
+            //#use LOADKV
+        }
+        //#else
         // K^T (keys permuted so a lane's 4 keys are one vec4) and V, zero past k_end.
         for (var i = lid; i < D * TX; i += WG) {
             let d = i % D;
@@ -171,26 +227,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             vs[i] = x4;
         }
         workgroupBarrier();
+        //#endif
 
         // S: rows TM g + r, keys x + TX j (component j of s[r]).
         var s: array<vec4<f32>, TM>;
         //#unroll r $TM
         s[{r}] = vec4<f32>(0.0);
         //#end
-        //#unroll d $HEAD_DIM
-        {
-            let k4 = kt[{d}u * KS + x];
+        for (var d0 = 0u; d0 < D; d0 += DU) {
+            //#unroll u $DU
+            {
+            let d = d0 + {u}u;
+            let k4 = kt[d * KS + x];
             //#unroll a $TQ
             {
-                let q4 = qt[{d}u * QS + qq + {a}u];
+                let q4 = qt[d * QS + qq + {a}u];
                 s[{a}u * 4u] += q4.x * k4;
                 s[{a}u * 4u + 1u] += q4.y * k4;
                 s[{a}u * 4u + 2u] += q4.z * k4;
                 s[{a}u * 4u + 3u] += q4.w * k4;
             }
             //#end
+            }
+            //#end
         }
-        //#end
 
         // Online softmax: mask, row max over the group, exponentials.
         var pr: array<vec4<f32>, TM>;
@@ -232,14 +292,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
 
         // O += P V.
-        //#unroll j $BK
-        {
+        for (var j0 = 0u; j0 < BK; j0 += JU) {
+            //#unroll u $JU
+            {
+            let j = j0 + {u}u;
             //#unroll a $TQ
             {
-                let p4 = $PT[{j}u * QS + qq + {a}u];
+                let p4 = $PT[j * QS + qq + {a}u];
                 //#unroll c $CV
                 {
-                    let v4 = vs[{j}u * D4 + x + {c}u * TX];
+                    let v4 = vs[j * D4 + x + {c}u * TX];
                     acc[({a}u * 4u) * CV + {c}u] += p4.x * v4;
                     acc[({a}u * 4u + 1u) * CV + {c}u] += p4.y * v4;
                     acc[({a}u * 4u + 2u) * CV + {c}u] += p4.z * v4;
@@ -248,8 +310,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
             }
             //#end
+            }
+            //#end
         }
-        //#end
         workgroupBarrier();
     }
     }

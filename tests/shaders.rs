@@ -169,7 +169,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         // tiled_config_for picks for every subgroup size, workgroup-memory limit and
         // query-tile cap (mask blocks of 16 and 32 tokens), dense and block-sparse.
         "flash_tiled" => {
-            use ringattn::kernels::flash::{tiled_defines, tiled_shapes_for};
+            use ringattn::kernels::flash::{tiled_defines_with, tiled_shapes_for, TiledOpts};
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
                     for sg in SUBGROUP_SIZES {
@@ -178,9 +178,16 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // Every shape that fits (the first is the default; the
                                 // others RINGATTN_TILED_CFG may force).
                                 for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
-                                    let defines = tiled_defines(d, dtype, &cfg, sparse);
-                                    if !out.contains(&defines) {
-                                        out.push(defines);
+                                    // The default code shape, and loops not unrolled
+                                    // with and without prefetch (RINGATTN_TILED_OPTS).
+                                    let base = TiledOpts::for_tiles(d, &cfg);
+                                    for opts in [base, TiledOpts { du: 4, ju: 4, prefetch: false }, TiledOpts { du: 4, ju: 4, prefetch: true }] {
+                                        if opts.fits(d as u32, &cfg) {
+                                            let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
+                                            if !out.contains(&defines) {
+                                                out.push(defines);
+                                            }
+                                        }
                                     }
                                 }
                             }

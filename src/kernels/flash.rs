@@ -133,9 +133,10 @@ impl TileConfig {
             Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
             Tier::Subgroup => match self.variant {
                 SgVariant::Tiled { .. } => {
-                    // Per tile: the K^T and V staging loops (the d and key loops are unrolled).
+                    // Per tile: the K^T and V staging loops, the d and key loops (unrolled by du, ju).
                     let (d, bk, wg) = (head_dim as u64, self.bk as u64, (self.bq / self.m * self.r) as u64);
-                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + 1;
+                    let o = TiledOpts::for_tiles(head_dim, self);
+                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
                 }
                 _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
@@ -286,8 +287,55 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
     })
 }
 
-/// Template substitutions of `flash_tiled.wgsl` for a head_dim, dtype and tiles.
+/// Code-shape options of the tiled kernel: unroll factors of the d loop of S (`du`)
+/// and of the key loop of P V (`ju`), and whether the next tile's K/V are loaded into
+/// registers during the current one (`prefetch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TiledOpts {
+    pub du: u32,
+    pub ju: u32,
+    pub prefetch: bool,
+}
+
+impl TiledOpts {
+    /// Vec4s of K^T (and of V) each lane stages per tile.
+    fn per_lane(d: u32, cfg: &TileConfig) -> u32 {
+        d * cfg.bk / 4 / (cfg.bq / cfg.m * cfg.r)
+    }
+
+    /// The defaults: both loops fully unrolled, prefetch where it costs at most 8
+    /// vec4 registers per lane; `RINGATTN_TILED_OPTS=du,ju,pf` overrides them where
+    /// they fit (experiments).
+    pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
+        let d = d as u32;
+        let default = TiledOpts { du: d, ju: cfg.bk, prefetch: Self::per_lane(d, cfg) <= 4 };
+        match env_triple("RINGATTN_TILED_OPTS") {
+            Some((du, ju, pf)) => {
+                let o = TiledOpts { du, ju, prefetch: pf != 0 };
+                if o.fits(d, cfg) {
+                    o
+                } else {
+                    default
+                }
+            }
+            None => default,
+        }
+    }
+
+    /// Whether these options can be rendered for `cfg` at head_dim `d`.
+    pub fn fits(&self, d: u32, cfg: &TileConfig) -> bool {
+        self.du > 0 && d.is_multiple_of(self.du) && self.ju > 0 && cfg.bk.is_multiple_of(self.ju) && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(cfg.bq / cfg.m * cfg.r))
+    }
+}
+
+/// Template substitutions of `flash_tiled.wgsl` for a head_dim, dtype and tiles, with
+/// the default (or environment's) [`TiledOpts`].
 pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Vec<(&'static str, String)> {
+    tiled_defines_with(d, dtype, cfg, sparse, TiledOpts::for_tiles(d, cfg))
+}
+
+/// [`tiled_defines`] with explicit code-shape options.
+pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool, opts: TiledOpts) -> Vec<(&'static str, String)> {
     let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
     let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
     vec![
@@ -304,6 +352,10 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
         ("PT", if palias { "kt" } else { "pt" }.to_string()),
         ("TM", cfg.m.to_string()),
         ("TQ", (cfg.m / 4).to_string()),
+        ("DU", opts.du.to_string()),
+        ("JU", opts.ju.to_string()),
+        ("PF", (opts.prefetch as u32).to_string()),
+        ("NPF", TiledOpts::per_lane(d as u32, cfg).max(1).to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ]
 }
