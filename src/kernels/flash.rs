@@ -239,6 +239,9 @@ pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<Ti
     let lim = &caps.limits;
     let (sg, bytes, inv) = (caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
     // RINGATTN_TILED_CFG=bq,bk,tm tries that shape first (experiments, device sweeps).
+    // RINGATTN_TILED_BYTES caps the workgroup memory the shapes may use (experiments:
+    // a smaller budget puts P^T in the K^T area, for more workgroups per core).
+    let bytes = std::env::var("RINGATTN_TILED_BYTES").ok().and_then(|v| v.parse().ok()).map_or(bytes, |b: u32| b.min(bytes));
     let forced = env_triple("RINGATTN_TILED_CFG").and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk, c.m) == want));
     forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
