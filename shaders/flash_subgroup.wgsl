@@ -139,7 +139,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 {
                     let kx = ks[{j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
-                    part[{m}] += qr[{m}u * C + {c}u] * kx;
+                    part[{m}] = fma(qr[{m}u * C + {c}u], kx, part[{m}]);
                     //#end
                 }
                 //#end
@@ -173,7 +173,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 {
                     let vx = vs[{j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
-                    acc[{m}u * C + {c}u] += pj[{m}] * vx;
+                    acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
                     //#end
                 }
                 //#end

@@ -1,5 +1,7 @@
 // Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
-// subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32.
+// subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Opt-in
+// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H200 it matched the shuffle kernel at
+// head_dim 64 (25.9 vs 25.7 ms at N=16384) and lost at 32 and 128 (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK/4
@@ -18,7 +20,7 @@
 // over the TX lanes of the group, once per tile (not per key); each lane keeps a
 // partial row sum over its own keys, summed across the group only at the end.
 // With PALIAS, P^T is written into the K^T area once S is computed (one more barrier,
-// less memory: head_dim 128 fits in 48 KiB).
+// less workgroup memory).
 //
 // Same parameters, bindings, key range, accumulate mode and block masks as the other
 // subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, TM, TQ (= TM/4),
@@ -101,7 +103,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kv_row_stride = p.kv_heads * D;
 
     // Q^T, scaled, zero past seq_q. Consecutive lanes take consecutive columns of one
-    // row quad (coalesced reads; the swizzle spreads the writes over the banks).
+    // row quad (coalesced reads; the padding spreads the writes over the banks).
     for (var i = lid; i < D * QV; i += WG) {
         let d = i % D;
         let qg = i / D;
@@ -242,10 +244,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll a $TQ
             {
                 let q4 = qt[d * QS + qq + {a}u];
-                s[{a}u * 4u] += q4.x * k4;
-                s[{a}u * 4u + 1u] += q4.y * k4;
-                s[{a}u * 4u + 2u] += q4.z * k4;
-                s[{a}u * 4u + 3u] += q4.w * k4;
+                s[{a}u * 4u] = fma(vec4<f32>(q4.x), k4, s[{a}u * 4u]);
+                s[{a}u * 4u + 1u] = fma(vec4<f32>(q4.y), k4, s[{a}u * 4u + 1u]);
+                s[{a}u * 4u + 2u] = fma(vec4<f32>(q4.z), k4, s[{a}u * 4u + 2u]);
+                s[{a}u * 4u + 3u] = fma(vec4<f32>(q4.w), k4, s[{a}u * 4u + 3u]);
             }
             //#end
             }
@@ -302,10 +304,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#unroll c $CV
                 {
                     let v4 = vs[j * D4 + x + {c}u * TX];
-                    acc[({a}u * 4u) * CV + {c}u] += p4.x * v4;
-                    acc[({a}u * 4u + 1u) * CV + {c}u] += p4.y * v4;
-                    acc[({a}u * 4u + 2u) * CV + {c}u] += p4.z * v4;
-                    acc[({a}u * 4u + 3u) * CV + {c}u] += p4.w * v4;
+                    acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
+                    acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
+                    acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
+                    acc[({a}u * 4u + 3u) * CV + {c}u] = fma(vec4<f32>(p4.w), v4, acc[({a}u * 4u + 3u) * CV + {c}u]);
                 }
                 //#end
             }

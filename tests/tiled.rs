@@ -1,6 +1,6 @@
-//! The subgroup tier's register-tiled kernel (`flash_tiled.wgsl`, the default on GPUs)
-//! against the f64 reference on the adapters here. CPU adapters default to the
-//! broadcast kernel, so this binary forces the tiled one for the whole process
+//! The subgroup tier's register-tiled kernel (`flash_tiled.wgsl`, opt-in with
+//! `RINGATTN_SUBGROUP_VARIANT=tiled`) against the f64 reference on the adapters here.
+//! This binary forces the tiled kernel for the whole process
 //! (`RINGATTN_SUBGROUP_VARIANT=tiled`, set before any pipeline is built) and checks
 //! that it is what the tier picks where it fits: dense attention over head dims with
 //! every tile shape that fits (built explicitly; P^T in its own area and aliased with

@@ -84,8 +84,9 @@ pub enum SgVariant {
     /// `flash_bcast.wgsl`: one row per invocation, K/V shared by subgroupBroadcast
     /// (`bk` is the subgroup size; CPU adapters).
     Broadcast,
-    /// `flash_tiled.wgsl`: 4 x 4 register blocks of scores per lane, P through
-    /// workgroup memory (GPUs). `palias`: P^T shares the K^T area.
+    /// `flash_tiled.wgsl`: TM x 4 register blocks of scores per lane, P through
+    /// workgroup memory (opt-in: `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
+    /// shares the K^T area.
     Tiled { palias: bool },
 }
 
@@ -202,12 +203,9 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
     let forced = variant_from_env();
-    // GPUs: the register-tiled kernel (unless a shuffle shape is forced).
-    let tiled = match forced {
-        Some(v) => matches!(v, SgVariant::Tiled { .. }),
-        None => !cpu && std::env::var_os("RINGATTN_SUBGROUP_CFG").is_none(),
-    };
-    if tiled {
+    // The register-tiled kernel only on request: on an H200 it matched the shuffle
+    // kernel at head_dim 64 and lost at 32 and 128 (BENCHMARKS.md).
+    if matches!(forced, Some(SgVariant::Tiled { .. })) {
         if let Some(cfg) = tiled_config(ctx, head_dim, u32::MAX) {
             return cfg;
         }
@@ -222,8 +220,9 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     shuffle_config(ctx, head_dim)
 }
 
-/// `RINGATTN_SUBGROUP_VARIANT=shuffle|tiled`: forces the subgroup tier's kernel on any
-/// adapter (experiments; `tiled` falls back to `shuffle` where it does not fit).
+/// `RINGATTN_SUBGROUP_VARIANT=shuffle|tiled`: the subgroup tier's kernel on any adapter
+/// (`tiled` falls back to `shuffle` where it does not fit; `shuffle` also on CPU
+/// adapters, which otherwise take the broadcast kernel).
 fn variant_from_env() -> Option<SgVariant> {
     match std::env::var("RINGATTN_SUBGROUP_VARIANT").ok()?.as_str() {
         "shuffle" => Some(SgVariant::Shuffle),
@@ -306,12 +305,13 @@ impl TiledOpts {
         d * cfg.bk / 4 / (cfg.bq / cfg.m * cfg.r)
     }
 
-    /// The defaults: both loops fully unrolled, prefetch where it costs at most 8
-    /// vec4 registers per lane; `RINGATTN_TILED_OPTS=du,ju,pf` overrides them where
-    /// they fit (experiments).
+    /// The defaults: both loops unrolled by 8 (fully unrolled bodies overflow the
+    /// instruction cache: 1.9x slower on an H200, BENCHMARKS.md), prefetch where it
+    /// costs at most 8 vec4 registers per lane; `RINGATTN_TILED_OPTS=du,ju,pf`
+    /// overrides them where they fit (experiments).
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
-        let default = TiledOpts { du: d, ju: cfg.bk, prefetch: Self::per_lane(d, cfg) <= 4 };
+        let default = TiledOpts { du: 8, ju: 8, prefetch: Self::per_lane(d, cfg) <= 4 };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
                 let o = TiledOpts { du, ju, prefetch: pf != 0 };
@@ -1063,9 +1063,9 @@ mod tests {
     #[test]
     fn describe_names_the_tier_parameters() {
         assert_eq!(cfg(64, (1, 4, 32)).describe(Tier::Matrix), "bq=64 bk=32 mq=1 w=4");
-        let p = TileConfig { bq: 64, bk: 32, r: 1, bcast: false, mq: 0, w: 0, m: 1 };
+        let p = TileConfig { bq: 64, bk: 32, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 };
         assert_eq!(p.describe(Tier::Portable), "bq=64 bk=32");
         assert_eq!(TileConfig { r: 4, m: 4, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 r=4 m=4");
-        assert_eq!(TileConfig { bcast: true, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 bcast");
+        assert_eq!(TileConfig { variant: SgVariant::Broadcast, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 bcast");
     }
 }
