@@ -447,12 +447,15 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
 /// Matrix-tier tile shape: (16-row blocks per subgroup, subgroups per workgroup, keys per tile).
 pub type MatrixShape = (u32, u32, u32);
 
-/// Defaults, swept on an H200 (scripts/device_sweep.sh, BENCHMARKS.md): two 16-row
-/// blocks per subgroup and four subgroups for head_dim <= 64; one block and eight
-/// subgroups above (four at 96, where eight do not divide the work); 32-key tiles.
+/// Defaults, from tile searches on an H200 (scripts/device_sweep.sh and `ringattn tune`,
+/// BENCHMARKS.md): one 16-row block per subgroup and eight subgroups (at head_dim 64
+/// the search of 2026-11-26 timed 0.50 ms against 0.96 for two blocks and four
+/// subgroups), two blocks and four subgroups at 32, four subgroups at 96 (where eight
+/// do not divide the work); 32-key tiles.
 pub fn default_matrix_shape(head_dim: usize) -> MatrixShape {
     match head_dim {
-        32 | 64 => (2, 4, 32),
+        32 => (2, 4, 32),
+        64 => (1, 8, 32),
         96 => (1, 4, 32),
         _ => (1, 8, 32),
     }
