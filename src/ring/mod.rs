@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use placement::{split, Layout, Placement, Plan, Visibility};
-pub use transport::{recv_staging_memory, StagingMemory};
+pub use transport::{recv_staging_memory, ExchangeTimes, StagingMemory};
 
 use crate::attention::AttentionOptions;
 use crate::context::{enumerate_adapters, sort_adapters, GpuContext, DEFAULT_TIMEOUT};
@@ -773,6 +773,10 @@ pub struct TransportReport {
     /// Wall time of all steps (every device sending and receiving at once), GPU copies
     /// into and out of the staging buffers included.
     pub seconds: f64,
+    /// Per device, totals over the steps: where each exchange's time went, and the
+    /// time spent in `reclaim` (waiting for the receiver to finish with the previous
+    /// block's pieces) before each step's send.
+    pub stages: Vec<(ExchangeTimes, Duration)>,
 }
 
 impl TransportReport {
@@ -811,7 +815,7 @@ impl RingAttention {
                    inbox: transport::Inbox,
                    ready: std::sync::mpsc::Sender<bool>,
                    start: std::sync::mpsc::Receiver<Instant>|
-         -> Result<Instant> {
+         -> Result<(Instant, ExchangeTimes, Duration)> {
             let setup = || -> Result<_> {
                 let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
                 let src = ctx.create_buffer("ringattn transport src", block, usage)?;
@@ -839,12 +843,15 @@ impl RingAttention {
             };
             let segs = [(&dst, block)];
             let mut link = transport::Link { send: out, recv: inbox };
+            let (mut times, mut reclaim) = (ExchangeTimes::default(), Duration::ZERO);
             for _ in 0..steps {
-                link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
+                let t = Instant::now();
+                link.reclaim(&mut st, false, timeout, &abort).map_err(|_| stopped())?;
+                reclaim += t.elapsed();
                 let p = st.begin(ctx, &[(&src, block)])?;
-                link.exchange(ctx, Some((&mut st, p)), Some((&mut rt, &segs[..])), timeout, &abort).map_err(step_err)?;
+                times.add(&link.exchange(ctx, Some((&mut st, p)), Some((&mut rt, &segs[..])), timeout, &abort).map_err(step_err)?);
             }
-            link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
+            link.reclaim(&mut st, true, timeout, &abort).map_err(|_| stopped())?;
             ctx.wait_timeout(timeout)?;
             let end = Instant::now();
             let got = ctx.read_bytes(&dst, 0, block)?;
@@ -854,7 +861,7 @@ impl RingAttention {
                     message: "transport measurement: received bytes differ from those sent".into(),
                 });
             }
-            Ok(end)
+            Ok((end, times, reclaim))
         };
         let run = &run;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -895,11 +902,15 @@ impl RingAttention {
             )
         });
         let mut end = t0;
+        let mut stages = Vec::new();
         // Report the root cause: a device's own error before the others' reactions.
         let mut errs: Vec<(usize, Error)> = Vec::new();
         for (device, r) in results.into_iter().enumerate() {
             match r {
-                Ok(e) => end = end.max(e),
+                Ok((e, times, reclaim)) => {
+                    end = end.max(e);
+                    stages.push((times, reclaim));
+                }
                 Err(e) => errs.push((device, e)),
             }
         }
@@ -908,6 +919,6 @@ impl RingAttention {
             return Err(Error::Ring { device, step: 0, source: Box::new(e) });
         }
         let seconds = (end - t0).as_secs_f64();
-        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds })
+        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds, stages })
     }
 }
