@@ -275,9 +275,9 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             );
             // Where each device's steps went (ms per step, averaged over the steps).
             let ms = |d: Duration| d.as_secs_f64() * 1e3 / rep.steps as f64;
-            for (i, (t, reclaim)) in rep.stages.iter().enumerate() {
+            for (i, (t, reclaim, begin)) in rep.stages.iter().enumerate() {
                 println!(
-                    "  device {i}, ms per step: exchange {:.2} (first piece in at {:.2}, last piece out at {:.2}), storing pieces {:.2} = host copies {:.2} ({:.1} GB/s) + waits for local staging {:.2} + GPU submits {:.2}; waiting for acks before the next send {:.2}",
+                    "  device {i}, ms per step: exchange {:.2} (first piece in at {:.2}, last piece out at {:.2}), storing pieces {:.2} = host copies {:.2} ({:.1} GB/s) + waits for local staging {:.2} + GPU submits {:.2}; waiting for acks before the next send {:.2}, submitting the copies out {:.2}; step {:.2}",
                     ms(t.wall),
                     ms(t.first_in),
                     ms(t.last_out),
@@ -286,7 +286,9 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                     rep.block_bytes as f64 / (t.copy.as_secs_f64() / rep.steps as f64).max(1e-9) / 1e9,
                     ms(t.wait_local),
                     ms(t.recv.saturating_sub(t.copy + t.wait_local)),
-                    ms(*reclaim)
+                    ms(*reclaim),
+                    ms(*begin),
+                    rep.seconds * 1e3 / rep.steps as f64
                 );
             }
             emit(&RingBenchRecord {

@@ -773,10 +773,10 @@ pub struct TransportReport {
     /// Wall time of all steps (every device sending and receiving at once), GPU copies
     /// into and out of the staging buffers included.
     pub seconds: f64,
-    /// Per device, totals over the steps: where each exchange's time went, and the
-    /// time spent in `reclaim` (waiting for the receiver to finish with the previous
-    /// block's pieces) before each step's send.
-    pub stages: Vec<(ExchangeTimes, Duration)>,
+    /// Per device, totals over the steps: where each exchange's time went, the time
+    /// spent in `reclaim` (waiting for the receiver to finish with the previous block's
+    /// pieces) before each step's send, and the time submitting the copies out (`begin`).
+    pub stages: Vec<(ExchangeTimes, Duration, Duration)>,
 }
 
 impl TransportReport {
@@ -815,7 +815,7 @@ impl RingAttention {
                    inbox: transport::Inbox,
                    ready: std::sync::mpsc::Sender<bool>,
                    start: std::sync::mpsc::Receiver<Instant>|
-         -> Result<(Instant, ExchangeTimes, Duration)> {
+         -> Result<(Instant, ExchangeTimes, Duration, Duration)> {
             let setup = || -> Result<_> {
                 let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
                 let src = ctx.create_buffer("ringattn transport src", block, usage)?;
@@ -843,15 +843,17 @@ impl RingAttention {
             };
             let segs = [(&dst, block)];
             let mut link = transport::Link { send: out, recv: inbox };
-            let (mut times, mut reclaim) = (ExchangeTimes::default(), Duration::ZERO);
+            let (mut times, mut reclaim, mut begin) = (ExchangeTimes::default(), Duration::ZERO, Duration::ZERO);
             for _ in 0..steps {
                 let t = Instant::now();
-                link.reclaim(&mut st, false, timeout, &abort).map_err(|_| stopped())?;
+                link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
                 reclaim += t.elapsed();
+                let t = Instant::now();
                 let p = st.begin(ctx, &[(&src, block)])?;
+                begin += t.elapsed();
                 times.add(&link.exchange(ctx, Some((&mut st, p)), Some((&mut rt, &segs[..])), timeout, &abort).map_err(step_err)?);
             }
-            link.reclaim(&mut st, true, timeout, &abort).map_err(|_| stopped())?;
+            link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
             ctx.wait_timeout(timeout)?;
             let end = Instant::now();
             let got = ctx.read_bytes(&dst, 0, block)?;
@@ -861,7 +863,7 @@ impl RingAttention {
                     message: "transport measurement: received bytes differ from those sent".into(),
                 });
             }
-            Ok((end, times, reclaim))
+            Ok((end, times, reclaim, begin))
         };
         let run = &run;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -907,9 +909,9 @@ impl RingAttention {
         let mut errs: Vec<(usize, Error)> = Vec::new();
         for (device, r) in results.into_iter().enumerate() {
             match r {
-                Ok((e, times, reclaim)) => {
+                Ok((e, times, reclaim, begin)) => {
                     end = end.max(e);
-                    stages.push((times, reclaim));
+                    stages.push((times, reclaim, begin));
                 }
                 Err(e) => errs.push((device, e)),
             }

@@ -756,7 +756,7 @@ fn test(req: &mut ffi::MPI_Request) -> std::result::Result<Option<ffi::MPI_Statu
 }
 
 impl SendHalf for MpiSend {
-    fn reclaim(&mut self, st: &mut SendStaging, _all: bool, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), transport::LinkError> {
+    fn reclaim(&mut self, st: &mut SendStaging, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), transport::LinkError> {
         // Sends complete inside `exchange`, and pieces are unmapped once copied out.
         for (j, m) in st.mapped.iter_mut().enumerate() {
             if *m {
@@ -779,7 +779,7 @@ impl SendHalf for MpiSend {
             // SAFETY: the view (and the mapping) lives in self until this send completes;
             // nothing writes the piece meanwhile (it is unmapped only after completion).
             check("MPI_Isend", unsafe {
-                ffi::MPI_Isend(view.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, out.st.order(j) as c_int, world(), &mut req)
+                ffi::MPI_Isend(view.as_ptr() as *const _, len as c_int, byte_type(), self.next as c_int, j as c_int, world(), &mut req)
             })
             .map_err(SendError::Gpu)?;
             self.sends.push((req, j, view));

@@ -339,7 +339,7 @@ pub(crate) fn run_device(
         let mut pending = None;
         if send {
             let st = w.send.as_mut().expect("a ring of several devices has staging");
-            net.reclaim(st, false, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            net.reclaim(st, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
             let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
                 if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
@@ -429,7 +429,7 @@ pub(crate) fn run_device(
     let last = primary(n - 1);
     // The next device has copied everything sent; unmap for the next call.
     if let Some(st) = w.send.as_mut() {
-        net.reclaim(st, true, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
+        net.reclaim(st, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
     }
     drop(net);
     // f16 runs: cast the f32 accumulator to the f16 output on the GPU with the merge

@@ -161,13 +161,11 @@ pub(crate) enum LinkError {
     Timeout,
 }
 
-/// A mapped piece of the sender, handed to the receiver: its order in the block, its
-/// bytes, the buffer, and the slot the receiver acknowledges once it has copied it.
+/// A mapped piece of the sender, handed to the receiver.
 pub(crate) struct PieceMsg {
     pub index: usize,
     pub len: u64,
     pub buffer: Arc<wgpu::Buffer>,
-    pub slot: usize,
 }
 
 /// The sending end of the link from one device to the next.
@@ -183,13 +181,12 @@ pub(crate) struct Inbox {
 }
 
 /// One link per device: `outboxes[i]` sends to `inboxes[(i + 1) % n]`. `pieces` is
-/// the most pieces one block may have (the sender never has more than [`send_sets`]
-/// blocks' worth in flight, so handing over never blocks).
+/// the most pieces one block may have (the sender never has more in flight).
 pub(crate) fn ring_links(n: usize, pieces: usize) -> (Vec<Outbox>, Vec<Inbox>) {
     let mut outs = Vec::with_capacity(n);
     let mut ins: Vec<Option<Inbox>> = (0..n).map(|_| None).collect();
     for i in 0..n {
-        let (tx, rx) = sync_channel(pieces.max(1) * send_sets());
+        let (tx, rx) = sync_channel(pieces.max(1));
         let (atx, arx) = channel();
         outs.push(Outbox { tx, acks: arx });
         ins[(i + 1) % n] = Some(Inbox { rx, acks: atx });
@@ -405,27 +402,10 @@ pub(crate) fn copy_threads(devices: usize) -> usize {
     (cores / devices.max(1)).clamp(1, 8)
 }
 
-/// Sets of send pieces a device alternates between (`RINGATTN_RING_SEND_SETS`, 1 or 2;
-/// default 2): with two, a step's copies out of the GPU start while the next device is
-/// still copying the previous step's pieces, instead of waiting for its acks (1.3-1.9
-/// ms per 128 MiB step on 2 x H200, BENCHMARKS.md); one halves the send staging.
-pub(crate) fn send_sets() -> usize {
-    match std::env::var("RINGATTN_RING_SEND_SETS").ok().and_then(|v| v.parse::<usize>().ok()) {
-        Some(1) => 1,
-        _ => 2,
-    }
-}
-
-/// The sender's side: `MAP_READ` pieces, reused for every outgoing block. The pieces
-/// form [`send_sets`] sets of `per_set`; consecutive blocks use the sets in turn. A
-/// piece's slot (its index in `pieces`) is `set * per_set + j` for piece `j` of a block.
+/// The sender's side: `MAP_READ` pieces, reused for every outgoing block.
 pub(crate) struct SendStaging {
     pub(crate) pieces: Vec<Arc<wgpu::Buffer>>,
     pub(crate) piece: u64,
-    /// Pieces per set (the most one block may have).
-    pub(crate) per_set: usize,
-    /// The set the next block goes to.
-    next: usize,
     /// Pieces handed to the receiver and not acknowledged yet.
     in_flight: Vec<bool>,
     /// Pieces acknowledged but still mapped.
@@ -434,7 +414,7 @@ pub(crate) struct SendStaging {
 
 /// A send begun by [`SendStaging::begin`]: one submission and map per piece.
 pub(crate) struct PendingSend {
-    /// (slot, bytes, submission of its copy, map callback) in piece order.
+    /// (piece, bytes, submission of its copy, map callback) in piece order.
     pub(crate) pieces: Vec<PendingPiece>,
 }
 
@@ -447,75 +427,63 @@ impl PendingSend {
 impl SendStaging {
     /// Staging for blocks of at most `max_block` bytes in pieces of `piece` bytes.
     pub fn new(ctx: &GpuContext, max_block: u64, piece: u64) -> Result<Self> {
-        let per_set = piece_count(max_block, piece);
-        let n = per_set * send_sets();
+        let n = piece_count(max_block, piece);
         let pieces = (0..n)
-            .map(|k| {
-                let len = piece.min(max_block - (k % per_set) as u64 * piece);
+            .map(|j| {
+                let len = piece.min(max_block - j as u64 * piece);
                 ctx.create_buffer("ringattn ring send piece", len.max(4), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST).map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece, per_set, next: 0 })
+        Ok(SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece })
     }
 
     pub fn bytes(&self) -> u64 {
         self.pieces.iter().map(|b| b.size()).sum()
     }
 
-    /// Piece order (within its block) of slot `k`.
-    pub fn order(&self, k: usize) -> usize {
-        k % self.per_set.max(1)
-    }
-
-    /// Waits until the receiver has copied every piece sent earlier from the set the
-    /// next block will use (`all`: from every set), and unmaps them.
-    pub fn reclaim(&mut self, out: &Outbox, all: bool, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        let range = if all { 0..self.pieces.len() } else { self.next * self.per_set..(self.next + 1) * self.per_set };
-        while self.in_flight[range.clone()].iter().any(|&f| f) {
-            let k = recv_bounded(&out.acks, timeout, abort)?;
-            if let Some(f) = self.in_flight.get_mut(k) {
+    /// Waits until the receiver has copied every piece sent earlier, and unmaps them.
+    pub fn reclaim(&mut self, out: &Outbox, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        while self.in_flight.iter().any(|&f| f) {
+            let j = recv_bounded(&out.acks, timeout, abort)?;
+            if let Some(f) = self.in_flight.get_mut(j) {
                 *f = false;
             }
         }
-        for k in range {
-            if self.mapped[k] {
-                self.pieces[k].unmap();
-                self.mapped[k] = false;
+        for (j, m) in self.mapped.iter_mut().enumerate() {
+            if *m {
+                self.pieces[j].unmap();
+                *m = false;
             }
         }
         Ok(())
     }
 
     /// Submits the copies of a block (consecutive segments `(buffer, bytes)`, each read
-    /// from offset 0) into the pieces of the next set, one submission per piece, and
-    /// maps each piece. Call [`SendStaging::reclaim`] first.
+    /// from offset 0) into the pieces, one submission per piece, and maps each piece.
+    /// Call [`SendStaging::reclaim`] first.
     pub fn begin(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)]) -> Result<PendingSend> {
         let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
         let total: u64 = lens.iter().sum();
         let n = piece_count(total, self.piece);
-        if n > self.per_set {
+        if n > self.pieces.len() {
             return Err(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the send staging")));
         }
-        let base = self.next * self.per_set;
-        let set = base..base + self.per_set;
-        if self.mapped[set.clone()].iter().chain(&self.in_flight[set]).any(|&m| m) {
+        if self.mapped.iter().chain(&self.in_flight).any(|&m| m) {
             return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
         }
         let mut pieces = Vec::with_capacity(n);
         for j in 0..n {
-            let k = base + j;
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
             let mut len = 0;
             for (seg, src_off, dst_off, bytes) in piece_parts(&lens, self.piece, j) {
-                enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[k], dst_off, bytes);
+                enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[j], dst_off, bytes);
                 len = len.max(dst_off + bytes);
             }
             let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-            let rx = map_piece(&self.pieces[k], wgpu::MapMode::Read, len);
-            self.mapped[k] = true;
-            pieces.push((k, len, idx, rx));
+            let rx = map_piece(&self.pieces[j], wgpu::MapMode::Read, len);
+            self.mapped[j] = true;
+            pieces.push((j, len, idx, rx));
         }
-        self.next = (self.next + 1) % (self.pieces.len() / self.per_set.max(1)).max(1);
         Ok(PendingSend { pieces })
     }
 }
@@ -584,7 +552,7 @@ impl RecvStaging {
         acks: &Sender<usize>,
         timeout: Duration,
     ) -> Result<(Duration, Duration)> {
-        let (j, slot) = (msg.index, msg.slot);
+        let j = msg.index;
         let pool = self.pool.clone();
         let mut copy = Duration::ZERO;
         let wait = self.store_piece(ctx, j, lens, segments, timeout, |local| {
@@ -594,7 +562,7 @@ impl RecvStaging {
             drop(msg);
             // The sender may unmap and reuse its piece now; a sender that has finished no
             // longer listens, which is fine.
-            let _ = acks.send(slot);
+            let _ = acks.send(j);
             Ok(())
         })?;
         Ok((copy, wait))
@@ -736,9 +704,8 @@ impl<'a> Incoming<'a> {
 /// The sending half of a device's link: hands the pieces of its blocks to the next
 /// device (through an in-process channel, [`Outbox`], or over MPI).
 pub(crate) trait SendHalf {
-    /// Makes the send staging's next set reusable (the block sent from it earlier has
-    /// left it; `all`: every set, after the last step).
-    fn reclaim(&mut self, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
+    /// Makes the send staging reusable (the previous block has left it).
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
     /// Hands over every piece of `out` whose map has completed and advances the
     /// transfers in flight; returns whether anything moved. Never blocks.
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError>;
@@ -770,8 +737,8 @@ pub(crate) trait RecvHalf {
 }
 
 impl<T: SendHalf + ?Sized> SendHalf for Box<T> {
-    fn reclaim(&mut self, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        (**self).reclaim(st, all, timeout, abort)
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        (**self).reclaim(st, timeout, abort)
     }
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
         (**self).push(ctx, out)
@@ -810,8 +777,8 @@ pub(crate) struct Link<S, R> {
 
 impl<S: SendHalf, R: RecvHalf> Link<S, R> {
     /// See [`SendHalf::reclaim`].
-    pub fn reclaim(&mut self, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        self.send.reclaim(st, all, timeout, abort)
+    pub fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        self.send.reclaim(st, timeout, abort)
     }
 
     /// See [`RecvHalf::post_receive`].
@@ -900,16 +867,15 @@ pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut 
 /// In process, a piece is handed over as the sender's mapped buffer itself; the
 /// receiver acknowledges it once copied ([`SendStaging::reclaim`] waits for that).
 impl SendHalf for Outbox {
-    fn reclaim(&mut self, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        st.reclaim(self, all, timeout, abort)
+    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
+        st.reclaim(self, timeout, abort)
     }
 
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
         let mut progress = false;
-        while let Some((k, len)) = out.next_mapped(ctx)? {
-            out.st.in_flight[k] = true;
-            let msg = PieceMsg { index: out.st.order(k), len, buffer: out.st.pieces[k].clone(), slot: k };
-            self.tx.send(msg).map_err(|_| SendError::Link(LinkError::PeerGone))?;
+        while let Some((j, len)) = out.next_mapped(ctx)? {
+            out.st.in_flight[j] = true;
+            self.tx.send(PieceMsg { index: j, len, buffer: out.st.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
             progress = true;
         }
         Ok(progress)
