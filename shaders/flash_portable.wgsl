@@ -14,20 +14,9 @@
 // HEAD_DIM, BQ, BK.
 $ENABLE
 
-alias In = $IN;
-alias Out = $OUT;
-
-const D: u32 = $HEAD_DIMu;
-const D4: u32 = D / 4u;
-const BQ: u32 = $BQu;
-const BK: u32 = $BKu;
 
 //#include flash_common
-@group(0) @binding(1) var<storage, read> q: array<In>;
-@group(0) @binding(2) var<storage, read> k: array<In>;
-@group(0) @binding(3) var<storage, read> v: array<In>;
-@group(0) @binding(4) var<storage, read_write> o: array<Out>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+//#include flash_io
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
 var<workgroup> vs: array<vec4<f32>, BK * D4>;

@@ -12,44 +12,25 @@
 // workgroup-memory traffic per multiply-add by M (the limit of the M = 1 kernel).
 //
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
-// Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), M, BQ (rows per
-// workgroup, a multiple of M), BK.
+// Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
+// (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK.
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
 
-alias In = $IN;
-alias Out = $OUT;
-
-const D: u32 = $HEAD_DIMu;
-const D4: u32 = D / 4u;
 const R: u32 = $Ru;
 const C: u32 = $Cu;           // vec4 columns per lane (D4 / R)
-const BQ: u32 = $BQu;
-const BK: u32 = $BKu;
 const M: u32 = $Mu;           // query rows per row group
 const WG: u32 = BQ / M * R;
+const LANES: u32 = R;
 
 //#include flash_common
-@group(0) @binding(1) var<storage, read> q: array<In>;
-@group(0) @binding(2) var<storage, read> k: array<In>;
-@group(0) @binding(3) var<storage, read> v: array<In>;
-@group(0) @binding(4) var<storage, read_write> o: array<Out>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+//#include flash_io
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
-// Sum over the R lanes of a row group (R is a power of two <= subgroup size).
-fn row_sum(x: f32) -> f32 {
-    var s = x;
-    var off = R / 2u;
-    //#unroll i $LOG2R
-    s += subgroupShuffleXor(s, off);
-    off >>= 1u;
-    //#end
-    return s;
-}
+//#include lanes_common
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -144,7 +125,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 }
                 //#end
                 //#unroll m $M
-                s[{m}u * BK + {j}u] = select(NEG_BIG, row_sum(part[{m}].x + part[{m}].y + part[{m}].z + part[{m}].w), visible(t, {j}u, rlim[{m}], tb[{m}]));
+                s[{m}u * BK + {j}u] = select(NEG_BIG, lanes_sum(part[{m}].x + part[{m}].y + part[{m}].z + part[{m}].w), visible(t, {j}u, rlim[{m}], tb[{m}]));
                 //#end
             }
             //#end

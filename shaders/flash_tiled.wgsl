@@ -25,20 +25,14 @@
 // Same parameters, bindings, key range, accumulate mode and block masks as the other
 // subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, TM, TQ (= TM/4),
 // KREG (vec4s of the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or
-// pt), PALIAS, LOG2TX, SPARSE, DU, JU (unroll factors), PF (prefetch K/V into
+// pt), PALIAS, LOG2LANES (= log2 TX), SPARSE, DU, JU (unroll factors), PF (prefetch K/V into
 // registers one tile ahead; NPF = HEAD_DIM * TX / WG vec4 each, = BK * D4 / WG).
 $ENABLE
 
-alias In = $IN;
-alias Out = $OUT;
-
-const D: u32 = $HEAD_DIMu;
-const D4: u32 = D / 4u;
-const BQ: u32 = $BQu;
-const BK: u32 = $BKu;
 const TM: u32 = $TMu;
 const TQ: u32 = $TQu;
 const TX: u32 = BK / 4u;
+const LANES: u32 = TX;
 const QV: u32 = BQ / 4u;
 // Row strides (vec4) of Q^T and P^T, and of K^T: one vec4 of padding.
 const QS: u32 = QV + 1u;
@@ -51,11 +45,7 @@ const NPF: u32 = $NPFu;
 const CV: u32 = $CVu;
 
 //#include flash_common
-@group(0) @binding(1) var<storage, read> q: array<In>;
-@group(0) @binding(2) var<storage, read> k: array<In>;
-@group(0) @binding(3) var<storage, read> v: array<In>;
-@group(0) @binding(4) var<storage, read_write> o: array<Out>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+//#include flash_io
 
 // qt[d * QS + i]: rows 4i..4i+3 at column d.
 var<workgroup> qt: array<vec4<f32>, D * QS>;
@@ -69,26 +59,7 @@ var<workgroup> pt: array<vec4<f32>, BK * QS>;
 //#endif
 // P^T: $PT[j * QS + i]: rows 4i..4i+3 at key j.
 
-// Max and sum over the TX lanes of a row group (TX is a power of two <= subgroup size).
-fn group_max(x: f32) -> f32 {
-    var y = x;
-    var off = TX / 2u;
-    //#unroll i $LOG2TX
-    y = max(y, subgroupShuffleXor(y, off));
-    off >>= 1u;
-    //#end
-    return y;
-}
-
-fn group_sum(x: f32) -> f32 {
-    var y = x;
-    var off = TX / 2u;
-    //#unroll i $LOG2TX
-    y += subgroupShuffleXor(y, off);
-    off >>= 1u;
-    //#end
-    return y;
-}
+//#include lanes_common
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -264,7 +235,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll j 4
             sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + {j}u * TX, rl, tb));
             //#end
-            let mt = group_max(max(max(sr.x, sr.y), max(sr.z, sr.w)));
+            let mt = lanes_max(max(max(sr.x, sr.y), max(sr.z, sr.w)));
             let m_new = max(mx[{r}], mt);
             let alpha = exp2(mx[{r}] - m_new);
             mx[{r}] = m_new;
@@ -321,7 +292,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     //#unroll r $TM
     {
-        let lt = group_sum(l[{r}]);
+        let lt = lanes_sum(l[{r}]);
         let rr = row + {r}u;
         if rr < p.seq_q {
             let obase = p.o_off + ((b * p.seq_q + rr) * p.heads + h) * D;

@@ -137,7 +137,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 ("IN", dtype.wgsl().to_string()),
                                 ("OUT", dtype.wgsl().to_string()),
                                 ("C", (d as u32 / 4 / r).to_string()),
-                                ("LOG2R", r.trailing_zeros().to_string()),
+                                ("LOG2LANES", r.trailing_zeros().to_string()),
                                 ("M", m.to_string()),
                                 ("R", r.to_string()),
                             ]);
@@ -442,13 +442,13 @@ fn every_shader_translates() {
 fn specializations_match_template_names() {
     let mut problems = Vec::new();
     for (name, source) in all_shaders() {
+        // The source as render() sees it: with its `//#include`s pasted in.
+        let source = &ringattn::kernels::include(source);
         // Placeholder names as the host's render() matches them: `$` then [A-Z0-9_]+,
         // where a trailing `u` literal suffix is not part of the name (`$BKu`).
         let mut used: Vec<String> = Vec::new();
-        // `//#if NAME` conditions are defines too (in the source or in flash_common).
-        let with_common =
-            if name.starts_with("flash_") { format!("{source}\n{}", ringattn::kernels::sources::FLASH_COMMON) } else { source.to_string() };
-        for line in with_common.lines() {
+        // `//#if NAME` conditions are defines too.
+        for line in source.lines() {
             if let Some(n) = line.trim_start().strip_prefix("//#if ") {
                 if !used.contains(&n.trim().to_string()) {
                     used.push(n.trim().to_string());

@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use common::{gl_guard, label, lse_tol, tol};
+use common::{check_masked, gl_guard, label, MaskCase};
 use ringattn::attention::resolve_tier;
 use ringattn::mask::{BlockKind, BlockMask, Pattern};
 use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape, Tier};
@@ -148,80 +148,6 @@ fn bad_masks_give_clear_errors() {
     assert!(matches!(attn.forward_masked(&q, &k, &v, &small), Err(Error::ShapeMismatch { .. })), "mask smaller than the problem");
     let heads3 = BlockMask::per_head(&[Pattern::All, Pattern::Causal, Pattern::All], 100, 100, 16).unwrap().upload(ctx).unwrap();
     assert!(matches!(attn.forward_masked(&q, &k, &v, &heads3), Err(Error::ShapeMismatch { .. })), "3 per-head masks for 2 heads");
-}
-
-struct MaskCase {
-    shape: Shape,
-    dtype: Dtype,
-    tier: Tier,
-    block: usize,
-    causal: bool,
-}
-
-/// Runs masked attention with poisoned outputs and V = NaN on every key no query
-/// visits, and compares with the f64 reference under `mask.allows` (and causal).
-fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) -> Result<(), String> {
-    let s = c.shape;
-    let seed = reference::fresh_seed();
-    let q = reference::random_vec(s.q_len(), seed);
-    let k = reference::random_vec(s.kv_len(), seed ^ 0x11);
-    let mut v = reference::random_vec(s.kv_len(), seed ^ 0x22);
-    // Keys in blocks that no (head, query block) lists must never be read: NaN there
-    // would reach O through 0 * NaN if a kernel visited them.
-    let group = s.heads / s.kv_heads;
-    let poison_v = c.block >= 64;
-    if poison_v {
-        for kb in 0..mask.k_blocks() {
-            let used = (0..s.heads).any(|h| (0..mask.q_blocks()).any(|qb| mask.row(h, qb).any(|(b, _)| b == kb)));
-            if !used {
-                for j in kb * c.block..((kb + 1) * c.block).min(s.seq_k) {
-                    for b in 0..s.batch {
-                        for kh in 0..s.kv_heads {
-                            let base = ((b * s.seq_k + j) * s.kv_heads + kh) * s.head_dim;
-                            v[base..base + s.head_dim].fill(f32::NAN);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let qt = GpuTensor::from_f32(ctx, &q, s.q_dims(), c.dtype).unwrap();
-    let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
-    let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
-    let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: None, tier: Some(c.tier) });
-    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
-    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
-    out.o.poison(ctx).unwrap();
-    out.lse.poison(ctx).unwrap();
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| format!("{name}: {e}"))?;
-    ctx.queue().submit([enc.finish()]);
-    let o = out.o.to_f32_vec(ctx).unwrap();
-    let lse = out.lse.to_vec(ctx).unwrap();
-    let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
-    let diag = s.seq_k as i64 - s.seq_q as i64;
-    let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, i, j| mask.allows(h, i, j) && (!c.causal || j as i64 <= i as i64 + diag));
-    let _ = group;
-    let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
-    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-    if nan || !(eo < tol(c.dtype)) || !(el < lse_tol(c.dtype)) {
-        return Err(format!(
-            "{}: mask `{name}` (block {}, density {:.2}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
-            label(ctx),
-            c.block,
-            mask.density(),
-            s.batch,
-            s.seq_q,
-            s.seq_k,
-            s.heads,
-            s.kv_heads,
-            s.head_dim,
-            c.dtype,
-            c.tier,
-            c.causal
-        ));
-    }
-    Ok(())
 }
 
 /// Every pattern (and per-head masks) in every tier and dtype the adapter runs.

@@ -11,10 +11,10 @@
 
 mod common;
 
-use common::{check_case, gl_guard, label, lse_tol, tol, Case};
-use ringattn::kernels::flash::{self, prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, CausalFrame, FlashArgs, SgVariant, TileConfig};
+use common::{check_case, check_masked, check_prepared, gl_guard, label, Case, MaskCase};
+use ringattn::kernels::flash::{prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, SgVariant, TileConfig};
 use ringattn::mask::{BlockMask, Pattern};
-use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, LseBuffer, Shape, Tier};
+use ringattn::{Dtype, GpuContext, Shape, Tier};
 
 fn force_tiled() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -97,7 +97,8 @@ fn tiled_shapes_match_reference() {
                     let s = Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh);
                     ran += 1;
                     aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
-                    if let Err(e) = run_explicit(&ctx, cfg, dtype, s, causal) {
+                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg).map_err(|e| e.to_string()).and_then(|prep| check_prepared(&ctx, &prep, dtype, s, causal));
+                    if let Err(e) = r {
                         failures.push(format!("{cfg:?}: {e}"));
                     }
                 }
@@ -107,42 +108,6 @@ fn tiled_shapes_match_reference() {
     eprintln!("{ran} tiled dense cases ({aliased} with P^T in the K^T area)");
     assert!(ran > 0 && aliased > 0, "no tiled shape (or none with P^T aliased) ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn run_explicit(ctx: &GpuContext, cfg: TileConfig, dtype: Dtype, s: Shape, causal: bool) -> Result<(), String> {
-    let prep = prepare_subgroup_with(ctx, dtype, s.head_dim, cfg).map_err(|e| e.to_string())?;
-    let seed = reference::fresh_seed();
-    let t = |dims, len, x| GpuTensor::from_f32(ctx, &reference::random_vec(len, seed ^ x), dims, dtype).unwrap();
-    let (q, k, v) = (t(s.q_dims(), s.q_len(), 0), t(s.kv_dims(), s.kv_len(), 1), t(s.kv_dims(), s.kv_len(), 2));
-    let o = GpuTensor::empty(ctx, s.q_dims(), dtype).unwrap();
-    let lse = LseBuffer::empty(ctx, s.lse_dims()).unwrap();
-    o.poison(ctx).unwrap();
-    lse.poison(ctx).unwrap();
-    let args = FlashArgs {
-        q: &q,
-        k: &k,
-        v: &v,
-        o: &o,
-        lse: &lse,
-        scale: 1.0 / (s.head_dim as f32).sqrt(),
-        causal: causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k)),
-        mask: None,
-    };
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        flash::encode(ctx, &mut pass, &prep, &args).map_err(|e| e.to_string())?;
-    }
-    ctx.queue().submit([enc.finish()]);
-    let (ov, lv) = (o.to_f32_vec(ctx).unwrap(), lse.to_vec(ctx).unwrap());
-    let (qh, kh, vh) = (q.to_f32_vec(ctx).unwrap(), k.to_f32_vec(ctx).unwrap(), v.to_f32_vec(ctx).unwrap());
-    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
-    let nan = ov.iter().any(|x| x.is_nan()) || lv.iter().any(|x| x.is_nan());
-    let (eo, el) = (reference::rel_error(&ov, &r.o), reference::lse_max_abs_error(&lv, &r.lse));
-    if nan || !(eo < tol(dtype)) || !(el < lse_tol(dtype)) {
-        return Err(format!("{} {dtype:?} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
-    }
-    Ok(())
 }
 
 /// Masked attention through the tiled kernel: query tiles cut to 16-, 32- and 64-token
@@ -166,53 +131,22 @@ fn tiled_masked_matches_reference() {
             for (name, p, causal) in patterns {
                 let mask = BlockMask::new(&p, nq, nk, block).unwrap();
                 ran += 1;
-                if let Err(e) = check_masked(&ctx, Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), &mask, causal) {
-                    failures.push(format!("{name} block {block}: {e}"));
+                let c = MaskCase { shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), dtype: Dtype::F32, tier: Tier::Subgroup, block, causal };
+                if let Err(e) = check_masked(&ctx, &c, name, &mask) {
+                    failures.push(e);
                 }
             }
             let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
             let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
             ran += 1;
-            if let Err(e) = check_masked(&ctx, Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), &mask, false) {
-                failures.push(format!("per-head block {block}: {e}"));
+            let c = MaskCase { shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), dtype: Dtype::F32, tier: Tier::Subgroup, block, causal: false };
+            if let Err(e) = check_masked(&ctx, &c, "per-head", &mask) {
+                failures.push(e);
             }
         }
     }
     eprintln!("{ran} tiled masked cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn check_masked(ctx: &GpuContext, s: Shape, mask: &BlockMask, causal: bool) -> Result<(), String> {
-    let seed = reference::fresh_seed();
-    let q = reference::random_vec(s.q_len(), seed);
-    let k = reference::random_vec(s.kv_len(), seed ^ 1);
-    let mut v = reference::random_vec(s.kv_len(), seed ^ 2);
-    for kb in 0..mask.k_blocks() {
-        let used = (0..s.heads).any(|h| (0..mask.q_blocks()).any(|qb| mask.row(h, qb).any(|(b, _)| b == kb)));
-        if !used {
-            let (j0, j1) = (kb * mask.block(), ((kb + 1) * mask.block()).min(s.seq_k));
-            v[j0 * s.kv_heads * s.head_dim..j1 * s.kv_heads * s.head_dim].fill(f32::NAN);
-        }
-    }
-    let t = |x: &[f32], dims| GpuTensor::from_f32(ctx, x, dims, Dtype::F32).unwrap();
-    let (qt, kt, vt) = (t(&q, s.q_dims()), t(&k, s.kv_dims()), t(&v, s.kv_dims()));
-    let attn = Attention::new(ctx, AttentionOptions { causal, scale: None, tier: Some(Tier::Subgroup) });
-    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
-    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
-    out.o.poison(ctx).unwrap();
-    out.lse.poison(ctx).unwrap();
-    let mut enc = ctx.device().create_command_encoder(&Default::default());
-    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| e.to_string())?;
-    ctx.queue().submit([enc.finish()]);
-    let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
-    let diag = s.seq_k as i64 - s.seq_q as i64;
-    let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, i, j| mask.allows(h, i, j) && (!causal || j as i64 <= i as i64 + diag));
-    let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
-    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-    if nan || !(eo < tol(Dtype::F32)) || !(el < lse_tol(Dtype::F32)) {
-        return Err(format!("{} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
-    }
-    Ok(())
 }
 
 /// A key range longer than one chunk where the driver caps loop iterations (Mesa

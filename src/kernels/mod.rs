@@ -74,6 +74,8 @@ pub mod sources {
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
     pub const FLASH_TILED: &str = include_str!("../../shaders/flash_tiled.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
+    pub const FLASH_IO: &str = include_str!("../../shaders/flash_io.wgsl");
+    pub const LANES_COMMON: &str = include_str!("../../shaders/lanes_common.wgsl");
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
     pub const SIDE_COMMON: &str = include_str!("../../shaders/side_common.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
@@ -109,12 +111,13 @@ pub mod sources {
 pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
     let mut d: Vec<&(&str, String)> = defines.iter().collect();
     d.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
-    let mut out = src.to_string();
+    // Includes first, so shared sources may use template names too.
+    let mut out = include(src);
     for (name, val) in d {
         out = out.replace(&format!("${name}"), val);
     }
     debug_assert!(!out.contains('$'), "unreplaced template placeholder in shader");
-    let out = substitute_blocks(&conditionals(&include(&out), defines));
+    let out = substitute_blocks(&conditionals(&out, defines));
     let lines: Vec<&str> = out.lines().collect();
     let mut res = String::with_capacity(out.len());
     expand(&lines, &mut res);
@@ -122,13 +125,17 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
 }
 
 /// `//#include NAME` lines are replaced by the shared source of that name: the
-/// parameter block and helpers every flash kernel uses (`flash_common`), the LSE fold
+/// parameter block and helpers every flash kernel uses (`flash_common`), the tensor
+/// bindings of the element-wise flash kernels (`flash_io`), butterfly reductions over
+/// lane groups (`lanes_common`), the LSE fold
 /// of the merge kernels (`merge_common`), strided view addressing (`side_common`).
-fn include(src: &str) -> String {
+pub fn include(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + 2048);
     for line in src.lines() {
         match line.trim_start().strip_prefix("//#include ") {
             Some("flash_common") => out.push_str(sources::FLASH_COMMON),
+            Some("flash_io") => out.push_str(sources::FLASH_IO),
+            Some("lanes_common") => out.push_str(sources::LANES_COMMON),
             Some("merge_common") => out.push_str(sources::MERGE_COMMON),
             Some("side_common") => out.push_str(sources::SIDE_COMMON),
             _ => out.push_str(line),

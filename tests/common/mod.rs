@@ -3,7 +3,9 @@
 
 pub mod cli;
 
-use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, Shape, Tier};
+use ringattn::kernels::flash::{self, CausalFrame, FlashArgs, Prepared};
+use ringattn::mask::BlockMask;
+use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, LseBuffer, Shape, Tier};
 
 /// Every adapter the tests can use (Vulkan lavapipe, GL llvmpipe, real GPUs), one
 /// context each. Adapters that fail to give a device are reported and skipped.
@@ -156,4 +158,117 @@ pub fn head_dims() -> Vec<usize> {
         }
         _ => ringattn::SUPPORTED_HEAD_DIMS.to_vec(),
     }
+}
+
+/// One masked-attention case of [`check_masked`].
+pub struct MaskCase {
+    pub shape: Shape,
+    pub dtype: Dtype,
+    pub tier: Tier,
+    pub block: usize,
+    pub causal: bool,
+}
+
+/// Runs masked attention with poisoned outputs and V = NaN on every key no query
+/// visits, and compares with the f64 reference under `mask.allows` (and causal).
+pub fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) -> Result<(), String> {
+    let s = c.shape;
+    let seed = reference::fresh_seed();
+    let q = reference::random_vec(s.q_len(), seed);
+    let k = reference::random_vec(s.kv_len(), seed ^ 0x11);
+    let mut v = reference::random_vec(s.kv_len(), seed ^ 0x22);
+    // Keys in blocks that no (head, query block) lists must never be read: NaN there
+    // would reach O through 0 * NaN if a kernel visited them.
+    let group = s.heads / s.kv_heads;
+    let poison_v = c.block >= 64;
+    if poison_v {
+        for kb in 0..mask.k_blocks() {
+            let used = (0..s.heads).any(|h| (0..mask.q_blocks()).any(|qb| mask.row(h, qb).any(|(b, _)| b == kb)));
+            if !used {
+                for j in kb * c.block..((kb + 1) * c.block).min(s.seq_k) {
+                    for b in 0..s.batch {
+                        for kh in 0..s.kv_heads {
+                            let base = ((b * s.seq_k + j) * s.kv_heads + kh) * s.head_dim;
+                            v[base..base + s.head_dim].fill(f32::NAN);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let qt = GpuTensor::from_f32(ctx, &q, s.q_dims(), c.dtype).unwrap();
+    let kt = GpuTensor::from_f32(ctx, &k, s.kv_dims(), c.dtype).unwrap();
+    let vt = GpuTensor::from_f32(ctx, &v, s.kv_dims(), c.dtype).unwrap();
+    let attn = Attention::new(ctx, AttentionOptions { causal: c.causal, scale: None, tier: Some(c.tier) });
+    let gm = mask.upload(ctx).map_err(|e| e.to_string())?;
+    let out = attn.alloc_output(&qt, &kt, &vt).unwrap();
+    out.o.poison(ctx).unwrap();
+    out.lse.poison(ctx).unwrap();
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| format!("{name}: {e}"))?;
+    ctx.queue().submit([enc.finish()]);
+    let o = out.o.to_f32_vec(ctx).unwrap();
+    let lse = out.lse.to_vec(ctx).unwrap();
+    let (q, k, v) = (qt.to_f32_vec(ctx).unwrap(), kt.to_f32_vec(ctx).unwrap(), vt.to_f32_vec(ctx).unwrap());
+    let diag = s.seq_k as i64 - s.seq_q as i64;
+    let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, i, j| mask.allows(h, i, j) && (!c.causal || j as i64 <= i as i64 + diag));
+    let _ = group;
+    let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
+    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+    if nan || !(eo < tol(c.dtype)) || !(el < lse_tol(c.dtype)) {
+        return Err(format!(
+            "{}: mask `{name}` (block {}, density {:.2}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
+            label(ctx),
+            c.block,
+            mask.density(),
+            s.batch,
+            s.seq_q,
+            s.seq_k,
+            s.heads,
+            s.kv_heads,
+            s.head_dim,
+            c.dtype,
+            c.tier,
+            c.causal
+        ));
+    }
+    Ok(())
+}
+
+/// Runs one prepared flash pipeline (an explicit tile configuration) on fresh random
+/// inputs with poisoned outputs and checks O and LSE against the f64 reference (NaN
+/// anywhere fails). Err names the adapter, case, seed and errors.
+pub fn check_prepared(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s: Shape, causal: bool) -> Result<(), String> {
+    let seed = reference::fresh_seed();
+    let t = |dims, len, x| GpuTensor::from_f32(ctx, &reference::random_vec(len, seed ^ x), dims, dtype).unwrap();
+    let (q, k, v) = (t(s.q_dims(), s.q_len(), 0), t(s.kv_dims(), s.kv_len(), 1), t(s.kv_dims(), s.kv_len(), 2));
+    let o = GpuTensor::empty(ctx, s.q_dims(), dtype).unwrap();
+    let lse = LseBuffer::empty(ctx, s.lse_dims()).unwrap();
+    o.poison(ctx).unwrap();
+    lse.poison(ctx).unwrap();
+    let args = FlashArgs {
+        q: &q,
+        k: &k,
+        v: &v,
+        o: &o,
+        lse: &lse,
+        scale: 1.0 / (s.head_dim as f32).sqrt(),
+        causal: causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k)),
+        mask: None,
+    };
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        flash::encode(ctx, &mut pass, prep, &args).map_err(|e| e.to_string())?;
+    }
+    ctx.queue().submit([enc.finish()]);
+    let (ov, lv) = (o.to_f32_vec(ctx).unwrap(), lse.to_vec(ctx).unwrap());
+    let (qh, kh, vh) = (q.to_f32_vec(ctx).unwrap(), k.to_f32_vec(ctx).unwrap(), v.to_f32_vec(ctx).unwrap());
+    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
+    let nan = ov.iter().any(|x| x.is_nan()) || lv.iter().any(|x| x.is_nan());
+    let (eo, el) = (reference::rel_error(&ov, &r.o), reference::lse_max_abs_error(&lv, &r.lse));
+    if nan || !(eo < tol(dtype)) || !(el < lse_tol(dtype)) {
+        return Err(format!("{} {dtype:?} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
+    }
+    Ok(())
 }
