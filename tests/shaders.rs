@@ -126,9 +126,11 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                     lanes.dedup();
                     for r in lanes {
                         // shuffle_config's default (4 rows per group, tiles of at most
-                        // 16 keys) and the one-row kernel with the portable tiles
-                        // (RINGATTN_SUBGROUP_CFG; prepare_subgroup_with in the tests).
-                        for (m, bk) in [(4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
+                        // SUBGROUP_BK keys), 16-key tiles (the tests), and the one-row
+                        // kernel with the portable tiles (RINGATTN_SUBGROUP_CFG;
+                        // prepare_subgroup_with in the tests).
+                        let sg_bk = ringattn::kernels::flash::SUBGROUP_BK;
+                        for (m, bk) in [(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
                             out.push(vec![
                                 ("BK", bk.to_string()),
                                 ("BQ", ((128 / r).max(1) * m).to_string()),
@@ -508,7 +510,7 @@ fn library_tiles_are_covered() {
                 cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
                     && cfg.m == 4
                     && cfg.bq == (128 / cfg.r).max(1) * 4
-                    && cfg.bk == portable_tiles(d).1.min(16)
+                    && cfg.bk == portable_tiles(d).1.min(ringattn::kernels::flash::SUBGROUP_BK)
             };
             assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
         }

@@ -374,11 +374,11 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &caps.limits;
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
-    // Four query rows per row group and 16-key tiles: the fastest shape of a sweep on
-    // an H200 (scripts/device_subgroup.sh, BENCHMARKS.md: 1.9x the one-row kernel at
-    // head_dim 64, 1.6x at 128).
+    // Four query rows per row group (1.9x the one-row kernel at head_dim 64, 1.6x at 128
+    // on an H200) and 8-key tiles (6-8 % faster than 16 on an H100: fewer score registers
+    // per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md).
     let m = 4;
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(16));
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(SUBGROUP_BK));
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
     if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
@@ -386,6 +386,10 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     }
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
+
+/// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
+/// workgroup memory cannot hold K and V tiles that long).
+pub const SUBGROUP_BK: u32 = 8;
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
 /// group and `bk`-key tiles (128 / r groups per workgroup), or `None` when that does
