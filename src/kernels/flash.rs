@@ -470,8 +470,9 @@ fn env_matrix_shape() -> Option<MatrixShape> {
     env_triple("RINGATTN_MATRIX_CFG")
 }
 
-/// Every tile shape the tuner tries.
-pub const MATRIX_CANDIDATES: &[MatrixShape] = &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
+/// Every tile shape the tuner tries. (2,4,16) came from a sweep on an H100 (2026-11-26,
+/// BENCHMARKS.md): at head_dim 64, N=16384 it ran in 6.00 ms against 7.41 for (1,8,32).
+pub const MATRIX_CANDIDATES: &[MatrixShape] = &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (2, 4, 16), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
 
 /// The matrix-tier tiles for a shape, subgroup size and workgroup limits, or `None`
 /// when they do not fit (no device needed; the shader tests use it to validate every
