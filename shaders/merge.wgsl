@@ -25,10 +25,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> acc: array<Acc>;
-@group(0) @binding(2) var<storage, read_write> acc_lse: array<f32>;
-@group(0) @binding(3) var<storage, read> part: array<Part>;
-@group(0) @binding(4) var<storage, read> part_lse: array<f32>;
 
 @compute @workgroup_size($WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

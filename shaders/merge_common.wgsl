@@ -1,6 +1,11 @@
-// Shared by the LSE merge kernels (pasted where a kernel says `//#include merge_common`).
-// Needs, from the including kernel: `Acc`, `Part`, `D`, and the storage arrays `acc`,
-// `acc_lse` (read_write) and `part`, `part_lse` (read).
+// Shared by the LSE merge kernels (pasted where a kernel says `//#include merge_common`):
+// their bindings 1-4 (the running rows `acc` and LSEs `acc_lse`, read_write, and the
+// partial ones `part`, `part_lse`) and the fold. Needs, from the including kernel: `Acc`,
+// `Part`, `D` and its `Params` at binding 0.
+@group(0) @binding(1) var<storage, read_write> acc: array<Acc>;
+@group(0) @binding(2) var<storage, read_write> acc_lse: array<f32>;
+@group(0) @binding(3) var<storage, read> part: array<Part>;
+@group(0) @binding(4) var<storage, read> part_lse: array<f32>;
 //
 // Folds the partial row part[pb .. pb + D] with LSE lp into the running row
 // acc[ab .. ab + D] whose LSE la is stored at acc_lse[li], in f32:
