@@ -602,7 +602,7 @@ impl RecvStaging {
 /// The consecutive (buffer, bytes) segments a block is read from or written to.
 pub(crate) type Segments<'a> = &'a [(&'a wgpu::Buffer, u64)];
 
-/// Host time an exchange ([`Link::exchange`]) spent.
+/// Host time one exchange of a ring step (sending and receiving one block) spent.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExchangeTimes {
     /// Storing received pieces: waiting for the local staging piece, copying (mapped
