@@ -293,6 +293,13 @@ fn transport_measurement_moves_the_right_bytes() {
     let rep = ring.measure_transport(10 * 1024 + 4, 3, Some(4096), Duration::from_secs(60)).unwrap();
     assert_eq!((rep.devices, rep.block_bytes, rep.piece_bytes, rep.steps), (3, 10244, 4096, 3));
     assert!(rep.seconds > 0.0 && rep.gbps_per_link() > 0.0);
+    // Every device reports its stage times, and the parts fit in their wholes.
+    assert_eq!(rep.stages.len(), 3);
+    for (t, reclaim, begin) in &rep.stages {
+        assert!(t.copy + t.wait_local <= t.recv && t.recv <= t.wall, "{t:?}");
+        assert!(t.first_in <= t.wall && t.last_out <= t.wall && !t.copy.is_zero(), "{t:?}");
+        assert!(*reclaim + *begin + t.wall <= std::time::Duration::from_secs_f64(rep.seconds), "{t:?} {reclaim:?} {begin:?}");
+    }
     assert!(matches!(logical(1).measure_transport(1024, 1, None, Duration::from_secs(5)), Err(Error::InvalidArgument(_))));
 }
 
