@@ -492,8 +492,8 @@ fn key_splits_match_reference() {
 /// The subgroup tier's shuffle variant with several query rows per row group (register
 /// tiling, `m`) against the f64 reference, on every adapter with subgroups (on lavapipe
 /// this variant is not the default, so it is built explicitly here): lane counts r,
-/// rows per group m, causal or not, lengths that are not multiples of the rows per
-/// workgroup, GQA, f32 and f16.
+/// rows per group m, keys per tile (the GPU defaults among them), causal or not, lengths
+/// that are not multiples of the rows per workgroup, GQA, f32 and f16.
 #[test]
 fn subgroup_rows_per_group_match_reference() {
     use ringattn::kernels::flash::{prepare_subgroup_with, shuffle_config_for};
@@ -501,18 +501,23 @@ fn subgroup_rows_per_group_match_reference() {
     let mut ran = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
-            for (r, m, d, nq, nk, causal) in [
-                (2, 2, 64, 100, 77, true),
-                (4, 4, 64, 300, 300, false),
-                (1, 8, 32, 70, 129, true),
-                (8, 2, 128, 45, 200, false),
-                (4, 1, 64, 33, 33, true),
+            // The GPU defaults (r = head_dim / 16, m = 4, 8-key tiles) are the rows with
+            // bk = 8; 4- and 16-key tiles are what RINGATTN_SUBGROUP_CFG sweeps try.
+            for (r, m, bk, d, nq, nk, causal) in [
+                (2, 2, 16, 64, 100, 77, true),
+                (4, 4, 16, 64, 300, 300, false),
+                (4, 4, 8, 64, 300, 77, true),
+                (8, 4, 8, 128, 45, 200, false),
+                (1, 8, 16, 32, 70, 129, true),
+                (8, 2, 16, 128, 45, 200, false),
+                (4, 1, 16, 64, 33, 33, true),
+                (4, 4, 4, 64, 61, 130, false),
             ] {
-                let Some(cfg) = shuffle_config_for(ctx, d, r, m, 16) else { continue };
+                let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 let prep = prepare_subgroup_with(ctx, dtype, d, cfg).unwrap();
                 ran += 1;
                 if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                    failures.push(format!("r={r} m={m}: {e}"));
+                    failures.push(format!("r={r} m={m} bk={bk}: {e}"));
                 }
             }
         }

@@ -404,7 +404,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
         && d4.is_multiple_of(r)
         && m.is_power_of_two()
         && m <= 8
-        && matches!(bk, 8 | 16 | 32)
+        && matches!(bk, 4 | 8 | 16 | 32)
         && 2 * 4 * bk * head_dim as u32 <= lim.max_compute_workgroup_storage_size;
     fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m })
 }
