@@ -41,7 +41,13 @@ fn tiled_is_picked_where_it_fits() {
         let caps = ctx.capabilities();
         let lim = &caps.limits;
         for d in [32, 64, 80, 96, 128, 256] {
-            let fits = tiled_config_for(d, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup, u32::MAX);
+            let fits = tiled_config_for(
+                d,
+                caps.subgroup_min_size,
+                lim.max_compute_workgroup_storage_size,
+                lim.max_compute_invocations_per_workgroup,
+                u32::MAX,
+            );
             assert_eq!(is_tiled(&ctx, d), fits.is_some(), "{}: head_dim {d} gets {:?}", label(&ctx), subgroup_config(&ctx, d));
         }
         // head_dim 64 fits in 32 KiB with subgroups of 8 or more lanes.
@@ -97,7 +103,9 @@ fn tiled_shapes_match_reference() {
                     let s = Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh);
                     ran += 1;
                     aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
-                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg).map_err(|e| e.to_string()).and_then(|prep| check_prepared(&ctx, &prep, dtype, s, causal));
+                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg)
+                        .map_err(|e| e.to_string())
+                        .and_then(|prep| check_prepared(&ctx, &prep, dtype, s, causal));
                     if let Err(e) = r {
                         failures.push(format!("{cfg:?}: {e}"));
                     }
@@ -131,7 +139,13 @@ fn tiled_masked_matches_reference() {
             for (name, p, causal) in patterns {
                 let mask = BlockMask::new(&p, nq, nk, block).unwrap();
                 ran += 1;
-                let c = MaskCase { shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), dtype: Dtype::F32, tier: Tier::Subgroup, block, causal };
+                let c = MaskCase {
+                    shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2),
+                    dtype: Dtype::F32,
+                    tier: Tier::Subgroup,
+                    block,
+                    causal,
+                };
                 if let Err(e) = check_masked(&ctx, &c, name, &mask) {
                     failures.push(e);
                 }
@@ -139,7 +153,13 @@ fn tiled_masked_matches_reference() {
             let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
             let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
             ran += 1;
-            let c = MaskCase { shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2), dtype: Dtype::F32, tier: Tier::Subgroup, block, causal: false };
+            let c = MaskCase {
+                shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2),
+                dtype: Dtype::F32,
+                tier: Tier::Subgroup,
+                block,
+                causal: false,
+            };
             if let Err(e) = check_masked(&ctx, &c, "per-head", &mask) {
                 failures.push(e);
             }

@@ -241,7 +241,8 @@ pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<Ti
     // RINGATTN_TILED_BYTES caps the workgroup memory the shapes may use (experiments:
     // a smaller budget puts P^T in the K^T area, for more workgroups per core).
     let bytes = std::env::var("RINGATTN_TILED_BYTES").ok().and_then(|v| v.parse().ok()).map_or(bytes, |b: u32| b.min(bytes));
-    let forced = env_triple("RINGATTN_TILED_CFG").and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk, c.m) == want));
+    let forced =
+        env_triple("RINGATTN_TILED_CFG").and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk, c.m) == want));
     forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
 
@@ -327,7 +328,11 @@ impl TiledOpts {
 
     /// Whether these options can be rendered for `cfg` at head_dim `d`.
     pub fn fits(&self, d: u32, cfg: &TileConfig) -> bool {
-        self.du > 0 && d.is_multiple_of(self.du) && self.ju > 0 && cfg.bk.is_multiple_of(self.ju) && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(cfg.bq / cfg.m * cfg.r))
+        self.du > 0
+            && d.is_multiple_of(self.du)
+            && self.ju > 0
+            && cfg.bk.is_multiple_of(self.ju)
+            && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(cfg.bq / cfg.m * cfg.r))
     }
 }
 

@@ -692,7 +692,18 @@ impl<'a> Incoming<'a> {
         if expect > rt.pieces.len() {
             return Err(SendError::Gpu(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the receive staging"))));
         }
-        Ok(Incoming { rt, segments, lens, total, expect, received: 0, time: Duration::ZERO, copy: Duration::ZERO, wait_local: Duration::ZERO, first: None })
+        Ok(Incoming {
+            rt,
+            segments,
+            lens,
+            total,
+            expect,
+            received: 0,
+            time: Duration::ZERO,
+            copy: Duration::ZERO,
+            wait_local: Duration::ZERO,
+            first: None,
+        })
     }
 
     /// Bytes of the next piece.
@@ -843,7 +854,8 @@ impl<S: SendHalf, R: RecvHalf> Link<S, R> {
             }
             idle_round(ctx, gpu_pending, &mut idle_rounds)?;
         }
-        let (recv, copy, wait_local, first_in) = inc.map_or(Default::default(), |i| (i.time, i.copy, i.wait_local, i.first.map_or(Duration::ZERO, |f| f - t0)));
+        let (recv, copy, wait_local, first_in) =
+            inc.map_or(Default::default(), |i| (i.time, i.copy, i.wait_local, i.first.map_or(Duration::ZERO, |f| f - t0)));
         Ok(ExchangeTimes { recv, copy, wait_local, first_in, last_out, wall: t0.elapsed() })
     }
 }
