@@ -61,6 +61,32 @@ var<workgroup> pt: array<vec4<f32>, BK * QS>;
 
 //#include lanes_common
 
+// Staging element i (0 <= i < D * TX = BK * D4) of the tile whose first key is `tl`, zero
+// past k_end. K^T: keys tl + i/D + j TX (j = 0..3) at column i % D, one vec4 (so a lane's
+// 4 keys of S are one read), stored at kt[(i % D) * KS + i / D]. V: key tl + i/D4,
+// vec4 column i % D4, stored at vs[i].
+fn kt_quad(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    var x4 = vec4<f32>(0.0);
+    //#unroll j 4
+    {
+        let key = tl + i / D + {j}u * TX;
+        if key < p.k_end {
+            x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * p.kv_heads * D + kvh * D + i % D]);
+        }
+    }
+    //#end
+    return x4;
+}
+
+fn v_quad(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let key = tl + i / D4;
+    if key >= p.k_end {
+        return vec4<f32>(0.0);
+    }
+    let e = p.v_off + (b * p.seq_k + key) * p.kv_heads * D + kvh * D + 4u * (i % D4);
+    return vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wg.y;
@@ -71,7 +97,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row0 = wg.x * BQ;
     let row = row0 + TM * g;
     let qq = g * TQ;
-    let kv_row_stride = p.kv_heads * D;
 
     // Q^T, scaled, zero past seq_q. Consecutive lanes take consecutive columns of one
     // row quad (coalesced reads; the padding spreads the writes over the banks).
@@ -129,29 +154,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#endif
 
     // Loads the K^T and V vec4s this lane stages for the tile starting at key `tl`
-    // into pk / pv (keys permuted so a lane's 4 keys are one vec4; zero past k_end).
+    // into pk / pv.
     //#define LOADKV
     //#unroll f $NPF
-    {
-        let i = lid + {f}u * WG;
-        var x4 = vec4<f32>(0.0);
-        //#unroll j 4
-        {
-            let key = tl + i / D + {j}u * TX;
-            if key < p.k_end {
-                x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + i % D]);
-            }
-        }
-        //#end
-        pk[{f}] = x4;
-        let vkey = tl + i / D4;
-        var y4 = vec4<f32>(0.0);
-        if vkey < p.k_end {
-            let e = p.v_off + (b * p.seq_k + vkey) * kv_row_stride + kvh * D + 4u * (i % D4);
-            y4 = vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
-        }
-        pv[{f}] = y4;
-    }
+    pk[{f}] = kt_quad(b, kvh, tl, lid + {f}u * WG);
+    pv[{f}] = v_quad(b, kvh, tl, lid + {f}u * WG);
     //#end
     //#enddef
 
@@ -177,27 +184,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#else
         // K^T (keys permuted so a lane's 4 keys are one vec4) and V, zero past k_end.
         for (var i = lid; i < D * TX; i += WG) {
-            let d = i % D;
-            let kx = i / D;
-            var x4 = vec4<f32>(0.0);
-            //#unroll j 4
-            {
-                let key = t + kx + {j}u * TX;
-                if key < p.k_end {
-                    x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + d]);
-                }
-            }
-            //#end
-            kt[d * KS + kx] = x4;
-        }
-        for (var i = lid; i < BK * D4; i += WG) {
-            let key = t + i / D4;
-            var x4 = vec4<f32>(0.0);
-            if key < p.k_end {
-                let e = p.v_off + (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
-                x4 = vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
-            }
-            vs[i] = x4;
+            kt[(i % D) * KS + i / D] = kt_quad(b, kvh, t, i);
+            vs[i] = v_quad(b, kvh, t, i);
         }
         workgroupBarrier();
         //#endif

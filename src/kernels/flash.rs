@@ -134,10 +134,10 @@ impl TileConfig {
             Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
             Tier::Subgroup => match self.variant {
                 SgVariant::Tiled { .. } => {
-                    // Per tile: the K^T and V staging loops, the d and key loops (unrolled by du, ju).
-                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, (self.bq / self.m * self.r) as u64);
+                    // Per tile: the K^T/V staging loop, the d and key loops (unrolled by du, ju).
+                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, TiledOpts::invocations(self) as u64);
                     let o = TiledOpts::for_tiles(head_dim, self);
-                    let per_tile = (d * self.r as u64).div_ceil(wg) + (bk * d4).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
+                    let per_tile = (d * self.r as u64).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
                 }
                 _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
@@ -246,7 +246,6 @@ pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<Ti
     forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
 
-/// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys).
 /// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys,
 /// rows per lane).
 const TILED_SHAPES: &[(u32, u32, u32)] = &[(64, 32, 4), (64, 32, 8), (32, 32, 4), (64, 16, 4), (64, 16, 8), (32, 16, 4), (16, 32, 4), (16, 16, 4)];
@@ -301,9 +300,14 @@ pub struct TiledOpts {
 }
 
 impl TiledOpts {
+    /// Invocations per workgroup of the tiled kernel: row groups of `r` lanes, `m` rows each.
+    fn invocations(cfg: &TileConfig) -> u32 {
+        cfg.bq / cfg.m * cfg.r
+    }
+
     /// Vec4s of K^T (and of V) each lane stages per tile.
     fn per_lane(d: u32, cfg: &TileConfig) -> u32 {
-        d * cfg.bk / 4 / (cfg.bq / cfg.m * cfg.r)
+        d * cfg.bk / 4 / Self::invocations(cfg)
     }
 
     /// The defaults: both loops unrolled by 8 (fully unrolled bodies overflow the
@@ -332,7 +336,7 @@ impl TiledOpts {
             && d.is_multiple_of(self.du)
             && self.ju > 0
             && cfg.bk.is_multiple_of(self.ju)
-            && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(cfg.bq / cfg.m * cfg.r))
+            && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(Self::invocations(cfg)))
     }
 }
 
@@ -380,8 +384,8 @@ fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     // Four query rows per row group (1.9x the one-row kernel at head_dim 64, 1.6x at 128
-    // on an H200) and 8-key tiles (6-8 % faster than 16 on an H100: fewer score registers
-    // per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md).
+    // on an H200) and 8-key tiles (4.5-9 % faster than 16 on an H100: fewer score
+    // registers per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md).
     let m = 4;
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(SUBGROUP_BK));
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the

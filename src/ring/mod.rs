@@ -485,8 +485,7 @@ impl RingAttention {
         }
         let plan = Plan::masked(shape.seq_q, shape.seq_k, n, opts.placement, opts.attention.causal, opts.mask.clone());
         check_shards(shards, &plan, &shape, dtype)?;
-        let max_block =
-            2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size();
+        let max_block = scheduler::max_block_bytes(&plan, &shape, dtype);
         let piece = transport::piece_bytes(opts.piece_bytes, max_block.max(4));
         let (outs, ins) = transport::ring_links(n, transport::piece_count(max_block, piece));
         let abort = AtomicBool::new(false);

@@ -494,8 +494,7 @@ impl MpiRing {
         for (i, sh) in shards.iter().enumerate() {
             check_shard(sh, first + i, &plan, &shape, dtype)?;
         }
-        let max_block =
-            2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size();
+        let max_block = scheduler::max_block_bytes(&plan, &shape, dtype);
         let piece = transport::piece_bytes(opts.piece_bytes, max_block.max(4));
         let abort = AtomicBool::new(false);
         let threads = transport::copy_threads(l);
@@ -870,21 +869,11 @@ impl RecvHalf for MpiRecv {
             let t1 = Instant::now();
             let data = &self.bufs[j][..r.want as usize];
             let threads = self.threads;
-            inc.first.get_or_insert(t1);
-            let mut copy = Duration::ZERO;
-            let waited = inc
+            let times = inc
                 .rt
-                .store_piece(ctx, j, &inc.lens, inc.segments, timeout, |local| {
-                    let t = Instant::now();
-                    let r = copy_into_mapped(ctx, local, data, threads);
-                    copy = t.elapsed();
-                    r
-                })
+                .store_piece(ctx, j, &inc.lens, inc.segments, timeout, |local| copy_into_mapped(ctx, local, data, threads))
                 .map_err(SendError::Gpu)?;
-            inc.time += t1.elapsed();
-            inc.copy += copy;
-            inc.wait_local += waited;
-            inc.received += 1;
+            inc.stored(t1, times);
             progress = true;
         }
         Ok(progress)

@@ -53,6 +53,12 @@ pub(crate) struct Job<'a> {
     pub abort: &'a AtomicBool,
 }
 
+/// Bytes of the largest K/V block one step moves (K and V of every chunk of a block,
+/// each sized for the longest chunk): what the send and receive staging must hold.
+pub(crate) fn max_block_bytes(plan: &Plan, shape: &Shape, dtype: Dtype) -> u64 {
+    2 * plan.kv.chunks_per_block() as u64 * (plan.kv.max_chunk() * shape.batch * shape.kv_heads * shape.head_dim) as u64 * dtype.size()
+}
+
 /// What one device produced.
 pub(crate) struct DeviceReport {
     pub output: RingShardOutput,

@@ -540,9 +540,8 @@ impl RecvStaging {
 
     /// Copies one received piece into place: waits for the local piece to be mapped,
     /// copies from the sender's mapped piece, acknowledges, unmaps, submits the GPU copy
-    /// into the segments and maps the local piece again.
-    /// Returns the time the host copy took and the time spent waiting for the local
-    /// piece.
+    /// into the segments and maps the local piece again. Returns the times of
+    /// [`RecvStaging::store_piece`].
     fn take_piece(
         &mut self,
         ctx: &GpuContext,
@@ -554,24 +553,20 @@ impl RecvStaging {
     ) -> Result<(Duration, Duration)> {
         let j = msg.index;
         let pool = self.pool.clone();
-        let mut copy = Duration::ZERO;
-        let wait = self.store_piece(ctx, j, lens, segments, timeout, |local| {
-            let t = Instant::now();
+        self.store_piece(ctx, j, lens, segments, timeout, |local| {
             pool.copy(ctx, &msg.buffer, local, msg.len)?;
-            copy = t.elapsed();
             drop(msg);
             // The sender may unmap and reuse its piece now; a sender that has finished no
             // longer listens, which is fine.
             let _ = acks.send(j);
             Ok(())
-        })?;
-        Ok((copy, wait))
+        })
     }
 
     /// Piece `j` of a block of consecutive segments: waits for the local piece to be
     /// mapped, lets `fill` write it, unmaps it, submits the GPU copy into the segments
-    /// and maps the piece again for its next use. Returns the time spent waiting for the
-    /// local piece's map.
+    /// and maps the piece again for its next use. Returns how long `fill` took (the
+    /// host copy) and how long the local piece's map was waited for.
     pub(crate) fn store_piece(
         &mut self,
         ctx: &GpuContext,
@@ -580,14 +575,16 @@ impl RecvStaging {
         segments: &[(&wgpu::Buffer, u64)],
         timeout: Duration,
         fill: impl FnOnce(&Arc<wgpu::Buffer>) -> Result<()>,
-    ) -> Result<Duration> {
+    ) -> Result<(Duration, Duration)> {
         let t = Instant::now();
         if let Some((rx, idx)) = self.pending[j].take() {
             wait_mapped(ctx, &rx, idx, timeout)?;
         }
         let waited = t.elapsed();
         let local = self.pieces[j].clone();
+        let t = Instant::now();
         fill(&local)?;
+        let filled = t.elapsed();
         local.unmap();
         let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
         for (seg, dst_off, src_off, bytes) in piece_parts(lens, self.piece, j) {
@@ -595,7 +592,7 @@ impl RecvStaging {
         }
         let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
         self.pending[j] = Some((map_piece(&local, self.modes[j], local.size()), Some(idx)));
-        Ok(waited)
+        Ok((filled, waited))
     }
 }
 
@@ -704,6 +701,16 @@ impl<'a> Incoming<'a> {
             wait_local: Duration::ZERO,
             first: None,
         })
+    }
+
+    /// Counts one stored piece that arrived at `arrived`, with the (host copy, wait for
+    /// the local piece) times [`RecvStaging::store_piece`] returned.
+    pub fn stored(&mut self, arrived: Instant, (copy, wait): (Duration, Duration)) {
+        self.first.get_or_insert(arrived);
+        self.received += 1;
+        self.time += arrived.elapsed();
+        self.copy += copy;
+        self.wait_local += wait;
     }
 
     /// Bytes of the next piece.
@@ -915,12 +922,8 @@ impl RecvHalf for Inbox {
                             unit: "bytes",
                         }));
                     }
-                    inc.first.get_or_insert(t1);
-                    let (copy, wait) = inc.rt.take_piece(ctx, msg, &inc.lens, inc.segments, &self.acks, timeout).map_err(SendError::Gpu)?;
-                    inc.received += 1;
-                    inc.time += t1.elapsed();
-                    inc.copy += copy;
-                    inc.wait_local += wait;
+                    let times = inc.rt.take_piece(ctx, msg, &inc.lens, inc.segments, &self.acks, timeout).map_err(SendError::Gpu)?;
+                    inc.stored(t1, times);
                     progress = true;
                 }
                 Err(TryRecvError::Empty) => break,
