@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         acc[d] = vec4<f32>(0.0);
         if resume {
             let f = obase + 4u * d;
-            acc[d] = vec4<f32>(f32(o[f]), f32(o[f + 1u]), f32(o[f + 2u]), f32(o[f + 3u]));
+            acc[d] = load_o4(f);
         }
     }
     if resume {
@@ -121,12 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if l > 0.0 {
             let inv = 1.0 / l;
             for (var d = 0u; d < D4; d++) {
-                let x = acc[d] * inv;
-                let f = obase + 4u * d;
-                o[f] = Out(x.x);
-                o[f + 1u] = Out(x.y);
-                o[f + 2u] = Out(x.z);
-                o[f + 3u] = Out(x.w);
+                store_o4(obase + 4u * d, acc[d] * inv);
             }
             lse[li] = (m + log2(l)) * p.ln2;
         } else {

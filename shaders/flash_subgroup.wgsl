@@ -67,7 +67,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             qr[{m}u * C + {c}u] = vec4<f32>(f32(q[qbase + e]), f32(q[qbase + e + 1u]), f32(q[qbase + e + 2u]), f32(q[qbase + e + 3u])) * p.scale_log2;
             acc[{m}u * C + {c}u] = vec4<f32>(0.0);
             if resume {
-                acc[{m}u * C + {c}u] = vec4<f32>(f32(o[obase + e]), f32(o[obase + e + 1u]), f32(o[obase + e + 2u]), f32(o[obase + e + 3u]));
+                acc[{m}u * C + {c}u] = load_o4(obase + e);
             }
         }
         //#end
@@ -175,10 +175,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         {
             let x = acc[{m}u * C + {c}u] * inv;
             let f = obase + 4u * (lane + {c}u * R);
-            o[f] = Out(x.x);
-            o[f + 1u] = Out(x.y);
-            o[f + 2u] = Out(x.z);
-            o[f + 3u] = Out(x.w);
+            store_o4(f, x);
         }
         //#end
         if lane == 0u {

@@ -138,7 +138,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             acc[{r}u * CV + {c}u] = vec4<f32>(0.0);
             if resume {
                 let e = obase + 4u * (x + {c}u * TX);
-                acc[{r}u * CV + {c}u] = vec4<f32>(f32(o[e]), f32(o[e + 1u]), f32(o[e + 2u]), f32(o[e + 3u]));
+                acc[{r}u * CV + {c}u] = load_o4(e);
             }
         }
         //#end
@@ -289,10 +289,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
                 let y = acc[{r}u * CV + {c}u] * inv;
                 let f = obase + 4u * (x + {c}u * TX);
-                o[f] = Out(y.x);
-                o[f + 1u] = Out(y.y);
-                o[f + 2u] = Out(y.z);
-                o[f + 3u] = Out(y.w);
+                store_o4(f, y);
             }
             //#end
             if x == 0u {
