@@ -131,6 +131,8 @@ fn tiled_masked_matches_reference() {
             if !is_tiled(&ctx, d) {
                 continue;
             }
+            let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
+            let case = |causal| MaskCase { shape, dtype: Dtype::F32, tier: Tier::Subgroup, block, causal };
             let patterns = [
                 ("window 20 | global 3", Pattern::Window { left: 20, right: 20 }.or(Pattern::Global(3)), false),
                 ("stripes", Pattern::from_fn(|i, j| (i + 2 * j) % 5 != 0), false),
@@ -139,28 +141,14 @@ fn tiled_masked_matches_reference() {
             for (name, p, causal) in patterns {
                 let mask = BlockMask::new(&p, nq, nk, block).unwrap();
                 ran += 1;
-                let c = MaskCase {
-                    shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2),
-                    dtype: Dtype::F32,
-                    tier: Tier::Subgroup,
-                    block,
-                    causal,
-                };
-                if let Err(e) = check_masked(&ctx, &c, name, &mask) {
+                if let Err(e) = check_masked(&ctx, &case(causal), name, &mask) {
                     failures.push(e);
                 }
             }
             let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
             let mask = BlockMask::per_head(&ph, nq, nk, block).unwrap();
             ran += 1;
-            let c = MaskCase {
-                shape: Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2),
-                dtype: Dtype::F32,
-                tier: Tier::Subgroup,
-                block,
-                causal: false,
-            };
-            if let Err(e) = check_masked(&ctx, &c, "per-head", &mask) {
+            if let Err(e) = check_masked(&ctx, &case(false), "per-head", &mask) {
                 failures.push(e);
             }
         }
