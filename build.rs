@@ -16,6 +16,14 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    // `host_import`: targets where wgpu has a Vulkan backend and ash is a dependency
+    // (the ring's zero-copy transport imports host memory into Vulkan devices).
+    println!("cargo::rustc-check-cfg=cfg(host_import)");
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let vendor = std::env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
+    if arch != "wasm32" && vendor != "apple" {
+        println!("cargo:rustc-cfg=host_import");
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=RINGATTN_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=build.rs");

@@ -138,6 +138,9 @@ pub struct GpuContext {
     /// Whether ring receive staging may live in host memory (decided once, by a
     /// self-test: see `ring::transport::recv_staging_memory`).
     pub(crate) host_staging: std::sync::OnceLock<bool>,
+    /// Minimum alignment of host memory imported into this device, when it was opened
+    /// with VK_EXT_external_memory_host (see `crate::hostmem`).
+    host_import: Option<u64>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -276,14 +279,21 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = {
+        let (device, queue, host_import) = {
             let _setup = driver_setup_lock();
-            pollster::block_on(adapter.request_device(&desc))
+            // With VK_EXT_external_memory_host where the adapter has it (the ring's
+            // zero-copy transport, crate::hostmem); a failure there falls back to the
+            // ordinary request.
+            match crate::hostmem::request_device(&adapter, &desc) {
+                Some(Ok((d, q, align))) => Ok((d, q, Some(align))),
+                _ => pollster::block_on(adapter.request_device(&desc)).map(|(d, q)| (d, q, None)),
+            }
         }
         .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let coop = coop_shapes(&adapter);
         let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
-        let ctx = Self::assemble(Some(adapter), info, device, queue, caps);
+        let mut ctx = Self::assemble(Some(adapter), info, device, queue, caps);
+        ctx.host_import = host_import;
         // Our own device: errors outside a scope are recorded, never a panic.
         let lost = ctx.lost.clone();
         ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -333,7 +343,15 @@ impl GpuContext {
             allocated: std::sync::atomic::AtomicU64::new(0),
             compiling: Mutex::new(()),
             host_staging: std::sync::OnceLock::new(),
+            host_import: None,
         }
+    }
+
+    /// Where host memory can be imported into this device (Vulkan devices opened by
+    /// [`GpuContext::from_adapter`] on adapters with VK_EXT_external_memory_host): the
+    /// alignment an imported block needs. See [`crate::hostmem`].
+    pub fn host_import_alignment(&self) -> Option<u64> {
+        self.host_import
     }
 
     pub fn device(&self) -> &wgpu::Device {

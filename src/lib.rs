@@ -29,6 +29,7 @@ pub mod cli;
 pub mod context;
 pub mod dilated;
 pub mod error;
+pub mod hostmem;
 pub mod kernels;
 pub mod mask;
 pub mod npy;

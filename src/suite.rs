@@ -445,7 +445,7 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
             let st = &out.stats;
             res.set_peak(st.peak_bytes.iter().copied().max().unwrap_or(0), st.peak_bytes.iter().sum());
             res.bytes_moved = Some(st.bytes_moved);
-            res.transport_gbps = (st.bytes_moved > 0).then(|| st.gbps());
+            res.transport_gbps = (st.bytes_moved > 0 && st.staging != crate::ring::StagingMemory::Shared).then(|| st.gbps());
             let mut tiers: Vec<&str> = st.tiers.iter().map(|t| t.name()).collect();
             tiers.dedup();
             res.tier = tiers.join("+");

@@ -293,11 +293,13 @@ fn transport_measurement_moves_the_right_bytes() {
     let rep = ring.measure_transport(10 * 1024 + 4, 3, Some(4096), Duration::from_secs(60)).unwrap();
     assert_eq!((rep.devices, rep.block_bytes, rep.piece_bytes, rep.steps), (3, 10244, 4096, 3));
     assert!(rep.seconds > 0.0 && rep.gbps_per_link() > 0.0);
-    // Every device reports its stage times, and the parts fit in their wholes.
+    // Every device reports its stage times, and the parts fit in their wholes; host
+    // copies happen exactly when the staging is not shared host memory.
     assert_eq!(rep.stages.len(), 3);
+    let shared = ring.staging().unwrap() == ringattn::ring::StagingMemory::Shared;
     for (t, reclaim, begin) in &rep.stages {
         assert!(t.copy + t.wait_local <= t.recv && t.recv <= t.wall, "{t:?}");
-        assert!(t.first_in <= t.wall && t.last_out <= t.wall && !t.copy.is_zero(), "{t:?}");
+        assert!(t.first_in <= t.wall && t.last_out <= t.wall && t.copy.is_zero() == shared, "{t:?}");
         assert!(*reclaim + *begin + t.wall <= std::time::Duration::from_secs_f64(rep.seconds), "{t:?} {reclaim:?} {begin:?}");
     }
     assert!(matches!(logical(1).measure_transport(1024, 1, None, Duration::from_secs(5)), Err(Error::InvalidArgument(_))));
@@ -358,16 +360,19 @@ fn block_sparse_masks_skip_pairs_and_transfers() {
     assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }
 
-/// Every kind of receive staging (see `ringattn::ring::StagingMemory`) carries exact
-/// blocks: the default (`MAP_WRITE` buffers) in this process; host memory and the
-/// mixed layout (RINGATTN_RING_STAGING=host / mixed, Vulkan adapters with
-/// MAPPABLE_PRIMARY_BUFFERS such as lavapipe) in child processes, in many pieces; an
-/// unknown value is a clear error.
+/// Every kind of staging (see `ringattn::ring::StagingMemory`) carries exact blocks:
+/// the default in this process (shared host memory where the devices import it, as
+/// lavapipe's do, else `MAP_WRITE` buffers); each kind by name in child processes, in
+/// many pieces: `device`, `shared` (VK_EXT_external_memory_host), `host` and `mixed`
+/// (Vulkan adapters with MAPPABLE_PRIMARY_BUFFERS such as lavapipe), and the default
+/// with host import turned off; an unknown value is a clear error.
 #[test]
 fn receive_staging_in_device_and_host_memory() {
+    use ringattn::ring::StagingMemory;
     let ring = logical(2);
+    let import = ring.contexts().iter().all(|c| c.host_import_alignment().is_some());
     if std::env::var("RINGATTN_RING_STAGING").is_err() {
-        assert_eq!(ringattn::ring::recv_staging_memory(&ring.contexts()[0]).unwrap(), ringattn::ring::StagingMemory::Device);
+        assert_eq!(ring.staging().unwrap(), if import { StagingMemory::Shared } else { StagingMemory::Device });
     }
     check(&ring, Shape::new(1, 203, 2, 32), Dtype::F32, true, Placement::Zigzag);
 
@@ -382,15 +387,32 @@ fn receive_staging_in_device_and_host_memory() {
     }
     let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
     let args = ["run", "--q", &p("q.npy"), "--k", &p("k.npy"), "--v", &p("v.npy"), "--out", &p("o.npy"), "--devices", "logical:3"];
-    let run = |staging: &str| {
+    let run_env = |env: &[(&str, &str)]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn"))
             .args(args)
             .args(["--piece-bytes", "4096", "--causal", "--check"])
-            .env("RINGATTN_RING_STAGING", staging)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
+    let run = |staging: &str| run_env(&[("RINGATTN_RING_STAGING", staging)]);
+    for (env, ok) in [
+        (&[("RINGATTN_RING_STAGING", "device")][..], true),
+        (&[("RINGATTN_HOST_IMPORT", "0")][..], true),
+        (&[("RINGATTN_RING_STAGING", "shared")][..], import),
+    ] {
+        let (code, text) = run_env(env);
+        if ok {
+            assert_eq!(code, Some(0), "{env:?}: {text}");
+            assert!(text.contains("check: ok"), "{env:?}: {text}");
+            let kind = if env[0].1 == "shared" { "shared" } else { "device" };
+            assert!(text.contains(&format!("staging: {kind}")), "{env:?}: {text}");
+        } else {
+            assert_eq!(code, Some(2), "{env:?}: {text}");
+            assert!(text.contains("cannot import host memory"), "{env:?}: {text}");
+        }
+    }
     let ctx = &ring.contexts()[0];
     let host_ok =
         ctx.info().backend == wgpu::Backend::Vulkan && ctx.adapter().is_some_and(|a| a.features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS));

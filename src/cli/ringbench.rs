@@ -87,6 +87,8 @@ pub struct RingBenchRecord {
     pub speedup: Option<f64>,
     pub bytes_moved: u64,
     pub copy_gbps: f64,
+    /// How blocks travelled (`StagingMemory::name`; empty for one device).
+    pub staging: String,
     pub peak_bytes: Vec<u64>,
     pub tiers: Vec<String>,
     pub rel_err_ref: f64,
@@ -263,10 +265,9 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             // One warm-up exchange (allocations, first maps), then the measured one.
             ring.measure_transport(block, 2, args.piece_bytes, Duration::from_secs(120))?;
             let rep = ring.measure_transport(block, 8, args.piece_bytes, Duration::from_secs(120))?;
-            let staging: Vec<&str> = ctxs[..n].iter().map(|c| crate::ring::recv_staging_memory(c).map_or("?", |m| m.name())).collect();
             println!(
-                "transport, {n} devices (receive staging: {}): {} blocks in {} pieces, {} steps: {:.1} GB/s per link per direction ({:.1} GB/s over the ring)",
-                staging.join(", "),
+                "transport, {n} devices (staging: {}): {} blocks in {} pieces, {} steps: {:.1} GB/s per link per direction ({:.1} GB/s over the ring)",
+                rep.staging.name(),
                 bytes_human(rep.block_bytes),
                 bytes_human(rep.piece_bytes),
                 rep.steps,
@@ -277,13 +278,13 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             let ms = |d: Duration| d.as_secs_f64() * 1e3 / rep.steps as f64;
             for (i, (t, reclaim, begin)) in rep.stages.iter().enumerate() {
                 println!(
-                    "  device {i}, ms per step: exchange {:.2} (first piece in at {:.2}, last piece out at {:.2}), storing pieces {:.2} = host copies {:.2} ({:.1} GB/s) + waits for local staging {:.2} + GPU submits {:.2}; waiting for acks before the next send {:.2}, submitting the copies out {:.2}; step {:.2}",
+                    "  device {i}, ms per step: exchange {:.2} (first piece in at {:.2}, last piece out at {:.2}), storing pieces {:.2} = host copies {:.2} ({} GB/s) + waits for local staging {:.2} + GPU submits {:.2}; waiting for acks before the next send {:.2}, submitting the copies out {:.2}; step {:.2}",
                     ms(t.wall),
                     ms(t.first_in),
                     ms(t.last_out),
                     ms(t.recv),
                     ms(t.copy),
-                    rep.block_bytes as f64 / (t.copy.as_secs_f64() / rep.steps as f64).max(1e-9) / 1e9,
+                    if t.copy.is_zero() { "-".to_string() } else { format!("{:.1}", rep.block_bytes as f64 / (t.copy.as_secs_f64() / rep.steps as f64) / 1e9) },
                     ms(t.wait_local),
                     ms(t.recv.saturating_sub(t.copy + t.wait_local)),
                     ms(*reclaim),
@@ -303,6 +304,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                 speedup: None,
                 bytes_moved: rep.block_bytes * rep.steps as u64 * n as u64,
                 copy_gbps: rep.gbps_per_link(),
+                staging: rep.staging.name().into(),
                 peak_bytes: vec![],
                 tiers: vec![],
                 rel_err_ref: 0.0,
@@ -358,6 +360,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             speedup: Some(1.0),
                             bytes_moved: 0,
                             copy_gbps: 0.0,
+                            staging: String::new(),
                             peak_bytes: vec![((shape.q_len() * 2 + shape.kv_len() * 2) as u64) * dtype.size()],
                             tiers: vec![],
                             rel_err_ref: e,
@@ -420,6 +423,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             speedup: single.as_ref().map(|s| s.0 / ms),
                             bytes_moved: st.bytes_moved,
                             copy_gbps: st.gbps(),
+                            staging: if n > 1 { st.staging.name().into() } else { String::new() },
                             peak_bytes: st.peak_bytes.clone(),
                             tiers: st.tiers.iter().map(|t| t.name().to_string()).collect(),
                             rel_err_ref: e,
@@ -434,13 +438,13 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             all_ok &= rec.ok;
                             let peak = rec.peak_bytes.iter().copied().max().unwrap_or(0);
                             println!(
-                                "| {seq} | {causal} | {n} | {} | {:.1} | {} | {} | {} | {:.1} | {} | {:.1e} | {} |{}",
+                                "| {seq} | {causal} | {n} | {} | {:.1} | {} | {} | {} | {} | {} | {:.1e} | {} |{}",
                                 rec.placement,
                                 rec.ms,
                                 rec.single_ms.map_or("-".into(), |x| format!("{x:.1}")),
                                 rec.speedup.map_or("-".into(), |x| format!("{x:.2}x")),
                                 bytes_human(rec.bytes_moved),
-                                rec.copy_gbps,
+                                if rec.copy_gbps > 0.0 { format!("{:.1}", rec.copy_gbps) } else { "-".into() },
                                 bytes_human(peak),
                                 rec.rel_err_ref,
                                 rec.rel_err_single.map_or("-".into(), |x| format!("{x:.1e}")),

@@ -768,12 +768,17 @@ fn execute_ring(
     println!("tier: {}", tiers.join(", "));
     println!("time: ring {} wall (setup, {} steps, readback; includes pipeline builds)", ms(wall), st.steps);
     println!("pairs: {} computed, {} skipped (fully masked or empty)", st.pairs_computed, st.pairs_skipped);
+    let rate = if st.staging == crate::ring::StagingMemory::Shared {
+        "no host copy".to_string()
+    } else {
+        format!("host copy {:.2} GB/s per link", st.gbps())
+    };
     println!(
-        "transport: {} block transfers ({} skipped), {} moved, {:.2} GB/s per link",
+        "transport: {} block transfers ({} skipped), {} moved, staging: {}, {rate}",
         st.transfers,
         st.transfers_skipped,
         super::bytes_human(st.bytes_moved),
-        st.gbps()
+        st.staging.name(),
     );
     for (i, p) in st.peak_bytes.iter().enumerate() {
         println!("  device {i}: peak {}, sent {}", super::bytes_human(*p), super::bytes_human(st.bytes_sent[i]));

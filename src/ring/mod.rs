@@ -181,6 +181,8 @@ pub struct RingStats {
     pub tiers: Vec<Tier>,
     /// Bytes per piece of a block in flight.
     pub piece_bytes: u64,
+    /// How blocks travelled between in-process devices (MPI hops: `Device`).
+    pub staging: StagingMemory,
     /// Wall time of the ring itself: from the start of the call on GPU-resident shards
     /// until every device's outputs are computed.
     pub ring_seconds: f64,
@@ -194,10 +196,10 @@ impl RingStats {
     /// time receivers spent copying them ([`RingStats::recv_seconds`]). Links run in
     /// parallel, so the ring as a whole moves about `devices` times this. The end-to-end
     /// rate of a link, GPU copies included, is what
-    /// [`RingAttention::measure_transport`] reports.
+    /// [`RingAttention::measure_transport`] reports. 0 with shared staging (no host copy).
     pub fn gbps(&self) -> f64 {
         let t: f64 = self.recv_seconds.iter().sum();
-        if t > 0.0 {
+        if t > 0.0 && self.staging != StagingMemory::Shared {
             self.bytes_moved as f64 / t / 1e9
         } else {
             0.0
@@ -223,10 +225,16 @@ pub struct RingAttention {
     /// shape, dtype and placement. Taken out for the duration of a call (a concurrent
     /// call on the same ring allocates its own).
     workspaces: scheduler::Workspaces,
+    /// The host memory of each link when the staging is shared, kept for the next call
+    /// with the same (block bytes, piece bytes); dropped after a failed call.
+    shared: Mutex<Option<SharedLinks>>,
     /// The mask in curve coordinates of the last `RingOptions::order` used with causal
     /// attention or a mask: (permutation, the caller's mask, causal, mask in curve order).
     order_masks: Mutex<Option<OrderMask>>,
 }
+
+/// (block bytes, piece bytes, one link per device).
+type SharedLinks = (u64, u64, Arc<Vec<transport::SharedLink>>);
 
 pub(crate) type OrderMask = (Arc<Permutation>, Option<Arc<BlockMask>>, bool, Arc<BlockMask>);
 
@@ -248,7 +256,7 @@ impl RingAttention {
         if contexts.is_empty() {
             return Err(Error::InvalidArgument("a ring needs at least one device".into()));
         }
-        Ok(RingAttention { contexts, note: None, workspaces: Default::default(), order_masks: Mutex::new(None) })
+        Ok(RingAttention { contexts, note: None, workspaces: Default::default(), shared: Mutex::new(None), order_masks: Mutex::new(None) })
     }
 
     /// `n` logical devices on the preferred adapter (see [`GpuContext::new`]): for
@@ -306,6 +314,46 @@ impl RingAttention {
     /// with the same shape, dtype and placement).
     pub fn release_buffers(&self) {
         self.workspaces.clear();
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How K/V blocks travel between this ring's devices (see [`StagingMemory`]).
+    pub fn staging(&self) -> Result<StagingMemory> {
+        if self.len() < 2 {
+            return Ok(StagingMemory::Device);
+        }
+        transport::ring_staging(&self.contexts)
+    }
+
+    /// Per device, the shared staging (send, receive) of a call moving blocks of at most
+    /// `max_block` bytes in pieces of `piece`, when the ring's staging is shared: the
+    /// links of the last call with the same sizes, or new ones.
+    fn shared_staging(&self, max_block: u64, piece: u64) -> Result<Vec<Option<(transport::SendStaging, transport::RecvStaging)>>> {
+        let n = self.len();
+        if n < 2 || self.staging()? != StagingMemory::Shared {
+            return Ok((0..n).map(|_| None).collect());
+        }
+        let mut kept = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let links = match kept.as_ref() {
+            Some((b, p, l)) if *b == max_block && *p == piece => l.clone(),
+            _ => {
+                *kept = None; // free the old host memory first
+                let l = Arc::new(transport::shared_links(&self.contexts, max_block, piece)?);
+                *kept = Some((max_block, piece, l.clone()));
+                l
+            }
+        };
+        Ok((0..n)
+            .map(|i| {
+                let (out, inc) = (&links[i], &links[(i + n - 1) % n]);
+                Some((transport::SendStaging::shared(out.send.clone(), piece, out.per_set), transport::RecvStaging::shared(inc.recv.clone(), piece)))
+            })
+            .collect())
+    }
+
+    /// Host bytes of the shared staging kept for the next call (0 without one).
+    pub fn shared_staging_bytes(&self) -> u64 {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, _, l)| l.iter().map(|x| x.bytes).sum())
     }
 
     /// One line per device.
@@ -491,6 +539,7 @@ impl RingAttention {
         let abort = AtomicBool::new(false);
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
         let mut workspaces = self.workspaces.take(n);
+        let staging = self.shared_staging(max_block, piece)?;
 
         let devices = self
             .contexts
@@ -498,20 +547,25 @@ impl RingAttention {
             .zip(outs)
             .zip(ins)
             .zip(workspaces.iter_mut())
+            .zip(staging)
             .enumerate()
-            .map(|(i, (((ctx, send), recv), workspace))| scheduler::DeviceRun {
+            .map(|(i, ((((ctx, send), recv), workspace), staging))| scheduler::DeviceRun {
                 index: i,
                 ctx,
                 shard: &shards[i],
                 link: transport::Link { send, recv },
                 workspace,
+                staging,
             })
             .collect();
-        // A failed call may leave buffers mid-transfer (a mapped staging buffer): then
-        // every workspace is dropped, and the next call allocates fresh ones.
-        let reports = scheduler::run_devices(&job, devices)?;
+        // A failed call may leave buffers mid-transfer (a mapped staging buffer, a copy
+        // into shared host memory): then every workspace and the shared staging are
+        // dropped, and the next call allocates fresh ones.
+        let reports = scheduler::run_devices(&job, devices).inspect_err(|_| {
+            *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        })?;
         self.workspaces.put(workspaces);
-        let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
+        let stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, self.staging()?), t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 }
@@ -602,7 +656,13 @@ pub(crate) fn resolve_order(opts: &RingOptions, shape: &Shape, cache: &Mutex<Opt
 impl RingStats {
     /// The stats of one call from the plan and the reports of the devices that ran here
     /// (every device in process, this rank's one over MPI).
-    pub(crate) fn from_reports(plan: &Plan, placement: Placement, reports: &[scheduler::DeviceReport], piece: u64, secs: f64) -> RingStats {
+    pub(crate) fn from_reports(
+        plan: &Plan,
+        placement: Placement,
+        reports: &[scheduler::DeviceReport],
+        (piece, staging): (u64, StagingMemory),
+        secs: f64,
+    ) -> RingStats {
         let (pairs_computed, pairs_skipped) = plan.pair_counts();
         let (transfers, transfers_skipped) = plan.transfer_counts();
         let bytes_sent: Vec<u64> = reports.iter().map(|r| r.bytes_sent).collect();
@@ -621,6 +681,7 @@ impl RingStats {
             peak_bytes: reports.iter().map(|r| r.peak_bytes).collect(),
             tiers: reports.iter().map(|r| r.tier).collect(),
             piece_bytes: piece,
+            staging,
             ring_seconds: secs,
             wall_seconds: secs,
         }
@@ -776,6 +837,8 @@ pub struct TransportReport {
     /// spent in `reclaim` (waiting for the receiver to finish with the previous block's
     /// pieces) before each step's send, and the time submitting the copies out (`begin`).
     pub stages: Vec<(ExchangeTimes, Duration, Duration)>,
+    /// How the blocks travelled.
+    pub staging: StagingMemory,
 }
 
 impl TransportReport {
@@ -808,10 +871,12 @@ impl RingAttention {
         let stopped = || Error::InvalidArgument("transport measurement stopped: another device failed or timed out".into());
         // Each device sets up, reports ready, waits for the common start time, runs the
         // steps and returns when its last copy has finished on its GPU.
+        let staging = self.shared_staging(block, piece)?;
         let run = |i: usize,
                    ctx: &GpuContext,
                    out: transport::Outbox,
                    inbox: transport::Inbox,
+                   shared: Option<(transport::SendStaging, transport::RecvStaging)>,
                    ready: std::sync::mpsc::Sender<bool>,
                    start: std::sync::mpsc::Receiver<Instant>|
          -> Result<(Instant, ExchangeTimes, Duration, Duration)> {
@@ -820,8 +885,10 @@ impl RingAttention {
                 let src = ctx.create_buffer("ringattn transport src", block, usage)?;
                 let dst = ctx.create_buffer("ringattn transport dst", block, usage)?;
                 ctx.write_bytes(&src, 0, &pattern(i))?;
-                let st = transport::SendStaging::new(ctx, block, piece)?;
-                let rt = transport::RecvStaging::new(ctx, block, piece, threads)?;
+                let (st, rt) = match shared {
+                    Some(x) => x,
+                    None => (transport::SendStaging::new(ctx, block, piece)?, transport::RecvStaging::new(ctx, block, piece, threads)?),
+                };
                 ctx.wait_timeout(timeout)?;
                 Ok((src, dst, st, rt))
             };
@@ -845,14 +912,14 @@ impl RingAttention {
             let (mut times, mut reclaim, mut begin) = (ExchangeTimes::default(), Duration::ZERO, Duration::ZERO);
             for _ in 0..steps {
                 let t = Instant::now();
-                link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
+                link.reclaim(ctx, &mut st, false, timeout, &abort).map_err(|_| stopped())?;
                 reclaim += t.elapsed();
                 let t = Instant::now();
                 let p = st.begin(ctx, &[(&src, block)])?;
                 begin += t.elapsed();
                 times.add(&link.exchange(ctx, Some((&mut st, p)), Some((&mut rt, &segs[..])), timeout, &abort).map_err(step_err)?);
             }
-            link.reclaim(&mut st, timeout, &abort).map_err(|_| stopped())?;
+            link.reclaim(ctx, &mut st, true, timeout, &abort).map_err(|_| stopped())?;
             ctx.wait_timeout(timeout)?;
             let end = Instant::now();
             let got = ctx.read_bytes(&dst, 0, block)?;
@@ -873,13 +940,14 @@ impl RingAttention {
                 .iter()
                 .zip(outs)
                 .zip(ins)
+                .zip(staging)
                 .enumerate()
-                .map(|(i, ((ctx, out), inbox))| {
+                .map(|(i, (((ctx, out), inbox), shared))| {
                     let (start_tx, start_rx) = std::sync::mpsc::channel();
                     starts.push(start_tx);
                     let (abort, ready) = (&abort, ready_tx.clone());
                     sc.spawn(move || {
-                        let r = run(i, ctx, out, inbox, ready, start_rx);
+                        let r = run(i, ctx, out, inbox, shared, ready, start_rx);
                         if r.is_err() {
                             abort.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -917,9 +985,10 @@ impl RingAttention {
         }
         errs.sort_by_key(|(d, e)| (e.to_string().contains("transport measurement stopped"), *d));
         if let Some((device, e)) = errs.into_iter().next() {
+            *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
             return Err(Error::Ring { device, step: 0, source: Box::new(e) });
         }
         let seconds = (end - t0).as_secs_f64();
-        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds, stages })
+        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds, stages, staging: self.staging()? })
     }
 }

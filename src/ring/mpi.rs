@@ -527,13 +527,13 @@ impl MpiRing {
                 } else {
                     Box::new(inbox)
                 };
-                DeviceRun { index: first + i, ctx, shard: &shards[i], link: Link { send, recv }, workspace }
+                DeviceRun { index: first + i, ctx, shard: &shards[i], link: Link { send, recv }, workspace, staging: None }
             })
             .collect();
         // On failure every workspace is dropped (buffers may be mid-transfer).
         let reports = scheduler::run_devices(&job, devices)?;
         self.workspaces.put(workspaces);
-        let stats = RingStats::from_reports(&plan, opts.placement, &reports, piece, t0.elapsed().as_secs_f64());
+        let stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, super::StagingMemory::Device), t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 
@@ -755,7 +755,14 @@ fn test(req: &mut ffi::MPI_Request) -> std::result::Result<Option<ffi::MPI_Statu
 }
 
 impl SendHalf for MpiSend {
-    fn reclaim(&mut self, st: &mut SendStaging, _timeout: Duration, _abort: &AtomicBool) -> std::result::Result<(), transport::LinkError> {
+    fn reclaim(
+        &mut self,
+        _ctx: &GpuContext,
+        st: &mut SendStaging,
+        _all: bool,
+        _timeout: Duration,
+        _abort: &AtomicBool,
+    ) -> std::result::Result<(), transport::LinkError> {
         // Sends complete inside `exchange`, and pieces are unmapped once copied out.
         for (j, m) in st.mapped.iter_mut().enumerate() {
             if *m {
@@ -770,7 +777,8 @@ impl SendHalf for MpiSend {
         let mut progress = false;
         // Each piece once mapped -> MPI_Isend straight from the mapped staging memory
         // (host memory the GPU copied into; no host copy on this side).
-        while let Some((j, len)) = out.next_mapped(ctx)? {
+        while let Some(p) = out.next_mapped(ctx)? {
+            let (j, len) = (p.slot, p.len);
             let view = out.st.pieces[j]
                 .get_mapped_range(..len)
                 .map_err(|e| SendError::Gpu(transport::gpu_err(ctx, format!("reading a staging buffer: {e}"))))?;

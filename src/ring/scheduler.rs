@@ -104,6 +104,8 @@ pub(crate) struct WorkspaceKey {
     piece: u64,
     /// Chunk alignment (the mask's block size, 1 without a mask).
     align: usize,
+    /// The ring hands in shared staging (no staging of the workspace's own).
+    shared: bool,
 }
 
 /// The per-device workspaces a ring keeps between calls. A call takes them all out
@@ -147,6 +149,7 @@ pub(crate) struct Workspace {
 
 impl Workspace {
     fn new(ctx: &GpuContext, plan: &Plan, key: WorkspaceKey, threads: usize) -> Result<Self> {
+        // (Shared staging is host memory handed in per call, not counted here.)
         let s = key.shape;
         let (dtype, me, n) = (key.dtype, key.device, key.devices);
         let es = dtype.size();
@@ -185,7 +188,7 @@ impl Workspace {
             }
             *slot = Some(bufs);
         }
-        let (send, recv) = if n > 1 {
+        let (send, recv) = if n > 1 && !key.shared {
             let max_block = 2 * cpb as u64 * kv_cap;
             let st = SendStaging::new(ctx, max_block, key.piece)?;
             let rt = RecvStaging::new(ctx, max_block, key.piece, threads)?;
@@ -238,6 +241,7 @@ pub(crate) fn run_device(
     shard: &RingShard,
     mut net: Link<impl SendHalf, impl RecvHalf>,
     ws: &mut Option<Workspace>,
+    shared: Option<(SendStaging, RecvStaging)>,
 ) -> std::result::Result<DeviceReport, Failure> {
     let plan = job.plan;
     let s = job.shape;
@@ -269,7 +273,8 @@ pub(crate) fn run_device(
             .map_err(&setup)?,
     };
     let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
-    let key = WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece, align };
+    let key =
+        WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece, align, shared: shared.is_some() };
     if ws.as_ref().is_some_and(|w| w.key != key) {
         *ws = None; // free the old buffers before allocating new ones
     }
@@ -277,6 +282,9 @@ pub(crate) fn run_device(
         *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
     }
     let w = ws.as_mut().expect("workspace was just created");
+    if let Some((st, rt)) = shared {
+        (w.send, w.recv) = (Some(st), Some(rt));
+    }
     // This call's outputs, and the running (O, LSE) they start from (O = 0, LSE = -inf):
     // the outputs themselves for f32, the workspace's f32 accumulators for f16.
     let mut outputs: Vec<Option<(GpuTensor, LseBuffer)>> = Vec::new();
@@ -345,7 +353,7 @@ pub(crate) fn run_device(
         let mut pending = None;
         if send {
             let st = w.send.as_mut().expect("a ring of several devices has staging");
-            net.reclaim(st, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            net.reclaim(ctx, st, false, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
             let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
                 if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
@@ -435,7 +443,7 @@ pub(crate) fn run_device(
     let last = primary(n - 1);
     // The next device has copied everything sent; unmap for the next call.
     if let Some(st) = w.send.as_mut() {
-        net.reclaim(st, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
+        net.reclaim(ctx, st, true, timeout, job.abort).map_err(link(n - 1, ctx, "next", timeout))?;
     }
     drop(net);
     // f16 runs: cast the f32 accumulator to the f16 output on the GPU with the merge
@@ -473,6 +481,8 @@ pub(crate) struct DeviceRun<'a, S, R> {
     pub shard: &'a RingShard,
     pub link: Link<S, R>,
     pub workspace: &'a mut Option<Workspace>,
+    /// Shared staging for this call (in-process rings whose devices import host memory).
+    pub staging: Option<(SendStaging, RecvStaging)>,
 }
 
 /// Runs [`run_device`] for each device, each in its own named host thread (a single
@@ -482,7 +492,7 @@ pub(crate) struct DeviceRun<'a, S, R> {
 /// not a reaction to another one.
 pub(crate) fn run_devices<S: SendHalf + Send, R: RecvHalf + Send>(job: &Job<'_>, devices: Vec<DeviceRun<'_, S, R>>) -> Result<Vec<DeviceReport>> {
     let one = |d: DeviceRun<'_, S, R>| {
-        let r = run_device(d.index, d.ctx, job, d.shard, d.link, d.workspace);
+        let r = run_device(d.index, d.ctx, job, d.shard, d.link, d.workspace, d.staging);
         if r.is_err() {
             job.abort.store(true, Ordering::Relaxed);
         }

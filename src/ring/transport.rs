@@ -61,14 +61,25 @@ const PARALLEL_COPY_MIN: u64 = 4 << 20;
 /// first (a pattern through such a buffer and back); an adapter that cannot do it
 /// gets a clear error. Measured on 2 x H200 (BENCHMARKS.md): `device` 11.2 GB/s per
 /// link per direction, `host` 7.5 (16 MiB pieces).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `shared` (the default where every device of the ring has it) goes further: each
+/// piece of a link is one host allocation imported into *both* devices (Vulkan
+/// `VK_EXT_external_memory_host`, see [`crate::hostmem`]). The sender's GPU copies
+/// the piece into it, the receiver's GPU copies it out: no host copy and no mapping at
+/// all, each byte crosses PCIe twice by DMA. A link has two sets of pieces used in
+/// turn, so a step's copies out never wait for the receiver's copies of the step
+/// before. Links between ranks of an MPI ring keep their own staging (`device`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StagingMemory {
     /// `MAP_WRITE` buffers (on discrete GPUs usually device memory behind the BAR).
+    #[default]
     Device,
     /// `MAP_READ | COPY_SRC` buffers in system memory (Vulkan, self-tested).
     Host,
     /// Odd pieces in host memory, even pieces in `MAP_WRITE` buffers.
     Mixed,
+    /// Host memory imported into the sending and the receiving device (zero copy).
+    Shared,
 }
 
 impl StagingMemory {
@@ -77,35 +88,70 @@ impl StagingMemory {
             StagingMemory::Device => "device (MAP_WRITE)",
             StagingMemory::Host => "host (MAP_READ|COPY_SRC)",
             StagingMemory::Mixed => "mixed (odd pieces in host memory)",
+            StagingMemory::Shared => "shared (host memory imported into both devices)",
         }
     }
 
-    /// Whether piece `j` lives in host memory.
+    /// Whether piece `j` of a device's own receive staging lives in host memory.
     fn host_piece(self, j: usize) -> bool {
         match self {
-            StagingMemory::Device => false,
+            StagingMemory::Device | StagingMemory::Shared => false,
             StagingMemory::Host => true,
             StagingMemory::Mixed => j % 2 == 1,
         }
     }
 
-    /// The kind `RINGATTN_RING_STAGING` asks for (unset or empty: device).
-    pub fn from_env() -> Result<Self> {
+    /// The kind `RINGATTN_RING_STAGING` asks for (None: unset or empty, the default).
+    pub fn from_env() -> Result<Option<Self>> {
         match std::env::var("RINGATTN_RING_STAGING").unwrap_or_default().as_str() {
-            "" | "device" => Ok(StagingMemory::Device),
-            "host" => Ok(StagingMemory::Host),
-            "mixed" => Ok(StagingMemory::Mixed),
-            other => Err(Error::InvalidArgument(format!("RINGATTN_RING_STAGING={other}: expected device, host or mixed"))),
+            "" => Ok(None),
+            "device" => Ok(Some(StagingMemory::Device)),
+            "host" => Ok(Some(StagingMemory::Host)),
+            "mixed" => Ok(Some(StagingMemory::Mixed)),
+            "shared" => Ok(Some(StagingMemory::Shared)),
+            other => Err(Error::InvalidArgument(format!("RINGATTN_RING_STAGING={other}: expected shared, device, host or mixed"))),
         }
     }
 }
 
-/// Where `ctx`'s ring receive staging lives: what `RINGATTN_RING_STAGING` asks for,
-/// after the host-memory self-test (run once per context) where it asks for host memory.
+/// The staging of an in-process ring over `contexts`: what `RINGATTN_RING_STAGING`
+/// asks for (checked on every device), else `shared` where every device can import
+/// host memory ([`GpuContext::host_import_alignment`]), else `device`.
+pub fn ring_staging(contexts: &[Arc<GpuContext>]) -> Result<StagingMemory> {
+    let all_import = contexts.iter().all(|c| c.host_import_alignment().is_some());
+    match StagingMemory::from_env()? {
+        None => Ok(if all_import { StagingMemory::Shared } else { StagingMemory::Device }),
+        Some(want) => {
+            for c in contexts {
+                recv_staging_memory(c)?;
+            }
+            Ok(want)
+        }
+    }
+}
+
+/// Where `ctx`'s ring receive staging lives: what `RINGATTN_RING_STAGING` asks for
+/// (unset: `shared` where `ctx` can import host memory, else `device`), after the
+/// host-memory self-test (run once per context) where it asks for host memory. A ring
+/// uses `shared` only when every device has it ([`ring_staging`]).
 pub fn recv_staging_memory(ctx: &GpuContext) -> Result<StagingMemory> {
-    let want = StagingMemory::from_env()?;
+    let shared_ok = ctx.host_import_alignment().is_some();
+    let want = match StagingMemory::from_env()? {
+        None => return Ok(if shared_ok { StagingMemory::Shared } else { StagingMemory::Device }),
+        Some(w) => w,
+    };
     if want == StagingMemory::Device {
         return Ok(want);
+    }
+    if want == StagingMemory::Shared {
+        return if shared_ok {
+            Ok(want)
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "RINGATTN_RING_STAGING=shared: {} cannot import host memory (needs Vulkan with VK_EXT_external_memory_host, and RINGATTN_HOST_IMPORT not 0); use device",
+                ctx.describe()
+            )))
+        };
     }
     let host = *ctx.host_staging.get_or_init(|| {
         ctx.info().backend == wgpu::Backend::Vulkan
@@ -161,9 +207,14 @@ pub(crate) enum LinkError {
     Timeout,
 }
 
-/// A mapped piece of the sender, handed to the receiver.
+/// A piece of the sender, ready: mapped (own staging), or written into host memory
+/// both devices import (shared staging), handed to the receiver.
 pub(crate) struct PieceMsg {
+    /// Position of the piece in its block.
     pub index: usize,
+    /// The staging piece it is in (shared staging: the receiver's import of the same
+    /// host memory has the same slot).
+    pub slot: usize,
     pub len: u64,
     pub buffer: Arc<wgpu::Buffer>,
 }
@@ -201,13 +252,15 @@ fn link_err(e: RecvTimeoutError) -> LinkError {
     }
 }
 
-/// Waits on a channel in short slices so an abort is noticed.
-fn recv_bounded<T>(rx: &Receiver<T>, timeout: Duration, abort: &AtomicBool) -> std::result::Result<T, LinkError> {
+/// Waits on a channel in short slices, polling `ctx`'s device between them (so callbacks
+/// this device owes its neighbours run while it waits, see [`SendStaging::reclaim`]).
+fn recv_polling<T>(rx: &Receiver<T>, ctx: &GpuContext, timeout: Duration, abort: &AtomicBool) -> std::result::Result<T, LinkError> {
     let t0 = Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(50).min(timeout)) {
+        match rx.recv_timeout(Duration::from_millis(1).min(timeout)) {
             Ok(x) => return Ok(x),
             Err(RecvTimeoutError::Timeout) => {
+                let _ = ctx.device().poll(wgpu::PollType::Poll);
                 if abort.load(Ordering::Relaxed) {
                     return Err(LinkError::PeerGone);
                 }
@@ -402,7 +455,8 @@ pub(crate) fn copy_threads(devices: usize) -> usize {
     (cores / devices.max(1)).clamp(1, 8)
 }
 
-/// The sender's side: `MAP_READ` pieces, reused for every outgoing block.
+/// The sender's side: `MAP_READ` pieces (own staging) or its imports of the host
+/// memory it shares with the receiver (shared staging), reused for every outgoing block.
 pub(crate) struct SendStaging {
     pub(crate) pieces: Vec<Arc<wgpu::Buffer>>,
     pub(crate) piece: u64,
@@ -410,17 +464,23 @@ pub(crate) struct SendStaging {
     in_flight: Vec<bool>,
     /// Pieces acknowledged but still mapped.
     pub(crate) mapped: Vec<bool>,
+    /// Pieces per set; `pieces` holds `pieces.len() / per_set` sets used in turn.
+    per_set: usize,
+    /// The set the next block goes into.
+    set: usize,
+    /// Host memory shared with the receiver: a piece is ready when its copy has run (no map).
+    shared: bool,
 }
 
 /// A send begun by [`SendStaging::begin`]: one submission and map per piece.
 pub(crate) struct PendingSend {
-    /// (piece, bytes, submission of its copy, map callback) in piece order.
+    /// In piece order.
     pub(crate) pieces: Vec<PendingPiece>,
 }
 
 impl PendingSend {
     pub fn bytes(&self) -> u64 {
-        self.pieces.iter().map(|p| p.1).sum()
+        self.pieces.iter().map(|p| p.len).sum()
     }
 }
 
@@ -434,17 +494,41 @@ impl SendStaging {
                 ctx.create_buffer("ringattn ring send piece", len.max(4), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST).map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece })
+        Ok(SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece, per_set: n, set: 0, shared: false })
+    }
+
+    /// Shared staging: this device's imports of a link's host pieces, `per_set` per
+    /// set (see [`shared_links`]).
+    pub fn shared(pieces: Vec<Arc<wgpu::Buffer>>, piece: u64, per_set: usize) -> Self {
+        let n = pieces.len();
+        SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece, per_set: per_set.max(1), set: 0, shared: true }
+    }
+
+    /// Slots of the set the next block goes into.
+    fn next_set(&self) -> Range<usize> {
+        self.set * self.per_set..(self.set + 1) * self.per_set
     }
 
     pub fn bytes(&self) -> u64 {
         self.pieces.iter().map(|b| b.size()).sum()
     }
 
-    /// Waits until the receiver has copied every piece sent earlier, and unmaps them.
-    pub fn reclaim(&mut self, out: &Outbox, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        while self.in_flight.iter().any(|&f| f) {
-            let j = recv_bounded(&out.acks, timeout, abort)?;
+    /// Waits until the receiver has copied the pieces sent earlier into the set the
+    /// next block uses (`all`: into every set, before the staging is left idle), and
+    /// unmaps them. With shared staging the receiver acknowledges a piece from a
+    /// callback of its own device, which runs when that device is polled; this device
+    /// is polled meanwhile, so two devices waiting on each other both make progress.
+    pub fn reclaim(
+        &mut self,
+        ctx: &GpuContext,
+        out: &Outbox,
+        all: bool,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<(), LinkError> {
+        let wait = if all { 0..self.pieces.len() } else { self.next_set() };
+        while self.in_flight[wait.clone()].iter().any(|&f| f) {
+            let j = recv_polling(&out.acks, ctx, timeout, abort)?;
             if let Some(f) = self.in_flight.get_mut(j) {
                 *f = false;
             }
@@ -459,31 +543,43 @@ impl SendStaging {
     }
 
     /// Submits the copies of a block (consecutive segments `(buffer, bytes)`, each read
-    /// from offset 0) into the pieces, one submission per piece, and maps each piece.
+    /// from offset 0) into the pieces of the next set, one submission per piece, and
+    /// maps each piece (shared staging: asks to be told when its copy has run).
     /// Call [`SendStaging::reclaim`] first.
     pub fn begin(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)]) -> Result<PendingSend> {
         let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
         let total: u64 = lens.iter().sum();
         let n = piece_count(total, self.piece);
-        if n > self.pieces.len() {
+        if n > self.per_set {
             return Err(Error::InvalidArgument(format!("ring block of {total} bytes is larger than the send staging")));
         }
-        if self.mapped.iter().chain(&self.in_flight).any(|&m| m) {
+        let set = self.next_set();
+        if self.mapped[set.clone()].iter().chain(&self.in_flight[set.clone()]).any(|&m| m) {
             return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
         }
         let mut pieces = Vec::with_capacity(n);
         for j in 0..n {
+            let slot = set.start + j;
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
             let mut len = 0;
             for (seg, src_off, dst_off, bytes) in piece_parts(&lens, self.piece, j) {
-                enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[j], dst_off, bytes);
+                enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[slot], dst_off, bytes);
                 len = len.max(dst_off + bytes);
             }
-            let idx = ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-            let rx = map_piece(&self.pieces[j], wgpu::MapMode::Read, len);
-            self.mapped[j] = true;
-            pieces.push((j, len, idx, rx));
+            ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+            let rx = if self.shared {
+                let (tx, rx) = channel();
+                ctx.queue().on_submitted_work_done(move || {
+                    let _ = tx.send(Ok(()));
+                });
+                rx
+            } else {
+                self.mapped[slot] = true;
+                map_piece(&self.pieces[slot], wgpu::MapMode::Read, len)
+            };
+            pieces.push(PendingPiece { index: j, slot, len, rx });
         }
+        self.set = (self.set + 1) % (self.pieces.len() / self.per_set).max(1);
         Ok(PendingSend { pieces })
     }
 }
@@ -505,6 +601,8 @@ pub(crate) struct RecvStaging {
     /// or None when the piece is mapped.
     pending: Vec<Option<(Receiver<MapResult>, Option<wgpu::SubmissionIndex>)>>,
     pool: Arc<CopyPool>,
+    /// The pieces are this device's imports of host memory shared with the sender.
+    shared: bool,
 }
 
 impl RecvStaging {
@@ -531,7 +629,20 @@ impl RecvStaging {
         for rx in &pending {
             wait_mapped(ctx, rx, None, crate::context::DEFAULT_TIMEOUT)?;
         }
-        Ok(RecvStaging { pieces, piece, modes, pending: (0..n).map(|_| None).collect(), pool: Arc::new(CopyPool::new(threads)) })
+        Ok(RecvStaging { pieces, piece, modes, pending: (0..n).map(|_| None).collect(), pool: Arc::new(CopyPool::new(threads)), shared: false })
+    }
+
+    /// Shared staging: this device's imports of a link's host pieces (see [`shared_links`]).
+    pub fn shared(pieces: Vec<Arc<wgpu::Buffer>>, piece: u64) -> Self {
+        let n = pieces.len();
+        RecvStaging {
+            pieces,
+            piece,
+            modes: vec![wgpu::MapMode::Read; n],
+            pending: (0..n).map(|_| None).collect(),
+            pool: Arc::new(CopyPool::new(1)),
+            shared: true,
+        }
     }
 
     pub fn bytes(&self) -> u64 {
@@ -551,6 +662,22 @@ impl RecvStaging {
         acks: &Sender<usize>,
         timeout: Duration,
     ) -> Result<(Duration, Duration)> {
+        if self.shared {
+            // The piece is already in this device's view of the host memory: copy it into
+            // place, and acknowledge it once that copy has run (the sender may then write
+            // the slot again). Nothing is copied on the host.
+            let local = self.pieces.get(msg.slot).ok_or_else(|| gpu_err(ctx, format!("ring piece slot {} out of range", msg.slot)))?.clone();
+            let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring recv") });
+            for (seg, dst_off, src_off, bytes) in piece_parts(lens, self.piece, msg.index) {
+                enc.copy_buffer_to_buffer(&local, src_off, segments[seg].0, dst_off, bytes);
+            }
+            ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+            let (acks, slot) = (acks.clone(), msg.slot);
+            ctx.queue().on_submitted_work_done(move || {
+                let _ = acks.send(slot);
+            });
+            return Ok((Duration::ZERO, Duration::ZERO));
+        }
         let j = msg.index;
         let pool = self.pool.clone();
         self.store_piece(ctx, j, lens, segments, timeout, |local| {
@@ -596,6 +723,47 @@ impl RecvStaging {
     }
 }
 
+/// Sets of pieces each link of a shared-staging ring has, used in turn.
+pub(crate) const SHARED_SETS: usize = 2;
+
+/// The host memory of one link of a shared-staging ring: every piece one host block,
+/// imported into the sender (`send`) and the receiver (`recv`), same slot on both.
+pub(crate) struct SharedLink {
+    pub send: Vec<Arc<wgpu::Buffer>>,
+    pub recv: Vec<Arc<wgpu::Buffer>>,
+    /// Pieces per set.
+    pub per_set: usize,
+    /// Host bytes of the link.
+    pub bytes: u64,
+}
+
+/// One [`SharedLink`] per device of a ring over `contexts` (link `i`: device `i` to
+/// device `i + 1`), for blocks of at most `max_block` bytes in pieces of `piece`.
+pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: u64) -> Result<Vec<SharedLink>> {
+    let n = contexts.len();
+    let per_set = piece_count(max_block, piece).max(1);
+    (0..n)
+        .map(|i| {
+            let (a, b) = (&contexts[i], &contexts[(i + 1) % n]);
+            let align = match (a.host_import_alignment(), b.host_import_alignment()) {
+                (Some(x), Some(y)) => x.max(y),
+                _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
+            };
+            let mut link = SharedLink { send: Vec::new(), recv: Vec::new(), per_set, bytes: 0 };
+            for _ in 0..SHARED_SETS {
+                for j in 0..per_set {
+                    let len = piece.min(max_block - (j as u64 * piece).min(max_block)).max(4);
+                    let block = crate::hostmem::HostBlock::new(len, align)?;
+                    link.bytes += block.len();
+                    link.send.push(Arc::new(crate::hostmem::import(a, &block, "ringattn ring shared piece (send)")?));
+                    link.recv.push(Arc::new(crate::hostmem::import(b, &block, "ringattn ring shared piece (recv)")?));
+                }
+            }
+            Ok(link)
+        })
+        .collect()
+}
+
 /// The consecutive (buffer, bytes) segments a block is read from or written to.
 pub(crate) type Segments<'a> = &'a [(&'a wgpu::Buffer, u64)];
 
@@ -629,9 +797,16 @@ impl ExchangeTimes {
     }
 }
 
-/// A piece of a send begun by [`SendStaging::begin`]: (piece, bytes, submission of
-/// its copy, map callback).
-type PendingPiece = (usize, u64, wgpu::SubmissionIndex, Receiver<MapResult>);
+/// A piece of a send begun by [`SendStaging::begin`].
+pub(crate) struct PendingPiece {
+    /// Position in the block.
+    pub index: usize,
+    /// Staging piece it is copied into.
+    pub slot: usize,
+    pub len: u64,
+    /// Reports when the piece is ready (its map, or with shared staging its copy, done).
+    rx: Receiver<MapResult>,
+}
 
 /// The outgoing side of one exchange: the send staging and the pieces not handed
 /// over yet, in order.
@@ -641,15 +816,15 @@ pub(crate) struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// The next piece, once its map has completed: (piece, bytes). The piece is then
-    /// the caller's to hand over.
-    pub fn next_mapped(&mut self, ctx: &GpuContext) -> std::result::Result<Option<(usize, u64)>, SendError> {
-        let Some((_, _, _, rx)) = self.pend.front() else { return Ok(None) };
-        match rx.try_recv() {
+    /// The next piece, once it is ready (mapped; shared staging: copied). The piece is
+    /// then the caller's to hand over.
+    pub fn next_mapped(&mut self, ctx: &GpuContext) -> std::result::Result<Option<PendingPiece>, SendError> {
+        let Some(p) = self.pend.front() else { return Ok(None) };
+        match p.rx.try_recv() {
             Ok(r) => {
-                let (j, len, _, _) = self.pend.pop_front().expect("front exists");
+                let p = self.pend.pop_front().expect("front exists");
                 r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
-                Ok(Some((j, len)))
+                Ok(Some(p))
             }
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
@@ -722,8 +897,16 @@ impl<'a> Incoming<'a> {
 /// The sending half of a device's link: hands the pieces of its blocks to the next
 /// device (through an in-process channel, [`Outbox`], or over MPI).
 pub(crate) trait SendHalf {
-    /// Makes the send staging reusable (the previous block has left it).
-    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError>;
+    /// Makes the send staging's next set reusable (the block sent from it earlier has
+    /// left it; `all`: every set, at the end of a call).
+    fn reclaim(
+        &mut self,
+        ctx: &GpuContext,
+        st: &mut SendStaging,
+        all: bool,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<(), LinkError>;
     /// Hands over every piece of `out` whose map has completed and advances the
     /// transfers in flight; returns whether anything moved. Never blocks.
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError>;
@@ -755,8 +938,15 @@ pub(crate) trait RecvHalf {
 }
 
 impl<T: SendHalf + ?Sized> SendHalf for Box<T> {
-    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        (**self).reclaim(st, timeout, abort)
+    fn reclaim(
+        &mut self,
+        ctx: &GpuContext,
+        st: &mut SendStaging,
+        all: bool,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<(), LinkError> {
+        (**self).reclaim(ctx, st, all, timeout, abort)
     }
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
         (**self).push(ctx, out)
@@ -795,8 +985,15 @@ pub(crate) struct Link<S, R> {
 
 impl<S: SendHalf, R: RecvHalf> Link<S, R> {
     /// See [`SendHalf::reclaim`].
-    pub fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        self.send.reclaim(st, timeout, abort)
+    pub fn reclaim(
+        &mut self,
+        ctx: &GpuContext,
+        st: &mut SendStaging,
+        all: bool,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<(), LinkError> {
+        self.send.reclaim(ctx, st, all, timeout, abort)
     }
 
     /// See [`RecvHalf::post_receive`].
@@ -886,15 +1083,23 @@ pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut 
 /// In process, a piece is handed over as the sender's mapped buffer itself; the
 /// receiver acknowledges it once copied ([`SendStaging::reclaim`] waits for that).
 impl SendHalf for Outbox {
-    fn reclaim(&mut self, st: &mut SendStaging, timeout: Duration, abort: &AtomicBool) -> std::result::Result<(), LinkError> {
-        st.reclaim(self, timeout, abort)
+    fn reclaim(
+        &mut self,
+        ctx: &GpuContext,
+        st: &mut SendStaging,
+        all: bool,
+        timeout: Duration,
+        abort: &AtomicBool,
+    ) -> std::result::Result<(), LinkError> {
+        st.reclaim(ctx, self, all, timeout, abort)
     }
 
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
         let mut progress = false;
-        while let Some((j, len)) = out.next_mapped(ctx)? {
-            out.st.in_flight[j] = true;
-            self.tx.send(PieceMsg { index: j, len, buffer: out.st.pieces[j].clone() }).map_err(|_| SendError::Link(LinkError::PeerGone))?;
+        while let Some(p) = out.next_mapped(ctx)? {
+            out.st.in_flight[p.slot] = true;
+            let msg = PieceMsg { index: p.index, slot: p.slot, len: p.len, buffer: out.st.pieces[p.slot].clone() };
+            self.tx.send(msg).map_err(|_| SendError::Link(LinkError::PeerGone))?;
             progress = true;
         }
         Ok(progress)
