@@ -89,6 +89,9 @@ pub struct RingBenchRecord {
     pub copy_gbps: f64,
     /// How blocks travelled (`StagingMemory::name`; empty for one device).
     pub staging: String,
+    /// Seconds the first (warm-up, or with --no-warmup the measured) call spent setting
+    /// up shared staging.
+    pub staging_setup_s: f64,
     pub peak_bytes: Vec<u64>,
     pub tiers: Vec<String>,
     pub rel_err_ref: f64,
@@ -305,6 +308,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                 bytes_moved: rep.block_bytes * rep.steps as u64 * n as u64,
                 copy_gbps: rep.gbps_per_link(),
                 staging: rep.staging.name().into(),
+                staging_setup_s: 0.0,
                 peak_bytes: vec![],
                 tiers: vec![],
                 rel_err_ref: 0.0,
@@ -361,6 +365,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             bytes_moved: 0,
                             copy_gbps: 0.0,
                             staging: String::new(),
+                            staging_setup_s: 0.0,
                             peak_bytes: vec![((shape.q_len() * 2 + shape.kv_len() * 2) as u64) * dtype.size()],
                             tiers: vec![],
                             rel_err_ref: e,
@@ -393,14 +398,16 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         ring.forward_shards(&sh, small, dtype, &opts)?;
                         drop(sh);
                         let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
+                        let mut setup = None;
                         if !args.no_warmup {
-                            ring.forward_shards(&shards, shape, dtype, &opts)?;
+                            setup = Some(ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds);
                         }
                         let mut times = Vec::new();
                         let mut last = None;
                         for _ in 0..args.reps {
                             let out = ring.forward_shards(&shards, shape, dtype, &opts)?;
                             times.push(out.stats.ring_seconds * 1e3);
+                            setup.get_or_insert(out.stats.staging_setup_seconds);
                             last = Some(out);
                         }
                         drop(shards);
@@ -424,6 +431,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             bytes_moved: st.bytes_moved,
                             copy_gbps: st.gbps(),
                             staging: if n > 1 { st.staging.name().into() } else { String::new() },
+                            staging_setup_s: setup.unwrap_or(0.0),
                             peak_bytes: st.peak_bytes.clone(),
                             tiers: st.tiers.iter().map(|t| t.name().to_string()).collect(),
                             rel_err_ref: e,

@@ -183,6 +183,9 @@ pub struct RingStats {
     pub piece_bytes: u64,
     /// How blocks travelled between in-process devices (MPI hops: `Device`).
     pub staging: StagingMemory,
+    /// Wall time this call spent setting up shared staging (allocating, importing and
+    /// so pinning host memory; 0 when the last call's was reused).
+    pub staging_setup_seconds: f64,
     /// Wall time of the ring itself: from the start of the call on GPU-resident shards
     /// until every device's outputs are computed.
     pub ring_seconds: f64,
@@ -539,7 +542,9 @@ impl RingAttention {
         let abort = AtomicBool::new(false);
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
         let mut workspaces = self.workspaces.take(n);
+        let t_setup = Instant::now();
         let staging = self.shared_staging(max_block, piece)?;
+        let staging_setup = t_setup.elapsed().as_secs_f64();
 
         let devices = self
             .contexts
@@ -565,7 +570,8 @@ impl RingAttention {
             *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
         })?;
         self.workspaces.put(workspaces);
-        let stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, self.staging()?), t0.elapsed().as_secs_f64());
+        let mut stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, self.staging()?), t0.elapsed().as_secs_f64());
+        stats.staging_setup_seconds = staging_setup;
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 }
@@ -682,6 +688,7 @@ impl RingStats {
             tiers: reports.iter().map(|r| r.tier).collect(),
             piece_bytes: piece,
             staging,
+            staging_setup_seconds: 0.0,
             ring_seconds: secs,
             wall_seconds: secs,
         }

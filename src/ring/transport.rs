@@ -723,8 +723,11 @@ impl RecvStaging {
     }
 }
 
-/// Sets of pieces each link of a shared-staging ring has, used in turn.
-pub(crate) const SHARED_SETS: usize = 2;
+/// Blocks up to this size get two sets of shared pieces per link, used in turn (a
+/// step's copies out never wait for the receiver's copies of the step before); larger
+/// blocks get one set: their steps compute for seconds, so that wait is noise, while
+/// pinning twice the host memory costs ~0.5 s per GiB at the first call.
+const SHARED_TWO_SETS_MAX: u64 = 256 << 20;
 
 /// The host memory of one link of a shared-staging ring: every piece one host block,
 /// imported into the sender (`send`) and the receiver (`recv`), same slot on both.
@@ -738,30 +741,34 @@ pub(crate) struct SharedLink {
 }
 
 /// One [`SharedLink`] per device of a ring over `contexts` (link `i`: device `i` to
-/// device `i + 1`), for blocks of at most `max_block` bytes in pieces of `piece`.
+/// device `i + 1`), for blocks of at most `max_block` bytes in pieces of `piece`. The
+/// links are set up in parallel (importing host memory pins it, page by page).
 pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: u64) -> Result<Vec<SharedLink>> {
     let n = contexts.len();
     let per_set = piece_count(max_block, piece).max(1);
-    (0..n)
-        .map(|i| {
-            let (a, b) = (&contexts[i], &contexts[(i + 1) % n]);
-            let align = match (a.host_import_alignment(), b.host_import_alignment()) {
-                (Some(x), Some(y)) => x.max(y),
-                _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
-            };
-            let mut link = SharedLink { send: Vec::new(), recv: Vec::new(), per_set, bytes: 0 };
-            for _ in 0..SHARED_SETS {
-                for j in 0..per_set {
-                    let len = piece.min(max_block - (j as u64 * piece).min(max_block)).max(4);
-                    let block = crate::hostmem::HostBlock::new(len, align)?;
-                    link.bytes += block.len();
-                    link.send.push(Arc::new(crate::hostmem::import(a, &block, "ringattn ring shared piece (send)")?));
-                    link.recv.push(Arc::new(crate::hostmem::import(b, &block, "ringattn ring shared piece (recv)")?));
-                }
+    let sets = if max_block <= SHARED_TWO_SETS_MAX { 2 } else { 1 };
+    let one = |i: usize| -> Result<SharedLink> {
+        let (a, b) = (&contexts[i], &contexts[(i + 1) % n]);
+        let align = match (a.host_import_alignment(), b.host_import_alignment()) {
+            (Some(x), Some(y)) => x.max(y),
+            _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
+        };
+        let mut link = SharedLink { send: Vec::new(), recv: Vec::new(), per_set, bytes: 0 };
+        for _ in 0..sets {
+            for j in 0..per_set {
+                let len = piece.min(max_block - (j as u64 * piece).min(max_block)).max(4);
+                let block = crate::hostmem::HostBlock::new(len, align)?;
+                link.bytes += block.len();
+                link.send.push(Arc::new(crate::hostmem::import(a, &block, "ringattn ring shared piece (send)")?));
+                link.recv.push(Arc::new(crate::hostmem::import(b, &block, "ringattn ring shared piece (recv)")?));
             }
-            Ok(link)
-        })
-        .collect()
+        }
+        Ok(link)
+    };
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..n).map(|i| sc.spawn(move || one(i))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("shared staging setup thread panicked".into())))).collect()
+    })
 }
 
 /// The consecutive (buffer, bytes) segments a block is read from or written to.
