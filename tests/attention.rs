@@ -501,8 +501,9 @@ fn subgroup_rows_per_group_match_reference() {
     let mut ran = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
-            // The GPU defaults (r = head_dim / 16, m = 4, 8-key tiles) are the rows with
-            // bk = 8; 4- and 16-key tiles are what RINGATTN_SUBGROUP_CFG sweeps try.
+            // The GPU defaults (r = head_dim / 16, m = 4, 8-key tiles; m = 2 on small
+            // grids) are the rows with bk = 8; 4- and 16-key tiles are what
+            // RINGATTN_SUBGROUP_CFG sweeps try.
             for (r, m, bk, d, nq, nk, causal) in [
                 (2, 2, 16, 64, 100, 77, true),
                 (4, 4, 16, 64, 300, 300, false),
@@ -512,6 +513,7 @@ fn subgroup_rows_per_group_match_reference() {
                 (8, 2, 16, 128, 45, 200, false),
                 (4, 1, 16, 64, 33, 33, true),
                 (4, 4, 4, 64, 61, 130, false),
+                (4, 2, 8, 64, 150, 70, true),
             ] {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 let prep = prepare_subgroup_with(ctx, dtype, d, cfg).unwrap();

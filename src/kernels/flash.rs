@@ -565,6 +565,25 @@ pub fn small_grid_matrix_config(normal: TileConfig, shape: &Shape, sg: u32, max_
     }
 }
 
+/// The subgroup tier's shuffle-kernel tiles for a launch of `shape`, given the tiles
+/// `normal` chosen for the adapter and head_dim: a grid of fewer than
+/// [`SMALL_GRID_WORKGROUPS`] workgroups takes fewer rows per row group (m halved,
+/// down to 2) until it reaches that many. Measured on an H100 (BENCHMARKS.md, "Small
+/// grids, subgroup tier"; N=1024, H=8, head_dim 64, 64 workgroups at m = 4): m = 2 took
+/// 0.174 ms against 0.273 at m = 4 and 0.209 at m = 1; at N=4096 (256 workgroups) m = 4
+/// stays fastest (1.52 ms against 1.96 at m = 2). Other variants are returned as given.
+pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConfig {
+    if normal.variant != SgVariant::Shuffle {
+        return normal;
+    }
+    let mut cfg = normal;
+    while cfg.m > 2 && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+        cfg.bq /= 2;
+        cfg.m /= 2;
+    }
+    cfg
+}
+
 /// Whether the small-grid rule is on for a value of `RINGATTN_SMALL_GRID` (`0`, `off`
 /// or `false` turn it off; unset or anything else leaves it on).
 pub fn small_grid_enabled(value: Option<&str>) -> bool {
@@ -787,6 +806,13 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         }
         Tier::Subgroup => {
             let mut cfg = subgroup_config(ctx, head_dim);
+            // Dense launches of a known shape: fewer rows per group on small grids (not
+            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
+            if let (Some(shape), None) = (grid, block) {
+                if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref()) {
+                    cfg = small_grid_subgroup_config(cfg, shape);
+                }
+            }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
                 cfg = tiled_config(ctx, head_dim, cap).unwrap_or_else(|| shuffle_config(ctx, head_dim));
             }
@@ -1065,6 +1091,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn subgroup_small_grids_take_fewer_rows_per_group() {
+        // head_dim 64 on a 32-lane GPU: r = 4, m = 4, 128 rows per workgroup.
+        let normal = TileConfig { bq: 128, bk: 8, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        let shape = |n: usize, h: usize| Shape { batch: 1, seq_q: n, seq_k: n, heads: h, kv_heads: h, head_dim: 64 };
+        // N=1024, H=8: 64 workgroups -> m = 2 gives 128.
+        let c = small_grid_subgroup_config(normal, &shape(1024, 8));
+        assert_eq!((c.m, c.bq, c.r, c.bk), (2, 64, 4, 8));
+        // N=4096, H=8: 256 workgroups keep m = 4.
+        assert_eq!(small_grid_subgroup_config(normal, &shape(4096, 8)), normal);
+        // Tiny grids stop at m = 2.
+        assert_eq!(small_grid_subgroup_config(normal, &shape(100, 1)).m, 2);
+        // Other variants are left alone.
+        let b = TileConfig { variant: SgVariant::Broadcast, ..normal };
+        assert_eq!(small_grid_subgroup_config(b, &shape(100, 1)), b);
     }
 
     #[test]
