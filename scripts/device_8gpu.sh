@@ -9,11 +9,7 @@
 # with --features mpi and mpiroot.tgz, the OpenMPI runtime; see BENCHMARKS.md). Every
 # result is JSON lines under $OUT, packed into $OUT/r.tgz.
 source scripts/device_run.sh
-unset RINGATTN_ADAPTER
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > $R/gpus.txt 2>&1
-nvidia-smi topo -m > $R/topo.txt 2>&1
-RB=".gpu/ringattn ring-bench --check-rows 4"
+ring_results
 case "${PART:-1}" in
   1) timeout 560 $RB --seqs 262144 --devices 1,2,4,8 --causal both --placements contiguous,zigzag --reps 3 \
        --transport-mib 128 --json $R/ring-256k.jsonl > $R/ring-256k.md 2>&1 ;;

@@ -7,3 +7,13 @@ if ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&
   export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 fi
 export RINGATTN_ADAPTER=${RINGATTN_ADAPTER:-NVIDIA}
+
+# ring_results: a multi-GPU script's common start: all GPUs (no adapter filter), results
+# under $R = $OUT/r with the GPUs and their topology, `ring-bench` as $RB.
+ring_results() {
+  unset RINGATTN_ADAPTER
+  R=$OUT/r; mkdir -p $R
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > $R/gpus.txt 2>&1
+  nvidia-smi topo -m > $R/topo.txt 2>&1
+  RB=".gpu/ringattn ring-bench --check-rows 4"
+}

@@ -8,11 +8,7 @@
 #           links set up in parallel).
 # Everything lands in $OUT/r.tgz.
 source scripts/device_run.sh
-unset RINGATTN_ADAPTER
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > $R/gpus.txt 2>&1
-nvidia-smi topo -m > $R/topo.txt 2>&1
-RB=".gpu/ringattn ring-bench --check-rows 4"
+ring_results
 case "${PART:-1}" in
   1) for st in shared device; do
        RINGATTN_RING_STAGING=$st timeout 80 $RB --devices 2,4 --seqs '' --transport-mib 128 > $R/transport-$st.txt 2>&1

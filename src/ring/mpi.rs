@@ -755,14 +755,7 @@ fn test(req: &mut ffi::MPI_Request) -> std::result::Result<Option<ffi::MPI_Statu
 }
 
 impl SendHalf for MpiSend {
-    fn reclaim(
-        &mut self,
-        _ctx: &GpuContext,
-        st: &mut SendStaging,
-        _all: bool,
-        _timeout: Duration,
-        _abort: &AtomicBool,
-    ) -> std::result::Result<(), transport::LinkError> {
+    fn reclaim(&mut self, _ctx: &GpuContext, st: &mut SendStaging, _all: bool, _timeout: Duration, _abort: &AtomicBool) -> transport::LinkResult {
         // Sends complete inside `exchange`, and pieces are unmapped once copied out.
         for (j, m) in st.mapped.iter_mut().enumerate() {
             if *m {

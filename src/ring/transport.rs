@@ -207,6 +207,9 @@ pub(crate) enum LinkError {
     Timeout,
 }
 
+/// The result of waiting on a neighbour.
+pub(crate) type LinkResult = std::result::Result<(), LinkError>;
+
 /// A piece of the sender, ready: mapped (own staging), or written into host memory
 /// both devices import (shared staging), handed to the receiver.
 pub(crate) struct PieceMsg {
@@ -518,14 +521,7 @@ impl SendStaging {
     /// unmaps them. With shared staging the receiver acknowledges a piece from a
     /// callback of its own device, which runs when that device is polled; this device
     /// is polled meanwhile, so two devices waiting on each other both make progress.
-    pub fn reclaim(
-        &mut self,
-        ctx: &GpuContext,
-        out: &Outbox,
-        all: bool,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<(), LinkError> {
+    pub fn reclaim(&mut self, ctx: &GpuContext, out: &Outbox, all: bool, timeout: Duration, abort: &AtomicBool) -> LinkResult {
         let wait = if all { 0..self.pieces.len() } else { self.next_set() };
         while self.in_flight[wait.clone()].iter().any(|&f| f) {
             let j = recv_polling(&out.acks, ctx, timeout, abort)?;
@@ -906,14 +902,7 @@ impl<'a> Incoming<'a> {
 pub(crate) trait SendHalf {
     /// Makes the send staging's next set reusable (the block sent from it earlier has
     /// left it; `all`: every set, at the end of a call).
-    fn reclaim(
-        &mut self,
-        ctx: &GpuContext,
-        st: &mut SendStaging,
-        all: bool,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<(), LinkError>;
+    fn reclaim(&mut self, ctx: &GpuContext, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> LinkResult;
     /// Hands over every piece of `out` whose map has completed and advances the
     /// transfers in flight; returns whether anything moved. Never blocks.
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError>;
@@ -945,14 +934,7 @@ pub(crate) trait RecvHalf {
 }
 
 impl<T: SendHalf + ?Sized> SendHalf for Box<T> {
-    fn reclaim(
-        &mut self,
-        ctx: &GpuContext,
-        st: &mut SendStaging,
-        all: bool,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<(), LinkError> {
+    fn reclaim(&mut self, ctx: &GpuContext, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> LinkResult {
         (**self).reclaim(ctx, st, all, timeout, abort)
     }
     fn push(&mut self, ctx: &GpuContext, out: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
@@ -992,14 +974,7 @@ pub(crate) struct Link<S, R> {
 
 impl<S: SendHalf, R: RecvHalf> Link<S, R> {
     /// See [`SendHalf::reclaim`].
-    pub fn reclaim(
-        &mut self,
-        ctx: &GpuContext,
-        st: &mut SendStaging,
-        all: bool,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<(), LinkError> {
+    pub fn reclaim(&mut self, ctx: &GpuContext, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> LinkResult {
         self.send.reclaim(ctx, st, all, timeout, abort)
     }
 
@@ -1090,14 +1065,7 @@ pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut 
 /// In process, a piece is handed over as the sender's mapped buffer itself; the
 /// receiver acknowledges it once copied ([`SendStaging::reclaim`] waits for that).
 impl SendHalf for Outbox {
-    fn reclaim(
-        &mut self,
-        ctx: &GpuContext,
-        st: &mut SendStaging,
-        all: bool,
-        timeout: Duration,
-        abort: &AtomicBool,
-    ) -> std::result::Result<(), LinkError> {
+    fn reclaim(&mut self, ctx: &GpuContext, st: &mut SendStaging, all: bool, timeout: Duration, abort: &AtomicBool) -> LinkResult {
         st.reclaim(ctx, self, all, timeout, abort)
     }
 
