@@ -4,7 +4,7 @@
 //!
 //! wgpu has no API for this, so the import goes around it: [`GpuContext`] opens its
 //! Vulkan devices with the extension enabled where the adapter lists it (through
-//! wgpu-hal, [`request_device`]), and [`import`] creates the `VkBuffer` and
+//! wgpu-hal), and [`import`] creates the `VkBuffer` and
 //! `VkDeviceMemory` on the host pointer with ash and hands the buffer to wgpu as a
 //! plain `COPY_SRC | COPY_DST` buffer. wgpu tracks and orders it like any other
 //! buffer of that device; ordering between devices is the caller's (the ring hands a
@@ -133,7 +133,7 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
     let err = |m: String| Error::Gpu { adapter: ctx.name().to_string(), message: format!("importing host memory: {m}") };
     let align = ctx.host_import_alignment().ok_or_else(|| err("the device was not opened with VK_EXT_external_memory_host".into()))?;
     let (ptr, len) = (block.ptr.as_ptr(), block.len());
-    if (ptr as usize as u64) % align != 0 || len % align != 0 {
+    if !(ptr as usize as u64).is_multiple_of(align) || !len.is_multiple_of(align) {
         return Err(err(format!("block of {len} bytes at {ptr:p} is not aligned to {align}")));
     }
     let handle = vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT;

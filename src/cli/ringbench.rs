@@ -56,6 +56,13 @@ pub struct RingBenchArgs {
     /// small problem first): for very long sequences, where one call is expensive.
     #[arg(long)]
     pub no_warmup: bool,
+    /// Warm-up calls repeat until this many seconds have passed (at least one call):
+    /// GPUs that idled while another configuration ran come back at low clocks.
+    #[arg(long, default_value_t = 0.25, value_name = "S")]
+    pub warmup_seconds: f64,
+    /// Seconds of attention on every GPU before anything is timed (0: none).
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    pub preheat: f64,
     /// Skip the single-device baseline (and the comparison with it).
     #[arg(long)]
     pub no_single: bool,
@@ -241,6 +248,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
         println!("{line}");
     }
     let ctxs = all.contexts().to_vec();
+    crate::bench::preheat(&ctxs.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.preheat)?;
     let mut json = match &args.json {
         Some(p) => {
             Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| Error::Io { path: p.display().to_string(), message: e.to_string() })?))
@@ -400,7 +408,11 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
                         let mut setup = None;
                         if !args.no_warmup {
-                            setup = Some(ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds);
+                            let t = Instant::now();
+                            while setup.is_none() || t.elapsed().as_secs_f64() < args.warmup_seconds {
+                                let s = ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds;
+                                setup.get_or_insert(s);
+                            }
                         }
                         let mut times = Vec::new();
                         let mut last = None;
@@ -497,8 +509,14 @@ fn time_single(
     attn.tiles(dtype, &s, None)?;
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     if !args.no_warmup {
-        attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
-        ctx.wait()?;
+        let t = Instant::now();
+        loop {
+            attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
+            ctx.wait()?;
+            if t.elapsed().as_secs_f64() >= args.warmup_seconds {
+                break;
+            }
+        }
     }
     let mut times = Vec::new();
     for _ in 0..args.reps {

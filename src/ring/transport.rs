@@ -133,7 +133,7 @@ pub fn ring_staging(contexts: &[Arc<GpuContext>]) -> Result<StagingMemory> {
 /// Where `ctx`'s ring receive staging lives: what `RINGATTN_RING_STAGING` asks for
 /// (unset: `shared` where `ctx` can import host memory, else `device`), after the
 /// host-memory self-test (run once per context) where it asks for host memory. A ring
-/// uses `shared` only when every device has it ([`ring_staging`]).
+/// uses `shared` only when every device has it ([`RingAttention::staging`](super::RingAttention::staging)).
 pub fn recv_staging_memory(ctx: &GpuContext) -> Result<StagingMemory> {
     let shared_ok = ctx.host_import_alignment().is_some();
     let want = match StagingMemory::from_env()? {
