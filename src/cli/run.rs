@@ -449,7 +449,13 @@ fn run_mpi(
     if rank == 0 {
         match ring.devices_per_rank() {
             1 => println!("ring: {} MPI ranks, placement {}", ring.size(), opts.placement),
-            l => println!("ring: {} MPI ranks x {l} devices ({} ring devices), placement {}", ring.size(), ring.devices(), opts.placement),
+            l => println!(
+                "ring: {} MPI ranks x {l} devices ({} ring devices), placement {}, in-rank links: {}",
+                ring.size(),
+                ring.devices(),
+                opts.placement,
+                ring.local_staging().map_or_else(|e| format!("? ({e})"), |s| s.name().to_string())
+            ),
         }
         print_shape_dims(shape);
         println!("options: dtype {}, causal {}, scale {}", dtype.name(), args.causal, args.scale.unwrap_or(1.0 / (shape.head_dim as f32).sqrt()));

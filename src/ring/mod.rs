@@ -228,16 +228,12 @@ pub struct RingAttention {
     /// shape, dtype and placement. Taken out for the duration of a call (a concurrent
     /// call on the same ring allocates its own).
     workspaces: scheduler::Workspaces,
-    /// The host memory of each link when the staging is shared, kept for the next call
-    /// with the same (block bytes, piece bytes); dropped after a failed call.
-    shared: Mutex<Option<SharedLinks>>,
+    /// The host memory of each link when the staging is shared.
+    shared: transport::SharedCache,
     /// The mask in curve coordinates of the last `RingOptions::order` used with causal
     /// attention or a mask: (permutation, the caller's mask, causal, mask in curve order).
     order_masks: Mutex<Option<OrderMask>>,
 }
-
-/// (block bytes, piece bytes, one link per device).
-type SharedLinks = (u64, u64, Arc<Vec<transport::SharedLink>>);
 
 pub(crate) type OrderMask = (Arc<Permutation>, Option<Arc<BlockMask>>, bool, Arc<BlockMask>);
 
@@ -259,7 +255,7 @@ impl RingAttention {
         if contexts.is_empty() {
             return Err(Error::InvalidArgument("a ring needs at least one device".into()));
         }
-        Ok(RingAttention { contexts, note: None, workspaces: Default::default(), shared: Mutex::new(None), order_masks: Mutex::new(None) })
+        Ok(RingAttention { contexts, note: None, workspaces: Default::default(), shared: Default::default(), order_masks: Mutex::new(None) })
     }
 
     /// `n` logical devices on the preferred adapter (see [`GpuContext::new`]): for
@@ -317,7 +313,7 @@ impl RingAttention {
     /// with the same shape, dtype and placement).
     pub fn release_buffers(&self) {
         self.workspaces.clear();
-        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.shared.clear();
     }
 
     /// How K/V blocks travel between this ring's devices (see [`StagingMemory`]).
@@ -328,35 +324,15 @@ impl RingAttention {
         transport::ring_staging(&self.contexts)
     }
 
-    /// Per device, the shared staging (send, receive) of a call moving blocks of at most
-    /// `max_block` bytes in pieces of `piece`, when the ring's staging is shared: the
-    /// links of the last call with the same sizes, or new ones.
-    fn shared_staging(&self, max_block: u64, piece: u64) -> Result<Vec<Option<(transport::SendStaging, transport::RecvStaging)>>> {
-        let n = self.len();
-        if n < 2 || self.staging()? != StagingMemory::Shared {
-            return Ok((0..n).map(|_| None).collect());
-        }
-        let mut kept = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        let links = match kept.as_ref() {
-            Some((b, p, l)) if *b == max_block && *p == piece => l.clone(),
-            _ => {
-                *kept = None; // free the old host memory first
-                let l = Arc::new(transport::shared_links(&self.contexts, max_block, piece)?);
-                *kept = Some((max_block, piece, l.clone()));
-                l
-            }
-        };
-        Ok((0..n)
-            .map(|i| {
-                let (out, inc) = (&links[i], &links[(i + n - 1) % n]);
-                Some((transport::SendStaging::shared(out.send.clone(), piece, out.per_set), transport::RecvStaging::shared(inc.recv.clone(), piece)))
-            })
-            .collect())
+    /// Per device, the shared staging of a call moving blocks of at most `max_block`
+    /// bytes in pieces of `piece` (see [`transport::SharedCache::staging`]).
+    fn shared_staging(&self, max_block: u64, piece: u64) -> Result<Vec<transport::SharedStaging>> {
+        self.shared.staging(&self.contexts, self.staging()?, max_block, piece, true)
     }
 
     /// Host bytes of the shared staging kept for the next call (0 without one).
     pub fn shared_staging_bytes(&self) -> u64 {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, _, l)| l.iter().map(|x| x.bytes).sum())
+        self.shared.bytes()
     }
 
     /// One line per device.
@@ -566,9 +542,7 @@ impl RingAttention {
         // A failed call may leave buffers mid-transfer (a mapped staging buffer, a copy
         // into shared host memory): then every workspace and the shared staging are
         // dropped, and the next call allocates fresh ones.
-        let reports = scheduler::run_devices(&job, devices).inspect_err(|_| {
-            *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        })?;
+        let reports = scheduler::run_devices(&job, devices).inspect_err(|_| self.shared.clear())?;
         self.workspaces.put(workspaces);
         let mut stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, self.staging()?), t0.elapsed().as_secs_f64());
         stats.staging_setup_seconds = staging_setup;
@@ -883,7 +857,7 @@ impl RingAttention {
                    ctx: &GpuContext,
                    out: transport::Outbox,
                    inbox: transport::Inbox,
-                   shared: Option<(transport::SendStaging, transport::RecvStaging)>,
+                   shared: transport::SharedStaging,
                    ready: std::sync::mpsc::Sender<bool>,
                    start: std::sync::mpsc::Receiver<Instant>|
          -> Result<(Instant, ExchangeTimes, Duration, Duration)> {
@@ -892,9 +866,13 @@ impl RingAttention {
                 let src = ctx.create_buffer("ringattn transport src", block, usage)?;
                 let dst = ctx.create_buffer("ringattn transport dst", block, usage)?;
                 ctx.write_bytes(&src, 0, &pattern(i))?;
-                let (st, rt) = match shared {
-                    Some(x) => x,
-                    None => (transport::SendStaging::new(ctx, block, piece)?, transport::RecvStaging::new(ctx, block, piece, threads)?),
+                let st = match shared.0 {
+                    Some(st) => st,
+                    None => transport::SendStaging::new(ctx, block, piece)?,
+                };
+                let rt = match shared.1 {
+                    Some(rt) => rt,
+                    None => transport::RecvStaging::new(ctx, block, piece, threads)?,
                 };
                 ctx.wait_timeout(timeout)?;
                 Ok((src, dst, st, rt))
@@ -992,7 +970,7 @@ impl RingAttention {
         }
         errs.sort_by_key(|(d, e)| (e.to_string().contains("transport measurement stopped"), *d));
         if let Some((device, e)) = errs.into_iter().next() {
-            *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            self.shared.clear();
             return Err(Error::Ring { device, step: 0, source: Box::new(e) });
         }
         let seconds = (end - t0).as_secs_f64();

@@ -70,6 +70,9 @@ pub struct MpiRing {
     note: String,
     /// Per local device: the buffers of the last call (see `RingAttention`).
     workspaces: scheduler::Workspaces,
+    /// Host memory of the in-process links between this rank's devices when they
+    /// import host memory (shared staging; MPI hops keep their own).
+    shared: transport::SharedCache,
     /// The mask in curve coordinates of the last `RingOptions::order` (see `resolve_order`).
     order_masks: Mutex<Option<super::OrderMask>>,
 }
@@ -182,7 +185,16 @@ impl MpiRing {
 
     fn build(universe: mpi::environment::Universe, rank: usize, size: usize, contexts: Vec<GpuContext>, note: String) -> Self {
         let contexts = contexts.into_iter().map(Arc::new).collect();
-        MpiRing { _universe: universe, rank, size, contexts, note, workspaces: Default::default(), order_masks: Mutex::new(None) }
+        MpiRing {
+            _universe: universe,
+            rank,
+            size,
+            contexts,
+            note,
+            workspaces: Default::default(),
+            shared: Default::default(),
+            order_masks: Mutex::new(None),
+        }
     }
 
     /// Initializes MPI for `l` devices per rank (`MPI_THREAD_MULTIPLE` for several,
@@ -280,8 +292,18 @@ impl MpiRing {
         &self.note
     }
     /// Frees the buffers kept from the last call.
+    /// How blocks travel between this rank's own devices (see [`super::StagingMemory`]):
+    /// shared host memory where they all import it; MPI hops keep staging of their own.
+    pub fn local_staging(&self) -> Result<super::StagingMemory> {
+        if self.contexts.len() < 2 {
+            return Ok(super::StagingMemory::Device);
+        }
+        transport::ring_staging(&self.contexts)
+    }
+
     pub fn release_buffers(&self) {
         self.workspaces.clear();
+        self.shared.clear();
     }
 
     /// Ends every rank of the job with `code` (`MPI_Abort`): what a rank should do
@@ -511,6 +533,10 @@ impl MpiRing {
         // previous one.
         let (outs, ins) = transport::ring_links(l, pieces);
         let (size, rank) = (self.size, self.rank);
+        // The in-process links share host memory where every local device imports it
+        // (the wrap-around link only with one rank).
+        let local = self.local_staging()?;
+        let staging = self.shared.staging(&self.contexts, local, max_block, piece, size == 1)?;
         let mut workspaces = self.workspaces.take(l);
         let devices: Vec<DeviceRun<'_, Box<dyn SendHalf + Send>, Box<dyn RecvHalf + Send>>> = self
             .contexts
@@ -518,8 +544,9 @@ impl MpiRing {
             .zip(outs)
             .zip(ins)
             .zip(workspaces.iter_mut())
+            .zip(staging)
             .enumerate()
-            .map(|(i, (((ctx, out), inbox), workspace))| {
+            .map(|(i, ((((ctx, out), inbox), workspace), staging))| {
                 let send: Box<dyn SendHalf + Send> =
                     if size > 1 && i == l - 1 { Box::new(MpiSend { rank, next: (rank + 1) % size, sends: Vec::new() }) } else { Box::new(out) };
                 let recv: Box<dyn RecvHalf + Send> = if size > 1 && i == 0 {
@@ -527,13 +554,17 @@ impl MpiRing {
                 } else {
                     Box::new(inbox)
                 };
-                DeviceRun { index: first + i, ctx, shard: &shards[i], link: Link { send, recv }, workspace, staging: None }
+                DeviceRun { index: first + i, ctx, shard: &shards[i], link: Link { send, recv }, workspace, staging }
             })
             .collect();
-        // On failure every workspace is dropped (buffers may be mid-transfer).
-        let reports = scheduler::run_devices(&job, devices)?;
+        // On failure every workspace and the shared links are dropped (buffers may be
+        // mid-transfer).
+        let reports = scheduler::run_devices(&job, devices).inspect_err(|_| self.shared.clear())?;
         self.workspaces.put(workspaces);
-        let stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, super::StagingMemory::Device), t0.elapsed().as_secs_f64());
+        // (Host copies happen on the MPI hops; the stats name the shared staging only
+        // when every link was in process.)
+        let reported = if size > 1 { super::StagingMemory::Device } else { local };
+        let stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, reported), t0.elapsed().as_secs_f64());
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
 

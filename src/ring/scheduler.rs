@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::placement::Plan;
-use super::transport::{Link, LinkError, RecvHalf, RecvStaging, SendError, SendHalf, SendStaging};
+use super::transport::{Link, LinkError, RecvHalf, RecvStaging, SendError, SendHalf, SendStaging, SharedStaging};
 use super::{RingOptions, RingShard, RingShardOutput};
 
 use std::sync::Mutex;
@@ -104,8 +104,9 @@ pub(crate) struct WorkspaceKey {
     piece: u64,
     /// Chunk alignment (the mask's block size, 1 without a mask).
     align: usize,
-    /// The ring hands in shared staging (no staging of the workspace's own).
-    shared: bool,
+    /// The ring hands in shared staging for (sending, receiving): no staging of the
+    /// workspace's own for that half.
+    shared: (bool, bool),
 }
 
 /// The per-device workspaces a ring keeps between calls. A call takes them all out
@@ -188,15 +189,10 @@ impl Workspace {
             }
             *slot = Some(bufs);
         }
-        let (send, recv) = if n > 1 && !key.shared {
-            let max_block = 2 * cpb as u64 * kv_cap;
-            let st = SendStaging::new(ctx, max_block, key.piece)?;
-            let rt = RecvStaging::new(ctx, max_block, key.piece, threads)?;
-            alloc.bytes += st.bytes() + rt.bytes();
-            (Some(st), Some(rt))
-        } else {
-            (None, None)
-        };
+        let max_block = 2 * cpb as u64 * kv_cap;
+        let send = if n > 1 && !key.shared.0 { Some(SendStaging::new(ctx, max_block, key.piece)?) } else { None };
+        let recv = if n > 1 && !key.shared.1 { Some(RecvStaging::new(ctx, max_block, key.piece, threads)?) } else { None };
+        alloc.bytes += send.as_ref().map_or(0, |s| s.bytes()) + recv.as_ref().map_or(0, |r| r.bytes());
         Ok(Workspace { key, acc, part_o, part_l, slots, send, recv, bytes: alloc.bytes })
     }
 }
@@ -241,7 +237,7 @@ pub(crate) fn run_device(
     shard: &RingShard,
     mut net: Link<impl SendHalf, impl RecvHalf>,
     ws: &mut Option<Workspace>,
-    shared: Option<(SendStaging, RecvStaging)>,
+    shared: SharedStaging,
 ) -> std::result::Result<DeviceReport, Failure> {
     let plan = job.plan;
     let s = job.shape;
@@ -273,8 +269,16 @@ pub(crate) fn run_device(
             .map_err(&setup)?,
     };
     let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
-    let key =
-        WorkspaceKey { shape: s, dtype, placement: plan.q.placement, devices: n, device: me, piece: job.piece, align, shared: shared.is_some() };
+    let key = WorkspaceKey {
+        shape: s,
+        dtype,
+        placement: plan.q.placement,
+        devices: n,
+        device: me,
+        piece: job.piece,
+        align,
+        shared: (shared.0.is_some(), shared.1.is_some()),
+    };
     if ws.as_ref().is_some_and(|w| w.key != key) {
         *ws = None; // free the old buffers before allocating new ones
     }
@@ -282,8 +286,11 @@ pub(crate) fn run_device(
         *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
     }
     let w = ws.as_mut().expect("workspace was just created");
-    if let Some((st, rt)) = shared {
-        (w.send, w.recv) = (Some(st), Some(rt));
+    if let Some(st) = shared.0 {
+        w.send = Some(st);
+    }
+    if let Some(rt) = shared.1 {
+        w.recv = Some(rt);
     }
     // This call's outputs, and the running (O, LSE) they start from (O = 0, LSE = -inf):
     // the outputs themselves for f32, the workspace's f32 accumulators for f16.
@@ -481,8 +488,8 @@ pub(crate) struct DeviceRun<'a, S, R> {
     pub shard: &'a RingShard,
     pub link: Link<S, R>,
     pub workspace: &'a mut Option<Workspace>,
-    /// Shared staging for this call (in-process rings whose devices import host memory).
-    pub staging: Option<(SendStaging, RecvStaging)>,
+    /// Shared staging for this call (in-process links whose devices import host memory).
+    pub staging: SharedStaging,
 }
 
 /// Runs [`run_device`] for each device, each in its own named host thread (a single

@@ -736,11 +736,13 @@ pub(crate) struct SharedLink {
     pub bytes: u64,
 }
 
-/// One [`SharedLink`] per device of a ring over `contexts` (link `i`: device `i` to
-/// device `i + 1`), for blocks of at most `max_block` bytes in pieces of `piece`. The
-/// links are set up in parallel (importing host memory pins it, page by page).
-pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: u64) -> Result<Vec<SharedLink>> {
+/// [`SharedLink`]s between consecutive devices of `contexts` (link `i`: device `i` to
+/// device `i + 1`; with `wrap`, also the last to the first), for blocks of at most
+/// `max_block` bytes in pieces of `piece`. The links are set up in parallel (importing
+/// host memory pins it, page by page).
+pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: u64, wrap: bool) -> Result<Vec<SharedLink>> {
     let n = contexts.len();
+    let links = if wrap { n } else { n.saturating_sub(1) };
     let per_set = piece_count(max_block, piece).max(1);
     let sets = if max_block <= SHARED_TWO_SETS_MAX { 2 } else { 1 };
     let one = |i: usize| -> Result<SharedLink> {
@@ -762,9 +764,61 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
         Ok(link)
     };
     std::thread::scope(|sc| {
-        let hs: Vec<_> = (0..n).map(|i| sc.spawn(move || one(i))).collect();
+        let hs: Vec<_> = (0..links).map(|i| sc.spawn(move || one(i))).collect();
         hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("shared staging setup thread panicked".into())))).collect()
     })
+}
+
+/// A device's shared staging for one call: its sending half's (to the next device) and
+/// its receiving half's (from the previous one), each where that link is in process and
+/// shared; `None` where the device uses staging of its own.
+pub(crate) type SharedStaging = (Option<SendStaging>, Option<RecvStaging>);
+
+/// The shared links of a ring, kept for the next call with the same (block bytes,
+/// piece bytes, wrap); dropped after a failed call.
+#[derive(Default)]
+pub(crate) struct SharedCache(std::sync::Mutex<Option<(u64, u64, bool, Arc<Vec<SharedLink>>)>>);
+
+impl SharedCache {
+    /// Per device of `contexts`, its [`SharedStaging`] for a call moving blocks of at
+    /// most `max_block` bytes in pieces of `piece`, when `staging` is shared (else all
+    /// `None`). `wrap`: the last device sends to the first in process (an MPI rank's
+    /// local devices with other ranks around: no).
+    pub fn staging(
+        &self,
+        contexts: &[Arc<GpuContext>],
+        staging: StagingMemory,
+        max_block: u64,
+        piece: u64,
+        wrap: bool,
+    ) -> Result<Vec<SharedStaging>> {
+        let n = contexts.len();
+        if n < 2 || staging != StagingMemory::Shared {
+            return Ok((0..n).map(|_| (None, None)).collect());
+        }
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let links = match kept.as_ref() {
+            Some((b, p, w, l)) if (*b, *p, *w) == (max_block, piece, wrap) => l.clone(),
+            _ => {
+                *kept = None; // free the old host memory first
+                let l = Arc::new(shared_links(contexts, max_block, piece, wrap)?);
+                *kept = Some((max_block, piece, wrap, l.clone()));
+                l
+            }
+        };
+        let send = |l: &SharedLink| SendStaging::shared(l.send.clone(), piece, l.per_set);
+        let recv = |l: &SharedLink| RecvStaging::shared(l.recv.clone(), piece);
+        Ok((0..n).map(|i| (links.get(i).map(send), if i > 0 || wrap { links.get((i + n - 1) % n).map(recv) } else { None })).collect())
+    }
+
+    /// Host bytes of the links kept (0 without any).
+    pub fn bytes(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, _, _, l)| l.iter().map(|x| x.bytes).sum())
+    }
+
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The consecutive (buffer, bytes) segments a block is read from or written to.
