@@ -132,6 +132,11 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
     use wgpu::hal::api::Vulkan;
     let err = |m: String| Error::Gpu { adapter: ctx.name().to_string(), message: format!("importing host memory: {m}") };
     let align = ctx.host_import_alignment().ok_or_else(|| err("the device was not opened with VK_EXT_external_memory_host".into()))?;
+    // Test hook (tests/ring.rs): every import fails, as on a driver that refuses the
+    // memory, to check that rings fall back to staging of their own.
+    if std::env::var_os("RINGATTN_TEST_IMPORT_FAILS").is_some() {
+        return Err(err("refused (RINGATTN_TEST_IMPORT_FAILS is set)".into()));
+    }
     let (ptr, len) = (block.ptr.as_ptr(), block.len());
     if !(ptr as usize as u64).is_multiple_of(align) || !len.is_multiple_of(align) {
         return Err(err(format!("block of {len} bytes at {ptr:p} is not aligned to {align}")));

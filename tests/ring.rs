@@ -397,20 +397,30 @@ fn receive_staging_in_device_and_host_memory() {
         (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
     let run = |staging: &str| run_env(&[("RINGATTN_RING_STAGING", staging)]);
-    for (env, ok) in [
-        (&[("RINGATTN_RING_STAGING", "device")][..], true),
-        (&[("RINGATTN_HOST_IMPORT", "0")][..], true),
-        (&[("RINGATTN_RING_STAGING", "shared")][..], import),
-    ] {
+    // (environment, expected staging or the expected error)
+    let fails = ("RINGATTN_TEST_IMPORT_FAILS", "1");
+    let cases: [(&[(&str, &str)], Result<&str, &str>); 5] = [
+        (&[("RINGATTN_RING_STAGING", "device")], Ok("device")),
+        (&[("RINGATTN_HOST_IMPORT", "0")], Ok("device")),
+        (&[("RINGATTN_RING_STAGING", "shared")], if import { Ok("shared") } else { Err("cannot import host memory") }),
+        // Imports that fail: the default falls back to device staging, `shared` by name
+        // is an error.
+        (&[fails], Ok("device")),
+        (&[("RINGATTN_RING_STAGING", "shared"), fails], Err(if import { "refused" } else { "cannot import host memory" })),
+    ];
+    for (env, want) in cases {
         let (code, text) = run_env(env);
-        if ok {
-            assert_eq!(code, Some(0), "{env:?}: {text}");
-            assert!(text.contains("check: ok"), "{env:?}: {text}");
-            let kind = if env[0].1 == "shared" { "shared" } else { "device" };
-            assert!(text.contains(&format!("staging: {kind}")), "{env:?}: {text}");
-        } else {
-            assert_eq!(code, Some(2), "{env:?}: {text}");
-            assert!(text.contains("cannot import host memory"), "{env:?}: {text}");
+        match want {
+            Ok(kind) => {
+                assert_eq!(code, Some(0), "{env:?}: {text}");
+                assert!(text.contains("check: ok"), "{env:?}: {text}");
+                assert!(text.contains(&format!("staging: {kind}")), "{env:?}: {text}");
+                assert_eq!(env.contains(&fails) && import, text.contains("shared staging could not be set up"), "{env:?}: {text}");
+            }
+            Err(msg) => {
+                assert_ne!(code, Some(0), "{env:?}: {text}");
+                assert!(text.contains(msg), "{env:?}: {text}");
+            }
         }
     }
     let ctx = &ring.contexts()[0];

@@ -774,6 +774,9 @@ fn execute_ring(
     println!("tier: {}", tiers.join(", "));
     println!("time: ring {} wall (setup, {} steps, readback; includes pipeline builds)", ms(wall), st.steps);
     println!("pairs: {} computed, {} skipped (fully masked or empty)", st.pairs_computed, st.pairs_skipped);
+    if let Some(e) = ring.shared_staging_error() {
+        println!("note: shared staging could not be set up, the ring used staging of its own: {e}");
+    }
     let rate = if st.staging == crate::ring::StagingMemory::Shared {
         "no host copy".to_string()
     } else {

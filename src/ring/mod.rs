@@ -321,7 +321,14 @@ impl RingAttention {
         if self.len() < 2 {
             return Ok(StagingMemory::Device);
         }
-        transport::ring_staging(&self.contexts)
+        Ok(self.shared.effective(transport::ring_staging(&self.contexts)?))
+    }
+
+    /// Why this ring gave up shared staging (setting up its host memory failed at a
+    /// call, which then used staging of its own, as do all later calls); None if it
+    /// did not.
+    pub fn shared_staging_error(&self) -> Option<String> {
+        self.shared.gave_up()
     }
 
     /// Per device, the shared staging of a call moving blocks of at most `max_block`

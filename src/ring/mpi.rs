@@ -298,7 +298,7 @@ impl MpiRing {
         if self.contexts.len() < 2 {
             return Ok(super::StagingMemory::Device);
         }
-        transport::ring_staging(&self.contexts)
+        Ok(self.shared.effective(transport::ring_staging(&self.contexts)?))
     }
 
     pub fn release_buffers(&self) {

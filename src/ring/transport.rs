@@ -775,9 +775,14 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
 pub(crate) type SharedStaging = (Option<SendStaging>, Option<RecvStaging>);
 
 /// The shared links of a ring, kept for the next call with the same (block bytes,
-/// piece bytes, wrap); dropped after a failed call.
+/// piece bytes, wrap); dropped after a failed call. When setting them up fails and
+/// `RINGATTN_RING_STAGING` did not ask for `shared` by name, the ring falls back to
+/// staging of its own for good and keeps the reason.
 #[derive(Default)]
-pub(crate) struct SharedCache(std::sync::Mutex<Option<(u64, u64, bool, Arc<Vec<SharedLink>>)>>);
+pub(crate) struct SharedCache {
+    links: std::sync::Mutex<Option<(u64, u64, bool, Arc<Vec<SharedLink>>)>>,
+    gave_up: std::sync::Mutex<Option<String>>,
+}
 
 impl SharedCache {
     /// Per device of `contexts`, its [`SharedStaging`] for a call moving blocks of at
@@ -793,17 +798,27 @@ impl SharedCache {
         wrap: bool,
     ) -> Result<Vec<SharedStaging>> {
         let n = contexts.len();
-        if n < 2 || staging != StagingMemory::Shared {
-            return Ok((0..n).map(|_| (None, None)).collect());
+        let own = || Ok((0..n).map(|_| (None, None)).collect());
+        if n < 2 || self.effective(staging) != StagingMemory::Shared {
+            return own();
         }
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = self.links.lock().unwrap_or_else(|p| p.into_inner());
         let links = match kept.as_ref() {
             Some((b, p, w, l)) if (*b, *p, *w) == (max_block, piece, wrap) => l.clone(),
             _ => {
                 *kept = None; // free the old host memory first
-                let l = Arc::new(shared_links(contexts, max_block, piece, wrap)?);
-                *kept = Some((max_block, piece, wrap, l.clone()));
-                l
+                match shared_links(contexts, max_block, piece, wrap) {
+                    Ok(l) => {
+                        let l = Arc::new(l);
+                        *kept = Some((max_block, piece, wrap, l.clone()));
+                        l
+                    }
+                    Err(e) if !matches!(StagingMemory::from_env(), Ok(Some(StagingMemory::Shared))) => {
+                        *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        return own();
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         let send = |l: &SharedLink| SendStaging::shared(l.send.clone(), piece, l.per_set);
@@ -813,11 +828,25 @@ impl SharedCache {
 
     /// Host bytes of the links kept (0 without any).
     pub fn bytes(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, _, _, l)| l.iter().map(|x| x.bytes).sum())
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, _, _, l)| l.iter().map(|x| x.bytes).sum())
     }
 
     pub fn clear(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.links.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The staging used when `wanted` is asked for: `Device` instead of `Shared` once
+    /// setting up shared links has failed.
+    pub fn effective(&self, wanted: StagingMemory) -> StagingMemory {
+        match wanted {
+            StagingMemory::Shared if self.gave_up().is_some() => StagingMemory::Device,
+            w => w,
+        }
+    }
+
+    /// Why shared staging was given up, if it was.
+    pub fn gave_up(&self) -> Option<String> {
+        self.gave_up.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
