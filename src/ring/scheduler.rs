@@ -286,6 +286,7 @@ pub(crate) fn run_device(
         *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
     }
     let w = ws.as_mut().expect("workspace was just created");
+    let landing_bytes = shared.1.as_ref().map_or(0, |r| r.landing_bytes());
     if let Some(st) = shared.0 {
         w.send = Some(st);
     }
@@ -475,7 +476,7 @@ pub(crate) fn run_device(
         bytes_sent,
         recv_time,
         exchange_time,
-        peak_bytes: shard_bytes + w.bytes + out_bytes + mask.as_ref().map_or(0, |m| m.bytes()),
+        peak_bytes: shard_bytes + w.bytes + landing_bytes + out_bytes + mask.as_ref().map_or(0, |m| m.bytes()),
         tier,
     })
 }
