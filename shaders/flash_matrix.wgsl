@@ -39,6 +39,7 @@ const KSTR: u32 = $KSTRu;
 const KREG: u32 = $KREGu;
 const D4: u32 = D / 4u;
 const DT: u32 = $DTu;
+const KT: u32 = $KTu;
 const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
@@ -253,26 +254,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
     //#define TILE
 
-        // 1. S = Q K^T for this tile, stored row-major at stride SS.
+        // 1. S = Q K^T for this tile, stored row-major at stride SS. (ROLLN: the loop
+        //    over the tile's 16-key blocks stays a loop, fewer fragments live at once.)
         // @S0
-        //#unroll n $KT
+        //#if ROLLN
+        for (var n = 0u; n < KT; n++) {
+        //#else
+        //#unroll nn $KT
         {
+            let n = {nn}u;
+        //#endif
             //#unroll m $MQ
             var s{m} = coop_mat16x16<f32, C>();
             //#end
             //#unroll d $DT
             {
-                let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
+                let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[n * 16u * KSTR + {d}u * 16u], KSTR);
                 //#unroll m $MQ
                 s{m} = coopMultiplyAdd(qf{m}_{d}, kf, s{m});
                 //#end
             }
             //#end
             //#unroll m $MQ
-            coopStoreT(s{m}, &ss[sbase + {m}u * 16u * SS + {n}u * 16u], SS);
+            coopStoreT(s{m}, &ss[sbase + {m}u * 16u * SS + n * 16u], SS);
             //#end
         }
+        //#if ROLLN
+        //#else
         //#end
+        //#endif
         // @S1
         workgroupBarrier();
 
@@ -347,21 +357,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
         // 3. O += P V.
         // @PV0
-        //#unroll n $KT
+        //#if ROLLN
+        for (var n = 0u; n < KT; n++) {
+        //#else
+        //#unroll nn $KT
         {
+            let n = {nn}u;
+        //#endif
             //#unroll m $MQ
-            let pf{m} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS + {n}u * 16u], PS);
+            let pf{m} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS + n * 16u], PS);
             //#end
             //#unroll d $DT
             {
-                let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
+                let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[n * 16u * KSTR + {d}u * 16u], KSTR);
                 //#unroll m $MQ
                 of{m}_{d} = coopMultiplyAdd(pf{m}, vf, of{m}_{d});
                 //#end
             }
             //#end
         }
+        //#if ROLLN
+        //#else
         //#end
+        //#endif
         // @PV1
         workgroupBarrier();
     //#enddef

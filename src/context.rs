@@ -557,6 +557,7 @@ impl GpuContext {
         }
         let wgsl = source();
         let name = format!("{}{:?}", key.kernel, key.defines);
+        dump_wgsl(key, &name, &wgsl);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
         let module = match std::env::var("RINGATTN_CHECKS").ok().as_deref() {
@@ -605,6 +606,20 @@ impl GpuContext {
     pub fn cached_pipelines(&self) -> usize {
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+/// With `RINGATTN_DUMP_WGSL=DIR`, writes every rendered shader the library compiles to
+/// `DIR/<kernel>-<hash of the defines>.wgsl`, its defines in a first comment line (for
+/// `examples/pipeline_stats.rs`, which reads a driver's register and memory statistics
+/// of such files). Failures to write are ignored: a debugging aid only.
+fn dump_wgsl(key: &PipelineKey, name: &str, wgsl: &str) {
+    let Some(dir) = std::env::var_os("RINGATTN_DUMP_WGSL") else { return };
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{}-{:016x}.wgsl", key.kernel, h.finish())), format!("// {name}\n{wgsl}"));
 }
 
 /// The limits ringattn needs: WebGPU's downlevel defaults, raised to the adapter's

@@ -213,7 +213,14 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
                             for invocations in [256, 1024] {
                                 if let Some(cfg) = matrix_config_for(d, shape, sg, wg_bytes, invocations) {
-                                    let defines = matrix_defines(d, &cfg);
+                                    let mut defines = matrix_defines(d, &cfg);
+                                    // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
+                                    let mut rolled = defines.clone();
+                                    rolled.push(("ROLLN", "1".into()));
+                                    defines.push(("ROLLN", "0".into()));
+                                    if shape == default_matrix_shape(d) && sg == 32 && !out.contains(&rolled) {
+                                        out.push(rolled);
+                                    }
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }

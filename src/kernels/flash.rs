@@ -666,6 +666,10 @@ pub fn prepare_matrix(ctx: &GpuContext, head_dim: usize, cfg: TileConfig) -> Res
 fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(d, &cfg);
     defines.push(("SPARSE", sparse_flag(sparse)));
+    // RINGATTN_MATRIX_ROLL=1 keeps the loops over a tile's 16-key blocks as loops
+    // (experiment: fewer live fragments, fewer registers).
+    let roll = std::env::var("RINGATTN_MATRIX_ROLL").is_ok_and(|v| v == "1");
+    defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || {

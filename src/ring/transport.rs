@@ -779,7 +779,8 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
             (Some(x), Some(y)) => x.max(y),
             _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
         };
-        let landing = Arc::new(b.create_buffer("ringattn ring landing", max_block.max(4), wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST)?);
+        let landing =
+            Arc::new(b.create_buffer("ringattn ring landing", max_block.max(4), wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST)?);
         let mut link = SharedLink { send: Vec::new(), recv: Vec::new(), landing, per_set, bytes: 0 };
         for _ in 0..sets {
             for j in 0..per_set {
