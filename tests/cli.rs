@@ -607,3 +607,32 @@ fn error_dilated_and_order_arguments() {
     assert_error(&run(&["--dilated", "4:1", "--window", "2"]), &["--dilated"]);
     assert!(!dir.join("o.npy").exists(), "no output on error");
 }
+
+/// `RINGATTN_DUMP_WGSL=DIR` writes every shader the library compiles, its defines in a
+/// first comment line, as WGSL that parses and validates again (what
+/// `examples/pipeline_stats.rs` reads).
+#[test]
+fn dump_wgsl_writes_the_compiled_shaders() {
+    let dir = tmpdir("dump_wgsl");
+    let out = dir.join("wgsl");
+    let sh = Shape::new(1, 20, 2, 32);
+    let x = random_vec(sh.q_len(), reference::fresh_seed());
+    let p = dir.join("x.npy");
+    write_npy_f32(&p, &sh.q_dims(), &x).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn"))
+        .args(["run", "--q", s(&p), "--k", s(&p), "--v", s(&p), "--out", s(&dir.join("o.npy")), "--check"])
+        .env("RINGATTN_DUMP_WGSL", &out)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let files: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!files.is_empty(), "nothing written to {}", out.display());
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        assert!(src.starts_with("// flash_") || src.starts_with("// merge"), "{}: {}", f.display(), src.lines().next().unwrap_or(""));
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}: {}", f.display(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}: {}", f.display(), e.emit_to_string(&src)));
+    }
+}
