@@ -399,7 +399,8 @@ fn receive_staging_in_device_and_host_memory() {
     let run = |staging: &str| run_env(&[("RINGATTN_RING_STAGING", staging)]);
     // (environment, expected staging or the expected error)
     let fails = ("RINGATTN_TEST_IMPORT_FAILS", "1");
-    let cases: [(&[(&str, &str)], Result<&str, &str>); 5] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], Result<&'a str, &'a str>);
+    let cases: [Case; 5] = [
         (&[("RINGATTN_RING_STAGING", "device")], Ok("device")),
         (&[("RINGATTN_HOST_IMPORT", "0")], Ok("device")),
         (&[("RINGATTN_RING_STAGING", "shared")], if import { Ok("shared") } else { Err("cannot import host memory") }),

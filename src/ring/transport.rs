@@ -804,13 +804,16 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
 /// shared; `None` where the device uses staging of its own.
 pub(crate) type SharedStaging = (Option<SendStaging>, Option<RecvStaging>);
 
+/// (block bytes, piece bytes, wrap, the links).
+type KeptLinks = (u64, u64, bool, Arc<Vec<SharedLink>>);
+
 /// The shared links of a ring, kept for the next call with the same (block bytes,
 /// piece bytes, wrap); dropped after a failed call. When setting them up fails and
 /// `RINGATTN_RING_STAGING` did not ask for `shared` by name, the ring falls back to
 /// staging of its own for good and keeps the reason.
 #[derive(Default)]
 pub(crate) struct SharedCache {
-    links: std::sync::Mutex<Option<(u64, u64, bool, Arc<Vec<SharedLink>>)>>,
+    links: std::sync::Mutex<Option<KeptLinks>>,
     gave_up: std::sync::Mutex<Option<String>>,
 }
 
