@@ -87,7 +87,14 @@ fn main() -> ringattn::Result<()> {
                 "  {} steps, pairs {} computed / {} skipped, transfers {} made / {} skipped",
                 st.steps, st.pairs_computed, st.pairs_skipped, st.transfers, st.transfers_skipped
             );
-            println!("  moved {:.2} MB, host copy {:.2} GB/s per link", st.bytes_moved as f64 / 1e6, st.gbps());
+            match st.staging {
+                ringattn::ring::StagingMemory::Shared => {
+                    println!("  moved {:.2} MB through host memory both devices import (no host copy)", st.bytes_moved as f64 / 1e6)
+                }
+                other => {
+                    println!("  moved {:.2} MB ({} staging), host copy {:.2} GB/s per link", st.bytes_moved as f64 / 1e6, other.name(), st.gbps())
+                }
+            }
             for (i, p) in st.peak_bytes.iter().enumerate() {
                 println!("  device {i}: peak {:.2} MB, tier {}", *p as f64 / 1e6, st.tiers[i]);
             }

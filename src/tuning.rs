@@ -163,7 +163,10 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
         let t0 = std::time::Instant::now();
         let r = ctx.scoped(|| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn tune"), timestamp_writes: timer.as_ref().map(|t| t.writes()) });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("ringattn tune"),
+                timestamp_writes: timer.as_ref().map(|t| t.writes()),
+            });
             flash::encode(ctx, &mut pass, prep, &args)
         });
         if !matches!(r, Ok(Ok(()))) {
@@ -175,10 +178,12 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
         ctx.wait()?;
         let wall = t0.elapsed().as_secs_f64();
-        Ok(Some(match &timer {
-            Some(t) => t.read_seconds(ctx)?,
-            None => wall,
-        } * 1e3))
+        Ok(Some(
+            match &timer {
+                Some(t) => t.read_seconds(ctx)?,
+                None => wall,
+            } * 1e3,
+        ))
     };
     // Busy the GPU a while before the first timing (clocks up).
     if let Some((_, p)) = preps.first() {
