@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 8's measurements on an 8-GPU machine (nvidia-h100-x8 / nvidia-h200-x8), split
 # into parts that each fit one 10-minute call: PART=1 .. 4, e.g.
-#   PART=1 bash scripts/device_8gpu.sh    # 256K: 1, 2, 4, 8 GPUs, dense and causal, both placements; transport
+#   PART=1 bash scripts/device_8gpu.sh    # 256K: 1, 2, 4, 8 GPUs, dense and causal, both placements; transport (shared staging, the default, and device staging)
 #   PART=2 bash scripts/device_8gpu.sh    # 1M: 2, 4, 8 GPUs, causal zigzag and dense (1 GPU: from PART=4 or extrapolated)
 #   PART=3 bash scripts/device_8gpu.sh    # 4M: 8 and 4 GPUs, causal zigzag (one call each, no warm-up)
 #   PART=4 bash scripts/device_8gpu.sh    # 1M on 1 GPU (the baseline of the 6x target), and MPI ranks vs in-process at 256K
@@ -11,7 +11,9 @@
 source scripts/device_run.sh
 ring_results
 case "${PART:-1}" in
-  1) timeout 560 $RB --seqs 262144 --devices 1,2,4,8 --causal both --placements contiguous,zigzag --reps 3 \
+  1) RINGATTN_RING_STAGING=device timeout 60 $RB --seqs '' --devices 2,4,8 --transport-mib 128 \
+       --json $R/transport-device.jsonl > $R/transport-device.md 2>&1
+     timeout 500 $RB --seqs 262144 --devices 1,2,4,8 --causal both --placements contiguous,zigzag --reps 3 \
        --transport-mib 128 --json $R/ring-256k.jsonl > $R/ring-256k.md 2>&1 ;;
   2) timeout 560 $RB --seqs 1048576 --devices 8,4,2 --causal both --placements zigzag --reps 1 --no-warmup \
        --no-single --transport-mib 0 --json $R/ring-1m.jsonl > $R/ring-1m.md 2>&1 ;;
