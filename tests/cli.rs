@@ -141,6 +141,7 @@ fn info_lists_adapters() {
         "max_compute_invocations_per_workgroup",
         "max_compute_workgroups_per_dimension",
         "tier:",
+        "ring:     ",
         "<- default",
     ] {
         assert!(out.contains(needle), "info lacks {needle:?}:\n{out}");

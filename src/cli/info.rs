@@ -115,6 +115,10 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
                     .collect();
                 println!("    tier:     {} (adapter best)", ctx.best_tier());
                 println!("    kernels:  at head_dim {SHOW_HEAD_DIM}: {}", runs.join(", "));
+                match ctx.host_import_alignment() {
+                    Some(a) => println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a})"),
+                    None => println!("    ring:     mapped staging (no host-memory import on this adapter)"),
+                }
             }
             Err(e) => println!("    tier:     - (device creation failed on {desc}: {e})"),
         }
