@@ -119,6 +119,10 @@ pub struct PipelineKey {
     pub defines: Vec<(&'static str, String)>,
 }
 
+/// A tile search's outcome for one key: the (rows per subgroup, subgroups, keys per
+/// tile) it chose, or None when it found nothing.
+type TileChoice = Option<(u32, u32, u32)>;
+
 /// Adapter, device, queue and a pipeline cache.
 pub struct GpuContext {
     adapter: Option<wgpu::Adapter>,
@@ -128,7 +132,7 @@ pub struct GpuContext {
     caps: Capabilities,
     pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     layouts: Mutex<HashMap<&'static str, crate::kernels::LayoutPair>>,
-    tuned: Mutex<HashMap<String, Option<(u32, u32, u32)>>>,
+    tuned: Mutex<HashMap<String, TileChoice>>,
     lost: Arc<Mutex<Option<String>>>,
     /// Running total of bytes the library has allocated through this context (buffers
     /// freed since are not subtracted).
@@ -595,10 +599,10 @@ impl GpuContext {
     }
 
     /// Tile choices made for this context (see `tuning`), keyed by `tuning::key`.
-    pub(crate) fn tuned_get(&self, key: &str) -> Option<Option<(u32, u32, u32)>> {
+    pub(crate) fn tuned_get(&self, key: &str) -> Option<TileChoice> {
         self.tuned.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
     }
-    pub(crate) fn tuned_set(&self, key: &str, v: Option<(u32, u32, u32)>) {
+    pub(crate) fn tuned_set(&self, key: &str, v: TileChoice) {
         self.tuned.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), v);
     }
 

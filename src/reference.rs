@@ -45,7 +45,9 @@ where
     let mut lse = vec![f64::NEG_INFINITY; s.batch * s.heads * nr];
     let jobs: Vec<(usize, usize)> = (0..s.batch).flat_map(|b| (0..s.heads).map(move |h| (b, h))).collect();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(jobs.len()).max(1);
-    let results: Vec<Vec<(usize, usize, Vec<f64>, Vec<f64>)>> = std::thread::scope(|sc| {
+    // Per thread: (batch, head, O rows, LSE rows) of each (batch, head) it computed.
+    type HeadRows = (usize, usize, Vec<f64>, Vec<f64>);
+    let results: Vec<Vec<HeadRows>> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let jobs = &jobs;

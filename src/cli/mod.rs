@@ -175,6 +175,18 @@ pub fn ms(d: std::time::Duration) -> String {
     }
 }
 
+/// Fails early (before any GPU work) when an output's directory does not exist.
+pub(crate) fn check_writable_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Io { path: path.display().to_string(), message: format!("cannot write: directory {} does not exist", dir.display()) });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -189,16 +201,4 @@ mod tests {
         assert_eq!(super::bytes_human(134217728), "134217728 (128.0 MiB)");
         assert_eq!(super::bytes_human(2147483647), "2147483647 (2.0 GiB)");
     }
-}
-
-/// Fails early (before any GPU work) when an output's directory does not exist.
-pub(crate) fn check_writable_dir(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io { path: path.display().to_string(), message: format!("cannot write: directory {} does not exist", dir.display()) });
-    }
-    Ok(())
 }

@@ -850,6 +850,22 @@ fn check(
     }
 }
 
+/// One line describing the input files and the attention shape they form.
+fn print_shape(q: &NpyArray, k: &NpyArray, v: &NpyArray, shape: &Shape) {
+    println!(
+        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
+        q.shape_str(),
+        k.shape_str(),
+        v.shape_str(),
+        shape.batch,
+        shape.seq_q,
+        shape.seq_k,
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -932,20 +948,4 @@ mod tests {
         // --check-rows needs --check.
         assert!(crate::cli::Cli::try_parse_from(["ringattn", "run", "--q", "q", "--k", "k", "--v", "v", "--out", "o", "--check-rows", "4"]).is_err());
     }
-}
-
-/// One line describing the input files and the attention shape they form.
-fn print_shape(q: &NpyArray, k: &NpyArray, v: &NpyArray, shape: &Shape) {
-    println!(
-        "shape: q {} k {} v {} (batch {}, seq_q {}, seq_k {}, heads {}, kv_heads {}, head_dim {})",
-        q.shape_str(),
-        k.shape_str(),
-        v.shape_str(),
-        shape.batch,
-        shape.seq_q,
-        shape.seq_k,
-        shape.heads,
-        shape.kv_heads,
-        shape.head_dim
-    );
 }
