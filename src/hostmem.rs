@@ -69,6 +69,7 @@ impl Drop for HostBlock {
 }
 
 /// Whether `RINGATTN_HOST_IMPORT` allows enabling the extension (default: yes).
+#[cfg(host_import)]
 fn allowed() -> bool {
     std::env::var("RINGATTN_HOST_IMPORT").map_or(true, |v| v != "0")
 }
@@ -119,7 +120,6 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
 
 #[cfg(not(host_import))]
 pub(crate) fn request_device(_adapter: &wgpu::Adapter, _desc: &wgpu::DeviceDescriptor<'_>) -> Option<Result<(wgpu::Device, wgpu::Queue, u64)>> {
-    let _ = allowed();
     None
 }
 

@@ -199,6 +199,9 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
     let mut medians: Vec<Option<f64>> = vec![None; preps.len()];
     for _round in 0..2 {
         for (i, (_, prep)) in preps.iter().enumerate() {
+            if medians[i] == Some(f64::INFINITY) {
+                continue; // failed to encode in the first round
+            }
             // Untimed runs for at least 30 ms (and 2 runs), then 5 timed runs.
             let t_warm = std::time::Instant::now();
             let mut samples = Vec::new();

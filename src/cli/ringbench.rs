@@ -216,6 +216,18 @@ fn rel_err_f32(a: &[f32], b: &[f32]) -> f64 {
     (num / den.max(1e-300)).sqrt()
 }
 
+/// Untimed calls of `call`: at least one, and more until `seconds` have passed (GPUs
+/// that idled come back at low clocks).
+fn warm_up(seconds: f64, mut call: impl FnMut() -> Result<()>) -> Result<()> {
+    let t = Instant::now();
+    loop {
+        call()?;
+        if t.elapsed().as_secs_f64() >= seconds {
+            return Ok(());
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
@@ -408,11 +420,11 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
                         let mut setup = None;
                         if !args.no_warmup {
-                            let t = Instant::now();
-                            while setup.is_none() || t.elapsed().as_secs_f64() < args.warmup_seconds {
+                            warm_up(args.warmup_seconds, || {
                                 let s = ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds;
                                 setup.get_or_insert(s);
-                            }
+                                Ok(())
+                            })?;
                         }
                         let mut times = Vec::new();
                         let mut last = None;
@@ -509,14 +521,10 @@ fn time_single(
     attn.tiles(dtype, &s, None)?;
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     if !args.no_warmup {
-        let t = Instant::now();
-        loop {
+        warm_up(args.warmup_seconds, || {
             attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
-            ctx.wait()?;
-            if t.elapsed().as_secs_f64() >= args.warmup_seconds {
-                break;
-            }
-        }
+            ctx.wait()
+        })?;
     }
     let mut times = Vec::new();
     for _ in 0..args.reps {

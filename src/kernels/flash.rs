@@ -584,6 +584,11 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     cfg
 }
 
+/// Whether `RINGATTN_SMALL_GRID` leaves the small-grid rules on (both tiers).
+fn small_grid_on() -> bool {
+    small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref())
+}
+
 /// Whether the small-grid rule is on for a value of `RINGATTN_SMALL_GRID` (`0`, `off`
 /// or `false` turn it off; unset or anything else leaves it on).
 pub fn small_grid_enabled(value: Option<&str>) -> bool {
@@ -596,7 +601,7 @@ pub fn small_grid_enabled(value: Option<&str>) -> bool {
 /// `None` when the tier does not fit (as for [`matrix_config`]).
 pub fn matrix_config_for_grid(ctx: &GpuContext, shape: &Shape) -> Option<TileConfig> {
     let normal = matrix_config(ctx, shape.head_dim)?;
-    if env_matrix_shape().is_some() || !small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref()) {
+    if env_matrix_shape().is_some() || !small_grid_on() {
         return Some(normal);
     }
     let caps = ctx.capabilities();
@@ -813,7 +818,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             // Dense launches of a known shape: fewer rows per group on small grids (not
             // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
             if let (Some(shape), None) = (grid, block) {
-                if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref()) {
+                if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
                     cfg = small_grid_subgroup_config(cfg, shape);
                 }
             }

@@ -318,10 +318,7 @@ impl RingAttention {
 
     /// How K/V blocks travel between this ring's devices (see [`StagingMemory`]).
     pub fn staging(&self) -> Result<StagingMemory> {
-        if self.len() < 2 {
-            return Ok(StagingMemory::Device);
-        }
-        Ok(self.shared.effective(transport::ring_staging(&self.contexts)?))
+        self.shared.kind(&self.contexts)
     }
 
     /// Why this ring gave up shared staging (setting up its host memory failed at a
@@ -329,12 +326,6 @@ impl RingAttention {
     /// did not.
     pub fn shared_staging_error(&self) -> Option<String> {
         self.shared.gave_up()
-    }
-
-    /// Per device, the shared staging of a call moving blocks of at most `max_block`
-    /// bytes in pieces of `piece` (see [`transport::SharedCache::staging`]).
-    fn shared_staging(&self, max_block: u64, piece: u64) -> Result<Vec<transport::SharedStaging>> {
-        self.shared.staging(&self.contexts, self.staging()?, max_block, piece, true)
     }
 
     /// Host bytes of the shared staging kept for the next call (0 without one).
@@ -526,7 +517,7 @@ impl RingAttention {
         let job = scheduler::Job { plan: &plan, shape, dtype, scale, opts, piece, threads: transport::copy_threads(n), abort: &abort };
         let mut workspaces = self.workspaces.take(n);
         let t_setup = Instant::now();
-        let staging = self.shared_staging(max_block, piece)?;
+        let (kind, staging) = self.shared.staging(&self.contexts, max_block, piece, true)?;
         let staging_setup = t_setup.elapsed().as_secs_f64();
 
         let devices = self
@@ -551,7 +542,7 @@ impl RingAttention {
         // dropped, and the next call allocates fresh ones.
         let reports = scheduler::run_devices(&job, devices).inspect_err(|_| self.shared.clear())?;
         self.workspaces.put(workspaces);
-        let mut stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, self.staging()?), t0.elapsed().as_secs_f64());
+        let mut stats = RingStats::from_reports(&plan, opts.placement, &reports, (piece, kind), t0.elapsed().as_secs_f64());
         stats.staging_setup_seconds = staging_setup;
         Ok(RingGpuOutput { shards: reports.into_iter().map(|r| r.output).collect(), stats, order: user_opts.order.clone() })
     }
@@ -859,7 +850,7 @@ impl RingAttention {
         let stopped = || Error::InvalidArgument("transport measurement stopped: another device failed or timed out".into());
         // Each device sets up, reports ready, waits for the common start time, runs the
         // steps and returns when its last copy has finished on its GPU.
-        let staging = self.shared_staging(block, piece)?;
+        let (kind, staging) = self.shared.staging(&self.contexts, block, piece, true)?;
         let run = |i: usize,
                    ctx: &GpuContext,
                    out: transport::Outbox,
@@ -981,6 +972,6 @@ impl RingAttention {
             return Err(Error::Ring { device, step: 0, source: Box::new(e) });
         }
         let seconds = (end - t0).as_secs_f64();
-        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds, stages, staging: self.staging()? })
+        Ok(TransportReport { devices: n, block_bytes: block, piece_bytes: piece, steps, seconds, stages, staging: kind })
     }
 }

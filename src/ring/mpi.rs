@@ -295,10 +295,7 @@ impl MpiRing {
     /// How blocks travel between this rank's own devices (see [`super::StagingMemory`]):
     /// shared host memory where they all import it; MPI hops keep staging of their own.
     pub fn local_staging(&self) -> Result<super::StagingMemory> {
-        if self.contexts.len() < 2 {
-            return Ok(super::StagingMemory::Device);
-        }
-        Ok(self.shared.effective(transport::ring_staging(&self.contexts)?))
+        self.shared.kind(&self.contexts)
     }
 
     pub fn release_buffers(&self) {
@@ -535,8 +532,7 @@ impl MpiRing {
         let (size, rank) = (self.size, self.rank);
         // The in-process links share host memory where every local device imports it
         // (the wrap-around link only with one rank).
-        let local = self.local_staging()?;
-        let staging = self.shared.staging(&self.contexts, local, max_block, piece, size == 1)?;
+        let (local, staging) = self.shared.staging(&self.contexts, max_block, piece, size == 1)?;
         let mut workspaces = self.workspaces.take(l);
         let devices: Vec<DeviceRun<'_, Box<dyn SendHalf + Send>, Box<dyn RecvHalf + Send>>> = self
             .contexts

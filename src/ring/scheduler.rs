@@ -189,7 +189,7 @@ impl Workspace {
             }
             *slot = Some(bufs);
         }
-        let max_block = 2 * cpb as u64 * kv_cap;
+        let max_block = max_block_bytes(plan, &s, dtype);
         let send = if n > 1 && !key.shared.0 { Some(SendStaging::new(ctx, max_block, key.piece)?) } else { None };
         let recv = if n > 1 && !key.shared.1 { Some(RecvStaging::new(ctx, max_block, key.piece, threads)?) } else { None };
         alloc.bytes += send.as_ref().map_or(0, |s| s.bytes()) + recv.as_ref().map_or(0, |r| r.bytes());

@@ -118,16 +118,13 @@ impl StagingMemory {
 /// asks for (checked on every device), else `shared` where every device can import
 /// host memory ([`GpuContext::host_import_alignment`]), else `device`.
 pub fn ring_staging(contexts: &[Arc<GpuContext>]) -> Result<StagingMemory> {
-    let all_import = contexts.iter().all(|c| c.host_import_alignment().is_some());
-    match StagingMemory::from_env()? {
-        None => Ok(if all_import { StagingMemory::Shared } else { StagingMemory::Device }),
-        Some(want) => {
-            for c in contexts {
-                recv_staging_memory(c)?;
-            }
-            Ok(want)
-        }
-    }
+    // Every device answers the same unless the variable is unset and only some of them
+    // can import host memory: then the ring stays with its own staging.
+    let kinds = contexts.iter().map(|c| recv_staging_memory(c)).collect::<Result<Vec<_>>>()?;
+    Ok(match kinds.first() {
+        Some(&k) if kinds.iter().all(|&x| x == k) => k,
+        _ => StagingMemory::Device,
+    })
 }
 
 /// Where `ctx`'s ring receive staging lives: what `RINGATTN_RING_STAGING` asks for
@@ -818,22 +815,30 @@ pub(crate) struct SharedCache {
 }
 
 impl SharedCache {
-    /// Per device of `contexts`, its [`SharedStaging`] for a call moving blocks of at
-    /// most `max_block` bytes in pieces of `piece`, when `staging` is shared (else all
-    /// `None`). `wrap`: the last device sends to the first in process (an MPI rank's
-    /// local devices with other ranks around: no).
-    pub fn staging(
-        &self,
-        contexts: &[Arc<GpuContext>],
-        staging: StagingMemory,
-        max_block: u64,
-        piece: u64,
-        wrap: bool,
-    ) -> Result<Vec<SharedStaging>> {
+    /// How blocks travel between consecutive devices of `contexts` (in process):
+    /// [`ring_staging`], or `Device` for fewer than two devices or once setting up shared
+    /// links has failed.
+    pub fn kind(&self, contexts: &[Arc<GpuContext>]) -> Result<StagingMemory> {
+        if contexts.len() < 2 {
+            return Ok(StagingMemory::Device);
+        }
+        Ok(match ring_staging(contexts)? {
+            StagingMemory::Shared if self.gave_up().is_some() => StagingMemory::Device,
+            k => k,
+        })
+    }
+
+    /// The staging of a call moving blocks of at most `max_block` bytes in pieces of
+    /// `piece` between consecutive devices of `contexts` ([`SharedCache::kind`], after
+    /// any fallback this call made), and per device its [`SharedStaging`] (all `None`
+    /// unless shared). `wrap`: the last device sends to the first in process (an MPI
+    /// rank's local devices with other ranks around: no).
+    pub fn staging(&self, contexts: &[Arc<GpuContext>], max_block: u64, piece: u64, wrap: bool) -> Result<(StagingMemory, Vec<SharedStaging>)> {
         let n = contexts.len();
-        let own = || Ok((0..n).map(|_| (None, None)).collect());
-        if n < 2 || self.effective(staging) != StagingMemory::Shared {
-            return own();
+        let own = |kind| Ok((kind, (0..n).map(|_| (None, None)).collect()));
+        let kind = self.kind(contexts)?;
+        if kind != StagingMemory::Shared {
+            return own(kind);
         }
         let mut kept = self.links.lock().unwrap_or_else(|p| p.into_inner());
         let links = match kept.as_ref() {
@@ -848,7 +853,7 @@ impl SharedCache {
                     }
                     Err(e) if !matches!(StagingMemory::from_env(), Ok(Some(StagingMemory::Shared))) => {
                         *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                        return own();
+                        return own(StagingMemory::Device);
                     }
                     Err(e) => return Err(e),
                 }
@@ -856,7 +861,8 @@ impl SharedCache {
         };
         let send = |l: &SharedLink| SendStaging::shared(l.send.clone(), piece, l.per_set);
         let recv = |l: &SharedLink| RecvStaging::shared(l.recv.clone(), piece, l.landing.clone());
-        Ok((0..n).map(|i| (links.get(i).map(send), if i > 0 || wrap { links.get((i + n - 1) % n).map(recv) } else { None })).collect())
+        let per_device = (0..n).map(|i| (links.get(i).map(send), if i > 0 || wrap { links.get((i + n - 1) % n).map(recv) } else { None }));
+        Ok((StagingMemory::Shared, per_device.collect()))
     }
 
     /// Host bytes of the links kept (0 without any).
@@ -866,15 +872,6 @@ impl SharedCache {
 
     pub fn clear(&self) {
         *self.links.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-
-    /// The staging used when `wanted` is asked for: `Device` instead of `Shared` once
-    /// setting up shared links has failed.
-    pub fn effective(&self, wanted: StagingMemory) -> StagingMemory {
-        match wanted {
-            StagingMemory::Shared if self.gave_up().is_some() => StagingMemory::Device,
-            w => w,
-        }
     }
 
     /// Why shared staging was given up, if it was.
