@@ -16,11 +16,25 @@
 // and the O round trip is rare after the first tiles. Fragment layouts are opaque in
 // WGSL, so every element-wise step goes through workgroup memory.
 //
+// SPLIT (f32 tensors): every f32 operand x is carried as two f16 parts, x = hi + lo
+// (hi = x cut to f16's 11 significant bits, lo = f16(x - hi)), and each product takes three multiply-adds,
+// hi*hi + hi*lo + lo*hi (the lo*lo term is below f32 rounding of the sum), so the
+// products keep about 22 bits; accumulation is f32 as always. f16's range is kept by
+// power-of-two scales: each query row by its own (max |q| of the row brought to
+// [2^14, 2^15)), K and V by one each per (batch, kv head), from their max |.| over the
+// launch's keys (kv_absmax.wgsl, dispatched before), P by PSPLIT; the scales are undone
+// exactly in the softmax (scores) and at the output (V and P). Large scales also keep
+// the lo parts clear of f16 subnormals, which NVIDIA's driver flushes (measured: with
+// P unscaled, O was off by 2-3e-4 against 1e-6). The K/V tiles are converted element by
+// element while staged (no f16 fragments to load from f32 tensors).
+//
 // Same parameters and bindings as the other tiers (key range k_begin..k_end; the
 // accumulate flag is not supported here: the host never splits keys for this tier).
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, RS, W, SG, LPR, LOG2LPR, BK, KT
 // (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG,
-// FPS (= KT*DT/W, K and V fragments each subgroup copies per tile).
+// FPS (= KT*DT/W, K and V fragments each subgroup copies per tile), IN (tensor
+// element type: f16, or f32 with SPLIT), SPLIT, NPF (split kernel: vec4 of K and of V
+// each invocation loads per tile, ceil(BK*HEAD_DIM/4 / (W*SG))).
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -44,13 +58,15 @@ const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
 const RESCALE: f32 = 8.0;
+// Scale of P in the split kernel (2^(15 - RESCALE)).
+const PSPLIT: f32 = 128.0;
 const NONE: u32 = 0xffffffffu;
 
 //#include flash_common
-@group(0) @binding(1) var<storage, read> q: array<f16>;
-@group(0) @binding(2) var<storage, read> k: array<f16>;
-@group(0) @binding(3) var<storage, read> v: array<f16>;
-@group(0) @binding(4) var<storage, read_write> o: array<f16>;
+@group(0) @binding(1) var<storage, read> q: array<$IN>;
+@group(0) @binding(2) var<storage, read> k: array<$IN>;
+@group(0) @binding(3) var<storage, read> v: array<$IN>;
+@group(0) @binding(4) var<storage, read_write> o: array<$IN>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 // K and V tiles (BK keys, row stride KSTR), zero past the last key, shared by the W
@@ -60,6 +76,42 @@ var<workgroup> vst: array<f16, BK * KSTR>;
 var<workgroup> ss: array<f32, W * SREG>;
 var<workgroup> ps: array<f16, W * PREG>;
 var<workgroup> rowv: array<f32, W * RS>;
+//#if SPLIT
+// The lo parts of the K and V tiles and of P (kst, vst and ps hold the hi parts).
+var<workgroup> kst2: array<f16, KREG>;
+var<workgroup> vst2: array<f16, BK * KSTR>;
+var<workgroup> ps2: array<f16, W * PREG>;
+// Max |k| and max |v| (f32 bits) of each (batch, kv head) over the launch's keys, from
+// kv_absmax.wgsl, dispatched just before.
+//#if SPARSE
+@group(0) @binding(8) var<storage, read> kvmax: array<u32>;
+//#else
+@group(0) @binding(6) var<storage, read> kvmax: array<u32>;
+//#endif
+
+// Power-of-two exponent that brings a max |x| to [2^14, 2^15) (0 for 0), within the
+// range where 2^e and 2^-e stay normal f32.
+fn split_shift(mx: f32) -> i32 {
+    if mx == 0.0 {
+        return 0;
+    }
+    let e = i32((bitcast<u32>(mx) >> 23u) & 0xffu) - 127;
+    return clamp(14 - e, -100, 100);
+}
+
+// The hi part of x as f32: x with its 13 low mantissa bits cleared, so f16(hi) is
+// exact (in f16's normal range) and x - hi is exact in f32. Bit operations, not
+// x - f32(f16(x)): a compiler may fold that round trip to zero (NVIDIA's did: the lo
+// parts vanished and the results were only f16-accurate).
+fn hi4(x: vec4<f32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(x) & vec4<u32>(0xffffe000u));
+}
+
+fn hi1(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) & 0xffffe000u);
+}
+
+//#endif
 // Set when any row of the workgroup raised its max in this tile (read uniformly).
 // An array, not a scalar: on NVIDIA's Vulkan driver (580) a scalar workgroup variable
 // shifts the cooperative-matrix view of the other workgroup arrays by one element
@@ -99,8 +151,65 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll d $DT
     var qf{m}_{d}: coop_mat16x16<f16, A>;
     var of{m}_{d} = coop_mat16x16<f32, C>();
+    //#if SPLIT
+    var ql{m}_{d}: coop_mat16x16<f16, A>;
+    //#endif
     //#end
     //#end
+//#if SPLIT
+    // Scales: K and V from their maxima over the launch's keys, then each query row's
+    // (its LPR lanes reduce the row's max |q|).
+    let ksh = split_shift(bitcast<f32>(kvmax[2u * (b * p.kv_heads + kvh)]));
+    let vsh = split_shift(bitcast<f32>(kvmax[2u * (b * p.kv_heads + kvh) + 1u]));
+    var qmx = 0.0;
+    for (var c = sub; c < D; c += LPR) {
+        qmx = max(qmx, abs(q[p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D + c]));
+    }
+    var qoff = LPR / 2u;
+    //#unroll i $LOG2LPR
+    qmx = max(qmx, subgroupShuffleXor(qmx, qoff));
+    qoff >>= 1u;
+    //#end
+    let qsh = split_shift(qmx);
+    if sub == 0u {
+        rowv[vrow + r] = exp2(f32(qsh));
+    }
+    workgroupBarrier();
+    let kscale = exp2(f32(ksh));
+    let vscale = exp2(f32(vsh));
+    // Scores of this lane's row in log2 units: S' * scale * log2(e) * 2^-(qsh + ksh).
+    let sfac = p.scale_log2 * exp2(f32(max(-(qsh + ksh), -126)));
+    // Each subgroup stages its rows 16 columns at a time in its own P regions, hi
+    // parts in ps and lo parts in ps2, scaled by the row's factor.
+    //#unroll d $DT
+    for (var i = lane; i < RS * 4u; i += SG) {
+        let rr = i / 4u;
+        let grow = srow0 + rr;
+        var x = vec4<f32>(0.0);
+        if grow < p.seq_q {
+            let e = ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
+            x = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * rowv[vrow + rr];
+        }
+        let hi = vec4<f16>(hi4(x));
+        let lo = vec4<f16>(x - hi4(x));
+        let dst = pbase + rr * PS + 4u * (i % 4u);
+        ps[dst] = hi.x;
+        ps[dst + 1u] = hi.y;
+        ps[dst + 2u] = hi.z;
+        ps[dst + 3u] = hi.w;
+        ps2[dst] = lo.x;
+        ps2[dst + 1u] = lo.y;
+        ps2[dst + 2u] = lo.z;
+        ps2[dst + 3u] = lo.w;
+    }
+    workgroupBarrier();
+    //#unroll m $MQ
+    qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS], PS);
+    ql{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&ps2[pbase + {m}u * 16u * PS], PS);
+    //#end
+    workgroupBarrier();
+    //#end
+//#else
     if wg.x * BQ + BQ <= p.seq_q {
         let qb = p.q_off + ((b * p.seq_q + srow0) * p.heads + h) * D;
         //#unroll m $MQ
@@ -132,6 +241,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         //#end
     }
+//#endif
 
     var m_used = NEG_BIG;
     var l = 0.0;
@@ -148,10 +258,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // workgroup memory are slow on NVIDIA; fragment stores are not.) Cooperative ops
     // need control flow that naga can prove uniform, so the full tiles run in the loop
     // and the partial tile in an epilogue with the same body (block TILE).
+    //#if SPLIT
+    //#else
     //#unroll f $FPS
     var kpf{f}: coop_mat16x16<f16, B>;
     var vpf{f}: coop_mat16x16<f16, B>;
     //#end
+    //#endif
     // First key of the full tile already prefetched into kpf/vpf (NONE: none).
     var pre = NONE;
     //#if SPARSE
@@ -181,10 +294,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let next_full = false;
     //#endif
     let lim = min(klim, t1);
+    //#if SPLIT
+    // One loop over all tiles, the last one partial: the K/V tile for keys [t, t + BK)
+    // is converted from registers loaded one tile ahead (NPF vec4 of K and of V per
+    // invocation), so global-memory latency overlaps the previous tile's math.
+    //#unroll f $NPF
+    var kr{f} = vec4<f32>(0.0);
+    var vr{f} = vec4<f32>(0.0);
+    //#end
+    //#use LOAD_SPLIT_T0
+    for (var t = t0; t < t1; t += BK) {
+        if lid == 0u {
+            rescale_flag[0] = 0u;
+        }
+        //#use STAGE_SPLIT
+        //#use LOAD_SPLIT_NEXT
+        workgroupBarrier();
+        //#use TILE
+    }
+    //#else
     let full_end = t0 + (max(t1, t0) - t0) / BK * BK;
     // (`for` runs at most once here: an `if` on values derived from the span loop's
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
+    //#if SPLIT
+    //#else
     for (var once = full_end > t0 && pre != t0; once; once = false) {
         let kb0 = (b * p.seq_k + t0) * kv_stride + kvh * D;
         //#unroll f $FPS
@@ -196,6 +330,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
     }
+    //#endif
 
     for (var t = t0; t < full_end; t += BK) {
         if lid == 0u {
@@ -249,7 +384,74 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         //#use TILE
     }
+    //#endif
     }
+
+    //#if SPLIT
+    // Staging of the K/V tile of keys [t, t + BK) as scaled hi and lo f16 parts, zero
+    // past the last key.
+    //#define STAGE_SPLIT
+        //#unroll f $NPF
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                let kx = kr{f} * kscale;
+                let vx = vr{f} * vscale;
+                let kh = vec4<f16>(hi4(kx));
+                let kl = vec4<f16>(kx - hi4(kx));
+                let vh = vec4<f16>(hi4(vx));
+                let vl = vec4<f16>(vx - hi4(vx));
+                let so = (i / D4) * KSTR + 4u * (i % D4);
+                kst[so] = kh.x;
+                kst[so + 1u] = kh.y;
+                kst[so + 2u] = kh.z;
+                kst[so + 3u] = kh.w;
+                kst2[so] = kl.x;
+                kst2[so + 1u] = kl.y;
+                kst2[so + 2u] = kl.z;
+                kst2[so + 3u] = kl.w;
+                vst[so] = vh.x;
+                vst[so + 1u] = vh.y;
+                vst[so + 2u] = vh.z;
+                vst[so + 3u] = vh.w;
+                vst2[so] = vl.x;
+                vst2[so + 1u] = vl.y;
+                vst2[so + 2u] = vl.z;
+                vst2[so + 3u] = vl.w;
+            }
+        }
+        //#end
+    //#enddef
+    // Loads this invocation's share of the K/V tile at key `tl` into kr/vr (zero past
+    // the last key).
+    //#define LOAD_SPLIT
+        //#unroll f $NPF
+        {
+            let i = lid + {f}u * WG;
+            let key = tl + i / D4;
+            kr{f} = vec4<f32>(0.0);
+            vr{f} = vec4<f32>(0.0);
+            if i < BK * D4 && key < p.k_end {
+                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * (i % D4);
+                kr{f} = vec4<f32>(k[p.k_off + e], k[p.k_off + e + 1u], k[p.k_off + e + 2u], k[p.k_off + e + 3u]);
+                vr{f} = vec4<f32>(v[p.v_off + e], v[p.v_off + e + 1u], v[p.v_off + e + 2u], v[p.v_off + e + 3u]);
+            }
+        }
+        //#end
+    //#enddef
+    //#define LOAD_SPLIT_T0
+    {
+        let tl = t0;
+        //#use LOAD_SPLIT
+    }
+    //#enddef
+    //#define LOAD_SPLIT_NEXT
+        if t + BK < t1 {
+            let tl = t + BK;
+            //#use LOAD_SPLIT
+        }
+    //#enddef
+    //#endif
 
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
     //#define TILE
@@ -270,6 +472,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll d $DT
             {
                 let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[n * 16u * KSTR + {d}u * 16u], KSTR);
+                //#if SPLIT
+                let kfl = coopLoad<coop_mat16x16<f16, B>>(&kst2[n * 16u * KSTR + {d}u * 16u], KSTR);
+                //#unroll m $MQ
+                s{m} = coopMultiplyAdd(ql{m}_{d}, kf, s{m});
+                s{m} = coopMultiplyAdd(qf{m}_{d}, kfl, s{m});
+                //#end
+                //#endif
                 //#unroll m $MQ
                 s{m} = coopMultiplyAdd(qf{m}_{d}, kf, s{m});
                 //#end
@@ -296,7 +505,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i $CPL
         {
             let c = ({i}u * LPR + c0) % BK;
+            //#if SPLIT
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * sfac, visible(t, c, lim, tb));
+            //#else
             sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, visible(t, c, lim, tb));
+            //#endif
             tmax = max(tmax, sv[{i}]);
         }
         //#end
@@ -320,7 +533,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let c = ({i}u * LPR + c0) % BK;
             let pv = select(0.0, exp2(sv[{i}] - m_used), sv[{i}] != NEG_BIG);
             lsum += pv;
+            //#if SPLIT
+            // P scaled by PSPLIT (P <= 2^RESCALE, so P * PSPLIT <= 2^15): drivers may
+            // flush f16 subnormals, which would drop the lo part of every P < 2^-3.
+            let px = pv * PSPLIT;
+            ps[prow + c] = f16(hi1(px));
+            ps2[prow + c] = f16(px - hi1(px));
+            //#else
             ps[prow + c] = f16(pv);
+            //#endif
         }
         //#end
         off = LPR / 2u;
@@ -366,10 +587,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#endif
             //#unroll m $MQ
             let pf{m} = coopLoadT<coop_mat16x16<f16, A>>(&ps[pbase + {m}u * 16u * PS + n * 16u], PS);
+            //#if SPLIT
+            let pfl{m} = coopLoadT<coop_mat16x16<f16, A>>(&ps2[pbase + {m}u * 16u * PS + n * 16u], PS);
+            //#endif
             //#end
             //#unroll d $DT
             {
                 let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[n * 16u * KSTR + {d}u * 16u], KSTR);
+                //#if SPLIT
+                let vfl = coopLoadT<coop_mat16x16<f16, B>>(&vst2[n * 16u * KSTR + {d}u * 16u], KSTR);
+                //#unroll m $MQ
+                of{m}_{d} = coopMultiplyAdd(pfl{m}, vf, of{m}_{d});
+                of{m}_{d} = coopMultiplyAdd(pf{m}, vfl, of{m}_{d});
+                //#end
+                //#endif
                 //#unroll m $MQ
                 of{m}_{d} = coopMultiplyAdd(pf{m}, vf, of{m}_{d});
                 //#end
@@ -386,7 +617,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     // Outputs: O = acc / l (0 for rows that saw no key), LSE = (m + log2 l) ln 2.
     if sub == 0u {
+        //#if SPLIT
+        rowv[vrow + r] = select(0.0, 1.0 / l, l > 0.0) / (vscale * PSPLIT);
+        //#else
         rowv[vrow + r] = select(0.0, 1.0 / l, l > 0.0);
+        //#endif
         if valid {
             let li = p.lse_off + (b * p.heads + h) * p.seq_q + row;
             lse[li] = select(p.neg_inf, (m_used + log2(l)) * p.ln2, l > 0.0);
@@ -403,7 +638,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let rr = {m}u * 16u + el / 16u;
         let grow = srow0 + rr;
         if grow < p.seq_q {
-            o[p.o_off + ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + el % 16u] = f16(ss[sbase + el] * rowv[vrow + rr]);
+            o[p.o_off + ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + el % 16u] = $IN(ss[sbase + el] * rowv[vrow + rr]);
         }
     }
     //#end

@@ -49,12 +49,13 @@ pub struct Attention<'a> {
     key_splits: Option<usize>,
 }
 
-/// Tiers that can run a given dtype and head_dim (before adapter capabilities).
-pub fn tier_supports(tier: Tier, dtype: Dtype, head_dim: usize) -> bool {
+/// Tiers that can run a given dtype and head_dim (before adapter capabilities). Every
+/// tier takes f16 and f32 (the matrix tier runs f32 through its split kernel).
+pub fn tier_supports(tier: Tier, _dtype: Dtype, head_dim: usize) -> bool {
     match tier {
         Tier::Portable => true,
         Tier::Subgroup => head_dim.is_multiple_of(16) || head_dim == 80,
-        Tier::Matrix => dtype == Dtype::F16 && flash::MATRIX_HEAD_DIMS.contains(&head_dim),
+        Tier::Matrix => flash::MATRIX_HEAD_DIMS.contains(&head_dim),
     }
 }
 
@@ -68,7 +69,7 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
     let caps = ctx.capabilities().tiers();
     let mut t = requested;
     loop {
-        let fits = t != Tier::Matrix || flash::matrix_config(ctx, head_dim).is_some();
+        let fits = t != Tier::Matrix || flash::matrix_config(ctx, dtype, head_dim).is_some();
         if caps.contains(&t) && tier_supports(t, dtype, head_dim) && fits {
             return Ok(t);
         }

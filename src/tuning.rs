@@ -95,11 +95,11 @@ fn write_entry(key: &str, entry: &TileEntry) -> Result<()> {
 
 /// The tuned matrix-tier shape for this adapter and head_dim: from the context's memo,
 /// the disk cache, or a search (when enabled). `None` means "use the defaults".
-pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<MatrixShape> {
+pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<MatrixShape> {
     if !search_enabled() {
         return None;
     }
-    let k = key(ctx, Dtype::F16, head_dim, "matrix");
+    let k = key(ctx, dtype, head_dim, "matrix");
     if let Some(v) = ctx.tuned_get(&k) {
         return v;
     }
@@ -107,7 +107,7 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<Ma
     ctx.tuned_set(&k, None);
     let found = match read_cache().entries.get(&k) {
         Some(e) => Some((e.mq, e.w, e.bk)),
-        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_matrix(ctx, head_dim) {
+        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_matrix(ctx, dtype, head_dim) {
             Ok(r) => r.best.map(|e| {
                 let _ = write_entry(&k, &e);
                 (e.mq, e.w, e.bk)
@@ -120,23 +120,23 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, head_dim: usize) -> Option<Ma
     found
 }
 
-/// Times every candidate matrix-tier tile shape that fits this adapter on a
-/// (1, 4096, 8, head_dim) f16 problem and returns the timings and the fastest.
+/// Times every candidate matrix-tier tile shape for `dtype` that fits this adapter on a
+/// (1, 4096, 8, head_dim) problem and returns the timings and the fastest.
 /// A candidate whose output differs from the first one's (a broken specialization)
 /// is dropped.
-pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
+pub fn search_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<TuneReport> {
     let caps = ctx.capabilities();
-    let k = key(ctx, Dtype::F16, head_dim, "matrix");
+    let k = key(ctx, dtype, head_dim, "matrix");
     let mut report = TuneReport { key: k, timings: Vec::new(), best: None };
     if !caps.has_coop_16x16_f16_f32() || caps.subgroup_min_size != caps.subgroup_max_size {
         return Ok(report);
     }
     let shape = Shape::new(1, 4096, 8, head_dim);
     let seed = crate::reference::fresh_seed();
-    let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.q_len(), seed), shape.q_dims(), Dtype::F16)?;
-    let kt = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 1), shape.kv_dims(), Dtype::F16)?;
-    let v = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 2), shape.kv_dims(), Dtype::F16)?;
-    let o = GpuTensor::empty(ctx, shape.q_dims(), Dtype::F16)?;
+    let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.q_len(), seed), shape.q_dims(), dtype)?;
+    let kt = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 1), shape.kv_dims(), dtype)?;
+    let v = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 2), shape.kv_dims(), dtype)?;
+    let o = GpuTensor::empty(ctx, shape.q_dims(), dtype)?;
     let lse = LseBuffer::empty(ctx, shape.lse_dims())?;
     let args = FlashArgs { q: &q, k: &kt, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None::<CausalFrame>, mask: None };
     let timer = GpuTimer::new(ctx);
@@ -145,17 +145,18 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
     // host builds a pipeline, and timing each candidate right after its build read some
     // shapes 2.4x slower than `ringattn bench` times them (H100, 2026-11-26: (2,4,16)
     // searched at 0.97 ms, benched at 0.40, so the search kept a 20 % slower shape).
-    let preps: Vec<(MatrixShape, flash::Prepared)> = flash::MATRIX_CANDIDATES
+    let preps: Vec<(MatrixShape, flash::Prepared)> = flash::matrix_candidates(dtype)
         .iter()
         .filter_map(|&cand| {
             let cfg = flash::matrix_config_for(
+                dtype,
                 head_dim,
                 cand,
                 caps.subgroup_min_size,
                 caps.limits.max_compute_workgroup_storage_size,
                 caps.limits.max_compute_invocations_per_workgroup,
             )?;
-            flash::prepare_matrix(ctx, head_dim, cfg).ok().map(|p| (cand, p))
+            flash::prepare_matrix(ctx, dtype, head_dim, cfg).ok().map(|p| (cand, p))
         })
         .collect();
     // One timed run of `prep`: GPU milliseconds (wall time without timestamps).
@@ -249,7 +250,7 @@ pub fn search_matrix(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(head_dim)).map(|((mq, w, bk), ms)| TileEntry {
+    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(dtype, head_dim)).map(|((mq, w, bk), ms)| TileEntry {
         mq,
         w,
         bk,
@@ -272,10 +273,10 @@ fn keep_default_unless_faster(best: Option<(MatrixShape, f64)>, timings: &[(Matr
     }
 }
 
-/// Runs the search for `head_dim` now (ignoring any cached entry), stores the winner
-/// in the cache and in the context, and returns the report.
-pub fn tune(ctx: &GpuContext, head_dim: usize) -> Result<TuneReport> {
-    let r = search_matrix(ctx, head_dim)?;
+/// Runs the search for `dtype` and `head_dim` now (ignoring any cached entry), stores
+/// the winner in the cache and in the context, and returns the report.
+pub fn tune(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<TuneReport> {
+    let r = search_matrix(ctx, dtype, head_dim)?;
     if let Some(e) = &r.best {
         write_entry(&r.key, e)?;
         ctx.tuned_set(&r.key, Some((e.mq, e.w, e.bk)));

@@ -403,7 +403,9 @@ fn tier_coverage() {
 }
 
 /// `flash::prepare_for` (the problem shape known) builds the tiles `flash::prepare` does,
-/// except on the matrix tier, whose query tiles may only get shorter (small grids).
+/// except that on the matrix and subgroup tiers the query tiles may get shorter (small
+/// grids: `small_grid_matrix_config`, `small_grid_subgroup_config`), never taller, and
+/// the subgroup tier keeps its kernel variant, lanes and key tiles.
 #[test]
 fn shape_aware_tiles() {
     use ringattn::kernels::flash;
@@ -414,10 +416,13 @@ fn shape_aware_tiles() {
                 let plain = flash::prepare(ctx, tier, dtype, d).expect("prepare").cfg;
                 for s in [Shape::new(1, 1024, 8, d), Shape::new(1, 4096, 1, d), Shape::new(4, 16384, 16, d)] {
                     let shaped = flash::prepare_for(ctx, tier, dtype, &s).expect("prepare_for").cfg;
-                    if tier == Tier::Matrix {
-                        assert!(shaped.bq <= plain.bq, "{s:?}: {shaped:?} vs {plain:?}");
-                    } else {
-                        assert_eq!(shaped, plain, "{tier} {s:?}");
+                    match tier {
+                        Tier::Matrix => assert!(shaped.bq <= plain.bq, "{s:?}: {shaped:?} vs {plain:?}"),
+                        Tier::Subgroup => {
+                            assert!(shaped.bq <= plain.bq, "{s:?}: {shaped:?} vs {plain:?}");
+                            assert_eq!((shaped.variant, shaped.r, shaped.bk), (plain.variant, plain.r, plain.bk), "{s:?}");
+                        }
+                        Tier::Portable => assert_eq!(shaped, plain, "{tier} {s:?}"),
                     }
                 }
             }
@@ -480,6 +485,65 @@ fn key_splits_match_reference() {
                         failures.push(format!(
                             "{} {tier} {dtype:?} nq={nq} nk={nk} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}",
                             common::label(ctx)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// f32 inputs far from 1 in magnitude hold the f32 tolerance on every tier: values past
+/// f16's range (V at 1e6), tiny ones (Q at 1e-6 with K at 1e6, so scores stay O(1)),
+/// rows of different magnitudes in one tensor (the matrix tier's split kernel carries
+/// f32 as two f16 parts under power-of-two scales: per query row, per workgroup for K
+/// and V). Outputs poisoned first; no NaN.
+#[test]
+fn f32_inputs_of_any_magnitude() {
+    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        if !dtypes(ctx).contains(&Dtype::F32) {
+            continue;
+        }
+        for d in [64, 128] {
+            let (run, _) = tiers(ctx, Dtype::F32, d);
+            for tier in run {
+                // (q, k, v factors, per-row spread of q, causal)
+                for (i, &(fq, fk, fv, spread, causal)) in
+                    [(1.0, 1.0, 1e6, false, false), (1e-6, 1e6, 1.0, false, true), (1e4, 1e-4, 1e-7, true, false), (1.0, 1.0, 1.0, true, true)]
+                        .iter()
+                        .enumerate()
+                {
+                    let s = shape(2, 150, 77, 2, 1, d);
+                    let seed = reference::fresh_seed() ^ i as u64;
+                    let gen = |len: usize, x: u64, f: f32| -> Vec<f32> {
+                        let mut h = reference::random_vec(len, seed ^ x);
+                        for (j, e) in h.iter_mut().enumerate() {
+                            // Spread: rows (and so their scales) 1 .. 2^-8.
+                            let row = j / d;
+                            *e *= f * if spread { (2.0f32).powi(-((row % 9) as i32)) } else { 1.0 };
+                        }
+                        h
+                    };
+                    let (qh, kh, vh) = (gen(s.q_len(), 0, fq), gen(s.kv_len(), 1, fk), gen(s.kv_len(), 2, fv));
+                    let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, Dtype::F32).unwrap();
+                    let (q, k, v) = (t(&qh, s.q_dims()), t(&kh, s.kv_dims()), t(&vh, s.kv_dims()));
+                    let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() });
+                    let out = attn.alloc_output(&q, &k, &v).unwrap();
+                    out.o.poison(ctx).unwrap();
+                    out.lse.poison(ctx).unwrap();
+                    attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
+                    let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
+                    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
+                    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+                    let nan = o.iter().chain(&lse).any(|x| x.is_nan());
+                    if nan || !(eo < common::tol(Dtype::F32)) || !(el < common::lse_tol(Dtype::F32)) {
+                        failures.push(format!(
+                            "{} {tier} d={d} case {i} (q x{fq:e}, k x{fk:e}, v x{fv:e}, spread {spread}, causal {causal}) seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}{}",
+                            common::label(ctx),
+                            if nan { ", NaN" } else { "" }
                         ));
                     }
                 }

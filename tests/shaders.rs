@@ -198,27 +198,27 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 }
             }
         }
-        // kernels::flash::matrix_pipeline: f16 only; every tile shape the library may pick
+        // kernels::flash::matrix_pipeline: f16 and f32 (split); every tile shape the library may pick
         // (defaults, tuner candidates) for every subgroup size and workgroup limits
         // that `matrix_config_for` accepts.
         "flash_matrix" => {
-            use ringattn::kernels::flash::{default_matrix_shape, matrix_config_for, matrix_defines, MATRIX_CANDIDATES, MATRIX_HEAD_DIMS};
-            for &d in MATRIX_HEAD_DIMS {
-                let mut shapes = vec![default_matrix_shape(d)];
-                shapes.extend_from_slice(MATRIX_CANDIDATES);
+            use ringattn::kernels::flash::{default_matrix_shape, matrix_candidates, matrix_config_for, matrix_defines, MATRIX_HEAD_DIMS};
+            for (dtype, &d) in DTYPES.iter().flat_map(|&t| MATRIX_HEAD_DIMS.iter().map(move |d| (t, d))) {
+                let mut shapes = vec![default_matrix_shape(dtype, d)];
+                shapes.extend_from_slice(matrix_candidates(dtype));
                 // Block-sparse launches with 16- or 32-token mask blocks (prepare_sparse).
                 shapes.extend_from_slice(&[(1, 2, 32), (1, 1, 32)]);
                 for shape in shapes {
                     for sg in [16, 32, 64] {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
                             for invocations in [256, 1024] {
-                                if let Some(cfg) = matrix_config_for(d, shape, sg, wg_bytes, invocations) {
-                                    let mut defines = matrix_defines(d, &cfg);
+                                if let Some(cfg) = matrix_config_for(dtype, d, shape, sg, wg_bytes, invocations) {
+                                    let mut defines = matrix_defines(dtype, d, &cfg);
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
                                     rolled.push(("ROLLN", "1".into()));
                                     defines.push(("ROLLN", "0".into()));
-                                    if shape == default_matrix_shape(d) && sg == 32 && !out.contains(&rolled) {
+                                    if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
                                     }
                                     if !out.contains(&defines) {
@@ -258,6 +258,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
             }
         }
         // kernels::gather::encode_dilated_merge: any (acc, part) dtype pair, every head dim.
+        // kernels::flash::encode_keys (the split kernel's K/V scan): no template names.
+        "kv_absmax" => out.push(Vec::new()),
         "dilated_merge" => {
             for acc in DTYPES {
                 for part in DTYPES {

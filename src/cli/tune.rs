@@ -10,6 +10,9 @@ pub struct TuneArgs {
     /// Head dims to tune (the matrix tier supports 32, 64, 96 and 128).
     #[arg(long, value_delimiter = ',', default_value = "64,128")]
     pub head_dims: Vec<usize>,
+    /// Dtypes to tune (f16: the f16 kernel; f32: the split kernel).
+    #[arg(long, value_delimiter = ',', default_value = "f16,f32")]
+    pub dtypes: Vec<crate::tensor::Dtype>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -25,9 +28,9 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
         println!("this adapter has no 16x16x16 f16->f32 cooperative matrices: nothing to tune (the matrix tier is not used)");
         return Ok(Status::Ok);
     }
-    for &d in &a.head_dims {
-        let r = crate::tuning::tune(&ctx, d)?;
-        println!("\nhead_dim {d}: {}", r.key);
+    for (&dtype, &d) in a.dtypes.iter().flat_map(|t| a.head_dims.iter().map(move |d| (t, d))) {
+        let r = crate::tuning::tune(&ctx, dtype, d)?;
+        println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
         println!("| rows/subgroup | subgroups | keys/tile | ms (median, N=4096, H=8) |");
         println!("|---:|---:|---:|---:|");
         for ((mq, w, bk), ms) in &r.timings {

@@ -421,7 +421,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
 /// The subgroup tier with an explicit tile configuration, any variant (tests and
 /// experiments; see [`shuffle_config_for`] and [`tiled_shapes_for`]).
 pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false })
+    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
 /// Three comma-separated numbers from an environment variable.
@@ -440,15 +440,19 @@ pub const MATRIX_HEAD_DIMS: &[usize] = &[32, 64, 96, 128];
 
 /// Tiles for the matrix tier, or `None` when the adapter's subgroup size does not fit
 /// (the tier needs a fixed subgroup size that is a multiple of the rows per subgroup).
-pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
+/// f32 tensors take the split kernel (each operand as two f16 parts, see
+/// `flash_matrix.wgsl`), which needs more workgroup memory.
+pub fn matrix_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<TileConfig> {
     let caps = ctx.capabilities();
     if caps.subgroup_min_size != caps.subgroup_max_size {
         return None;
     }
     // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
     // then the defaults measured on an H200.
-    let shape = env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, head_dim)).unwrap_or_else(|| default_matrix_shape(head_dim));
+    let shape =
+        env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim)).unwrap_or_else(|| default_matrix_shape(dtype, head_dim));
     matrix_config_for(
+        dtype,
         head_dim,
         shape,
         caps.subgroup_min_size,
@@ -460,17 +464,21 @@ pub fn matrix_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
 /// Matrix-tier tile shape: (16-row blocks per subgroup, subgroups per workgroup, keys per tile).
 pub type MatrixShape = (u32, u32, u32);
 
-/// Defaults, from tile searches on an H200 (scripts/device_sweep.sh and `ringattn tune`,
-/// BENCHMARKS.md): one 16-row block per subgroup and eight subgroups (at head_dim 64
-/// the search of 2026-11-26 timed 0.50 ms against 0.96 for two blocks and four
-/// subgroups), two blocks and four subgroups at 32, four subgroups at 96 (where eight
-/// do not divide the work); 32-key tiles.
-pub fn default_matrix_shape(head_dim: usize) -> MatrixShape {
-    match head_dim {
-        32 => (2, 4, 32),
-        64 => (1, 8, 32),
-        96 => (1, 4, 32),
-        _ => (1, 8, 32),
+/// Defaults. f16, from tile searches on an H200 (scripts/device_sweep.sh and `ringattn
+/// tune`, BENCHMARKS.md): one 16-row block per subgroup and eight subgroups (at
+/// head_dim 64 the search of 2026-11-26 timed 0.50 ms against 0.96 for two blocks and
+/// four subgroups), two blocks and four subgroups at 32, four subgroups at 96 (where
+/// eight do not divide the work); 32-key tiles. f32 (split kernel, twice the K/V and P
+/// areas): 16-key tiles where 32 do not fit 48 KiB.
+pub fn default_matrix_shape(dtype: Dtype, head_dim: usize) -> MatrixShape {
+    match (dtype, head_dim) {
+        (Dtype::F16, 32) => (2, 4, 32),
+        (Dtype::F16, 64) => (1, 8, 32),
+        (Dtype::F16, 96) => (1, 4, 32),
+        (Dtype::F16, _) => (1, 8, 32),
+        (Dtype::F32, 64) => (2, 4, 16),
+        (Dtype::F32, 128) => (1, 8, 16),
+        (Dtype::F32, _) => (1, 4, 32),
     }
 }
 
@@ -483,10 +491,22 @@ fn env_matrix_shape() -> Option<MatrixShape> {
 /// BENCHMARKS.md): at head_dim 64, N=16384 it ran in 6.00 ms against 7.41 for (1,8,32).
 pub const MATRIX_CANDIDATES: &[MatrixShape] = &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (2, 4, 16), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
 
+/// The f32 (split) kernel's candidates: shorter key tiles, as its K/V and P areas are twice
+/// as large.
+pub const MATRIX_SPLIT_CANDIDATES: &[MatrixShape] = &[(2, 4, 16), (1, 8, 16), (1, 4, 16), (1, 4, 32), (2, 2, 32), (2, 2, 16), (1, 8, 32)];
+
+/// The tile shapes the tuner tries for a dtype.
+pub fn matrix_candidates(dtype: Dtype) -> &'static [MatrixShape] {
+    match dtype {
+        Dtype::F16 => MATRIX_CANDIDATES,
+        Dtype::F32 => MATRIX_SPLIT_CANDIDATES,
+    }
+}
+
 /// The matrix-tier tiles for a shape, subgroup size and workgroup limits, or `None`
 /// when they do not fit (no device needed; the shader tests use it to validate every
 /// specialization on any machine).
-pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
+pub fn matrix_config_for(dtype: Dtype, head_dim: usize, shape: MatrixShape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
     if !MATRIX_HEAD_DIMS.contains(&head_dim) {
         return None;
     }
@@ -506,7 +526,9 @@ pub fn matrix_config_for(head_dim: usize, shape: MatrixShape, sg: u32, max_wg_by
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, variant: SgVariant::Shuffle, mq, w, m: 1 };
     let (sreg, preg) = matrix_regions(&tile, head_dim);
     let (kstr, kreg) = matrix_kv_regions(&tile, head_dim);
-    let bytes = w * (sreg * 4 + preg * 2 + rs * 4) + kreg * 2 + cfg_kv_bytes(&tile, kstr) + 16;
+    // The split kernel keeps a second (lo) copy of the K, V and P areas.
+    let parts = if dtype == Dtype::F32 { 2 } else { 1 };
+    let bytes = w * (sreg * 4 + parts * preg * 2 + rs * 4) + parts * (kreg * 2 + cfg_kv_bytes(&tile, kstr)) + 16;
     if bytes > max_wg_bytes || w * sg > max_invocations {
         return None;
     }
@@ -541,15 +563,15 @@ pub fn grid_workgroups(shape: &Shape, bq: u32) -> u64 {
 /// (then the taller tile). Ties go to `normal`'s key tile, then to more subgroups, then
 /// to longer key tiles: on an H100 (1,4,32) beat (2,2,32) in every small grid measured.
 /// `normal` stays when nothing gives more workgroups than it does.
-pub fn small_grid_matrix_config(normal: TileConfig, shape: &Shape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
+pub fn small_grid_matrix_config(dtype: Dtype, normal: TileConfig, shape: &Shape, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
     let base = grid_workgroups(shape, normal.bq);
     if base >= SMALL_GRID_WORKGROUPS {
         return normal;
     }
-    let fits: Vec<(TileConfig, u64)> = MATRIX_CANDIDATES
+    let fits: Vec<(TileConfig, u64)> = matrix_candidates(dtype)
         .iter()
         .chain([(1, 2, 32)].iter())
-        .filter_map(|&sh| matrix_config_for(shape.head_dim, sh, sg, max_wg_bytes, max_invocations))
+        .filter_map(|&sh| matrix_config_for(dtype, shape.head_dim, sh, sg, max_wg_bytes, max_invocations))
         .filter(|c| c.bq < normal.bq && c.bq >= SMALL_GRID_MIN_ROWS)
         .map(|c| (c, grid_workgroups(shape, c.bq)))
         .collect();
@@ -599,14 +621,15 @@ pub fn small_grid_enabled(value: Option<&str>) -> bool {
 /// shortened for small grids by [`small_grid_matrix_config`] unless
 /// `RINGATTN_MATRIX_CFG` forces a shape or `RINGATTN_SMALL_GRID=0` turns the rule off.
 /// `None` when the tier does not fit (as for [`matrix_config`]).
-pub fn matrix_config_for_grid(ctx: &GpuContext, shape: &Shape) -> Option<TileConfig> {
-    let normal = matrix_config(ctx, shape.head_dim)?;
+pub fn matrix_config_for_grid(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> Option<TileConfig> {
+    let normal = matrix_config(ctx, dtype, shape.head_dim)?;
     if env_matrix_shape().is_some() || !small_grid_on() {
         return Some(normal);
     }
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     Some(small_grid_matrix_config(
+        dtype,
         normal,
         shape,
         caps.subgroup_min_size,
@@ -634,8 +657,9 @@ fn cfg_kv_bytes(cfg: &TileConfig, kstr: u32) -> u32 {
     cfg.bk * kstr * 2
 }
 
-/// Template substitutions of the matrix shader for `d` and `cfg` (the pipeline key).
-pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)> {
+/// Template substitutions of the matrix shader for `dtype`, `d` and `cfg` (the pipeline
+/// key); f32 takes the split kernel.
+pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)> {
     let sg = cfg.r * 16 * cfg.mq;
     let lpr = cfg.r;
     let (sreg, preg) = matrix_regions(cfg, d);
@@ -646,6 +670,7 @@ pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)>
         ("DT", (d / 16).to_string()),
         ("EPL", (256 / sg).to_string()),
         ("HEAD_DIM", d.to_string()),
+        ("IN", dtype.wgsl().to_string()),
         ("KREG", kreg.to_string()),
         ("KSTR", kstr.to_string()),
         ("KT", (cfg.bk / 16).to_string()),
@@ -653,10 +678,13 @@ pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)>
         ("LPR", lpr.to_string()),
         ("MQ", cfg.mq.to_string()),
         ("FPS", ((cfg.bk / 16) * (d as u32 / 16) / cfg.w).to_string()),
+        // Split kernel: vec4 of the K (and of the V) tile each invocation loads.
+        ("NPF", (cfg.bk * d as u32 / 4).div_ceil(cfg.w * sg).to_string()),
         ("PREG", preg.to_string()),
         ("PS", (cfg.bk + 8).to_string()),
         ("RS", (16 * cfg.mq).to_string()),
         ("SG", sg.to_string()),
+        ("SPLIT", ((dtype == Dtype::F32) as u32).to_string()),
         ("SREG", sreg.to_string()),
         ("SS", (cfg.bk + 4).to_string()),
         ("W", cfg.w.to_string()),
@@ -664,19 +692,19 @@ pub fn matrix_defines(d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)>
 }
 
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
-pub fn prepare_matrix(ctx: &GpuContext, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false })
+pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
+    Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
 }
 
-fn matrix_pipeline(ctx: &GpuContext, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let mut defines = matrix_defines(d, &cfg);
+fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let mut defines = matrix_defines(dtype, d, &cfg);
     defines.push(("SPARSE", sparse_flag(sparse)));
     // RINGATTN_MATRIX_ROLL=1 keeps the loops over a tile's 16-key blocks as loops
     // (experiment: fewer live fragments, fewer registers).
     let roll = std::env::var("RINGATTN_MATRIX_ROLL").is_ok_and(|v| v == "1");
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
-    let layout = layout_for(ctx, sparse);
+    let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
     ctx.pipeline(&key, &layout.1, || {
         let mut src = render(sources::FLASH_MATRIX, &key.defines);
         if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
@@ -746,14 +774,75 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
 }
 
 /// The flash layout (`uniform, q, k, v, o, lse`), plus `mask_meta, mask_bits` for
-/// block-sparse pipelines.
+/// block-sparse pipelines, plus the K/V maxima for the matrix tier's split kernel.
 pub(crate) fn layout_for(ctx: &GpuContext, sparse: bool) -> crate::kernels::LayoutPair {
+    layout_with(ctx, sparse, false)
+}
+
+fn layout_with(ctx: &GpuContext, sparse: bool, split: bool) -> crate::kernels::LayoutPair {
     use Slot::*;
-    if sparse {
-        ctx.layout("flash_sparse", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read, Read])
-    } else {
-        ctx.layout("flash", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite])
+    match (sparse, split) {
+        (true, false) => ctx.layout("flash_sparse", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read, Read]),
+        (false, false) => ctx.layout("flash", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite]),
+        (true, true) => ctx.layout("flash_sparse_split", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read, Read, Read]),
+        (false, true) => ctx.layout("flash_split", &[Uniform, Read, Read, Read, ReadWrite, ReadWrite, Read]),
     }
+}
+
+/// Parameters of `kv_absmax.wgsl` (field order = the WGSL struct).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AbsmaxParams {
+    seq_k: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    k_off: u32,
+    v_off: u32,
+    k_begin: u32,
+    k_end: u32,
+    groups: u32,
+}
+
+/// Records the split kernel's K/V scan for keys [k_begin, k_end) of `nb` batch elements
+/// (windows `wk`, `wv`) and returns the buffer of maxima the flash launch binds.
+fn encode_kv_absmax(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, s: &Shape, nb: usize, wk: &super::Window<'_>, wv: &super::Window<'_>, k_begin: u32, k_end: u32) -> Result<wgpu::Buffer> {
+    use wgpu::util::DeviceExt;
+    let key = PipelineKey { kernel: "kv_absmax", defines: Vec::new() };
+    let layout = ctx.layout("kv_absmax", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]);
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::KV_ABSMAX, &key.defines))?;
+    let max_wg = ctx.capabilities().limits.max_compute_workgroups_per_dimension;
+    let groups = (k_end - k_begin).div_ceil(64).clamp(1, max_wg.min(4096));
+    let params = AbsmaxParams {
+        seq_k: s.seq_k as u32,
+        kv_heads: s.kv_heads as u32,
+        head_dim: s.head_dim as u32,
+        k_off: wk.elem_off,
+        v_off: wv.elem_off,
+        k_begin,
+        k_end,
+        groups,
+    };
+    let ub = uniform_buffer(ctx, "kv_absmax params", bytemuck::bytes_of(&params));
+    // Zeroed at creation: the scan only raises the words.
+    let out = ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("kv_absmax"),
+        contents: &vec![0u8; nb * s.kv_heads * 8],
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("kv_absmax"),
+        layout: &layout.0,
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: wk.binding() },
+            wgpu::BindGroupEntry { binding: 2, resource: wv.binding() },
+            wgpu::BindGroupEntry { binding: 3, resource: out.as_entire_binding() },
+        ],
+    });
+    pass.set_pipeline(&pipeline);
+    pass.set_bind_group(0, &bg, &[]);
+    pass.dispatch_workgroups(groups, s.kv_heads as u32, nb as u32);
+    Ok(out)
 }
 
 fn sparse_flag(sparse: bool) -> String {
@@ -768,6 +857,16 @@ pub struct Prepared {
     pub tier: Tier,
     /// Built for block masks (binds the mask buffers; `FlashArgs::mask` required).
     pub sparse: bool,
+    /// The tensors' dtype it was built for.
+    pub dtype: Dtype,
+}
+
+impl Prepared {
+    /// The matrix tier's f32 kernel (operands split into two f16 parts): its launches
+    /// take the K/V maxima from a scan dispatched just before them.
+    pub fn split(&self) -> bool {
+        self.tier == Tier::Matrix && self.dtype == Dtype::F32
+    }
 }
 
 /// Builds (or fetches) the pipeline for `tier`. The caller has already checked that
@@ -811,7 +910,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         Tier::Portable => {
             let mut cfg = portable_config(ctx, head_dim);
             cfg.bq = cfg.bq.min(cap);
-            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse })
+            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Subgroup => {
             let mut cfg = subgroup_config(ctx, head_dim);
@@ -832,27 +931,25 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 }
                 cfg.bq = cfg.bq.min(cap);
             }
-            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse })
+            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Matrix => {
-            if dtype != Dtype::F16 {
-                return Err(Error::InvalidArgument("the matrix tier takes f16 tensors".into()));
-            }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
-                Some(shape) if block.is_none() => matrix_config_for_grid(ctx, shape),
-                _ => matrix_config(ctx, head_dim),
+                Some(shape) if block.is_none() => matrix_config_for_grid(ctx, dtype, shape),
+                _ => matrix_config(ctx, dtype, head_dim),
             };
             let mut cfg = cfg.ok_or_else(no_fit)?;
             if cfg.bq > cap {
                 // Largest candidate whose query tile fits in a mask block.
                 let caps = ctx.capabilities();
                 let lim = &caps.limits;
-                cfg = MATRIX_CANDIDATES
+                cfg = matrix_candidates(dtype)
                     .iter()
                     .chain([(1, 2, 32), (1, 1, 32)].iter())
                     .filter_map(|&sh| {
                         matrix_config_for(
+                            dtype,
                             head_dim,
                             sh,
                             caps.subgroup_min_size,
@@ -864,7 +961,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                     .max_by_key(|c| (c.bq, c.bk))
                     .ok_or_else(no_fit)?;
             }
-            Ok(Prepared { pipeline: matrix_pipeline(ctx, head_dim, cfg, sparse)?, cfg, tier, sparse })
+            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
     }
 }
@@ -906,6 +1003,13 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
 /// (O, LSE) that [`crate::kernels::merge`] folds together).
 pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>, k0: usize, k1: usize) -> Result<()> {
     let s = check_shapes(args.q, args.k, args.v, args.o, args.lse)?;
+    if args.q.dtype() != prep.dtype {
+        return Err(Error::InvalidArgument(format!(
+            "the pipeline was built for {} tensors, got {}",
+            prep.dtype.name(),
+            args.q.dtype().name()
+        )));
+    }
     if k0 >= k1 || k1 > s.seq_k {
         return Err(Error::InvalidArgument(format!("key range {k0}..{k1} is empty or outside 0..{}", s.seq_k)));
     }
@@ -952,8 +1056,10 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         }
         None => s.seq_k,
     };
-    let layout = layout_for(ctx, prep.sparse);
-    pass.set_pipeline(&prep.pipeline);
+    let layout = layout_with(ctx, prep.sparse, prep.split());
+    if !prep.split() {
+        pass.set_pipeline(&prep.pipeline);
+    }
     let mut b0 = 0;
     while b0 < s.batch {
         let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
@@ -965,6 +1071,14 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         let mut kb = k0;
         while kb < k1 {
             let ke = (kb + chunk).min(k1);
+            let maxima = match prep.split() {
+                true => {
+                    let m = encode_kv_absmax(ctx, pass, &s, nb, &wk, &wv, kb as u32, ke as u32)?;
+                    pass.set_pipeline(&prep.pipeline);
+                    Some(m)
+                }
+                false => None,
+            };
             let params = FlashParams {
                 seq_q: s.seq_q as u32,
                 seq_k: s.seq_k as u32,
@@ -1004,6 +1118,9 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 entries.push(wgpu::BindGroupEntry { binding: 6, resource: m.meta.as_entire_binding() });
                 entries.push(wgpu::BindGroupEntry { binding: 7, resource: m.bits.as_entire_binding() });
             }
+            if let Some(m) = &maxima {
+                entries.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource: m.as_entire_binding() });
+            }
             let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("flash"), layout: &layout.0, entries: &entries });
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
@@ -1024,11 +1141,11 @@ mod tests {
     const INVOCATIONS: u32 = 1024;
 
     fn cfg(d: usize, shape: MatrixShape) -> TileConfig {
-        matrix_config_for(d, shape, SG, WG_BYTES, INVOCATIONS).expect("shape fits")
+        matrix_config_for(Dtype::F16, d, shape, SG, WG_BYTES, INVOCATIONS).expect("shape fits")
     }
 
     fn pick(d: usize, normal: MatrixShape, shape: &Shape) -> TileConfig {
-        small_grid_matrix_config(cfg(d, normal), shape, SG, WG_BYTES, INVOCATIONS)
+        small_grid_matrix_config(Dtype::F16, cfg(d, normal), shape, SG, WG_BYTES, INVOCATIONS)
     }
 
     #[test]
@@ -1041,7 +1158,7 @@ mod tests {
     #[test]
     fn small_grid_takes_64_row_tiles() {
         // N=1024, H=8: 64 workgroups of 128 rows, 128 of 64 rows (the H100 measurement).
-        for (d, normal) in [(64, default_matrix_shape(64)), (128, default_matrix_shape(128)), (96, (2, 4, 32))] {
+        for (d, normal) in [(64, default_matrix_shape(Dtype::F16, 64)), (128, default_matrix_shape(Dtype::F16, 128)), (96, (2, 4, 32))] {
             let normal_cfg = cfg(d, normal);
             assert_eq!(normal_cfg.bq, 128, "d={d}");
             let got = pick(d, normal, &Shape::new(1, 1024, 8, d));
@@ -1077,8 +1194,8 @@ mod tests {
     fn ties_prefer_the_normal_key_tile() {
         // With room for 64-key tiles everywhere, a 64-key normal shape keeps 64-key tiles.
         let big = 100_000;
-        let normal = matrix_config_for(64, (2, 4, 64), SG, big, INVOCATIONS).expect("fits in 100 KB");
-        let got = small_grid_matrix_config(normal, &Shape::new(1, 1024, 8, 64), SG, big, INVOCATIONS);
+        let normal = matrix_config_for(Dtype::F16, 64, (2, 4, 64), SG, big, INVOCATIONS).expect("fits in 100 KB");
+        let got = small_grid_matrix_config(Dtype::F16, normal, &Shape::new(1, 1024, 8, 64), SG, big, INVOCATIONS);
         assert_eq!((got.mq, got.w, got.bk), (1, 4, 64));
     }
 
@@ -1088,18 +1205,32 @@ mod tests {
             .iter()
             .flat_map(|&(b, n, h)| MATRIX_HEAD_DIMS.iter().map(move |&d| Shape::new(b, n, h, d)))
             .collect();
-        for &sg in &[32, 64] {
-            for s in &shapes {
-                for &normal in MATRIX_CANDIDATES {
-                    let Some(n) = matrix_config_for(s.head_dim, normal, sg, WG_BYTES, INVOCATIONS) else { continue };
-                    let got = small_grid_matrix_config(n, s, sg, WG_BYTES, INVOCATIONS);
-                    assert!(got.bq <= n.bq, "{s:?} {normal:?}: {got:?}");
-                    assert!(grid_workgroups(s, got.bq) >= grid_workgroups(s, n.bq), "{s:?} {normal:?}: {got:?}");
-                    assert!(got == n || got.bq >= SMALL_GRID_MIN_ROWS, "{s:?} {normal:?}: {got:?}");
-                    assert_eq!(matrix_config_for(s.head_dim, (got.mq, got.w, got.bk), sg, WG_BYTES, INVOCATIONS), Some(got));
+        for dtype in [Dtype::F16, Dtype::F32] {
+            for &sg in &[32, 64] {
+                for s in &shapes {
+                    for &normal in matrix_candidates(dtype) {
+                        let Some(n) = matrix_config_for(dtype, s.head_dim, normal, sg, WG_BYTES, INVOCATIONS) else { continue };
+                        let got = small_grid_matrix_config(dtype, n, s, sg, WG_BYTES, INVOCATIONS);
+                        assert!(got.bq <= n.bq, "{s:?} {normal:?}: {got:?}");
+                        assert!(grid_workgroups(s, got.bq) >= grid_workgroups(s, n.bq), "{s:?} {normal:?}: {got:?}");
+                        assert!(got == n || got.bq >= SMALL_GRID_MIN_ROWS, "{s:?} {normal:?}: {got:?}");
+                        assert_eq!(matrix_config_for(dtype, s.head_dim, (got.mq, got.w, got.bk), sg, WG_BYTES, INVOCATIONS), Some(got));
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn split_defaults_fit_48_kib() {
+        // Every head_dim's f32 default fits an NVIDIA-like adapter (48 KiB, subgroups of 32).
+        for &d in MATRIX_HEAD_DIMS {
+            let c = matrix_config_for(Dtype::F32, d, default_matrix_shape(Dtype::F32, d), SG, WG_BYTES, INVOCATIONS);
+            assert!(c.is_some(), "d={d}");
+        }
+        // The split kernel's areas are larger: (1,8,32) fits f16 but not f32 at 64.
+        assert!(matrix_config_for(Dtype::F16, 64, (1, 8, 32), SG, WG_BYTES, INVOCATIONS).is_some());
+        assert!(matrix_config_for(Dtype::F32, 64, (1, 8, 32), SG, WG_BYTES, INVOCATIONS).is_none());
     }
 
     #[test]

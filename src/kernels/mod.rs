@@ -81,6 +81,7 @@ pub mod sources {
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
     pub const DILATED_MERGE: &str = include_str!("../../shaders/dilated_merge.wgsl");
+    pub const KV_ABSMAX: &str = include_str!("../../shaders/kv_absmax.wgsl");
 
     /// Every (name, source) pair, for tests that translate each shader.
     pub const ALL: &[(&str, &str)] = &[
@@ -92,6 +93,7 @@ pub mod sources {
         ("merge", MERGE),
         ("gather", GATHER),
         ("dilated_merge", DILATED_MERGE),
+        ("kv_absmax", KV_ABSMAX),
     ];
 }
 
@@ -194,18 +196,30 @@ fn substitute_blocks(src: &str) -> String {
             rest.push(line);
         }
     }
-    let mut out = String::with_capacity(src.len() * 2);
-    for line in rest {
-        if let Some(name) = line.trim_start().strip_prefix("//#use ") {
-            if let Some((_, body)) = blocks.iter().find(|(n, _)| n == name.trim()) {
-                for l in body {
-                    out.push_str(l);
-                    out.push('\n');
+    // Blocks may use other blocks: paste until no known `//#use` is left (bounded, so a
+    // block that uses itself stops).
+    let mut lines: Vec<String> = rest.iter().map(|l| l.to_string()).collect();
+    for _ in 0..8 {
+        let mut pasted = false;
+        let mut next = Vec::with_capacity(lines.len());
+        for line in &lines {
+            let body = line.trim_start().strip_prefix("//#use ").and_then(|name| blocks.iter().find(|(n, _)| n == name.trim()));
+            match body {
+                Some((_, body)) => {
+                    next.extend(body.iter().map(|l| l.to_string()));
+                    pasted = true;
                 }
-                continue;
+                None => next.push(line.clone()),
             }
         }
-        out.push_str(line);
+        lines = next;
+        if !pasted {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(src.len() * 2);
+    for line in lines {
+        out.push_str(&line);
         out.push('\n');
     }
     out
@@ -346,3 +360,32 @@ pub(crate) fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgp
 
 /// Cache of layouts keyed by name (one per context).
 pub(crate) type LayoutPair = Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_blocks_paste_where_used_and_may_use_each_other() {
+        let src = "a\n//#define INNER\nx = {i};\n//#enddef\n//#define OUTER\n{\n//#use INNER\n}\n//#enddef\n//#use OUTER\nb\n//#use INNER\n";
+        let out = substitute_blocks(src);
+        assert_eq!(out, "a\n{\nx = {i};\n}\nb\nx = {i};\n");
+        // A block that uses itself stops after a bounded number of pastes.
+        let out = substitute_blocks("//#define SELF\ny\n//#use SELF\n//#enddef\n//#use SELF\n");
+        assert!(out.lines().filter(|l| *l == "y").count() <= 9, "{out}");
+    }
+
+    #[test]
+    fn split_matrix_kernel_pastes_its_loads() {
+        use crate::kernels::flash::{default_matrix_shape, matrix_config_for, matrix_defines};
+        use crate::tensor::Dtype;
+        let cfg = matrix_config_for(Dtype::F32, 64, default_matrix_shape(Dtype::F32, 64), 32, 49152, 1024).expect("fits");
+        let mut defines = matrix_defines(Dtype::F32, 64, &cfg);
+        defines.push(("SPARSE", "0".into()));
+        defines.push(("ROLLN", "0".into()));
+        let src = render(sources::FLASH_MATRIX, &defines);
+        assert!(!src.contains("//#use"), "unexpanded block");
+        assert!(src.contains("let tl = t + BK;") && src.contains("kr0 = vec4<f32>(k["), "register loads missing");
+        assert!(src.contains("array<f32>"));
+    }
+}
