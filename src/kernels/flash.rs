@@ -805,7 +805,8 @@ struct AbsmaxParams {
 
 /// Records the split kernel's K/V scan for keys [k_begin, k_end) of `nb` batch elements
 /// (windows `wk`, `wv`) and returns the buffer of maxima the flash launch binds.
-fn encode_kv_absmax(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, s: &Shape, nb: usize, wk: &super::Window<'_>, wv: &super::Window<'_>, k_begin: u32, k_end: u32) -> Result<wgpu::Buffer> {
+fn encode_kv_absmax(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, s: &Shape, nb: usize, kv: (&super::Window<'_>, &super::Window<'_>), keys: (u32, u32)) -> Result<wgpu::Buffer> {
+    let ((wk, wv), (k_begin, k_end)) = (kv, keys);
     use wgpu::util::DeviceExt;
     let key = PipelineKey { kernel: "kv_absmax", defines: Vec::new() };
     let layout = ctx.layout("kv_absmax", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]);
@@ -1073,7 +1074,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
             let ke = (kb + chunk).min(k1);
             let maxima = match prep.split() {
                 true => {
-                    let m = encode_kv_absmax(ctx, pass, &s, nb, &wk, &wv, kb as u32, ke as u32)?;
+                    let m = encode_kv_absmax(ctx, pass, &s, nb, (&wk, &wv), (kb as u32, ke as u32))?;
                     pass.set_pipeline(&prep.pipeline);
                     Some(m)
                 }
