@@ -16,17 +16,19 @@
 // and the O round trip is rare after the first tiles. Fragment layouts are opaque in
 // WGSL, so every element-wise step goes through workgroup memory.
 //
-// SPLIT (f32 tensors): every f32 operand x is carried as two f16 parts, x = hi + lo
-// (hi = x cut to f16's 11 significant bits, lo = f16(x - hi)), and each product takes three multiply-adds,
-// hi*hi + hi*lo + lo*hi (the lo*lo term is below f32 rounding of the sum), so the
-// products keep about 22 bits; accumulation is f32 as always. f16's range is kept by
-// power-of-two scales: each query row by its own (max |q| of the row brought to
-// [2^14, 2^15)), K and V by one each per (batch, kv head), from their max |.| over the
-// launch's keys (kv_absmax.wgsl, dispatched before), P by PSPLIT; the scales are undone
-// exactly in the softmax (scores) and at the output (V and P). Large scales also keep
-// the lo parts clear of f16 subnormals, which NVIDIA's driver flushes (measured: with
-// P unscaled, O was off by 2-3e-4 against 1e-6). The K/V tiles are converted element by
-// element while staged (no f16 fragments to load from f32 tensors).
+// SPLIT (f32 tensors): every f32 operand x is carried as two f16 parts, x = hi + lo (hi
+// = x cut to f16's 11 significant bits, lo = f16(x - hi)), and each product takes three
+// multiply-adds, hi*hi + hi*lo + lo*hi (the lo*lo term is below f32 rounding of the
+// sum), so the products keep about 22 bits; accumulation is f32, O's per 16-key block
+// (see step 3). f16's range is kept by power-of-two scales: each query row by its own
+// (max |q| of the row brought to [2^14, 2^15)), K and V by one each per (batch, kv
+// head), from their max |.| over the launch's keys (kv_absmax.wgsl, dispatched before),
+// P by PSPLIT; the scales are undone exactly in the softmax (scores) and at the output
+// (V and P). Large scales also keep the lo parts clear of f16 subnormals, which NVIDIA's
+// driver flushes (a NumPy model of the flush: O off by 9e-5 with P unscaled, 1e-6 with
+// it scaled). The K/V
+// tiles are converted element by element while staged (no f16 fragments to load from f32
+// tensors).
 //
 // Same parameters and bindings as the other tiers (key range k_begin..k_end; the
 // accumulate flag is not supported here: the host never splits keys for this tier).

@@ -569,7 +569,8 @@ fn long_sequences_keep_the_f32_tolerance() {
         for d in [64, 128] {
             let s = shape(1, 16384, 16384, 1, 1, d);
             let seed = reference::fresh_seed();
-            let (qh, kh, vh) = (reference::random_vec(s.q_len(), seed), reference::random_vec(s.kv_len(), seed ^ 1), reference::random_vec(s.kv_len(), seed ^ 2));
+            let (qh, kh, vh) =
+                (reference::random_vec(s.q_len(), seed), reference::random_vec(s.kv_len(), seed ^ 1), reference::random_vec(s.kv_len(), seed ^ 2));
             let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, Dtype::F32).unwrap();
             let (q, k, v) = (t(&qh, s.q_dims()), t(&kh, s.kv_dims()), t(&vh, s.kv_dims()));
             let rows: Vec<usize> = (0..24).map(|i| i * (s.seq_q - 1) / 23).collect();

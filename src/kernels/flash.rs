@@ -449,8 +449,9 @@ pub fn matrix_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<
     }
     // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
     // then the defaults measured on an H200.
-    let shape =
-        env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim)).unwrap_or_else(|| default_matrix_shape(dtype, head_dim));
+    let shape = env_matrix_shape()
+        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim))
+        .unwrap_or_else(|| default_matrix_shape(dtype, head_dim));
     matrix_config_for(
         dtype,
         head_dim,
@@ -805,7 +806,14 @@ struct AbsmaxParams {
 
 /// Records the split kernel's K/V scan for keys [k_begin, k_end) of `nb` batch elements
 /// (windows `wk`, `wv`) and returns the buffer of maxima the flash launch binds.
-fn encode_kv_absmax(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, s: &Shape, nb: usize, kv: (&super::Window<'_>, &super::Window<'_>), keys: (u32, u32)) -> Result<wgpu::Buffer> {
+fn encode_kv_absmax(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    s: &Shape,
+    nb: usize,
+    kv: (&super::Window<'_>, &super::Window<'_>),
+    keys: (u32, u32),
+) -> Result<wgpu::Buffer> {
     let ((wk, wv), (k_begin, k_end)) = (kv, keys);
     use wgpu::util::DeviceExt;
     let key = PipelineKey { kernel: "kv_absmax", defines: Vec::new() };
@@ -1005,11 +1013,7 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
 pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>, k0: usize, k1: usize) -> Result<()> {
     let s = check_shapes(args.q, args.k, args.v, args.o, args.lse)?;
     if args.q.dtype() != prep.dtype {
-        return Err(Error::InvalidArgument(format!(
-            "the pipeline was built for {} tensors, got {}",
-            prep.dtype.name(),
-            args.q.dtype().name()
-        )));
+        return Err(Error::InvalidArgument(format!("the pipeline was built for {} tensors, got {}", prep.dtype.name(), args.q.dtype().name())));
     }
     if k0 >= k1 || k1 > s.seq_k {
         return Err(Error::InvalidArgument(format!("key range {k0}..{k1} is empty or outside 0..{}", s.seq_k)));
