@@ -252,11 +252,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // subgroup for K and for V), loaded from storage one tile ahead so global-memory
     // latency overlaps the previous tile's math. The last, partial tile is staged
     // element by element with zeros past the last key. (Element-wise f16 stores to
-    // workgroup memory are slow on NVIDIA; fragment stores are not.)
-    // Full K/V tiles are copied to workgroup memory as 16x16 fragments (FPS per
-    // subgroup for K and for V), loaded from storage one tile ahead so global-memory
-    // latency overlaps the previous tile's math. The last, partial tile is staged
-    // element by element with zeros past the last key. (Element-wise f16 stores to
     // workgroup memory are slow on NVIDIA; fragment stores are not.) Cooperative ops
     // need control flow that naga can prove uniform, so the full tiles run in the loop
     // and the partial tile in an epilogue with the same body (block TILE).
@@ -268,7 +263,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#end
     //#endif
     // First key of the full tile already prefetched into kpf/vpf (NONE: none).
+    //#if SPLIT
+    //#else
     var pre = NONE;
+    //#endif
     //#if SPARSE
     // Block mask: the steps below run once per active key span of this query block.
     // (mask_row and mask_span written inline: naga treats function results as
@@ -319,8 +317,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // (`for` runs at most once here: an `if` on values derived from the span loop's
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
-    //#if SPLIT
-    //#else
     for (var once = full_end > t0 && pre != t0; once; once = false) {
         let kb0 = (b * p.seq_k + t0) * kv_stride + kvh * D;
         //#unroll f $FPS
@@ -332,7 +328,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
     }
-    //#endif
 
     for (var t = t0; t < full_end; t += BK) {
         if lid == 0u {

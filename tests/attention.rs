@@ -453,12 +453,26 @@ fn compile_times() {
     }
 }
 
+/// Uploads host Q, K, V as `dtype`, runs `attn` into poisoned outputs and returns
+/// (O, LSE, [q, k, v] as the GPU saw them: f16 inputs are rounded).
+fn forward_host(ctx: &GpuContext, attn: &ringattn::Attention, s: &Shape, dtype: Dtype, host: [&[f32]; 3]) -> (Vec<f32>, Vec<f32>, [Vec<f32>; 3]) {
+    use ringattn::GpuTensor;
+    let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
+    let (q, k, v) = (t(host[0], s.q_dims()), t(host[1], s.kv_dims()), t(host[2], s.kv_dims()));
+    let out = attn.alloc_output(&q, &k, &v).unwrap();
+    out.o.poison(ctx).unwrap();
+    out.lse.poison(ctx).unwrap();
+    attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
+    let seen = [q.to_f32_vec(ctx).unwrap(), k.to_f32_vec(ctx).unwrap(), v.to_f32_vec(ctx).unwrap()];
+    (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap(), seen)
+}
+
 /// A call split over keys (parts computed side by side, merged by LSE in the same
 /// pass) equals the f64 reference: every tier, f32/f16, causal or not, lengths not
 /// divisible by the parts, seq_q != seq_k, GQA. Outputs poisoned first.
 #[test]
 fn key_splits_match_reference() {
-    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    use ringattn::{reference, Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         for dtype in dtypes(ctx) {
@@ -470,15 +484,9 @@ fn key_splits_match_reference() {
                     let s = shape(1, nq, nk, 4, 2, 64);
                     let seed = reference::fresh_seed() ^ i as u64;
                     let host = |len, x| reference::random_vec(len, seed ^ x);
-                    let t = |dims, x| GpuTensor::from_f32(ctx, &host(if x == 0 { s.q_len() } else { s.kv_len() }, x), dims, dtype).unwrap();
-                    let (q, k, v) = (t(s.q_dims(), 0), t(s.kv_dims(), 1), t(s.kv_dims(), 2));
                     let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() }).with_key_splits(Some(parts));
-                    let out = attn.alloc_output(&q, &k, &v).unwrap();
-                    out.o.poison(ctx).unwrap();
-                    out.lse.poison(ctx).unwrap();
-                    attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
-                    let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
-                    let (qh, kh, vh) = (q.to_f32_vec(ctx).unwrap(), k.to_f32_vec(ctx).unwrap(), v.to_f32_vec(ctx).unwrap());
+                    let (o, lse, [qh, kh, vh]) =
+                        forward_host(ctx, &attn, &s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
                     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
                     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
                     if !(eo < common::tol(dtype)) || !(el < common::lse_tol(dtype)) {
@@ -501,7 +509,7 @@ fn key_splits_match_reference() {
 /// and V). Outputs poisoned first; no NaN.
 #[test]
 fn f32_inputs_of_any_magnitude() {
-    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    use ringattn::{reference, Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         if !dtypes(ctx).contains(&Dtype::F32) {
@@ -528,14 +536,8 @@ fn f32_inputs_of_any_magnitude() {
                         h
                     };
                     let (qh, kh, vh) = (gen(s.q_len(), 0, fq), gen(s.kv_len(), 1, fk), gen(s.kv_len(), 2, fv));
-                    let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, Dtype::F32).unwrap();
-                    let (q, k, v) = (t(&qh, s.q_dims()), t(&kh, s.kv_dims()), t(&vh, s.kv_dims()));
                     let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() });
-                    let out = attn.alloc_output(&q, &k, &v).unwrap();
-                    out.o.poison(ctx).unwrap();
-                    out.lse.poison(ctx).unwrap();
-                    attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
-                    let (o, lse) = (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap());
+                    let (o, lse, _) = forward_host(ctx, &attn, &s, Dtype::F32, [&qh, &kh, &vh]);
                     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
                     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
                     let nan = o.iter().chain(&lse).any(|x| x.is_nan());
@@ -559,7 +561,7 @@ fn f32_inputs_of_any_magnitude() {
 /// (CPU adapters skip it: too slow for CI); outputs poisoned first.
 #[test]
 fn long_sequences_keep_the_f32_tolerance() {
-    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    use ringattn::{reference, Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         if ctx.info().device_type == wgpu::DeviceType::Cpu {
@@ -571,16 +573,12 @@ fn long_sequences_keep_the_f32_tolerance() {
             let seed = reference::fresh_seed();
             let (qh, kh, vh) =
                 (reference::random_vec(s.q_len(), seed), reference::random_vec(s.kv_len(), seed ^ 1), reference::random_vec(s.kv_len(), seed ^ 2));
-            let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, Dtype::F32).unwrap();
-            let (q, k, v) = (t(&qh, s.q_dims()), t(&kh, s.kv_dims()), t(&vh, s.kv_dims()));
             let rows: Vec<usize> = (0..24).map(|i| i * (s.seq_q - 1) / 23).collect();
             let r = reference::attention_rows(&qh, &kh, &vh, &s, None, &rows, |_, _, _, _| true);
             for tier in tiers(ctx, Dtype::F32, d).0 {
                 let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
-                let out = attn.alloc_output(&q, &k, &v).unwrap();
-                out.o.poison(ctx).unwrap();
-                attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
-                let o = reference::select_rows(&out.o.to_f32_vec(ctx).unwrap(), s.q_dims(), &rows);
+                let (o, _, _) = forward_host(ctx, &attn, &s, Dtype::F32, [&qh, &kh, &vh]);
+                let o = reference::select_rows(&o, s.q_dims(), &rows);
                 let e = reference::rel_error(&o, &r.o);
                 eprintln!("{} {tier} d={d} N=16384: rel err {e:.2e}", common::label(ctx));
                 if !(e < common::tol(Dtype::F32)) {
