@@ -14,6 +14,11 @@
 //! and the driver's statistics of each of its executables are printed. wgpu's own
 //! pipelines are built the same way but without the flag that keeps statistics, so the
 //! numbers describe the same code, not the very same binary.
+//!
+//! `--dump DIR` also writes, per file, the driver's internal representations (NVIDIA's
+//! driver 580 offers none) and its pipeline-cache blob (`NAME.cache.bin`); on NVIDIA
+//! the blob holds the machine code, which `scripts/sass_from_cache.py` turns into
+//! SASS with `nvdisasm` (BENCHMARKS.md, "Reading the driver's code").
 
 #[cfg(host_import)]
 fn main() {
@@ -38,12 +43,14 @@ mod stats {
     pub fn run() -> Res<()> {
         let mut filter = std::env::var("RINGATTN_ADAPTER").unwrap_or_default();
         let mut files = Vec::new();
+        let mut dump_dir: Option<String> = None;
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--adapter" => filter = args.next().ok_or("--adapter needs a name")?,
+                "--dump" => dump_dir = Some(args.next().ok_or("--dump needs a directory")?),
                 "-h" | "--help" => {
-                    println!("usage: pipeline_stats [--adapter NAME] FILE.wgsl...");
+                    println!("usage: pipeline_stats [--adapter NAME] [--dump DIR] FILE.wgsl...");
                     return Ok(());
                 }
                 _ => files.push(a),
@@ -58,7 +65,8 @@ mod stats {
             let src = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
             let title = src.lines().next().unwrap_or("").trim_start_matches("// ");
             println!("\n{f}\n  {}", title.chars().take(400).collect::<String>());
-            match vk.stats(&src) {
+            let dump = dump_dir.as_ref().map(|d| format!("{d}/{}", std::path::Path::new(f).file_stem().and_then(|n| n.to_str()).unwrap_or("kernel")));
+            match vk.stats(&src, dump.as_deref()) {
                 Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
                 Err(e) => println!("  failed: {e}"),
             }
@@ -73,16 +81,22 @@ mod stats {
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
             .validate(&module)
             .map_err(|e| e.emit_to_string(wgsl))?;
+        // As GpuContext builds them: index clamping except in the matrix kernel
+        // (`pipeline_unclamped`); RINGATTN_CHECKS, when set, names the checks kept.
+        let checks = std::env::var("RINGATTN_CHECKS").ok();
+        let matrix = wgsl.contains("enable wgpu_cooperative_matrix;");
+        let bounds = checks.as_deref().map_or(!matrix, |m| m.contains("bounds"));
+        let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
         let options = naga::back::spv::Options {
             lang_version: (1, 6),
             bounds_check_policies: naga::proc::BoundsCheckPolicies {
-                index: naga::proc::BoundsCheckPolicy::Restrict,
+                index: if bounds { naga::proc::BoundsCheckPolicy::Restrict } else { naga::proc::BoundsCheckPolicy::Unchecked },
                 buffer: naga::proc::BoundsCheckPolicy::Unchecked,
                 image_load: naga::proc::BoundsCheckPolicy::Unchecked,
                 binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
             },
             zero_initialize_workgroup_memory: naga::back::spv::ZeroInitializeWorkgroupMemoryMode::Native,
-            force_loop_bounding: true,
+            force_loop_bounding: loops,
             ..Default::default()
         };
         let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
@@ -166,7 +180,7 @@ mod stats {
         }
 
         /// The driver's statistics of every executable of `wgsl`'s compute pipeline.
-        fn stats(&self, wgsl: &str) -> Res<Vec<String>> {
+        fn stats(&self, wgsl: &str, dump: Option<&str>) -> Res<Vec<String>> {
             let (words, module) = spirv(wgsl)?;
             let d = &self.device;
             // One set layout per bind group, from the shader's own bindings.
@@ -202,17 +216,24 @@ mod stats {
                     d.create_pipeline_layout(&vk::PipelineLayoutCreateInfo::default().set_layouts(&set_layouts), None).map_err(|e| e.to_string())?;
                 let shader = d.create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&words), None).map_err(|e| e.to_string())?;
                 let stage = vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::COMPUTE).module(shader).name(c"main");
-                let info =
-                    vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout).flags(vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR);
-                let made = d.create_compute_pipelines(vk::PipelineCache::null(), &[info], None);
+                let flags = vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR | vk::PipelineCreateFlags::CAPTURE_INTERNAL_REPRESENTATIONS_KHR;
+                let info = vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout).flags(flags);
+                let cache = d.create_pipeline_cache(&vk::PipelineCacheCreateInfo::default(), None).map_err(|e| e.to_string())?;
+                let made = d.create_compute_pipelines(cache, &[info], None);
                 let res = match made {
                     Ok(p) => {
-                        let r = self.describe(p[0]);
+                        let r = self.describe(p[0], dump);
                         d.destroy_pipeline(p[0], None);
                         r
                     }
                     Err((_, e)) => Err(format!("vkCreateComputePipelines: {e}")),
                 };
+                // The driver's pipeline cache holds the compiled binary: kept for offline
+                // disassembly when asked.
+                if let (Some(dir), Ok(data)) = (dump, d.get_pipeline_cache_data(cache)) {
+                    let _ = std::fs::write(format!("{dir}.cache.bin"), data);
+                }
+                d.destroy_pipeline_cache(cache, None);
                 d.destroy_shader_module(shader, None);
                 d.destroy_pipeline_layout(layout, None);
                 res
@@ -224,7 +245,7 @@ mod stats {
             out
         }
 
-        fn describe(&self, pipeline: vk::Pipeline) -> Res<Vec<String>> {
+        fn describe(&self, pipeline: vk::Pipeline, dump: Option<&str>) -> Res<Vec<String>> {
             let mut lines = Vec::new();
             // SAFETY: a pipeline created with CAPTURE_STATISTICS on this device.
             let exes = unsafe { self.exe.get_pipeline_executable_properties(&vk::PipelineInfoKHR::default().pipeline(pipeline)) }
@@ -247,6 +268,35 @@ mod stats {
                     };
                     lines.push(format!("  {}: {v}", name_of(&s.name)));
                 }
+                if let Some(dir) = dump {
+                    lines.extend(self.internal(&info, &format!("{dir}.exe{i}"))?);
+                }
+            }
+            Ok(lines)
+        }
+
+        /// Writes the driver's internal representations of one executable (whatever it
+        /// offers: IR text or binary) to `base.N.txt` / `base.N.bin`.
+        fn internal(&self, info: &vk::PipelineExecutableInfoKHR, base: &str) -> Res<Vec<String>> {
+            // SAFETY: the two-call pattern of vkGetPipelineExecutableInternalRepresentationsKHR:
+            // first the sizes, then the data into buffers of those sizes.
+            let mut reps = unsafe { self.exe.get_pipeline_executable_internal_representations(info) }.map_err(|e| e.to_string())?;
+            let mut bufs: Vec<Vec<u8>> = reps.iter().map(|r| vec![0u8; r.data_size]).collect();
+            for (r, b) in reps.iter_mut().zip(bufs.iter_mut()) {
+                r.p_data = b.as_mut_ptr().cast();
+            }
+            let mut count = reps.len() as u32;
+            // SAFETY: as above; every p_data points at data_size writable bytes.
+            let res = unsafe {
+                (self.exe.fp().get_pipeline_executable_internal_representations_khr)(self.device.handle(), info, &mut count, reps.as_mut_ptr())
+            };
+            let mut lines = vec![format!("  internal representations: {} ({res:?})", reps.len())];
+            for (n, (r, b)) in reps.iter().zip(bufs.iter()).enumerate() {
+                let ext = if r.is_text != 0 { "txt" } else { "bin" };
+                let len = if r.is_text != 0 { b.iter().position(|&c| c == 0).unwrap_or(b.len()) } else { r.data_size.min(b.len()) };
+                let path = format!("{base}.{n}.{ext}");
+                std::fs::write(&path, &b[..len]).map_err(|e| format!("{path}: {e}"))?;
+                lines.push(format!("    {}: {} bytes -> {path}", name_of(&r.name), len));
             }
             Ok(lines)
         }

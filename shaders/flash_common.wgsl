@@ -82,10 +82,15 @@ fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
 }
 //#endif
 
+// Whether key j (j < 64) of a tile is set in the tile's bits.
+fn tile_bit(bits: vec2<u32>, j: u32) -> bool {
+    return ((select(bits.y, bits.x, j < 32u) >> (j & 31u)) & 1u) != 0u;
+}
+
 // Whether key t + j (j < 64) of a tile is visible: below `lim` (causal limit and span
 // end) and set in the tile's bits.
 fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
-    return t + j < lim && ((select(bits.y, bits.x, j < 32u) >> (j & 31u)) & 1u) != 0u;
+    return t + j < lim && tile_bit(bits, j);
 }
 
 // Opens the key-range scope of the portable and subgroup kernels (they close it with

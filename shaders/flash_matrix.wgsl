@@ -8,8 +8,8 @@
 //      the last key, so fragments never read outside the tensors;
 //   1. multiplies its Q fragments (kept in registers for the whole run) with K
 //      fragments into S (f32), and stores S to its own region of workgroup memory;
-//   2. turns S into P = exp2(S*scale*log2e - m) row by row, LPR lanes per row (columns
-//      visited in a rotated order so the lanes hit distinct banks), writing P as f16;
+//   2. turns S into P = exp2(S*scale*log2e - m) row by row, LPR lanes per row (each
+//      on a contiguous run of columns), writing P as f16;
 //   3. multiplies P with V fragments into the O accumulators.
 // The running max m of a row is only raised (and O rescaled through workgroup memory)
 // when the tile max exceeds it by more than RESCALE (log2 units), so P <= 2^RESCALE
@@ -318,15 +318,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
     for (var once = full_end > t0 && pre != t0; once; once = false) {
-        let kb0 = (b * p.seq_k + t0) * kv_stride + kvh * D;
-        //#unroll f $FPS
-        {
-            let fi = sg * FPS + {f}u;
-            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
-            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kb0 + fo], kv_stride);
-            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kb0 + fo], kv_stride);
-        }
-        //#end
+        let kbn = (b * p.seq_k + t0) * kv_stride + kvh * D;
+        //#use KV_LOAD
     }
 
     for (var t = t0; t < full_end; t += BK) {
@@ -336,24 +329,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next
         //    one (the last iteration reloads the last full tile; it is not used).
         // @ST0
-        //#unroll f $FPS
-        {
-            let fi = sg * FPS + {f}u;
-            let so = (fi / DT) * 16u * KSTR + (fi % DT) * 16u;
-            coopStore(kpf{f}, &kst[so], KSTR);
-            coopStoreT(vpf{f}, &vst[so], KSTR);
-        }
-        //#end
+        //#use KV_STORE
         let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
         let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
-        //#unroll f $FPS
-        {
-            let fi = sg * FPS + {f}u;
-            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
-            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kbn + fo], kv_stride);
-            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kbn + fo], kv_stride);
-        }
-        //#end
+        //#use KV_LOAD
         // @ST1
         workgroupBarrier();
         //#use TILE
@@ -450,6 +429,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
     //#endif
 
+    //#if SPLIT
+    //#else
+    // The f16 kernel's full K/V tiles: KV_LOAD fetches the tile whose first element is
+    // kbn into fragments (kpf/vpf, FPS of K and of V per subgroup), KV_STORE writes
+    // them to kst/vst. (coopLoad from storage becomes scalar 2-byte loads on NVIDIA's
+    // driver, but whole-row 16-byte loads with element stores measured no faster.)
+    //#define KV_LOAD
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
+            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kbn + fo], kv_stride);
+            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kbn + fo], kv_stride);
+        }
+        //#end
+    //#enddef
+    //#define KV_STORE
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let so = (fi / DT) * 16u * KSTR + (fi % DT) * 16u;
+            coopStore(kpf{f}, &kst[so], KSTR);
+            coopStoreT(vpf{f}, &vst[so], KSTR);
+        }
+        //#end
+    //#enddef
+    //#endif
+
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
     //#define TILE
 
@@ -495,17 +502,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // 2. Online softmax on this tile, LPR lanes per row.
         // @SM0
         let srow = sbase + r * SS;
-        let c0 = sub + r * LPR;
+        // This lane's columns: one contiguous run of CPL, so its S reads and P writes
+        // are contiguous too (the driver merges them into 16- and 8-byte accesses).
+        let cf = sub * CPL;
         let tb = tile_bits(row, t, pi);
+        // Keys t + c of this tile the row may see: c < nv (and the block mask's bit).
+        let nv = max(lim, t) - t;
         var sv: array<f32, CPL>;
         var tmax = NEG_BIG;
         //#unroll i $CPL
         {
-            let c = ({i}u * LPR + c0) % BK;
+            let c = cf + {i}u;
             //#if SPLIT
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * sfac, visible(t, c, lim, tb));
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * sfac, c < nv && tile_bit(tb, c));
             //#else
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, visible(t, c, lim, tb));
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, c < nv && tile_bit(tb, c));
             //#endif
             tmax = max(tmax, sv[{i}]);
         }
@@ -527,7 +538,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let prow = pbase + r * PS;
         //#unroll i $CPL
         {
-            let c = ({i}u * LPR + c0) % BK;
+            let c = cf + {i}u;
             let pv = select(0.0, exp2(sv[{i}] - m_used), sv[{i}] != NEG_BIG);
             lsum += pv;
             //#if SPLIT

@@ -550,6 +550,33 @@ impl GpuContext {
     /// The shader is created inside an error scope; a WGSL error comes back as
     /// [`Error::Shader`] naming the kernel.
     pub fn pipeline(&self, key: &PipelineKey, layout: &wgpu::PipelineLayout, source: impl FnOnce() -> String) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.build_pipeline(key, layout, true, source)
+    }
+
+    /// [`GpuContext::pipeline`] for a kernel whose every workgroup- and private-array
+    /// index is bounded by construction (derived from invocation ids and template
+    /// constants only, never from tensor data or launch parameters): naga's index
+    /// clamping is left out. Buffer accesses stay as safe as the platform makes them
+    /// (Vulkan's robust buffer access), and loops keep their iteration bound. Only the
+    /// matrix kernel uses it: the clamps cost it 3-14 % on NVIDIA (BENCHMARKS.md), mostly
+    /// by keeping the driver from merging its workgroup accesses into vector ones.
+    /// `RINGATTN_CHECKS`, when set, still decides for every kernel.
+    pub(crate) fn pipeline_unclamped(
+        &self,
+        key: &PipelineKey,
+        layout: &wgpu::PipelineLayout,
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.build_pipeline(key, layout, false, source)
+    }
+
+    fn build_pipeline(
+        &self,
+        key: &PipelineKey,
+        layout: &wgpu::PipelineLayout,
+        clamp: bool,
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(p.clone());
         }
@@ -564,8 +591,8 @@ impl GpuContext {
         dump_wgsl(key, &name, &wgsl);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
-        let module = match std::env::var("RINGATTN_CHECKS").ok().as_deref() {
-            Some(mode) => {
+        let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
+            (Some(mode), _) => {
                 let checks = wgpu::ShaderRuntimeChecks {
                     bounds_checks: mode.contains("bounds"),
                     force_loop_bounding: mode.contains("loops"),
@@ -574,7 +601,13 @@ impl GpuContext {
                 // SAFETY: experiment switch.
                 unsafe { self.device.create_shader_module_trusted(desc, checks) }
             }
-            None => self.device.create_shader_module(desc),
+            (None, true) => self.device.create_shader_module(desc),
+            (None, false) => {
+                let checks = wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() };
+                // SAFETY: only for kernels whose array indices are in bounds by
+                // construction (see `pipeline_unclamped`); loops stay bounded.
+                unsafe { self.device.create_shader_module_trusted(desc, checks) }
+            }
         };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(key.kernel),

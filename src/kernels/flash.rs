@@ -706,7 +706,7 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
-    ctx.pipeline(&key, &layout.1, || {
+    ctx.pipeline_unclamped(&key, &layout.1, || {
         let mut src = render(sources::FLASH_MATRIX, &key.defines);
         if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
             for pair in patch.split(";;") {
