@@ -536,10 +536,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         var lsum = 0.0;
         let prow = pbase + r * PS;
+        // Masked scores are NEG_BIG, so exp2(NEG_BIG - m) is 0 once the row has a finite
+        // max; before that (m_used still NEG_BIG) subtract 0 instead.
+        let mz = select(m_used, 0.0, m_used == NEG_BIG);
         //#unroll i $CPL
         {
             let c = cf + {i}u;
-            let pv = select(0.0, exp2(sv[{i}] - m_used), sv[{i}] != NEG_BIG);
+            let pv = exp2(sv[{i}] - mz);
             lsum += pv;
             //#if SPLIT
             // P scaled by PSPLIT (P <= 2^RESCALE, so P * PSPLIT <= 2^15): drivers may
