@@ -557,10 +557,12 @@ impl GpuContext {
     /// index is bounded by construction (derived from invocation ids and template
     /// constants only, never from tensor data or launch parameters): naga's index
     /// clamping is left out. Buffer accesses stay as safe as the platform makes them
-    /// (Vulkan's robust buffer access), and loops keep their iteration bound. Only the
-    /// matrix kernel uses it: the clamps cost it 3-14 % on NVIDIA (BENCHMARKS.md), mostly
-    /// by keeping the driver from merging its workgroup accesses into vector ones.
-    /// `RINGATTN_CHECKS`, when set, still decides for every kernel.
+    /// (Vulkan's robust buffer access), and loops keep their iteration bound. The matrix
+    /// kernel and the subgroup tier's two kernels use it: on NVIDIA the clamps cost the
+    /// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
+    /// keeping the driver from merging workgroup accesses or folding their addresses
+    /// into immediate offsets. `RINGATTN_CHECKS`, when set, still decides for every
+    /// kernel.
     pub(crate) fn pipeline_unclamped(
         &self,
         key: &PipelineKey,

@@ -724,7 +724,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     if let SgVariant::Tiled { .. } = cfg.variant {
         let key = PipelineKey { kernel: "flash_tiled", defines: tiled_defines(d, dtype, &cfg, sparse) };
         let layout = layout_for(ctx, sparse);
-        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
+        return ctx.pipeline_unclamped(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
     }
     if cfg.variant == SgVariant::Broadcast {
         let defines = vec![
@@ -756,7 +756,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     ];
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
-    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
+    ctx.pipeline_unclamped(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
 }
 
 fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
