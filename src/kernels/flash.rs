@@ -488,9 +488,12 @@ fn env_matrix_shape() -> Option<MatrixShape> {
     env_triple("RINGATTN_MATRIX_CFG")
 }
 
-/// Every tile shape the tuner tries. (2,4,16) came from a sweep on an H100 (2026-11-26,
-/// BENCHMARKS.md): at head_dim 64, N=16384 it ran in 6.00 ms against 7.41 for (1,8,32).
-pub const MATRIX_CANDIDATES: &[MatrixShape] = &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (2, 4, 16), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
+/// Every tile shape the tuner tries. Two came from sweeps on an H100 (2026-11-26,
+/// BENCHMARKS.md): (2,4,16) at head_dim 64 (N=16384: 6.00 ms against 7.41 for (1,8,32)
+/// then, 4.80 against 7.06-7.63 for the other 16-key shapes now) and (2,8,16) at 128
+/// (8.10 ms against 9.99 for (1,8,32); it needs head_dim/16 to be a multiple of 8).
+pub const MATRIX_CANDIDATES: &[MatrixShape] =
+    &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (2, 4, 16), (2, 8, 16), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
 
 /// The f32 (split) kernel's candidates: shorter key tiles, as its K/V and P areas are twice
 /// as large.
