@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Loops of a SASS listing (scripts/sass_from_cache.py) with their instruction mix: one
-line per backward branch (loop), the loops with tensor-core work first, so the hot
-loop of a kernel and what it spends its issue slots on can be read at a glance.
+line per backward branch (loop), those with the most tensor-core work and then the
+largest first (the hot loop is usually the first line; it also holds rarely taken
+blocks such as the matrix kernel's O rescale, so read the listing to split them).
 
 usage: sass_loops.py FILE.sass [TOP]
 """
-import collections, re, sys
+import collections, re, signal, sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 def main(path, top=12):
     ins = []
@@ -21,7 +24,7 @@ def main(path, top=12):
             body = [t for a, t in ins if lo <= a <= addr]
             ops = collections.Counter(re.sub(r'^@!?U?P\w+ ', '', t).split()[0] for t in body)
             loops.append((ops['HMMA.16816.F32'], lo, addr, len(body), ops))
-    loops.sort(key=lambda x: (-x[0], x[3]))
+    loops.sort(key=lambda x: (-x[0], -x[3]))
     for hmma, lo, hi, n, ops in loops:
         mix = ', '.join(f'{k} {v}' for k, v in ops.most_common(int(top)))
         print(f'{lo:#06x}-{hi:#06x}: {n} instructions, HMMA {hmma}: {mix}')
