@@ -5,8 +5,7 @@
 # on the searched tiles. The DBUF variant and RINGATTN_MATRIX_DBUF existed only for this
 # measurement: slower at (2,4,16) (7.10 vs 5.08 ms), reverted (BENCHMARKS.md).
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers matrix --dtypes f16 --causal both --reps 5 --max-seconds 3 --seqs 4096,16384,65536 --head-dims 64"
 for round in 1 2; do
   RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B > $R/dbuf-$round.md 2>&1

@@ -4,8 +4,7 @@
 # searched tiles (RINGATTN_TUNE_CACHE), the matrix f16 table at those tiles and SDPA
 # flash in the same call.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
 for t in attention sparse; do

@@ -6,8 +6,7 @@
 # (flash fp16, efficient fp32) in the same call; the driver's code of the f16 kernel
 # (pipeline_stats --dump; SASS offline with scripts/sass_from_cache.py).
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R/wgsl $R/dump
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results wgsl dump
 for t in attention sparse; do
   timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
 done

@@ -5,8 +5,7 @@
 # rendered shader is patched (RINGATTN_MATRIX_PATCH) to the bench's stride 8 * head_dim;
 # one call on a 1-GPU machine, f16, tuned-like tiles forced, two rounds.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
 P='let kv_stride = p.kv_heads * D;=>let kv_stride = 8u * D;'
 for round in 1 2; do

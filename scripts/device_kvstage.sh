@@ -8,8 +8,7 @@
 # The RINGATTN_MATRIX_EXP variants existed only for this measurement: flat columns and
 # the unclamped build are now the kernel itself, vkv was dropped (BENCHMARKS.md).
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 10 --max-seconds 3 --seqs 4096,16384"
 one() { # name, env...
   local n=$1; shift

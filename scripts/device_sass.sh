@@ -5,8 +5,7 @@
 # DTYPE and D pick the tiles, dtype and head_dim
 # (default 2,4,16, f16, 64).
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R/wgsl $R/dump
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results wgsl dump
 RINGATTN_DUMP_WGSL=$R/wgsl RINGATTN_MATRIX_CFG=${CFG:-2,4,16} .gpu/ringattn bench --no-progress --tiers matrix --dtypes ${DTYPE:-f16} --causal off --reps 2 --seqs 1024 --head-dims ${D:-64} > $R/bench.md 2>&1
 .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $R/wgsl/flash_matrix*.wgsl > $R/stats.txt 2>&1
 # (SASS where zstd exists; the lent machines lack it: run sass_from_cache.py on the

@@ -4,8 +4,7 @@
 # scripts/sass_from_cache.py) of the kernels a bench uses: matrix f16/f32 at the H100's
 # tiles and the subgroup tier's f32 kernels (shuffle default and the tiled variant).
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 for t in attention sparse; do
   timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
 done

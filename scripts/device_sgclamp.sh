@@ -6,8 +6,7 @@
 # sparse tests, where f32 on this GPU takes the matrix tier but the subgroup tier runs
 # in the tests that name it.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers subgroup --dtypes f32 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384 --head-dims 64,128"
 for round in 1 2; do
   .gpu/ringattn bench $B > $R/shuffle-$round.md 2>&1

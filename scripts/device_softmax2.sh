@@ -6,8 +6,7 @@
 # sload = f16 K/V tiles loaded with plain 2-byte loads (8 contiguous per invocation) and
 # element stores instead of coopLoad/coopStore fragments.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers matrix --causal off --reps 10 --max-seconds 3 --seqs 4096,16384"
 one() { # name, env...
   local n=$1; shift

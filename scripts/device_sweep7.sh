@@ -3,8 +3,7 @@
 # (2026-11-26), one call on a 1-GPU machine: f16, N=4096/16384, non-causal, each shape
 # forced with RINGATTN_MATRIX_CFG, twice.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
 for round in 1 2; do
   for c in 2,4,16 2,2,16 1,4,16 1,8,16 2,8,32 1,2,16; do

@@ -4,8 +4,7 @@
 # (matrix f16/f32, subgroup f32) at N = 1K..64K, D = 64/128, causal both, beside SDPA
 # (flash fp16, efficient fp16/fp32) in the same call on the same card.
 source scripts/device_run.sh
-R=$OUT/r; mkdir -p $R
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+results
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
 S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
