@@ -384,13 +384,13 @@ fn execute_mpi_root(args: &RunArgs, local: (usize, bool)) -> Result<Status> {
             }
             Err(e) => {
                 ring.broadcast_u64(&mut header)?;
-                return Err(e);
+                end_all_ranks(&ring, &e.to_string());
             }
         }
     }
     ring.broadcast_u64(&mut header)?;
     if header[0] != 1 {
-        return Err(Error::InvalidArgument(format!("rank 0 could not read the inputs (its error is above); rank {} stops", ring.rank())));
+        end_all_ranks(&ring, &format!("rank 0 could not read the inputs (its error is above); rank {} stops", ring.rank()));
     }
     let h: Vec<usize> = header.iter().map(|&x| x as usize).collect();
     let shape = Shape { batch: h[1], seq_q: h[2], seq_k: h[3], heads: h[4], kv_heads: h[5], head_dim: h[6] };
@@ -405,6 +405,16 @@ fn execute_mpi_root(args: &RunArgs, local: (usize, bool)) -> Result<Status> {
 
 /// This rank's MPI ring: `--devices mpi:L` (GPUs shared out by local rank) or
 /// `mpi:logical:L` (logical devices on the --adapter adapter).
+/// Ends this rank with `error: message` once every rank has printed its own: a rank
+/// that simply returned its error could exit first, and mpirun then kills the others
+/// before they say why they stop.
+#[cfg(feature = "mpi")]
+fn end_all_ranks(ring: &crate::ring::mpi::MpiRing, message: &str) -> ! {
+    eprintln!("error: {message}");
+    let _ = ring.barrier();
+    std::process::exit(i32::from(super::EXIT_ERROR))
+}
+
 #[cfg(feature = "mpi")]
 fn open_mpi_ring(args: &RunArgs, (per_rank, logical): (usize, bool)) -> Result<crate::ring::mpi::MpiRing> {
     use crate::ring::mpi::MpiRing;

@@ -1242,6 +1242,18 @@ mod tests {
     }
 
     #[test]
+    fn eight_subgroup_tiles_need_a_fragment_per_subgroup() {
+        // (2,8,16): 256-row tiles, one K and one V fragment per subgroup and tile, so
+        // head_dim/16 must be a multiple of 8 (128 yes, 64 and 96 no); it fits 48 KiB in
+        // f16 only (the split kernel's second K/V/P areas do not).
+        assert_eq!(matrix_config_for(Dtype::F16, 128, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).map(|c| (c.bq, c.bk)), Some((256, 16)));
+        assert!(matrix_config_for(Dtype::F16, 64, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
+        assert!(matrix_config_for(Dtype::F16, 96, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
+        assert!(matrix_config_for(Dtype::F32, 128, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
+        assert!(MATRIX_CANDIDATES.contains(&(2, 8, 16)));
+    }
+
+    #[test]
     fn subgroup_small_grids_take_fewer_rows_per_group() {
         // head_dim 64 on a 32-lane GPU: r = 4, m = 4, 128 rows per workgroup.
         let normal = TileConfig { bq: 128, bk: 8, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
