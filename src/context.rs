@@ -555,9 +555,10 @@ impl GpuContext {
 
     /// [`GpuContext::pipeline`] for a kernel whose every workgroup- and private-array
     /// index is bounded by construction (derived from invocation ids and template
-    /// constants only, never from tensor data or launch parameters): naga's index
-    /// clamping is left out. Buffer accesses stay as safe as the platform makes them
-    /// (Vulkan's robust buffer access), and loops keep their iteration bound. The matrix
+    /// constants only, never from tensor data or launch parameters): on Vulkan, naga's
+    /// index clamping is left out; buffer accesses stay safe through Vulkan's robust
+    /// buffer access, and loops keep their iteration bound. Other backends build it fully
+    /// checked (there the same switch would also drop the buffer checks). The matrix
     /// kernel and the subgroup tier's two kernels use it: on NVIDIA the clamps cost the
     /// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
     /// keeping the driver from merging workgroup accesses or folding their addresses
@@ -603,13 +604,16 @@ impl GpuContext {
                 // SAFETY: experiment switch.
                 unsafe { self.device.create_shader_module_trusted(desc, checks) }
             }
-            (None, true) => self.device.create_shader_module(desc),
-            (None, false) => {
+            // Vulkan only: there robust buffer access (which every Vulkan device has and
+            // wgpu turns on) keeps buffer accesses safe without naga's checks; elsewhere
+            // turning the checks off would drop those too, so the kernel stays checked.
+            (None, false) if self.info.backend == wgpu::Backend::Vulkan => {
                 let checks = wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() };
                 // SAFETY: only for kernels whose array indices are in bounds by
                 // construction (see `pipeline_unclamped`); loops stay bounded.
                 unsafe { self.device.create_shader_module_trusted(desc, checks) }
             }
+            (None, _) => self.device.create_shader_module(desc),
         };
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(key.kernel),
