@@ -17,3 +17,11 @@ ring_results() {
   nvidia-smi topo -m > $R/topo.txt 2>&1
   RB=".gpu/ringattn ring-bench --check-rows 4"
 }
+
+# results: a 1-GPU script's common start: results under $R = $OUT/r (and the
+# subdirectories named as arguments), the GPU's name and driver in $R/gpu.txt.
+results() {
+  R=$OUT/r; mkdir -p $R
+  for d in "$@"; do mkdir -p $R/$d; done
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
+}
