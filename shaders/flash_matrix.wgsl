@@ -434,7 +434,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // The f16 kernel's full K/V tiles: KV_LOAD fetches the tile whose first element is
     // kbn into fragments (kpf/vpf, FPS of K and of V per subgroup), KV_STORE writes
     // them to kst/vst. (coopLoad from storage becomes scalar 2-byte loads on NVIDIA's
-    // driver, but whole-row 16-byte loads with element stores measured no faster.)
+    // driver, yet plain loads with element stores measured slower: BENCHMARKS.md.)
     //#define KV_LOAD
         //#unroll f $FPS
         {

@@ -32,6 +32,9 @@ var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
 //#include lanes_common
 
+// Rescale threshold of the running max (log2 units).
+const RESCALE: f32 = 8.0;
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wg.y;
@@ -130,24 +133,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             //#end
             var pj: array<f32, M>;
+            // Lazy rescale, as in the matrix kernel: a row's max only rises (and its O and
+            // l are rescaled) when the tile's max exceeds it by more than 2^RESCALE, so
+            // P <= 2^RESCALE and the rescale is rare after the first tiles.
+            var mz: array<f32, M>;
             //#unroll m $M
             {
                 var mt = mx[{m}];
                 //#unroll j $BK
                 mt = max(mt, s[{m}u * BK + {j}u]);
                 //#end
-                let alpha = exp2(mx[{m}] - mt);
-                l[{m}] *= alpha;
-                //#unroll c $C
-                acc[{m}u * C + {c}u] *= alpha;
-                //#end
-                mx[{m}] = mt;
+                if mt > mx[{m}] + RESCALE {
+                    let alpha = exp2(mx[{m}] - mt);
+                    l[{m}] *= alpha;
+                    //#unroll c $C
+                    acc[{m}u * C + {c}u] *= alpha;
+                    //#end
+                    mx[{m}] = mt;
+                }
+                // Masked scores are NEG_BIG, so exp2(NEG_BIG - mx) is 0 once the row has
+                // a finite max; before that subtract 0 instead.
+                mz[{m}] = select(mx[{m}], 0.0, mx[{m}] == NEG_BIG);
             }
             //#end
             //#unroll j $BK
             {
                 //#unroll m $M
-                pj[{m}] = select(0.0, exp2(s[{m}u * BK + {j}u] - mx[{m}]), s[{m}u * BK + {j}u] != NEG_BIG);
+                pj[{m}] = exp2(s[{m}u * BK + {j}u] - mz[{m}]);
                 l[{m}] += pj[{m}];
                 //#end
                 //#unroll c $C
