@@ -322,20 +322,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#use KV_LOAD
     }
 
-    for (var t = t0; t < full_end; t += BK) {
-        if lid == 0u {
-            rescale_flag[0] = 0u;
+    // The rescale of O stays out of the hot loop (its code there cost 22 % at head_dim
+    // 128 on an H100, though rarely run: BENCHMARKS.md): a tile whose row maxima moved
+    // leaves the inner loop with its P ready, O is rescaled and the tile finished below,
+    // and the inner loop goes on with the next tile.
+    var t = t0;
+    for (; t < full_end;) {
+        for (; t < full_end; t += BK) {
+            if lid == 0u {
+                rescale_flag[0] = 0u;
+            }
+            // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next
+            //    one (the last iteration reloads the last full tile; it is not used).
+            // @ST0
+            //#use KV_STORE
+            let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
+            let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
+            //#use KV_LOAD
+            // @ST1
+            workgroupBarrier();
+            //#use TILE_S
+            if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+                break;
+            }
+            //#use TILE_PV
         }
-        // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next
-        //    one (the last iteration reloads the last full tile; it is not used).
-        // @ST0
-        //#use KV_STORE
-        let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
-        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
-        //#use KV_LOAD
-        // @ST1
-        workgroupBarrier();
-        //#use TILE
+        for (var once = t < full_end; once; once = false) {
+            //#use RESCALE_O
+            //#use TILE_PV
+            t += BK;
+        }
     }
 
     pre = select(NONE, nt0, full_end > t0 && next_full);
@@ -457,8 +473,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
     //#endif
 
-    // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile).
+    // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile):
+    // TILE_S, then RESCALE_O when a row's max moved, then TILE_PV.
     //#define TILE
+        //#use TILE_S
+        if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+            //#use RESCALE_O
+        }
+        //#use TILE_PV
+    //#enddef
+
+    //#define TILE_S
 
         // 1. S = Q K^T for this tile, stored row-major at stride SS. (ROLLN: the loop
         //    over the tile's 16-key blocks stays a loop, fewer fragments live at once.)
@@ -566,10 +591,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         // @SM1
         // @DEBUG_AFTER_P
-        // Rescale O where a row's max moved (rare after the first tiles): round trip
-        // through this subgroup's S region, now free. Rows that kept their max have
-        // alpha = 1. The decision is workgroup-uniform, as cooperative ops require.
-        if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+    //#enddef
+
+    // Rescale O where a row's max moved (rare after the first tiles): round trip through
+    // this subgroup's S region, now free. Rows that kept their max have alpha = 1. Run
+    // under a workgroup-uniform decision, as cooperative ops require.
+    //#define RESCALE_O
             //#unroll m $MQ
             //#unroll d $DT
             coopStoreT(of{m}_{d}, &ss[sbase], 16u);
@@ -585,8 +612,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             workgroupBarrier();
             //#end
             //#end
-        }
+    //#enddef
 
+    //#define TILE_PV
         // 3. O += P V.
         // @PV0
         //#if ROLLN
