@@ -322,7 +322,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#use KV_LOAD
     }
 
-    // The rescale of O stays out of the hot loop (its code there cost 22 % at head_dim
+    // The rescale of O stays out of the hot loop (its code there cost 18 % at head_dim
     // 128 on an H100, though rarely run: BENCHMARKS.md): a tile whose row maxima moved
     // leaves the inner loop with its P ready, O is rescaled and the tile finished below,
     // and the inner loop goes on with the next tile.
