@@ -15,8 +15,6 @@ for round in 1 2; do
 done
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16 > $R/tune.txt 2>&1
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 cd $R && { for f in *.md; do echo "== $f"; grep -E "^\| matrix" $f; done; grep -E "^best" tune.txt; grep -hE "test result|FAILED|panicked|^rc=" test-*.txt; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

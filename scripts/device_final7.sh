@@ -7,9 +7,7 @@ source scripts/device_run.sh
 results
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 $S --json $R/bench.json > $R/bench.md 2>&1
 timeout 200 python3 benches/python/sdpa_baseline.py --backends flash --dtypes f16 $S --json $R/sdpa.json > $R/sdpa.txt 2>&1

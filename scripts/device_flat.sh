@@ -7,9 +7,7 @@
 # (pipeline_stats --dump; SASS offline with scripts/sass_from_cache.py).
 source scripts/device_run.sh
 results wgsl dump
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 B="--no-progress --tiers matrix --causal off --reps 10 --max-seconds 3 --seqs 4096,16384"
 RINGATTN_MATRIX_CFG=2,4,16 RINGATTN_DUMP_WGSL=$R/wgsl .gpu/ringattn bench $B --dtypes f16,f32 --head-dims 64 > $R/fixed-64.md 2>&1
 RINGATTN_MATRIX_CFG=1,8,32 .gpu/ringattn bench $B --dtypes f16 --head-dims 128 > $R/fixed-128.md 2>&1

@@ -7,9 +7,7 @@ source scripts/device_run.sh
 results
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16 > $R/tune.txt 2>&1
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 B="--no-progress --tiers matrix --dtypes f16 --causal both --reps 5 --max-seconds 3 --seqs 4096,16384,65536"
 for round in 1 2; do
   RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/out-64-$round.md 2>&1

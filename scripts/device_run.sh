@@ -25,3 +25,11 @@ results() {
   for d in "$@"; do mkdir -p $R/$d; done
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $R/gpu.txt
 }
+
+# run_tests NAME...: runs the carried test binaries .gpu/NAME (2 threads, 200 s each),
+# output and exit status in $R/test-NAME.txt.
+run_tests() {
+  for t in "$@"; do
+    timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
+  done
+}

@@ -5,9 +5,7 @@
 # tiles and the subgroup tier's f32 kernels (shuffle default and the tiled variant).
 source scripts/device_run.sh
 results
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 B="--no-progress --causal off --reps 5 --max-seconds 3 --seqs 4096,16384 --head-dims 64"
 RINGATTN_DUMP_WGSL=$R/wgsl-m RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --tiers matrix --dtypes f16,f32 > $R/matrix.md 2>&1
 RINGATTN_DUMP_WGSL=$R/wgsl-s .gpu/ringattn bench $B --tiers subgroup --dtypes f32 > $R/subgroup.md 2>&1

@@ -14,8 +14,6 @@ for round in 1 2; do
   RINGATTN_SUBGROUP_VARIANT=tiled .gpu/ringattn bench $B > $R/tiled-$round.md 2>&1
   RINGATTN_SUBGROUP_VARIANT=tiled RINGATTN_CHECKS=bounds,loops .gpu/ringattn bench $B > $R/tiled-clamped-$round.md 2>&1
 done
-for t in attention sparse tiled; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse tiled
 cd $R && { for f in *.md; do echo "== $f"; grep -E "^\| subgroup" $f; done; grep -hE "test result|FAILED|panicked|^rc=" test-*.txt; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

@@ -11,8 +11,6 @@ for round in 1 2; do
   .gpu/ringattn bench $B > $R/lazy-$round.md 2>&1
   .gpu/ringattn-prev bench $B > $R/prev-$round.md 2>&1
 done
-for t in attention sparse; do
-  RINGATTN_TIER=subgroup timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+RINGATTN_TIER=subgroup run_tests attention sparse
 cd $R && { for f in *.md; do echo "== $f"; grep -E "^\| subgroup" $f; done; grep -hE "test result|FAILED|panicked|^rc=" test-*.txt; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

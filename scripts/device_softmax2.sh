@@ -23,9 +23,7 @@ for round in 1 2; do
   one all-$round RINGATTN_MATRIX_EXP=fast,pzero,sload
 done
 export RINGATTN_MATRIX_EXP=fast,pzero,sload
-for t in attention sparse; do
-  timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
-done
+run_tests attention sparse
 cd $R && for f in *.md; do echo "== $f"; grep -E "^\| matrix" $f; done > summary.txt
 grep -hE "test result|FAILED|panicked|^rc=" test-*.txt >> summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r
