@@ -192,17 +192,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let e = ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
             x = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * rowv[vrow + rr];
         }
-        let hi = vec4<f16>(hi4(x));
-        let lo = vec4<f16>(x - hi4(x));
+        let xh = hi4(x);
+        let hi = vec4<f16>(xh);
+        let lo = vec4<f16>(x - xh);
         let dst = pbase + rr * PS + 4u * (i % 4u);
-        ps[dst] = hi.x;
-        ps[dst + 1u] = hi.y;
-        ps[dst + 2u] = hi.z;
-        ps[dst + 3u] = hi.w;
-        ps2[dst] = lo.x;
-        ps2[dst + 1u] = lo.y;
-        ps2[dst + 2u] = lo.z;
-        ps2[dst + 3u] = lo.w;
+        //#unroll c 4
+        ps[dst + {c}u] = hi[{c}];
+        ps2[dst + {c}u] = lo[{c}];
+        //#end
     }
     workgroupBarrier();
     //#unroll m $MQ
@@ -231,10 +228,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 x = vec4<f16>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
             }
             let dst = pbase + rr * PS + 4u * (i % 4u);
-            ps[dst] = x.x;
-            ps[dst + 1u] = x.y;
-            ps[dst + 2u] = x.z;
-            ps[dst + 3u] = x.w;
+            //#unroll c 4
+            ps[dst + {c}u] = x[{c}];
+            //#end
         }
         workgroupBarrier();
         //#unroll m $MQ
@@ -389,27 +385,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             if i < BK * D4 {
                 let kx = kr{f} * kscale;
                 let vx = vr{f} * vscale;
-                let kh = vec4<f16>(hi4(kx));
-                let kl = vec4<f16>(kx - hi4(kx));
-                let vh = vec4<f16>(hi4(vx));
-                let vl = vec4<f16>(vx - hi4(vx));
+                let kxh = hi4(kx);
+                let vxh = hi4(vx);
+                let kh = vec4<f16>(kxh);
+                let kl = vec4<f16>(kx - kxh);
+                let vh = vec4<f16>(vxh);
+                let vl = vec4<f16>(vx - vxh);
                 let so = (i / D4) * KSTR + 4u * (i % D4);
-                kst[so] = kh.x;
-                kst[so + 1u] = kh.y;
-                kst[so + 2u] = kh.z;
-                kst[so + 3u] = kh.w;
-                kst2[so] = kl.x;
-                kst2[so + 1u] = kl.y;
-                kst2[so + 2u] = kl.z;
-                kst2[so + 3u] = kl.w;
-                vst[so] = vh.x;
-                vst[so + 1u] = vh.y;
-                vst[so + 2u] = vh.z;
-                vst[so + 3u] = vh.w;
-                vst2[so] = vl.x;
-                vst2[so + 1u] = vl.y;
-                vst2[so + 2u] = vl.z;
-                vst2[so + 3u] = vl.w;
+                //#unroll c 4
+                kst[so + {c}u] = kh[{c}];
+                kst2[so + {c}u] = kl[{c}];
+                vst[so + {c}u] = vh[{c}];
+                vst2[so + {c}u] = vl[{c}];
+                //#end
             }
         }
         //#end
@@ -573,8 +561,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             // P scaled by PSPLIT (P <= 2^RESCALE, so P * PSPLIT <= 2^15): drivers may
             // flush f16 subnormals, which would drop the lo part of every P < 2^-3.
             let px = pv * PSPLIT;
-            ps[prow + c] = f16(hi1(px));
-            ps2[prow + c] = f16(px - hi1(px));
+            let ph = hi1(px);
+            ps[prow + c] = f16(ph);
+            ps2[prow + c] = f16(px - ph);
             //#else
             ps[prow + c] = f16(pv);
             //#endif

@@ -3,7 +3,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{enable_line, render, sources, uniform_buffer, window, Slot, Tier};
+use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, window, Slot, Tier};
 use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
@@ -841,16 +841,7 @@ fn encode_kv_absmax(
         contents: &vec![0u8; nb * s.kv_heads * 8],
         usage: wgpu::BufferUsages::STORAGE,
     });
-    let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("kv_absmax"),
-        layout: &layout.0,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: wk.binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: wv.binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: out.as_entire_binding() },
-        ],
-    });
+    let bg = bind_in_order(ctx, "kv_absmax", &layout.0, &[ub.as_entire_binding(), wk.binding(), wv.binding(), out.as_entire_binding()]);
     pass.set_pipeline(&pipeline);
     pass.set_bind_group(0, &bg, &[]);
     pass.dispatch_workgroups(groups, s.kv_heads as u32, nb as u32);
@@ -1114,22 +1105,15 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 mask_words: mask.map_or(0, |m| (m.shape().block * m.shape().block / 32) as u32),
             };
             let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
-            let mut entries = vec![
-                wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: wq.binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: wk.binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: wv.binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: wo.binding() },
-                wgpu::BindGroupEntry { binding: 5, resource: wl.binding() },
-            ];
+            // The layout's order: params, q, k, v, o, lse, [mask meta, mask bits], [K/V maxima].
+            let mut res = vec![ub.as_entire_binding(), wq.binding(), wk.binding(), wv.binding(), wo.binding(), wl.binding()];
             if let Some(m) = mask {
-                entries.push(wgpu::BindGroupEntry { binding: 6, resource: m.meta.as_entire_binding() });
-                entries.push(wgpu::BindGroupEntry { binding: 7, resource: m.bits.as_entire_binding() });
+                res.extend([m.meta.as_entire_binding(), m.bits.as_entire_binding()]);
             }
             if let Some(m) = &maxima {
-                entries.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource: m.as_entire_binding() });
+                res.push(m.as_entire_binding());
             }
-            let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("flash"), layout: &layout.0, entries: &entries });
+            let bg = bind_in_order(ctx, "flash", &layout.0, &res);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
             kb = ke;

@@ -9,7 +9,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{enable_line, render, sources, uniform_buffer, window, Slot};
+use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, window, Slot};
 use crate::tensor::Dtype;
 
 /// Workgroup size of the gather kernel.
@@ -263,16 +263,7 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
                 dst: side(&wd, &dl)?,
             };
             let ub = uniform_buffer(ctx, "gather params", bytemuck::bytes_of(&params));
-            let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("gather"),
-                layout: &layout.0,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: idx_binding.clone() },
-                    wgpu::BindGroupEntry { binding: 2, resource: ws.binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: wd.binding() },
-                ],
-            });
+            let bg = bind_in_order(ctx, "gather", &layout.0, &[ub.as_entire_binding(), idx_binding.clone(), ws.binding(), wd.binding()]);
             let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);
             let gx = groups.min(max_wg);
             let gy = groups.div_ceil(gx);
@@ -411,10 +402,8 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
                 part_lse: side(3)?,
             };
             let ub = uniform_buffer(ctx, "dilated merge params", bytemuck::bytes_of(&params));
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() }];
-            entries.extend(windows.iter().enumerate().map(|(i, w)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: w.binding() }));
-            let bg =
-                ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some("dilated merge"), layout: &layout.0, entries: &entries });
+            let res: Vec<_> = std::iter::once(ub.as_entire_binding()).chain(windows.iter().map(|w| w.binding())).collect();
+            let bg = bind_in_order(ctx, "dilated merge", &layout.0, &res);
             let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);
             let gx = groups.min(max_wg);
             pass.set_bind_group(0, &bg, &[]);

@@ -2,7 +2,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{enable_line, render, sources, uniform_buffer, Slot};
+use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, Slot};
 use crate::tensor::{GpuTensor, LseBuffer};
 
 /// Mirrors `struct Params` in shaders/merge.wgsl.
@@ -93,17 +93,18 @@ pub fn encode_merge_in_pass(
     fn bind(buf: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: 0, size: std::num::NonZeroU64::new(bytes.div_ceil(4) * 4) })
     }
-    let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("merge"),
-        layout: &layout.0,
-        entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 1, resource: bind(acc.buffer(), acc.size_bytes()) },
-            wgpu::BindGroupEntry { binding: 2, resource: bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4) },
-            wgpu::BindGroupEntry { binding: 3, resource: bind(part.buffer(), part.size_bytes()) },
-            wgpu::BindGroupEntry { binding: 4, resource: bind(part_lse.buffer(), part_lse.numel() as u64 * 4) },
+    let bg = bind_in_order(
+        ctx,
+        "merge",
+        &layout.0,
+        &[
+            ub.as_entire_binding(),
+            bind(acc.buffer(), acc.size_bytes()),
+            bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4),
+            bind(part.buffer(), part.size_bytes()),
+            bind(part_lse.buffer(), part_lse.numel() as u64 * 4),
         ],
-    });
+    );
     let total = (b * n * h) as u32;
     let groups = total.div_ceil(WG);
     let max_wg = lim.max_compute_workgroups_per_dimension;

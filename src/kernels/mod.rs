@@ -358,6 +358,19 @@ pub(crate) fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgp
     ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: wgpu::BufferUsages::UNIFORM })
 }
 
+/// A bind group whose binding i is `resources[i]`, for layouts whose slot i is binding
+/// i (as [`make_layout`] makes them).
+pub(crate) fn bind_in_order(
+    ctx: &GpuContext,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    resources: &[wgpu::BindingResource<'_>],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> =
+        resources.iter().enumerate().map(|(i, r)| wgpu::BindGroupEntry { binding: i as u32, resource: r.clone() }).collect();
+    ctx.device().create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+}
+
 /// Cache of layouts keyed by name (one per context).
 pub(crate) type LayoutPair = Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>;
 
