@@ -313,6 +313,58 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // (`for` runs at most once here: an `if` on values derived from the span loop's
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
+    //#if PIPE
+    // Software-pipelined tile loop: the product S = Q K^T of the next tile is issued
+    // while the softmax of this tile runs (independent work in one barrier interval, so
+    // the tensor cores and the softmax's arithmetic overlap instead of taking turns), and
+    // S needs no barrier of its own. K runs one tile ahead of V: the body for tile t
+    // stores K(t+1) and V(t), prefetches K(t+2) and V(t+1) from storage (clamped to the
+    // last full tile; the products of a tile past it are never used), and keeps S(t+1)
+    // in registers until the softmax of t has read S(t) from workgroup memory.
+    var t = t0;
+    //#unroll m $MQ
+    //#unroll n $KT
+    var s{m}_{n} = coop_mat16x16<f32, C>();
+    //#end
+    //#end
+    for (var once = full_end > t0; once; once = false) {
+        let kbn = (b * p.seq_k + t0) * kv_stride + kvh * D;
+        //#use KV_LOAD
+        //#use K_STORE
+        let kbk = (b * p.seq_k + min(t0 + BK, full_end - BK)) * kv_stride + kvh * D;
+        //#use K_LOAD
+        workgroupBarrier();
+        //#use S_MMA
+        //#use S_STORE
+        workgroupBarrier();
+    }
+    for (; t < full_end;) {
+        for (; t < full_end; t += BK) {
+            if lid == 0u {
+                rescale_flag[0] = 0u;
+            }
+            //#use KV_STORE
+            let kbk = (b * p.seq_k + min(t + 2u * BK, full_end - BK)) * kv_stride + kvh * D;
+            let kbv = (b * p.seq_k + min(t + BK, full_end - BK)) * kv_stride + kvh * D;
+            //#use K_LOAD
+            //#use V_LOAD
+            workgroupBarrier();
+            //#use S_MMA
+            //#use SOFTMAX
+            if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+                break;
+            }
+            //#use S_STORE
+            //#use TILE_PV
+        }
+        for (var once = t < full_end; once; once = false) {
+            //#use RESCALE_O
+            //#use S_STORE
+            //#use TILE_PV
+            t += BK;
+        }
+    }
+    //#else
     for (var once = full_end > t0 && pre != t0; once; once = false) {
         let kbn = (b * p.seq_k + t0) * kv_stride + kvh * D;
         //#use KV_LOAD
@@ -349,6 +401,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             t += BK;
         }
     }
+
+    //#endif
 
     pre = select(NONE, nt0, full_end > t0 && next_full);
 
@@ -459,6 +513,57 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
     //#enddef
+    // The pipelined loop's (PIPE) separate K and V loads (tiles at kbk and kbv), the
+    // store of K alone, and S = Q K^T kept in registers (s{m}_{n}) until S_STORE.
+    //#define K_LOAD
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
+            kpf{f} = coopLoad<coop_mat16x16<f16, B>>(&k[p.k_off + kbk + fo], kv_stride);
+        }
+        //#end
+    //#enddef
+    //#define V_LOAD
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let fo = (fi / DT) * 16u * kv_stride + (fi % DT) * 16u;
+            vpf{f} = coopLoadT<coop_mat16x16<f16, B>>(&v[p.v_off + kbv + fo], kv_stride);
+        }
+        //#end
+    //#enddef
+    //#define K_STORE
+        //#unroll f $FPS
+        {
+            let fi = sg * FPS + {f}u;
+            let so = (fi / DT) * 16u * KSTR + (fi % DT) * 16u;
+            coopStore(kpf{f}, &kst[so], KSTR);
+        }
+        //#end
+    //#enddef
+    //#define S_MMA
+        //#unroll n $KT
+        //#unroll m $MQ
+        s{m}_{n} = coop_mat16x16<f32, C>();
+        //#end
+        //#unroll d $DT
+        {
+            let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
+            //#unroll m $MQ
+            s{m}_{n} = coopMultiplyAdd(qf{m}_{d}, kf, s{m}_{n});
+            //#end
+        }
+        //#end
+        //#end
+    //#enddef
+    //#define S_STORE
+        //#unroll n $KT
+        //#unroll m $MQ
+        coopStoreT(s{m}_{n}, &ss[sbase + {m}u * 16u * SS + {n}u * 16u], SS);
+        //#end
+        //#end
+    //#enddef
     //#endif
 
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile):
@@ -511,7 +616,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#endif
         // @S1
         workgroupBarrier();
+        //#use SOFTMAX
+    //#enddef
 
+    //#define SOFTMAX
         // 2. Online softmax on this tile, LPR lanes per row.
         // @SM0
         let srow = sbase + r * SS;

@@ -217,9 +217,17 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
                                     rolled.push(("ROLLN", "1".into()));
+                                    rolled.push(("PIPE", "0".into()));
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
+                                    }
+                                    // The f16 kernel's pipelined tile loop (PIPE, the default).
+                                    let mut piped = defines.clone();
+                                    piped.push(("PIPE", "1".into()));
+                                    defines.push(("PIPE", "0".into()));
+                                    if dtype == Dtype::F16 && !out.contains(&piped) {
+                                        out.push(piped);
                                     }
                                     if !out.contains(&defines) {
                                         out.push(defines);

@@ -695,6 +695,26 @@ pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static
     ]
 }
 
+/// Whether the f16 matrix kernel runs its software-pipelined tile loop (PIPE in
+/// `flash_matrix.wgsl`: S of the next key tile multiplied while the softmax of this one
+/// runs). Measured on an H100 (BENCHMARKS.md, eighth session; N=16384): 8 % faster at
+/// (1,8,32) and 6 % at (2,4,32) with head_dim 64, 1 % at (2,4,16) and at (1,8,32) with
+/// head_dim 128, but 15 % slower at (2,8,16) with head_dim 128, where the Q and O
+/// fragments alone (`mq` x `head_dim`/16 >= 16 of each) fill the registers and the
+/// held S fragments spill. So: f16, loops unrolled, fewer than 16 Q fragments. `value`
+/// (`RINGATTN_MATRIX_PIPE`) overrides: `0`/`off`/`false` never, `1`/`on`/`true`
+/// wherever the kernel is f16 and unrolled.
+pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled: bool, value: Option<&str>) -> bool {
+    if dtype != Dtype::F16 || rolled {
+        return false;
+    }
+    match value.map(str::trim) {
+        Some("0" | "off" | "false") => false,
+        Some("1" | "on" | "true") => true,
+        _ => cfg.mq * (head_dim as u32 / 16) < 16,
+    }
+}
+
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
     Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
@@ -707,6 +727,8 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
     // (experiment: fewer live fragments, fewer registers).
     let roll = std::env::var("RINGATTN_MATRIX_ROLL").is_ok_and(|v| v == "1");
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
+    let pipe = matrix_pipelined(dtype, &cfg, d, roll, std::env::var("RINGATTN_MATRIX_PIPE").ok().as_deref());
+    defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
     ctx.pipeline_unclamped(&key, &layout.1, || {
@@ -1235,6 +1257,20 @@ mod tests {
         assert!(matrix_config_for(Dtype::F16, 96, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
         assert!(matrix_config_for(Dtype::F32, 128, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
         assert!(MATRIX_CANDIDATES.contains(&(2, 8, 16)));
+    }
+
+    #[test]
+    fn pipelined_loop_where_the_registers_allow() {
+        // f16 only, unrolled only; off at 16+ Q fragments per subgroup ((2,8,16) at 128).
+        assert!(matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, None));
+        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (1, 8, 32)), 128, false, None));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, None));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, true, None));
+        let split = matrix_config_for(Dtype::F32, 64, (2, 4, 16), SG, WG_BYTES, INVOCATIONS).expect("fits");
+        assert!(!matrix_pipelined(Dtype::F32, &split, 64, false, Some("1")));
+        // RINGATTN_MATRIX_PIPE overrides the register rule both ways.
+        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, Some(" on")));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, Some("0")));
     }
 
     #[test]
