@@ -66,8 +66,15 @@ const NONE: u32 = 0xffffffffu;
 
 //#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<$IN>;
+//#if WIDE
+// f16 K and V read as 8-byte units (4 elements; their offsets are multiples of 4: the
+// host checks, else it takes the kernel without WIDE).
+@group(0) @binding(2) var<storage, read> k: array<vec4<f16>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f16>>;
+//#else
 @group(0) @binding(2) var<storage, read> k: array<$IN>;
 @group(0) @binding(3) var<storage, read> v: array<$IN>;
+//#endif
 @group(0) @binding(4) var<storage, read_write> o: array<$IN>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
@@ -253,10 +260,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // and the partial tile in an epilogue with the same body (block TILE).
     //#if SPLIT
     //#else
+    //#if WIDE
+    //#unroll f $NWU
+    var kpf{f} = vec4<f16>();
+    var vpf{f} = vec4<f16>();
+    //#end
+    //#else
     //#unroll f $FPS
     var kpf{f}: coop_mat16x16<f16, B>;
     var vpf{f}: coop_mat16x16<f16, B>;
     //#end
+    //#endif
     //#endif
     // First key of the full tile already prefetched into kpf/vpf (NONE: none).
     //#if SPLIT
@@ -417,8 +431,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var vx = f16(0.0);
             if key < p.k_end {
                 let e = (b * p.seq_k + key) * kv_stride + kvh * D + i % D;
+                //#if WIDE
+                kx = k[p.k_off / 4u + e / 4u][e % 4u];
+                vx = v[p.v_off / 4u + e / 4u][e % 4u];
+                //#else
                 kx = k[p.k_off + e];
                 vx = v[p.v_off + e];
+                //#endif
             }
             kst[(i / D) * KSTR + i % D] = kx;
             vst[(i / D) * KSTR + i % D] = vx;
@@ -493,6 +512,70 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // kbn into fragments (kpf/vpf, FPS of K and of V per subgroup), KV_STORE writes
     // them to kst/vst. (coopLoad from storage becomes scalar 2-byte loads on NVIDIA's
     // driver, yet plain loads with element stores measured slower: BENCHMARKS.md.)
+    //#if WIDE
+    // Wide staging: invocation unit i of a tile (NWU per invocation) is elements
+    // 4 (i % D4) .. +3 of the tile's key i / D4, one 8-byte load from storage and four
+    // element stores at a 8-byte aligned offset of kst/vst (the rows are as in storage).
+    //#define KV_LOAD
+        //#unroll f $NWU
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                let u = (kbn + (i / D4) * kv_stride) / 4u + i % D4;
+                kpf{f} = k[p.k_off / 4u + u];
+                vpf{f} = v[p.v_off / 4u + u];
+            }
+        }
+        //#end
+    //#enddef
+    //#define KV_STORE
+        //#unroll f $NWU
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                let so = (i / D4) * KSTR + 4u * (i % D4);
+                //#unroll c 4
+                kst[so + {c}u] = kpf{f}[{c}];
+                vst[so + {c}u] = vpf{f}[{c}];
+                //#end
+            }
+        }
+        //#end
+    //#enddef
+    //#define K_LOAD
+        //#unroll f $NWU
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                kpf{f} = k[p.k_off / 4u + (kbk + (i / D4) * kv_stride) / 4u + i % D4];
+            }
+        }
+        //#end
+    //#enddef
+    //#define V_LOAD
+        //#unroll f $NWU
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                vpf{f} = v[p.v_off / 4u + (kbv + (i / D4) * kv_stride) / 4u + i % D4];
+            }
+        }
+        //#end
+    //#enddef
+    //#define K_STORE
+        //#unroll f $NWU
+        {
+            let i = lid + {f}u * WG;
+            if i < BK * D4 {
+                let so = (i / D4) * KSTR + 4u * (i % D4);
+                //#unroll c 4
+                kst[so + {c}u] = kpf{f}[{c}];
+                //#end
+            }
+        }
+        //#end
+    //#enddef
+    //#else
     //#define KV_LOAD
         //#unroll f $FPS
         {
@@ -542,6 +625,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
     //#enddef
+    //#endif
     //#define S_MMA
         //#unroll n $KT
         //#unroll m $MQ

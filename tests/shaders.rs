@@ -216,19 +216,23 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     let mut defines = matrix_defines(dtype, d, &cfg);
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
-                                    rolled.push(("ROLLN", "1".into()));
-                                    rolled.push(("PIPE", "0".into()));
+                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", "0".into())]);
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
                                     }
-                                    // The f16 kernel's pipelined tile loop (PIPE, the default).
-                                    let mut piped = defines.clone();
-                                    piped.push(("PIPE", "1".into()));
-                                    defines.push(("PIPE", "0".into()));
-                                    if dtype == Dtype::F16 && !out.contains(&piped) {
-                                        out.push(piped);
+                                    // f16: the pipelined tile loop (PIPE) and K/V read as 4-element
+                                    // units (WIDE), as the library builds them, and each one off.
+                                    if dtype == Dtype::F16 {
+                                        for (pipe, wide) in [("1", "1"), ("0", "1"), ("1", "0")] {
+                                            let mut v = defines.clone();
+                                            v.extend([("PIPE", pipe.into()), ("WIDE", wide.into())]);
+                                            if !out.contains(&v) {
+                                                out.push(v);
+                                            }
+                                        }
                                     }
+                                    defines.extend([("PIPE", "0".into()), ("WIDE", "0".into())]);
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }

@@ -682,6 +682,8 @@ pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static
         ("LPR", lpr.to_string()),
         ("MQ", cfg.mq.to_string()),
         ("FPS", ((cfg.bk / 16) * (d as u32 / 16) / cfg.w).to_string()),
+        // WIDE: 4-element units of the K (and of the V) tile each invocation stages.
+        ("NWU", (cfg.bk * d as u32 / 4).div_ceil(cfg.w * sg).to_string()),
         // Split kernel: vec4 of the K (and of the V) tile each invocation loads.
         ("NPF", (cfg.bk * d as u32 / 4).div_ceil(cfg.w * sg).to_string()),
         ("PREG", preg.to_string()),
@@ -721,7 +723,31 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
 }
 
 fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
+    matrix_pipeline_with(ctx, dtype, d, cfg, sparse, wide)
+}
+
+/// Whether the f16 matrix kernel reads K and V from storage as 8-byte units (WIDE in
+/// `flash_matrix.wgsl`) rather than as cooperative-matrix fragments, which NVIDIA's
+/// driver turns into scalar 2-byte loads. f16 only, unless `RINGATTN_MATRIX_WIDE`
+/// (`value`) is `0`, `off` or `false`. The units need K and V to start at a multiple of
+/// 4 elements in their bindings, which holds for every launch: tensors own their buffers
+/// and a batch group's window starts at a multiple of seq_k x kv_heads x head_dim
+/// elements, head_dim a multiple of 16 on this tier (checked in [`encode_keys`]).
+pub fn matrix_wide(dtype: Dtype, value: Option<&str>) -> bool {
+    dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+}
+
+fn matrix_pipeline_with(
+    ctx: &GpuContext,
+    dtype: Dtype,
+    d: usize,
+    cfg: TileConfig,
+    sparse: bool,
+    wide: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(dtype, d, &cfg);
+    defines.push(("WIDE", if wide { "1" } else { "0" }.to_string()));
     defines.push(("SPARSE", sparse_flag(sparse)));
     // RINGATTN_MATRIX_ROLL=1 keeps the loops over a tile's 16-key blocks as loops
     // (experiment: fewer live fragments, fewer registers).
@@ -1087,6 +1113,10 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         let wq = window(args.q.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
         let wk = window(args.k.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
+        debug_assert!(
+            prep.tier != Tier::Matrix || (wk.elem_off % 4 == 0 && wv.elem_off % 4 == 0),
+            "K/V windows must start at multiples of 4 elements (matrix_wide)"
+        );
         let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
         let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
         let mut kb = k0;
