@@ -67,8 +67,8 @@ const NONE: u32 = 0xffffffffu;
 //#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<$IN>;
 //#if WIDE
-// f16 K and V read as 8-byte units (4 elements; their offsets are multiples of 4: the
-// host checks, else it takes the kernel without WIDE).
+// f16 K and V read as 8-byte units of 4 elements (their offsets are multiples of 4: see
+// flash::matrix_wide).
 @group(0) @binding(2) var<storage, read> k: array<vec4<f16>>;
 @group(0) @binding(3) var<storage, read> v: array<vec4<f16>>;
 //#else

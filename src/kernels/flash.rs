@@ -699,13 +699,13 @@ pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static
 
 /// Whether the f16 matrix kernel runs its software-pipelined tile loop (PIPE in
 /// `flash_matrix.wgsl`: S of the next key tile multiplied while the softmax of this one
-/// runs). Measured on an H100 (BENCHMARKS.md, eighth session; N=16384): 8 % faster at
-/// (1,8,32) and 6 % at (2,4,32) with head_dim 64, 1 % at (2,4,16) and at (1,8,32) with
-/// head_dim 128, but 15 % slower at (2,8,16) with head_dim 128, where the Q and O
-/// fragments alone (`mq` x `head_dim`/16 >= 16 of each) fill the registers and the
-/// held S fragments spill. So: f16, loops unrolled, fewer than 16 Q fragments. `value`
-/// (`RINGATTN_MATRIX_PIPE`) overrides: `0`/`off`/`false` never, `1`/`on`/`true`
-/// wherever the kernel is f16 and unrolled.
+/// runs). Measured on an H100 with the wide K/V loads (BENCHMARKS.md, eighth session;
+/// N=16384): 3 % faster at (2,4,16) and 9 % at (1,8,32) with head_dim 64, 8 % at
+/// (1,8,32) with 128, but 1 % slower at (2,8,16) with 128 (15 % before the wide loads),
+/// where the Q and O fragments alone (`mq` x `head_dim`/16 >= 16 of each) fill the
+/// registers and the held S fragments spill. So: f16, loops unrolled, fewer than 16 Q
+/// fragments. `value` (`RINGATTN_MATRIX_PIPE`) overrides: `0`/`off`/`false` never,
+/// `1`/`on`/`true` wherever the kernel is f16 and unrolled.
 pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled: bool, value: Option<&str>) -> bool {
     if dtype != Dtype::F16 || rolled {
         return false;
@@ -727,13 +727,16 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
     matrix_pipeline_with(ctx, dtype, d, cfg, sparse, wide)
 }
 
-/// Whether the f16 matrix kernel reads K and V from storage as 8-byte units (WIDE in
-/// `flash_matrix.wgsl`) rather than as cooperative-matrix fragments, which NVIDIA's
-/// driver turns into scalar 2-byte loads. f16 only, unless `RINGATTN_MATRIX_WIDE`
-/// (`value`) is `0`, `off` or `false`. The units need K and V to start at a multiple of
-/// 4 elements in their bindings, which holds for every launch: tensors own their buffers
-/// and a batch group's window starts at a multiple of seq_k x kv_heads x head_dim
-/// elements, head_dim a multiple of 16 on this tier (checked in [`encode_keys`]).
+/// Whether the f16 matrix kernel reads K and V from storage as 8-byte units of 4
+/// elements (WIDE in `flash_matrix.wgsl`) instead of as cooperative-matrix fragments,
+/// which NVIDIA's driver turns into scalar 2-byte loads (on an H100 the wide loads made
+/// the kernel 26 % faster at head_dim 64, 17 % at 128: BENCHMARKS.md). f16 only: the
+/// split f32 kernel's K/V read as 16-byte units measured 27 % / 22 % slower than its
+/// four scalar loads per vec4. `value` (`RINGATTN_MATRIX_WIDE`) `0`, `off` or `false`
+/// turns it off. The units need K and V to start at a multiple of 4 elements in their
+/// bindings, which holds for every launch: tensors own their buffers and a batch
+/// group's window starts at a multiple of seq_k x kv_heads x head_dim elements, head_dim
+/// a multiple of 16 on this tier (checked in [`encode_keys`]).
 pub fn matrix_wide(dtype: Dtype, value: Option<&str>) -> bool {
     dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
 }
@@ -1301,6 +1304,9 @@ mod tests {
         // RINGATTN_MATRIX_PIPE overrides the register rule both ways.
         assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, Some(" on")));
         assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, Some("0")));
+        // Wide K/V loads: on unless turned off.
+        assert!(matrix_wide(Dtype::F16, None) && matrix_wide(Dtype::F16, Some("1")) && !matrix_wide(Dtype::F16, Some(" off")));
+        assert!(!matrix_wide(Dtype::F32, None));
     }
 
     #[test]
