@@ -214,9 +214,13 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                             for invocations in [256, 1024] {
                                 if let Some(cfg) = matrix_config_for(dtype, d, shape, sg, wg_bytes, invocations) {
                                     let mut defines = matrix_defines(dtype, d, &cfg);
+                                    // WIDE as the library builds it without RINGATTN_MATRIX_WIDE=0 is
+                                    // on for f16, and stays on where fragment staging does not fit.
+                                    let staged = ringattn::kernels::flash::fragment_staging_fits(d, &cfg);
+                                    let wide_off = if dtype == Dtype::F16 && !staged { "1" } else { "0" };
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
-                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", "0".into())]);
+                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", wide_off.into())]);
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
@@ -224,7 +228,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // f16: the pipelined tile loop (PIPE) and K/V read as 4-element
                                     // units (WIDE), as the library builds them, and each one off.
                                     if dtype == Dtype::F16 {
-                                        for (pipe, wide) in [("1", "1"), ("0", "1"), ("1", "0")] {
+                                        for (pipe, wide) in [("1", "1"), ("0", "1"), ("1", wide_off)] {
                                             let mut v = defines.clone();
                                             v.extend([("PIPE", pipe.into()), ("WIDE", wide.into())]);
                                             if !out.contains(&v) {
@@ -232,7 +236,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                             }
                                         }
                                     }
-                                    defines.extend([("PIPE", "0".into()), ("WIDE", "0".into())]);
+                                    defines.extend([("PIPE", "0".into()), ("WIDE", wide_off.into())]);
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }

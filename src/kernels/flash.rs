@@ -491,7 +491,7 @@ fn env_matrix_shape() -> Option<MatrixShape> {
 /// Every tile shape the tuner tries. Two came from sweeps on an H100 (2026-11-26,
 /// BENCHMARKS.md): (2,4,16) at head_dim 64 (N=16384: 6.00 ms against 7.41 for (1,8,32)
 /// then, 4.80 against 7.06-7.63 for the other 16-key shapes now) and (2,8,16) at 128
-/// (8.10 ms against 9.99 for (1,8,32); it needs head_dim/16 to be a multiple of 8).
+/// (8.10 ms against 9.99 for (1,8,32); at other head dims it needs the wide staging).
 pub const MATRIX_CANDIDATES: &[MatrixShape] =
     &[(1, 4, 32), (1, 8, 32), (2, 4, 32), (2, 4, 16), (2, 8, 16), (1, 4, 64), (2, 2, 32), (2, 2, 64), (1, 2, 64)];
 
@@ -523,7 +523,6 @@ pub fn matrix_config_for(dtype: Dtype, head_dim: usize, shape: MatrixShape, sg: 
         || sg < rs
         || !sg.is_multiple_of(rs)
         || sg > 64
-        || !((bk / 16) * (head_dim as u32 / 16)).is_multiple_of(w)
     {
         return None;
     }
@@ -723,7 +722,8 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
 }
 
 fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
+    // RINGATTN_MATRIX_WIDE=0 is honoured where the fragment staging fits the tiles.
+    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref()) || (dtype == Dtype::F16 && !fragment_staging_fits(d, &cfg));
     matrix_pipeline_with(ctx, dtype, d, cfg, sparse, wide)
 }
 
@@ -739,6 +739,13 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
 /// a multiple of 16 on this tier (checked in [`encode_keys`]).
 pub fn matrix_wide(dtype: Dtype, value: Option<&str>) -> bool {
     dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+}
+
+/// Whether the f16 kernel without WIDE can stage K/V tiles as fragments: each of the
+/// `w` subgroups copies the same number of the tile's (bk/16) x (head_dim/16) fragments.
+/// (The wide staging has no such condition: (2,8,16) fits head_dim 64 only with it.)
+pub fn fragment_staging_fits(head_dim: usize, cfg: &TileConfig) -> bool {
+    cfg.w > 0 && ((cfg.bk / 16) * (head_dim as u32 / 16)).is_multiple_of(cfg.w)
 }
 
 fn matrix_pipeline_with(
@@ -1281,13 +1288,16 @@ mod tests {
     }
 
     #[test]
-    fn eight_subgroup_tiles_need_a_fragment_per_subgroup() {
-        // (2,8,16): 256-row tiles, one K and one V fragment per subgroup and tile, so
-        // head_dim/16 must be a multiple of 8 (128 yes, 64 and 96 no); it fits 48 KiB in
-        // f16 only (the split kernel's second K/V/P areas do not).
-        assert_eq!(matrix_config_for(Dtype::F16, 128, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).map(|c| (c.bq, c.bk)), Some((256, 16)));
-        assert!(matrix_config_for(Dtype::F16, 64, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
-        assert!(matrix_config_for(Dtype::F16, 96, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
+    fn eight_subgroup_tiles_fit_f16_with_wide_staging() {
+        // (2,8,16): 256-row tiles; it fits 48 KiB in f16 only (the split kernel's second
+        // K/V/P areas do not). Staged as fragments it needs one K and one V fragment per
+        // subgroup (head_dim/16 a multiple of 8: 128 yes, 64 and 96 no); the wide staging
+        // (the default) has no such condition.
+        for d in [64, 96, 128] {
+            let c = matrix_config_for(Dtype::F16, d, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).expect("fits");
+            assert_eq!((c.bq, c.bk), (256, 16));
+            assert_eq!(fragment_staging_fits(d, &c), d == 128, "d={d}");
+        }
         assert!(matrix_config_for(Dtype::F32, 128, (2, 8, 16), SG, WG_BYTES, INVOCATIONS).is_none());
         assert!(MATRIX_CANDIDATES.contains(&(2, 8, 16)));
     }
