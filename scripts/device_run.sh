@@ -33,3 +33,20 @@ run_tests() {
     timeout 200 .gpu/$t --test-threads 2 > $R/test-$t.txt 2>&1; echo "rc=$?" >> $R/test-$t.txt
   done
 }
+
+# kernel_table: a fresh tile search (f16, f32; cache $R/tiles.json), then every tier's
+# table (matrix f16/f32 at N = 1K..64K, D = 64/128, causal both; subgroup f32 at 4K and
+# 16K, non-causal) and SDPA (flash fp16, efficient fp16/fp32) at the same shapes, in the
+# same call on the same card: $R/tune.txt, bench.*, subgroup.*, sdpa.*; kernel_summary
+# prints the lines that matter.
+kernel_table() {
+  export RINGATTN_TUNE_CACHE=$R/tiles.json
+  .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
+  local S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
+  .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16,f32 $S --json $R/bench.json > $R/bench.md 2>&1
+  .gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal off --reps 5 --max-seconds 3 --json $R/subgroup.json > $R/subgroup.md 2>&1
+  timeout 240 python3 benches/python/sdpa_baseline.py --backends flash,efficient --dtypes f16,f32 $S --json $R/sdpa.json > $R/sdpa.txt 2>&1
+}
+kernel_summary() {
+  grep -E "^best" $R/tune.txt; grep -hE "^\| (matrix|subgroup)" $R/bench.md $R/subgroup.md; grep -E "flash|efficient" $R/sdpa.txt
+}

@@ -13,11 +13,6 @@ for round in 1 2; do
   RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/so0-128-$round.md 2>&1
   RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/so1-128-$round.md 2>&1
 done
-export RINGATTN_TUNE_CACHE=$R/tiles.json
-.gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
-S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
-.gpu/ringattn bench --no-progress --tiers matrix --dtypes f16,f32 $S --json $R/bench.json > $R/bench.md 2>&1
-.gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal off --reps 5 --max-seconds 3 --json $R/subgroup.json > $R/subgroup.md 2>&1
-timeout 240 python3 benches/python/sdpa_baseline.py --backends flash,efficient --dtypes f16,f32 $S --json $R/sdpa.json > $R/sdpa.txt 2>&1
-cd $R && { cat gpu.txt; for f in so*.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; grep -E "^best" tune.txt; grep -hE "^\| (matrix|subgroup)" bench.md subgroup.md; grep -E "flash|efficient" sdpa.txt; } > summary.txt; cat summary.txt
+kernel_table
+cd $R && { cat gpu.txt; for f in so*.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; kernel_summary; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

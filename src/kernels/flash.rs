@@ -516,14 +516,7 @@ pub fn matrix_config_for(dtype: Dtype, head_dim: usize, shape: MatrixShape, sg: 
     }
     let (mq, w, bk) = shape;
     let rs = 16 * mq;
-    if mq == 0
-        || w == 0
-        || bk == 0
-        || bk % 16 != 0
-        || sg < rs
-        || !sg.is_multiple_of(rs)
-        || sg > 64
-    {
+    if mq == 0 || w == 0 || bk == 0 || bk % 16 != 0 || sg < rs || !sg.is_multiple_of(rs) || sg > 64 {
         return None;
     }
     let tile = TileConfig { bq: w * rs, bk, r: sg / rs, variant: SgVariant::Shuffle, mq, w, m: 1 };
