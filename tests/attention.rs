@@ -305,7 +305,7 @@ impl Drawn {
         // kv_heads in {1, heads/2, heads}, always a divisor of heads.
         let kv_heads = match self.kv {
             0 => 1,
-            1 if self.heads % 2 == 0 => self.heads / 2,
+            1 if self.heads.is_multiple_of(2) => self.heads / 2,
             1 => 1,
             _ => self.heads,
         };

@@ -362,7 +362,7 @@ fn batch_split_under_binding_limit_is_correct() {
             let batch = (SMALL_BINDING as usize / per_b) + 3; // total > limit
             let s = Shape { batch, seq_q: 61, seq_k: 67, heads: 3, kv_heads: 1, head_dim: 80 };
             assert!((s.q_len() * es) as u64 > SMALL_BINDING);
-            assert!(per_b as u64 % align as u64 != 0 || align <= 4, "slices happen to be aligned");
+            assert!(!(per_b as u64).is_multiple_of(align as u64) || align <= 4, "slices happen to be aligned");
             let case = common::Case { shape: s, dtype, causal, scale: None, tier: Tier::Portable };
             let (eo, el) = common::run_case(&c, &case);
             eprintln!("split over batch: {s:?} {dtype:?} causal={causal}: rel err O {eo:.3e}, LSE {el:.3e} (align {align})");

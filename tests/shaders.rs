@@ -50,7 +50,7 @@ const BCAST_SUBGROUP_SIZES: [u32; 4] = [4, 8, 16, 32];
 fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
     let d4 = head_dim as u32 / 4;
     let mut r = 1;
-    while r * 2 <= sg_min.max(1) && d4 % (r * 2) == 0 && d4 / (r * 2) >= 4 {
+    while r * 2 <= sg_min.max(1) && d4.is_multiple_of(r * 2) && d4 / (r * 2) >= 4 {
         r *= 2;
     }
     r

@@ -32,7 +32,7 @@ fn truth(p: &Pattern, nq: usize, nk: usize, block: usize, i: usize, j: usize) ->
         Pattern::Window { left, right } => kj - (qi + diag) >= -(*left as i64) && kj - (qi + diag) <= *right as i64,
         Pattern::Global(g) => i < *g || j < *g,
         Pattern::Dilated { segment, rate, offset } => {
-            let sel = |x: usize| x % segment >= *offset && (x % segment - offset) % rate == 0;
+            let sel = |x: usize| x % segment >= *offset && (x % segment - offset).is_multiple_of(*rate);
             i / segment == j / segment && sel(i) && sel(j)
         }
         Pattern::Blocks { cols, keep, .. } => keep[(i / block) * cols + j / block],

@@ -1117,7 +1117,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         let wk = window(args.k.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         debug_assert!(
-            prep.tier != Tier::Matrix || (wk.elem_off % 4 == 0 && wv.elem_off % 4 == 0),
+            prep.tier != Tier::Matrix || (wk.elem_off.is_multiple_of(4) && wv.elem_off.is_multiple_of(4)),
             "K/V windows must start at multiples of 4 elements (matrix_wide)"
         );
         let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
