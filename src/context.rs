@@ -37,6 +37,9 @@ pub struct Capabilities {
     pub subgroup_max_size: u32,
     pub timestamp_query: bool,
     pub cooperative_matrix: Vec<CoopShape>,
+    /// Shaders may use f16-precision values held in f32 (`unpack2x16float`:
+    /// `DownlevelFlags::SHADER_F16_IN_F32`); false when the adapter is unknown.
+    pub shader_f16_in_f32: bool,
     pub limits: wgpu::Limits,
     /// Some drivers stop every loop of an invocation after a fixed total number of
     /// iterations (Mesa's llvmpipe/lavapipe: 65535 back-edges per invocation, summed
@@ -45,7 +48,7 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    fn from_parts(features: wgpu::Features, limits: wgpu::Limits, info: &wgpu::AdapterInfo, coop: Vec<CoopShape>) -> Self {
+    fn from_parts(features: wgpu::Features, limits: wgpu::Limits, info: &wgpu::AdapterInfo, coop: Vec<CoopShape>, downlevel: wgpu::DownlevelFlags) -> Self {
         let subgroup = features.contains(wgpu::Features::SUBGROUP);
         let coop_ok = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         Capabilities {
@@ -55,6 +58,7 @@ impl Capabilities {
             subgroup_max_size: if subgroup { info.subgroup_max_size } else { 0 },
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             cooperative_matrix: if coop_ok { coop } else { Vec::new() },
+            shader_f16_in_f32: downlevel.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
             limits,
             max_loop_iterations: is_llvmpipe(info).then_some(65535),
         }
@@ -295,7 +299,8 @@ impl GpuContext {
         }
         .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         let coop = coop_shapes(&adapter);
-        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
+        let downlevel = adapter.get_downlevel_capabilities().flags;
+        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop, downlevel);
         let mut ctx = Self::assemble(Some(adapter), info, device, queue, caps);
         ctx.host_import = host_import;
         // Our own device: errors outside a scope are recorded, never a panic.
@@ -321,7 +326,8 @@ impl GpuContext {
             i
         });
         let coop = adapter.map(coop_shapes).unwrap_or_default();
-        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop);
+        let downlevel = adapter.map(|a| a.get_downlevel_capabilities().flags).unwrap_or(wgpu::DownlevelFlags::empty());
+        let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop, downlevel);
         Self::assemble(adapter.cloned(), info, device, queue, caps)
     }
 

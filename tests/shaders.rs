@@ -220,7 +220,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     let wide_off = if dtype == Dtype::F16 && !staged { "1" } else { "0" };
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
-                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", wide_off.into())]);
+                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", wide_off.into()), ("UNPACK", "0".into())]);
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
@@ -228,15 +228,17 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // f16: the pipelined tile loop (PIPE) and K/V read as 4-element
                                     // units (WIDE), as the library builds them, and each one off.
                                     if dtype == Dtype::F16 {
-                                        for (pipe, wide) in [("1", "1"), ("0", "1"), ("1", wide_off)] {
+                                        // UNPACK: the wide units as u32 pairs (adapters with
+                                        // SHADER_F16_IN_F32), else vec4<f16>.
+                                        for (pipe, wide, unpack) in [("1", "1", "1"), ("0", "1", "1"), ("1", "1", "0"), ("1", wide_off, "0")] {
                                             let mut v = defines.clone();
-                                            v.extend([("PIPE", pipe.into()), ("WIDE", wide.into())]);
+                                            v.extend([("PIPE", pipe.into()), ("WIDE", wide.into()), ("UNPACK", unpack.into())]);
                                             if !out.contains(&v) {
                                                 out.push(v);
                                             }
                                         }
                                     }
-                                    defines.extend([("PIPE", "0".into()), ("WIDE", wide_off.into())]);
+                                    defines.extend([("PIPE", "0".into()), ("WIDE", wide_off.into()), ("UNPACK", "0".into())]);
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }
@@ -300,13 +302,20 @@ fn strip_comments(src: &str) -> String {
 }
 
 /// Naga validation capabilities a rendered module needs, on top of naga's defaults
-/// (what every wgpu device has): from its `enable` directives, and SUBGROUP when it
-/// uses subgroup built-ins (wgpu grants those with Features::SUBGROUP, no directive).
+/// (what every wgpu device has): from its `enable` directives, SUBGROUP when it uses
+/// subgroup built-ins (wgpu grants those with Features::SUBGROUP, no directive) and
+/// SHADER_FLOAT16_IN_FLOAT32 when it unpacks f16 pairs.
 fn capabilities_for(src: &str) -> naga::valid::Capabilities {
     use naga::valid::Capabilities as C;
     let mut caps = C::default();
-    if strip_comments(src).contains("subgroup") {
+    let code = strip_comments(src);
+    if code.contains("subgroup") {
         caps |= C::SUBGROUP | C::SUBGROUP_BARRIER;
+    }
+    // f16 precision in f32 values (wgpu grants it with DownlevelFlags::SHADER_F16_IN_F32;
+    // the matrix tier checks for it).
+    if code.contains("unpack2x16float") {
+        caps |= C::SHADER_FLOAT16_IN_FLOAT32;
     }
     for line in src.lines() {
         let line = line.trim();

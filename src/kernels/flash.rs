@@ -751,6 +751,8 @@ fn matrix_pipeline_with(
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(dtype, d, &cfg);
     defines.push(("WIDE", if wide { "1" } else { "0" }.to_string()));
+    // The wide units as u32 pairs, where f16 values may be unpacked into f32.
+    defines.push(("UNPACK", if wide && ctx.capabilities().shader_f16_in_f32 { "1" } else { "0" }.to_string()));
     defines.push(("SPARSE", sparse_flag(sparse)));
     // RINGATTN_MATRIX_ROLL=1 keeps the loops over a tile's 16-key blocks as loops
     // (experiment: fewer live fragments, fewer registers).

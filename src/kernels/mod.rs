@@ -398,6 +398,7 @@ mod tests {
         defines.push(("ROLLN", "0".into()));
         defines.push(("PIPE", "0".into()));
         defines.push(("WIDE", "0".into()));
+        defines.push(("UNPACK", "0".into()));
         let src = render(sources::FLASH_MATRIX, &defines);
         assert!(!src.contains("//#use"), "unexpanded block");
         assert!(src.contains("let tl = t + BK;") && src.contains("kr0 = vec4<f32>(k["), "register loads missing");

@@ -1,0 +1,21 @@
+#!/bin/bash
+# The f16 matrix kernel's wide K/V units loaded as two u32 and stored through
+# unpack2x16float and f16 conversions (eighth session, 2026-11-26; the vec4<f16> form's
+# four 2-byte stores were not merged), one call on a 1-GPU machine: the attention and
+# sparse tests, then the kernel against the previous build (.gpu/ringattn-prev) at the
+# H100's picks, causal both, two rounds.
+source scripts/device_run.sh
+results
+run_tests attention sparse
+B="--no-progress --tiers matrix --causal both --reps 5 --max-seconds 3 --seqs 4096,16384"
+for round in 1 2; do
+  for bin in ringattn ringattn-prev; do
+    RINGATTN_MATRIX_CFG=2,4,16 .gpu/$bin bench $B --dtypes f16 --head-dims 64 > $R/$bin-64-$round.md 2>&1
+    RINGATTN_MATRIX_CFG=2,8,16 .gpu/$bin bench $B --dtypes f16 --head-dims 128 > $R/$bin-128-$round.md 2>&1
+  done
+done
+# The driver's code of the new kernel at (2,4,16) D=64 (blob for scripts/sass_from_cache.py).
+RINGATTN_DUMP_WGSL=$R/wgsl RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims 64 > /dev/null 2>&1
+mkdir -p $R/dump; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $R/wgsl/flash_matrix*.wgsl > $R/stats.txt 2>&1
+cd $R && { cat gpu.txt; grep -hE "test result|FAILED|panicked|^rc=" test-*.txt; for f in *.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; } > summary.txt; cat summary.txt
+cd $OUT && tar czf r.tgz r && rm -rf r
