@@ -1,8 +1,8 @@
 #!/bin/bash
-# Eighth session (2026-11-26), last check on a 1-GPU machine: the UNPACK form chosen by
-# the adapter's SHADER_F16_IN_F32 (attention and sparse tests, then the H100's picks at
-# N=4096/16384, and the vec4<f16> form in the same call through RINGATTN_MATRIX_PATCH is
-# not possible: UNPACK is a define, so the earlier call's figures serve as the baseline).
+# Eighth session (2026-11-26), last check on a 1-GPU machine of the final build, whose
+# f16 matrix kernel takes the UNPACK form by the adapter's SHADER_F16_IN_F32: the
+# attention and sparse tests, then the H100's picks at N = 4K..64K, causal both (the
+# vec4<f16> form's figures: the previous call, scripts/device_unpack.sh).
 source scripts/device_run.sh
 results
 run_tests attention sparse
