@@ -48,7 +48,13 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    fn from_parts(features: wgpu::Features, limits: wgpu::Limits, info: &wgpu::AdapterInfo, coop: Vec<CoopShape>, downlevel: wgpu::DownlevelFlags) -> Self {
+    fn from_parts(
+        features: wgpu::Features,
+        limits: wgpu::Limits,
+        info: &wgpu::AdapterInfo,
+        coop: Vec<CoopShape>,
+        downlevel: wgpu::DownlevelFlags,
+    ) -> Self {
         let subgroup = features.contains(wgpu::Features::SUBGROUP);
         let coop_ok = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         Capabilities {
