@@ -50,3 +50,16 @@ kernel_table() {
 kernel_summary() {
   grep -E "^best" $R/tune.txt; grep -hE "^\| (matrix|subgroup)" $R/bench.md $R/subgroup.md; grep -E "flash|efficient" $R/sdpa.txt
 }
+
+# ab_prev_picks: the f16 matrix kernel at the H100's picks ((2,4,16) at head_dim 64,
+# (2,8,16) at 128), N=4096/16384, causal both, with this build (.gpu/ringattn) and the
+# previous one (.gpu/ringattn-prev), two rounds: $R/{ringattn,ringattn-prev}-{64,128}-N.md.
+ab_prev_picks() {
+  local B="--no-progress --tiers matrix --causal both --reps 5 --max-seconds 3 --seqs 4096,16384"
+  for round in 1 2; do
+    for bin in ringattn ringattn-prev; do
+      RINGATTN_MATRIX_CFG=2,4,16 .gpu/$bin bench $B --dtypes f16 --head-dims 64 > $R/$bin-64-$round.md 2>&1
+      RINGATTN_MATRIX_CFG=2,8,16 .gpu/$bin bench $B --dtypes f16 --head-dims 128 > $R/$bin-128-$round.md 2>&1
+    done
+  done
+}

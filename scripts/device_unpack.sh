@@ -7,13 +7,7 @@
 source scripts/device_run.sh
 results
 run_tests attention sparse
-B="--no-progress --tiers matrix --causal both --reps 5 --max-seconds 3 --seqs 4096,16384"
-for round in 1 2; do
-  for bin in ringattn ringattn-prev; do
-    RINGATTN_MATRIX_CFG=2,4,16 .gpu/$bin bench $B --dtypes f16 --head-dims 64 > $R/$bin-64-$round.md 2>&1
-    RINGATTN_MATRIX_CFG=2,8,16 .gpu/$bin bench $B --dtypes f16 --head-dims 128 > $R/$bin-128-$round.md 2>&1
-  done
-done
+ab_prev_picks
 # The driver's code of the new kernel at (2,4,16) D=64 (blob for scripts/sass_from_cache.py).
 RINGATTN_DUMP_WGSL=$R/wgsl RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims 64 > /dev/null 2>&1
 mkdir -p $R/dump; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $R/wgsl/flash_matrix*.wgsl > $R/stats.txt 2>&1

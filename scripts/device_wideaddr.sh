@@ -4,16 +4,14 @@
 # one call on a 1-GPU machine: the attention and sparse tests (f64 reference, causal and
 # masked cases), then the kernel against the previous build (.gpu/ringattn-prev) at the
 # H100's picks, causal both, two rounds; and the K/V store offset with its factor 4
-# outermost (rendered shader patched).
+# outermost (rendered shader patched; the recorded run interleaved these with the A/B
+# rounds, before the A/B loop moved into ab_prev_picks).
 source scripts/device_run.sh
 results
 run_tests attention sparse
+ab_prev_picks
 B="--no-progress --tiers matrix --causal both --reps 5 --max-seconds 3 --seqs 4096,16384"
 for round in 1 2; do
-  for bin in ringattn ringattn-prev; do
-    RINGATTN_MATRIX_CFG=2,4,16 .gpu/$bin bench $B --dtypes f16 --head-dims 64 > $R/$bin-64-$round.md 2>&1
-    RINGATTN_MATRIX_CFG=2,8,16 .gpu/$bin bench $B --dtypes f16 --head-dims 128 > $R/$bin-128-$round.md 2>&1
-  done
   P='let so = (i / D4) * KSTR + 4u * (i % D4);=>let so = 4u * ((i / D4) * (KSTR / 4u) + i % D4);'
   RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --dtypes f16 --head-dims 64 > $R/so-64-$round.md 2>&1
   RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --dtypes f16 --head-dims 128 > $R/so-128-$round.md 2>&1
