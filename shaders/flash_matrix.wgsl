@@ -282,7 +282,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kv4 = p.kv_heads * D4;
     let kbase4 = p.k_off / 4u + b * p.seq_k * kv4 + kvh * D4;
     let vbase4 = p.v_off / 4u + b * p.seq_k * kv4 + kvh * D4;
-    //#unroll f $NWU
+    //#unroll f $NPF
     //#if UNPACK
     var kpf{f} = vec2<u32>();
     var vpf{f} = vec2<u32>();
@@ -370,11 +370,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#end
     for (var once = full_end > t0; once; once = false) {
         let nt = t0;
-        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
         //#use KV_LOAD
         //#use K_STORE
         let tk = min(t0 + BK, full_end - BK);
-        let kbk = (b * p.seq_k + tk) * kv_stride + kvh * D;
         //#use K_LOAD
         workgroupBarrier();
         //#use S_MMA
@@ -389,8 +387,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#use KV_STORE
             let tk = min(t + 2u * BK, full_end - BK);
             let tv = min(t + BK, full_end - BK);
-            let kbk = (b * p.seq_k + tk) * kv_stride + kvh * D;
-            let kbv = (b * p.seq_k + tv) * kv_stride + kvh * D;
             //#use K_LOAD
             //#use V_LOAD
             workgroupBarrier();
@@ -412,7 +408,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#else
     for (var once = full_end > t0 && pre != t0; once; once = false) {
         let nt = t0;
-        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
         //#use KV_LOAD
     }
 
@@ -431,7 +426,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             // @ST0
             //#use KV_STORE
             let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
-            let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
             //#use KV_LOAD
             // @ST1
             workgroupBarrier();
@@ -540,12 +534,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     //#if SPLIT
     //#else
-    // The f16 kernel's full K/V tiles: KV_LOAD fetches the tile whose first element is
-    // kbn into fragments (kpf/vpf, FPS of K and of V per subgroup), KV_STORE writes
-    // them to kst/vst. (coopLoad from storage becomes scalar 2-byte loads on NVIDIA's
+    // The f16 kernel's full K/V tiles: KV_LOAD fetches the tile whose first key is nt
+    // (K_LOAD and V_LOAD: tk and tv), KV_STORE writes them to kst/vst; WIDE as 4-element
+    // units, else as fragments (kpf/vpf, FPS of K and of V per subgroup). (coopLoad from storage becomes scalar 2-byte loads on NVIDIA's
     // driver, yet plain loads with element stores measured slower: BENCHMARKS.md.)
     //#if WIDE
-    // Wide staging: invocation unit i of a tile (NWU per invocation) is elements
+    // Wide staging: invocation unit i of a tile (NPF per invocation) is elements
     // 4 (i % D4) .. +3 of the tile's key i / D4, one 8-byte load from storage and four
     // element stores at a 8-byte aligned offset of kst/vst (the rows are as in storage).
     // Unit indices: kbase4/vbase4 (the tensor's batch and head) + the tile's first key x
@@ -553,7 +547,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // tile's first key. The store offset is written as 4 x (...) (H100: 1-2 % faster at
     // head_dim 128 than (i / D4) * KSTR + 4 (i % D4)).
     //#define KV_LOAD
-        //#unroll f $NWU
+        //#unroll f $NPF
         {
             let i = lid + {f}u * WG;
             if i < BK * D4 {
@@ -565,7 +559,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define KV_STORE
-        //#unroll f $NWU
+        //#unroll f $NPF
         {
             let i = lid + {f}u * WG;
             if i < BK * D4 {
@@ -592,7 +586,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define K_LOAD
-        //#unroll f $NWU
+        //#unroll f $NPF
         {
             let i = lid + {f}u * WG;
             if i < BK * D4 {
@@ -602,7 +596,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define V_LOAD
-        //#unroll f $NWU
+        //#unroll f $NPF
         {
             let i = lid + {f}u * WG;
             if i < BK * D4 {
@@ -612,7 +606,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define K_STORE
-        //#unroll f $NWU
+        //#unroll f $NPF
         {
             let i = lid + {f}u * WG;
             if i < BK * D4 {
@@ -636,6 +630,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
     //#else
     //#define KV_LOAD
+        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -655,9 +650,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
     //#enddef
-    // The pipelined loop's (PIPE) separate K and V loads (tiles at kbk and kbv), the
+    // The pipelined loop's (PIPE) separate K and V loads (tiles at tk and tv), the
     // store of K alone, and S = Q K^T kept in registers (s{m}_{n}) until S_STORE.
     //#define K_LOAD
+        let kbk = (b * p.seq_k + tk) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -667,6 +663,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define V_LOAD
+        let kbv = (b * p.seq_k + tv) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;

@@ -674,9 +674,8 @@ pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static
         ("LPR", lpr.to_string()),
         ("MQ", cfg.mq.to_string()),
         ("FPS", ((cfg.bk / 16) * (d as u32 / 16) / cfg.w).to_string()),
-        // WIDE: 4-element units of the K (and of the V) tile each invocation stages.
-        ("NWU", (cfg.bk * d as u32 / 4).div_ceil(cfg.w * sg).to_string()),
-        // Split kernel: vec4 of the K (and of the V) tile each invocation loads.
+        // 4-element units of the K (and of the V) tile each invocation loads (the split
+        // kernel's vec4, WIDE's units).
         ("NPF", (cfg.bk * d as u32 / 4).div_ceil(cfg.w * sg).to_string()),
         ("PREG", preg.to_string()),
         ("PS", (cfg.bk + 8).to_string()),
@@ -714,12 +713,6 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
     Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
 }
 
-fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    // RINGATTN_MATRIX_WIDE=0 is honoured where the fragment staging fits the tiles.
-    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref()) || (dtype == Dtype::F16 && !fragment_staging_fits(d, &cfg));
-    matrix_pipeline_with(ctx, dtype, d, cfg, sparse, wide)
-}
-
 /// Whether the f16 matrix kernel reads K and V from storage as 8-byte units of 4
 /// elements (WIDE in `flash_matrix.wgsl`) instead of as cooperative-matrix fragments,
 /// which NVIDIA's driver turns into scalar 2-byte loads (on an H100 the wide loads made
@@ -741,15 +734,10 @@ pub fn fragment_staging_fits(head_dim: usize, cfg: &TileConfig) -> bool {
     cfg.w > 0 && ((cfg.bk / 16) * (head_dim as u32 / 16)).is_multiple_of(cfg.w)
 }
 
-fn matrix_pipeline_with(
-    ctx: &GpuContext,
-    dtype: Dtype,
-    d: usize,
-    cfg: TileConfig,
-    sparse: bool,
-    wide: bool,
-) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(dtype, d, &cfg);
+    // RINGATTN_MATRIX_WIDE=0 is honoured where the fragment staging fits the tiles.
+    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref()) || (dtype == Dtype::F16 && !fragment_staging_fits(d, &cfg));
     defines.push(("WIDE", if wide { "1" } else { "0" }.to_string()));
     // The wide units as u32 pairs, where f16 values may be unpacked into f32.
     defines.push(("UNPACK", if wide && ctx.capabilities().shader_f16_in_f32 { "1" } else { "0" }.to_string()));
