@@ -81,11 +81,13 @@ mod stats {
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
             .validate(&module)
             .map_err(|e| e.emit_to_string(wgsl))?;
-        // As GpuContext builds them: index clamping except in the matrix kernel
-        // (`pipeline_unclamped`); RINGATTN_CHECKS, when set, names the checks kept.
+        // As GpuContext builds them: index clamping except in ringattn's
+        // UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line, `// NAME[...]`);
+        // RINGATTN_CHECKS, when set, names the checks kept.
         let checks = std::env::var("RINGATTN_CHECKS").ok();
-        let matrix = wgsl.contains("enable wgpu_cooperative_matrix;");
-        let bounds = checks.as_deref().map_or(!matrix, |m| m.contains("bounds"));
+        let kernel = wgsl.lines().next().and_then(|l| l.strip_prefix("// ")).and_then(|t| t.split('[').next()).unwrap_or("");
+        let unclamped = ringattn::context::UNCLAMPED_KERNELS.contains(&kernel);
+        let bounds = checks.as_deref().map_or(!unclamped, |m| m.contains("bounds"));
         let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
         let options = naga::back::spv::Options {
             lang_version: (1, 6),

@@ -560,38 +560,9 @@ impl GpuContext {
     /// Returns the cached pipeline for `key`, building it with `source` on first use.
     ///
     /// The shader is created inside an error scope; a WGSL error comes back as
-    /// [`Error::Shader`] naming the kernel.
+    /// [`Error::Shader`] naming the kernel. Kernels named in [`UNCLAMPED_KERNELS`] are
+    /// built without naga's index clamping on Vulkan.
     pub fn pipeline(&self, key: &PipelineKey, layout: &wgpu::PipelineLayout, source: impl FnOnce() -> String) -> Result<Arc<wgpu::ComputePipeline>> {
-        self.build_pipeline(key, layout, true, source)
-    }
-
-    /// [`GpuContext::pipeline`] for a kernel whose every workgroup- and private-array
-    /// index is bounded by construction (derived from invocation ids and template
-    /// constants only, never from tensor data or launch parameters): on Vulkan, naga's
-    /// index clamping is left out; buffer accesses stay safe through Vulkan's robust
-    /// buffer access, and loops keep their iteration bound. Other backends build it fully
-    /// checked (there the same switch would also drop the buffer checks). The matrix
-    /// kernel and the subgroup tier's two kernels use it: on NVIDIA the clamps cost the
-    /// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
-    /// keeping the driver from merging workgroup accesses or folding their addresses
-    /// into immediate offsets. `RINGATTN_CHECKS`, when set, still decides for every
-    /// kernel.
-    pub(crate) fn pipeline_unclamped(
-        &self,
-        key: &PipelineKey,
-        layout: &wgpu::PipelineLayout,
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
-        self.build_pipeline(key, layout, false, source)
-    }
-
-    fn build_pipeline(
-        &self,
-        key: &PipelineKey,
-        layout: &wgpu::PipelineLayout,
-        clamp: bool,
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return Ok(p.clone());
         }
@@ -606,6 +577,7 @@ impl GpuContext {
         dump_wgsl(key, &name, &wgsl);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
+        let clamp = !UNCLAMPED_KERNELS.contains(&key.kernel);
         let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
             (Some(mode), _) => {
                 let checks = wgpu::ShaderRuntimeChecks {
@@ -622,7 +594,7 @@ impl GpuContext {
             (None, false) if self.info.backend == wgpu::Backend::Vulkan => {
                 let checks = wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() };
                 // SAFETY: only for kernels whose array indices are in bounds by
-                // construction (see `pipeline_unclamped`); loops stay bounded.
+                // construction (UNCLAMPED_KERNELS); loops stay bounded.
                 unsafe { self.device.create_shader_module_trusted(desc, checks) }
             }
             (None, _) => self.device.create_shader_module(desc),
@@ -676,6 +648,17 @@ fn dump_wgsl(key: &PipelineKey, name: &str, wgsl: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(format!("{}-{:016x}.wgsl", key.kernel, h.finish())), format!("// {name}\n{wgsl}"));
 }
+
+/// Kernels whose every workgroup- and private-array index is bounded by construction
+/// (derived from invocation ids and template constants only, never from tensor data or
+/// launch parameters). [`GpuContext::pipeline`] builds them without naga's index
+/// clamping on Vulkan: buffer accesses stay safe through Vulkan's robust buffer access,
+/// and loops keep their iteration bound. Other backends build them fully checked (there
+/// the same switch would also drop the buffer checks). On NVIDIA the clamps cost the
+/// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
+/// keeping the driver from merging workgroup accesses or folding their addresses into
+/// immediate offsets. `RINGATTN_CHECKS`, when set, still decides for every kernel.
+pub const UNCLAMPED_KERNELS: &[&str] = &["flash_matrix", "flash_subgroup", "flash_tiled"];
 
 /// The limits ringattn needs: WebGPU's downlevel defaults, raised to the adapter's
 /// values for the few limits attention depends on (buffer and binding sizes,

@@ -750,7 +750,7 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
-    ctx.pipeline_unclamped(&key, &layout.1, || {
+    ctx.pipeline(&key, &layout.1, || {
         let mut src = render(sources::FLASH_MATRIX, &key.defines);
         if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
             for pair in patch.split(";;") {
@@ -768,7 +768,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     if let SgVariant::Tiled { .. } = cfg.variant {
         let key = PipelineKey { kernel: "flash_tiled", defines: tiled_defines(d, dtype, &cfg, sparse) };
         let layout = layout_for(ctx, sparse);
-        return ctx.pipeline_unclamped(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
+        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
     }
     if cfg.variant == SgVariant::Broadcast {
         let defines = vec![
@@ -800,7 +800,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     ];
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
-    ctx.pipeline_unclamped(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
+    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
 }
 
 fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
