@@ -214,10 +214,9 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                             for invocations in [256, 1024] {
                                 if let Some(cfg) = matrix_config_for(dtype, d, shape, sg, wg_bytes, invocations) {
                                     let mut defines = matrix_defines(dtype, d, &cfg);
-                                    // WIDE as the library builds it without RINGATTN_MATRIX_WIDE=0 is
-                                    // on for f16, and stays on where fragment staging does not fit.
-                                    let staged = ringattn::kernels::flash::fragment_staging_fits(d, &cfg);
-                                    let wide_off = if dtype == Dtype::F16 && !staged { "1" } else { "0" };
+                                    // WIDE as the library builds it with RINGATTN_MATRIX_WIDE=0 (on for
+                                    // f16 where fragment staging does not fit).
+                                    let wide_off = if ringattn::kernels::flash::matrix_wide(dtype, d, &cfg, Some("0")) { "1" } else { "0" };
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
                                     let mut rolled = defines.clone();
                                     rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", wide_off.into()), ("UNPACK", "0".into())]);
@@ -313,7 +312,7 @@ fn capabilities_for(src: &str) -> naga::valid::Capabilities {
         caps |= C::SUBGROUP | C::SUBGROUP_BARRIER;
     }
     // f16 precision in f32 values (wgpu grants it with DownlevelFlags::SHADER_F16_IN_F32;
-    // the matrix tier checks for it).
+    // the matrix kernel uses it only where the adapter reports that flag).
     if code.contains("unpack2x16float") {
         caps |= C::SHADER_FLOAT16_IN_FLOAT32;
     }

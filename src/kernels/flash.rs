@@ -719,12 +719,12 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
 /// the kernel 26 % faster at head_dim 64, 17 % at 128: BENCHMARKS.md). f16 only: the
 /// split f32 kernel's K/V read as 16-byte units measured 27 % / 22 % slower than its
 /// four scalar loads per vec4. `value` (`RINGATTN_MATRIX_WIDE`) `0`, `off` or `false`
-/// turns it off. The units need K and V to start at a multiple of 4 elements in their
+/// turns it off where the tiles allow fragment staging ([`fragment_staging_fits`]). The units need K and V to start at a multiple of 4 elements in their
 /// bindings, which holds for every launch: tensors own their buffers and a batch
 /// group's window starts at a multiple of seq_k x kv_heads x head_dim elements, head_dim
 /// a multiple of 16 on this tier (checked in [`encode_keys`]).
-pub fn matrix_wide(dtype: Dtype, value: Option<&str>) -> bool {
-    dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+pub fn matrix_wide(dtype: Dtype, head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
+    dtype == Dtype::F16 && (!matches!(value.map(str::trim), Some("0" | "off" | "false")) || !fragment_staging_fits(head_dim, cfg))
 }
 
 /// Whether the f16 kernel without WIDE can stage K/V tiles as fragments: each of the
@@ -736,8 +736,7 @@ pub fn fragment_staging_fits(head_dim: usize, cfg: &TileConfig) -> bool {
 
 fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(dtype, d, &cfg);
-    // RINGATTN_MATRIX_WIDE=0 is honoured where the fragment staging fits the tiles.
-    let wide = matrix_wide(dtype, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref()) || (dtype == Dtype::F16 && !fragment_staging_fits(d, &cfg));
+    let wide = matrix_wide(dtype, d, &cfg, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
     defines.push(("WIDE", if wide { "1" } else { "0" }.to_string()));
     // The wide units as u32 pairs, where f16 values may be unpacked into f32.
     defines.push(("UNPACK", if wide && ctx.capabilities().shader_f16_in_f32 { "1" } else { "0" }.to_string()));
@@ -1298,8 +1297,13 @@ mod tests {
         assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, Some(" on")));
         assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, Some("0")));
         // Wide K/V loads: on unless turned off.
-        assert!(matrix_wide(Dtype::F16, None) && matrix_wide(Dtype::F16, Some("1")) && !matrix_wide(Dtype::F16, Some(" off")));
-        assert!(!matrix_wide(Dtype::F32, None));
+        let c = cfg(64, (2, 4, 16));
+        assert!(
+            matrix_wide(Dtype::F16, 64, &c, None) && matrix_wide(Dtype::F16, 64, &c, Some("1")) && !matrix_wide(Dtype::F16, 64, &c, Some(" off"))
+        );
+        assert!(!matrix_wide(Dtype::F32, 64, &split, None));
+        // Turning it off is ignored where fragment staging does not fit ((2,8,16) at 64).
+        assert!(matrix_wide(Dtype::F16, 64, &cfg(64, (2, 8, 16)), Some("0")));
     }
 
     #[test]
