@@ -36,7 +36,10 @@
 // (= BK/16), CPL (= BK/LPR), SS, PS, SREG, PREG, EPL (= 256/SG), KSTR, KREG,
 // FPS (= KT*DT/W, K and V fragments each subgroup copies per tile), IN (tensor
 // element type: f16, or f32 with SPLIT), SPLIT, NPF (split kernel: vec4 of K and of V
-// each invocation loads per tile, ceil(BK*HEAD_DIM/4 / (W*SG))).
+// each invocation loads per tile, ceil(BK*HEAD_DIM/4 / (W*SG))). Switches: PIPE, WIDE,
+// UNPACK (see where they are used), SCALE_POS (f16 kernel, scale > 0: the softmax
+// takes the max of the raw scores and scales inside the exponent's FMA), TREE (four
+// partial max/sum chains per row), SPARSE, ROLLN.
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -165,6 +168,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
     let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let kend = select(p.k_end, causal_end, p.causal != 0u);
+    // Keys below free_end are visible to every row here (the causal limit of the
+    // workgroup's first row), so full tiles below it need no mask.
+    let causal_first = u32(clamp(i32(p.q_pos0 + wg.x * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let free_end = select(p.k_end, causal_first, p.causal != 0u);
     let q_stride = p.heads * D;
     let kv_stride = p.kv_heads * D;
     let sbase = sg * SREG;
@@ -347,10 +354,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#use STAGE_SPLIT
         //#use LOAD_SPLIT_NEXT
         workgroupBarrier();
+        let mask_on = true;
         //#use TILE
     }
     //#else
     let full_end = t0 + (max(t1, t0) - t0) / BK * BK;
+    // The full tiles run in two phases: those before mask_start, which no row of the
+    // workgroup sees only in part (below free_end, and the span has no element mask),
+    // with a softmax that applies no mask (mask_on false), then the rest with it.
+    let mask_start = select(t0, min(full_end, t0 + (max(free_end, t0) - t0) / BK * BK), pi == FULL);
     // (`for` runs at most once here: an `if` on values derived from the span loop's
     // counter would be non-uniform to naga, which does not track that the counter is
     // workgroup-uniform; a loop exit is not.)
@@ -379,32 +391,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#use S_STORE
         workgroupBarrier();
     }
-    for (; t < full_end;) {
-        for (; t < full_end; t += BK) {
-            if lid == 0u {
-                rescale_flag[0] = 0u;
+    //#unroll ph 2
+    {
+        let mask_on = {ph}u == 1u;
+        let pend = select(mask_start, full_end, mask_on);
+        for (; t < pend;) {
+            for (; t < pend; t += BK) {
+                if lid == 0u {
+                    rescale_flag[0] = 0u;
+                }
+                //#use KV_STORE
+                let tk = min(t + 2u * BK, full_end - BK);
+                let tv = min(t + BK, full_end - BK);
+                //#use K_LOAD
+                //#use V_LOAD
+                workgroupBarrier();
+                //#use S_MMA
+                //#use SOFTMAX
+                if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+                    break;
+                }
+                //#use S_STORE
+                //#use TILE_PV
             }
-            //#use KV_STORE
-            let tk = min(t + 2u * BK, full_end - BK);
-            let tv = min(t + BK, full_end - BK);
-            //#use K_LOAD
-            //#use V_LOAD
-            workgroupBarrier();
-            //#use S_MMA
-            //#use SOFTMAX
-            if workgroupUniformLoad(&rescale_flag)[0] != 0u {
-                break;
+            for (var once = t < pend; once; once = false) {
+                //#use RESCALE_O
+                //#use S_STORE
+                //#use TILE_PV
+                t += BK;
             }
-            //#use S_STORE
-            //#use TILE_PV
-        }
-        for (var once = t < full_end; once; once = false) {
-            //#use RESCALE_O
-            //#use S_STORE
-            //#use TILE_PV
-            t += BK;
         }
     }
+    //#end
     //#else
     for (var once = full_end > t0 && pre != t0; once; once = false) {
         let nt = t0;
@@ -416,31 +434,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // leaves the inner loop with its P ready, O is rescaled and the tile finished below,
     // and the inner loop goes on with the next tile.
     var t = t0;
-    for (; t < full_end;) {
-        for (; t < full_end; t += BK) {
-            if lid == 0u {
-                rescale_flag[0] = 0u;
+    //#unroll ph 2
+    {
+        let mask_on = {ph}u == 1u;
+        let pend = select(mask_start, full_end, mask_on);
+        for (; t < pend;) {
+            for (; t < pend; t += BK) {
+                if lid == 0u {
+                    rescale_flag[0] = 0u;
+                }
+                // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the
+                //    next one (the last iteration reloads the last full tile; it is not
+                //    used).
+                // @ST0
+                //#use KV_STORE
+                let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
+                //#use KV_LOAD
+                // @ST1
+                workgroupBarrier();
+                //#use TILE_S
+                if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+                    break;
+                }
+                //#use TILE_PV
             }
-            // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the next
-            //    one (the last iteration reloads the last full tile; it is not used).
-            // @ST0
-            //#use KV_STORE
-            let nt = select(select(full_end - BK, nt0, next_full), t + BK, t + BK < full_end);
-            //#use KV_LOAD
-            // @ST1
-            workgroupBarrier();
-            //#use TILE_S
-            if workgroupUniformLoad(&rescale_flag)[0] != 0u {
-                break;
+            for (var once = t < pend; once; once = false) {
+                //#use RESCALE_O
+                //#use TILE_PV
+                t += BK;
             }
-            //#use TILE_PV
-        }
-        for (var once = t < full_end; once; once = false) {
-            //#use RESCALE_O
-            //#use TILE_PV
-            t += BK;
         }
     }
+    //#end
 
     //#endif
 
@@ -469,6 +494,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             vst[(i / D) * KSTR + i % D] = vx;
         }
         workgroupBarrier();
+        let mask_on = true;
         //#use TILE
     }
     //#endif
@@ -770,23 +796,48 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // Keys t + c of this tile the row may see: c < nv (and the block mask's bit).
         let nv = max(lim, t) - t;
         var sv: array<f32, CPL>;
+        //#if TREE
+        // Four partial maxima and sums (shorter dependency chains).
+        var tm = array<f32, 4>(NEG_BIG, NEG_BIG, NEG_BIG, NEG_BIG);
+        var ls = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        //#else
         var tmax = NEG_BIG;
+        //#endif
         //#unroll i $CPL
         {
             let c = cf + {i}u;
+            let seen = !mask_on || (c < nv && tile_bit(tb, c));
             //#if SPLIT
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * sfac, c < nv && tile_bit(tb, c));
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * sfac, seen);
             //#else
-            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, c < nv && tile_bit(tb, c));
+            //#if SCALE_POS
+            // Raw scores (scale > 0: the max commutes with the scale, applied below once
+            // per row and per score inside the exponent's FMA); -inf where masked, so the
+            // exponent is -inf for any positive scale.
+            sv[{i}] = select(p.neg_inf, ss[srow + c], seen);
+            //#else
+            sv[{i}] = select(NEG_BIG, ss[srow + c] * p.scale_log2, seen);
             //#endif
+            //#endif
+            //#if TREE
+            tm[{i} % 4] = max(tm[{i} % 4], sv[{i}]);
+            //#else
             tmax = max(tmax, sv[{i}]);
+            //#endif
         }
         //#end
+        //#if TREE
+        var tmax = max(max(tm[0], tm[1]), max(tm[2], tm[3]));
+        //#endif
         var off = LPR / 2u;
         //#unroll i $LOG2LPR
         tmax = max(tmax, subgroupShuffleXor(tmax, off));
         off >>= 1u;
         //#end
+        //#if SCALE_POS
+        // In log2 units; a row with no visible key in this tile keeps NEG_BIG.
+        tmax = select(NEG_BIG, tmax * p.scale_log2, tmax > NEG_BIG);
+        //#endif
         let m_new = max(m_used, tmax);
         let need = m_new > m_used + RESCALE;
         var alpha = 1.0;
@@ -803,8 +854,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i $CPL
         {
             let c = cf + {i}u;
+            //#if SCALE_POS
+            let pv = exp2(fma(sv[{i}], p.scale_log2, -mz));
+            //#else
             let pv = exp2(sv[{i}] - mz);
+            //#endif
+            //#if TREE
+            ls[{i} % 4] += pv;
+            //#else
             lsum += pv;
+            //#endif
             //#if SPLIT
             // P scaled by PSPLIT (P <= 2^RESCALE, so P * PSPLIT <= 2^15): drivers may
             // flush f16 subnormals, which would drop the lo part of every P < 2^-3.
@@ -817,6 +876,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#endif
         }
         //#end
+        //#if TREE
+        lsum = (ls[0] + ls[1]) + (ls[2] + ls[3]);
+        //#endif
         off = LPR / 2u;
         //#unroll i $LOG2LPR
         lsum += subgroupShuffleXor(lsum, off);

@@ -218,8 +218,17 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // f16 where fragment staging does not fit).
                                     let wide_off = if ringattn::kernels::flash::matrix_wide(dtype, d, &cfg, Some("0")) { "1" } else { "0" };
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
+                                    // SCALE_POS: on in f16 pipelines for a positive scale.
+                                    let pos = if dtype == Dtype::F16 { "1" } else { "0" };
                                     let mut rolled = defines.clone();
-                                    rolled.extend([("ROLLN", "1".into()), ("PIPE", "0".into()), ("WIDE", wide_off.into()), ("UNPACK", "0".into())]);
+                                    rolled.extend([
+                                        ("ROLLN", "1".into()),
+                                        ("PIPE", "0".into()),
+                                        ("WIDE", wide_off.into()),
+                                        ("UNPACK", "0".into()),
+                                        ("SCALE_POS", pos.into()),
+                                        ("TREE", "0".into()),
+                                    ]);
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
@@ -229,15 +238,34 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     if dtype == Dtype::F16 {
                                         // UNPACK: the wide units as u32 pairs (adapters with
                                         // SHADER_F16_IN_F32), else vec4<f16>.
-                                        for (pipe, wide, unpack) in [("1", "1", "1"), ("0", "1", "1"), ("1", "1", "0"), ("1", wide_off, "0")] {
+                                        // SCALE_POS off: the softmax of a scale <= 0.
+                                        for (pipe, wide, unpack, pos) in [
+                                            ("1", "1", "1", "1"),
+                                            ("1", "1", "1", "0"),
+                                            ("0", "1", "1", "1"),
+                                            ("1", "1", "0", "1"),
+                                            ("1", wide_off, "0", "1"),
+                                        ] {
                                             let mut v = defines.clone();
-                                            v.extend([("PIPE", pipe.into()), ("WIDE", wide.into()), ("UNPACK", unpack.into())]);
+                                            v.extend([
+                                                ("PIPE", pipe.into()),
+                                                ("WIDE", wide.into()),
+                                                ("UNPACK", unpack.into()),
+                                                ("SCALE_POS", pos.into()),
+                                                ("TREE", pipe.into()), // with PIPE (matrix_pipeline)
+                                            ]);
                                             if !out.contains(&v) {
                                                 out.push(v);
                                             }
                                         }
                                     }
-                                    defines.extend([("PIPE", "0".into()), ("WIDE", wide_off.into()), ("UNPACK", "0".into())]);
+                                    defines.extend([
+                                        ("PIPE", "0".into()),
+                                        ("WIDE", wide_off.into()),
+                                        ("UNPACK", "0".into()),
+                                        ("SCALE_POS", pos.into()),
+                                        ("TREE", "0".into()),
+                                    ]);
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }

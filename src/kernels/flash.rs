@@ -710,7 +710,7 @@ pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled:
 
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
+    Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
 }
 
 /// Whether the f16 matrix kernel reads K and V from storage as 8-byte units of 4
@@ -734,8 +734,20 @@ pub fn fragment_staging_fits(head_dim: usize, cfg: &TileConfig) -> bool {
     cfg.w > 0 && ((cfg.bk / 16) * (head_dim as u32 / 16)).is_multiple_of(cfg.w)
 }
 
-fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+/// `scale_pos`: built for launches whose softmax scale is > 0 (SCALE_POS, f16 only: the
+/// softmax's max is taken over the raw scores and the scale folded into the exponent's
+/// FMA). [`Prepared`] holds that pipeline; [`encode_keys`] fetches the other for a
+/// scale <= 0.
+fn matrix_pipeline(
+    ctx: &GpuContext,
+    dtype: Dtype,
+    d: usize,
+    cfg: TileConfig,
+    sparse: bool,
+    scale_pos: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let mut defines = matrix_defines(dtype, d, &cfg);
+    defines.push(("SCALE_POS", if scale_pos && dtype == Dtype::F16 { "1" } else { "0" }.to_string()));
     let wide = matrix_wide(dtype, d, &cfg, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
     defines.push(("WIDE", if wide { "1" } else { "0" }.to_string()));
     // The wide units as u32 pairs, where f16 values may be unpacked into f32.
@@ -746,6 +758,10 @@ fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sp
     let roll = std::env::var("RINGATTN_MATRIX_ROLL").is_ok_and(|v| v == "1");
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
     let pipe = matrix_pipelined(dtype, &cfg, d, roll, std::env::var("RINGATTN_MATRIX_PIPE").ok().as_deref());
+    // Four partial max/sum chains in the softmax where the loop is pipelined (H100: 2 %
+    // faster at (2,4,16), head_dim 64; 2 % slower in the register-bound (2,8,16) kernel
+    // at 128, which runs without PIPE).
+    defines.push(("TREE", if pipe { "1" } else { "0" }.to_string()));
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
@@ -1004,7 +1020,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                     .max_by_key(|c| (c.bq, c.bk))
                     .ok_or_else(no_fit)?;
             }
-            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
+            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype })
         }
     }
 }
@@ -1096,8 +1112,13 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         None => s.seq_k,
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
+    // The f16 matrix pipelines in `Prepared` assume a positive scale.
+    let pipeline = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !(args.scale > 0.0) {
+        true => matrix_pipeline(ctx, prep.dtype, s.head_dim, prep.cfg, prep.sparse, false)?,
+        false => prep.pipeline.clone(),
+    };
     if !prep.split() {
-        pass.set_pipeline(&prep.pipeline);
+        pass.set_pipeline(&pipeline);
     }
     let mut b0 = 0;
     while b0 < s.batch {
@@ -1117,7 +1138,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
             let maxima = match prep.split() {
                 true => {
                     let m = encode_kv_absmax(ctx, pass, &s, nb, (&wk, &wv), (kb as u32, ke as u32))?;
-                    pass.set_pipeline(&prep.pipeline);
+                    pass.set_pipeline(&pipeline);
                     Some(m)
                 }
                 false => None,
