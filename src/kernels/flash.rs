@@ -1113,7 +1113,8 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
     // The f16 matrix pipelines in `Prepared` assume a positive scale.
-    let pipeline = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !(args.scale > 0.0) {
+    let positive = args.scale > 0.0;
+    let pipeline = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !positive {
         true => matrix_pipeline(ctx, prep.dtype, s.head_dim, prep.cfg, prep.sparse, false)?,
         false => prep.pipeline.clone(),
     };
