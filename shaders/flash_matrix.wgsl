@@ -11,10 +11,15 @@
 //   2. turns S into P = exp2(S*scale*log2e - m) row by row, LPR lanes per row (each
 //      on a contiguous run of columns), writing P as f16;
 //   3. multiplies P with V fragments into the O accumulators.
-// The running max m of a row is only raised (and O rescaled through workgroup memory)
-// when the tile max exceeds it by more than RESCALE (log2 units), so P <= 2^RESCALE
-// and the O round trip is rare after the first tiles. Fragment layouts are opaque in
-// WGSL, so every element-wise step goes through workgroup memory.
+// The split (f32) kernel, and the f16 one without MREF, raise the running max m of a row
+// (and rescale O through workgroup memory) only when the tile max exceeds it by more
+// than RESCALE (log2 units), so P <= 2^RESCALE and the O round trip is rare after the
+// first tiles; the decision is workgroup-uniform (cooperative ops need uniform control
+// flow), read through workgroupUniformLoad once per tile. The f16 kernel with MREF keeps
+// m fixed at the max of the row's first tile with a visible key and runs the keys a
+// second time, with m at the row's exact max, when a row's max rises more than PLIM
+// above it (see MREF below). Fragment layouts are opaque in WGSL, so every
+// element-wise step goes through workgroup memory.
 //
 // SPLIT (f32 tensors): every f32 operand x is carried as two f16 parts, x = hi + lo (hi
 // = x cut to f16's 11 significant bits, lo = f16(x - hi)), and each product takes three
@@ -63,6 +68,8 @@ const FPS: u32 = $FPSu;
 const WG: u32 = W * SG;
 const BQ: u32 = W * RS;
 const RESCALE: f32 = 8.0;
+// MREF: how far (log2 units) a row's max may rise above its reference in one pass.
+const PLIM: f32 = 15.0;
 // Scale of P in the split kernel (2^(15 - RESCALE)).
 const PSPLIT: f32 = 128.0;
 const NONE: u32 = 0xffffffffu;
@@ -275,6 +282,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     var m_used = NEG_BIG;
     var l = 0.0;
+    //#if MREF
+    // MREF (f16): no rescale of O inside the loops. Each row's P is taken against a fixed
+    // reference max (m_used, set at its first tile with a visible key), so P needs no
+    // per-tile workgroup decision (the flag of the lazy rescale cost two barriers per
+    // tile). A row whose later max exceeds the reference by more than PLIM (log2 units,
+    // P <= 2^PLIM in f16) sets `over`; the workgroup then runs all its keys a second time
+    // with the reference at the row's exact max (m_true), where no P exceeds 1. Keys far
+    // below the reference lose no more than with the lazy rescale: the reference is a
+    // score of the row, so never above its max.
+    var m_true = NEG_BIG;
+    var over = false;
+    for (var run = 0u; run < 2u; run++) {
+    m_used = m_true;
+    l = 0.0;
+    over = false;
+    if lid == 0u {
+        rescale_flag[1] = 0u;
+    }
+    //#unroll m $MQ
+    //#unroll d $DT
+    of{m}_{d} = coop_mat16x16<f32, C>();
+    //#end
+    //#end
+    //#endif
 
     // Full K/V tiles are copied to workgroup memory as 16x16 fragments (FPS per
     // subgroup for K and for V), loaded from storage one tile ahead so global-memory
@@ -397,9 +428,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let pend = select(mask_start, full_end, mask_on);
         for (; t < pend;) {
             for (; t < pend; t += BK) {
+                //#if MREF
+                //#else
                 if lid == 0u {
                     rescale_flag[0] = 0u;
                 }
+                //#endif
                 //#use KV_STORE
                 let tk = min(t + 2u * BK, full_end - BK);
                 let tv = min(t + BK, full_end - BK);
@@ -408,18 +442,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 workgroupBarrier();
                 //#use S_MMA
                 //#use SOFTMAX
+                //#if MREF
+                workgroupBarrier();
+                //#else
                 if workgroupUniformLoad(&rescale_flag)[0] != 0u {
                     break;
                 }
+                //#endif
                 //#use S_STORE
                 //#use TILE_PV
             }
+            //#if MREF
+            //#else
             for (var once = t < pend; once; once = false) {
                 //#use RESCALE_O
                 //#use S_STORE
                 //#use TILE_PV
                 t += BK;
             }
+            //#endif
         }
     }
     //#end
@@ -440,9 +481,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let pend = select(mask_start, full_end, mask_on);
         for (; t < pend;) {
             for (; t < pend; t += BK) {
+                //#if MREF
+                //#else
                 if lid == 0u {
                     rescale_flag[0] = 0u;
                 }
+                //#endif
                 // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the
                 //    next one (the last iteration reloads the last full tile; it is not
                 //    used).
@@ -453,16 +497,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 // @ST1
                 workgroupBarrier();
                 //#use TILE_S
+                //#if MREF
+                workgroupBarrier();
+                //#else
                 if workgroupUniformLoad(&rescale_flag)[0] != 0u {
                     break;
                 }
+                //#endif
                 //#use TILE_PV
             }
+            //#if MREF
+            //#else
             for (var once = t < pend; once; once = false) {
                 //#use RESCALE_O
                 //#use TILE_PV
                 t += BK;
             }
+            //#endif
         }
     }
     //#end
@@ -736,9 +787,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // TILE_S, then RESCALE_O when a row's max moved, then TILE_PV.
     //#define TILE
         //#use TILE_S
+        //#if MREF
+        workgroupBarrier();
+        //#else
         if workgroupUniformLoad(&rescale_flag)[0] != 0u {
             //#use RESCALE_O
         }
+        //#endif
         //#use TILE_PV
     //#enddef
 
@@ -838,6 +893,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // In log2 units; a row with no visible key in this tile keeps NEG_BIG.
         tmax = select(NEG_BIG, tmax * p.scale_log2, tmax > NEG_BIG);
         //#endif
+        //#if MREF
+        // A fixed reference per row: the max of its first tile with a visible key. A tile
+        // whose max exceeds it by more than PLIM marks the row (P would leave f16's
+        // range), and the workgroup runs its keys again with the exact max (see MREF).
+        m_true = max(m_true, tmax);
+        m_used = select(m_used, tmax, m_used == NEG_BIG);
+        over = over || tmax > m_used + PLIM;
+        //#else
         let m_new = max(m_used, tmax);
         let need = m_new > m_used + RESCALE;
         var alpha = 1.0;
@@ -846,6 +909,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             m_used = m_new;
             rescale_flag[0] = 1u;
         }
+        //#endif
         var lsum = 0.0;
         let prow = pbase + r * PS;
         // Masked scores are NEG_BIG, so exp2(NEG_BIG - m) is 0 once the row has a finite
@@ -884,10 +948,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         lsum += subgroupShuffleXor(lsum, off);
         off >>= 1u;
         //#end
+        //#if MREF
+        l += lsum;
+        //#else
         l = l * alpha + lsum;
         if sub == 0u {
             rowv[vrow + r] = alpha;
         }
+        //#endif
         // @SM1
         // @DEBUG_AFTER_P
     //#enddef
@@ -961,6 +1029,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // @PV1
         workgroupBarrier();
     //#enddef
+
+    //#if MREF
+    if over {
+        rescale_flag[1] = 1u;
+    }
+    if workgroupUniformLoad(&rescale_flag)[1] == 0u {
+        break;
+    }
+    }
+    //#endif
 
     // Outputs: O = acc / l (0 for rows that saw no key), LSE = (m + log2 l) ln 2.
     if sub == 0u {

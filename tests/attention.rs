@@ -503,6 +503,48 @@ fn key_splits_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Scores that rise along the keys (K grows 30x from the first key to the last, so a
+/// row's max climbs ~40 log2 units past its first tiles' max) hold the tolerance on every
+/// tier: the matrix tier's f16 kernel keeps P against a fixed reference max per row and
+/// runs the keys again with the exact max when a row's max rises more than 15 log2
+/// units above it (MREF in flash_matrix.wgsl); the other kernels rescale as they go.
+/// Causal or not, f32 and f16, lengths that are not tile multiples; outputs poisoned.
+#[test]
+fn rising_scores_match_reference() {
+    use ringattn::{reference, Attention, AttentionOptions};
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        for dtype in dtypes(ctx) {
+            for tier in tiers(ctx, dtype, 64).0 {
+                for (i, causal) in [false, true].into_iter().enumerate() {
+                    let s = shape(1, 150, 300, 2, 1, 64);
+                    let seed = reference::fresh_seed() ^ i as u64;
+                    let qh = reference::random_vec(s.q_len(), seed);
+                    let mut kh = reference::random_vec(s.kv_len(), seed ^ 1);
+                    let vh = reference::random_vec(s.kv_len(), seed ^ 2);
+                    let row = s.kv_heads * s.head_dim;
+                    for (j, e) in kh.iter_mut().enumerate() {
+                        *e *= 1.0 + 30.0 * (j / row) as f32 / s.seq_k as f32;
+                    }
+                    let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() });
+                    let (o, lse, [qh, kh, vh]) = forward_host(ctx, &attn, &s, dtype, [&qh, &kh, &vh]);
+                    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
+                    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+                    let nan = o.iter().chain(&lse).any(|x| x.is_nan());
+                    if nan || !(eo < common::tol(dtype)) || !(el < common::lse_tol(dtype)) {
+                        failures.push(format!(
+                            "{} {tier} {dtype:?} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}{}",
+                            common::label(ctx),
+                            if nan { ", NaN" } else { "" }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// f32 inputs far from 1 in magnitude hold the f32 tolerance on every tier: values past
 /// f16's range (V at 1e6), tiny ones (Q at 1e-6 with K at 1e6, so scores stay O(1)),
 /// rows of different magnitudes in one tensor (the matrix tier's split kernel carries

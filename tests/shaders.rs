@@ -218,7 +218,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // f16 where fragment staging does not fit).
                                     let wide_off = if ringattn::kernels::flash::matrix_wide(dtype, d, &cfg, Some("0")) { "1" } else { "0" };
                                     // RINGATTN_MATRIX_ROLL=1: the 16-key-block loops kept as loops.
-                                    // SCALE_POS: on in f16 pipelines for a positive scale.
+                                    // SCALE_POS (for a positive scale) and MREF: on in f16
+                                    // pipelines.
                                     let pos = if dtype == Dtype::F16 { "1" } else { "0" };
                                     let mut rolled = defines.clone();
                                     rolled.extend([
@@ -228,6 +229,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                         ("UNPACK", "0".into()),
                                         ("SCALE_POS", pos.into()),
                                         ("TREE", "0".into()),
+                                        ("MREF", pos.into()),
                                     ]);
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
@@ -238,13 +240,15 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     if dtype == Dtype::F16 {
                                         // UNPACK: the wide units as u32 pairs (adapters with
                                         // SHADER_F16_IN_F32), else vec4<f16>.
-                                        // SCALE_POS off: the softmax of a scale <= 0.
-                                        for (pipe, wide, unpack, pos) in [
-                                            ("1", "1", "1", "1"),
-                                            ("1", "1", "1", "0"),
-                                            ("0", "1", "1", "1"),
-                                            ("1", "1", "0", "1"),
-                                            ("1", wide_off, "0", "1"),
+                                        // SCALE_POS off: the softmax of a scale <= 0. MREF off:
+                                        // the lazy rescale (RINGATTN_MATRIX_MREF=0).
+                                        for (pipe, wide, unpack, pos, mref) in [
+                                            ("1", "1", "1", "1", "1"),
+                                            ("1", "1", "1", "0", "1"),
+                                            ("0", "1", "1", "1", "1"),
+                                            ("1", "1", "0", "1", "1"),
+                                            ("1", wide_off, "0", "1", "1"),
+                                            ("1", "1", "1", "1", "0"),
                                         ] {
                                             let mut v = defines.clone();
                                             v.extend([
@@ -253,6 +257,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                                 ("UNPACK", unpack.into()),
                                                 ("SCALE_POS", pos.into()),
                                                 ("TREE", pipe.into()), // with PIPE (matrix_pipeline)
+                                                ("MREF", mref.into()),
                                             ]);
                                             if !out.contains(&v) {
                                                 out.push(v);
@@ -265,6 +270,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                         ("UNPACK", "0".into()),
                                         ("SCALE_POS", pos.into()),
                                         ("TREE", "0".into()),
+                                        ("MREF", pos.into()),
                                     ]);
                                     if !out.contains(&defines) {
                                         out.push(defines);

@@ -690,22 +690,36 @@ pub fn matrix_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static
 
 /// Whether the f16 matrix kernel runs its software-pipelined tile loop (PIPE in
 /// `flash_matrix.wgsl`: S of the next key tile multiplied while the softmax of this one
-/// runs). Measured on an H100 with the wide K/V loads (BENCHMARKS.md, eighth session;
-/// N=16384): 3 % faster at (2,4,16) and 9 % at (1,8,32) with head_dim 64, 8 % at
-/// (1,8,32) with 128, but 1 % slower at (2,8,16) with 128 (15 % before the wide loads),
-/// where the Q and O fragments alone (`mq` x `head_dim`/16 >= 16 of each) fill the
-/// registers and the held S fragments spill. So: f16, loops unrolled, fewer than 16 Q
-/// fragments. `value` (`RINGATTN_MATRIX_PIPE`) overrides: `0`/`off`/`false` never,
-/// `1`/`on`/`true` wherever the kernel is f16 and unrolled.
-pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled: bool, value: Option<&str>) -> bool {
+/// runs). Measured on an H100 (BENCHMARKS.md; N=16384): with the lazy rescale (`mref`
+/// off), 3 % faster at (2,4,16) and 9 % at (1,8,32) with head_dim 64, 8 % at (1,8,32)
+/// with 128, but 1 % slower at (2,8,16) with 128, where the Q and O fragments alone
+/// (`mq` x `head_dim`/16 >= 16 of each) fill the registers; without the rescale (MREF,
+/// [`matrix_mref`]) 12 % faster there too (4.51 against 5.16 ms). So: f16, loops
+/// unrolled, and with the lazy rescale fewer than 16 Q fragments. `value`
+/// (`RINGATTN_MATRIX_PIPE`) overrides: `0`/`off`/`false` never, `1`/`on`/`true` wherever
+/// the kernel is f16 and unrolled.
+pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled: bool, mref: bool, value: Option<&str>) -> bool {
     if dtype != Dtype::F16 || rolled {
         return false;
     }
     match value.map(str::trim) {
         Some("0" | "off" | "false") => false,
         Some("1" | "on" | "true") => true,
-        _ => cfg.mq * (head_dim as u32 / 16) < 16,
+        _ => mref || cfg.mq * (head_dim as u32 / 16) < 16,
     }
+}
+
+/// Whether the f16 matrix kernel keeps P against a fixed reference max per row (MREF in
+/// `flash_matrix.wgsl`) instead of rescaling O lazily as the max rises: no per-tile
+/// workgroup decision (the rescale flag's `workgroupUniformLoad`, two barriers per tile)
+/// and no rescale code in the loops; a workgroup with a row whose max rises more than
+/// 2^15 above its reference runs its keys a second time with the exact max. On an H100
+/// (N=16384): 9 % faster at (2,4,16) with head_dim 64 (2.78 against 3.05 ms), 13 % at
+/// (2,8,16) with 128 with the pipelined loop. f16 only (the split f32 kernel scales P
+/// into f16 assuming P <= 2^8). `value` (`RINGATTN_MATRIX_MREF`) `0`, `off` or `false`
+/// turns it off.
+pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
+    dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
 }
 
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
@@ -757,11 +771,13 @@ fn matrix_pipeline(
     // (experiment: fewer live fragments, fewer registers).
     let roll = std::env::var("RINGATTN_MATRIX_ROLL").is_ok_and(|v| v == "1");
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
-    let pipe = matrix_pipelined(dtype, &cfg, d, roll, std::env::var("RINGATTN_MATRIX_PIPE").ok().as_deref());
+    let mref = matrix_mref(dtype, std::env::var("RINGATTN_MATRIX_MREF").ok().as_deref());
+    let pipe = matrix_pipelined(dtype, &cfg, d, roll, mref, std::env::var("RINGATTN_MATRIX_PIPE").ok().as_deref());
     // Four partial max/sum chains in the softmax where the loop is pipelined (H100: 2 %
     // faster at (2,4,16), head_dim 64; 2 % slower in the register-bound (2,8,16) kernel
     // at 128, which runs without PIPE).
     defines.push(("TREE", if pipe { "1" } else { "0" }.to_string()));
+    defines.push(("MREF", if mref { "1" } else { "0" }.to_string()));
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
@@ -1308,16 +1324,20 @@ mod tests {
 
     #[test]
     fn pipelined_loop_where_the_registers_allow() {
-        // f16 only, unrolled only; off at 16+ Q fragments per subgroup ((2,8,16) at 128).
-        assert!(matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, None));
-        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (1, 8, 32)), 128, false, None));
-        assert!(!matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, None));
-        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, true, None));
+        // f16 only, unrolled only; with the lazy rescale, off at 16+ Q fragments per
+        // subgroup ((2,8,16) at 128).
+        assert!(matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, false, None));
+        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (1, 8, 32)), 128, false, false, None));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, false, None));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, true, true, None));
+        // Without the lazy rescale (MREF) the registers allow it at (2,8,16) too.
+        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, true, None));
+        assert!(matrix_mref(Dtype::F16, None) && !matrix_mref(Dtype::F16, Some("0")) && !matrix_mref(Dtype::F32, None));
         let split = matrix_config_for(Dtype::F32, 64, (2, 4, 16), SG, WG_BYTES, INVOCATIONS).expect("fits");
-        assert!(!matrix_pipelined(Dtype::F32, &split, 64, false, Some("1")));
+        assert!(!matrix_pipelined(Dtype::F32, &split, 64, false, false, Some("1")));
         // RINGATTN_MATRIX_PIPE overrides the register rule both ways.
-        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, Some(" on")));
-        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, Some("0")));
+        assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, false, Some(" on")));
+        assert!(!matrix_pipelined(Dtype::F16, &cfg(64, (2, 4, 16)), 64, false, true, Some("0")));
         // Wide K/V loads: on unless turned off.
         let c = cfg(64, (2, 4, 16));
         assert!(
