@@ -18,5 +18,4 @@ for round in 1 2; do
     RINGATTN_MATRIX_PIPE=1 RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/$v-pipe-128-$round.md 2>&1
   done
 done
-cd $R && { cat gpu.txt; for f in *.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+pack

@@ -22,5 +22,4 @@ for round in 1 2; do
 done
 RINGATTN_MATRIX_EXPEMU=4 RINGATTN_DUMP_WGSL=$R/wgsl RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims 64 > /dev/null 2>&1
 mkdir -p $R/dump; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $R/wgsl/flash_matrix*.wgsl > $R/stats.txt 2>&1
-cd $R && { cat gpu.txt; for f in test-*.txt; do echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=|^FAIL" $f; done; for f in *.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; grep Register stats.txt; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+pack

@@ -8,18 +8,8 @@
 # in pads-call1/shape-*.md.)
 source scripts/device_run.sh
 results
-B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
-for round in 1 2; do
-  for v in base ss24 ps20 ps28; do
-    case $v in
-      base) P='';;
-      ss24) P='const SS: u32 = 20u=>const SS: u32 = 24u;;const SREG: u32 = 640u=>const SREG: u32 = 768u';;
-      ps20) P='const PS: u32 = 24u=>const PS: u32 = 20u;;const PREG: u32 = 768u=>const PREG: u32 = 640u';;
-      ps28) P='const PS: u32 = 24u=>const PS: u32 = 28u;;const PREG: u32 = 768u=>const PREG: u32 = 896u';;
-    esac
-    RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/$v-64-$round.md 2>&1
-    RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/$v-128-$round.md 2>&1
-  done
-done
-cd $R && { cat gpu.txt; for f in *.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+ab_patched_picks base '' \
+  ss24 'const SS: u32 = 20u=>const SS: u32 = 24u;;const SREG: u32 = 640u=>const SREG: u32 = 768u' \
+  ps20 'const PS: u32 = 24u=>const PS: u32 = 20u;;const PREG: u32 = 768u=>const PREG: u32 = 640u' \
+  ps28 'const PS: u32 = 24u=>const PS: u32 = 28u;;const PREG: u32 = 768u=>const PREG: u32 = 896u'
+pack

@@ -5,11 +5,7 @@
 source scripts/device_run.sh
 results
 for m in 1 0; do
-  for a in "2,4,16 64" "2,8,16 128"; do
-    set -- $a
-    RINGATTN_MATRIX_MREF=$m RINGATTN_DUMP_WGSL=$R/wgsl-$m-$2 RINGATTN_MATRIX_CFG=$1 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims $2 > /dev/null 2>&1
-    mkdir -p $R/dump-$m-$2; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump-$m-$2 $R/wgsl-$m-$2/flash_matrix*.wgsl > $R/stats-$m-$2.txt 2>&1
-  done
+  RINGATTN_MATRIX_MREF=$m dump_matrix 2,4,16 64 $m-64
+  RINGATTN_MATRIX_MREF=$m dump_matrix 2,8,16 128 $m-128
 done
-cd $R && { cat gpu.txt; grep -E "Register|Shared|^/" stats-*.txt; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+pack

@@ -63,3 +63,51 @@ ab_prev_picks() {
     done
   done
 }
+
+# pick_tests: a subset of the attention tests with the H100's picks forced
+# (RINGATTN_MATRIX_CFG) and with every workgroup of the f16 matrix kernel running its
+# keys twice (MREF's PLIM patched to -1): $R/test-cfg-*.txt, $R/test-rerun-always.txt.
+PLIM_ALWAYS='const PLIM: f32 = 15.0;=>const PLIM: f32 = -1.0;'
+pick_tests() {
+  local T="every_head_dim causal_more_queries_than_keys causal_fewer_queries_than_keys large_and_small_scale rising_scores_match_reference key_splits_match_reference batch_of_three"
+  for cfg in 2,4,16 2,8,16; do
+    RINGATTN_MATRIX_CFG=$cfg timeout 200 .gpu/attention --test-threads 2 $T > $R/test-cfg-$cfg.txt 2>&1; echo "rc=$?" >> $R/test-cfg-$cfg.txt
+  done
+  RINGATTN_MATRIX_PATCH="$PLIM_ALWAYS" timeout 200 .gpu/attention --test-threads 2 $T > $R/test-rerun-always.txt 2>&1; echo "rc=$?" >> $R/test-rerun-always.txt
+}
+
+# dump_matrix CFG D NAME: the f16 matrix kernel at tiles CFG and head_dim D as the
+# library renders it ($R/wgsl-NAME), its driver statistics ($R/stats-NAME.txt) and
+# pipeline cache ($R/dump-NAME, for scripts/sass_from_cache.py); other RINGATTN_*
+# variables pass through.
+dump_matrix() {
+  RINGATTN_DUMP_WGSL=$R/wgsl-$3 RINGATTN_MATRIX_CFG=$1 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims $2 > /dev/null 2>&1
+  mkdir -p $R/dump-$3; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump-$3 $R/wgsl-$3/flash_matrix*.wgsl > $R/stats-$3.txt 2>&1
+}
+
+# ab_patched_picks NAME PATCH ...: the f16 matrix kernel at the H100's picks, N=4096 and
+# 16384, non-causal, two rounds, with each rendered-shader patch (RINGATTN_MATRIX_PATCH;
+# '' for none): $R/NAME-{64,128}-ROUND.md.
+ab_patched_picks() {
+  local B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
+  local args=("$@")
+  for round in 1 2; do
+    for ((i = 0; i < ${#args[@]}; i += 2)); do
+      local v=${args[i]} P=${args[i + 1]}
+      RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/$v-64-$round.md 2>&1
+      RINGATTN_MATRIX_PATCH="$P" RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/$v-128-$round.md 2>&1
+    done
+  done
+}
+
+# pack: $R/summary.txt (GPU, test results, the matrix lines of every table, register
+# counts), printed, and $R archived as $OUT/r.tgz.
+pack() {
+  cd $R && {
+    cat gpu.txt
+    for f in test-*.txt; do [ -e "$f" ] && { echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=|^FAIL" $f; }; done
+    for f in *.md; do [ -e "$f" ] && { echo "== $f"; grep -E "^\| matrix|rror" $f; }; done
+    grep -hE "^/|Register|Shared" stats*.txt 2>/dev/null
+  } > summary.txt; cat summary.txt
+  cd $OUT && tar czf r.tgz r && rm -rf r
+}

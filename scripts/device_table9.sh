@@ -5,5 +5,4 @@
 source scripts/device_run.sh
 results
 kernel_table
-cd $R && { cat gpu.txt; kernel_summary; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+pack

@@ -4,6 +4,8 @@
 # from workgroup memory at each use (RINGATTN_MATRIX_QSMEM=1: 32 registers fewer, for
 # a third workgroup per SM), each alone and together, two rounds at the H100's picks;
 # their register counts; and a fresh tile search of the new kernel.
+# (RINGATTN_MATRIX_TREE and RINGATTN_MATRIX_QSMEM were switches of that build only: TREE
+# now goes with the pipelined loop, QSMEM was dropped.)
 source scripts/device_run.sh
 results
 B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
@@ -24,5 +26,4 @@ for v in base qsmem; do
 done
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 timeout 200 .gpu/ringattn tune --head-dims 64,128 --dtypes f16 > $R/tune.txt 2>&1
-cd $R && { cat gpu.txt; for f in *.md; do echo "== $f"; grep -E "^\| matrix|rror" $f; done; grep -E "Register|Shared" stats-*.txt; grep -E "^best|^ *\(" tune.txt | head -40; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+pack

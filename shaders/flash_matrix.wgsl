@@ -428,12 +428,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let pend = select(mask_start, full_end, mask_on);
         for (; t < pend;) {
             for (; t < pend; t += BK) {
-                //#if MREF
-                //#else
-                if lid == 0u {
-                    rescale_flag[0] = 0u;
-                }
-                //#endif
+                //#use FLAG_RESET
                 //#use KV_STORE
                 let tk = min(t + 2u * BK, full_end - BK);
                 let tv = min(t + BK, full_end - BK);
@@ -442,13 +437,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 workgroupBarrier();
                 //#use S_MMA
                 //#use SOFTMAX
-                //#if MREF
-                workgroupBarrier();
-                //#else
-                if workgroupUniformLoad(&rescale_flag)[0] != 0u {
-                    break;
-                }
-                //#endif
+                //#use P_READY
                 //#use S_STORE
                 //#use TILE_PV
             }
@@ -481,12 +470,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let pend = select(mask_start, full_end, mask_on);
         for (; t < pend;) {
             for (; t < pend; t += BK) {
-                //#if MREF
-                //#else
-                if lid == 0u {
-                    rescale_flag[0] = 0u;
-                }
-                //#endif
+                //#use FLAG_RESET
                 // 0. Store the prefetched tile for keys [t, t + BK), then prefetch the
                 //    next one (the last iteration reloads the last full tile; it is not
                 //    used).
@@ -497,13 +481,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 // @ST1
                 workgroupBarrier();
                 //#use TILE_S
-                //#if MREF
-                workgroupBarrier();
-                //#else
-                if workgroupUniformLoad(&rescale_flag)[0] != 0u {
-                    break;
-                }
-                //#endif
+                //#use P_READY
                 //#use TILE_PV
             }
             //#if MREF
@@ -782,6 +760,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#endif
+
+    // The f16 loops' per-tile rescale flag (without MREF): cleared at the start of a tile;
+    // after the softmax, a tile whose row maxima moved leaves the inner loop, where O is
+    // rescaled and the tile finished. With MREF a barrier makes P visible instead.
+    //#define FLAG_RESET
+        //#if MREF
+        //#else
+        if lid == 0u {
+            rescale_flag[0] = 0u;
+        }
+        //#endif
+    //#enddef
+    //#define P_READY
+        //#if MREF
+        workgroupBarrier();
+        //#else
+        if workgroupUniformLoad(&rescale_flag)[0] != 0u {
+            break;
+        }
+        //#endif
+    //#enddef
 
     // One key tile: S = Q K^T, online softmax, O += P V (t = first key of the tile):
     // TILE_S, then RESCALE_O when a row's max moved, then TILE_PV.

@@ -221,16 +221,15 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // SCALE_POS (for a positive scale) and MREF: on in f16
                                     // pipelines.
                                     let pos = if dtype == Dtype::F16 { "1" } else { "0" };
+                                    // The switches matrix_pipeline adds (TREE goes with PIPE).
+                                    let switches = |pipe: &str, wide: &str, unpack: &str, pos: &str, mref: &str| -> Defines {
+                                        [("PIPE", pipe), ("WIDE", wide), ("UNPACK", unpack), ("SCALE_POS", pos), ("TREE", pipe), ("MREF", mref)]
+                                            .map(|(n, v)| (n, v.to_string()))
+                                            .to_vec()
+                                    };
                                     let mut rolled = defines.clone();
-                                    rolled.extend([
-                                        ("ROLLN", "1".into()),
-                                        ("PIPE", "0".into()),
-                                        ("WIDE", wide_off.into()),
-                                        ("UNPACK", "0".into()),
-                                        ("SCALE_POS", pos.into()),
-                                        ("TREE", "0".into()),
-                                        ("MREF", pos.into()),
-                                    ]);
+                                    rolled.push(("ROLLN", "1".into()));
+                                    rolled.extend(switches("0", wide_off, "0", pos, pos));
                                     defines.push(("ROLLN", "0".into()));
                                     if shape == default_matrix_shape(dtype, d) && sg == 32 && !out.contains(&rolled) {
                                         out.push(rolled);
@@ -251,27 +250,13 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                             ("1", "1", "1", "1", "0"),
                                         ] {
                                             let mut v = defines.clone();
-                                            v.extend([
-                                                ("PIPE", pipe.into()),
-                                                ("WIDE", wide.into()),
-                                                ("UNPACK", unpack.into()),
-                                                ("SCALE_POS", pos.into()),
-                                                ("TREE", pipe.into()), // with PIPE (matrix_pipeline)
-                                                ("MREF", mref.into()),
-                                            ]);
+                                            v.extend(switches(pipe, wide, unpack, pos, mref));
                                             if !out.contains(&v) {
                                                 out.push(v);
                                             }
                                         }
                                     }
-                                    defines.extend([
-                                        ("PIPE", "0".into()),
-                                        ("WIDE", wide_off.into()),
-                                        ("UNPACK", "0".into()),
-                                        ("SCALE_POS", pos.into()),
-                                        ("TREE", "0".into()),
-                                        ("MREF", pos.into()),
-                                    ]);
+                                    defines.extend(switches("0", wide_off, "0", pos, pos));
                                     if !out.contains(&defines) {
                                         out.push(defines);
                                     }
