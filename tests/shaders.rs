@@ -221,9 +221,10 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // SCALE_POS (for a positive scale) and MREF: on in f16
                                     // pipelines.
                                     let pos = if dtype == Dtype::F16 { "1" } else { "0" };
-                                    // The switches matrix_pipeline adds (TREE goes with PIPE).
+                                    // The switches matrix_pipeline adds (TREE by matrix_tree).
                                     let switches = |pipe: &str, wide: &str, unpack: &str, pos: &str, mref: &str| -> Defines {
-                                        [("PIPE", pipe), ("WIDE", wide), ("UNPACK", unpack), ("SCALE_POS", pos), ("TREE", pipe), ("MREF", mref)]
+                                        let tree = if ringattn::kernels::flash::matrix_tree(&cfg, d, pipe == "1") { "1" } else { "0" };
+                                        [("PIPE", pipe), ("WIDE", wide), ("UNPACK", unpack), ("SCALE_POS", pos), ("TREE", tree), ("MREF", mref)]
                                             .map(|(n, v)| (n, v.to_string()))
                                             .to_vec()
                                     };

@@ -709,6 +709,15 @@ pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled:
     }
 }
 
+/// Whether the f16 matrix kernel's softmax keeps four partial max/sum chains per row
+/// (TREE in `flash_matrix.wgsl`): with the pipelined loop and fewer than 16 Q fragments
+/// per subgroup. On an H100 (N=16384): 6 % faster at (2,4,16) with head_dim 64 (2.78
+/// against 2.95 ms), 1.3 % slower at (2,8,16) with 128 (4.50 against 4.44), where the
+/// registers are full (2 % slower there without the pipelined loop too).
+pub fn matrix_tree(cfg: &TileConfig, head_dim: usize, pipelined: bool) -> bool {
+    pipelined && cfg.mq * (head_dim as u32 / 16) < 16
+}
+
 /// Whether the f16 matrix kernel keeps P against a fixed reference max per row (MREF in
 /// `flash_matrix.wgsl`) instead of rescaling O lazily as the max rises: no per-tile
 /// workgroup decision (the rescale flag's `workgroupUniformLoad`, two barriers per tile)
@@ -773,10 +782,7 @@ fn matrix_pipeline(
     defines.push(("ROLLN", if roll { "1" } else { "0" }.to_string()));
     let mref = matrix_mref(dtype, std::env::var("RINGATTN_MATRIX_MREF").ok().as_deref());
     let pipe = matrix_pipelined(dtype, &cfg, d, roll, mref, std::env::var("RINGATTN_MATRIX_PIPE").ok().as_deref());
-    // Four partial max/sum chains in the softmax where the loop is pipelined (H100: 2 %
-    // faster at (2,4,16), head_dim 64; 2 % slower in the register-bound (2,8,16) kernel
-    // at 128, which runs without PIPE).
-    defines.push(("TREE", if pipe { "1" } else { "0" }.to_string()));
+    defines.push(("TREE", if matrix_tree(&cfg, d, pipe) { "1" } else { "0" }.to_string()));
     defines.push(("MREF", if mref { "1" } else { "0" }.to_string()));
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
@@ -1333,6 +1339,9 @@ mod tests {
         // Without the lazy rescale (MREF) the registers allow it at (2,8,16) too.
         assert!(matrix_pipelined(Dtype::F16, &cfg(128, (2, 8, 16)), 128, false, true, None));
         assert!(matrix_mref(Dtype::F16, None) && !matrix_mref(Dtype::F16, Some("0")) && !matrix_mref(Dtype::F32, None));
+        // Partial max/sum chains: pipelined, and not where 16+ Q fragments fill the registers.
+        assert!(matrix_tree(&cfg(64, (2, 4, 16)), 64, true) && !matrix_tree(&cfg(64, (2, 4, 16)), 64, false));
+        assert!(!matrix_tree(&cfg(128, (2, 8, 16)), 128, true) && matrix_tree(&cfg(128, (1, 8, 32)), 128, true));
         let split = matrix_config_for(Dtype::F32, 64, (2, 4, 16), SG, WG_BYTES, INVOCATIONS).expect("fits");
         assert!(!matrix_pipelined(Dtype::F32, &split, 64, false, false, Some("1")));
         // RINGATTN_MATRIX_PIPE overrides the register rule both ways.
