@@ -13,13 +13,6 @@ for k in 4 2; do
     RINGATTN_MATRIX_EXPEMU=$k RINGATTN_MATRIX_CFG=$cfg timeout 200 .gpu/attention --test-threads 2 $T > $R/test-expemu$k-$cfg.txt 2>&1; echo "rc=$?" >> $R/test-expemu$k-$cfg.txt
   done
 done
-B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
-for round in 1 2; do
-  for k in 0 8 4 2; do
-    RINGATTN_MATRIX_EXPEMU=$k RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/k$k-64-$round.md 2>&1
-    RINGATTN_MATRIX_EXPEMU=$k RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/k$k-128-$round.md 2>&1
-  done
-done
-RINGATTN_MATRIX_EXPEMU=4 RINGATTN_DUMP_WGSL=$R/wgsl RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 1 --seqs 1024 --head-dims 64 > /dev/null 2>&1
-mkdir -p $R/dump; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $R/wgsl/flash_matrix*.wgsl > $R/stats.txt 2>&1
+ab_env_picks k RINGATTN_MATRIX_EXPEMU 0 8 4 2
+RINGATTN_MATRIX_EXPEMU=4 dump_matrix 2,4,16 64 k4
 pack

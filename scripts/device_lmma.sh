@@ -6,11 +6,5 @@
 source scripts/device_run.sh
 results
 RINGATTN_MATRIX_LMMA=1 pick_tests
-B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
-for round in 1 2; do
-  for m in 0 1; do
-    RINGATTN_MATRIX_LMMA=$m RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/lmma$m-64-$round.md 2>&1
-    RINGATTN_MATRIX_LMMA=$m RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/lmma$m-128-$round.md 2>&1
-  done
-done
+ab_env_picks lmma RINGATTN_MATRIX_LMMA 0 1
 pack

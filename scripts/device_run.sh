@@ -111,3 +111,17 @@ pack() {
   } > summary.txt; cat summary.txt
   cd $OUT && tar czf r.tgz r && rm -rf r
 }
+
+# ab_env_picks NAME VAR VALUE...: the f16 matrix kernel at the H100's picks, N=4096 and
+# 16384, non-causal, two rounds, with the environment variable VAR at each value:
+# $R/NAME<value>-{64,128}-ROUND.md.
+ab_env_picks() {
+  local name=$1 var=$2; shift 2
+  local B="--no-progress --tiers matrix --dtypes f16 --causal off --reps 5 --max-seconds 3 --seqs 4096,16384"
+  for round in 1 2; do
+    for v in "$@"; do
+      env $var=$v RINGATTN_MATRIX_CFG=2,4,16 .gpu/ringattn bench $B --head-dims 64 > $R/$name$v-64-$round.md 2>&1
+      env $var=$v RINGATTN_MATRIX_CFG=2,8,16 .gpu/ringattn bench $B --head-dims 128 > $R/$name$v-128-$round.md 2>&1
+    done
+  done
+}

@@ -379,9 +379,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#end
     //#use LOAD_SPLIT_T0
     for (var t = t0; t < t1; t += BK) {
-        if lid == 0u {
-            rescale_flag[0] = 0u;
-        }
+        //#use FLAG_RESET
         //#use STAGE_SPLIT
         //#use LOAD_SPLIT_NEXT
         workgroupBarrier();
@@ -502,9 +500,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     for (var once = full_end < t1; once; once = false) {
         let t = full_end;
-        if lid == 0u {
-            rescale_flag[0] = 0u;
-        }
+        //#use FLAG_RESET
         for (var i = lid; i < BK * D; i += WG) {
             let key = t + i / D;
             var kx = f16(0.0);
@@ -761,9 +757,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
     //#endif
 
-    // The f16 loops' per-tile rescale flag (without MREF): cleared at the start of a tile;
-    // after the softmax, a tile whose row maxima moved leaves the inner loop, where O is
-    // rescaled and the tile finished. With MREF a barrier makes P visible instead.
+    // The per-tile rescale flag (without MREF; the split kernel never has it): cleared at
+    // the start of a tile; after the softmax, in the f16 loops, a tile whose row maxima
+    // moved leaves the inner loop, where O is rescaled and the tile finished (P_READY).
+    // With MREF a barrier makes P visible instead.
     //#define FLAG_RESET
         //#if MREF
         //#else

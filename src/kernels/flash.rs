@@ -610,7 +610,7 @@ fn small_grid_on() -> bool {
 /// Whether the small-grid rule is on for a value of `RINGATTN_SMALL_GRID` (`0`, `off`
 /// or `false` turn it off; unset or anything else leaves it on).
 pub fn small_grid_enabled(value: Option<&str>) -> bool {
-    !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+    switch(value) != Some(false)
 }
 
 /// The matrix-tier tiles for a launch of `shape` on this adapter: [`matrix_config`],
@@ -702,10 +702,16 @@ pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled:
     if dtype != Dtype::F16 || rolled {
         return false;
     }
+    switch(value).unwrap_or(mref || cfg.mq * (head_dim as u32 / 16) < 16)
+}
+
+/// An environment switch's value: `1`/`on`/`true` or `0`/`off`/`false` (surrounding
+/// blanks ignored), `None` when unset or anything else.
+fn switch(value: Option<&str>) -> Option<bool> {
     match value.map(str::trim) {
-        Some("0" | "off" | "false") => false,
-        Some("1" | "on" | "true") => true,
-        _ => mref || cfg.mq * (head_dim as u32 / 16) < 16,
+        Some("0" | "off" | "false") => Some(false),
+        Some("1" | "on" | "true") => Some(true),
+        _ => None,
     }
 }
 
@@ -728,7 +734,7 @@ pub fn matrix_tree(cfg: &TileConfig, head_dim: usize, pipelined: bool) -> bool {
 /// into f16 assuming P <= 2^8). `value` (`RINGATTN_MATRIX_MREF`) `0`, `off` or `false`
 /// turns it off.
 pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
-    dtype == Dtype::F16 && !matches!(value.map(str::trim), Some("0" | "off" | "false"))
+    dtype == Dtype::F16 && switch(value) != Some(false)
 }
 
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
@@ -747,7 +753,7 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
 /// group's window starts at a multiple of seq_k x kv_heads x head_dim elements, head_dim
 /// a multiple of 16 on this tier (checked in [`encode_keys`]).
 pub fn matrix_wide(dtype: Dtype, head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
-    dtype == Dtype::F16 && (!matches!(value.map(str::trim), Some("0" | "off" | "false")) || !fragment_staging_fits(head_dim, cfg))
+    dtype == Dtype::F16 && (switch(value) != Some(false) || !fragment_staging_fits(head_dim, cfg))
 }
 
 /// Whether the f16 kernel without WIDE can stage K/V tiles as fragments: each of the
