@@ -16,6 +16,7 @@ $ENABLE
 
 
 //#include flash_common
+alias Qkv = In;
 //#include flash_io
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;

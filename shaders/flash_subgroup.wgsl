@@ -25,6 +25,7 @@ const WG: u32 = BQ / M * R;
 const LANES: u32 = R;
 
 //#include flash_common
+alias Qkv = In;
 //#include flash_io
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;

@@ -1,90 +1,103 @@
 // Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
 // subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Opt-in
-// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H200 it matched the shuffle kernel at
-// head_dim 64 (25.9 vs 25.7 ms at N=16384) and lost at 32 and 128 (BENCHMARKS.md).
+// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 4 % faster than the
+// shuffle kernel and loses at 32 and 128 (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
-// query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK/4
+// query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK / NK
 // consecutive lanes (inside one subgroup); row group g owns the TM query rows
 // TM g .. TM g + TM - 1 of the workgroup (TQ = TM/4 quads of rows), and lane x:
-//   - for S = Q K^T, owns the 4 keys x, x + TX, x + 2TX, x + 3TX of the tile: a TM x 4
-//     block of scores, built from TQ vec4 of Q^T (4 rows at one d) and one vec4 of
-//     K^T (its 4 keys at one d) per d: 4 TM multiply-adds per TQ + 1 workgroup reads;
+//   - for S = Q K^T, owns the NK = 4 KQ keys x, x + TX, ..., x + (NK-1) TX of the tile:
+//     a TM x NK block of scores, built per vec4 column of d from NK vec4 of K (its keys'
+//     rows) and 4 TQ vec4 of Q^T (4 rows at one d): 4 TM NK multiply-adds per NK + 4 TQ
+//     workgroup reads;
 //   - for O += P V, owns the vec4 columns x, x + TX, ... (CV of them) of the TM rows:
 //     per key, TQ vec4 of P^T and CV vec4 of V: 4 TM CV multiply-adds.
-// Q^T (scaled by scale * log2 e), K^T, V and P^T live in workgroup memory as f32
-// vec4; the transposed arrays have one vec4 of padding per row so that neither their
-// column writes nor their row reads hit the same banks. The d and key loops are
-// unrolled by the template (DU, JU), so most workgroup addresses are a lane base plus
-// a constant. Row max of the online softmax: a butterfly
-// over the TX lanes of the group, once per tile (not per key); each lane keeps a
-// partial row sum over its own keys, summed across the group only at the end.
-// With PALIAS, P^T is written into the K^T area once S is computed (one more barrier,
-// less workgroup memory).
+// Q^T (scaled by scale * log2 e) and P^T live in workgroup memory as f32 vec4 quads of
+// rows; K and V tiles as f32 rows of vec4, K's row `key` with its vec4 columns permuted
+// (column c at c ^ (key % TX & SWM)) so that the TX lanes of a group, which read the
+// same column of TX different keys, hit distinct banks. q, k and v are read as vec4
+// units (coalesced rows; head_dim and every window offset are multiples of 4). The d4
+// and key loops are unrolled by the template (DU4, JU), so most workgroup addresses are
+// a lane base plus a constant. Row max of the online softmax: a butterfly over the TX
+// lanes of the group, once per tile (not per key); each lane keeps a partial row sum
+// over its own keys, summed across the group only at the end. With PALIAS, P^T is
+// written into the K area once S is computed (one more barrier, less workgroup
+// memory). K/V tiles are staged through registers (per lane, rounds of SCH vec4 of
+// each: all loads of a round before its stores); with PF the next tile's loads are
+// issued before the current tile's math.
 //
 // Same parameters, bindings, key range, accumulate mode and block masks as the other
 // subgroup kernels. Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, BK, TM, TQ (= TM/4),
-// KREG (vec4s of the K^T area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: kt or
-// pt), PALIAS, LOG2LANES (= log2 TX), SPARSE, DU, JU (unroll factors), PF (prefetch K/V into
-// registers one tile ahead; NPF = HEAD_DIM * TX / WG vec4 each, = BK * D4 / WG).
+// KQ, NK (= 4 KQ), KREG (vec4s of the K area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: ks or
+// pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
+// (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
+// NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF).
 $ENABLE
 
 const TM: u32 = $TMu;
 const TQ: u32 = $TQu;
-const TX: u32 = BK / 4u;
+const KQ: u32 = $KQu;
+const NK: u32 = $NKu;
+const TX: u32 = BK / NK;
 const LANES: u32 = TX;
+// Row quads of a Q^T / P^T row.
 const QV: u32 = BQ / 4u;
-// Row strides (vec4) of Q^T and P^T, and of K^T: one vec4 of padding.
-const QS: u32 = QV + 1u;
-const KS: u32 = TX + 1u;
+const SWM: u32 = $SWMu;
 const WG: u32 = BQ / TM * TX;
-// Unroll factors of the d loop of S and the key loop of P V (D and BK: fully unrolled).
-const DU: u32 = $DUu;
+// Unroll factors of the d4 loop of S and the key loop of P V.
+const DU4: u32 = $DU4u;
 const JU: u32 = $JUu;
-const NPF: u32 = $NPFu;
+const SCH: u32 = $SCHu;
 const CV: u32 = $CVu;
 
+alias Qkv = vec4<In>;
 //#include flash_common
 //#include flash_io
 
-// qt[d * QS + i]: rows 4i..4i+3 at column d.
-var<workgroup> qt: array<vec4<f32>, D * QS>;
-// kt[d * KS + x]: keys x, x+TX, x+2TX, x+3TX of the tile at column d.
-var<workgroup> kt: array<vec4<f32>, $KREGu>;
+// qt[d * QV + i]: rows 4i..4i+3 at column d.
+var<workgroup> qt: array<vec4<f32>, D * QV>;
+// ks[key * D4 + (c ^ (key % TX & SWM))]: key `key` of the tile, vec4 column c.
+var<workgroup> ks: array<vec4<f32>, $KREGu>;
 // vs[j * D4 + c]: key j, vec4 column c.
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
 //#if PALIAS
 //#else
-var<workgroup> pt: array<vec4<f32>, BK * QS>;
+var<workgroup> pt: array<vec4<f32>, BK * QV>;
 //#endif
-// P^T: $PT[j * QS + i]: rows 4i..4i+3 at key j.
+// P^T: $PT[j * QV + i]: rows 4i..4i+3 at key j.
 
 //#include lanes_common
 
-// Staging element i (0 <= i < D * TX = BK * D4) of the tile whose first key is `tl`, zero
-// past k_end. K^T: keys tl + i/D + j TX (j = 0..3) at column i % D, one vec4 (so a lane's
-// 4 keys of S are one read), stored at kt[(i % D) * KS + i / D]. V: key tl + i/D4,
-// vec4 column i % D4, stored at vs[i].
-fn kt_quad(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
-    var x4 = vec4<f32>(0.0);
-    //#unroll j 4
-    {
-        let key = tl + i / D + {j}u * TX;
-        if key < p.k_end {
-            x4[{j}] = f32(k[p.k_off + (b * p.seq_k + key) * p.kv_heads * D + kvh * D + i % D]);
-        }
-    }
-    //#end
-    return x4;
+// Vec4 column c of key `key` of K (or V) in its tile's area.
+fn kslot(key: u32, c: u32) -> u32 {
+    return key * D4 + (c ^ ((key % TX) & SWM));
 }
 
-fn v_quad(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+// Vec4 unit i (0 <= i < BK * D4: key i / D4, column i % D4) of the K or V tile whose
+// first key is `tl`: its index in k or v, or none (-1) past k_end.
+fn kv_unit(off: u32, b: u32, kvh: u32, tl: u32, i: u32) -> i32 {
     let key = tl + i / D4;
     if key >= p.k_end {
+        return -1;
+    }
+    return i32(off / 4u + ((b * p.seq_k + key) * p.kv_heads + kvh) * D4 + i % D4);
+}
+
+fn k_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.k_off, b, kvh, tl, i);
+    if e < 0 {
         return vec4<f32>(0.0);
     }
-    let e = p.v_off + (b * p.seq_k + key) * p.kv_heads * D + kvh * D + 4u * (i % D4);
-    return vec4<f32>(f32(v[e]), f32(v[e + 1u]), f32(v[e + 2u]), f32(v[e + 3u]));
+    return vec4<f32>(k[e]);
+}
+
+fn v_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.v_off, b, kvh, tl, i);
+    if e < 0 {
+        return vec4<f32>(0.0);
+    }
+    return vec4<f32>(v[e]);
 }
 
 @compute @workgroup_size(WG)
@@ -98,21 +111,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row = row0 + TM * g;
     let qq = g * TQ;
 
-    // Q^T, scaled, zero past seq_q. Consecutive lanes take consecutive columns of one
-    // row quad (coalesced reads; the padding spreads the writes over the banks).
-    for (var i = lid; i < D * QV; i += WG) {
-        let d = i % D;
-        let qg = i / D;
+    // Q^T, scaled, zero past seq_q: consecutive lanes read consecutive rows at one
+    // vec4 column and store consecutive words.
+    for (var i = lid; i < BQ * D4; i += WG) {
+        let r = i % BQ;
+        let c = i / BQ;
         var x4 = vec4<f32>(0.0);
-        //#unroll r 4
-        {
-            let qr = row0 + 4u * qg + {r}u;
-            if qr < p.seq_q {
-                x4[{r}] = f32(q[p.q_off + ((b * p.seq_q + qr) * p.heads + h) * D + d]) * p.scale_log2;
-            }
+        if row0 + r < p.seq_q {
+            x4 = vec4<f32>(q[p.q_off / 4u + ((b * p.seq_q + row0 + r) * p.heads + h) * D4 + c]) * p.scale_log2;
         }
+        //#unroll e 4
+        qt[(4u * c + {e}u) * QV + r / 4u][r % 4u] = x4[{e}];
         //#end
-        qt[d * QS + qg] = x4;
     }
 
     var acc: array<vec4<f32>, TM * CV>;
@@ -147,18 +157,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
     let klim = kend;
-    //#if PF
-    // The next tile's K^T and V elements of this lane (NPF vec4 each).
-    var pk: array<vec4<f32>, NPF>;
-    var pv: array<vec4<f32>, NPF>;
-    //#endif
+    // K and V vec4 units this lane stages: NCH SCH of each per tile, in NCH rounds of SCH
+    // (loads, then stores; PF: one round, loaded a tile ahead).
+    var pk: array<vec4<f32>, SCH>;
+    var pv: array<vec4<f32>, SCH>;
 
-    // Loads the K^T and V vec4s this lane stages for the tile starting at key `tl`
-    // into pk / pv.
+    // Loads round `ch` of the K and V units this lane stages for the tile starting at
+    // key `tl` into pk / pv, and stores them into the tile's areas.
     //#define LOADKV
-    //#unroll f $NPF
-    pk[{f}] = kt_quad(b, kvh, tl, lid + {f}u * WG);
-    pv[{f}] = v_quad(b, kvh, tl, lid + {f}u * WG);
+    //#unroll f $SCH
+    pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
+    pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
+    //#end
+    //#enddef
+    //#define STOREKV
+    //#unroll f $SCH
+    {
+        let i = lid + (ch * SCH + {f}u) * WG;
+        ks[kslot(i / D4, i % D4)] = pk[{f}];
+        vs[i] = pv[{f}];
+    }
     //#end
     //#enddef
 
@@ -168,45 +186,62 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // K/V of this tile come from registers, loaded during the previous tile (or
         // now, for a span's first tile); the next tile's loads are issued before the
         // math, so global-memory latency overlaps it.
+        let ch = 0u;
         if t == t0 {
             let tl = t;
             //#use LOADKV
         }
-        //#unroll f $NPF
-        kt[((lid + {f}u * WG) % D) * KS + (lid + {f}u * WG) / D] = pk[{f}];
-        vs[lid + {f}u * WG] = pv[{f}];
-        //#end
+        //#use STOREKV
         workgroupBarrier();
         if t + BK < t1 {
             let tl = t + BK;
             //#use LOADKV
         }
         //#else
-        // K^T (keys permuted so a lane's 4 keys are one vec4) and V, zero past k_end.
-        for (var i = lid; i < D * TX; i += WG) {
-            kt[(i % D) * KS + i / D] = kt_quad(b, kvh, t, i);
-            vs[i] = v_quad(b, kvh, t, i);
+        //#unroll c $NCH
+        {
+            let ch = {c}u;
+            let tl = t;
+            //#use LOADKV
+            //#use STOREKV
         }
+        //#end
         workgroupBarrier();
         //#endif
 
-        // S: rows TM g + r, keys x + TX j (component j of s[r]).
-        var s: array<vec4<f32>, TM>;
+        // S: rows TM g + r, keys x + TX (4 kq + j) (component j of s[r * KQ + kq]).
+        var s: array<vec4<f32>, TM * KQ>;
         //#unroll r $TM
-        s[{r}] = vec4<f32>(0.0);
+        //#unroll kq $KQ
+        s[{r}u * KQ + {kq}u] = vec4<f32>(0.0);
         //#end
-        for (var d0 = 0u; d0 < D; d0 += DU) {
-            //#unroll u $DU
+        //#end
+        let xs = x & SWM;
+        for (var c0 = 0u; c0 < D4; c0 += DU4) {
+            //#unroll u $DU4
             {
-            let d = d0 + {u}u;
-            let k4 = kt[d * KS + x];
-            //#unroll a $TQ
+            let c = c0 + {u}u;
+            let cs = c ^ xs;
+            var kk: array<vec4<f32>, NK>;
+            //#unroll m $NK
+            kk[{m}] = ks[(x + {m}u * TX) * D4 + cs];
+            //#end
+            //#unroll e 4
             {
-                let q4 = qt[d * QS + qq + {a}u];
-                s[{a}u * 4u] = fma(vec4<f32>(q4.x), k4, s[{a}u * 4u]);
-                s[{a}u * 4u + 1u] = fma(vec4<f32>(q4.y), k4, s[{a}u * 4u + 1u]);
-                s[{a}u * 4u + 2u] = fma(vec4<f32>(q4.z), k4, s[{a}u * 4u + 2u]);
-                s[{a}u * 4u + 3u] = fma(vec4<f32>(q4.w), k4, s[{a}u * 4u + 3u]);
+                //#unroll kq $KQ
+                let k{kq} = vec4<f32>(kk[4u * {kq}u][{e}], kk[4u * {kq}u + 1u][{e}], kk[4u * {kq}u + 2u][{e}], kk[4u * {kq}u + 3u][{e}]);
+                //#end
+                //#unroll a $TQ
+                {
+                    let q4 = qt[(4u * c + {e}u) * QV + qq + {a}u];
+                    //#unroll kq $KQ
+                    s[({a}u * 4u) * KQ + {kq}u] = fma(vec4<f32>(q4.x), k{kq}, s[({a}u * 4u) * KQ + {kq}u]);
+                    s[({a}u * 4u + 1u) * KQ + {kq}u] = fma(vec4<f32>(q4.y), k{kq}, s[({a}u * 4u + 1u) * KQ + {kq}u]);
+                    s[({a}u * 4u + 2u) * KQ + {kq}u] = fma(vec4<f32>(q4.z), k{kq}, s[({a}u * 4u + 2u) * KQ + {kq}u]);
+                    s[({a}u * 4u + 3u) * KQ + {kq}u] = fma(vec4<f32>(q4.w), k{kq}, s[({a}u * 4u + 3u) * KQ + {kq}u]);
+                    //#end
+                }
+                //#end
             }
             //#end
             }
@@ -214,41 +249,55 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
 
         // Online softmax: mask, row max over the group, exponentials.
-        var pr: array<vec4<f32>, TM>;
         //#unroll r $TM
         {
             let tb = tile_bits(row + {r}u, t, pi);
             let rl = min(rk[{r}], t1);
-            var sr = s[{r}];
-            //#unroll j 4
-            sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + {j}u * TX, rl, tb));
+            var mt = NEG_BIG;
+            //#unroll kq $KQ
+            {
+                var sr = s[{r}u * KQ + {kq}u];
+                //#unroll j 4
+                sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + (4u * {kq}u + {j}u) * TX, rl, tb));
+                //#end
+                s[{r}u * KQ + {kq}u] = sr;
+                mt = max(mt, max(max(sr.x, sr.y), max(sr.z, sr.w)));
+            }
             //#end
-            let mt = lanes_max(max(max(sr.x, sr.y), max(sr.z, sr.w)));
-            let m_new = max(mx[{r}], mt);
+            let m_new = max(mx[{r}], lanes_max(mt));
             let alpha = exp2(mx[{r}] - m_new);
             mx[{r}] = m_new;
-            var e4 = vec4<f32>(0.0);
-            //#unroll j 4
-            e4[{j}] = select(0.0, exp2(sr[{j}] - m_new), sr[{j}] != NEG_BIG);
+            var ls = 0.0;
+            //#unroll kq $KQ
+            {
+                let sr = s[{r}u * KQ + {kq}u];
+                var e4 = vec4<f32>(0.0);
+                //#unroll j 4
+                e4[{j}] = select(0.0, exp2(sr[{j}] - m_new), sr[{j}] != NEG_BIG);
+                //#end
+                ls += (e4.x + e4.y) + (e4.z + e4.w);
+                s[{r}u * KQ + {kq}u] = e4;
+            }
             //#end
-            l[{r}] = l[{r}] * alpha + (e4.x + e4.y + e4.z + e4.w);
+            l[{r}] = l[{r}] * alpha + ls;
             //#unroll c $CV
             acc[{r}u * CV + {c}u] *= alpha;
             //#end
-            pr[{r}] = e4;
         }
         //#end
         //#if PALIAS
         workgroupBarrier();
         //#endif
-        // P^T: key x + TX j gets each quad of rows' probabilities as one vec4.
+        // P^T: key x + TX (4 kq + j) gets each quad of rows' probabilities as one vec4.
+        //#unroll kq $KQ
         //#unroll j 4
         {
-            let j = x + {j}u * TX;
+            let j = x + (4u * {kq}u + {j}u) * TX;
             //#unroll a $TQ
-            $PT[j * QS + qq + {a}u] = vec4<f32>(pr[{a}u * 4u][{j}], pr[{a}u * 4u + 1u][{j}], pr[{a}u * 4u + 2u][{j}], pr[{a}u * 4u + 3u][{j}]);
+            $PT[j * QV + qq + {a}u] = vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{j}], s[({a}u * 4u + 1u) * KQ + {kq}u][{j}], s[({a}u * 4u + 2u) * KQ + {kq}u][{j}], s[({a}u * 4u + 3u) * KQ + {kq}u][{j}]);
             //#end
         }
+        //#end
         //#end
         workgroupBarrier();
 
@@ -259,7 +308,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let j = j0 + {u}u;
             //#unroll a $TQ
             {
-                let p4 = $PT[j * QS + qq + {a}u];
+                let p4 = $PT[j * QV + qq + {a}u];
                 //#unroll c $CV
                 {
                     let v4 = vs[j * D4 + x + {c}u * TX];

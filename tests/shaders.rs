@@ -183,7 +183,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     // The default code shape, and loops not unrolled
                                     // with and without prefetch (RINGATTN_TILED_OPTS).
                                     let base = TiledOpts::for_tiles(d, &cfg);
-                                    for opts in [base, TiledOpts { du: 4, ju: 4, prefetch: false }, TiledOpts { du: 4, ju: 4, prefetch: true }] {
+                                    for opts in [base, TiledOpts { du: 1, ju: 4, prefetch: false }, TiledOpts { du: 1, ju: 4, prefetch: true }] {
                                         if opts.fits(d as u32, &cfg) {
                                             let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
                                             if !out.contains(&defines) {
@@ -465,7 +465,12 @@ fn all_shaders() -> Vec<(&'static str, &'static str)> {
 fn every_shader_translates() {
     let mut failures = Vec::new();
     let mut total = 0;
+    // SHADERS_ONLY=name[,name...] limits the run to those shaders (development).
+    let only = std::env::var("SHADERS_ONLY").ok();
     for (name, source) in all_shaders() {
+        if only.as_deref().is_some_and(|o| !o.split(',').any(|n| n == name)) {
+            continue;
+        }
         let specs = specializations(name);
         assert!(!specs.is_empty(), "shader `{name}` has no specializations listed");
         for defines in specs {

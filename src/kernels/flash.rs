@@ -84,7 +84,7 @@ pub enum SgVariant {
     /// `flash_bcast.wgsl`: one row per invocation, K/V shared by subgroupBroadcast
     /// (`bk` is the subgroup size; CPU adapters).
     Broadcast,
-    /// `flash_tiled.wgsl`: TM x 4 register blocks of scores per lane, P through
+    /// `flash_tiled.wgsl`: TM x 4KQ register blocks of scores per lane, P through
     /// workgroup memory (opt-in: `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
     /// shares the K^T area.
     Tiled { palias: bool },
@@ -119,7 +119,7 @@ impl TileConfig {
             Tier::Portable => base,
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
-                SgVariant::Tiled { palias } => format!("{base} tiled tm={}{}", self.m, if palias { " palias" } else { "" }),
+                SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
                 SgVariant::Shuffle => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}", self.mq, self.w),
@@ -137,7 +137,7 @@ impl TileConfig {
                     // Per tile: the K^T/V staging loop, the d and key loops (unrolled by du, ju).
                     let (d, bk, wg) = (head_dim as u64, self.bk as u64, TiledOpts::invocations(self) as u64);
                     let o = TiledOpts::for_tiles(head_dim, self);
-                    let per_tile = (d * self.r as u64).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
+                    let per_tile = (d * bk / 4).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
                 }
                 _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
@@ -203,8 +203,8 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
     let forced = variant_from_env();
-    // The register-tiled kernel only on request: on an H200 it matched the shuffle
-    // kernel at head_dim 64 and lost at 32 and 128 (BENCHMARKS.md).
+    // The register-tiled kernel only on request: on an H100 it beat the shuffle kernel
+    // by 4 % at head_dim 64 and lost at 32 and 128 (BENCHMARKS.md, tenth session).
     if matches!(forced, Some(SgVariant::Tiled { .. })) {
         if let Some(cfg) = tiled_config(ctx, head_dim, u32::MAX) {
             return cfg;
@@ -237,32 +237,60 @@ pub fn tiled_config(ctx: &GpuContext, head_dim: usize, max_bq: u32) -> Option<Ti
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let (sg, bytes, inv) = (caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
-    // RINGATTN_TILED_CFG=bq,bk,tm tries that shape first (experiments, device sweeps).
+    // RINGATTN_TILED_CFG=bq,bk,tm,kq tries that shape first (experiments, device sweeps).
     // RINGATTN_TILED_BYTES caps the workgroup memory the shapes may use (experiments:
     // a smaller budget puts P^T in the K^T area, for more workgroups per core).
     let bytes = std::env::var("RINGATTN_TILED_BYTES").ok().and_then(|v| v.parse().ok()).map_or(bytes, |b: u32| b.min(bytes));
-    let forced =
-        env_triple("RINGATTN_TILED_CFG").and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| (c.bq, c.bk, c.m) == want));
+    let forced = env_numbers("RINGATTN_TILED_CFG")
+        .and_then(|want| tiled_shapes_for(head_dim, sg, bytes, inv, max_bq).find(|c| want == [c.bq, c.bk, c.m, tiled_kq(c)]));
     forced.or_else(|| tiled_config_for(head_dim, sg, bytes, inv, max_bq))
 }
 
 /// Tile shapes of the register-tiled kernel, most preferred first: (query rows, keys,
-/// rows per lane).
-const TILED_SHAPES: &[(u32, u32, u32)] = &[(64, 32, 4), (64, 32, 8), (32, 32, 4), (64, 16, 4), (64, 16, 8), (32, 16, 4), (16, 32, 4), (16, 16, 4)];
+/// rows per lane, key quads per lane).
+const TILED_SHAPES: &[(u32, u32, u32, u32)] = &[
+    (64, 64, 4, 2),
+    (64, 32, 4, 1),
+    (64, 64, 8, 2),
+    (64, 32, 8, 1),
+    (32, 64, 8, 2),
+    (32, 32, 4, 1),
+    (64, 16, 4, 1),
+    (32, 16, 4, 1),
+    (16, 32, 4, 1),
+    (16, 16, 4, 1),
+];
 
 /// The register-tiled subgroup kernel's tiles for a head_dim, minimum subgroup size and
 /// workgroup limits (no device needed; the shader tests use it): the first shape of
-/// `TILED_SHAPES` with at most `max_bq` rows whose row groups (`bk / 4` lanes, `r` in
-/// the result; `m` rows each) fit in a subgroup and divide the head dimension's vec4
-/// columns, with at least 32 invocations, and whose Q^T, K^T, V and P^T fit in
-/// workgroup memory (P^T in the K^T area when that is what makes them fit).
+/// `TILED_SHAPES` with at most `max_bq` rows whose row groups (`bk / 4 / kq` lanes, `r`
+/// in the result; `m` rows each) fit in a subgroup and divide the head dimension's vec4
+/// columns, with at least 32 invocations over which the K/V tiles' vec4 units divide
+/// evenly, and whose Q^T, K, V and P^T fit in workgroup memory (P^T in the K area when
+/// that is what makes them fit).
 pub fn tiled_config_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> Option<TileConfig> {
     tiled_shapes_for(head_dim, sg_min, max_wg_bytes, max_invocations, max_bq).next()
 }
 
-/// Vec4s of the tiled kernel's K^T area and P^T area (each row padded by one vec4).
+/// Vec4s of the tiled kernel's K^T area and P^T area.
 fn tiled_areas(d: u32, bq: u32, bk: u32) -> (u32, u32) {
-    (d * (bk / 4 + 1), bk * (bq / 4 + 1))
+    (d * bk / 4, bk * bq / 4)
+}
+
+/// The tiled kernel's K column permutation mask: key `key` stores vec4 column c at
+/// c ^ (key % tx & mask), the largest power-of-two mask below tx (at most 7, the
+/// banks' period in vec4s) that keeps every column inside its row.
+fn tiled_swizzle(d: u32, tx: u32) -> u32 {
+    let mut m = tx.min(8);
+    while m > 1 && !(d / 4).is_multiple_of(m) {
+        m /= 2;
+    }
+    m - 1
+}
+
+/// Key quads per lane of a tiled configuration (`bk / 4` keys over `r` lanes).
+fn tiled_kq(cfg: &TileConfig) -> u32 {
+    cfg.bk / 4 / cfg.r
 }
 
 /// Every shape of `TILED_SHAPES` that fits (see [`tiled_config_for`]), in order.
@@ -270,14 +298,14 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
     let d = head_dim as u32;
     let d4 = d / 4;
     let ok = d.is_multiple_of(4) && d <= 128;
-    TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk, tm)| {
-        let tx = bk / 4;
+    TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk, tm, kq)| {
+        let tx = bk / 4 / kq;
         let wg = bq / tm * tx;
-        if bq > max_bq || tx > sg_min || !d4.is_multiple_of(tx) || wg > max_invocations || wg < 32 {
+        if bq > max_bq || tx > sg_min || !d4.is_multiple_of(tx) || wg > max_invocations || wg < 32 || !(bk * d4).is_multiple_of(wg) {
             return None;
         }
         let (kt, pt) = tiled_areas(d, bq, bk);
-        let base = d * (bq / 4 + 1) + bk * d4;
+        let base = d * bq / 4 + bk * d4;
         let palias = if 16 * (base + kt + pt) <= max_wg_bytes {
             false
         } else if 16 * (base + kt.max(pt)) <= max_wg_bytes {
@@ -289,9 +317,9 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
     })
 }
 
-/// Code-shape options of the tiled kernel: unroll factors of the d loop of S (`du`)
-/// and of the key loop of P V (`ju`), and whether the next tile's K/V are loaded into
-/// registers during the current one (`prefetch`).
+/// Code-shape options of the tiled kernel: unroll factors of the loop over d's vec4
+/// columns in S (`du`) and of the key loop of P V (`ju`), and whether the next tile's
+/// K/V are loaded into registers during the current one (`prefetch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TiledOpts {
     pub du: u32,
@@ -305,18 +333,20 @@ impl TiledOpts {
         cfg.bq / cfg.m * cfg.r
     }
 
-    /// Vec4s of K^T (and of V) each lane stages per tile.
+    /// Vec4s of K (and of V) each lane stages per tile (the shapes divide evenly).
     fn per_lane(d: u32, cfg: &TileConfig) -> u32 {
         d * cfg.bk / 4 / Self::invocations(cfg)
     }
 
-    /// The defaults: both loops unrolled by 8 (fully unrolled bodies overflow the
-    /// instruction cache: 1.9x slower on an H200, BENCHMARKS.md), prefetch where it
-    /// costs at most 8 vec4 registers per lane; `RINGATTN_TILED_OPTS=du,ju,pf`
-    /// overrides them where they fit (experiments).
+    /// The defaults: the d loop unrolled over 4 vec4 columns (where they divide
+    /// head_dim / 4) and the key loop by 8 (the best of 1-16 x 2-16 on an H100; fully
+    /// unrolled bodies overflow the instruction cache: 1.9x slower on an H200,
+    /// BENCHMARKS.md), prefetch where it costs at most 8 vec4 registers per lane;
+    /// `RINGATTN_TILED_OPTS=du,ju,pf` overrides them where they fit (experiments).
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
-        let default = TiledOpts { du: 8, ju: 8, prefetch: Self::per_lane(d, cfg) <= 4 };
+        let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
+        let default = TiledOpts { du, ju: 8, prefetch: Self::per_lane(d, cfg) <= 4 };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
                 let o = TiledOpts { du, ju, prefetch: pf != 0 };
@@ -332,11 +362,7 @@ impl TiledOpts {
 
     /// Whether these options can be rendered for `cfg` at head_dim `d`.
     pub fn fits(&self, d: u32, cfg: &TileConfig) -> bool {
-        self.du > 0
-            && d.is_multiple_of(self.du)
-            && self.ju > 0
-            && cfg.bk.is_multiple_of(self.ju)
-            && (!self.prefetch || (d * cfg.bk / 4).is_multiple_of(Self::invocations(cfg)))
+        self.du > 0 && (d / 4).is_multiple_of(self.du) && self.ju > 0 && cfg.bk.is_multiple_of(self.ju)
     }
 }
 
@@ -350,6 +376,11 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
 pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool, opts: TiledOpts) -> Vec<(&'static str, String)> {
     let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
     let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
+    // Staging rounds: all units at once when prefetching, else at most 4 of K and 4 of
+    // V in flight (the registers they hold count towards the kernel's peak), a divisor
+    // of the units per lane.
+    let npf = TiledOpts::per_lane(d as u32, cfg);
+    let sch = if opts.prefetch { npf } else { (1..=4).rev().find(|c| npf.is_multiple_of(*c)).unwrap_or(1) };
     vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -358,16 +389,20 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("HEAD_DIM", d.to_string()),
         ("IN", dtype.wgsl().to_string()),
         ("OUT", dtype.wgsl().to_string()),
+        ("KQ", tiled_kq(cfg).to_string()),
+        ("NK", (4 * tiled_kq(cfg)).to_string()),
         ("KREG", if palias { kt.max(pt) } else { kt }.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("PALIAS", (palias as u32).to_string()),
-        ("PT", if palias { "kt" } else { "pt" }.to_string()),
+        ("PT", if palias { "ks" } else { "pt" }.to_string()),
+        ("SWM", tiled_swizzle(d as u32, cfg.r).to_string()),
         ("TM", cfg.m.to_string()),
         ("TQ", (cfg.m / 4).to_string()),
-        ("DU", opts.du.to_string()),
+        ("DU4", opts.du.to_string()),
         ("JU", opts.ju.to_string()),
         ("PF", (opts.prefetch as u32).to_string()),
-        ("NPF", TiledOpts::per_lane(d as u32, cfg).max(1).to_string()),
+        ("NCH", (npf / sch).to_string()),
+        ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ]
 }
@@ -426,12 +461,16 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 
 /// Three comma-separated numbers from an environment variable.
 fn env_triple(name: &str) -> Option<(u32, u32, u32)> {
-    let v = std::env::var(name).ok()?;
-    let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-    match p[..] {
+    match env_numbers(name)?[..] {
         [a, b, c] => Some((a, b, c)),
         _ => None,
     }
+}
+
+/// Comma-separated numbers from an environment variable.
+fn env_numbers(name: &str) -> Option<Vec<u32>> {
+    let v = std::env::var(name).ok()?;
+    Some(v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
 }
 
 /// Head dims the matrix tier is built for (multiples of 16 whose accumulators fit in
