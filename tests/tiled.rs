@@ -4,7 +4,7 @@
 //! (`RINGATTN_SUBGROUP_VARIANT=tiled`, set before any pipeline is built) and checks
 //! that it is what the tier picks where it fits: dense attention over head dims with
 //! every tile shape that fits (built explicitly; P^T in its own area and aliased with
-//! K^T), causal, GQA, batch, lengths that are not tile multiples; block-sparse masks
+//! K), causal, GQA, batch, lengths that are not tile multiples; block-sparse masks
 //! whose blocks cut the query tiles down;
 //! and a key range long enough that a driver's loop cap splits it into chunks that
 //! resume from the previous (O, LSE).
@@ -58,14 +58,17 @@ fn tiled_is_picked_where_it_fits() {
     }
 }
 
-/// The tile shape picked for the adapter (and, with the workgroup memory budget cut
-/// down, shapes that put P^T in the K^T area), built explicitly, against the f64
-/// reference: causal or not, GQA, batch, lengths that are not tile multiples.
+/// Every tile shape that fits the adapter (and, with the workgroup memory budget cut
+/// down, shapes that put P^T in the K area), built explicitly, against the f64
+/// reference: causal or not, GQA, batch, lengths that are not tile multiples; each shape
+/// at most twice, and shapes with several key quads per lane among them where one fits.
 #[test]
 fn tiled_shapes_match_reference() {
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut aliased = 0;
+    let mut multi = 0;
+    let mut multi_fits = false;
     for ctx in contexts() {
         let _g = gl_guard(&ctx);
         let caps = ctx.capabilities();
@@ -79,19 +82,26 @@ fn tiled_shapes_match_reference() {
             (1, 70, 129, 2, 2, 96, true),
             (1, 45, 61, 2, 2, 80, false),
             (1, 5, 300, 1, 1, 64, false),
+            (1, 90, 70, 2, 1, 32, false),
         ];
         let mut seen = std::collections::HashMap::new();
+        let key_quads = |c: &TileConfig| c.bk / 4 / c.r;
         for (i, &(b, nq, nk, h, kvh, d, causal)) in cases.iter().enumerate() {
             let full = lim.max_compute_workgroup_storage_size;
+            let inv = lim.max_compute_invocations_per_workgroup;
+            // Every shape with the adapter's budget, then the first with smaller ones
+            // (which alias P^T with K, or pick another shape).
+            let mut candidates: Vec<TileConfig> = tiled_shapes_for(d, caps.subgroup_min_size, full, inv, u32::MAX).collect();
+            for bytes in [full * 7 / 8, full * 3 / 4] {
+                candidates.extend(tiled_shapes_for(d, caps.subgroup_min_size, bytes, inv, u32::MAX).next());
+            }
+            multi_fits |= candidates.iter().any(|c| key_quads(c) > 1);
             let mut cfgs: Vec<TileConfig> = Vec::new();
-            // The shape picked with the adapter's budget and with smaller ones (which
-            // alias P^T with K^T, or pick another shape); each shape at most twice.
-            for bytes in [full, full * 7 / 8, full * 3 / 4] {
-                if let Some(c) = tiled_shapes_for(d, caps.subgroup_min_size, bytes, lim.max_compute_invocations_per_workgroup, u32::MAX).next() {
-                    if !cfgs.contains(&c) && *seen.entry((c.bq, c.bk, c.m, c.variant)).or_insert(0) < 2 {
-                        *seen.get_mut(&(c.bq, c.bk, c.m, c.variant)).unwrap() += 1;
-                        cfgs.push(c);
-                    }
+            for c in candidates {
+                let n = seen.entry((c.bq, c.bk, c.m, c.r, c.variant)).or_insert(0);
+                if !cfgs.contains(&c) && *n < 2 {
+                    *n += 1;
+                    cfgs.push(c);
                 }
             }
             for (j, cfg) in cfgs.into_iter().enumerate() {
@@ -103,6 +113,7 @@ fn tiled_shapes_match_reference() {
                     let s = Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh);
                     ran += 1;
                     aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
+                    multi += (key_quads(&cfg) > 1) as usize;
                     let r = prepare_subgroup_with(&ctx, dtype, d, cfg)
                         .map_err(|e| e.to_string())
                         .and_then(|prep| check_prepared(&ctx, &prep, dtype, s, causal));
@@ -113,8 +124,9 @@ fn tiled_shapes_match_reference() {
             }
         }
     }
-    eprintln!("{ran} tiled dense cases ({aliased} with P^T in the K^T area)");
+    eprintln!("{ran} tiled dense cases ({aliased} with P^T in the K area, {multi} with several key quads per lane)");
     assert!(ran > 0 && aliased > 0, "no tiled shape (or none with P^T aliased) ran");
+    assert!(multi > 0 || !multi_fits, "no shape with several key quads per lane ran");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
