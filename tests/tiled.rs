@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{check_case, check_masked, check_prepared, gl_guard, label, Case, MaskCase};
+use common::{check_case, check_masked, check_prepared, check_prepared_rising, gl_guard, label, Case, MaskCase};
 use ringattn::kernels::flash::{prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, SgVariant, TileConfig};
 use ringattn::mask::{BlockMask, Pattern};
 use ringattn::{Dtype, GpuContext, Shape, Tier};
@@ -127,6 +127,47 @@ fn tiled_shapes_match_reference() {
     eprintln!("{ran} tiled dense cases ({aliased} with P^T in the K area, {multi} with several key quads per lane)");
     assert!(ran > 0 && aliased > 0, "no tiled shape (or none with P^T aliased) ran");
     assert!(multi > 0 || !multi_fits, "no shape with several key quads per lane ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Scores that rise along the keys (K grows 30x from the first key to the last) through
+/// the first shape of each head_dim and its first shape with several key quads per
+/// lane: the kernel's lazy rescale of O runs many times per row. f32 and f16, causal or
+/// not, lengths that are not tile multiples; outputs poisoned.
+#[test]
+fn tiled_rising_scores_match_reference() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts() {
+        let _g = gl_guard(&ctx);
+        let caps = ctx.capabilities();
+        let lim = &caps.limits;
+        for d in [32, 64] {
+            let shapes: Vec<TileConfig> = tiled_shapes_for(
+                d,
+                caps.subgroup_min_size,
+                lim.max_compute_workgroup_storage_size,
+                lim.max_compute_invocations_per_workgroup,
+                u32::MAX,
+            )
+            .collect();
+            let first = shapes.first().copied();
+            let multi = shapes.iter().find(|c| c.bk / 4 / c.r > 1).copied();
+            for cfg in [first, multi].into_iter().flatten() {
+                for (dtype, causal) in dtypes(&ctx).into_iter().flat_map(|t| [(t, false), (t, true)]) {
+                    ran += 1;
+                    let s = Shape::new(1, 150, 2, d).with_seq_k(300).with_kv_heads(1);
+                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg)
+                        .map_err(|e| e.to_string())
+                        .and_then(|prep| check_prepared_rising(&ctx, &prep, dtype, s, causal, 30.0));
+                    if let Err(e) = r {
+                        failures.push(format!("{cfg:?}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} tiled rising-score cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -239,9 +239,22 @@ pub fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask
 /// inputs with poisoned outputs and checks O and LSE against the f64 reference (NaN
 /// anywhere fails). Err names the adapter, case, seed and errors.
 pub fn check_prepared(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s: Shape, causal: bool) -> Result<(), String> {
+    check_prepared_rising(ctx, prep, dtype, s, causal, 0.0)
+}
+
+/// [`check_prepared`] with scores that rise along the keys: key j's row of K is scaled
+/// by 1 + rise * j / seq_k (rise 30: a row's max climbs ~40 log2 units past its first
+/// tiles', so the kernels' rescale paths run).
+pub fn check_prepared_rising(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s: Shape, causal: bool, rise: f32) -> Result<(), String> {
     let seed = reference::fresh_seed();
-    let t = |dims, len, x| GpuTensor::from_f32(ctx, &reference::random_vec(len, seed ^ x), dims, dtype).unwrap();
-    let (q, k, v) = (t(s.q_dims(), s.q_len(), 0), t(s.kv_dims(), s.kv_len(), 1), t(s.kv_dims(), s.kv_len(), 2));
+    let t = |dims, h: Vec<f32>| GpuTensor::from_f32(ctx, &h, dims, dtype).unwrap();
+    let mut kh = reference::random_vec(s.kv_len(), seed ^ 1);
+    let row = s.kv_heads * s.head_dim;
+    for (j, e) in kh.iter_mut().enumerate() {
+        *e *= 1.0 + rise * (j / row) as f32 / s.seq_k as f32;
+    }
+    let (q, k, v) =
+        (t(s.q_dims(), reference::random_vec(s.q_len(), seed)), t(s.kv_dims(), kh), t(s.kv_dims(), reference::random_vec(s.kv_len(), seed ^ 2)));
     let o = GpuTensor::empty(ctx, s.q_dims(), dtype).unwrap();
     let lse = LseBuffer::empty(ctx, s.lse_dims()).unwrap();
     o.poison(ctx).unwrap();
@@ -268,7 +281,7 @@ pub fn check_prepared(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s: Shape,
     let nan = ov.iter().any(|x| x.is_nan()) || lv.iter().any(|x| x.is_nan());
     let (eo, el) = (reference::rel_error(&ov, &r.o), reference::lse_max_abs_error(&lv, &r.lse));
     if nan || !(eo < tol(dtype)) || !(el < lse_tol(dtype)) {
-        return Err(format!("{} {dtype:?} {s:?} causal={causal} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
+        return Err(format!("{} {dtype:?} {s:?} causal={causal} rise={rise} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
     }
     Ok(())
 }
