@@ -69,9 +69,6 @@ var<workgroup> pt: array<vec4<f32>, BK * QV>;
 
 //#include lanes_common
 
-// Rescale threshold of the running max (log2 units).
-const RESCALE: f32 = 8.0;
-
 // Vec4 column c of key `key` of K (or V) in its tile's area.
 fn kslot(key: u32, c: u32) -> u32 {
     return key * D4 + (c ^ ((key % TX) & SWM));
@@ -267,30 +264,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 mt = max(mt, max(max(sr.x, sr.y), max(sr.z, sr.w)));
             }
             //#end
-            // Lazy rescale, as in the other kernels: a row's max only rises (and its O
-            // and l are rescaled) when the tile's max exceeds it by more than 2^RESCALE,
-            // so P <= 2^RESCALE and the rescale is rare after the first tiles. Masked
-            // scores are NEG_BIG, so exp2(NEG_BIG - mx) is 0 once the row has a finite
-            // max; before that subtract 0 instead.
-            let mg = lanes_max(mt);
-            if mg > mx[{r}] + RESCALE {
-                let alpha = exp2(mx[{r}] - mg);
-                l[{r}] *= alpha;
-                //#unroll c $CV
-                acc[{r}u * CV + {c}u] *= alpha;
-                //#end
-                mx[{r}] = mg;
-            }
-            let mz = select(mx[{r}], 0.0, mx[{r}] == NEG_BIG);
+            let m_new = max(mx[{r}], lanes_max(mt));
+            let alpha = exp2(mx[{r}] - m_new);
+            mx[{r}] = m_new;
             var ls = 0.0;
             //#unroll kq $KQ
             {
-                let e4 = exp2(s[{r}u * KQ + {kq}u] - vec4<f32>(mz));
+                let sr = s[{r}u * KQ + {kq}u];
+                var e4 = vec4<f32>(0.0);
+                //#unroll j 4
+                e4[{j}] = select(0.0, exp2(sr[{j}] - m_new), sr[{j}] != NEG_BIG);
+                //#end
                 ls += (e4.x + e4.y) + (e4.z + e4.w);
                 s[{r}u * KQ + {kq}u] = e4;
             }
             //#end
-            l[{r}] += ls;
+            l[{r}] = l[{r}] * alpha + ls;
+            //#unroll c $CV
+            acc[{r}u * CV + {c}u] *= alpha;
+            //#end
         }
         //#end
         //#if PALIAS

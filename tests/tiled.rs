@@ -132,7 +132,7 @@ fn tiled_shapes_match_reference() {
 
 /// Scores that rise along the keys (K grows 30x from the first key to the last) through
 /// the first shape of each head_dim and its first shape with several key quads per
-/// lane: the kernel's lazy rescale of O runs many times per row. f32 and f16, causal or
+/// lane: the kernel's rescale of O changes O's scale many times per row. f32 and f16, causal or
 /// not, lengths that are not tile multiples; outputs poisoned.
 #[test]
 fn tiled_rising_scores_match_reference() {
