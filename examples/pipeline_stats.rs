@@ -74,35 +74,22 @@ mod stats {
         Ok(())
     }
 
-    /// SPIR-V for a WGSL compute shader with entry point `main`, as wgpu's Vulkan
-    /// backend writes it (for a Vulkan 1.3 device with robust buffer access 2).
+    /// SPIR-V for a WGSL compute shader with entry point `main`, as the library builds
+    /// it on Vulkan (`ringattn::context::vulkan_spirv`): index clamping except in
+    /// ringattn's UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line,
+    /// `// NAME[...]`); RINGATTN_CHECKS, when set, names the checks kept; kernels named
+    /// in RINGATTN_ROLLED_LOOPS get every loop marked DontUnroll, as the library does.
     fn spirv(wgsl: &str) -> Res<(Vec<u32>, naga::Module)> {
         let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
-        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-            .validate(&module)
-            .map_err(|e| e.emit_to_string(wgsl))?;
-        // As GpuContext builds them: index clamping except in ringattn's
-        // UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line, `// NAME[...]`);
-        // RINGATTN_CHECKS, when set, names the checks kept.
         let checks = std::env::var("RINGATTN_CHECKS").ok();
         let kernel = wgsl.lines().next().and_then(|l| l.strip_prefix("// ")).and_then(|t| t.split('[').next()).unwrap_or("");
         let unclamped = ringattn::context::UNCLAMPED_KERNELS.contains(&kernel);
         let bounds = checks.as_deref().map_or(!unclamped, |m| m.contains("bounds"));
         let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
-        let options = naga::back::spv::Options {
-            lang_version: (1, 6),
-            bounds_check_policies: naga::proc::BoundsCheckPolicies {
-                index: if bounds { naga::proc::BoundsCheckPolicy::Restrict } else { naga::proc::BoundsCheckPolicy::Unchecked },
-                buffer: naga::proc::BoundsCheckPolicy::Unchecked,
-                image_load: naga::proc::BoundsCheckPolicy::Unchecked,
-                binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
-            },
-            zero_initialize_workgroup_memory: naga::back::spv::ZeroInitializeWorkgroupMemoryMode::Native,
-            force_loop_bounding: loops,
-            ..Default::default()
-        };
-        let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
-        let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
+        let (mut words, _) = ringattn::context::vulkan_spirv(wgsl, bounds, loops)?;
+        if std::env::var("RINGATTN_ROLLED_LOOPS").is_ok_and(|v| v.split(',').any(|k| k.trim() == kernel)) {
+            ringattn::context::spirv_dont_unroll(&mut words);
+        }
         Ok((words, module))
     }
 

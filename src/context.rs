@@ -275,6 +275,11 @@ impl GpuContext {
         if std::env::var("RINGATTN_NO_COOP").is_ok() {
             features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         }
+        // Kernels built from SPIR-V that ringattn writes itself (RINGATTN_ROLLED_LOOPS):
+        // Vulkan only, and only when asked for.
+        if info.backend == wgpu::Backend::Vulkan && rolled_loops_kernels().is_some() {
+            features |= af & wgpu::Features::PASSTHROUGH_SHADERS;
+        }
         let al = adapter.limits();
         let limits = needed_limits(&al);
         let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
@@ -576,9 +581,28 @@ impl GpuContext {
         let name = format!("{}{:?}", key.kernel, key.defines);
         dump_wgsl(key, &name, &wgsl);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.into()) };
+        let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.as_str().into()) };
         let clamp = !UNCLAMPED_KERNELS.contains(&key.kernel);
+        let rolled = self.device.features().contains(wgpu::Features::PASSTHROUGH_SHADERS)
+            && rolled_loops_kernels().is_some_and(|k| k.iter().any(|n| n == key.kernel));
         let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
+            _ if rolled => {
+                let (mut words, workgroup_size) = match vulkan_spirv(&wgsl, clamp, true) {
+                    Ok(w) => w,
+                    Err(message) => return Err(Error::Shader { name, message }),
+                };
+                spirv_dont_unroll(&mut words);
+                let desc = wgpu::ShaderModuleDescriptorPassthrough {
+                    label: Some(key.kernel),
+                    entry_points: vec![wgpu::PassthroughShaderEntryPoint { name: "main".into(), workgroup_size }].into(),
+                    spirv: Some(words.into()),
+                    ..Default::default()
+                };
+                // SAFETY: experiment switch (RINGATTN_ROLLED_LOOPS): the SPIR-V is what
+                // wgpu's Vulkan backend writes for this WGSL (naga, same options), with
+                // only the loops' unroll hints changed.
+                unsafe { self.device.create_shader_module_passthrough(desc) }
+            }
             (Some(mode), _) => {
                 let checks = wgpu::ShaderRuntimeChecks {
                     bounds_checks: mode.contains("bounds"),
@@ -633,6 +657,68 @@ impl GpuContext {
     pub fn cached_pipelines(&self) -> usize {
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+/// `RINGATTN_ROLLED_LOOPS=kernel[,kernel...]`: those kernels are built on Vulkan from
+/// SPIR-V that ringattn writes itself ([`vulkan_spirv`]) with every loop marked
+/// `DontUnroll` ([`spirv_dont_unroll`]), through wgpu's SPIR-V passthrough (an
+/// experiment on the driver's loop unrolling; BENCHMARKS.md, tenth session).
+fn rolled_loops_kernels() -> Option<Vec<String>> {
+    let v = std::env::var("RINGATTN_ROLLED_LOOPS").ok()?;
+    Some(v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+}
+
+/// A SPIR-V module (4-byte words) and its entry point's workgroup size.
+pub type SpirvModule = (Vec<u32>, (u32, u32, u32));
+
+/// SPIR-V for a WGSL compute shader with entry point `main`, as wgpu's Vulkan backend
+/// writes it for a Vulkan 1.3 device with robust buffer access 2: naga's index clamps
+/// when `bounds`, loop bounding when `loops`; with the entry point's workgroup size.
+pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Result<SpirvModule, String> {
+    let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(wgsl))?;
+    let policy = |on: bool| if on { naga::proc::BoundsCheckPolicy::Restrict } else { naga::proc::BoundsCheckPolicy::Unchecked };
+    let options = naga::back::spv::Options {
+        lang_version: (1, 6),
+        bounds_check_policies: naga::proc::BoundsCheckPolicies {
+            index: policy(bounds),
+            buffer: naga::proc::BoundsCheckPolicy::Unchecked,
+            image_load: naga::proc::BoundsCheckPolicy::Unchecked,
+            binding_array: naga::proc::BoundsCheckPolicy::Unchecked,
+        },
+        zero_initialize_workgroup_memory: naga::back::spv::ZeroInitializeWorkgroupMemoryMode::Native,
+        force_loop_bounding: loops,
+        ..Default::default()
+    };
+    let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
+    let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
+    let size = module.entry_points.iter().find(|e| e.name == "main").map_or([1, 1, 1], |e| e.workgroup_size);
+    Ok((words, (size[0], size[1], size[2])))
+}
+
+/// Marks every loop of a SPIR-V module `DontUnroll` (the loop control of each
+/// `OpLoopMerge` without extra operands; an `Unroll` hint is cleared). Returns how many
+/// loops it marked.
+pub fn spirv_dont_unroll(words: &mut [u32]) -> usize {
+    const OP_LOOP_MERGE: u32 = 246;
+    const UNROLL: u32 = 0x1;
+    const DONT_UNROLL: u32 = 0x2;
+    let mut i = 5; // after the header
+    let mut marked = 0;
+    while i < words.len() {
+        let count = (words[i] >> 16) as usize;
+        if count == 0 {
+            break;
+        }
+        if words[i] & 0xffff == OP_LOOP_MERGE && count == 4 && i + 3 < words.len() {
+            words[i + 3] = (words[i + 3] & !UNROLL) | DONT_UNROLL;
+            marked += 1;
+        }
+        i += count;
+    }
+    marked
 }
 
 /// With `RINGATTN_DUMP_WGSL=DIR`, writes every rendered shader the library compiles to

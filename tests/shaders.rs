@@ -590,3 +590,45 @@ fn checker_reports_failures() {
     assert!(f.is_empty(), "{f:?}");
     assert_eq!(ran, ["spv", "msl", "hlsl", "glsl310es", "glsl430"]);
 }
+
+/// The SPIR-V the library writes for RINGATTN_ROLLED_LOOPS: a kernel with loops gets
+/// each `OpLoopMerge` marked `DontUnroll` (loop control 0x2) and nothing else changed;
+/// a kernel without loops is left as it is.
+#[test]
+fn spirv_loops_marked_dont_unroll() {
+    use ringattn::context::{spirv_dont_unroll, vulkan_spirv};
+    let src = "@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    var acc = 0.0;
+    for (var i = 0u; i < arrayLength(&x); i += 64u) { acc += x[i]; }
+    loop { if acc > 1.0 { break; } acc += 1.0; }
+    x[id.x] = acc;
+}";
+    let (words, size) = vulkan_spirv(src, true, true).unwrap();
+    assert_eq!(size, (64, 1, 1));
+    // Loop-merge instructions (opcode 246) and their loop-control words.
+    let merges = |w: &[u32]| {
+        let (mut i, mut out) = (5, Vec::new());
+        while i < w.len() && w[i] >> 16 != 0 {
+            if w[i] & 0xffff == 246 {
+                out.push((i, w[i + 3]));
+            }
+            i += (w[i] >> 16) as usize;
+        }
+        out
+    };
+    let before = merges(&words);
+    assert!(before.len() >= 2, "expected the two loops (and naga's loop bounds), got {before:?}");
+    let mut marked = words.clone();
+    assert_eq!(spirv_dont_unroll(&mut marked), before.len());
+    let after = merges(&marked);
+    for ((i, c0), (j, c1)) in before.iter().zip(&after) {
+        assert_eq!(i, j);
+        assert_eq!(*c1, (c0 & !1) | 2, "loop control of the merge at word {i}");
+    }
+    let changed: Vec<usize> = (0..words.len()).filter(|&i| words[i] != marked[i]).collect();
+    assert!(changed.iter().all(|i| before.iter().any(|(m, _)| m + 3 == *i)), "words other than loop controls changed: {changed:?}");
+    let (mut plain, _) = vulkan_spirv("@compute @workgroup_size(1) fn main() {}", false, false).unwrap();
+    assert_eq!(spirv_dont_unroll(&mut plain), 0);
+}

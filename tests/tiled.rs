@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{check_case, check_masked, check_prepared, check_prepared_rising, gl_guard, label, Case, MaskCase};
+use common::{check_case, check_masked, check_prepared_rising, gl_guard, label, Case, MaskCase};
 use ringattn::kernels::flash::{prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, SgVariant, TileConfig};
 use ringattn::mask::{BlockMask, Pattern};
 use ringattn::{Dtype, GpuContext, Shape, Tier};
@@ -56,6 +56,16 @@ fn tiled_is_picked_where_it_fits() {
         }
         assert!(!is_tiled(&ctx, 256), "head_dim 256 does not fit the tiled kernel");
     }
+}
+
+/// One tile configuration of the tiled kernel, built explicitly, against the f64
+/// reference on fresh inputs (scores rising along the keys by `rise`, 0 for none); the
+/// error names the configuration.
+fn check_cfg(ctx: &GpuContext, cfg: TileConfig, dtype: Dtype, s: Shape, causal: bool, rise: f32) -> Result<(), String> {
+    prepare_subgroup_with(ctx, dtype, s.head_dim, cfg)
+        .map_err(|e| e.to_string())
+        .and_then(|prep| check_prepared_rising(ctx, &prep, dtype, s, causal, rise))
+        .map_err(|e| format!("{cfg:?}: {e}"))
 }
 
 /// Every tile shape that fits the adapter (and, with the workgroup memory budget cut
@@ -114,11 +124,8 @@ fn tiled_shapes_match_reference() {
                     ran += 1;
                     aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
                     multi += (key_quads(&cfg) > 1) as usize;
-                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg)
-                        .map_err(|e| e.to_string())
-                        .and_then(|prep| check_prepared(&ctx, &prep, dtype, s, causal));
-                    if let Err(e) = r {
-                        failures.push(format!("{cfg:?}: {e}"));
+                    if let Err(e) = check_cfg(&ctx, cfg, dtype, s, causal, 0.0) {
+                        failures.push(e);
                     }
                 }
             }
@@ -132,8 +139,8 @@ fn tiled_shapes_match_reference() {
 
 /// Scores that rise along the keys (K grows 30x from the first key to the last) through
 /// the first shape of each head_dim and its first shape with several key quads per
-/// lane: the kernel's rescale of O changes O's scale many times per row. f32 and f16, causal or
-/// not, lengths that are not tile multiples; outputs poisoned.
+/// lane: the kernel's rescale of O changes O's scale many times per row. f32 and f16,
+/// causal or not, lengths that are not tile multiples; outputs poisoned.
 #[test]
 fn tiled_rising_scores_match_reference() {
     let mut failures = Vec::new();
@@ -157,11 +164,8 @@ fn tiled_rising_scores_match_reference() {
                 for (dtype, causal) in dtypes(&ctx).into_iter().flat_map(|t| [(t, false), (t, true)]) {
                     ran += 1;
                     let s = Shape::new(1, 150, 2, d).with_seq_k(300).with_kv_heads(1);
-                    let r = prepare_subgroup_with(&ctx, dtype, d, cfg)
-                        .map_err(|e| e.to_string())
-                        .and_then(|prep| check_prepared_rising(&ctx, &prep, dtype, s, causal, 30.0));
-                    if let Err(e) = r {
-                        failures.push(format!("{cfg:?}: {e}"));
+                    if let Err(e) = check_cfg(&ctx, cfg, dtype, s, causal, 30.0) {
+                        failures.push(e);
                     }
                 }
             }
