@@ -25,7 +25,8 @@ const WG: u32 = BQ / M * R;
 const LANES: u32 = R;
 
 //#include flash_common
-alias Qkv = In;
+// q, k, v as vec4 units: head_dim and every window offset are multiples of 4.
+alias Qkv = vec4<In>;
 //#include flash_io
 
 var<workgroup> ks: array<vec4<f32>, BK * D4>;
@@ -68,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll c $C
         {
             let e = 4u * (lane + {c}u * R);
-            qr[{m}u * C + {c}u] = vec4<f32>(f32(q[qbase + e]), f32(q[qbase + e + 1u]), f32(q[qbase + e + 2u]), f32(q[qbase + e + 3u])) * p.scale_log2;
+            qr[{m}u * C + {c}u] = vec4<f32>(q[(qbase + e) / 4u]) * p.scale_log2;
             acc[{m}u * C + {c}u] = vec4<f32>(0.0);
             if resume {
                 acc[{m}u * C + {c}u] = load_o4(obase + e);
@@ -95,8 +96,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
                 let ke = p.k_off + e;
                 let ve = p.v_off + e;
-                kx = vec4<f32>(f32(k[ke]), f32(k[ke + 1u]), f32(k[ke + 2u]), f32(k[ke + 3u]));
-                vx = vec4<f32>(f32(v[ve]), f32(v[ve + 1u]), f32(v[ve + 2u]), f32(v[ve + 3u]));
+                kx = vec4<f32>(k[ke / 4u]);
+                vx = vec4<f32>(v[ve / 4u]);
             }
             ks[i] = kx;
             vs[i] = vx;
