@@ -1,7 +1,7 @@
 // Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
 // subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Opt-in
-// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 4 % faster than the
-// shuffle kernel and loses at 32 and 128 (BENCHMARKS.md).
+// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 f32 at N=16384 1-2 %
+// faster than the shuffle kernel and loses elsewhere (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK / NK

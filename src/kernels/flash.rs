@@ -204,7 +204,8 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
     let forced = variant_from_env();
     // The register-tiled kernel only on request: on an H100 it beat the shuffle kernel
-    // by 4 % at head_dim 64 and lost at 32 and 128 (BENCHMARKS.md, tenth session).
+    // by 1-2 % at head_dim 64 f32, N=16384, and lost elsewhere (BENCHMARKS.md, tenth
+    // session).
     if matches!(forced, Some(SgVariant::Tiled { .. })) {
         if let Some(cfg) = tiled_config(ctx, head_dim, u32::MAX) {
             return cfg;
