@@ -79,18 +79,17 @@ mod stats {
     /// ringattn's UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line,
     /// `// NAME[...]`); RINGATTN_CHECKS, when set, names the checks kept; kernels named
     /// in RINGATTN_ROLLED_LOOPS get every loop marked DontUnroll, as the library does.
-    fn spirv(wgsl: &str) -> Res<(Vec<u32>, naga::Module)> {
-        let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
+    fn spirv(wgsl: &str) -> Res<ringattn::context::VulkanSpirv> {
         let checks = std::env::var("RINGATTN_CHECKS").ok();
         let kernel = wgsl.lines().next().and_then(|l| l.strip_prefix("// ")).and_then(|t| t.split('[').next()).unwrap_or("");
         let unclamped = ringattn::context::UNCLAMPED_KERNELS.contains(&kernel);
         let bounds = checks.as_deref().map_or(!unclamped, |m| m.contains("bounds"));
         let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
-        let (mut words, _) = ringattn::context::vulkan_spirv(wgsl, bounds, loops)?;
-        if std::env::var("RINGATTN_ROLLED_LOOPS").is_ok_and(|v| v.split(',').any(|k| k.trim() == kernel)) {
-            ringattn::context::spirv_dont_unroll(&mut words);
+        let mut spirv = ringattn::context::vulkan_spirv(wgsl, bounds, loops)?;
+        if ringattn::context::rolled_loops(kernel) {
+            ringattn::context::spirv_dont_unroll(&mut spirv.words);
         }
-        Ok((words, module))
+        Ok(spirv)
     }
 
     struct Vulkan {
@@ -170,7 +169,7 @@ mod stats {
 
         /// The driver's statistics of every executable of `wgsl`'s compute pipeline.
         fn stats(&self, wgsl: &str, dump: Option<&str>) -> Res<Vec<String>> {
-            let (words, module) = spirv(wgsl)?;
+            let ringattn::context::VulkanSpirv { words, module } = spirv(wgsl)?;
             let d = &self.device;
             // One set layout per bind group, from the shader's own bindings.
             let mut groups: std::collections::BTreeMap<u32, Vec<vk::DescriptorSetLayoutBinding>> = Default::default();

@@ -277,7 +277,7 @@ impl GpuContext {
         }
         // Kernels built from SPIR-V that ringattn writes itself (RINGATTN_ROLLED_LOOPS):
         // Vulkan only, and only when asked for.
-        if info.backend == wgpu::Backend::Vulkan && rolled_loops_kernels().is_some() {
+        if info.backend == wgpu::Backend::Vulkan && std::env::var_os(ROLLED_LOOPS).is_some() {
             features |= af & wgpu::Features::PASSTHROUGH_SHADERS;
         }
         let al = adapter.limits();
@@ -583,19 +583,19 @@ impl GpuContext {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.as_str().into()) };
         let clamp = !UNCLAMPED_KERNELS.contains(&key.kernel);
-        let rolled = self.device.features().contains(wgpu::Features::PASSTHROUGH_SHADERS)
-            && rolled_loops_kernels().is_some_and(|k| k.iter().any(|n| n == key.kernel));
+        let rolled = self.device.features().contains(wgpu::Features::PASSTHROUGH_SHADERS) && rolled_loops(key.kernel);
         let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
             _ if rolled => {
-                let (mut words, workgroup_size) = match vulkan_spirv(&wgsl, clamp, true) {
-                    Ok(w) => w,
+                let mut spirv = match vulkan_spirv(&wgsl, clamp, true) {
+                    Ok(s) => s,
                     Err(message) => return Err(Error::Shader { name, message }),
                 };
-                spirv_dont_unroll(&mut words);
+                spirv_dont_unroll(&mut spirv.words);
+                let workgroup_size = spirv.workgroup_size();
                 let desc = wgpu::ShaderModuleDescriptorPassthrough {
                     label: Some(key.kernel),
                     entry_points: vec![wgpu::PassthroughShaderEntryPoint { name: "main".into(), workgroup_size }].into(),
-                    spirv: Some(words.into()),
+                    spirv: Some(spirv.words.into()),
                     ..Default::default()
                 };
                 // SAFETY: experiment switch (RINGATTN_ROLLED_LOOPS): the SPIR-V is what
@@ -659,22 +659,34 @@ impl GpuContext {
     }
 }
 
-/// `RINGATTN_ROLLED_LOOPS=kernel[,kernel...]`: those kernels are built on Vulkan from
-/// SPIR-V that ringattn writes itself ([`vulkan_spirv`]) with every loop marked
-/// `DontUnroll` ([`spirv_dont_unroll`]), through wgpu's SPIR-V passthrough (an
-/// experiment on the driver's loop unrolling; BENCHMARKS.md, tenth session).
-fn rolled_loops_kernels() -> Option<Vec<String>> {
-    let v = std::env::var("RINGATTN_ROLLED_LOOPS").ok()?;
-    Some(v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+/// Whether `RINGATTN_ROLLED_LOOPS=kernel[,kernel...]` names `kernel`: those kernels are
+/// built on Vulkan from SPIR-V that ringattn writes itself ([`vulkan_spirv`]) with every
+/// loop marked `DontUnroll` ([`spirv_dont_unroll`]), through wgpu's SPIR-V passthrough
+/// (an experiment on the driver's loop unrolling; BENCHMARKS.md, tenth session).
+pub fn rolled_loops(kernel: &str) -> bool {
+    std::env::var(ROLLED_LOOPS).is_ok_and(|v| v.split(',').any(|k| k.trim() == kernel))
 }
 
-/// A SPIR-V module (4-byte words) and its entry point's workgroup size.
-pub type SpirvModule = (Vec<u32>, (u32, u32, u32));
+const ROLLED_LOOPS: &str = "RINGATTN_ROLLED_LOOPS";
+
+/// A SPIR-V module (4-byte words) and the naga module it was written from.
+pub struct VulkanSpirv {
+    pub words: Vec<u32>,
+    pub module: naga::Module,
+}
+
+impl VulkanSpirv {
+    /// The workgroup size of entry point `main` (1, 1, 1 where there is none).
+    pub fn workgroup_size(&self) -> (u32, u32, u32) {
+        let s = self.module.entry_points.iter().find(|e| e.name == "main").map_or([1, 1, 1], |e| e.workgroup_size);
+        (s[0], s[1], s[2])
+    }
+}
 
 /// SPIR-V for a WGSL compute shader with entry point `main`, as wgpu's Vulkan backend
 /// writes it for a Vulkan 1.3 device with robust buffer access 2: naga's index clamps
-/// when `bounds`, loop bounding when `loops`; with the entry point's workgroup size.
-pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Result<SpirvModule, String> {
+/// when `bounds`, loop bounding when `loops`.
+pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Result<VulkanSpirv, String> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
         .validate(&module)
@@ -694,8 +706,7 @@ pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Resul
     };
     let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
     let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
-    let size = module.entry_points.iter().find(|e| e.name == "main").map_or([1, 1, 1], |e| e.workgroup_size);
-    Ok((words, (size[0], size[1], size[2])))
+    Ok(VulkanSpirv { words, module })
 }
 
 /// Marks every loop of a SPIR-V module `DontUnroll` (the loop control of each

@@ -605,8 +605,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     loop { if acc > 1.0 { break; } acc += 1.0; }
     x[id.x] = acc;
 }";
-    let (words, size) = vulkan_spirv(src, true, true).unwrap();
-    assert_eq!(size, (64, 1, 1));
+    let spirv = vulkan_spirv(src, true, true).unwrap();
+    assert_eq!(spirv.workgroup_size(), (64, 1, 1));
+    let words = spirv.words;
     // Loop-merge instructions (opcode 246) and their loop-control words.
     let merges = |w: &[u32]| {
         let (mut i, mut out) = (5, Vec::new());
@@ -629,6 +630,6 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let changed: Vec<usize> = (0..words.len()).filter(|&i| words[i] != marked[i]).collect();
     assert!(changed.iter().all(|i| before.iter().any(|(m, _)| m + 3 == *i)), "words other than loop controls changed: {changed:?}");
-    let (mut plain, _) = vulkan_spirv("@compute @workgroup_size(1) fn main() {}", false, false).unwrap();
+    let mut plain = vulkan_spirv("@compute @workgroup_size(1) fn main() {}", false, false).unwrap().words;
     assert_eq!(spirv_dont_unroll(&mut plain), 0);
 }

@@ -12,7 +12,7 @@
 mod common;
 
 use common::{check_case, check_masked, check_prepared_rising, gl_guard, label, Case, MaskCase};
-use ringattn::kernels::flash::{prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_shapes_for, SgVariant, TileConfig};
+use ringattn::kernels::flash::{prepare_subgroup_with, subgroup_config, tiled_config_for, tiled_kq, tiled_shapes_for, SgVariant, TileConfig};
 use ringattn::mask::{BlockMask, Pattern};
 use ringattn::{Dtype, GpuContext, Shape, Tier};
 
@@ -95,7 +95,6 @@ fn tiled_shapes_match_reference() {
             (1, 90, 70, 2, 1, 32, false),
         ];
         let mut seen = std::collections::HashMap::new();
-        let key_quads = |c: &TileConfig| c.bk / 4 / c.r;
         for (i, &(b, nq, nk, h, kvh, d, causal)) in cases.iter().enumerate() {
             let full = lim.max_compute_workgroup_storage_size;
             let inv = lim.max_compute_invocations_per_workgroup;
@@ -105,7 +104,7 @@ fn tiled_shapes_match_reference() {
             for bytes in [full * 7 / 8, full * 3 / 4] {
                 candidates.extend(tiled_shapes_for(d, caps.subgroup_min_size, bytes, inv, u32::MAX).next());
             }
-            multi_fits |= candidates.iter().any(|c| key_quads(c) > 1);
+            multi_fits |= candidates.iter().any(|c| tiled_kq(c) > 1);
             let mut cfgs: Vec<TileConfig> = Vec::new();
             for c in candidates {
                 let n = seen.entry((c.bq, c.bk, c.m, c.r, c.variant)).or_insert(0);
@@ -123,7 +122,7 @@ fn tiled_shapes_match_reference() {
                     let s = Shape::new(b, nq, h, d).with_seq_k(nk).with_kv_heads(kvh);
                     ran += 1;
                     aliased += matches!(cfg.variant, SgVariant::Tiled { palias: true }) as usize;
-                    multi += (key_quads(&cfg) > 1) as usize;
+                    multi += (tiled_kq(&cfg) > 1) as usize;
                     if let Err(e) = check_cfg(&ctx, cfg, dtype, s, causal, 0.0) {
                         failures.push(e);
                     }
@@ -159,7 +158,7 @@ fn tiled_rising_scores_match_reference() {
             )
             .collect();
             let first = shapes.first().copied();
-            let multi = shapes.iter().find(|c| c.bk / 4 / c.r > 1).copied();
+            let multi = shapes.iter().find(|c| tiled_kq(c) > 1).copied();
             for cfg in [first, multi].into_iter().flatten() {
                 for (dtype, causal) in dtypes(&ctx).into_iter().flat_map(|t| [(t, false), (t, true)]) {
                     ran += 1;

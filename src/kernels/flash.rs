@@ -290,7 +290,7 @@ fn tiled_swizzle(d: u32, tx: u32) -> u32 {
 }
 
 /// Key quads per lane of a tiled configuration (`bk / 4` keys over `r` lanes).
-fn tiled_kq(cfg: &TileConfig) -> u32 {
+pub fn tiled_kq(cfg: &TileConfig) -> u32 {
     cfg.bk / 4 / cfg.r
 }
 
@@ -742,7 +742,13 @@ pub fn matrix_pipelined(dtype: Dtype, cfg: &TileConfig, head_dim: usize, rolled:
     if dtype != Dtype::F16 || rolled {
         return false;
     }
-    switch(value).unwrap_or(mref || cfg.mq * (head_dim as u32 / 16) < 16)
+    switch(value).unwrap_or(mref || q_fragments_leave_room(cfg, head_dim))
+}
+
+/// Whether a subgroup of the f16 matrix kernel holds fewer than 16 Q fragments (`mq` x
+/// `head_dim`/16): at 16 and more the Q and O fragments alone fill the registers.
+fn q_fragments_leave_room(cfg: &TileConfig, head_dim: usize) -> bool {
+    cfg.mq * (head_dim as u32 / 16) < 16
 }
 
 /// An environment switch's value: `1`/`on`/`true` or `0`/`off`/`false` (surrounding
@@ -761,7 +767,7 @@ fn switch(value: Option<&str>) -> Option<bool> {
 /// against 2.95 ms), 1.3 % slower at (2,8,16) with 128 (4.50 against 4.44), where the
 /// registers are full (2 % slower there without the pipelined loop too).
 pub fn matrix_tree(cfg: &TileConfig, head_dim: usize, pipelined: bool) -> bool {
-    pipelined && cfg.mq * (head_dim as u32 / 16) < 16
+    pipelined && q_fragments_leave_room(cfg, head_dim)
 }
 
 /// Whether the f16 matrix kernel keeps P against a fixed reference max per row (MREF in
