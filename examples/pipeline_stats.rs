@@ -78,16 +78,24 @@ mod stats {
     /// it on Vulkan (`ringattn::context::vulkan_spirv`): index clamping except in
     /// ringattn's UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line,
     /// `// NAME[...]`); RINGATTN_CHECKS, when set, names the checks kept; kernels named
-    /// in RINGATTN_ROLLED_LOOPS get every loop marked DontUnroll, as the library does.
+    /// in RINGATTN_ROLLED_LOOPS get every loop marked DontUnroll, and the register kernel
+    /// its element accesses (`kernels::regs`), as the library does.
     fn spirv(wgsl: &str) -> Res<ringattn::context::VulkanSpirv> {
         let checks = std::env::var("RINGATTN_CHECKS").ok();
         let kernel = wgsl.lines().next().and_then(|l| l.strip_prefix("// ")).and_then(|t| t.split('[').next()).unwrap_or("");
         let unclamped = ringattn::context::UNCLAMPED_KERNELS.contains(&kernel);
         let bounds = checks.as_deref().map_or(!unclamped, |m| m.contains("bounds"));
         let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
-        let mut spirv = ringattn::context::vulkan_spirv(wgsl, bounds, loops)?;
+        let elements = ringattn::kernels::regs::ELEMENT_KERNELS.contains(&kernel);
+        let mut spirv = match elements {
+            true => ringattn::context::vulkan_spirv_named(wgsl, bounds, loops)?,
+            false => ringattn::context::vulkan_spirv(wgsl, bounds, loops)?,
+        };
         if ringattn::context::rolled_loops(kernel) {
             ringattn::context::spirv_dont_unroll(&mut spirv.words);
+        }
+        if elements {
+            spirv.words = ringattn::kernels::regs::spirv_coop_elements(&spirv.words)?.0;
         }
         Ok(spirv)
     }

@@ -69,7 +69,8 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
     let caps = ctx.capabilities().tiers();
     let mut t = requested;
     loop {
-        let fits = t != Tier::Matrix || flash::matrix_config(ctx, dtype, head_dim).is_some();
+        let fits =
+            t != Tier::Matrix || flash::matrix_config(ctx, dtype, head_dim).is_some() || flash::regs_config(ctx, dtype, head_dim, false).is_some();
         if caps.contains(&t) && tier_supports(t, dtype, head_dim) && fits {
             return Ok(t);
         }

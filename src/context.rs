@@ -152,6 +152,9 @@ pub struct GpuContext {
     /// Whether ring receive staging may live in host memory (decided once, by a
     /// self-test: see `ring::transport::recv_staging_memory`).
     pub(crate) host_staging: std::sync::OnceLock<bool>,
+    /// The cooperative-matrix element layout, probed on first use (see
+    /// `kernels::regs::coop_layout`).
+    pub(crate) coop_layout: std::sync::OnceLock<Option<crate::kernels::regs::CoopLayout>>,
     /// Minimum alignment of host memory imported into this device, when it was opened
     /// with VK_EXT_external_memory_host (see `crate::hostmem`).
     host_import: Option<u64>,
@@ -275,9 +278,11 @@ impl GpuContext {
         if std::env::var("RINGATTN_NO_COOP").is_ok() {
             features.remove(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         }
-        // Kernels built from SPIR-V that ringattn writes itself (RINGATTN_ROLLED_LOOPS):
-        // Vulkan only, and only when asked for.
-        if info.backend == wgpu::Backend::Vulkan && std::env::var_os(ROLLED_LOOPS).is_some() {
+        // Kernels built from SPIR-V that ringattn writes itself: the matrix tier's
+        // register kernel (kernels::regs, where cooperative matrices are requested) and
+        // RINGATTN_ROLLED_LOOPS. Vulkan only.
+        let coop = features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        if info.backend == wgpu::Backend::Vulkan && (coop || std::env::var_os(ROLLED_LOOPS).is_some()) {
             features |= af & wgpu::Features::PASSTHROUGH_SHADERS;
         }
         let al = adapter.limits();
@@ -364,6 +369,7 @@ impl GpuContext {
             allocated: std::sync::atomic::AtomicU64::new(0),
             compiling: Mutex::new(()),
             host_staging: std::sync::OnceLock::new(),
+            coop_layout: std::sync::OnceLock::new(),
             host_import: None,
         }
     }
@@ -583,14 +589,27 @@ impl GpuContext {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let desc = wgpu::ShaderModuleDescriptor { label: Some(key.kernel), source: wgpu::ShaderSource::Wgsl(wgsl.as_str().into()) };
         let clamp = !UNCLAMPED_KERNELS.contains(&key.kernel);
-        let rolled = self.device.features().contains(wgpu::Features::PASSTHROUGH_SHADERS) && rolled_loops(key.kernel);
+        let passthrough = self.device.features().contains(wgpu::Features::PASSTHROUGH_SHADERS);
+        let rolled = passthrough && rolled_loops(key.kernel);
+        let elements = crate::kernels::regs::ELEMENT_KERNELS.contains(&key.kernel);
+        if elements && !passthrough {
+            return Err(Error::Shader { name, message: "needs SPIR-V passthrough (Vulkan)".into() });
+        }
         let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
-            _ if rolled => {
-                let mut spirv = match vulkan_spirv(&wgsl, clamp, true) {
+            _ if rolled || elements => {
+                let mut spirv = match spirv_for_vulkan(&wgsl, clamp, true, elements) {
                     Ok(s) => s,
                     Err(message) => return Err(Error::Shader { name, message }),
                 };
-                spirv_dont_unroll(&mut spirv.words);
+                if rolled {
+                    spirv_dont_unroll(&mut spirv.words);
+                }
+                if elements {
+                    spirv.words = match crate::kernels::regs::spirv_coop_elements(&spirv.words) {
+                        Ok((w, _)) => w,
+                        Err(message) => return Err(Error::Shader { name, message }),
+                    };
+                }
                 let workgroup_size = spirv.workgroup_size();
                 let desc = wgpu::ShaderModuleDescriptorPassthrough {
                     label: Some(key.kernel),
@@ -598,9 +617,10 @@ impl GpuContext {
                     spirv: Some(spirv.words.into()),
                     ..Default::default()
                 };
-                // SAFETY: experiment switch (RINGATTN_ROLLED_LOOPS): the SPIR-V is what
-                // wgpu's Vulkan backend writes for this WGSL (naga, same options), with
-                // only the loops' unroll hints changed.
+                // SAFETY: the SPIR-V is what wgpu's Vulkan backend writes for this WGSL
+                // (naga, same options), with only the loops' unroll hints changed
+                // (RINGATTN_ROLLED_LOOPS) or the bodies of the element helpers written
+                // as element accesses (kernels::regs, which checks the layout first).
                 unsafe { self.device.create_shader_module_passthrough(desc) }
             }
             (Some(mode), _) => {
@@ -687,6 +707,16 @@ impl VulkanSpirv {
 /// writes it for a Vulkan 1.3 device with robust buffer access 2: naga's index clamps
 /// when `bounds`, loop bounding when `loops`.
 pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Result<VulkanSpirv, String> {
+    spirv_for_vulkan(wgsl, bounds, loops, false)
+}
+
+/// [`vulkan_spirv`] with debug names (`OpName`) of functions and variables, which
+/// `kernels::regs::spirv_coop_elements` needs to find its helpers.
+pub fn vulkan_spirv_named(wgsl: &str, bounds: bool, loops: bool) -> std::result::Result<VulkanSpirv, String> {
+    spirv_for_vulkan(wgsl, bounds, loops, true)
+}
+
+fn spirv_for_vulkan(wgsl: &str, bounds: bool, loops: bool, names: bool) -> std::result::Result<VulkanSpirv, String> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
         .validate(&module)
@@ -704,6 +734,8 @@ pub fn vulkan_spirv(wgsl: &str, bounds: bool, loops: bool) -> std::result::Resul
         force_loop_bounding: loops,
         ..Default::default()
     };
+    let mut options = options;
+    options.flags.set(naga::back::spv::WriterFlags::DEBUG, names);
     let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
     let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
     Ok(VulkanSpirv { words, module })
@@ -755,7 +787,7 @@ fn dump_wgsl(key: &PipelineKey, name: &str, wgsl: &str) {
 /// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
 /// keeping the driver from merging workgroup accesses or folding their addresses into
 /// immediate offsets. `RINGATTN_CHECKS`, when set, still decides for every kernel.
-pub const UNCLAMPED_KERNELS: &[&str] = &["flash_matrix", "flash_subgroup", "flash_tiled"];
+pub const UNCLAMPED_KERNELS: &[&str] = &["flash_matrix", "flash_regs", "flash_subgroup", "flash_tiled"];
 
 /// The limits ringattn needs: WebGPU's downlevel defaults, raised to the adapter's
 /// values for the few limits attention depends on (buffer and binding sizes,

@@ -783,6 +783,55 @@ pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
     dtype == Dtype::F16 && switch(value) != Some(false)
 }
 
+/// The register kernel's tiles (`RINGATTN_MATRIX_CFG` or [`default_regs_shape`]) where
+/// it runs ([`matrix_regs`]) for this dtype and head_dim, else `None`.
+pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> Option<TileConfig> {
+    let lim = &ctx.capabilities().limits;
+    let shape = env_matrix_shape().unwrap_or_else(|| default_regs_shape(head_dim));
+    let cfg = regs_config_for(head_dim, shape, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup)?;
+    matrix_regs(ctx, dtype, head_dim, &cfg, sparse).map(|_| cfg)
+}
+
+/// The register kernel's default tiles (16-row blocks per subgroup, subgroups, keys per
+/// tile) for a head_dim.
+pub fn default_regs_shape(head_dim: usize) -> MatrixShape {
+    match head_dim {
+        d if d <= 64 => (2, 4, 32),
+        _ => (1, 8, 32),
+    }
+}
+
+/// The register kernel's tiles for a shape and workgroup limits, or `None` when they do
+/// not fit (its workgroup memory holds only the K and V tiles).
+pub fn regs_config_for(head_dim: usize, shape: MatrixShape, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
+    let (mq, w, bk) = shape;
+    let ok = head_dim % 16 == 0
+        && head_dim > 0
+        && (1..=4).contains(&mq)
+        && w > 0
+        && bk > 0
+        && bk % 16 == 0
+        && w * 32 <= max_invocations
+        && crate::kernels::regs::regs_workgroup_bytes(head_dim, bk) <= max_wg_bytes;
+    ok.then_some(TileConfig { bq: w * 16 * mq, bk, r: 1, variant: SgVariant::Shuffle, mq, w, m: 1 })
+}
+
+/// The fragment layout for the matrix tier's register kernel (`flash_regs.wgsl`, see
+/// `kernels::regs`) when it runs this launch: f16 without a block mask, head_dim a
+/// multiple of 16, the tiles' K/V area within the workgroup limit, and a device whose
+/// probed layout the kernel handles. `RINGATTN_MATRIX_REGS` `1`/`on`/`true` turns it
+/// on (off by default).
+pub fn matrix_regs(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: &TileConfig, sparse: bool) -> Option<crate::kernels::regs::CoopLayout> {
+    let lim = &ctx.capabilities().limits;
+    let fits = crate::kernels::regs::regs_workgroup_bytes(head_dim, cfg.bk) <= lim.max_compute_workgroup_storage_size
+        && cfg.w * 32 <= lim.max_compute_invocations_per_workgroup;
+    let wanted = switch(std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref()) == Some(true);
+    if !wanted || dtype != Dtype::F16 || sparse || head_dim % 16 != 0 || !fits || cfg.bk % 16 != 0 {
+        return None;
+    }
+    crate::kernels::regs::coop_layout(ctx)
+}
+
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
     Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
@@ -821,6 +870,11 @@ fn matrix_pipeline(
     sparse: bool,
     scale_pos: bool,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    if let Some(layout) = matrix_regs(ctx, dtype, d, &cfg, sparse) {
+        let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos) };
+        let layout = layout_with(ctx, false, false);
+        return ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines)));
+    }
     let mut defines = matrix_defines(dtype, d, &cfg);
     defines.push(("SCALE_POS", if scale_pos && dtype == Dtype::F16 { "1" } else { "0" }.to_string()));
     let wide = matrix_wide(dtype, d, &cfg, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
@@ -839,17 +893,21 @@ fn matrix_pipeline(
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
     let key = PipelineKey { kernel: "flash_matrix", defines };
     let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
-    ctx.pipeline(&key, &layout.1, || {
-        let mut src = render(sources::FLASH_MATRIX, &key.defines);
-        if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
-            for pair in patch.split(";;") {
-                if let Some((a, b)) = pair.split_once("=>") {
-                    src = src.replace(a, b);
-                }
+    ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_MATRIX, &key.defines)))
+}
+
+/// A rendered matrix-tier shader with the replacements of `RINGATTN_MATRIX_PATCH`
+/// (`from=>to` pairs separated by `;;`: ablations that change the code the library
+/// renders, see the device scripts).
+fn env_patched(mut src: String) -> String {
+    if let Ok(patch) = std::env::var("RINGATTN_MATRIX_PATCH") {
+        for pair in patch.split(";;") {
+            if let Some((a, b)) = pair.split_once("=>") {
+                src = src.replace(a, b);
             }
         }
-        src
-    })
+    }
+    src
 }
 
 fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
@@ -1067,6 +1125,9 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Matrix => {
+            if let Some(cfg) = regs_config(ctx, dtype, head_dim, sparse) {
+                return Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype });
+            }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
                 Some(shape) if block.is_none() => matrix_config_for_grid(ctx, dtype, shape),

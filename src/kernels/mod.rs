@@ -4,6 +4,7 @@
 pub mod flash;
 pub mod gather;
 pub mod merge;
+pub mod regs;
 
 use std::sync::Arc;
 
@@ -74,6 +75,7 @@ pub mod sources {
     pub const FLASH_BCAST: &str = include_str!("../../shaders/flash_bcast.wgsl");
     pub const FLASH_TILED: &str = include_str!("../../shaders/flash_tiled.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
+    pub const FLASH_REGS: &str = include_str!("../../shaders/flash_regs.wgsl");
     pub const FLASH_IO: &str = include_str!("../../shaders/flash_io.wgsl");
     pub const LANES_COMMON: &str = include_str!("../../shaders/lanes_common.wgsl");
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
