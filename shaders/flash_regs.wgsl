@@ -44,6 +44,11 @@ const ROFF = array<u32, 8>($ROFF);
 const COFF = array<u32, 8>($COFF);
 const PERM = array<u32, 8>($PERM);
 const RESCALE: f32 = 8.0;
+//#if DBUF
+const NBUF: u32 = 2u;
+//#else
+const NBUF: u32 = 1u;
+//#endif
 // Whether the NPF units of every invocation cover the tile exactly (no unit past it).
 const ALLU: bool = (BK * D4) % WG == 0u;
 
@@ -54,8 +59,11 @@ const ALLU: bool = (BK * D4) % WG == 0u;
 @group(0) @binding(4) var<storage, read_write> o: array<f16>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> kst: array<f16, BK * KSTR>;
-var<workgroup> vst: array<f16, BK * KSTR>;
+// K and V tiles (row stride KSTR), NBUF of each: with DBUF two, used in turn, so a tile
+// needs one barrier (the next tile is stored into the other buffer, which every
+// subgroup finished reading before this tile's barrier).
+var<workgroup> kst: array<f16, NBUF * BK * KSTR>;
+var<workgroup> vst: array<f16, NBUF * BK * KSTR>;
 
 // Element helpers: placeholder bodies, replaced in the SPIR-V (see the top).
 fn coop_lo_c(m: coop_mat16x16<f32, C>) -> vec4<f32> {
@@ -187,16 +195,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll ph 2
     for (; t < select(mask_start, kend, {ph}u == 1u); t += BK) {
         let mask_on = {ph}u == 1u;
+        // This tile's buffer (element offset in kst / vst).
+        let bo = ((t - t0) / BK) % NBUF * (BK * KSTR);
         //#unroll f $NPF
         if in{f} {
             //#unroll c 2
             {
                 let kx = unpack2x16float(kpf{f}[{c}]);
                 let vx = unpack2x16float(vpf{f}[{c}]);
-                kst[so{f} + 2u * {c}u] = f16(kx.x);
-                kst[so{f} + 2u * {c}u + 1u] = f16(kx.y);
-                vst[so{f} + 2u * {c}u] = f16(vx.x);
-                vst[so{f} + 2u * {c}u + 1u] = f16(vx.y);
+                kst[bo + so{f} + 2u * {c}u] = f16(kx.x);
+                kst[bo + so{f} + 2u * {c}u + 1u] = f16(kx.y);
+                vst[bo + so{f} + 2u * {c}u] = f16(vx.x);
+                vst[bo + so{f} + 2u * {c}u + 1u] = f16(vx.y);
             }
             //#end
         }
@@ -215,7 +225,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         //#unroll d $DT
         {
-            let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
+            let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[bo + {n}u * 16u * KSTR + {d}u * 16u], KSTR);
             //#unroll m $MQ
             s{m}_{n} = coopMultiplyAdd(qf{m}_{d}, kf, s{m}_{n});
             //#end
@@ -306,14 +316,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll n $KT
         //#unroll d $DT
         {
-            let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[{n}u * 16u * KSTR + {d}u * 16u], KSTR);
+            let vf = coopLoadT<coop_mat16x16<f16, B>>(&vst[bo + {n}u * 16u * KSTR + {d}u * 16u], KSTR);
             //#unroll m $MQ
             of{m}_{d} = coopMultiplyAdd(pa{m}_{n}, vf, of{m}_{d});
             //#end
         }
         //#end
         //#end
+        //#if DBUF
+        //#else
         workgroupBarrier();
+        //#endif
     }
     //#end
 

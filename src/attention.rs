@@ -70,7 +70,7 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
     let mut t = requested;
     loop {
         let fits =
-            t != Tier::Matrix || flash::matrix_config(ctx, dtype, head_dim).is_some() || flash::regs_config(ctx, dtype, head_dim, false).is_some();
+            t != Tier::Matrix || flash::regs_config(ctx, dtype, head_dim, false).is_some() || flash::matrix_config(ctx, dtype, head_dim).is_some();
         if caps.contains(&t) && tier_supports(t, dtype, head_dim) && fits {
             return Ok(t);
         }

@@ -155,6 +155,8 @@ pub struct GpuContext {
     /// The cooperative-matrix element layout, probed on first use (see
     /// `kernels::regs::coop_layout`).
     pub(crate) coop_layout: std::sync::OnceLock<Option<crate::kernels::regs::CoopLayout>>,
+    /// Set when the driver rejected the register kernel (`kernels::regs::give_up`).
+    pub(crate) regs_failed: std::sync::atomic::AtomicBool,
     /// Minimum alignment of host memory imported into this device, when it was opened
     /// with VK_EXT_external_memory_host (see `crate::hostmem`).
     host_import: Option<u64>,
@@ -370,6 +372,7 @@ impl GpuContext {
             compiling: Mutex::new(()),
             host_staging: std::sync::OnceLock::new(),
             coop_layout: std::sync::OnceLock::new(),
+            regs_failed: std::sync::atomic::AtomicBool::new(false),
             host_import: None,
         }
     }

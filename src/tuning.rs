@@ -95,11 +95,13 @@ fn write_entry(key: &str, entry: &TileEntry) -> Result<()> {
 
 /// The tuned matrix-tier shape for this adapter and head_dim: from the context's memo,
 /// the disk cache, or a search (when enabled). `None` means "use the defaults".
-pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<MatrixShape> {
+/// `regs`: for the register kernel (`flash_regs.wgsl`, its own candidates and cache
+/// entries, tier name `matrix-regs`), else for `flash_matrix.wgsl`.
+pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) -> Option<MatrixShape> {
     if !search_enabled() {
         return None;
     }
-    let k = key(ctx, dtype, head_dim, "matrix");
+    let k = key(ctx, dtype, head_dim, kind_name(regs));
     if let Some(v) = ctx.tuned_get(&k) {
         return v;
     }
@@ -107,7 +109,7 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize
     ctx.tuned_set(&k, None);
     let found = match read_cache().entries.get(&k) {
         Some(e) => Some((e.mq, e.w, e.bk)),
-        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_matrix(ctx, dtype, head_dim) {
+        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_kernel(ctx, dtype, head_dim, regs) {
             Ok(r) => r.best.map(|e| {
                 let _ = write_entry(&k, &e);
                 (e.mq, e.w, e.bk)
@@ -124,9 +126,23 @@ pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize
 /// (1, 4096, 8, head_dim) problem and returns the timings and the fastest.
 /// A candidate whose output differs from the first one's (a broken specialization)
 /// is dropped.
+/// The kernel searched is the one dense launches of this dtype and head_dim run: the
+/// register kernel where it applies (`flash::regs_active`), else `flash_matrix.wgsl`.
 pub fn search_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<TuneReport> {
+    search_kernel(ctx, dtype, head_dim, flash::regs_active(ctx, dtype, head_dim))
+}
+
+fn kind_name(regs: bool) -> &'static str {
+    if regs {
+        "matrix-regs"
+    } else {
+        "matrix"
+    }
+}
+
+fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) -> Result<TuneReport> {
     let caps = ctx.capabilities();
-    let k = key(ctx, dtype, head_dim, "matrix");
+    let k = key(ctx, dtype, head_dim, kind_name(regs));
     let mut report = TuneReport { key: k, timings: Vec::new(), best: None };
     if !caps.has_coop_16x16_f16_f32() || caps.subgroup_min_size != caps.subgroup_max_size {
         return Ok(report);
@@ -145,17 +161,22 @@ pub fn search_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<
     // host builds a pipeline, and timing each candidate right after its build read some
     // shapes 2.4x slower than `ringattn bench` times them (H100, 2026-11-26: (2,4,16)
     // searched at 0.97 ms, benched at 0.40, so the search kept a 20 % slower shape).
-    let preps: Vec<(MatrixShape, flash::Prepared)> = flash::matrix_candidates(dtype)
+    let lim = &caps.limits;
+    let candidates = if regs { flash::REGS_CANDIDATES } else { flash::matrix_candidates(dtype) };
+    let preps: Vec<(MatrixShape, flash::Prepared)> = candidates
         .iter()
         .filter_map(|&cand| {
-            let cfg = flash::matrix_config_for(
-                dtype,
-                head_dim,
-                cand,
-                caps.subgroup_min_size,
-                caps.limits.max_compute_workgroup_storage_size,
-                caps.limits.max_compute_invocations_per_workgroup,
-            )?;
+            let cfg = match regs {
+                true => flash::regs_config_for(head_dim, cand, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup),
+                false => flash::matrix_config_for(
+                    dtype,
+                    head_dim,
+                    cand,
+                    caps.subgroup_min_size,
+                    lim.max_compute_workgroup_storage_size,
+                    lim.max_compute_invocations_per_workgroup,
+                ),
+            }?;
             flash::prepare_matrix(ctx, dtype, head_dim, cfg).ok().map(|p| (cand, p))
         })
         .collect();
@@ -250,8 +271,8 @@ pub fn search_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    report.best = keep_default_unless_faster(best, &report.timings, flash::default_matrix_shape(dtype, head_dim))
-        .map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
+    let default = if regs { flash::default_regs_shape(head_dim) } else { flash::default_matrix_shape(dtype, head_dim) };
+    report.best = keep_default_unless_faster(best, &report.timings, default).map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
     Ok(report)
 }
 

@@ -633,6 +633,46 @@ fn long_sequences_keep_the_f32_tolerance() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The matrix tier's register kernel (`flash_regs.wgsl`: the softmax on the fragments'
+/// elements, built through SPIR-V element access) wherever the adapter allows it
+/// (Vulkan with SPIR-V passthrough and a fragment layout the kernel handles): every
+/// tile shape the tuner tries, at head_dims 32, 64 and 128, with sizes that are not
+/// tile multiples, GQA, causal and not, and scores rising along the keys (the lazy
+/// rescale of O). Reports a skip elsewhere (lavapipe has no cooperative matrices).
+#[test]
+fn register_kernel_matches_reference() {
+    use ringattn::kernels::flash::{prepare_matrix, regs_config_for, SgVariant, REGS_CANDIDATES};
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts() {
+        if ringattn::kernels::regs::coop_layout(ctx).is_none() {
+            eprintln!("{}: no register kernel here (skipped)", common::label(ctx));
+            continue;
+        }
+        let lim = &ctx.capabilities().limits;
+        for d in [64, 32, 128] {
+            for &tiles in REGS_CANDIDATES {
+                let Some(cfg) = regs_config_for(d, tiles, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup) else {
+                    continue;
+                };
+                let prep = prepare_matrix(ctx, Dtype::F16, d, cfg).unwrap();
+                if prep.cfg.variant != SgVariant::Regs {
+                    failures.push(format!("{tiles:?} d={d}: built flash_matrix instead"));
+                    continue;
+                }
+                for (nq, nk, causal, rise) in [(100, 77, true, 0.0), (300, 300, false, 0.0), (45, 200, false, 30.0), (150, 300, true, 30.0)] {
+                    ran += 1;
+                    if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F16, shape(2, nq, nk, 4, 2, d), causal, rise) {
+                        failures.push(format!("{tiles:?} d={d}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} register-kernel cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The subgroup tier's shuffle variant with several query rows per row group (register
 /// tiling, `m`) against the f64 reference, on every adapter with subgroups (on lavapipe
 /// this variant is not the default, so it is built explicitly here): lane counts r,

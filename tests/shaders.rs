@@ -62,8 +62,9 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
     let dense = base_specializations(name);
-    // flash_tiled lists its sparse variants itself (its tiles depend on the mask block).
-    if !name.starts_with("flash_") || name == "flash_tiled" {
+    // flash_tiled lists its sparse variants itself (its tiles depend on the mask block);
+    // flash_regs has none (block masks run on flash_matrix).
+    if !name.starts_with("flash_") || name == "flash_tiled" || name == "flash_regs" {
         return dense;
     }
     // Every flash kernel also has a block-sparse variant (SPARSE=1, kernels::flash::
@@ -297,6 +298,11 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         // kernels::gather::encode_dilated_merge: any (acc, part) dtype pair, every head dim.
         // kernels::flash::encode_keys (the split kernel's K/V scan): no template names.
         "kv_absmax" => out.push(Vec::new()),
+        // kernels::regs::regs_defines (the matrix tier's register kernel, dense f16 only):
+        // every tuner candidate at every matrix head_dim with the library's switches, and
+        // the default tiles with each switch flipped and with an A layout that permutes
+        // the accumulator's elements.
+        "flash_regs" => out.extend(regs_specializations()),
         "dilated_merge" => {
             for acc in DTYPES {
                 for part in DTYPES {
@@ -313,6 +319,59 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         ),
     }
     out
+}
+
+/// The NVIDIA layout the probe found on H100s (mma.m16n8k16 fragments).
+fn nv_layout(perm: [u32; 8]) -> ringattn::kernels::regs::CoopLayout {
+    ringattn::kernels::regs::CoopLayout { roff: [0, 0, 0, 0, 8, 8, 8, 8], coff: [0, 1, 8, 9, 0, 1, 8, 9], perm }
+}
+
+fn regs_specializations() -> Vec<Defines> {
+    use ringattn::kernels::flash::{default_regs_shape, regs_config_for, MATRIX_HEAD_DIMS, REGS_CANDIDATES};
+    use ringattn::kernels::regs::{regs_defines_with, RegsSwitches};
+    let mut out = Vec::new();
+    let on = RegsSwitches { scale_pos: true, lazy: true, dbuf: true };
+    for &d in MATRIX_HEAD_DIMS {
+        let default = default_regs_shape(d);
+        for &shape in std::iter::once(&default).chain(REGS_CANDIDATES) {
+            let Some(cfg) = regs_config_for(d, shape, 49152, 1024) else { continue };
+            let mut variants = vec![(on, [0, 1, 2, 3, 4, 5, 6, 7])];
+            if shape == default {
+                variants.push((RegsSwitches { scale_pos: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
+                variants.push((RegsSwitches { lazy: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
+                variants.push((RegsSwitches { dbuf: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
+                variants.push((on, [0, 1, 4, 5, 2, 3, 6, 7]));
+            }
+            for (sw, perm) in variants {
+                let v = regs_defines_with(d, &cfg, &nv_layout(perm), sw);
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The register kernel as the library builds it on Vulkan: SPIR-V with debug names, and
+/// its four element helpers rewritten (`kernels::regs::spirv_coop_elements`) in every
+/// specialization.
+#[test]
+fn register_kernel_helpers_are_rewritten() {
+    let mut failures = Vec::new();
+    for defines in regs_specializations() {
+        let src = render(sources::FLASH_REGS, &defines);
+        let what = describe(&defines);
+        match ringattn::context::vulkan_spirv_named(&src, false, true) {
+            Ok(spirv) => match ringattn::kernels::regs::spirv_coop_elements(&spirv.words) {
+                Ok((_, 4)) => {}
+                Ok((_, n)) => failures.push(format!("{what}: {n} helpers rewritten, expected 4")),
+                Err(e) => failures.push(format!("{what}: {e}")),
+            },
+            Err(e) => failures.push(format!("{what}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// WGSL source without `//` comments (for feature detection).

@@ -75,7 +75,8 @@ pub struct FlashArgs<'a> {
     pub mask: Option<(&'a GpuBlockMask, CausalFrame)>,
 }
 
-/// The subgroup tier's kernels (other tiers use `Shuffle`, which means nothing there).
+/// Which kernel a tier runs: the subgroup tier's kernels, and the matrix tier's
+/// register kernel (`Regs`); elsewhere `Shuffle`, which means nothing there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SgVariant {
     /// `flash_subgroup.wgsl`: `r` lanes split a row's head dimension and sum partial
@@ -88,6 +89,9 @@ pub enum SgVariant {
     /// workgroup memory (opt-in: `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
     /// shares the K^T area.
     Tiled { palias: bool },
+    /// Matrix tier: `flash_regs.wgsl`, the softmax on the fragments' elements in
+    /// registers (`kernels::regs`); otherwise the tier runs `flash_matrix.wgsl`.
+    Regs,
 }
 
 /// Tile shape of a pipeline; part of the pipeline key.
@@ -120,9 +124,9 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
-                SgVariant::Shuffle => format!("{base} r={} m={}", self.r, self.m),
+                SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
-            Tier::Matrix => format!("{base} mq={} w={}", self.mq, self.w),
+            Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
         }
     }
 
@@ -490,7 +494,7 @@ pub fn matrix_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<
     // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
     // then the defaults measured on an H200.
     let shape = env_matrix_shape()
-        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim))
+        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, false))
         .unwrap_or_else(|| default_matrix_shape(dtype, head_dim));
     matrix_config_for(
         dtype,
@@ -786,11 +790,43 @@ pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
 /// The register kernel's tiles (`RINGATTN_MATRIX_CFG` or [`default_regs_shape`]) where
 /// it runs ([`matrix_regs`]) for this dtype and head_dim, else `None`.
 pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> Option<TileConfig> {
+    regs_config_grid(ctx, dtype, head_dim, sparse, None)
+}
+
+/// [`regs_config`] for a launch of a known shape: a grid of fewer than
+/// [`SMALL_GRID_WORKGROUPS`] workgroups is left to `flash_matrix.wgsl` and its
+/// small-grid tiles (not when `RINGATTN_MATRIX_CFG` forces a shape or
+/// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
+/// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
+fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool, grid: Option<&Shape>) -> Option<TileConfig> {
+    if sparse || !regs_active(ctx, dtype, head_dim) {
+        return None;
+    }
     let lim = &ctx.capabilities().limits;
-    let shape = env_matrix_shape().unwrap_or_else(|| default_regs_shape(head_dim));
-    let cfg = regs_config_for(head_dim, shape, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup)?;
+    let fit = |shape| regs_config_for(head_dim, shape, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
+    let forced = env_matrix_shape();
+    let shape = forced.or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, true)).unwrap_or_else(|| default_regs_shape(head_dim));
+    let cfg = fit(shape)?;
+    if let (Some(shape), None, true) = (grid, forced, small_grid_on()) {
+        if grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+            return None;
+        }
+    }
     matrix_regs(ctx, dtype, head_dim, &cfg, sparse).map(|_| cfg)
 }
+
+/// Whether dense launches of this dtype and head_dim run the register kernel: f16, the
+/// head_dim wanted ([`regs_wanted`]) and a multiple of 16, and a device whose fragment
+/// layout the kernel handles (`kernels::regs::coop_layout`, probed on first call).
+pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
+    dtype == Dtype::F16
+        && head_dim.is_multiple_of(16)
+        && regs_wanted(head_dim, std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref())
+        && crate::kernels::regs::coop_layout(ctx).is_some()
+}
+
+/// Every tile shape the tuner tries for the register kernel.
+pub const REGS_CANDIDATES: &[MatrixShape] = &[(2, 4, 32), (2, 8, 32), (2, 4, 16), (1, 8, 64), (1, 8, 32), (2, 2, 32), (2, 4, 64)];
 
 /// The register kernel's default tiles (16-row blocks per subgroup, subgroups, keys per
 /// tile) for a head_dim.
@@ -805,36 +841,56 @@ pub fn default_regs_shape(head_dim: usize) -> MatrixShape {
 /// not fit (its workgroup memory holds only the K and V tiles).
 pub fn regs_config_for(head_dim: usize, shape: MatrixShape, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
     let (mq, w, bk) = shape;
-    let ok = head_dim % 16 == 0
+    let ok = head_dim.is_multiple_of(16)
         && head_dim > 0
         && (1..=4).contains(&mq)
         && w > 0
         && bk > 0
-        && bk % 16 == 0
+        && bk.is_multiple_of(16)
         && w * 32 <= max_invocations
         && crate::kernels::regs::regs_workgroup_bytes(head_dim, bk) <= max_wg_bytes;
-    ok.then_some(TileConfig { bq: w * 16 * mq, bk, r: 1, variant: SgVariant::Shuffle, mq, w, m: 1 })
+    ok.then_some(TileConfig { bq: w * 16 * mq, bk, r: 1, variant: SgVariant::Regs, mq, w, m: 1 })
 }
 
 /// The fragment layout for the matrix tier's register kernel (`flash_regs.wgsl`, see
 /// `kernels::regs`) when it runs this launch: f16 without a block mask, head_dim a
 /// multiple of 16, the tiles' K/V area within the workgroup limit, and a device whose
-/// probed layout the kernel handles. `RINGATTN_MATRIX_REGS` `1`/`on`/`true` turns it
-/// on (off by default).
+/// probed layout the kernel handles, at head_dims up to 64 (where it is faster:
+/// BENCHMARKS.md, eleventh session). `RINGATTN_MATRIX_REGS` `1`/`on`/`true` turns it on
+/// at every head_dim, `0`/`off`/`false` off.
 pub fn matrix_regs(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: &TileConfig, sparse: bool) -> Option<crate::kernels::regs::CoopLayout> {
     let lim = &ctx.capabilities().limits;
     let fits = crate::kernels::regs::regs_workgroup_bytes(head_dim, cfg.bk) <= lim.max_compute_workgroup_storage_size
         && cfg.w * 32 <= lim.max_compute_invocations_per_workgroup;
-    let wanted = switch(std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref()) == Some(true);
-    if !wanted || dtype != Dtype::F16 || sparse || head_dim % 16 != 0 || !fits || cfg.bk % 16 != 0 {
+    let wanted = regs_wanted(head_dim, std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref());
+    if !wanted || dtype != Dtype::F16 || sparse || !head_dim.is_multiple_of(16) || !fits || !cfg.bk.is_multiple_of(16) {
         return None;
     }
     crate::kernels::regs::coop_layout(ctx)
 }
 
+/// Whether the register kernel is wanted at `head_dim` given `RINGATTN_MATRIX_REGS`
+/// (`value`): by default at head_dims up to 64.
+pub fn regs_wanted(head_dim: usize, value: Option<&str>) -> bool {
+    switch(value).unwrap_or(head_dim <= 64)
+}
+
 /// The matrix pipeline for an explicit tile configuration (the tuner times several).
+/// (`cfg.variant` [`SgVariant::Regs`]: the register kernel where the device allows it,
+/// else `flash_matrix.wgsl`, and the returned tiles say which.)
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?, cfg, tier: Tier::Matrix, sparse: false, dtype })
+    let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?;
+    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg, false), tier: Tier::Matrix, sparse: false, dtype })
+}
+
+/// `cfg` as [`matrix_pipeline`] built it: a register-kernel request that fell back to
+/// `flash_matrix.wgsl` (no usable layout, or the driver rejected the kernel) says so.
+fn settled(ctx: &GpuContext, dtype: Dtype, cfg: TileConfig, sparse: bool) -> TileConfig {
+    let regs = cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse && crate::kernels::regs::coop_layout(ctx).is_some();
+    match cfg.variant {
+        SgVariant::Regs if !regs => TileConfig { variant: SgVariant::Shuffle, ..cfg },
+        _ => cfg,
+    }
 }
 
 /// Whether the f16 matrix kernel reads K and V from storage as 8-byte units of 4
@@ -870,11 +926,21 @@ fn matrix_pipeline(
     sparse: bool,
     scale_pos: bool,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    if let Some(layout) = matrix_regs(ctx, dtype, d, &cfg, sparse) {
+    let layout = match cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse {
+        true => crate::kernels::regs::coop_layout(ctx),
+        false => None,
+    };
+    if let Some(layout) = layout {
         let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos) };
         let layout = layout_with(ctx, false, false);
-        return ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines)));
+        match ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines))) {
+            Ok(p) => return Ok(p),
+            // A driver that rejects the kernel: the workgroup-memory kernel runs (the
+            // register kernel's tile shapes are ones it takes too).
+            Err(e) => crate::kernels::regs::give_up(ctx, &e),
+        }
     }
+    let cfg = TileConfig { variant: SgVariant::Shuffle, ..cfg };
     let mut defines = matrix_defines(dtype, d, &cfg);
     defines.push(("SCALE_POS", if scale_pos && dtype == Dtype::F16 { "1" } else { "0" }.to_string()));
     let wide = matrix_wide(dtype, d, &cfg, std::env::var("RINGATTN_MATRIX_WIDE").ok().as_deref());
@@ -1125,8 +1191,9 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Matrix => {
-            if let Some(cfg) = regs_config(ctx, dtype, head_dim, sparse) {
-                return Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype });
+            if let Some(cfg) = regs_config_grid(ctx, dtype, head_dim, sparse, grid) {
+                let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?;
+                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg, sparse), tier, sparse, dtype });
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
@@ -1494,6 +1561,26 @@ mod tests {
         assert!(small_grid_enabled(Some("")));
         for off in ["0", "off", "false", " 0 "] {
             assert!(!small_grid_enabled(Some(off)), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn register_kernel_tiles_and_switch() {
+        // Default on up to head_dim 64, the switch both ways.
+        assert!(regs_wanted(64, None) && regs_wanted(32, None) && !regs_wanted(128, None));
+        assert!(regs_wanted(128, Some("1")) && !regs_wanted(64, Some("off")) && regs_wanted(64, Some("junk")));
+        // Workgroup memory holds only K and V (two buffers of each with DBUF): 64-key
+        // tiles fit 48 KiB at head_dim 64, not at 128.
+        let c = regs_config_for(64, (2, 4, 32), WG_BYTES, INVOCATIONS).unwrap();
+        assert_eq!((c.bq, c.bk, c.mq, c.w, c.variant), (128, 32, 2, 4, SgVariant::Regs));
+        assert!(c.describe(Tier::Matrix).ends_with("regs"));
+        assert!(regs_config_for(128, (1, 8, 32), WG_BYTES, INVOCATIONS).is_some());
+        assert!(regs_config_for(128, (1, 8, 64), WG_BYTES, INVOCATIONS).is_none());
+        assert!(regs_config_for(64, (2, 4, 24), WG_BYTES, INVOCATIONS).is_none());
+        assert!(regs_config_for(64, (2, 64, 32), WG_BYTES, INVOCATIONS).is_none());
+        assert!(regs_config_for(72, (2, 4, 32), WG_BYTES, INVOCATIONS).is_none());
+        for &d in MATRIX_HEAD_DIMS {
+            assert!(regs_config_for(d, default_regs_shape(d), WG_BYTES, INVOCATIONS).is_some(), "{d}");
         }
     }
 

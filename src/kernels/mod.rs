@@ -92,6 +92,7 @@ pub mod sources {
         ("flash_bcast", FLASH_BCAST),
         ("flash_tiled", FLASH_TILED),
         ("flash_matrix", FLASH_MATRIX),
+        ("flash_regs", FLASH_REGS),
         ("merge", MERGE),
         ("gather", GATHER),
         ("dilated_merge", DILATED_MERGE),

@@ -331,9 +331,12 @@ pub fn element_access_possible(ctx: &GpuContext) -> bool {
 }
 
 /// The device's fragment element layout (probed once per context, see the module
-/// docs), or `None` where element access is not possible or the layout is not one the
-/// register kernel handles.
+/// docs), or `None` where element access is not possible, the layout is not one the
+/// register kernel handles, or the driver rejected the kernel ([`give_up`]).
 pub fn coop_layout(ctx: &GpuContext) -> Option<CoopLayout> {
+    if ctx.regs_failed.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     *ctx.coop_layout.get_or_init(|| {
         if !element_access_possible(ctx) {
             return None;
@@ -348,6 +351,15 @@ pub fn coop_layout(ctx: &GpuContext) -> Option<CoopLayout> {
             }
         }
     })
+}
+
+/// Stops using the register kernel on this context after a failure to build it (the
+/// matrix tier then runs `flash_matrix.wgsl`); `RINGATTN_DEBUG` prints the error.
+pub fn give_up(ctx: &GpuContext, err: &crate::error::Error) {
+    ctx.regs_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+    if std::env::var_os("RINGATTN_DEBUG").is_some() {
+        eprintln!("ringattn: register kernel not used: {err}");
+    }
 }
 
 /// Runs the probe shader and checks what it returns ([`CoopLayout::from_positions`]
@@ -384,7 +396,7 @@ pub fn probe_layout(ctx: &GpuContext) -> crate::error::Result<Option<CoopLayout>
         Ok(())
     })?;
     let out: Vec<f32> = bytemuck::cast_slice(&ctx.read_bytes(&res, 0, 4096)?).to_vec();
-    let place = |x: f32| (x >= 0.0 && x < 256.0 && x.fract() == 0.0).then_some(x as u32);
+    let place = |x: f32| ((0.0..256.0).contains(&x) && x.fract() == 0.0).then_some(x as u32);
     let c: Option<Vec<u32>> = out[..256].iter().map(|&x| place(x)).collect();
     let a: Option<Vec<u32>> = out[256..512].iter().map(|&x| place(x)).collect();
     let exact = out[512..].iter().enumerate().all(|(i, &x)| x == (i % 256) as f32);
@@ -397,37 +409,62 @@ pub fn probe_layout(ctx: &GpuContext) -> crate::error::Result<Option<CoopLayout>
     })
 }
 
+/// The register kernel's switches (see `flash_regs.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegsSwitches {
+    /// Built for a softmax scale > 0 (SCALE_POS).
+    pub scale_pos: bool,
+    /// The running max moves only by more than 2^8 (LAZY; `RINGATTN_REGS_LAZY=0` off).
+    pub lazy: bool,
+    /// Two K/V buffers, one barrier per tile (DBUF; `RINGATTN_REGS_DBUF=0` off).
+    pub dbuf: bool,
+}
+
 /// Template substitutions of `flash_regs.wgsl` for head_dim `d`, tiles `cfg` (mq, w,
-/// bk) and the probed layout.
+/// bk) and the probed layout, with the switches from the environment.
 pub fn regs_defines(d: usize, cfg: &crate::kernels::flash::TileConfig, layout: &CoopLayout, scale_pos: bool) -> Vec<(&'static str, String)> {
+    regs_defines_with(d, cfg, layout, RegsSwitches { scale_pos, lazy: lazy_rescale(), dbuf: double_buffered() })
+}
+
+/// [`regs_defines`] with explicit switches (the shader tests render every variant).
+pub fn regs_defines_with(d: usize, cfg: &crate::kernels::flash::TileConfig, layout: &CoopLayout, sw: RegsSwitches) -> Vec<(&'static str, String)> {
     let list = |v: &[u32; 8]| v.iter().map(|x| format!("{x}u")).collect::<Vec<_>>().join(", ");
+    let flag = |b: bool| (b as u32).to_string();
     let wg = cfg.w * 32;
     vec![
         ("BK", cfg.bk.to_string()),
         ("COFF", list(&layout.coff)),
+        ("DBUF", flag(sw.dbuf)),
         ("DT", (d / 16).to_string()),
         ("HEAD_DIM", d.to_string()),
         ("KSTR", (d + 8).to_string()),
         ("KT", (cfg.bk / 16).to_string()),
-        ("LAZY", lazy_rescale().to_string()),
+        ("LAZY", flag(sw.lazy)),
         ("MQ", cfg.mq.to_string()),
         ("NPF", (cfg.bk * d as u32 / 4).div_ceil(wg).to_string()),
         ("PERM", list(&layout.perm)),
         ("ROFF", list(&layout.roff)),
-        ("SCALE_POS", (scale_pos as u32).to_string()),
+        ("SCALE_POS", flag(sw.scale_pos)),
+        ("SPARSE", "0".to_string()),
         ("W", cfg.w.to_string()),
     ]
 }
 
 /// Whether the register kernel moves a row's running max only when it rises by more
 /// than 2^8 (LAZY; `RINGATTN_REGS_LAZY=0` moves it on every rise).
-fn lazy_rescale() -> u32 {
-    (std::env::var("RINGATTN_REGS_LAZY").ok().as_deref().map(str::trim) != Some("0")) as u32
+fn lazy_rescale() -> bool {
+    std::env::var("RINGATTN_REGS_LAZY").ok().as_deref().map(str::trim) != Some("0")
+}
+
+/// Whether the register kernel keeps two K/V buffers (DBUF: one barrier per tile;
+/// `RINGATTN_REGS_DBUF=0` one buffer and two barriers).
+fn double_buffered() -> bool {
+    std::env::var("RINGATTN_REGS_DBUF").ok().as_deref().map(str::trim) != Some("0")
 }
 
 /// Workgroup memory of the register kernel (the K and V tiles), bytes.
 pub fn regs_workgroup_bytes(d: usize, bk: u32) -> u32 {
-    2 * bk * (d as u32 + 8) * 2
+    (1 + double_buffered() as u32) * 2 * bk * (d as u32 + 8) * 2
 }
 
 #[cfg(test)]
@@ -462,6 +499,48 @@ mod tests {
         }
         let l = CoopLayout::from_positions(&c, &a).unwrap();
         assert_eq!(l.perm, [0, 1, 4, 5, 2, 3, 6, 7]);
+    }
+
+    /// The probe shader's six helpers get element-access bodies; the module stays well
+    /// formed (every instruction inside the module, ids below the new bound, functions
+    /// closed) and nothing else changes.
+    #[test]
+    fn helpers_get_element_access_bodies() {
+        let spirv = crate::context::vulkan_spirv_named(PROBE, true, true).unwrap();
+        let (words, n) = spirv_coop_elements(&spirv.words).unwrap();
+        assert_eq!(n, 6);
+        let bound = words[3];
+        assert!(bound > spirv.words[3]);
+        let (mut i, mut open, mut extracts, mut inserts) = (5, false, 0, 0);
+        while i < words.len() {
+            let count = (words[i] >> 16) as usize;
+            assert!(count > 0 && i + count <= words.len(), "instruction at {i}");
+            match words[i] & 0xffff {
+                OP_FUNCTION => {
+                    assert!(!open);
+                    open = true;
+                }
+                OP_FUNCTION_END => {
+                    assert!(open);
+                    open = false;
+                }
+                OP_COMPOSITE_EXTRACT => extracts += 1,
+                OP_COMPOSITE_INSERT => inserts += 1,
+                OP_LABEL => assert!(words[i + 1] < bound),
+                _ => {}
+            }
+            i += count;
+        }
+        assert!(!open);
+        // Four lo/hi helpers x 4 extracts, two make helpers x 8 (extract + insert).
+        assert!(extracts >= 4 * 4 + 2 * 8, "{extracts} extracts");
+        assert!(inserts >= 2 * 8, "{inserts} inserts");
+        // A module without helpers is returned as it was.
+        let plain = crate::context::vulkan_spirv_named("@compute @workgroup_size(1) fn main() {}", true, true).unwrap();
+        assert_eq!(spirv_coop_elements(&plain.words).unwrap(), (plain.words.clone(), 0));
+        // Without names the helpers cannot be found.
+        let unnamed = crate::context::vulkan_spirv(PROBE, true, true).unwrap();
+        assert_eq!(spirv_coop_elements(&unnamed.words).unwrap().1, 0);
     }
 
     #[test]
