@@ -5,7 +5,8 @@
 //! each after untimed runs that bring the GPU to its working clocks)
 //! on a (1, 4096, 8, head_dim) f16 problem and keeps the fastest (the built-in shape
 //! unless a candidate beats it by 5 % in the same search), keyed by adapter,
-//! driver, backend, dtype, head_dim and tier. The choice is written to
+//! driver, backend, dtype, head_dim and tier (`matrix`, or `matrix-regs` where the
+//! register kernel runs: it has its own candidates). The choice is written to
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
 //! `~/.cache/ringattn/tiles.json`, and read back by later processes.
 //!
