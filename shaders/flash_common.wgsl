@@ -113,3 +113,31 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
 //#endif
         let lim = min(klim, t1);
 //#enddef
+
+// The workgroup-uniform key range of a BQ-row query tile (the matrix kernels; written
+// inline, not as a function: naga treats a function's result as non-uniform, and
+// cooperative ops need uniform control flow): keys below kend may be seen by some row
+// of the tile, keys below free_end by every row (the causal limit of its first row), so
+// full tiles below free_end need no mask.
+//#define TILE_KEY_RANGE
+    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
+    let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let kend = select(p.k_end, causal_end, p.causal != 0u);
+    let causal_first = u32(clamp(i32(p.q_pos0 + wg.x * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let free_end = select(p.k_end, causal_first, p.causal != 0u);
+//#enddef
+
+// The matrix kernels' staging of one unit of K and of V (kpf{f}, vpf{f}: two u32 of two
+// f16 each) at element `so` of kst / vst.
+//#define KV_UNITS_STORE
+                //#unroll c 2
+                {
+                    let kx = unpack2x16float(kpf{f}[{c}]);
+                    let vx = unpack2x16float(vpf{f}[{c}]);
+                    kst[so + 2u * {c}u] = f16(kx.x);
+                    kst[so + 2u * {c}u + 1u] = f16(kx.y);
+                    vst[so + 2u * {c}u] = f16(vx.x);
+                    vst[so + 2u * {c}u + 1u] = f16(vx.y);
+                }
+                //#end
+//#enddef

@@ -169,16 +169,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
     let klim = key_limit(safe_row);
-    // Workgroup-uniform end of the keys any row here may see (written inline: naga
-    // treats a function call's result as non-uniform, and cooperative ops need
-    // uniform control flow).
-    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
-    let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
-    let kend = select(p.k_end, causal_end, p.causal != 0u);
-    // Keys below free_end are visible to every row here (the causal limit of the
-    // workgroup's first row), so full tiles below it need no mask.
-    let causal_first = u32(clamp(i32(p.q_pos0 + wg.x * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
-    let free_end = select(p.k_end, causal_first, p.causal != 0u);
+    //#use TILE_KEY_RANGE
     let q_stride = p.heads * D;
     let kv_stride = p.kv_heads * D;
     let sbase = sg * SREG;
@@ -616,16 +607,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             if i < BK * D4 {
                 let so = 4u * ((i / D4) * (KSTR / 4u) + i % D4);
                 //#if UNPACK
-                //#unroll c 2
-                {
-                    let kx = unpack2x16float(kpf{f}[{c}]);
-                    let vx = unpack2x16float(vpf{f}[{c}]);
-                    kst[so + 2u * {c}u] = f16(kx.x);
-                    kst[so + 2u * {c}u + 1u] = f16(kx.y);
-                    vst[so + 2u * {c}u] = f16(vx.x);
-                    vst[so + 2u * {c}u + 1u] = f16(vx.y);
-                }
-                //#end
+                //#use KV_UNITS_STORE
                 //#else
                 //#unroll c 4
                 kst[so + {c}u] = kpf{f}[{c}];

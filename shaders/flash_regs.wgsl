@@ -111,14 +111,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let qr = lane / 4u;
     let qc = 2u * (lane % 4u);
     let srow0 = wg.x * BQ + sg * RS;
-    // Workgroup-uniform key range (inline: naga treats function results as
-    // non-uniform, and cooperative ops need uniform control flow): keys below kend may
-    // be seen by some row here, keys below free_end by every row.
-    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
-    let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
-    let kend = select(p.k_end, causal_end, p.causal != 0u);
-    let causal_first = u32(clamp(i32(p.q_pos0 + wg.x * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
-    let free_end = select(p.k_end, causal_first, p.causal != 0u);
+    // Key range of the workgroup: kend, free_end (flash_common).
+    //#use TILE_KEY_RANGE
 
     // Q fragments, loaded element by element in the A layout (zero past seq_q), kept
     // for the whole run; O accumulators; per row half of each block: running max m (log2
@@ -199,16 +193,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let bo = ((t - t0) / BK) % NBUF * (BK * KSTR);
         //#unroll f $NPF
         if in{f} {
-            //#unroll c 2
-            {
-                let kx = unpack2x16float(kpf{f}[{c}]);
-                let vx = unpack2x16float(vpf{f}[{c}]);
-                kst[bo + so{f} + 2u * {c}u] = f16(kx.x);
-                kst[bo + so{f} + 2u * {c}u + 1u] = f16(kx.y);
-                vst[bo + so{f} + 2u * {c}u] = f16(vx.x);
-                vst[bo + so{f} + 2u * {c}u + 1u] = f16(vx.y);
-            }
-            //#end
+            let so = bo + so{f};
+            //#use KV_UNITS_STORE
         }
         //#end
         if t + BK < kend {
