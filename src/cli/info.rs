@@ -115,6 +115,14 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
                     .collect();
                 println!("    tier:     {} (adapter best)", ctx.best_tier());
                 println!("    kernels:  at head_dim {SHOW_HEAD_DIM}: {}", runs.join(", "));
+                if ctx.capabilities().tiers().contains(&crate::Tier::Matrix) {
+                    let regs = match (crate::kernels::regs::element_access_possible(&ctx), crate::kernels::regs::coop_layout(&ctx)) {
+                        (false, _) => "no (needs Vulkan, SPIR-V passthrough and 32-wide subgroups)".to_string(),
+                        (true, None) => "no (fragment layout not one it handles)".to_string(),
+                        (true, Some(_)) => "yes (dense f16; by default at head_dim <= 64)".to_string(),
+                    };
+                    println!("    matrix:   register kernel {regs}");
+                }
                 match ctx.host_import_alignment() {
                     Some(a) => println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a})"),
                     None => println!("    ring:     mapped staging (no host-memory import on this adapter)"),
