@@ -75,7 +75,7 @@ mod stats {
     }
 
     /// SPIR-V for a WGSL compute shader with entry point `main`, as the library builds
-    /// it on Vulkan (`ringattn::context::vulkan_spirv`): index clamping except in
+    /// it on Vulkan (`ringattn::context::kernel_spirv`): index clamping except in
     /// ringattn's UNCLAMPED_KERNELS (the kernel name opens the dumped file's first line,
     /// `// NAME[...]`); RINGATTN_CHECKS, when set, names the checks kept; kernels named
     /// in RINGATTN_ROLLED_LOOPS get every loop marked DontUnroll, and the register kernel
@@ -86,18 +86,7 @@ mod stats {
         let unclamped = ringattn::context::UNCLAMPED_KERNELS.contains(&kernel);
         let bounds = checks.as_deref().map_or(!unclamped, |m| m.contains("bounds"));
         let loops = checks.as_deref().is_none_or(|m| m.contains("loops"));
-        let elements = ringattn::kernels::regs::ELEMENT_KERNELS.contains(&kernel);
-        let mut spirv = match elements {
-            true => ringattn::context::vulkan_spirv_named(wgsl, bounds, loops)?,
-            false => ringattn::context::vulkan_spirv(wgsl, bounds, loops)?,
-        };
-        if ringattn::context::rolled_loops(kernel) {
-            ringattn::context::spirv_dont_unroll(&mut spirv.words);
-        }
-        if elements {
-            spirv.words = ringattn::kernels::regs::spirv_coop_elements(&spirv.words)?.0;
-        }
-        Ok(spirv)
+        ringattn::context::kernel_spirv(kernel, wgsl, bounds, loops, ringattn::context::rolled_loops(kernel))
     }
 
     struct Vulkan {

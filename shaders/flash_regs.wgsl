@@ -262,7 +262,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let m_new = max(mr{m}, tm);
             //#endif
             let alpha = exp2(mr{m} - m_new);
+            //#if LAZY
             let moved = any(m_new != mr{m});
+            //#endif
             mr{m} = m_new;
             // Masked scores are -inf (NEG_BIG without SCALE_POS), so their exponent is 0
             // once the row has a finite max; before that subtract 0.

@@ -600,19 +600,10 @@ impl GpuContext {
         }
         let module = match (std::env::var("RINGATTN_CHECKS").ok().as_deref(), clamp) {
             _ if rolled || elements => {
-                let mut spirv = match spirv_for_vulkan(&wgsl, clamp, true, elements) {
+                let spirv = match kernel_spirv(key.kernel, &wgsl, clamp, true, rolled) {
                     Ok(s) => s,
                     Err(message) => return Err(Error::Shader { name, message }),
                 };
-                if rolled {
-                    spirv_dont_unroll(&mut spirv.words);
-                }
-                if elements {
-                    spirv.words = match crate::kernels::regs::spirv_coop_elements(&spirv.words) {
-                        Ok((w, _)) => w,
-                        Err(message) => return Err(Error::Shader { name, message }),
-                    };
-                }
                 let workgroup_size = spirv.workgroup_size();
                 let desc = wgpu::ShaderModuleDescriptorPassthrough {
                     label: Some(key.kernel),
@@ -719,13 +710,30 @@ pub fn vulkan_spirv_named(wgsl: &str, bounds: bool, loops: bool) -> std::result:
     spirv_for_vulkan(wgsl, bounds, loops, true)
 }
 
+/// The SPIR-V the library builds `kernel` from where it writes the module itself
+/// (Vulkan, through wgpu's passthrough): [`vulkan_spirv`], with debug names and the
+/// element helpers rewritten for the register kernel (`kernels::regs::ELEMENT_KERNELS`,
+/// `kernels::regs::spirv_coop_elements`) and every loop marked `DontUnroll` when
+/// `rolled` ([`rolled_loops`]).
+pub fn kernel_spirv(kernel: &str, wgsl: &str, bounds: bool, loops: bool, rolled: bool) -> std::result::Result<VulkanSpirv, String> {
+    let elements = crate::kernels::regs::ELEMENT_KERNELS.contains(&kernel);
+    let mut spirv = spirv_for_vulkan(wgsl, bounds, loops, elements)?;
+    if rolled {
+        spirv_dont_unroll(&mut spirv.words);
+    }
+    if elements {
+        spirv.words = crate::kernels::regs::spirv_coop_elements(&spirv.words)?.0;
+    }
+    Ok(spirv)
+}
+
 fn spirv_for_vulkan(wgsl: &str, bounds: bool, loops: bool, names: bool) -> std::result::Result<VulkanSpirv, String> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
         .validate(&module)
         .map_err(|e| e.emit_to_string(wgsl))?;
     let policy = |on: bool| if on { naga::proc::BoundsCheckPolicy::Restrict } else { naga::proc::BoundsCheckPolicy::Unchecked };
-    let options = naga::back::spv::Options {
+    let mut options = naga::back::spv::Options {
         lang_version: (1, 6),
         bounds_check_policies: naga::proc::BoundsCheckPolicies {
             index: policy(bounds),
@@ -737,32 +745,47 @@ fn spirv_for_vulkan(wgsl: &str, bounds: bool, loops: bool, names: bool) -> std::
         force_loop_bounding: loops,
         ..Default::default()
     };
-    let mut options = options;
     options.flags.set(naga::back::spv::WriterFlags::DEBUG, names);
     let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
     let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
     Ok(VulkanSpirv { words, module })
 }
 
-/// Marks every loop of a SPIR-V module `DontUnroll` (the loop control of each
-/// `OpLoopMerge` without extra operands; an `Unroll` hint is cleared). Returns how many
-/// loops it marked.
-pub fn spirv_dont_unroll(words: &mut [u32]) -> usize {
-    const OP_LOOP_MERGE: u32 = 246;
-    const UNROLL: u32 = 0x1;
-    const DONT_UNROLL: u32 = 0x2;
-    let mut i = 5; // after the header
-    let mut marked = 0;
+/// The instructions of a SPIR-V module after its 5-word header, as word ranges (an
+/// instruction's first word holds its word count and opcode); an error at the first
+/// word count that is zero or runs past the end.
+pub fn spirv_instructions(words: &[u32]) -> std::result::Result<Vec<std::ops::Range<usize>>, String> {
+    if words.len() < 5 {
+        return Err("not a SPIR-V module".into());
+    }
+    let mut out = Vec::new();
+    let mut i = 5;
     while i < words.len() {
         let count = (words[i] >> 16) as usize;
-        if count == 0 {
-            break;
+        if count == 0 || i + count > words.len() {
+            return Err(format!("malformed instruction at word {i}"));
         }
-        if words[i] & 0xffff == OP_LOOP_MERGE && count == 4 && i + 3 < words.len() {
-            words[i + 3] = (words[i + 3] & !UNROLL) | DONT_UNROLL;
+        out.push(i..i + count);
+        i += count;
+    }
+    Ok(out)
+}
+
+/// SPIR-V's `OpLoopMerge` opcode.
+pub(crate) const OP_LOOP_MERGE: u32 = 246;
+
+/// Marks every loop of a SPIR-V module `DontUnroll` (the loop control of each
+/// `OpLoopMerge` without extra operands; an `Unroll` hint is cleared). Returns how many
+/// loops it marked (none in a malformed module).
+pub fn spirv_dont_unroll(words: &mut [u32]) -> usize {
+    const UNROLL: u32 = 0x1;
+    const DONT_UNROLL: u32 = 0x2;
+    let mut marked = 0;
+    for r in spirv_instructions(words).unwrap_or_default() {
+        if words[r.start] & 0xffff == OP_LOOP_MERGE && r.len() == 4 {
+            words[r.start + 3] = (words[r.start + 3] & !UNROLL) | DONT_UNROLL;
             marked += 1;
         }
-        i += count;
     }
     marked
 }

@@ -787,8 +787,9 @@ pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
     dtype == Dtype::F16 && switch(value) != Some(false)
 }
 
-/// The register kernel's tiles (`RINGATTN_MATRIX_CFG` or [`default_regs_shape`]) where
-/// it runs ([`matrix_regs`]) for this dtype and head_dim, else `None`.
+/// The register kernel's tiles (`RINGATTN_MATRIX_CFG`, the tuned shape or
+/// [`default_regs_shape`]) where it runs ([`regs_active`]) for this dtype and head_dim
+/// and the tiles fit ([`regs_config_for`]), else `None`.
 pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> Option<TileConfig> {
     regs_config_grid(ctx, dtype, head_dim, sparse, None)
 }
@@ -807,12 +808,10 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: boo
     let forced = env_matrix_shape();
     let shape = forced.or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, true)).unwrap_or_else(|| default_regs_shape(head_dim));
     let cfg = fit(shape)?;
-    if let (Some(shape), None, true) = (grid, forced, small_grid_on()) {
-        if grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
-            return None;
-        }
+    match (grid, forced, small_grid_on()) {
+        (Some(shape), None, true) if grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS => None,
+        _ => Some(cfg),
     }
-    matrix_regs(ctx, dtype, head_dim, &cfg, sparse).map(|_| cfg)
 }
 
 /// Whether dense launches of this dtype and head_dim run the register kernel: f16, the
@@ -852,25 +851,20 @@ pub fn regs_config_for(head_dim: usize, shape: MatrixShape, max_wg_bytes: u32, m
     ok.then_some(TileConfig { bq: w * 16 * mq, bk, r: 1, variant: SgVariant::Regs, mq, w, m: 1 })
 }
 
-/// The fragment layout for the matrix tier's register kernel (`flash_regs.wgsl`, see
-/// `kernels::regs`) when it runs this launch: f16 without a block mask, head_dim a
-/// multiple of 16, the tiles' K/V area within the workgroup limit, and a device whose
-/// probed layout the kernel handles, at head_dims up to 64 (where it is faster:
-/// BENCHMARKS.md, eleventh session). `RINGATTN_MATRIX_REGS` `1`/`on`/`true` turns it on
-/// at every head_dim, `0`/`off`/`false` off.
-pub fn matrix_regs(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: &TileConfig, sparse: bool) -> Option<crate::kernels::regs::CoopLayout> {
-    let lim = &ctx.capabilities().limits;
-    let fits = crate::kernels::regs::regs_workgroup_bytes(head_dim, cfg.bk) <= lim.max_compute_workgroup_storage_size
-        && cfg.w * 32 <= lim.max_compute_invocations_per_workgroup;
-    let wanted = regs_wanted(head_dim, std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref());
-    if !wanted || dtype != Dtype::F16 || sparse || !head_dim.is_multiple_of(16) || !fits || !cfg.bk.is_multiple_of(16) {
-        return None;
+/// The fragment layout when `cfg` asks for the register kernel ([`SgVariant::Regs`]) on
+/// a launch it takes (f16, no block mask) and the device has a layout it handles; `None`:
+/// `flash_matrix.wgsl`.
+fn regs_layout(ctx: &GpuContext, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Option<crate::kernels::regs::CoopLayout> {
+    match cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse {
+        true => crate::kernels::regs::coop_layout(ctx),
+        false => None,
     }
-    crate::kernels::regs::coop_layout(ctx)
 }
 
 /// Whether the register kernel is wanted at `head_dim` given `RINGATTN_MATRIX_REGS`
-/// (`value`): by default at head_dims up to 64.
+/// (`value`: `1`/`on`/`true` at every head_dim, `0`/`off`/`false` never): by default at
+/// head_dims up to 64, where it is faster than `flash_matrix.wgsl` (at 128 it is slower
+/// on an H100: BENCHMARKS.md, eleventh session).
 pub fn regs_wanted(head_dim: usize, value: Option<&str>) -> bool {
     switch(value).unwrap_or(head_dim <= 64)
 }
@@ -886,10 +880,9 @@ pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: Tile
 /// `cfg` as [`matrix_pipeline`] built it: a register-kernel request that fell back to
 /// `flash_matrix.wgsl` (no usable layout, or the driver rejected the kernel) says so.
 fn settled(ctx: &GpuContext, dtype: Dtype, cfg: TileConfig, sparse: bool) -> TileConfig {
-    let regs = cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse && crate::kernels::regs::coop_layout(ctx).is_some();
-    match cfg.variant {
-        SgVariant::Regs if !regs => TileConfig { variant: SgVariant::Shuffle, ..cfg },
-        _ => cfg,
+    match cfg.variant == SgVariant::Regs && regs_layout(ctx, dtype, &cfg, sparse).is_none() {
+        true => TileConfig { variant: SgVariant::Shuffle, ..cfg },
+        false => cfg,
     }
 }
 
@@ -926,11 +919,7 @@ fn matrix_pipeline(
     sparse: bool,
     scale_pos: bool,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let layout = match cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse {
-        true => crate::kernels::regs::coop_layout(ctx),
-        false => None,
-    };
-    if let Some(layout) = layout {
+    if let Some(layout) = regs_layout(ctx, dtype, &cfg, sparse) {
         let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos) };
         let layout = layout_with(ctx, false, false);
         match ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines))) {

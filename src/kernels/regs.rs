@@ -32,7 +32,6 @@ const OP_RETURN_VALUE: u32 = 254;
 const OP_LINE: u32 = 8;
 const OP_NO_LINE: u32 = 317;
 const OP_STORE: u32 = 62;
-const OP_LOOP_MERGE: u32 = 246;
 const OP_SELECTION_MERGE: u32 = 247;
 const OP_BRANCH: u32 = 249;
 const OP_BRANCH_CONDITIONAL: u32 = 250;
@@ -82,28 +81,22 @@ fn helper(name: &str) -> Option<Helper> {
 /// and how many functions it rewrote; an error when a helper does not have the expected
 /// signature (one cooperative matrix in and a 4-vector out, or two 4-vectors in).
 pub fn spirv_coop_elements(words: &[u32]) -> Result<(Vec<u32>, usize), String> {
-    if words.len() < 5 {
-        return Err("not a SPIR-V module".into());
-    }
-    // First pass: names and 4-vector types.
+    let ins = crate::context::spirv_instructions(words)?;
+    let opcode = |r: &std::ops::Range<usize>| words[r.start] & 0xffff;
+    // Names and 4-vector types.
     let mut names = std::collections::HashMap::new();
     let mut vec4 = std::collections::HashMap::new();
-    let mut i = 5;
-    while i < words.len() {
-        let count = (words[i] >> 16) as usize;
-        if count == 0 || i + count > words.len() {
-            return Err(format!("malformed instruction at word {i}"));
-        }
-        match words[i] & 0xffff {
-            OP_NAME if count >= 3 => {
-                names.insert(words[i + 1], literal(&words[i + 2..i + count]));
+    for r in &ins {
+        let w = &words[r.clone()];
+        match opcode(r) {
+            OP_NAME if w.len() >= 3 => {
+                names.insert(w[1], literal(&w[2..]));
             }
-            OP_TYPE_VECTOR if count == 4 && words[i + 3] == 4 => {
-                vec4.insert(words[i + 1], words[i + 2]);
+            OP_TYPE_VECTOR if w.len() == 4 && w[3] == 4 => {
+                vec4.insert(w[1], w[2]);
             }
             _ => {}
         }
-        i += count;
     }
     let mut bound = words[3];
     let mut fresh = || {
@@ -113,36 +106,27 @@ pub fn spirv_coop_elements(words: &[u32]) -> Result<(Vec<u32>, usize), String> {
     let mut out: Vec<u32> = words[..5].to_vec();
     let mut removed = std::collections::HashSet::new();
     let mut patched = 0;
-    let mut i = 5;
-    while i < words.len() {
-        let count = (words[i] >> 16) as usize;
-        let code = words[i] & 0xffff;
-        let which = (code == OP_FUNCTION).then(|| names.get(&words[i + 2]).and_then(|n| helper(n))).flatten();
-        let Some(which) = which else {
-            out.extend_from_slice(&words[i..i + count]);
-            i += count;
+    let mut k = 0;
+    while k < ins.len() {
+        let w = &words[ins[k].clone()];
+        k += 1;
+        out.extend_from_slice(w);
+        let Some((name, which)) = (opcode(&ins[k - 1]) == OP_FUNCTION).then(|| names.get(&w[2]).and_then(|n| Some((n, helper(n)?)))).flatten() else {
             continue;
         };
-        let name = names[&words[i + 2]].clone();
-        let result_type = words[i + 1];
-        out.extend_from_slice(&words[i..i + count]);
-        i += count;
+        let result_type = w[1];
         // Parameters are kept; the body is dropped up to OpFunctionEnd.
         let mut params = Vec::new();
-        while i < words.len() && words[i] & 0xffff == OP_FUNCTION_PARAMETER {
-            let c = (words[i] >> 16) as usize;
-            params.push((words[i + 1], words[i + 2]));
-            out.extend_from_slice(&words[i..i + c]);
-            i += c;
+        while k < ins.len() && opcode(&ins[k]) == OP_FUNCTION_PARAMETER {
+            let p = &words[ins[k].clone()];
+            params.push((p[1], p[2]));
+            out.extend_from_slice(p);
+            k += 1;
         }
-        while i < words.len() && words[i] & 0xffff != OP_FUNCTION_END {
-            let c = (words[i] >> 16) as usize;
-            if c == 0 {
-                return Err(format!("malformed instruction at word {i}"));
-            }
+        while k < ins.len() && opcode(&ins[k]) != OP_FUNCTION_END {
             // Result ids of the dropped body (names and decorations of them go too).
-            let body = &words[i..i + c];
-            match body[0] & 0xffff {
+            let body = &words[ins[k].clone()];
+            match opcode(&ins[k]) {
                 OP_LABEL => {
                     removed.insert(body[1]);
                 }
@@ -153,15 +137,15 @@ pub fn spirv_coop_elements(words: &[u32]) -> Result<(Vec<u32>, usize), String> {
                 | OP_BRANCH
                 | OP_BRANCH_CONDITIONAL
                 | OP_SELECTION_MERGE
-                | OP_LOOP_MERGE
+                | crate::context::OP_LOOP_MERGE
                 | OP_LINE
                 | OP_NO_LINE => {}
-                _ if c >= 3 => {
+                _ if body.len() >= 3 => {
                     removed.insert(body[2]);
                 }
                 _ => {}
             }
-            i += c;
+            k += 1;
         }
         out.push(op(2, OP_LABEL));
         out.push(fresh());
@@ -209,15 +193,11 @@ pub fn spirv_coop_elements(words: &[u32]) -> Result<(Vec<u32>, usize), String> {
     out[3] = bound;
     // Drop debug names and decorations of the removed body's ids.
     let mut clean = out[..5].to_vec();
-    let mut i = 5;
-    while i < out.len() {
-        let count = (out[i] >> 16) as usize;
-        let code = out[i] & 0xffff;
-        let dead = matches!(code, OP_NAME | OP_DECORATE) && count >= 2 && removed.contains(&out[i + 1]);
-        if !dead {
-            clean.extend_from_slice(&out[i..i + count]);
+    for r in crate::context::spirv_instructions(&out)? {
+        let w = &out[r];
+        if !(matches!(w[0] & 0xffff, OP_NAME | OP_DECORATE) && w.len() >= 2 && removed.contains(&w[1])) {
+            clean.extend_from_slice(w);
         }
-        i += count;
     }
     Ok((clean, patched))
 }
@@ -511,11 +491,9 @@ mod tests {
         assert_eq!(n, 6);
         let bound = words[3];
         assert!(bound > spirv.words[3]);
-        let (mut i, mut open, mut extracts, mut inserts) = (5, false, 0, 0);
-        while i < words.len() {
-            let count = (words[i] >> 16) as usize;
-            assert!(count > 0 && i + count <= words.len(), "instruction at {i}");
-            match words[i] & 0xffff {
+        let (mut open, mut extracts, mut inserts) = (false, 0, 0);
+        for r in crate::context::spirv_instructions(&words).expect("well formed") {
+            match words[r.start] & 0xffff {
                 OP_FUNCTION => {
                     assert!(!open);
                     open = true;
@@ -526,10 +504,9 @@ mod tests {
                 }
                 OP_COMPOSITE_EXTRACT => extracts += 1,
                 OP_COMPOSITE_INSERT => inserts += 1,
-                OP_LABEL => assert!(words[i + 1] < bound),
+                OP_LABEL => assert!(words[r.start + 1] < bound),
                 _ => {}
             }
-            i += count;
         }
         assert!(!open);
         // Four lo/hi helpers x 4 extracts, two make helpers x 8 (extract + insert).
