@@ -637,8 +637,9 @@ fn long_sequences_keep_the_f32_tolerance() {
 /// elements, built through SPIR-V element access) wherever the adapter allows it
 /// (Vulkan with SPIR-V passthrough and a fragment layout the kernel handles): every
 /// tile shape the tuner tries, at head_dims 32, 64 and 128, with sizes that are not
-/// tile multiples, GQA, causal and not, and scores rising along the keys (the lazy
-/// rescale of O). Reports a skip elsewhere (lavapipe has no cooperative matrices).
+/// tile multiples, GQA, causal and not, and scores rising along the keys (the rescale
+/// of O; `RINGATTN_REGS_LAZY=1` runs it with the lazy rescale). Reports a skip elsewhere
+/// (lavapipe has no cooperative matrices).
 #[test]
 fn register_kernel_matches_reference() {
     use ringattn::kernels::flash::{prepare_matrix, regs_config_for, SgVariant, REGS_CANDIDATES};

@@ -330,7 +330,7 @@ fn regs_specializations() -> Vec<Defines> {
     use ringattn::kernels::flash::{default_regs_shape, regs_config_for, MATRIX_HEAD_DIMS, REGS_CANDIDATES};
     use ringattn::kernels::regs::{regs_defines_with, RegsSwitches};
     let mut out = Vec::new();
-    let on = RegsSwitches { scale_pos: true, lazy: true, dbuf: true };
+    let on = RegsSwitches { scale_pos: true, lazy: false, dbuf: true };
     for &d in MATRIX_HEAD_DIMS {
         let default = default_regs_shape(d);
         for &shape in std::iter::once(&default).chain(REGS_CANDIDATES) {
@@ -338,7 +338,7 @@ fn regs_specializations() -> Vec<Defines> {
             let mut variants = vec![(on, [0, 1, 2, 3, 4, 5, 6, 7])];
             if shape == default {
                 variants.push((RegsSwitches { scale_pos: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
-                variants.push((RegsSwitches { lazy: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
+                variants.push((RegsSwitches { lazy: true, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
                 variants.push((RegsSwitches { dbuf: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
                 variants.push((on, [0, 1, 4, 5, 2, 3, 6, 7]));
             }
