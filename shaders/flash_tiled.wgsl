@@ -157,6 +157,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     let kend = key_limit(min(row0 + BQ, p.seq_q) - 1u);
     let klim = kend;
+    // Every row of the workgroup sees the keys below its first row's limit.
+    let free_end = key_limit(row0);
     // K and V vec4 units this lane stages: NCH SCH of each per tile, in NCH rounds of SCH
     // (loads, then stores; PF: one round, loaded a tile ahead).
     var pk: array<vec4<f32>, SCH>;
@@ -181,7 +183,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
 
     //#use SPANS
+    //#if UNM
+    // Two passes over the range (UNM): first the full tiles that no row of the
+    // workgroup sees only in part (below its first row's causal limit, no element mask),
+    // with no mask code, then the rest with it. `mask_on` is a constant in each copy.
+    let fe = min(t1, free_end);
+    let tfree = select(t0, t0 + (fe - t0) / BK * BK, pi == FULL && fe > t0);
+    //#unroll ph 2
+    {
+    let mask_on = {ph}u == 1u;
+    for (var t = select(t0, tfree, mask_on); t < select(tfree, t1, mask_on); t += BK) {
+    //#else
+    {
+    let mask_on = true;
     for (var t = t0; t < t1; t += BK) {
+    //#endif
         //#if PF
         // K/V of this tile come from registers, loaded during the previous tile (or
         // now, for a span's first tile); the next tile's loads are issued before the
@@ -222,6 +238,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
             let c = c0 + {u}u;
             let cs = c ^ xs;
+            //#if KONE
+            // One key's vec4 at a time against the four Q^T rows of the column (fewer
+            // live registers than all NK keys at once).
+            //#unroll e 4
+            //#unroll a $TQ
+            let q{a}_{e} = qt[(4u * c + {e}u) * QV + qq + {a}u];
+            //#end
+            //#end
+            //#unroll kq $KQ
+            //#unroll j 4
+            {
+                let kx = ks[(x + (4u * {kq}u + {j}u) * TX) * D4 + cs];
+                //#unroll a $TQ
+                //#unroll i 4
+                s[({a}u * 4u + {i}u) * KQ + {kq}u][{j}] = fma(q{a}_3[{i}], kx.w, fma(q{a}_2[{i}], kx.z, fma(q{a}_1[{i}], kx.y, fma(q{a}_0[{i}], kx.x, s[({a}u * 4u + {i}u) * KQ + {kq}u][{j}]))));
+                //#end
+                //#end
+            }
+            //#end
+            //#end
+            //#else
             var kk: array<vec4<f32>, NK>;
             //#unroll m $NK
             kk[{m}] = ks[(x + {m}u * TX) * D4 + cs];
@@ -244,6 +281,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
             }
             //#end
+            //#endif
             }
             //#end
         }
@@ -251,16 +289,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // Online softmax: mask, row max over the group, exponentials.
         //#unroll r $TM
         {
-            let tb = tile_bits(row + {r}u, t, pi);
-            let rl = min(rk[{r}], t1);
             var mt = NEG_BIG;
+            if mask_on {
+                let tb = tile_bits(row + {r}u, t, pi);
+                let rl = min(rk[{r}], t1);
+                //#unroll kq $KQ
+                {
+                    var sr = s[{r}u * KQ + {kq}u];
+                    //#unroll j 4
+                    sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + (4u * {kq}u + {j}u) * TX, rl, tb));
+                    //#end
+                    s[{r}u * KQ + {kq}u] = sr;
+                }
+                //#end
+            }
             //#unroll kq $KQ
             {
-                var sr = s[{r}u * KQ + {kq}u];
-                //#unroll j 4
-                sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + (4u * {kq}u + {j}u) * TX, rl, tb));
-                //#end
-                s[{r}u * KQ + {kq}u] = sr;
+                let sr = s[{r}u * KQ + {kq}u];
                 mt = max(mt, max(max(sr.x, sr.y), max(sr.z, sr.w)));
             }
             //#end
@@ -273,8 +318,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 let sr = s[{r}u * KQ + {kq}u];
                 var e4 = vec4<f32>(0.0);
                 //#unroll j 4
-                e4[{j}] = select(0.0, exp2(sr[{j}] - m_new), sr[{j}] != NEG_BIG);
+                e4[{j}] = exp2(sr[{j}] - m_new);
                 //#end
+                if mask_on {
+                    e4 = select(vec4<f32>(0.0), e4, sr != vec4<f32>(NEG_BIG));
+                }
                 ls += (e4.x + e4.y) + (e4.z + e4.w);
                 s[{r}u * KQ + {kq}u] = e4;
             }
@@ -325,6 +373,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
     }
+    }
+    //#if UNM
+    //#end
+    //#endif
     }
 
     //#unroll r $TM

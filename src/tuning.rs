@@ -10,6 +10,11 @@
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
 //! `~/.cache/ringattn/tiles.json`, and read back by later processes.
 //!
+//! The subgroup tier's search (`search_subgroup`, tier name `subgroup`) picks between
+//! its two kernels, the shuffle kernel (`flash_subgroup.wgsl`, the default) and the
+//! register-tiled one (`flash_tiled.wgsl`), on a (4, 4096, 8, head_dim) problem in the
+//! dtype at hand; the tiled kernel must win by the same margin.
+//!
 //! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
 //! used); CPU adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
 
@@ -27,9 +32,14 @@ use crate::timing::{median, GpuTimer};
 /// One cached decision.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TileEntry {
+    /// Matrix tier: 16-row blocks per subgroup, subgroups, keys per tile (0 in
+    /// subgroup-tier entries).
     pub mq: u32,
     pub w: u32,
     pub bk: u32,
+    /// Subgroup tier: the kernel the search picked (`shuffle` or `tiled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Median GPU (or wall) milliseconds of the winner on the search problem.
     pub ms: f64,
     /// Seconds since the Unix epoch when it was measured.
@@ -148,15 +158,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
     if !caps.has_coop_16x16_f16_f32() || caps.subgroup_min_size != caps.subgroup_max_size {
         return Ok(report);
     }
-    let shape = Shape::new(1, 4096, 8, head_dim);
-    let seed = crate::reference::fresh_seed();
-    let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.q_len(), seed), shape.q_dims(), dtype)?;
-    let kt = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 1), shape.kv_dims(), dtype)?;
-    let v = GpuTensor::from_f32(ctx, &crate::reference::random_vec(shape.kv_len(), seed ^ 2), shape.kv_dims(), dtype)?;
-    let o = GpuTensor::empty(ctx, shape.q_dims(), dtype)?;
-    let lse = LseBuffer::empty(ctx, shape.lse_dims())?;
-    let args = FlashArgs { q: &q, k: &kt, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None::<CausalFrame>, mask: None };
-    let timer = GpuTimer::new(ctx);
+    let problem = Problem::new(ctx, Shape::new(1, 4096, 8, head_dim), dtype)?;
     // Every candidate's pipeline is built first, then they are timed back to back, in
     // two rounds (the better median of the two counts): GPUs drop their clocks while the
     // host builds a pipeline, and timing each candidate right after its build read some
@@ -181,6 +183,85 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             flash::prepare_matrix(ctx, dtype, head_dim, cfg).ok().map(|p| (cand, p))
         })
         .collect();
+    let mut best: Option<(MatrixShape, f64)> = None;
+    let medians = time_candidates(ctx, &problem, preps.iter().map(|(_, p)| p))?;
+    for ((cand, _), ms) in preps.iter().zip(medians) {
+        let Some(ms) = ms else { continue };
+        report.timings.push((*cand, ms));
+        if best.is_none_or(|(_, b)| ms < b) {
+            best = Some((*cand, ms));
+        }
+    }
+    let now = unix_now();
+    let default = if regs { flash::default_regs_shape(head_dim) } else { flash::default_matrix_shape(dtype, head_dim) };
+    let mut pick = keep_default_unless_faster(best, &report.timings, default);
+    // A shape other than the built-in one must win a second, head-to-head timing too.
+    if let Some((shape, _)) = pick.filter(|(s, _)| *s != default) {
+        let prep = |want: MatrixShape| preps.iter().find(|(s, _)| *s == want).map(|(_, p)| p);
+        if let (Some(d), Some(p)) = (prep(default), prep(shape)) {
+            if let Some((d_ms, p_ms)) = confirmed(ctx, &problem, d, p)? {
+                pick = Some(if p_ms < d_ms * (1.0 - TUNE_MARGIN) { (shape, p_ms) } else { (default, d_ms) });
+            }
+        }
+    }
+    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, ms, unix_time: now });
+    Ok(report)
+}
+
+/// A second timing of a search's pick against the built-in choice, the two timed again
+/// together: their new times (built-in, pick), or `None` when either failed. The pick
+/// stands only if it still wins by `TUNE_MARGIN`: one noisy reading of the built-in
+/// choice (clocks, another tenant; an H100 search read the register kernel's default
+/// shape at 0.27 ms against its usual 0.18) must not pin a slower shape in the cache.
+fn confirmed(ctx: &GpuContext, problem: &Problem, default: &flash::Prepared, pick: &flash::Prepared) -> Result<Option<(f64, f64)>> {
+    let t = time_candidates(ctx, problem, [default, pick].into_iter())?;
+    Ok(t[0].zip(t[1]))
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The search problem: fresh random q, k, v of `shape` in `dtype`, and o / lse.
+struct Problem {
+    q: GpuTensor,
+    k: GpuTensor,
+    v: GpuTensor,
+    o: GpuTensor,
+    lse: LseBuffer,
+    scale: f32,
+}
+
+impl Problem {
+    fn new(ctx: &GpuContext, shape: Shape, dtype: Dtype) -> Result<Self> {
+        let seed = crate::reference::fresh_seed();
+        let rand = |n: usize, s: u64, dims: [usize; 4]| GpuTensor::from_f32(ctx, &crate::reference::random_vec(n, s), dims, dtype);
+        Ok(Problem {
+            q: rand(shape.q_len(), seed, shape.q_dims())?,
+            k: rand(shape.kv_len(), seed ^ 1, shape.kv_dims())?,
+            v: rand(shape.kv_len(), seed ^ 2, shape.kv_dims())?,
+            o: GpuTensor::empty(ctx, shape.q_dims(), dtype)?,
+            lse: LseBuffer::empty(ctx, shape.lse_dims())?,
+            scale: 1.0 / (shape.head_dim as f32).sqrt(),
+        })
+    }
+
+    fn args(&self) -> FlashArgs<'_> {
+        FlashArgs { q: &self.q, k: &self.k, v: &self.v, o: &self.o, lse: &self.lse, scale: self.scale, causal: None::<CausalFrame>, mask: None }
+    }
+}
+
+/// Times prepared kernels on `problem`, all built before the first timing: after 300 ms
+/// of untimed runs of the first (clocks up), two rounds over every candidate of
+/// untimed runs for at least 30 ms (and 2 runs), then 5 timed runs; a candidate's time
+/// is the better median of its two rounds (GPU ms from timestamp queries, else wall
+/// time). `None` for a candidate that failed to encode, wrote a non-finite output or
+/// one that differs from the first good candidate's (a broken specialization).
+fn time_candidates<'a>(ctx: &GpuContext, problem: &Problem, preps: impl Iterator<Item = &'a flash::Prepared>) -> Result<Vec<Option<f64>>> {
+    let preps: Vec<&flash::Prepared> = preps.collect();
+    let args = problem.args();
+    let timer = GpuTimer::new(ctx);
     // One timed run of `prep`: GPU milliseconds (wall time without timestamps).
     let run_once = |prep: &flash::Prepared| -> Result<Option<f64>> {
         let mut enc = ctx.device().create_command_encoder(&Default::default());
@@ -209,7 +290,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
         ))
     };
     // Busy the GPU a while before the first timing (clocks up).
-    if let Some((_, p)) = preps.first() {
+    if let Some(p) = preps.first() {
         let t = std::time::Instant::now();
         while t.elapsed() < std::time::Duration::from_millis(300) {
             if run_once(p)?.is_none() {
@@ -217,15 +298,12 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             }
         }
     }
-    let mut first: Option<Vec<f32>> = None;
-    let mut best: Option<(MatrixShape, f64)> = None;
     let mut medians: Vec<Option<f64>> = vec![None; preps.len()];
     for _round in 0..2 {
-        for (i, (_, prep)) in preps.iter().enumerate() {
+        for (i, prep) in preps.iter().enumerate() {
             if medians[i] == Some(f64::INFINITY) {
                 continue; // failed to encode in the first round
             }
-            // Untimed runs for at least 30 ms (and 2 runs), then 5 timed runs.
             let t_warm = std::time::Instant::now();
             let mut samples = Vec::new();
             let mut rep = 0usize;
@@ -248,33 +326,31 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             medians[i] = Some(medians[i].map_or(m, |x: f64| x.min(m)));
         }
     }
-    for ((cand, prep), ms) in preps.iter().zip(medians) {
-        let Some(ms) = ms.filter(|m| m.is_finite()) else { continue };
+    let mut first: Option<Vec<f32>> = None;
+    let mut out_ms = Vec::with_capacity(preps.len());
+    for (prep, ms) in preps.iter().zip(medians) {
+        let Some(ms) = ms.filter(|m| m.is_finite()) else {
+            out_ms.push(None);
+            continue;
+        };
         // Same function for every candidate: compare with the first one's output.
         run_once(prep)?;
-        let out = o.to_f32_vec(ctx)?;
-        if out.iter().any(|x| !x.is_finite()) {
-            continue;
-        }
-        match &first {
-            None => first = Some(out),
-            Some(f) => {
-                let num: f64 = f.iter().zip(&out).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
-                let den: f64 = f.iter().map(|a| (*a as f64).powi(2)).sum();
-                if (num / den.max(1e-30)).sqrt() > 1e-2 {
-                    continue;
+        let out = problem.o.to_f32_vec(ctx)?;
+        let same = out.iter().all(|x| x.is_finite())
+            && match &first {
+                None => true,
+                Some(f) => {
+                    let num: f64 = f.iter().zip(&out).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+                    let den: f64 = f.iter().map(|a| (*a as f64).powi(2)).sum();
+                    (num / den.max(1e-30)).sqrt() <= 1e-2
                 }
-            }
+            };
+        if same && first.is_none() {
+            first = Some(out);
         }
-        report.timings.push((*cand, ms));
-        if best.is_none_or(|(_, b)| ms < b) {
-            best = Some((*cand, ms));
-        }
+        out_ms.push(same.then_some(ms));
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let default = if regs { flash::default_regs_shape(head_dim) } else { flash::default_matrix_shape(dtype, head_dim) };
-    report.best = keep_default_unless_faster(best, &report.timings, default).map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, ms, unix_time: now });
-    Ok(report)
+    Ok(out_ms)
 }
 
 /// A candidate replaces the built-in shape only when it is at least `TUNE_MARGIN`
@@ -288,6 +364,99 @@ fn keep_default_unless_faster(best: Option<(MatrixShape, f64)>, timings: &[(Matr
         Some(&(_, d)) if shape != default && ms > d * (1.0 - TUNE_MARGIN) => Some((default, d)),
         _ => Some((shape, ms)),
     }
+}
+
+/// Result of a subgroup-tier search: each kernel's time and the winner (`variant` set).
+#[derive(Clone, Debug)]
+pub struct SubgroupReport {
+    pub key: String,
+    pub timings: Vec<(flash::TileConfig, f64)>,
+    pub best: Option<TileEntry>,
+}
+
+/// Whether the subgroup tier runs its register-tiled kernel (`flash_tiled.wgsl`) for
+/// `dtype` and `head_dim` on this adapter instead of the shuffle kernel: from the
+/// context's memo, the disk cache (tier name `subgroup`) or a search (when enabled).
+/// `false` on CPU adapters, where the tiled kernel does not fit, or with the search off.
+pub(crate) fn tuned_subgroup_tiled(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
+    if !search_enabled() || ctx.info().device_type == wgpu::DeviceType::Cpu {
+        return false;
+    }
+    let k = key(ctx, dtype, head_dim, "subgroup");
+    // The memo holds (1, 0, 0) for the tiled kernel, (0, 0, 0) for the shuffle kernel.
+    if let Some(v) = ctx.tuned_get(&k) {
+        return v.is_some_and(|(t, _, _)| t == 1);
+    }
+    ctx.tuned_set(&k, None);
+    let tiled = match read_cache().entries.get(&k) {
+        Some(e) => is_tiled(e),
+        None => match search_subgroup(ctx, dtype, head_dim) {
+            Ok(r) => r.best.is_some_and(|e| {
+                let _ = write_entry(&k, &e);
+                is_tiled(&e)
+            }),
+            Err(_) => false,
+        },
+    };
+    ctx.tuned_set(&k, Some((tiled as u32, 0, 0)));
+    tiled
+}
+
+fn is_tiled(e: &TileEntry) -> bool {
+    e.variant.as_deref() == Some("tiled")
+}
+
+/// Times the subgroup tier's shuffle kernel (its default) and its register-tiled kernel
+/// (where that fits) on a (4, 4096, 8, head_dim) problem: 2048 workgroups of 64 rows at
+/// 8 heads, as many as one sequence of 16384 tokens launches, so both fill the GPU as
+/// they do at long sequences (at (1, 4096) the grid is a single wave on an H100 and the
+/// kernels tie). The tiled kernel is picked only when it is at least `TUNE_MARGIN`
+/// faster. Nothing is searched on CPU adapters or where the tier does not run.
+pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<SubgroupReport> {
+    let mut report = SubgroupReport { key: key(ctx, dtype, head_dim, "subgroup"), timings: Vec::new(), best: None };
+    if !ctx.capabilities().tiers().contains(&crate::kernels::Tier::Subgroup) || ctx.info().device_type == wgpu::DeviceType::Cpu {
+        return Ok(report);
+    }
+    let Some(tiled) = flash::tiled_config(ctx, head_dim, u32::MAX) else { return Ok(report) };
+    let problem = Problem::new(ctx, Shape::new(4, 4096, 8, head_dim), dtype)?;
+    let preps: Vec<(flash::TileConfig, flash::Prepared)> = [flash::shuffle_config(ctx, head_dim), tiled]
+        .into_iter()
+        .filter_map(|cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p)))
+        .collect();
+    let medians = time_candidates(ctx, &problem, preps.iter().map(|(_, p)| p))?;
+    report.timings = preps.iter().zip(medians).filter_map(|((cfg, _), ms)| Some((*cfg, ms?))).collect();
+    let time_of = |tiled: bool| report.timings.iter().find(|(c, _)| matches!(c.variant, flash::SgVariant::Tiled { .. }) == tiled).map(|&(_, ms)| ms);
+    let mut pick = pick_subgroup(time_of(false), time_of(true));
+    // The tiled kernel must win a second timing too (see `confirmed`).
+    if let (Some(("tiled", _)), [(_, shuffle), (_, tiled)]) = (pick, &preps[..]) {
+        if let Some((s_ms, t_ms)) = confirmed(ctx, &problem, shuffle, tiled)? {
+            pick = pick_subgroup(Some(s_ms), Some(t_ms));
+        }
+    }
+    report.best = pick.map(|(v, ms)| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(v.to_string()), ms, unix_time: unix_now() });
+    Ok(report)
+}
+
+/// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it
+/// is at least `TUNE_MARGIN` faster than the shuffle kernel (or the only one that ran).
+fn pick_subgroup(shuffle: Option<f64>, tiled: Option<f64>) -> Option<(&'static str, f64)> {
+    match (shuffle, tiled) {
+        (Some(s), Some(t)) if t < s * (1.0 - TUNE_MARGIN) => Some(("tiled", t)),
+        (Some(s), _) => Some(("shuffle", s)),
+        (None, Some(t)) => Some(("tiled", t)),
+        (None, None) => None,
+    }
+}
+
+/// Runs the subgroup-tier search for `dtype` and `head_dim` now (ignoring any cached
+/// entry), stores the winner in the cache and in the context, and returns the report.
+pub fn tune_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<SubgroupReport> {
+    let r = search_subgroup(ctx, dtype, head_dim)?;
+    if let Some(e) = &r.best {
+        write_entry(&r.key, e)?;
+        ctx.tuned_set(&r.key, Some((is_tiled(e) as u32, 0, 0)));
+    }
+    Ok(r)
 }
 
 /// Runs the search for `dtype` and `head_dim` now (ignoring any cached entry), stores
@@ -317,5 +486,17 @@ mod tests {
         // The default did not run (did not fit): the fastest stands.
         assert_eq!(keep_default_unless_faster(Some(((1, 4, 32), 0.97)), &t[..1], d), Some(((1, 4, 32), 0.97)));
         assert_eq!(keep_default_unless_faster(None, &t, d), None);
+    }
+
+    #[test]
+    fn the_tiled_kernel_must_beat_the_shuffle_kernel_by_the_margin() {
+        assert_eq!(pick_subgroup(Some(1.0), Some(0.97)), Some(("shuffle", 1.0)));
+        assert_eq!(pick_subgroup(Some(1.0), Some(0.9)), Some(("tiled", 0.9)));
+        assert_eq!(pick_subgroup(Some(1.0), None), Some(("shuffle", 1.0)));
+        assert_eq!(pick_subgroup(None, Some(2.0)), Some(("tiled", 2.0)));
+        assert_eq!(pick_subgroup(None, None), None);
+        // Old cache entries have no variant: not the tiled kernel.
+        let e: TileEntry = serde_json::from_str(r#"{"mq":2,"w":4,"bk":32,"ms":0.2,"unix_time":1}"#).unwrap();
+        assert!(!is_tiled(&e) && e.variant.is_none());
     }
 }

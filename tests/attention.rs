@@ -712,3 +712,38 @@ fn subgroup_rows_per_group_match_reference() {
     eprintln!("{ran} shuffle-variant cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The subgroup tier's kernel search (`tuning::search_subgroup`: the shuffle kernel
+/// against the register-tiled one on a (4, 4096, 8, 64) problem) on every GPU adapter
+/// with the tier: both kernels time, the pick is one of them and the tiled kernel only
+/// when it won by the margin. Searches only (nothing is written to the tile cache).
+/// Reports a skip on CPU adapters, which never search.
+#[test]
+fn subgroup_search_times_both_kernels() {
+    use ringattn::kernels::flash::{tiled_config, SgVariant};
+    for ctx in contexts() {
+        if !ctx.capabilities().tiers().contains(&Tier::Subgroup) || ctx.info().device_type == wgpu::DeviceType::Cpu {
+            eprintln!("{}: no subgroup search here (skipped)", common::label(ctx));
+            continue;
+        }
+        for dtype in [Dtype::F32, Dtype::F16] {
+            if dtype == Dtype::F16 && !ctx.capabilities().shader_f16 {
+                continue;
+            }
+            let r = ringattn::tuning::search_subgroup(ctx, dtype, 64).expect("search");
+            let fits = tiled_config(ctx, 64, u32::MAX).is_some();
+            assert_eq!(r.timings.len(), if fits { 2 } else { 0 }, "{}: {:?}", r.key, r.timings);
+            assert!(r.timings.iter().all(|(_, ms)| ms.is_finite() && *ms > 0.0), "{:?}", r.timings);
+            let time = |tiled: bool| r.timings.iter().find(|(c, _)| matches!(c.variant, SgVariant::Tiled { .. }) == tiled).map(|t| t.1);
+            if fits {
+                let best = r.best.as_ref().expect("a pick");
+                match best.variant.as_deref() {
+                    Some("tiled") => assert!(time(true).unwrap() < 0.95 * time(false).unwrap(), "{:?}", r.timings),
+                    Some("shuffle") => assert_eq!(Some(best.ms), time(false)),
+                    other => panic!("unexpected pick {other:?}"),
+                }
+                eprintln!("{} {}: {:?} -> {:?}", common::label(ctx), dtype.name(), r.timings.iter().map(|(c, ms)| (c.describe(Tier::Subgroup), *ms)).collect::<Vec<_>>(), best.variant);
+            }
+        }
+    }
+}

@@ -181,10 +181,13 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // Every shape that fits (the first is the default; the
                                 // others RINGATTN_TILED_CFG may force).
                                 for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
-                                    // The default code shape, and loops not unrolled
-                                    // with and without prefetch (RINGATTN_TILED_OPTS).
+                                    // The default code shape, loops not unrolled with
+                                    // and without prefetch (RINGATTN_TILED_OPTS), and
+                                    // UNM and KONE off.
                                     let base = TiledOpts::for_tiles(d, &cfg);
-                                    for opts in [base, TiledOpts { du: 1, ju: 4, prefetch: false }, TiledOpts { du: 1, ju: 4, prefetch: true }] {
+                                    let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
+                                    let plain = TiledOpts { unm: false, kone: false, ..base };
+                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain] {
                                         if opts.fits(d as u32, &cfg) {
                                             let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
                                             if !out.contains(&defines) {

@@ -1,9 +1,11 @@
-//! `ringattn tune`: run the per-adapter tile search now and store the result.
+//! `ringattn tune`: run the per-adapter searches now (the subgroup tier's kernel, the
+//! matrix tier's tiles) and store the results.
 
 use clap::Args;
 
 use super::{DeviceArgs, Status};
 use crate::error::Result;
+use crate::kernels::Tier;
 
 #[derive(Args, Debug)]
 pub struct TuneArgs {
@@ -24,11 +26,32 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
         Some(p) => println!("cache:   {}", p.display()),
         None => println!("cache:   none (set RINGATTN_TUNE_CACHE or HOME)"),
     }
-    if !ctx.capabilities().has_coop_16x16_f16_f32() {
-        println!("this adapter has no 16x16x16 f16->f32 cooperative matrices: nothing to tune (the matrix tier is not used)");
+    let pairs = || a.dtypes.iter().flat_map(|t| a.head_dims.iter().map(move |d| (*t, *d)));
+    let tiers = ctx.capabilities().tiers();
+    if ctx.info().device_type == wgpu::DeviceType::Cpu {
+        println!("CPU adapter: nothing to tune (the built-in tiles are used)");
         return Ok(Status::Ok);
     }
-    for (&dtype, &d) in a.dtypes.iter().flat_map(|t| a.head_dims.iter().map(move |d| (t, d))) {
+    if tiers.contains(&Tier::Subgroup) {
+        for (dtype, d) in pairs() {
+            let r = crate::tuning::tune_subgroup(&ctx, dtype, d)?;
+            println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
+            println!("| subgroup kernel | ms (median, B=4, N=4096, H=8) |");
+            println!("|---|---:|");
+            for (cfg, ms) in &r.timings {
+                println!("| {} | {ms:.4} |", cfg.describe(Tier::Subgroup));
+            }
+            match r.best.as_ref().and_then(|b| Some((b.variant.as_deref()?, b.ms))) {
+                Some((v, ms)) => println!("best: {v} ({ms:.4} ms), stored"),
+                None => println!("the subgroup tier's tiled kernel does not fit head_dim {d} here: the shuffle kernel is used"),
+            }
+        }
+    }
+    if !tiers.contains(&Tier::Matrix) {
+        println!("this adapter has no 16x16x16 f16->f32 cooperative matrices: the matrix tier is not used");
+        return Ok(Status::Ok);
+    }
+    for (dtype, d) in pairs() {
         let r = crate::tuning::tune(&ctx, dtype, d)?;
         println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
         println!("| rows/subgroup | subgroups | keys/tile | ms (median, N=4096, H=8) |");

@@ -225,6 +225,23 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     shuffle_config(ctx, head_dim)
 }
 
+/// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter:
+/// [`subgroup_config`], except that the register-tiled kernel replaces the shuffle
+/// kernel where the per-adapter search found it faster (`tuning`, cache tier
+/// `subgroup`; on an H100 at head_dim 64 f32: 20.7 against 21.8-22.1 ms at N=16384,
+/// BENCHMARKS.md). Not searched when `RINGATTN_SUBGROUP_VARIANT` or
+/// `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
+pub fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> TileConfig {
+    let cfg = subgroup_config(ctx, head_dim);
+    if cfg.variant != SgVariant::Shuffle || variant_from_env().is_some() || std::env::var("RINGATTN_SUBGROUP_CFG").is_ok() {
+        return cfg;
+    }
+    match crate::tuning::tuned_subgroup_tiled(ctx, dtype, head_dim) {
+        true => tiled_config(ctx, head_dim, u32::MAX).unwrap_or(cfg),
+        false => cfg,
+    }
+}
+
 /// `RINGATTN_SUBGROUP_VARIANT=shuffle|tiled`: the subgroup tier's kernel on any adapter
 /// (`tiled` falls back to `shuffle` where it does not fit; `shuffle` also on CPU
 /// adapters, which otherwise take the broadcast kernel).
@@ -323,13 +340,19 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
 }
 
 /// Code-shape options of the tiled kernel: unroll factors of the loop over d's vec4
-/// columns in S (`du`) and of the key loop of P V (`ju`), and whether the next tile's
-/// K/V are loaded into registers during the current one (`prefetch`).
+/// columns in S (`du`) and of the key loop of P V (`ju`), whether the next tile's
+/// K/V are loaded into registers during the current one (`prefetch`), whether full
+/// tiles that no row sees only in part run in a first pass without mask code (`unm`,
+/// UNM; `RINGATTN_TILED_UNM=0` off), and whether S reads one key's vec4 of K at a time
+/// against four Q^T rows instead of all the lane's keys at once (`kone`, KONE;
+/// `RINGATTN_TILED_KONE=0` off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TiledOpts {
     pub du: u32,
     pub ju: u32,
     pub prefetch: bool,
+    pub unm: bool,
+    pub kone: bool,
 }
 
 impl TiledOpts {
@@ -344,17 +367,21 @@ impl TiledOpts {
     }
 
     /// The defaults: the d loop unrolled over 4 vec4 columns (where they divide
-    /// head_dim / 4) and the key loop by 8 (the best of 1-16 x 2-16 on an H100; fully
-    /// unrolled bodies overflow the instruction cache: 1.9x slower on an H200,
-    /// BENCHMARKS.md), prefetch where it costs at most 8 vec4 registers per lane;
+    /// head_dim / 4) and the key loop by 16 (at most the tile; with UNM and KONE the
+    /// best of 1-16 x 4-64 on an H100, 20.7 ms against 21.7 at 8 and 22.3 at 32 at
+    /// head_dim 64 f32, N=16384; fully unrolled bodies overflow the instruction cache:
+    /// 1.9x slower on an H200, BENCHMARKS.md), prefetch where it costs at most 8 vec4
+    /// registers per lane, UNM and KONE on;
     /// `RINGATTN_TILED_OPTS=du,ju,pf` overrides them where they fit (experiments).
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
-        let default = TiledOpts { du, ju: 8, prefetch: Self::per_lane(d, cfg) <= 4 };
+        let off = |name: &str| std::env::var(name).ok().as_deref().map(str::trim) == Some("0");
+        let (unm, kone) = (!off("RINGATTN_TILED_UNM"), !off("RINGATTN_TILED_KONE"));
+        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
-                let o = TiledOpts { du, ju, prefetch: pf != 0 };
+                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone };
                 if o.fits(d, cfg) {
                     o
                 } else {
@@ -406,6 +433,8 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("DU4", opts.du.to_string()),
         ("JU", opts.ju.to_string()),
         ("PF", (opts.prefetch as u32).to_string()),
+        ("UNM", (opts.unm as u32).to_string()),
+        ("KONE", (opts.kone as u32).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
@@ -413,7 +442,7 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
 }
 
 /// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations.
-fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+pub fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let mut r = 1;
@@ -1159,11 +1188,17 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Subgroup => {
-            let mut cfg = subgroup_config(ctx, head_dim);
+            let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim);
             // Dense launches of a known shape: fewer rows per group on small grids (not
-            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
+            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0); a
+            // tuned-in tiled kernel gives way to the shuffle kernel's small-grid tiles
+            // there (the search compared them on a full grid).
             if let (Some(shape), None) = (grid, block) {
                 if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
+                    let tuned_tiled = matches!(cfg.variant, SgVariant::Tiled { .. }) && variant_from_env().is_none();
+                    if tuned_tiled && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+                        cfg = shuffle_config(ctx, head_dim);
+                    }
                     cfg = small_grid_subgroup_config(cfg, shape);
                 }
             }
