@@ -854,13 +854,16 @@ pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
 }
 
 /// Every tile shape the tuner tries for the register kernel.
-pub const REGS_CANDIDATES: &[MatrixShape] = &[(2, 4, 32), (2, 8, 32), (2, 4, 16), (1, 8, 64), (1, 8, 32), (2, 2, 32), (2, 4, 64)];
+pub const REGS_CANDIDATES: &[MatrixShape] = &[(2, 8, 32), (2, 4, 32), (2, 4, 16), (1, 8, 64), (1, 8, 32), (2, 2, 32), (2, 4, 64)];
 
 /// The register kernel's default tiles (16-row blocks per subgroup, subgroups, keys per
-/// tile) for a head_dim.
+/// tile) for a head_dim: at head_dim <= 64 256-row tiles, what the searches on an H100
+/// and an H200 pick since O is rescaled every tile (0.159-0.161 ms against 0.170-0.176
+/// for (2,4,32) on the search problem; 2.22-2.26 ms at N=16384 against 2.40-2.42;
+/// BENCHMARKS.md, twelfth session).
 pub fn default_regs_shape(head_dim: usize) -> MatrixShape {
     match head_dim {
-        d if d <= 64 => (2, 4, 32),
+        d if d <= 64 => (2, 8, 32),
         _ => (1, 8, 32),
     }
 }
