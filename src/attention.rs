@@ -140,7 +140,7 @@ impl<'a> Attention<'a> {
     fn prepared(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<Prepared> {
         let tier = self.tier(dtype, s.head_dim)?;
         match mask_block {
-            None => flash::prepare_for(self.ctx, tier, dtype, s),
+            None => flash::prepare_for(self.ctx, tier, dtype, s, self.opts.causal),
             Some(block) => flash::prepare_sparse(self.ctx, tier, dtype, s.head_dim, block),
         }
     }

@@ -416,7 +416,7 @@ fn shape_aware_tiles() {
             for tier in tiers(ctx, dtype, d).0 {
                 let plain = flash::prepare(ctx, tier, dtype, d).expect("prepare").cfg;
                 for s in [Shape::new(1, 1024, 8, d), Shape::new(1, 4096, 1, d), Shape::new(4, 16384, 16, d)] {
-                    let shaped = flash::prepare_for(ctx, tier, dtype, &s).expect("prepare_for").cfg;
+                    let shaped = flash::prepare_for(ctx, tier, dtype, &s, false).expect("prepare_for").cfg;
                     match tier {
                         Tier::Matrix => assert!(shaped.bq <= plain.bq, "{s:?}: {shaped:?} vs {plain:?}"),
                         Tier::Subgroup => {

@@ -828,7 +828,7 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool
 /// small-grid tiles (not when `RINGATTN_MATRIX_CFG` forces a shape or
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
-fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool, grid: Option<&Shape>) -> Option<TileConfig> {
+fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool, grid: Option<Grid>) -> Option<TileConfig> {
     if sparse || !regs_active(ctx, dtype, head_dim) {
         return None;
     }
@@ -836,11 +836,26 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: boo
     let fit = |shape| regs_config_for(head_dim, shape, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup);
     let forced = env_matrix_shape();
     let shape = forced.or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, true)).unwrap_or_else(|| default_regs_shape(head_dim));
-    let cfg = fit(shape)?;
-    match (grid, forced, small_grid_on()) {
-        (Some(shape), None, true) if grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS => None,
-        _ => Some(cfg),
+    let mut cfg = fit(shape)?;
+    let (Some(Grid { shape: problem, causal }), None, true) = (grid, forced, small_grid_on()) else { return Some(cfg) };
+    if causal {
+        cfg = regs_causal_tiles(cfg, problem, fit);
     }
+    (grid_workgroups(problem, cfg.bq) >= SMALL_GRID_WORKGROUPS).then_some(cfg)
+}
+
+/// The register kernel's tiles for a causal launch: a grid of fewer than twice
+/// [`SMALL_GRID_WORKGROUPS`] workgroups at `cfg` takes half as many subgroups per
+/// workgroup (where that shape fits: `fit`). Causal work is a triangle, so such a grid,
+/// one wave on a large GPU, idles the SMs of its short workgroups while the last ones run
+/// all keys. Measured on an H100 (BENCHMARKS.md, twelfth session; N=4096, H=8, head_dim
+/// 64, 128 workgroups at (2,8,32)): causal 0.198-0.205 ms at (2,8,32) against 0.159
+/// non-causal, 0.165 at (2,4,32); at N=16384 the two shapes tie (1.51-1.53).
+pub fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape) -> Option<TileConfig>) -> TileConfig {
+    if cfg.w < 2 || grid_workgroups(problem, cfg.bq) >= 2 * SMALL_GRID_WORKGROUPS {
+        return cfg;
+    }
+    fit((cfg.mq, cfg.w / 2, cfg.bk)).unwrap_or(cfg)
 }
 
 /// Whether dense launches of this dtype and head_dim run the register kernel: f16, the
@@ -1153,11 +1168,19 @@ pub fn prepare(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize) -> R
     prepare_with(ctx, tier, dtype, head_dim, None, None)
 }
 
-/// [`prepare`] for launches of a known problem shape: the matrix tier takes its tiles
-/// from [`matrix_config_for_grid`] (shorter query tiles for small grids); the other
-/// tiers are the same as with [`prepare`].
-pub fn prepare_for(ctx: &GpuContext, tier: Tier, dtype: Dtype, shape: &Shape) -> Result<Prepared> {
-    prepare_with(ctx, tier, dtype, shape.head_dim, None, Some(shape))
+/// [`prepare`] for launches of a known problem shape, causal or not: the matrix tier
+/// takes its tiles from [`matrix_config_for_grid`] (shorter query tiles for small
+/// grids; its register kernel also for small causal grids); the subgroup tier keeps the
+/// shuffle kernel's small-grid tiles for small grids.
+pub fn prepare_for(ctx: &GpuContext, tier: Tier, dtype: Dtype, shape: &Shape, causal: bool) -> Result<Prepared> {
+    prepare_with(ctx, tier, dtype, shape.head_dim, None, Some(Grid { shape, causal }))
+}
+
+/// A dense launch's problem shape and whether it is causal (the tiles may depend on it).
+#[derive(Clone, Copy, Debug)]
+struct Grid<'a> {
+    shape: &'a Shape,
+    causal: bool,
 }
 
 /// The block-sparse pipeline for `tier` and a mask of `block`-token blocks: the same
@@ -1170,7 +1193,7 @@ pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usiz
     prepare_with(ctx, tier, dtype, head_dim, Some(block as u32), None)
 }
 
-fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<&Shape>) -> Result<Prepared> {
+fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<Grid>) -> Result<Prepared> {
     let prep = prepare_tiles(ctx, tier, dtype, head_dim, block, grid)?;
     // The sparse kernels read a tile's visibility bits as two words.
     if prep.sparse && prep.cfg.bk > 64 {
@@ -1181,7 +1204,7 @@ fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, blo
 
 /// `grid`: the launches' problem shape, when known (dense pipelines only: the sparse
 /// ones keep their query tiles inside mask blocks).
-fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<&Shape>) -> Result<Prepared> {
+fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<Grid>) -> Result<Prepared> {
     let sparse = block.is_some();
     let cap = block.unwrap_or(u32::MAX);
     match tier {
@@ -1196,7 +1219,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0); a
             // tuned-in tiled kernel gives way to the shuffle kernel's small-grid tiles
             // there (the search compared them on a full grid).
-            if let (Some(shape), None) = (grid, block) {
+            if let (Some(Grid { shape, .. }), None) = (grid, block) {
                 if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
                     let tuned_tiled = matches!(cfg.variant, SgVariant::Tiled { .. }) && variant_from_env().is_none();
                     if tuned_tiled && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
@@ -1224,7 +1247,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
-                Some(shape) if block.is_none() => matrix_config_for_grid(ctx, dtype, shape),
+                Some(Grid { shape, .. }) if block.is_none() => matrix_config_for_grid(ctx, dtype, shape),
                 _ => matrix_config(ctx, dtype, head_dim),
             };
             let mut cfg = cfg.ok_or_else(no_fit)?;
@@ -1609,6 +1632,20 @@ mod tests {
         for &d in MATRIX_HEAD_DIMS {
             assert!(regs_config_for(d, default_regs_shape(d), WG_BYTES, INVOCATIONS).is_some(), "{d}");
         }
+    }
+
+    #[test]
+    fn small_causal_grids_halve_the_register_kernels_subgroups() {
+        let fit = |s| regs_config_for(64, s, WG_BYTES, INVOCATIONS);
+        let tall = fit((2, 8, 32)).unwrap();
+        let shape = |n| Shape::new(1, n, 8, 64);
+        // N=4096, H=8: 128 workgroups of 256 rows, fewer than 256: (2,4,32), 256 of them.
+        let c = regs_causal_tiles(tall, &shape(4096), fit);
+        assert_eq!((c.mq, c.w, c.bk, c.bq), (2, 4, 32, 128));
+        // N=16384: 512 workgroups, unchanged; one subgroup cannot be halved.
+        assert_eq!(regs_causal_tiles(tall, &shape(16384), fit), tall);
+        let one = fit((1, 1, 32)).unwrap();
+        assert_eq!(regs_causal_tiles(one, &shape(1024), fit), one);
     }
 
     #[test]

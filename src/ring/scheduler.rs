@@ -258,13 +258,14 @@ pub(crate) fn run_device(
     };
     // One pipeline per query chunk: a dense launch's grid is that chunk's query tiles
     // x heads x batch, and the matrix tier picks its tiles by grid (cached pipelines, so
-    // equal chunks share one). Block-sparse pipelines keep one tile (mask blocks).
+    // equal chunks share one; as for full launches, which most ring steps are, even in
+    // a causal ring). Block-sparse pipelines keep one tile (mask blocks).
     let my_q = plan.q.block(me);
     let preps: Vec<flash::Prepared> = match &mask {
         Some(m) => vec![flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?; my_q.len()],
         None => my_q
             .iter()
-            .map(|r| flash::prepare_for(ctx, tier, dtype, &Shape { batch: b, seq_q: r.len(), seq_k: s.seq_k, heads: h, kv_heads: kvh, head_dim: d }))
+            .map(|r| flash::prepare_for(ctx, tier, dtype, &Shape { batch: b, seq_q: r.len(), seq_k: s.seq_k, heads: h, kv_heads: kvh, head_dim: d }, false))
             .collect::<Result<_>>()
             .map_err(&setup)?,
     };
