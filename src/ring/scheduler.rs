@@ -265,7 +265,9 @@ pub(crate) fn run_device(
         Some(m) => vec![flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?; my_q.len()],
         None => my_q
             .iter()
-            .map(|r| flash::prepare_for(ctx, tier, dtype, &Shape { batch: b, seq_q: r.len(), seq_k: s.seq_k, heads: h, kv_heads: kvh, head_dim: d }, false))
+            .map(|r| {
+                flash::prepare_for(ctx, tier, dtype, &Shape { batch: b, seq_q: r.len(), seq_k: s.seq_k, heads: h, kv_heads: kvh, head_dim: d }, false)
+            })
             .collect::<Result<_>>()
             .map_err(&setup)?,
     };
