@@ -1,7 +1,9 @@
 // Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
-// subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Opt-in
-// (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 f32 at N=16384 1-2 %
-// faster than the shuffle kernel and loses elsewhere (BENCHMARKS.md).
+// subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Runs where the
+// per-adapter search finds it faster than the shuffle kernel (tuning::search_subgroup)
+// or on request (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 f32 at
+// N=16384 5-6 % faster than the shuffle kernel and loses in f16 and at head_dims 32 and
+// 128 (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK / NK
@@ -32,7 +34,8 @@
 // KQ, NK (= 4 KQ), KREG (vec4s of the K area), CV (= HEAD_DIM / 4 / TX), PT (the P^T array: ks or
 // pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
 // (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
-// NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF).
+// NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
+// without mask code), KONE (S reads one key's vec4 at a time).
 $ENABLE
 
 const TM: u32 = $TMu;

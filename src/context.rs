@@ -129,9 +129,9 @@ pub struct PipelineKey {
     pub defines: Vec<(&'static str, String)>,
 }
 
-/// A tile search's outcome for one key: the (rows per subgroup, subgroups, keys per
-/// tile) it chose, or None when it found nothing.
-type TileChoice = Option<(u32, u32, u32)>;
+/// A search's outcome for one key: the cache entry it chose, or None when it found
+/// nothing.
+type TileChoice = Option<crate::tuning::TileEntry>;
 
 /// Adapter, device, queue and a pipeline cache.
 pub struct GpuContext {
@@ -661,7 +661,7 @@ impl GpuContext {
 
     /// Tile choices made for this context (see `tuning`), keyed by `tuning::key`.
     pub(crate) fn tuned_get(&self, key: &str) -> Option<TileChoice> {
-        self.tuned.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
+        self.tuned.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
     pub(crate) fn tuned_set(&self, key: &str, v: TileChoice) {
         self.tuned.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), v);

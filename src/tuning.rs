@@ -104,33 +104,46 @@ fn write_entry(key: &str, entry: &TileEntry) -> Result<()> {
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-/// The tuned matrix-tier shape for this adapter and head_dim: from the context's memo,
-/// the disk cache, or a search (when enabled). `None` means "use the defaults".
-/// `regs`: for the register kernel (`flash_regs.wgsl`, its own candidates and cache
-/// entries, tier name `matrix-regs`), else for `flash_matrix.wgsl`.
+/// The tuned matrix-tier shape for this adapter and head_dim (see [`tuned_entry`]).
+/// `None` means "use the defaults". `regs`: for the register kernel (`flash_regs.wgsl`,
+/// its own candidates and cache entries, tier name `matrix-regs`), else for
+/// `flash_matrix.wgsl`.
 pub(crate) fn tuned_matrix_shape(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) -> Option<MatrixShape> {
+    let k = key(ctx, dtype, head_dim, kind_name(regs));
+    tuned_entry(ctx, &k, || Ok(search_kernel(ctx, dtype, head_dim, regs)?.best)).map(|e| (e.mq, e.w, e.bk))
+}
+
+/// The entry for cache key `k`: from the context's memo, the disk cache, or `search`
+/// (GPU adapters only; its winner is written to the cache). `None` with the search off
+/// (`RINGATTN_TUNE=0`) or when nothing was found; a failing search is not retried in
+/// this context.
+fn tuned_entry(ctx: &GpuContext, k: &str, search: impl FnOnce() -> Result<Option<TileEntry>>) -> Option<TileEntry> {
     if !search_enabled() {
         return None;
     }
-    let k = key(ctx, dtype, head_dim, kind_name(regs));
-    if let Some(v) = ctx.tuned_get(&k) {
+    if let Some(v) = ctx.tuned_get(k) {
         return v;
     }
     // Memoize "none" first so a failing search is not retried on every call.
-    ctx.tuned_set(&k, None);
-    let found = match read_cache().entries.get(&k) {
-        Some(e) => Some((e.mq, e.w, e.bk)),
-        None if ctx.info().device_type != wgpu::DeviceType::Cpu => match search_kernel(ctx, dtype, head_dim, regs) {
-            Ok(r) => r.best.map(|e| {
-                let _ = write_entry(&k, &e);
-                (e.mq, e.w, e.bk)
-            }),
-            Err(_) => None,
-        },
+    ctx.tuned_set(k, None);
+    let found = match read_cache().entries.get(k) {
+        Some(e) => Some(e.clone()),
+        None if ctx.info().device_type != wgpu::DeviceType::Cpu => search().ok().flatten().inspect(|e| {
+            let _ = write_entry(k, e);
+        }),
         None => None,
     };
-    ctx.tuned_set(&k, found);
+    ctx.tuned_set(k, found.clone());
     found
+}
+
+/// Stores a search's winner (if any) under `k`, in the cache and in the context.
+fn store(ctx: &GpuContext, k: &str, best: &Option<TileEntry>) -> Result<()> {
+    if let Some(e) = best {
+        write_entry(k, e)?;
+        ctx.tuned_set(k, Some(e.clone()));
+    }
+    Ok(())
 }
 
 /// Times every candidate matrix-tier tile shape for `dtype` that fits this adapter on a
@@ -375,31 +388,12 @@ pub struct SubgroupReport {
 }
 
 /// Whether the subgroup tier runs its register-tiled kernel (`flash_tiled.wgsl`) for
-/// `dtype` and `head_dim` on this adapter instead of the shuffle kernel: from the
-/// context's memo, the disk cache (tier name `subgroup`) or a search (when enabled).
-/// `false` on CPU adapters, where the tiled kernel does not fit, or with the search off.
+/// `dtype` and `head_dim` on this adapter instead of the shuffle kernel (see
+/// [`tuned_entry`], tier name `subgroup`). `false` where the tiled kernel does not fit,
+/// on CPU adapters, or with the search off.
 pub(crate) fn tuned_subgroup_tiled(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
-    if !search_enabled() || ctx.info().device_type == wgpu::DeviceType::Cpu {
-        return false;
-    }
     let k = key(ctx, dtype, head_dim, "subgroup");
-    // The memo holds (1, 0, 0) for the tiled kernel, (0, 0, 0) for the shuffle kernel.
-    if let Some(v) = ctx.tuned_get(&k) {
-        return v.is_some_and(|(t, _, _)| t == 1);
-    }
-    ctx.tuned_set(&k, None);
-    let tiled = match read_cache().entries.get(&k) {
-        Some(e) => is_tiled(e),
-        None => match search_subgroup(ctx, dtype, head_dim) {
-            Ok(r) => r.best.is_some_and(|e| {
-                let _ = write_entry(&k, &e);
-                is_tiled(&e)
-            }),
-            Err(_) => false,
-        },
-    };
-    ctx.tuned_set(&k, Some((tiled as u32, 0, 0)));
-    tiled
+    tuned_entry(ctx, &k, || Ok(search_subgroup(ctx, dtype, head_dim)?.best)).is_some_and(|e| is_tiled(&e))
 }
 
 fn is_tiled(e: &TileEntry) -> bool {
@@ -452,10 +446,7 @@ fn pick_subgroup(shuffle: Option<f64>, tiled: Option<f64>) -> Option<(&'static s
 /// entry), stores the winner in the cache and in the context, and returns the report.
 pub fn tune_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<SubgroupReport> {
     let r = search_subgroup(ctx, dtype, head_dim)?;
-    if let Some(e) = &r.best {
-        write_entry(&r.key, e)?;
-        ctx.tuned_set(&r.key, Some((is_tiled(e) as u32, 0, 0)));
-    }
+    store(ctx, &r.key, &r.best)?;
     Ok(r)
 }
 
@@ -463,10 +454,7 @@ pub fn tune_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<
 /// the winner in the cache and in the context, and returns the report.
 pub fn tune(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<TuneReport> {
     let r = search_matrix(ctx, dtype, head_dim)?;
-    if let Some(e) = &r.best {
-        write_entry(&r.key, e)?;
-        ctx.tuned_set(&r.key, Some((e.mq, e.w, e.bk)));
-    }
+    store(ctx, &r.key, &r.best)?;
     Ok(r)
 }
 

@@ -1,5 +1,6 @@
-//! The subgroup tier's register-tiled kernel (`flash_tiled.wgsl`, opt-in with
-//! `RINGATTN_SUBGROUP_VARIANT=tiled`) against the f64 reference on the adapters here.
+//! The subgroup tier's register-tiled kernel (`flash_tiled.wgsl`: where the per-adapter
+//! search picks it, or with `RINGATTN_SUBGROUP_VARIANT=tiled`) against the f64 reference
+//! on the adapters here.
 //! This binary forces the tiled kernel for the whole process
 //! (`RINGATTN_SUBGROUP_VARIANT=tiled`, set before any pipeline is built) and checks
 //! that it is what the tier picks where it fits: dense attention over head dims with

@@ -86,7 +86,8 @@ pub enum SgVariant {
     /// (`bk` is the subgroup size; CPU adapters).
     Broadcast,
     /// `flash_tiled.wgsl`: TM x 4KQ register blocks of scores per lane, P through
-    /// workgroup memory (opt-in: `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
+    /// workgroup memory (where the per-adapter search picks it, or
+    /// `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
     /// shares the K^T area.
     Tiled { palias: bool },
     /// Matrix tier: `flash_regs.wgsl`, the softmax on the fragments' elements in
@@ -207,9 +208,8 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // the broadcast variant keeps K/V in registers instead (needs a fixed subgroup size).
     let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
     let forced = variant_from_env();
-    // The register-tiled kernel only on request: on an H100 it beat the shuffle kernel
-    // by 1-2 % at head_dim 64 f32, N=16384, and lost elsewhere (BENCHMARKS.md, tenth
-    // session).
+    // The register-tiled kernel on request here (the untuned defaults); where the
+    // per-adapter search finds it faster, `subgroup_config_tuned` takes it too.
     if matches!(forced, Some(SgVariant::Tiled { .. })) {
         if let Some(cfg) = tiled_config(ctx, head_dim, u32::MAX) {
             return cfg;
@@ -225,19 +225,23 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     shuffle_config(ctx, head_dim)
 }
 
-/// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter:
-/// [`subgroup_config`], except that the register-tiled kernel replaces the shuffle
-/// kernel where the per-adapter search found it faster (`tuning`, cache tier
-/// `subgroup`; on an H100 at head_dim 64 f32: 20.7 against 21.8-22.1 ms at N=16384,
-/// BENCHMARKS.md). Not searched when `RINGATTN_SUBGROUP_VARIANT` or
+/// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter, for launches
+/// of problem shape `grid` when known: [`subgroup_config`], except that the
+/// register-tiled kernel replaces the shuffle kernel where the per-adapter search found
+/// it faster (`tuning`, cache tier `subgroup`; on an H100 at head_dim 64 f32: 20.7
+/// against 21.8-22.1 ms at N=16384, BENCHMARKS.md), unless the tiled kernel's grid would
+/// be small (the search compared the kernels on a full grid; the shuffle kernel has
+/// small-grid tiles). Not searched when `RINGATTN_SUBGROUP_VARIANT` or
 /// `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
-pub fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> TileConfig {
+fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<&Shape>) -> TileConfig {
     let cfg = subgroup_config(ctx, head_dim);
     if cfg.variant != SgVariant::Shuffle || variant_from_env().is_some() || std::env::var("RINGATTN_SUBGROUP_CFG").is_ok() {
         return cfg;
     }
-    match crate::tuning::tuned_subgroup_tiled(ctx, dtype, head_dim) {
-        true => tiled_config(ctx, head_dim, u32::MAX).unwrap_or(cfg),
+    let Some(tiled) = tiled_config(ctx, head_dim, u32::MAX) else { return cfg };
+    let small = grid.is_some_and(|s| small_grid_on() && grid_workgroups(s, tiled.bq) < SMALL_GRID_WORKGROUPS);
+    match !small && crate::tuning::tuned_subgroup_tiled(ctx, dtype, head_dim) {
+        true => tiled,
         false => cfg,
     }
 }
@@ -442,7 +446,7 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
 }
 
 /// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations.
-pub fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let mut r = 1;
@@ -851,7 +855,7 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: boo
 /// all keys. Measured on an H100 (BENCHMARKS.md, twelfth session; N=4096, H=8, head_dim
 /// 64, 128 workgroups at (2,8,32)): causal 0.198-0.205 ms at (2,8,32) against 0.159
 /// non-causal, 0.165 at (2,4,32); at N=16384 the two shapes tie (1.51-1.53).
-pub fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape) -> Option<TileConfig>) -> TileConfig {
+fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape) -> Option<TileConfig>) -> TileConfig {
     if cfg.w < 2 || grid_workgroups(problem, cfg.bq) >= 2 * SMALL_GRID_WORKGROUPS {
         return cfg;
     }
@@ -1214,17 +1218,12 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Subgroup => {
-            let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim);
+            let dense = grid.filter(|_| block.is_none()).map(|g| g.shape);
+            let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
             // Dense launches of a known shape: fewer rows per group on small grids (not
-            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0); a
-            // tuned-in tiled kernel gives way to the shuffle kernel's small-grid tiles
-            // there (the search compared them on a full grid).
-            if let (Some(Grid { shape, .. }), None) = (grid, block) {
+            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
+            if let Some(shape) = dense {
                 if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
-                    let tuned_tiled = matches!(cfg.variant, SgVariant::Tiled { .. }) && variant_from_env().is_none();
-                    if tuned_tiled && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
-                        cfg = shuffle_config(ctx, head_dim);
-                    }
                     cfg = small_grid_subgroup_config(cfg, shape);
                 }
             }
