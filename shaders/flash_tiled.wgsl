@@ -35,17 +35,7 @@
 // pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
 // (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
 // NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
-// without mask code), KONE (S reads one key's vec4 at a time), KT (K^T layout, below),
-// PSM (P^T row-quad permutation mask with KT).
-//
-// KT: K is stored transposed, as quads of keys at one d (ks[d * KQV + i]: keys
-// 4i..4i+3 at column d), and lane x owns the key quads x, x + TX, ... (keys
-// 4 (x + TX kq) + j): S then reads per d TQ quads of Q^T and KQ quads of K^T (no
-// register transpose, 4 (TQ + KQ) registers of operands), the TX lanes of a group read
-// TX consecutive quads (no bank conflicts, no column permutation). K units are staged
-// key-major (consecutive lanes, consecutive keys; scalar stores, conflict-free). P^T
-// rows are permuted (row quad i of key j at i ^ (j / 4 & PSM)) so that the lanes of a
-// group, which write different keys' same row quad, hit distinct banks.
+// without mask code), KONE (S reads one key's vec4 at a time).
 $ENABLE
 
 const TM: u32 = $TMu;
@@ -63,14 +53,6 @@ const DU4: u32 = $DU4u;
 const JU: u32 = $JUu;
 const SCH: u32 = $SCHu;
 const CV: u32 = $CVu;
-// Key quads of a K^T row (KT).
-const KQV: u32 = BK / 4u;
-const PSM: u32 = $PSMu;
-// K^T staging: unit m of a lane is key kk0 + (m % KR1) WG, column kc0 + (m / KR1) KR2
-// (KR1 = BK / WG where the workgroup is smaller than the tile, else 1; KR2 = WG / BK
-// where it is larger, else 1).
-const KR1: u32 = $KR1u;
-const KR2: u32 = $KR2u;
 
 alias Qkv = vec4<In>;
 //#include flash_common
@@ -78,8 +60,7 @@ alias Qkv = vec4<In>;
 
 // qt[d * QV + i]: rows 4i..4i+3 at column d.
 var<workgroup> qt: array<vec4<f32>, D * QV>;
-// ks[key * D4 + (c ^ (key % TX & SWM))]: key `key` of the tile, vec4 column c (KT:
-// ks[d * KQV + i], keys 4i..4i+3 at column d).
+// ks[key * D4 + (c ^ (key % TX & SWM))]: key `key` of the tile, vec4 column c.
 var<workgroup> ks: array<vec4<f32>, $KREGu>;
 // vs[j * D4 + c]: key j, vec4 column c.
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
@@ -87,31 +68,13 @@ var<workgroup> vs: array<vec4<f32>, BK * D4>;
 //#else
 var<workgroup> pt: array<vec4<f32>, BK * QV>;
 //#endif
-// P^T: $PT[pslot(j, i)]: rows 4i..4i+3 at key j.
+// P^T: $PT[j * QV + i]: rows 4i..4i+3 at key j.
 
 //#include lanes_common
 
 // Vec4 column c of key `key` of K (or V) in its tile's area.
 fn kslot(key: u32, c: u32) -> u32 {
     return key * D4 + (c ^ ((key % TX) & SWM));
-}
-
-// Key (within the tile) of component j of lane x's score quad kq.
-fn lkey(x: u32, kq: u32, j: u32) -> u32 {
-//#if KT
-    return 4u * (x + kq * TX) + j;
-//#else
-    return x + (4u * kq + j) * TX;
-//#endif
-}
-
-// Slot of P^T's row quad i at key j.
-fn pslot(j: u32, i: u32) -> u32 {
-//#if KT
-    return j * QV + (i ^ ((j / 4u) & PSM));
-//#else
-    return j * QV + i;
-//#endif
 }
 
 // Vec4 unit i (0 <= i < BK * D4: key i / D4, column i % D4) of the K or V tile whose
@@ -201,16 +164,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let free_end = key_limit(row0);
     // K and V vec4 units this lane stages: NCH SCH of each per tile, in NCH rounds of SCH
     // (loads, then stores; PF: one round, loaded a tile ahead).
-    //#if KT
-    // K^T staging bases (LOADKV / STOREKV): this lane's first key kk0 and column kc0,
-    // the first unit's index in k's key-major order (kl0), its K^T slot (kb0) and
-    // component (kr0).
-    let kk0 = lid % BK;
-    let kc0 = lid / BK;
-    let kl0 = kk0 * D4 + kc0;
-    let kb0 = 4u * kc0 * KQV + kk0 / 4u;
-    let kr0 = kk0 % 4u;
-    //#endif
     var pk: array<vec4<f32>, SCH>;
     var pv: array<vec4<f32>, SCH>;
 
@@ -218,17 +171,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // key `tl` into pk / pv, and stores them into the tile's areas.
     //#define LOADKV
     //#unroll f $SCH
-    //#if KT
-    // K^T: unit i = lid + m WG of a lane is key i % BK, column i / BK (consecutive
-    // lanes, consecutive keys), i.e. key kk0 + (m % KR1) WG, column kc0 + (m / KR1) KR2:
-    // a lane base plus a constant.
-    {
-        let m = ch * SCH + {f}u;
-        pk[{f}] = k_unit(b, kvh, tl, kl0 + (m % KR1) * (WG * D4) + (m / KR1) * KR2);
-    }
-    //#else
     pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#endif
     pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
     //#end
     //#enddef
@@ -236,15 +179,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll f $SCH
     {
         let i = lid + (ch * SCH + {f}u) * WG;
-        //#if KT
-        let m = ch * SCH + {f}u;
-        let ko = (4u * (m / KR1) * KR2) * KQV + (m % KR1) * (WG / 4u);
-        //#unroll e 4
-        ks[kb0 + ko + {e}u * KQV][kr0] = pk[{f}][{e}];
-        //#end
-        //#else
         ks[kslot(i / D4, i % D4)] = pk[{f}];
-        //#endif
         vs[i] = pv[{f}];
     }
     //#end
@@ -306,28 +241,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
             let c = c0 + {u}u;
             let cs = c ^ xs;
-            //#if KT
-            // Per d: TQ quads of Q^T (rows) against KQ quads of K^T (keys).
-            //#unroll e 4
-            {
-                let d = 4u * c + {e}u;
-                //#unroll kq $KQ
-                let k{kq} = ks[d * KQV + x + {kq}u * TX];
-                //#end
-                //#unroll a $TQ
-                {
-                    let q4 = qt[d * QV + qq + {a}u];
-                    //#unroll kq $KQ
-                    s[({a}u * 4u) * KQ + {kq}u] = fma(vec4<f32>(q4.x), k{kq}, s[({a}u * 4u) * KQ + {kq}u]);
-                    s[({a}u * 4u + 1u) * KQ + {kq}u] = fma(vec4<f32>(q4.y), k{kq}, s[({a}u * 4u + 1u) * KQ + {kq}u]);
-                    s[({a}u * 4u + 2u) * KQ + {kq}u] = fma(vec4<f32>(q4.z), k{kq}, s[({a}u * 4u + 2u) * KQ + {kq}u]);
-                    s[({a}u * 4u + 3u) * KQ + {kq}u] = fma(vec4<f32>(q4.w), k{kq}, s[({a}u * 4u + 3u) * KQ + {kq}u]);
-                    //#end
-                }
-                //#end
-            }
-            //#end
-            //#else
             //#if KONE
             // One key's vec4 at a time against the four Q^T rows of the column (fewer
             // live registers than all NK keys at once).
@@ -372,7 +285,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             //#end
             //#endif
-            //#endif
             }
             //#end
         }
@@ -388,7 +300,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 {
                     var sr = s[{r}u * KQ + {kq}u];
                     //#unroll j 4
-                    sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, lkey(x, {kq}u, {j}u), rl, tb));
+                    sr[{j}] = select(NEG_BIG, sr[{j}], visible(t, x + (4u * {kq}u + {j}u) * TX, rl, tb));
                     //#end
                     s[{r}u * KQ + {kq}u] = sr;
                 }
@@ -431,9 +343,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll kq $KQ
         //#unroll j 4
         {
-            let j = lkey(x, {kq}u, {j}u);
+            let j = x + (4u * {kq}u + {j}u) * TX;
             //#unroll a $TQ
-            $PT[pslot(j, qq + {a}u)] = vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{j}], s[({a}u * 4u + 1u) * KQ + {kq}u][{j}], s[({a}u * 4u + 2u) * KQ + {kq}u][{j}], s[({a}u * 4u + 3u) * KQ + {kq}u][{j}]);
+            $PT[j * QV + qq + {a}u] = vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{j}], s[({a}u * 4u + 1u) * KQ + {kq}u][{j}], s[({a}u * 4u + 2u) * KQ + {kq}u][{j}], s[({a}u * 4u + 3u) * KQ + {kq}u][{j}]);
             //#end
         }
         //#end
@@ -447,7 +359,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let j = j0 + {u}u;
             //#unroll a $TQ
             {
-                let p4 = $PT[pslot(j, qq + {a}u)];
+                let p4 = $PT[j * QV + qq + {a}u];
                 //#unroll c $CV
                 {
                     let v4 = vs[j * D4 + x + {c}u * TX];

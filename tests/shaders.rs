@@ -182,13 +182,12 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // others RINGATTN_TILED_CFG may force).
                                 for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
                                     // The default code shape, loops not unrolled with
-                                    // and without prefetch (RINGATTN_TILED_OPTS),
-                                    // UNM and KONE off, and K^T (KT) on.
+                                    // and without prefetch (RINGATTN_TILED_OPTS), and
+                                    // UNM and KONE off.
                                     let base = TiledOpts::for_tiles(d, &cfg);
                                     let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
                                     let plain = TiledOpts { unm: false, kone: false, ..base };
-                                    let kt = TiledOpts { kt: true, ..base };
-                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain, kt] {
+                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain] {
                                         if opts.fits(d as u32, &cfg) {
                                             let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
                                             if !out.contains(&defines) {

@@ -314,13 +314,6 @@ fn tiled_swizzle(d: u32, tx: u32) -> u32 {
     m - 1
 }
 
-/// The tiled kernel's P^T row-quad permutation mask with K^T (KT): key j stores row quad
-/// i at i ^ (j / 4 & mask), the largest power of two up to the group's lanes, the banks'
-/// period in vec4s (8) and the row quads of the tile, minus one.
-fn tiled_pswizzle(cfg: &TileConfig) -> u32 {
-    cfg.r.min(8).min(cfg.bq / 4).max(1) - 1
-}
-
 /// Key quads per lane of a tiled configuration (`bk / 4` keys over `r` lanes).
 pub fn tiled_kq(cfg: &TileConfig) -> u32 {
     cfg.bk / 4 / cfg.r
@@ -356,9 +349,7 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
 /// tiles that no row sees only in part run in a first pass without mask code (`unm`,
 /// UNM; `RINGATTN_TILED_UNM=0` off), and whether S reads one key's vec4 of K at a time
 /// against four Q^T rows instead of all the lane's keys at once (`kone`, KONE;
-/// `RINGATTN_TILED_KONE=0` off), and whether K is kept transposed in workgroup memory
-/// (quads of keys at one d; S reads quads of Q^T and K^T per d, `kt`, KT;
-/// `RINGATTN_TILED_KT=1` on; KONE does not apply then).
+/// `RINGATTN_TILED_KONE=0` off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TiledOpts {
     pub du: u32,
@@ -366,7 +357,6 @@ pub struct TiledOpts {
     pub prefetch: bool,
     pub unm: bool,
     pub kone: bool,
-    pub kt: bool,
 }
 
 impl TiledOpts {
@@ -392,11 +382,10 @@ impl TiledOpts {
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
         let off = |name: &str| std::env::var(name).ok().as_deref().map(str::trim) == Some("0");
         let (unm, kone) = (!off("RINGATTN_TILED_UNM"), !off("RINGATTN_TILED_KONE"));
-        let kt = std::env::var("RINGATTN_TILED_KT").ok().as_deref().map(str::trim) == Some("1");
-        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone, kt };
+        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
-                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone, kt };
+                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone };
                 if o.fits(d, cfg) {
                     o
                 } else {
@@ -450,10 +439,6 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("PF", (opts.prefetch as u32).to_string()),
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
-        ("KT", (opts.kt as u32).to_string()),
-        ("PSM", if opts.kt { tiled_pswizzle(cfg) } else { 0 }.to_string()),
-        ("KR1", (cfg.bk / TiledOpts::invocations(cfg)).max(1).to_string()),
-        ("KR2", (TiledOpts::invocations(cfg) / cfg.bk).max(1).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
