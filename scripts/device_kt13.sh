@@ -1,4 +1,5 @@
 #!/bin/bash
+# Needs the build of commit 8691f30: RINGATTN_TILED_KT was reverted in the commit after it.
 # Thirteenth session: the tiled subgroup kernel with K kept transposed in workgroup
 # memory (KT: S reads quads of Q^T and K^T per d) against the row-major K (KONE), at
 # 4 x 8 and 8 x 8 score blocks per lane, f32, N=16384, head_dim 64; the shuffle kernel

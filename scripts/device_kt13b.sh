@@ -1,4 +1,5 @@
 #!/bin/bash
+# Needs the build of commit 8691f30: RINGATTN_TILED_KT was reverted in the commit after it.
 # Thirteenth session, second call: the K^T tiled kernel with less unrolling (the driver
 # gave 4 x 8 blocks 194 registers with K^T against 155 with KONE, and 8 x 8 blocks 255
 # whatever the unrolling), f32, N=16384, head_dim 64, two rounds; the driver's statistics

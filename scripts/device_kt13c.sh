@@ -1,4 +1,5 @@
 #!/bin/bash
+# Needs the build of commit 8691f30: RINGATTN_TILED_KT was reverted in the commit after it.
 # Thirteenth session, third call: the K^T tiled kernel with its staging addresses
 # written as a lane base plus a constant (the second call's SASS: the driver kept 64
 # separately computed store addresses live, 175-191 registers), f32, N=16384,

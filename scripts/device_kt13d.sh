@@ -1,4 +1,5 @@
 #!/bin/bash
+# Needs the build of commit 8691f30: RINGATTN_TILED_KT was reverted in the commit after it.
 # Thirteenth session, fourth call: can the K^T tiled kernel (139 registers in the third
 # call) get to 128, where 4 workgroups (16 warps) fit an SM? Its causal limit per row
 # is now computed in the masked pass instead of held in registers; d and key loop
