@@ -1,4 +1,5 @@
 #!/bin/bash
+# Needs the build of commit c3fa07c: RINGATTN_TILED_LATE was reverted in the commit after it.
 # Thirteenth session: the tiled subgroup kernel with all of the next tile's K/V units
 # prefetched into registers (RINGATTN_TILED_OPTS=du,ju,1), issued before S (PF, the old
 # placement) or before P V (RINGATTN_TILED_LATE=1: their registers live while P V runs,

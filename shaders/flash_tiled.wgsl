@@ -35,9 +35,7 @@
 // pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
 // (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
 // NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
-// without mask code), KONE (S reads one key's vec4 at a time), LATE (with PF: the next
-// tile's loads issued before P V instead of before S), VMID (with LATE: only K a tile
-// ahead; V loaded after S and stored with P^T).
+// without mask code), KONE (S reads one key's vec4 at a time).
 $ENABLE
 
 const TM: u32 = $TMu;
@@ -186,45 +184,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     //#end
     //#enddef
-    // VMID: K and V staged separately (K a tile ahead, V within its own tile).
-    //#define LOADK
-    //#unroll f $SCH
-    pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#end
-    //#enddef
-    //#define LOADV
-    //#unroll f $SCH
-    pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#end
-    //#enddef
-    //#define STOREK
-    //#unroll f $SCH
-    {
-        let i = lid + (ch * SCH + {f}u) * WG;
-        ks[kslot(i / D4, i % D4)] = pk[{f}];
-    }
-    //#end
-    //#enddef
-    //#define STOREV
-    //#unroll f $SCH
-    vs[lid + (ch * SCH + {f}u) * WG] = pv[{f}];
-    //#end
-    //#enddef
-    //#if VMID
-    //#define LOADNEXT
-    //#use LOADK
-    //#enddef
-    //#define STORENOW
-    //#use STOREK
-    //#enddef
-    //#else
-    //#define LOADNEXT
-    //#use LOADKV
-    //#enddef
-    //#define STORENOW
-    //#use STOREKV
-    //#enddef
-    //#endif
 
     //#use SPANS
     //#if UNM
@@ -249,17 +208,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let ch = 0u;
         if t == t0 {
             let tl = t;
-            //#use LOADNEXT
+            //#use LOADKV
         }
-        //#use STORENOW
+        //#use STOREKV
         workgroupBarrier();
-        //#if LATE
-        //#else
         if t + BK < t1 {
             let tl = t + BK;
             //#use LOADKV
         }
-        //#endif
         //#else
         //#unroll c $NCH
         {
@@ -333,15 +289,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
 
-        //#if VMID
-        // VMID: this tile's V loads, issued after S (their registers live through the
-        // softmax), stored with P^T.
-        {
-            let ch = 0u;
-            let tl = t;
-            //#use LOADV
-        }
-        //#endif
         // Online softmax: mask, row max over the group, exponentials.
         //#unroll r $TM
         {
@@ -403,27 +350,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
         //#end
-        //#if VMID
-        {
-            let ch = 0u;
-            //#use STOREV
-        }
-        //#endif
         workgroupBarrier();
-        //#if PF
-        //#if LATE
-        // LATE: the next tile's K/V loads are issued here, so their registers are live
-        // during P V (fewer other live values) rather than during S. Unconditional (units
-        // past k_end read as zeros; past the span's end, a tile that is never stored):
-        // under a branch the driver would keep the registers' old values live through S
-        // for the path that skips the load.
-        {
-            let ch = 0u;
-            let tl = t + BK;
-            //#use LOADNEXT
-        }
-        //#endif
-        //#endif
 
         // O += P V.
         for (var j0 = 0u; j0 < BK; j0 += JU) {

@@ -357,8 +357,6 @@ pub struct TiledOpts {
     pub prefetch: bool,
     pub unm: bool,
     pub kone: bool,
-    pub late: bool,
-    pub vmid: bool,
 }
 
 impl TiledOpts {
@@ -384,13 +382,10 @@ impl TiledOpts {
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
         let off = |name: &str| std::env::var(name).ok().as_deref().map(str::trim) == Some("0");
         let (unm, kone) = (!off("RINGATTN_TILED_UNM"), !off("RINGATTN_TILED_KONE"));
-        let late_env = std::env::var("RINGATTN_TILED_LATE").ok();
-        let late = matches!(late_env.as_deref().map(str::trim), Some("1") | Some("2"));
-        let vmid = late_env.as_deref().map(str::trim) == Some("2");
-        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone, late, vmid };
+        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
-                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone, late, vmid };
+                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone };
                 if o.fits(d, cfg) {
                     o
                 } else {
@@ -444,8 +439,6 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("PF", (opts.prefetch as u32).to_string()),
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
-        ("LATE", (opts.late as u32).to_string()),
-        ("VMID", ((opts.late && opts.prefetch && opts.vmid) as u32).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
