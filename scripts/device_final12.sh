@@ -11,13 +11,7 @@ RINGATTN_TUNE_CACHE=$R/tiles-b.json .gpu/ringattn tune --head-dims 64,128 --dtyp
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune.txt 2>&1
 timeout 200 .gpu/attention --test-threads 1 register_kernel subgroup_search --nocapture > $R/test-regs-search.txt 2>&1; echo "rc=$?" >> $R/test-regs-search.txt
-S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
-.gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 $S --json $R/bench.json > $R/bench.md 2>&1
-timeout 200 python3 benches/python/sdpa_baseline.py --backends flash --dtypes f16 $S --json $R/sdpa.json > $R/sdpa.txt 2>&1
-G="--no-progress --tiers subgroup --dtypes f32 --seqs 16384 --head-dims 64,128 --causal off --reps 5 --max-seconds 2"
-.gpu/ringattn bench $G > $R/subgroup.md 2>&1
-RINGATTN_SUBGROUP_VARIANT=tiled .gpu/ringattn bench $G > $R/subgroup-tiled.md 2>&1
-timeout 100 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims 64,128 --causal off --reps 5 > $R/sdpa-eff.txt 2>&1
+final_table
 cd $R && {
   cat gpu.txt; grep -iE "matrix|subgroup" info.txt | head -8
   for f in tune-b.txt tune.txt; do echo "== $f"; grep -E "^best|head_dim" $f; done

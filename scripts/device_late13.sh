@@ -10,12 +10,6 @@
 # ran LATE=1 at (4,16)/(2,16)/(4,8) and (64,32,4,1) without VMID: BENCHMARKS.md.)
 source scripts/device_run.sh
 results
-B=".gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --reps 5 --max-seconds 2 --seqs 16384 --causal off --head-dims 64"
-tb() {
-  local name=$1; shift
-  mkdir -p $R/wgsl-$name
-  env RINGATTN_SUBGROUP_VARIANT=tiled RINGATTN_DUMP_WGSL=$R/wgsl-$name "$@" timeout 60 $B > $R/$name-$round.md 2>&1
-}
 for round in 1 2; do
   tb base RINGATTN_TILED_CFG=64,64,4,2
   tb pf RINGATTN_TILED_CFG=64,64,4,2 RINGATTN_TILED_OPTS=4,16,1
@@ -25,9 +19,4 @@ for round in 1 2; do
   tb vmid-j8 RINGATTN_TILED_CFG=64,64,4,2 RINGATTN_TILED_OPTS=4,8,1 RINGATTN_TILED_LATE=2
   tb vmid-641 RINGATTN_TILED_CFG=64,32,4,1 RINGATTN_TILED_OPTS=4,16,1 RINGATTN_TILED_LATE=2
 done
-for d in $R/wgsl-*; do
-  n=${d#$R/wgsl-}; mkdir -p $R/dump-$n
-  echo "== $n"; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump-$n $d/flash_tiled*.wgsl 2>&1 | grep -vE "^adapter"
-done > $R/stats.txt 2>&1
-cd $R && { cat gpu.txt; for f in *-1.md *-2.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $5, $7}' | tr '\n' ' ') $(grep -ci error $f)"; done; grep -E "^==|Register" stats.txt; } > summary.txt; cat summary.txt
-rm -rf $R/wgsl-*; cd $OUT && tar czf r.tgz r && rm -rf r
+tb_pack

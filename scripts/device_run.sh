@@ -127,3 +127,42 @@ ab_env_picks() {
     done
   done
 }
+
+# Tiled subgroup kernel variants (thirteenth session's scripts): `tb NAME VAR=VALUE...`
+# times the tiled kernel (forced) at f32, N=16384, head_dim 64 with those variables for
+# round $round ($R/NAME-$round.md) and keeps its rendered WGSL in $R/wgsl-NAME;
+# `tb_pack` writes the driver's statistics and pipeline-cache blobs of every kept kernel
+# ($R/stats.txt, $R/dump-NAME, for scripts/sass_from_cache.py), prints $R/summary.txt
+# (times, registers) and archives $R as $OUT/r.tgz (the WGSL left out).
+TB=".gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --reps 5 --max-seconds 2 --seqs 16384 --causal off --head-dims 64"
+tb() {
+  local name=$1; shift
+  mkdir -p $R/wgsl-$name
+  env RINGATTN_SUBGROUP_VARIANT=tiled RINGATTN_DUMP_WGSL=$R/wgsl-$name "$@" timeout 60 $TB > $R/$name-$round.md 2>&1
+}
+tb_pack() {
+  for d in $R/wgsl-*; do
+    local n=${d#$R/wgsl-}; mkdir -p $R/dump-$n
+    echo "== $n"; .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump-$n $d/flash_tiled*.wgsl 2>&1 | grep -vE "^adapter"
+  done > $R/stats.txt 2>&1
+  cd $R && {
+    cat gpu.txt
+    for f in *-1.md *-2.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $5, $7}' | tr '\n' ' ') $(grep -ci error $f)"; done
+    grep -E "efficient" sdpa.txt 2>/dev/null; grep -E "^==|Register" stats.txt
+  } > summary.txt; cat summary.txt
+  rm -rf $R/wgsl-*; cd $OUT && tar czf r.tgz r && rm -rf r
+}
+
+# final_table: the matrix f16 table (N = 1K..64K, head_dim 64 / 128, causal both) beside
+# SDPA flash, and the subgroup tier at f32 N=16384 (as picked, and the tiled kernel
+# forced) beside SDPA efficient, in one call: $R/bench.*, sdpa.*, subgroup*.md,
+# sdpa-eff.txt (the twelfth and thirteenth sessions' final tables).
+final_table() {
+  local S="--seqs 1024,4096,16384,65536 --head-dims 64,128 --causal both --reps 5 --max-seconds 3"
+  .gpu/ringattn bench --no-progress --tiers matrix --dtypes f16 $S --json $R/bench.json > $R/bench.md 2>&1
+  timeout 200 python3 benches/python/sdpa_baseline.py --backends flash --dtypes f16 $S --json $R/sdpa.json > $R/sdpa.txt 2>&1
+  local G="--no-progress --tiers subgroup --dtypes f32 --seqs 16384 --head-dims 64,128 --causal off --reps 5 --max-seconds 2"
+  .gpu/ringattn bench $G > $R/subgroup.md 2>&1
+  RINGATTN_SUBGROUP_VARIANT=tiled .gpu/ringattn bench $G > $R/subgroup-tiled.md 2>&1
+  timeout 100 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims 64,128 --causal off --reps 5 > $R/sdpa-eff.txt 2>&1
+}
