@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("check   : {} rows vs f64 reference: rel error {err:.3e}, max |lse err| {lse_err:.3e}", rows.len());
     let tol = if dtype == Dtype::F32 { 1e-5 } else { 5e-3 };
-    if !(err < tol) {
+    if !reference::within(err, tol) {
         return Err(format!("relative error {err:.3e} over tolerance {tol:e}").into());
     }
     println!("ok");

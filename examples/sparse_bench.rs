@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let o = reference::select_rows(&out.o.to_f32_vec(&ctx)?, shape.q_dims(), &rows_idx);
                 let err = reference::rel_error(&o, &r.o);
                 let tol = if a.dtype == Dtype::F16 { 5e-3 } else { 1e-4 };
-                if !(err < tol) {
+                if !reference::within(err, tol) {
                     return Err(format!("{name} at N={n}: rel error {err:.3e} over {tol:.0e}").into());
                 }
                 eprintln!("check {name} N={n}: rel err {err:.2e}");

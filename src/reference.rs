@@ -62,9 +62,9 @@ where
                         for (ri, &i) in rows.iter().enumerate() {
                             let qo = ((b * s.seq_q + i) * s.heads + h) * d;
                             let mut mx = f64::NEG_INFINITY;
-                            for j in 0..s.seq_k {
+                            for (j, sj) in scores.iter_mut().enumerate() {
                                 if !allowed(b, h, i, j) {
-                                    scores[j] = f64::NEG_INFINITY;
+                                    *sj = f64::NEG_INFINITY;
                                     continue;
                                 }
                                 let ko = ((b * s.seq_k + j) * s.kv_heads + kh) * d;
@@ -72,19 +72,19 @@ where
                                 for x in 0..d {
                                     dot += q[qo + x] as f64 * k[ko + x] as f64;
                                 }
-                                scores[j] = dot * scale;
-                                mx = mx.max(scores[j]);
+                                *sj = dot * scale;
+                                mx = mx.max(*sj);
                             }
                             if mx == f64::NEG_INFINITY {
                                 continue;
                             }
                             let mut sum = 0.0;
                             let acc = &mut ob[ri * d..(ri + 1) * d];
-                            for j in 0..s.seq_k {
-                                if scores[j] == f64::NEG_INFINITY {
+                            for (j, &sj) in scores.iter().enumerate() {
+                                if sj == f64::NEG_INFINITY {
                                     continue;
                                 }
-                                let p = (scores[j] - mx).exp();
+                                let p = (sj - mx).exp();
                                 sum += p;
                                 let vo = ((b * s.seq_k + j) * s.kv_heads + kh) * d;
                                 for x in 0..d {
@@ -112,6 +112,12 @@ where
         }
     }
     RefOutput { o, lse }
+}
+
+/// Whether an error is under a tolerance: `err < tol`, and false when `err` is NaN, so a
+/// NaN error never passes a check written as `if !within(err, tol) { fail }`.
+pub fn within(err: f64, tol: f64) -> bool {
+    err < tol
 }
 
 /// ||out - ref|| / ||ref|| (2-norms). NaN or inf anywhere in `out` gives +inf, so a

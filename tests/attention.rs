@@ -490,7 +490,7 @@ fn key_splits_match_reference() {
                         forward_host(ctx, &attn, &s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
                     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
                     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-                    if !(eo < common::tol(dtype)) || !(el < common::lse_tol(dtype)) {
+                    if !reference::within(eo, common::tol(dtype)) || !reference::within(el, common::lse_tol(dtype)) {
                         failures.push(format!(
                             "{} {tier} {dtype:?} nq={nq} nk={nk} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}",
                             common::label(ctx)
@@ -531,7 +531,7 @@ fn rising_scores_match_reference() {
                     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
                     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
                     let nan = o.iter().chain(&lse).any(|x| x.is_nan());
-                    if nan || !(eo < common::tol(dtype)) || !(el < common::lse_tol(dtype)) {
+                    if nan || !reference::within(eo, common::tol(dtype)) || !reference::within(el, common::lse_tol(dtype)) {
                         failures.push(format!(
                             "{} {tier} {dtype:?} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}{}",
                             common::label(ctx),
@@ -584,7 +584,7 @@ fn f32_inputs_of_any_magnitude() {
                     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
                     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
                     let nan = o.iter().chain(&lse).any(|x| x.is_nan());
-                    if nan || !(eo < common::tol(Dtype::F32)) || !(el < common::lse_tol(Dtype::F32)) {
+                    if nan || !reference::within(eo, common::tol(Dtype::F32)) || !reference::within(el, common::lse_tol(Dtype::F32)) {
                         failures.push(format!(
                             "{} {tier} d={d} case {i} (q x{fq:e}, k x{fk:e}, v x{fv:e}, spread {spread}, causal {causal}) seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}{}",
                             common::label(ctx),
@@ -624,7 +624,7 @@ fn long_sequences_keep_the_f32_tolerance() {
                 let o = reference::select_rows(&o, s.q_dims(), &rows);
                 let e = reference::rel_error(&o, &r.o);
                 eprintln!("{} {tier} d={d} N=16384: rel err {e:.2e}", common::label(ctx));
-                if !(e < common::tol(Dtype::F32)) {
+                if !reference::within(e, common::tol(Dtype::F32)) {
                     failures.push(format!("{} {tier} d={d} N=16384 seed={seed:#x}: O {e:.2e}", common::label(ctx)));
                 }
             }

@@ -215,7 +215,7 @@ pub fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask
     let _ = group;
     let nan = o.iter().any(|x| x.is_nan()) || lse.iter().any(|x| x.is_nan());
     let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-    if nan || !(eo < tol(c.dtype)) || !(el < lse_tol(c.dtype)) {
+    if nan || !reference::within(eo, tol(c.dtype)) || !reference::within(el, lse_tol(c.dtype)) {
         return Err(format!(
             "{}: mask `{name}` (block {}, density {:.2}) b={} nq={} nk={} h={} kvh={} d={} {:?} {} causal={} seed={seed:#x}: NaN {nan}, rel err O {eo:.3e}, LSE err {el:.3e}",
             label(ctx),
@@ -280,7 +280,7 @@ pub fn check_prepared_rising(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s:
     let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
     let nan = ov.iter().any(|x| x.is_nan()) || lv.iter().any(|x| x.is_nan());
     let (eo, el) = (reference::rel_error(&ov, &r.o), reference::lse_max_abs_error(&lv, &r.lse));
-    if nan || !(eo < tol(dtype)) || !(el < lse_tol(dtype)) {
+    if nan || !reference::within(eo, tol(dtype)) || !reference::within(el, lse_tol(dtype)) {
         return Err(format!("{} {dtype:?} {s:?} causal={causal} rise={rise} seed={seed:#x}: NaN {nan}, O {eo:.2e}, LSE {el:.2e}", label(ctx)));
     }
     Ok(())
