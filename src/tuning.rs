@@ -213,7 +213,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
         let prep = |want: MatrixShape| preps.iter().find(|(s, _)| *s == want).map(|(_, p)| p);
         if let (Some(d), Some(p)) = (prep(default), prep(shape)) {
             if let Some((d_ms, p_ms)) = confirmed(ctx, &problem, d, p)? {
-                pick = Some(if p_ms < d_ms * (1.0 - TUNE_MARGIN) { (shape, p_ms) } else { (default, d_ms) });
+                pick = keep_default_unless_faster(Some((shape, p_ms)), &[(default, d_ms)], default);
             }
         }
     }
@@ -371,10 +371,16 @@ fn time_candidates<'a>(ctx: &GpuContext, problem: &Problem, preps: impl Iterator
 /// not pin a worse shape in the cache for good.
 const TUNE_MARGIN: f64 = 0.05;
 
+/// Whether a time of `ms` beats the built-in choice's `default_ms` by `TUNE_MARGIN`
+/// (the one rule of both searches and of their second timings).
+fn beats(ms: f64, default_ms: f64) -> bool {
+    ms < default_ms * (1.0 - TUNE_MARGIN)
+}
+
 fn keep_default_unless_faster(best: Option<(MatrixShape, f64)>, timings: &[(MatrixShape, f64)], default: MatrixShape) -> Option<(MatrixShape, f64)> {
     let (shape, ms) = best?;
     match timings.iter().find(|(s, _)| *s == default) {
-        Some(&(_, d)) if shape != default && ms > d * (1.0 - TUNE_MARGIN) => Some((default, d)),
+        Some(&(_, d)) if shape != default && !beats(ms, d) => Some((default, d)),
         _ => Some((shape, ms)),
     }
 }
@@ -435,7 +441,7 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
 /// is at least `TUNE_MARGIN` faster than the shuffle kernel (or the only one that ran).
 fn pick_subgroup(shuffle: Option<f64>, tiled: Option<f64>) -> Option<(&'static str, f64)> {
     match (shuffle, tiled) {
-        (Some(s), Some(t)) if t < s * (1.0 - TUNE_MARGIN) => Some(("tiled", t)),
+        (Some(s), Some(t)) if beats(t, s) => Some(("tiled", t)),
         (Some(s), _) => Some(("shuffle", s)),
         (None, Some(t)) => Some(("tiled", t)),
         (None, None) => None,

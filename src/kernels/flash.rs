@@ -347,9 +347,9 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
 /// columns in S (`du`) and of the key loop of P V (`ju`), whether the next tile's
 /// K/V are loaded into registers during the current one (`prefetch`), whether full
 /// tiles that no row sees only in part run in a first pass without mask code (`unm`,
-/// UNM; `RINGATTN_TILED_UNM=0` off), and whether S reads one key's vec4 of K at a time
-/// against four Q^T rows instead of all the lane's keys at once (`kone`, KONE;
-/// `RINGATTN_TILED_KONE=0` off).
+/// UNM; `RINGATTN_TILED_UNM=0` (or `off`, `false`) turns it off), and whether S reads
+/// one key's vec4 of K at a time against four Q^T rows instead of all the lane's keys at
+/// once (`kone`, KONE; `RINGATTN_TILED_KONE=0` off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TiledOpts {
     pub du: u32,
@@ -380,8 +380,8 @@ impl TiledOpts {
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
-        let off = |name: &str| std::env::var(name).ok().as_deref().map(str::trim) == Some("0");
-        let (unm, kone) = (!off("RINGATTN_TILED_UNM"), !off("RINGATTN_TILED_KONE"));
+        let on = |name: &str| switch(std::env::var(name).ok().as_deref()) != Some(false);
+        let (unm, kone) = (on("RINGATTN_TILED_UNM"), on("RINGATTN_TILED_KONE"));
         let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
