@@ -35,11 +35,7 @@
 // pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
 // (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
 // NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
-// without mask code), KONE (S reads one key's vec4 at a time), KDB (experiment: Q read
-// from q in the S loop instead of Q^T in workgroup memory, which frees room for two K
-// areas: the next tile's K is loaded in NCH rounds during S and stored into the other
-// area, V loaded after S and stored with P^T; NPL = NCH SCH), PTO (the P^T offset:
-// empty, or `kb + ` with KDB).
+// without mask code), KONE (S reads one key's vec4 at a time).
 $ENABLE
 
 const TM: u32 = $TMu;
@@ -62,11 +58,8 @@ alias Qkv = vec4<In>;
 //#include flash_common
 //#include flash_io
 
-//#if KDB
-//#else
 // qt[d * QV + i]: rows 4i..4i+3 at column d.
 var<workgroup> qt: array<vec4<f32>, D * QV>;
-//#endif
 // ks[key * D4 + (c ^ (key % TX & SWM))]: key `key` of the tile, vec4 column c.
 var<workgroup> ks: array<vec4<f32>, $KREGu>;
 // vs[j * D4 + c]: key j, vec4 column c.
@@ -121,13 +114,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row = row0 + TM * g;
     let qq = g * TQ;
 
-    //#if KDB
-    // KDB: S reads this lane's rows of q directly (clamped to the last row; rows past
-    // seq_q are never written).
-    //#unroll r $TM
-    let qb{r} = p.q_off / 4u + ((b * p.seq_q + min(row + {r}u, p.seq_q - 1u)) * p.heads + h) * D4;
-    //#end
-    //#else
     // Q^T, scaled, zero past seq_q: consecutive lanes read consecutive rows at one
     // vec4 column and store consecutive words.
     for (var i = lid; i < BQ * D4; i += WG) {
@@ -141,7 +127,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         qt[(4u * c + {e}u) * QV + r / 4u][r % 4u] = x4[{e}];
         //#end
     }
-    //#endif
 
     var acc: array<vec4<f32>, TM * CV>;
     var mx: array<f32, TM>;
@@ -200,26 +185,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#end
     //#enddef
 
-    //#if KDB
-    // KDB: K staged into the area at `ko`, V (all NPL units at once) into vs.
-    var pw: array<vec4<f32>, $NPLu>;
-    //#define LOADK
-    //#unroll f $SCH
-    pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#end
-    //#enddef
-    //#define STOREK
-    //#unroll f $SCH
-    {
-        let i = lid + (ch * SCH + {f}u) * WG;
-        ks[ko + kslot(i / D4, i % D4)] = pk[{f}];
-    }
-    //#end
-    //#enddef
-    // Tiles run so far (the K area of tile `it` starts at (it % 2) KREG / 2).
-    var it = 0u;
-    //#endif
-
     //#use SPANS
     //#if UNM
     // Two passes over the range (UNM): first the full tiles that no row of the
@@ -230,33 +195,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll ph 2
     {
     let mask_on = {ph}u == 1u;
-    let ts = select(t0, tfree, mask_on);
-    for (var t = ts; t < select(tfree, t1, mask_on); t += BK) {
+    for (var t = select(t0, tfree, mask_on); t < select(tfree, t1, mask_on); t += BK) {
     //#else
     {
     let mask_on = true;
-    let ts = t0;
     for (var t = t0; t < t1; t += BK) {
     //#endif
-        //#if KDB
-        let kb = (it & 1u) * ($KREGu / 2u);
-        let nb = $KREGu / 2u - kb;
-        it += 1u;
-        // A loop's first tile stages its own K (later tiles' K was stored during the
-        // previous tile's S).
-        if t == ts {
-            let tl = t;
-            let ko = kb;
-            //#unroll c $NCH
-            {
-                let ch = {c}u;
-                //#use LOADK
-                //#use STOREK
-            }
-            //#end
-            workgroupBarrier();
-        }
-        //#else
         //#if PF
         // K/V of this tile come from registers, loaded during the previous tile (or
         // now, for a span's first tile); the next tile's loads are issued before the
@@ -283,7 +227,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         workgroupBarrier();
         //#endif
-        //#endif
 
         // S: rows TM g + r, keys x + TX (4 kq + j) (component j of s[r * KQ + kq]).
         var s: array<vec4<f32>, TM * KQ>;
@@ -293,54 +236,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         //#end
         let xs = x & SWM;
-        //#if KDB
-        // NCH sections of the d4 loop; each loads a round of the next tile's K units
-        // before its part of S and stores them into the other K area after it.
-        //#unroll ch $NCH
-        {
-            let ch = {ch}u;
-            {
-                let tl = t + BK;
-                //#use LOADK
-            }
-            for (var c0 = ch * (D4 / $NCHu); c0 < (ch + 1u) * (D4 / $NCHu); c0 += DU4) {
-                //#unroll u $DU4
-                {
-                let c = c0 + {u}u;
-                let cs = c ^ xs;
-                //#unroll a $TM
-                let q{a} = vec4<f32>(q[qb{a} + c]);
-                //#end
-                //#unroll kq $KQ
-                //#unroll j 4
-                {
-                    let kx = ks[kb + (x + (4u * {kq}u + {j}u) * TX) * D4 + cs];
-                    //#unroll a $TM
-                    s[{a}u * KQ + {kq}u][{j}] = fma(q{a}.w, kx.w, fma(q{a}.z, kx.z, fma(q{a}.y, kx.y, fma(q{a}.x, kx.x, s[{a}u * KQ + {kq}u][{j}]))));
-                    //#end
-                }
-                //#end
-                //#end
-                }
-                //#end
-            }
-            {
-                let ko = nb;
-                //#use STOREK
-            }
-        }
-        //#end
-        //#unroll r $TM
-        //#unroll kq $KQ
-        s[{r}u * KQ + {kq}u] *= p.scale_log2;
-        //#end
-        //#end
-        // This tile's V, loaded now (their registers live through the softmax) and
-        // stored with P^T.
-        //#unroll f $NPL
-        pw[{f}] = v_unit(b, kvh, t, lid + {f}u * WG);
-        //#end
-        //#else
         for (var c0 = 0u; c0 < D4; c0 += DU4) {
             //#unroll u $DU4
             {
@@ -393,7 +288,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             //#end
         }
-        //#endif
 
         // Online softmax: mask, row max over the group, exponentials.
         //#unroll r $TM
@@ -451,16 +345,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         {
             let j = x + (4u * {kq}u + {j}u) * TX;
             //#unroll a $TQ
-            $PT[$PTO j * QV + qq + {a}u] = vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{j}], s[({a}u * 4u + 1u) * KQ + {kq}u][{j}], s[({a}u * 4u + 2u) * KQ + {kq}u][{j}], s[({a}u * 4u + 3u) * KQ + {kq}u][{j}]);
+            $PT[j * QV + qq + {a}u] = vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{j}], s[({a}u * 4u + 1u) * KQ + {kq}u][{j}], s[({a}u * 4u + 2u) * KQ + {kq}u][{j}], s[({a}u * 4u + 3u) * KQ + {kq}u][{j}]);
             //#end
         }
         //#end
         //#end
-        //#if KDB
-        //#unroll f $NPL
-        vs[lid + {f}u * WG] = pw[{f}];
-        //#end
-        //#endif
         workgroupBarrier();
 
         // O += P V.
@@ -470,7 +359,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let j = j0 + {u}u;
             //#unroll a $TQ
             {
-                let p4 = $PT[$PTO j * QV + qq + {a}u];
+                let p4 = $PT[j * QV + qq + {a}u];
                 //#unroll c $CV
                 {
                     let v4 = vs[j * D4 + x + {c}u * TX];

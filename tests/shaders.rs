@@ -187,8 +187,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     let base = TiledOpts::for_tiles(d, &cfg);
                                     let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
                                     let plain = TiledOpts { unm: false, kone: false, ..base };
-                                    let kdb = TiledOpts { kdb: true, prefetch: false, ..base };
-                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain, kdb] {
+                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain] {
                                         if opts.fits(d as u32, &cfg) {
                                             let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
                                             if !out.contains(&defines) {

@@ -357,9 +357,6 @@ pub struct TiledOpts {
     pub prefetch: bool,
     pub unm: bool,
     pub kone: bool,
-    /// Experiment (`RINGATTN_TILED_KDB=1`): Q read from q in the S loop, two K areas (the
-    /// next tile's K stored during S), V loaded after S (`kdb_fits` says where).
-    pub kdb: bool,
 }
 
 impl TiledOpts {
@@ -385,11 +382,10 @@ impl TiledOpts {
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
         let on = |name: &str| switch(std::env::var(name).ok().as_deref()) != Some(false);
         let (unm, kone) = (on("RINGATTN_TILED_UNM"), on("RINGATTN_TILED_KONE"));
-        let kdb = switch(std::env::var("RINGATTN_TILED_KDB").ok().as_deref()) == Some(true);
-        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4 && !kdb, unm, kone, kdb };
+        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
-                let o = TiledOpts { du, ju, prefetch: pf != 0 && !kdb, unm, kone, kdb };
+                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone };
                 if o.fits(d, cfg) {
                     o
                 } else {
@@ -402,22 +398,7 @@ impl TiledOpts {
 
     /// Whether these options can be rendered for `cfg` at head_dim `d`.
     pub fn fits(&self, d: u32, cfg: &TileConfig) -> bool {
-        self.du > 0 && (d / 4).is_multiple_of(self.du) && self.ju > 0 && cfg.bk.is_multiple_of(self.ju) && (!self.kdb || Self::kdb_fits(d, cfg, self.du))
-    }
-
-    /// Staging rounds and vec4 units per round of K (and of V) for `per_lane` units:
-    /// all at once when prefetching, else rounds of at most 4 (a divisor).
-    fn rounds(per_lane: u32, prefetch: bool) -> (u32, u32) {
-        let sch = if prefetch { per_lane } else { (1..=4).rev().find(|c| per_lane.is_multiple_of(*c)).unwrap_or(1) };
-        (per_lane / sch, sch)
-    }
-
-    /// Whether the KDB experiment fits: its NCH rounds split the d loop into whole
-    /// unrolled steps, and two K areas (each holding P^T too) and V fit 48 KiB.
-    pub fn kdb_fits(d: u32, cfg: &TileConfig, du: u32) -> bool {
-        let (nch, _) = Self::rounds(Self::per_lane(d, cfg), false);
-        let (kt, pt) = tiled_areas(d, cfg.bq, cfg.bk);
-        (d / 4).is_multiple_of(nch * du) && 16 * (2 * kt.max(pt) + cfg.bk * d / 4) <= 49152
+        self.du > 0 && (d / 4).is_multiple_of(self.du) && self.ju > 0 && cfg.bk.is_multiple_of(self.ju)
     }
 }
 
@@ -429,15 +410,13 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
 
 /// [`tiled_defines`] with explicit code-shape options.
 pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool, opts: TiledOpts) -> Vec<(&'static str, String)> {
-    let kdb = opts.kdb && TiledOpts::kdb_fits(d as u32, cfg, opts.du);
-    let palias = kdb || matches!(cfg.variant, SgVariant::Tiled { palias: true });
+    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
     let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
     // Staging rounds: all units at once when prefetching, else at most 4 of K and 4 of
     // V in flight (the registers they hold count towards the kernel's peak), a divisor
     // of the units per lane.
     let npf = TiledOpts::per_lane(d as u32, cfg);
-    let (nch, sch) = TiledOpts::rounds(npf, opts.prefetch && !kdb);
-    let kreg = if palias { kt.max(pt) } else { kt } * if kdb { 2 } else { 1 };
+    let sch = if opts.prefetch { npf } else { (1..=4).rev().find(|c| npf.is_multiple_of(*c)).unwrap_or(1) };
     vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -448,10 +427,7 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("OUT", dtype.wgsl().to_string()),
         ("KQ", tiled_kq(cfg).to_string()),
         ("NK", (4 * tiled_kq(cfg)).to_string()),
-        ("KREG", kreg.to_string()),
-        ("KDB", (kdb as u32).to_string()),
-        ("PTO", if kdb { "kb + " } else { "" }.to_string()),
-        ("NPL", npf.to_string()),
+        ("KREG", if palias { kt.max(pt) } else { kt }.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("PALIAS", (palias as u32).to_string()),
         ("PT", if palias { "ks" } else { "pt" }.to_string()),
@@ -460,10 +436,10 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("TQ", (cfg.m / 4).to_string()),
         ("DU4", opts.du.to_string()),
         ("JU", opts.ju.to_string()),
-        ("PF", ((opts.prefetch && !kdb) as u32).to_string()),
+        ("PF", (opts.prefetch as u32).to_string()),
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
-        ("NCH", nch.to_string()),
+        ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ]
