@@ -2,8 +2,8 @@
 // subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Runs where the
 // per-adapter search finds it faster than the shuffle kernel (tuning::search_subgroup)
 // or on request (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 f32 at
-// N=16384 5-6 % faster than the shuffle kernel and loses in f16 and at head_dims 32 and
-// 128 (BENCHMARKS.md).
+// N=16384 9 % faster than the shuffle kernel (20.5 against 22.5 ms) and the search picks
+// it there; it loses at head_dim 128 and ties at 32 (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK / NK
@@ -14,9 +14,11 @@
 //     rows) and 4 TQ vec4 of Q^T (4 rows at one d): 4 TM NK multiply-adds per NK + 4 TQ
 //     workgroup reads;
 //   - for O += P V, owns the vec4 columns x, x + TX, ... (CV of them) of the TM rows:
-//     per key, TQ vec4 of P^T and CV vec4 of V: 4 TM CV multiply-adds.
-// Q^T (scaled by scale * log2 e) and P^T live in workgroup memory as f32 vec4 quads of
-// rows; K and V tiles as f32 rows of vec4, K's row `key` with its vec4 columns permuted
+//     per key, TQ vec4 of probabilities (one per quad of rows: with PSH shuffled from
+//     the group's lane that holds that key, else read from P^T) and CV vec4 of V:
+//     4 TM CV multiply-adds.
+// Q^T (scaled by scale * log2 e) and, without PSH, P^T live in workgroup memory as f32
+// vec4 quads of rows; K and V tiles as f32 rows of vec4, K's row `key` with its vec4 columns permuted
 // (column c at c ^ (key % TX & SWM)) so that the TX lanes of a group, which read the
 // same column of TX different keys, hit distinct banks. q, k and v are read as vec4
 // units (coalesced rows; head_dim and every window offset are multiples of 4). The d4
@@ -35,7 +37,9 @@
 // pt), PALIAS, LOG2LANES (= log2 TX), SWM (column permutation mask), SPARSE, DU4, JU
 // (unroll factors), PF, NCH and SCH (staging rounds and vec4 units per round:
 // NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
-// without mask code), KONE (S reads one key's vec4 at a time).
+// without mask code), KONE (S reads one key's vec4 at a time), PSH (P·V takes each
+// key's probabilities from the lane that computed them by a subgroup shuffle instead of
+// through P^T in workgroup memory: two barriers per tile instead of three or four).
 $ENABLE
 
 const TM: u32 = $TMu;
@@ -64,9 +68,12 @@ var<workgroup> qt: array<vec4<f32>, D * QV>;
 var<workgroup> ks: array<vec4<f32>, $KREGu>;
 // vs[j * D4 + c]: key j, vec4 column c.
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
+//#if PSH
+//#else
 //#if PALIAS
 //#else
 var<workgroup> pt: array<vec4<f32>, BK * QV>;
+//#endif
 //#endif
 // P^T: $PT[j * QV + i]: rows 4i..4i+3 at key j.
 
@@ -104,7 +111,11 @@ fn v_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG)
+//#if PSH
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgl: u32) {
+//#else
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+//#endif
     let h = wg.y;
     let b = wg.z;
     let kvh = h / (p.heads / p.kv_heads);
@@ -336,6 +347,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#end
+        //#if PSH
+        //#else
         //#if PALIAS
         workgroupBarrier();
         //#endif
@@ -351,8 +364,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         //#end
         workgroupBarrier();
+        //#endif
 
         // O += P V.
+        //#if PSH
+        // Key xs + TX m of the tile is lane xs's score m (all lanes of the group take the
+        // same key at once, so the shuffle's value index is a constant).
+        let gb = sgl & ~(TX - 1u);
+        for (var xs = 0u; xs < TX; xs++) {
+            let src = gb + xs;
+            //#unroll kq $KQ
+            //#unroll jj 4
+            {
+                let j = xs + (4u * {kq}u + {jj}u) * TX;
+                //#unroll a $TQ
+                {
+                    let p4 = subgroupShuffle(vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 1u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 2u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 3u) * KQ + {kq}u][{jj}]), src);
+                    //#unroll c $CV
+                    {
+                        let v4 = vs[j * D4 + x + {c}u * TX];
+                        acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
+                        acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
+                        acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
+                        acc[({a}u * 4u + 3u) * CV + {c}u] = fma(vec4<f32>(p4.w), v4, acc[({a}u * 4u + 3u) * CV + {c}u]);
+                    }
+                    //#end
+                }
+                //#end
+            }
+            //#end
+            //#end
+        }
+        //#else
         for (var j0 = 0u; j0 < BK; j0 += JU) {
             //#unroll u $JU
             {
@@ -374,6 +417,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             //#end
         }
+        //#endif
         workgroupBarrier();
     }
     }

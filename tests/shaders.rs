@@ -182,12 +182,13 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // others RINGATTN_TILED_CFG may force).
                                 for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
                                     // The default code shape, loops not unrolled with
-                                    // and without prefetch (RINGATTN_TILED_OPTS), and
-                                    // UNM and KONE off.
+                                    // and without prefetch (RINGATTN_TILED_OPTS), UNM
+                                    // and KONE off, and PSH toggled.
                                     let base = TiledOpts::for_tiles(d, &cfg);
                                     let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
                                     let plain = TiledOpts { unm: false, kone: false, ..base };
-                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain] {
+                                    let psh = TiledOpts { psh: !base.psh, ..base };
+                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain, psh] {
                                         if opts.fits(d as u32, &cfg) {
                                             let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
                                             if !out.contains(&defines) {

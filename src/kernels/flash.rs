@@ -347,9 +347,10 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
 /// columns in S (`du`) and of the key loop of P V (`ju`), whether the next tile's
 /// K/V are loaded into registers during the current one (`prefetch`), whether full
 /// tiles that no row sees only in part run in a first pass without mask code (`unm`,
-/// UNM; `RINGATTN_TILED_UNM=0` (or `off`, `false`) turns it off), and whether S reads
+/// UNM; `RINGATTN_TILED_UNM=0` (or `off`, `false`) turns it off), whether S reads
 /// one key's vec4 of K at a time against four Q^T rows instead of all the lane's keys at
-/// once (`kone`, KONE; `RINGATTN_TILED_KONE=0` off).
+/// once (`kone`, KONE; `RINGATTN_TILED_KONE=0` off), and whether P·V takes P by subgroup
+/// shuffles (`psh`, PSH; `RINGATTN_TILED_PSH=0/1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TiledOpts {
     pub du: u32,
@@ -357,6 +358,10 @@ pub struct TiledOpts {
     pub prefetch: bool,
     pub unm: bool,
     pub kone: bool,
+    /// Whether P·V takes each key's probabilities from the lane that computed them by a
+    /// subgroup shuffle (PSH) instead of through P^T in workgroup memory (two barriers
+    /// per tile instead of three or four).
+    pub psh: bool,
 }
 
 impl TiledOpts {
@@ -375,17 +380,20 @@ impl TiledOpts {
     /// best of 1-16 x 4-64 on an H100, 20.7 ms against 21.7 at 8 and 22.3 at 32 at
     /// head_dim 64 f32, N=16384; fully unrolled bodies overflow the instruction cache:
     /// 1.9x slower on an H200, BENCHMARKS.md), prefetch where it costs at most 8 vec4
-    /// registers per lane, UNM and KONE on;
-    /// `RINGATTN_TILED_OPTS=du,ju,pf` overrides them where they fit (experiments).
+    /// registers per lane, UNM and KONE on, PSH at head_dims up to 64 (on an H100, f32
+    /// N=16384: 10.0 ms against 13.3 at head_dim 32, 20.5 against 20.8 at 64, 89.1
+    /// against 83.6 at 128; BENCHMARKS.md);
+    /// `RINGATTN_TILED_OPTS=du,ju,pf` overrides du, ju and pf where they fit (experiments).
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
         let on = |name: &str| switch(std::env::var(name).ok().as_deref()) != Some(false);
         let (unm, kone) = (on("RINGATTN_TILED_UNM"), on("RINGATTN_TILED_KONE"));
-        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone };
+        let psh = switch(std::env::var("RINGATTN_TILED_PSH").ok().as_deref()).unwrap_or(d <= 64);
+        let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone, psh };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
-                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone };
+                let o = TiledOpts { du, ju, prefetch: pf != 0, unm, kone, psh };
                 if o.fits(d, cfg) {
                     o
                 } else {
@@ -439,6 +447,7 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("PF", (opts.prefetch as u32).to_string()),
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
+        ("PSH", (opts.psh as u32).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
