@@ -12,8 +12,8 @@
 //!
 //! The subgroup tier's search (`search_subgroup`, tier name `subgroup`) picks between
 //! its two kernels, the shuffle kernel (`flash_subgroup.wgsl`, the default) and the
-//! register-tiled one (`flash_tiled.wgsl`), on a (4, 4096, 8, head_dim) problem in the
-//! dtype at hand; the tiled kernel must win by the same margin.
+//! register-tiled one (`flash_tiled.wgsl`), on a (2, 8192, 8, head_dim) problem
+//! (`SUBGROUP_SEARCH`) in the dtype at hand; the tiled kernel must win by the same margin.
 //!
 //! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
 //! used); CPU adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
@@ -406,19 +406,25 @@ fn is_tiled(e: &TileEntry) -> bool {
     e.variant.as_deref() == Some("tiled")
 }
 
+/// Batch and sequence length of the subgroup tier's search problem (8 heads): 2048
+/// workgroups of 64 rows, as many as one sequence of 16384 tokens launches, so both
+/// kernels fill the GPU as they do at long sequences (at (1, 4096) the grid is a single
+/// wave on an H100 and the kernels tie), each walking 8192 keys. On an H100 (f32,
+/// head_dim 64) the tiled kernel was 5 % faster at (4, 4096), the search's earlier
+/// problem, where its per-workgroup setup (Q^T) weighs more, and 9 % at (1, 16384).
+pub const SUBGROUP_SEARCH: (usize, usize) = (2, 8192);
+
 /// Times the subgroup tier's shuffle kernel (its default) and its register-tiled kernel
-/// (where that fits) on a (4, 4096, 8, head_dim) problem: 2048 workgroups of 64 rows at
-/// 8 heads, as many as one sequence of 16384 tokens launches, so both fill the GPU as
-/// they do at long sequences (at (1, 4096) the grid is a single wave on an H100 and the
-/// kernels tie). The tiled kernel is picked only when it is at least `TUNE_MARGIN`
-/// faster. Nothing is searched on CPU adapters or where the tier does not run.
+/// (where that fits) on a `SUBGROUP_SEARCH` problem. The tiled kernel is picked only
+/// when it is at least `TUNE_MARGIN` faster. Nothing is searched on CPU adapters or
+/// where the tier does not run.
 pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<SubgroupReport> {
     let mut report = SubgroupReport { key: key(ctx, dtype, head_dim, "subgroup"), timings: Vec::new(), best: None };
     if !ctx.capabilities().tiers().contains(&crate::kernels::Tier::Subgroup) || ctx.info().device_type == wgpu::DeviceType::Cpu {
         return Ok(report);
     }
     let Some(tiled) = flash::tiled_config(ctx, head_dim, u32::MAX) else { return Ok(report) };
-    let problem = Problem::new(ctx, Shape::new(4, 4096, 8, head_dim), dtype)?;
+    let problem = Problem::new(ctx, Shape::new(SUBGROUP_SEARCH.0, SUBGROUP_SEARCH.1, 8, head_dim), dtype)?;
     let preps: Vec<(flash::TileConfig, flash::Prepared)> = [flash::shuffle_config(ctx, head_dim), tiled]
         .into_iter()
         .filter_map(|cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p)))

@@ -714,7 +714,7 @@ fn subgroup_rows_per_group_match_reference() {
 }
 
 /// The subgroup tier's kernel search (`tuning::search_subgroup`: the shuffle kernel
-/// against the register-tiled one on a (4, 4096, 8, 64) problem) on every GPU adapter
+/// against the register-tiled one on a (2, 8192, 8, 64) problem) on every GPU adapter
 /// with the tier: both kernels time, the pick is one of them and the tiled kernel only
 /// when it won by the margin. Searches only (nothing is written to the tile cache).
 /// Reports a skip on CPU adapters, which never search.

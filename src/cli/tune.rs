@@ -36,7 +36,8 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
         for (dtype, d) in pairs() {
             let r = crate::tuning::tune_subgroup(&ctx, dtype, d)?;
             println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
-            println!("| subgroup kernel | ms (median, B=4, N=4096, H=8) |");
+            let (b, n) = crate::tuning::SUBGROUP_SEARCH;
+            println!("| subgroup kernel | ms (median, B={b}, N={n}, H=8) |");
             println!("|---|---:|");
             for (cfg, ms) in &r.timings {
                 println!("| {} | {ms:.4} |", cfg.describe(Tier::Subgroup));
