@@ -22,7 +22,7 @@ TEST_LIMIT=300 run_tests attention sparse tiled
 cd $R && {
   cat gpu.txt; grep -iE "tier:|kernels:|subgroup" info.txt | head -8
   grep -E "^best|head_dim" tune.txt
-  for f in test-*.txt; do echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=" $f; done
+  test_lines
   echo "== as picked"; grep -hE "^\| subgroup" subgroup.md; echo "== shuffle"; grep -hE "^\| subgroup" subgroup-shuffle.md; grep -E "efficient" sdpa-eff.txt
   for f in psh*-1.md psh*-2.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $5, $7}')"; done
 } > summary2.txt; cat summary2.txt; cd - > /dev/null

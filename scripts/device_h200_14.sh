@@ -16,5 +16,5 @@ TEST_LIMIT=200 run_tests tiled
 cd $R && {
   cat gpu.txt; grep -A5 "subgroup$" tune.txt | grep -E "subgroup$|^\| bq|^best"
   for f in subgroup.md subgroup-shuffle.md subgroup-tiled.md; do echo "== $f"; grep -hE "^\| subgroup" $f; done; grep -E "efficient" sdpa-eff.txt
-  grep -hE "test result|rc=" test-*.txt
+  test_lines
 } > summary.txt; cat summary.txt; cd $OUT && tar czf r.tgz r && rm -rf r

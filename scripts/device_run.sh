@@ -36,6 +36,11 @@ run_tests() {
   done
 }
 
+# test_lines: each $R/test-*.txt's result lines (run from $R).
+test_lines() {
+  for f in test-*.txt; do echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=" $f; done
+}
+
 # kernel_table: a fresh tile search (f16, f32; cache $R/tiles.json), then every tier's
 # table (matrix f16/f32 at N = 1K..64K, D = 64/128, causal both; subgroup f32 at 4K and
 # 16K, non-causal) and SDPA (flash fp16, efficient fp16/fp32) at the same shapes, in the
@@ -139,6 +144,15 @@ tb() {
   local name=$1; shift
   mkdir -p $R/wgsl-$name
   env RINGATTN_SUBGROUP_VARIANT=tiled RINGATTN_DUMP_WGSL=$R/wgsl-$name "$@" timeout 60 $TB > $R/$name-$round.md 2>&1
+}
+# tb_rounds FILE: two rounds of `tb` over FILE's lines (`name VAR=value ...`; # comments).
+tb_rounds() {
+  for round in 1 2; do
+    while read -r name vars; do
+      case "$name" in ''|\#*) continue ;; esac
+      tb $name $vars
+    done < "$1"
+  done
 }
 tb_pack() {
   for d in $R/wgsl-*; do
