@@ -366,7 +366,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         //#endif
 
-        // O += P V.
+        // O += P V. PV_QUAD: key j's probabilities p4 for the quad of rows a, times V's
+        // row j at this lane's vec4 columns.
+        //#define PV_QUAD
+        //#unroll c $CV
+        {
+            let v4 = vs[j * D4 + x + {c}u * TX];
+            acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
+            acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
+            acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
+            acc[({a}u * 4u + 3u) * CV + {c}u] = fma(vec4<f32>(p4.w), v4, acc[({a}u * 4u + 3u) * CV + {c}u]);
+        }
+        //#end
+        //#enddef
         //#if PSH
         // Key xs + TX m of the tile is lane xs's score m (all lanes of the group take the
         // same key at once, so the shuffle's value index is a constant).
@@ -380,15 +392,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#unroll a $TQ
                 {
                     let p4 = subgroupShuffle(vec4<f32>(s[({a}u * 4u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 1u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 2u) * KQ + {kq}u][{jj}], s[({a}u * 4u + 3u) * KQ + {kq}u][{jj}]), src);
-                    //#unroll c $CV
-                    {
-                        let v4 = vs[j * D4 + x + {c}u * TX];
-                        acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
-                        acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
-                        acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
-                        acc[({a}u * 4u + 3u) * CV + {c}u] = fma(vec4<f32>(p4.w), v4, acc[({a}u * 4u + 3u) * CV + {c}u]);
-                    }
-                    //#end
+                    //#use PV_QUAD
                 }
                 //#end
             }
@@ -403,15 +407,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#unroll a $TQ
             {
                 let p4 = $PT[j * QV + qq + {a}u];
-                //#unroll c $CV
-                {
-                    let v4 = vs[j * D4 + x + {c}u * TX];
-                    acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
-                    acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
-                    acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
-                    acc[({a}u * 4u + 3u) * CV + {c}u] = fma(vec4<f32>(p4.w), v4, acc[({a}u * 4u + 3u) * CV + {c}u]);
-                }
-                //#end
+                //#use PV_QUAD
             }
             //#end
             }
