@@ -6,5 +6,5 @@ results
 tb_rounds scripts/tb_sweep14.txt
 TB=${TB/--head-dims 64/--head-dims 32}
 tb_rounds scripts/tb_sweep14_d32.txt
-for round in 1 2; do $TB > $R/d32-shuffle-$round.md 2>&1; done
+for round in 1 2; do RINGATTN_SUBGROUP_VARIANT=shuffle $TB > $R/d32-shuffle-$round.md 2>&1; done
 tb_pack
