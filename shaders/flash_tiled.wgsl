@@ -381,7 +381,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#enddef
         //#if PSH
         // Key xs + TX m of the tile is lane xs's score m (all lanes of the group take the
-        // same key at once, so the shuffle's value index is a constant).
+        // same key at once, so the shuffle's value index is a constant). Like the
+        // butterflies, this takes a row group's TX consecutive invocations to be TX
+        // consecutive lanes of one subgroup, in order (subgroup lane = lid % subgroup
+        // size, as on every adapter measured; the reference tests would catch another).
         let gb = sgl & ~(TX - 1u);
         for (var xs = 0u; xs < TX; xs++) {
             let src = gb + xs;
