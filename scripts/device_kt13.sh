@@ -7,18 +7,9 @@
 # (pipeline_stats) of each rendered kernel; two rounds.
 source scripts/device_run.sh
 results
+tb_rounds scripts/tb_kt13.txt
 for round in 1 2; do
   RINGATTN_SUBGROUP_VARIANT=shuffle timeout 60 $TB --preheat 2 > $R/shuffle-$round.md 2>&1
-  tb base RINGATTN_TILED_CFG=64,64,4,2
-  tb kt442 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,4,2
-  tb kt442-u2 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,4,2 RINGATTN_TILED_OPTS=2,16,0
-  tb kone882 RINGATTN_TILED_CFG=64,64,8,2
-  tb kt882 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2
-  tb kt882-u2 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=2,16,0
-  tb kt882-u1 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=1,16,0
-  tb kt882-j8 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=4,8,0
-  tb kt882-j4 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=2,4,0
-  tb kt641 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,32,4,1
 done
 timeout 120 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims 64 --causal off > $R/sdpa.txt 2>&1
 tb_pack

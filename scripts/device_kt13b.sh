@@ -7,15 +7,7 @@
 # and K^T 8 x 8; the machine's nvdisasm copied back for reading them.
 source scripts/device_run.sh
 results
-for round in 1 2; do
-  tb base RINGATTN_TILED_CFG=64,64,4,2
-  tb kt442-u1 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,4,2 RINGATTN_TILED_OPTS=1,16,0
-  tb kt442-u1j4 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,4,2 RINGATTN_TILED_OPTS=1,4,0
-  tb kt882-u1j4 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=1,4,0
-  tb kt882-u1j2 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=1,2,0
-  tb kt882-u1j1 RINGATTN_TILED_KT=1 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=1,1,0
-  tb kone882-u1j4 RINGATTN_TILED_CFG=64,64,8,2 RINGATTN_TILED_OPTS=1,4,0
-done
+tb_rounds scripts/tb_kt13b.txt
 nv=$(python3 -c "import triton,os;print(os.path.dirname(triton.__file__))" 2>/dev/null)
 cp $(find $nv / -name nvdisasm -type f 2>/dev/null | head -1) $R/ 2>/dev/null
 tb_pack
