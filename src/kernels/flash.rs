@@ -380,16 +380,15 @@ impl TiledOpts {
     /// best of 1-16 x 4-64 on an H100, 20.7 ms against 21.7 at 8 and 22.3 at 32 at
     /// head_dim 64 f32, N=16384; fully unrolled bodies overflow the instruction cache:
     /// 1.9x slower on an H200, BENCHMARKS.md), prefetch where it costs at most 8 vec4
-    /// registers per lane, UNM and KONE on, PSH at head_dims up to 64 (on an H100, f32
-    /// N=16384: 10.0 ms against 13.3 at head_dim 32, 20.5 against 20.8 at 64, 89.1
-    /// against 83.6 at 128; BENCHMARKS.md);
+    /// registers per lane, UNM and KONE on, PSH as [`tiled_psh`] says;
     /// `RINGATTN_TILED_OPTS=du,ju,pf` overrides du, ju and pf where they fit (experiments).
     pub fn for_tiles(d: usize, cfg: &TileConfig) -> Self {
         let d = d as u32;
         let du = [4, 2, 1].into_iter().find(|u| (d / 4).is_multiple_of(*u)).unwrap_or(1);
-        let on = |name: &str| switch(std::env::var(name).ok().as_deref()) != Some(false);
+        let env = |name: &str| std::env::var(name).ok();
+        let on = |name: &str| switch(env(name).as_deref()) != Some(false);
         let (unm, kone) = (on("RINGATTN_TILED_UNM"), on("RINGATTN_TILED_KONE"));
-        let psh = switch(std::env::var("RINGATTN_TILED_PSH").ok().as_deref()).unwrap_or(d <= 64);
+        let psh = tiled_psh(d as usize, env("RINGATTN_TILED_PSH").as_deref());
         let default = TiledOpts { du, ju: 16.min(cfg.bk), prefetch: Self::per_lane(d, cfg) <= 4, unm, kone, psh };
         match env_triple("RINGATTN_TILED_OPTS") {
             Some((du, ju, pf)) => {
@@ -410,6 +409,15 @@ impl TiledOpts {
     }
 }
 
+/// Whether the tiled kernel's P·V takes P by subgroup shuffles (PSH) at `head_dim`, given
+/// `RINGATTN_TILED_PSH` (`value`: `1`/`on`/`true` at every head_dim, `0`/`off`/`false`
+/// never): by default up to head_dim 64 (on an H100, f32 N=16384: 10.0 ms against 13.3
+/// at head_dim 32, 20.5 against 20.8 at 64, but 89.1 against 83.6 at 128; BENCHMARKS.md,
+/// fourteenth session).
+pub fn tiled_psh(head_dim: usize, value: Option<&str>) -> bool {
+    switch(value).unwrap_or(head_dim <= 64)
+}
+
 /// Template substitutions of `flash_tiled.wgsl` for a head_dim, dtype and tiles, with
 /// the default (or environment's) [`TiledOpts`].
 pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Vec<(&'static str, String)> {
@@ -418,7 +426,8 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
 
 /// [`tiled_defines`] with explicit code-shape options.
 pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool, opts: TiledOpts) -> Vec<(&'static str, String)> {
-    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true });
+    // With PSH there is no P^T, so the K area holds K alone.
+    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true }) && !opts.psh;
     let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
     // Staging rounds: all units at once when prefetching, else at most 4 of K and 4 of
     // V in flight (the registers they hold count towards the kernel's peak), a divisor
@@ -1620,6 +1629,21 @@ mod tests {
         for off in ["0", "off", "false", " 0 "] {
             assert!(!small_grid_enabled(Some(off)), "{off:?}");
         }
+    }
+
+    #[test]
+    fn tiled_psh_switch_and_k_area() {
+        assert!(tiled_psh(64, None) && tiled_psh(32, None) && !tiled_psh(128, None));
+        assert!(tiled_psh(128, Some("on")) && !tiled_psh(64, Some("0")) && tiled_psh(64, Some("junk")));
+        // (64,64,4,2) at head_dim 32 in 32 KiB needs P^T (64 x 64) in the K area (32 x 64)
+        // unless PSH hands P over by shuffles: the K area then holds K alone.
+        let cfg = tiled_shapes_for(32, 32, 32768, 1024, u32::MAX).find(|c| (c.bq, c.bk, c.m) == (64, 64, 4)).unwrap();
+        assert_eq!(cfg.variant, SgVariant::Tiled { palias: true });
+        let kreg = |psh: bool| {
+            let opts = TiledOpts { psh, ..TiledOpts::for_tiles(32, &cfg) };
+            tiled_defines_with(32, Dtype::F32, &cfg, false, opts).into_iter().find(|(n, _)| *n == "KREG").unwrap().1
+        };
+        assert_eq!((kreg(false).as_str(), kreg(true).as_str()), ("1024", "512"));
     }
 
     #[test]
