@@ -39,9 +39,7 @@
 // NCH SCH = BK * HEAD_DIM / 4 / WG; NCH = 1 with PF), UNM (full tiles in a first pass
 // without mask code), KONE (S reads one key's vec4 at a time), PSH (P·V takes each
 // key's probabilities from the lane that computed them by a subgroup shuffle instead of
-// through P^T in workgroup memory: two barriers per tile instead of three or four), VG
-// (V read from v in P·V, no V area: at head_dim 128, 64-row tiles fit 48 KiB) and KBAR
-// (PSH and VG: the tile's second barrier right after S, K being the only area read).
+// through P^T in workgroup memory: two barriers per tile instead of three or four).
 $ENABLE
 
 const TM: u32 = $TMu;
@@ -68,11 +66,8 @@ alias Qkv = vec4<In>;
 var<workgroup> qt: array<vec4<f32>, D * QV>;
 // ks[key * D4 + (c ^ (key % TX & SWM))]: key `key` of the tile, vec4 column c.
 var<workgroup> ks: array<vec4<f32>, $KREGu>;
-//#if VG
-//#else
 // vs[j * D4 + c]: key j, vec4 column c.
 var<workgroup> vs: array<vec4<f32>, BK * D4>;
-//#endif
 //#if PSH
 //#else
 //#if PALIAS
@@ -181,20 +176,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // K and V vec4 units this lane stages: NCH SCH of each per tile, in NCH rounds of SCH
     // (loads, then stores; PF: one round, loaded a tile ahead).
     var pk: array<vec4<f32>, SCH>;
-    //#if VG
-    //#else
     var pv: array<vec4<f32>, SCH>;
-    //#endif
 
     // Loads round `ch` of the K and V units this lane stages for the tile starting at
     // key `tl` into pk / pv, and stores them into the tile's areas.
     //#define LOADKV
     //#unroll f $SCH
     pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#if VG
-    //#else
     pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    //#endif
     //#end
     //#enddef
     //#define STOREKV
@@ -202,10 +191,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     {
         let i = lid + (ch * SCH + {f}u) * WG;
         ks[kslot(i / D4, i % D4)] = pk[{f}];
-        //#if VG
-        //#else
         vs[i] = pv[{f}];
-        //#endif
     }
     //#end
     //#enddef
@@ -314,11 +300,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
 
-        //#if KBAR
-        // With PSH and VG only S reads workgroup memory (K): the next tile's K may be
-        // stored once every lane is past S, so the tile's second barrier is here.
-        workgroupBarrier();
-        //#endif
         // Online softmax: mask, row max over the group, exponentials.
         //#unroll r $TM
         {
@@ -387,22 +368,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
         // O += P V. PV_QUAD: key j's probabilities p4 for the quad of rows a, times V's
         // row j at this lane's vec4 columns.
-        //#if VG
-        // V straight from v (VG): this lane's vec4 columns of key t + j's row, read by
-        // the TX lanes of a group as consecutive vec4s (the other groups hit the cache).
-        // Past k_end (masked pass only) the last key's row is read: its P is 0.
-        let vb = p.v_off / 4u + ((b * p.seq_k + t) * p.kv_heads + kvh) * D4 + x;
-        let vst = p.kv_heads * D4;
-        let jmax = min(BK, p.k_end - t) - 1u;
-        //#endif
         //#define PV_QUAD
         //#unroll c $CV
         {
-            //#if VG
-            let v4 = vec4<f32>(v[vb + select(j, min(j, jmax), mask_on) * vst + {c}u * TX]);
-            //#else
             let v4 = vs[j * D4 + x + {c}u * TX];
-            //#endif
             acc[({a}u * 4u) * CV + {c}u] = fma(vec4<f32>(p4.x), v4, acc[({a}u * 4u) * CV + {c}u]);
             acc[({a}u * 4u + 1u) * CV + {c}u] = fma(vec4<f32>(p4.y), v4, acc[({a}u * 4u + 1u) * CV + {c}u]);
             acc[({a}u * 4u + 2u) * CV + {c}u] = fma(vec4<f32>(p4.z), v4, acc[({a}u * 4u + 2u) * CV + {c}u]);
@@ -448,10 +417,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#endif
-        //#if KBAR
-        //#else
         workgroupBarrier();
-        //#endif
     }
     }
     //#if UNM

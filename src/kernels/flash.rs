@@ -88,9 +88,8 @@ pub enum SgVariant {
     /// `flash_tiled.wgsl`: TM x 4KQ register blocks of scores per lane, P through
     /// workgroup memory (where the per-adapter search picks it, or
     /// `RINGATTN_SUBGROUP_VARIANT=tiled`). `palias`: P^T
-    /// shares the K^T area; `vg`: P·V reads V from global memory (no V area in
-    /// workgroup memory).
-    Tiled { palias: bool, vg: bool },
+    /// shares the K^T area.
+    Tiled { palias: bool },
     /// Matrix tier: `flash_regs.wgsl`, the softmax on the fragments' elements in
     /// registers (`kernels::regs`); otherwise the tier runs `flash_matrix.wgsl`.
     Regs,
@@ -125,10 +124,7 @@ impl TileConfig {
             Tier::Portable => base,
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
-                SgVariant::Tiled { palias, vg } => {
-                    let (pa, v) = (if palias { " palias" } else { "" }, if vg { " vg" } else { "" });
-                    format!("{base} tiled tm={} kq={}{pa}{v}", self.m, tiled_kq(self))
-                }
+                SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -256,7 +252,7 @@ fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: 
 fn variant_from_env() -> Option<SgVariant> {
     match std::env::var("RINGATTN_SUBGROUP_VARIANT").ok()?.as_str() {
         "shuffle" => Some(SgVariant::Shuffle),
-        "tiled" => Some(SgVariant::Tiled { palias: false, vg: false }),
+        "tiled" => Some(SgVariant::Tiled { palias: false }),
         _ => None,
     }
 }
@@ -289,7 +285,6 @@ const TILED_SHAPES: &[(u32, u32, u32, u32)] = &[
     (32, 16, 4, 1),
     (16, 32, 4, 1),
     (16, 16, 4, 1),
-    (128, 64, 4, 2),
 ];
 
 /// The register-tiled subgroup kernel's tiles for a head_dim, minimum subgroup size and
@@ -329,7 +324,6 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
     let d = head_dim as u32;
     let d4 = d / 4;
     let ok = d.is_multiple_of(4) && d <= 128;
-    let vg_env = switch(std::env::var("RINGATTN_TILED_VG").ok().as_deref());
     TILED_SHAPES.iter().filter(move |_| ok).filter_map(move |&(bq, bk, tm, kq)| {
         let tx = bk / 4 / kq;
         let wg = bq / tm * tx;
@@ -337,14 +331,15 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
             return None;
         }
         let (kt, pt) = tiled_areas(d, bq, bk);
-        // Q^T, K and V (none with VG) and P^T (separate, else in the K area): the first
-        // layout that fits, V in workgroup memory first unless RINGATTN_TILED_VG says.
-        let layouts = [(false, false), (false, true), (true, false), (true, true)];
-        let (vg, palias) = layouts.into_iter().filter(|(vg, _)| vg_env.is_none_or(|want| want == *vg)).find(|&(vg, palias)| {
-            let base = d * bq / 4 + if vg { 0 } else { bk * d4 };
-            16 * (base + if palias { kt.max(pt) } else { kt + pt }) <= max_wg_bytes
-        })?;
-        Some(TileConfig { bq, bk, r: tx, variant: SgVariant::Tiled { palias, vg }, mq: 0, w: 0, m: tm })
+        let base = d * bq / 4 + bk * d4;
+        let palias = if 16 * (base + kt + pt) <= max_wg_bytes {
+            false
+        } else if 16 * (base + kt.max(pt)) <= max_wg_bytes {
+            true
+        } else {
+            return None;
+        };
+        Some(TileConfig { bq, bk, r: tx, variant: SgVariant::Tiled { palias }, mq: 0, w: 0, m: tm })
     })
 }
 
@@ -432,8 +427,7 @@ pub fn tiled_defines(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> 
 /// [`tiled_defines`] with explicit code-shape options.
 pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool, opts: TiledOpts) -> Vec<(&'static str, String)> {
     // With PSH there is no P^T, so the K area holds K alone.
-    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true, .. }) && !opts.psh;
-    let vg = matches!(cfg.variant, SgVariant::Tiled { vg: true, .. });
+    let palias = matches!(cfg.variant, SgVariant::Tiled { palias: true }) && !opts.psh;
     let (kt, pt) = tiled_areas(d as u32, cfg.bq, cfg.bk);
     // Staging rounds: all units at once when prefetching, else at most 4 of K and 4 of
     // V in flight (the registers they hold count towards the kernel's peak), a divisor
@@ -463,8 +457,6 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
         ("PSH", (opts.psh as u32).to_string()),
-        ("VG", (vg as u32).to_string()),
-        ("KBAR", ((vg && opts.psh) as u32).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
         ("SPARSE", sparse_flag(sparse)),
@@ -1646,7 +1638,7 @@ mod tests {
         // (64,64,4,2) at head_dim 32 in 32 KiB needs P^T (64 x 64) in the K area (32 x 64)
         // unless PSH hands P over by shuffles: the K area then holds K alone.
         let cfg = tiled_shapes_for(32, 32, 32768, 1024, u32::MAX).find(|c| (c.bq, c.bk, c.m) == (64, 64, 4)).unwrap();
-        assert_eq!(cfg.variant, SgVariant::Tiled { palias: true, vg: false });
+        assert_eq!(cfg.variant, SgVariant::Tiled { palias: true });
         let kreg = |psh: bool| {
             let opts = TiledOpts { psh, ..TiledOpts::for_tiles(32, &cfg) };
             tiled_defines_with(32, Dtype::F32, &cfg, false, opts).into_iter().find(|(n, _)| *n == "KREG").unwrap().1
