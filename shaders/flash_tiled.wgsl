@@ -84,45 +84,26 @@ fn kslot(key: u32, c: u32) -> u32 {
     return key * D4 + (c ^ ((key % TX) & SWM));
 }
 
-// The key (in its tile) and vec4 column of vec4 unit lid + u WG of a K or V tile (key i
-// / D4, column i % D4 of unit i). With KROWS (WG a multiple of D4) the key is lid / D4
-// plus a constant and the column lid % D4, which the compiler sees without knowing
-// lid's range.
-fn unit_key(lid: u32, u: u32) -> u32 {
-    //#if KROWS
-    return lid / D4 + u * (WG / D4);
-    //#else
-    return (lid + u * WG) / D4;
-    //#endif
-}
-
-fn unit_col(lid: u32, u: u32) -> u32 {
-    //#if KROWS
-    return lid % D4;
-    //#else
-    return (lid + u * WG) % D4;
-    //#endif
-}
-
-// Vec4 column c of key `key` of the K or V tile whose first key is `tl`: its index in
-// k or v, or none (-1) past k_end.
-fn kv_unit(off: u32, b: u32, kvh: u32, tl: u32, key: u32, c: u32) -> i32 {
-    if tl + key >= p.k_end {
+// Vec4 unit i (0 <= i < BK * D4: key i / D4, column i % D4) of the K or V tile whose
+// first key is `tl`: its index in k or v, or none (-1) past k_end.
+fn kv_unit(off: u32, b: u32, kvh: u32, tl: u32, i: u32) -> i32 {
+    let key = tl + i / D4;
+    if key >= p.k_end {
         return -1;
     }
-    return i32(off / 4u + ((b * p.seq_k + tl + key) * p.kv_heads + kvh) * D4 + c);
+    return i32(off / 4u + ((b * p.seq_k + key) * p.kv_heads + kvh) * D4 + i % D4);
 }
 
-fn k_unit(b: u32, kvh: u32, tl: u32, key: u32, c: u32) -> vec4<f32> {
-    let e = kv_unit(p.k_off, b, kvh, tl, key, c);
+fn k_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.k_off, b, kvh, tl, i);
     if e < 0 {
         return vec4<f32>(0.0);
     }
     return vec4<f32>(k[e]);
 }
 
-fn v_unit(b: u32, kvh: u32, tl: u32, key: u32, c: u32) -> vec4<f32> {
-    let e = kv_unit(p.v_off, b, kvh, tl, key, c);
+fn v_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.v_off, b, kvh, tl, i);
     if e < 0 {
         return vec4<f32>(0.0);
     }
@@ -201,17 +182,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // key `tl` into pk / pv, and stores them into the tile's areas.
     //#define LOADKV
     //#unroll f $SCH
-    pk[{f}] = k_unit(b, kvh, tl, unit_key(lid, ch * SCH + {f}u), unit_col(lid, ch * SCH + {f}u));
-    pv[{f}] = v_unit(b, kvh, tl, unit_key(lid, ch * SCH + {f}u), unit_col(lid, ch * SCH + {f}u));
+    pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
+    pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
     //#end
     //#enddef
     //#define STOREKV
     //#unroll f $SCH
     {
-        let key = unit_key(lid, ch * SCH + {f}u);
-        let c = unit_col(lid, ch * SCH + {f}u);
-        ks[kslot(key, c)] = pk[{f}];
-        vs[key * D4 + c] = pv[{f}];
+        let i = lid + (ch * SCH + {f}u) * WG;
+        ks[kslot(i / D4, i % D4)] = pk[{f}];
+        vs[i] = pv[{f}];
     }
     //#end
     //#enddef

@@ -434,9 +434,6 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
     // of the units per lane.
     let npf = TiledOpts::per_lane(d as u32, cfg);
     let sch = if opts.prefetch { npf } else { (1..=4).rev().find(|c| npf.is_multiple_of(*c)).unwrap_or(1) };
-    // RINGATTN_TILED_SCH=n: n units per round where n divides them (experiments).
-    let sch = env_numbers("RINGATTN_TILED_SCH").and_then(|v| v.first().copied()).filter(|&n| n > 0 && npf.is_multiple_of(n) && !opts.prefetch).unwrap_or(sch);
-    let wg = TiledOpts::invocations(cfg);
     vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -459,7 +456,6 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
         ("PF", (opts.prefetch as u32).to_string()),
         ("UNM", (opts.unm as u32).to_string()),
         ("KONE", (opts.kone as u32).to_string()),
-        ("KROWS", (wg.is_multiple_of(d as u32 / 4) as u32).to_string()),
         ("PSH", (opts.psh as u32).to_string()),
         ("NCH", (npf / sch).to_string()),
         ("SCH", sch.to_string()),
