@@ -23,6 +23,10 @@ const C: u32 = $Cu;           // vec4 columns per lane (D4 / R)
 const M: u32 = $Mu;           // query rows per row group
 const WG: u32 = BQ / M * R;
 const LANES: u32 = R;
+//#if RS
+const Q: u32 = $Qu;           // full scores per lane per tile after the reduce-scatter
+const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
+//#endif
 
 //#include flash_common
 // q, k, v as vec4 units: head_dim and every window offset are multiples of 4.
@@ -34,11 +38,70 @@ var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
 //#include lanes_common
 
+// Reduce-scatter round 1 (RS1: R >= 2^1): pairs (i, i + HALF1) over lanes lane ^ (R >> 1).
+//#define RS_ROUND_1
+//#if RS1
+{
+    let up = (lane & (R >> 1u)) != 0u;
+    //#unroll i $HALF1
+    s[{i}u] = select(s[{i}u], s[{i}u + $HALF1u], up) + subgroupShuffleXor(select(s[{i}u + $HALF1u], s[{i}u], up), R >> 1u);
+    //#end
+}
+//#endif
+//#enddef
+// Reduce-scatter round 2 (RS2: R >= 2^2): pairs (i, i + HALF2) over lanes lane ^ (R >> 2).
+//#define RS_ROUND_2
+//#if RS2
+{
+    let up = (lane & (R >> 2u)) != 0u;
+    //#unroll i $HALF2
+    s[{i}u] = select(s[{i}u], s[{i}u + $HALF2u], up) + subgroupShuffleXor(select(s[{i}u + $HALF2u], s[{i}u], up), R >> 2u);
+    //#end
+}
+//#endif
+//#enddef
+// Reduce-scatter round 3 (RS3: R >= 2^3): pairs (i, i + HALF3) over lanes lane ^ (R >> 3).
+//#define RS_ROUND_3
+//#if RS3
+{
+    let up = (lane & (R >> 3u)) != 0u;
+    //#unroll i $HALF3
+    s[{i}u] = select(s[{i}u], s[{i}u + $HALF3u], up) + subgroupShuffleXor(select(s[{i}u + $HALF3u], s[{i}u], up), R >> 3u);
+    //#end
+}
+//#endif
+//#enddef
+// Reduce-scatter round 4 (RS4: R >= 2^4): pairs (i, i + HALF4) over lanes lane ^ (R >> 4).
+//#define RS_ROUND_4
+//#if RS4
+{
+    let up = (lane & (R >> 4u)) != 0u;
+    //#unroll i $HALF4
+    s[{i}u] = select(s[{i}u], s[{i}u + $HALF4u], up) + subgroupShuffleXor(select(s[{i}u + $HALF4u], s[{i}u], up), R >> 4u);
+    //#end
+}
+//#endif
+//#enddef
+// Reduce-scatter round 5 (RS5: R >= 2^5): pairs (i, i + HALF5) over lanes lane ^ (R >> 5).
+//#define RS_ROUND_5
+//#if RS5
+{
+    let up = (lane & (R >> 5u)) != 0u;
+    //#unroll i $HALF5
+    s[{i}u] = select(s[{i}u], s[{i}u + $HALF5u], up) + subgroupShuffleXor(select(s[{i}u + $HALF5u], s[{i}u], up), R >> 5u);
+    //#end
+}
+//#endif
+//#enddef
 // Rescale threshold of the running max (log2 units).
 const RESCALE: f32 = 8.0;
 
 @compute @workgroup_size(WG)
+//#if RS
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgl: u32) {
+//#else
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+//#endif
     let h = wg.y;
     let b = wg.z;
     let kvh = h / (p.heads / p.kv_heads);
@@ -52,6 +115,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var mx: array<f32, M>;
     var l: array<f32, M>;
     var rk: array<u32, M>;
+    //#if RS
+    // RS: this lane's own scores are row mr's keys j0 .. j0 + Q - 1 of each tile; lo is
+    // its partial row sum (over those keys), gbase the group's first subgroup lane (the
+    // group's R invocations are R consecutive lanes of one subgroup, as the butterflies
+    // assume).
+    let mr = lane / LPR;
+    let j0 = (lane % LPR) * Q;
+    let rko = key_limit(min(row + mr, p.seq_q - 1u));
+    let gbase = sgl & ~(R - 1u);
+    var lo = 0.0;
+    //#endif
     //#unroll m $M
     {
         let srow = min(row + {m}u, p.seq_q - 1u);
@@ -64,6 +138,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if resume {
             mx[{m}] = prev * LOG2E;
             l[{m}] = 1.0;
+            //#if RS
+            // The row's partial sums add up to 1 (the previous O is normalized).
+            lo = select(lo, 1.0, mr == {m}u && lane % LPR == 0u);
+            //#endif
         }
         rk[{m}] = key_limit(srow);
         //#unroll c $C
@@ -108,6 +186,92 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // seq_q compute on a clamped row and throw the result away), so no lane of a
         // subgroup is inactive during a subgroup operation of its group.
         if lim > t || row >= p.seq_q {
+            //#if RS
+            // Reduce-scatter (RS): each lane sums its partial dot products' vec4
+            // components, then log2 R halving rounds over the group (the half a lane keeps
+            // is chosen by its lane bit; it sends the other) leave lane `lane` with the
+            // full scores Q lane .. Q lane + Q - 1 of the tile's M x BK (score n: row
+            // n / BK, key n % BK) in s[0 .. Q). The softmax's exponentials run once per
+            // score instead of on all R lanes; P.V takes each score from its lane by
+            // subgroupShuffle.
+            var s: array<f32, M * BK>;
+            var part: array<vec4<f32>, M>;
+            //#unroll j $BK
+            {
+                //#unroll m $M
+                part[{m}] = vec4<f32>(0.0);
+                //#end
+                //#unroll c $C
+                {
+                    let kx = ks[{j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    part[{m}] = fma(qr[{m}u * C + {c}u], kx, part[{m}]);
+                    //#end
+                }
+                //#end
+                //#unroll m $M
+                s[{m}u * BK + {j}u] = (part[{m}].x + part[{m}].y) + (part[{m}].z + part[{m}].w);
+                //#end
+            }
+            //#end
+            //#use RS_ROUND_1
+            //#use RS_ROUND_2
+            //#use RS_ROUND_3
+            //#use RS_ROUND_4
+            //#use RS_ROUND_5
+            // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
+            // row, then every row's to every lane of the group.
+            let tbo = tile_bits(row + mr, t, pi);
+            let rlo = min(rko, t1);
+            var mo = NEG_BIG;
+            //#unroll i $Q
+            {
+                s[{i}u] = select(NEG_BIG, s[{i}u], visible(t, j0 + {i}u, rlo, tbo));
+                mo = max(mo, s[{i}u]);
+            }
+            //#end
+            //#unroll i $LOG2LPR
+            mo = max(mo, subgroupShuffleXor(mo, LPR >> ({i}u + 1u)));
+            //#end
+            // Lazy rescale (as below, per row, the same decision on every lane of the group).
+            var mzo = 0.0;
+            //#unroll m $M
+            {
+                let mt = subgroupShuffle(mo, gbase + {m}u * LPR);
+                if mt > mx[{m}] + RESCALE {
+                    let alpha = exp2(mx[{m}] - mt);
+                    lo = select(lo, lo * alpha, mr == {m}u);
+                    //#unroll c $C
+                    acc[{m}u * C + {c}u] *= alpha;
+                    //#end
+                    mx[{m}] = mt;
+                }
+                mzo = select(mzo, select(mx[{m}], 0.0, mx[{m}] == NEG_BIG), mr == {m}u);
+            }
+            //#end
+            //#unroll i $Q
+            {
+                s[{i}u] = exp2(s[{i}u] - mzo);
+                lo += s[{i}u];
+            }
+            //#end
+            //#unroll j $BK
+            {
+                var pj: array<f32, M>;
+                //#unroll m $M
+                pj[{m}] = subgroupShuffle(s[{j}u % Q], gbase + {m}u * LPR + {j}u / Q);
+                //#end
+                //#unroll c $C
+                {
+                    let vx = vs[{j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
+                    //#end
+                }
+                //#end
+            }
+            //#end
+            //#else
             var s: array<f32, M * BK>;
             var tb: array<vec2<u32>, M>;
             var rlim: array<u32, M>;
@@ -174,11 +338,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
             }
             //#end
+            //#endif
         }
         workgroupBarrier();
     }
     }
 
+    //#if RS
+    // Row sums: the LPR lanes of each row hold partial sums; every lane needs every row's.
+    var lt = lo;
+    //#unroll i $LOG2LPR
+    lt += subgroupShuffleXor(lt, LPR >> ({i}u + 1u));
+    //#end
+    //#unroll m $M
+    l[{m}] = subgroupShuffle(lt, gbase + {m}u * LPR);
+    //#end
+    //#endif
     //#unroll m $M
     if row + {m}u < p.seq_q {
         let r = row + {m}u;

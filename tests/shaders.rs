@@ -132,18 +132,25 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         // prepare_subgroup_with in the tests).
                         let sg_bk = ringattn::kernels::flash::SUBGROUP_BK;
                         for (m, bk) in [(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
-                            out.push(vec![
-                                ("BK", bk.to_string()),
-                                ("BQ", ((128 / r).max(1) * m).to_string()),
-                                ("ENABLE", enable(&[dtype])),
-                                ("HEAD_DIM", d.to_string()),
-                                ("IN", dtype.wgsl().to_string()),
-                                ("OUT", dtype.wgsl().to_string()),
-                                ("C", (d as u32 / 4 / r).to_string()),
-                                ("LOG2LANES", r.trailing_zeros().to_string()),
-                                ("M", m.to_string()),
-                                ("R", r.to_string()),
-                            ]);
+                            // With and without the reduce-scatter (RS) where it applies.
+                            use ringattn::kernels::flash::{shuffle_rs, shuffle_rs_defines};
+                            let rs_modes = if shuffle_rs(r, m, bk, None) { vec![false, true] } else { vec![false] };
+                            for rs in rs_modes {
+                                let mut v = vec![
+                                    ("BK", bk.to_string()),
+                                    ("BQ", ((128 / r).max(1) * m).to_string()),
+                                    ("ENABLE", enable(&[dtype])),
+                                    ("HEAD_DIM", d.to_string()),
+                                    ("IN", dtype.wgsl().to_string()),
+                                    ("OUT", dtype.wgsl().to_string()),
+                                    ("C", (d as u32 / 4 / r).to_string()),
+                                    ("LOG2LANES", r.trailing_zeros().to_string()),
+                                    ("M", m.to_string()),
+                                    ("R", r.to_string()),
+                                ];
+                                v.extend(shuffle_rs_defines(r, m, bk, rs));
+                                out.push(v);
+                            }
                         }
                     }
                 }

@@ -515,6 +515,34 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
     Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
+/// Whether the shuffle kernel with `r` lanes per row group, `m` rows per group and
+/// `bk`-key tiles reduce-scatters its scores (RS in `flash_subgroup.wgsl`: each lane
+/// ends with `m * bk / r` full scores of one row, its softmax runs once per score, P·V
+/// takes P by shuffles): possible where a lane's share lies in one row (`r >= m`, so
+/// `m * bk / r <= bk`), given `RINGATTN_SUBGROUP_RS` (`value`: `0`/`off`/`false` never,
+/// `1`/`on`/`true` wherever possible).
+pub fn shuffle_rs(r: u32, m: u32, bk: u32, value: Option<&str>) -> bool {
+    let fits = r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r);
+    fits && switch(value).unwrap_or(true)
+}
+
+/// The template substitutions of the shuffle kernel's RS path (all of them, RS off
+/// or on: Q scores per lane, LPR lanes per row, and per reduce-scatter round k <= 5
+/// whether it runs (RSk, while r >= 2^k) and its pair distance HALFk = m bk / 2^k).
+pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static str, String)> {
+    const ROUNDS: [(&str, &str); 5] = [("RS1", "HALF1"), ("RS2", "HALF2"), ("RS3", "HALF3"), ("RS4", "HALF4"), ("RS5", "HALF5")];
+    let q = if rs { m * bk / r } else { 1 };
+    let lpr = if rs { bk / q } else { 1 };
+    let mut out =
+        vec![("RS", (rs as u32).to_string()), ("Q", q.to_string()), ("LPR", lpr.to_string()), ("LOG2LPR", lpr.trailing_zeros().to_string())];
+    for (k, (on, half)) in ROUNDS.into_iter().enumerate() {
+        let live = rs && r >> (k + 1) >= 1;
+        out.push((on, (live as u32).to_string()));
+        out.push((half, if live { (m * bk) >> (k + 1) } else { 0 }.to_string()));
+    }
+    out
+}
+
 /// Three comma-separated numbers from an environment variable.
 fn env_triple(name: &str) -> Option<(u32, u32, u32)> {
     match env_numbers(name)?[..] {
@@ -1069,6 +1097,8 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("R", cfg.r.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
+    let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
+    let defines = [defines, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
