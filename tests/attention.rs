@@ -678,12 +678,14 @@ fn register_kernel_matches_reference() {
 /// tiling, `m`) against the f64 reference, on every adapter with subgroups (on lavapipe
 /// this variant is not the default, so it is built explicitly here): lane counts r,
 /// rows per group m, keys per tile (the GPU defaults among them), causal or not, lengths
-/// that are not multiples of the rows per workgroup, GQA, f32 and f16.
+/// that are not multiples of the rows per workgroup, GQA, f32 and f16; where a shape
+/// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without.
 #[test]
 fn subgroup_rows_per_group_match_reference() {
-    use ringattn::kernels::flash::{prepare_subgroup_with, shuffle_config_for};
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs};
     let mut failures = Vec::new();
     let mut ran = 0;
+    let mut with_rs = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (r = head_dim / 16, m = 4, 8-key tiles; m = 2 on small
@@ -701,15 +703,23 @@ fn subgroup_rows_per_group_match_reference() {
                 (4, 2, 8, 64, 150, 70, true),
             ] {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-                let prep = prepare_subgroup_with(ctx, dtype, d, cfg).unwrap();
-                ran += 1;
-                if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                    failures.push(format!("r={r} m={m} bk={bk}: {e}"));
+                for rs in [false, true] {
+                    if rs && !shuffle_rs(r, m, bk, Some("1")) {
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, true).is_err());
+                        continue;
+                    }
+                    let prep = prepare_shuffle_with(ctx, dtype, d, cfg, rs).unwrap();
+                    ran += 1;
+                    with_rs += rs as usize;
+                    if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
+                        failures.push(format!("r={r} m={m} bk={bk} rs={rs}: {e}"));
+                    }
                 }
             }
         }
     }
-    eprintln!("{ran} shuffle-variant cases");
+    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS)");
+    assert!(ran == 0 || with_rs > 0, "no case ran with RS");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

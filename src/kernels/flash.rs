@@ -515,15 +515,29 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
     Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
+/// The shuffle kernel with an explicit tile configuration and the reduce-scatter (RS)
+/// on or off (tests: both paths on one adapter; an error where RS does not fit the
+/// shape, see [`shuffle_rs`]).
+pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool) -> Result<Prepared> {
+    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs(cfg.r, cfg.m, cfg.bk, Some("1"))) {
+        return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs} for {}", cfg.describe(Tier::Subgroup))));
+    }
+    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, rs)?;
+    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: false, dtype })
+}
+
 /// Whether the shuffle kernel with `r` lanes per row group, `m` rows per group and
 /// `bk`-key tiles reduce-scatters its scores (RS in `flash_subgroup.wgsl`: each lane
 /// ends with `m * bk / r` full scores of one row, its softmax runs once per score, P·V
 /// takes P by shuffles): possible where a lane's share lies in one row (`r >= m`, so
 /// `m * bk / r <= bk`), given `RINGATTN_SUBGROUP_RS` (`value`: `0`/`off`/`false` never,
-/// `1`/`on`/`true` wherever possible).
+/// `1`/`on`/`true` wherever possible); by default where the group has at least 8 lanes
+/// (three or more butterfly rounds to save: on an H100 at head_dim 128, r = 8, f32
+/// N=16384 51.5 ms against 55.1, f16 47.4 against 55.2; at head_dim 64, r = 4, f32 22.6
+/// against 22.3, f16 21.1 against 21.8; BENCHMARKS.md, fifteenth session).
 pub fn shuffle_rs(r: u32, m: u32, bk: u32, value: Option<&str>) -> bool {
     let fits = r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r);
-    fits && switch(value).unwrap_or(true)
+    fits && switch(value).unwrap_or(r >= 8)
 }
 
 /// The template substitutions of the shuffle kernel's RS path (all of them, RS off
@@ -1084,6 +1098,20 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         let layout = layout_for(ctx, sparse);
         return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
     }
+    let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
+    shuffle_pipeline(ctx, dtype, d, cfg, sparse, rs)
+}
+
+/// `flash_subgroup.wgsl` for `cfg` with the reduce-scatter (RS) on or off.
+fn shuffle_pipeline(
+    ctx: &GpuContext,
+    dtype: Dtype,
+    d: usize,
+    cfg: TileConfig,
+    sparse: bool,
+    rs: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let enable = enable_line(&[dtype]);
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -1097,7 +1125,6 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("R", cfg.r.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
-    let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
     let defines = [defines, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
@@ -1659,6 +1686,25 @@ mod tests {
         for off in ["0", "off", "false", " 0 "] {
             assert!(!small_grid_enabled(Some(off)), "{off:?}");
         }
+    }
+
+    #[test]
+    fn shuffle_rs_rule_and_rounds() {
+        // Default where a row group has 8+ lanes (head_dim 128's r = 8), not at r = 4;
+        // the switch both ways where the shape allows it, never where it does not.
+        assert!(shuffle_rs(8, 4, 8, None) && !shuffle_rs(4, 4, 8, None));
+        assert!(shuffle_rs(4, 4, 8, Some("1")) && !shuffle_rs(8, 4, 8, Some("off")));
+        assert!(!shuffle_rs(2, 4, 8, Some("1")) && !shuffle_rs(1, 1, 8, Some("on")));
+        let get = |d: &[(&str, String)], n: &str| d.iter().find(|(k, _)| *k == n).unwrap().1.clone();
+        // r = 8, 4 rows x 8 keys: three rounds (pairs 16, 8, 4 apart), 4 scores per
+        // lane, 2 lanes per row.
+        let d = shuffle_rs_defines(8, 4, 8, true);
+        let v: Vec<String> = ["Q", "LPR", "LOG2LPR", "RS1", "HALF1", "RS2", "HALF2", "RS3", "HALF3", "RS4", "HALF4"].iter().map(|n| get(&d, n)).collect();
+        assert_eq!(v, ["4", "2", "1", "1", "16", "1", "8", "1", "4", "0", "0"]);
+        // Off: every name still defined (the template replaces them all).
+        let off = shuffle_rs_defines(8, 4, 8, false);
+        assert_eq!(off.len(), d.len());
+        assert_eq!((get(&off, "RS"), get(&off, "RS1")), ("0".to_string(), "0".to_string()));
     }
 
     #[test]
