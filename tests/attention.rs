@@ -688,14 +688,15 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_rs = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
-            // The GPU defaults (r = head_dim / 16, m = 4, 8-key tiles; m = 2 on small
-            // grids) are the rows with bk = 8; 4- and 16-key tiles are what
+            // The GPU defaults (r = head_dim / 16, m = 4, 16-key tiles with RS, else 8;
+            // m = 2 on small grids) are among these; 4-key tiles are what
             // RINGATTN_SUBGROUP_CFG sweeps try.
             for (r, m, bk, d, nq, nk, causal) in [
                 (2, 2, 16, 64, 100, 77, true),
                 (4, 4, 16, 64, 300, 300, false),
                 (4, 4, 8, 64, 300, 77, true),
                 (8, 4, 8, 128, 45, 200, false),
+                (8, 4, 16, 128, 77, 150, true),
                 (1, 8, 16, 32, 70, 129, true),
                 (8, 2, 16, 128, 45, 200, false),
                 (4, 1, 16, 64, 33, 33, true),

@@ -476,9 +476,13 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     // Four query rows per row group (1.9x the one-row kernel at head_dim 64, 1.6x at 128
     // on an H200) and 8-key tiles (4.5-9 % faster than 16 on an H100: fewer score
-    // registers per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md).
+    // registers per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md);
+    // 16-key tiles where the scores are reduce-scattered (RS, r >= 4 rows): on an H100,
+    // f32 N=16384, 20.5 ms at head_dim 64 against 22.3-22.6 with 8 keys (RS or not) and
+    // 47.6-47.9 at 128 against 50.9-51.8 (55.2-55.6 without RS; device_rs15b.sh).
     let m = 4;
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(SUBGROUP_BK));
+    let rs = shuffle_rs(r, m, SUBGROUP_BK_RS, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(if rs { SUBGROUP_BK_RS } else { SUBGROUP_BK }));
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
     if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
@@ -490,6 +494,10 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
 pub const SUBGROUP_BK: u32 = 8;
+
+/// Keys per tile of the shuffle kernel where it reduce-scatters its scores (RS; at most,
+/// as [`SUBGROUP_BK`]).
+pub const SUBGROUP_BK_RS: u32 = 16;
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
 /// group and `bk`-key tiles (128 / r groups per workgroup), or `None` when that does
@@ -531,13 +539,13 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
 /// ends with `m * bk / r` full scores of one row, its softmax runs once per score, P·V
 /// takes P by shuffles): possible where a lane's share lies in one row (`r >= m`, so
 /// `m * bk / r <= bk`), given `RINGATTN_SUBGROUP_RS` (`value`: `0`/`off`/`false` never,
-/// `1`/`on`/`true` wherever possible); by default where the group has at least 8 lanes
-/// (three or more butterfly rounds to save: on an H100 at head_dim 128, r = 8, f32
-/// N=16384 51.5 ms against 55.1, f16 47.4 against 55.2; at head_dim 64, r = 4, f32 22.6
-/// against 22.3, f16 21.1 against 21.8; BENCHMARKS.md, fifteenth session).
+/// `1`/`on`/`true` wherever possible); by default wherever it fits (on an H100, f32
+/// N=16384, with the 16-key tiles [`shuffle_config`] takes with it: 20.5 ms against
+/// 22.3-22.6 at head_dim 64, 47.6-47.9 against 55.2-55.6 at 128; BENCHMARKS.md,
+/// fifteenth session).
 pub fn shuffle_rs(r: u32, m: u32, bk: u32, value: Option<&str>) -> bool {
     let fits = r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r);
-    fits && switch(value).unwrap_or(r >= 8)
+    fits && switch(value).unwrap_or(true)
 }
 
 /// The template substitutions of the shuffle kernel's RS path (all of them, RS off
@@ -1690,16 +1698,17 @@ mod tests {
 
     #[test]
     fn shuffle_rs_rule_and_rounds() {
-        // Default where a row group has 8+ lanes (head_dim 128's r = 8), not at r = 4;
-        // the switch both ways where the shape allows it, never where it does not.
-        assert!(shuffle_rs(8, 4, 8, None) && !shuffle_rs(4, 4, 8, None));
-        assert!(shuffle_rs(4, 4, 8, Some("1")) && !shuffle_rs(8, 4, 8, Some("off")));
+        // Default wherever it fits (r >= m); the switch both ways where the shape allows
+        // it, never where it does not.
+        assert!(shuffle_rs(8, 4, 16, None) && shuffle_rs(4, 4, 16, None) && shuffle_rs(4, 2, 8, None));
+        assert!(shuffle_rs(4, 4, 8, Some("1")) && !shuffle_rs(8, 4, 16, Some("off")));
         assert!(!shuffle_rs(2, 4, 8, Some("1")) && !shuffle_rs(1, 1, 8, Some("on")));
         let get = |d: &[(&str, String)], n: &str| d.iter().find(|(k, _)| *k == n).unwrap().1.clone();
         // r = 8, 4 rows x 8 keys: three rounds (pairs 16, 8, 4 apart), 4 scores per
         // lane, 2 lanes per row.
         let d = shuffle_rs_defines(8, 4, 8, true);
-        let v: Vec<String> = ["Q", "LPR", "LOG2LPR", "RS1", "HALF1", "RS2", "HALF2", "RS3", "HALF3", "RS4", "HALF4"].iter().map(|n| get(&d, n)).collect();
+        let v: Vec<String> =
+            ["Q", "LPR", "LOG2LPR", "RS1", "HALF1", "RS2", "HALF2", "RS3", "HALF3", "RS4", "HALF4"].iter().map(|n| get(&d, n)).collect();
         assert_eq!(v, ["4", "2", "1", "1", "16", "1", "8", "1", "4", "0", "0"]);
         // Off: every name still defined (the template replaces them all).
         let off = shuffle_rs_defines(8, 4, 8, false);
