@@ -540,9 +540,9 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
 /// takes P by shuffles): possible where a lane's share lies in one row (`r >= m`, so
 /// `m * bk / r <= bk`), given `RINGATTN_SUBGROUP_RS` (`value`: `0`/`off`/`false` never,
 /// `1`/`on`/`true` wherever possible); by default wherever it fits (on an H100, f32
-/// N=16384, with the 16-key tiles the shuffle kernel's default tiles take with it: 20.5 ms against
-/// 22.3-22.6 at head_dim 64, 47.6-47.9 against 55.2-55.6 at 128; BENCHMARKS.md,
-/// fifteenth session).
+/// N=16384, with the 16-key tiles the default shapes then take: 20.5 ms against 22.3-22.6
+/// at head_dim 64, 47.6-47.9 against 55.2-55.6 at 128; BENCHMARKS.md, fifteenth
+/// session).
 pub fn shuffle_rs(r: u32, m: u32, bk: u32, value: Option<&str>) -> bool {
     let fits = r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r);
     fits && switch(value).unwrap_or(true)
