@@ -727,6 +727,38 @@ fn subgroup_rows_per_group_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The shuffle kernel, with and without the reduce-scatter (RS), over a key range long
+/// enough that adapters which cap loop iterations (lavapipe) run it in chunks that
+/// resume each other's rows (accumulate mode: O, LSE and, with RS, the row sums split
+/// over the row's lanes carried across launches), with scores rising along the keys so
+/// the rescale runs; causal or not, against the f64 reference. Reports a skip where
+/// loops are not capped (one launch covers the keys there).
+#[test]
+fn shuffle_long_keys_resume_across_chunks() {
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for};
+    let mut ran = 0;
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        if ctx.capabilities().max_loop_iterations.is_none() {
+            eprintln!("{}: loops not capped, no chunked launches (skipped)", common::label(ctx));
+            continue;
+        }
+        for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
+            let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
+            for rs in [false, true] {
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, rs).unwrap();
+                for causal in [false, true] {
+                    ran += 1;
+                    let s = shape(1, 40, 70_000, 2, 1, d);
+                    if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F32, s, causal, 30.0) {
+                        panic!("r={r} m={m} bk={bk} rs={rs}: {e}");
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} chunked shuffle-kernel cases");
+}
+
 /// The subgroup tier's kernel search (`tuning::search_subgroup`: the shuffle kernel
 /// against the register-tiled one on a (2, 8192, 8, 64) problem) on every GPU adapter
 /// with the tier: both kernels time, the pick is one of them and the tiled kernel only
