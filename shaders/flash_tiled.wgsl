@@ -1,9 +1,10 @@
 // Flash attention, subgroup tier, register-tiled variant (needs SUBGROUP with a
 // subgroup size >= TX; f16 storage needs SHADER_F16). Computes in f32. Runs where the
 // per-adapter search finds it faster than the shuffle kernel (tuning::search_subgroup)
-// or on request (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it runs head_dim 64 f32 at
-// N=16384 9 % faster than the shuffle kernel (20.5 against 22.5 ms) and the search picks
-// it there; it loses at head_dim 128 and ties at 32 (BENCHMARKS.md).
+// or on request (RINGATTN_SUBGROUP_VARIANT=tiled): on an H100 it ran head_dim 64 f32 at
+// N=16384 9 % faster than the shuffle kernel (20.5 against 22.5 ms) and the search picked
+// it there, until the shuffle kernel's reduce-scatter (RS) took that to 20.3; it loses
+// at head_dim 128 and ties at 32 (BENCHMARKS.md).
 //
 // The two products are blocked like a SIMT matrix multiply. The workgroup owns BQ
 // query rows and walks the keys in tiles of BK. Lanes form row groups of TX = BK / NK

@@ -228,8 +228,9 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter, for launches
 /// of problem shape `grid` when known: [`subgroup_config`], except that the
 /// register-tiled kernel replaces the shuffle kernel where the per-adapter search found
-/// it faster (`tuning`, cache tier `subgroup`; on an H100 at head_dim 64 f32: 20.7
-/// against 21.8-22.1 ms at N=16384, BENCHMARKS.md), unless the tiled kernel's grid would
+/// it faster (`tuning`, cache tier `subgroup`; on an H100 at head_dim 64 f32 it did, 20.4
+/// against 21.8-22.4 ms at N=16384, until the shuffle kernel's reduce-scatter took that
+/// to 20.3 against the tiled kernel's 20.5; BENCHMARKS.md), unless the tiled kernel's grid would
 /// be small (the search compared the kernels on a full grid; the shuffle kernel has
 /// small-grid tiles). Not searched when `RINGATTN_SUBGROUP_VARIANT` or
 /// `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
