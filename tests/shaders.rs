@@ -191,27 +191,29 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         // tiled_config_for picks for every subgroup size, workgroup-memory limit and
         // query-tile cap (mask blocks of 16 and 32 tokens), dense and block-sparse.
         "flash_tiled" => {
-            use ringattn::kernels::flash::{tiled_defines_with, tiled_shapes_for, TiledOpts};
+            use ringattn::kernels::flash::{tiled_defines_with, tiled_shapes_with, TiledOpts};
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
                     for sg in SUBGROUP_SIZES {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
                             for (max_bq, sparse) in [(u32::MAX, false), (u32::MAX, true), (32, true), (16, true)] {
-                                // Every shape that fits (the first is the default; the
-                                // others RINGATTN_TILED_CFG may force).
-                                for cfg in tiled_shapes_for(d, sg, wg_bytes, 1024, max_bq) {
-                                    // The default code shape, loops not unrolled with
-                                    // and without prefetch (RINGATTN_TILED_OPTS), UNM
-                                    // and KONE off, and PSH toggled.
-                                    let base = TiledOpts::for_tiles(d, &cfg);
-                                    let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
-                                    let plain = TiledOpts { unm: false, kone: false, ..base };
-                                    let psh = TiledOpts { psh: !base.psh, ..base };
-                                    for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain, psh] {
-                                        if opts.fits(d as u32, &cfg) {
-                                            let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
-                                            if !out.contains(&defines) {
-                                                out.push(defines);
+                                // Every shape that fits, P·V by shuffles (PSH) or through
+                                // P^T (RINGATTN_TILED_PSH; the first shape of the default
+                                // is the default; the others RINGATTN_TILED_CFG may force).
+                                for cfg_psh in [false, true] {
+                                    for cfg in tiled_shapes_with(d, sg, wg_bytes, 1024, max_bq, cfg_psh) {
+                                        // The default code shape, loops not unrolled with
+                                        // and without prefetch (RINGATTN_TILED_OPTS), UNM
+                                        // and KONE off.
+                                        let base = TiledOpts { psh: cfg_psh, ..TiledOpts::for_tiles(d, &cfg) };
+                                        let rolled = TiledOpts { du: 1, ju: 4, prefetch: false, ..base };
+                                        let plain = TiledOpts { unm: false, kone: false, ..base };
+                                        for opts in [base, rolled, TiledOpts { prefetch: true, ..rolled }, plain] {
+                                            if opts.fits(d as u32, &cfg) {
+                                                let defines = tiled_defines_with(d, dtype, &cfg, sparse, opts);
+                                                if !out.contains(&defines) {
+                                                    out.push(defines);
+                                                }
                                             }
                                         }
                                     }

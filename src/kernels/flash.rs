@@ -294,7 +294,8 @@ const TILED_SHAPES: &[(u32, u32, u32, u32)] = &[
 /// in the result; `m` rows each) fit in a subgroup and divide the head dimension's vec4
 /// columns, with at least 32 invocations over which the K/V tiles' vec4 units divide
 /// evenly, and whose Q^T, K, V and P^T fit in workgroup memory (P^T in the K area when
-/// that is what makes them fit).
+/// that is what makes them fit; no P^T where P·V takes P by shuffles, see
+/// [`tiled_psh`]).
 pub fn tiled_config_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> Option<TileConfig> {
     tiled_shapes_for(head_dim, sg_min, max_wg_bytes, max_invocations, max_bq).next()
 }
@@ -320,8 +321,24 @@ pub fn tiled_kq(cfg: &TileConfig) -> u32 {
     cfg.bk / 4 / cfg.r
 }
 
-/// Every shape of `TILED_SHAPES` that fits (see [`tiled_config_for`]), in order.
+/// Every shape of `TILED_SHAPES` that fits (see [`tiled_config_for`]), in order, for
+/// the P·V path [`tiled_psh`] gives at this head_dim (`RINGATTN_TILED_PSH` included).
 pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_invocations: u32, max_bq: u32) -> impl Iterator<Item = TileConfig> {
+    let psh = tiled_psh(head_dim, std::env::var("RINGATTN_TILED_PSH").ok().as_deref());
+    tiled_shapes_with(head_dim, sg_min, max_wg_bytes, max_invocations, max_bq, psh)
+}
+
+/// [`tiled_shapes_for`] with P·V's path given: with `psh` (P by subgroup shuffles)
+/// there is no P^T to find room for. Shapes sized this way must be rendered with the
+/// same `psh` ([`TiledOpts::psh`]), else P^T may not fit.
+pub fn tiled_shapes_with(
+    head_dim: usize,
+    sg_min: u32,
+    max_wg_bytes: u32,
+    max_invocations: u32,
+    max_bq: u32,
+    psh: bool,
+) -> impl Iterator<Item = TileConfig> {
     let d = head_dim as u32;
     let d4 = d / 4;
     let ok = d.is_multiple_of(4) && d <= 128;
@@ -332,6 +349,7 @@ pub fn tiled_shapes_for(head_dim: usize, sg_min: u32, max_wg_bytes: u32, max_inv
             return None;
         }
         let (kt, pt) = tiled_areas(d, bq, bk);
+        let pt = if psh { 0 } else { pt };
         let base = d * bq / 4 + bk * d4;
         let palias = if 16 * (base + kt + pt) <= max_wg_bytes {
             false
@@ -1722,14 +1740,19 @@ mod tests {
         assert!(tiled_psh(64, None) && tiled_psh(32, None) && !tiled_psh(128, None));
         assert!(tiled_psh(128, Some("on")) && !tiled_psh(64, Some("0")) && tiled_psh(64, Some("junk")));
         // (64,64,4,2) at head_dim 32 in 32 KiB needs P^T (64 x 64) in the K area (32 x 64)
-        // unless PSH hands P over by shuffles: the K area then holds K alone.
-        let cfg = tiled_shapes_for(32, 32, 32768, 1024, u32::MAX).find(|c| (c.bq, c.bk, c.m) == (64, 64, 4)).unwrap();
-        assert_eq!(cfg.variant, SgVariant::Tiled { palias: true });
+        // unless PSH hands P over by shuffles: then there is no P^T, the shape needs no
+        // aliasing and the K area holds K alone.
+        let shape = |psh: bool| tiled_shapes_with(32, 32, 32768, 1024, u32::MAX, psh).find(|c| (c.bq, c.bk, c.m) == (64, 64, 4)).unwrap();
         let kreg = |psh: bool| {
+            let cfg = shape(psh);
             let opts = TiledOpts { psh, ..TiledOpts::for_tiles(32, &cfg) };
             tiled_defines_with(32, Dtype::F32, &cfg, false, opts).into_iter().find(|(n, _)| *n == "KREG").unwrap().1
         };
+        assert_eq!((shape(false).variant, shape(true).variant), (SgVariant::Tiled { palias: true }, SgVariant::Tiled { palias: false }));
         assert_eq!((kreg(false).as_str(), kreg(true).as_str()), ("1024", "512"));
+        // In 16 KiB (WebGPU's default) at head_dim 32, 64-row tiles fit only without P^T.
+        let first = |psh: bool| tiled_shapes_with(32, 32, 16384, 256, u32::MAX, psh).next().map(|c| (c.bq, c.bk, c.m));
+        assert_eq!((first(false), first(true)), (Some((32, 32, 4)), Some((64, 32, 4))));
     }
 
     #[test]
