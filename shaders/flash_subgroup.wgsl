@@ -38,60 +38,16 @@ var<workgroup> vs: array<vec4<f32>, BK * D4>;
 
 //#include lanes_common
 
-// Reduce-scatter round 1 (RS1: R >= 2^1): pairs (i, i + HALF1) over lanes lane ^ (R >> 1).
-//#define RS_ROUND_1
-//#if RS1
+// Reduce-scatter round K (used where R >= 2^K, RSK): pairs (i, i + H) of the scores, H =
+// M BK / 2^K, over lanes lane ^ (R >> K); the lane keeps the half its bit picks and adds
+// its partner's values for it.
+//#define RS_ROUND
 {
-    let up = (lane & (R >> 1u)) != 0u;
-    //#unroll i $HALF1
-    s[{i}u] = select(s[{i}u], s[{i}u + $HALF1u], up) + subgroupShuffleXor(select(s[{i}u + $HALF1u], s[{i}u], up), R >> 1u);
+    let up = (lane & (R >> {K}u)) != 0u;
+    //#unroll i {H}
+    s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
 }
-//#endif
-//#enddef
-// Reduce-scatter round 2 (RS2: R >= 2^2): pairs (i, i + HALF2) over lanes lane ^ (R >> 2).
-//#define RS_ROUND_2
-//#if RS2
-{
-    let up = (lane & (R >> 2u)) != 0u;
-    //#unroll i $HALF2
-    s[{i}u] = select(s[{i}u], s[{i}u + $HALF2u], up) + subgroupShuffleXor(select(s[{i}u + $HALF2u], s[{i}u], up), R >> 2u);
-    //#end
-}
-//#endif
-//#enddef
-// Reduce-scatter round 3 (RS3: R >= 2^3): pairs (i, i + HALF3) over lanes lane ^ (R >> 3).
-//#define RS_ROUND_3
-//#if RS3
-{
-    let up = (lane & (R >> 3u)) != 0u;
-    //#unroll i $HALF3
-    s[{i}u] = select(s[{i}u], s[{i}u + $HALF3u], up) + subgroupShuffleXor(select(s[{i}u + $HALF3u], s[{i}u], up), R >> 3u);
-    //#end
-}
-//#endif
-//#enddef
-// Reduce-scatter round 4 (RS4: R >= 2^4): pairs (i, i + HALF4) over lanes lane ^ (R >> 4).
-//#define RS_ROUND_4
-//#if RS4
-{
-    let up = (lane & (R >> 4u)) != 0u;
-    //#unroll i $HALF4
-    s[{i}u] = select(s[{i}u], s[{i}u + $HALF4u], up) + subgroupShuffleXor(select(s[{i}u + $HALF4u], s[{i}u], up), R >> 4u);
-    //#end
-}
-//#endif
-//#enddef
-// Reduce-scatter round 5 (RS5: R >= 2^5): pairs (i, i + HALF5) over lanes lane ^ (R >> 5).
-//#define RS_ROUND_5
-//#if RS5
-{
-    let up = (lane & (R >> 5u)) != 0u;
-    //#unroll i $HALF5
-    s[{i}u] = select(s[{i}u], s[{i}u + $HALF5u], up) + subgroupShuffleXor(select(s[{i}u + $HALF5u], s[{i}u], up), R >> 5u);
-    //#end
-}
-//#endif
 //#enddef
 // Rescale threshold of the running max (log2 units).
 const RESCALE: f32 = 8.0;
@@ -214,11 +170,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
             }
             //#end
-            //#use RS_ROUND_1
-            //#use RS_ROUND_2
-            //#use RS_ROUND_3
-            //#use RS_ROUND_4
-            //#use RS_ROUND_5
+            //#if RS1
+            //#use RS_ROUND K=1 H=$HALF1
+            //#endif
+            //#if RS2
+            //#use RS_ROUND K=2 H=$HALF2
+            //#endif
+            //#if RS3
+            //#use RS_ROUND K=3 H=$HALF3
+            //#endif
+            //#if RS4
+            //#use RS_ROUND K=4 H=$HALF4
+            //#endif
+            //#if RS5
+            //#use RS_ROUND K=5 H=$HALF5
+            //#endif
             // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
             // row, then every row's to every lane of the group.
             let tbo = tile_bits(row + mr, t, pi);

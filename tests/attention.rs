@@ -682,7 +682,7 @@ fn register_kernel_matches_reference() {
 /// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without.
 #[test]
 fn subgroup_rows_per_group_match_reference() {
-    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs};
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs_fits};
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut with_rs = 0;
@@ -708,7 +708,7 @@ fn subgroup_rows_per_group_match_reference() {
             ] {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 for rs in [false, true] {
-                    if rs && !shuffle_rs(r, m, bk, Some("1")) {
+                    if rs && !shuffle_rs_fits(r, m, bk) {
                         assert!(prepare_shuffle_with(ctx, dtype, d, cfg, true).is_err());
                         continue;
                     }

@@ -30,18 +30,6 @@ fn portable_tiles(head_dim: usize) -> (u32, u32) {
     (64, bk)
 }
 
-/// The shuffle kernel's most keys per tile for `r` lanes per row group and 4 rows per
-/// group (mirrors `kernels::flash::shuffle_config`: 16 where the scores are
-/// reduce-scattered, else 8).
-fn default_shuffle_bk(r: u32) -> u32 {
-    use ringattn::kernels::flash::{shuffle_rs, SUBGROUP_BK, SUBGROUP_BK_RS};
-    if shuffle_rs(r, 4, SUBGROUP_BK_RS, None) {
-        SUBGROUP_BK_RS
-    } else {
-        SUBGROUP_BK
-    }
-}
-
 /// `enable f16;` when any dtype is f16 (mirrors `kernels::enable_line`).
 fn enable(dtypes: &[Dtype]) -> String {
     ringattn::kernels::enable_line(dtypes)
@@ -145,8 +133,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         let sg_bk = ringattn::kernels::flash::SUBGROUP_BK;
                         for (m, bk) in [(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
                             // With and without the reduce-scatter (RS) where it applies.
-                            use ringattn::kernels::flash::{shuffle_rs, shuffle_rs_defines};
-                            let rs_modes = if shuffle_rs(r, m, bk, None) { vec![false, true] } else { vec![false] };
+                            use ringattn::kernels::flash::{shuffle_rs_defines, shuffle_rs_fits};
+                            let rs_modes = if shuffle_rs_fits(r, m, bk) { vec![false, true] } else { vec![false] };
                             for rs in rs_modes {
                                 let mut v = vec![
                                     ("BK", bk.to_string()),
@@ -652,7 +640,7 @@ fn library_tiles_are_covered() {
                 cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
                     && cfg.m == 4
                     && cfg.bq == (128 / cfg.r).max(1) * 4
-                    && cfg.bk == portable_tiles(d).1.min(default_shuffle_bk(cfg.r))
+                    && cfg.bk == portable_tiles(d).1.min(ringattn::kernels::flash::shuffle_bk_max(cfg.r, 4, None))
             };
             assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
         }

@@ -500,8 +500,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // f32 N=16384, 20.5 ms at head_dim 64 against 22.3-22.6 with 8 keys (RS or not) and
     // 47.6-47.9 at 128 against 50.9-51.8 (55.2-55.6 without RS; device_rs15b.sh).
     let m = 4;
-    let rs = shuffle_rs(r, m, SUBGROUP_BK_RS, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(if rs { SUBGROUP_BK_RS } else { SUBGROUP_BK }));
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(shuffle_bk_max(r, m, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref())));
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
     if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
@@ -517,6 +516,17 @@ pub const SUBGROUP_BK: u32 = 8;
 /// Keys per tile of the shuffle kernel where it reduce-scatters its scores (RS; at most,
 /// as [`SUBGROUP_BK`]).
 pub const SUBGROUP_BK_RS: u32 = 16;
+
+/// The shuffle kernel's most keys per tile for `r` lanes and `m` rows per row group:
+/// [`SUBGROUP_BK_RS`] where its 16-key tiles reduce-scatter their scores (RS, given
+/// `RINGATTN_SUBGROUP_RS` as `value`, see [`shuffle_rs`]), else [`SUBGROUP_BK`].
+pub fn shuffle_bk_max(r: u32, m: u32, value: Option<&str>) -> u32 {
+    if shuffle_rs(r, m, SUBGROUP_BK_RS, value) {
+        SUBGROUP_BK_RS
+    } else {
+        SUBGROUP_BK
+    }
+}
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
 /// group and `bk`-key tiles (128 / r groups per workgroup), or `None` when that does
@@ -546,7 +556,7 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// on or off (tests: both paths on one adapter; an error where RS does not fit the
 /// shape, see [`shuffle_rs`]).
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool) -> Result<Prepared> {
-    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs(cfg.r, cfg.m, cfg.bk, Some("1"))) {
+    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs} for {}", cfg.describe(Tier::Subgroup))));
     }
     let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, rs)?;
@@ -563,8 +573,14 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
 /// at head_dim 64, 47.6-47.9 against 55.2-55.6 at 128; BENCHMARKS.md, fifteenth
 /// session).
 pub fn shuffle_rs(r: u32, m: u32, bk: u32, value: Option<&str>) -> bool {
-    let fits = r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r);
-    fits && switch(value).unwrap_or(true)
+    shuffle_rs_fits(r, m, bk) && switch(value).unwrap_or(true)
+}
+
+/// Whether the reduce-scatter (RS) can run with `r` lanes, `m` rows per row group and
+/// `bk`-key tiles: at least two lanes, at most five rounds, and each lane's
+/// `m * bk / r` scores whole and inside one row (`r >= m`).
+pub fn shuffle_rs_fits(r: u32, m: u32, bk: u32) -> bool {
+    r >= 2 && r >= m && r <= 32 && (m * bk).is_multiple_of(r)
 }
 
 /// The template substitutions of the shuffle kernel's RS path (all of them, RS off
@@ -1722,6 +1738,9 @@ mod tests {
         assert!(shuffle_rs(8, 4, 16, None) && shuffle_rs(4, 4, 16, None) && shuffle_rs(4, 2, 8, None));
         assert!(shuffle_rs(4, 4, 8, Some("1")) && !shuffle_rs(8, 4, 16, Some("off")));
         assert!(!shuffle_rs(2, 4, 8, Some("1")) && !shuffle_rs(1, 1, 8, Some("on")));
+        assert!(shuffle_rs_fits(4, 4, 8) && !shuffle_rs_fits(2, 4, 8) && !shuffle_rs_fits(64, 4, 16));
+        // 16-key tiles where RS runs, 8 otherwise (head_dim 32's r = 2, or RS off).
+        assert_eq!((shuffle_bk_max(4, 4, None), shuffle_bk_max(2, 4, None), shuffle_bk_max(8, 4, Some("0"))), (16, 8, 8));
         let get = |d: &[(&str, String)], n: &str| d.iter().find(|(k, _)| *k == n).unwrap().1.clone();
         // r = 8, 4 rows x 8 keys: three rounds (pairs 16, 8, 4 apart), 4 scores per
         // lane, 2 lanes per row.

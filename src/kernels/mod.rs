@@ -180,7 +180,9 @@ fn conditionals(src: &str, defines: &[(&'static str, String)]) -> String {
 
 /// Named blocks: lines between `//#define NAME` and `//#enddef` are removed from where
 /// they stand and pasted wherever a line `//#use NAME` appears (a shader that needs the
-/// same code in two places, e.g. a loop body and its epilogue, keeps one copy).
+/// same code in two places, e.g. a loop body and its epilogue, keeps one copy). A use
+/// may pass parameters, `//#use NAME K=1 H=16`: `{K}` and `{H}` in the pasted lines
+/// become `1` and `16` (uppercase names, apart from the unroll variables).
 fn substitute_blocks(src: &str) -> String {
     let mut blocks: Vec<(String, Vec<&str>)> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
@@ -206,10 +208,12 @@ fn substitute_blocks(src: &str) -> String {
         let mut pasted = false;
         let mut next = Vec::with_capacity(lines.len());
         for line in &lines {
-            let body = line.trim_start().strip_prefix("//#use ").and_then(|name| blocks.iter().find(|(n, _)| n == name.trim()));
+            let mut words = line.trim_start().strip_prefix("//#use ").map(str::split_whitespace).into_iter().flatten();
+            let body = words.next().and_then(|name| blocks.iter().find(|(n, _)| n == name));
             match body {
                 Some((_, body)) => {
-                    next.extend(body.iter().map(|l| l.to_string()));
+                    let params: Vec<(String, &str)> = words.filter_map(|w| w.split_once('=')).map(|(k, v)| (format!("{{{k}}}"), v)).collect();
+                    next.extend(body.iter().map(|l| params.iter().fold(l.to_string(), |l, (k, v)| l.replace(k.as_str(), v))));
                     pasted = true;
                 }
                 None => next.push(line.clone()),
@@ -389,6 +393,13 @@ mod tests {
         // A block that uses itself stops after a bounded number of pastes.
         let out = substitute_blocks("//#define SELF\ny\n//#use SELF\n//#enddef\n//#use SELF\n");
         assert!(out.lines().filter(|l| *l == "y").count() <= 9, "{out}");
+    }
+
+    #[test]
+    fn named_blocks_take_parameters() {
+        // Each use pastes its own values; unroll variables ({i}) are left alone.
+        let src = "//#define ROUND\ns[{i}] += x >> {K}u; // {H}\n//#enddef\n//#use ROUND K=1 H=16\n//#use ROUND K=2 H=8\n//#use ROUND\n";
+        assert_eq!(substitute_blocks(src), "s[{i}] += x >> 1u; // 16\ns[{i}] += x >> 2u; // 8\ns[{i}] += x >> {K}u; // {H}\n");
     }
 
     #[test]
