@@ -33,8 +33,15 @@ const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
 alias Qkv = vec4<In>;
 //#include flash_io
 
-var<workgroup> ks: array<vec4<f32>, BK * D4>;
-var<workgroup> vs: array<vec4<f32>, BK * D4>;
+const NSUB: u32 = $NSUBu;     // BK-key tiles per staged K/V tile
+const KS: u32 = NSUB * BK;    // keys per staged K/V tile
+const SCH: u32 = $SCHu;       // vec4 units of K and of V per invocation and staging round
+
+var<workgroup> ks: array<vec4<f32>, KS * D4>;
+var<workgroup> vs: array<vec4<f32>, KS * D4>;
+//#if PAD
+var<workgroup> pad: array<vec4<f32>, $PADu>;
+//#endif
 
 //#include lanes_common
 
@@ -121,27 +128,45 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
     //#use SPANS
-    for (var t = t0; t < t1; t += BK) {
-        for (var i = lid; i < BK * D4; i += WG) {
-            let key = t + i / D4;
-            var kx = vec4<f32>(0.0);
-            var vx = vec4<f32>(0.0);
-            if key < p.k_end {
-                let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
-                let ke = p.k_off + e;
-                let ve = p.v_off + e;
-                kx = vec4<f32>(k[ke / 4u]);
-                vx = vec4<f32>(v[ve / 4u]);
+    for (var t = t0; t < t1; t += KS) {
+        // Stage KS = NSUB BK keys of K and V (rounds of SCH vec4 units per invocation:
+        // all loads of a round before its stores).
+        for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
+            var kx: array<vec4<f32>, SCH>;
+            var vx: array<vec4<f32>, SCH>;
+            //#unroll u $SCH
+            {
+                let i = i0 + {u}u * WG;
+                let key = t + i / D4;
+                kx[{u}] = vec4<f32>(0.0);
+                vx[{u}] = vec4<f32>(0.0);
+                if i < KS * D4 && key < p.k_end {
+                    let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
+                    kx[{u}] = vec4<f32>(k[(p.k_off + e) / 4u]);
+                    vx[{u}] = vec4<f32>(v[(p.v_off + e) / 4u]);
+                }
             }
-            ks[i] = kx;
-            vs[i] = vx;
+            //#end
+            //#unroll u $SCH
+            if i0 + {u}u * WG < KS * D4 {
+                ks[i0 + {u}u * WG] = kx[{u}];
+                vs[i0 + {u}u * WG] = vx[{u}];
+            }
+            //#end
         }
         workgroupBarrier();
 
+        // The staged keys in NSUB tiles of BK (those before t1): tile ts = t + BK u at
+        // ks/vs offset kb. The trip count is not a constant, so the driver keeps one copy
+        // of the (large, unrolled) body (on an H100 a constant NSUB = 4 ran 1.6x slower).
+        let nsub = min(NSUB, (t1 - t + BK - 1u) / BK);
+        for (var u = 0u; u < nsub; u++) {
+        let ts = t + u * BK;
+        let kb = u * BK * D4;
         // Every lane of a row group takes part in the shuffles together (rows past
         // seq_q compute on a clamped row and throw the result away), so no lane of a
         // subgroup is inactive during a subgroup operation of its group.
-        if lim > t || row >= p.seq_q {
+        if lim > ts || row >= p.seq_q {
             //#if RS
             // Reduce-scatter (RS): each lane sums its partial dot products' vec4
             // components, then log2 R halving rounds over the group (the half a lane keeps
@@ -159,7 +184,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
                 //#unroll c $C
                 {
-                    let kx = ks[{j}u * D4 + lane + {c}u * R];
+                    let kx = ks[kb + {j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
                     part[{m}] = fma(qr[{m}u * C + {c}u], kx, part[{m}]);
                     //#end
@@ -187,12 +212,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#endif
             // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
             // row, then every row's to every lane of the group.
-            let tbo = tile_bits(row + mr, t, pi);
+            let tbo = tile_bits(row + mr, ts, pi);
             let rlo = min(rko, t1);
             var mo = NEG_BIG;
             //#unroll i $Q
             {
-                s[{i}u] = select(NEG_BIG, s[{i}u], visible(t, j0 + {i}u, rlo, tbo));
+                s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u, rlo, tbo));
                 mo = max(mo, s[{i}u]);
             }
             //#end
@@ -229,7 +254,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
                 //#unroll c $C
                 {
-                    let vx = vs[{j}u * D4 + lane + {c}u * R];
+                    let vx = vs[kb + {j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
                     acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
                     //#end
@@ -242,7 +267,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var tb: array<vec2<u32>, M>;
             var rlim: array<u32, M>;
             //#unroll m $M
-            tb[{m}] = tile_bits(row + {m}u, t, pi);
+            tb[{m}] = tile_bits(row + {m}u, ts, pi);
             rlim[{m}] = min(rk[{m}], t1);
             //#end
             var part: array<vec4<f32>, M>;
@@ -253,14 +278,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
                 //#unroll c $C
                 {
-                    let kx = ks[{j}u * D4 + lane + {c}u * R];
+                    let kx = ks[kb + {j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
                     part[{m}] = fma(qr[{m}u * C + {c}u], kx, part[{m}]);
                     //#end
                 }
                 //#end
                 //#unroll m $M
-                s[{m}u * BK + {j}u] = select(NEG_BIG, lanes_sum(part[{m}].x + part[{m}].y + part[{m}].z + part[{m}].w), visible(t, {j}u, rlim[{m}], tb[{m}]));
+                s[{m}u * BK + {j}u] = select(NEG_BIG, lanes_sum(part[{m}].x + part[{m}].y + part[{m}].z + part[{m}].w), visible(ts, {j}u, rlim[{m}], tb[{m}]));
                 //#end
             }
             //#end
@@ -296,7 +321,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
                 //#unroll c $C
                 {
-                    let vx = vs[{j}u * D4 + lane + {c}u * R];
+                    let vx = vs[kb + {j}u * D4 + lane + {c}u * R];
                     //#unroll m $M
                     acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
                     //#end
@@ -306,10 +331,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#endif
         }
+        }
         workgroupBarrier();
     }
     }
 
+    //#if PAD
+    if p.seq_q == 0xffffffffu {
+        pad[lid % $PADu] = acc[0];
+        acc[0] = pad[(lid + 1u) % $PADu];
+    }
+    //#endif
     //#if RS
     // Row sums: the LPR lanes of each row hold partial sums; every lane needs every row's.
     var lt = lo;

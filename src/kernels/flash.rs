@@ -600,6 +600,18 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
     out
 }
 
+/// The shuffle kernel's K/V staging: tiles of `cfg.bk` keys per staged tile (NSUB) and
+/// vec4 units per invocation and staging round (SCH). Experiment switches
+/// `RINGATTN_SUBGROUP_NSUB` and `RINGATTN_SUBGROUP_SCH` (ignored where the staged tile
+/// would not fit the adapter's workgroup memory).
+fn shuffle_staging(ctx: &GpuContext, d: usize, cfg: TileConfig) -> (u32, u32) {
+    let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok()).filter(|&n| (1..=16).contains(&n));
+    let nsub = env("RINGATTN_SUBGROUP_NSUB").filter(|&n| 2 * 16 * n * cfg.bk * (d as u32 / 4) <= lim).unwrap_or(1);
+    let sch = env("RINGATTN_SUBGROUP_SCH").unwrap_or(1);
+    (nsub, sch)
+}
+
 /// Three comma-separated numbers from an environment variable.
 fn env_triple(name: &str) -> Option<(u32, u32, u32)> {
     match env_numbers(name)?[..] {
@@ -1168,7 +1180,10 @@ fn shuffle_pipeline(
         ("R", cfg.r.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
-    let defines = [defines, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
+    let (nsub, sch) = shuffle_staging(ctx, d, cfg);
+    let pad = std::env::var("RINGATTN_SUBGROUP_PAD").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string()), ("PAD", (pad * 64).to_string())];
+    let defines = [defines, staging, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
