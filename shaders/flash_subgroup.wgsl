@@ -4,8 +4,12 @@
 // head dimension: lane r owns the vec4 columns r, r+R, r+2R, ... of q and of the O
 // accumulator. A score is a per-lane partial dot product summed across the R lanes
 // with subgroupShuffleXor (a butterfly: every lane ends with the full sum), so the
-// row max and sum of the online softmax need no workgroup memory. K and V tiles of BK
-// keys are staged in workgroup memory (f32) and shared by the BQ rows of the workgroup.
+// row max and sum of the online softmax need no workgroup memory. K and V are staged
+// in workgroup memory (f32) and shared by the BQ rows of the workgroup, KS = NSUB BK
+// keys per barrier, every invocation's loads of a staging round (SCH vec4 units of K
+// and of V) issued before its stores; the rows walk the staged keys in NSUB tiles of
+// BK. (On an H100 the batched loads took head_dim 128 from 49 to 40 ms at N=16384 f32;
+// staged tiles over 16 KiB ran 1.6-1.7x slower, so the host keeps KS D 8 <= 16 KiB.)
 //
 // Each row group of R lanes owns M consecutive query rows (register tiling): every
 // vec4 of K or V read from workgroup memory is used for M rows, which divides the
@@ -13,7 +17,8 @@
 //
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
-// (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK.
+// (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
+// names below.
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -39,9 +44,6 @@ const SCH: u32 = $SCHu;       // vec4 units of K and of V per invocation and sta
 
 var<workgroup> ks: array<vec4<f32>, KS * D4>;
 var<workgroup> vs: array<vec4<f32>, KS * D4>;
-//#if PAD
-var<workgroup> pad: array<vec4<f32>, $PADu>;
-//#endif
 
 //#include lanes_common
 
@@ -336,12 +338,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     }
 
-    //#if PAD
-    if p.seq_q == 0xffffffffu {
-        pad[lid % $PADu] = acc[0];
-        acc[0] = pad[(lid + 1u) % $PADu];
-    }
-    //#endif
     //#if RS
     // Row sums: the LPR lanes of each row hold partial sums; every lane needs every row's.
     var lt = lo;

@@ -688,35 +688,46 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_rs = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
-            // The GPU defaults (r = head_dim / 16, m = 4, 16-key tiles with RS, else 8;
-            // m = 2 on small grids) are among these; 4-key tiles are what
-            // RINGATTN_SUBGROUP_CFG sweeps try.
-            for (r, m, bk, d, nq, nk, causal) in [
-                (2, 2, 16, 64, 100, 77, true),
-                (4, 4, 16, 64, 300, 300, false),
-                (4, 4, 8, 64, 300, 77, true),
-                (8, 4, 8, 128, 45, 200, false),
-                (8, 4, 16, 128, 77, 150, true),
-                (8, 8, 16, 64, 140, 90, false),
-                (16, 8, 16, 128, 70, 100, true),
-                (8, 4, 16, 64, 50, 120, false),
-                (1, 8, 16, 32, 70, 129, true),
-                (8, 2, 16, 128, 45, 200, false),
-                (4, 1, 16, 64, 33, 33, true),
-                (4, 4, 4, 64, 61, 130, false),
-                (4, 2, 8, 64, 150, 70, true),
+            // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
+            // head_dim / 16, m = 4, 16-key tiles with RS, else 8; m = 2 on small grids)
+            // are among these; 4-key tiles are what RINGATTN_SUBGROUP_CFG sweeps try. The
+            // last field forces the tiles per staged K/V tile (None: the default, 16 KiB
+            // staged, which gives 2 to 8 tiles per staged tile for most of these shapes).
+            for (r, m, bk, d, nq, nk, causal, nsub) in [
+                (2, 2, 16, 64, 100, 77, true, None),
+                (2, 2, 32, 64, 130, 211, false, None),
+                (2, 2, 32, 64, 90, 100, true, Some(1)),
+                (2, 2, 16, 32, 70, 203, true, None),
+                (4, 4, 16, 64, 300, 300, false, None),
+                (4, 4, 16, 64, 70, 150, true, Some(1)),
+                (4, 4, 8, 64, 300, 77, true, None),
+                (8, 4, 8, 128, 45, 200, false, None),
+                (8, 4, 16, 128, 77, 150, true, None),
+                (8, 4, 16, 128, 40, 99, false, Some(2)),
+                (8, 8, 16, 64, 140, 90, false, None),
+                (16, 8, 16, 128, 70, 100, true, None),
+                (8, 4, 16, 64, 50, 120, false, None),
+                (1, 8, 16, 32, 70, 129, true, None),
+                (8, 2, 16, 128, 45, 200, false, None),
+                (4, 1, 16, 64, 33, 33, true, None),
+                (4, 4, 4, 64, 61, 130, false, None),
+                (4, 2, 8, 64, 150, 70, true, None),
             ] {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 for rs in [false, true] {
                     if rs && !shuffle_rs_fits(r, m, bk) {
-                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, true).is_err());
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, true, nsub).is_err());
                         continue;
                     }
-                    let prep = prepare_shuffle_with(ctx, dtype, d, cfg, rs).unwrap();
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, rs, nsub) else {
+                        // Only a forced staged tile may not fit this adapter.
+                        assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
+                        continue;
+                    };
                     ran += 1;
                     with_rs += rs as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                        failures.push(format!("r={r} m={m} bk={bk} rs={rs}: {e}"));
+                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} nsub={nsub:?}: {e}"));
                     }
                 }
             }
@@ -745,7 +756,7 @@ fn shuffle_long_keys_resume_across_chunks() {
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
             for rs in [false, true] {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, rs).unwrap();
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, rs, None).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);

@@ -124,14 +124,20 @@ fn base_specializations(name: &str) -> Vec<Defines> {
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
                     let mut lanes: Vec<u32> = SUBGROUP_SIZES.iter().map(|&sg| subgroup_lanes(sg, d)).collect();
+                    lanes.extend(ringattn::kernels::flash::SHUFFLE_MEASURED.iter().filter(|x| x.0 == d).map(|x| x.1));
+                    lanes.sort_unstable();
                     lanes.dedup();
                     for r in lanes {
                         // shuffle_config's defaults (4 rows per group, tiles of at most
                         // SUBGROUP_BK keys, or SUBGROUP_BK_RS = 16 with RS), 16-key tiles
                         // (the tests), and the one-row kernel with the portable tiles
                         // (RINGATTN_SUBGROUP_CFG; prepare_subgroup_with in the tests).
+                        // Also the measured defaults (SHUFFLE_MEASURED) at their head_dims.
+                        use ringattn::kernels::flash::{shuffle_stage_tiles, SHUFFLE_MEASURED};
                         let sg_bk = ringattn::kernels::flash::SUBGROUP_BK;
-                        for (m, bk) in [(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)] {
+                        let mut shapes = vec![(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)];
+                        shapes.extend(SHUFFLE_MEASURED.iter().filter(|x| x.0 == d && x.1 == r).map(|x| (x.2, x.3)));
+                        for (m, bk) in shapes {
                             // With and without the reduce-scatter (RS) where it applies.
                             use ringattn::kernels::flash::{shuffle_rs_defines, shuffle_rs_fits};
                             let rs_modes = if shuffle_rs_fits(r, m, bk) { vec![false, true] } else { vec![false] };
@@ -148,6 +154,11 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     ("M", m.to_string()),
                                     ("R", r.to_string()),
                                 ];
+                                // K/V staged 16 KiB per barrier (shuffle_staging), in
+                                // rounds of at most 4 vec4 units per invocation.
+                                let nsub = shuffle_stage_tiles(d, bk, 16384);
+                                let sch = (nsub * bk * d as u32 / 4).div_ceil(128).clamp(1, 4);
+                                v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 out.push(v);
                             }

@@ -482,17 +482,31 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
     ]
 }
 
-/// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations.
+/// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations. At the
+/// head_dims of [`SHUFFLE_MEASURED`], the shape measured fastest there (where it fits
+/// the adapter and reduce-scatters its scores); elsewhere the general rule below.
 pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
+    let lim = &caps.limits;
+    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let wg_bytes = lim.max_compute_workgroup_storage_size.min(SHUFFLE_STAGE_BYTES);
+    let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
+    // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
+    // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
+    if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
+        return cfg;
+    }
+    let measured = SHUFFLE_MEASURED.iter().find(|(d, ..)| *d == head_dim);
+    if let Some(&(_, r, m, bk)) = measured.filter(|&&(_, r, m, bk)| shuffle_rs(r, m, bk, rs_env.as_deref()) && 8 * bk * head_dim as u32 <= wg_bytes) {
+        if let Some(cfg) = shuffle_config_for(ctx, head_dim, r, m, bk) {
+            return cfg;
+        }
+    }
     let mut r = 1;
     while r * 2 <= caps.subgroup_min_size.max(1) && d4.is_multiple_of(r * 2) && d4 / (r * 2) >= 4 {
         r *= 2;
     }
-    let lim = &caps.limits;
-    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     // Four query rows per row group (1.9x the one-row kernel at head_dim 64, 1.6x at 128
     // on an H200) and 8-key tiles (4.5-9 % faster than 16 on an H100: fewer score
     // registers per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md);
@@ -500,14 +514,19 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     // f32 N=16384, 20.5 ms at head_dim 64 against 22.3-22.6 with 8 keys (RS or not) and
     // 47.6-47.9 at 128 against 50.9-51.8 (55.2-55.6 without RS; device_rs15b.sh).
     let m = 4;
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(shuffle_bk_max(r, m, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref())));
-    // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
-    // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
-    if let Some(cfg) = env_triple("RINGATTN_SUBGROUP_CFG").and_then(|(er, em, ebk)| shuffle_config_for(ctx, head_dim, er, em, ebk)) {
-        return cfg;
-    }
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(shuffle_bk_max(r, m, rs_env.as_deref())));
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
+
+/// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
+/// group m, keys per tile bk), each the fastest of a sweep on an H100 (f32, N=16384,
+/// B=1, H=8, K/V staged 16 KiB per barrier with batched loads; BENCHMARKS.md, sixteenth
+/// session, scripts/device_nsub16.sh): 32: (2,2,16) 8.59 ms against 9.11 for the
+/// general rule's (2,4,8); 64: (2,2,32) 17.2 against 18.2 for (4,4,16); 128: (8,4,16)
+/// 40.3 (the general rule's shape; (4,2,16) 46.1, (16,4,16) 43.8). Fewer lanes per row
+/// (more vec4 columns per lane) pay off up to head_dim 64; the per-adapter search still
+/// weighs the shuffle kernel against the tiled one.
+pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 2, 2, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
@@ -552,14 +571,18 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
     Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
-/// The shuffle kernel with an explicit tile configuration and the reduce-scatter (RS)
-/// on or off (tests: both paths on one adapter; an error where RS does not fit the
-/// shape, see [`shuffle_rs`]).
-pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool) -> Result<Prepared> {
-    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) {
-        return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs} for {}", cfg.describe(Tier::Subgroup))));
+/// The shuffle kernel with an explicit tile configuration, the reduce-scatter (RS) on
+/// or off and, where given, `nsub` tiles per staged K/V tile (tests: each path on one
+/// adapter; an error where RS does not fit the shape, see [`shuffle_rs`], or the staged
+/// tile does not fit the adapter's workgroup memory).
+pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool, nsub: Option<u32>) -> Result<Prepared> {
+    let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
+    let staged_fits = nsub.is_none_or(|n| (1..=16).contains(&n) && 8 * n * cfg.bk * head_dim as u32 <= lim);
+    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) || !staged_fits {
+        let staged = nsub.map(|n| format!(", {n} tiles per staged tile")).unwrap_or_default();
+        return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs}{staged} for {}", cfg.describe(Tier::Subgroup))));
     }
-    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, rs)?;
+    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, rs, nsub)?;
     Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
@@ -600,15 +623,35 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
     out
 }
 
-/// The shuffle kernel's K/V staging: tiles of `cfg.bk` keys per staged tile (NSUB) and
-/// vec4 units per invocation and staging round (SCH). Experiment switches
-/// `RINGATTN_SUBGROUP_NSUB` and `RINGATTN_SUBGROUP_SCH` (ignored where the staged tile
-/// would not fit the adapter's workgroup memory).
-fn shuffle_staging(ctx: &GpuContext, d: usize, cfg: TileConfig) -> (u32, u32) {
+/// Most bytes of K and V (f32) the shuffle kernel stages in workgroup memory per
+/// barrier. On an H100 (f32, N=16384) staged tiles of 32 KiB ran 1.6-1.7x slower than
+/// 16 KiB ones at head_dims 64 and 128 (BENCHMARKS.md, sixteenth session).
+pub const SHUFFLE_STAGE_BYTES: u32 = 16384;
+
+/// The shuffle kernel's `bk`-key tiles per staged K/V tile (NSUB in
+/// `flash_subgroup.wgsl`): a power of two, as many as fit [`SHUFFLE_STAGE_BYTES`] and
+/// the adapter's workgroup-memory `limit`, at least one.
+pub fn shuffle_stage_tiles(head_dim: usize, bk: u32, limit: u32) -> u32 {
+    pow2_floor((SHUFFLE_STAGE_BYTES.min(limit) / (8 * head_dim as u32 * bk).max(1)).max(1))
+}
+
+/// The shuffle kernel's K/V staging for `cfg`: tiles per staged tile (NSUB: `nsub`,
+/// else `RINGATTN_SUBGROUP_NSUB`, else [`shuffle_stage_tiles`]; a value whose staged
+/// tile would not fit the adapter's workgroup memory is ignored) and vec4 units of K
+/// and of V per invocation and staging round (SCH: `RINGATTN_SUBGROUP_SCH`, else every
+/// unit of the staged tile in one round, at most 4). On an H100 (f32, N=16384), one
+/// round instead of one unit at a time took head_dim 128 from 49 to 40 ms and 64 from
+/// 21.4 to 19.7 (18.3 with two tiles per staged tile).
+fn shuffle_staging(ctx: &GpuContext, d: usize, cfg: TileConfig, nsub: Option<u32>) -> (u32, u32) {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok()).filter(|&n| (1..=16).contains(&n));
-    let nsub = env("RINGATTN_SUBGROUP_NSUB").filter(|&n| 2 * 16 * n * cfg.bk * (d as u32 / 4) <= lim).unwrap_or(1);
-    let sch = env("RINGATTN_SUBGROUP_SCH").unwrap_or(1);
+    let nsub = nsub
+        .or_else(|| env("RINGATTN_SUBGROUP_NSUB"))
+        .filter(|&n| (1..=16).contains(&n) && 8 * n * cfg.bk * d as u32 <= lim)
+        .unwrap_or_else(|| shuffle_stage_tiles(d, cfg.bk, lim));
+    let wg = (cfg.bq / cfg.m.max(1) * cfg.r).max(1);
+    let units = (nsub * cfg.bk * d as u32 / 4).div_ceil(wg);
+    let sch = env("RINGATTN_SUBGROUP_SCH").unwrap_or_else(|| units.clamp(1, 4));
     (nsub, sch)
 }
 
@@ -1154,7 +1197,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
     }
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, sparse, rs)
+    shuffle_pipeline(ctx, dtype, d, cfg, sparse, rs, None)
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with the reduce-scatter (RS) on or off.
@@ -1165,6 +1208,7 @@ fn shuffle_pipeline(
     cfg: TileConfig,
     sparse: bool,
     rs: bool,
+    nsub: Option<u32>,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let enable = enable_line(&[dtype]);
     let defines = vec![
@@ -1180,9 +1224,8 @@ fn shuffle_pipeline(
         ("R", cfg.r.to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
-    let (nsub, sch) = shuffle_staging(ctx, d, cfg);
-    let pad = std::env::var("RINGATTN_SUBGROUP_PAD").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-    let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string()), ("PAD", (pad * 64).to_string())];
+    let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
+    let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     let defines = [defines, staging, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
@@ -1767,6 +1810,26 @@ mod tests {
         let off = shuffle_rs_defines(8, 4, 8, false);
         assert_eq!(off.len(), d.len());
         assert_eq!((get(&off, "RS"), get(&off, "RS1")), ("0".to_string(), "0".to_string()));
+    }
+
+    #[test]
+    fn shuffle_staging_rule_and_measured_shapes() {
+        // 16 KiB of f32 K and V per barrier: 64 keys at head_dim 32, 32 at 64, 16 at 128.
+        assert_eq!(shuffle_stage_tiles(32, 16, 49152), 4);
+        assert_eq!(shuffle_stage_tiles(64, 32, 49152), 1);
+        assert_eq!(shuffle_stage_tiles(64, 16, 49152), 2);
+        assert_eq!(shuffle_stage_tiles(128, 16, 49152), 1);
+        assert_eq!(shuffle_stage_tiles(64, 4, 49152), 8);
+        // A smaller adapter limit caps it; a tile that alone exceeds 16 KiB stays one.
+        assert_eq!(shuffle_stage_tiles(32, 16, 8192), 2);
+        assert_eq!(shuffle_stage_tiles(256, 16, 49152), 1);
+        // Non-power-of-two quotients round down: 16384 / (8 * 96 * 8) = 2.67.
+        assert_eq!(shuffle_stage_tiles(96, 8, 49152), 2);
+        // The measured shapes reduce-scatter (that is what was measured) and fit 16 KiB.
+        for &(d, r, m, bk) in SHUFFLE_MEASURED {
+            assert!(shuffle_rs(r, m, bk, None) && 8 * bk * d as u32 <= SHUFFLE_STAGE_BYTES, "{d}");
+            assert!((d as u32 / 4).is_multiple_of(r));
+        }
     }
 
     #[test]
