@@ -5,11 +5,11 @@
 source scripts/device_run.sh
 results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --reps 5 --max-seconds 2 --seqs 16384 --causal off"
-# runs: D cfg nsub sch [variant, default shuffle] [kpad: unused vec4s after each of the K and V areas]
+# runs: D cfg nsub sch [variant, default shuffle] [pad KiB: unused workgroup memory]
 RUNS=${RUNS:-"64 4,4,16 1 1|64 4,4,16 2 1|64 4,4,16 4 1|64 4,4,16 2 2|64 4,4,16 4 2|64 4,4,16 4 4|64 2,2,16 4 2|64 4,4,32 2 2|128 8,4,16 1 1|128 8,4,16 2 2|128 8,4,16 3 2|128 8,4,16 2 4"}
 for round in 1 2; do
-  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run; n=d$1-${2//,/_}-n$3-s$4${5:+-$5}${6:+-kpad$6}
-    RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=${5:-shuffle} RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_NSUB=$3 RINGATTN_SUBGROUP_SCH=$4 RINGATTN_SUBGROUP_KPAD=${6:-0} $B --head-dims $1 > $R/$n-$round.md 2>&1
+  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run; n=d$1-${2//,/_}-n$3-s$4${5:+-$5}${6:+-pad$6}
+    RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=${5:-shuffle} RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_NSUB=$3 RINGATTN_SUBGROUP_SCH=$4 RINGATTN_SUBGROUP_PAD=${6:-0} $B --head-dims $1 > $R/$n-$round.md 2>&1
   done; IFS=' '
 done
 [ -n "$SDPA" ] && timeout 200 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims $SDPA --causal off --reps 5 > $R/sdpa.txt 2>&1

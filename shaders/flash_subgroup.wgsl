@@ -42,8 +42,8 @@ const NSUB: u32 = $NSUBu;     // BK-key tiles per staged K/V tile
 const KS: u32 = NSUB * BK;    // keys per staged K/V tile
 const SCH: u32 = $SCHu;       // vec4 units of K and of V per invocation and staging round
 
-var<workgroup> ks: array<vec4<f32>, KS * D4 + $KPADu>;
-var<workgroup> vs: array<vec4<f32>, KS * D4 + $KPADu>;
+var<workgroup> ks: array<vec4<f32>, KS * D4>;
+var<workgroup> vs: array<vec4<f32>, KS * D4>;
 
 //#include lanes_common
 

@@ -1225,9 +1225,7 @@ fn shuffle_pipeline(
         ("SPARSE", sparse_flag(sparse)),
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
-    // Diagnostic: RINGATTN_SUBGROUP_KPAD unused vec4s after each of the K and V areas.
-    let kpad = std::env::var("RINGATTN_SUBGROUP_KPAD").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-    let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string()), ("KPAD", kpad.to_string())];
+    let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     let defines = [defines, staging, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
