@@ -1,15 +1,17 @@
 #!/bin/bash
 # Sixteenth session: the shuffle kernel staging NSUB tiles of K/V per barrier, in rounds of
 # SCH vec4 units (RINGATTN_SUBGROUP_NSUB / _SCH), f32 N=16384, head_dims 64 and 128, two
-# rounds, shapes as given (RINGATTN_SUBGROUP_CFG), registers and stack per build.
+# rounds, shapes as given (RINGATTN_SUBGROUP_CFG), registers and stack per build. The
+# padding column (RINGATTN_SUBGROUP_KPAD; before it KSX, K/V areas a multiple of the
+# staged tile) needs the diagnostic builds of commits 87fdb23 (KPAD) and 1c23a76^ (KSX).
 source scripts/device_run.sh
 results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --reps 5 --max-seconds 2 --seqs 16384 --causal off"
-# runs: D cfg nsub sch [variant, default shuffle] [pad KiB: unused workgroup memory]
+# runs: D cfg nsub sch [variant, default shuffle] [kpad: unused vec4s after each of the K and V areas]
 RUNS=${RUNS:-"64 4,4,16 1 1|64 4,4,16 2 1|64 4,4,16 4 1|64 4,4,16 2 2|64 4,4,16 4 2|64 4,4,16 4 4|64 2,2,16 4 2|64 4,4,32 2 2|128 8,4,16 1 1|128 8,4,16 2 2|128 8,4,16 3 2|128 8,4,16 2 4"}
 for round in 1 2; do
-  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run; n=d$1-${2//,/_}-n$3-s$4${5:+-$5}${6:+-pad$6}
-    RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=${5:-shuffle} RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_NSUB=$3 RINGATTN_SUBGROUP_SCH=$4 RINGATTN_SUBGROUP_PAD=${6:-0} $B --head-dims $1 > $R/$n-$round.md 2>&1
+  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run; n=d$1-${2//,/_}-n$3-s$4${5:+-$5}${6:+-kpad$6}
+    RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=${5:-shuffle} RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_NSUB=$3 RINGATTN_SUBGROUP_SCH=$4 RINGATTN_SUBGROUP_KPAD=${6:-0} $B --head-dims $1 > $R/$n-$round.md 2>&1
   done; IFS=' '
 done
 [ -n "$SDPA" ] && timeout 200 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims $SDPA --causal off --reps 5 > $R/sdpa.txt 2>&1
