@@ -3,7 +3,8 @@
 # SCH vec4 units (RINGATTN_SUBGROUP_NSUB / _SCH), f32 N=16384, head_dims 64 and 128, two
 # rounds, shapes as given (RINGATTN_SUBGROUP_CFG), registers and stack per build. The
 # padding column (RINGATTN_SUBGROUP_KPAD; before it KSX, K/V areas a multiple of the
-# staged tile) needs the diagnostic builds of commits 87fdb23 (KPAD) and 1c23a76^ (KSX).
+# staged tile) needs the diagnostic build of commit 87fdb23 (KPAD; KSX ran on 40ddf37
+# with the K/V arrays sized KS * D4 * KSX, a change not committed).
 source scripts/device_run.sh
 results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --dtypes f32 --reps 5 --max-seconds 2 --seqs 16384 --causal off"
