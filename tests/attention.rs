@@ -710,6 +710,7 @@ fn subgroup_rows_per_group_match_reference() {
                 (1, 8, 16, 32, 70, 129, true, None),
                 (8, 2, 16, 128, 45, 200, false, None),
                 (4, 1, 16, 64, 33, 33, true, None),
+                (2, 1, 16, 64, 65, 140, true, None),
                 (4, 4, 4, 64, 61, 130, false, None),
                 (4, 2, 8, 64, 150, 70, true, None),
             ] {

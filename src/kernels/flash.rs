@@ -820,19 +820,26 @@ pub fn small_grid_matrix_config(dtype: Dtype, normal: TileConfig, shape: &Shape,
 
 /// The subgroup tier's shuffle-kernel tiles for a launch of `shape`, given the tiles
 /// `normal` chosen for the adapter and head_dim: a grid of fewer than
-/// [`SMALL_GRID_WORKGROUPS`] workgroups takes fewer rows per row group (m halved,
-/// down to 2) until it reaches that many. Measured on an H100 (BENCHMARKS.md, "Small
-/// grids, subgroup tier"; N=1024, H=8, head_dim 64, 64 workgroups at m = 4): m = 2 took
-/// 0.174 ms against 0.273 at m = 4 and 0.209 at m = 1; at N=4096 (256 workgroups) m = 4
-/// stays fastest (1.52 ms against 1.96 at m = 2). Other variants are returned as given.
+/// [`SMALL_GRID_WORKGROUPS`] workgroups takes fewer rows per row group (m halved, down
+/// to 2, or to 1 with two lanes per row; tiles over 16 keys halve with it) until it
+/// reaches that many. Measured on an H100 (BENCHMARKS.md, "Small grids, subgroup tier";
+/// N=1024, H=8, head_dim 64): with four lanes per row (64 workgroups at m = 4) m = 2
+/// took 0.174 ms against 0.273 at m = 4 and 0.209 at m = 1, and at N=4096 (256
+/// workgroups) m = 4 stayed fastest (1.52 ms against 1.96 at m = 2); with two lanes per
+/// row (sixteenth session, f32) (2,1,16) took 0.125 ms against 0.286 for (2,2,32) and
+/// 0.171 for (2,1,32). Other variants are returned as given.
 pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConfig {
     if normal.variant != SgVariant::Shuffle {
         return normal;
     }
+    let floor = if normal.r <= 2 { 1 } else { 2 };
     let mut cfg = normal;
-    while cfg.m > 2 && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+    while cfg.m > floor && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
         cfg.bq /= 2;
         cfg.m /= 2;
+        if cfg.bk > 16 {
+            cfg.bk /= 2;
+        }
     }
     cfg
 }
@@ -1774,6 +1781,12 @@ mod tests {
         assert_eq!(small_grid_subgroup_config(normal, &shape(4096, 8)), normal);
         // Tiny grids stop at m = 2.
         assert_eq!(small_grid_subgroup_config(normal, &shape(100, 1)).m, 2);
+        // Two lanes per row (head_dim 64's (2,2,32), 128 rows): down to one row per
+        // group, the 32-key tiles halved with it.
+        let two = TileConfig { bq: 128, bk: 32, r: 2, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
+        let c = small_grid_subgroup_config(two, &shape(1024, 8));
+        assert_eq!((c.m, c.bq, c.r, c.bk), (1, 64, 2, 16));
+        assert_eq!(small_grid_subgroup_config(two, &shape(4096, 8)), two);
         // Other variants are left alone.
         let b = TileConfig { variant: SgVariant::Broadcast, ..normal };
         assert_eq!(small_grid_subgroup_config(b, &shape(100, 1)), b);
