@@ -199,8 +199,10 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
 
-/// Default tiles for the subgroup tier: R lanes per row with at least 4 vec4 columns
-/// each (fewer shuffles per multiply-add), 128 invocations, K/V tiles in 16 KiB.
+/// Default tiles for the subgroup tier: on GPUs the shuffle kernel with the shapes
+/// measured fastest where known ([`SHUFFLE_MEASURED`]), else R lanes per row with at
+/// least 4 vec4 columns each (fewer shuffles per multiply-add); 128 invocations, K/V
+/// staged 16 KiB per barrier ([`SHUFFLE_STAGE_BYTES`]).
 pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
