@@ -8,8 +8,9 @@
 // in workgroup memory (f32) and shared by the BQ rows of the workgroup, KS = NSUB BK
 // keys per barrier, every invocation's loads of a staging round (SCH vec4 units of K
 // and of V) issued before its stores; the rows walk the staged keys in NSUB tiles of
-// BK. (On an H100 the batched loads took head_dim 128 from 49 to 40 ms at N=16384 f32;
-// staged tiles over 16 KiB ran 1.6-1.7x slower, so the host keeps KS D 8 <= 16 KiB.)
+// BK. (On an H100 the batched loads took head_dim 128 from 49 to 40 ms at N=16384 f32.
+// The host stages KS D 8 <= 16 KiB: 24 KiB gained nothing, and workgroup memory over
+// ~24 KiB cost whole workgroups per SM there, 1.5-1.75x.)
 //
 // Each row group of R lanes owns M consecutive query rows (register tiling): every
 // vec4 of K or V read from workgroup memory is used for M rows, which divides the
@@ -159,8 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
 
         // The staged keys in NSUB tiles of BK (those before t1): tile ts = t + BK u at
-        // ks/vs offset kb. The trip count is not a constant, so the driver keeps one copy
-        // of the (large, unrolled) body (on an H100 a constant NSUB = 4 ran 1.6x slower).
+        // ks/vs offset kb.
         let nsub = min(NSUB, (t1 - t + BK - 1u) / BK);
         for (var u = 0u; u < nsub; u++) {
         let ts = t + u * BK;

@@ -626,8 +626,9 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 }
 
 /// Most bytes of K and V (f32) the shuffle kernel stages in workgroup memory per
-/// barrier. On an H100 (f32, N=16384) staged tiles of 32 KiB ran 1.6-1.7x slower than
-/// 16 KiB ones at head_dims 64 and 128 (BENCHMARKS.md, sixteenth session).
+/// barrier. On an H100 (f32, N=16384) staging 24 KiB ran level with 16 and 32 KiB
+/// 1.6-1.75x slower at head_dims 64 and 128: workgroup memory over ~24 KiB cost whole
+/// workgroups per SM there (BENCHMARKS.md, sixteenth session).
 pub const SHUFFLE_STAGE_BYTES: u32 = 16384;
 
 /// The shuffle kernel's `bk`-key tiles per staged K/V tile (NSUB in
