@@ -133,7 +133,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         // (the tests), and the one-row kernel with the portable tiles
                         // (RINGATTN_SUBGROUP_CFG; prepare_subgroup_with in the tests).
                         // Also the measured defaults (SHUFFLE_MEASURED) at their head_dims.
-                        use ringattn::kernels::flash::{shuffle_stage_tiles, SHUFFLE_MEASURED};
+                        use ringattn::kernels::flash::{shuffle_stage_round, shuffle_stage_tiles, SHUFFLE_MEASURED};
                         let sg_bk = ringattn::kernels::flash::SUBGROUP_BK;
                         let mut shapes = vec![(4, portable_tiles(d).1.min(sg_bk)), (4, portable_tiles(d).1.min(16)), (1, portable_tiles(d).1)];
                         shapes.extend(SHUFFLE_MEASURED.iter().filter(|x| x.0 == d && x.1 == r).map(|x| (x.2, x.3)));
@@ -154,10 +154,10 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                     ("M", m.to_string()),
                                     ("R", r.to_string()),
                                 ];
-                                // K/V staged 16 KiB per barrier (shuffle_staging), in
-                                // rounds of at most 4 vec4 units per invocation.
+                                // K/V staged 16 KiB per barrier in one round of at
+                                // most 4 vec4 units per invocation (shuffle_staging).
                                 let nsub = shuffle_stage_tiles(d, bk, 16384);
-                                let sch = (nsub * bk * d as u32 / 4).div_ceil(128).clamp(1, 4);
+                                let sch = shuffle_stage_round(d, bk, nsub, 128);
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 out.push(v);

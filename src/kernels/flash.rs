@@ -492,7 +492,6 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let d4 = head_dim as u32 / 4;
     let lim = &caps.limits;
     let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
-    let wg_bytes = lim.max_compute_workgroup_storage_size.min(SHUFFLE_STAGE_BYTES);
     let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
@@ -500,7 +499,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
         return cfg;
     }
     let measured = SHUFFLE_MEASURED.iter().find(|(d, ..)| *d == head_dim);
-    if let Some(&(_, r, m, bk)) = measured.filter(|&&(_, r, m, bk)| shuffle_rs(r, m, bk, rs_env.as_deref()) && 8 * bk * head_dim as u32 <= wg_bytes) {
+    if let Some(&(_, r, m, bk)) = measured.filter(|&&(_, r, m, bk)| shuffle_rs(r, m, bk, rs_env.as_deref())) {
         if let Some(cfg) = shuffle_config_for(ctx, head_dim, r, m, bk) {
             return cfg;
         }
@@ -509,6 +508,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     while r * 2 <= caps.subgroup_min_size.max(1) && d4.is_multiple_of(r * 2) && d4 / (r * 2) >= 4 {
         r *= 2;
     }
+    let wg_bytes = lim.max_compute_workgroup_storage_size.min(SHUFFLE_STAGE_BYTES);
     // Four query rows per row group (1.9x the one-row kernel at head_dim 64, 1.6x at 128
     // on an H200) and 8-key tiles (4.5-9 % faster than 16 on an H100: fewer score
     // registers per lane), from sweeps with scripts/device_subgroup.sh (BENCHMARKS.md);
@@ -563,7 +563,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
         && m.is_power_of_two()
         && m <= 8
         && matches!(bk, 4 | 8 | 16 | 32)
-        && 2 * 4 * bk * head_dim as u32 <= lim.max_compute_workgroup_storage_size;
+        && shuffle_staged_fits(head_dim, bk, 1, lim.max_compute_workgroup_storage_size);
     fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m })
 }
 
@@ -579,7 +579,7 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// tile does not fit the adapter's workgroup memory).
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool, nsub: Option<u32>) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
-    let staged_fits = nsub.is_none_or(|n| (1..=16).contains(&n) && 8 * n * cfg.bk * head_dim as u32 <= lim);
+    let staged_fits = nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
     if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) || !staged_fits {
         let staged = nsub.map(|n| format!(", {n} tiles per staged tile")).unwrap_or_default();
         return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs}{staged} for {}", cfg.describe(Tier::Subgroup))));
@@ -638,6 +638,19 @@ pub fn shuffle_stage_tiles(head_dim: usize, bk: u32, limit: u32) -> u32 {
     pow2_floor((SHUFFLE_STAGE_BYTES.min(limit) / (8 * head_dim as u32 * bk).max(1)).max(1))
 }
 
+/// Whether `nsub` tiles of `bk` keys of f32 K and V (one staged tile of the shuffle
+/// kernel) fit the adapter's workgroup-memory `limit` (at most 16 tiles).
+pub fn shuffle_staged_fits(head_dim: usize, bk: u32, nsub: u32, limit: u32) -> bool {
+    (1..=16).contains(&nsub) && 8 * nsub * bk * head_dim as u32 <= limit
+}
+
+/// The shuffle kernel's default staging round (SCH in `flash_subgroup.wgsl`): every
+/// vec4 unit of K (and of V) an invocation of a `wg`-invocation workgroup stages per
+/// barrier, `nsub` tiles of `bk` keys, in one round of at most 4.
+pub fn shuffle_stage_round(head_dim: usize, bk: u32, nsub: u32, wg: u32) -> u32 {
+    (nsub * bk * head_dim as u32 / 4).div_ceil(wg.max(1)).clamp(1, 4)
+}
+
 /// The shuffle kernel's K/V staging for `cfg`: tiles per staged tile (NSUB: `nsub`,
 /// else `RINGATTN_SUBGROUP_NSUB`, else [`shuffle_stage_tiles`]; a value whose staged
 /// tile would not fit the adapter's workgroup memory is ignored) and vec4 units of K
@@ -647,14 +660,14 @@ pub fn shuffle_stage_tiles(head_dim: usize, bk: u32, limit: u32) -> u32 {
 /// 21.4 to 19.7 (18.3 with two tiles per staged tile).
 fn shuffle_staging(ctx: &GpuContext, d: usize, cfg: TileConfig, nsub: Option<u32>) -> (u32, u32) {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
-    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok()).filter(|&n| (1..=16).contains(&n));
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok());
     let nsub = nsub
         .or_else(|| env("RINGATTN_SUBGROUP_NSUB"))
-        .filter(|&n| (1..=16).contains(&n) && 8 * n * cfg.bk * d as u32 <= lim)
+        .filter(|&n| shuffle_staged_fits(d, cfg.bk, n, lim))
         .unwrap_or_else(|| shuffle_stage_tiles(d, cfg.bk, lim));
-    let wg = (cfg.bq / cfg.m.max(1) * cfg.r).max(1);
-    let units = (nsub * cfg.bk * d as u32 / 4).div_ceil(wg);
-    let sch = env("RINGATTN_SUBGROUP_SCH").unwrap_or_else(|| units.clamp(1, 4));
+    let sch = env("RINGATTN_SUBGROUP_SCH")
+        .filter(|n| (1..=16).contains(n))
+        .unwrap_or_else(|| shuffle_stage_round(d, cfg.bk, nsub, cfg.bq / cfg.m.max(1) * cfg.r));
     (nsub, sch)
 }
 
@@ -1841,9 +1854,15 @@ mod tests {
         assert_eq!(shuffle_stage_tiles(256, 16, 49152), 1);
         // Non-power-of-two quotients round down: 16384 / (8 * 96 * 8) = 2.67.
         assert_eq!(shuffle_stage_tiles(96, 8, 49152), 2);
-        // The measured shapes reduce-scatter (that is what was measured) and fit 16 KiB.
+        // One staging round of every unit, at most 4: 16 KiB over 128 invocations is 4.
+        assert_eq!(shuffle_stage_round(64, 32, 1, 128), 4);
+        assert_eq!(shuffle_stage_round(64, 8, 1, 128), 1);
+        assert_eq!(shuffle_stage_round(64, 32, 2, 128), 4);
+        assert!(shuffle_staged_fits(64, 32, 1, 16384) && !shuffle_staged_fits(64, 32, 2, 16384) && !shuffle_staged_fits(4, 4, 17, 49152));
+        // The measured shapes reduce-scatter (that is what was measured) and fit 16 KiB
+        // (shuffle_config takes them wherever the adapter's limit holds them).
         for &(d, r, m, bk) in SHUFFLE_MEASURED {
-            assert!(shuffle_rs(r, m, bk, None) && 8 * bk * d as u32 <= SHUFFLE_STAGE_BYTES, "{d}");
+            assert!(shuffle_rs(r, m, bk, None) && shuffle_staged_fits(d, bk, 1, SHUFFLE_STAGE_BYTES), "{d}");
             assert!((d as u32 / 4).is_multiple_of(r));
         }
     }
