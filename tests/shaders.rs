@@ -140,8 +140,10 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         for (m, bk) in shapes {
                             // With and without the reduce-scatter (RS) where it applies.
                             use ringattn::kernels::flash::{shuffle_rs_defines, shuffle_rs_fits};
-                            let rs_modes = if shuffle_rs_fits(r, m, bk) { vec![false, true] } else { vec![false] };
-                            for rs in rs_modes {
+                            // (after the whole tile, or eager per block: RSE).
+                            let rs_modes =
+                                if shuffle_rs_fits(r, m, bk) { vec![(false, false), (true, false), (true, true)] } else { vec![(false, false)] };
+                            for (rs, eager) in rs_modes {
                                 let mut v = vec![
                                     ("BK", bk.to_string()),
                                     ("BQ", ((128 / r).max(1) * m).to_string()),
@@ -159,7 +161,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 let nsub = shuffle_stage_tiles(d, bk, 16384);
                                 let sch = shuffle_stage_round(d, bk, nsub, 128);
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
-                                v.extend(shuffle_rs_defines(r, m, bk, rs));
+                                v.extend(shuffle_rs_defines(r, m, bk, rs, eager));
                                 out.push(v);
                             }
                         }
