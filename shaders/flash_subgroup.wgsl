@@ -19,7 +19,8 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, RSE, Q, LPR, LOG2LPR, JS, JQ, RSk, HALFk, EHALFk).
+// names below (RS, RSE, Q, LPR, LOG2LPR, JS, JQ, RSk, HALFk, EHALFk, and with RS the
+// switches SCAL and UNM).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -231,6 +232,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#else
             var s: array<f32, M * BK>;
+            //#if SCAL
+            // SCAL: each score one scalar chain of multiply-adds over its vec4 columns'
+            // components (no vec4 partial to sum across; M BK independent chains).
+            //#unroll j $BK
+            {
+                //#unroll m $M
+                s[{m}u * BK + {j}u] = 0.0;
+                //#end
+                //#unroll c $C
+                {
+                    let kx = ks[kb + {j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    {
+                        let qv = qr[{m}u * C + {c}u];
+                        s[{m}u * BK + {j}u] = fma(qv.w, kx.w, fma(qv.z, kx.z, fma(qv.y, kx.y, fma(qv.x, kx.x, s[{m}u * BK + {j}u]))));
+                    }
+                    //#end
+                }
+                //#end
+            }
+            //#end
+            //#else
             var part: array<vec4<f32>, M>;
             //#unroll j $BK
             {
@@ -250,6 +273,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#end
             }
             //#end
+            //#endif
             //#if RS1
             //#use RS_ROUND K=1 H=$HALF1 A=s
             //#endif
@@ -270,12 +294,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             // row, then every row's to every lane of the group.
             let tbo = tile_bits(row + mr, ts, pi);
             let rlo = min(rko, t1);
+            //#if UNM
+            // UNM: tiles whose keys the row sees all (no block mask, below its limit) skip
+            // the mask.
+            if pi != FULL || ts + BK > rlo {
+            //#endif
+            //#unroll i $Q
+            s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u * JS, rlo, tbo));
+            //#end
+            //#if UNM
+            }
+            //#endif
             var mo = NEG_BIG;
             //#unroll i $Q
-            {
-                s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u * JS, rlo, tbo));
-                mo = max(mo, s[{i}u]);
-            }
+            mo = max(mo, s[{i}u]);
             //#end
             //#unroll i $LOG2LPR
             mo = max(mo, subgroupShuffleXor(mo, LPR >> ({i}u + 1u)));

@@ -1268,8 +1268,10 @@ fn shuffle_pipeline(
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
-    let eager = switch(std::env::var("RINGATTN_SUBGROUP_RSE").ok().as_deref()).unwrap_or(false);
-    let defines = [defines, staging, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs, eager)].concat();
+    let env_on = |name: &str| switch(std::env::var(name).ok().as_deref()).unwrap_or(false);
+    let eager = env_on("RINGATTN_SUBGROUP_RSE");
+    let extra = vec![("SCAL", (env_on("RINGATTN_SUBGROUP_SCAL") as u32).to_string()), ("UNM", (env_on("RINGATTN_SUBGROUP_UNM") as u32).to_string())];
+    let defines = [defines, staging, extra, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs, eager)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
