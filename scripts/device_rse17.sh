@@ -1,4 +1,5 @@
 #!/bin/bash
+# (Needs the experiment builds 65b8b86 / 35ceb71: their RSE, WG and UNM switches are gone.)
 # Seventeenth session: the shuffle kernel's scores as scalar chains (SCAL), its mask skipped
 # on full tiles (UNM), its eager reduce-scatter (RINGATTN_SUBGROUP_RSE: the
 # rounds per block of LPR keys, so one block's partial sums are live instead of the whole

@@ -19,8 +19,7 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, RSE, Q, LPR, LOG2LPR, JS, JQ, RSk, HALFk, EHALFk, and with RS the
-// switches SCAL and UNM).
+// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches SCAL and UNM).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -33,11 +32,6 @@ const LANES: u32 = R;
 //#if RS
 const Q: u32 = $Qu;           // full scores per lane per tile after the reduce-scatter
 const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
-// A lane's score i is key j0 + JS i of its row's tile, j0 = JQ (lane % LPR): JS = 1, JQ =
-// Q (a run of Q keys) for the reduce-scatter after the whole tile; JS = LPR, JQ = 1
-// (every LPR-th key) for the eager one (RSE).
-const JS: u32 = $JSu;
-const JQ: u32 = $JQu;
 //#endif
 
 //#include flash_common
@@ -54,15 +48,14 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 
 //#include lanes_common
 
-// Reduce-scatter round K (used where R >= 2^K, RSK) on the partial scores A: pairs (i, i
-// + H), H = M BK / 2^K (or R / 2^K for one block of the eager form, RSE), over lanes
-// lane ^ (R >> K); the lane keeps the half its bit picks and adds its partner's values
-// for it.
+// Reduce-scatter round K (used where R >= 2^K, RSK): pairs (i, i + H) of the scores, H =
+// M BK / 2^K, over lanes lane ^ (R >> K); the lane keeps the half its bit picks and adds
+// its partner's values for it.
 //#define RS_ROUND
 {
     let up = (lane & (R >> {K}u)) != 0u;
     //#unroll i {H}
-    {A}[{i}u] = select({A}[{i}u], {A}[{i}u + {H}u], up) + subgroupShuffleXor(select({A}[{i}u + {H}u], {A}[{i}u], up), R >> {K}u);
+    s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
 }
 //#enddef
@@ -89,12 +82,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var l: array<f32, M>;
     var rk: array<u32, M>;
     //#if RS
-    // RS: this lane's own scores are row mr's keys j0 + JS i (i < Q) of each tile; lo is
+    // RS: this lane's own scores are row mr's keys j0 .. j0 + Q - 1 of each tile; lo is
     // its partial row sum (over those keys), gbase the group's first subgroup lane (the
     // group's R invocations are R consecutive lanes of one subgroup, as the butterflies
     // assume).
     let mr = lane / LPR;
-    let j0 = (lane % LPR) * JQ;
+    let j0 = (lane % LPR) * Q;
     let rko = key_limit(min(row + mr, p.seq_q - 1u));
     let gbase = sgl & ~(R - 1u);
     var lo = 0.0;
@@ -184,57 +177,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             // n / BK, key n % BK) in s[0 .. Q). The softmax's exponentials run once per
             // score instead of on all R lanes; P.V takes each score from its lane by
             // subgroupShuffle.
-            //#if RSE
-            // Eager (RSE): the rounds run per block of LPR keys, as soon as its M x LPR
-            // = R partial sums exist (value m LPR + g: row m, key LPR b + g), so only
-            // one block's partials are live; lane `lane` keeps value `lane`: row mr, key
-            // LPR b + lane % LPR, in s[b].
-            var s: array<f32, Q>;
-            //#unroll b $Q
-            {
-                var t: array<f32, R>;
-                //#unroll g $LPR
-                {
-                    var part: array<vec4<f32>, M>;
-                    //#unroll m $M
-                    part[{m}] = vec4<f32>(0.0);
-                    //#end
-                    //#unroll c $C
-                    {
-                        let kx = ks[kb + ({b}u * LPR + {g}u) * D4 + lane + {c}u * R];
-                        //#unroll m $M
-                        part[{m}] = fma(qr[{m}u * C + {c}u], kx, part[{m}]);
-                        //#end
-                    }
-                    //#end
-                    //#unroll m $M
-                    t[{m}u * LPR + {g}u] = (part[{m}].x + part[{m}].y) + (part[{m}].z + part[{m}].w);
-                    //#end
-                }
-                //#end
-                //#if RS1
-                //#use RS_ROUND K=1 H=$EHALF1 A=t
-                //#endif
-                //#if RS2
-                //#use RS_ROUND K=2 H=$EHALF2 A=t
-                //#endif
-                //#if RS3
-                //#use RS_ROUND K=3 H=$EHALF3 A=t
-                //#endif
-                //#if RS4
-                //#use RS_ROUND K=4 H=$EHALF4 A=t
-                //#endif
-                //#if RS5
-                //#use RS_ROUND K=5 H=$EHALF5 A=t
-                //#endif
-                s[{b}u] = t[0];
-            }
-            //#end
-            //#else
             var s: array<f32, M * BK>;
             //#if SCAL
             // SCAL: each score one scalar chain of multiply-adds over its vec4 columns'
-            // components (no vec4 partial to sum across; M BK independent chains).
+            // components (M BK independent chains; no vec4 partial to sum up).
             //#unroll j $BK
             {
                 //#unroll m $M
@@ -275,32 +221,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#endif
             //#if RS1
-            //#use RS_ROUND K=1 H=$HALF1 A=s
+            //#use RS_ROUND K=1 H=$HALF1
             //#endif
             //#if RS2
-            //#use RS_ROUND K=2 H=$HALF2 A=s
+            //#use RS_ROUND K=2 H=$HALF2
             //#endif
             //#if RS3
-            //#use RS_ROUND K=3 H=$HALF3 A=s
+            //#use RS_ROUND K=3 H=$HALF3
             //#endif
             //#if RS4
-            //#use RS_ROUND K=4 H=$HALF4 A=s
+            //#use RS_ROUND K=4 H=$HALF4
             //#endif
             //#if RS5
-            //#use RS_ROUND K=5 H=$HALF5 A=s
-            //#endif
+            //#use RS_ROUND K=5 H=$HALF5
             //#endif
             // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
             // row, then every row's to every lane of the group.
             let tbo = tile_bits(row + mr, ts, pi);
             let rlo = min(rko, t1);
             //#if UNM
-            // UNM: tiles whose keys the row sees all (no block mask, below its limit) skip
-            // the mask.
+            // UNM: a tile whose keys the row sees all (no block mask, below its limit)
+            // skips the mask.
             if pi != FULL || ts + BK > rlo {
             //#endif
             //#unroll i $Q
-            s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u * JS, rlo, tbo));
+            s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u, rlo, tbo));
             //#end
             //#if UNM
             }
@@ -338,7 +283,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
                 var pj: array<f32, M>;
                 //#unroll m $M
-                pj[{m}] = subgroupShuffle(s[({j}u / JS) % Q], gbase + {m}u * LPR + ({j}u / JQ) % LPR);
+                pj[{m}] = subgroupShuffle(s[{j}u % Q], gbase + {m}u * LPR + {j}u / Q);
                 //#end
                 //#unroll c $C
                 {

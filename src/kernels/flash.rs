@@ -491,7 +491,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let lim = &caps.limits;
-    let wg = shuffle_wg(lim);
+    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
@@ -518,14 +518,6 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let m = 4;
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(shuffle_bk_max(r, m, rs_env.as_deref())));
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
-}
-
-/// Invocations per workgroup of the shuffle kernel: 128, or `RINGATTN_SUBGROUP_WG` (a
-/// power of two from 32 to 256; experiments), within the adapter's limits.
-fn shuffle_wg(lim: &wgpu::Limits) -> u32 {
-    let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
-    let wg = env.filter(|w| w.is_power_of_two() && (32..=256).contains(w)).unwrap_or(128);
-    wg.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x)
 }
 
 /// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
@@ -564,7 +556,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
-    let wg = shuffle_wg(lim);
+    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
         && d4.is_multiple_of(r)
@@ -619,29 +611,26 @@ pub fn shuffle_rs_fits(r: u32, m: u32, bk: u32) -> bool {
 /// The template substitutions of the shuffle kernel's RS path (all of them, RS off
 /// or on: Q scores per lane, LPR lanes per row, and per reduce-scatter round k <= 5
 /// whether it runs (RSk, while r >= 2^k) and its pair distance HALFk = m bk / 2^k).
-pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool, eager: bool) -> Vec<(&'static str, String)> {
-    const ROUNDS: [(&str, &str, &str); 5] =
-        [("RS1", "HALF1", "EHALF1"), ("RS2", "HALF2", "EHALF2"), ("RS3", "HALF3", "EHALF3"), ("RS4", "HALF4", "EHALF4"), ("RS5", "HALF5", "EHALF5")];
+pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static str, String)> {
+    const ROUNDS: [(&str, &str); 5] = [("RS1", "HALF1"), ("RS2", "HALF2"), ("RS3", "HALF3"), ("RS4", "HALF4"), ("RS5", "HALF5")];
     let q = if rs { m * bk / r } else { 1 };
     let lpr = if rs { bk / q } else { 1 };
-    let eager = rs && eager;
-    let (js, jq) = if eager { (lpr, 1) } else { (1, q) };
-    let mut out = vec![
-        ("RS", (rs as u32).to_string()),
-        ("RSE", (eager as u32).to_string()),
-        ("Q", q.to_string()),
-        ("LPR", lpr.to_string()),
-        ("LOG2LPR", lpr.trailing_zeros().to_string()),
-        ("JS", js.to_string()),
-        ("JQ", jq.to_string()),
-    ];
-    for (k, (on, half, ehalf)) in ROUNDS.into_iter().enumerate() {
+    let mut out =
+        vec![("RS", (rs as u32).to_string()), ("Q", q.to_string()), ("LPR", lpr.to_string()), ("LOG2LPR", lpr.trailing_zeros().to_string())];
+    for (k, (on, half)) in ROUNDS.into_iter().enumerate() {
         let live = rs && r >> (k + 1) >= 1;
         out.push((on, (live as u32).to_string()));
         out.push((half, if live { (m * bk) >> (k + 1) } else { 0 }.to_string()));
-        out.push((ehalf, if live { r >> (k + 1) } else { 0 }.to_string()));
     }
     out
+}
+
+/// The shuffle kernel's reduce-scatter switches (experiments), by environment variable:
+/// `RINGATTN_SUBGROUP_SCAL` builds each score as one scalar chain of multiply-adds (SCAL
+/// in `flash_subgroup.wgsl`) instead of a vec4 partial summed at the end;
+/// `RINGATTN_SUBGROUP_UNM` skips the mask on tiles a row sees whole (UNM). Off unless set.
+fn shuffle_switch(name: &str) -> bool {
+    switch(std::env::var(name).ok().as_deref()).unwrap_or(false)
 }
 
 /// Most bytes of K and V (f32) the shuffle kernel stages in workgroup memory per
@@ -1268,10 +1257,9 @@ fn shuffle_pipeline(
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
-    let env_on = |name: &str| switch(std::env::var(name).ok().as_deref()).unwrap_or(false);
-    let eager = env_on("RINGATTN_SUBGROUP_RSE");
-    let extra = vec![("SCAL", (env_on("RINGATTN_SUBGROUP_SCAL") as u32).to_string()), ("UNM", (env_on("RINGATTN_SUBGROUP_UNM") as u32).to_string())];
-    let defines = [defines, staging, extra, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs, eager)].concat();
+    let flag = |name: &str| (shuffle_switch(name) as u32).to_string();
+    let switches = vec![("SCAL", flag("RINGATTN_SUBGROUP_SCAL")), ("UNM", flag("RINGATTN_SUBGROUP_UNM"))];
+    let defines = [defines, staging, switches, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
@@ -1853,21 +1841,14 @@ mod tests {
         let get = |d: &[(&str, String)], n: &str| d.iter().find(|(k, _)| *k == n).unwrap().1.clone();
         // r = 8, 4 rows x 8 keys: three rounds (pairs 16, 8, 4 apart), 4 scores per
         // lane, 2 lanes per row.
-        let d = shuffle_rs_defines(8, 4, 8, true, false);
-        let v: Vec<String> = ["Q", "LPR", "LOG2LPR", "RS1", "HALF1", "RS2", "HALF2", "RS3", "HALF3", "RS4", "HALF4", "JS", "JQ", "RSE"]
-            .iter()
-            .map(|n| get(&d, n))
-            .collect();
-        assert_eq!(v, ["4", "2", "1", "1", "16", "1", "8", "1", "4", "0", "0", "1", "4", "0"]);
-        // Eager (RSE): the rounds run on one block of 2 keys x 4 rows = 8 values (pairs 4,
-        // 2, 1 apart); a lane's scores are every second key.
-        let e = shuffle_rs_defines(8, 4, 8, true, true);
-        let v: Vec<String> = ["RSE", "EHALF1", "EHALF2", "EHALF3", "EHALF4", "JS", "JQ", "Q"].iter().map(|n| get(&e, n)).collect();
-        assert_eq!(v, ["1", "4", "2", "1", "0", "2", "1", "4"]);
-        // Off: every name still defined (the template replaces them all), RSE off too.
-        let off = shuffle_rs_defines(8, 4, 8, false, true);
+        let d = shuffle_rs_defines(8, 4, 8, true);
+        let v: Vec<String> =
+            ["Q", "LPR", "LOG2LPR", "RS1", "HALF1", "RS2", "HALF2", "RS3", "HALF3", "RS4", "HALF4"].iter().map(|n| get(&d, n)).collect();
+        assert_eq!(v, ["4", "2", "1", "1", "16", "1", "8", "1", "4", "0", "0"]);
+        // Off: every name still defined (the template replaces them all).
+        let off = shuffle_rs_defines(8, 4, 8, false);
         assert_eq!(off.len(), d.len());
-        assert_eq!((get(&off, "RS"), get(&off, "RS1"), get(&off, "RSE")), ("0".to_string(), "0".to_string(), "0".to_string()));
+        assert_eq!((get(&off, "RS"), get(&off, "RS1")), ("0".to_string(), "0".to_string()));
     }
 
     #[test]
