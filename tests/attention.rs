@@ -683,10 +683,11 @@ fn register_kernel_matches_reference() {
 /// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without.
 #[test]
 fn subgroup_rows_per_group_match_reference() {
-    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs_fits};
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs_fits, ShuffleOpts};
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut with_rs = 0;
+    let mut with_unm = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -697,6 +698,8 @@ fn subgroup_rows_per_group_match_reference() {
             for (r, m, bk, d, nq, nk, causal, nsub) in [
                 (2, 2, 16, 64, 100, 77, true, None),
                 (2, 2, 32, 64, 130, 211, false, None),
+                (4, 4, 32, 64, 200, 333, false, None),
+                (4, 4, 32, 64, 129, 100, true, None),
                 (2, 2, 32, 64, 90, 100, true, Some(1)),
                 (2, 2, 16, 32, 70, 203, true, None),
                 (4, 4, 16, 64, 300, 300, false, None),
@@ -718,25 +721,29 @@ fn subgroup_rows_per_group_match_reference() {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 for rs in [false, true] {
                     if rs && !shuffle_rs_fits(r, m, bk) {
-                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, true, nsub).is_err());
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, nsub }).is_err());
                         continue;
                     }
-                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, rs, nsub) else {
+                    // The mask skipped on whole tiles (UNM, RS only) on every other RS case.
+                    let unm = rs && with_rs % 2 == 0;
+                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: true, nsub }).is_err());
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, nsub }) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
                         continue;
                     };
                     ran += 1;
                     with_rs += rs as usize;
+                    with_unm += unm as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} nsub={nsub:?}: {e}"));
+                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} nsub={nsub:?}: {e}"));
                     }
                 }
             }
         }
     }
-    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS)");
-    assert!(ran == 0 || with_rs > 0, "no case ran with RS");
+    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM)");
+    assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -748,7 +755,7 @@ fn subgroup_rows_per_group_match_reference() {
 /// loops are not capped (one launch covers the keys there).
 #[test]
 fn shuffle_long_keys_resume_across_chunks() {
-    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for};
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, ShuffleOpts};
     let mut ran = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         if ctx.capabilities().max_loop_iterations.is_none() {
@@ -757,13 +764,13 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for rs in [false, true] {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, rs, None).unwrap();
+            for (rs, unm) in [(false, false), (true, false), (true, true)] {
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, nsub: None }).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);
                     if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F32, s, causal, 30.0) {
-                        panic!("r={r} m={m} bk={bk} rs={rs}: {e}");
+                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm}: {e}");
                     }
                 }
             }

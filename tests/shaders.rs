@@ -140,11 +140,10 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         for (m, bk) in shapes {
                             // With and without the reduce-scatter (RS) where it applies.
                             use ringattn::kernels::flash::{shuffle_rs_defines, shuffle_rs_fits};
-                            // (the former also with its scores as scalar chains and the mask
-                            // skipped on whole tiles, SCAL and UNM).
+                            // (the former also with the mask skipped on whole tiles, UNM).
                             let rs_modes =
                                 if shuffle_rs_fits(r, m, bk) { vec![(false, false), (true, false), (true, true)] } else { vec![(false, false)] };
-                            for (rs, scal) in rs_modes {
+                            for (rs, unm) in rs_modes {
                                 let mut v = vec![
                                     ("BK", bk.to_string()),
                                     ("BQ", ((128 / r).max(1) * m).to_string()),
@@ -163,7 +162,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 let sch = shuffle_stage_round(d, bk, nsub, 128);
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
-                                v.extend([("SCAL", (scal as u32).to_string()), ("UNM", (scal as u32).to_string())]);
+                                v.push(("UNM", (unm as u32).to_string()));
                                 out.push(v);
                             }
                         }

@@ -522,13 +522,14 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 
 /// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
 /// group m, keys per tile bk), each the fastest of a sweep on an H100 (f32, N=16384,
-/// B=1, H=8, K/V staged 16 KiB per barrier with batched loads; BENCHMARKS.md, sixteenth
-/// session, scripts/device_nsub16.sh): 32: (2,2,16) 8.59 ms against 9.11 for the
-/// general rule's (2,4,8); 64: (2,2,32) 17.2 against 18.2 for (4,4,16); 128: (8,4,16)
-/// 40.3 (the general rule's shape; (4,2,16) 46.1, (16,4,16) 43.8). Fewer lanes per row
-/// (more vec4 columns per lane) pay off up to head_dim 64; the per-adapter search still
+/// B=1, H=8, K/V staged 16 KiB per barrier with batched loads, scores as scalar
+/// chains; BENCHMARKS.md, sixteenth and seventeenth sessions, scripts/device_nsub16.sh,
+/// device_scal17.sh): 32: (2,2,16) 8.30 ms against 8.78 for (4,4,16) and 9.11 for the
+/// general rule's (2,4,8); 64: (4,4,32) with UNM ([`SHUFFLE_UNM`]) 16.8 against 17.2
+/// for (2,2,32) and 17.7 for (4,4,16); 128: (8,4,16) 38.0-38.3 (the general rule's
+/// shape; (16,4,16) 41.4, (16,8,16) 43.0, (4,2,16) 47.0). The per-adapter search still
 /// weighs the shuffle kernel against the tiled one.
-pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 2, 2, 32), (128, 8, 4, 16)];
+pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
@@ -577,14 +578,14 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// or off and, where given, `nsub` tiles per staged K/V tile (tests: each path on one
 /// adapter; an error where RS does not fit the shape, see [`shuffle_rs`], or the staged
 /// tile does not fit the adapter's workgroup memory).
-pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, rs: bool, nsub: Option<u32>) -> Result<Prepared> {
+pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
-    let staged_fits = nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
-    if cfg.variant != SgVariant::Shuffle || (rs && !shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) || !staged_fits {
-        let staged = nsub.map(|n| format!(", {n} tiles per staged tile")).unwrap_or_default();
-        return Err(Error::InvalidArgument(format!("no shuffle kernel with RS={rs}{staged} for {}", cfg.describe(Tier::Subgroup))));
+    let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
+    let rs_fits = !opts.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk);
+    if cfg.variant != SgVariant::Shuffle || !rs_fits || (opts.unm && !opts.rs) || !staged_fits {
+        return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
-    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, rs, nsub)?;
+    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, opts)?;
     Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
@@ -625,12 +626,29 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
     out
 }
 
-/// The shuffle kernel's reduce-scatter switches (experiments), by environment variable:
-/// `RINGATTN_SUBGROUP_SCAL` builds each score as one scalar chain of multiply-adds (SCAL
-/// in `flash_subgroup.wgsl`) instead of a vec4 partial summed at the end;
-/// `RINGATTN_SUBGROUP_UNM` skips the mask on tiles a row sees whole (UNM). Off unless set.
-fn shuffle_switch(name: &str) -> bool {
-    switch(std::env::var(name).ok().as_deref()).unwrap_or(false)
+/// Shapes (head_dim, r, m, bk) whose reduce-scatter path skips the mask on the tiles a
+/// row sees whole (UNM in `flash_subgroup.wgsl`): on an H100 (f32, N=16384) UNM took
+/// (4,4,32) at head_dim 64 from 17.2 to 16.8 ms (causal 10.9 to 10.5) and made the other
+/// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session).
+pub const SHUFFLE_UNM: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
+/// (UNM): `RINGATTN_SUBGROUP_UNM` given as `value` (`0`/`1`...), else the shapes of
+/// [`SHUFFLE_UNM`]; only with the reduce-scatter (`rs`), the path that has it.
+pub fn shuffle_unm(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
+    rs && switch(value).unwrap_or_else(|| SHUFFLE_UNM.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
+}
+
+/// Build options of the shuffle kernel beyond its shape (tests and experiments:
+/// [`prepare_shuffle_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShuffleOpts {
+    /// Scores reduce-scattered over the row group (RS; see [`shuffle_rs`]).
+    pub rs: bool,
+    /// The mask skipped on tiles a row sees whole (UNM; RS only, see [`shuffle_unm`]).
+    pub unm: bool,
+    /// Tiles per staged K/V tile (NSUB), `None`: the default (see `shuffle_staging`).
+    pub nsub: Option<u32>,
 }
 
 /// Most bytes of K and V (f32) the shuffle kernel stages in workgroup memory per
@@ -1228,19 +1246,20 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
     }
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, sparse, rs, None)
+    let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
+    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, nsub: None })
 }
 
-/// `flash_subgroup.wgsl` for `cfg` with the reduce-scatter (RS) on or off.
+/// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, staged tiles).
 fn shuffle_pipeline(
     ctx: &GpuContext,
     dtype: Dtype,
     d: usize,
     cfg: TileConfig,
     sparse: bool,
-    rs: bool,
-    nsub: Option<u32>,
+    opts: ShuffleOpts,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let ShuffleOpts { rs, unm, nsub } = opts;
     let enable = enable_line(&[dtype]);
     let defines = vec![
         ("BK", cfg.bk.to_string()),
@@ -1257,9 +1276,7 @@ fn shuffle_pipeline(
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
-    let flag = |name: &str| (shuffle_switch(name) as u32).to_string();
-    let switches = vec![("SCAL", flag("RINGATTN_SUBGROUP_SCAL")), ("UNM", flag("RINGATTN_SUBGROUP_UNM"))];
-    let defines = [defines, staging, switches, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
+    let defines = [defines, staging, vec![("UNM", ((rs && unm) as u32).to_string())], shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
@@ -1875,6 +1892,15 @@ mod tests {
             assert!(shuffle_rs(r, m, bk, None) && shuffle_staged_fits(d, bk, 1, SHUFFLE_STAGE_BYTES), "{d}");
             assert!((d as u32 / 4).is_multiple_of(r));
         }
+        // UNM: on for the listed measured shapes (with RS), off elsewhere, forced either
+        // way by the variable, never without RS.
+        let cfg = |r, m, bk| TileConfig { bq: 128 / r * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m };
+        for &(d, r, m, bk) in SHUFFLE_UNM {
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_unm(d, &cfg(r, m, bk), true, None));
+        }
+        assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(128, &cfg(8, 4, 16), true, None));
+        assert!(shuffle_unm(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
+        assert!(!shuffle_unm(64, &cfg(4, 4, 32), false, None) && !shuffle_unm(64, &cfg(4, 4, 32), false, Some("1")));
     }
 
     #[test]
