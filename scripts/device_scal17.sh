@@ -2,7 +2,8 @@
 # Seventeenth session: the shuffle kernel's scores as scalar chains of multiply-adds
 # (RINGATTN_SUBGROUP_SCAL) and its mask skipped on whole tiles (RINGATTN_SUBGROUP_UNM) across shapes (RINGATTN_SUBGROUP_CFG) and staged tiles
 # (RINGATTN_SUBGROUP_NSUB), N=16384 (SEQ), f32 (DT), two rounds; registers / stack / shared
-# memory per build; SDPA efficient in the same call (SDPA="32 64 128").
+# memory per build; SDPA efficient in the same call (SDPA="32 64 128"). Since 30ec798 the
+# scalar chains are always on (the scal field is ignored) and UNM defaults per shape.
 # (The first runs of this session, raw in rse/ and scal/, ran an earlier form of this
 # script on the experiment builds 65b8b86 and 35ceb71, with RINGATTN_SUBGROUP_RSE, _WG and
 # _UNM fields, switches those builds had.)
