@@ -34,6 +34,12 @@ const Q: u32 = $Qu;           // full scores per lane per tile after the reduce-
 const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
 //#endif
 
+// RSP (1 only with RS and R = M): lane L of a row group keeps Q row m ^ L in its qr slot
+// m, so its partial scores lie in slots permuted such that every reduce-scatter round
+// keeps the lower half on every lane (the partner's upper half holds the same rows):
+// the rounds need no selects, and lane L still ends with row L's scores.
+const RSP: u32 = $RSPu;
+
 //#include flash_common
 // q, k, v as vec4 units: head_dim and every window offset are multiples of 4.
 alias Qkv = vec4<In>;
@@ -53,7 +59,7 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 // its partner's values for it.
 //#define RS_ROUND
 {
-    let up = (lane & (R >> {K}u)) != 0u;
+    let up = (lane & (R >> {K}u)) != 0u && RSP == 0u;
     //#unroll i {H}
     s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
@@ -95,7 +101,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll m $M
     {
         let srow = min(row + {m}u, p.seq_q - 1u);
-        let qbase = p.q_off + ((b * p.seq_q + srow) * p.heads + h) * D;
+        // RSP: Q row m ^ lane in qr slot m (see RSP above).
+        let qrow = min(row + ({m}u ^ (lane * RSP)), p.seq_q - 1u);
+        let qbase = p.q_off + ((b * p.seq_q + qrow) * p.heads + h) * D;
         let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
         let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
         let resume = p.accumulate != 0u && prev > -1.0e30;

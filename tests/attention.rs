@@ -688,6 +688,8 @@ fn subgroup_rows_per_group_match_reference() {
     let mut ran = 0;
     let mut with_rs = 0;
     let mut with_unm = 0;
+    let mut with_rsp = 0;
+    let mut with_rsp_fit = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -721,13 +723,18 @@ fn subgroup_rows_per_group_match_reference() {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 for rs in [false, true] {
                     if rs && !shuffle_rs_fits(r, m, bk) {
-                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, nsub }).is_err());
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, rsp: false, nsub }).is_err());
                         continue;
                     }
-                    // The mask skipped on whole tiles (UNM, RS only) on every other RS case.
+                    // The mask skipped on whole tiles (UNM, RS only) on every other RS case;
+                    // the rounds without selects (RSP, RS with r = m only) on every other
+                    // case where they fit, in turn with UNM and without.
                     let unm = rs && with_rs % 2 == 0;
-                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: true, nsub }).is_err());
-                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, nsub }) else {
+                    let rsp = rs && r == m && with_rsp_fit % 2 == 0;
+                    with_rsp_fit += (rs && r == m) as usize;
+                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: true, rsp: false, nsub }).is_err());
+                    assert!(r == m || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp: true, nsub }).is_err());
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub }) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
                         continue;
@@ -735,15 +742,17 @@ fn subgroup_rows_per_group_match_reference() {
                     ran += 1;
                     with_rs += rs as usize;
                     with_unm += unm as usize;
+                    with_rsp += rsp as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} nsub={nsub:?}: {e}"));
+                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} rsp={rsp} nsub={nsub:?}: {e}"));
                     }
                 }
             }
         }
     }
-    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM)");
+    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP)");
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
+    assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP (r = m) must both run");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -764,13 +773,13 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm) in [(false, false), (true, false), (true, true)] {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, nsub: None }).unwrap();
+            for (rs, unm, rsp) in [(false, false, false), (true, false, false), (true, true, r == m)] {
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None }).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);
                     if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F32, s, causal, 30.0) {
-                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm}: {e}");
+                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm} rsp={rsp}: {e}");
                     }
                 }
             }

@@ -526,7 +526,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// chains; BENCHMARKS.md, sixteenth and seventeenth sessions, scripts/device_nsub16.sh,
 /// device_scal17.sh): 32: (2,2,16) 8.30 ms against 8.78 for (4,4,16) and 9.11 for the
 /// general rule's (2,4,8); 64: (4,4,32) with UNM ([`SHUFFLE_UNM`]) 16.8 against 17.2
-/// for (2,2,32) and 17.7 for (4,4,16); 128: (8,4,16) 38.0-38.3 (the general rule's
+/// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP, [`SHUFFLE_RSP`]); 128: (8,4,16) 38.0-38.3 (the general rule's
 /// shape; (16,4,16) 41.4, (16,8,16) 43.0, (4,2,16) 47.0). The per-adapter search still
 /// weighs the shuffle kernel against the tiled one.
 pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
@@ -582,7 +582,8 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
     let rs_fits = !opts.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk);
-    if cfg.variant != SgVariant::Shuffle || !rs_fits || (opts.unm && !opts.rs) || !staged_fits {
+    let rsp_fits = !opts.rsp || (opts.rs && cfg.r == cfg.m);
+    if cfg.variant != SgVariant::Shuffle || !rs_fits || (opts.unm && !opts.rs) || !rsp_fits || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
     let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, opts)?;
@@ -632,11 +633,31 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session).
 pub const SHUFFLE_UNM: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
 
+/// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
+/// `flash_subgroup.wgsl`: lane L of a row group holds Q row m ^ L in its slot m, so every
+/// round keeps the lower half on every lane; possible where r = m): on an H100 (f32,
+/// N=16384) RSP took (4,4,32) at head_dim 64 from 16.7-16.9 to 16.2-16.3 ms and made
+/// (2,2,16) at 32 and (2,2,32) at 64 slower (8.52 against 8.32-8.35, 17.3-17.4 against
+/// 17.1-17.3; BENCHMARKS.md, seventeenth session).
+pub const SHUFFLE_RSP: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
+
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
 /// (UNM): `RINGATTN_SUBGROUP_UNM` given as `value` (`0`/`1`...), else the shapes of
 /// [`SHUFFLE_UNM`]; only with the reduce-scatter (`rs`), the path that has it.
 pub fn shuffle_unm(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
-    rs && switch(value).unwrap_or_else(|| SHUFFLE_UNM.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
+    rs && shape_switch(SHUFFLE_UNM, head_dim, cfg, value)
+}
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` runs its reduce-scatter rounds
+/// without selects (RSP): `RINGATTN_SUBGROUP_RSP` given as `value`, else the shapes of
+/// [`SHUFFLE_RSP`]; only with the reduce-scatter (`rs`) and where `r = m`.
+pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
+    rs && cfg.r == cfg.m && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
+}
+
+/// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
+fn shape_switch(shapes: &[(usize, u32, u32, u32)], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
+    switch(value).unwrap_or_else(|| shapes.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
 }
 
 /// Build options of the shuffle kernel beyond its shape (tests and experiments:
@@ -647,6 +668,8 @@ pub struct ShuffleOpts {
     pub rs: bool,
     /// The mask skipped on tiles a row sees whole (UNM; RS only, see [`shuffle_unm`]).
     pub unm: bool,
+    /// Reduce-scatter rounds without selects (RSP; RS with r = m only, see [`shuffle_rsp`]).
+    pub rsp: bool,
     /// Tiles per staged K/V tile (NSUB), `None`: the default (see `shuffle_staging`).
     pub nsub: Option<u32>,
 }
@@ -1247,7 +1270,8 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     }
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, nsub: None })
+    let rsp = shuffle_rsp(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_RSP").ok().as_deref());
+    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, rsp, nsub: None })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, staged tiles).
@@ -1259,7 +1283,7 @@ fn shuffle_pipeline(
     sparse: bool,
     opts: ShuffleOpts,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, nsub } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub } = opts;
     let enable = enable_line(&[dtype]);
     let defines = vec![
         ("BK", cfg.bk.to_string()),
@@ -1276,7 +1300,8 @@ fn shuffle_pipeline(
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
-    let defines = [defines, staging, vec![("UNM", ((rs && unm) as u32).to_string())], shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
+    let flags = vec![("UNM", ((rs && unm) as u32).to_string()), ("RSP", ((rs && rsp && cfg.r == cfg.m) as u32).to_string())];
+    let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
     ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
@@ -1901,6 +1926,12 @@ mod tests {
         assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(128, &cfg(8, 4, 16), true, None));
         assert!(shuffle_unm(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
         assert!(!shuffle_unm(64, &cfg(4, 4, 32), false, None) && !shuffle_unm(64, &cfg(4, 4, 32), false, Some("1")));
+        // RSP: the same, and only where r = m.
+        for &(d, r, m, bk) in SHUFFLE_RSP {
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && r == m && shuffle_rsp(d, &cfg(r, m, bk), true, None));
+        }
+        assert!(!shuffle_rsp(64, &cfg(2, 2, 32), true, None) && shuffle_rsp(64, &cfg(2, 2, 32), true, Some("1")));
+        assert!(!shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
     }
 
     #[test]
