@@ -1,4 +1,5 @@
 #!/bin/bash
+# NOT YET RUN: written for the final check of 2ec25e5, when the seventeenth session had no device time left.
 # Seventeenth session, last build: head_dim 64's (4,4,32) with its reduce-scatter rounds
 # without selects (RSP, flash::SHUFFLE_RSP) as picked (fresh kernel search, cache in
 # $R/tiles.json) and with RINGATTN_SUBGROUP_RSP=0, f32, N=16384, causal and not, beside
