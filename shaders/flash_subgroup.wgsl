@@ -19,7 +19,7 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switch UNM).
+// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM and RSP).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -56,7 +56,7 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 
 // Reduce-scatter round K (used where R >= 2^K, RSK): pairs (i, i + H) of the scores, H =
 // M BK / 2^K, over lanes lane ^ (R >> K); the lane keeps the half its bit picks and adds
-// its partner's values for it.
+// its partner's values for it (with RSP always the lower half: see RSP above).
 //#define RS_ROUND
 {
     let up = (lane & (R >> {K}u)) != 0u && RSP == 0u;

@@ -526,9 +526,10 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// chains; BENCHMARKS.md, sixteenth and seventeenth sessions, scripts/device_nsub16.sh,
 /// device_scal17.sh): 32: (2,2,16) 8.30 ms against 8.78 for (4,4,16) and 9.11 for the
 /// general rule's (2,4,8); 64: (4,4,32) with UNM ([`SHUFFLE_UNM`]) 16.8 against 17.2
-/// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP, [`SHUFFLE_RSP`]); 128: (8,4,16) 38.0-38.3 (the general rule's
-/// shape; (16,4,16) 41.4, (16,8,16) 43.0, (4,2,16) 47.0). The per-adapter search still
-/// weighs the shuffle kernel against the tiled one.
+/// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP too, [`SHUFFLE_RSP`]); 128:
+/// (8,4,16) 38.0-38.3 (the general rule's shape; (16,4,16) 41.4, (16,8,16) 43.0,
+/// (4,2,16) 47.0). The per-adapter search still weighs the shuffle kernel against the
+/// tiled one.
 pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
@@ -574,10 +575,11 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
     Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
 }
 
-/// The shuffle kernel with an explicit tile configuration, the reduce-scatter (RS) on
-/// or off and, where given, `nsub` tiles per staged K/V tile (tests: each path on one
-/// adapter; an error where RS does not fit the shape, see [`shuffle_rs`], or the staged
-/// tile does not fit the adapter's workgroup memory).
+/// The shuffle kernel with an explicit tile configuration and build options (the
+/// reduce-scatter, UNM and RSP on or off and, where given, tiles per staged K/V tile;
+/// tests: each path on one adapter). An error where an option does not fit the shape
+/// (RS: see [`shuffle_rs`]; UNM needs RS; RSP needs RS and r = m) or the staged tile
+/// does not fit the adapter's workgroup memory.
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
@@ -1274,7 +1276,8 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, rsp, nsub: None })
 }
 
-/// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, staged tiles).
+/// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, staged
+/// tiles).
 fn shuffle_pipeline(
     ctx: &GpuContext,
     dtype: Dtype,
