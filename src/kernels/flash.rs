@@ -583,9 +583,7 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
-    let rs_fits = !opts.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk);
-    let rsp_fits = !opts.rsp || (opts.rs && cfg.r == cfg.m);
-    if cfg.variant != SgVariant::Shuffle || !rs_fits || (opts.unm && !opts.rs) || !rsp_fits || !staged_fits {
+    if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
     let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, opts)?;
@@ -654,7 +652,7 @@ pub fn shuffle_unm(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 /// without selects (RSP): `RINGATTN_SUBGROUP_RSP` given as `value`, else the shapes of
 /// [`SHUFFLE_RSP`]; only with the reduce-scatter (`rs`) and where `r = m`.
 pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
-    rs && cfg.r == cfg.m && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
+    ShuffleOpts { rs, unm: false, rsp: true, nsub: None }.fits(cfg) && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
 }
 
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
@@ -674,6 +672,15 @@ pub struct ShuffleOpts {
     pub rsp: bool,
     /// Tiles per staged K/V tile (NSUB), `None`: the default (see `shuffle_staging`).
     pub nsub: Option<u32>,
+}
+
+impl ShuffleOpts {
+    /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM
+    /// only with RS, RSP only with RS and r = m (the staged tile is checked against the
+    /// adapter elsewhere).
+    pub fn fits(&self, cfg: &TileConfig) -> bool {
+        (!self.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) && (!self.unm || self.rs) && (!self.rsp || (self.rs && cfg.r == cfg.m))
+    }
 }
 
 /// Most bytes of K and V (f32) the shuffle kernel stages in workgroup memory per
@@ -1303,7 +1310,8 @@ fn shuffle_pipeline(
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
-    let flags = vec![("UNM", ((rs && unm) as u32).to_string()), ("RSP", ((rs && rsp && cfg.r == cfg.m) as u32).to_string())];
+    debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
+    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string())];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
@@ -1935,6 +1943,11 @@ mod tests {
         }
         assert!(!shuffle_rsp(64, &cfg(2, 2, 32), true, None) && shuffle_rsp(64, &cfg(2, 2, 32), true, Some("1")));
         assert!(!shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
+        // The options' fit: UNM and RSP need RS, RSP also r = m, RS its own rule.
+        let opts = |rs, unm, rsp| ShuffleOpts { rs, unm, rsp, nsub: None };
+        assert!(opts(true, true, true).fits(&cfg(4, 4, 32)) && opts(false, false, false).fits(&cfg(2, 4, 8)));
+        assert!(!opts(false, true, false).fits(&cfg(4, 4, 32)) && !opts(false, false, true).fits(&cfg(4, 4, 32)));
+        assert!(!opts(true, false, true).fits(&cfg(8, 4, 16)) && !opts(true, false, false).fits(&cfg(2, 4, 8)));
     }
 
     #[test]
