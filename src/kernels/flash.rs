@@ -491,7 +491,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let lim = &caps.limits;
-    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let wg = shuffle_wg(lim);
     let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
@@ -518,6 +518,14 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let m = 4;
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(shuffle_bk_max(r, m, rs_env.as_deref())));
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
+}
+
+/// Invocations per workgroup of the shuffle kernel: 128 (at most the adapter's limits),
+/// or `RINGATTN_SUBGROUP_WG` (experiments: a multiple of 32 up to 1024).
+fn shuffle_wg(lim: &wgpu::Limits) -> u32 {
+    let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
+    let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or(128);
+    want.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x)
 }
 
 /// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
@@ -558,7 +566,7 @@ pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk:
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
-    let wg = 128.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let wg = shuffle_wg(lim);
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
         && d4.is_multiple_of(r)
