@@ -34,10 +34,12 @@ const Q: u32 = $Qu;           // full scores per lane per tile after the reduce-
 const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
 //#endif
 
-// RSP (1 only with RS and R = M): lane L of a row group keeps Q row m ^ L in its qr slot
-// m, so its partial scores lie in slots permuted such that every reduce-scatter round
-// keeps the lower half on every lane (the partner's upper half holds the same rows):
-// the rounds need no selects, and lane L still ends with row L's scores.
+// RSP (1 only with RS): lane L of a row group computes in its score slot (m, j) the
+// score of row m ^ mr and key j ^ j0 (mr = L / LPR, j0 = (L % LPR) Q: the row and first
+// key of the scores it ends with): slot n holds score n ^ (Q L), so every reduce-scatter
+// round keeps the lower half on every lane (the partner's upper half holds the same
+// scores) and the rounds need no selects; lane L still ends with scores Q L .. Q L + Q - 1.
+// Where R = M (LPR = 1) only the rows are permuted (lane L keeps Q row m ^ L in qr slot m).
 const RSP: u32 = $RSPu;
 
 //#include flash_common
@@ -94,15 +96,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // assume).
     let mr = lane / LPR;
     let j0 = (lane % LPR) * Q;
+    // RSP: the row and key permutation of this lane's score slots (see RSP above).
+    let qperm = mr * RSP;
+    let kperm = j0 * RSP;
     let rko = key_limit(min(row + mr, p.seq_q - 1u));
     let gbase = sgl & ~(R - 1u);
     var lo = 0.0;
+    //#else
+    let qperm = 0u;
     //#endif
     //#unroll m $M
     {
         let srow = min(row + {m}u, p.seq_q - 1u);
-        // RSP: Q row m ^ lane in qr slot m (see RSP above).
-        let qrow = min(row + ({m}u ^ (lane * RSP)), p.seq_q - 1u);
+        // RSP: Q row m ^ mr in qr slot m (see RSP above).
+        let qrow = min(row + ({m}u ^ qperm), p.seq_q - 1u);
         let qbase = p.q_off + ((b * p.seq_q + qrow) * p.heads + h) * D;
         let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
         let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
@@ -194,9 +201,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#unroll m $M
                 s[{m}u * BK + {j}u] = 0.0;
                 //#end
+                // RSP: slot j holds key j ^ j0's scores (see RSP above).
+                let kj = kb + ({j}u ^ kperm) * D4 + lane;
                 //#unroll c $C
                 {
-                    let kx = ks[kb + {j}u * D4 + lane + {c}u * R];
+                    let kx = ks[kj + {c}u * R];
                     //#unroll m $M
                     {
                         let qv = qr[{m}u * C + {c}u];

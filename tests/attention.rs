@@ -690,6 +690,7 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_unm = 0;
     let mut with_rsp = 0;
     let mut with_rsp_fit = 0;
+    let mut with_rsp_keys = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -727,13 +728,14 @@ fn subgroup_rows_per_group_match_reference() {
                         continue;
                     }
                     // The mask skipped on whole tiles (UNM, RS only) on every other RS case;
-                    // the rounds without selects (RSP, RS with r = m only) on every other
-                    // case where they fit, in turn with UNM and without.
+                    // the rounds without selects (RSP, RS only: rows permuted where r = m,
+                    // rows and keys where r > m) on every other RS case taken in pairs, so
+                    // each runs with UNM and without.
                     let unm = rs && with_rs % 2 == 0;
-                    let rsp = rs && r == m && with_rsp_fit % 2 == 0;
-                    with_rsp_fit += (rs && r == m) as usize;
+                    let rsp = rs && with_rsp_fit % 4 < 2;
+                    with_rsp_fit += rs as usize;
                     assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: true, rsp: false, nsub }).is_err());
-                    assert!(r == m || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp: true, nsub }).is_err());
+                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, rsp: true, nsub }).is_err());
                     let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub }) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
@@ -743,6 +745,7 @@ fn subgroup_rows_per_group_match_reference() {
                     with_rs += rs as usize;
                     with_unm += unm as usize;
                     with_rsp += rsp as usize;
+                    with_rsp_keys += (rsp && r > m) as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
                         failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} rsp={rsp} nsub={nsub:?}: {e}"));
                     }
@@ -750,9 +753,10 @@ fn subgroup_rows_per_group_match_reference() {
             }
         }
     }
-    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP)");
+    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m)");
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
-    assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP (r = m) must both run");
+    assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP must both run");
+    assert!(ran == 0 || (with_rsp_keys > 0 && with_rsp_keys < with_rsp), "RSP with r = m and r > m must both run");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -773,7 +777,7 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp) in [(false, false, false), (true, false, false), (true, true, r == m)] {
+            for (rs, unm, rsp) in [(false, false, false), (true, false, true), (true, true, false)] {
                 let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None }).unwrap();
                 for causal in [false, true] {
                     ran += 1;

@@ -163,7 +163,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 v.push(("UNM", (unm as u32).to_string()));
-                                v.push(("RSP", ((unm && r == m) as u32).to_string()));
+                                v.push(("RSP", (unm as u32).to_string()));
                                 out.push(v);
                             }
                         }

@@ -687,7 +687,7 @@ impl ShuffleOpts {
     /// only with RS, RSP only with RS and r = m (the staged tile is checked against the
     /// adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
-        (!self.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) && (!self.unm || self.rs) && (!self.rsp || (self.rs && cfg.r == cfg.m))
+        (!self.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) && (!self.unm || self.rs) && (!self.rsp || self.rs)
     }
 }
 
@@ -1945,17 +1945,17 @@ mod tests {
         assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(128, &cfg(8, 4, 16), true, None));
         assert!(shuffle_unm(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
         assert!(!shuffle_unm(64, &cfg(4, 4, 32), false, None) && !shuffle_unm(64, &cfg(4, 4, 32), false, Some("1")));
-        // RSP: the same, and only where r = m.
+        // RSP: the same.
         for &(d, r, m, bk) in SHUFFLE_RSP {
-            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && r == m && shuffle_rsp(d, &cfg(r, m, bk), true, None));
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_rsp(d, &cfg(r, m, bk), true, None));
         }
         assert!(!shuffle_rsp(64, &cfg(2, 2, 32), true, None) && shuffle_rsp(64, &cfg(2, 2, 32), true, Some("1")));
-        assert!(!shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
-        // The options' fit: UNM and RSP need RS, RSP also r = m, RS its own rule.
+        assert!(shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
+        // The options' fit: UNM and RSP need RS, RS its own rule.
         let opts = |rs, unm, rsp| ShuffleOpts { rs, unm, rsp, nsub: None };
         assert!(opts(true, true, true).fits(&cfg(4, 4, 32)) && opts(false, false, false).fits(&cfg(2, 4, 8)));
         assert!(!opts(false, true, false).fits(&cfg(4, 4, 32)) && !opts(false, false, true).fits(&cfg(4, 4, 32)));
-        assert!(!opts(true, false, true).fits(&cfg(8, 4, 16)) && !opts(true, false, false).fits(&cfg(2, 4, 8)));
+        assert!(opts(true, false, true).fits(&cfg(8, 4, 16)) && !opts(true, false, false).fits(&cfg(2, 4, 8)));
     }
 
     #[test]
