@@ -753,7 +753,9 @@ fn subgroup_rows_per_group_match_reference() {
             }
         }
     }
-    eprintln!("{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m)");
+    eprintln!(
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m)"
+    );
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
     assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP must both run");
     assert!(ran == 0 || (with_rsp_keys > 0 && with_rsp_keys < with_rsp), "RSP with r = m and r > m must both run");

@@ -491,7 +491,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let lim = &caps.limits;
-    let wg = shuffle_wg(lim);
+    let wg = shuffle_wg(lim, None);
     let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
@@ -520,13 +520,29 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
 
-/// Invocations per workgroup of the shuffle kernel: 128 (at most the adapter's limits),
-/// or `RINGATTN_SUBGROUP_WG` (experiments: a multiple of 32 up to 1024).
-fn shuffle_wg(lim: &wgpu::Limits) -> u32 {
+/// Invocations per workgroup of the shuffle kernel for `shape` (head_dim, r, m, bk):
+/// `RINGATTN_SUBGROUP_WG` where set (experiments: a multiple of 32 up to 1024), else
+/// [`SHUFFLE_WG`], at most the adapter's limits.
+fn shuffle_wg(lim: &wgpu::Limits, shape: Option<(usize, u32, u32, u32)>) -> u32 {
     let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
-    let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or(128);
+    let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or_else(|| shuffle_wg_default(shape));
     want.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x)
 }
+
+/// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk):
+/// those of [`SHUFFLE_WG`] where listed, else 128.
+pub fn shuffle_wg_default(shape: Option<(usize, u32, u32, u32)>) -> u32 {
+    shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, _)| *s == sh)).map_or(128, |&(_, wg)| wg)
+}
+
+/// Shapes (head_dim, r, m, bk) of the shuffle kernel with other than 128 invocations per
+/// workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh)
+/// 256 took (8,4,16) at head_dim 128 from 38.3-38.4 to 37.0-37.2 ms (128 query rows
+/// per workgroup instead of 64: half the K/V staging per row; 252 registers either way)
+/// and made (4,4,32) at 64 slower (16.6 against 16.2-16.3); 384 bounds the driver to
+/// 168 registers, which it meets by spilling to workgroup memory (48 KiB; 22-49 ms).
+/// On small grids the workgroup halves back to 128 first ([`small_grid_subgroup_config`]).
+pub const SHUFFLE_WG: &[((usize, u32, u32, u32), u32)] = &[((128, 8, 4, 16), 256)];
 
 /// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
 /// group m, keys per tile bk), each the fastest of a sweep on an H100 (f32, N=16384,
@@ -560,13 +576,14 @@ pub fn shuffle_bk_max(r: u32, m: u32, value: Option<&str>) -> u32 {
 }
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
-/// group and `bk`-key tiles (128 / r groups per workgroup), or `None` when that does
+/// group and `bk`-key tiles ([`shuffle_wg_default`] / r groups per workgroup: 128 / r
+/// for most shapes), or `None` when that does
 /// not fit the adapter (subgroup size, workgroup memory) or head_dim.
 pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32) -> Option<TileConfig> {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
-    let wg = shuffle_wg(lim);
+    let wg = shuffle_wg(lim, Some((head_dim, r, m, bk)));
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
         && d4.is_multiple_of(r)
@@ -902,7 +919,8 @@ pub fn small_grid_matrix_config(dtype: Dtype, normal: TileConfig, shape: &Shape,
 
 /// The subgroup tier's shuffle-kernel tiles for a launch of `shape`, given the tiles
 /// `normal` chosen for the adapter and head_dim: a grid of fewer than
-/// [`SMALL_GRID_WORKGROUPS`] workgroups takes fewer rows per row group (m halved, down
+/// [`SMALL_GRID_WORKGROUPS`] workgroups first halves workgroups of over 128 invocations
+/// ([`SHUFFLE_WG`]) back to 128, then takes fewer rows per row group (m halved, down
 /// to 2, or to 1 with two lanes per row; tiles over 16 keys halve with it) until it
 /// reaches that many. Measured on an H100 (BENCHMARKS.md, "Small grids, subgroup tier";
 /// N=1024, H=8, head_dim 64): with four lanes per row (64 workgroups at m = 4) m = 2
@@ -916,6 +934,10 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     }
     let floor = if normal.r <= 2 { 1 } else { 2 };
     let mut cfg = normal;
+    // Workgroups over 128 invocations (SHUFFLE_WG) first halve back to 128.
+    while cfg.bq / cfg.m.max(1) * cfg.r > 128 && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+        cfg.bq /= 2;
+    }
     while cfg.m > floor && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
         cfg.bq /= 2;
         cfg.m /= 2;
@@ -1874,6 +1896,16 @@ mod tests {
         let c = small_grid_subgroup_config(two, &shape(1024, 8));
         assert_eq!((c.m, c.bq, c.r, c.bk), (1, 64, 2, 16));
         assert_eq!(small_grid_subgroup_config(two, &shape(4096, 8)), two);
+        // 256 invocations (head_dim 128's (8,4,16), 128 rows): back to 128 invocations
+        // (64 rows, 128 workgroups at N=1024), then m as above on smaller grids.
+        let wide = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        let c = small_grid_subgroup_config(wide, &shape(1024, 8));
+        assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
+        assert_eq!((small_grid_subgroup_config(wide, &shape(512, 8)).m, small_grid_subgroup_config(wide, &shape(512, 8)).bq), (2, 32));
+        assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8)), wide);
+        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16))), 256);
+        assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32))), 128);
+        assert_eq!(shuffle_wg_default(None), 128);
         // Other variants are left alone.
         let b = TileConfig { variant: SgVariant::Broadcast, ..normal };
         assert_eq!(small_grid_subgroup_config(b, &shape(100, 1)), b);
