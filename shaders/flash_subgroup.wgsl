@@ -19,7 +19,7 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM and RSP), PRE.
+// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM and RSP).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -66,32 +66,6 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
     s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
 }
-//#enddef
-// A staging round's loads: SCH vec4 units of K and of V (units I0 + u WG of the staged
-// tile at key T) into kx, vx (zeros past k_end).
-//#define STAGE_LOAD
-//#unroll u $SCH
-{
-    let i = {I0} + {u}u * WG;
-    let key = {T} + i / D4;
-    kx[{u}] = vec4<f32>(0.0);
-    vx[{u}] = vec4<f32>(0.0);
-    if i < KS * D4 && key < p.k_end {
-        let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
-        kx[{u}] = vec4<f32>(k[(p.k_off + e) / 4u]);
-        vx[{u}] = vec4<f32>(v[(p.v_off + e) / 4u]);
-    }
-}
-//#end
-//#enddef
-// ... and its stores into workgroup memory.
-//#define STAGE_STORE
-//#unroll u $SCH
-if {I0} + {u}u * WG < KS * D4 {
-    ks[{I0} + {u}u * WG] = kx[{u}];
-    vs[{I0} + {u}u * WG] = vx[{u}];
-}
-//#end
 //#enddef
 // Rescale threshold of the running max (log2 units).
 const RESCALE: f32 = 8.0;
@@ -172,31 +146,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
     //#use SPANS
-    //#if PRE
-    // PRE (one staging round, WG SCH >= KS D4): the next staged tile's loads are issued
-    // before this tile's keys are walked, so they land while it computes.
-    var kx: array<vec4<f32>, SCH>;
-    var vx: array<vec4<f32>, SCH>;
-    //#use STAGE_LOAD I0=lid T=t0
-    //#endif
     for (var t = t0; t < t1; t += KS) {
-        //#if PRE
-        //#use STAGE_STORE I0=lid
-        workgroupBarrier();
-        if t + KS < t1 {
-            //#use STAGE_LOAD I0=lid T=(t+KS)
-        }
-        //#else
         // Stage KS = NSUB BK keys of K and V (rounds of SCH vec4 units per invocation:
         // all loads of a round before its stores).
         for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
             var kx: array<vec4<f32>, SCH>;
             var vx: array<vec4<f32>, SCH>;
-            //#use STAGE_LOAD I0=i0 T=t
-            //#use STAGE_STORE I0=i0
+            //#unroll u $SCH
+            {
+                let i = i0 + {u}u * WG;
+                let key = t + i / D4;
+                kx[{u}] = vec4<f32>(0.0);
+                vx[{u}] = vec4<f32>(0.0);
+                if i < KS * D4 && key < p.k_end {
+                    let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
+                    kx[{u}] = vec4<f32>(k[(p.k_off + e) / 4u]);
+                    vx[{u}] = vec4<f32>(v[(p.v_off + e) / 4u]);
+                }
+            }
+            //#end
+            //#unroll u $SCH
+            if i0 + {u}u * WG < KS * D4 {
+                ks[i0 + {u}u * WG] = kx[{u}];
+                vs[i0 + {u}u * WG] = vx[{u}];
+            }
+            //#end
         }
         workgroupBarrier();
-        //#endif
 
         // The staged keys in NSUB tiles of BK (those before t1): tile ts = t + BK u at
         // ks/vs offset kb.

@@ -164,8 +164,6 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 v.push(("UNM", (unm as u32).to_string()));
                                 v.push(("RSP", (unm as u32).to_string()));
-                                // PRE (the next staged tile loaded ahead) needs one staging round.
-                                v.push(("PRE", ((rs && nsub * bk * d as u32 / 4 <= 128 * sch) as u32).to_string()));
                                 out.push(v);
                             }
                         }

@@ -1341,11 +1341,7 @@ fn shuffle_pipeline(
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
-    // PRE (experiment): the next staged tile's loads issued before this one's keys are
-    // walked; one staging round only.
-    let wg = cfg.bq / cfg.m.max(1) * cfg.r;
-    let pre = switch(std::env::var("RINGATTN_SUBGROUP_PRE").ok().as_deref()).unwrap_or(false) && wg * sch >= nsub * cfg.bk * d as u32 / 4;
-    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string()), ("PRE", (pre as u32).to_string())];
+    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string())];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
