@@ -523,7 +523,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// Invocations per workgroup of the shuffle kernel for `shape` (head_dim, r, m, bk):
 /// `RINGATTN_SUBGROUP_WG` where set (experiments: a multiple of 32 up to 1024), else
 /// [`SHUFFLE_WG`], at most the adapter's limits.
-fn shuffle_wg(lim: &wgpu::Limits, shape: Option<(usize, u32, u32, u32)>) -> u32 {
+fn shuffle_wg(lim: &wgpu::Limits, shape: Option<ShapeKey>) -> u32 {
     let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
     let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or_else(|| shuffle_wg_default(shape));
     want.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x)
@@ -531,18 +531,24 @@ fn shuffle_wg(lim: &wgpu::Limits, shape: Option<(usize, u32, u32, u32)>) -> u32 
 
 /// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk):
 /// those of [`SHUFFLE_WG`] where listed, else 128.
-pub fn shuffle_wg_default(shape: Option<(usize, u32, u32, u32)>) -> u32 {
+pub fn shuffle_wg_default(shape: Option<ShapeKey>) -> u32 {
     shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, _)| *s == sh)).map_or(128, |&(_, wg)| wg)
 }
 
 /// Shapes (head_dim, r, m, bk) of the shuffle kernel with other than 128 invocations per
-/// workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh)
-/// 256 took (8,4,16) at head_dim 128 from 38.3-38.4 to 37.0-37.2 ms (128 query rows
-/// per workgroup instead of 64: half the K/V staging per row; 252 registers either way)
-/// and made (4,4,32) at 64 slower (16.6 against 16.2-16.3); 384 bounds the driver to
-/// 168 registers, which it meets by spilling to workgroup memory (48 KiB; 22-49 ms).
+/// workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh,
+/// device_wg18.sh) 256 took (8,4,16) at head_dim 128 from 38.1-38.4 to 37.0-37.2 ms
+/// (f16 46.6 to 39.9; 128 query rows per workgroup instead of 64: half the K/V staging
+/// per row; 252 registers either way) and made (4,4,32) at 64 and (2,2,16) at 32
+/// slower (16.6 against 16.2-16.3, 9.33 against 8.34); 384 bounds the driver to 168
+/// registers, which it meets by spilling to workgroup memory (48 KiB; 22-49 ms). Lighter
+/// shapes at 512 invocations (128 registers, 16 warps per SM, no spills) stayed slower:
+/// (16,4,16) at 128 40.6 ms, (8,4,16) at 64 18.4 (device_occ18.sh).
 /// On small grids the workgroup halves back to 128 first ([`small_grid_subgroup_config`]).
-pub const SHUFFLE_WG: &[((usize, u32, u32, u32), u32)] = &[((128, 8, 4, 16), 256)];
+pub const SHUFFLE_WG: &[(ShapeKey, u32)] = &[((128, 8, 4, 16), 256)];
+
+/// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
+pub type ShapeKey = (usize, u32, u32, u32);
 
 /// The shuffle kernel's measured defaults: (head_dim, lanes per row r, rows per row
 /// group m, keys per tile bk), each the fastest of a sweep on an H100 (f32, N=16384,
@@ -552,8 +558,8 @@ pub const SHUFFLE_WG: &[((usize, u32, u32, u32), u32)] = &[((128, 8, 4, 16), 256
 /// general rule's (2,4,8); 64: (4,4,32) with UNM ([`SHUFFLE_UNM`]) 16.8 against 17.2
 /// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP too, [`SHUFFLE_RSP`]); 128:
 /// (8,4,16) 38.0-38.3 (the general rule's shape; (16,4,16) 41.4, (16,8,16) 43.0,
-/// (4,2,16) 47.0). The per-adapter search still weighs the shuffle kernel against the
-/// tiled one.
+/// (4,2,16) 47.0), 37.0-37.2 with 256 invocations per workgroup ([`SHUFFLE_WG`]). The
+/// per-adapter search still weighs the shuffle kernel against the tiled one.
 pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
@@ -603,7 +609,7 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// The shuffle kernel with an explicit tile configuration and build options (the
 /// reduce-scatter, UNM and RSP on or off and, where given, tiles per staged K/V tile;
 /// tests: each path on one adapter). An error where an option does not fit the shape
-/// (RS: see [`shuffle_rs`]; UNM needs RS; RSP needs RS and r = m) or the staged tile
+/// (RS: see [`shuffle_rs`]; UNM and RSP need RS) or the staged tile
 /// does not fit the adapter's workgroup memory.
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
@@ -659,11 +665,15 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 pub const SHUFFLE_UNM: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
-/// `flash_subgroup.wgsl`: lane L of a row group holds Q row m ^ L in its slot m, so every
-/// round keeps the lower half on every lane; possible where r = m): on an H100 (f32,
-/// N=16384) RSP took (4,4,32) at head_dim 64 from 16.7-16.9 to 16.2-16.3 ms and made
+/// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
+/// by L / LPR and, where r > m, keys by its first key, so every round keeps the lower
+/// half on every lane; possible wherever the scores are reduce-scattered): on an H100
+/// (f32, N=16384) RSP took (4,4,32) at head_dim 64 from 16.7-16.9 to 16.2-16.3 ms and made
 /// (2,2,16) at 32 and (2,2,32) at 64 slower (8.52 against 8.32-8.35, 17.3-17.4 against
-/// 17.1-17.3; BENCHMARKS.md, seventeenth session).
+/// 17.1-17.3; seventeenth session), and (8,4,16) at 128 too (eighteenth session,
+/// scripts/device_rsp18.sh: 38.8-39.1 against 38.3-38.4 with 128 invocations, 37.9-38.2
+/// against 37.0-37.2 with 256, though its tile loop has 3 % fewer instructions:
+/// BENCHMARKS.md).
 pub const SHUFFLE_RSP: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
@@ -675,7 +685,7 @@ pub fn shuffle_unm(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` runs its reduce-scatter rounds
 /// without selects (RSP): `RINGATTN_SUBGROUP_RSP` given as `value`, else the shapes of
-/// [`SHUFFLE_RSP`]; only with the reduce-scatter (`rs`) and where `r = m`.
+/// [`SHUFFLE_RSP`]; only with the reduce-scatter (`rs`).
 pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
     ShuffleOpts { rs, unm: false, rsp: true, nsub: None }.fits(cfg) && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
 }
@@ -693,7 +703,7 @@ pub struct ShuffleOpts {
     pub rs: bool,
     /// The mask skipped on tiles a row sees whole (UNM; RS only, see [`shuffle_unm`]).
     pub unm: bool,
-    /// Reduce-scatter rounds without selects (RSP; RS with r = m only, see [`shuffle_rsp`]).
+    /// Reduce-scatter rounds without selects (RSP; RS only, see [`shuffle_rsp`]).
     pub rsp: bool,
     /// Tiles per staged K/V tile (NSUB), `None`: the default (see `shuffle_staging`).
     pub nsub: Option<u32>,
@@ -701,10 +711,14 @@ pub struct ShuffleOpts {
 
 impl ShuffleOpts {
     /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM
-    /// only with RS, RSP only with RS and r = m (the staged tile is checked against the
+    /// and RSP only with RS (the staged tile is checked against the
     /// adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
-        (!self.rs || shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)) && (!self.unm || self.rs) && (!self.rsp || self.rs)
+        if self.rs {
+            shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
+        } else {
+            !self.unm && !self.rsp
+        }
     }
 }
 
