@@ -10,10 +10,11 @@
 //! `$RINGATTN_TUNE_CACHE`, else `$XDG_CACHE_HOME/ringattn/tiles.json`, else
 //! `~/.cache/ringattn/tiles.json`, and read back by later processes.
 //!
-//! The subgroup tier's search (`search_subgroup`, tier name `subgroup`) picks between
-//! its two kernels, the shuffle kernel (`flash_subgroup.wgsl`, the default) and the
-//! register-tiled one (`flash_tiled.wgsl`), on a (2, 8192, 8, head_dim) problem
-//! (`SUBGROUP_SEARCH`) in the dtype at hand; the tiled kernel must win by the same margin.
+//! The subgroup tier's search (`search_subgroup`, tier name `subgroup`) times its shuffle
+//! kernel (`flash_subgroup.wgsl`, the default) in its built-in shape and the other
+//! candidate shapes (`flash::shuffle_candidates`), and the register-tiled kernel
+//! (`flash_tiled.wgsl`), on a (2, 8192, 8, head_dim) problem (`SUBGROUP_SEARCH`) in the
+//! dtype at hand; another shape, or the tiled kernel, must win by the same margin.
 //!
 //! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
 //! used); CPU adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
@@ -40,6 +41,11 @@ pub struct TileEntry {
     /// Subgroup tier: the kernel the search picked (`shuffle` or `tiled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// Subgroup tier, `shuffle`: the shape picked instead of the built-in one, as [query
+    /// rows per workgroup, keys per tile, lanes per row, rows per row group] (absent:
+    /// the built-in shape, so entries follow the library's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[u32; 4]>,
     /// Median GPU (or wall) milliseconds of the winner on the search problem.
     pub ms: f64,
     /// Seconds since the Unix epoch when it was measured.
@@ -217,7 +223,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             }
         }
     }
-    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, ms, unix_time: now });
+    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, shape: None, ms, unix_time: now });
     Ok(report)
 }
 
@@ -377,7 +383,7 @@ fn beats(ms: f64, default_ms: f64) -> bool {
     ms < default_ms * (1.0 - TUNE_MARGIN)
 }
 
-fn keep_default_unless_faster(best: Option<(MatrixShape, f64)>, timings: &[(MatrixShape, f64)], default: MatrixShape) -> Option<(MatrixShape, f64)> {
+fn keep_default_unless_faster<S: PartialEq + Copy>(best: Option<(S, f64)>, timings: &[(S, f64)], default: S) -> Option<(S, f64)> {
     let (shape, ms) = best?;
     match timings.iter().find(|(s, _)| *s == default) {
         Some(&(_, d)) if shape != default && !beats(ms, d) => Some((default, d)),
@@ -393,17 +399,31 @@ pub struct SubgroupReport {
     pub best: Option<TileEntry>,
 }
 
-/// Whether the subgroup tier runs its register-tiled kernel (`flash_tiled.wgsl`) for
-/// `dtype` and `head_dim` on this adapter instead of the shuffle kernel (see
-/// [`tuned_entry`], tier name `subgroup`). `false` where the tiled kernel does not fit,
-/// on CPU adapters, or with the search off.
-pub(crate) fn tuned_subgroup_tiled(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
-    let k = key(ctx, dtype, head_dim, "subgroup");
-    tuned_entry(ctx, &k, || Ok(search_subgroup(ctx, dtype, head_dim)?.best)).is_some_and(|e| is_tiled(&e))
+/// What the subgroup tier's search picked for an adapter, dtype and head_dim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubgroupPick {
+    /// The shuffle kernel, in the given shape (query rows per workgroup, keys per tile,
+    /// lanes per row, rows per row group) or, `None`, the built-in one.
+    Shuffle(Option<(u32, u32, u32, u32)>),
+    /// The register-tiled kernel (`flash_tiled.wgsl`) in its built-in tiles.
+    Tiled,
 }
 
-fn is_tiled(e: &TileEntry) -> bool {
-    e.variant.as_deref() == Some("tiled")
+/// The subgroup tier's pick for `dtype` and `head_dim` on this adapter (see
+/// [`tuned_entry`], tier name `subgroup`); `None` on CPU adapters, where the tier does
+/// not run, or with the search off.
+pub(crate) fn tuned_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<SubgroupPick> {
+    let k = key(ctx, dtype, head_dim, "subgroup");
+    tuned_entry(ctx, &k, || Ok(search_subgroup(ctx, dtype, head_dim)?.best)).map(|e| subgroup_pick(&e))
+}
+
+/// A cache entry of tier `subgroup` as a pick (entries from before the shape search have
+/// no shape: the built-in one).
+fn subgroup_pick(e: &TileEntry) -> SubgroupPick {
+    match e.variant.as_deref() {
+        Some("tiled") => SubgroupPick::Tiled,
+        _ => SubgroupPick::Shuffle(e.shape.map(|[bq, bk, r, m]| (bq, bk, r, m))),
+    }
 }
 
 /// Batch and sequence length of the subgroup tier's search problem (8 heads): 2048
@@ -414,32 +434,60 @@ fn is_tiled(e: &TileEntry) -> bool {
 /// problem, where its per-workgroup setup (Q^T) weighs more, and 9 % at (1, 16384).
 pub const SUBGROUP_SEARCH: (usize, usize) = (2, 8192);
 
-/// Times the subgroup tier's shuffle kernel (its default) and its register-tiled kernel
-/// (where that fits) on a `SUBGROUP_SEARCH` problem. The tiled kernel is picked only
-/// when it is at least `TUNE_MARGIN` faster. Nothing is searched on CPU adapters or
-/// where the tier does not run.
+/// Times the subgroup tier's shuffle kernel in its built-in shape and the other shapes
+/// of [`flash::shuffle_candidates`] (tile shapes, rows per group, invocations per
+/// workgroup), and its register-tiled kernel (where that fits), on a `SUBGROUP_SEARCH`
+/// problem. Another shuffle shape replaces the built-in one only when it is at least
+/// `TUNE_MARGIN` faster, twice (a second timing of the two confirms it); the tiled
+/// kernel is picked only when it beats the best shuffle shape by the same margin, twice.
+/// Nothing is searched on CPU adapters or where the tier does not run.
 pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<SubgroupReport> {
     let mut report = SubgroupReport { key: key(ctx, dtype, head_dim, "subgroup"), timings: Vec::new(), best: None };
     if !ctx.capabilities().tiers().contains(&crate::kernels::Tier::Subgroup) || ctx.info().device_type == wgpu::DeviceType::Cpu {
         return Ok(report);
     }
-    let Some(tiled) = flash::tiled_config(ctx, head_dim, u32::MAX) else { return Ok(report) };
     let problem = Problem::new(ctx, Shape::new(SUBGROUP_SEARCH.0, SUBGROUP_SEARCH.1, 8, head_dim), dtype)?;
-    let preps: Vec<(flash::TileConfig, flash::Prepared)> = [flash::shuffle_config(ctx, head_dim), tiled]
-        .into_iter()
-        .filter_map(|cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p)))
-        .collect();
+    let shuffles = flash::shuffle_candidates(ctx, head_dim);
+    let builtin = shuffles[0];
+    let cfgs = shuffles.into_iter().chain(flash::tiled_config(ctx, head_dim, u32::MAX));
+    let preps: Vec<(flash::TileConfig, flash::Prepared)> =
+        cfgs.filter_map(|cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p))).collect();
     let medians = time_candidates(ctx, &problem, preps.iter().map(|(_, p)| p))?;
     report.timings = preps.iter().zip(medians).filter_map(|((cfg, _), ms)| Some((*cfg, ms?))).collect();
-    let time_of = |tiled: bool| report.timings.iter().find(|(c, _)| matches!(c.variant, flash::SgVariant::Tiled { .. }) == tiled).map(|&(_, ms)| ms);
-    let mut pick = pick_subgroup(time_of(false), time_of(true));
-    // The tiled kernel must win a second timing too (see `confirmed`).
-    if let (Some(("tiled", _)), [(_, shuffle), (_, tiled)]) = (pick, &preps[..]) {
-        if let Some((s_ms, t_ms)) = confirmed(ctx, &problem, shuffle, tiled)? {
-            pick = pick_subgroup(Some(s_ms), Some(t_ms));
+    let prep_of = |c: &flash::TileConfig| preps.iter().find(|(p, _)| p == c).map(|(_, p)| p);
+    let tiled_cfg = |c: &flash::TileConfig| matches!(c.variant, flash::SgVariant::Tiled { .. });
+    // The shuffle kernel: the built-in shape unless another beats it by the margin, twice.
+    let shuffles: Vec<(flash::TileConfig, f64)> = report.timings.iter().filter(|(c, _)| !tiled_cfg(c)).copied().collect();
+    let fastest = shuffles.iter().min_by(|a, b| a.1.total_cmp(&b.1)).copied();
+    let mut shuffle = keep_default_unless_faster(fastest, &shuffles, builtin);
+    if let (Some((c, _)), Some(&(_, d_ms))) = (shuffle, shuffles.iter().find(|(c, _)| *c == builtin)) {
+        if let (true, Some(d), Some(p)) = (c != builtin, prep_of(&builtin), prep_of(&c)) {
+            if !confirmed(ctx, &problem, d, p)?.is_some_and(|(d2, p2)| beats(p2, d2)) {
+                shuffle = Some((builtin, d_ms));
+            }
         }
     }
-    report.best = pick.map(|(v, ms)| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(v.to_string()), ms, unix_time: unix_now() });
+    let tiled = report.timings.iter().find(|(c, _)| tiled_cfg(c)).copied();
+    let mut pick = pick_subgroup(shuffle.map(|s| s.1), tiled.map(|t| t.1));
+    // The tiled kernel must win a second timing too (see `confirmed`).
+    if let (Some(("tiled", _)), Some((s, _)), Some((t, _))) = (pick, shuffle, tiled) {
+        if let (Some(sp), Some(tp)) = (prep_of(&s), prep_of(&t)) {
+            if let Some((s_ms, t_ms)) = confirmed(ctx, &problem, sp, tp)? {
+                pick = pick_subgroup(Some(s_ms), Some(t_ms));
+            }
+        }
+    }
+    // A shuffle pick other than the built-in shape is stored with its shape.
+    let shape = shuffle.filter(|(c, _)| *c != builtin).map(|(c, _)| [c.bq, c.bk, c.r, c.m]);
+    report.best = pick.map(|(v, ms)| TileEntry {
+        mq: 0,
+        w: 0,
+        bk: 0,
+        variant: Some(v.to_string()),
+        shape: if v == "shuffle" { shape } else { None },
+        ms,
+        unix_time: unix_now(),
+    });
     Ok(report)
 }
 
@@ -497,6 +545,24 @@ mod tests {
         assert_eq!(pick_subgroup(None, None), None);
         // Old cache entries have no variant: not the tiled kernel.
         let e: TileEntry = serde_json::from_str(r#"{"mq":2,"w":4,"bk":32,"ms":0.2,"unix_time":1}"#).unwrap();
-        assert!(!is_tiled(&e) && e.variant.is_none());
+        assert_eq!(subgroup_pick(&e), SubgroupPick::Shuffle(None));
+        assert!(e.variant.is_none() && e.shape.is_none());
+    }
+
+    #[test]
+    fn subgroup_entries_carry_the_shuffle_shape() {
+        let entry = |variant: &str, shape| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(variant.into()), shape, ms: 1.0, unix_time: 1 };
+        assert_eq!(subgroup_pick(&entry("tiled", None)), SubgroupPick::Tiled);
+        assert_eq!(subgroup_pick(&entry("shuffle", None)), SubgroupPick::Shuffle(None));
+        let e = entry("shuffle", Some([128, 16, 8, 4]));
+        assert_eq!(subgroup_pick(&e), SubgroupPick::Shuffle(Some((128, 16, 8, 4))));
+        // The shape survives the cache file; entries without one write none.
+        let back: TileEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(subgroup_pick(&back), SubgroupPick::Shuffle(Some((128, 16, 8, 4))));
+        assert!(!serde_json::to_string(&entry("shuffle", None)).unwrap().contains("shape"));
+        // The shuffle shapes' pick follows the same margin rule as the matrix tier's.
+        let t = [("a", 1.0), ("b", 0.97), ("c", 0.9)];
+        assert_eq!(keep_default_unless_faster(Some(("b", 0.97)), &t[..2], "a"), Some(("a", 1.0)));
+        assert_eq!(keep_default_unless_faster(Some(("c", 0.9)), &t, "a"), Some(("c", 0.9)));
     }
 }

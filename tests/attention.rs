@@ -794,14 +794,42 @@ fn shuffle_long_keys_resume_across_chunks() {
     eprintln!("{ran} chunked shuffle-kernel cases");
 }
 
-/// The subgroup tier's kernel search (`tuning::search_subgroup`: the shuffle kernel
-/// against the register-tiled one on a (2, 8192, 8, 64) problem) on every GPU adapter
-/// with the tier: both kernels time, the pick is one of them and the tiled kernel only
-/// when it won by the margin. Searches only (nothing is written to the tile cache).
-/// Reports a skip on CPU adapters, which never search.
+/// Every shuffle-kernel shape the per-adapter search may pick (`flash::shuffle_candidates`:
+/// the built-in shape, other tiles, rows per group and invocations per workgroup) at
+/// head_dims 32, 64 and 128 on every adapter with the subgroup tier, against the f64
+/// reference: lengths that are not multiples of the rows per workgroup, GQA, causal on
+/// every other shape, f32.
 #[test]
-fn subgroup_search_times_both_kernels() {
-    use ringattn::kernels::flash::{tiled_config, SgVariant};
+fn shuffle_search_candidates_match_reference() {
+    use ringattn::kernels::flash::{prepare_subgroup_with, shuffle_candidates};
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        for d in [32, 64, 128] {
+            for (i, cfg) in shuffle_candidates(ctx, d).into_iter().enumerate() {
+                let prep = prepare_subgroup_with(ctx, Dtype::F32, d, cfg).expect("a candidate builds");
+                let (nq, nk) = (cfg.bq as usize + 37, 150 + i * 13);
+                ran += 1;
+                if let Err(e) = common::check_prepared(ctx, &prep, Dtype::F32, shape(1, nq, nk, 4, 2, d), i % 2 == 1) {
+                    failures.push(format!("d={d} {}: {e}", cfg.describe(Tier::Subgroup)));
+                }
+            }
+        }
+    }
+    eprintln!("{ran} search candidates checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The subgroup tier's search (`tuning::search_subgroup`: the shuffle kernel in its
+/// built-in shape and its other candidate shapes, against the register-tiled kernel, on
+/// a (2, 8192, 8, 64) problem) on every GPU adapter with the tier: every candidate that
+/// fits times, another shuffle shape or the tiled kernel is picked only where it beat
+/// the built-in shape by the margin, and a shape is stored only with such a pick.
+/// Searches only (nothing is written to the tile cache). Reports a skip on CPU adapters,
+/// which never search.
+#[test]
+fn subgroup_search_times_kernels_and_shapes() {
+    use ringattn::kernels::flash::{shuffle_candidates, tiled_config, SgVariant};
     for ctx in contexts() {
         if !ctx.capabilities().tiers().contains(&Tier::Subgroup) || ctx.info().device_type == wgpu::DeviceType::Cpu {
             eprintln!("{}: no subgroup search here (skipped)", common::label(ctx));
@@ -812,27 +840,33 @@ fn subgroup_search_times_both_kernels() {
                 continue;
             }
             let r = ringattn::tuning::search_subgroup(ctx, dtype, 64).expect("search");
+            let shuffles = shuffle_candidates(ctx, 64);
             let fits = tiled_config(ctx, 64, u32::MAX).is_some();
-            assert_eq!(r.timings.len(), if fits { 2 } else { 0 }, "{}: {:?}", r.key, r.timings);
+            assert_eq!(r.timings.len(), shuffles.len() + fits as usize, "{}: {:?}", r.key, r.timings);
             assert!(r.timings.iter().all(|(_, ms)| ms.is_finite() && *ms > 0.0), "{:?}", r.timings);
-            let time = |tiled: bool| r.timings.iter().find(|(c, _)| matches!(c.variant, SgVariant::Tiled { .. }) == tiled).map(|t| t.1);
-            if fits {
-                let best = r.best.as_ref().expect("a pick");
-                match best.variant.as_deref() {
-                    Some("tiled") => assert!(time(true).unwrap() < 0.95 * time(false).unwrap(), "{:?}", r.timings),
-                    // The shuffle time of the search, or of its second timing where
-                    // that overturned a tiled pick.
-                    Some("shuffle") => assert!(best.ms.is_finite() && best.ms > 0.0),
-                    other => panic!("unexpected pick {other:?}"),
+            let time = |c: &ringattn::kernels::flash::TileConfig| r.timings.iter().find(|(t, _)| t == c).map(|t| t.1);
+            let builtin = time(&shuffles[0]).expect("the built-in shape timed");
+            let best = r.best.as_ref().expect("a pick");
+            match (best.variant.as_deref(), best.shape) {
+                (Some("tiled"), None) => {
+                    let tiled = r.timings.iter().find(|(c, _)| matches!(c.variant, SgVariant::Tiled { .. })).unwrap().1;
+                    assert!(tiled < 0.95 * builtin, "{:?}", r.timings);
                 }
-                eprintln!(
-                    "{} {}: {:?} -> {:?}",
-                    common::label(ctx),
-                    dtype.name(),
-                    r.timings.iter().map(|(c, ms)| (c.describe(Tier::Subgroup), *ms)).collect::<Vec<_>>(),
-                    best.variant
-                );
+                (Some("shuffle"), None) => assert!(best.ms.is_finite() && best.ms > 0.0),
+                (Some("shuffle"), Some([bq, bk, rr, m])) => {
+                    let c = shuffles.iter().find(|c| (c.bq, c.bk, c.r, c.m) == (bq, bk, rr, m)).expect("a candidate's shape");
+                    assert!(*c != shuffles[0] && time(c).unwrap() < 0.95 * builtin, "{:?}", r.timings);
+                }
+                other => panic!("unexpected pick {other:?}"),
             }
+            eprintln!(
+                "{} {}: {:?} -> {:?} {:?}",
+                common::label(ctx),
+                dtype.name(),
+                r.timings.iter().map(|(c, ms)| (c.describe(Tier::Subgroup), *ms)).collect::<Vec<_>>(),
+                best.variant,
+                best.shape
+            );
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `ringattn tune`: run the per-adapter searches now (the subgroup tier's kernel, the
+//! `ringattn tune`: run the per-adapter searches now (the subgroup tier's kernel and shape, the
 //! matrix tier's tiles) and store the results.
 
 use clap::Args;
@@ -42,9 +42,10 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
             for (cfg, ms) in &r.timings {
                 println!("| {} | {ms:.4} |", cfg.describe(Tier::Subgroup));
             }
-            match r.best.as_ref().and_then(|b| Some((b.variant.as_deref()?, b.ms))) {
-                Some((v, ms)) => println!("best: {v} ({ms:.4} ms), stored"),
-                None => println!("the subgroup tier's tiled kernel does not fit head_dim {d} here: the shuffle kernel is used"),
+            match r.best.as_ref().and_then(|b| Some((b.variant.as_deref()?, b.shape, b.ms))) {
+                Some((v, Some([bq, bk, rr, m]), ms)) => println!("best: {v} bq={bq} bk={bk} r={rr} m={m} ({ms:.4} ms), stored"),
+                Some((v, None, ms)) => println!("best: {v}{} ({ms:.4} ms), stored", if v == "shuffle" { " (built-in shape)" } else { "" }),
+                None => println!("no subgroup kernel ran for head_dim {d} here: the built-in tiles are used"),
             }
         }
     }

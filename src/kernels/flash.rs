@@ -228,24 +228,31 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 }
 
 /// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter, for launches
-/// of problem shape `grid` when known: [`subgroup_config`], except that the
-/// register-tiled kernel replaces the shuffle kernel where the per-adapter search found
-/// it faster (`tuning`, cache tier `subgroup`; on an H100 at head_dim 64 f32 it did, 20.4
-/// against 21.8-22.4 ms at N=16384, until the shuffle kernel's reduce-scatter took that
-/// to 20.3 against the tiled kernel's 20.5; BENCHMARKS.md), unless the tiled kernel's grid would
-/// be small (the search compared the kernels on a full grid; the shuffle kernel has
-/// small-grid tiles). Not searched when `RINGATTN_SUBGROUP_VARIANT` or
-/// `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
+/// of problem shape `grid` when known: [`subgroup_config`], except where the per-adapter
+/// search (`tuning`, cache tier `subgroup`) found another shuffle-kernel shape
+/// ([`shuffle_candidates`]) or the register-tiled kernel faster. The tiled kernel: on an
+/// H100 at head_dim 64 f32 it won, 20.4 against 21.8-22.4 ms at N=16384, until the
+/// shuffle kernel's reduce-scatter took that to 20.3 against the tiled kernel's 20.5
+/// (BENCHMARKS.md); it is not taken where its grid would be small (the search compared
+/// the kernels on a full grid; the shuffle kernel has small-grid tiles). Not searched
+/// when `RINGATTN_SUBGROUP_VARIANT` or `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
 fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<&Shape>) -> TileConfig {
     let cfg = subgroup_config(ctx, head_dim);
     if cfg.variant != SgVariant::Shuffle || variant_from_env().is_some() || std::env::var("RINGATTN_SUBGROUP_CFG").is_ok() {
         return cfg;
     }
-    let Some(tiled) = tiled_config(ctx, head_dim, u32::MAX) else { return cfg };
-    let small = grid.is_some_and(|s| small_grid_on() && grid_workgroups(s, tiled.bq) < SMALL_GRID_WORKGROUPS);
-    match !small && crate::tuning::tuned_subgroup_tiled(ctx, dtype, head_dim) {
-        true => tiled,
-        false => cfg,
+    match crate::tuning::tuned_subgroup(ctx, dtype, head_dim) {
+        Some(crate::tuning::SubgroupPick::Tiled) => {
+            let Some(tiled) = tiled_config(ctx, head_dim, u32::MAX) else { return cfg };
+            let small = grid.is_some_and(|s| small_grid_on() && grid_workgroups(s, tiled.bq) < SMALL_GRID_WORKGROUPS);
+            if small {
+                cfg
+            } else {
+                tiled
+            }
+        }
+        Some(crate::tuning::SubgroupPick::Shuffle(Some(shape))) => shuffle_config_tuned_shape(ctx, head_dim, shape).unwrap_or(cfg),
+        _ => cfg,
     }
 }
 
@@ -583,21 +590,79 @@ pub fn shuffle_bk_max(r: u32, m: u32, value: Option<&str>) -> u32 {
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
 /// group and `bk`-key tiles ([`shuffle_wg_default`] / r groups per workgroup: 128 / r
-/// for most shapes), or `None` when that does
-/// not fit the adapter (subgroup size, workgroup memory) or head_dim.
+/// for most shapes), or `None` when that does not fit the adapter (subgroup size,
+/// workgroup memory) or head_dim.
 pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32) -> Option<TileConfig> {
+    shuffle_config_wg(ctx, head_dim, r, m, bk, None)
+}
+
+/// [`shuffle_config_for`] with `wg` invocations per workgroup (`None`: the shape's
+/// default, or `RINGATTN_SUBGROUP_WG`); `None` where the shape or `wg` (a multiple of 32
+/// and of `r`, within the adapter's limits) does not fit.
+pub fn shuffle_config_wg(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32, wg: Option<u32>) -> Option<TileConfig> {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
-    let wg = shuffle_wg(lim, Some((head_dim, r, m, bk)));
+    let max_wg = lim.max_compute_invocations_per_workgroup.min(lim.max_compute_workgroup_size_x);
+    let wg_fits = wg.is_none_or(|w| w.is_multiple_of(32) && w <= max_wg);
+    let wg = wg.unwrap_or_else(|| shuffle_wg(lim, Some((head_dim, r, m, bk))));
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
         && d4.is_multiple_of(r)
         && m.is_power_of_two()
         && m <= 8
         && matches!(bk, 4 | 8 | 16 | 32)
+        && wg_fits
+        && wg.is_multiple_of(r)
         && shuffle_staged_fits(head_dim, bk, 1, lim.max_compute_workgroup_storage_size);
     fits.then_some(TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m })
+}
+
+/// Shapes of the shuffle kernel the per-adapter search (`tuning::search_subgroup`) times
+/// beside the default, as (vec4 columns per lane, rows per row group m, keys per tile
+/// bk, invocations per workgroup), so one list serves every head_dim (r = head_dim / 4 /
+/// columns). They span the register weight of the shapes measured fastest on an H100
+/// (BENCHMARKS.md, fifteenth to eighteenth sessions): (4,4,16,128) the general rule's
+/// shape with reduce-scattered scores, (4,4,32,128) head_dim 64's, (4,2,16,128) head_dim
+/// 32's, (4,4,16,256) head_dim 128's, and (2,4,16,128), twice the lanes per row (half the
+/// registers per lane), for GPUs with smaller register files.
+pub const SHUFFLE_CANDIDATES: &[(u32, u32, u32, u32)] = &[(4, 4, 16, 128), (4, 4, 32, 128), (4, 2, 16, 128), (4, 4, 16, 256), (2, 4, 16, 128)];
+
+/// [`SHUFFLE_CANDIDATES`] at `head_dim` as (r, m, bk, invocations per workgroup): those
+/// whose columns divide head_dim / 4 and whose scores can be reduce-scattered (r >= m).
+pub fn shuffle_candidate_shapes(head_dim: usize) -> Vec<(u32, u32, u32, u32)> {
+    let d4 = head_dim as u32 / 4;
+    SHUFFLE_CANDIDATES
+        .iter()
+        .filter(|&&(c, ..)| c > 0 && d4.is_multiple_of(c))
+        .map(|&(c, m, bk, wg)| (d4 / c, m, bk, wg))
+        .filter(|&(r, m, bk, _)| shuffle_rs_fits(r, m, bk))
+        .collect()
+}
+
+/// The shuffle-kernel tiles the per-adapter search times: the default
+/// (`shuffle_config`) first, then each of [`shuffle_candidate_shapes`] that fits the
+/// adapter and differs from it.
+pub fn shuffle_candidates(ctx: &GpuContext, head_dim: usize) -> Vec<TileConfig> {
+    let mut out = vec![shuffle_config(ctx, head_dim)];
+    for (r, m, bk, wg) in shuffle_candidate_shapes(head_dim) {
+        if let Some(c) = shuffle_config_wg(ctx, head_dim, r, m, bk, Some(wg)) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The shuffle kernel's tiles for a tuned shape (query rows per workgroup, keys per
+/// tile, lanes per row, rows per row group; `tuning`'s cache), or `None` where that no
+/// longer fits this adapter and head_dim.
+pub fn shuffle_config_tuned_shape(ctx: &GpuContext, head_dim: usize, (bq, bk, r, m): (u32, u32, u32, u32)) -> Option<TileConfig> {
+    if m == 0 || !bq.is_multiple_of(m) {
+        return None;
+    }
+    shuffle_config_wg(ctx, head_dim, r, m, bk, Some(bq / m * r)).filter(|c| c.bq == bq)
 }
 
 /// The subgroup tier with an explicit tile configuration, any variant (tests and
@@ -1890,6 +1955,22 @@ mod tests {
         assert!(!matrix_wide(Dtype::F32, 64, &split, None));
         // Turning it off is ignored where fragment staging does not fit ((2,8,16) at 64).
         assert!(matrix_wide(Dtype::F16, 64, &cfg(64, (2, 8, 16)), Some("0")));
+    }
+
+    #[test]
+    fn shuffle_search_candidates_per_head_dim() {
+        // (r, m, bk, invocations): the general rule's RS shape, head_dim 64's, 32's and
+        // 128's shapes in columns per lane, and twice the lanes per row.
+        assert_eq!(shuffle_candidate_shapes(64), vec![(4, 4, 16, 128), (4, 4, 32, 128), (4, 2, 16, 128), (4, 4, 16, 256), (8, 4, 16, 128)]);
+        assert_eq!(shuffle_candidate_shapes(128), vec![(8, 4, 16, 128), (8, 4, 32, 128), (8, 2, 16, 128), (8, 4, 16, 256), (16, 4, 16, 128)]);
+        // At 32 two lanes per row cannot reduce-scatter four rows.
+        assert_eq!(shuffle_candidate_shapes(32), vec![(2, 2, 16, 128), (4, 4, 16, 128)]);
+        // Every measured default is among them, with its workgroup.
+        for &(d, r, m, bk) in SHUFFLE_MEASURED {
+            let wg = shuffle_wg_default(Some((d, r, m, bk)));
+            assert!(shuffle_candidate_shapes(d).contains(&(r, m, bk, wg)), "{d}: ({r},{m},{bk},{wg})");
+        }
+        assert!(shuffle_candidate_shapes(20).iter().all(|&(r, m, bk, _)| 5 % r == 0 && shuffle_rs_fits(r, m, bk)));
     }
 
     #[test]
