@@ -16,7 +16,7 @@ for run in "64 4,4,32" "64 2,2,16" "128 8,4,16"; do set -- $run
     RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_WG=$wg $B --head-dims $1 > $R/$n.md 2>&1
   done
 done
-for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
+dumped_regs
 mkdir -p $R/dump64 $R/dump128
 .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump64 $R/w-d64-4_4_32-wg128/flash_subgroup*.wgsl > $R/stats64.txt 2>&1
 .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump128 $R/w-d128-8_4_16-wg128/flash_subgroup*.wgsl > $R/stats128.txt 2>&1
@@ -24,5 +24,5 @@ cp $R/w-d64-4_4_32-wg128/flash_subgroup*.wgsl $R/dump64/ ; cp $R/w-d128-8_4_16-w
 ND=$(command -v nvdisasm || find / -name nvdisasm -type f 2>/dev/null | head -1); [ -n "$ND" ] && cp $ND $OUT/nvdisasm
 rm -rf $R/w-*
 TEST_LIMIT=330 run_tests attention sparse
-cd $R && { for f in d*.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V; cat regs.txt; test_lines; } > summary.txt; cat summary.txt
+cd $R && { run_times; cat regs.txt; test_lines; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

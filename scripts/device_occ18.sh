@@ -10,7 +10,7 @@ RUNS=${RUNS:-"128 16,4,16 256 1|128 16,4,16 384 1|128 16,4,16 384 0|128 16,4,16 
 IFS='|'; for run in $RUNS; do IFS=' '; set -- $run; n=d$1-${2//,/_}-wg$3-p$4
   RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_WG=$3 RINGATTN_SUBGROUP_RSP=$4 $B --head-dims $1 > $R/$n.md 2>&1
 done; IFS=' '
-for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
-cd $R && { for f in d*.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V; cat regs.txt; } > summary.txt; cat summary.txt
+dumped_regs
+cd $R && { run_times; cat regs.txt; } > summary.txt; cat summary.txt
 rm -rf $R/w-*
 cd $OUT && tar czf r.tgz r && rm -rf r

@@ -17,6 +17,6 @@ for round in 1 2; do
   done; IFS=' '
 done
 [ -n "$SDPA" ] && timeout 200 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs ${SEQ:-16384} --head-dims ${SDPA// /,} --causal off --reps 5 > $R/sdpa.txt 2>&1
-for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
-cd $R && { for f in d*.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V; grep -hE "efficient" sdpa.txt 2>/dev/null; cat regs.txt; } > summary.txt; cat summary.txt
+dumped_regs
+cd $R && { run_times; grep -hE "efficient" sdpa.txt 2>/dev/null; cat regs.txt; } > summary.txt; cat summary.txt
 rm -rf $R/w-*

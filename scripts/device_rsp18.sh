@@ -14,8 +14,8 @@ for round in 1 2; do
   done; IFS=' '
 done
 timeout 200 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes ${DT:-f32} --seqs ${SEQ:-16384} --head-dims 64,128 --causal ${CAUSAL:-off} --reps 5 > $R/sdpa.txt 2>&1
-for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
+dumped_regs
 [ -n "$SASS" ] && { mkdir -p $R/dump; for w in $R/w-d128*wg128-p1-u0; do .gpu/pipeline_stats --adapter NVIDIA --dump $R/dump $w/flash_subgroup*.wgsl > /dev/null 2>&1; done; }
-cd $R && { for f in d*.md; do echo "$f $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V; grep -hE "efficient" sdpa.txt 2>/dev/null; cat regs.txt; } > summary.txt; cat summary.txt
+cd $R && { run_times; grep -hE "efficient" sdpa.txt 2>/dev/null; cat regs.txt; } > summary.txt; cat summary.txt
 rm -rf $R/w-*
 cd $OUT && tar czf r.tgz r && rm -rf r

@@ -180,3 +180,14 @@ final_table() {
   RINGATTN_SUBGROUP_VARIANT=tiled .gpu/ringattn bench $G > $R/subgroup-tiled.md 2>&1
   timeout 100 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs 16384 --head-dims 64,128 --causal off --reps 5 > $R/sdpa-eff.txt 2>&1
 }
+
+# dumped_regs: registers, stack and workgroup memory of each shuffle-kernel build dumped
+# under $R/w-NAME (RINGATTN_DUMP_WGSL=$R/w-NAME), one line per build, into $R/regs.txt.
+dumped_regs() {
+  for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
+}
+
+# run_times: each $R/d*.md's subgroup GPU ms and count of error/ignored lines, sorted.
+run_times() {
+  for f in $R/d*.md; do echo "${f##*/} $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V
+}

@@ -402,9 +402,9 @@ pub struct SubgroupReport {
 /// What the subgroup tier's search picked for an adapter, dtype and head_dim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubgroupPick {
-    /// The shuffle kernel, in the given shape (query rows per workgroup, keys per tile,
-    /// lanes per row, rows per row group) or, `None`, the built-in one.
-    Shuffle(Option<(u32, u32, u32, u32)>),
+    /// The shuffle kernel, in the given shape ([`TileEntry::shape`]) or, `None`, the
+    /// built-in one.
+    Shuffle(Option<[u32; 4]>),
     /// The register-tiled kernel (`flash_tiled.wgsl`) in its built-in tiles.
     Tiled,
 }
@@ -422,7 +422,7 @@ pub(crate) fn tuned_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) ->
 fn subgroup_pick(e: &TileEntry) -> SubgroupPick {
     match e.variant.as_deref() {
         Some("tiled") => SubgroupPick::Tiled,
-        _ => SubgroupPick::Shuffle(e.shape.map(|[bq, bk, r, m]| (bq, bk, r, m))),
+        _ => SubgroupPick::Shuffle(e.shape),
     }
 }
 
@@ -555,10 +555,10 @@ mod tests {
         assert_eq!(subgroup_pick(&entry("tiled", None)), SubgroupPick::Tiled);
         assert_eq!(subgroup_pick(&entry("shuffle", None)), SubgroupPick::Shuffle(None));
         let e = entry("shuffle", Some([128, 16, 8, 4]));
-        assert_eq!(subgroup_pick(&e), SubgroupPick::Shuffle(Some((128, 16, 8, 4))));
+        assert_eq!(subgroup_pick(&e), SubgroupPick::Shuffle(Some([128, 16, 8, 4])));
         // The shape survives the cache file; entries without one write none.
         let back: TileEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
-        assert_eq!(subgroup_pick(&back), SubgroupPick::Shuffle(Some((128, 16, 8, 4))));
+        assert_eq!(subgroup_pick(&back), SubgroupPick::Shuffle(Some([128, 16, 8, 4])));
         assert!(!serde_json::to_string(&entry("shuffle", None)).unwrap().contains("shape"));
         // The shuffle shapes' pick follows the same margin rule as the matrix tier's.
         let t = [("a", 1.0), ("b", 0.97), ("c", 0.9)];

@@ -680,7 +680,9 @@ fn register_kernel_matches_reference() {
 /// this variant is not the default, so it is built explicitly here): lane counts r,
 /// rows per group m, keys per tile (the GPU defaults among them), causal or not, lengths
 /// that are not multiples of the rows per workgroup, GQA, f32 and f16; where a shape
-/// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without.
+/// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without, and the
+/// RS options in turn (UNM: the mask skipped on whole tiles; RSP: rounds without selects,
+/// with r = m and r > m).
 #[test]
 fn subgroup_rows_per_group_match_reference() {
     use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs_fits, ShuffleOpts};

@@ -115,6 +115,12 @@ pub struct TileConfig {
 }
 
 impl TileConfig {
+    /// Invocations per workgroup of the subgroup tier's shuffle and tiled kernels: row
+    /// groups of `r` lanes, `m` query rows each.
+    pub fn invocations(&self) -> u32 {
+        self.bq / self.m.max(1) * self.r
+    }
+
     /// Short description for reports: query rows and keys per tile, then the tier's own
     /// parameters (`mq`, `w` on the matrix tier; `r`, `m`, `bcast` or `tiled` on the
     /// subgroup tier).
@@ -140,7 +146,7 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Tiled { .. } => {
                     // Per tile: the K^T/V staging loop, the d and key loops (unrolled by du, ju).
-                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, TiledOpts::invocations(self) as u64);
+                    let (d, bk, wg) = (head_dim as u64, self.bk as u64, self.invocations() as u64);
                     let o = TiledOpts::for_tiles(head_dim, self);
                     let per_tile = (d * bk / 4).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
@@ -195,7 +201,7 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &ctx.capabilities().limits;
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32));
-    let bq = 64.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x);
+    let bq = 64.min(max_invocations(lim));
     TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
 
@@ -393,14 +399,9 @@ pub struct TiledOpts {
 }
 
 impl TiledOpts {
-    /// Invocations per workgroup of the tiled kernel: row groups of `r` lanes, `m` rows each.
-    fn invocations(cfg: &TileConfig) -> u32 {
-        cfg.bq / cfg.m * cfg.r
-    }
-
     /// Vec4s of K (and of V) each lane stages per tile (the shapes divide evenly).
     fn per_lane(d: u32, cfg: &TileConfig) -> u32 {
-        d * cfg.bk / 4 / Self::invocations(cfg)
+        d * cfg.bk / 4 / cfg.invocations()
     }
 
     /// The defaults: the d loop unrolled over 4 vec4 columns (where they divide
@@ -533,14 +534,22 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 fn shuffle_wg(lim: &wgpu::Limits, shape: Option<ShapeKey>) -> u32 {
     let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
     let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or_else(|| shuffle_wg_default(shape));
-    want.min(lim.max_compute_invocations_per_workgroup).min(lim.max_compute_workgroup_size_x)
+    want.min(max_invocations(lim))
+}
+
+/// The most invocations a one-dimensional workgroup may have on this adapter.
+fn max_invocations(lim: &wgpu::Limits) -> u32 {
+    lim.max_compute_invocations_per_workgroup.min(lim.max_compute_workgroup_size_x)
 }
 
 /// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk):
-/// those of [`SHUFFLE_WG`] where listed, else 128.
+/// those of [`SHUFFLE_WG`] where listed, else [`SHUFFLE_WG_USUAL`].
 pub fn shuffle_wg_default(shape: Option<ShapeKey>) -> u32 {
-    shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, _)| *s == sh)).map_or(128, |&(_, wg)| wg)
+    shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, _)| *s == sh)).map_or(SHUFFLE_WG_USUAL, |&(_, wg)| wg)
 }
+
+/// The shuffle kernel's invocations per workgroup outside [`SHUFFLE_WG`].
+pub const SHUFFLE_WG_USUAL: u32 = 128;
 
 /// Shapes (head_dim, r, m, bk) of the shuffle kernel with other than 128 invocations per
 /// workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh,
@@ -567,7 +576,7 @@ pub type ShapeKey = (usize, u32, u32, u32);
 /// (8,4,16) 38.0-38.3 (the general rule's shape; (16,4,16) 41.4, (16,8,16) 43.0,
 /// (4,2,16) 47.0), 37.0-37.2 with 256 invocations per workgroup ([`SHUFFLE_WG`]). The
 /// per-adapter search still weighs the shuffle kernel against the tiled one.
-pub const SHUFFLE_MEASURED: &[(usize, u32, u32, u32)] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
+pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
@@ -603,8 +612,7 @@ pub fn shuffle_config_wg(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: 
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
-    let max_wg = lim.max_compute_invocations_per_workgroup.min(lim.max_compute_workgroup_size_x);
-    let wg_fits = wg.is_none_or(|w| w.is_multiple_of(32) && w <= max_wg);
+    let wg_fits = wg.is_none_or(|w| w.is_multiple_of(32) && w <= max_invocations(lim));
     let wg = wg.unwrap_or_else(|| shuffle_wg(lim, Some((head_dim, r, m, bk))));
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
@@ -658,7 +666,7 @@ pub fn shuffle_candidates(ctx: &GpuContext, head_dim: usize) -> Vec<TileConfig> 
 /// The shuffle kernel's tiles for a tuned shape (query rows per workgroup, keys per
 /// tile, lanes per row, rows per row group; `tuning`'s cache), or `None` where that no
 /// longer fits this adapter and head_dim.
-pub fn shuffle_config_tuned_shape(ctx: &GpuContext, head_dim: usize, (bq, bk, r, m): (u32, u32, u32, u32)) -> Option<TileConfig> {
+pub fn shuffle_config_tuned_shape(ctx: &GpuContext, head_dim: usize, [bq, bk, r, m]: [u32; 4]) -> Option<TileConfig> {
     if m == 0 || !bq.is_multiple_of(m) {
         return None;
     }
@@ -727,7 +735,7 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// row sees whole (UNM in `flash_subgroup.wgsl`): on an H100 (f32, N=16384) UNM took
 /// (4,4,32) at head_dim 64 from 17.2 to 16.8 ms (causal 10.9 to 10.5) and made the other
 /// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session).
-pub const SHUFFLE_UNM: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
+pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32)];
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
 /// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
@@ -739,7 +747,7 @@ pub const SHUFFLE_UNM: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
 /// scripts/device_rsp18.sh: 38.8-39.1 against 38.3-38.4 with 128 invocations, 37.9-38.2
 /// against 37.0-37.2 with 256, though its tile loop has 3 % fewer instructions:
 /// BENCHMARKS.md).
-pub const SHUFFLE_RSP: &[(usize, u32, u32, u32)] = &[(64, 4, 4, 32)];
+pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
 /// (UNM): `RINGATTN_SUBGROUP_UNM` given as `value` (`0`/`1`...), else the shapes of
@@ -756,7 +764,7 @@ pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 }
 
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
-fn shape_switch(shapes: &[(usize, u32, u32, u32)], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
+fn shape_switch(shapes: &[ShapeKey], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
     switch(value).unwrap_or_else(|| shapes.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
 }
 
@@ -827,9 +835,8 @@ fn shuffle_staging(ctx: &GpuContext, d: usize, cfg: TileConfig, nsub: Option<u32
         .or_else(|| env("RINGATTN_SUBGROUP_NSUB"))
         .filter(|&n| shuffle_staged_fits(d, cfg.bk, n, lim))
         .unwrap_or_else(|| shuffle_stage_tiles(d, cfg.bk, lim));
-    let sch = env("RINGATTN_SUBGROUP_SCH")
-        .filter(|n| (1..=16).contains(n))
-        .unwrap_or_else(|| shuffle_stage_round(d, cfg.bk, nsub, cfg.bq / cfg.m.max(1) * cfg.r));
+    let sch =
+        env("RINGATTN_SUBGROUP_SCH").filter(|n| (1..=16).contains(n)).unwrap_or_else(|| shuffle_stage_round(d, cfg.bk, nsub, cfg.invocations()));
     (nsub, sch)
 }
 
@@ -1013,8 +1020,8 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     }
     let floor = if normal.r <= 2 { 1 } else { 2 };
     let mut cfg = normal;
-    // Workgroups over 128 invocations (SHUFFLE_WG) first halve back to 128.
-    while cfg.bq / cfg.m.max(1) * cfg.r > 128 && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+    // Workgroups over the usual size (SHUFFLE_WG) first halve back to it.
+    while cfg.invocations() > SHUFFLE_WG_USUAL && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
         cfg.bq /= 2;
     }
     while cfg.m > floor && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
