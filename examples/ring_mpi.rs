@@ -40,14 +40,22 @@ fn main() {
     let ring = match MpiRing::init_local(per_rank) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            report(&format!("error: {e}"));
             std::process::exit(2);
         }
     };
     if let Err(e) = run(&ring, &args) {
-        eprintln!("error: rank {}: {e}", ring.rank());
+        report(&format!("error: rank {}: {e}", ring.rank()));
         ring.abort(2);
     }
+}
+
+/// One line on stderr in a single write, so the lines of ranks that fail together (their
+/// stderr merged by mpirun) do not interleave mid-line, as `eprintln!`'s piecewise writes
+/// of a formatted error did.
+fn report(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
 }
 
 fn run(ring: &MpiRing, args: &[String]) -> ringattn::Result<()> {

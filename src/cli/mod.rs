@@ -105,10 +105,18 @@ pub fn run_cli(cli: &Cli) -> u8 {
     match cli.command.execute() {
         Ok(s) => s.exit_code(),
         Err(e) => {
-            eprintln!("error: {e}");
+            error_line(&e.to_string());
             EXIT_ERROR
         }
     }
+}
+
+/// Prints `error: message` on stderr in a single write: under mpirun the ranks' stderr
+/// is merged, and `eprintln!`'s piecewise writes of a formatted error let the lines of
+/// ranks that fail together interleave mid-line.
+pub(crate) fn error_line(message: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(format!("error: {message}\n").as_bytes());
 }
 
 /// Adapter selection shared by the subcommands that run on a GPU.

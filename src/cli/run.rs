@@ -395,7 +395,7 @@ fn execute_mpi_root(args: &RunArgs, local: (usize, bool)) -> Result<Status> {
     let h: Vec<usize> = header.iter().map(|&x| x as usize).collect();
     let shape = Shape { batch: h[1], seq_q: h[2], seq_k: h[3], heads: h[4], kv_heads: h[5], head_dim: h[6] };
     let fail = |e: Error| -> ! {
-        eprintln!("error: rank {}: {e}", ring.rank());
+        super::error_line(&format!("rank {}: {e}", ring.rank()));
         ring.abort(2)
     };
     let mask = mask_from_args(args, &shape).unwrap_or_else(|e| fail(e));
@@ -410,7 +410,7 @@ fn execute_mpi_root(args: &RunArgs, local: (usize, bool)) -> Result<Status> {
 /// before they say why they stop.
 #[cfg(feature = "mpi")]
 fn end_all_ranks(ring: &crate::ring::mpi::MpiRing, message: &str) -> ! {
-    eprintln!("error: {message}");
+    super::error_line(message);
     let _ = ring.barrier();
     std::process::exit(i32::from(super::EXIT_ERROR))
 }
@@ -442,7 +442,7 @@ fn run_mpi(
 ) -> Result<Status> {
     let rank = ring.rank();
     let fail = |e: Error| -> ! {
-        eprintln!("error: rank {rank}: {e}");
+        super::error_line(&format!("rank {rank}: {e}"));
         ring.abort(2)
     };
     if dtype == Dtype::F16 {
