@@ -19,7 +19,7 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM and RSP).
+// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM, RSP and PIPE).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -67,6 +67,159 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
     //#end
 }
 //#enddef
+// Stages KS keys of K from key kt0 (where kok) and of V from key vt0 (where vok), zero
+// past k_end and where not asked for: rounds of SCH vec4 units per invocation, all loads
+// of a round before its stores.
+//#define STAGE_KV
+        for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
+            var kx: array<vec4<f32>, SCH>;
+            var vx: array<vec4<f32>, SCH>;
+            //#unroll u $SCH
+            {
+                let i = i0 + {u}u * WG;
+                let kkey = kt0 + i / D4;
+                let vkey = vt0 + i / D4;
+                let col = kvh * D + 4u * (i % D4);
+                kx[{u}] = vec4<f32>(0.0);
+                vx[{u}] = vec4<f32>(0.0);
+                if i < KS * D4 && kok && kkey < p.k_end {
+                    kx[{u}] = vec4<f32>(k[(p.k_off + (b * p.seq_k + kkey) * kv_row_stride + col) / 4u]);
+                }
+                if i < KS * D4 && vok && vkey < p.k_end {
+                    vx[{u}] = vec4<f32>(v[(p.v_off + (b * p.seq_k + vkey) * kv_row_stride + col) / 4u]);
+                }
+            }
+            //#end
+            //#unroll u $SCH
+            if i0 + {u}u * WG < KS * D4 {
+                ks[i0 + {u}u * WG] = kx[{u}];
+                vs[i0 + {u}u * WG] = vx[{u}];
+            }
+            //#end
+        }
+//#enddef
+
+// RS_QK: the scores of the tile of keys ts .. ts + BK - 1 (staged at kb), reduce-scattered:
+// lane `lane` ends with its Q full scores in s[0 .. Q).
+//#define RS_QK
+            // Reduce-scatter (RS): each lane sums its partial dot products' vec4
+            // components, then log2 R halving rounds over the group (the half a lane keeps
+            // is chosen by its lane bit; it sends the other) leave lane `lane` with the
+            // full scores Q lane .. Q lane + Q - 1 of the tile's M x BK (score n: row
+            // n / BK, key n % BK) in s[0 .. Q). The softmax's exponentials run once per
+            // score instead of on all R lanes; P.V takes each score from its lane by
+            // subgroupShuffle.
+            var s: array<f32, M * BK>;
+            // Each score one scalar chain of multiply-adds over its vec4 columns'
+            // components (M BK independent chains; no vec4 partial to sum up: on an H100,
+            // f32 N=16384, 38.2 ms against 40.3 at head_dim 128, 8.30 against 8.60 at 32).
+            //#unroll j $BK
+            {
+                //#unroll m $M
+                s[{m}u * BK + {j}u] = 0.0;
+                //#end
+                // RSP: slot j holds key j ^ j0's scores (see RSP above).
+                let kj = kb + ({j}u ^ kperm) * D4 + lane;
+                //#unroll c $C
+                {
+                    let kx = ks[kj + {c}u * R];
+                    //#unroll m $M
+                    {
+                        let qv = qr[{m}u * C + {c}u];
+                        s[{m}u * BK + {j}u] = fma(qv.w, kx.w, fma(qv.z, kx.z, fma(qv.y, kx.y, fma(qv.x, kx.x, s[{m}u * BK + {j}u]))));
+                    }
+                    //#end
+                }
+                //#end
+            }
+            //#end
+            //#if RS1
+            //#use RS_ROUND K=1 H=$HALF1
+            //#endif
+            //#if RS2
+            //#use RS_ROUND K=2 H=$HALF2
+            //#endif
+            //#if RS3
+            //#use RS_ROUND K=3 H=$HALF3
+            //#endif
+            //#if RS4
+            //#use RS_ROUND K=4 H=$HALF4
+            //#endif
+            //#if RS5
+            //#use RS_ROUND K=5 H=$HALF5
+            //#endif
+//#enddef
+
+// RS_SOFTMAX: the own scores masked, the tile's row max, the lazy rescale, then
+// s[0 .. Q) = P (exp2(s - max)) and their sum added to lo.
+//#define RS_SOFTMAX
+            // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
+            // row, then every row's to every lane of the group.
+            let tbo = tile_bits(row + mr, ts, pi);
+            let rlo = min(rko, t1);
+            //#if UNM
+            // UNM: a tile whose keys the row sees all (no block mask, below its limit)
+            // skips the mask.
+            if pi != FULL || ts + BK > rlo {
+            //#endif
+            //#unroll i $Q
+            s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u, rlo, tbo));
+            //#end
+            //#if UNM
+            }
+            //#endif
+            var mo = NEG_BIG;
+            //#unroll i $Q
+            mo = max(mo, s[{i}u]);
+            //#end
+            //#unroll i $LOG2LPR
+            mo = max(mo, subgroupShuffleXor(mo, LPR >> ({i}u + 1u)));
+            //#end
+            // Lazy rescale (as below, per row, the same decision on every lane of the group).
+            var mzo = 0.0;
+            //#unroll m $M
+            {
+                let mt = subgroupShuffle(mo, gbase + {m}u * LPR);
+                if mt > mx[{m}] + RESCALE {
+                    let alpha = exp2(mx[{m}] - mt);
+                    lo = select(lo, lo * alpha, mr == {m}u);
+                    //#unroll c $C
+                    acc[{m}u * C + {c}u] *= alpha;
+                    //#end
+                    mx[{m}] = mt;
+                }
+                mzo = select(mzo, select(mx[{m}], 0.0, mx[{m}] == NEG_BIG), mr == {m}u);
+            }
+            //#end
+            //#unroll i $Q
+            {
+                s[{i}u] = exp2(s[{i}u] - mzo);
+                lo += s[{i}u];
+            }
+            //#end
+//#enddef
+
+// RS_PV: O += P V for the tile staged at kb, P the lanes' own scores {P}[0 .. Q), each
+// taken from its lane by subgroupShuffle.
+//#define RS_PV
+            //#unroll j $BK
+            {
+                var pj: array<f32, M>;
+                //#unroll m $M
+                pj[{m}] = subgroupShuffle({P}[{j}u % Q], gbase + {m}u * LPR + {j}u / Q);
+                //#end
+                //#unroll c $C
+                {
+                    let vx = vs[kb + {j}u * D4 + lane + {c}u * R];
+                    //#unroll m $M
+                    acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
+                    //#end
+                }
+                //#end
+            }
+            //#end
+//#enddef
+
 // Rescale threshold of the running max (log2 units).
 const RESCALE: f32 = 8.0;
 
@@ -146,32 +299,50 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
     //#use SPANS
-    for (var t = t0; t < t1; t += KS) {
-        // Stage KS = NSUB BK keys of K and V (rounds of SCH vec4 units per invocation:
-        // all loads of a round before its stores).
-        for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
-            var kx: array<vec4<f32>, SCH>;
-            var vx: array<vec4<f32>, SCH>;
-            //#unroll u $SCH
-            {
-                let i = i0 + {u}u * WG;
-                let key = t + i / D4;
-                kx[{u}] = vec4<f32>(0.0);
-                vx[{u}] = vec4<f32>(0.0);
-                if i < KS * D4 && key < p.k_end {
-                    let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
-                    kx[{u}] = vec4<f32>(k[(p.k_off + e) / 4u]);
-                    vx[{u}] = vec4<f32>(v[(p.v_off + e) / 4u]);
-                }
-            }
+    //#if PIPE
+    // PIPE (RS, one BK-key tile per barrier: KS = BK): a row group's P·V of a tile runs in
+    // the next tile's body, between that tile's Q·K^T and its reduce-scatter, so the
+    // multiply-adds of both products and the reduce-scatter's and softmax's shuffles and
+    // exponents share one basic block for the driver to interleave. V is staged one tile
+    // behind K (one more round after a span's tiles takes its last P·V); pp holds the
+    // P of the group's previous tile (the lane's own Q scores; zero where that tile was
+    // skipped, or before the first).
+    var pp: array<f32, Q>;
+    //#unroll i $Q
+    pp[{i}] = 0.0;
+    //#end
+    let kb = 0u;
+    for (var t = t0; t < t1 + BK; t += BK) {
+        let kt0 = t;
+        let kok = t < t1;
+        let vt0 = t - BK;
+        let vok = t > t0;
+        //#use STAGE_KV
+        workgroupBarrier();
+        let ts = t;
+        // As below: every lane of a row group takes part in the shuffles together.
+        if kok && (lim > ts || row >= p.seq_q) {
+            //#use RS_QK
+            //#use RS_PV P=pp
+            //#use RS_SOFTMAX
+            //#unroll i $Q
+            pp[{i}] = s[{i}];
             //#end
-            //#unroll u $SCH
-            if i0 + {u}u * WG < KS * D4 {
-                ks[i0 + {u}u * WG] = kx[{u}];
-                vs[i0 + {u}u * WG] = vx[{u}];
-            }
+        } else {
+            //#use RS_PV P=pp
+            //#unroll i $Q
+            pp[{i}] = 0.0;
             //#end
         }
+        workgroupBarrier();
+    }
+    //#else
+    for (var t = t0; t < t1; t += KS) {
+        let kt0 = t;
+        let kok = true;
+        let vt0 = t;
+        let vok = true;
+        //#use STAGE_KV
         workgroupBarrier();
 
         // The staged keys in NSUB tiles of BK (those before t1): tile ts = t + BK u at
@@ -185,112 +356,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // subgroup is inactive during a subgroup operation of its group.
         if lim > ts || row >= p.seq_q {
             //#if RS
-            // Reduce-scatter (RS): each lane sums its partial dot products' vec4
-            // components, then log2 R halving rounds over the group (the half a lane keeps
-            // is chosen by its lane bit; it sends the other) leave lane `lane` with the
-            // full scores Q lane .. Q lane + Q - 1 of the tile's M x BK (score n: row
-            // n / BK, key n % BK) in s[0 .. Q). The softmax's exponentials run once per
-            // score instead of on all R lanes; P.V takes each score from its lane by
-            // subgroupShuffle.
-            var s: array<f32, M * BK>;
-            // Each score one scalar chain of multiply-adds over its vec4 columns'
-            // components (M BK independent chains; no vec4 partial to sum up: on an H100,
-            // f32 N=16384, 38.2 ms against 40.3 at head_dim 128, 8.30 against 8.60 at 32).
-            //#unroll j $BK
-            {
-                //#unroll m $M
-                s[{m}u * BK + {j}u] = 0.0;
-                //#end
-                // RSP: slot j holds key j ^ j0's scores (see RSP above).
-                let kj = kb + ({j}u ^ kperm) * D4 + lane;
-                //#unroll c $C
-                {
-                    let kx = ks[kj + {c}u * R];
-                    //#unroll m $M
-                    {
-                        let qv = qr[{m}u * C + {c}u];
-                        s[{m}u * BK + {j}u] = fma(qv.w, kx.w, fma(qv.z, kx.z, fma(qv.y, kx.y, fma(qv.x, kx.x, s[{m}u * BK + {j}u]))));
-                    }
-                    //#end
-                }
-                //#end
-            }
-            //#end
-            //#if RS1
-            //#use RS_ROUND K=1 H=$HALF1
-            //#endif
-            //#if RS2
-            //#use RS_ROUND K=2 H=$HALF2
-            //#endif
-            //#if RS3
-            //#use RS_ROUND K=3 H=$HALF3
-            //#endif
-            //#if RS4
-            //#use RS_ROUND K=4 H=$HALF4
-            //#endif
-            //#if RS5
-            //#use RS_ROUND K=5 H=$HALF5
-            //#endif
-            // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
-            // row, then every row's to every lane of the group.
-            let tbo = tile_bits(row + mr, ts, pi);
-            let rlo = min(rko, t1);
-            //#if UNM
-            // UNM: a tile whose keys the row sees all (no block mask, below its limit)
-            // skips the mask.
-            if pi != FULL || ts + BK > rlo {
-            //#endif
-            //#unroll i $Q
-            s[{i}u] = select(NEG_BIG, s[{i}u], visible(ts, j0 + {i}u, rlo, tbo));
-            //#end
-            //#if UNM
-            }
-            //#endif
-            var mo = NEG_BIG;
-            //#unroll i $Q
-            mo = max(mo, s[{i}u]);
-            //#end
-            //#unroll i $LOG2LPR
-            mo = max(mo, subgroupShuffleXor(mo, LPR >> ({i}u + 1u)));
-            //#end
-            // Lazy rescale (as below, per row, the same decision on every lane of the group).
-            var mzo = 0.0;
-            //#unroll m $M
-            {
-                let mt = subgroupShuffle(mo, gbase + {m}u * LPR);
-                if mt > mx[{m}] + RESCALE {
-                    let alpha = exp2(mx[{m}] - mt);
-                    lo = select(lo, lo * alpha, mr == {m}u);
-                    //#unroll c $C
-                    acc[{m}u * C + {c}u] *= alpha;
-                    //#end
-                    mx[{m}] = mt;
-                }
-                mzo = select(mzo, select(mx[{m}], 0.0, mx[{m}] == NEG_BIG), mr == {m}u);
-            }
-            //#end
-            //#unroll i $Q
-            {
-                s[{i}u] = exp2(s[{i}u] - mzo);
-                lo += s[{i}u];
-            }
-            //#end
-            //#unroll j $BK
-            {
-                var pj: array<f32, M>;
-                //#unroll m $M
-                pj[{m}] = subgroupShuffle(s[{j}u % Q], gbase + {m}u * LPR + {j}u / Q);
-                //#end
-                //#unroll c $C
-                {
-                    let vx = vs[kb + {j}u * D4 + lane + {c}u * R];
-                    //#unroll m $M
-                    acc[{m}u * C + {c}u] = fma(vec4<f32>(pj[{m}]), vx, acc[{m}u * C + {c}u]);
-                    //#end
-                }
-                //#end
-            }
-            //#end
+            //#use RS_QK
+            //#use RS_SOFTMAX
+            //#use RS_PV P=s
             //#else
             var s: array<f32, M * BK>;
             var tb: array<vec2<u32>, M>;
@@ -363,6 +431,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
     }
+    //#endif
     }
 
     //#if RS

@@ -693,6 +693,7 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_rsp = 0;
     let mut with_rsp_fit = 0;
     let mut with_rsp_keys = 0;
+    let mut with_pipe = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -726,19 +727,26 @@ fn subgroup_rows_per_group_match_reference() {
                 let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
                 for rs in [false, true] {
                     if rs && !shuffle_rs_fits(r, m, bk) {
-                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, rsp: false, nsub }).is_err());
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, ..Default::default() }).is_err());
                         continue;
                     }
                     // The mask skipped on whole tiles (UNM, RS only) on every other RS case;
                     // the rounds without selects (RSP, RS only: rows permuted where r = m,
                     // rows and keys where r > m) on every other RS case taken in pairs, so
                     // each runs with UNM and without.
+                    // PIPE (RS only, one tile per barrier) on every third RS case, not where
+                    // the case forces more tiles per staged tile (that does not fit it).
                     let unm = rs && with_rs % 2 == 0;
                     let rsp = rs && with_rsp_fit % 4 < 2;
+                    let pipe = rs && with_rs % 3 == 1 && nsub.is_none_or(|n| n == 1);
                     with_rsp_fit += rs as usize;
-                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: true, rsp: false, nsub }).is_err());
-                    assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm: false, rsp: true, nsub }).is_err());
-                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub }) else {
+                    for bad in [ShuffleOpts { unm: true, ..Default::default() }, ShuffleOpts { rsp: true, ..Default::default() }, ShuffleOpts { pipe: true, ..Default::default() }] {
+                        assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { nsub, ..bad }).is_err());
+                    }
+                    if rs && nsub.is_some_and(|n| n != 1) {
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, pipe: true, ..Default::default() }).is_err());
+                    }
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub, pipe }) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
                         continue;
@@ -748,16 +756,18 @@ fn subgroup_rows_per_group_match_reference() {
                     with_unm += unm as usize;
                     with_rsp += rsp as usize;
                     with_rsp_keys += (rsp && r > m) as usize;
+                    with_pipe += pipe as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} rsp={rsp} nsub={nsub:?}: {e}"));
+                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} rsp={rsp} pipe={pipe} nsub={nsub:?}: {e}"));
                     }
                 }
             }
         }
     }
     eprintln!(
-        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m)"
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE)"
     );
+    assert!(ran == 0 || (with_pipe > 0 && with_pipe < with_rs), "RS with and without PIPE must both run");
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
     assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP must both run");
     assert!(ran == 0 || (with_rsp_keys > 0 && with_rsp_keys < with_rsp), "RSP with r = m and r > m must both run");
@@ -781,13 +791,13 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp) in [(false, false, false), (true, false, true), (true, true, false)] {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None }).unwrap();
+            for (rs, unm, rsp, pipe) in [(false, false, false, false), (true, false, true, false), (true, true, false, false), (true, true, true, true)] {
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe }).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);
                     if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F32, s, causal, 30.0) {
-                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm} rsp={rsp}: {e}");
+                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm} rsp={rsp} pipe={pipe}: {e}");
                     }
                 }
             }

@@ -140,10 +140,12 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                         for (m, bk) in shapes {
                             // With and without the reduce-scatter (RS) where it applies.
                             use ringattn::kernels::flash::{shuffle_rs_defines, shuffle_rs_fits};
-                            // (the former also with the mask skipped on whole tiles, UNM).
+                            // (the former also with the mask skipped on whole tiles, UNM,
+                            // rounds without selects, RSP, and P·V a tile behind, PIPE).
                             let rs_modes =
                                 if shuffle_rs_fits(r, m, bk) { vec![(false, false), (true, false), (true, true)] } else { vec![(false, false)] };
                             for (rs, unm) in rs_modes {
+                                let pipe = unm;
                                 let mut v = vec![
                                     ("BK", bk.to_string()),
                                     ("BQ", ((128 / r).max(1) * m).to_string()),
@@ -158,12 +160,14 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 ];
                                 // K/V staged 16 KiB per barrier in one round of at
                                 // most 4 vec4 units per invocation (shuffle_staging).
-                                let nsub = shuffle_stage_tiles(d, bk, 16384);
+                                // PIPE stages one tile per barrier.
+                                let nsub = if pipe { 1 } else { shuffle_stage_tiles(d, bk, 16384) };
                                 let sch = shuffle_stage_round(d, bk, nsub, 128);
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 v.push(("UNM", (unm as u32).to_string()));
                                 v.push(("RSP", (unm as u32).to_string()));
+                                v.push(("PIPE", (pipe as u32).to_string()));
                                 out.push(v);
                             }
                         }

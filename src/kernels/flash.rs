@@ -760,7 +760,19 @@ pub fn shuffle_unm(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 /// without selects (RSP): `RINGATTN_SUBGROUP_RSP` given as `value`, else the shapes of
 /// [`SHUFFLE_RSP`]; only with the reduce-scatter (`rs`).
 pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
-    ShuffleOpts { rs, unm: false, rsp: true, nsub: None }.fits(cfg) && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
+    rs && shuffle_rs_fits(cfg.r, cfg.m, cfg.bk) && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
+}
+
+/// Shapes (head_dim, r, m, bk) whose reduce-scatter path runs a tile's P·V in the next
+/// tile's body (PIPE in `flash_subgroup.wgsl`; one tile staged per barrier, V one tile
+/// behind K).
+pub const SHUFFLE_PIPE: &[ShapeKey] = &[];
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` runs PIPE: `RINGATTN_SUBGROUP_PIPE`
+/// given as `value`, else the shapes of [`SHUFFLE_PIPE`]; only with the reduce-scatter
+/// (`rs`).
+pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
+    rs && shape_switch(SHUFFLE_PIPE, head_dim, cfg, value)
 }
 
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
@@ -779,7 +791,11 @@ pub struct ShuffleOpts {
     /// Reduce-scatter rounds without selects (RSP; RS only, see [`shuffle_rsp`]).
     pub rsp: bool,
     /// Tiles per staged K/V tile (NSUB), `None`: the default (see `shuffle_staging`).
+    /// PIPE stages one.
     pub nsub: Option<u32>,
+    /// A tile's P·V run in the next tile's body, V staged one tile behind K (PIPE; RS
+    /// only, see [`shuffle_pipe`]).
+    pub pipe: bool,
 }
 
 impl ShuffleOpts {
@@ -788,9 +804,9 @@ impl ShuffleOpts {
     /// adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
-            shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
+            shuffle_rs_fits(cfg.r, cfg.m, cfg.bk) && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
         } else {
-            !self.unm && !self.rsp
+            !self.unm && !self.rsp && !self.pipe
         }
     }
 }
@@ -1396,7 +1412,8 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
     let rsp = shuffle_rsp(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_RSP").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, rsp, nsub: None })
+    let pipe = shuffle_pipe(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_PIPE").ok().as_deref());
+    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, rsp, nsub: None, pipe })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, staged
@@ -1409,7 +1426,9 @@ fn shuffle_pipeline(
     sparse: bool,
     opts: ShuffleOpts,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe } = opts;
+    // PIPE stages one tile per barrier.
+    let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
     let defines = vec![
         ("BK", cfg.bk.to_string()),
@@ -1427,7 +1446,7 @@ fn shuffle_pipeline(
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
-    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string())];
+    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string()), ("PIPE", (pipe as u32).to_string())];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
@@ -2086,10 +2105,15 @@ mod tests {
         assert!(!shuffle_rsp(64, &cfg(2, 2, 32), true, None) && shuffle_rsp(64, &cfg(2, 2, 32), true, Some("1")));
         assert!(shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
         // The options' fit: UNM and RSP need RS, RS its own rule.
-        let opts = |rs, unm, rsp| ShuffleOpts { rs, unm, rsp, nsub: None };
+        let opts = |rs, unm, rsp| ShuffleOpts { rs, unm, rsp, ..Default::default() };
         assert!(opts(true, true, true).fits(&cfg(4, 4, 32)) && opts(false, false, false).fits(&cfg(2, 4, 8)));
         assert!(!opts(false, true, false).fits(&cfg(4, 4, 32)) && !opts(false, false, true).fits(&cfg(4, 4, 32)));
         assert!(opts(true, false, true).fits(&cfg(8, 4, 16)) && !opts(true, false, false).fits(&cfg(2, 4, 8)));
+        // PIPE: RS only, and one tile per staged tile where that is forced.
+        let pipe = |rs, nsub| ShuffleOpts { rs, nsub, pipe: true, ..Default::default() };
+        assert!(pipe(true, None).fits(&cfg(8, 4, 16)) && pipe(true, Some(1)).fits(&cfg(4, 4, 32)));
+        assert!(!pipe(false, None).fits(&cfg(8, 4, 16)) && !pipe(true, Some(2)).fits(&cfg(8, 4, 16)));
+        assert!(shuffle_pipe(64, &cfg(4, 4, 32), true, Some("1")) && !shuffle_pipe(64, &cfg(4, 4, 32), false, Some("1")));
     }
 
     #[test]
