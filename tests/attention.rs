@@ -746,7 +746,7 @@ fn subgroup_rows_per_group_match_reference() {
                     if rs && nsub.is_some_and(|n| n != 1) {
                         assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, pipe: true, ..Default::default() }).is_err());
                     }
-                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub, pipe }) else {
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false }) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
                         continue;
@@ -792,7 +792,7 @@ fn shuffle_long_keys_resume_across_chunks() {
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
             for (rs, unm, rsp, pipe) in [(false, false, false, false), (true, false, true, false), (true, true, false, false), (true, true, true, true)] {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe }).unwrap();
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false }).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);

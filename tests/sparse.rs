@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use common::{check_masked, gl_guard, label, MaskCase};
+use common::{check_masked, check_masked_with, gl_guard, label, MaskCase};
 use ringattn::attention::resolve_tier;
 use ringattn::mask::{BlockKind, BlockMask, Pattern};
 use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape, Tier};
@@ -195,6 +195,48 @@ fn masked_attention_matches_reference() {
     }
     eprintln!("{ran} masked cases");
     assert!(failures.is_empty(), "{} masked cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The shuffle kernel's block-sparse build with its reduce-scatter options (PIPE above
+/// all: a tile's P·V runs in the next tile's body, with one more round at the end of
+/// each span of blocks) on every pattern, f32 and f16, against the f64 reference. The
+/// adapter's default subgroup kernel may be another one (lavapipe runs the broadcast
+/// kernel), so the pipelines are built explicitly here; blocks are the query tile's
+/// rows or 64, whichever is larger.
+#[test]
+fn shuffle_kernel_options_with_masks_match_reference() {
+    use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, ShuffleOpts};
+    let mut failures = Vec::new();
+    let (mut ran, mut with_pipe) = (0, 0);
+    for ctx in contexts().iter().filter(|c| c.info().backend != wgpu::Backend::Gl && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
+        for (r, m, bk, d) in [(8, 4, 16, 128), (4, 4, 32, 64)] {
+            let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
+            let block = (cfg.bq as usize).next_power_of_two().max(64);
+            let (nq, nk) = (300, 333);
+            let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
+            let sets = [(false, false, false), (true, false, true), (false, true, true)];
+            for (oi, &(unm, rsp, pipe)) in sets.iter().enumerate() {
+                for (di, &dtype) in dtypes.iter().enumerate() {
+                    let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, ..Default::default() };
+                    let prep = prepare_shuffle_with(ctx, dtype, d, cfg, opts).unwrap();
+                    // Every pattern with PIPE in f32; half of them (in turn) elsewhere.
+                    let every = pipe && dtype == Dtype::F32;
+                    for (pi, (name, p)) in patterns(nq, nk, block).into_iter().enumerate().filter(|(pi, _)| every || (pi + oi + di) % 2 == 0) {
+                        let mask = BlockMask::new(&p, nq, nk, block).unwrap();
+                        let c = MaskCase { shape, dtype, tier: Tier::Subgroup, block, causal: (pi + oi) % 4 == 1 };
+                        ran += 1;
+                        with_pipe += pipe as usize;
+                        if let Err(e) = check_masked_with(ctx, &c, name, &mask, Some(&prep)) {
+                            failures.push(format!("r={r} m={m} bk={bk} {opts:?}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} masked shuffle-kernel cases, {with_pipe} with PIPE");
+    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Rows with no allowed key give O = 0 and LSE = -inf exactly (never NaN).

@@ -561,7 +561,10 @@ pub const SHUFFLE_WG_USUAL: u32 = 128;
 /// shapes at 512 invocations (128 registers, 16 warps per SM, no spills) stayed slower:
 /// (16,4,16) at 128 40.6 ms, (8,4,16) at 64 18.4 (device_occ18.sh).
 /// On small grids the workgroup halves back to 128 first ([`small_grid_subgroup_config`]).
-pub const SHUFFLE_WG: &[(ShapeKey, u32)] = &[((128, 8, 4, 16), 256)];
+/// With PIPE ([`SHUFFLE_PIPE`], nineteenth session) 128 invocations are faster again at
+/// (8,4,16): 35.0 ms against 35.9-36.1 with 256 (f16: 38.0 against 35.4-35.5, which the
+/// per-adapter search finds: its candidates include 256), so none is listed now.
+pub const SHUFFLE_WG: &[(ShapeKey, u32)] = &[];
 
 /// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
 pub type ShapeKey = (usize, u32, u32, u32);
@@ -574,8 +577,9 @@ pub type ShapeKey = (usize, u32, u32, u32);
 /// general rule's (2,4,8); 64: (4,4,32) with UNM ([`SHUFFLE_UNM`]) 16.8 against 17.2
 /// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP too, [`SHUFFLE_RSP`]); 128:
 /// (8,4,16) 38.0-38.3 (the general rule's shape; (16,4,16) 41.4, (16,8,16) 43.0,
-/// (4,2,16) 47.0), 37.0-37.2 with 256 invocations per workgroup ([`SHUFFLE_WG`]). The
-/// per-adapter search still weighs the shuffle kernel against the tiled one.
+/// (4,2,16) 47.0), 37.0-37.2 with 256 invocations per workgroup (eighteenth session),
+/// 34.9-35.1 with PIPE and UNM and 128 ([`SHUFFLE_PIPE`]). The per-adapter search still
+/// weighs the shuffle kernel against the tiled one.
 pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
@@ -680,8 +684,8 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 }
 
 /// The shuffle kernel with an explicit tile configuration and build options (the
-/// reduce-scatter, UNM and RSP on or off and, where given, tiles per staged K/V tile;
-/// tests: each path on one adapter). An error where an option does not fit the shape
+/// reduce-scatter, UNM, RSP and PIPE on or off, where given tiles per staged K/V tile,
+/// dense or block-sparse; tests: each path on one adapter). An error where an option does not fit the shape
 /// (RS: see [`shuffle_rs`]; UNM and RSP need RS) or the staged tile
 /// does not fit the adapter's workgroup memory.
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
@@ -690,8 +694,8 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
-    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, false, opts)?;
-    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: false, dtype })
+    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, opts)?;
+    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: opts.sparse, dtype })
 }
 
 /// Whether the shuffle kernel with `r` lanes per row group, `m` rows per group and
@@ -734,8 +738,9 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter path skips the mask on the tiles a
 /// row sees whole (UNM in `flash_subgroup.wgsl`): on an H100 (f32, N=16384) UNM took
 /// (4,4,32) at head_dim 64 from 17.2 to 16.8 ms (causal 10.9 to 10.5) and made the other
-/// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session).
-pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32)];
+/// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session); with PIPE it took
+/// (8,4,16) at 128 from 35.5-35.8 to 34.9-35.1 (nineteenth session).
+pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
 /// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
@@ -765,8 +770,14 @@ pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter path runs a tile's P·V in the next
 /// tile's body (PIPE in `flash_subgroup.wgsl`; one tile staged per barrier, V one tile
-/// behind K).
-pub const SHUFFLE_PIPE: &[ShapeKey] = &[];
+/// behind K, so the driver interleaves the multiply-adds of both products with the
+/// reduce-scatter's shuffles). On an H100 (f32, N=16384; BENCHMARKS.md, nineteenth
+/// session, scripts/device_pipe19*.sh) PIPE took (8,4,16) at head_dim 128 from 37.5-37.7
+/// to 35.5-35.8 ms with 128 invocations (34.9-35.1 with UNM; 37.2-37.3 before, with
+/// 256), causal 20.0-20.1 to 19.1, N=4096 2.39 to 2.28; it made (4,4,32) at 64 slower
+/// (16.3-17.5 against 16.0, whatever UNM and RSP; (2,2,32) 16.5 against 17.0-17.1) and
+/// every shape at 32 (one tile per barrier: 8.8-9.8 against 8.2-8.4).
+pub const SHUFFLE_PIPE: &[ShapeKey] = &[(128, 8, 4, 16)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` runs PIPE: `RINGATTN_SUBGROUP_PIPE`
 /// given as `value`, else the shapes of [`SHUFFLE_PIPE`]; only with the reduce-scatter
@@ -796,6 +807,8 @@ pub struct ShuffleOpts {
     /// A tile's P·V run in the next tile's body, V staged one tile behind K (PIPE; RS
     /// only, see [`shuffle_pipe`]).
     pub pipe: bool,
+    /// The block-sparse build (launches with a mask, as [`prepare_sparse`] gives).
+    pub sparse: bool,
 }
 
 impl ShuffleOpts {
@@ -1413,20 +1426,19 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
     let rsp = shuffle_rsp(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_RSP").ok().as_deref());
     let pipe = shuffle_pipe(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_PIPE").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, sparse, ShuffleOpts { rs, unm, rsp, nsub: None, pipe })
+    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse })
 }
 
-/// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, staged
-/// tiles).
+/// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
+/// staged tiles, the block-sparse build).
 fn shuffle_pipeline(
     ctx: &GpuContext,
     dtype: Dtype,
     d: usize,
     cfg: TileConfig,
-    sparse: bool,
     opts: ShuffleOpts,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub, pipe } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
@@ -2017,14 +2029,14 @@ mod tests {
         let c = small_grid_subgroup_config(two, &shape(1024, 8));
         assert_eq!((c.m, c.bq, c.r, c.bk), (1, 64, 2, 16));
         assert_eq!(small_grid_subgroup_config(two, &shape(4096, 8)), two);
-        // 256 invocations (head_dim 128's (8,4,16), 128 rows): back to 128 invocations
-        // (64 rows, 128 workgroups at N=1024), then m as above on smaller grids.
+        // 256 invocations ((8,4,16) with 128 rows, as the search may pick): back to 128
+        // invocations (64 rows, 128 workgroups at N=1024), then m as above on smaller grids.
         let wide = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let c = small_grid_subgroup_config(wide, &shape(1024, 8));
         assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
         assert_eq!((small_grid_subgroup_config(wide, &shape(512, 8)).m, small_grid_subgroup_config(wide, &shape(512, 8)).bq), (2, 32));
         assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8)), wide);
-        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16))), 256);
+        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16))), 128);
         assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32))), 128);
         assert_eq!(shuffle_wg_default(None), 128);
         // Other variants are left alone.
@@ -2095,8 +2107,8 @@ mod tests {
         for &(d, r, m, bk) in SHUFFLE_UNM {
             assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_unm(d, &cfg(r, m, bk), true, None));
         }
-        assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(128, &cfg(8, 4, 16), true, None));
-        assert!(shuffle_unm(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
+        assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(32, &cfg(2, 2, 16), true, None));
+        assert!(shuffle_unm(64, &cfg(2, 2, 32), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
         assert!(!shuffle_unm(64, &cfg(4, 4, 32), false, None) && !shuffle_unm(64, &cfg(4, 4, 32), false, Some("1")));
         // RSP: the same.
         for &(d, r, m, bk) in SHUFFLE_RSP {
@@ -2114,6 +2126,11 @@ mod tests {
         assert!(pipe(true, None).fits(&cfg(8, 4, 16)) && pipe(true, Some(1)).fits(&cfg(4, 4, 32)));
         assert!(!pipe(false, None).fits(&cfg(8, 4, 16)) && !pipe(true, Some(2)).fits(&cfg(8, 4, 16)));
         assert!(shuffle_pipe(64, &cfg(4, 4, 32), true, Some("1")) && !shuffle_pipe(64, &cfg(4, 4, 32), false, Some("1")));
+        for &(d, r, m, bk) in SHUFFLE_PIPE {
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_pipe(d, &cfg(r, m, bk), true, None));
+            assert!(!shuffle_pipe(d, &cfg(r, m, bk), true, Some("0")) && !shuffle_pipe(d, &cfg(r, m, bk), false, None));
+        }
+        assert!(!shuffle_pipe(64, &cfg(4, 4, 32), true, None) && !shuffle_pipe(32, &cfg(2, 2, 16), true, None));
     }
 
     #[test]

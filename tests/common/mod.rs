@@ -172,6 +172,12 @@ pub struct MaskCase {
 /// Runs masked attention with poisoned outputs and V = NaN on every key no query
 /// visits, and compares with the f64 reference under `mask.allows` (and causal).
 pub fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask) -> Result<(), String> {
+    check_masked_with(ctx, c, name, mask, None)
+}
+
+/// [`check_masked`] through `prep` (a block-sparse pipeline built explicitly, launched by
+/// `flash::encode`) where given, else through `Attention` with the case's tier.
+pub fn check_masked_with(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask, prep: Option<&Prepared>) -> Result<(), String> {
     let s = c.shape;
     let seed = reference::fresh_seed();
     let q = reference::random_vec(s.q_len(), seed);
@@ -205,7 +211,16 @@ pub fn check_masked(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &BlockMask
     out.o.poison(ctx).unwrap();
     out.lse.poison(ctx).unwrap();
     let mut enc = ctx.device().create_command_encoder(&Default::default());
-    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| format!("{name}: {e}"))?;
+    match prep {
+        None => attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, Some(&gm), None).map_err(|e| format!("{name}: {e}"))?,
+        Some(prep) => {
+            let frame = CausalFrame::bottom_right(s.seq_q, s.seq_k);
+            let scale = 1.0 / (s.head_dim as f32).sqrt();
+            let args = FlashArgs { q: &qt, k: &kt, v: &vt, o: &out.o, lse: &out.lse, scale, causal: c.causal.then_some(frame), mask: Some((&gm, frame)) };
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            flash::encode(ctx, &mut pass, prep, &args).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
     ctx.queue().submit([enc.finish()]);
     let o = out.o.to_f32_vec(ctx).unwrap();
     let lse = out.lse.to_vec(ctx).unwrap();
