@@ -447,7 +447,7 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
         return Ok(report);
     }
     let problem = Problem::new(ctx, Shape::new(SUBGROUP_SEARCH.0, SUBGROUP_SEARCH.1, 8, head_dim), dtype)?;
-    let shuffles = flash::shuffle_candidates(ctx, head_dim);
+    let shuffles = flash::shuffle_candidates(ctx, dtype, head_dim);
     let builtin = shuffles[0];
     let cfgs = shuffles.into_iter().chain(flash::tiled_config(ctx, head_dim, u32::MAX));
     let preps: Vec<(flash::TileConfig, flash::Prepared)> =

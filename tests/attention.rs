@@ -818,7 +818,7 @@ fn shuffle_search_candidates_match_reference() {
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for d in [32, 64, 128] {
-            for (i, cfg) in shuffle_candidates(ctx, d).into_iter().enumerate() {
+            for (i, cfg) in shuffle_candidates(ctx, Dtype::F32, d).into_iter().enumerate() {
                 let prep = prepare_subgroup_with(ctx, Dtype::F32, d, cfg).expect("a candidate builds");
                 let (nq, nk) = (cfg.bq as usize + 37, 150 + i * 13);
                 ran += 1;
@@ -852,7 +852,7 @@ fn subgroup_search_times_kernels_and_shapes() {
                 continue;
             }
             let r = ringattn::tuning::search_subgroup(ctx, dtype, 64).expect("search");
-            let shuffles = shuffle_candidates(ctx, 64);
+            let shuffles = shuffle_candidates(ctx, dtype, 64);
             let fits = tiled_config(ctx, 64, u32::MAX).is_some();
             assert_eq!(r.timings.len(), shuffles.len() + fits as usize, "{}: {:?}", r.key, r.timings);
             assert!(r.timings.iter().all(|(_, ms)| ms.is_finite() && *ms > 0.0), "{:?}", r.timings);

@@ -648,7 +648,7 @@ fn library_tiles_are_covered() {
                 continue;
             }
             use ringattn::kernels::flash::{tiled_config_for, SgVariant};
-            let cfg = ringattn::kernels::flash::subgroup_config(&ctx, d);
+            let cfg = ringattn::kernels::flash::subgroup_config(&ctx, Dtype::F32, d);
             let covered = if cfg.variant == SgVariant::Broadcast {
                 d <= 128 && BCAST_SUBGROUP_SIZES.contains(&cfg.bk) && cfg.bq == (64 / cfg.bk).max(1) * cfg.bk
             } else if let SgVariant::Tiled { .. } = cfg.variant {

@@ -33,7 +33,7 @@ fn dtypes(ctx: &GpuContext) -> Vec<Dtype> {
 }
 
 fn is_tiled(ctx: &GpuContext, d: usize) -> bool {
-    matches!(subgroup_config(ctx, d).variant, SgVariant::Tiled { .. })
+    matches!(subgroup_config(ctx, Dtype::F32, d).variant, SgVariant::Tiled { .. })
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn tiled_is_picked_where_it_fits() {
                 lim.max_compute_invocations_per_workgroup,
                 u32::MAX,
             );
-            assert_eq!(is_tiled(&ctx, d), fits.is_some(), "{}: head_dim {d} gets {:?}", label(&ctx), subgroup_config(&ctx, d));
+            assert_eq!(is_tiled(&ctx, d), fits.is_some(), "{}: head_dim {d} gets {:?}", label(&ctx), subgroup_config(&ctx, Dtype::F32, d));
         }
         // head_dim 64 fits in 32 KiB with subgroups of 8 or more lanes.
         if caps.subgroup_min_size >= 8 && lim.max_compute_workgroup_storage_size >= 32768 {

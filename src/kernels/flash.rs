@@ -208,8 +208,9 @@ pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// Default tiles for the subgroup tier: on GPUs the shuffle kernel with the shapes
 /// measured fastest where known ([`SHUFFLE_MEASURED`]), else R lanes per row with at
 /// least 4 vec4 columns each (fewer shuffles per multiply-add); 128 invocations, K/V
-/// staged 16 KiB per barrier ([`SHUFFLE_STAGE_BYTES`]).
-pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+/// staged 16 KiB per barrier ([`SHUFFLE_STAGE_BYTES`]); the workgroup may depend on the
+/// dtype ([`SHUFFLE_WG`]).
+pub fn subgroup_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     // On CPU adapters workgroup-memory reads with lane-varying indexes are gathers;
@@ -230,7 +231,7 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
         let bq = (64 / sg).max(1) * sg;
         return TileConfig { bq: bq.min(lim.max_compute_invocations_per_workgroup), bk: sg, r: 1, variant: SgVariant::Broadcast, mq: 0, w: 0, m: 1 };
     }
-    shuffle_config(ctx, head_dim)
+    shuffle_config(ctx, dtype, head_dim)
 }
 
 /// The subgroup tier's tiles for `dtype` and `head_dim` on this adapter, for launches
@@ -243,7 +244,7 @@ pub fn subgroup_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 /// the kernels on a full grid; the shuffle kernel has small-grid tiles). Not searched
 /// when `RINGATTN_SUBGROUP_VARIANT` or `RINGATTN_SUBGROUP_CFG` force a kernel or shape.
 fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<&Shape>) -> TileConfig {
-    let cfg = subgroup_config(ctx, head_dim);
+    let cfg = subgroup_config(ctx, dtype, head_dim);
     if cfg.variant != SgVariant::Shuffle || variant_from_env().is_some() || std::env::var("RINGATTN_SUBGROUP_CFG").is_ok() {
         return cfg;
     }
@@ -494,12 +495,13 @@ pub fn tiled_defines_with(d: usize, dtype: Dtype, cfg: &TileConfig, sparse: bool
 
 /// The shuffle variant of the subgroup tier: R lanes per row, 128 invocations. At the
 /// head_dims of [`SHUFFLE_MEASURED`], the shape measured fastest there (where it fits
-/// the adapter and reduce-scatters its scores); elsewhere the general rule below.
-pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
+/// the adapter and reduce-scatters its scores) with its workgroup for `dtype`
+/// ([`SHUFFLE_WG`]); elsewhere the general rule below.
+pub(crate) fn shuffle_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> TileConfig {
     let caps = ctx.capabilities();
     let d4 = head_dim as u32 / 4;
     let lim = &caps.limits;
-    let wg = shuffle_wg(lim, None);
+    let wg = shuffle_wg(lim, None, dtype);
     let rs_env = std::env::var("RINGATTN_SUBGROUP_RS").ok();
     // RINGATTN_SUBGROUP_CFG=r,m,bk forces a shape (experiments; checked against the
     // subgroup size, head_dim and the workgroup-memory limit, ignored when it does not fit).
@@ -508,7 +510,7 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     }
     let measured = SHUFFLE_MEASURED.iter().find(|(d, ..)| *d == head_dim);
     if let Some(&(_, r, m, bk)) = measured.filter(|&&(_, r, m, bk)| shuffle_rs(r, m, bk, rs_env.as_deref())) {
-        if let Some(cfg) = shuffle_config_for(ctx, head_dim, r, m, bk) {
+        if let Some(cfg) = shuffle_config_wg(ctx, head_dim, r, m, bk, Some(shuffle_wg(lim, Some((head_dim, r, m, bk)), dtype))) {
             return cfg;
         }
     }
@@ -530,10 +532,10 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
 
 /// Invocations per workgroup of the shuffle kernel for `shape` (head_dim, r, m, bk):
 /// `RINGATTN_SUBGROUP_WG` where set (experiments: a multiple of 32 up to 1024), else
-/// [`SHUFFLE_WG`], at most the adapter's limits.
-fn shuffle_wg(lim: &wgpu::Limits, shape: Option<ShapeKey>) -> u32 {
+/// [`SHUFFLE_WG`] for `dtype`, at most the adapter's limits.
+fn shuffle_wg(lim: &wgpu::Limits, shape: Option<ShapeKey>, dtype: Dtype) -> u32 {
     let env = std::env::var("RINGATTN_SUBGROUP_WG").ok().and_then(|v| v.trim().parse::<u32>().ok());
-    let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or_else(|| shuffle_wg_default(shape));
+    let want = env.filter(|w| w.is_multiple_of(32) && (32..=1024).contains(w)).unwrap_or_else(|| shuffle_wg_default(shape, dtype));
     want.min(max_invocations(lim))
 }
 
@@ -542,17 +544,17 @@ fn max_invocations(lim: &wgpu::Limits) -> u32 {
     lim.max_compute_invocations_per_workgroup.min(lim.max_compute_workgroup_size_x)
 }
 
-/// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk):
-/// those of [`SHUFFLE_WG`] where listed, else [`SHUFFLE_WG_USUAL`].
-pub fn shuffle_wg_default(shape: Option<ShapeKey>) -> u32 {
-    shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, _)| *s == sh)).map_or(SHUFFLE_WG_USUAL, |&(_, wg)| wg)
+/// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk) and
+/// `dtype`: those of [`SHUFFLE_WG`] where listed, else [`SHUFFLE_WG_USUAL`].
+pub fn shuffle_wg_default(shape: Option<ShapeKey>, dtype: Dtype) -> u32 {
+    shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, t, _)| *s == sh && *t == dtype)).map_or(SHUFFLE_WG_USUAL, |&(_, _, wg)| wg)
 }
 
 /// The shuffle kernel's invocations per workgroup outside [`SHUFFLE_WG`].
 pub const SHUFFLE_WG_USUAL: u32 = 128;
 
-/// Shapes (head_dim, r, m, bk) of the shuffle kernel with other than 128 invocations per
-/// workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh,
+/// Shapes (head_dim, r, m, bk) and dtypes of the shuffle kernel with other than 128
+/// invocations per workgroup: on an H100 (f32, N=16384, eighteenth session, scripts/device_rsp18.sh,
 /// device_wg18.sh) 256 took (8,4,16) at head_dim 128 from 38.1-38.4 to 37.0-37.2 ms
 /// (f16 46.6 to 39.9; 128 query rows per workgroup instead of 64: half the K/V staging
 /// per row; 252 registers either way) and made (4,4,32) at 64 and (2,2,16) at 32
@@ -562,9 +564,9 @@ pub const SHUFFLE_WG_USUAL: u32 = 128;
 /// (16,4,16) at 128 40.6 ms, (8,4,16) at 64 18.4 (device_occ18.sh).
 /// On small grids the workgroup halves back to 128 first ([`small_grid_subgroup_config`]).
 /// With PIPE ([`SHUFFLE_PIPE`], nineteenth session) 128 invocations are faster again at
-/// (8,4,16): 35.0 ms against 35.9-36.1 with 256 (f16: 38.0 against 35.4-35.5, which the
-/// per-adapter search finds: its candidates include 256), so none is listed now.
-pub const SHUFFLE_WG: &[(ShapeKey, u32)] = &[];
+/// (8,4,16) in f32: 35.0 ms against 35.9-36.1 with 256; f16 keeps 256: 35.4-35.5 against
+/// 37.9-38.0 (without PIPE 36.3-36.7).
+pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] = &[((128, 8, 4, 16), Dtype::F16, 256)];
 
 /// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
 pub type ShapeKey = (usize, u32, u32, u32);
@@ -602,22 +604,22 @@ pub fn shuffle_bk_max(r: u32, m: u32, value: Option<&str>) -> u32 {
 }
 
 /// The shuffle variant of the subgroup tier with `r` lanes per row group, `m` rows per
-/// group and `bk`-key tiles ([`shuffle_wg_default`] / r groups per workgroup: 128 / r
-/// for most shapes), or `None` when that does not fit the adapter (subgroup size,
+/// group and `bk`-key tiles ([`shuffle_wg_default`] for f32 / r groups per workgroup:
+/// 128 / r), or `None` when that does not fit the adapter (subgroup size,
 /// workgroup memory) or head_dim.
 pub fn shuffle_config_for(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32) -> Option<TileConfig> {
     shuffle_config_wg(ctx, head_dim, r, m, bk, None)
 }
 
 /// [`shuffle_config_for`] with `wg` invocations per workgroup (`None`: the shape's
-/// default, or `RINGATTN_SUBGROUP_WG`); `None` where the shape or `wg` (a multiple of 32
+/// default for f32, or `RINGATTN_SUBGROUP_WG`); `None` where the shape or `wg` (a multiple of 32
 /// and of `r`, within the adapter's limits) does not fit.
 pub fn shuffle_config_wg(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: u32, wg: Option<u32>) -> Option<TileConfig> {
     let caps = ctx.capabilities();
     let lim = &caps.limits;
     let d4 = head_dim as u32 / 4;
     let wg_fits = wg.is_none_or(|w| w.is_multiple_of(32) && w <= max_invocations(lim));
-    let wg = wg.unwrap_or_else(|| shuffle_wg(lim, Some((head_dim, r, m, bk))));
+    let wg = wg.unwrap_or_else(|| shuffle_wg(lim, Some((head_dim, r, m, bk)), Dtype::F32));
     let fits = r.is_power_of_two()
         && r <= caps.subgroup_min_size.max(1)
         && d4.is_multiple_of(r)
@@ -652,11 +654,11 @@ pub fn shuffle_candidate_shapes(head_dim: usize) -> Vec<(u32, u32, u32, u32)> {
         .collect()
 }
 
-/// The shuffle-kernel tiles the per-adapter search times: the default
+/// The shuffle-kernel tiles the per-adapter search times for `dtype`: the default
 /// (`shuffle_config`) first, then each of [`shuffle_candidate_shapes`] that fits the
 /// adapter and differs from it.
-pub fn shuffle_candidates(ctx: &GpuContext, head_dim: usize) -> Vec<TileConfig> {
-    let mut out = vec![shuffle_config(ctx, head_dim)];
+pub fn shuffle_candidates(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Vec<TileConfig> {
+    let mut out = vec![shuffle_config(ctx, dtype, head_dim)];
     for (r, m, bk, wg) in shuffle_candidate_shapes(head_dim) {
         if let Some(c) = shuffle_config_wg(ctx, head_dim, r, m, bk, Some(wg)) {
             if !out.contains(&c) {
@@ -1637,12 +1639,12 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 }
             }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
-                cfg = tiled_config(ctx, head_dim, cap).unwrap_or_else(|| shuffle_config(ctx, head_dim));
+                cfg = tiled_config(ctx, head_dim, cap).unwrap_or_else(|| shuffle_config(ctx, dtype, head_dim));
             }
             if cfg.bq > cap {
                 if cfg.variant == SgVariant::Broadcast && !cap.is_multiple_of(cfg.bk) {
                     // The broadcast variant needs whole subgroups of rows.
-                    cfg = shuffle_config(ctx, head_dim);
+                    cfg = shuffle_config(ctx, dtype, head_dim);
                 }
                 cfg.bq = cfg.bq.min(cap);
             }
@@ -2005,7 +2007,7 @@ mod tests {
         assert_eq!(shuffle_candidate_shapes(32), vec![(2, 2, 16, 128), (4, 4, 16, 128)]);
         // Every measured default is among them, with its workgroup.
         for &(d, r, m, bk) in SHUFFLE_MEASURED {
-            let wg = shuffle_wg_default(Some((d, r, m, bk)));
+            let wg = shuffle_wg_default(Some((d, r, m, bk)), Dtype::F32);
             assert!(shuffle_candidate_shapes(d).contains(&(r, m, bk, wg)), "{d}: ({r},{m},{bk},{wg})");
         }
         assert!(shuffle_candidate_shapes(20).iter().all(|&(r, m, bk, _)| 5 % r == 0 && shuffle_rs_fits(r, m, bk)));
@@ -2036,9 +2038,10 @@ mod tests {
         assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
         assert_eq!((small_grid_subgroup_config(wide, &shape(512, 8)).m, small_grid_subgroup_config(wide, &shape(512, 8)).bq), (2, 32));
         assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8)), wide);
-        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16))), 128);
-        assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32))), 128);
-        assert_eq!(shuffle_wg_default(None), 128);
+        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F32), 128);
+        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F16), 256);
+        assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32)), Dtype::F16), 128);
+        assert_eq!(shuffle_wg_default(None, Dtype::F32), 128);
         // Other variants are left alone.
         let b = TileConfig { variant: SgVariant::Broadcast, ..normal };
         assert_eq!(small_grid_subgroup_config(b, &shape(100, 1)), b);
