@@ -41,8 +41,6 @@ const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
 // scores) and the rounds need no selects; lane L still ends with scores Q L .. Q L + Q - 1.
 // Where R = M (LPR = 1) only the rows are permuted (lane L keeps Q row m ^ L in qr slot m).
 const RSP: u32 = $RSPu;
-// PIPES (with PIPE): a tile's softmax deferred to the next tile's body too (see the loop).
-const PIPES: u32 = $PIPESu;
 
 //#include flash_common
 // q, k, v as vec4 units: head_dim and every window offset are multiples of 4.
@@ -155,12 +153,8 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 // RS_SOFTMAX: the own scores masked, the tile's row max, the lazy rescale, then
 // s[0 .. Q) = P (exp2(s - max)) and their sum added to lo.
 //#define RS_SOFTMAX
-            //#use RS_MASK
-            //#use RS_EXP
-//#enddef
-
-// RS_MASK: the own scores s[0 .. Q) of the tile of keys ts .. masked.
-//#define RS_MASK
+            // Mask the own scores; the tile's row max: own scores, the LPR lanes of the
+            // row, then every row's to every lane of the group.
             let tbo = tile_bits(row + mr, ts, pi);
             let rlo = min(rko, t1);
             //#if UNM
@@ -174,11 +168,6 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
             //#if UNM
             }
             //#endif
-//#enddef
-
-// RS_EXP: the tile's row max (own scores, the LPR lanes of the row, then every row's to
-// every lane of the group), the lazy rescale, then s[0 .. Q) = P, their sum added to lo.
-//#define RS_EXP
             var mo = NEG_BIG;
             //#unroll i $Q
             mo = max(mo, s[{i}u]);
@@ -206,45 +195,6 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
             {
                 s[{i}u] = exp2(s[{i}u] - mzo);
                 lo += s[{i}u];
-            }
-            //#end
-//#enddef
-
-// PIPES: RS_EXP in two parts on the previous tile's masked scores pp: RS_MAXS (the row
-// maxima to every lane of the group, mts; no branch, so it shares a basic block with the
-// next tile's Q·K^T) and RS_EXPS (the lazy rescale, then pp = P, the sum added to lo).
-//#define RS_MAXS
-            var mo = NEG_BIG;
-            //#unroll i $Q
-            mo = max(mo, pp[{i}u]);
-            //#end
-            //#unroll i $LOG2LPR
-            mo = max(mo, subgroupShuffleXor(mo, LPR >> ({i}u + 1u)));
-            //#end
-            var mts: array<f32, M>;
-            //#unroll m $M
-            mts[{m}] = subgroupShuffle(mo, gbase + {m}u * LPR);
-            //#end
-//#enddef
-//#define RS_EXPS
-            var mzo = 0.0;
-            //#unroll m $M
-            {
-                if mts[{m}] > mx[{m}] + RESCALE {
-                    let alpha = exp2(mx[{m}] - mts[{m}]);
-                    lo = select(lo, lo * alpha, mr == {m}u);
-                    //#unroll c $C
-                    acc[{m}u * C + {c}u] *= alpha;
-                    //#end
-                    mx[{m}] = mts[{m}];
-                }
-                mzo = select(mzo, select(mx[{m}], 0.0, mx[{m}] == NEG_BIG), mr == {m}u);
-            }
-            //#end
-            //#unroll i $Q
-            {
-                pp[{i}u] = exp2(pp[{i}u] - mzo);
-                lo += pp[{i}u];
             }
             //#end
 //#enddef
@@ -357,11 +307,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // behind K (one more round after a span's tiles takes its last P·V); pp holds the
     // P of the group's previous tile (the lane's own Q scores; zero where that tile was
     // skipped, or before the first).
-    // PIPES: pp holds the previous tile's masked scores instead (NEG_BIG: none), its
-    // softmax runs in this tile's body too (RS_MAXS before this tile's Q·K^T).
     var pp: array<f32, Q>;
     //#unroll i $Q
-    pp[{i}] = select(0.0, NEG_BIG, PIPES == 1u);
+    pp[{i}] = 0.0;
     //#end
     let kb = 0u;
     for (var t = t0; t < t1 + BK; t += BK) {
@@ -373,25 +321,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
         let ts = t;
         // As below: every lane of a row group takes part in the shuffles together.
-        //#if PIPES
-        if kok && (lim > ts || row >= p.seq_q) {
-            //#use RS_MAXS
-            //#use RS_QK
-            //#use RS_MASK
-            //#use RS_EXPS
-            //#use RS_PV P=pp
-            //#unroll i $Q
-            pp[{i}] = s[{i}];
-            //#end
-        } else {
-            //#use RS_MAXS
-            //#use RS_EXPS
-            //#use RS_PV P=pp
-            //#unroll i $Q
-            pp[{i}] = NEG_BIG;
-            //#end
-        }
-        //#else
         if kok && (lim > ts || row >= p.seq_q) {
             //#use RS_QK
             //#use RS_PV P=pp
@@ -405,7 +334,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             pp[{i}] = 0.0;
             //#end
         }
-        //#endif
         workgroupBarrier();
     }
     //#else

@@ -168,7 +168,6 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 v.push(("UNM", (unm as u32).to_string()));
                                 v.push(("RSP", (unm as u32).to_string()));
                                 v.push(("PIPE", (pipe as u32).to_string()));
-                                v.push(("PIPES", ((pipe && bk >= 16) as u32).to_string()));
                                 out.push(v);
                             }
                         }

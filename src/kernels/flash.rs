@@ -1460,15 +1460,7 @@ fn shuffle_pipeline(
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
-    // RINGATTN_SUBGROUP_PIPES=1 (experiment): with PIPE, a tile's softmax in the next
-    // tile's body too.
-    let pipes = pipe && switch(std::env::var("RINGATTN_SUBGROUP_PIPES").ok().as_deref()) == Some(true);
-    let flags = vec![
-        ("UNM", (unm as u32).to_string()),
-        ("RSP", (rsp as u32).to_string()),
-        ("PIPE", (pipe as u32).to_string()),
-        ("PIPES", (pipes as u32).to_string()),
-    ];
+    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string()), ("PIPE", (pipe as u32).to_string())];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
