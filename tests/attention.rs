@@ -740,7 +740,11 @@ fn subgroup_rows_per_group_match_reference() {
                     let rsp = rs && with_rsp_fit % 4 < 2;
                     let pipe = rs && with_rs % 3 == 1 && nsub.is_none_or(|n| n == 1);
                     with_rsp_fit += rs as usize;
-                    for bad in [ShuffleOpts { unm: true, ..Default::default() }, ShuffleOpts { rsp: true, ..Default::default() }, ShuffleOpts { pipe: true, ..Default::default() }] {
+                    for bad in [
+                        ShuffleOpts { unm: true, ..Default::default() },
+                        ShuffleOpts { rsp: true, ..Default::default() },
+                        ShuffleOpts { pipe: true, ..Default::default() },
+                    ] {
                         assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { nsub, ..bad }).is_err());
                     }
                     if rs && nsub.is_some_and(|n| n != 1) {
@@ -791,7 +795,9 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp, pipe) in [(false, false, false, false), (true, false, true, false), (true, true, false, false), (true, true, true, true)] {
+            for (rs, unm, rsp, pipe) in
+                [(false, false, false, false), (true, false, true, false), (true, true, false, false), (true, true, true, true)]
+            {
                 let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false }).unwrap();
                 for causal in [false, true] {
                     ran += 1;

@@ -1433,13 +1433,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
 /// staged tiles, the block-sparse build).
-fn shuffle_pipeline(
-    ctx: &GpuContext,
-    dtype: Dtype,
-    d: usize,
-    cfg: TileConfig,
-    opts: ShuffleOpts,
-) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };

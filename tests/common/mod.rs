@@ -216,7 +216,8 @@ pub fn check_masked_with(ctx: &GpuContext, c: &MaskCase, name: &str, mask: &Bloc
         Some(prep) => {
             let frame = CausalFrame::bottom_right(s.seq_q, s.seq_k);
             let scale = 1.0 / (s.head_dim as f32).sqrt();
-            let args = FlashArgs { q: &qt, k: &kt, v: &vt, o: &out.o, lse: &out.lse, scale, causal: c.causal.then_some(frame), mask: Some((&gm, frame)) };
+            let args =
+                FlashArgs { q: &qt, k: &kt, v: &vt, o: &out.o, lse: &out.lse, scale, causal: c.causal.then_some(frame), mask: Some((&gm, frame)) };
             let mut pass = enc.begin_compute_pass(&Default::default());
             flash::encode(ctx, &mut pass, prep, &args).map_err(|e| format!("{name}: {e}"))?;
         }
