@@ -770,22 +770,24 @@ pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
     rs && shuffle_rs_fits(cfg.r, cfg.m, cfg.bk) && shape_switch(SHUFFLE_RSP, head_dim, cfg, value)
 }
 
-/// Shapes (head_dim, r, m, bk) whose reduce-scatter path runs a tile's P·V in the next
-/// tile's body (PIPE in `flash_subgroup.wgsl`; one tile staged per barrier, V one tile
+/// Shapes (head_dim, r, m, bk) and dtypes whose reduce-scatter path runs a tile's P·V in
+/// the next tile's body (PIPE in `flash_subgroup.wgsl`; one tile staged per barrier, V one tile
 /// behind K, so the driver interleaves the multiply-adds of both products with the
 /// reduce-scatter's shuffles). On an H100 (f32, N=16384; BENCHMARKS.md, nineteenth
 /// session, scripts/device_pipe19*.sh) PIPE took (8,4,16) at head_dim 128 from 37.5-37.7
 /// to 35.5-35.8 ms with 128 invocations (34.9-35.1 with UNM; 37.2-37.3 before, with
 /// 256), causal 20.0-20.1 to 19.1, N=4096 2.39 to 2.28; it made (4,4,32) at 64 slower
 /// (16.3-17.5 against 16.0, whatever UNM and RSP; (2,2,32) 16.5 against 17.0-17.1) and
-/// every shape at 32 (one tile per barrier: 8.8-9.8 against 8.2-8.4).
-pub const SHUFFLE_PIPE: &[ShapeKey] = &[(128, 8, 4, 16)];
+/// every shape at 32 (one tile per barrier: 8.8-9.8 against 8.2-8.4). f16 (not a target):
+/// (8,4,16) at 128 with 256 invocations 35.4-35.5 against 36.3-36.7 without; (4,4,32) at
+/// 64 16.4-16.6 against 17.3-17.4 without.
+pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 32), Dtype::F16)];
 
-/// Whether the shuffle kernel for `cfg` at `head_dim` runs PIPE: `RINGATTN_SUBGROUP_PIPE`
-/// given as `value`, else the shapes of [`SHUFFLE_PIPE`]; only with the reduce-scatter
-/// (`rs`).
-pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&str>) -> bool {
-    rs && shape_switch(SHUFFLE_PIPE, head_dim, cfg, value)
+/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PIPE:
+/// `RINGATTN_SUBGROUP_PIPE` given as `value`, else the entries of [`SHUFFLE_PIPE`]; only
+/// with the reduce-scatter (`rs`).
+pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, value: Option<&str>) -> bool {
+    rs && switch(value).unwrap_or_else(|| SHUFFLE_PIPE.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
 }
 
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
@@ -1427,7 +1429,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
     let rsp = shuffle_rsp(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_RSP").ok().as_deref());
-    let pipe = shuffle_pipe(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_PIPE").ok().as_deref());
+    let pipe = shuffle_pipe(d, &cfg, dtype, rs, std::env::var("RINGATTN_SUBGROUP_PIPE").ok().as_deref());
     shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse })
 }
 
@@ -2122,12 +2124,15 @@ mod tests {
         let pipe = |rs, nsub| ShuffleOpts { rs, nsub, pipe: true, ..Default::default() };
         assert!(pipe(true, None).fits(&cfg(8, 4, 16)) && pipe(true, Some(1)).fits(&cfg(4, 4, 32)));
         assert!(!pipe(false, None).fits(&cfg(8, 4, 16)) && !pipe(true, Some(2)).fits(&cfg(8, 4, 16)));
-        assert!(shuffle_pipe(64, &cfg(4, 4, 32), true, Some("1")) && !shuffle_pipe(64, &cfg(4, 4, 32), false, Some("1")));
-        for &(d, r, m, bk) in SHUFFLE_PIPE {
-            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_pipe(d, &cfg(r, m, bk), true, None));
-            assert!(!shuffle_pipe(d, &cfg(r, m, bk), true, Some("0")) && !shuffle_pipe(d, &cfg(r, m, bk), false, None));
+        let f32 = Dtype::F32;
+        assert!(shuffle_pipe(64, &cfg(4, 4, 32), f32, true, Some("1")) && !shuffle_pipe(64, &cfg(4, 4, 32), f32, false, Some("1")));
+        for &((d, r, m, bk), dtype) in SHUFFLE_PIPE {
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_pipe(d, &cfg(r, m, bk), dtype, true, None));
+            assert!(!shuffle_pipe(d, &cfg(r, m, bk), dtype, true, Some("0")) && !shuffle_pipe(d, &cfg(r, m, bk), dtype, false, None));
         }
-        assert!(!shuffle_pipe(64, &cfg(4, 4, 32), true, None) && !shuffle_pipe(32, &cfg(2, 2, 16), true, None));
+        // f32 at 64 and 32 without it, f16 at 64 with it.
+        assert!(!shuffle_pipe(64, &cfg(4, 4, 32), f32, true, None) && !shuffle_pipe(32, &cfg(2, 2, 16), f32, true, None));
+        assert!(shuffle_pipe(64, &cfg(4, 4, 32), Dtype::F16, true, None) && shuffle_pipe(128, &cfg(8, 4, 16), f32, true, None));
     }
 
     #[test]
