@@ -687,9 +687,10 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 
 /// The shuffle kernel with an explicit tile configuration and build options (the
 /// reduce-scatter, UNM, RSP and PIPE on or off, where given tiles per staged K/V tile,
-/// dense or block-sparse; tests: each path on one adapter). An error where an option does not fit the shape
-/// (RS: see [`shuffle_rs`]; UNM and RSP need RS) or the staged tile
-/// does not fit the adapter's workgroup memory.
+/// dense or block-sparse; tests: each path on one adapter). An error where an option
+/// does not fit the shape ([`ShuffleOpts::fits`]: RS see [`shuffle_rs`]; UNM, RSP and
+/// PIPE need RS, PIPE one tile per staged tile) or the staged tile does not fit the
+/// adapter's workgroup memory.
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
@@ -816,9 +817,9 @@ pub struct ShuffleOpts {
 }
 
 impl ShuffleOpts {
-    /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM
-    /// and RSP only with RS (the staged tile is checked against the
-    /// adapter elsewhere).
+    /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM,
+    /// RSP and PIPE only with RS, PIPE with one tile per staged tile where `nsub` forces
+    /// a count (the staged tile is checked against the adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
             shuffle_rs_fits(cfg.r, cfg.m, cfg.bk) && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
