@@ -19,7 +19,8 @@
 // Same parameters, bindings, key range and accumulate mode as the portable tier.
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
-// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, and the switches UNM, RSP and PIPE).
+// names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, M4 = M / 4, and the switches UNM, RSP, PIPE,
+// PSM and TAIL).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -53,6 +54,14 @@ const SCH: u32 = $SCHu;       // vec4 units of K and of V per invocation and sta
 
 var<workgroup> ks: array<vec4<f32>, KS * D4>;
 var<workgroup> vs: array<vec4<f32>, KS * D4>;
+//#if PSM
+// PSM (PIPE, M a multiple of 4): each row group's P of the previous tile, written after
+// the tile's closing barrier and read by the next tile's P·V (after its staging barrier)
+// in place of M BK subgroupShuffles per lane: key j of group g's rows at vec4 g PG + j M / 4
+// (+ 1 vec4 per group against bank conflicts between the groups of a subgroup).
+const PG: u32 = BK * M / 4u + 1u;
+var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
+//#endif
 
 //#include lanes_common
 
@@ -69,34 +78,62 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 //#enddef
 // Stages KS keys of K from key kt0 (where kok) and of V from key vt0 (where vok), zero
 // past k_end and where not asked for: rounds of SCH vec4 units per invocation, all loads
-// of a round before its stores.
+// of a round (STAGE_LOAD, into kn / vn from unit i0) before its stores (STAGE_STORE).
 //#define STAGE_KV
         for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
-            var kx: array<vec4<f32>, SCH>;
-            var vx: array<vec4<f32>, SCH>;
+            var kn: array<vec4<f32>, SCH>;
+            var vn: array<vec4<f32>, SCH>;
+            //#use STAGE_LOAD
+            //#use STAGE_STORE
+        }
+//#enddef
+//#define STAGE_LOAD
             //#unroll u $SCH
             {
                 let i = i0 + {u}u * WG;
                 let kkey = kt0 + i / D4;
                 let vkey = vt0 + i / D4;
                 let col = kvh * D + 4u * (i % D4);
-                kx[{u}] = vec4<f32>(0.0);
-                vx[{u}] = vec4<f32>(0.0);
+                kn[{u}] = vec4<f32>(0.0);
+                vn[{u}] = vec4<f32>(0.0);
                 if i < KS * D4 && kok && kkey < p.k_end {
-                    kx[{u}] = vec4<f32>(k[(p.k_off + (b * p.seq_k + kkey) * kv_row_stride + col) / 4u]);
+                    kn[{u}] = vec4<f32>(k[(p.k_off + (b * p.seq_k + kkey) * kv_row_stride + col) / 4u]);
                 }
                 if i < KS * D4 && vok && vkey < p.k_end {
-                    vx[{u}] = vec4<f32>(v[(p.v_off + (b * p.seq_k + vkey) * kv_row_stride + col) / 4u]);
+                    vn[{u}] = vec4<f32>(v[(p.v_off + (b * p.seq_k + vkey) * kv_row_stride + col) / 4u]);
                 }
             }
             //#end
+//#enddef
+//#define STAGE_STORE
             //#unroll u $SCH
             if i0 + {u}u * WG < KS * D4 {
-                ks[i0 + {u}u * WG] = kx[{u}];
-                vs[i0 + {u}u * WG] = vx[{u}];
+                ks[i0 + {u}u * WG] = kn[{u}];
+                vs[i0 + {u}u * WG] = vn[{u}];
             }
             //#end
+//#enddef
+// TAIL (one staging round, SCH WG >= KS D4): the next staged tile's loads are issued at
+// the end of this tile, before its closing barrier (the other warps' work then hides
+// their latency), into kn / vn, and stored after it. NEXT_LOAD: those loads for the
+// tile at kt0 / vt0 (where kok / vok).
+//#define NEXT_LOAD
+        //#if TAIL
+        {
+            let i0 = lid;
+            //#use STAGE_LOAD
         }
+        //#endif
+//#enddef
+//#define STAGE_TILE
+        //#if TAIL
+        {
+            let i0 = lid;
+            //#use STAGE_STORE
+        }
+        //#else
+        //#use STAGE_KV
+        //#endif
 //#enddef
 
 // RS_QK: the scores of the tile of keys ts .. ts + BK - 1 (staged at kb), reduce-scattered:
@@ -200,14 +237,25 @@ var<workgroup> vs: array<vec4<f32>, KS * D4>;
 //#enddef
 
 // RS_PV: O += P V for the tile staged at kb, P the lanes' own scores {P}[0 .. Q), each
-// taken from its lane by subgroupShuffle.
+// taken from its lane by subgroupShuffle (with PSM from workgroup memory instead).
 //#define RS_PV
             //#unroll j $BK
             {
                 var pj: array<f32, M>;
+                //#if PSM
+                // PSM: the group's P of key j, M rows in M / 4 vec4 of workgroup memory.
+                var pq: array<vec4<f32>, M / 4u>;
+                //#unroll q $M4
+                pq[{q}] = ps[gi * PG + {j}u * (M / 4u) + {q}u];
+                //#end
+                //#unroll m $M
+                pj[{m}] = pq[{m}u / 4u][{m}u % 4u];
+                //#end
+                //#else
                 //#unroll m $M
                 pj[{m}] = subgroupShuffle({P}[{j}u % Q], gbase + {m}u * LPR + {j}u / Q);
                 //#end
+                //#endif
                 //#unroll c $C
                 {
                     let vx = vs[kb + {j}u * D4 + lane + {c}u * R];
@@ -254,6 +302,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let kperm = j0 * RSP;
     let rko = key_limit(min(row + mr, p.seq_q - 1u));
     let gbase = sgl & ~(R - 1u);
+    // The lane's row group within the workgroup (PSM's P area).
+    let gi = lid / R;
     var lo = 0.0;
     //#else
     let qperm = 0u;
@@ -312,12 +362,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     pp[{i}] = 0.0;
     //#end
     let kb = 0u;
+    //#if TAIL
+    var kn: array<vec4<f32>, SCH>;
+    var vn: array<vec4<f32>, SCH>;
+    {
+        let kt0 = t0;
+        let kok = true;
+        let vt0 = t0;
+        let vok = false;
+        //#use NEXT_LOAD
+    }
+    //#endif
     for (var t = t0; t < t1 + BK; t += BK) {
         let kt0 = t;
         let kok = t < t1;
         let vt0 = t - BK;
         let vok = t > t0;
-        //#use STAGE_KV
+        //#if PSM
+        // The previous tile's P (zero before the first), for this body's P·V.
+        //#unroll i $Q
+        ps[gi * PG + (j0 + {i}u) * (M / 4u) + mr / 4u][mr % 4u] = pp[{i}];
+        //#end
+        //#endif
+        //#use STAGE_TILE
         workgroupBarrier();
         let ts = t;
         // As below: every lane of a row group takes part in the shuffles together.
@@ -334,15 +401,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             pp[{i}] = 0.0;
             //#end
         }
+        {
+            let kt0 = t + BK;
+            let kok = t + BK < t1;
+            let vt0 = t;
+            let vok = t < t1;
+            //#use NEXT_LOAD
+        }
         workgroupBarrier();
     }
     //#else
+    //#if TAIL
+    var kn: array<vec4<f32>, SCH>;
+    var vn: array<vec4<f32>, SCH>;
+    {
+        let kt0 = t0;
+        let kok = true;
+        let vt0 = t0;
+        let vok = true;
+        //#use NEXT_LOAD
+    }
+    //#endif
     for (var t = t0; t < t1; t += KS) {
         let kt0 = t;
         let kok = true;
         let vt0 = t;
         let vok = true;
-        //#use STAGE_KV
+        //#use STAGE_TILE
         workgroupBarrier();
 
         // The staged keys in NSUB tiles of BK (those before t1): tile ts = t + BK u at
@@ -428,6 +513,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
             //#endif
         }
+        }
+        {
+            let kt0 = t + KS;
+            let kok = t + KS < t1;
+            let vt0 = t + KS;
+            let vok = kok;
+            //#use NEXT_LOAD
         }
         workgroupBarrier();
     }

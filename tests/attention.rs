@@ -694,6 +694,8 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_rsp_fit = 0;
     let mut with_rsp_keys = 0;
     let mut with_pipe = 0;
+    let mut with_psm = 0;
+    let mut with_tail = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -739,18 +741,29 @@ fn subgroup_rows_per_group_match_reference() {
                     let unm = rs && with_rs % 2 == 0;
                     let rsp = rs && with_rsp_fit % 4 < 2;
                     let pipe = rs && with_rs % 3 == 1 && nsub.is_none_or(|n| n == 1);
+                    // P through workgroup memory (PSM: PIPE with m a multiple of 4) on
+                    // every such PIPE case; the next tile's loads before the closing
+                    // barrier (TAIL) on every other case, RS or not.
+                    let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
+                    let psm = pipe && m % 4 == 0 && ringattn::kernels::flash::shuffle_psm_fits(d, &cfg, lim);
+                    let tail = ran % 2 == 1;
                     with_rsp_fit += rs as usize;
                     for bad in [
                         ShuffleOpts { unm: true, ..Default::default() },
                         ShuffleOpts { rsp: true, ..Default::default() },
                         ShuffleOpts { pipe: true, ..Default::default() },
+                        ShuffleOpts { psm: true, ..Default::default() },
                     ] {
                         assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { nsub, ..bad }).is_err());
                     }
                     if rs && nsub.is_some_and(|n| n != 1) {
                         assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, pipe: true, ..Default::default() }).is_err());
                     }
-                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false }) else {
+                    if rs {
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, psm: true, ..Default::default() }).is_err());
+                    }
+                    let opts = ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false, tail, psm };
+                    let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, opts) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
                         continue;
@@ -761,17 +774,21 @@ fn subgroup_rows_per_group_match_reference() {
                     with_rsp += rsp as usize;
                     with_rsp_keys += (rsp && r > m) as usize;
                     with_pipe += pipe as usize;
+                    with_psm += psm as usize;
+                    with_tail += tail as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
-                        failures.push(format!("r={r} m={m} bk={bk} d={d} rs={rs} unm={unm} rsp={rsp} pipe={pipe} nsub={nsub:?}: {e}"));
+                        failures.push(format!("r={r} m={m} bk={bk} d={d} {opts:?}: {e}"));
                     }
                 }
             }
         }
     }
     eprintln!(
-        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE)"
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL)"
     );
     assert!(ran == 0 || (with_pipe > 0 && with_pipe < with_rs), "RS with and without PIPE must both run");
+    assert!(ran == 0 || (with_psm > 0 && with_psm < with_pipe), "PIPE with and without PSM must both run");
+    assert!(ran == 0 || (with_tail > 0 && with_tail < ran), "cases with and without TAIL must both run");
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
     assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP must both run");
     assert!(ran == 0 || (with_rsp_keys > 0 && with_rsp_keys < with_rsp), "RSP with r = m and r > m must both run");
@@ -795,15 +812,20 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp, pipe) in
-                [(false, false, false, false), (true, false, true, false), (true, true, false, false), (true, true, true, true)]
-            {
-                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false }).unwrap();
+            for (rs, unm, rsp, pipe, tail, psm) in [
+                (false, false, false, false, false, false),
+                (true, false, true, false, true, false),
+                (true, true, false, false, false, false),
+                (true, true, true, true, false, false),
+                (true, true, false, true, true, true),
+            ] {
+                let opts = ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false, tail, psm };
+                let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, opts).unwrap();
                 for causal in [false, true] {
                     ran += 1;
                     let s = shape(1, 40, 70_000, 2, 1, d);
                     if let Err(e) = common::check_prepared_rising(ctx, &prep, Dtype::F32, s, causal, 30.0) {
-                        panic!("r={r} m={m} bk={bk} rs={rs} unm={unm} rsp={rsp} pipe={pipe}: {e}");
+                        panic!("r={r} m={m} bk={bk} {opts:?}: {e}");
                     }
                 }
             }

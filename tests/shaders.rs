@@ -161,13 +161,21 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // K/V staged 16 KiB per barrier in one round of at
                                 // most 4 vec4 units per invocation (shuffle_staging).
                                 // PIPE stages one tile per barrier.
+                                // With RS also the next tile's loads before the closing
+                                // barrier (TAIL: every unit in one round) and, with PIPE,
+                                // P through workgroup memory (PSM, m a multiple of 4).
                                 let nsub = if pipe { 1 } else { shuffle_stage_tiles(d, bk, 16384) };
-                                let sch = shuffle_stage_round(d, bk, nsub, 128);
+                                let tail = ringattn::kernels::flash::shuffle_tail_round(d, bk, nsub, 128).filter(|_| rs);
+                                let sch = tail.unwrap_or_else(|| shuffle_stage_round(d, bk, nsub, 128));
+                                let psm = pipe && m % 4 == 0;
                                 v.extend([("NSUB", nsub.to_string()), ("SCH", sch.to_string())]);
                                 v.extend(shuffle_rs_defines(r, m, bk, rs));
                                 v.push(("UNM", (unm as u32).to_string()));
                                 v.push(("RSP", (unm as u32).to_string()));
                                 v.push(("PIPE", (pipe as u32).to_string()));
+                                v.push(("TAIL", (tail.is_some() as u32).to_string()));
+                                v.push(("PSM", (psm as u32).to_string()));
+                                v.push(("M4", (m / 4).to_string()));
                                 out.push(v);
                             }
                         }

@@ -199,7 +199,8 @@ fn masked_attention_matches_reference() {
 
 /// The shuffle kernel's block-sparse build with its reduce-scatter options (PIPE above
 /// all: a tile's P·V runs in the next tile's body, with one more round at the end of
-/// each span of blocks) on every pattern, f32 and f16, against the f64 reference. The
+/// each span of blocks; with it P through workgroup memory, PSM, and the next tile's
+/// loads before the closing barrier, TAIL, which restart with each span) on every pattern, f32 and f16, against the f64 reference. The
 /// adapter's default subgroup kernel may be another one (lavapipe runs the broadcast
 /// kernel), so the pipelines are built explicitly here; blocks are the query tile's
 /// rows or 64, whichever is larger.
@@ -207,7 +208,7 @@ fn masked_attention_matches_reference() {
 fn shuffle_kernel_options_with_masks_match_reference() {
     use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, ShuffleOpts};
     let mut failures = Vec::new();
-    let (mut ran, mut with_pipe) = (0, 0);
+    let (mut ran, mut with_pipe, mut with_psm) = (0, 0, 0);
     for ctx in contexts().iter().filter(|c| c.info().backend != wgpu::Backend::Gl && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
         for (r, m, bk, d) in [(8, 4, 16, 128), (4, 4, 32, 64)] {
@@ -215,10 +216,12 @@ fn shuffle_kernel_options_with_masks_match_reference() {
             let block = (cfg.bq as usize).next_power_of_two().max(64);
             let (nq, nk) = (300, 333);
             let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
-            let sets = [(false, false, false), (true, false, true), (false, true, true)];
-            for (oi, &(unm, rsp, pipe)) in sets.iter().enumerate() {
+            let sets = [(false, false, false, false, false), (true, false, true, false, false), (false, true, true, false, false), (true, false, true, true, true)];
+            for (oi, &(unm, rsp, pipe, tail, psm)) in sets.iter().enumerate() {
                 for (di, &dtype) in dtypes.iter().enumerate() {
-                    let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, ..Default::default() };
+                    let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
+                    let psm = psm && ringattn::kernels::flash::shuffle_psm_fits(d, &cfg, lim);
+                    let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, tail, psm, ..Default::default() };
                     let prep = prepare_shuffle_with(ctx, dtype, d, cfg, opts).unwrap();
                     // Every pattern with PIPE in f32; half of them (in turn) elsewhere.
                     let every = pipe && dtype == Dtype::F32;
@@ -227,6 +230,7 @@ fn shuffle_kernel_options_with_masks_match_reference() {
                         let c = MaskCase { shape, dtype, tier: Tier::Subgroup, block, causal: (pi + oi) % 4 == 1 };
                         ran += 1;
                         with_pipe += pipe as usize;
+                        with_psm += psm as usize;
                         if let Err(e) = check_masked_with(ctx, &c, name, &mask, Some(&prep)) {
                             failures.push(format!("r={r} m={m} bk={bk} {opts:?}: {e}"));
                         }
@@ -235,7 +239,8 @@ fn shuffle_kernel_options_with_masks_match_reference() {
             }
         }
     }
-    eprintln!("{ran} masked shuffle-kernel cases, {with_pipe} with PIPE");
+    eprintln!("{ran} masked shuffle-kernel cases, {with_pipe} with PIPE, {with_psm} of those with PSM");
+    assert!(ran == 0 || with_psm > 0, "PSM must run");
     assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 

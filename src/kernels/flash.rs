@@ -689,11 +689,12 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// reduce-scatter, UNM, RSP and PIPE on or off, where given tiles per staged K/V tile,
 /// dense or block-sparse; tests: each path on one adapter). An error where an option
 /// does not fit the shape ([`ShuffleOpts::fits`]: RS see [`shuffle_rs`]; UNM, RSP and
-/// PIPE need RS, PIPE one tile per staged tile) or the staged tile does not fit the
-/// adapter's workgroup memory.
+/// PIPE need RS, PIPE one tile per staged tile, PSM PIPE) or the staged tile (with PSM's
+/// P area, [`shuffle_psm_fits`]) does not fit the adapter's workgroup memory. TAIL is
+/// left off where the staging needs more than one round ([`shuffle_tail_round`]).
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
-    let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim));
+    let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim)) && (!opts.psm || shuffle_psm_fits(head_dim, &cfg, lim));
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
@@ -791,6 +792,51 @@ pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, v
     rs && switch(value).unwrap_or_else(|| SHUFFLE_PIPE.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
 }
 
+/// Shapes (head_dim, r, m, bk) and dtypes whose tiles issue the next staged tile's K/V
+/// loads at their end, before the closing barrier, and store them after it (TAIL in
+/// `flash_subgroup.wgsl`; one staging round only, see [`shuffle_tail_round`]). None by
+/// default until measured faster (BENCHMARKS.md, twentieth session).
+pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[];
+
+/// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path takes the previous tile's P
+/// from workgroup memory instead of subgroup shuffles (PSM in `flash_subgroup.wgsl`;
+/// PIPE and m a multiple of 4 only, see [`ShuffleOpts::fits`]). None by default until
+/// measured faster (BENCHMARKS.md, twentieth session).
+pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[];
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` stages with TAIL:
+/// `RINGATTN_SUBGROUP_TAIL` given as `value`, else the entries of [`SHUFFLE_TAIL`]
+/// (whether the staging fits one round is checked where the kernel is built).
+pub fn shuffle_tail(head_dim: usize, cfg: &TileConfig, dtype: Dtype, value: Option<&str>) -> bool {
+    switch(value).unwrap_or_else(|| SHUFFLE_TAIL.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+}
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PSM:
+/// `RINGATTN_SUBGROUP_PSM` given as `value`, else the entries of [`SHUFFLE_PSM`]; only
+/// with PIPE (`pipe`) and a multiple of 4 rows per group.
+pub fn shuffle_psm(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
+    pipe && cfg.m % 4 == 0 && switch(value).unwrap_or_else(|| SHUFFLE_PSM.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+}
+
+/// Bytes of PSM's P area (f32): one vec4 per 4 rows and key of each row group, plus one
+/// vec4 per group.
+pub fn shuffle_psm_bytes(cfg: &TileConfig) -> u32 {
+    cfg.bq / cfg.m.max(1) * (cfg.bk * cfg.m / 4 + 1) * 16
+}
+
+/// Whether PSM's P area fits beside PIPE's staged K/V tile (one tile of f32 K and V) in
+/// the adapter's workgroup-memory `limit`.
+pub fn shuffle_psm_fits(head_dim: usize, cfg: &TileConfig, limit: u32) -> bool {
+    8 * cfg.bk * head_dim as u32 + shuffle_psm_bytes(cfg) <= limit
+}
+
+/// TAIL's staging round: every vec4 unit of K (and of V) the `wg` invocations stage per
+/// barrier, `nsub` tiles of `bk` keys, held in registers across the barrier; `None`
+/// where that is more than 8 per invocation (TAIL then stays off).
+pub fn shuffle_tail_round(head_dim: usize, bk: u32, nsub: u32, wg: u32) -> Option<u32> {
+    Some((nsub * bk * head_dim as u32 / 4).div_ceil(wg.max(1)).max(1)).filter(|&n| n <= 8)
+}
+
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
 fn shape_switch(shapes: &[ShapeKey], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
     switch(value).unwrap_or_else(|| shapes.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
@@ -814,17 +860,26 @@ pub struct ShuffleOpts {
     pub pipe: bool,
     /// The block-sparse build (launches with a mask, as [`prepare_sparse`] gives).
     pub sparse: bool,
+    /// The next staged tile's loads issued before the closing barrier (TAIL, see
+    /// [`shuffle_tail`]; off where the staging needs more than one round).
+    pub tail: bool,
+    /// The previous tile's P through workgroup memory (PSM; PIPE with a multiple of 4
+    /// rows per group only, see [`shuffle_psm`]).
+    pub psm: bool,
 }
 
 impl ShuffleOpts {
     /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM,
     /// RSP and PIPE only with RS, PIPE with one tile per staged tile where `nsub` forces
-    /// a count (the staged tile is checked against the adapter elsewhere).
+    /// a count, PSM only with PIPE and a multiple of 4 rows per group (the staged tile
+    /// and PSM's area are checked against the adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
-            shuffle_rs_fits(cfg.r, cfg.m, cfg.bk) && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
+            shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
+                && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
+                && !(self.psm && (!self.pipe || cfg.m % 4 != 0))
         } else {
-            !self.unm && !self.rsp && !self.pipe
+            !self.unm && !self.rsp && !self.pipe && !self.psm
         }
     }
 }
@@ -1431,13 +1486,16 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
     let rsp = shuffle_rsp(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_RSP").ok().as_deref());
     let pipe = shuffle_pipe(d, &cfg, dtype, rs, std::env::var("RINGATTN_SUBGROUP_PIPE").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse })
+    let tail = shuffle_tail(d, &cfg, dtype, std::env::var("RINGATTN_SUBGROUP_TAIL").ok().as_deref());
+    let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
+    let psm = shuffle_psm(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PSM").ok().as_deref()) && shuffle_psm_fits(d, &cfg, lim);
+    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
 /// staged tiles, the block-sparse build).
 fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
@@ -1455,9 +1513,19 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("SPARSE", sparse_flag(sparse)),
     ];
     let (nsub, sch) = shuffle_staging(ctx, d, cfg, nsub);
+    // TAIL holds a whole staged tile in registers: one round of every unit.
+    let tail_sch = shuffle_tail_round(d, cfg.bk, nsub, cfg.invocations()).filter(|_| tail);
+    let sch = tail_sch.unwrap_or(sch);
     let staging = vec![("NSUB", nsub.to_string()), ("SCH", sch.to_string())];
     debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
-    let flags = vec![("UNM", (unm as u32).to_string()), ("RSP", (rsp as u32).to_string()), ("PIPE", (pipe as u32).to_string())];
+    let flags = vec![
+        ("UNM", (unm as u32).to_string()),
+        ("RSP", (rsp as u32).to_string()),
+        ("PIPE", (pipe as u32).to_string()),
+        ("TAIL", (tail_sch.is_some() as u32).to_string()),
+        ("PSM", (psm as u32).to_string()),
+        ("M4", (cfg.m / 4).to_string()),
+    ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
     let layout = layout_for(ctx, sparse);
