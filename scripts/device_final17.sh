@@ -18,8 +18,11 @@ timeout 150 python3 benches/python/sdpa_baseline.py --backends efficient --dtype
 RINGATTN_DUMP_WGSL=$R/wgsl .gpu/ringattn bench --no-progress --tiers subgroup --reps 1 --seqs 16384 --head-dims 32,64,128 --dtypes f32,f16 --causal off > /dev/null 2>&1
 .gpu/pipeline_stats --adapter NVIDIA $R/wgsl/*.wgsl 2>&1 | grep -E "^  flash|Register Count|Shared Memory Size" > $R/kernel-stats.txt
 rm -rf $R/wgsl
-TEST_LIMIT=${TEST_LIMIT:-320} run_tests attention
-TEST_LIMIT=60 run_tests sparse
+# NO_TESTS=1: no test suites (a later call runs them); SPARSE_LIMIT: the sparse suite's limit.
+if [ -z "$NO_TESTS" ]; then
+  TEST_LIMIT=${TEST_LIMIT:-320} run_tests attention
+  TEST_LIMIT=${SPARSE_LIMIT:-60} run_tests sparse
+fi
 cd $R && {
   cat gpu.txt; grep -iE "tier:|kernels:|subgroup" info.txt | head -8
   cat tiles.json | tr ',' '\n' | grep -iE "subgroup|variant" | head -20

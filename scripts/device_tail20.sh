@@ -27,4 +27,4 @@ if [ -z "$NO_TESTS" ]; then
   timeout ${TEST_LIMIT:-200} $S --test-threads 2 --nocapture shuffle_kernel_options > $R/test-sparse-options.txt 2>&1; echo "rc=$?" >> $R/test-sparse-options.txt
 fi
 cd $R && { run_times; cat regs.txt; grep -E "efficient" sdpa.txt; test_lines; grep -h "cases" test-*.txt; } > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+cd $OUT && tar czf r${TAG}.tgz r && rm -rf r

@@ -794,15 +794,21 @@ pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, v
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose tiles issue the next staged tile's K/V
 /// loads at their end, before the closing barrier, and store them after it (TAIL in
-/// `flash_subgroup.wgsl`; one staging round only, see [`shuffle_tail_round`]). None by
-/// default until measured faster (BENCHMARKS.md, twentieth session).
-pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[];
+/// `flash_subgroup.wgsl`; one staging round only, see [`shuffle_tail_round`]). On an
+/// H100 (f32, N=16384; BENCHMARKS.md, twentieth session, scripts/device_tail20.sh) TAIL
+/// took (8,4,16) at head_dim 128 with PIPE and UNM from 34.6-35.0 to 33.1-33.2 ms (with
+/// PSM as well: 31.9-32.2); it made (4,4,32) at 64 slower without PIPE (16.4 against
+/// 16.0: the driver spilled) and (2,2,16) at 32 (8.29 against 8.18).
+pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path takes the previous tile's P
 /// from workgroup memory instead of subgroup shuffles (PSM in `flash_subgroup.wgsl`;
-/// PIPE and m a multiple of 4 only, see [`ShuffleOpts::fits`]). None by default until
-/// measured faster (BENCHMARKS.md, twentieth session).
-pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[];
+/// PIPE and m a multiple of 4 only, see [`ShuffleOpts::fits`]). On an H100 (f32,
+/// N=16384; twentieth session) PSM took (8,4,16) at head_dim 128 with PIPE, UNM and TAIL
+/// from 33.1-33.2 to 31.9-32.2 ms (227 registers instead of 255; causal 18.9-19.0 to
+/// 17.9 and N=4096 2.29 to 2.15 against PIPE and UNM alone); f16 with 256 invocations
+/// 35.4-35.5 to 33.1-33.2 with TAIL.
+pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` stages with TAIL:
 /// `RINGATTN_SUBGROUP_TAIL` given as `value`, else the entries of [`SHUFFLE_TAIL`]
@@ -2202,6 +2208,27 @@ mod tests {
         // f32 at 64 and 32 without it, f16 at 64 with it.
         assert!(!shuffle_pipe(64, &cfg(4, 4, 32), f32, true, None) && !shuffle_pipe(32, &cfg(2, 2, 16), f32, true, None));
         assert!(shuffle_pipe(64, &cfg(4, 4, 32), Dtype::F16, true, None) && shuffle_pipe(128, &cfg(8, 4, 16), f32, true, None));
+        // PSM: PIPE with a multiple of 4 rows per group only; TAIL with any options.
+        let psm = |pipe, m| ShuffleOpts { rs: true, pipe, psm: true, ..Default::default() }.fits(&cfg(8, m, 16));
+        assert!(psm(true, 4) && !psm(false, 4) && !psm(true, 2));
+        assert!(!ShuffleOpts { psm: true, ..Default::default() }.fits(&cfg(2, 4, 8)));
+        assert!(ShuffleOpts { tail: true, ..Default::default() }.fits(&cfg(2, 4, 8)));
+        for &((d, r, m, bk), dtype) in SHUFFLE_PSM {
+            let c = cfg(r, m, bk);
+            assert!(SHUFFLE_PIPE.contains(&((d, r, m, bk), dtype)) && shuffle_psm(d, &c, dtype, true, None) && !shuffle_psm(d, &c, dtype, false, None));
+            // The P area fits beside the staged tile in 48 KiB, and in 24 KiB with 128 invocations.
+            assert!(shuffle_psm_fits(d, &c, 49152) && shuffle_psm_fits(d, &c, 24576) && !shuffle_psm(d, &c, dtype, true, Some("0")));
+        }
+        for &((d, r, m, bk), dtype) in SHUFFLE_TAIL {
+            assert!(shuffle_tail(d, &cfg(r, m, bk), dtype, None) && !shuffle_tail(d, &cfg(r, m, bk), dtype, Some("off")));
+        }
+        assert!(!shuffle_tail(64, &cfg(4, 4, 32), f32, None) && shuffle_tail(64, &cfg(4, 4, 32), f32, Some("1")));
+        assert!(!shuffle_psm(128, &cfg(8, 2, 16), f32, true, Some("1")) && !shuffle_psm(64, &cfg(4, 4, 32), f32, true, None));
+        // (8,4,16) at 128, 128 invocations: 64 rows, 16 groups of 16 keys x 4 rows + 1
+        // vec4 = 16 x 17 x 16 bytes beside 16 KiB of K/V.
+        assert_eq!(shuffle_psm_bytes(&cfg(8, 4, 16)), 16 * 17 * 16);
+        // TAIL's one round: 16 KiB of K and V over 128 invocations is 4 units; over 8, none.
+        assert_eq!((shuffle_tail_round(128, 16, 1, 128), shuffle_tail_round(128, 16, 1, 32)), (Some(4), None));
     }
 
     #[test]
