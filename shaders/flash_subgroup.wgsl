@@ -70,7 +70,7 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
 // its partner's values for it (with RSP always the lower half: see RSP above).
 //#define RS_ROUND
 {
-    let up = (lane & (R >> {K}u)) != 0u && (RSP == 0u || (RSP == 2u && {H}u < BK));
+    let up = (lane & (R >> {K}u)) != 0u && RSP == 0u;
     //#unroll i {H}
     s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
@@ -298,8 +298,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let mr = lane / LPR;
     let j0 = (lane % LPR) * Q;
     // RSP: the row and key permutation of this lane's score slots (see RSP above).
-    let qperm = mr * min(RSP, 1u);
-    let kperm = j0 * select(0u, 1u, RSP == 1u);
+    let qperm = mr * RSP;
+    let kperm = j0 * RSP;
     let rko = key_limit(min(row + mr, p.seq_q - 1u));
     let gbase = sgl & ~(R - 1u);
     // The lane's row group within the workgroup (PSM's P area).

@@ -1526,7 +1526,7 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
     debug_assert!(opts.fits(&cfg), "{opts:?} for {cfg:?}");
     let flags = vec![
         ("UNM", (unm as u32).to_string()),
-        ("RSP", if rsp { 1 } else { (rs && std::env::var("RINGATTN_SUBGROUP_RSPR").is_ok_and(|v| v == "1")) as u32 * 2 }.to_string()),
+        ("RSP", (rsp as u32).to_string()),
         ("PIPE", (pipe as u32).to_string()),
         ("TAIL", (tail_sch.is_some() as u32).to_string()),
         ("PSM", (psm as u32).to_string()),
