@@ -1,8 +1,9 @@
 #!/bin/bash
 # Twentieth session, final build: head_dim 128's (8,4,16) with PIPE, UNM, TAIL (the next
-# staged tile's loads before the closing barrier) and PSM (the previous tile's P through
-# workgroup memory), f32 with 128 invocations and f16 with 256; 32 and 64 unchanged.
-# First the nineteenth session's default at 128 (TAIL and PSM off) against the new one in
+# staged tile's loads before the closing barrier; with EARLY right after Q·K^T) and PSM
+# (the previous tile's P through workgroup memory), 256 invocations; 32 and 64 unchanged.
+# (The first calls ran the build before EARLY, f32 with 128 invocations.)
+# First the nineteenth session's default at 128 (TAIL, PSM, EARLY off, 128 invocations) against the new one in
 # the same call (f32 and f16, N=16384, two rounds), and at 64 the default against PIPE
 # with TAIL (three rounds); then the runs of scripts/device_final17.sh (the tier as
 # picked by a fresh search, SDPA efficient f32, the GPU suites unless NO_TESTS=1).
@@ -11,7 +12,7 @@ results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --reps 5 --max-seconds 2 --seqs 16384 --causal off"
 for round in 1 2; do for dt in f32 f16; do
   RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=8,4,16 $B --head-dims 128 --dtypes $dt > $R/ab-new-$dt-$round.md 2>&1
-  RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=8,4,16 RINGATTN_SUBGROUP_TAIL=0 RINGATTN_SUBGROUP_PSM=0 $B --head-dims 128 --dtypes $dt > $R/ab-old-$dt-$round.md 2>&1
+  RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=8,4,16 RINGATTN_SUBGROUP_TAIL=0 RINGATTN_SUBGROUP_PSM=0 RINGATTN_SUBGROUP_EARLY=0 RINGATTN_SUBGROUP_WG=128 $B --head-dims 128 --dtypes $dt > $R/ab-old-$dt-$round.md 2>&1
 done; done
 for round in 1 2 3; do
   RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=4,4,32 $B --head-dims 64 --dtypes f32 > $R/ab64-default-$round.md 2>&1

@@ -125,6 +125,16 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
         }
         //#endif
 //#enddef
+// PIPE_NEXT: NEXT_LOAD for the tile after t (V one tile behind K).
+//#define PIPE_NEXT
+        {
+            let kt0 = t + BK;
+            let kok = t + BK < t1;
+            let vt0 = t;
+            let vok = t < t1;
+            //#use NEXT_LOAD
+        }
+//#enddef
 //#define STAGE_TILE
         //#if TAIL
         {
@@ -390,24 +400,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // As below: every lane of a row group takes part in the shuffles together.
         if kok && (lim > ts || row >= p.seq_q) {
             //#use RS_QK
+            //#if EARLY
+            //#use PIPE_NEXT
+            //#endif
             //#use RS_PV P=pp
             //#use RS_SOFTMAX
             //#unroll i $Q
             pp[{i}] = s[{i}];
             //#end
         } else {
+            //#if EARLY
+            //#use PIPE_NEXT
+            //#endif
             //#use RS_PV P=pp
             //#unroll i $Q
             pp[{i}] = 0.0;
             //#end
         }
-        {
-            let kt0 = t + BK;
-            let kok = t + BK < t1;
-            let vt0 = t;
-            let vok = t < t1;
-            //#use NEXT_LOAD
-        }
+        //#if EARLY
+        //#else
+        //#use PIPE_NEXT
+        //#endif
         workgroupBarrier();
     }
     //#else

@@ -696,6 +696,7 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_pipe = 0;
     let mut with_psm = 0;
     let mut with_tail = 0;
+    let mut with_early = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -747,12 +748,16 @@ fn subgroup_rows_per_group_match_reference() {
                     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
                     let psm = pipe && m % 4 == 0 && ringattn::kernels::flash::shuffle_psm_fits(d, &cfg, lim);
                     let tail = ran % 2 == 1;
+                    // EARLY (the next tile's loads after Q·K^T; PIPE with TAIL) on every
+                    // other such case.
+                    let early = pipe && tail && with_pipe % 2 == 0;
                     with_rsp_fit += rs as usize;
                     for bad in [
                         ShuffleOpts { unm: true, ..Default::default() },
                         ShuffleOpts { rsp: true, ..Default::default() },
                         ShuffleOpts { pipe: true, ..Default::default() },
                         ShuffleOpts { psm: true, ..Default::default() },
+                        ShuffleOpts { early: true, ..Default::default() },
                     ] {
                         assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { nsub, ..bad }).is_err());
                     }
@@ -762,7 +767,7 @@ fn subgroup_rows_per_group_match_reference() {
                     if rs {
                         assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, psm: true, ..Default::default() }).is_err());
                     }
-                    let opts = ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false, tail, psm };
+                    let opts = ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false, tail, psm, early };
                     let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, opts) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
@@ -776,6 +781,7 @@ fn subgroup_rows_per_group_match_reference() {
                     with_pipe += pipe as usize;
                     with_psm += psm as usize;
                     with_tail += tail as usize;
+                    with_early += early as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
                         failures.push(format!("r={r} m={m} bk={bk} d={d} {opts:?}: {e}"));
                     }
@@ -784,8 +790,9 @@ fn subgroup_rows_per_group_match_reference() {
         }
     }
     eprintln!(
-        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL)"
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL, {with_early} of those with EARLY)"
     );
+    assert!(ran == 0 || with_early > 0, "EARLY must run");
     assert!(ran == 0 || (with_pipe > 0 && with_pipe < with_rs), "RS with and without PIPE must both run");
     assert!(ran == 0 || (with_psm > 0 && with_psm < with_pipe), "PIPE with and without PSM must both run");
     assert!(ran == 0 || (with_tail > 0 && with_tail < ran), "cases with and without TAIL must both run");
@@ -812,14 +819,15 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp, pipe, tail, psm) in [
-                (false, false, false, false, false, false),
-                (true, false, true, false, true, false),
-                (true, true, false, false, false, false),
-                (true, true, true, true, false, false),
-                (true, true, false, true, true, true),
+            for (rs, unm, rsp, pipe, tail, psm, early) in [
+                (false, false, false, false, false, false, false),
+                (true, false, true, false, true, false, false),
+                (true, true, false, false, false, false, false),
+                (true, true, true, true, false, false, false),
+                (true, true, false, true, true, true, false),
+                (true, true, false, true, true, true, true),
             ] {
-                let opts = ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false, tail, psm };
+                let opts = ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false, tail, psm, early };
                 let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, opts).unwrap();
                 for causal in [false, true] {
                     ran += 1;

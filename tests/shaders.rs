@@ -175,6 +175,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 v.push(("PIPE", (pipe as u32).to_string()));
                                 v.push(("TAIL", (tail.is_some() as u32).to_string()));
                                 v.push(("PSM", (psm as u32).to_string()));
+                                // EARLY: the next tile's loads after Q·K^T (PIPE with TAIL).
+                                v.push(("EARLY", ((pipe && tail.is_some()) as u32).to_string()));
                                 v.push(("M4", (m / 4).to_string()));
                                 out.push(v);
                             }

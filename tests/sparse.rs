@@ -200,7 +200,8 @@ fn masked_attention_matches_reference() {
 /// The shuffle kernel's block-sparse build with its reduce-scatter options (PIPE above
 /// all: a tile's P·V runs in the next tile's body, with one more round at the end of
 /// each span of blocks; with it P through workgroup memory, PSM, and the next tile's
-/// loads before the closing barrier, TAIL, which restart with each span) on every pattern, f32 and f16, against the f64 reference. The
+/// loads before the closing barrier, TAIL, or after Q·K^T, EARLY, which restart with each
+/// span) on every pattern, f32 and f16, against the f64 reference. The
 /// adapter's default subgroup kernel may be another one (lavapipe runs the broadcast
 /// kernel), so the pipelines are built explicitly here; blocks are the query tile's
 /// rows or 64, whichever is larger.
@@ -216,12 +217,18 @@ fn shuffle_kernel_options_with_masks_match_reference() {
             let block = (cfg.bq as usize).next_power_of_two().max(64);
             let (nq, nk) = (300, 333);
             let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
-            let sets = [(false, false, false, false, false), (true, false, true, false, false), (false, true, true, false, false), (true, false, true, true, true)];
-            for (oi, &(unm, rsp, pipe, tail, psm)) in sets.iter().enumerate() {
+            let sets = [
+                (false, false, false, false, false, false),
+                (true, false, true, false, false, false),
+                (false, true, true, false, false, false),
+                (true, false, true, true, true, false),
+                (true, false, true, true, true, true),
+            ];
+            for (oi, &(unm, rsp, pipe, tail, psm, early)) in sets.iter().enumerate() {
                 for (di, &dtype) in dtypes.iter().enumerate() {
                     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
                     let psm = psm && ringattn::kernels::flash::shuffle_psm_fits(d, &cfg, lim);
-                    let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, tail, psm, ..Default::default() };
+                    let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, tail, psm, early, ..Default::default() };
                     let prep = prepare_shuffle_with(ctx, dtype, d, cfg, opts).unwrap();
                     // Every pattern with PIPE in f32; half of them (in turn) elsewhere.
                     let every = pipe && dtype == Dtype::F32;

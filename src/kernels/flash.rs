@@ -566,7 +566,10 @@ pub const SHUFFLE_WG_USUAL: u32 = 128;
 /// With PIPE ([`SHUFFLE_PIPE`], nineteenth session) 128 invocations are faster again at
 /// (8,4,16) in f32: 35.0 ms against 35.9-36.1 with 256; f16 keeps 256: 35.4-35.5 against
 /// 37.9-38.0 (without PIPE 36.3-36.7).
-pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] = &[((128, 8, 4, 16), Dtype::F16, 256)];
+/// With TAIL, PSM and EARLY (twentieth session) 256 wins in f32 too: 31.1 ms against 31.8
+/// with 128 (causal 17.5 against 17.8-17.9, N=4096 1.99-2.00 against 2.05-2.11, N=65536
+/// 489 against 514-516 for 128 without EARLY).
+pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] = &[((128, 8, 4, 16), Dtype::F16, 256), ((128, 8, 4, 16), Dtype::F32, 256)];
 
 /// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
 pub type ShapeKey = (usize, u32, u32, u32);
@@ -810,6 +813,22 @@ pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), 
 /// 35.4-35.5 to 33.1-33.2 with TAIL.
 pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
+/// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path with TAIL issues the next
+/// tile's loads right after the tile's Q·K^T rather than at its end (EARLY in
+/// `flash_subgroup.wgsl`: their latency then overlaps the previous tile's P·V and the
+/// softmax as well as the barrier). On an H100 (N=16384; BENCHMARKS.md, twentieth
+/// session) EARLY took (8,4,16) at head_dim 128 with PIPE, UNM, TAIL and PSM from
+/// 32.1-32.2 to 31.8 ms in f32 with 128 invocations and to 31.1 with 256 ([`SHUFFLE_WG`]),
+/// f16 with 256 from 33.0 to 30.7.
+pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs EARLY:
+/// `RINGATTN_SUBGROUP_EARLY` given as `value`, else the entries of [`SHUFFLE_EARLY`];
+/// only with PIPE and TAIL (`pipe_tail`).
+pub fn shuffle_early(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe_tail: bool, value: Option<&str>) -> bool {
+    pipe_tail && switch(value).unwrap_or_else(|| SHUFFLE_EARLY.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+}
+
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` stages with TAIL:
 /// `RINGATTN_SUBGROUP_TAIL` given as `value`, else the entries of [`SHUFFLE_TAIL`]
 /// (whether the staging fits one round is checked where the kernel is built).
@@ -872,20 +891,25 @@ pub struct ShuffleOpts {
     /// The previous tile's P through workgroup memory (PSM; PIPE with a multiple of 4
     /// rows per group only, see [`shuffle_psm`]).
     pub psm: bool,
+    /// With PIPE and TAIL, the next tile's loads issued after this tile's Q·K^T instead
+    /// of at its end (EARLY, see [`shuffle_early`]).
+    pub early: bool,
 }
 
 impl ShuffleOpts {
     /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM,
     /// RSP and PIPE only with RS, PIPE with one tile per staged tile where `nsub` forces
-    /// a count, PSM only with PIPE and a multiple of 4 rows per group (the staged tile
-    /// and PSM's area are checked against the adapter elsewhere).
+    /// a count, PSM only with PIPE and a multiple of 4 rows per group, EARLY only with
+    /// PIPE and TAIL (the staged tile and PSM's area are checked against the adapter
+    /// elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
             shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
                 && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
                 && !(self.psm && (!self.pipe || cfg.m % 4 != 0))
+                && !(self.early && !(self.pipe && self.tail))
         } else {
-            !self.unm && !self.rsp && !self.pipe && !self.psm
+            !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early
         }
     }
 }
@@ -1495,13 +1519,14 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let tail = shuffle_tail(d, &cfg, dtype, std::env::var("RINGATTN_SUBGROUP_TAIL").ok().as_deref());
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let psm = shuffle_psm(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PSM").ok().as_deref()) && shuffle_psm_fits(d, &cfg, lim);
-    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm })
+    let early = shuffle_early(d, &cfg, dtype, pipe && tail, std::env::var("RINGATTN_SUBGROUP_EARLY").ok().as_deref());
+    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
 /// staged tiles, the block-sparse build).
 fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
@@ -1530,6 +1555,7 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("PIPE", (pipe as u32).to_string()),
         ("TAIL", (tail_sch.is_some() as u32).to_string()),
         ("PSM", (psm as u32).to_string()),
+        ("EARLY", ((early && pipe && tail_sch.is_some()) as u32).to_string()),
         ("M4", (cfg.m / 4).to_string()),
     ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
@@ -2109,7 +2135,7 @@ mod tests {
         assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
         assert_eq!((small_grid_subgroup_config(wide, &shape(512, 8)).m, small_grid_subgroup_config(wide, &shape(512, 8)).bq), (2, 32));
         assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8)), wide);
-        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F32), 128);
+        assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F32), 256);
         assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F16), 256);
         assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32)), Dtype::F16), 128);
         assert_eq!(shuffle_wg_default(None, Dtype::F32), 128);
@@ -2223,6 +2249,14 @@ mod tests {
             assert!(shuffle_tail(d, &cfg(r, m, bk), dtype, None) && !shuffle_tail(d, &cfg(r, m, bk), dtype, Some("off")));
         }
         assert!(!shuffle_tail(64, &cfg(4, 4, 32), f32, None) && shuffle_tail(64, &cfg(4, 4, 32), f32, Some("1")));
+        // EARLY: PIPE with TAIL only; the listed entries run it by default.
+        let early = |pipe, tail| ShuffleOpts { rs: true, pipe, tail, early: true, ..Default::default() }.fits(&cfg(8, 4, 16));
+        assert!(early(true, true) && !early(true, false) && !early(false, true));
+        for &((d, r, m, bk), dtype) in SHUFFLE_EARLY {
+            let c = cfg(r, m, bk);
+            assert!(SHUFFLE_TAIL.contains(&((d, r, m, bk), dtype)) && SHUFFLE_PIPE.contains(&((d, r, m, bk), dtype)));
+            assert!(shuffle_early(d, &c, dtype, true, None) && !shuffle_early(d, &c, dtype, false, Some("1")) && !shuffle_early(d, &c, dtype, true, Some("0")));
+        }
         assert!(!shuffle_psm(128, &cfg(8, 2, 16), f32, true, Some("1")) && !shuffle_psm(64, &cfg(4, 4, 32), f32, true, None));
         // (8,4,16) at 128, 128 invocations: 64 rows, 16 groups of 16 keys x 4 rows + 1
         // vec4 = 16 x 17 x 16 bytes beside 16 KiB of K/V.
