@@ -840,7 +840,7 @@ pub fn shuffle_tail(head_dim: usize, cfg: &TileConfig, dtype: Dtype, value: Opti
 /// `RINGATTN_SUBGROUP_PSM` given as `value`, else the entries of [`SHUFFLE_PSM`]; only
 /// with PIPE (`pipe`) and a multiple of 4 rows per group.
 pub fn shuffle_psm(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
-    pipe && cfg.m % 4 == 0 && switch(value).unwrap_or_else(|| SHUFFLE_PSM.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    pipe && cfg.m.is_multiple_of(4) && switch(value).unwrap_or_else(|| SHUFFLE_PSM.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
 }
 
 /// Bytes of PSM's P area (f32): one vec4 per 4 rows and key of each row group, plus one
@@ -906,7 +906,7 @@ impl ShuffleOpts {
         if self.rs {
             shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
                 && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
-                && !(self.psm && (!self.pipe || cfg.m % 4 != 0))
+                && !(self.psm && (!self.pipe || !cfg.m.is_multiple_of(4)))
                 && !(self.early && !(self.pipe && self.tail))
         } else {
             !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early
@@ -2241,7 +2241,9 @@ mod tests {
         assert!(ShuffleOpts { tail: true, ..Default::default() }.fits(&cfg(2, 4, 8)));
         for &((d, r, m, bk), dtype) in SHUFFLE_PSM {
             let c = cfg(r, m, bk);
-            assert!(SHUFFLE_PIPE.contains(&((d, r, m, bk), dtype)) && shuffle_psm(d, &c, dtype, true, None) && !shuffle_psm(d, &c, dtype, false, None));
+            assert!(
+                SHUFFLE_PIPE.contains(&((d, r, m, bk), dtype)) && shuffle_psm(d, &c, dtype, true, None) && !shuffle_psm(d, &c, dtype, false, None)
+            );
             // The P area fits beside the staged tile in 48 KiB, and in 24 KiB with 128 invocations.
             assert!(shuffle_psm_fits(d, &c, 49152) && shuffle_psm_fits(d, &c, 24576) && !shuffle_psm(d, &c, dtype, true, Some("0")));
         }
@@ -2255,7 +2257,11 @@ mod tests {
         for &((d, r, m, bk), dtype) in SHUFFLE_EARLY {
             let c = cfg(r, m, bk);
             assert!(SHUFFLE_TAIL.contains(&((d, r, m, bk), dtype)) && SHUFFLE_PIPE.contains(&((d, r, m, bk), dtype)));
-            assert!(shuffle_early(d, &c, dtype, true, None) && !shuffle_early(d, &c, dtype, false, Some("1")) && !shuffle_early(d, &c, dtype, true, Some("0")));
+            assert!(
+                shuffle_early(d, &c, dtype, true, None)
+                    && !shuffle_early(d, &c, dtype, false, Some("1"))
+                    && !shuffle_early(d, &c, dtype, true, Some("0"))
+            );
         }
         assert!(!shuffle_psm(128, &cfg(8, 2, 16), f32, true, Some("1")) && !shuffle_psm(64, &cfg(4, 4, 32), f32, true, None));
         // (8,4,16) at 128, 128 invocations: 64 rows, 16 groups of 16 keys x 4 rows + 1
