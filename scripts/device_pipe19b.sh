@@ -6,15 +6,6 @@ source scripts/device_run.sh
 results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --reps 5 --max-seconds 2 --seqs ${SEQ:-16384} --causal off"
 RUNS=${RUNS:-"128 8,4,16 128 1|128 8,4,16 128 1 RSP=1|128 8,4,16 128 1 UNM=1|128 8,4,8 128 1|128 8,4,8 128 0|128 16,8,8 128 1|128 16,4,16 128 1|64 4,4,32 128 0|64 4,4,32 128 1 RSP=0|64 4,4,32 128 1 UNM=0|64 2,2,32 128 1|64 2,2,32 128 0|64 4,4,16 128 1|64 2,2,16 128 1|64 8,4,16 128 1|32 2,2,32 128 1|32 2,2,32 128 0|32 2,4,16 128 1|64 4,4,32 128 1 - f16|64 2,2,32 128 1 - f16|64 2,2,32 128 0 - f16|128 8,4,16 128 1 - f16"}
-for round in 1 2; do
-  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run
-    extra=${5:--}; dt=${6:-f32}; n=d$1-${2//,/_}-wg$3-pipe$4-${extra//[,=]/}-$dt
-    envs=(); [ "$extra" != - ] && for kv in ${extra//,/ }; do envs+=("RINGATTN_SUBGROUP_$kv"); done
-    env "${envs[@]}" RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_WG=$3 RINGATTN_SUBGROUP_PIPE=$4 \
-      $B --dtypes $dt --head-dims $1 > $R/$n-$round.md 2>&1
-  done; IFS=' '
-done
-dumped_regs
-rm -rf $R/w-*
+shuffle_runs
 cd $R && { run_times; cat regs.txt; } > summary.txt; cat summary.txt
 cd $OUT && tar czf r.tgz r && rm -rf r

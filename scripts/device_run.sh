@@ -187,6 +187,24 @@ dumped_regs() {
   for w in $R/w-*; do echo "== ${w##*/} $(.gpu/pipeline_stats --adapter NVIDIA $w/flash_subgroup*.wgsl 2>&1 | grep -E "Register Count|Stack Size|Shared Memory Size" | tr -s ' ' | tr '\n' ' ')"; done > $R/regs.txt
 }
 
+# shuffle_runs: the shuffle kernel under $B for each entry of $RUNS ("D cfg wg pipe
+# [VAR=value,...] [dtype]", entries separated by |; VAR: UNM, RSP, TAIL, PSM, EARLY... for
+# RINGATTN_SUBGROUP_<VAR>), two rounds: $R/<name>-<round>.md, then the registers of each
+# build ($R/regs.txt, dumped_regs).
+shuffle_runs() {
+  for round in 1 2; do
+    IFS='|'; for run in $RUNS; do IFS=' '; set -- $run
+      local extra=${5:--} dt=${6:-f32}
+      local n=d$1-${2//,/_}-wg$3-pipe$4-${extra//[,=]/}-$dt
+      local envs=(); [ "$extra" != - ] && for kv in ${extra//,/ }; do envs+=("RINGATTN_SUBGROUP_$kv"); done
+      env "${envs[@]}" RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_WG=$3 RINGATTN_SUBGROUP_PIPE=$4 \
+        $B --dtypes $dt --head-dims $1 > $R/$n-$round.md 2>&1
+    done; IFS=' '
+  done
+  dumped_regs
+  rm -rf $R/w-*
+}
+
 # run_times: each $R/d*.md's subgroup GPU ms and count of error/ignored lines, sorted.
 run_times() {
   for f in $R/d*.md; do echo "${f##*/} $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V

@@ -9,17 +9,7 @@ source scripts/device_run.sh
 results
 B=".gpu/ringattn bench --no-progress --tiers subgroup --reps 5 --max-seconds 2 --seqs ${SEQ:-16384} --causal ${CAUSAL:-off}"
 RUNS=${RUNS:-"128 8,4,16 128 1 UNM=1|128 8,4,16 128 1 UNM=1,TAIL=1|128 8,4,16 128 1 UNM=1,PSM=1|128 8,4,16 128 1 UNM=1,TAIL=1,PSM=1|64 4,4,32 128 0|64 4,4,32 128 0 TAIL=1|32 2,2,16 128 0|32 2,2,16 128 0 TAIL=1|128 8,4,16 256 1 UNM=1 f16|128 8,4,16 256 1 UNM=1,TAIL=1,PSM=1 f16"}
-for round in 1 2; do
-  IFS='|'; for run in $RUNS; do IFS=' '; set -- $run
-    extra=${5:--}; dt=${6:-f32}; [ "$extra" = f16 ] && { extra=-; dt=f16; }
-    n=d$1-${2//,/_}-wg$3-pipe$4-${extra//[,=]/}-$dt
-    envs=(); [ "$extra" != - ] && for kv in ${extra//,/ }; do envs+=("RINGATTN_SUBGROUP_$kv"); done
-    env "${envs[@]}" RINGATTN_DUMP_WGSL=$R/w-$n RINGATTN_SUBGROUP_VARIANT=shuffle RINGATTN_SUBGROUP_CFG=$2 RINGATTN_SUBGROUP_WG=$3 RINGATTN_SUBGROUP_PIPE=$4 \
-      $B --dtypes $dt --head-dims $1 > $R/$n-$round.md 2>&1
-  done; IFS=' '
-done
-dumped_regs
-rm -rf $R/w-*
+shuffle_runs
 [ -z "$NO_SDPA" ] && timeout 120 python3 benches/python/sdpa_baseline.py --backends efficient --dtypes f32 --seqs ${SEQ:-16384} --head-dims 32,64,128 --causal ${CAUSAL:-off} --reps 5 > $R/sdpa.txt 2>&1
 if [ -z "$NO_TESTS" ]; then
   A=$(ls .gpu/attention-* | head -1); S=$(ls .gpu/sparse-* | head -1)

@@ -125,6 +125,21 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
         }
         //#endif
 //#enddef
+// TAIL_FIRST: TAIL's registers and the loads of a span's first staged tile (V too where
+// VOK: PIPE stages V one tile behind K).
+//#define TAIL_FIRST
+    //#if TAIL
+    var kn: array<vec4<f32>, SCH>;
+    var vn: array<vec4<f32>, SCH>;
+    {
+        let kt0 = t0;
+        let kok = true;
+        let vt0 = t0;
+        let vok = {VOK};
+        //#use NEXT_LOAD
+    }
+    //#endif
+//#enddef
 // PIPE_NEXT: NEXT_LOAD for the tile after t (V one tile behind K).
 //#define PIPE_NEXT
         {
@@ -372,17 +387,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     pp[{i}] = 0.0;
     //#end
     let kb = 0u;
-    //#if TAIL
-    var kn: array<vec4<f32>, SCH>;
-    var vn: array<vec4<f32>, SCH>;
-    {
-        let kt0 = t0;
-        let kok = true;
-        let vt0 = t0;
-        let vok = false;
-        //#use NEXT_LOAD
-    }
-    //#endif
+    //#use TAIL_FIRST VOK=false
     for (var t = t0; t < t1 + BK; t += BK) {
         let kt0 = t;
         let kok = t < t1;
@@ -424,17 +429,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
     //#else
-    //#if TAIL
-    var kn: array<vec4<f32>, SCH>;
-    var vn: array<vec4<f32>, SCH>;
-    {
-        let kt0 = t0;
-        let kok = true;
-        let vt0 = t0;
-        let vok = true;
-        //#use NEXT_LOAD
-    }
-    //#endif
+    //#use TAIL_FIRST VOK=true
     for (var t = t0; t < t1; t += KS) {
         let kt0 = t;
         let kok = true;
