@@ -20,7 +20,7 @@
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
 // names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, M4 = M / 4, and the switches UNM, RSP, PIPE,
-// PSM and TAIL).
+// PSM, TAIL and EARLY).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -115,8 +115,10 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
 //#enddef
 // TAIL (one staging round, SCH WG >= KS D4): the next staged tile's loads are issued at
 // the end of this tile, before its closing barrier (the other warps' work then hides
-// their latency), into kn / vn, and stored after it. NEXT_LOAD: those loads for the
-// tile at kt0 / vt0 (where kok / vok).
+// their latency), into kn / vn, and stored after it; with EARLY (PIPE only) right after
+// this tile's Q·K^T instead, in both branches of the tile body, so the previous tile's
+// P·V and the softmax hide them too. NEXT_LOAD: those loads for the tile at kt0 / vt0
+// (where kok / vok).
 //#define NEXT_LOAD
         //#if TAIL
         {
