@@ -1524,7 +1524,8 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
-/// staged tiles, the block-sparse build).
+/// TAIL, PSM, EARLY, staged tiles, the block-sparse build; PSM's fit is checked by the
+/// callers).
 fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
     let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early } = opts;
     // PIPE stages one tile per barrier.
@@ -2267,7 +2268,8 @@ mod tests {
         // (8,4,16) at 128, 128 invocations: 64 rows, 16 groups of 16 keys x 4 rows + 1
         // vec4 = 16 x 17 x 16 bytes beside 16 KiB of K/V.
         assert_eq!(shuffle_psm_bytes(&cfg(8, 4, 16)), 16 * 17 * 16);
-        // TAIL's one round: 16 KiB of K and V over 128 invocations is 4 units; over 8, none.
+        // TAIL's one round: 16 KiB of K and V over 128 invocations is 4 units each; over
+        // 32 it would be 16, more than TAIL holds.
         assert_eq!((shuffle_tail_round(128, 16, 1, 128), shuffle_tail_round(128, 16, 1, 32)), (Some(4), None));
     }
 
