@@ -29,9 +29,7 @@ const BQ: u32 = $BQu;
 
 @compute @workgroup_size(BQ)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wg.y;
-    let b = wg.z;
-    let kvh = h / (p.heads / p.kv_heads);
+    //#use GRID_HEADS
     let lane = lid % S;
     let row0 = wg.x * BQ;
     let row = row0 + lid;

@@ -93,6 +93,14 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
     return t + j < lim && tile_bit(bits, j);
 }
 
+// The launch grid of every flash kernel: workgroup (query tile x, head h, batch b); kvh
+// is the K/V head of h's group (GQA).
+//#define GRID_HEADS
+    let h = wg.y;
+    let b = wg.z;
+    let kvh = h / (p.heads / p.kv_heads);
+//#enddef
+
 // Opens the key-range scope of the portable and subgroup kernels (they close it with
 // one extra `}` after their tile loop): one iteration per span of the query block's
 // mask row (block-sparse), or one over [k_begin, kend). Defines t0, t1, pi and lim

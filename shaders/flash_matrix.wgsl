@@ -157,9 +157,7 @@ var<workgroup> rescale_flag: array<u32, 4>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wg.y;
-    let b = wg.z;
-    let kvh = h / (p.heads / p.kv_heads);
+    //#use GRID_HEADS
     let sg = lid / SG;
     let lane = lid % SG;
     let r = lane / LPR;

@@ -31,9 +31,7 @@ fn load4(buf_off: u32, e: u32, which: u32) -> vec4<f32> {
 
 @compute @workgroup_size(BQ)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wg.y;
-    let b = wg.z;
-    let kvh = h / (p.heads / p.kv_heads);
+    //#use GRID_HEADS
     let row0 = wg.x * BQ;
     let row = row0 + lid;
     let valid = row < p.seq_q;

@@ -102,9 +102,7 @@ fn scale_rows(m: coop_mat16x16<f32, C>, f: vec2<f32>) -> coop_mat16x16<f32, C> {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let h = wg.y;
-    let b = wg.z;
-    let kvh = h / (p.heads / p.kv_heads);
+    //#use GRID_HEADS
     let sg = lid / SG;
     let lane = lid % SG;
     // This lane's row and column within a 16x16 block (plus ROFF / COFF).

@@ -304,9 +304,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 //#else
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
 //#endif
-    let h = wg.y;
-    let b = wg.z;
-    let kvh = h / (p.heads / p.kv_heads);
+    //#use GRID_HEADS
     let lane = lid % R;
     let row0 = wg.x * BQ;
     // Rows row + 0 .. row + M - 1 belong to this lane's row group.

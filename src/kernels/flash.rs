@@ -792,7 +792,7 @@ pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), 
 /// `RINGATTN_SUBGROUP_PIPE` given as `value`, else the entries of [`SHUFFLE_PIPE`]; only
 /// with the reduce-scatter (`rs`).
 pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, value: Option<&str>) -> bool {
-    rs && switch(value).unwrap_or_else(|| SHUFFLE_PIPE.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    rs && dtype_switch(SHUFFLE_PIPE, head_dim, cfg, dtype, value)
 }
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose tiles issue the next staged tile's K/V
@@ -826,21 +826,21 @@ pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32),
 /// `RINGATTN_SUBGROUP_EARLY` given as `value`, else the entries of [`SHUFFLE_EARLY`];
 /// only with PIPE and TAIL (`pipe_tail`).
 pub fn shuffle_early(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe_tail: bool, value: Option<&str>) -> bool {
-    pipe_tail && switch(value).unwrap_or_else(|| SHUFFLE_EARLY.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    pipe_tail && dtype_switch(SHUFFLE_EARLY, head_dim, cfg, dtype, value)
 }
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` stages with TAIL:
 /// `RINGATTN_SUBGROUP_TAIL` given as `value`, else the entries of [`SHUFFLE_TAIL`]
 /// (whether the staging fits one round is checked where the kernel is built).
 pub fn shuffle_tail(head_dim: usize, cfg: &TileConfig, dtype: Dtype, value: Option<&str>) -> bool {
-    switch(value).unwrap_or_else(|| SHUFFLE_TAIL.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    dtype_switch(SHUFFLE_TAIL, head_dim, cfg, dtype, value)
 }
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PSM:
 /// `RINGATTN_SUBGROUP_PSM` given as `value`, else the entries of [`SHUFFLE_PSM`]; only
 /// with PIPE (`pipe`) and a multiple of 4 rows per group.
 pub fn shuffle_psm(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
-    pipe && cfg.m.is_multiple_of(4) && switch(value).unwrap_or_else(|| SHUFFLE_PSM.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    pipe && cfg.m.is_multiple_of(4) && dtype_switch(SHUFFLE_PSM, head_dim, cfg, dtype, value)
 }
 
 /// Bytes of PSM's P area (f32): one vec4 per 4 rows and key of each row group, plus one
@@ -865,6 +865,11 @@ pub fn shuffle_tail_round(head_dim: usize, bk: u32, nsub: u32, wg: u32) -> Optio
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
 fn shape_switch(shapes: &[ShapeKey], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
     switch(value).unwrap_or_else(|| shapes.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
+}
+
+/// [`shape_switch`] for tables keyed by shape and dtype.
+fn dtype_switch(entries: &[(ShapeKey, Dtype)], head_dim: usize, cfg: &TileConfig, dtype: Dtype, value: Option<&str>) -> bool {
+    switch(value).unwrap_or_else(|| entries.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
 }
 
 /// Build options of the shuffle kernel beyond its shape (tests and experiments:
