@@ -20,7 +20,7 @@
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
 // names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, M4 = M / 4, and the switches UNM, RSP, PIPE,
-// PSM, TAIL and EARLY).
+// PSM, TAIL, EARLY and DBUF).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -52,8 +52,14 @@ const NSUB: u32 = $NSUBu;     // BK-key tiles per staged K/V tile
 const KS: u32 = NSUB * BK;    // keys per staged K/V tile
 const SCH: u32 = $SCHu;       // vec4 units of K and of V per invocation and staging round
 
-var<workgroup> ks: array<vec4<f32>, KS * D4>;
-var<workgroup> vs: array<vec4<f32>, KS * D4>;
+// DBUF (PIPE only): two K/V areas, used by alternate tiles, so a tile needs one barrier
+// (its staging barrier) instead of two: a tile's stores go to the area the tile before
+// last read, and every invocation passed the previous tile's barrier after reading it.
+// PSM's P area stays single, guarded by a subgroup barrier (each row group's part of it
+// is written and read by that group's own lanes only).
+const NBUF: u32 = 1u + $DBUFu;
+var<workgroup> ks: array<vec4<f32>, NBUF * KS * D4>;
+var<workgroup> vs: array<vec4<f32>, NBUF * KS * D4>;
 //#if PSM
 // PSM (PIPE, M a multiple of 4): each row group's P of the previous tile, written after
 // the tile's closing barrier and read by the next tile's P·V (after its staging barrier)
@@ -77,8 +83,9 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
 }
 //#enddef
 // Stages KS keys of K from key kt0 (where kok) and of V from key vt0 (where vok), zero
-// past k_end and where not asked for: rounds of SCH vec4 units per invocation, all loads
-// of a round (STAGE_LOAD, into kn / vn from unit i0) before its stores (STAGE_STORE).
+// past k_end and where not asked for, into the area at vec4 sb of ks / vs: rounds of SCH
+// vec4 units per invocation, all loads of a round (STAGE_LOAD, into kn / vn from unit
+// i0) before its stores (STAGE_STORE).
 //#define STAGE_KV
         for (var i0 = lid; i0 < KS * D4; i0 += WG * SCH) {
             var kn: array<vec4<f32>, SCH>;
@@ -108,8 +115,8 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
 //#define STAGE_STORE
             //#unroll u $SCH
             if i0 + {u}u * WG < KS * D4 {
-                ks[i0 + {u}u * WG] = kn[{u}];
-                vs[i0 + {u}u * WG] = vn[{u}];
+                ks[sb + i0 + {u}u * WG] = kn[{u}];
+                vs[sb + i0 + {u}u * WG] = vn[{u}];
             }
             //#end
 //#enddef
@@ -372,6 +379,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let klim = rk[M - 1u];
     let kv_row_stride = p.kv_heads * D;
 
+    //#if DBUF
+    // DBUF: tiles run so far (the low bit picks the K/V area).
+    var it = 0u;
+    //#endif
     // Key ranges [t0, t1) with partial index pi (one per mask span, or the whole range).
     //#use SPANS
     //#if PIPE
@@ -386,14 +397,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll i $Q
     pp[{i}] = 0.0;
     //#end
-    let kb = 0u;
     //#use TAIL_FIRST VOK=false
     for (var t = t0; t < t1 + BK; t += BK) {
         let kt0 = t;
         let kok = t < t1;
         let vt0 = t - BK;
         let vok = t > t0;
+        //#if DBUF
+        // DBUF: this tile's K/V area (alternating over every tile of every span).
+        let kb = (it & 1u) * (KS * D4);
+        it += 1u;
+        //#else
+        let kb = 0u;
+        //#endif
+        let sb = kb;
         //#if PSM
+        //#if DBUF
+        // The group's lanes have read the previous tile's P before it is overwritten.
+        subgroupBarrier();
+        //#endif
         // The previous tile's P (zero before the first), for this body's P·V.
         //#unroll i $Q
         ps[gi * PG + (j0 + {i}u) * (M / 4u) + mr / 4u][mr % 4u] = pp[{i}];
@@ -426,7 +448,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#else
         //#use PIPE_NEXT
         //#endif
+        //#if DBUF
+        //#else
         workgroupBarrier();
+        //#endif
     }
     //#else
     //#use TAIL_FIRST VOK=true
@@ -435,6 +460,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let kok = true;
         let vt0 = t;
         let vok = true;
+        let sb = 0u;
         //#use STAGE_TILE
         workgroupBarrier();
 

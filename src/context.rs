@@ -35,6 +35,9 @@ pub struct Capabilities {
     pub subgroup: bool,
     pub subgroup_min_size: u32,
     pub subgroup_max_size: u32,
+    /// `subgroupBarrier` is available (Features::SUBGROUP_BARRIER: Vulkan adapters with
+    /// subgroups).
+    pub subgroup_barrier: bool,
     pub timestamp_query: bool,
     pub cooperative_matrix: Vec<CoopShape>,
     /// Shaders may use f16-precision values held in f32 (`unpack2x16float`:
@@ -62,6 +65,7 @@ impl Capabilities {
             subgroup,
             subgroup_min_size: if subgroup { info.subgroup_min_size } else { 0 },
             subgroup_max_size: if subgroup { info.subgroup_max_size } else { 0 },
+            subgroup_barrier: subgroup && features.contains(wgpu::Features::SUBGROUP_BARRIER),
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             cooperative_matrix: if coop_ok { coop } else { Vec::new() },
             shader_f16_in_f32: downlevel.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
@@ -269,8 +273,11 @@ impl GpuContext {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let af = adapter.features();
-        let wanted =
-            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::SUBGROUP_BARRIER
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         let mut features = af & wanted;
         // Ring receive staging in host memory, when asked for (ring::StagingMemory):
         // Vulkan only, where MAP_READ buffers live in host-visible, coherent system memory.

@@ -697,6 +697,8 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_psm = 0;
     let mut with_tail = 0;
     let mut with_early = 0;
+    let mut with_dbuf = 0;
+    let mut with_dbuf_psm = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             // The GPU defaults (flash::SHUFFLE_MEASURED at head_dims 32/64/128, else r =
@@ -751,6 +753,13 @@ fn subgroup_rows_per_group_match_reference() {
                     // EARLY (the next tile's loads after Q·K^T; PIPE with TAIL) on every
                     // other such case.
                     let early = pipe && tail && with_pipe % 2 == 0;
+                    // Two K/V areas and one barrier per tile (DBUF, PIPE only) on two of
+                    // every three PIPE cases, so it runs with and without PSM and EARLY
+                    // (with PSM where the adapter has subgroupBarrier).
+                    let dbuf = pipe
+                        && with_pipe % 3 != 2
+                        && ringattn::kernels::flash::shuffle_dbuf_fits(d, &cfg, psm, lim)
+                        && (!psm || ctx.capabilities().subgroup_barrier);
                     with_rsp_fit += rs as usize;
                     for bad in [
                         ShuffleOpts { unm: true, ..Default::default() },
@@ -758,6 +767,7 @@ fn subgroup_rows_per_group_match_reference() {
                         ShuffleOpts { pipe: true, ..Default::default() },
                         ShuffleOpts { psm: true, ..Default::default() },
                         ShuffleOpts { early: true, ..Default::default() },
+                        ShuffleOpts { dbuf: true, ..Default::default() },
                     ] {
                         assert!(rs || prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { nsub, ..bad }).is_err());
                     }
@@ -767,7 +777,10 @@ fn subgroup_rows_per_group_match_reference() {
                     if rs {
                         assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, psm: true, ..Default::default() }).is_err());
                     }
-                    let opts = ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false, tail, psm, early };
+                    if rs && !pipe {
+                        assert!(prepare_shuffle_with(ctx, dtype, d, cfg, ShuffleOpts { rs, nsub, dbuf: true, ..Default::default() }).is_err());
+                    }
+                    let opts = ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse: false, tail, psm, early, dbuf };
                     let Ok(prep) = prepare_shuffle_with(ctx, dtype, d, cfg, opts) else {
                         // Only a forced staged tile may not fit this adapter.
                         assert!(nsub.is_some(), "r={r} m={m} bk={bk} d={d}: no pipeline");
@@ -782,6 +795,8 @@ fn subgroup_rows_per_group_match_reference() {
                     with_psm += psm as usize;
                     with_tail += tail as usize;
                     with_early += early as usize;
+                    with_dbuf += dbuf as usize;
+                    with_dbuf_psm += (dbuf && psm) as usize;
                     if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(2, nq, nk, 4, 2, d), causal) {
                         failures.push(format!("r={r} m={m} bk={bk} d={d} {opts:?}: {e}"));
                     }
@@ -790,8 +805,10 @@ fn subgroup_rows_per_group_match_reference() {
         }
     }
     eprintln!(
-        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL, {with_early} of those with EARLY)"
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL, {with_early} of those with EARLY; {with_dbuf} with DBUF, {with_dbuf_psm} of those with PSM)"
     );
+    assert!(ran == 0 || with_dbuf_psm > 0, "DBUF with PSM must run");
+    assert!(ran == 0 || (with_dbuf > 0 && with_dbuf < with_pipe), "PIPE with and without DBUF must both run");
     assert!(ran == 0 || with_early > 0, "EARLY must run");
     assert!(ran == 0 || (with_pipe > 0 && with_pipe < with_rs), "RS with and without PIPE must both run");
     assert!(ran == 0 || (with_psm > 0 && with_psm < with_pipe), "PIPE with and without PSM must both run");
@@ -819,15 +836,17 @@ fn shuffle_long_keys_resume_across_chunks() {
         }
         for (r, m, bk, d) in [(4, 4, 16, 32), (8, 4, 16, 64)] {
             let Some(cfg) = shuffle_config_for(ctx, d, r, m, bk) else { continue };
-            for (rs, unm, rsp, pipe, tail, psm, early) in [
-                (false, false, false, false, false, false, false),
-                (true, false, true, false, true, false, false),
-                (true, true, false, false, false, false, false),
-                (true, true, true, true, false, false, false),
-                (true, true, false, true, true, true, false),
-                (true, true, false, true, true, true, true),
+            for (rs, unm, rsp, pipe, tail, psm, early, dbuf) in [
+                (false, false, false, false, false, false, false, false),
+                (true, false, true, false, true, false, false, false),
+                (true, true, false, false, false, false, false, false),
+                (true, true, true, true, false, false, false, false),
+                (true, true, false, true, true, true, false, false),
+                (true, true, false, true, true, true, true, false),
+                (true, true, false, true, true, true, true, true),
+                (true, false, true, true, false, false, false, true),
             ] {
-                let opts = ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false, tail, psm, early };
+                let opts = ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse: false, tail, psm, early, dbuf };
                 let prep = prepare_shuffle_with(ctx, Dtype::F32, d, cfg, opts).unwrap();
                 for causal in [false, true] {
                     ran += 1;

@@ -178,6 +178,9 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // EARLY: the next tile's loads after Q·K^T (PIPE with TAIL).
                                 v.push(("EARLY", ((pipe && tail.is_some()) as u32).to_string()));
                                 v.push(("M4", (m / 4).to_string()));
+                                // DBUF: two K/V areas, one barrier per tile (PIPE; f32
+                                // builds only, so both forms are rendered).
+                                v.push(("DBUF", ((pipe && dtype == Dtype::F32) as u32).to_string()));
                                 out.push(v);
                             }
                         }
@@ -423,14 +426,19 @@ fn strip_comments(src: &str) -> String {
 
 /// Naga validation capabilities a rendered module needs, on top of naga's defaults
 /// (what every wgpu device has): from its `enable` directives, SUBGROUP when it uses
-/// subgroup built-ins (wgpu grants those with Features::SUBGROUP, no directive) and
-/// SHADER_FLOAT16_IN_FLOAT32 when it unpacks f16 pairs.
+/// subgroup built-ins (wgpu grants those with Features::SUBGROUP, no directive),
+/// SUBGROUP_BARRIER when it calls `subgroupBarrier` (Features::SUBGROUP_BARRIER, which
+/// the context requests where the adapter has it) and SHADER_FLOAT16_IN_FLOAT32 when it
+/// unpacks f16 pairs.
 fn capabilities_for(src: &str) -> naga::valid::Capabilities {
     use naga::valid::Capabilities as C;
     let mut caps = C::default();
     let code = strip_comments(src);
     if code.contains("subgroup") {
-        caps |= C::SUBGROUP | C::SUBGROUP_BARRIER;
+        caps |= C::SUBGROUP;
+    }
+    if code.contains("subgroupBarrier") {
+        caps |= C::SUBGROUP_BARRIER;
     }
     // f16 precision in f32 values (wgpu grants it with DownlevelFlags::SHADER_F16_IN_F32;
     // the matrix kernel uses it only where the adapter reports that flag).

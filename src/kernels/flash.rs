@@ -569,7 +569,11 @@ pub const SHUFFLE_WG_USUAL: u32 = 128;
 /// With TAIL, PSM and EARLY (twentieth session) 256 wins in f32 too: 31.1 ms against 31.8
 /// with 128 (causal 17.5 against 17.8-17.9, N=4096 1.99-2.00 against 2.05-2.11, N=65536
 /// 489 against 514-516 for 128 without EARLY).
-pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] = &[((128, 8, 4, 16), Dtype::F16, 256), ((128, 8, 4, 16), Dtype::F32, 256)];
+/// With DBUF (twenty-first session, [`SHUFFLE_DBUF`]) (4,4,16) at head_dim 64 takes 256
+/// as well: 15.2 ms with every option, where (4,4,32) with 128 (the default before) ran
+/// 16.0-16.1.
+pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] =
+    &[((128, 8, 4, 16), Dtype::F16, 256), ((128, 8, 4, 16), Dtype::F32, 256), ((64, 4, 4, 16), Dtype::F16, 256), ((64, 4, 4, 16), Dtype::F32, 256)];
 
 /// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
 pub type ShapeKey = (usize, u32, u32, u32);
@@ -583,9 +587,12 @@ pub type ShapeKey = (usize, u32, u32, u32);
 /// for (2,2,32) and 17.7 for (4,4,16) (16.2-16.3 with RSP too, [`SHUFFLE_RSP`]); 128:
 /// (8,4,16) 38.0-38.3 (the general rule's shape; (16,4,16) 41.4, (16,8,16) 43.0,
 /// (4,2,16) 47.0), 37.0-37.2 with 256 invocations per workgroup (eighteenth session),
-/// 34.9-35.1 with PIPE and UNM and 128 ([`SHUFFLE_PIPE`]). The per-adapter search still
-/// weighs the shuffle kernel against the tiled one.
-pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 32), (128, 8, 4, 16)];
+/// 34.9-35.1 with PIPE and UNM and 128 ([`SHUFFLE_PIPE`]). Twenty-first session: at 64
+/// (4,4,16) with 256 invocations and every option (PIPE, UNM, RSP, TAIL, PSM, EARLY,
+/// DBUF) 15.2 ms against 16.0-16.1 for (4,4,32) (N=4096 0.995 against 1.05, causal
+/// 9.95 against 10.2). The per-adapter search still weighs the shuffle kernel against the
+/// tiled one.
+pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 16), (128, 8, 4, 16)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
@@ -692,12 +699,16 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// reduce-scatter, UNM, RSP and PIPE on or off, where given tiles per staged K/V tile,
 /// dense or block-sparse; tests: each path on one adapter). An error where an option
 /// does not fit the shape ([`ShuffleOpts::fits`]: RS see [`shuffle_rs`]; UNM, RSP and
-/// PIPE need RS, PIPE one tile per staged tile, PSM PIPE) or the staged tile (with PSM's
-/// P area, [`shuffle_psm_fits`]) does not fit the adapter's workgroup memory. TAIL is
-/// left off where the staging needs more than one round ([`shuffle_tail_round`]).
+/// PIPE need RS, PIPE one tile per staged tile, PSM and DBUF PIPE) or the staged tile
+/// (with PSM's P area, [`shuffle_psm_fits`]; both areas of DBUF, [`shuffle_dbuf_fits`])
+/// does not fit the adapter's workgroup memory, or DBUF with PSM lacks `subgroupBarrier`
+/// (`Capabilities::subgroup_barrier`). TAIL is left off where the staging needs more than
+/// one round ([`shuffle_tail_round`]).
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
-    let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim)) && (!opts.psm || shuffle_psm_fits(head_dim, &cfg, lim));
+    let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim))
+        && (!opts.psm || shuffle_psm_fits(head_dim, &cfg, lim))
+        && (!opts.dbuf || (shuffle_dbuf_fits(head_dim, &cfg, opts.psm, lim) && (!opts.psm || ctx.capabilities().subgroup_barrier)));
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
@@ -746,8 +757,10 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// row sees whole (UNM in `flash_subgroup.wgsl`): on an H100 (f32, N=16384) UNM took
 /// (4,4,32) at head_dim 64 from 17.2 to 16.8 ms (causal 10.9 to 10.5) and made the other
 /// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session); with PIPE it took
-/// (8,4,16) at 128 from 35.5-35.8 to 34.9-35.1 (nineteenth session).
-pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (128, 8, 4, 16)];
+/// (8,4,16) at 128 from 35.5-35.8 to 34.9-35.1 (nineteenth session). (4,4,16) at 64 runs
+/// it with every option (twenty-first session, [`SHUFFLE_DBUF`]); (4,4,32) keeps it for
+/// the search's candidate.
+pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (64, 4, 4, 16), (128, 8, 4, 16)];
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
 /// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
@@ -758,8 +771,9 @@ pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (128, 8, 4, 16)];
 /// 17.1-17.3; seventeenth session), and (8,4,16) at 128 too (eighteenth session,
 /// scripts/device_rsp18.sh: 38.8-39.1 against 38.3-38.4 with 128 invocations, 37.9-38.2
 /// against 37.0-37.2 with 256, though its tile loop has 3 % fewer instructions:
-/// BENCHMARKS.md).
-pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32)];
+/// BENCHMARKS.md). (4,4,16) at 64 with every option (twenty-first session): 15.2 ms with
+/// RSP, 15.4 without.
+pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32), (64, 4, 4, 16)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
 /// (UNM): `RINGATTN_SUBGROUP_UNM` given as `value` (`0`/`1`...), else the shapes of
@@ -785,8 +799,15 @@ pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 /// (16.3-17.5 against 16.0, whatever UNM and RSP; (2,2,32) 16.5 against 17.0-17.1) and
 /// every shape at 32 (one tile per barrier: 8.8-9.8 against 8.2-8.4). f16 (not a target):
 /// (8,4,16) at 128 with 256 invocations 35.4-35.5 against 36.3-36.7 without; (4,4,32) at
-/// 64 16.4-16.6 against 17.3-17.4 without.
-pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 32), Dtype::F16)];
+/// 64 16.4-16.6 against 17.3-17.4 without. (4,4,16) at 64 runs it with every option
+/// (twenty-first session, [`SHUFFLE_DBUF`]).
+pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[
+    ((128, 8, 4, 16), Dtype::F32),
+    ((128, 8, 4, 16), Dtype::F16),
+    ((64, 4, 4, 32), Dtype::F16),
+    ((64, 4, 4, 16), Dtype::F32),
+    ((64, 4, 4, 16), Dtype::F16),
+];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PIPE:
 /// `RINGATTN_SUBGROUP_PIPE` given as `value`, else the entries of [`SHUFFLE_PIPE`]; only
@@ -801,8 +822,10 @@ pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, v
 /// H100 (f32, N=16384; BENCHMARKS.md, twentieth session, scripts/device_tail20.sh) TAIL
 /// took (8,4,16) at head_dim 128 with PIPE and UNM from 34.6-35.0 to 33.1-33.2 ms (with
 /// PSM as well: 31.9-32.2); it made (4,4,32) at 64 slower without PIPE (16.4 against
-/// 16.0: the driver spilled) and (2,2,16) at 32 (8.29 against 8.18).
-pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
+/// 16.0: the driver spilled) and (2,2,16) at 32 (8.29 against 8.18). (4,4,16) at 64 runs
+/// it with every option (twenty-first session, [`SHUFFLE_DBUF`]).
+pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] =
+    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path takes the previous tile's P
 /// from workgroup memory instead of subgroup shuffles (PSM in `flash_subgroup.wgsl`;
@@ -810,8 +833,10 @@ pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), 
 /// N=16384; twentieth session) PSM took (8,4,16) at head_dim 128 with PIPE, UNM and TAIL
 /// from 33.1-33.2 to 31.9-32.2 ms (227 registers instead of 255; causal 18.9-19.0 to
 /// 17.9 and N=4096 2.29 to 2.15 against PIPE and UNM alone); f16 with 256 invocations
-/// 35.4-35.5 to 33.1-33.2 with TAIL.
-pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
+/// 35.4-35.5 to 33.1-33.2 with TAIL. (4,4,16) at 64 runs it with every option
+/// (twenty-first session, [`SHUFFLE_DBUF`]).
+pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] =
+    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path with TAIL issues the next
 /// tile's loads right after the tile's Q·K^T rather than at its end (EARLY in
@@ -819,8 +844,39 @@ pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), (
 /// softmax as well as the barrier). On an H100 (N=16384; BENCHMARKS.md, twentieth
 /// session) EARLY took (8,4,16) at head_dim 128 with PIPE, UNM, TAIL and PSM from
 /// 32.1-32.2 to 31.8 ms in f32 with 128 invocations and to 31.1 with 256 ([`SHUFFLE_WG`]),
-/// f16 with 256 from 33.0 to 30.7.
-pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
+/// f16 with 256 from 33.0 to 30.7. (4,4,16) at 64 with every option (twenty-first
+/// session): 15.2 ms with EARLY, 16.4 without.
+pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] =
+    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+
+/// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path stages into two K/V areas
+/// used by alternate tiles, one barrier per tile instead of two (DBUF in
+/// `flash_subgroup.wgsl`; where both areas and PSM's fit the adapter, see
+/// [`shuffle_dbuf_fits`]; with PSM only where the adapter has `subgroupBarrier`, which
+/// guards PSM's single P area), by default only in workgroups of at least 256
+/// invocations (their registers leave one workgroup per SM on an H100 anyway, so the
+/// second area costs no occupancy; see [`shuffle_dbuf`]). On an H100 (N=16384;
+/// BENCHMARKS.md, twenty-first session, scripts/device_dbuf21.sh) DBUF took (8,4,16) at
+/// head_dim 128 with every other option from 31.1 to 30.6 ms in f32 (causal 17.5 to
+/// 17.3) and from 30.7 to 30.2 in f16, and made (4,4,16) with 256 invocations the fastest
+/// shape at 64: 15.2 ms with it, 15.8 without, against 16.0-16.1 for (4,4,32) (the
+/// default before; SDPA efficient 16.6 in the same call).
+pub const SHUFFLE_DBUF: &[(ShapeKey, Dtype)] =
+    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+
+/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs DBUF:
+/// `RINGATTN_SUBGROUP_DBUF` given as `value`, else the entries of [`SHUFFLE_DBUF`] where
+/// the workgroup has at least 256 invocations (small grids halve it to 128, where the
+/// second area could cost a workgroup per SM); only with PIPE (`pipe`).
+pub fn shuffle_dbuf(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
+    pipe && switch(value).unwrap_or_else(|| cfg.invocations() >= 256 && SHUFFLE_DBUF.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+}
+
+/// Whether DBUF's two staged K/V tiles (one BK-key tile of f32 K and V each), and PSM's
+/// P area where `psm`, fit the adapter's workgroup-memory `limit`.
+pub fn shuffle_dbuf_fits(head_dim: usize, cfg: &TileConfig, psm: bool, limit: u32) -> bool {
+    2 * 8 * cfg.bk * head_dim as u32 + if psm { shuffle_psm_bytes(cfg) } else { 0 } <= limit
+}
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs EARLY:
 /// `RINGATTN_SUBGROUP_EARLY` given as `value`, else the entries of [`SHUFFLE_EARLY`];
@@ -899,22 +955,26 @@ pub struct ShuffleOpts {
     /// With PIPE and TAIL, the next tile's loads issued after this tile's Q·K^T instead
     /// of at its end (EARLY, see [`shuffle_early`]).
     pub early: bool,
+    /// With PIPE, two K/V areas for alternate tiles and one barrier per tile (DBUF, see
+    /// [`shuffle_dbuf`]; the areas' fit is checked against the adapter elsewhere).
+    pub dbuf: bool,
 }
 
 impl ShuffleOpts {
     /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM,
     /// RSP and PIPE only with RS, PIPE with one tile per staged tile where `nsub` forces
     /// a count, PSM only with PIPE and a multiple of 4 rows per group, EARLY only with
-    /// PIPE and TAIL (the staged tile and PSM's area are checked against the adapter
-    /// elsewhere).
+    /// PIPE and TAIL, DBUF only with PIPE (the staged tiles and PSM's area are checked
+    /// against the adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
             shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
                 && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
                 && !(self.psm && (!self.pipe || !cfg.m.is_multiple_of(4)))
                 && !(self.early && !(self.pipe && self.tail))
+                && !(self.dbuf && !self.pipe)
         } else {
-            !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early
+            !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early && !self.dbuf
         }
     }
 }
@@ -1525,14 +1585,17 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let psm = shuffle_psm(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PSM").ok().as_deref()) && shuffle_psm_fits(d, &cfg, lim);
     let early = shuffle_early(d, &cfg, dtype, pipe && tail, std::env::var("RINGATTN_SUBGROUP_EARLY").ok().as_deref());
-    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early })
+    let dbuf = shuffle_dbuf(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_DBUF").ok().as_deref())
+        && shuffle_dbuf_fits(d, &cfg, psm, lim)
+        && (!psm || ctx.capabilities().subgroup_barrier);
+    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early, dbuf })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
-/// TAIL, PSM, EARLY, staged tiles, the block-sparse build; PSM's fit is checked by the
-/// callers).
+/// TAIL, PSM, EARLY, DBUF, staged tiles, the block-sparse build; PSM's and DBUF's fits
+/// are checked by the callers).
 fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early, dbuf } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
@@ -1563,6 +1626,7 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("PSM", (psm as u32).to_string()),
         ("EARLY", ((early && pipe && tail_sch.is_some()) as u32).to_string()),
         ("M4", (cfg.m / 4).to_string()),
+        ("DBUF", ((dbuf && pipe) as u32).to_string()),
     ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
@@ -2207,18 +2271,21 @@ mod tests {
             assert!(shuffle_rs(r, m, bk, None) && shuffle_staged_fits(d, bk, 1, SHUFFLE_STAGE_BYTES), "{d}");
             assert!((d as u32 / 4).is_multiple_of(r));
         }
-        // UNM: on for the listed measured shapes (with RS), off elsewhere, forced either
-        // way by the variable, never without RS.
+        // UNM: on for the listed measured shapes (with RS; also (4,4,32) at 64, the
+        // default there before the twenty-first session and still a search candidate),
+        // off elsewhere, forced either way by the variable, never without RS.
         let cfg = |r, m, bk| TileConfig { bq: 128 / r * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m };
+        let known = |key: ShapeKey| SHUFFLE_MEASURED.contains(&key) || key == (64, 4, 4, 32);
+        assert!(shuffle_candidate_shapes(64).contains(&(4, 4, 32, 128)));
         for &(d, r, m, bk) in SHUFFLE_UNM {
-            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_unm(d, &cfg(r, m, bk), true, None));
+            assert!(known((d, r, m, bk)) && shuffle_unm(d, &cfg(r, m, bk), true, None));
         }
         assert!(!shuffle_unm(64, &cfg(2, 2, 32), true, None) && !shuffle_unm(32, &cfg(2, 2, 16), true, None));
         assert!(shuffle_unm(64, &cfg(2, 2, 32), true, Some("1")) && !shuffle_unm(64, &cfg(4, 4, 32), true, Some("off")));
         assert!(!shuffle_unm(64, &cfg(4, 4, 32), false, None) && !shuffle_unm(64, &cfg(4, 4, 32), false, Some("1")));
         // RSP: the same.
         for &(d, r, m, bk) in SHUFFLE_RSP {
-            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_rsp(d, &cfg(r, m, bk), true, None));
+            assert!(known((d, r, m, bk)) && shuffle_rsp(d, &cfg(r, m, bk), true, None));
         }
         assert!(!shuffle_rsp(64, &cfg(2, 2, 32), true, None) && shuffle_rsp(64, &cfg(2, 2, 32), true, Some("1")));
         assert!(shuffle_rsp(128, &cfg(8, 4, 16), true, Some("1")) && !shuffle_rsp(64, &cfg(4, 4, 32), false, Some("1")));
@@ -2234,7 +2301,7 @@ mod tests {
         let f32 = Dtype::F32;
         assert!(shuffle_pipe(64, &cfg(4, 4, 32), f32, true, Some("1")) && !shuffle_pipe(64, &cfg(4, 4, 32), f32, false, Some("1")));
         for &((d, r, m, bk), dtype) in SHUFFLE_PIPE {
-            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_pipe(d, &cfg(r, m, bk), dtype, true, None));
+            assert!(known((d, r, m, bk)) && shuffle_pipe(d, &cfg(r, m, bk), dtype, true, None));
             assert!(!shuffle_pipe(d, &cfg(r, m, bk), dtype, true, Some("0")) && !shuffle_pipe(d, &cfg(r, m, bk), dtype, false, None));
         }
         // f32 at 64 and 32 without it, f16 at 64 with it.
@@ -2276,6 +2343,29 @@ mod tests {
         // TAIL's one round: 16 KiB of K and V over 128 invocations is 4 units each; over
         // 32 it would be 16, more than TAIL holds.
         assert_eq!((shuffle_tail_round(128, 16, 1, 128), shuffle_tail_round(128, 16, 1, 32)), (Some(4), None));
+        // DBUF: PIPE only; two 16-key tiles of K and V at 128 (32 KiB) with PSM's area
+        // fit 48 KiB but not the 16 KiB WebGPU default, and at 256 invocations (8.5 KiB
+        // of P) still 48 KiB.
+        let dbuf = |pipe| ShuffleOpts { rs: true, pipe, dbuf: true, ..Default::default() }.fits(&cfg(8, 4, 16));
+        assert!(dbuf(true) && !dbuf(false) && !ShuffleOpts { dbuf: true, ..Default::default() }.fits(&cfg(8, 4, 16)));
+        assert!(shuffle_dbuf_fits(128, &cfg(8, 4, 16), true, 49152) && !shuffle_dbuf_fits(128, &cfg(8, 4, 16), false, 16384));
+        let wide = TileConfig { bq: 128, ..cfg(8, 4, 16) };
+        assert!(shuffle_dbuf_fits(128, &wide, true, 49152) && !shuffle_dbuf_fits(128, &wide, true, 40960));
+        assert!(!shuffle_dbuf(128, &cfg(8, 4, 16), Dtype::F32, false, Some("1")) && shuffle_dbuf(128, &cfg(8, 4, 16), Dtype::F32, true, Some("1")));
+        // The listed entries run it by default with 256 invocations (their SHUFFLE_WG),
+        // not with 128 (small grids), and with every other option; both areas and P fit
+        // 48 KiB.
+        for &((d, r, m, bk), dtype) in SHUFFLE_DBUF {
+            let (c, w) = (cfg(r, m, bk), TileConfig { bq: 256 / r * m, ..cfg(r, m, bk) });
+            assert!(
+                shuffle_dbuf(d, &w, dtype, true, None) && !shuffle_dbuf(d, &c, dtype, true, None) && !shuffle_dbuf(d, &w, dtype, true, Some("0"))
+            );
+            assert_eq!(shuffle_wg_default(Some((d, r, m, bk)), dtype), 256);
+            for table in [SHUFFLE_PIPE, SHUFFLE_TAIL, SHUFFLE_PSM, SHUFFLE_EARLY] {
+                assert!(table.contains(&((d, r, m, bk), dtype)));
+            }
+            assert!(shuffle_dbuf_fits(d, &w, true, 49152));
+        }
     }
 
     #[test]
