@@ -63,6 +63,7 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
             yes(sg),
             if sg { format!(" (sizes {}..{})", info.subgroup_min_size, info.subgroup_max_size) } else { String::new() }
         );
+        println!("      SUBGROUP_BARRIER                 {}", yes(f.contains(wgpu::Features::SUBGROUP_BARRIER)));
         println!("      TIMESTAMP_QUERY                  {}", yes(f.contains(wgpu::Features::TIMESTAMP_QUERY)));
         let coop = f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
         println!("      EXPERIMENTAL_COOPERATIVE_MATRIX  {}", yes(coop));
