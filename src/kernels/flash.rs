@@ -972,7 +972,7 @@ impl ShuffleOpts {
                 && !(self.pipe && self.nsub.is_some_and(|n| n != 1))
                 && !(self.psm && (!self.pipe || !cfg.m.is_multiple_of(4)))
                 && !(self.early && !(self.pipe && self.tail))
-                && !(self.dbuf && !self.pipe)
+                && (!self.dbuf || self.pipe)
         } else {
             !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early && !self.dbuf
         }
