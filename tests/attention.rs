@@ -863,9 +863,9 @@ fn shuffle_long_keys_resume_across_chunks() {
 
 /// Every shuffle-kernel shape the per-adapter search may pick (`flash::shuffle_candidates`:
 /// the built-in shape, other tiles, rows per group and invocations per workgroup) at
-/// head_dims 32, 64 and 128 on every adapter with the subgroup tier, against the f64
-/// reference: lengths that are not multiples of the rows per workgroup, GQA, causal on
-/// every other shape, f32.
+/// head_dims 32, 64 and 128, f32, and the built-in shape at 80, 96 and 256, f32 and f16,
+/// on every adapter with the subgroup tier, against the f64 reference: lengths that are
+/// not multiples of the rows per workgroup, GQA, causal on every other shape.
 #[test]
 fn shuffle_search_candidates_match_reference() {
     use ringattn::kernels::flash::{prepare_subgroup_with, shuffle_candidates};
@@ -879,6 +879,19 @@ fn shuffle_search_candidates_match_reference() {
                 ran += 1;
                 if let Err(e) = common::check_prepared(ctx, &prep, Dtype::F32, shape(1, nq, nk, 4, 2, d), i % 2 == 1) {
                     failures.push(format!("d={d} {}: {e}", cfg.describe(Tier::Subgroup)));
+                }
+            }
+        }
+        // The built-in shapes at the other head_dims (on GPUs: every option of the PIPE
+        // path with 256 invocations, flash::SHUFFLE_FULL), f32 and f16.
+        for (i, d) in [80, 96, 256].into_iter().enumerate() {
+            for dtype in dtypes(ctx) {
+                let Some(&cfg) = shuffle_candidates(ctx, dtype, d).first() else { continue };
+                let prep = prepare_subgroup_with(ctx, dtype, d, cfg).expect("the built-in shape builds");
+                ran += 1;
+                let causal = (i + ran) % 2 == 0;
+                if let Err(e) = common::check_prepared(ctx, &prep, dtype, shape(1, cfg.bq as usize + 21, 170, 4, 2, d), causal) {
+                    failures.push(format!("d={d} {dtype:?} {}: {e}", cfg.describe(Tier::Subgroup)));
                 }
             }
         }

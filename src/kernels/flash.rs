@@ -547,6 +547,9 @@ fn max_invocations(lim: &wgpu::Limits) -> u32 {
 /// The shuffle kernel's invocations per workgroup for `shape` (head_dim, r, m, bk) and
 /// `dtype`: those of [`SHUFFLE_WG`] where listed, else [`SHUFFLE_WG_USUAL`].
 pub fn shuffle_wg_default(shape: Option<ShapeKey>, dtype: Dtype) -> u32 {
+    if shape.is_some_and(|sh| shuffle_full(sh, Some(dtype))) {
+        return 256;
+    }
     shape.and_then(|sh| SHUFFLE_WG.iter().find(|(s, t, _)| *s == sh && *t == dtype)).map_or(SHUFFLE_WG_USUAL, |&(_, _, wg)| wg)
 }
 
@@ -569,11 +572,8 @@ pub const SHUFFLE_WG_USUAL: u32 = 128;
 /// With TAIL, PSM and EARLY (twentieth session) 256 wins in f32 too: 31.1 ms against 31.8
 /// with 128 (causal 17.5 against 17.8-17.9, N=4096 1.99-2.00 against 2.05-2.11, N=65536
 /// 489 against 514-516 for 128 without EARLY).
-/// With DBUF (twenty-first session, [`SHUFFLE_DBUF`]) (4,4,16) at head_dim 64 takes 256
-/// as well: 15.2 ms with every option, where (4,4,32) with 128 (the default before) ran
-/// 16.0-16.1.
-pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] =
-    &[((128, 8, 4, 16), Dtype::F16, 256), ((128, 8, 4, 16), Dtype::F32, 256), ((64, 4, 4, 16), Dtype::F16, 256), ((64, 4, 4, 16), Dtype::F32, 256)];
+/// The shapes of [`SHUFFLE_FULL`] (twenty-first session) take 256 as well.
+pub const SHUFFLE_WG: &[(ShapeKey, Dtype, u32)] = &[((128, 8, 4, 16), Dtype::F16, 256), ((128, 8, 4, 16), Dtype::F32, 256)];
 
 /// A shuffle-kernel shape: (head_dim, lanes per row r, rows per row group m, keys per tile bk).
 pub type ShapeKey = (usize, u32, u32, u32);
@@ -591,8 +591,10 @@ pub type ShapeKey = (usize, u32, u32, u32);
 /// (4,4,16) with 256 invocations and every option (PIPE, UNM, RSP, TAIL, PSM, EARLY,
 /// DBUF) 15.2 ms against 16.0-16.1 for (4,4,32) (N=4096 0.995 against 1.05, causal
 /// 9.95 against 10.2). The per-adapter search still weighs the shuffle kernel against the
-/// tiled one.
-pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 16), (128, 8, 4, 16)];
+/// tiled one. At 80, 96 and 256 the general rule's shapes, measured with every option
+/// and 256 invocations in the same session ([`SHUFFLE_FULL`]; listed here so their
+/// workgroup comes from [`SHUFFLE_WG`]'s rule, not the general 128).
+pub const SHUFFLE_MEASURED: &[ShapeKey] = &[(32, 2, 2, 16), (64, 4, 4, 16), (80, 4, 4, 16), (96, 4, 4, 16), (128, 8, 4, 16), (256, 16, 4, 8)];
 
 /// Keys per tile of the subgroup tier's shuffle kernel (at most; fewer where 16 KiB of
 /// workgroup memory cannot hold K and V tiles that long).
@@ -758,9 +760,9 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// (4,4,32) at head_dim 64 from 17.2 to 16.8 ms (causal 10.9 to 10.5) and made the other
 /// measured shapes 0.5-1 % slower (BENCHMARKS.md, seventeenth session); with PIPE it took
 /// (8,4,16) at 128 from 35.5-35.8 to 34.9-35.1 (nineteenth session). (4,4,16) at 64 runs
-/// it with every option (twenty-first session, [`SHUFFLE_DBUF`]); (4,4,32) keeps it for
+/// it with every option (twenty-first session, [`SHUFFLE_FULL`]); (4,4,32) keeps it for
 /// the search's candidate.
-pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (64, 4, 4, 16), (128, 8, 4, 16)];
+pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (128, 8, 4, 16)];
 
 /// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
 /// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
@@ -773,7 +775,7 @@ pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (64, 4, 4, 16), (128, 8, 
 /// against 37.0-37.2 with 256, though its tile loop has 3 % fewer instructions:
 /// BENCHMARKS.md). (4,4,16) at 64 with every option (twenty-first session): 15.2 ms with
 /// RSP, 15.4 without.
-pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32), (64, 4, 4, 16)];
+pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
 /// (UNM): `RINGATTN_SUBGROUP_UNM` given as `value` (`0`/`1`...), else the shapes of
@@ -800,14 +802,8 @@ pub fn shuffle_rsp(head_dim: usize, cfg: &TileConfig, rs: bool, value: Option<&s
 /// every shape at 32 (one tile per barrier: 8.8-9.8 against 8.2-8.4). f16 (not a target):
 /// (8,4,16) at 128 with 256 invocations 35.4-35.5 against 36.3-36.7 without; (4,4,32) at
 /// 64 16.4-16.6 against 17.3-17.4 without. (4,4,16) at 64 runs it with every option
-/// (twenty-first session, [`SHUFFLE_DBUF`]).
-pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[
-    ((128, 8, 4, 16), Dtype::F32),
-    ((128, 8, 4, 16), Dtype::F16),
-    ((64, 4, 4, 32), Dtype::F16),
-    ((64, 4, 4, 16), Dtype::F32),
-    ((64, 4, 4, 16), Dtype::F16),
-];
+/// (twenty-first session, [`SHUFFLE_FULL`]).
+pub const SHUFFLE_PIPE: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 32), Dtype::F16)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PIPE:
 /// `RINGATTN_SUBGROUP_PIPE` given as `value`, else the entries of [`SHUFFLE_PIPE`]; only
@@ -823,9 +819,8 @@ pub fn shuffle_pipe(head_dim: usize, cfg: &TileConfig, dtype: Dtype, rs: bool, v
 /// took (8,4,16) at head_dim 128 with PIPE and UNM from 34.6-35.0 to 33.1-33.2 ms (with
 /// PSM as well: 31.9-32.2); it made (4,4,32) at 64 slower without PIPE (16.4 against
 /// 16.0: the driver spilled) and (2,2,16) at 32 (8.29 against 8.18). (4,4,16) at 64 runs
-/// it with every option (twenty-first session, [`SHUFFLE_DBUF`]).
-pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] =
-    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+/// it with every option (twenty-first session, [`SHUFFLE_FULL`]).
+pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path takes the previous tile's P
 /// from workgroup memory instead of subgroup shuffles (PSM in `flash_subgroup.wgsl`;
@@ -834,9 +829,8 @@ pub const SHUFFLE_TAIL: &[(ShapeKey, Dtype)] =
 /// from 33.1-33.2 to 31.9-32.2 ms (227 registers instead of 255; causal 18.9-19.0 to
 /// 17.9 and N=4096 2.29 to 2.15 against PIPE and UNM alone); f16 with 256 invocations
 /// 35.4-35.5 to 33.1-33.2 with TAIL. (4,4,16) at 64 runs it with every option
-/// (twenty-first session, [`SHUFFLE_DBUF`]).
-pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] =
-    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+/// (twenty-first session, [`SHUFFLE_FULL`]).
+pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path with TAIL issues the next
 /// tile's loads right after the tile's Q·K^T rather than at its end (EARLY in
@@ -846,8 +840,7 @@ pub const SHUFFLE_PSM: &[(ShapeKey, Dtype)] =
 /// 32.1-32.2 to 31.8 ms in f32 with 128 invocations and to 31.1 with 256 ([`SHUFFLE_WG`]),
 /// f16 with 256 from 33.0 to 30.7. (4,4,16) at 64 with every option (twenty-first
 /// session): 15.2 ms with EARLY, 16.4 without.
-pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] =
-    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path stages into two K/V areas
 /// used by alternate tiles, one barrier per tile instead of two (DBUF in
@@ -861,15 +854,15 @@ pub const SHUFFLE_EARLY: &[(ShapeKey, Dtype)] =
 /// 17.3) and from 30.7 to 30.2 in f16, and made (4,4,16) with 256 invocations the fastest
 /// shape at 64: 15.2 ms with it, 15.8 without, against 16.0-16.1 for (4,4,32) (the
 /// default before; SDPA efficient 16.6 in the same call).
-pub const SHUFFLE_DBUF: &[(ShapeKey, Dtype)] =
-    &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16), ((64, 4, 4, 16), Dtype::F32), ((64, 4, 4, 16), Dtype::F16)];
+pub const SHUFFLE_DBUF: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), ((128, 8, 4, 16), Dtype::F16)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs DBUF:
 /// `RINGATTN_SUBGROUP_DBUF` given as `value`, else the entries of [`SHUFFLE_DBUF`] where
 /// the workgroup has at least 256 invocations (small grids halve it to 128, where the
 /// second area could cost a workgroup per SM); only with PIPE (`pipe`).
 pub fn shuffle_dbuf(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
-    pipe && switch(value).unwrap_or_else(|| cfg.invocations() >= 256 && SHUFFLE_DBUF.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    let key = (head_dim, cfg.r, cfg.m, cfg.bk);
+    pipe && switch(value).unwrap_or_else(|| cfg.invocations() >= 256 && (SHUFFLE_DBUF.contains(&(key, dtype)) || shuffle_full(key, Some(dtype))))
 }
 
 /// Whether DBUF's two staged K/V tiles (one BK-key tile of f32 K and V each), and PSM's
@@ -919,13 +912,48 @@ pub fn shuffle_tail_round(head_dim: usize, bk: u32, nsub: u32, wg: u32) -> Optio
 }
 
 /// A switch given as `value` (`0`/`1`...), else whether `cfg` at `head_dim` is in `shapes`.
+/// (The shapes of [`SHUFFLE_FULL`], in any dtype, are on as well.)
 fn shape_switch(shapes: &[ShapeKey], head_dim: usize, cfg: &TileConfig, value: Option<&str>) -> bool {
-    switch(value).unwrap_or_else(|| shapes.contains(&(head_dim, cfg.r, cfg.m, cfg.bk)))
+    let key = (head_dim, cfg.r, cfg.m, cfg.bk);
+    switch(value).unwrap_or_else(|| shapes.contains(&key) || shuffle_full(key, None))
 }
 
-/// [`shape_switch`] for tables keyed by shape and dtype.
+/// [`shape_switch`] for tables keyed by shape and dtype (the entries of
+/// [`SHUFFLE_FULL`] are on as well).
 fn dtype_switch(entries: &[(ShapeKey, Dtype)], head_dim: usize, cfg: &TileConfig, dtype: Dtype, value: Option<&str>) -> bool {
-    switch(value).unwrap_or_else(|| entries.contains(&((head_dim, cfg.r, cfg.m, cfg.bk), dtype)))
+    let key = (head_dim, cfg.r, cfg.m, cfg.bk);
+    switch(value).unwrap_or_else(|| entries.contains(&(key, dtype)) || shuffle_full(key, Some(dtype)))
+}
+
+/// Shapes (head_dim, r, m, bk) and dtypes of the shuffle kernel that run every option of
+/// its PIPE path by default (PIPE, UNM, RSP, TAIL, PSM, EARLY and DBUF) with 256
+/// invocations per workgroup; the option tables above list the other shapes that run
+/// some. On an H100 (f32, N=16384; BENCHMARKS.md, twenty-first session,
+/// scripts/device_dbuf21.sh, SDPA efficient in the same calls):
+/// - head_dim 64, (4,4,16): 15.2 ms against 16.0-16.1 for (4,4,32) with 128 invocations,
+///   UNM and RSP (the default before); without DBUF 15.8, RSP 15.4, EARLY 16.4; with 128
+///   invocations 28.3 (25 KiB of workgroup memory: one workgroup per SM). f16 15.1-15.2
+///   against 16.2-16.5.
+/// - head_dim 80, (4,4,16) (the general rule's shape): 19.6 against 22.0-22.3 without the
+///   options (SDPA 21.8); f16 21.3 against 23.3.
+/// - head_dim 96, (4,4,16): 28.4-28.5 against 29.1 (SDPA 21.8; the driver spills to
+///   workgroup memory, 48 KiB; with 128 invocations 45.9); f16 26.4 against 30.0.
+/// - head_dim 256, (16,4,8): 67.4-68.0 against 94.2 (SDPA 57.7; with 128 invocations
+///   94.9); f16 70.0 against 96.0-96.7.
+pub const SHUFFLE_FULL: &[(ShapeKey, Dtype)] = &[
+    ((64, 4, 4, 16), Dtype::F32),
+    ((64, 4, 4, 16), Dtype::F16),
+    ((80, 4, 4, 16), Dtype::F32),
+    ((80, 4, 4, 16), Dtype::F16),
+    ((96, 4, 4, 16), Dtype::F32),
+    ((96, 4, 4, 16), Dtype::F16),
+    ((256, 16, 4, 8), Dtype::F32),
+    ((256, 16, 4, 8), Dtype::F16),
+];
+
+/// Whether `key` is in [`SHUFFLE_FULL`] for `dtype` (`None`: for any dtype).
+pub fn shuffle_full(key: ShapeKey, dtype: Option<Dtype>) -> bool {
+    SHUFFLE_FULL.iter().any(|&(k, t)| k == key && dtype.is_none_or(|d| d == t))
 }
 
 /// Build options of the shuffle kernel beyond its shape (tests and experiments:
@@ -2172,8 +2200,10 @@ mod tests {
         assert_eq!(shuffle_candidate_shapes(128), vec![(8, 4, 16, 128), (8, 4, 32, 128), (8, 2, 16, 128), (8, 4, 16, 256), (16, 4, 16, 128)]);
         // At 32 two lanes per row cannot reduce-scatter four rows.
         assert_eq!(shuffle_candidate_shapes(32), vec![(2, 2, 16, 128), (4, 4, 16, 128)]);
-        // Every measured default is among them, with its workgroup.
-        for &(d, r, m, bk) in SHUFFLE_MEASURED {
+        // Every measured default at 32, 64 and 128 is among them, with its workgroup (at
+        // 80, 96 and 256 they are the general rule's shapes; the search times the
+        // built-in shape first in any case).
+        for &(d, r, m, bk) in SHUFFLE_MEASURED.iter().filter(|k| [32, 64, 128].contains(&k.0)) {
             let wg = shuffle_wg_default(Some((d, r, m, bk)), Dtype::F32);
             assert!(shuffle_candidate_shapes(d).contains(&(r, m, bk, wg)), "{d}: ({r},{m},{bk},{wg})");
         }
@@ -2366,6 +2396,19 @@ mod tests {
             }
             assert!(shuffle_dbuf_fits(d, &w, true, 49152));
         }
+        // SHUFFLE_FULL: measured shapes that run every option by default with 256
+        // invocations (DBUF only there), in the listed dtypes only.
+        for &((d, r, m, bk), dtype) in SHUFFLE_FULL {
+            let (c, w) = (cfg(r, m, bk), TileConfig { bq: 256 / r * m, ..cfg(r, m, bk) });
+            assert!(SHUFFLE_MEASURED.contains(&(d, r, m, bk)) && shuffle_wg_default(Some((d, r, m, bk)), dtype) == 256);
+            assert!(shuffle_unm(d, &w, true, None) && shuffle_rsp(d, &w, true, None) && shuffle_pipe(d, &w, dtype, true, None));
+            assert!(shuffle_tail(d, &w, dtype, None) && shuffle_psm(d, &w, dtype, true, None) && shuffle_early(d, &w, dtype, true, None));
+            assert!(
+                shuffle_dbuf(d, &w, dtype, true, None) && !shuffle_dbuf(d, &c, dtype, true, None) && !shuffle_pipe(d, &w, dtype, true, Some("0"))
+            );
+            assert!(shuffle_dbuf_fits(d, &w, true, 49152) && shuffle_tail_round(d, bk, 1, 256).is_some());
+        }
+        assert!(!shuffle_pipe(80, &cfg(4, 4, 32), Dtype::F16, true, None) && shuffle_wg_default(Some((80, 4, 4, 32)), Dtype::F16) == 128);
     }
 
     #[test]
