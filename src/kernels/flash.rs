@@ -649,9 +649,10 @@ pub fn shuffle_config_wg(ctx: &GpuContext, head_dim: usize, r: u32, m: u32, bk: 
 /// bk, invocations per workgroup), so one list serves every head_dim (r = head_dim / 4 /
 /// columns). They span the register weight of the shapes measured fastest on an H100
 /// (BENCHMARKS.md, fifteenth to eighteenth sessions): (4,4,16,128) the general rule's
-/// shape with reduce-scattered scores, (4,4,32,128) head_dim 64's, (4,2,16,128) head_dim
-/// 32's, (4,4,16,256) head_dim 128's, and (2,4,16,128), twice the lanes per row (half the
-/// registers per lane), for GPUs with smaller register files.
+/// shape with reduce-scattered scores, (4,4,32,128) head_dim 64's until the twenty-first
+/// session, (4,2,16,128) head_dim 32's, (4,4,16,256) head_dim 128's and 64's (since the
+/// twenty-first session), and (2,4,16,128), twice the lanes per row (half the registers
+/// per lane), for GPUs with smaller register files.
 pub const SHUFFLE_CANDIDATES: &[(u32, u32, u32, u32)] = &[(4, 4, 16, 128), (4, 4, 32, 128), (4, 2, 16, 128), (4, 4, 16, 256), (2, 4, 16, 128)];
 
 /// [`SHUFFLE_CANDIDATES`] at `head_dim` as (r, m, bk, invocations per workgroup): those
