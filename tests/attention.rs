@@ -756,10 +756,7 @@ fn subgroup_rows_per_group_match_reference() {
                     // Two K/V areas and one barrier per tile (DBUF, PIPE only) on two of
                     // every three PIPE cases, so it runs with and without PSM and EARLY
                     // (with PSM where the adapter has subgroupBarrier).
-                    let dbuf = pipe
-                        && with_pipe % 3 != 2
-                        && ringattn::kernels::flash::shuffle_dbuf_fits(d, &cfg, psm, lim)
-                        && (!psm || ctx.capabilities().subgroup_barrier);
+                    let dbuf = pipe && with_pipe % 3 != 2 && ringattn::kernels::flash::shuffle_dbuf_runs(ctx, d, &cfg, psm);
                     with_rsp_fit += rs as usize;
                     for bad in [
                         ShuffleOpts { unm: true, ..Default::default() },

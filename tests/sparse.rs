@@ -231,8 +231,7 @@ fn shuffle_kernel_options_with_masks_match_reference() {
                 for (di, &dtype) in dtypes.iter().enumerate() {
                     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
                     let psm = psm && ringattn::kernels::flash::shuffle_psm_fits(d, &cfg, lim);
-                    let dbuf =
-                        dbuf && ringattn::kernels::flash::shuffle_dbuf_fits(d, &cfg, psm, lim) && (!psm || ctx.capabilities().subgroup_barrier);
+                    let dbuf = dbuf && ringattn::kernels::flash::shuffle_dbuf_runs(ctx, d, &cfg, psm);
                     let opts = ShuffleOpts { rs: true, unm, rsp, pipe, sparse: true, tail, psm, early, dbuf, ..Default::default() };
                     let prep = prepare_shuffle_with(ctx, dtype, d, cfg, opts).unwrap();
                     // Every pattern with PIPE in f32; half of them (in turn) elsewhere.

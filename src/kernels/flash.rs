@@ -703,15 +703,15 @@ pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cf
 /// dense or block-sparse; tests: each path on one adapter). An error where an option
 /// does not fit the shape ([`ShuffleOpts::fits`]: RS see [`shuffle_rs`]; UNM, RSP and
 /// PIPE need RS, PIPE one tile per staged tile, PSM and DBUF PIPE) or the staged tile
-/// (with PSM's P area, [`shuffle_psm_fits`]; both areas of DBUF, [`shuffle_dbuf_fits`])
-/// does not fit the adapter's workgroup memory, or DBUF with PSM lacks `subgroupBarrier`
-/// (`Capabilities::subgroup_barrier`). TAIL is left off where the staging needs more than
+/// (with PSM's P area, [`shuffle_psm_fits`]) does not fit the adapter's workgroup memory,
+/// or DBUF cannot run there ([`shuffle_dbuf_runs`]: its two areas, or `subgroupBarrier`
+/// with PSM). TAIL is left off where the staging needs more than
 /// one round ([`shuffle_tail_round`]).
 pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Prepared> {
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim))
         && (!opts.psm || shuffle_psm_fits(head_dim, &cfg, lim))
-        && (!opts.dbuf || (shuffle_dbuf_fits(head_dim, &cfg, opts.psm, lim) && (!opts.psm || ctx.capabilities().subgroup_barrier)));
+        && (!opts.dbuf || shuffle_dbuf_runs(ctx, head_dim, &cfg, opts.psm));
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
@@ -862,14 +862,21 @@ pub const SHUFFLE_DBUF: &[(ShapeKey, Dtype)] = &[((128, 8, 4, 16), Dtype::F32), 
 /// the workgroup has at least 256 invocations (small grids halve it to 128, where the
 /// second area could cost a workgroup per SM); only with PIPE (`pipe`).
 pub fn shuffle_dbuf(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
-    let key = (head_dim, cfg.r, cfg.m, cfg.bk);
-    pipe && switch(value).unwrap_or_else(|| cfg.invocations() >= 256 && (SHUFFLE_DBUF.contains(&(key, dtype)) || shuffle_full(key, Some(dtype))))
+    pipe && switch(value).unwrap_or_else(|| cfg.invocations() >= 256 && dtype_switch(SHUFFLE_DBUF, head_dim, cfg, dtype, None))
 }
 
 /// Whether DBUF's two staged K/V tiles (one BK-key tile of f32 K and V each), and PSM's
 /// P area where `psm`, fit the adapter's workgroup-memory `limit`.
 pub fn shuffle_dbuf_fits(head_dim: usize, cfg: &TileConfig, psm: bool, limit: u32) -> bool {
     2 * 8 * cfg.bk * head_dim as u32 + if psm { shuffle_psm_bytes(cfg) } else { 0 } <= limit
+}
+
+/// Whether DBUF can run for `cfg` beside PSM (`psm`) on `ctx`'s adapter: both K/V areas
+/// (and P's) fit its workgroup memory ([`shuffle_dbuf_fits`]), and with PSM it has
+/// `subgroupBarrier`, which guards the single P area.
+pub fn shuffle_dbuf_runs(ctx: &GpuContext, head_dim: usize, cfg: &TileConfig, psm: bool) -> bool {
+    let caps = ctx.capabilities();
+    shuffle_dbuf_fits(head_dim, cfg, psm, caps.limits.max_compute_workgroup_storage_size) && (!psm || caps.subgroup_barrier)
 }
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs EARLY:
@@ -1614,9 +1621,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let psm = shuffle_psm(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PSM").ok().as_deref()) && shuffle_psm_fits(d, &cfg, lim);
     let early = shuffle_early(d, &cfg, dtype, pipe && tail, std::env::var("RINGATTN_SUBGROUP_EARLY").ok().as_deref());
-    let dbuf = shuffle_dbuf(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_DBUF").ok().as_deref())
-        && shuffle_dbuf_fits(d, &cfg, psm, lim)
-        && (!psm || ctx.capabilities().subgroup_barrier);
+    let dbuf = shuffle_dbuf(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_DBUF").ok().as_deref()) && shuffle_dbuf_runs(ctx, d, &cfg, psm);
     shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early, dbuf })
 }
 
@@ -1655,7 +1660,7 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("PSM", (psm as u32).to_string()),
         ("EARLY", ((early && pipe && tail_sch.is_some()) as u32).to_string()),
         ("M4", (cfg.m / 4).to_string()),
-        ("DBUF", ((dbuf && pipe) as u32).to_string()),
+        ("DBUF", (dbuf as u32).to_string()),
     ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
