@@ -88,19 +88,30 @@ impl<'a> Attention<'a> {
 
     /// Splits the keys of each call into `n` parts, each computed into its own
     /// (O, LSE) and merged by LSE in the same pass: more workgroups when a call has
-    /// few query tiles. `None` (the default) follows `RINGATTN_KEY_SPLITS`, else no
-    /// split. Not used with block masks. Off by default because on the H200 it made
-    /// short calls slower, not faster (N=1024, D=64: 0.098 ms split vs 0.079 ms;
-    /// BENCHMARKS.md).
+    /// few query tiles. `None` (the default) follows `RINGATTN_KEY_SPLITS`, else the
+    /// tier's rule: the subgroup tier splits small grids
+    /// ([`flash::small_grid_key_splits`]), the other tiers do not split (on the H200 it
+    /// made the matrix tier's short calls slower: N=1024, D=64: 0.098 ms split vs
+    /// 0.079 ms; BENCHMARKS.md). `Some(1)` never splits. Not used with block masks.
     pub fn with_key_splits(mut self, n: Option<usize>) -> Self {
         self.key_splits = n.map(|x| x.max(1));
         self
     }
 
-    /// The number of key parts a call of shape `s` runs in (1: no split).
-    pub fn key_splits_for(&self, s: &crate::tensor::Shape) -> usize {
+    /// The number of key parts a call of shape `s` in `dtype` runs in (1: no split):
+    /// the one set by [`Attention::with_key_splits`] or `RINGATTN_KEY_SPLITS`, else the
+    /// tier's rule for the tiles it runs. Builds the pipeline if needed.
+    pub fn key_splits_for(&self, dtype: Dtype, s: &Shape) -> Result<usize> {
+        let prep = self.prepared(dtype, s, None)?;
+        Ok(self.parts_for(&prep, s))
+    }
+
+    /// [`Attention::key_splits_for`] with the pipeline already prepared.
+    fn parts_for(&self, prep: &Prepared, s: &Shape) -> usize {
         let env = || std::env::var("RINGATTN_KEY_SPLITS").ok().and_then(|v| v.trim().parse::<usize>().ok());
-        self.key_splits.or_else(env).unwrap_or(1).clamp(1, s.seq_k.max(1))
+        let gpu = self.ctx.info().device_type != wgpu::DeviceType::Cpu;
+        let parts = self.key_splits.or_else(env).unwrap_or_else(|| flash::small_grid_key_splits(&prep.cfg, prep.tier, s, gpu));
+        parts.clamp(1, s.seq_k.max(1))
     }
     pub fn context(&self) -> &GpuContext {
         self.ctx
@@ -257,7 +268,7 @@ impl<'a> Attention<'a> {
         let scale = self.scale(s.head_dim)?;
         let prep = self.prepared(q.dtype(), &s, mask.map(|m| m.shape().block))?;
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
-        let parts = if mask.is_some() { 1 } else { self.key_splits_for(&s) };
+        let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, &s) };
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));
         let args = FlashArgs { q, k, v, o, lse, scale, causal, mask };
         if parts > 1 {

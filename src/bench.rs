@@ -277,6 +277,8 @@ pub struct Workload<'a> {
     tier: Tier,
     /// The tiles the kernel runs with for this case's shape.
     tile: TileConfig,
+    /// Key parts each call runs in (1: no split; [`Attention::key_splits_for`]).
+    key_parts: usize,
     /// Bytes the context's allocation counter grew by per input set.
     bytes_per_set: u64,
     /// Block mask (block-sparse cases), on the host (for checks) and on the GPU.
@@ -376,13 +378,14 @@ impl<'a> Workload<'a> {
         }
         let bytes_per_set = (ctx.allocated_bytes() - before) / nsets as u64;
         let (_, tile) = attn.tiles(case.dtype, &shape, gmask.map(|m| m.shape().block))?;
+        let key_parts = if gmask.is_some() { 1 } else { attn.key_splits_for(case.dtype, &shape)? };
         let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
         for s in &sets {
             for t in [&s.q, &s.k, &s.v] {
                 fill_random(ctx, t, &mut rng)?;
             }
         }
-        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, tile, bytes_per_set, mask })
+        Ok(Workload { ctx, attn, sets, next: Cell::new(0), case, tier, tile, key_parts, bytes_per_set, mask })
     }
 
     /// Bytes of the GPU block mask (0 without one).
@@ -431,6 +434,20 @@ impl<'a> Workload<'a> {
     /// [`crate::kernels::flash::matrix_config_for_grid`]).
     pub fn tile(&self) -> TileConfig {
         self.tile
+    }
+    /// Key parts each call runs in, merged by LSE (1: no split).
+    pub fn key_parts(&self) -> usize {
+        self.key_parts
+    }
+    /// The tiles as reports show them: [`TileConfig::describe`], then `keys/P` where
+    /// each call runs in P key parts.
+    pub fn tile_label(&self) -> String {
+        let t = self.tile.describe(self.tier);
+        if self.key_parts > 1 {
+            format!("{t} keys/{}", self.key_parts)
+        } else {
+            t
+        }
     }
     /// Number of input sets the runs alternate between.
     pub fn input_sets(&self) -> usize {
@@ -692,7 +709,8 @@ pub struct CaseResult {
     #[serde(default)]
     pub ring_ms_median: Option<f64>,
     /// Single-device cases: the kernel's tiles for this shape ([`TileConfig::describe`]:
-    /// query rows `bq`, keys per tile `bk`, then the tier's own parameters).
+    /// query rows `bq`, keys per tile `bk`, then the tier's own parameters; `keys/P`
+    /// where each call runs in P key parts merged by LSE).
     #[serde(default)]
     pub tile: Option<String>,
 }
@@ -1078,7 +1096,7 @@ pub fn run_case_masked(
             Some(n) => Some(w.check(&sample_rows(case.seq, n))?),
             None => None,
         };
-        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check, w.tile().describe(w.tier())))
+        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check, w.tile_label()))
     }));
     match outcome {
         Ok(Ok((warm, gpu, wall, sets, peak, check, tile))) => {

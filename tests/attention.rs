@@ -504,6 +504,56 @@ fn key_splits_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The subgroup tier splits the keys of small grids by itself on GPUs
+/// (`flash::small_grid_key_splits`; never on CPU adapters), and the split calls equal
+/// the f64 reference: f32/f16, causal or not, seq_q != seq_k, GQA, lengths that are not
+/// tile multiples. Outputs poisoned first.
+#[test]
+fn subgroup_small_grids_split_keys_automatically() {
+    use ringattn::kernels::flash::{self, SgVariant};
+    use ringattn::{reference, Attention, AttentionOptions};
+    let mut failures = Vec::new();
+    let mut split = 0;
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
+        for dtype in dtypes(ctx) {
+            for (i, (nq, nk, h, kvh, d, causal)) in
+                [(1000, 1000, 1, 1, 64, false), (700, 1500, 2, 1, 64, true), (1024, 1100, 1, 1, 128, false), (900, 900, 1, 1, 128, true)]
+                    .into_iter()
+                    .enumerate()
+            {
+                if !tiers(ctx, dtype, d).0.contains(&Tier::Subgroup) {
+                    continue;
+                }
+                let s = shape(1, nq, nk, h, kvh, d);
+                let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(Tier::Subgroup), ..Default::default() });
+                let parts = attn.key_splits_for(dtype, &s).expect("key_splits_for");
+                let (_, cfg) = attn.tiles(dtype, &s, None).expect("tiles");
+                let want = flash::small_grid_key_splits(&cfg, Tier::Subgroup, &s, gpu);
+                // Every shape here is far under a GPU's SMALL_GRID_INVOCATIONS.
+                let env_free = std::env::var("RINGATTN_KEY_SPLITS").is_err() && std::env::var("RINGATTN_SMALL_GRID").is_err();
+                if env_free && (parts != want || (gpu && cfg.variant == SgVariant::Shuffle && parts < 2) || (!gpu && parts != 1)) {
+                    failures.push(format!("{} {dtype:?} {s:?}: {parts} key parts, the rule gives {want}", common::label(ctx)));
+                }
+                split += usize::from(parts > 1);
+                let seed = reference::fresh_seed() ^ i as u64;
+                let host = |len, x| reference::random_vec(len, seed ^ x);
+                let (o, lse, [qh, kh, vh]) = forward_host(ctx, &attn, &s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
+                let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
+                let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+                if !reference::within(eo, common::tol(dtype)) || !reference::within(el, common::lse_tol(dtype)) {
+                    failures.push(format!(
+                        "{} {dtype:?} nq={nq} nk={nk} d={d} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}",
+                        common::label(ctx)
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("automatic key splits: {split} split cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Scores that rise along the keys (K grows 30x from the first key to the last, so a
 /// row's max climbs ~40 log2 units past its first tiles' max) hold the tolerance on every
 /// tier: the matrix tier's f16 kernel keeps P against a fixed reference max per row and

@@ -1254,6 +1254,56 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     cfg
 }
 
+/// Invocations a dense launch of the subgroup tier should have in flight before its keys
+/// are left unsplit ([`small_grid_key_splits`]): [`SMALL_GRID_WORKGROUPS`] workgroups of
+/// 256 invocations, eight warps on each SM of an H100.
+pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
+
+/// The fewest keys a part of an automatic key split gets while the launch has fewer than
+/// [`SMALL_GRID_WORKGROUPS`] workgroups ([`small_grid_key_splits`]).
+pub const SPLIT_MIN_KEYS: usize = 256;
+
+/// The fewest keys a part gets once the launch has [`SMALL_GRID_WORKGROUPS`] workgroups
+/// and splits further only to add invocations ([`small_grid_key_splits`]).
+pub const SPLIT_MIN_KEYS_FULL: usize = 512;
+
+/// The most parts an automatic key split takes ([`small_grid_key_splits`]).
+pub const SPLIT_MAX_PARTS: usize = 8;
+
+/// The key parts a dense launch of `shape` on tiles `cfg` runs in when the caller asked
+/// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
+/// tier's shuffle kernel, [`key_splits_to_fill`] for the launch's workgroups and
+/// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); 1 on
+/// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
+/// `RINGATTN_SMALL_GRID=0`. Each extra part is merged into O and LSE by LSE in the same
+/// pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
+/// grids"): the shuffle kernel wants eight warps per SM, and a small grid's halved
+/// workgroups leave four or fewer.
+pub fn small_grid_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, gpu: bool) -> usize {
+    if !gpu || tier != Tier::Subgroup || cfg.variant != SgVariant::Shuffle || !small_grid_on() {
+        return 1;
+    }
+    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k)
+}
+
+/// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
+/// keys: doubled (up to [`SPLIT_MAX_PARTS`]) while the parts' invocations stay under
+/// [`SMALL_GRID_INVOCATIONS`] and each part keeps at least [`SPLIT_MIN_KEYS`] keys, or
+/// [`SPLIT_MIN_KEYS_FULL`] once the parts' workgroups reach [`SMALL_GRID_WORKGROUPS`]
+/// (on an H100 the halved parts then cost more than the added warps gave: N=512, H=8,
+/// head_dim 128 took 0.090 ms in two parts against 0.081 in one).
+pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize) -> usize {
+    let mut parts = 1usize;
+    while parts < SPLIT_MAX_PARTS && workgroups * (parts as u64) * (invocations as u64) < SMALL_GRID_INVOCATIONS {
+        let min_keys = if workgroups * (parts as u64) < SMALL_GRID_WORKGROUPS { SPLIT_MIN_KEYS } else { SPLIT_MIN_KEYS_FULL };
+        if seq_k / (parts * 2) < min_keys {
+            break;
+        }
+        parts *= 2;
+    }
+    parts
+}
+
 /// Whether `RINGATTN_SMALL_GRID` leaves the small-grid rules on (both tiers).
 fn small_grid_on() -> bool {
     small_grid_enabled(std::env::var("RINGATTN_SMALL_GRID").ok().as_deref())
@@ -2214,6 +2264,39 @@ mod tests {
             assert!(shuffle_candidate_shapes(d).contains(&(r, m, bk, wg)), "{d}: ({r},{m},{bk},{wg})");
         }
         assert!(shuffle_candidate_shapes(20).iter().all(|&(r, m, bk, _)| 5 % r == 0 && shuffle_rs_fits(r, m, bk)));
+    }
+
+    #[test]
+    fn subgroup_small_grids_split_their_keys() {
+        let shape = |n: usize, h: usize, d: usize| Shape { batch: 1, seq_q: n, seq_k: n, heads: h, kv_heads: h, head_dim: d };
+        // The built-in shapes: (8,4,16) at 128 and (4,4,16) at 64, 256 invocations.
+        let d128 = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        let d64 = TileConfig { bq: 256, bk: 16, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        let parts = |normal: TileConfig, n: usize, h: usize| {
+            let s = shape(n, h, normal.r as usize * 16);
+            small_grid_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true)
+        };
+        // H=8 at head_dim 128: N=512 stays whole (128 workgroups already; 256-key parts
+        // measured slower), N=1024 (128 workgroups of 128 invocations) splits in two,
+        // N=2048 (128 workgroups of 256) and longer stay whole.
+        assert_eq!([512, 1024, 2048, 4096, 16384].map(|n| parts(d128, n, 8)), [1, 2, 1, 1, 1]);
+        // H=8 at head_dim 64: 64 workgroups at N=512 split in two 256-key parts.
+        assert_eq!([512, 1024, 2048, 4096].map(|n| parts(d64, n, 8)), [2, 2, 2, 1]);
+        // H=1: more parts, as long as each keeps 256 keys (512 past 128 workgroups).
+        assert_eq!([1024, 2048, 4096, 8192, 65536].map(|n| parts(d64, n, 1)), [4, 4, 4, 2, 1]);
+        assert_eq!([1024, 2048, 4096, 8192].map(|n| parts(d128, n, 1)), [4, 4, 2, 2]);
+        // At most SPLIT_MAX_PARTS, and never parts under SPLIT_MIN_KEYS keys.
+        assert_eq!(key_splits_to_fill(1, 32, 1 << 20), SPLIT_MAX_PARTS);
+        assert_eq!(key_splits_to_fill(1, 32, 511), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 512), 2);
+        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20), 1);
+        // Only the subgroup tier's shuffle kernel on a GPU splits.
+        let s = shape(1024, 8, 128);
+        let small = small_grid_subgroup_config(d128, &s);
+        assert_eq!(small_grid_key_splits(&small, Tier::Subgroup, &s, false), 1);
+        assert_eq!(small_grid_key_splits(&small, Tier::Matrix, &s, true), 1);
+        let tiled = TileConfig { variant: SgVariant::Tiled { palias: false }, ..small };
+        assert_eq!(small_grid_key_splits(&tiled, Tier::Subgroup, &s, true), 1);
     }
 
     #[test]
