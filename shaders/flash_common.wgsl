@@ -14,6 +14,7 @@ struct Params {
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
     k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
     mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
+    rev_tiles: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -122,16 +123,24 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
         let lim = min(klim, t1);
 //#enddef
 
+// This workgroup's query tile qtile (rows qtile BQ .. qtile BQ + BQ - 1). With rev_tiles (causal
+// launches) the tiles run in reverse order: the GPU starts workgroups roughly in index
+// order, so the longest tiles (the last rows see the most keys) start first and the
+// shortest fill the end of the launch.
+//#define QUERY_TILE
+    let qtile = select(wg.x, (p.seq_q + BQ - 1u) / BQ - 1u - wg.x, p.rev_tiles != 0u);
+//#enddef
+
 // The workgroup-uniform key range of a BQ-row query tile (the matrix kernels; written
 // inline, not as a function: naga treats a function's result as non-uniform, and
 // cooperative ops need uniform control flow): keys below kend may be seen by some row
 // of the tile, keys below free_end by every row (the causal limit of its first row), so
-// full tiles below free_end need no mask.
+// full tiles below free_end need no mask. Expects qtile (QUERY_TILE).
 //#define TILE_KEY_RANGE
-    let last_row = min(wg.x * BQ + BQ, p.seq_q) - 1u;
+    let last_row = min(qtile * BQ + BQ, p.seq_q) - 1u;
     let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let kend = select(p.k_end, causal_end, p.causal != 0u);
-    let causal_first = u32(clamp(i32(p.q_pos0 + wg.x * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let causal_first = u32(clamp(i32(p.q_pos0 + qtile * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let free_end = select(p.k_end, causal_first, p.causal != 0u);
 //#enddef
 

@@ -162,7 +162,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let lane = lid % SG;
     let r = lane / LPR;
     let sub = lane % LPR;
-    let srow0 = wg.x * BQ + sg * RS;
+    //#use QUERY_TILE
+    let srow0 = qtile * BQ + sg * RS;
     let row = srow0 + r;
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
@@ -237,7 +238,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     //#end
 //#else
-    if wg.x * BQ + BQ <= p.seq_q {
+    if qtile * BQ + BQ <= p.seq_q {
         let qb = p.q_off + ((b * p.seq_q + srow0) * p.heads + h) * D;
         //#unroll m $MQ
         //#unroll d $DT
@@ -335,7 +336,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // Block mask: the steps below run once per active key span of this query block.
     // (mask_row and mask_span written inline: naga treats function results as
     // non-uniform, and the loop bounds must be uniform for the cooperative ops.)
-    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + wg.x * BQ) >> p.mask_log2b);
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2b);
     let e_end = mask_meta[mrow + 1u];
     for (var e = mask_meta[mrow]; e < e_end; e++) {
         let me = p.mask_cols + 3u * e;

@@ -38,6 +38,17 @@ pub struct FlashParams {
     pub mask_heads: u32,
     pub mask_cols: u32,
     pub mask_words: u32,
+    /// 1: the query tiles run in reverse order (causal launches, [`longest_first`]).
+    pub rev_tiles: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Whether causal launches run their query tiles in reverse order, the longest first
+/// (`RINGATTN_LONGEST_FIRST=0|off|false` turns it off): a GPU starts workgroups roughly
+/// in index order, so in order the longest tiles would start last and run alone at the
+/// end of the launch.
+pub fn longest_first() -> bool {
+    !matches!(std::env::var("RINGATTN_LONGEST_FIRST").as_deref(), Ok("0") | Ok("off") | Ok("false"))
 }
 
 /// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
@@ -2034,6 +2045,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     if !prep.split() {
         pass.set_pipeline(&pipeline);
     }
+    let rev = longest_first();
     let mut b0 = 0;
     while b0 < s.batch {
         let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
@@ -2082,6 +2094,8 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 mask_heads: mask.map_or(0, |m| m.shape().heads as u32),
                 mask_cols: mask.map_or(0, |m| m.cols_off),
                 mask_words: mask.map_or(0, |m| (m.shape().block * m.shape().block / 32) as u32),
+                rev_tiles: (args.causal.is_some() && rev) as u32,
+                _pad: [0; 3],
             };
             let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
             // The layout's order: params, q, k, v, o, lse, [mask meta, mask bits], [K/V maxima].
