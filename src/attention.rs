@@ -89,8 +89,8 @@ impl<'a> Attention<'a> {
     /// Splits the keys of each call into `n` parts, each computed into its own
     /// (O, LSE) and merged by LSE in the same pass: more workgroups when a call has
     /// few query tiles. `None` (the default) follows `RINGATTN_KEY_SPLITS`, else the
-    /// tier's rule: the subgroup tier splits small grids
-    /// ([`flash::small_grid_key_splits`]), the other tiers do not split (on the H200 it
+    /// tier's rule: the subgroup tier splits small grids and causal launches on GPUs
+    /// ([`flash::auto_key_splits`]), the other tiers do not split (on the H200 it
     /// made the matrix tier's short calls slower: N=1024, D=64: 0.098 ms split vs
     /// 0.079 ms; BENCHMARKS.md). `Some(1)` never splits. Not used with block masks.
     pub fn with_key_splits(mut self, n: Option<usize>) -> Self {
@@ -110,7 +110,7 @@ impl<'a> Attention<'a> {
     fn parts_for(&self, prep: &Prepared, s: &Shape) -> usize {
         let env = || std::env::var("RINGATTN_KEY_SPLITS").ok().and_then(|v| v.trim().parse::<usize>().ok());
         let gpu = self.ctx.info().device_type != wgpu::DeviceType::Cpu;
-        let parts = self.key_splits.or_else(env).unwrap_or_else(|| flash::small_grid_key_splits(&prep.cfg, prep.tier, s, gpu));
+        let parts = self.key_splits.or_else(env).unwrap_or_else(|| flash::auto_key_splits(&prep.cfg, prep.tier, s, self.opts.causal, gpu));
         parts.clamp(1, s.seq_k.max(1))
     }
     pub fn context(&self) -> &GpuContext {

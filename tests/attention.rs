@@ -505,7 +505,7 @@ fn key_splits_match_reference() {
 }
 
 /// The subgroup tier splits the keys of small grids by itself on GPUs
-/// (`flash::small_grid_key_splits`; never on CPU adapters), and the split calls equal
+/// (`flash::auto_key_splits`; never on CPU adapters), and the split calls equal
 /// the f64 reference: f32/f16, causal or not, seq_q != seq_k, GQA, lengths that are not
 /// tile multiples. Outputs poisoned first.
 #[test]
@@ -529,7 +529,7 @@ fn subgroup_small_grids_split_keys_automatically() {
                 let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(Tier::Subgroup), ..Default::default() });
                 let parts = attn.key_splits_for(dtype, &s).expect("key_splits_for");
                 let (_, cfg) = attn.tiles(dtype, &s, None).expect("tiles");
-                let want = flash::small_grid_key_splits(&cfg, Tier::Subgroup, &s, gpu);
+                let want = flash::auto_key_splits(&cfg, Tier::Subgroup, &s, causal, gpu);
                 // Every shape here is far under a GPU's SMALL_GRID_INVOCATIONS.
                 let env_free = std::env::var("RINGATTN_KEY_SPLITS").is_err() && std::env::var("RINGATTN_SMALL_GRID").is_err();
                 if env_free && (parts != want || (gpu && cfg.variant == SgVariant::Shuffle && parts < 2) || (!gpu && parts != 1)) {

@@ -1266,20 +1266,28 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
 }
 
 /// Invocations a dense launch of the subgroup tier should have in flight before its keys
-/// are left unsplit ([`small_grid_key_splits`]): [`SMALL_GRID_WORKGROUPS`] workgroups of
+/// are left unsplit ([`auto_key_splits`]): [`SMALL_GRID_WORKGROUPS`] workgroups of
 /// 256 invocations, eight warps on each SM of an H100.
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 
 /// The fewest keys a part of an automatic key split gets while the launch has fewer than
-/// [`SMALL_GRID_WORKGROUPS`] workgroups ([`small_grid_key_splits`]).
+/// [`SMALL_GRID_WORKGROUPS`] workgroups ([`auto_key_splits`]).
 pub const SPLIT_MIN_KEYS: usize = 256;
 
 /// The fewest keys a part gets once the launch has [`SMALL_GRID_WORKGROUPS`] workgroups
-/// and splits further only to add invocations ([`small_grid_key_splits`]).
+/// and splits further only to add invocations ([`auto_key_splits`]).
 pub const SPLIT_MIN_KEYS_FULL: usize = 512;
 
-/// The most parts an automatic key split takes ([`small_grid_key_splits`]).
+/// The most parts an automatic key split takes ([`auto_key_splits`]).
 pub const SPLIT_MAX_PARTS: usize = 8;
+
+/// Invocations a causal launch of the subgroup tier splits its keys up to
+/// ([`key_splits_to_fill`]): the causal triangle leaves workgroups with unequal work, and
+/// parts of at least [`CAUSAL_SPLIT_MIN_KEYS`] keys even it out.
+pub const CAUSAL_SPLIT_INVOCATIONS: u64 = 8 * SMALL_GRID_INVOCATIONS;
+
+/// The fewest keys a part of a causal launch's further split gets ([`key_splits_to_fill`]).
+pub const CAUSAL_SPLIT_MIN_KEYS: usize = 1024;
 
 /// The key parts a dense launch of `shape` on tiles `cfg` runs in when the caller asked
 /// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
@@ -1288,13 +1296,14 @@ pub const SPLIT_MAX_PARTS: usize = 8;
 /// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
 /// `RINGATTN_SMALL_GRID=0`. Each extra part is merged into O and LSE by LSE in the same
 /// pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
-/// grids"): the shuffle kernel wants eight warps per SM, and a small grid's halved
-/// workgroups leave four or fewer.
-pub fn small_grid_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, gpu: bool) -> usize {
+/// grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
+/// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
+/// ran 3-18 % faster in 2 or 4 parts.
+pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool, gpu: bool) -> usize {
     if !gpu || tier != Tier::Subgroup || cfg.variant != SgVariant::Shuffle || !small_grid_on() {
         return 1;
     }
-    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k)
+    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, causal)
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
@@ -1302,14 +1311,20 @@ pub fn small_grid_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, gpu: b
 /// [`SMALL_GRID_INVOCATIONS`] and each part keeps at least [`SPLIT_MIN_KEYS`] keys, or
 /// [`SPLIT_MIN_KEYS_FULL`] once the parts' workgroups reach [`SMALL_GRID_WORKGROUPS`]
 /// (on an H100 the halved parts then cost more than the added warps gave: N=512, H=8,
-/// head_dim 128 took 0.090 ms in two parts against 0.081 in one).
-pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize) -> usize {
+/// head_dim 128 took 0.090 ms in two parts against 0.081 in one). A `causal` launch then
+/// doubles on while its parts' invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and
+/// each part keeps [`CAUSAL_SPLIT_MIN_KEYS`] keys.
+pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, causal: bool) -> usize {
+    let total = |parts: usize| workgroups * (parts as u64) * (invocations as u64);
     let mut parts = 1usize;
-    while parts < SPLIT_MAX_PARTS && workgroups * (parts as u64) * (invocations as u64) < SMALL_GRID_INVOCATIONS {
+    while parts < SPLIT_MAX_PARTS && total(parts) < SMALL_GRID_INVOCATIONS {
         let min_keys = if workgroups * (parts as u64) < SMALL_GRID_WORKGROUPS { SPLIT_MIN_KEYS } else { SPLIT_MIN_KEYS_FULL };
         if seq_k / (parts * 2) < min_keys {
             break;
         }
+        parts *= 2;
+    }
+    while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_INVOCATIONS && seq_k / (parts * 2) >= CAUSAL_SPLIT_MIN_KEYS {
         parts *= 2;
     }
     parts
@@ -2288,7 +2303,7 @@ mod tests {
         let d64 = TileConfig { bq: 256, bk: 16, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let parts = |normal: TileConfig, n: usize, h: usize| {
             let s = shape(n, h, normal.r as usize * 16);
-            small_grid_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, false, true)
         };
         // H=8 at head_dim 128: N=512 stays whole (128 workgroups already; 256-key parts
         // measured slower), N=1024 (128 workgroups of 128 invocations) splits in two,
@@ -2299,18 +2314,28 @@ mod tests {
         // H=1: more parts, as long as each keeps 256 keys (512 past 128 workgroups).
         assert_eq!([1024, 2048, 4096, 8192, 65536].map(|n| parts(d64, n, 1)), [4, 4, 4, 2, 1]);
         assert_eq!([1024, 2048, 4096, 8192].map(|n| parts(d128, n, 1)), [4, 4, 2, 2]);
+        // Causal launches split on to 1024 workgroups of 256, parts of >= 1024 keys: at 64
+        // N=2048 (small-grid parts already) 2, 4096 and 8192 4, 16384 2; at 128 N=1024 2
+        // (256-key parts are too short), 2048 2, 4096 4, 8192 2, 16384 (1024 workgroups)
+        // whole.
+        let causal = |normal: TileConfig, n: usize| {
+            let s = shape(n, 8, normal.r as usize * 16);
+            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true, true)
+        };
+        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [2, 2, 2, 4, 4, 2]);
+        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [1, 2, 2, 4, 2, 1]);
         // At most SPLIT_MAX_PARTS, and never parts under SPLIT_MIN_KEYS keys.
-        assert_eq!(key_splits_to_fill(1, 32, 1 << 20), SPLIT_MAX_PARTS);
-        assert_eq!(key_splits_to_fill(1, 32, 511), 1);
-        assert_eq!(key_splits_to_fill(1, 32, 512), 2);
-        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 1 << 20, false), SPLIT_MAX_PARTS);
+        assert_eq!(key_splits_to_fill(1, 32, 511, false), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 512, false), 2);
+        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20, false), 1);
         // Only the subgroup tier's shuffle kernel on a GPU splits.
         let s = shape(1024, 8, 128);
         let small = small_grid_subgroup_config(d128, &s);
-        assert_eq!(small_grid_key_splits(&small, Tier::Subgroup, &s, false), 1);
-        assert_eq!(small_grid_key_splits(&small, Tier::Matrix, &s, true), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Subgroup, &s, false, false), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Matrix, &s, true, true), 1);
         let tiled = TileConfig { variant: SgVariant::Tiled { palias: false }, ..small };
-        assert_eq!(small_grid_key_splits(&tiled, Tier::Subgroup, &s, true), 1);
+        assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, &s, true, true), 1);
     }
 
     #[test]
