@@ -469,12 +469,26 @@ fn forward_host(ctx: &GpuContext, attn: &ringattn::Attention, s: &Shape, dtype: 
     (out.o.to_f32_vec(ctx).unwrap(), out.lse.to_vec(ctx).unwrap(), seen)
 }
 
+/// Runs `attn` on fresh random inputs of shape `s` (outputs poisoned first) and returns
+/// a failure line (`what` and the seed, O and LSE errors) where O or LSE misses the f64
+/// reference's tolerance for `dtype`.
+fn random_case_failure(ctx: &GpuContext, attn: &ringattn::Attention, s: &Shape, dtype: Dtype, causal: bool, salt: u64, what: &str) -> Option<String> {
+    use ringattn::reference;
+    let seed = reference::fresh_seed() ^ salt;
+    let host = |len, x| reference::random_vec(len, seed ^ x);
+    let (o, lse, [qh, kh, vh]) = forward_host(ctx, attn, s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
+    let r = reference::attention(&qh, &kh, &vh, s, causal, None);
+    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+    let ok = reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype));
+    (!ok).then(|| format!("{} {what} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)))
+}
+
 /// A call split over keys (parts computed side by side, merged by LSE in the same
 /// pass) equals the f64 reference: every tier, f32/f16, causal or not, lengths not
 /// divisible by the parts, seq_q != seq_k, GQA. Outputs poisoned first.
 #[test]
 fn key_splits_match_reference() {
-    use ringattn::{reference, Attention, AttentionOptions};
+    use ringattn::{Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         for dtype in dtypes(ctx) {
@@ -484,19 +498,9 @@ fn key_splits_match_reference() {
                     [(100, 301, 3, true), (257, 257, 2, false), (64, 1000, 4, true), (130, 90, 3, false)].into_iter().enumerate()
                 {
                     let s = shape(1, nq, nk, 4, 2, 64);
-                    let seed = reference::fresh_seed() ^ i as u64;
-                    let host = |len, x| reference::random_vec(len, seed ^ x);
                     let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() }).with_key_splits(Some(parts));
-                    let (o, lse, [qh, kh, vh]) =
-                        forward_host(ctx, &attn, &s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
-                    let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
-                    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-                    if !reference::within(eo, common::tol(dtype)) || !reference::within(el, common::lse_tol(dtype)) {
-                        failures.push(format!(
-                            "{} {tier} {dtype:?} nq={nq} nk={nk} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}",
-                            common::label(ctx)
-                        ));
-                    }
+                    let what = format!("{tier} {dtype:?} nq={nq} nk={nk} parts={parts} causal={causal}");
+                    failures.extend(random_case_failure(ctx, &attn, &s, dtype, causal, i as u64, &what));
                 }
             }
         }
@@ -511,7 +515,7 @@ fn key_splits_match_reference() {
 #[test]
 fn subgroup_small_grids_split_keys_automatically() {
     use ringattn::kernels::flash::{self, SgVariant};
-    use ringattn::{reference, Attention, AttentionOptions};
+    use ringattn::{Attention, AttentionOptions};
     let mut failures = Vec::new();
     let mut split = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
@@ -536,17 +540,8 @@ fn subgroup_small_grids_split_keys_automatically() {
                     failures.push(format!("{} {dtype:?} {s:?}: {parts} key parts, the rule gives {want}", common::label(ctx)));
                 }
                 split += usize::from(parts > 1);
-                let seed = reference::fresh_seed() ^ i as u64;
-                let host = |len, x| reference::random_vec(len, seed ^ x);
-                let (o, lse, [qh, kh, vh]) = forward_host(ctx, &attn, &s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
-                let r = reference::attention(&qh, &kh, &vh, &s, causal, None);
-                let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
-                if !reference::within(eo, common::tol(dtype)) || !reference::within(el, common::lse_tol(dtype)) {
-                    failures.push(format!(
-                        "{} {dtype:?} nq={nq} nk={nk} d={d} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}",
-                        common::label(ctx)
-                    ));
-                }
+                let what = format!("{dtype:?} nq={nq} nk={nk} d={d} parts={parts} causal={causal}");
+                failures.extend(random_case_failure(ctx, &attn, &s, dtype, causal, i as u64, &what));
             }
         }
     }
