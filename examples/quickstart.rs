@@ -41,6 +41,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let attn = Attention::new(&ctx, AttentionOptions { causal, ..Default::default() });
     let tier = attn.prepare(dtype, shape.head_dim)?;
     println!("tier    : {tier}");
+    // The tiles for this shape, and the key parts a call runs in (the subgroup tier splits
+    // small grids and causal launches on GPUs, merging the parts by LSE).
+    let (_, tiles) = attn.tiles(dtype, &shape, None)?;
+    let parts = attn.key_splits_for(dtype, &shape)?;
+    let split = if parts > 1 { format!(", keys in {parts} parts") } else { String::new() };
+    println!("tiles   : {}{split}", tiles.describe(tier));
     println!("problem : {shape:?}, {dtype:?}, causal={causal}");
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     // One run, with GPU timestamps around the compute pass when the adapter has them.
