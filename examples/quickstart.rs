@@ -43,8 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("tier    : {tier}");
     // The tiles for this shape, and the key parts a call runs in (the subgroup tier splits
     // small grids and causal launches on GPUs, merging the parts by LSE).
-    let (_, tiles) = attn.tiles(dtype, &shape, None)?;
-    let parts = attn.key_splits_for(dtype, &shape)?;
+    let (_, tiles, parts) = attn.plan(dtype, &shape, None)?;
     let split = if parts > 1 { format!(", keys in {parts} parts") } else { String::new() };
     println!("tiles   : {}{split}", tiles.describe(tier));
     println!("problem : {shape:?}, {dtype:?}, causal={causal}");

@@ -123,10 +123,10 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
         let lim = min(klim, t1);
 //#enddef
 
-// This workgroup's query tile qtile (rows qtile BQ .. qtile BQ + BQ - 1). With rev_tiles (causal
-// launches) the tiles run in reverse order: the GPU starts workgroups roughly in index
-// order, so the longest tiles (the last rows see the most keys) start first and the
-// shortest fill the end of the launch.
+// This workgroup's query tile qtile (rows qtile BQ .. qtile BQ + BQ - 1). With
+// rev_tiles (causal launches) the tiles run in reverse order: the GPU starts workgroups
+// roughly in index order, so the longest tiles (the last rows see the most keys) start
+// first and the shortest fill the end of the launch.
 //#define QUERY_TILE
     let qtile = select(wg.x, (p.seq_q + BQ - 1u) / BQ - 1u - wg.x, p.rev_tiles != 0u);
 //#enddef

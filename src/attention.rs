@@ -98,12 +98,11 @@ impl<'a> Attention<'a> {
         self
     }
 
-    /// The number of key parts a call of shape `s` in `dtype` runs in (1: no split):
-    /// the one set by [`Attention::with_key_splits`] or `RINGATTN_KEY_SPLITS`, else the
-    /// tier's rule for the tiles it runs. Builds the pipeline if needed.
+    /// The number of key parts a dense call of shape `s` in `dtype` runs in (1: no
+    /// split): the one set by [`Attention::with_key_splits`] or `RINGATTN_KEY_SPLITS`,
+    /// else the tier's rule for the tiles it runs. Builds the pipeline if needed.
     pub fn key_splits_for(&self, dtype: Dtype, s: &Shape) -> Result<usize> {
-        let prep = self.prepared(dtype, s, None)?;
-        Ok(self.parts_for(&prep, s))
+        Ok(self.plan(dtype, s, None)?.2)
     }
 
     /// [`Attention::key_splits_for`] with the pipeline already prepared.
@@ -160,8 +159,16 @@ impl<'a> Attention<'a> {
     /// mask of `mask_block`-token blocks): the matrix tier's query tiles depend on the
     /// grid (see [`flash::matrix_config_for_grid`]). Builds the pipeline if needed.
     pub fn tiles(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<(Tier, TileConfig)> {
+        let (tier, cfg, _) = self.plan(dtype, s, mask_block)?;
+        Ok((tier, cfg))
+    }
+
+    /// [`Attention::tiles`] and the key parts the call runs in
+    /// ([`Attention::key_splits_for`]; 1 under a mask), from one prepared pipeline.
+    pub fn plan(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<(Tier, TileConfig, usize)> {
         let prep = self.prepared(dtype, s, mask_block)?;
-        Ok((prep.tier, prep.cfg))
+        let parts = if mask_block.is_some() { 1 } else { self.parts_for(&prep, s) };
+        Ok((prep.tier, prep.cfg, parts))
     }
 
     /// Checks q/k/v and allocates O and LSE. Does not run anything.
@@ -233,7 +240,9 @@ impl<'a> Attention<'a> {
         Ok(out)
     }
 
-    /// Records attention into the application's encoder (nothing is submitted).
+    /// Records attention into the application's encoder (nothing is submitted). A call
+    /// split over keys ([`Attention::key_splits_for`]) allocates scratch O and LSE for
+    /// its extra parts.
     ///
     /// `timestamps` are written at the start and end of the one compute pass used.
     #[allow(clippy::too_many_arguments)]

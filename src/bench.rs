@@ -397,8 +397,7 @@ impl<'a> Workload<'a> {
             sets.push(IoSet { q, k, v, o, lse });
         }
         let bytes_per_set = (ctx.allocated_bytes() - before) / nsets as u64;
-        let (_, tile) = attn.tiles(case.dtype, &shape, gmask.map(|m| m.shape().block))?;
-        let key_parts = if gmask.is_some() { 1 } else { attn.key_splits_for(case.dtype, &shape)? };
+        let (_, tile, key_parts) = attn.plan(case.dtype, &shape, gmask.map(|m| m.shape().block))?;
         let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
         for s in &sets {
             for t in [&s.q, &s.k, &s.v] {
@@ -434,7 +433,7 @@ impl<'a> Workload<'a> {
         let s = &self.sets[0];
         let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench check") });
         self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), None)?;
-        self.submit_wait(enc.finish())?;
+        self.submit_wait([enc.finish()])?;
         let shape = self.case.shape();
         let (q, k, v) = (s.q.to_f32_vec(self.ctx)?, s.k.to_f32_vec(self.ctx)?, s.v.to_f32_vec(self.ctx)?);
         let o = s.o.to_f32_vec(self.ctx)?;
@@ -454,10 +453,6 @@ impl<'a> Workload<'a> {
     /// [`crate::kernels::flash::matrix_config_for_grid`]).
     pub fn tile(&self) -> TileConfig {
         self.tile
-    }
-    /// Key parts each call runs in, merged by LSE (1: no split).
-    pub fn key_parts(&self) -> usize {
-        self.key_parts
     }
     /// The tiles as reports show them: [`TileConfig::describe`], then `keys/P` where
     /// each call runs in P key parts.
@@ -486,9 +481,9 @@ impl<'a> Workload<'a> {
         Ok(enc.finish())
     }
 
-    fn submit_wait(&self, cb: wgpu::CommandBuffer) -> Result<Duration> {
+    fn submit_wait(&self, cbs: impl IntoIterator<Item = wgpu::CommandBuffer>) -> Result<Duration> {
         let t0 = Instant::now();
-        self.ctx.scoped(|| self.ctx.queue().submit([cb]))?;
+        self.ctx.scoped(|| self.ctx.queue().submit(cbs))?;
         self.ctx.wait()?;
         Ok(t0.elapsed())
     }
@@ -496,21 +491,20 @@ impl<'a> Workload<'a> {
     /// One untimed run (encode, submit, wait); returns the wall time of submit + wait.
     pub fn run_once(&self) -> Result<Duration> {
         let cb = self.encode(None)?;
-        self.submit_wait(cb)
+        self.submit_wait([cb])
     }
 
     /// `n` untimed runs submitted together and waited for once (a queued warm-up batch).
     pub fn run_batch(&self, n: usize) -> Result<()> {
         let cbs = (0..n.max(1)).map(|_| self.encode(None)).collect::<Result<Vec<_>>>()?;
-        self.ctx.scoped(|| self.ctx.queue().submit(cbs))?;
-        self.ctx.wait()
+        self.submit_wait(cbs).map(|_| ())
     }
 
     /// One timed run: timestamps around the pass when `timer` is given, and the wall
     /// time of submit + wait.
     pub fn run_timed(&self, timer: Option<&GpuTimer>) -> Result<Sample> {
         let cb = self.encode(timer)?;
-        let wall = self.submit_wait(cb)?;
+        let wall = self.submit_wait([cb])?;
         let gpu_s = match timer {
             Some(t) => Some(t.read_seconds(self.ctx)?),
             None => None,

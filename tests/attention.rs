@@ -532,7 +532,8 @@ fn subgroup_small_grids_split_keys_automatically() {
                 let s = shape(1, nq, nk, h, kvh, d);
                 let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(Tier::Subgroup), ..Default::default() });
                 let parts = attn.key_splits_for(dtype, &s).expect("key_splits_for");
-                let (_, cfg) = attn.tiles(dtype, &s, None).expect("tiles");
+                let (_, cfg, planned) = attn.plan(dtype, &s, None).expect("plan");
+                assert_eq!(planned, parts, "plan and key_splits_for agree");
                 let want = flash::auto_key_splits(&cfg, Tier::Subgroup, &s, causal, gpu);
                 // Every shape here is far under a GPU's SMALL_GRID_INVOCATIONS.
                 let env_free = std::env::var("RINGATTN_KEY_SPLITS").is_err() && std::env::var("RINGATTN_SMALL_GRID").is_err();

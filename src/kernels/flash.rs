@@ -48,7 +48,7 @@ pub struct FlashParams {
 /// in index order, so in order the longest tiles would start last and run alone at the
 /// end of the launch.
 pub fn longest_first() -> bool {
-    !matches!(std::env::var("RINGATTN_LONGEST_FIRST").as_deref(), Ok("0") | Ok("off") | Ok("false"))
+    switch(std::env::var("RINGATTN_LONGEST_FIRST").ok().as_deref()) != Some(false)
 }
 
 /// Where a (query chunk, key chunk) pair sits in the full sequence, for causal masks.
