@@ -5,7 +5,7 @@
 //   lse = max + ln(exp(lse_a - max) + exp(lse_c - max))
 //   o   = exp(lse_a - lse) * o_a + exp(lse_c - lse) * o_c
 // Unselected positions are left as they are (their compact LSE would be -inf). The fold
-// itself is `fold_row` (merge_common.wgsl), shared with merge.wgsl.
+// itself is `fold_row` (merge_common.wgsl).
 // One invocation per (batch, position, head); addressing as in gather.wgsl, in elements.
 //
 // Template names: ENABLE, ACC, PART, HEAD_DIM, WG.

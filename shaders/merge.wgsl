@@ -1,46 +1,92 @@
-// LSE merge: folds a partial attention result (O_p, LSE_p) into a running one
-// (O_a, LSE_a), in place, in f32:
-//   lse = max + ln(exp(lse_a - max) + exp(lse_p - max))
-//   o   = exp(lse_a - lse) * o_a + exp(lse_p - lse) * o_p
-// A side with LSE = -inf (fully masked) contributes nothing; if both are -inf the
-// result is O = 0, LSE = -inf (`fold_row`, merge_common.wgsl). One invocation per
-// (batch, row, head).
+// LSE merge: folds K partial attention results (O_i, LSE_i), each in its own buffers
+// (`part{i}`, `part_lse{i}`), into a running one (O_a, LSE_a), in place, in f32:
+//   m   = the largest LSE of the non-empty sides
+//   lse = m + ln(sum_j exp(lse_j - m))      (j over the running side and the parts)
+//   o   = sum_j exp(lse_j - lse) o_j
+// A side with LSE under -1e30 (-inf: no mass) contributes nothing and its O is not read
+// (it may hold anything, NaN included); with every side empty the result is O = 0,
+// LSE = neg_inf. One side alone comes through bit for bit (its weight is exactly 1).
+// One invocation per element, RPW rows of D elements per workgroup, so each row's loads
+// and stores are coalesced; a row's LSE is written after the workgroup barrier, once
+// every invocation of the row has read the old one.
 //
-// Template names: ENABLE, ACC, PART, HEAD_DIM, WG.
+// Template names: ENABLE, ACC, PART, HEAD_DIM, RPW, K and PART_BINDINGS (the parts'
+// bindings: part{i} at 3 + 2 i, part_lse{i} at 4 + 2 i, made by the host).
 $ENABLE
 
 alias Acc = $ACC;
 alias Part = $PART;
 const D: u32 = $HEAD_DIMu;
+const RPW: u32 = $RPWu;
 
 struct Params {
-    rows: u32,      // batch * seq
+    rows: u32,        // batch * seq
     seq: u32,
     heads: u32,
-    acc_off: u32,
-    part_off: u32,
-    acc_lse_off: u32,
-    part_lse_off: u32,
     neg_inf: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> acc: array<Acc>;
+@group(0) @binding(2) var<storage, read_write> acc_lse: array<f32>;
+$PART_BINDINGS
 
-@compute @workgroup_size($WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * $WGu;
-    if idx >= p.rows * p.heads {
-        return;
-    }
-    let h = idx % p.heads;
-    let r = idx / p.heads;          // b * seq + s
-    let b = r / p.seq;
-    let s = r % p.seq;
-    let li = (b * p.heads + h) * p.seq + s;
-    let la = acc_lse[p.acc_lse_off + li];
-    let lp = part_lse[p.part_lse_off + li];
-    let base = idx * D;
-    fold_row(p.acc_off + base, p.part_off + base, p.acc_lse_off + li, la, lp, p.neg_inf);
+// Whether a side with LSE `l` has mass.
+fn has_mass(l: f32) -> bool {
+    return l > -1.0e30;
 }
 
-//#include merge_common
+@compute @workgroup_size(RPW * D)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // idx = (b * seq + s) * heads + h, the row of O; d its element.
+    let idx = (wg.x + wg.y * nwg.x) * RPW + lid / D;
+    let d = lid % D;
+    let valid = idx < p.rows * p.heads;
+    var li = 0u;
+    var lse_new = p.neg_inf;
+    if valid {
+        let h = idx % p.heads;
+        let r = idx / p.heads;
+        li = (r / p.seq * p.heads + h) * p.seq + r % p.seq;
+        let e = idx * D + d;
+        let la = acc_lse[li];
+        var lp: array<f32, $K>;
+        var any = has_mass(la);
+        var mx = select(0.0, la, any);
+        //#unroll i $K
+        lp[{i}] = part_lse{i}[li];
+        if has_mass(lp[{i}]) {
+            mx = select(lp[{i}], max(mx, lp[{i}]), any);
+            any = true;
+        }
+        //#end
+        if any {
+            var sum = 0.0;
+            if has_mass(la) {
+                sum = exp(la - mx);
+            }
+            //#unroll i $K
+            if has_mass(lp[{i}]) {
+                sum += exp(lp[{i}] - mx);
+            }
+            //#end
+            var o = 0.0;
+            if has_mass(la) {
+                o = exp(la - mx) / sum * f32(acc[e]);
+            }
+            //#unroll i $K
+            if has_mass(lp[{i}]) {
+                o += exp(lp[{i}] - mx) / sum * f32(part{i}[e]);
+            }
+            //#end
+            acc[e] = Acc(o);
+            lse_new = mx + log(sum);
+        } else {
+            acc[e] = Acc(0.0);
+        }
+    }
+    workgroupBarrier();
+    if valid && d == 0u {
+        acc_lse[li] = lse_new;
+    }
+}

@@ -1,5 +1,5 @@
-// Shared by the LSE merge kernels (pasted where a kernel says `//#include merge_common`):
-// their bindings 1-4 (the running rows `acc` and LSEs `acc_lse`, read_write, and the
+// Shared by the dilated merge kernel (pasted where a kernel says `//#include merge_common`):
+// its bindings 1-4 (the running rows `acc` and LSEs `acc_lse`, read_write, and the
 // partial ones `part`, `part_lse`) and the fold. Needs, from the including kernel: `Acc`,
 // `Part`, `D` and its `Params` at binding 0.
 @group(0) @binding(1) var<storage, read_write> acc: array<Acc>;

@@ -199,8 +199,10 @@ impl<'a> Attention<'a> {
         self.ctx.submit_with("ringattn attention", |enc| self.encode(enc, q, k, v, o, lse, None))
     }
 
-    /// Keys split in `parts`: part 0 into (o, lse), the others into scratch buffers,
-    /// all in one compute pass, then merged into (o, lse) by LSE in the same pass.
+    /// Keys split in `parts`: part 0 into (o, lse), the others into scratch buffers
+    /// (one pair each, so their dispatches need no barrier between them), all in one
+    /// compute pass, then merged into (o, lse) by LSE in the same pass (one dispatch
+    /// where the adapter binds them all, [`crate::kernels::merge::max_parts_per_dispatch`]).
     fn encode_split(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -224,10 +226,8 @@ impl<'a> Attention<'a> {
                 let part = FlashArgs { o: po, lse: pl, mask: None, ..*args };
                 flash::encode_keys(ctx, &mut pass, prep, &part, bounds[i + 1], bounds[i + 2])?;
             }
-            for (po, pl) in &scratch {
-                crate::kernels::merge::encode_merge_in_pass(ctx, &mut pass, args.o, args.lse, po, pl)?;
-            }
-            Ok(())
+            let parts: Vec<(&GpuTensor, &LseBuffer)> = scratch.iter().map(|(o, l)| (o, l)).collect();
+            crate::kernels::merge::encode_merge_parts_in_pass(ctx, &mut pass, args.o, args.lse, &parts)
         })?
     }
 

@@ -485,7 +485,8 @@ fn random_case_failure(ctx: &GpuContext, attn: &ringattn::Attention, s: &Shape, 
 
 /// A call split over keys (parts computed side by side, merged by LSE in the same
 /// pass) equals the f64 reference: every tier, f32/f16, causal or not, lengths not
-/// divisible by the parts, seq_q != seq_k, GQA. Outputs poisoned first.
+/// divisible by the parts, seq_q != seq_k, GQA, 2 to 9 parts (8 extra parts take two
+/// merge dispatches where one binds at most 7). Outputs poisoned first.
 #[test]
 fn key_splits_match_reference() {
     use ringattn::{Attention, AttentionOptions};
@@ -495,7 +496,9 @@ fn key_splits_match_reference() {
             let (run, _) = tiers(ctx, dtype, 64);
             for tier in run {
                 for (i, (nq, nk, parts, causal)) in
-                    [(100, 301, 3, true), (257, 257, 2, false), (64, 1000, 4, true), (130, 90, 3, false)].into_iter().enumerate()
+                    [(100, 301, 3, true), (257, 257, 2, false), (64, 1000, 4, true), (130, 90, 3, false), (70, 500, 8, false), (90, 777, 9, true)]
+                        .into_iter()
+                        .enumerate()
                 {
                     let s = shape(1, nq, nk, 4, 2, 64);
                     let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() }).with_key_splits(Some(parts));

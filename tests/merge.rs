@@ -310,3 +310,102 @@ fn merge_with_empty_side_is_identity() {
         ctx.check_alive().unwrap();
     }
 }
+
+/// Several partial results folded in at once (`encode_merge_parts_in_pass`): 2, 5 and
+/// 9 parts (9 take two dispatches where one binds at most 7) against an f64 host merge
+/// of all sides, every dtype pair, with rows where the running side, some parts, or
+/// every side is empty (NaN in their O, which must not leak), and LSEs far apart.
+#[test]
+fn many_partials_in_one_pass_match_host_merge() {
+    let mut failures = Vec::new();
+    for ctx in contexts() {
+        let _g = common::gl_guard(ctx);
+        let head_dims: &[usize] = if is_gl(ctx) { &[32] } else { &[64, 80, 128] };
+        for &d in head_dims {
+            for (acc_t, part_t) in dtype_pairs(ctx) {
+                for parts in [2usize, 5, 9] {
+                    let dims4 = [2, 7, 3, d];
+                    let [b, n, h, _] = dims4;
+                    let rows = b * n * h;
+                    let seed = reference::fresh_seed();
+                    // Side 0 is the running one; sides 1.. the parts.
+                    let mut os: Vec<Vec<f32>> = (0..=parts).map(|j| round_f16(&reference::random_vec(rows * d, seed ^ (2 * j as u64 + 1)))).collect();
+                    let mut ls: Vec<Vec<f32>> =
+                        (0..=parts).map(|j| reference::random_vec(rows, seed ^ (2 * j as u64 + 2)).iter().map(|x| x * 6.0).collect()).collect();
+                    for bi in 0..b {
+                        for si in 0..n {
+                            for hi in 0..h {
+                                let li = (bi * h + hi) * n + si;
+                                let base = ((bi * n + si) * h + hi) * d;
+                                for j in 0..=parts {
+                                    // Row kinds: 0 every side empty, 1 the running side empty,
+                                    // 2 every other part empty, 3 one side far above the rest.
+                                    let empty = match (si + hi) % 5 {
+                                        0 => true,
+                                        1 => j == 0,
+                                        2 => j % 2 == 1,
+                                        _ => false,
+                                    };
+                                    if empty {
+                                        ls[j][li] = f32::NEG_INFINITY;
+                                        os[j][base..base + d].fill(f32::NAN);
+                                    } else if (si + hi) % 5 == 3 && j == parts / 2 {
+                                        ls[j][li] = 90.0;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    // f64 host merge of every side at once.
+                    let mut ro = vec![0.0f64; rows * d];
+                    let mut rl = vec![f64::NEG_INFINITY; rows];
+                    for li_row in 0..rows {
+                        let (bi, rest) = (li_row / (h * n), li_row % (h * n));
+                        let (hi, si) = (rest / n, rest % n);
+                        let base = ((bi * n + si) * h + hi) * d;
+                        let live: Vec<usize> = (0..=parts).filter(|&j| ls[j][li_row] > f32::NEG_INFINITY).collect();
+                        if live.is_empty() {
+                            continue;
+                        }
+                        let m = live.iter().map(|&j| ls[j][li_row] as f64).fold(f64::NEG_INFINITY, f64::max);
+                        let lse = m + live.iter().map(|&j| (ls[j][li_row] as f64 - m).exp()).sum::<f64>().ln();
+                        rl[li_row] = lse;
+                        for &j in &live {
+                            let w = (ls[j][li_row] as f64 - lse).exp();
+                            for x in 0..d {
+                                ro[base + x] += w * os[j][base + x] as f64;
+                            }
+                        }
+                    }
+                    let acc = GpuTensor::from_f32(ctx, &os[0], dims4, acc_t).unwrap();
+                    let acc_l = LseBuffer::from_f32(ctx, &ls[0], [b, h, n]).unwrap();
+                    let pts: Vec<(GpuTensor, LseBuffer)> = (1..=parts)
+                        .map(|j| (GpuTensor::from_f32(ctx, &os[j], dims4, part_t).unwrap(), LseBuffer::from_f32(ctx, &ls[j], [b, h, n]).unwrap()))
+                        .collect();
+                    let refs: Vec<(&GpuTensor, &LseBuffer)> = pts.iter().map(|(o, l)| (o, l)).collect();
+                    ctx.submit_with("merge parts test", |enc| {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                        merge::encode_merge_parts_in_pass(ctx, &mut pass, &acc, &acc_l, &refs)
+                    })
+                    .unwrap();
+                    let o = acc.to_f32_vec(ctx).unwrap();
+                    let l = acc_l.to_vec(ctx).unwrap();
+                    let what = format!("{}: d={d} acc {acc_t:?} part {part_t:?} parts={parts}", common::label(ctx));
+                    let empty_ok = (0..rows).all(|li| rl[li] > f64::NEG_INFINITY || l[li] == f32::NEG_INFINITY);
+                    let finite = o.iter().all(|x| x.is_finite()) && (0..rows).all(|li| rl[li] == f64::NEG_INFINITY || l[li].is_finite());
+                    let eo = reference::rel_error(&o, &ro);
+                    let el = reference::lse_max_abs_error(&l, &rl);
+                    let (to, tl) = tol(&[acc_t, part_t]);
+                    eprintln!("{what}: rel err O {eo:.3e}, LSE {el:.3e}");
+                    if !(empty_ok && finite && reference::within(eo, to) && reference::within(el, tl)) {
+                        failures.push(format!(
+                            "{what}: rel err O {eo:.3e} (tol {to:.0e}), LSE {el:.3e} (tol {tl:.0e}), empty rows ok {empty_ok}, finite {finite}"
+                        ));
+                    }
+                }
+            }
+        }
+        ctx.check_alive().unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

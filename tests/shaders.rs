@@ -314,18 +314,17 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 }
             }
         }
-        // kernels::merge::encode_merge: any (acc, part) dtype pair, WG = 64.
+        // kernels::merge::encode_merge_parts_in_pass: any (acc, part) dtype pair, every
+        // head dim, 1 to 7 parts per dispatch (1 and 3 at every head dim, the rest at 128).
         "merge" => {
             for acc in DTYPES {
                 for part in DTYPES {
                     for &d in SUPPORTED_HEAD_DIMS {
-                        out.push(vec![
-                            ("ACC", acc.wgsl().to_string()),
-                            ("ENABLE", enable(&[acc, part])),
-                            ("HEAD_DIM", d.to_string()),
-                            ("PART", part.wgsl().to_string()),
-                            ("WG", "64".to_string()),
-                        ]);
+                        for k in 1..=7 {
+                            if k <= 1 || k == 3 || d == 128 {
+                                out.push(ringattn::kernels::merge::merge_defines(acc, part, d, k));
+                            }
+                        }
                     }
                 }
             }

@@ -1270,24 +1270,21 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
 /// 256 invocations, eight warps on each SM of an H100.
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 
-/// The fewest keys a part of an automatic key split gets while the launch has fewer than
-/// [`SMALL_GRID_WORKGROUPS`] workgroups ([`auto_key_splits`]).
-pub const SPLIT_MIN_KEYS: usize = 256;
-
-/// The fewest keys a part gets once the launch has [`SMALL_GRID_WORKGROUPS`] workgroups
-/// and splits further only to add invocations ([`auto_key_splits`]).
-pub const SPLIT_MIN_KEYS_FULL: usize = 512;
+/// The least work a part of an automatic key split keeps, in keys times head_dim (128
+/// keys at head_dim 64, 64 at 128; [`auto_key_splits`]).
+pub const SPLIT_MIN_KEY_DIMS: usize = 8192;
 
 /// The most parts an automatic key split takes ([`auto_key_splits`]).
 pub const SPLIT_MAX_PARTS: usize = 8;
 
 /// Invocations a causal launch of the subgroup tier splits its keys up to
 /// ([`key_splits_to_fill`]): the causal triangle leaves workgroups with unequal work, and
-/// parts of at least [`CAUSAL_SPLIT_MIN_KEYS`] keys even it out.
+/// parts of at least [`CAUSAL_SPLIT_MIN_KEY_DIMS`] even it out.
 pub const CAUSAL_SPLIT_INVOCATIONS: u64 = 8 * SMALL_GRID_INVOCATIONS;
 
-/// The fewest keys a part of a causal launch's further split gets ([`key_splits_to_fill`]).
-pub const CAUSAL_SPLIT_MIN_KEYS: usize = 1024;
+/// The least work a part of a causal launch's further split keeps, in keys times
+/// head_dim (256 keys at head_dim 64, 128 at 128; [`key_splits_to_fill`]).
+pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 
 /// The key parts a dense launch of `shape` on tiles `cfg` runs in when the caller asked
 /// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
@@ -1298,33 +1295,32 @@ pub const CAUSAL_SPLIT_MIN_KEYS: usize = 1024;
 /// pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
 /// grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
 /// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
-/// ran 3-18 % faster in 2 or 4 parts.
+/// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
+/// session) smaller parts pay, and the rule was refitted ([`key_splits_to_fill`]).
 pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool, gpu: bool) -> usize {
     if !gpu || tier != Tier::Subgroup || cfg.variant != SgVariant::Shuffle || !small_grid_on() {
         return 1;
     }
-    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, causal)
+    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal)
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
-/// keys: doubled (up to [`SPLIT_MAX_PARTS`]) while the parts' invocations stay under
-/// [`SMALL_GRID_INVOCATIONS`] and each part keeps at least [`SPLIT_MIN_KEYS`] keys, or
-/// [`SPLIT_MIN_KEYS_FULL`] once the parts' workgroups reach [`SMALL_GRID_WORKGROUPS`]
-/// (on an H100 the halved parts then cost more than the added warps gave: N=512, H=8,
-/// head_dim 128 took 0.090 ms in two parts against 0.081 in one). A `causal` launch then
-/// doubles on while its parts' invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and
-/// each part keeps [`CAUSAL_SPLIT_MIN_KEYS`] keys.
-pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, causal: bool) -> usize {
+/// keys at `head_dim`: doubled (up to [`SPLIT_MAX_PARTS`]) while the parts' invocations
+/// stay under [`SMALL_GRID_INVOCATIONS`] and each part keeps [`SPLIT_MIN_KEY_DIMS`] of
+/// work. A `causal` launch then doubles on while its parts' invocations stay under
+/// [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps [`CAUSAL_SPLIT_MIN_KEY_DIMS`].
+/// Fitted on an H100 (twenty-third session, with the one-dispatch merge: 24 cases of
+/// f32, H=1 and 8, N=512-8192, head_dims 64 and 128, against 1, 2, 4 and 8 parts; the
+/// rule's pick is the fastest in 21 of them and within 8 % in the rest).
+pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, head_dim: usize, causal: bool) -> usize {
     let total = |parts: usize| workgroups * (parts as u64) * (invocations as u64);
+    // Work a part keeps after one more doubling.
+    let halved = |parts: usize| seq_k / (parts * 2) * head_dim;
     let mut parts = 1usize;
-    while parts < SPLIT_MAX_PARTS && total(parts) < SMALL_GRID_INVOCATIONS {
-        let min_keys = if workgroups * (parts as u64) < SMALL_GRID_WORKGROUPS { SPLIT_MIN_KEYS } else { SPLIT_MIN_KEYS_FULL };
-        if seq_k / (parts * 2) < min_keys {
-            break;
-        }
+    while parts < SPLIT_MAX_PARTS && total(parts) < SMALL_GRID_INVOCATIONS && halved(parts) >= SPLIT_MIN_KEY_DIMS {
         parts *= 2;
     }
-    while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_INVOCATIONS && seq_k / (parts * 2) >= CAUSAL_SPLIT_MIN_KEYS {
+    while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_INVOCATIONS && halved(parts) >= CAUSAL_SPLIT_MIN_KEY_DIMS {
         parts *= 2;
     }
     parts
@@ -2305,30 +2301,30 @@ mod tests {
             let s = shape(n, h, normal.r as usize * 16);
             auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, false, true)
         };
-        // H=8 at head_dim 128: N=512 stays whole (128 workgroups already; 256-key parts
-        // measured slower), N=1024 (128 workgroups of 128 invocations) splits in two,
-        // N=2048 (128 workgroups of 256) and longer stay whole.
-        assert_eq!([512, 1024, 2048, 4096, 16384].map(|n| parts(d128, n, 8)), [1, 2, 1, 1, 1]);
-        // H=8 at head_dim 64: 64 workgroups at N=512 split in two 256-key parts.
-        assert_eq!([512, 1024, 2048, 4096].map(|n| parts(d64, n, 8)), [2, 2, 2, 1]);
-        // H=1: more parts, as long as each keeps 256 keys (512 past 128 workgroups).
-        assert_eq!([1024, 2048, 4096, 8192, 65536].map(|n| parts(d64, n, 1)), [4, 4, 4, 2, 1]);
-        assert_eq!([1024, 2048, 4096, 8192].map(|n| parts(d128, n, 1)), [4, 4, 2, 2]);
-        // Causal launches split on to 1024 workgroups of 256, parts of >= 1024 keys: at 64
-        // N=2048 (small-grid parts already) 2, 4096 and 8192 4, 16384 2; at 128 N=1024 2
-        // (256-key parts are too short), 2048 2, 4096 4, 8192 2, 16384 (1024 workgroups)
-        // whole.
+        // H=8 at head_dim 128: N=512 and 1024 (128 workgroups of 128 invocations) split
+        // in two, N=2048 (128 workgroups of 256) and longer stay whole.
+        assert_eq!([512, 1024, 2048, 4096, 16384].map(|n| parts(d128, n, 8)), [2, 2, 1, 1, 1]);
+        // H=8 at head_dim 64: 64 workgroups at N=512 split in four 128-key parts.
+        assert_eq!([512, 1024, 2048, 4096].map(|n| parts(d64, n, 8)), [4, 2, 2, 1]);
+        // H=1: more parts, as long as each keeps 128 keys at 64 (64 at 128).
+        assert_eq!([1024, 2048, 4096, 8192, 65536].map(|n| parts(d64, n, 1)), [8, 8, 4, 2, 1]);
+        assert_eq!([1024, 2048, 4096, 8192].map(|n| parts(d128, n, 1)), [8, 4, 2, 2]);
+        // Causal launches split on to 1024 workgroups of 256, parts of 256 keys at 64 and
+        // 128 at 128: at 64 N=512 4 (128-key parts from the fill), 1024 4, 2048 and 4096
+        // 8, 8192 4, 16384 2; at 128 N=512 4, 1024 and 2048 8, 4096 4, 8192 2, 16384
+        // (1024 workgroups) whole.
         let causal = |normal: TileConfig, n: usize| {
             let s = shape(n, 8, normal.r as usize * 16);
             auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true, true)
         };
-        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [2, 2, 2, 4, 4, 2]);
-        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [1, 2, 2, 4, 2, 1]);
-        // At most SPLIT_MAX_PARTS, and never parts under SPLIT_MIN_KEYS keys.
-        assert_eq!(key_splits_to_fill(1, 32, 1 << 20, false), SPLIT_MAX_PARTS);
-        assert_eq!(key_splits_to_fill(1, 32, 511, false), 1);
-        assert_eq!(key_splits_to_fill(1, 32, 512, false), 2);
-        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20, false), 1);
+        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [4, 4, 8, 8, 4, 2]);
+        assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [4, 8, 8, 4, 2, 1]);
+        // At most SPLIT_MAX_PARTS, and never parts under SPLIT_MIN_KEY_DIMS of work.
+        assert_eq!(key_splits_to_fill(1, 32, 1 << 20, 64, false), SPLIT_MAX_PARTS);
+        assert_eq!(key_splits_to_fill(1, 32, 255, 64, false), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 256, 64, false), 2);
+        assert_eq!(key_splits_to_fill(1, 32, 256, 128, false), 4);
+        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20, 64, false), 1);
         // Only the subgroup tier's shuffle kernel on a GPU splits.
         let s = shape(1024, 8, 128);
         let small = small_grid_subgroup_config(d128, &s);

@@ -1,9 +1,9 @@
-//! Host side of the LSE merge kernel: folds a partial (O, LSE) into a running one.
+//! Host side of the LSE merge kernel: folds partial (O, LSE) results into a running one.
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
 use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, Slot};
-use crate::tensor::{GpuTensor, LseBuffer};
+use crate::tensor::{Dtype, GpuTensor, LseBuffer};
 
 /// Mirrors `struct Params` in shaders/merge.wgsl.
 #[repr(C)]
@@ -12,14 +12,25 @@ struct MergeParams {
     rows: u32,
     seq: u32,
     heads: u32,
-    acc_off: u32,
-    part_off: u32,
-    acc_lse_off: u32,
-    part_lse_off: u32,
     neg_inf: f32,
 }
 
-const WG: u32 = 64;
+/// Rows of `head_dim` elements per merge workgroup: about 128 invocations (one per
+/// element), at least one row.
+fn rows_per_workgroup(head_dim: usize) -> usize {
+    (128 / head_dim).max(1)
+}
+
+/// Most partial results one merge dispatch folds in: each takes two storage buffers
+/// beside the running side's two, within the device's
+/// `max_storage_buffers_per_shader_stage` (8 parts need 16, the most the library asks
+/// for; WebGPU's default of 8 allows 3).
+pub fn max_parts_per_dispatch(ctx: &GpuContext) -> usize {
+    ((ctx.capabilities().limits.max_storage_buffers_per_shader_stage as usize).saturating_sub(2) / 2).clamp(1, LAYOUT_NAMES.len())
+}
+
+/// The merge layouts' names by the parts they bind (1 to 7).
+const LAYOUT_NAMES: [&str; 7] = ["merge", "merge2", "merge3", "merge4", "merge5", "merge6", "merge7"];
 
 /// Records `acc = merge(acc, part)` (O and LSE, in place on `acc`).
 ///
@@ -47,19 +58,41 @@ pub fn encode_merge_in_pass(
     part: &GpuTensor,
     part_lse: &LseBuffer,
 ) -> Result<()> {
-    if acc.dims() != part.dims() {
-        return Err(Error::ShapeMismatch { what: "merge partial", expected: format!("{:?}", acc.dims()), got: format!("{:?}", part.dims()) });
-    }
+    encode_merge_parts_in_pass(ctx, pass, acc, acc_lse, &[(part, part_lse)])
+}
+
+/// Records `acc = merge(acc, parts...)` (O and LSE, in place on `acc`) into an open
+/// compute pass: every part folded in by one dispatch, or by one per
+/// [`max_parts_per_dispatch`] parts where there are more. Each part must have acc's
+/// shape; dtypes may differ from acc's but are the same across the parts.
+pub fn encode_merge_parts_in_pass(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    acc: &GpuTensor,
+    acc_lse: &LseBuffer,
+    parts: &[(&GpuTensor, &LseBuffer)],
+) -> Result<()> {
     let [b, n, h, d] = acc.dims();
-    for (what, l) in [("merge acc lse", acc_lse), ("merge partial lse", part_lse)] {
-        if l.dims() != [b, h, n] {
-            return Err(Error::ShapeMismatch { what, expected: format!("{:?}", [b, h, n]), got: format!("{:?}", l.dims()) });
+    let Some(&(first, _)) = parts.first() else {
+        return Err(Error::InvalidArgument("merge: no partial results given".into()));
+    };
+    for &(part, part_lse) in parts {
+        if part.dims() != acc.dims() {
+            return Err(Error::ShapeMismatch { what: "merge partial", expected: format!("{:?}", acc.dims()), got: format!("{:?}", part.dims()) });
+        }
+        if part.dtype() != first.dtype() {
+            return Err(Error::InvalidArgument(format!("merge: partial results in {} and {}", first.dtype().name(), part.dtype().name())));
+        }
+        for (what, l) in [("merge acc lse", acc_lse), ("merge partial lse", part_lse)] {
+            if l.dims() != [b, h, n] {
+                return Err(Error::ShapeMismatch { what, expected: format!("{:?}", [b, h, n]), got: format!("{:?}", l.dims()) });
+            }
         }
     }
     ctx.check_dtype(acc.dtype(), "merge")?;
-    ctx.check_dtype(part.dtype(), "merge")?;
+    ctx.check_dtype(first.dtype(), "merge")?;
     let lim = &ctx.capabilities().limits;
-    for t in [acc, part] {
+    for t in [acc, first] {
         if t.size_bytes() > lim.max_storage_buffer_binding_size {
             return Err(Error::LimitExceeded {
                 what: "merge operand".into(),
@@ -69,51 +102,75 @@ pub fn encode_merge_in_pass(
             });
         }
     }
-    let defines = vec![
-        ("ACC", acc.dtype().wgsl().to_string()),
-        ("ENABLE", enable_line(&[acc.dtype(), part.dtype()])),
-        ("HEAD_DIM", d.to_string()),
-        ("PART", part.dtype().wgsl().to_string()),
-        ("WG", WG.to_string()),
-    ];
-    let key = PipelineKey { kernel: "merge", defines };
-    let layout = ctx.layout("merge", &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
-    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE, &key.defines))?;
-    let params = MergeParams {
-        rows: (b * n) as u32,
-        seq: n as u32,
-        heads: h as u32,
-        acc_off: 0,
-        part_off: 0,
-        acc_lse_off: 0,
-        part_lse_off: 0,
-        neg_inf: f32::NEG_INFINITY,
-    };
-    let ub = uniform_buffer(ctx, "merge params", bytemuck::bytes_of(&params));
-    fn bind(buf: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: 0, size: std::num::NonZeroU64::new(bytes.div_ceil(4) * 4) })
+    let rpw = rows_per_workgroup(d);
+    if rpw * d > lim.max_compute_invocations_per_workgroup as usize {
+        return Err(Error::LimitExceeded {
+            what: format!("a merge workgroup of {} invocations", rpw * d),
+            limit: "max_compute_invocations_per_workgroup",
+            needed: (rpw * d) as u64,
+            allowed: lim.max_compute_invocations_per_workgroup as u64,
+        });
     }
-    let bg = bind_in_order(
-        ctx,
-        "merge",
-        &layout.0,
-        &[
-            ub.as_entire_binding(),
-            bind(acc.buffer(), acc.size_bytes()),
-            bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4),
-            bind(part.buffer(), part.size_bytes()),
-            bind(part_lse.buffer(), part_lse.numel() as u64 * 4),
-        ],
-    );
-    let total = (b * n * h) as u32;
-    let groups = total.div_ceil(WG);
+    let groups = ((b * n * h).div_ceil(rpw)) as u32;
     let max_wg = lim.max_compute_workgroups_per_dimension;
     let gx = groups.min(max_wg);
     let gy = groups.div_ceil(gx);
-    pass.set_pipeline(&pipeline);
-    pass.set_bind_group(0, &bg, &[]);
-    pass.dispatch_workgroups(gx, gy, 1);
+    if gy > max_wg {
+        return Err(Error::LimitExceeded {
+            what: format!("a merge grid of {groups} workgroups"),
+            limit: "max_compute_workgroups_per_dimension",
+            needed: gy as u64,
+            allowed: max_wg as u64,
+        });
+    }
+    let params = MergeParams { rows: (b * n) as u32, seq: n as u32, heads: h as u32, neg_inf: f32::NEG_INFINITY };
+    let ub = uniform_buffer(ctx, "merge params", bytemuck::bytes_of(&params));
+    for group in parts.chunks(max_parts_per_dispatch(ctx)) {
+        let k = group.len();
+        let defines = merge_defines(acc.dtype(), first.dtype(), d, k);
+        let key = PipelineKey { kernel: "merge", defines };
+        let mut slots = vec![Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite];
+        slots.extend(std::iter::repeat_n([Slot::Read, Slot::Read], k).flatten());
+        let layout = ctx.layout(LAYOUT_NAMES[k - 1], &slots);
+        let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE, &key.defines))?;
+        let mut res = vec![ub.as_entire_binding(), bind(acc.buffer(), acc.size_bytes()), bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4)];
+        for &(part, part_lse) in group {
+            res.extend([bind(part.buffer(), part.size_bytes()), bind(part_lse.buffer(), part_lse.numel() as u64 * 4)]);
+        }
+        let bg = bind_in_order(ctx, "merge", &layout.0, &res);
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
     Ok(())
+}
+
+/// Template substitutions of the merge shader folding `parts` partial results in
+/// `part` into a running side in `acc` at `head_dim` (the pipeline key).
+pub fn merge_defines(acc: Dtype, part: Dtype, head_dim: usize, parts: usize) -> Vec<(&'static str, String)> {
+    let bindings: String = (0..parts)
+        .map(|i| {
+            format!(
+                "@group(0) @binding({}) var<storage, read> part{i}: array<Part>;\n@group(0) @binding({}) var<storage, read> part_lse{i}: array<f32>;\n",
+                3 + 2 * i,
+                4 + 2 * i
+            )
+        })
+        .collect();
+    vec![
+        ("ACC", acc.wgsl().to_string()),
+        ("ENABLE", enable_line(&[acc, part])),
+        ("HEAD_DIM", head_dim.to_string()),
+        ("K", parts.to_string()),
+        ("PART", part.wgsl().to_string()),
+        ("PART_BINDINGS", bindings),
+        ("RPW", rows_per_workgroup(head_dim).to_string()),
+    ]
+}
+
+/// A whole buffer of `bytes` (rounded up to 4) as a binding.
+fn bind(buf: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: buf, offset: 0, size: std::num::NonZeroU64::new(bytes.div_ceil(4) * 4) })
 }
 
 /// Merges and submits, then waits.
