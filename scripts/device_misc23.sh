@@ -1,6 +1,6 @@
 #!/bin/bash
 # Twenty-third session, first call (built-in tiles, H100):
-# 1. the --warmup-queue measurement (scripts/device_warmq22.sh) into $R/warmq;
+# 1. the --warmup-queue measurement (scripts/device_warmq22.sh, removed with the flag after this call) into $R/warmq;
 # 2. the matrix tier f16 with key splits (RINGATTN_KEY_SPLITS = auto (1), 2, 4) on causal
 #    and non-causal launches, H=8, N=1024/4096/16384, head_dims 64/128, two rounds;
 # 3. the subgroup tier f32 at H=1, head_dim 128, N=1024..4096: the rule's parts against 2 and 4;

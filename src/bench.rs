@@ -168,12 +168,6 @@ pub struct BenchOptions {
     /// the reference check), and a few short runs do not raise them again (seen on
     /// H200s: 16K-token cases stable at 4x their time at full clocks).
     pub warmup_seconds: f64,
-    /// On GPUs, warm-up runs are submitted in batches of about [`QUEUED_WARMUP_S`] of
-    /// GPU work each, waited for once per batch, so the GPU stays busy between runs (one
-    /// by one, a short case's GPU idles about as long as it runs, and a card whose
-    /// clocks dropped while the host compiled a new pipeline stayed at them through the
-    /// warm-up: BENCHMARKS.md, "The first-round outliers"). Off by default until measured.
-    pub warmup_queue: bool,
     /// Timed iterations.
     pub reps: usize,
     /// Per-case budget (warm-up and timed runs, not the input upload): once spent,
@@ -228,19 +222,6 @@ pub fn preheat(contexts: &[&GpuContext], seconds: f64) -> Result<Vec<usize>> {
     })
 }
 
-/// GPU seconds of work a queued warm-up batch holds ([`BenchOptions::warmup_queue`]).
-pub const QUEUED_WARMUP_S: f64 = 0.005;
-
-/// Runs per queued warm-up batch for runs of `run_s` seconds (wall time of one run
-/// waited for alone): enough for [`QUEUED_WARMUP_S`], 1 to 64.
-pub fn warmup_batch(run_s: f64) -> usize {
-    if run_s.is_finite() && run_s > 0.0 {
-        ((QUEUED_WARMUP_S / run_s).ceil() as usize).clamp(1, 64)
-    } else {
-        1
-    }
-}
-
 impl BenchOptions {
     /// Whether a case's warm-up goes on after `warm` runs begun at `t0`: at least
     /// `warmup` (and 1) runs, and on a GPU at least `warmup_seconds`; never past the
@@ -259,7 +240,6 @@ impl Default for BenchOptions {
         BenchOptions {
             warmup: 2,
             warmup_seconds: 0.0,
-            warmup_queue: false,
             reps: 10,
             max_seconds: None,
             timestamps: true,
@@ -492,12 +472,6 @@ impl<'a> Workload<'a> {
     pub fn run_once(&self) -> Result<Duration> {
         let cb = self.encode(None)?;
         self.submit_wait([cb])
-    }
-
-    /// `n` untimed runs submitted together and waited for once (a queued warm-up batch).
-    pub fn run_batch(&self, n: usize) -> Result<()> {
-        let cbs = (0..n.max(1)).map(|_| self.encode(None)).collect::<Result<Vec<_>>>()?;
-        self.submit_wait(cbs).map(|_| ())
     }
 
     /// One timed run: timestamps around the pass when `timer` is given, and the wall
@@ -1099,19 +1073,9 @@ pub fn run_case_masked(
         let start = Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
         let mut warm = 0;
-        let mut batch = 1;
-        let queued = opts.warmup_queue && ctx.info().device_type != wgpu::DeviceType::Cpu;
         while opts.keep_warming(ctx, warm, start, over()) {
-            if batch > 1 {
-                w.run_batch(batch)?;
-                warm += batch;
-            } else {
-                let t = w.run_once()?;
-                warm += 1;
-                if queued {
-                    batch = warmup_batch(t.as_secs_f64());
-                }
-            }
+            w.run_once()?;
+            warm += 1;
         }
         let timer = if opts.timestamps { GpuTimer::new(ctx) } else { None };
         let (mut gpu, mut wall) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));
@@ -1254,19 +1218,6 @@ pub fn markdown_row(r: &CaseResult, mark: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queued_warmup_batches_hold_about_five_ms() {
-        // A 0.5 ms run: 10 per batch; 0.12 ms: 42; runs of 5 ms and more: one at a time.
-        assert_eq!(warmup_batch(0.0005), 10);
-        assert_eq!(warmup_batch(0.00012), 42);
-        assert_eq!(warmup_batch(0.005), 1);
-        assert_eq!(warmup_batch(0.05), 1);
-        // Tiny runs stop at 64; nonsense times at 1.
-        assert_eq!(warmup_batch(1e-7), 64);
-        assert_eq!(warmup_batch(0.0), 1);
-        assert_eq!(warmup_batch(f64::NAN), 1);
-    }
 
     #[test]
     fn dates() {

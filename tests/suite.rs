@@ -344,8 +344,6 @@ fn memory_accounting_matches_the_buffers_created() {
         assert_eq!(w.input_sets(), 2);
         assert_eq!(ctx.allocated_bytes() - before, 2 * want);
         assert_eq!(w.bytes_per_set(), want);
-        // A queued warm-up batch (`--warmup-queue`) runs, and the case still checks.
-        w.run_batch(3).unwrap();
         assert!(w.check(&[0, seq - 1]).unwrap().passed);
         drop(w);
         // Through the suite: the result's peak bytes.
@@ -450,7 +448,6 @@ fn the_kernel_table_stays_the_default_and_reports() {
         "off",
         "--reps",
         "2",
-        "--warmup-queue",
         "--json",
         s(&json),
     ]);

@@ -126,11 +126,6 @@ pub struct BenchArgs {
     /// while the host prepares a case; CPU adapters: not applied).
     #[arg(long, default_value_t = 0.25, value_name = "S", help_heading = "Timing")]
     pub warmup_seconds: f64,
-    /// On GPUs, submit warm-up runs in batches of about 5 ms of GPU work, waited for
-    /// once per batch, so the GPU stays busy through the warm-up (off: each run waits
-    /// for the last).
-    #[arg(long, help_heading = "Timing")]
-    pub warmup_queue: bool,
     /// Time budget per case in seconds (warm-up + timed runs); once spent, the
     /// remaining reps are skipped and the table notes how many ran.
     #[arg(long, value_name = "S", help_heading = "Timing")]
@@ -325,7 +320,6 @@ fn execute_kernels(args: &BenchArgs) -> Result<Status> {
     let opts = BenchOptions {
         warmup: args.warmup,
         warmup_seconds: args.warmup_seconds,
-        warmup_queue: args.warmup_queue,
         reps,
         max_seconds: args.max_seconds,
         timestamps: !args.no_timestamps,
@@ -523,7 +517,6 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
     let base_opts = BenchOptions {
         warmup: args.warmup,
         warmup_seconds: args.warmup_seconds,
-        warmup_queue: args.warmup_queue,
         reps: args.reps.unwrap_or_else(|| suite::default_reps(suites[0])),
         max_seconds: args.max_seconds,
         timestamps: !args.no_timestamps,
@@ -542,7 +535,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         "devices": contexts.len(),
         "max_seq": args.max_seq,
         "densities": args.densities, "block": args.block,
-        "reps": args.reps, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "warmup_queue": args.warmup_queue, "preheat": args.preheat, "max_seconds": args.max_seconds,
+        "reps": args.reps, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "preheat": args.preheat, "max_seconds": args.max_seconds,
         "timestamps": !args.no_timestamps,
         "check_rows": args.check.then_some(args.check_rows),
         "(unset values)": "each suite's defaults, see ringattn bench --help",

@@ -1274,6 +1274,14 @@ pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 /// keys at head_dim 64, 64 at 128; [`auto_key_splits`]).
 pub const SPLIT_MIN_KEY_DIMS: usize = 8192;
 
+/// The fixed work of a key part in the split rule's model, in keys ([`key_splits_to_fill`]).
+pub const SPLIT_PART_KEYS: usize = 32;
+
+/// The least gain, in % of the modelled time, for which the split rule takes more parts
+/// ([`key_splits_to_fill`]): a launch of whole waves plus a sliver is left alone (its
+/// scratch O for the extra parts costs memory, and the model misses a few %).
+pub const SPLIT_MIN_GAIN_PCT: u64 = 5;
+
 /// The most parts an automatic key split takes ([`auto_key_splits`]).
 pub const SPLIT_MAX_PARTS: usize = 8;
 
@@ -1305,21 +1313,32 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
-/// keys at `head_dim`: doubled (up to [`SPLIT_MAX_PARTS`]) while the parts' invocations
-/// stay under [`SMALL_GRID_INVOCATIONS`] and each part keeps [`SPLIT_MIN_KEY_DIMS`] of
-/// work. A `causal` launch then doubles on while its parts' invocations stay under
-/// [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps [`CAUSAL_SPLIT_MIN_KEY_DIMS`].
-/// Fitted on an H100 (twenty-third session, with the one-dispatch merge: 24 cases of
-/// f32, H=1 and 8, N=512-8192, head_dims 64 and 128, against 1, 2, 4 and 8 parts; the
-/// rule's pick is the fastest in 21 of them and within 8 % in the rest).
+/// keys at `head_dim`: of 1, 2, 4 and 8 parts (each keeping [`SPLIT_MIN_KEY_DIMS`] of
+/// work), the one whose launch takes the least time in a model of waves: the parts'
+/// invocations run [`SMALL_GRID_INVOCATIONS`] at a time, a wave takes as long as a
+/// part's keys plus [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
+/// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of one wave splits until
+/// it fills one, and a longer one splits where its last wave would run mostly empty
+/// (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while its parts'
+/// invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps
+/// [`CAUSAL_SPLIT_MIN_KEY_DIMS`]. Fitted on an H100 (twenty-third session, with the
+/// one-dispatch merge: 56 cases of f32 and f16, H=1, 4 and 8, N=512-8192, head_dims 64
+/// and 128, causal both, each against 1, 2, 4 and 8 parts; the rule's pick is on average
+/// 2.3 % and at most 18 % slower than the fastest; on 16 shapes outside the fit, H=2 and
+/// 8, N=2500-12000, 1.8 % and at most 9 %).
 pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, head_dim: usize, causal: bool) -> usize {
     let total = |parts: usize| workgroups * (parts as u64) * (invocations as u64);
+    let cost = |parts: usize| total(parts).div_ceil(SMALL_GRID_INVOCATIONS) * (seq_k.div_ceil(parts) + SPLIT_PART_KEYS) as u64;
+    let mut parts = 1usize;
+    let mut p = 2;
+    while p <= SPLIT_MAX_PARTS && seq_k / p * head_dim >= SPLIT_MIN_KEY_DIMS {
+        if cost(p) * 100 < cost(parts) * (100 - SPLIT_MIN_GAIN_PCT) {
+            parts = p;
+        }
+        p *= 2;
+    }
     // Work a part keeps after one more doubling.
     let halved = |parts: usize| seq_k / (parts * 2) * head_dim;
-    let mut parts = 1usize;
-    while parts < SPLIT_MAX_PARTS && total(parts) < SMALL_GRID_INVOCATIONS && halved(parts) >= SPLIT_MIN_KEY_DIMS {
-        parts *= 2;
-    }
     while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_INVOCATIONS && halved(parts) >= CAUSAL_SPLIT_MIN_KEY_DIMS {
         parts *= 2;
     }
@@ -2309,6 +2328,14 @@ mod tests {
         // H=1: more parts, as long as each keeps 128 keys at 64 (64 at 128).
         assert_eq!([1024, 2048, 4096, 8192, 65536].map(|n| parts(d64, n, 1)), [8, 8, 4, 2, 1]);
         assert_eq!([1024, 2048, 4096, 8192].map(|n| parts(d128, n, 1)), [8, 4, 2, 2]);
+        // Past one wave, where the last wave would run mostly empty (H=4: N=6000 at 64
+        // and 3000 at 128 are 188 workgroups of 128 invocations, 1.47 waves; N=6000 at
+        // 128 188 of 256, 2.9 half waves): 4, 4 and 2 parts.
+        assert_eq!([(d64, 6000), (d128, 3000), (d128, 6000)].map(|(c, n)| parts(c, n, 4)), [4, 4, 2]);
+        // Whole waves stay whole (1024 workgroups of 256 are 8), and so do 5.9 waves
+        // (N=12000, H=8 at 128: 752 of 256), where 8 parts would model 0.3 % faster.
+        assert_eq!(key_splits_to_fill(1024, 256, 16384, 128, false), 1);
+        assert_eq!(key_splits_to_fill(752, 256, 12000, 128, false), 1);
         // Causal launches split on to 1024 workgroups of 256, parts of 256 keys at 64 and
         // 128 at 128: at 64 N=512 4 (128-key parts from the fill), 1024 4, 2048 and 4096
         // 8, 8192 4, 16384 2; at 128 N=512 4, 1024 and 2048 8, 4096 4, 8192 2, 16384
