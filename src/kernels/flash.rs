@@ -1265,9 +1265,9 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     cfg
 }
 
-/// Invocations a dense launch of the subgroup tier should have in flight before its keys
-/// are left unsplit ([`auto_key_splits`]): [`SMALL_GRID_WORKGROUPS`] workgroups of
-/// 256 invocations, eight warps on each SM of an H100.
+/// One wave of the key-split rule's model ([`key_splits_to_fill`]): the subgroup tier's
+/// invocations in flight at once, [`SMALL_GRID_WORKGROUPS`] workgroups of 256
+/// invocations, eight warps on each SM of an H100.
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 
 /// The least work a part of an automatic key split keeps, in keys times head_dim (128
@@ -1317,9 +1317,9 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool
 /// work), the one whose launch takes the least time in a model of waves: the parts'
 /// invocations run [`SMALL_GRID_INVOCATIONS`] at a time, a wave takes as long as a
 /// part's keys plus [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
-/// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of one wave splits until
-/// it fills one, and a longer one splits where its last wave would run mostly empty
-/// (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while its parts'
+/// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of
+/// one wave splits until it fills one, and a longer one splits where its last wave would
+/// run mostly empty (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while its parts'
 /// invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps
 /// [`CAUSAL_SPLIT_MIN_KEY_DIMS`]. Fitted on an H100 (twenty-third session, with the
 /// one-dispatch merge: 56 cases of f32 and f16, H=1, 4 and 8, N=512-8192, head_dims 64
