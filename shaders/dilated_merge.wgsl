@@ -5,12 +5,10 @@
 //   lse = max + ln(exp(lse_a - max) + exp(lse_c - max))
 //   o   = exp(lse_a - lse) * o_a + exp(lse_c - lse) * o_c
 // Unselected positions are left as they are (their compact LSE would be -inf). The fold
-// itself is `fold_elem` (merge_common.wgsl). One invocation per element of a selected row
-// (batch, position, head), RPW rows of D elements per workgroup so loads and stores are
-// coalesced; a row's LSE is stored after the workgroup barrier, once every invocation of
-// the row has read the old one. Addressing as in gather.wgsl, in elements.
+// itself is `fold_row` (merge_common.wgsl).
+// One invocation per (batch, position, head); addressing as in gather.wgsl, in elements.
 //
-// Template names: ENABLE, ACC, PART, HEAD_DIM, RPW.
+// Template names: ENABLE, ACC, PART, HEAD_DIM, WG.
 $ENABLE
 
 alias Acc = $ACC;
@@ -36,33 +34,24 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-const RPW: u32 = $RPWu;
-
-@compute @workgroup_size(RPW * D)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let n = (wg.x + wg.y * nwg.x) * RPW + lid / D;
-    let d = lid % D;
-    var keep = n < p.batch * p.rows * p.heads;
-    var la_i = 0u;
-    var lse_new = 0.0;
-    if keep {
-        let j = n % p.heads;
-        let bi = n / p.heads;
-        let i = bi % p.rows;
-        let b = bi / p.rows;
-        let seg = i / p.w;
-        let q = i % p.w;
-        let t = (q - p.o) / p.r;
-        keep = !(q < p.o || (q - p.o) % p.r != 0u || t >= p.m);
-        if keep {
-            la_i = at(p.acc_lse, b, 0u, i, j);
-            lse_new = fold_elem(at(p.acc, b, 0u, i, j), at(p.part, b, seg, t, j), d, acc_lse[la_i], part_lse[at(p.part_lse, b, seg, t, j)], p.neg_inf);
-        }
+@compute @workgroup_size($WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = gid.x + gid.y * nwg.x * $WGu;
+    if n >= p.batch * p.rows * p.heads {
+        return;
     }
-    workgroupBarrier();
-    if keep && d == 0u {
-        acc_lse[la_i] = lse_new;
+    let j = n % p.heads;
+    let bi = n / p.heads;
+    let i = bi % p.rows;
+    let b = bi / p.rows;
+    let seg = i / p.w;
+    let q = i % p.w;
+    let t = (q - p.o) / p.r;
+    if q < p.o || (q - p.o) % p.r != 0u || t >= p.m {
+        return;
     }
+    let la_i = at(p.acc_lse, b, 0u, i, j);
+    fold_row(at(p.acc, b, 0u, i, j), at(p.part, b, seg, t, j), la_i, acc_lse[la_i], part_lse[at(p.part_lse, b, seg, t, j)], p.neg_inf);
 }
 
 //#include merge_common

@@ -7,26 +7,30 @@
 @group(0) @binding(3) var<storage, read> part: array<Part>;
 @group(0) @binding(4) var<storage, read> part_lse: array<f32>;
 //
-// Folds element d of the partial row part[pb .. pb + D] with LSE lp into the running row
-// acc[ab .. ab + D] with LSE la, in f32, and returns the row's new LSE (the caller stores
-// it once every element of the row has been folded, as the row's invocations all read la):
+// Folds the partial row part[pb .. pb + D] with LSE lp into the running row
+// acc[ab .. ab + D] whose LSE la is stored at acc_lse[li], in f32:
 //   lse = max + ln(exp(la - max) + exp(lp - max))
 //   o   = exp(la - lse) * o_a + exp(lp - lse) * o_p
-// A side with LSE = -inf (anything under -1e30: no mass) contributes nothing and its O is
-// not read; if both are empty the result is O = 0, LSE = neg_inf.
-fn fold_elem(ab: u32, pb: u32, d: u32, la: f32, lp: f32, neg_inf: f32) -> f32 {
+// A side with LSE = -inf (anything under -1e30: no mass) contributes nothing; if both
+// are empty the result is O = 0, LSE = neg_inf.
+fn fold_row(ab: u32, pb: u32, li: u32, la: f32, lp: f32, neg_inf: f32) {
     let a_empty = !(la > -1.0e30);
     let p_empty = !(lp > -1.0e30);
     if p_empty {
         if a_empty {
-            acc[ab + d] = Acc(0.0);
-            return neg_inf;
+            for (var d = 0u; d < D; d++) {
+                acc[ab + d] = Acc(0.0);
+            }
+            acc_lse[li] = neg_inf;
         }
-        return la;
+        return;
     }
     if a_empty {
-        acc[ab + d] = Acc(f32(part[pb + d]));
-        return lp;
+        for (var d = 0u; d < D; d++) {
+            acc[ab + d] = Acc(f32(part[pb + d]));
+        }
+        acc_lse[li] = lp;
+        return;
     }
     let mx = max(la, lp);
     let ea = exp(la - mx);
@@ -34,6 +38,8 @@ fn fold_elem(ab: u32, pb: u32, d: u32, la: f32, lp: f32, neg_inf: f32) -> f32 {
     let sum = ea + ep;
     let wa = ea / sum;
     let wp = ep / sum;
-    acc[ab + d] = Acc(wa * f32(acc[ab + d]) + wp * f32(part[pb + d]));
-    return mx + log(sum);
+    for (var d = 0u; d < D; d++) {
+        acc[ab + d] = Acc(wa * f32(acc[ab + d]) + wp * f32(part[pb + d]));
+    }
+    acc_lse[li] = mx + log(sum);
 }

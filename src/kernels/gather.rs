@@ -327,7 +327,7 @@ pub fn dilated_merge_defines(acc: Dtype, part: Dtype, head_dim: usize) -> Vec<(&
         ("ENABLE", enable_line(&[acc, part])),
         ("HEAD_DIM", head_dim.to_string()),
         ("PART", part.wgsl().to_string()),
-        ("RPW", super::merge::rows_per_workgroup(head_dim).to_string()),
+        ("WG", WG.to_string()),
     ]
 }
 
@@ -366,28 +366,9 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
         }
         per_b = per_b.max(s.layout.batch.max(s.extent) * es);
     }
-    // One invocation per element, rows of head_dim per workgroup (merge::rows_per_workgroup).
-    let rpw = super::merge::rows_per_workgroup(g.head_dim) as u64;
-    if rpw * d > lim.max_compute_invocations_per_workgroup as u64 {
-        return Err(Error::LimitExceeded {
-            what: format!("a dilated merge workgroup of {} invocations", rpw * d),
-            limit: "max_compute_invocations_per_workgroup",
-            needed: rpw * d,
-            allowed: lim.max_compute_invocations_per_workgroup as u64,
-        });
-    }
     let per_dispatch = rows * heads;
     let max_wg = lim.max_compute_workgroups_per_dimension as u64;
-    let max_rows = (max_wg * max_wg * rpw).min(u32::MAX as u64 / 2);
-    if per_dispatch > max_rows {
-        return Err(Error::LimitExceeded {
-            what: format!("a dilated merge of {per_dispatch} rows per batch element"),
-            limit: "max_compute_workgroups_per_dimension",
-            needed: per_dispatch.div_ceil(rpw * max_wg),
-            allowed: max_wg,
-        });
-    }
-    let nb_max = super::batches_per_binding(ctx, "a dilated merge", per_b)?.min((max_rows / per_dispatch) as usize).max(1);
+    let nb_max = batches_per_launch(ctx, "a dilated merge", "rows", per_b, per_dispatch)?;
 
     let key = PipelineKey { kernel: "dilated_merge", defines: dilated_merge_defines(g.acc.dtype, g.part.dtype, g.head_dim) };
     let layout = ctx.layout("dilated_merge", &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
@@ -423,7 +404,7 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
             let ub = uniform_buffer(ctx, "dilated merge params", bytemuck::bytes_of(&params));
             let res: Vec<_> = std::iter::once(ub.as_entire_binding()).chain(windows.iter().map(|w| w.binding())).collect();
             let bg = bind_in_order(ctx, "dilated merge", &layout.0, &res);
-            let groups = (nb as u64 * per_dispatch).div_ceil(rpw);
+            let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);
             let gx = groups.min(max_wg);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(gx as u32, groups.div_ceil(gx) as u32, 1);

@@ -15,9 +15,9 @@ struct MergeParams {
     neg_inf: f32,
 }
 
-/// Rows of `head_dim` elements per merge workgroup (this merge and the dilated one):
-/// about 128 invocations (one per element), at least one row.
-pub(crate) fn rows_per_workgroup(head_dim: usize) -> usize {
+/// Rows of `head_dim` elements per merge workgroup: about 128 invocations (one per
+/// element), at least one row.
+fn rows_per_workgroup(head_dim: usize) -> usize {
     (128 / head_dim).max(1)
 }
 
