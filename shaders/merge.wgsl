@@ -61,22 +61,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         }
         //#end
         if any {
-            var sum = 0.0;
-            if has_mass(la) {
-                sum = exp(la - mx);
-            }
+            // Each side's exp(lse - mx) once (0 for an empty side), then the weights.
+            let ea = select(0.0, exp(la - mx), has_mass(la));
+            var ep: array<f32, $K>;
+            var sum = ea;
             //#unroll i $K
-            if has_mass(lp[{i}]) {
-                sum += exp(lp[{i}] - mx);
-            }
+            ep[{i}] = select(0.0, exp(lp[{i}] - mx), has_mass(lp[{i}]));
+            sum += ep[{i}];
             //#end
             var o = 0.0;
             if has_mass(la) {
-                o = exp(la - mx) / sum * f32(acc[e]);
+                o = ea / sum * f32(acc[e]);
             }
             //#unroll i $K
             if has_mass(lp[{i}]) {
-                o += exp(lp[{i}] - mx) / sum * f32(part{i}[e]);
+                o += ep[{i}] / sum * f32(part{i}[e]);
             }
             //#end
             acc[e] = Acc(o);

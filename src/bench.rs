@@ -413,7 +413,7 @@ impl<'a> Workload<'a> {
         let s = &self.sets[0];
         let mut enc = self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn bench check") });
         self.attn.encode_with(&mut enc, &s.q, &s.k, &s.v, &s.o, &s.lse, self.mask.as_ref().map(|m| &m.1), None)?;
-        self.submit_wait([enc.finish()])?;
+        self.submit_wait(enc.finish())?;
         let shape = self.case.shape();
         let (q, k, v) = (s.q.to_f32_vec(self.ctx)?, s.k.to_f32_vec(self.ctx)?, s.v.to_f32_vec(self.ctx)?);
         let o = s.o.to_f32_vec(self.ctx)?;
@@ -461,24 +461,24 @@ impl<'a> Workload<'a> {
         Ok(enc.finish())
     }
 
-    fn submit_wait(&self, cbs: impl IntoIterator<Item = wgpu::CommandBuffer>) -> Result<Duration> {
+    fn submit_wait(&self, cb: wgpu::CommandBuffer) -> Result<Duration> {
         let t0 = Instant::now();
-        self.ctx.scoped(|| self.ctx.queue().submit(cbs))?;
+        self.ctx.scoped(|| self.ctx.queue().submit([cb]))?;
         self.ctx.wait()?;
         Ok(t0.elapsed())
     }
 
-    /// One untimed run (encode, submit, wait); returns the wall time of submit + wait.
-    pub fn run_once(&self) -> Result<Duration> {
+    /// One untimed run (encode, submit, wait).
+    pub fn run_once(&self) -> Result<()> {
         let cb = self.encode(None)?;
-        self.submit_wait([cb])
+        self.submit_wait(cb).map(|_| ())
     }
 
     /// One timed run: timestamps around the pass when `timer` is given, and the wall
     /// time of submit + wait.
     pub fn run_timed(&self, timer: Option<&GpuTimer>) -> Result<Sample> {
         let cb = self.encode(timer)?;
-        let wall = self.submit_wait([cb])?;
+        let wall = self.submit_wait(cb)?;
         let gpu_s = match timer {
             Some(t) => Some(t.read_seconds(self.ctx)?),
             None => None,

@@ -1319,8 +1319,8 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool
 /// part's keys plus [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
 /// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of
 /// one wave splits until it fills one, and a longer one splits where its last wave would
-/// run mostly empty (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while its parts'
-/// invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps
+/// run mostly empty (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while
+/// its parts' invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps
 /// [`CAUSAL_SPLIT_MIN_KEY_DIMS`]. Fitted on an H100 (twenty-third session, with the
 /// one-dispatch merge: 56 cases of f32 and f16, H=1, 4 and 8, N=512-8192, head_dims 64
 /// and 128, causal both, each against 1, 2, 4 and 8 parts; the rule's pick is on average
