@@ -36,11 +36,13 @@ const LPR: u32 = $LPRu;       // lanes that share a row's scores (BK / Q)
 //#endif
 
 // RSP (1 only with RS): lane L of a row group computes in its score slot (m, j) the
-// score of row m ^ mr and key j ^ j0 (mr = L / LPR, j0 = (L % LPR) Q: the row and first
-// key of the scores it ends with): slot n holds score n ^ (Q L), so every reduce-scatter
-// round keeps the lower half on every lane (the partner's upper half holds the same
-// scores) and the rounds need no selects; lane L still ends with scores Q L .. Q L + Q - 1.
-// Where R = M (LPR = 1) only the rows are permuted (lane L keeps Q row m ^ L in qr slot m).
+// score of row m ^ mr (mr = L / LPR, the row it ends with): the rounds over the lane
+// bits of mr (partner distance >= LPR, pair distance >= BK: they pair rows) then keep the
+// lower half on every lane (the partner's upper half holds the same rows' scores) and
+// need no selects; the rows only decide which Q row each qr slot holds, so this costs
+// nothing. The rounds over the LPR lanes of a row (they pair keys) keep their selects:
+// permuting keys too (slot j holding key j ^ j0, as the eighteenth session's RSP did)
+// made the K addresses lane-dependent and ran slower on an H100.
 const RSP: u32 = $RSPu;
 
 //#include flash_common
@@ -73,10 +75,11 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
 
 // Reduce-scatter round K (used where R >= 2^K, RSK): pairs (i, i + H) of the scores, H =
 // M BK / 2^K, over lanes lane ^ (R >> K); the lane keeps the half its bit picks and adds
-// its partner's values for it (with RSP always the lower half: see RSP above).
+// its partner's values for it (with RSP the lower half in the rounds that pair rows: see
+// RSP above).
 //#define RS_ROUND
 {
-    let up = (lane & (R >> {K}u)) != 0u && RSP == 0u;
+    let up = (lane & (R >> {K}u)) != 0u && (RSP == 0u || (R >> {K}u) < LPR);
     //#unroll i {H}
     s[{i}u] = select(s[{i}u], s[{i}u + {H}u], up) + subgroupShuffleXor(select(s[{i}u + {H}u], s[{i}u], up), R >> {K}u);
     //#end
@@ -189,8 +192,7 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
                 //#unroll m $M
                 s[{m}u * BK + {j}u] = 0.0;
                 //#end
-                // RSP: slot j holds key j ^ j0's scores (see RSP above).
-                let kj = kb + ({j}u ^ kperm) * D4 + lane;
+                let kj = kb + {j}u * D4 + lane;
                 //#unroll c $C
                 {
                     let kx = ks[kj + {c}u * R];
@@ -330,9 +332,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // assume).
     let mr = lane / LPR;
     let j0 = (lane % LPR) * Q;
-    // RSP: the row and key permutation of this lane's score slots (see RSP above).
+    // RSP: the row permutation of this lane's score slots (see RSP above).
     let qperm = mr * RSP;
-    let kperm = j0 * RSP;
     let rko = key_limit(min(row + mr, p.seq_q - 1u));
     let gbase = sgl & ~(R - 1u);
     // The lane's row group within the workgroup (PSM's P area).

@@ -730,8 +730,8 @@ fn register_kernel_matches_reference() {
 /// rows per group m, keys per tile (the GPU defaults among them), causal or not, lengths
 /// that are not multiples of the rows per workgroup, GQA, f32 and f16; where a shape
 /// allows the reduce-scatter of the scores (RS, `r >= m`), with it and without, and the
-/// RS options in turn (UNM: the mask skipped on whole tiles; RSP: rounds without selects,
-/// with r = m and r > m).
+/// RS options in turn (UNM: the mask skipped on whole tiles; RSP: the rounds that pair
+/// rows without selects, with r = m and r > m).
 #[test]
 fn subgroup_rows_per_group_match_reference() {
     use ringattn::kernels::flash::{prepare_shuffle_with, shuffle_config_for, shuffle_rs_fits, ShuffleOpts};
@@ -741,7 +741,7 @@ fn subgroup_rows_per_group_match_reference() {
     let mut with_unm = 0;
     let mut with_rsp = 0;
     let mut with_rsp_fit = 0;
-    let mut with_rsp_keys = 0;
+    let mut with_rsp_mixed = 0;
     let mut with_pipe = 0;
     let mut with_psm = 0;
     let mut with_tail = 0;
@@ -785,9 +785,9 @@ fn subgroup_rows_per_group_match_reference() {
                         continue;
                     }
                     // The mask skipped on whole tiles (UNM, RS only) on every other RS case;
-                    // the rounds without selects (RSP, RS only: rows permuted where r = m,
-                    // rows and keys where r > m) on every other RS case taken in pairs, so
-                    // each runs with UNM and without.
+                    // the rounds without selects (RSP, RS only: rows permuted; where r > m the
+                    // rounds over a row's lanes keep their selects) on every other RS case
+                    // taken in pairs, so each runs with UNM and without.
                     // PIPE (RS only, one tile per barrier) on every third RS case, not where
                     // the case forces more tiles per staged tile (that does not fit it).
                     let unm = rs && with_rs % 2 == 0;
@@ -836,7 +836,7 @@ fn subgroup_rows_per_group_match_reference() {
                     with_rs += rs as usize;
                     with_unm += unm as usize;
                     with_rsp += rsp as usize;
-                    with_rsp_keys += (rsp && r > m) as usize;
+                    with_rsp_mixed += (rsp && r > m) as usize;
                     with_pipe += pipe as usize;
                     with_psm += psm as usize;
                     with_tail += tail as usize;
@@ -851,7 +851,7 @@ fn subgroup_rows_per_group_match_reference() {
         }
     }
     eprintln!(
-        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_keys} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL, {with_early} of those with EARLY; {with_dbuf} with DBUF, {with_dbuf_psm} of those with PSM)"
+        "{ran} shuffle-variant cases ({with_rs} with RS, {with_unm} of them with UNM, {with_rsp} with RSP, {with_rsp_mixed} of those with r > m, {with_pipe} with PIPE, {with_psm} of those with PSM; {with_tail} with TAIL, {with_early} of those with EARLY; {with_dbuf} with DBUF, {with_dbuf_psm} of those with PSM)"
     );
     assert!(ran == 0 || with_dbuf_psm > 0, "DBUF with PSM must run");
     assert!(ran == 0 || (with_dbuf > 0 && with_dbuf < with_pipe), "PIPE with and without DBUF must both run");
@@ -861,7 +861,7 @@ fn subgroup_rows_per_group_match_reference() {
     assert!(ran == 0 || (with_tail > 0 && with_tail < ran), "cases with and without TAIL must both run");
     assert!(ran == 0 || (with_unm > 0 && with_unm < with_rs), "RS with and without UNM must both run");
     assert!(ran == 0 || (with_rsp > 0 && with_rsp < with_rsp_fit), "RS with and without RSP must both run");
-    assert!(ran == 0 || (with_rsp_keys > 0 && with_rsp_keys < with_rsp), "RSP with r = m and r > m must both run");
+    assert!(ran == 0 || (with_rsp_mixed > 0 && with_rsp_mixed < with_rsp), "RSP with r = m and r > m must both run");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -776,17 +776,19 @@ pub fn shuffle_rs_defines(r: u32, m: u32, bk: u32, rs: bool) -> Vec<(&'static st
 /// the search's candidate.
 pub const SHUFFLE_UNM: &[ShapeKey] = &[(64, 4, 4, 32), (128, 8, 4, 16)];
 
-/// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds run without selects (RSP in
-/// `flash_subgroup.wgsl`: lane L of a row group computes its score slots permuted, rows
-/// by L / LPR and, where r > m, keys by its first key, so every round keeps the lower
-/// half on every lane; possible wherever the scores are reduce-scattered): on an H100
-/// (f32, N=16384) RSP took (4,4,32) at head_dim 64 from 16.7-16.9 to 16.2-16.3 ms and made
-/// (2,2,16) at 32 and (2,2,32) at 64 slower (8.52 against 8.32-8.35, 17.3-17.4 against
-/// 17.1-17.3; seventeenth session), and (8,4,16) at 128 too (eighteenth session,
-/// scripts/device_rsp18.sh: 38.8-39.1 against 38.3-38.4 with 128 invocations, 37.9-38.2
-/// against 37.0-37.2 with 256, though its tile loop has 3 % fewer instructions:
-/// BENCHMARKS.md). (4,4,16) at 64 with every option (twenty-first session): 15.2 ms with
-/// RSP, 15.4 without.
+/// Shapes (head_dim, r, m, bk) whose reduce-scatter rounds that pair rows run without
+/// selects (RSP in `flash_subgroup.wgsl`: lane L of a row group computes its score slots
+/// with the rows permuted by L / LPR, so those rounds keep the lower half on every lane;
+/// where r > m the rounds over a row's LPR lanes keep their selects; possible wherever
+/// the scores are reduce-scattered): on an H100 (f32, N=16384) RSP took (4,4,32) at
+/// head_dim 64 from 16.7-16.9 to 16.2-16.3 ms and made (2,2,16) at 32 and (2,2,32) at 64
+/// slower (8.52 against 8.32-8.35, 17.3-17.4 against 17.1-17.3; seventeenth session).
+/// (4,4,16) at 64 with every option (twenty-first session): 15.2 ms with RSP, 15.4
+/// without. At (8,4,16) (r > m) at 128 the eighteenth session's RSP permuted the keys
+/// too (lane-dependent K addresses) and ran slower (38.8-39.1 against 38.3-38.4 with 128
+/// invocations; on an H200 with the current kernel 31.3-31.4 against 30.4-30.5,
+/// twenty-fourth session); rows only, it runs level (30.4 against 30.3-30.4, three
+/// rounds, H200, scripts/device_rsp24.sh), so it stays off there.
 pub const SHUFFLE_RSP: &[ShapeKey] = &[(64, 4, 4, 32)];
 
 /// Whether the shuffle kernel for `cfg` at `head_dim` skips the mask on whole tiles
