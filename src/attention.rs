@@ -21,6 +21,7 @@ use crate::kernels::flash::{self, CausalFrame, FlashArgs, Prepared, TileConfig};
 use crate::kernels::Tier;
 use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
+use std::sync::Mutex;
 
 /// Options of one attention call.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -43,10 +44,17 @@ pub struct AttentionOutput {
 }
 
 /// Exact attention on one GPU context.
+///
+/// A call split over keys ([`Attention::key_splits_for`]) computes its extra parts into
+/// scratch O and LSE buffers that the object keeps for its next split call of the same
+/// shape and dtype (a new shape replaces them; [`Attention::release_scratch`] frees them,
+/// as dropping the object does). Calls that share the scratch are ordered by the queue,
+/// so encoding several of them, from one thread or several, is safe.
 pub struct Attention<'a> {
     ctx: &'a GpuContext,
     opts: AttentionOptions,
     key_splits: Option<usize>,
+    scratch: Mutex<Vec<(GpuTensor, LseBuffer)>>,
 }
 
 /// Tiers that can run a given dtype and head_dim (before adapter capabilities). Every
@@ -83,7 +91,33 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
 
 impl<'a> Attention<'a> {
     pub fn new(ctx: &'a GpuContext, opts: AttentionOptions) -> Self {
-        Attention { ctx, opts, key_splits: None }
+        Attention { ctx, opts, key_splits: None, scratch: Mutex::new(Vec::new()) }
+    }
+
+    /// Frees the scratch O and LSE kept from the last call split over keys (see
+    /// [`Attention`]); the next split call allocates its own again.
+    pub fn release_scratch(&self) {
+        self.scratch.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Bytes of scratch O and LSE this object keeps for split calls (see [`Attention`]).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.scratch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(o, l)| o.buffer().size() + l.buffer().size()).sum()
+    }
+
+    /// `n` scratch (O, LSE) pairs for the extra parts of a split call on `s` in `dtype`:
+    /// the kept ones where they match (more are allocated and kept as needed), else new
+    /// ones that replace them.
+    fn scratch_for(&self, s: &crate::tensor::Shape, dtype: Dtype, n: usize) -> Result<Vec<(GpuTensor, LseBuffer)>> {
+        let mut kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.first().is_some_and(|(o, _)| o.dims() != s.q_dims() || o.dtype() != dtype) {
+            kept.clear();
+        }
+        while kept.len() < n {
+            let pair = (GpuTensor::empty(self.ctx, s.q_dims(), dtype)?, LseBuffer::empty(self.ctx, s.lse_dims())?);
+            kept.push(pair);
+        }
+        Ok(kept[..n].to_vec())
     }
 
     /// Splits the keys of each call into `n` parts, each computed into its own
@@ -201,8 +235,8 @@ impl<'a> Attention<'a> {
         self.ctx.submit_with("ringattn attention", |enc| self.encode(enc, q, k, v, o, lse, None))
     }
 
-    /// Keys split in `parts`: part 0 into (o, lse), the others into scratch buffers
-    /// (one pair each, so their dispatches need no barrier between them), all in one
+    /// Keys split in `parts`: part 0 into (o, lse), the others into the kept scratch
+    /// buffers (one pair each, so their dispatches need no barrier between them), all in one
     /// compute pass, then merged into (o, lse) by LSE in the same pass (one dispatch
     /// where the adapter binds them all, [`crate::kernels::merge::max_parts_per_dispatch`]).
     fn encode_split(
@@ -216,10 +250,7 @@ impl<'a> Attention<'a> {
     ) -> Result<()> {
         let ctx = self.ctx;
         let bounds: Vec<usize> = (0..=parts).map(|i| i * s.seq_k / parts).collect();
-        let mut scratch = Vec::with_capacity(parts - 1);
-        for _ in 1..parts {
-            scratch.push((GpuTensor::empty(ctx, s.q_dims(), args.q.dtype())?, LseBuffer::empty(ctx, s.lse_dims())?));
-        }
+        let scratch = self.scratch_for(s, args.q.dtype(), parts - 1)?;
         ctx.scoped(|| -> Result<()> {
             let mut pass =
                 encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash (key split)"), timestamp_writes: timestamps });
@@ -243,8 +274,9 @@ impl<'a> Attention<'a> {
     }
 
     /// Records attention into the application's encoder (nothing is submitted). A call
-    /// split over keys ([`Attention::key_splits_for`]) allocates scratch O and LSE for
-    /// its extra parts.
+    /// split over keys ([`Attention::key_splits_for`]) uses the object's scratch O and
+    /// LSE for its extra parts (allocated on the first such call of a shape; see
+    /// [`Attention`]).
     ///
     /// `timestamps` are written at the start and end of the one compute pass used.
     #[allow(clippy::too_many_arguments)]

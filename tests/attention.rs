@@ -511,6 +511,73 @@ fn key_splits_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Split calls reuse the scratch O and LSE their object keeps: the same shape again
+/// (no new scratch), more parts (the kept set grows), fewer (a prefix of it), a new shape
+/// or dtype (replaced), and two calls encoded into one command buffer, so they share the
+/// scratch within one submission, each against the f64 reference on its own fresh
+/// inputs (outputs poisoned first); release_scratch frees it.
+#[test]
+fn split_calls_reuse_their_scratch() {
+    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        let dtype = *dtypes(ctx).last().unwrap();
+        let causal = true;
+        let scratch_of = |s: &Shape, dtype: Dtype, pairs: u64| {
+            pairs * (s.q_len() as u64 * dtype.size() + (s.lse_dims().iter().product::<usize>() as u64 * 4).max(4))
+        };
+        let (a, b) = (shape(1, 100, 301, 4, 2, 64), shape(2, 64, 500, 4, 2, 64));
+        let mut attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() }).with_key_splits(Some(3));
+        assert_eq!(attn.scratch_bytes(), 0);
+        let mut case = |attn: &Attention, s: &Shape, dtype: Dtype, pairs: u64, what: &str, salt: u64| {
+            failures.extend(random_case_failure(ctx, attn, s, dtype, causal, salt, what));
+            if attn.scratch_bytes() != scratch_of(s, dtype, pairs) {
+                failures.push(format!("{} {what}: {} scratch bytes, want {}", common::label(ctx), attn.scratch_bytes(), scratch_of(s, dtype, pairs)));
+            }
+        };
+        case(&attn, &a, dtype, 2, "a, 3 parts", 1);
+        case(&attn, &a, dtype, 2, "a again", 2);
+        attn = attn.with_key_splits(Some(5));
+        case(&attn, &a, dtype, 4, "a, 5 parts", 3);
+        attn = attn.with_key_splits(Some(2));
+        case(&attn, &a, dtype, 4, "a, 2 parts (kept 4)", 4);
+        case(&attn, &b, dtype, 1, "b", 5);
+        if dtype == Dtype::F16 {
+            case(&attn, &b, Dtype::F32, 1, "b in f32", 6);
+        }
+        // Two calls in one command buffer: both write the same scratch.
+        attn = attn.with_key_splits(Some(4));
+        let seed = reference::fresh_seed();
+        let mut runs = Vec::new();
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        for i in 0..2u64 {
+            let host = |len, x| reference::random_vec(len, seed ^ (i << 8) ^ x);
+            let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
+            let (q, k, v) = (t(&host(a.q_len(), 0), a.q_dims()), t(&host(a.kv_len(), 1), a.kv_dims()), t(&host(a.kv_len(), 2), a.kv_dims()));
+            let out = attn.alloc_output(&q, &k, &v).unwrap();
+            out.o.poison(ctx).unwrap();
+            out.lse.poison(ctx).unwrap();
+            attn.encode(&mut enc, &q, &k, &v, &out.o, &out.lse, None).unwrap();
+            runs.push((q, k, v, out));
+        }
+        ctx.queue().submit([enc.finish()]);
+        for (i, (q, k, v, out)) in runs.iter().enumerate() {
+            let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
+            let r = reference::attention(&seen(q), &seen(k), &seen(v), &a, causal, None);
+            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
+            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+                failures.push(format!("{} one command buffer, call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
+            }
+        }
+        if attn.scratch_bytes() != scratch_of(&a, dtype, 3) {
+            failures.push(format!("{}: {} scratch bytes after the shared calls", common::label(ctx), attn.scratch_bytes()));
+        }
+        attn.release_scratch();
+        assert_eq!(attn.scratch_bytes(), 0);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The subgroup tier splits the keys of small grids by itself on GPUs
 /// (`flash::auto_key_splits`; never on CPU adapters), and the split calls equal
 /// the f64 reference: f32/f16, causal or not, seq_q != seq_k, GQA, lengths that are not
