@@ -145,7 +145,12 @@ impl<'a> Attention<'a> {
     fn parts_for(&self, prep: &Prepared, s: &Shape) -> usize {
         let env = || std::env::var("RINGATTN_KEY_SPLITS").ok().and_then(|v| v.trim().parse::<usize>().ok());
         let gpu = self.ctx.info().device_type != wgpu::DeviceType::Cpu;
-        let parts = self.key_splits.or_else(env).unwrap_or_else(|| flash::auto_key_splits(&prep.cfg, prep.tier, s, self.opts.causal, gpu));
+        let auto = || {
+            let wave =
+                if gpu && prep.tier == Tier::Subgroup { flash::split_wave(self.ctx, prep.dtype, s.head_dim) } else { flash::SMALL_GRID_INVOCATIONS };
+            flash::auto_key_splits(&prep.cfg, prep.tier, s, self.opts.causal, gpu, wave)
+        };
+        let parts = self.key_splits.or_else(env).unwrap_or_else(auto);
         parts.clamp(1, s.seq_k.max(1))
     }
     pub fn context(&self) -> &GpuContext {

@@ -14,7 +14,11 @@
 //! kernel (`flash_subgroup.wgsl`, the default) in its built-in shape and the other
 //! candidate shapes (`flash::shuffle_candidates`), and the register-tiled kernel
 //! (`flash_tiled.wgsl`), on a (2, 8192, 8, head_dim) problem (`SUBGROUP_SEARCH`) in the
-//! dtype at hand; another shape, or the tiled kernel, must win by the same margin.
+//! dtype at hand; another shape, or the tiled kernel, must win by the same margin. Where
+//! the shuffle kernel is picked, the search also measures its wave (`measure_wave`: how
+//! many of its workgroups the GPU runs at once, from launches of 1, 2, 4, ... workgroups
+//! until one takes a second round), the unit of the key-split rule
+//! (`flash::key_splits_to_fill`), kept in the same entry.
 //!
 //! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
 //! used); CPU adapters never search. `RINGATTN_MATRIX_CFG=mq,w,bk` overrides everything.
@@ -46,6 +50,12 @@ pub struct TileEntry {
     /// the built-in shape, so entries follow the library's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<[u32; 4]>,
+    /// Subgroup tier, `shuffle`: invocations of the picked kernel that run at once on
+    /// this adapter (whole workgroups; [`measure_wave`]), the wave of the key-split rule
+    /// (`flash::key_splits_to_fill`); absent where not measured (the rule then assumes
+    /// `flash::SMALL_GRID_INVOCATIONS`, an H100's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u64>,
     /// Median GPU (or wall) milliseconds of the winner on the search problem.
     pub ms: f64,
     /// Seconds since the Unix epoch when it was measured.
@@ -223,7 +233,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             }
         }
     }
-    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, shape: None, ms, unix_time: now });
+    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, shape: None, wave: None, ms, unix_time: now });
     Ok(report)
 }
 
@@ -271,6 +281,34 @@ impl Problem {
     }
 }
 
+/// One launch of `prep` on `args`, submitted and waited for: GPU milliseconds from
+/// `timer`'s timestamps (wall milliseconds without one), or `None` where it failed to
+/// encode.
+fn run_timed(ctx: &GpuContext, timer: Option<&GpuTimer>, prep: &flash::Prepared, args: &FlashArgs<'_>) -> Result<Option<f64>> {
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    let t0 = std::time::Instant::now();
+    let r = ctx.scoped(|| {
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn tune"), timestamp_writes: timer.map(|t| t.writes()) });
+        flash::encode(ctx, &mut pass, prep, args)
+    });
+    if !matches!(r, Ok(Ok(()))) {
+        return Ok(None);
+    }
+    if let Some(t) = timer {
+        t.resolve(&mut enc);
+    }
+    ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
+    ctx.wait()?;
+    let wall = t0.elapsed().as_secs_f64();
+    Ok(Some(
+        match timer {
+            Some(t) => t.read_seconds(ctx)?,
+            None => wall,
+        } * 1e3,
+    ))
+}
+
 /// Times prepared kernels on `problem`, all built before the first timing: after 300 ms
 /// of untimed runs of the first (clocks up), two rounds over every candidate of
 /// untimed runs for at least 30 ms (and 2 runs), then 5 timed runs; a candidate's time
@@ -281,33 +319,7 @@ fn time_candidates<'a>(ctx: &GpuContext, problem: &Problem, preps: impl Iterator
     let preps: Vec<&flash::Prepared> = preps.collect();
     let args = problem.args();
     let timer = GpuTimer::new(ctx);
-    // One timed run of `prep`: GPU milliseconds (wall time without timestamps).
-    let run_once = |prep: &flash::Prepared| -> Result<Option<f64>> {
-        let mut enc = ctx.device().create_command_encoder(&Default::default());
-        let t0 = std::time::Instant::now();
-        let r = ctx.scoped(|| {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("ringattn tune"),
-                timestamp_writes: timer.as_ref().map(|t| t.writes()),
-            });
-            flash::encode(ctx, &mut pass, prep, &args)
-        });
-        if !matches!(r, Ok(Ok(()))) {
-            return Ok(None);
-        }
-        if let Some(t) = &timer {
-            t.resolve(&mut enc);
-        }
-        ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
-        ctx.wait()?;
-        let wall = t0.elapsed().as_secs_f64();
-        Ok(Some(
-            match &timer {
-                Some(t) => t.read_seconds(ctx)?,
-                None => wall,
-            } * 1e3,
-        ))
-    };
+    let run_once = |prep: &flash::Prepared| run_timed(ctx, timer.as_ref(), prep, &args);
     // Busy the GPU a while before the first timing (clocks up).
     if let Some(p) = preps.first() {
         let t = std::time::Instant::now();
@@ -477,18 +489,129 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
             }
         }
     }
-    // A shuffle pick other than the built-in shape is stored with its shape.
+    // A shuffle pick other than the built-in shape is stored with its shape, and the
+    // shuffle kernel's wave (the key-split rule's) is measured in the picked shape.
     let shape = shuffle.filter(|(c, _)| *c != builtin).map(|(c, _)| [c.bq, c.bk, c.r, c.m]);
+    let wave = match (pick, shuffle.and_then(|(c, _)| prep_of(&c))) {
+        // A failed measurement leaves the built-in wave (the pick stands).
+        (Some(("shuffle", _)), Some(p)) => measure_wave(ctx, dtype, head_dim, p).ok().flatten(),
+        _ => None,
+    };
     report.best = pick.map(|(v, ms)| TileEntry {
         mq: 0,
         w: 0,
         bk: 0,
         variant: Some(v.to_string()),
         shape: if v == "shuffle" { shape } else { None },
+        wave: if v == "shuffle" { wave } else { None },
         ms,
         unix_time: unix_now(),
     });
     Ok(report)
+}
+
+/// Keys each workgroup of a wave probe walks ([`measure_wave`]): about 0.25-0.5 ms of
+/// work for one workgroup on an H100 (head_dims 64-128), well over a launch's overhead.
+pub const WAVE_PROBE_KEYS: usize = 2048;
+
+/// The most workgroups a wave probe launches ([`measure_wave`]); a GPU that runs more at
+/// once keeps the built-in wave.
+pub const WAVE_MAX_WORKGROUPS: u64 = 1024;
+
+/// A launch that takes this many times a one-workgroup launch runs in more than one wave
+/// ([`wave_workgroups`]): the next wave doubles the time, while sharing the memory system
+/// and clocks among a full wave costs far less.
+pub const WAVE_STEP: f64 = 1.5;
+
+/// How many workgroups of `prep` run at once on this adapter, in invocations
+/// (workgroups times `prep`'s invocations per workgroup): launches of w workgroups, each
+/// walking [`WAVE_PROBE_KEYS`] keys (one head, `w` query tiles; the best of three runs
+/// after one untimed), take about one workgroup's time until w passes the number the GPU
+/// holds at once and then twice that ([`wave_workgroups`]: doubling, then bisection).
+/// `None` where no step shows up to [`WAVE_MAX_WORKGROUPS`] (or as many as one binding
+/// of Q holds) or a launch failed. On an
+/// H100 the shuffle kernel at head_dims 64 and 128 holds one 256-invocation workgroup per
+/// SM: 132 workgroups.
+pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flash::Prepared) -> Result<Option<u64>> {
+    let bq = prep.cfg.bq as usize;
+    let per_wg = prep.cfg.invocations() as u64;
+    let seed = crate::reference::fresh_seed();
+    let kv = Shape::new(1, WAVE_PROBE_KEYS, 1, head_dim);
+    let rand = |s: u64| GpuTensor::from_f32(ctx, &crate::reference::random_vec(kv.q_len(), s), kv.q_dims(), dtype);
+    let (k, v) = (rand(seed ^ 1)?, rand(seed ^ 2)?);
+    // As many workgroups as a binding of Q holds, at most WAVE_MAX_WORKGROUPS.
+    let row_bytes = (head_dim as u64 * dtype.size()).max(1);
+    let max = WAVE_MAX_WORKGROUPS.min(ctx.capabilities().limits.max_storage_buffer_binding_size / row_bytes / bq as u64);
+    let timer = GpuTimer::new(ctx);
+    let probe = |w: u64| -> Result<Option<f64>> {
+        let s = Shape { seq_q: bq * w as usize, ..kv };
+        let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(s.q_len(), seed), s.q_dims(), dtype)?;
+        let o = GpuTensor::empty(ctx, s.q_dims(), dtype)?;
+        let lse = LseBuffer::empty(ctx, s.lse_dims())?;
+        let args = FlashArgs { q: &q, k: &k, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None, mask: None };
+        let mut best = f64::INFINITY;
+        for rep in 0..4 {
+            let Some(ms) = run_timed(ctx, timer.as_ref(), prep, &args)? else { return Ok(None) };
+            if rep > 0 {
+                best = best.min(ms);
+            }
+        }
+        Ok(Some(best))
+    };
+    // Clocks up first (as the searches do).
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_millis(200) {
+        if probe(max.clamp(1, 64))?.is_none() {
+            return Ok(None);
+        }
+    }
+    let mut failed = false;
+    let found = wave_workgroups(
+        |w| {
+            let t = probe(w)?;
+            failed |= t.is_none();
+            Ok(t.unwrap_or(f64::INFINITY))
+        },
+        max,
+    )?;
+    Ok(found.filter(|_| !failed).map(|w| w * per_wg))
+}
+
+/// The workgroups a GPU runs at once, from `time(w)`, the time of a launch of `w`
+/// workgroups of equal work: `time(1)` first, then w doubled while a launch takes at
+/// most [`WAVE_STEP`] times that, then bisection between the last such w and the first
+/// slower one. `None` when no launch up to `max` workgroups is slower.
+pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Result<Option<u64>> {
+    let t1 = time(1)?;
+    let slow = |t: f64| t.is_nan() || t > t1 * WAVE_STEP;
+    let (mut lo, mut hi) = (1u64, None);
+    let mut w = 2u64;
+    while w <= max {
+        if slow(time(w)?) {
+            hi = Some(w);
+            break;
+        }
+        lo = w;
+        w *= 2;
+    }
+    let Some(mut hi) = hi else { return Ok(None) };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if slow(time(mid)?) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(Some(lo))
+}
+
+/// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
+/// [`measure_wave`]), from the subgroup search's entry (run at first use like the tile
+/// search); `None` with the search off, on CPU adapters, or where it was not measured.
+pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
+    let k = key(ctx, dtype, head_dim, "subgroup");
+    tuned_entry(ctx, &k, || Ok(search_subgroup(ctx, dtype, head_dim)?.best)).and_then(|e| e.wave)
 }
 
 /// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it
@@ -551,7 +674,7 @@ mod tests {
 
     #[test]
     fn subgroup_entries_carry_the_shuffle_shape() {
-        let entry = |variant: &str, shape| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(variant.into()), shape, ms: 1.0, unix_time: 1 };
+        let entry = |variant: &str, shape| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(variant.into()), shape, wave: None, ms: 1.0, unix_time: 1 };
         assert_eq!(subgroup_pick(&entry("tiled", None)), SubgroupPick::Tiled);
         assert_eq!(subgroup_pick(&entry("shuffle", None)), SubgroupPick::Shuffle(None));
         let e = entry("shuffle", Some([128, 16, 8, 4]));
@@ -564,5 +687,35 @@ mod tests {
         let t = [("a", 1.0), ("b", 0.97), ("c", 0.9)];
         assert_eq!(keep_default_unless_faster(Some(("b", 0.97)), &t[..2], "a"), Some(("a", 1.0)));
         assert_eq!(keep_default_unless_faster(Some(("c", 0.9)), &t, "a"), Some(("c", 0.9)));
+    }
+
+    #[test]
+    fn the_wave_is_where_a_launch_takes_a_second_round() {
+        // Launches of w workgroups on a GPU that holds `cap` at once take ceil(w / cap)
+        // rounds, plus a little for sharing the memory system (up to 20 %), plus noise.
+        for cap in [1u64, 2, 7, 28, 132, 133, 264, 1000] {
+            let mut probes = 0;
+            let time = |w: u64| -> Result<f64> {
+                probes += 1;
+                let rounds = w.div_ceil(cap) as f64;
+                let shared = 1.0 + 0.2 * (w.min(cap) as f64 / cap as f64);
+                let noise = 1.0 + 0.03 * ((w * 7919 % 13) as f64 / 13.0);
+                Ok(rounds * shared * noise)
+            };
+            assert_eq!(wave_workgroups(time, 1024).unwrap(), Some(cap), "cap {cap}");
+            // Doubling and bisection: about 2 log2(cap) launches.
+            assert!(probes <= 2 * (64 - cap.leading_zeros()) as usize + 2, "cap {cap}: {probes} probes");
+        }
+        // No step within the probes' limit: unknown.
+        assert_eq!(wave_workgroups(|_| Ok(1.0), 1024).unwrap(), None);
+        assert_eq!(wave_workgroups(|w| Ok(w.div_ceil(2000) as f64), 1024).unwrap(), None);
+        // A failed launch (infinite time) counts as slow; an error ends the measurement.
+        assert_eq!(wave_workgroups(|w| Ok(if w > 5 { f64::INFINITY } else { 1.0 }), 1024).unwrap(), Some(5));
+        assert!(wave_workgroups(|w| if w > 3 { Err(Error::InvalidArgument("x".into())) } else { Ok(1.0) }, 1024).is_err());
+        // Entries keep the wave through the cache file; entries without one write none.
+        let e = TileEntry { mq: 0, w: 0, bk: 0, variant: Some("shuffle".into()), shape: None, wave: Some(33792), ms: 1.0, unix_time: 1 };
+        let back: TileEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back.wave, Some(33792));
+        assert!(!serde_json::to_string(&TileEntry { wave: None, ..e }).unwrap().contains("wave"));
     }
 }

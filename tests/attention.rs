@@ -604,8 +604,8 @@ fn subgroup_small_grids_split_keys_automatically() {
                 let parts = attn.key_splits_for(dtype, &s).expect("key_splits_for");
                 let (_, cfg, planned) = attn.plan(dtype, &s, None).expect("plan");
                 assert_eq!(planned, parts, "plan and key_splits_for agree");
-                let want = flash::auto_key_splits(&cfg, Tier::Subgroup, &s, causal, gpu);
-                // Every shape here is far under a GPU's SMALL_GRID_INVOCATIONS.
+                let want = flash::auto_key_splits(&cfg, Tier::Subgroup, &s, causal, gpu, flash::split_wave(ctx, dtype, d));
+                // Every shape here is far under a GPU's wave (flash::split_wave).
                 let env_free = std::env::var("RINGATTN_KEY_SPLITS").is_err() && std::env::var("RINGATTN_SMALL_GRID").is_err();
                 if env_free && (parts != want || (gpu && cfg.variant == SgVariant::Shuffle && parts < 2) || (!gpu && parts != 1)) {
                     failures.push(format!("{} {dtype:?} {s:?}: {parts} key parts, the rule gives {want}", common::label(ctx)));
@@ -1013,6 +1013,32 @@ fn shuffle_search_candidates_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The wave measurement (`tuning::measure_wave`: launches of 1, 2, 4, ... workgroups of
+/// equal work until one takes a second round) on every adapter with the subgroup tier,
+/// with the tier's own kernel: whole workgroups, at least one, within the probes' limit.
+/// On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it is printed (an
+/// H100: 132 workgroups of 256 at head_dims 64 and 128).
+#[test]
+fn wave_measurement_finds_whole_workgroups() {
+    use ringattn::kernels::flash;
+    use ringattn::tuning::{measure_wave, WAVE_MAX_WORKGROUPS};
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        for d in [64, 128] {
+            let prep = flash::prepare(ctx, Tier::Subgroup, Dtype::F32, d).expect("pipeline");
+            let per_wg = prep.cfg.invocations() as u64;
+            let wave = measure_wave(ctx, Dtype::F32, d, &prep).expect("measurement");
+            eprintln!("{} head_dim {d}: {wave:?} invocations at once ({per_wg} per workgroup)", common::label(ctx));
+            if let Some(w) = wave {
+                assert!(w >= per_wg && w % per_wg == 0 && w / per_wg < WAVE_MAX_WORKGROUPS, "{w} / {per_wg}");
+            }
+            if ctx.info().device_type == wgpu::DeviceType::Cpu {
+                let w = wave.expect("a CPU runs a few workgroups at once");
+                assert!(w / per_wg <= 64, "{w} / {per_wg}");
+            }
+        }
+    }
+}
+
 /// The subgroup tier's search (`tuning::search_subgroup`: the shuffle kernel in its
 /// built-in shape and its other candidate shapes, against the register-tiled kernel, on
 /// a (2, 8192, 8, 64) problem) on every GPU adapter with the tier: every candidate that
@@ -1052,13 +1078,22 @@ fn subgroup_search_times_kernels_and_shapes() {
                 }
                 other => panic!("unexpected pick {other:?}"),
             }
+            // The shuffle kernel's wave is measured in the picked shape (whole workgroups).
+            if let Some(w) = best.wave {
+                let c = best
+                    .shape
+                    .and_then(|[bq, bk, rr, m]| shuffles.iter().find(|c| (c.bq, c.bk, c.r, c.m) == (bq, bk, rr, m)))
+                    .unwrap_or(&shuffles[0]);
+                assert!(best.variant.as_deref() == Some("shuffle") && w % c.invocations() as u64 == 0, "{w} {c:?}");
+            }
             eprintln!(
-                "{} {}: {:?} -> {:?} {:?}",
+                "{} {}: {:?} -> {:?} {:?}, wave {:?}",
                 common::label(ctx),
                 dtype.name(),
                 r.timings.iter().map(|(c, ms)| (c.describe(Tier::Subgroup), *ms)).collect::<Vec<_>>(),
                 best.variant,
-                best.shape
+                best.shape,
+                best.wave
             );
         }
     }

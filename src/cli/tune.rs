@@ -47,6 +47,10 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
                 Some((v, None, ms)) => println!("best: {v}{} ({ms:.4} ms), stored", if v == "shuffle" { " (built-in shape)" } else { "" }),
                 None => println!("no subgroup kernel ran for head_dim {d} here: the built-in tiles are used"),
             }
+            match r.best.as_ref().and_then(|b| b.wave) {
+                Some(w) => println!("wave (key splits): {w} invocations at once, stored"),
+                None => println!("wave (key splits): not measured, {} assumed", crate::kernels::flash::SMALL_GRID_INVOCATIONS),
+            }
         }
     }
     if !tiers.contains(&Tier::Matrix) {

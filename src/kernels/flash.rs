@@ -1267,10 +1267,17 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
     cfg
 }
 
-/// One wave of the key-split rule's model ([`key_splits_to_fill`]): the subgroup tier's
-/// invocations in flight at once, [`SMALL_GRID_WORKGROUPS`] workgroups of 256
-/// invocations, eight warps on each SM of an H100.
+/// The key-split rule's wave where none was measured ([`key_splits_to_fill`],
+/// [`split_wave`]): the subgroup tier's invocations in flight at once on an H100,
+/// [`SMALL_GRID_WORKGROUPS`] workgroups of 256 invocations, eight warps on each SM.
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
+
+/// The key-split rule's wave for `dtype` and `head_dim` on this adapter: the subgroup
+/// search's measurement (`tuning::measure_wave`, at first use with the search on), else
+/// [`SMALL_GRID_INVOCATIONS`].
+pub fn split_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> u64 {
+    crate::tuning::tuned_wave(ctx, dtype, head_dim).filter(|&w| w > 0).unwrap_or(SMALL_GRID_INVOCATIONS)
+}
 
 /// The least work a part of an automatic key split keeps, in keys times head_dim (128
 /// keys at head_dim 64, 64 at 128; [`auto_key_splits`]).
@@ -1287,10 +1294,10 @@ pub const SPLIT_MIN_GAIN_PCT: u64 = 5;
 /// The most parts an automatic key split takes ([`auto_key_splits`]).
 pub const SPLIT_MAX_PARTS: usize = 8;
 
-/// Invocations a causal launch of the subgroup tier splits its keys up to
+/// Waves a causal launch of the subgroup tier splits its keys up to
 /// ([`key_splits_to_fill`]): the causal triangle leaves workgroups with unequal work, and
 /// parts of at least [`CAUSAL_SPLIT_MIN_KEY_DIMS`] even it out.
-pub const CAUSAL_SPLIT_INVOCATIONS: u64 = 8 * SMALL_GRID_INVOCATIONS;
+pub const CAUSAL_SPLIT_WAVES: u64 = 8;
 
 /// The least work a part of a causal launch's further split keeps, in keys times
 /// head_dim (256 keys at head_dim 64, 128 at 128; [`key_splits_to_fill`]).
@@ -1301,36 +1308,39 @@ pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 /// tier's shuffle kernel, [`key_splits_to_fill`] for the launch's workgroups and
 /// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); 1 on
 /// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
-/// `RINGATTN_SMALL_GRID=0`. Each extra part is merged into O and LSE by LSE in the same
+/// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
+/// merged into O and LSE by LSE in the same
 /// pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
 /// grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
 /// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
 /// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
 /// session) smaller parts pay, and the rule was refitted ([`key_splits_to_fill`]).
-pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool, gpu: bool) -> usize {
+pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool, gpu: bool, wave: u64) -> usize {
     if !gpu || tier != Tier::Subgroup || cfg.variant != SgVariant::Shuffle || !small_grid_on() {
         return 1;
     }
-    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal)
+    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal, wave)
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
 /// keys at `head_dim`: of 1, 2, 4 and 8 parts (each keeping [`SPLIT_MIN_KEY_DIMS`] of
 /// work), the one whose launch takes the least time in a model of waves: the parts'
-/// invocations run [`SMALL_GRID_INVOCATIONS`] at a time, a wave takes as long as a
+/// invocations run `wave` at a time ([`split_wave`]: measured per adapter, else
+/// [`SMALL_GRID_INVOCATIONS`]), a wave takes as long as a
 /// part's keys plus [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
 /// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of
 /// one wave splits until it fills one, and a longer one splits where its last wave would
 /// run mostly empty (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while
-/// its parts' invocations stay under [`CAUSAL_SPLIT_INVOCATIONS`] and each part keeps
+/// its parts' invocations stay under [`CAUSAL_SPLIT_WAVES`] waves and each part keeps
 /// [`CAUSAL_SPLIT_MIN_KEY_DIMS`]. Fitted on an H100 (twenty-third session, with the
 /// one-dispatch merge: 56 cases of f32 and f16, H=1, 4 and 8, N=512-8192, head_dims 64
 /// and 128, causal both, each against 1, 2, 4 and 8 parts; the rule's pick is on average
 /// 2.3 % and at most 18 % slower than the fastest; on 16 shapes outside the fit, H=2 and
 /// 8, N=2500-12000, 1.8 % and at most 9 %).
-pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, head_dim: usize, causal: bool) -> usize {
+pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, head_dim: usize, causal: bool, wave: u64) -> usize {
+    let wave = wave.max(1);
     let total = |parts: usize| workgroups * (parts as u64) * (invocations as u64);
-    let cost = |parts: usize| total(parts).div_ceil(SMALL_GRID_INVOCATIONS) * (seq_k.div_ceil(parts) + SPLIT_PART_KEYS) as u64;
+    let cost = |parts: usize| total(parts).div_ceil(wave) * (seq_k.div_ceil(parts) + SPLIT_PART_KEYS) as u64;
     let mut parts = 1usize;
     let mut p = 2;
     while p <= SPLIT_MAX_PARTS && seq_k / p * head_dim >= SPLIT_MIN_KEY_DIMS {
@@ -1341,7 +1351,7 @@ pub fn key_splits_to_fill(workgroups: u64, invocations: u32, seq_k: usize, head_
     }
     // Work a part keeps after one more doubling.
     let halved = |parts: usize| seq_k / (parts * 2) * head_dim;
-    while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_INVOCATIONS && halved(parts) >= CAUSAL_SPLIT_MIN_KEY_DIMS {
+    while causal && parts < SPLIT_MAX_PARTS && total(parts) < CAUSAL_SPLIT_WAVES * wave && halved(parts) >= CAUSAL_SPLIT_MIN_KEY_DIMS {
         parts *= 2;
     }
     parts
@@ -2320,7 +2330,7 @@ mod tests {
         let d64 = TileConfig { bq: 256, bk: 16, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let parts = |normal: TileConfig, n: usize, h: usize| {
             let s = shape(n, h, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, false, true)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, false, true, SMALL_GRID_INVOCATIONS)
         };
         // H=8 at head_dim 128: N=512 and 1024 (128 workgroups of 128 invocations) split
         // in two, N=2048 (128 workgroups of 256) and longer stay whole.
@@ -2336,31 +2346,48 @@ mod tests {
         assert_eq!([(d64, 6000), (d128, 3000), (d128, 6000)].map(|(c, n)| parts(c, n, 4)), [4, 4, 2]);
         // Whole waves stay whole (1024 workgroups of 256 are 8), and so do 5.9 waves
         // (N=12000, H=8 at 128: 752 of 256), where 8 parts would model 0.3 % faster.
-        assert_eq!(key_splits_to_fill(1024, 256, 16384, 128, false), 1);
-        assert_eq!(key_splits_to_fill(752, 256, 12000, 128, false), 1);
+        assert_eq!(key_splits_to_fill(1024, 256, 16384, 128, false, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(key_splits_to_fill(752, 256, 12000, 128, false, SMALL_GRID_INVOCATIONS), 1);
         // Causal launches split on to 1024 workgroups of 256, parts of 256 keys at 64 and
         // 128 at 128: at 64 N=512 4 (128-key parts from the fill), 1024 4, 2048 and 4096
         // 8, 8192 4, 16384 2; at 128 N=512 4, 1024 and 2048 8, 4096 4, 8192 2, 16384
         // (1024 workgroups) whole.
         let causal = |normal: TileConfig, n: usize| {
             let s = shape(n, 8, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true, true)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS)
         };
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [4, 4, 8, 8, 4, 2]);
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [4, 8, 8, 4, 2, 1]);
         // At most SPLIT_MAX_PARTS, and never parts under SPLIT_MIN_KEY_DIMS of work.
-        assert_eq!(key_splits_to_fill(1, 32, 1 << 20, 64, false), SPLIT_MAX_PARTS);
-        assert_eq!(key_splits_to_fill(1, 32, 255, 64, false), 1);
-        assert_eq!(key_splits_to_fill(1, 32, 256, 64, false), 2);
-        assert_eq!(key_splits_to_fill(1, 32, 256, 128, false), 4);
-        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20, 64, false), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 1 << 20, 64, false, SMALL_GRID_INVOCATIONS), SPLIT_MAX_PARTS);
+        assert_eq!(key_splits_to_fill(1, 32, 255, 64, false, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(key_splits_to_fill(1, 32, 256, 64, false, SMALL_GRID_INVOCATIONS), 2);
+        assert_eq!(key_splits_to_fill(1, 32, 256, 128, false, SMALL_GRID_INVOCATIONS), 4);
+        assert_eq!(key_splits_to_fill(SMALL_GRID_WORKGROUPS, 256, 1 << 20, 64, false, SMALL_GRID_INVOCATIONS), 1);
+        // Other GPUs' waves (as `tuning::measure_wave` finds them). 28 SMs of one
+        // 256-invocation workgroup (7168 invocations): the tiny grids split as on the
+        // H100 (they fill neither), H=8 head_dim 128 N=2048 (2.3 waves) stays whole, and
+        // N=4096 (9.1 waves) takes 4 parts, which cut its last, mostly idle wave (37
+        // waves of 1056 keys against 10 of 4128: 5.3 % in the model). 1000 workgroups:
+        // grids the H100 runs whole are short of one wave, or just past one, and split.
+        // Causal launches split to fewer parts, their 8 waves being fewer invocations.
+        let with_wave = |normal: TileConfig, n: usize, h: usize, causal: bool, wave: u64| {
+            let s = shape(n, h, normal.r as usize * 16);
+            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, causal, true, wave)
+        };
+        let small_gpu = |c, n, h| with_wave(c, n, h, false, 28 * 256);
+        let big_gpu = |c, n, h| with_wave(c, n, h, false, 1000 * 256);
+        assert_eq!([1024, 2048, 4096, 8192].map(|n| small_gpu(d64, n, 1)), [8, 8, 4, 2]);
+        assert_eq!([512, 1024, 2048, 4096].map(|n| small_gpu(d128, n, 8)), [2, 2, 1, 4]);
+        assert_eq!([2048, 4096, 8192, 16384].map(|n| big_gpu(d128, n, 8)), [4, 8, 8, 8]);
+        assert_eq!([512, 2048, 8192].map(|n| with_wave(d64, n, 8, true, 28 * 256)), [4, 4, 4]);
         // Only the subgroup tier's shuffle kernel on a GPU splits.
         let s = shape(1024, 8, 128);
         let small = small_grid_subgroup_config(d128, &s);
-        assert_eq!(auto_key_splits(&small, Tier::Subgroup, &s, false, false), 1);
-        assert_eq!(auto_key_splits(&small, Tier::Matrix, &s, true, true), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Subgroup, &s, false, false, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Matrix, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
         let tiled = TileConfig { variant: SgVariant::Tiled { palias: false }, ..small };
-        assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, &s, true, true), 1);
+        assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
     }
 
     #[test]
