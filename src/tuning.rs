@@ -16,8 +16,8 @@
 //! (`flash_tiled.wgsl`), on a (2, 8192, 8, head_dim) problem (`SUBGROUP_SEARCH`) in the
 //! dtype at hand; another shape, or the tiled kernel, must win by the same margin. Where
 //! the shuffle kernel is picked, the search also measures its wave (`measure_wave`: how
-//! many of its workgroups the GPU runs at once, from launches of 1, 2, 4, ... workgroups
-//! until one takes a second round), the unit of the key-split rule
+//! many of its workgroups the GPU runs at once, from the times of launches of w
+//! workgroups: its cores times the workgroups each holds), the unit of the key-split rule
 //! (`flash::key_splits_to_fill`), kept in the same entry.
 //!
 //! `RINGATTN_TUNE=0` ignores the cache and skips the search (the built-in defaults are
@@ -518,20 +518,26 @@ pub const WAVE_PROBE_KEYS: usize = 2048;
 /// once keeps the built-in wave.
 pub const WAVE_MAX_WORKGROUPS: u64 = 1024;
 
-/// A launch that takes this many times a one-workgroup launch runs in more than one wave
-/// ([`wave_workgroups`]): the next wave doubles the time, while sharing the memory system
-/// and clocks among a full wave costs far less.
-pub const WAVE_STEP: f64 = 1.5;
+/// A launch that takes this many times a one-workgroup launch puts two workgroups on
+/// some core ([`wave_workgroups`]'s first step: the cores' count).
+pub const WAVE_FIRST_STEP: f64 = 1.25;
+
+/// One more workgroup past k per core that adds this many one-workgroup times waits for
+/// a slot ([`wave_workgroups`]): the cores hold k at once. Workgroups that share a core
+/// add less (on an H100 the head_dim 32 kernel ran two per SM in 1.6 times one's time).
+pub const WAVE_FULL_STEP: f64 = 0.75;
+
+/// The most workgroups per core [`wave_workgroups`] looks for.
+pub const WAVE_MAX_PER_CORE: u64 = 16;
 
 /// How many workgroups of `prep` run at once on this adapter, in invocations
-/// (workgroups times `prep`'s invocations per workgroup): launches of w workgroups, each
-/// walking [`WAVE_PROBE_KEYS`] keys (one head, `w` query tiles; the best of three runs
-/// after one untimed), take about one workgroup's time until w passes the number the GPU
-/// holds at once and then twice that ([`wave_workgroups`]: doubling, then bisection).
-/// `None` where no step shows up to [`WAVE_MAX_WORKGROUPS`] (or as many as one binding
-/// of Q holds) or a launch failed. On an
-/// H100 the shuffle kernel at head_dims 64 and 128 holds one 256-invocation workgroup per
-/// SM: 132 workgroups.
+/// (workgroups times `prep`'s invocations per workgroup), from the times of launches of
+/// w workgroups, each walking [`WAVE_PROBE_KEYS`] keys (one head, `w` query tiles; the
+/// best of three runs after one untimed): the cores' count, where a launch first takes
+/// longer than one workgroup, times the workgroups a core holds, where one more adds a
+/// whole workgroup's time ([`wave_workgroups`]). `None` where that does not show up to
+/// [`WAVE_MAX_WORKGROUPS`] (or as many as one binding of Q holds) or a launch failed.
+/// The workgroups are the ones of `prep`; a small grid's halved ones may fit more.
 pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flash::Prepared) -> Result<Option<u64>> {
     let bq = prep.cfg.bq as usize;
     let per_wg = prep.cfg.invocations() as u64;
@@ -578,16 +584,33 @@ pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flas
 }
 
 /// The workgroups a GPU runs at once, from `time(w)`, the time of a launch of `w`
-/// workgroups of equal work: `time(1)` first, then w doubled while a launch takes at
-/// most [`WAVE_STEP`] times that, then bisection between the last such w and the first
-/// slower one. `None` when no launch up to `max` workgroups is slower.
+/// workgroups of equal work (t1 = `time(1)`). First the cores (c): w doubled while a
+/// launch takes at most [`WAVE_FIRST_STEP`] t1, then bisection to the last such w (one
+/// workgroup per core; the next puts two on one). Then workgroups per core k = 1, 2, ...:
+/// while k c + 1 workgroups take less than [`WAVE_FULL_STEP`] t1 longer than k c, the
+/// extra one shares a core that runs it alongside (the core gains throughput); the
+/// first k where it adds nearly a whole t1 is the cores' hold (it waits for a slot),
+/// and k c is the wave: the unit in which more work costs whole rounds, as the split
+/// rule models it. (On an H100: 132 SMs; one workgroup of the head_dim 64 and 128
+/// kernels per SM, three of the head_dim 32 one, whose registers allow them and whose
+/// second and third still add throughput.) `None` when no launch up to `max`
+/// workgroups is slower, or no full step shows within [`WAVE_MAX_PER_CORE`] per core.
 pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Result<Option<u64>> {
-    let t1 = time(1)?;
-    let slow = |t: f64| t.is_nan() || t > t1 * WAVE_STEP;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut at = |w: u64| -> Result<f64> {
+        if let Some(&t) = seen.get(&w) {
+            return Ok(t);
+        }
+        let t = time(w)?;
+        seen.insert(w, t);
+        Ok(t)
+    };
+    let t1 = at(1)?;
+    let slow = |t: f64| t.is_nan() || t > t1 * WAVE_FIRST_STEP;
     let (mut lo, mut hi) = (1u64, None);
     let mut w = 2u64;
     while w <= max {
-        if slow(time(w)?) {
+        if slow(at(w)?) {
             hi = Some(w);
             break;
         }
@@ -597,13 +620,24 @@ pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Re
     let Some(mut hi) = hi else { return Ok(None) };
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if slow(time(mid)?) {
+        if slow(at(mid)?) {
             hi = mid;
         } else {
             lo = mid;
         }
     }
-    Ok(Some(lo))
+    let cores = lo;
+    for k in 1..=WAVE_MAX_PER_CORE {
+        let w = k * cores;
+        if w + 1 > max {
+            break;
+        }
+        let step = at(w + 1)? - at(w)?;
+        if step.is_nan() || step >= WAVE_FULL_STEP * t1 {
+            return Ok(Some(w));
+        }
+    }
+    Ok(None)
 }
 
 /// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
@@ -690,25 +724,36 @@ mod tests {
     }
 
     #[test]
-    fn the_wave_is_where_a_launch_takes_a_second_round() {
-        // Launches of w workgroups on a GPU that holds `cap` at once take ceil(w / cap)
-        // rounds, plus a little for sharing the memory system (up to 20 %), plus noise.
-        for cap in [1u64, 2, 7, 28, 132, 133, 264, 1000] {
-            let mut probes = 0;
-            let time = |w: u64| -> Result<f64> {
-                probes += 1;
-                let rounds = w.div_ceil(cap) as f64;
-                let shared = 1.0 + 0.2 * (w.min(cap) as f64 / cap as f64);
-                let noise = 1.0 + 0.03 * ((w * 7919 % 13) as f64 / 13.0);
-                Ok(rounds * shared * noise)
-            };
-            assert_eq!(wave_workgroups(time, 1024).unwrap(), Some(cap), "cap {cap}");
-            // Doubling and bisection: about 2 log2(cap) launches.
-            assert!(probes <= 2 * (64 - cap.leading_zeros()) as usize + 2, "cap {cap}: {probes} probes");
+    fn the_wave_is_what_the_cores_hold_at_once() {
+        // A GPU of `cores` cores that hold `hold` workgroups each, and run k of them at
+        // once in share(k) times one's time: a launch of w takes as long as its busiest
+        // core (ceil(w / cores) workgroups, in batches of `hold`), plus 2 % noise.
+        type Share = fn(f64) -> f64;
+        let shares: [(&str, Share); 3] = [("saturated", |k| k), ("sqrt", |k: f64| k.sqrt()), ("0.6 per extra", |k| 1.0 + 0.6 * (k - 1.0))];
+        for cores in [1u64, 2, 7, 28, 132, 133, 264] {
+            for hold in [1u64, 2, 3, 4] {
+                for (name, share) in shares {
+                    let mut probes = 0;
+                    let time = |w: u64| -> Result<f64> {
+                        probes += 1;
+                        let n = w.div_ceil(cores);
+                        let rounds = (n - 1) / hold;
+                        let noise = 1.0 + 0.02 * ((w * 7919 % 13) as f64 / 13.0);
+                        Ok((rounds as f64 * share(hold as f64) + share((n - rounds * hold) as f64)) * noise)
+                    };
+                    let got = wave_workgroups(time, 4096).unwrap();
+                    // A saturated core gains nothing from a second workgroup: one is its wave.
+                    let want = if name == "saturated" { cores } else { cores * hold };
+                    assert_eq!(got, Some(want), "{cores} cores holding {hold}, {name}");
+                    assert!(probes <= 2 * (64 - cores.leading_zeros()) as usize + 2 + 2 * hold as usize, "{cores} {hold} {name}: {probes} probes");
+                }
+            }
         }
         // No step within the probes' limit: unknown.
         assert_eq!(wave_workgroups(|_| Ok(1.0), 1024).unwrap(), None);
         assert_eq!(wave_workgroups(|w| Ok(w.div_ceil(2000) as f64), 1024).unwrap(), None);
+        // Cores found, but no full step within WAVE_MAX_PER_CORE per core: unknown.
+        assert_eq!(wave_workgroups(|w| Ok(1.0 + 0.5 * ((w - 1) / 4) as f64), 4096).unwrap(), None);
         // A failed launch (infinite time) counts as slow; an error ends the measurement.
         assert_eq!(wave_workgroups(|w| Ok(if w > 5 { f64::INFINITY } else { 1.0 }), 1024).unwrap(), Some(5));
         assert!(wave_workgroups(|w| if w > 3 { Err(Error::InvalidArgument("x".into())) } else { Ok(1.0) }, 1024).is_err());

@@ -1013,11 +1013,11 @@ fn shuffle_search_candidates_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The wave measurement (`tuning::measure_wave`: launches of 1, 2, 4, ... workgroups of
-/// equal work until one takes a second round) on every adapter with the subgroup tier,
+/// The wave measurement (`tuning::measure_wave`: launches of w workgroups of equal work;
+/// the cores' count times the workgroups each holds) on every adapter with the subgroup tier,
 /// with the tier's own kernel: whole workgroups, at least one, within the probes' limit.
 /// On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it is printed (an
-/// H100: 132 workgroups of 256 at head_dims 64 and 128).
+/// H100: 132 workgroups of 256 at head_dims 64 and 128, 3 x 132 of 128 at 32).
 #[test]
 fn wave_measurement_finds_whole_workgroups() {
     use ringattn::kernels::flash;
