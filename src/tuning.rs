@@ -641,11 +641,20 @@ pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Re
 }
 
 /// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
-/// [`measure_wave`]), from the subgroup search's entry (run at first use like the tile
-/// search); `None` with the search off, on CPU adapters, or where it was not measured.
+/// [`measure_wave`]), from the subgroup search's entry: the one this context holds (the
+/// search runs when the tier's pipeline is first prepared), else the disk cache's. Never
+/// searches itself (a launch whose shape `RINGATTN_SUBGROUP_CFG` forces runs no search);
+/// `None` with the search off, or where no wave was measured.
 pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
+    if !search_enabled() {
+        return None;
+    }
     let k = key(ctx, dtype, head_dim, "subgroup");
-    tuned_entry(ctx, &k, || Ok(search_subgroup(ctx, dtype, head_dim)?.best)).and_then(|e| e.wave)
+    match ctx.tuned_get(&k) {
+        Some(entry) => entry,
+        None => read_cache().entries.get(&k).cloned(),
+    }
+    .and_then(|e| e.wave)
 }
 
 /// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it

@@ -1273,8 +1273,8 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 
 /// The key-split rule's wave for `dtype` and `head_dim` on this adapter: the subgroup
-/// search's measurement (`tuning::measure_wave`, at first use with the search on), else
-/// [`SMALL_GRID_INVOCATIONS`].
+/// search's measurement (`tuning::measure_wave`; the search runs when the tier is first
+/// prepared, with the search on), else [`SMALL_GRID_INVOCATIONS`].
 pub fn split_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> u64 {
     crate::tuning::tuned_wave(ctx, dtype, head_dim).filter(|&w| w > 0).unwrap_or(SMALL_GRID_INVOCATIONS)
 }
@@ -1309,8 +1309,7 @@ pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 /// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); 1 on
 /// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
 /// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
-/// merged into O and LSE by LSE in the same
-/// pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
+/// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
 /// grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
 /// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
 /// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
