@@ -8,13 +8,7 @@
 # under $OUT/r (what a cut call leaves still comes back).
 source scripts/device_run.sh
 results
-export RINGATTN_TUNE_CACHE=$R/tiles.json
-S="--no-progress --reps 5 --max-seconds 2 --causal both"
-timeout 150 .gpu/ringattn bench $S --tiers subgroup --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 --json $R/subgroup.json > $R/subgroup.md 2>&1
-timeout 150 .gpu/ringattn bench $S --tiers matrix --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 --json $R/matrix.json > $R/matrix.md 2>&1
-P="python3 benches/python/sdpa_baseline.py --reps 5 --causal both"
-timeout 100 $P --backends efficient --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 > $R/sdpa-eff.txt 2>&1
-timeout 100 $P --backends flash --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 > $R/sdpa-flash.txt 2>&1
+tiers_beside_sdpa
 [ -z "$NO_TESTS" ] && TEST_LIMIT=${TEST_LIMIT:-240} run_tests attention
 cd $R && {
   cat gpu.txt

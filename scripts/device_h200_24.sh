@@ -3,19 +3,14 @@
 # H200 where lent): the tiers as picked (fresh searches at first use, cache in
 # $R/tiles.json): subgroup f32 N=1024/4096/16384 at head_dims 32/64/128, causal both;
 # matrix f16 N=1024..65536 at 64/128, causal both; SDPA (efficient f32, flash f16) at the
-# same shapes in the same call; RSP at head_dim 128 on the current shuffle kernel
-# (RINGATTN_SUBGROUP_RSP=1, two rounds against the default); the LongNet mixture merge
+# same shapes in the same call; RSP at head_dim 128 (RINGATTN_SUBGROUP_RSP=1, two rounds
+# against the default; this call's build, b68e1ad, still permuted keys too, the RSP that
+# scripts/device_rsp24.sh replaces); the LongNet mixture merge
 # per row (.gpu/dilated, this build) against per element (.gpu/dilated-elem, commit
 # e1fcbed on this build), two rounds each.
 source scripts/device_run.sh
 results
-export RINGATTN_TUNE_CACHE=$R/tiles.json
-S="--no-progress --reps 5 --max-seconds 2 --causal both"
-timeout 150 .gpu/ringattn bench $S --tiers subgroup --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 --json $R/subgroup.json > $R/subgroup.md 2>&1
-timeout 150 .gpu/ringattn bench $S --tiers matrix --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 --json $R/matrix.json > $R/matrix.md 2>&1
-P="python3 benches/python/sdpa_baseline.py --reps 5 --causal both"
-timeout 100 $P --backends efficient --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 > $R/sdpa-eff.txt 2>&1
-timeout 100 $P --backends flash --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 > $R/sdpa-flash.txt 2>&1
+tiers_beside_sdpa
 B="--no-progress --reps 5 --max-seconds 2 --causal off --tiers subgroup --dtypes f32 --seqs 16384 --head-dims 128"
 for round in 1 2; do
   timeout 60 .gpu/ringattn bench $B > $R/rsp0-$round.md 2>&1

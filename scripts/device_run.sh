@@ -41,6 +41,21 @@ test_lines() {
   for f in test-*.txt; do echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=" $f; done
 }
 
+# tiers_beside_sdpa: the tiers as picked (fresh searches at first use, cache in
+# $R/tiles.json): subgroup f32 N=1024/4096/16384 at head_dims 32/64/128 and matrix f16
+# N=1024..65536 at 64/128, causal both ($R/subgroup.md/.json, $R/matrix.md/.json); SDPA
+# efficient f32 and flash f16 at the same shapes in the same call ($R/sdpa-eff.txt,
+# $R/sdpa-flash.txt).
+tiers_beside_sdpa() {
+  export RINGATTN_TUNE_CACHE=$R/tiles.json
+  local S="--no-progress --reps 5 --max-seconds 2 --causal both"
+  timeout 150 .gpu/ringattn bench $S --tiers subgroup --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 --json $R/subgroup.json > $R/subgroup.md 2>&1
+  timeout 150 .gpu/ringattn bench $S --tiers matrix --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 --json $R/matrix.json > $R/matrix.md 2>&1
+  local P="python3 benches/python/sdpa_baseline.py --reps 5 --causal both"
+  timeout 100 $P --backends efficient --dtypes f32 --seqs 1024,4096,16384 --head-dims 32,64,128 > $R/sdpa-eff.txt 2>&1
+  timeout 100 $P --backends flash --dtypes f16 --seqs 1024,4096,16384,65536 --head-dims 64,128 > $R/sdpa-flash.txt 2>&1
+}
+
 # kernel_table: a fresh tile search (f16, f32; cache $R/tiles.json), then every tier's
 # table (matrix f16/f32 at N = 1K..64K, D = 64/128, causal both; subgroup f32 at 4K and
 # 16K, non-causal) and SDPA (flash fp16, efficient fp16/fp32) at the same shapes, in the
