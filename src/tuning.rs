@@ -549,11 +549,20 @@ pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flas
     let row_bytes = (head_dim as u64 * dtype.size()).max(1);
     let max = WAVE_MAX_WORKGROUPS.min(ctx.capabilities().limits.max_storage_buffer_binding_size / row_bytes / bq as u64);
     let timer = GpuTimer::new(ctx);
+    // Q, O and LSE of the largest launch so far (allocated, and Q filled, once per size
+    // the doubling reaches), viewed at each launch's size.
+    let bufs: std::cell::RefCell<Option<(usize, GpuTensor, GpuTensor, LseBuffer)>> = Default::default();
     let probe = |w: u64| -> Result<Option<f64>> {
         let s = Shape { seq_q: bq * w as usize, ..kv };
-        let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(s.q_len(), seed), s.q_dims(), dtype)?;
-        let o = GpuTensor::empty(ctx, s.q_dims(), dtype)?;
-        let lse = LseBuffer::empty(ctx, s.lse_dims())?;
+        let mut kept = bufs.borrow_mut();
+        if kept.as_ref().is_none_or(|(rows, ..)| *rows < s.seq_q) {
+            let q = GpuTensor::from_f32(ctx, &crate::reference::random_vec(s.q_len(), seed), s.q_dims(), dtype)?;
+            *kept = Some((s.seq_q, q, GpuTensor::empty(ctx, s.q_dims(), dtype)?, LseBuffer::empty(ctx, s.lse_dims())?));
+        }
+        let Some((_, q_all, o_all, lse_all)) = kept.as_ref() else { return Ok(None) };
+        let q = GpuTensor::from_buffer(q_all.buffer().clone(), s.q_dims(), dtype)?;
+        let o = GpuTensor::from_buffer(o_all.buffer().clone(), s.q_dims(), dtype)?;
+        let lse = LseBuffer::from_buffer(lse_all.buffer().clone(), s.lse_dims())?;
         let args = FlashArgs { q: &q, k: &k, v: &v, o: &o, lse: &lse, scale: 1.0 / (head_dim as f32).sqrt(), causal: None, mask: None };
         let mut best = f64::INFINITY;
         for rep in 0..4 {

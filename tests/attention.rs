@@ -1017,7 +1017,8 @@ fn shuffle_search_candidates_match_reference() {
 /// the cores' count times the workgroups each holds) on every adapter with the subgroup tier,
 /// with the tier's own kernel: whole workgroups, at least one, within the probes' limit.
 /// On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it is printed (an
-/// H100: 132 workgroups of 256 at head_dims 64 and 128, 3 x 132 of 128 at 32).
+/// H100: 132 workgroups of 256 at head_dims 64 and 128, 3 x 132 of 128 at 32) and must
+/// be found.
 #[test]
 fn wave_measurement_finds_whole_workgroups() {
     use ringattn::kernels::flash;
@@ -1031,9 +1032,12 @@ fn wave_measurement_finds_whole_workgroups() {
             if let Some(w) = wave {
                 assert!(w >= per_wg && w % per_wg == 0 && w / per_wg < WAVE_MAX_WORKGROUPS, "{w} / {per_wg}");
             }
-            if ctx.info().device_type == wgpu::DeviceType::Cpu {
-                let w = wave.expect("a CPU runs a few workgroups at once");
-                assert!(w / per_wg <= 64, "{w} / {per_wg}");
+            // A GPU shows its step well within the probes (an H100: 132 or 396 workgroups);
+            // a CPU's threads run a few workgroups at once, though its timings are noisy
+            // (lavapipe's threads may outnumber the cores a CI machine grants).
+            match ctx.info().device_type {
+                wgpu::DeviceType::Cpu => assert!(wave.is_none_or(|w| w / per_wg <= 64), "{wave:?} / {per_wg}"),
+                _ => assert!(wave.is_some(), "no wave found on a GPU"),
             }
         }
     }
