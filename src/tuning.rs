@@ -661,7 +661,9 @@ pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Opt
     let k = key(ctx, dtype, head_dim, "subgroup");
     match ctx.tuned_get(&k) {
         Some(entry) => entry,
-        None => read_cache().entries.get(&k).cloned(),
+        // What `tuned_entry` would read first too, so the context keeps it; a missing
+        // entry is not kept (the search may still run).
+        None => read_cache().entries.get(&k).cloned().inspect(|e| ctx.tuned_set(&k, Some(e.clone()))),
     }
     .and_then(|e| e.wave)
 }
