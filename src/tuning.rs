@@ -93,8 +93,35 @@ pub fn search_enabled() -> bool {
 
 /// The cache key: everything the best tile depends on.
 pub fn key(ctx: &GpuContext, dtype: Dtype, head_dim: usize, tier: &str) -> String {
+    format!("{}{} | d{} | {}", adapter_prefix(ctx), dtype.name(), head_dim, tier)
+}
+
+/// The adapter's part of a cache key (name, driver, backend).
+fn adapter_prefix(ctx: &GpuContext) -> String {
     let i = ctx.info();
-    format!("{} | {} {} | {:?} | {} | d{} | {}", i.name, i.driver, i.driver_info, i.backend, dtype.name(), head_dim, tier)
+    format!("{} | {} {} | {:?} | ", i.name, i.driver, i.driver_info, i.backend)
+}
+
+/// The cache's entries for this adapter (as `ringattn info` lists them): the rest of each
+/// key (dtype, head_dim, tier) and the entry. Reads the cache file; searches nothing.
+pub fn cached_for(ctx: &GpuContext) -> Vec<(String, TileEntry)> {
+    let prefix = adapter_prefix(ctx);
+    read_cache().entries.into_iter().filter_map(|(k, e)| Some((k.strip_prefix(&prefix)?.to_string(), e))).collect()
+}
+
+impl TileEntry {
+    /// The pick in words: the subgroup tier's kernel (and shape, and wave), or the
+    /// matrix tier's tiles; and its time on the search problem.
+    pub fn describe(&self) -> String {
+        let pick = match (self.variant.as_deref(), self.shape) {
+            (Some(v), Some([bq, bk, r, m])) => format!("{v} bq={bq} bk={bk} r={r} m={m}"),
+            (Some("shuffle"), None) => "shuffle (built-in shape)".to_string(),
+            (Some(v), None) => v.to_string(),
+            (None, _) => format!("rows/subgroup {}, subgroups {}, keys/tile {}", 16 * self.mq, self.w, self.bk),
+        };
+        let wave = self.wave.map(|w| format!(", wave {w} invocations")).unwrap_or_default();
+        format!("{pick}{wave} ({:.4} ms)", self.ms)
+    }
 }
 
 fn read_cache() -> CacheFile {

@@ -152,6 +152,32 @@ fn info_lists_adapters() {
     assert_eq!(out.matches("<- default").count(), 1, "{out}");
 }
 
+/// `ringattn info` lists the tile cache's entries for each adapter (the default one's
+/// here, written into a cache file for the test), and not other adapters' entries.
+#[test]
+fn info_lists_the_tuned_entries() {
+    use ringattn::tuning::{key, TileEntry};
+    let ctx = GpuContext::new().expect("the default adapter");
+    let path = tmpdir("info_tuned").join("tiles.json");
+    let entry = TileEntry { mq: 0, w: 0, bk: 0, variant: Some("shuffle".into()), shape: None, wave: Some(4096), ms: 1.5, unix_time: 1 };
+    let matrix = TileEntry { mq: 2, w: 4, bk: 16, variant: None, shape: None, wave: None, ms: 0.25, unix_time: 1 };
+    let mut entries = serde_json::Map::new();
+    entries.insert(key(&ctx, Dtype::F32, 64, "subgroup"), serde_json::to_value(&entry).unwrap());
+    entries.insert(key(&ctx, Dtype::F16, 128, "matrix"), serde_json::to_value(&matrix).unwrap());
+    entries.insert("Another GPU | its driver | Vulkan | f32 | d64 | subgroup".into(), serde_json::to_value(&entry).unwrap());
+    std::fs::write(&path, serde_json::json!({ "version": 1, "entries": entries }).to_string()).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ringattn")).arg("info").env("RINGATTN_TUNE_CACHE", &path).output().unwrap();
+    let out = assert_ok(&o);
+    for needle in [
+        "tuned:    f16 | d128 | matrix: rows/subgroup 32, subgroups 4, keys/tile 16 (0.2500 ms)",
+        "          f32 | d64 | subgroup: shuffle (built-in shape), wave 4096 invocations (1.5000 ms)",
+    ] {
+        assert!(out.contains(needle), "info lacks {needle:?}:\n{out}");
+    }
+    assert!(!out.contains("Another GPU"), "{out}");
+    assert!(out.contains("nothing cached") || ringattn::context::enumerate_adapters().len() == 1, "{out}");
+}
+
 #[test]
 fn run_f32_dense() {
     let (o, l, _) =

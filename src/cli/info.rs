@@ -124,6 +124,13 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
                     };
                     println!("    matrix:   register kernel {regs}");
                 }
+                let tuned = crate::tuning::cached_for(&ctx);
+                if tuned.is_empty() {
+                    println!("    tuned:    nothing cached (a GPU searches at first use, or `ringattn tune`)");
+                }
+                for (i, (what, entry)) in tuned.iter().enumerate() {
+                    println!("    {} {what}: {}", if i == 0 { "tuned:   " } else { "         " }, entry.describe());
+                }
                 match ctx.host_import_alignment() {
                     Some(a) => println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a})"),
                     None => println!("    ring:     mapped staging (no host-memory import on this adapter)"),
