@@ -677,22 +677,16 @@ pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Re
 }
 
 /// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
-/// [`measure_wave`]), from the subgroup search's entry: the one this context holds (the
-/// search runs when the tier's pipeline is first prepared), else the disk cache's. Never
-/// searches itself (a launch whose shape `RINGATTN_SUBGROUP_CFG` forces runs no search);
-/// `None` with the search off, or where no wave was measured.
+/// [`measure_wave`]), from the subgroup search's entry this context holds (the search,
+/// or the disk cache's entry, is taken when the tier's pipeline is first prepared).
+/// Reads nothing from disk and never searches, since every split call asks; `None` with
+/// the search off, where it did not run in this context (a shape that
+/// `RINGATTN_SUBGROUP_CFG` forces), or where no wave was measured.
 pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
     if !search_enabled() {
         return None;
     }
-    let k = key(ctx, dtype, head_dim, "subgroup");
-    match ctx.tuned_get(&k) {
-        Some(entry) => entry,
-        // What `tuned_entry` would read first too, so the context keeps it; a missing
-        // entry is not kept (the search may still run).
-        None => read_cache().entries.get(&k).cloned().inspect(|e| ctx.tuned_set(&k, Some(e.clone()))),
-    }
-    .and_then(|e| e.wave)
+    ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten().and_then(|e| e.wave)
 }
 
 /// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it

@@ -42,14 +42,12 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
             for (cfg, ms) in &r.timings {
                 println!("| {} | {ms:.4} |", cfg.describe(Tier::Subgroup));
             }
-            match r.best.as_ref().and_then(|b| Some((b.variant.as_deref()?, b.shape, b.ms))) {
-                Some((v, Some([bq, bk, rr, m]), ms)) => println!("best: {v} bq={bq} bk={bk} r={rr} m={m} ({ms:.4} ms), stored"),
-                Some((v, None, ms)) => println!("best: {v}{} ({ms:.4} ms), stored", if v == "shuffle" { " (built-in shape)" } else { "" }),
+            match &r.best {
+                Some(b) => println!("best: {}, stored", b.describe()),
                 None => println!("no subgroup kernel ran for head_dim {d} here: the built-in tiles are used"),
             }
-            match r.best.as_ref().and_then(|b| b.wave) {
-                Some(w) => println!("wave (key splits): {w} invocations at once, stored"),
-                None => println!("wave (key splits): not measured, {} assumed", crate::kernels::flash::SMALL_GRID_INVOCATIONS),
+            if r.best.as_ref().is_some_and(|b| b.wave.is_none()) {
+                println!("wave (key splits): not measured, {} assumed", crate::kernels::flash::SMALL_GRID_INVOCATIONS);
             }
         }
     }
@@ -66,7 +64,7 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
             println!("| {} | {w} | {bk} | {ms:.4} |", 16 * mq);
         }
         match &r.best {
-            Some(b) => println!("best: rows/subgroup {}, subgroups {}, keys/tile {} ({:.4} ms), stored", 16 * b.mq, b.w, b.bk, b.ms),
+            Some(b) => println!("best: {}, stored", b.describe()),
             None => println!("no candidate fits head_dim {d} on this adapter"),
         }
     }

@@ -1273,8 +1273,9 @@ pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConf
 pub const SMALL_GRID_INVOCATIONS: u64 = SMALL_GRID_WORKGROUPS * 256;
 
 /// The key-split rule's wave for `dtype` and `head_dim` on this adapter: the subgroup
-/// search's measurement (`tuning::measure_wave`; the search runs when the tier is first
-/// prepared, with the search on), else [`SMALL_GRID_INVOCATIONS`].
+/// search's measurement held by this context (`tuning::measure_wave`; the search or the
+/// tile cache is consulted when the tier is first prepared, with the search on), else
+/// [`SMALL_GRID_INVOCATIONS`].
 pub fn split_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> u64 {
     crate::tuning::tuned_wave(ctx, dtype, head_dim).filter(|&w| w > 0).unwrap_or(SMALL_GRID_INVOCATIONS)
 }
@@ -1309,8 +1310,8 @@ pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 /// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); 1 on
 /// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
 /// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
-/// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md, "Key splits for the subgroup tier's small
-/// grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
+/// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md,
+/// "Key splits for the subgroup tier's small grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
 /// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
 /// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
 /// session) smaller parts pay, and the rule was refitted ([`key_splits_to_fill`]).
@@ -1325,8 +1326,8 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool
 /// keys at `head_dim`: of 1, 2, 4 and 8 parts (each keeping [`SPLIT_MIN_KEY_DIMS`] of
 /// work), the one whose launch takes the least time in a model of waves: the parts'
 /// invocations run `wave` at a time ([`split_wave`]: measured per adapter, else
-/// [`SMALL_GRID_INVOCATIONS`]), a wave takes as long as a
-/// part's keys plus [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
+/// [`SMALL_GRID_INVOCATIONS`]), a wave takes as long as a part's keys plus
+/// [`SPLIT_PART_KEYS`] (its fixed work: Q loaded, O and LSE written,
 /// the merge), and a split must gain [`SPLIT_MIN_GAIN_PCT`] in it. So a launch short of
 /// one wave splits until it fills one, and a longer one splits where its last wave would
 /// run mostly empty (N=6000, H=4: 1.5 waves). A `causal` launch then doubles on while

@@ -76,6 +76,11 @@ pub fn encode_merge_parts_in_pass(
     let Some(&(first, _)) = parts.first() else {
         return Err(Error::InvalidArgument("merge: no partial results given".into()));
     };
+    let check_lse = |what, l: &LseBuffer| match l.dims() == [b, h, n] {
+        true => Ok(()),
+        false => Err(Error::ShapeMismatch { what, expected: format!("{:?}", [b, h, n]), got: format!("{:?}", l.dims()) }),
+    };
+    check_lse("merge acc lse", acc_lse)?;
     for &(part, part_lse) in parts {
         if part.dims() != acc.dims() {
             return Err(Error::ShapeMismatch { what: "merge partial", expected: format!("{:?}", acc.dims()), got: format!("{:?}", part.dims()) });
@@ -83,11 +88,7 @@ pub fn encode_merge_parts_in_pass(
         if part.dtype() != first.dtype() {
             return Err(Error::InvalidArgument(format!("merge: partial results in {} and {}", first.dtype().name(), part.dtype().name())));
         }
-        for (what, l) in [("merge acc lse", acc_lse), ("merge partial lse", part_lse)] {
-            if l.dims() != [b, h, n] {
-                return Err(Error::ShapeMismatch { what, expected: format!("{:?}", [b, h, n]), got: format!("{:?}", l.dims()) });
-            }
-        }
+        check_lse("merge partial lse", part_lse)?;
     }
     ctx.check_dtype(acc.dtype(), "merge")?;
     ctx.check_dtype(first.dtype(), "merge")?;
