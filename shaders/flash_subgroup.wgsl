@@ -20,7 +20,7 @@
 // Template names: ENABLE, IN, OUT, HEAD_DIM, R, C (= HEAD_DIM / 4 / R), LOG2LANES
 // (= log2 R), M, BQ (rows per workgroup, a multiple of M), BK, NSUB, SCH, and the RS
 // names below (RS, Q, LPR, LOG2LPR, RSk, HALFk, M4 = M / 4, and the switches UNM, RSP, PIPE,
-// PSM, TAIL, EARLY, DBUF and PONG).
+// PSM, TAIL, EARLY and DBUF).
 // Hot loops over registers are unrolled by the template (`//#unroll`), so private
 // arrays are only ever indexed by constants.
 $ENABLE
@@ -182,7 +182,8 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
             // full scores Q lane .. Q lane + Q - 1 of the tile's M x BK (score n: row
             // n / BK, key n % BK) in s[0 .. Q). The softmax's exponentials run once per
             // score instead of on all R lanes; P.V takes each score from its lane by
-            // subgroupShuffle. (s: array<f32, M * BK>, declared by the caller.)
+            // subgroupShuffle.
+            var s: array<f32, M * BK>;
             // Each score one scalar chain of multiply-adds over its vec4 columns'
             // components (M BK independent chains; no vec4 partial to sum up: on an H100,
             // f32 N=16384, 38.2 ms against 40.3 at head_dim 128, 8.30 against 8.60 at 32).
@@ -303,13 +304,6 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
             //#end
 //#enddef
 
-// PS_WRITE (PSM): the lane's own P {P}[0 .. Q) into its row group's part of ps.
-//#define PS_WRITE
-        //#unroll i $Q
-        ps[gi * PG + (j0 + {i}u) * (M / 4u) + mr / 4u][mr % 4u] = {P}[{i}];
-        //#end
-//#enddef
-
 // Rescale threshold of the running max (log2 units).
 const RESCALE: f32 = 8.0;
 
@@ -344,10 +338,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let gbase = sgl & ~(R - 1u);
     // The lane's row group within the workgroup (PSM's P area).
     let gi = lid / R;
-    //#if PONG
-    // PONG: this invocation is in the upper half (see PIPE below).
-    let pong = lid >= WG / 2u;
-    //#endif
     var lo = 0.0;
     //#else
     let qperm = 0u;
@@ -405,31 +395,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // behind K (one more round after a span's tiles takes its last P·V); pp holds the
     // P of the group's previous tile (the lane's own Q scores; zero where that tile was
     // skipped, or before the first).
-    //
-    // PONG (PIPE, an even number of row groups): the upper half of the workgroup (rows
-    // BQ / 2 .. BQ - 1, whole subgroups where the subgroup size divides WG / 2) runs its
-    // body in the other order: the previous tile's softmax, its P·V, then this tile's
-    // Q·K^T (the scores held in pp until the next body), so on each of the SM's
-    // schedulers one half's multiply-adds meet the other half's softmax steps and the
-    // other way round (FlashAttention-3's ping-pong of warpgroups, here by order within
-    // one barrier's interval). With PSM the body has two phases split by a subgroup
-    // barrier (the upper half writes its fresh P into ps in the first, reads it in the
-    // second; the lower half writes its P at the end of the second, for the next body).
     var pp: array<f32, Q>;
     //#unroll i $Q
     pp[{i}] = 0.0;
     //#end
-    //#if PONG
-    // PONG: whether the previous tile ran its Q·K^T (the upper half's scores in pp).
-    var hv = false;
-    //#if PSM
-    // PSM: the lower half's P·V of a span's first body reads zeros (a span's last body
-    // leaves them too: its tile is past t1).
-    if !pong {
-        //#use PS_WRITE P=pp
-    }
-    //#endif
-    //#endif
     //#use TAIL_FIRST VOK=false
     for (var t = t0; t < t1 + BK; t += BK) {
         let kt0 = t;
@@ -444,99 +413,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let kb = 0u;
         //#endif
         let sb = kb;
-        //#if PONG
-        //#else
         //#if PSM
         //#if DBUF
         // The group's lanes have read the previous tile's P before it is overwritten.
         subgroupBarrier();
         //#endif
         // The previous tile's P (zero before the first), for this body's P·V.
-        //#use PS_WRITE P=pp
-        //#endif
+        //#unroll i $Q
+        ps[gi * PG + (j0 + {i}u) * (M / 4u) + mr / 4u][mr % 4u] = pp[{i}];
+        //#end
         //#endif
         //#use STAGE_TILE
         workgroupBarrier();
         let ts = t;
-        //#if PONG
-        // PONG (see above): two phases. The lower half's first is the Q·K^T of this tile
-        // and the P·V of the previous; the upper half's is the previous tile's softmax
-        // (its scores held in pp since its Q·K^T) and, with PSM, its P into ps.
-        let live = kok && (lim > ts || row >= p.seq_q);
-        var s: array<f32, M * BK>;
-        if pong {
-            //#if EARLY
-            //#use PIPE_NEXT
-            //#endif
-            if hv {
-                let ts = t - BK;
-                //#unroll i $Q
-                s[{i}u] = pp[{i}];
-                //#end
-                //#use RS_SOFTMAX
-                //#unroll i $Q
-                pp[{i}] = s[{i}u];
-                //#end
-            } else {
-                //#unroll i $Q
-                pp[{i}] = 0.0;
-                //#end
-            }
-            //#if PSM
-            //#use PS_WRITE P=pp
-            //#endif
-        } else {
-            if live {
-                //#use RS_QK
-                //#if EARLY
-                //#use PIPE_NEXT
-                //#endif
-                //#use RS_PV P=pp
-            } else {
-                //#if EARLY
-                //#use PIPE_NEXT
-                //#endif
-                //#use RS_PV P=pp
-            }
-        }
-        //#if PSM
-        // The group's P is in ps (upper half) and its P·V has read the previous one
-        // (lower half).
-        subgroupBarrier();
-        //#endif
-        // The second phase: the upper half's P·V of the previous tile and Q·K^T of this
-        // one (its scores kept in pp for the next body), the lower half's softmax of
-        // this tile (its P kept in pp and, with PSM, written into ps for the next body).
-        if pong {
-            if live {
-                //#use RS_PV P=pp
-                //#use RS_QK
-                //#unroll i $Q
-                pp[{i}] = s[{i}u];
-                //#end
-            } else {
-                //#use RS_PV P=pp
-            }
-            hv = live;
-        } else {
-            if live {
-                //#use RS_SOFTMAX
-                //#unroll i $Q
-                pp[{i}] = s[{i}u];
-                //#end
-            } else {
-                //#unroll i $Q
-                pp[{i}] = 0.0;
-                //#end
-            }
-            //#if PSM
-            //#use PS_WRITE P=pp
-            //#endif
-        }
-        //#else
         // As below: every lane of a row group takes part in the shuffles together.
         if kok && (lim > ts || row >= p.seq_q) {
-            var s: array<f32, M * BK>;
             //#use RS_QK
             //#if EARLY
             //#use PIPE_NEXT
@@ -555,7 +446,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             pp[{i}] = 0.0;
             //#end
         }
-        //#endif
         //#if EARLY
         //#else
         //#use PIPE_NEXT
@@ -587,7 +477,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // subgroup is inactive during a subgroup operation of its group.
         if lim > ts || row >= p.seq_q {
             //#if RS
-            var s: array<f32, M * BK>;
             //#use RS_QK
             //#use RS_SOFTMAX
             //#use RS_PV P=s

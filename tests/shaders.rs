@@ -181,12 +181,6 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 // DBUF: two K/V areas, one barrier per tile (PIPE; f32
                                 // builds only, so both forms are rendered).
                                 v.push(("DBUF", ((pipe && dtype == Dtype::F32) as u32).to_string()));
-                                // PONG: the upper half's body in the other order (PIPE,
-                                // an even number of row groups, as 128 / r is; in f16, and
-                                // in f32 with PSM, so it is rendered with and without DBUF
-                                // and PSM, and PIPE without it too).
-                                let groups = (128 / r).max(1);
-                                v.push(("PONG", ((pipe && groups % 2 == 0 && (dtype == Dtype::F16 || psm)) as u32).to_string()));
                                 out.push(v);
                             }
                         }

@@ -722,8 +722,7 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
     let lim = ctx.capabilities().limits.max_compute_workgroup_storage_size;
     let staged_fits = opts.nsub.is_none_or(|n| shuffle_staged_fits(head_dim, cfg.bk, n, lim))
         && (!opts.psm || shuffle_psm_fits(head_dim, &cfg, lim))
-        && (!opts.dbuf || shuffle_dbuf_runs(ctx, head_dim, &cfg, opts.psm))
-        && (!opts.pong || shuffle_pong_runs(ctx, opts.psm));
+        && (!opts.dbuf || shuffle_dbuf_runs(ctx, head_dim, &cfg, opts.psm));
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
@@ -893,33 +892,6 @@ pub fn shuffle_dbuf_runs(ctx: &GpuContext, head_dim: usize, cfg: &TileConfig, ps
     shuffle_dbuf_fits(head_dim, cfg, psm, caps.limits.max_compute_workgroup_storage_size) && (!psm || caps.subgroup_barrier)
 }
 
-/// Shapes (head_dim, r, m, bk) and dtypes whose PIPE path runs PONG by default: the
-/// upper half of the workgroup runs its tile body in the other order (the previous
-/// tile's softmax, its P·V, then this tile's Q·K^T), so on each scheduler one half's
-/// multiply-adds overlap the other half's softmax (FlashAttention-3's ping-pong, by
-/// order within one barrier's interval; PONG in `flash_subgroup.wgsl`). None yet:
-/// see BENCHMARKS.md for its timings.
-pub const SHUFFLE_PONG: &[(ShapeKey, Dtype)] = &[];
-
-/// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs PONG:
-/// `RINGATTN_SUBGROUP_PONG` given as `value`, else the entries of [`SHUFFLE_PONG`];
-/// only with PIPE (`pipe`) and an even number of row groups ([`shuffle_pong_fits`]).
-pub fn shuffle_pong(head_dim: usize, cfg: &TileConfig, dtype: Dtype, pipe: bool, value: Option<&str>) -> bool {
-    let key = (head_dim, cfg.r, cfg.m, cfg.bk);
-    pipe && shuffle_pong_fits(cfg) && switch(value).unwrap_or_else(|| SHUFFLE_PONG.contains(&(key, dtype)))
-}
-
-/// Whether PONG's two halves of the workgroup fit `cfg`: an even number of row groups.
-pub fn shuffle_pong_fits(cfg: &TileConfig) -> bool {
-    (cfg.bq / cfg.m.max(1)).is_multiple_of(2)
-}
-
-/// Whether PONG can run beside PSM (`psm`) on `ctx`'s adapter: with PSM its body's two
-/// phases are split by `subgroupBarrier`.
-pub fn shuffle_pong_runs(ctx: &GpuContext, psm: bool) -> bool {
-    !psm || ctx.capabilities().subgroup_barrier
-}
-
 /// Whether the shuffle kernel for `cfg` at `head_dim` with `dtype` runs EARLY:
 /// `RINGATTN_SUBGROUP_EARLY` given as `value`, else the entries of [`SHUFFLE_EARLY`];
 /// only with PIPE and TAIL (`pipe_tail`).
@@ -1035,19 +1007,14 @@ pub struct ShuffleOpts {
     /// With PIPE, two K/V areas for alternate tiles and one barrier per tile (DBUF, see
     /// [`shuffle_dbuf`]; the areas' fit is checked against the adapter elsewhere).
     pub dbuf: bool,
-    /// With PIPE and an even number of row groups, the upper half of the workgroup runs
-    /// its tile body in the other order (PONG, see [`shuffle_pong`]; with PSM only where
-    /// the adapter has `subgroupBarrier`, checked elsewhere).
-    pub pong: bool,
 }
 
 impl ShuffleOpts {
     /// Whether these options fit the shape of `cfg`: RS where [`shuffle_rs_fits`], UNM,
     /// RSP and PIPE only with RS, PIPE with one tile per staged tile where `nsub` forces
     /// a count, PSM only with PIPE and a multiple of 4 rows per group, EARLY only with
-    /// PIPE and TAIL, DBUF only with PIPE, PONG only with PIPE and an even number of row
-    /// groups (the staged tiles, PSM's area and the subgroup barrier are checked against
-    /// the adapter elsewhere).
+    /// PIPE and TAIL, DBUF only with PIPE (the staged tiles and PSM's area are checked
+    /// against the adapter elsewhere).
     pub fn fits(&self, cfg: &TileConfig) -> bool {
         if self.rs {
             shuffle_rs_fits(cfg.r, cfg.m, cfg.bk)
@@ -1055,9 +1022,8 @@ impl ShuffleOpts {
                 && !(self.psm && (!self.pipe || !cfg.m.is_multiple_of(4)))
                 && !(self.early && !(self.pipe && self.tail))
                 && (!self.dbuf || self.pipe)
-                && (!self.pong || (self.pipe && shuffle_pong_fits(cfg)))
         } else {
-            !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early && !self.dbuf && !self.pong
+            !self.unm && !self.rsp && !self.pipe && !self.psm && !self.early && !self.dbuf
         }
     }
 }
@@ -1759,15 +1725,14 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
     let psm = shuffle_psm(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PSM").ok().as_deref()) && shuffle_psm_fits(d, &cfg, lim);
     let early = shuffle_early(d, &cfg, dtype, pipe && tail, std::env::var("RINGATTN_SUBGROUP_EARLY").ok().as_deref());
     let dbuf = shuffle_dbuf(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_DBUF").ok().as_deref()) && shuffle_dbuf_runs(ctx, d, &cfg, psm);
-    let pong = shuffle_pong(d, &cfg, dtype, pipe, std::env::var("RINGATTN_SUBGROUP_PONG").ok().as_deref()) && shuffle_pong_runs(ctx, psm);
-    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early, dbuf, pong })
+    shuffle_pipeline(ctx, dtype, d, cfg, ShuffleOpts { rs, unm, rsp, nsub: None, pipe, sparse, tail, psm, early, dbuf })
 }
 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
 /// TAIL, PSM, EARLY, DBUF, staged tiles, the block-sparse build; PSM's and DBUF's fits
 /// are checked by the callers).
 fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early, dbuf, pong } = opts;
+    let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early, dbuf } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
     let enable = enable_line(&[dtype]);
@@ -1799,7 +1764,6 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("EARLY", ((early && pipe && tail_sch.is_some()) as u32).to_string()),
         ("M4", (cfg.m / 4).to_string()),
         ("DBUF", (dbuf as u32).to_string()),
-        ("PONG", (pong as u32).to_string()),
     ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
     let key = PipelineKey { kernel: "flash_subgroup", defines };
@@ -2598,14 +2562,6 @@ mod tests {
         let wide = TileConfig { bq: 128, ..cfg(8, 4, 16) };
         assert!(shuffle_dbuf_fits(128, &wide, true, 49152) && !shuffle_dbuf_fits(128, &wide, true, 40960));
         assert!(!shuffle_dbuf(128, &cfg(8, 4, 16), Dtype::F32, false, Some("1")) && shuffle_dbuf(128, &cfg(8, 4, 16), Dtype::F32, true, Some("1")));
-        // PONG: PIPE with an even number of row groups only; off unless asked for while
-        // SHUFFLE_PONG is empty.
-        let pong = |pipe, c: &TileConfig| ShuffleOpts { rs: true, pipe, pong: true, ..Default::default() }.fits(c);
-        let odd = TileConfig { bq: 12, ..cfg(8, 4, 16) };
-        assert!(pong(true, &cfg(8, 4, 16)) && !pong(false, &cfg(8, 4, 16)) && !pong(true, &odd));
-        assert!(!ShuffleOpts { pong: true, ..Default::default() }.fits(&cfg(8, 4, 16)));
-        assert!(shuffle_pong(128, &cfg(8, 4, 16), Dtype::F32, true, Some("1")) && !shuffle_pong(128, &cfg(8, 4, 16), Dtype::F32, false, Some("1")));
-        assert!(!shuffle_pong(128, &odd, Dtype::F32, true, Some("1")) && !shuffle_pong(128, &cfg(8, 4, 16), Dtype::F32, true, None));
         // The listed entries run it by default with 256 invocations (their SHUFFLE_WG),
         // not with 128 (small grids), and with every other option; both areas and P fit
         // 48 KiB.
