@@ -1,10 +1,13 @@
 //! Criterion benchmarks of ringattn's forward attention.
 //!
-//! Two groups per adapter:
+//! Three groups per adapter:
 //! * `attention_gpu_<adapter>`: GPU time from timestamp queries around the compute
 //!   pass (`iter_custom` returns the sum of per-iteration GPU durations). Skipped when
 //!   the adapter has no TIMESTAMP_QUERY.
 //! * `attention_wall_<adapter>`: host wall time of submit + wait per iteration.
+//! * `attention_call_<adapter>`: host wall time of the whole call as an application
+//!   sees it (encode, submit, wait): what per-call host work (parameter buffers, bind
+//!   groups) adds at small sizes.
 //!
 //! Throughput is tokens (batch * seq) per second. Benchmark ids are
 //! `<tier>_<dtype>_d<head_dim>_<dense|causal>/<seq>`, with the tier that actually runs.
@@ -97,6 +100,7 @@ fn bench_id(c: &Case, tier: ringattn::Tier) -> (String, usize) {
 enum Clock {
     Gpu,
     Wall,
+    Call,
 }
 
 fn run_group(crit: &mut Criterion, ctx: &GpuContext, cases: &[(Case, ringattn::Tier)], clock: Clock) {
@@ -104,6 +108,7 @@ fn run_group(crit: &mut Criterion, ctx: &GpuContext, cases: &[(Case, ringattn::T
     let name = match clock {
         Clock::Gpu => format!("attention_gpu_{adapter}"),
         Clock::Wall => format!("attention_wall_{adapter}"),
+        Clock::Call => format!("attention_call_{adapter}"),
     };
     let timer = match clock {
         Clock::Gpu => match GpuTimer::new(ctx) {
@@ -113,7 +118,7 @@ fn run_group(crit: &mut Criterion, ctx: &GpuContext, cases: &[(Case, ringattn::T
                 return;
             }
         },
-        Clock::Wall => None,
+        Clock::Wall | Clock::Call => None,
     };
     let mut group = crit.benchmark_group(&name);
     group.sampling_mode(SamplingMode::Flat);
@@ -142,6 +147,7 @@ fn run_group(crit: &mut Criterion, ctx: &GpuContext, cases: &[(Case, ringattn::T
                     let secs = match clock {
                         Clock::Gpu => s.gpu_s.unwrap_or(s.wall_s),
                         Clock::Wall => s.wall_s,
+                        Clock::Call => s.call_s,
                     };
                     total += Duration::from_secs_f64(secs);
                 }
@@ -209,5 +215,6 @@ fn main() {
     let mut crit = base.configure_from_args();
     run_group(&mut crit, &ctx, &cases, Clock::Gpu);
     run_group(&mut crit, &ctx, &cases, Clock::Wall);
+    run_group(&mut crit, &ctx, &cases, Clock::Call);
     crit.final_summary();
 }

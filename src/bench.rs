@@ -257,6 +257,9 @@ pub struct Sample {
     pub gpu_s: Option<f64>,
     /// Host seconds of `submit + wait` (encoding and the timestamp read-back excluded).
     pub wall_s: f64,
+    /// Host seconds of the whole call as an application sees it: encode, submit and
+    /// wait (the timestamp read-back excluded).
+    pub call_s: f64,
 }
 
 struct IoSet {
@@ -477,13 +480,15 @@ impl<'a> Workload<'a> {
     /// One timed run: timestamps around the pass when `timer` is given, and the wall
     /// time of submit + wait.
     pub fn run_timed(&self, timer: Option<&GpuTimer>) -> Result<Sample> {
+        let t0 = Instant::now();
         let cb = self.encode(timer)?;
         let wall = self.submit_wait(cb)?;
+        let call = t0.elapsed();
         let gpu_s = match timer {
             Some(t) => Some(t.read_seconds(self.ctx)?),
             None => None,
         };
-        Ok(Sample { gpu_s, wall_s: wall.as_secs_f64() })
+        Ok(Sample { gpu_s, wall_s: wall.as_secs_f64(), call_s: call.as_secs_f64() })
     }
 }
 
@@ -708,6 +713,12 @@ pub struct CaseResult {
     /// where each call runs in P key parts merged by LSE).
     #[serde(default)]
     pub tile: Option<String>,
+    /// Single-device cases: host ms of each timed call as an application sees it
+    /// (encode, submit and wait; `wall_ms` is submit and wait only), and its median.
+    #[serde(default)]
+    pub call_ms: Vec<f64>,
+    #[serde(default)]
+    pub call_ms_median: Option<f64>,
 }
 
 impl CaseResult {
@@ -757,6 +768,8 @@ impl CaseResult {
             ring_ms: Vec::new(),
             ring_ms_median: None,
             tile: None,
+            call_ms: Vec::new(),
+            call_ms_median: None,
         }
     }
 
@@ -1066,7 +1079,8 @@ pub fn run_case_masked(
         }
     }
     res.density = mask.map(|m| m.density());
-    type Measured = (usize, Vec<f64>, Vec<f64>, usize, u64, Option<CheckResult>, String);
+    // (warm-up runs, (GPU, wall, call) seconds, input sets, peak bytes, check, tiles)
+    type Measured = (usize, (Vec<f64>, Vec<f64>, Vec<f64>), usize, u64, Option<CheckResult>, String);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
         let w = Workload::with_mask(ctx, *case, opts, mask)?;
         let budget = opts.max_seconds.map(Duration::from_secs_f64);
@@ -1078,7 +1092,7 @@ pub fn run_case_masked(
             warm += 1;
         }
         let timer = if opts.timestamps { GpuTimer::new(ctx) } else { None };
-        let (mut gpu, mut wall) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));
+        let (mut gpu, mut wall, mut call) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));
         for i in 0..opts.reps.max(1) {
             if i > 0 && over() {
                 break;
@@ -1086,20 +1100,23 @@ pub fn run_case_masked(
             let s = w.run_timed(timer.as_ref())?;
             gpu.extend(s.gpu_s);
             wall.push(s.wall_s);
+            call.push(s.call_s);
         }
         let check = match check_rows {
             Some(n) => Some(w.check(&sample_rows(case.seq, n))?),
             None => None,
         };
-        Ok((warm, gpu, wall, w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check, w.tile_label()))
+        Ok((warm, (gpu, wall, call), w.input_sets(), w.bytes_per_set() + w.mask_bytes(), check, w.tile_label()))
     }));
     match outcome {
-        Ok(Ok((warm, gpu, wall, sets, peak, check, tile))) => {
+        Ok(Ok((warm, (gpu, wall, call), sets, peak, check, tile))) => {
             res.status = CaseStatus::Ok;
             res.tile = Some(tile);
             res.warmup_runs = warm;
             res.input_sets = sets;
             res.set_samples(&gpu, &wall);
+            res.call_ms = call.iter().map(|x| x * 1e3).collect();
+            res.call_ms_median = (!res.call_ms.is_empty()).then(|| median(&res.call_ms));
             res.set_peak(peak, peak);
             res.devices = Some(1);
             res.check = check;

@@ -153,6 +153,8 @@ pub struct GpuContext {
     allocated: std::sync::atomic::AtomicU64,
     /// Held while a pipeline is built (see `pipeline`).
     compiling: Mutex<()>,
+    /// Uniform parameter buffers by their bytes (see `uniform`).
+    uniforms: Mutex<HashMap<Vec<u8>, wgpu::Buffer>>,
     /// Whether ring receive staging may live in host memory (decided once, by a
     /// self-test: see `ring::transport::recv_staging_memory`).
     pub(crate) host_staging: std::sync::OnceLock<bool>,
@@ -377,6 +379,7 @@ impl GpuContext {
             lost,
             allocated: std::sync::atomic::AtomicU64::new(0),
             compiling: Mutex::new(()),
+            uniforms: Mutex::new(HashMap::new()),
             host_staging: std::sync::OnceLock::new(),
             coop_layout: std::sync::OnceLock::new(),
             regs_failed: std::sync::atomic::AtomicBool::new(false),
@@ -576,6 +579,35 @@ impl GpuContext {
                 Err(e) => return Err(Error::Gpu { adapter: self.info.name.clone(), message: e.to_string() }),
             }
         }
+    }
+
+    /// A uniform buffer holding `bytes` (a kernel's parameter block), shared by every
+    /// call with the same bytes: repeated calls of one shape create no buffer (and
+    /// queue no upload of its contents), which at small sizes was visible in the
+    /// calls' host time. The buffers are immutable (UNIFORM only), so calls in flight
+    /// may share one. At most [`UNIFORM_CACHE_ENTRIES`] are kept; the cache starts
+    /// over when full. `label` names a buffer created here.
+    pub fn uniform(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let mut cache = self.uniforms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = cache.get(bytes) {
+            return b.clone();
+        }
+        if cache.len() >= UNIFORM_CACHE_ENTRIES {
+            cache.clear();
+        }
+        use wgpu::util::DeviceExt;
+        let b = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        cache.insert(bytes.to_vec(), b.clone());
+        b
+    }
+
+    /// Uniform buffers [`GpuContext::uniform`] holds now.
+    pub fn uniform_buffers(&self) -> usize {
+        self.uniforms.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Returns the cached pipeline for `key`, building it with `source` on first use.
@@ -810,6 +842,11 @@ fn dump_wgsl(key: &PipelineKey, name: &str, wgsl: &str) {
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(format!("{}-{:016x}.wgsl", key.kernel, h.finish())), format!("// {name}\n{wgsl}"));
 }
+
+/// Most uniform parameter buffers a context keeps ([`GpuContext::uniform`]): a
+/// parameter block is at most a few hundred bytes, so the cache stays under a few
+/// MiB of GPU memory.
+pub const UNIFORM_CACHE_ENTRIES: usize = 4096;
 
 /// Kernels whose every workgroup- and private-array index is bounded by construction
 /// (derived from invocation ids and template constants only, never from tensor data or

@@ -718,6 +718,8 @@ pub fn report_from_csv(path: &Path) -> Result<BenchReport> {
             ring_ms: Vec::new(),
             ring_ms_median: r.ring_ms_median,
             tile: opt(&r.tile),
+            call_ms: Vec::new(),
+            call_ms_median: None,
         });
     }
     let suites: Vec<String> = rows.iter().map(|r| r.suite.clone()).filter(|s| !s.is_empty()).fold(Vec::new(), |mut v, s| {

@@ -511,6 +511,52 @@ fn key_splits_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Calls with the same parameters share one uniform buffer (`GpuContext::uniform`: no
+/// buffer created or uploaded per call), other parameters get their own; two calls of
+/// one shape encoded into one command buffer (so they share the parameter buffer in
+/// one submission), and a third of another shape between them, each against the f64
+/// reference on fresh inputs.
+#[test]
+fn calls_share_their_parameter_buffers() {
+    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        // Bytes no kernel writes (other tests share the context): a fresh seed's.
+        let seed = reference::fresh_seed();
+        let bytes: Vec<u8> = reference::random_vec(32, seed).iter().flat_map(|x| x.to_le_bytes()).collect();
+        let mut other = bytes.clone();
+        other[0] ^= 1;
+        let (a, b, c) = (ctx.uniform("test", &bytes), ctx.uniform("test", &bytes), ctx.uniform("test", &other));
+        assert!(a == b && a != c, "{}: equal bytes must share a buffer, others not", common::label(ctx));
+        assert!(ctx.uniform_buffers() >= 2 && ctx.uniform_buffers() <= ringattn::context::UNIFORM_CACHE_ENTRIES);
+        let dtype = *dtypes(ctx).last().unwrap();
+        let attn = Attention::new(ctx, AttentionOptions { causal: true, ..Default::default() });
+        let shapes = [shape(1, 70, 150, 4, 2, 64), shape(2, 33, 90, 2, 1, 64), shape(1, 70, 150, 4, 2, 64)];
+        let mut runs = Vec::new();
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        for (i, s) in shapes.iter().enumerate() {
+            let host = |len, x| reference::random_vec(len, seed ^ ((i as u64 + 1) << 8) ^ x);
+            let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
+            let (q, k, v) = (t(&host(s.q_len(), 0), s.q_dims()), t(&host(s.kv_len(), 1), s.kv_dims()), t(&host(s.kv_len(), 2), s.kv_dims()));
+            let out = attn.alloc_output(&q, &k, &v).unwrap();
+            out.o.poison(ctx).unwrap();
+            out.lse.poison(ctx).unwrap();
+            attn.encode(&mut enc, &q, &k, &v, &out.o, &out.lse, None).unwrap();
+            runs.push((s, q, k, v, out));
+        }
+        ctx.queue().submit([enc.finish()]);
+        for (i, (s, q, k, v, out)) in runs.iter().enumerate() {
+            let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
+            let r = reference::attention(&seen(q), &seen(k), &seen(v), s, true, None);
+            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
+            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+                failures.push(format!("{} call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Split calls reuse the scratch O and LSE their object keeps: the same shape again
 /// (no new scratch), more parts (the kept set grows), fewer (a prefix of it), a new shape
 /// or dtype (replaced), and two calls encoded into one command buffer, so they share the

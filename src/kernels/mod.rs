@@ -360,9 +360,10 @@ impl Window<'_> {
     }
 }
 
+/// A uniform buffer holding `bytes`, shared by calls with the same parameters
+/// ([`GpuContext::uniform`]).
 pub(crate) fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
-    use wgpu::util::DeviceExt;
-    ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytes, usage: wgpu::BufferUsages::UNIFORM })
+    ctx.uniform(label, bytes)
 }
 
 /// A bind group whose binding i is `resources[i]`, for layouts whose slot i is binding
