@@ -1064,7 +1064,7 @@ fn shuffle_search_candidates_match_reference() {
 /// with the tier's own kernel: whole workgroups, at least one, within the probes' limit.
 /// On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it is printed (an
 /// H100: 132 workgroups of 256 at head_dims 64 and 128, 3 x 132 of 128 at 32) and must
-/// be found.
+/// be found within three tries.
 #[test]
 fn wave_measurement_finds_whole_workgroups() {
     use ringattn::kernels::flash;
@@ -1073,8 +1073,17 @@ fn wave_measurement_finds_whole_workgroups() {
         for d in [64, 128] {
             let prep = flash::prepare(ctx, Tier::Subgroup, Dtype::F32, d).expect("pipeline");
             let per_wg = prep.cfg.invocations() as u64;
-            let wave = measure_wave(ctx, Dtype::F32, d, &prep).expect("measurement");
-            eprintln!("{} head_dim {d}: {wave:?} invocations at once ({per_wg} per workgroup)", common::label(ctx));
+            // Up to three tries on a GPU: the test threads' other work on it can hide the
+            // steps (an H200 found none once with two test threads).
+            let tries = if ctx.info().device_type == wgpu::DeviceType::Cpu { 1 } else { 3 };
+            let mut wave = None;
+            for _ in 0..tries {
+                wave = measure_wave(ctx, Dtype::F32, d, &prep).expect("measurement");
+                eprintln!("{} head_dim {d}: {wave:?} invocations at once ({per_wg} per workgroup)", common::label(ctx));
+                if wave.is_some() {
+                    break;
+                }
+            }
             if let Some(w) = wave {
                 assert!(w >= per_wg && w % per_wg == 0 && w / per_wg < WAVE_MAX_WORKGROUPS, "{w} / {per_wg}");
             }

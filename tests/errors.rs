@@ -13,6 +13,16 @@ use std::sync::Arc;
 use ringattn::kernels::merge;
 use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, LseBuffer, Shape, Tier};
 
+/// Runs this file's tests one at a time. Every test opens its own instance, adapter and
+/// device (and drops them); on the H200 (NVIDIA 580, Vulkan) two test threads doing so
+/// at once hung in the driver on 2026-11-28 even with the library's own setup
+/// serialized (`context::DRIVER_SETUP`: it covers creation, not the devices' teardown
+/// or an application's `request_device`). One at a time, the file takes a few seconds.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The preferred adapter (never reads RINGATTN_ADAPTER).
 fn adapter() -> wgpu::Adapter {
     let mut adapters = ringattn::context::enumerate_adapters();
@@ -92,6 +102,7 @@ macro_rules! assert_err {
 
 #[test]
 fn k_head_dim_differs_from_q() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 32]), t(&c, [1, 8, 2, 32]));
     assert_err!(dense(&c).forward(&q, &k, &v), Error::ShapeMismatch { what: "k", .. });
@@ -100,6 +111,7 @@ fn k_head_dim_differs_from_q() {
 
 #[test]
 fn v_dims_differ_from_k() {
+    let _serial = serial();
     let c = ctx();
     let (q, k) = (t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]));
     for vd in [[1, 9, 2, 64], [1, 8, 1, 64], [1, 8, 2, 32], [2, 8, 2, 64]] {
@@ -110,6 +122,7 @@ fn v_dims_differ_from_k() {
 
 #[test]
 fn batch_differs() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [2, 8, 2, 64]), t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]));
     assert_err!(dense(&c).forward(&q, &k, &v), Error::ShapeMismatch { what: "k", .. });
@@ -117,6 +130,7 @@ fn batch_differs() {
 
 #[test]
 fn output_dims_wrong() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 2, 64]), t(&c, [1, 5, 2, 64]), t(&c, [1, 5, 2, 64]));
     let a = dense(&c);
@@ -137,6 +151,7 @@ fn output_dims_wrong() {
 
 #[test]
 fn zero_dim_tensor() {
+    let _serial = serial();
     let c = ctx();
     for i in 0..4 {
         let mut dims = [1, 8, 2, 64];
@@ -155,6 +170,7 @@ fn zero_dim_tensor() {
 
 #[test]
 fn zero_dim_shape() {
+    let _serial = serial();
     let base = Shape::new(1, 8, 2, 64);
     base.validate().unwrap();
     let mut cases = Vec::new();
@@ -182,6 +198,7 @@ fn zero_dim_shape() {
 
 #[test]
 fn unsupported_head_dim() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 2, 48]), t(&c, [1, 8, 2, 48]), t(&c, [1, 8, 2, 48]));
     assert_err!(dense(&c).forward(&q, &k, &v), Error::UnsupportedHeadDim { got: 48, .. });
@@ -192,6 +209,7 @@ fn unsupported_head_dim() {
 
 #[test]
 fn heads_not_multiple_of_kv_heads() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 6, 32]), t(&c, [1, 8, 4, 32]), t(&c, [1, 8, 4, 32]));
     assert_err!(dense(&c).forward(&q, &k, &v), Error::HeadsNotMultiple { heads: 6, kv_heads: 4 });
@@ -204,6 +222,7 @@ fn heads_not_multiple_of_kv_heads() {
 
 #[test]
 fn host_data_wrong_length() {
+    let _serial = serial();
     let c = ctx();
     let x = GpuTensor::empty(&c, [1, 4, 2, 32], Dtype::F32).unwrap();
     let n = x.numel();
@@ -221,6 +240,7 @@ fn host_data_wrong_length() {
 
 #[test]
 fn app_buffer_too_small() {
+    let _serial = serial();
     let c = ctx();
     let dims = [2, 16, 4, 64];
     let need = dims.iter().product::<usize>() as u64 * 4;
@@ -238,6 +258,7 @@ fn app_buffer_too_small() {
 
 #[test]
 fn app_buffer_without_storage_usage() {
+    let _serial = serial();
     let c = ctx();
     let buf = Arc::new(c.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("no storage"),
@@ -252,6 +273,7 @@ fn app_buffer_without_storage_usage() {
 
 #[test]
 fn dtype_mismatch_q_k() {
+    let _serial = serial();
     let c = ctx();
     let q = t(&c, [1, 8, 2, 64]);
     let (k, v) = (raw_f16(&c, [1, 8, 2, 64]), raw_f16(&c, [1, 8, 2, 64]));
@@ -266,6 +288,7 @@ fn dtype_mismatch_q_k() {
 
 #[test]
 fn non_finite_scale() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]));
     for s in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -278,6 +301,7 @@ fn non_finite_scale() {
 
 #[test]
 fn bad_names_parse() {
+    let _serial = serial();
     for s in ["warp", "", "portable2", "fast"] {
         assert_err!(s.parse::<Tier>(), Error::InvalidArgument(_));
     }
@@ -293,6 +317,7 @@ fn bad_names_parse() {
 
 #[test]
 fn f16_without_shader_f16() {
+    let _serial = serial();
     let c = app_ctx(wgpu::Features::empty(), |_| {});
     assert!(!c.capabilities().shader_f16);
     assert_err!(GpuTensor::empty(&c, [1, 8, 2, 64], Dtype::F16), Error::MissingFeature { feature: "SHADER_F16", .. });
@@ -327,6 +352,7 @@ fn small_ctx() -> GpuContext {
 
 #[test]
 fn single_batch_element_over_binding_limit() {
+    let _serial = serial();
     let c = small_ctx();
     // One batch element of Q is exactly 1 MiB: with any offset alignment it cannot be bound.
     let (q, k, v) = (t(&c, [2, 2048, 2, 64]), t(&c, [2, 16, 2, 64]), t(&c, [2, 16, 2, 64]));
@@ -347,6 +373,7 @@ fn single_batch_element_over_binding_limit() {
 /// elements at offsets that are not multiples of the binding alignment.
 #[test]
 fn batch_split_under_binding_limit_is_correct() {
+    let _serial = serial();
     let c = small_ctx();
     let align = c.capabilities().limits.min_storage_buffer_offset_alignment;
     let mut dtypes = vec![Dtype::F32];
@@ -394,11 +421,13 @@ fn is_child() -> bool {
 
 #[test]
 fn adapter_env_matches_nothing() {
+    let _serial = serial();
     run_child("child_no_adapter", &[("RINGATTN_ADAPTER", "no-such-adapter-xyz")]);
 }
 
 #[test]
 fn child_no_adapter() {
+    let _serial = serial();
     if !is_child() {
         return;
     }
@@ -407,11 +436,13 @@ fn child_no_adapter() {
 
 #[test]
 fn tier_env_invalid() {
+    let _serial = serial();
     run_child("child_bad_tier", &[("RINGATTN_TIER", "warp")]);
 }
 
 #[test]
 fn child_bad_tier() {
+    let _serial = serial();
     if !is_child() {
         return;
     }
@@ -427,6 +458,7 @@ fn child_bad_tier() {
 
 #[test]
 fn merge_shape_mismatch() {
+    let _serial = serial();
     let c = ctx();
     let acc = t(&c, [1, 8, 2, 64]);
     let acc_lse = LseBuffer::from_f32(&c, &[0.0; 16], [1, 2, 8]).unwrap();
@@ -445,6 +477,7 @@ fn merge_shape_mismatch() {
 /// does) or, at the latest, by the attention call as an error value, never a panic.
 #[test]
 fn app_lse_buffer_without_storage_usage() {
+    let _serial = serial();
     let c = ctx();
     let (q, k, v) = (t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]), t(&c, [1, 8, 2, 64]));
     let buf = Arc::new(c.device().create_buffer(&wgpu::BufferDescriptor {
