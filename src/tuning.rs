@@ -56,6 +56,12 @@ pub struct TileEntry {
     /// `flash::SMALL_GRID_INVOCATIONS`, an H100's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<u64>,
+    /// Subgroup tier, `shuffle`: the cores the wave measurement found (workgroups that
+    /// run one per core before any core takes a second: an H100's 132 SMs), the
+    /// small-grid rule's measure of a full launch (`flash::small_grid_workgroups`);
+    /// absent where not measured (the rule then takes `flash::SMALL_GRID_WORKGROUPS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u64>,
     /// Median GPU (or wall) milliseconds of the winner on the search problem.
     pub ms: f64,
     /// Seconds since the Unix epoch when it was measured.
@@ -120,7 +126,8 @@ impl TileEntry {
             (None, _) => format!("rows/subgroup {}, subgroups {}, keys/tile {}", 16 * self.mq, self.w, self.bk),
         };
         let wave = self.wave.map(|w| format!(", wave {w} invocations")).unwrap_or_default();
-        format!("{pick}{wave} ({:.4} ms)", self.ms)
+        let cores = self.cores.map(|c| format!(", {c} cores")).unwrap_or_default();
+        format!("{pick}{wave}{cores} ({:.4} ms)", self.ms)
     }
 }
 
@@ -260,7 +267,7 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
             }
         }
     }
-    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, shape: None, wave: None, ms, unix_time: now });
+    report.best = pick.map(|((mq, w, bk), ms)| TileEntry { mq, w, bk, variant: None, shape: None, wave: None, cores: None, ms, unix_time: now });
     Ok(report)
 }
 
@@ -519,11 +526,12 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
     // A shuffle pick other than the built-in shape is stored with its shape, and the
     // shuffle kernel's wave (the key-split rule's) is measured in the picked shape.
     let shape = shuffle.filter(|(c, _)| *c != builtin).map(|(c, _)| [c.bq, c.bk, c.r, c.m]);
-    let wave = match (pick, shuffle.and_then(|(c, _)| prep_of(&c))) {
-        // A failed measurement leaves the built-in wave (the pick stands).
-        (Some(("shuffle", _)), Some(p)) => measure_wave(ctx, dtype, head_dim, p).ok().flatten(),
+    let steps = match (pick, shuffle.and_then(|(c, _)| prep_of(&c))) {
+        // A failed measurement leaves the built-in wave and cores (the pick stands).
+        (Some(("shuffle", _)), Some(p)) => measure_wave(ctx, dtype, head_dim, p).ok().flatten().map(|s| (s, p.cfg.invocations() as u64)),
         _ => None,
     };
+    let (wave, cores) = (steps.map(|(s, per_wg)| s.workgroups() * per_wg), steps.map(|(s, _)| s.cores));
     report.best = pick.map(|(v, ms)| TileEntry {
         mq: 0,
         w: 0,
@@ -531,6 +539,7 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
         variant: Some(v.to_string()),
         shape: if v == "shuffle" { shape } else { None },
         wave: if v == "shuffle" { wave } else { None },
+        cores: if v == "shuffle" { cores } else { None },
         ms,
         unix_time: unix_now(),
     });
@@ -557,17 +566,32 @@ pub const WAVE_FULL_STEP: f64 = 0.75;
 /// The most workgroups per core [`wave_workgroups`] looks for.
 pub const WAVE_MAX_PER_CORE: u64 = 16;
 
-/// How many workgroups of `prep` run at once on this adapter, in invocations
-/// (workgroups times `prep`'s invocations per workgroup), from the times of launches of
+/// What a wave measurement found ([`wave_workgroups`]): the cores (workgroups that run
+/// one per core before any core takes a second) and the workgroups each core holds at
+/// once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaveSteps {
+    pub cores: u64,
+    pub per_core: u64,
+}
+
+impl WaveSteps {
+    /// Workgroups that run at once: the wave in workgroups.
+    pub fn workgroups(&self) -> u64 {
+        self.cores * self.per_core
+    }
+}
+
+/// How many workgroups of `prep` run at once on this adapter (the wave: times `prep`'s
+/// invocations per workgroup, the key-split rule's unit), from the times of launches of
 /// w workgroups, each walking [`WAVE_PROBE_KEYS`] keys (one head, `w` query tiles; the
 /// best of three runs after one untimed): the cores' count, where a launch first takes
 /// longer than one workgroup, times the workgroups a core holds, where one more adds a
 /// whole workgroup's time ([`wave_workgroups`]). `None` where that does not show up to
 /// [`WAVE_MAX_WORKGROUPS`] (or as many as one binding of Q holds) or a launch failed.
 /// The workgroups are the ones of `prep`; a small grid's halved ones may fit more.
-pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flash::Prepared) -> Result<Option<u64>> {
+pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flash::Prepared) -> Result<Option<WaveSteps>> {
     let bq = prep.cfg.bq as usize;
-    let per_wg = prep.cfg.invocations() as u64;
     let seed = crate::reference::fresh_seed();
     let kv = Shape::new(1, WAVE_PROBE_KEYS, 1, head_dim);
     let rand = |s: u64| GpuTensor::from_f32(ctx, &crate::reference::random_vec(kv.q_len(), s), kv.q_dims(), dtype);
@@ -616,7 +640,7 @@ pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flas
         },
         max,
     )?;
-    Ok(found.filter(|_| !failed).map(|w| w * per_wg))
+    Ok(found.filter(|_| !failed))
 }
 
 /// The workgroups a GPU runs at once, from `time(w)`, the time of a launch of `w`
@@ -631,7 +655,7 @@ pub fn measure_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize, prep: &flas
 /// kernels per SM, three of the head_dim 32 one, whose registers allow them and whose
 /// second and third still add throughput.) `None` when no launch up to `max`
 /// workgroups is slower, or no full step shows within [`WAVE_MAX_PER_CORE`] per core.
-pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Result<Option<u64>> {
+pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Result<Option<WaveSteps>> {
     let mut seen = std::collections::BTreeMap::new();
     let mut at = |w: u64| -> Result<f64> {
         if let Some(&t) = seen.get(&w) {
@@ -670,7 +694,7 @@ pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Re
         }
         let step = at(w + 1)? - at(w)?;
         if step.is_nan() || step >= WAVE_FULL_STEP * t1 {
-            return Ok(Some(w));
+            return Ok(Some(WaveSteps { cores, per_core: k }));
         }
     }
     Ok(None)
@@ -687,6 +711,16 @@ pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Opt
         return None;
     }
     ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten().and_then(|e| e.wave)
+}
+
+/// The cores the subgroup search's wave measurement found for `dtype` and `head_dim`
+/// (the small-grid rule's measure of a full launch; [`TileEntry::cores`]), read as
+/// [`tuned_wave`] reads the wave: from this context's entry only.
+pub(crate) fn tuned_cores(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
+    if !search_enabled() {
+        return None;
+    }
+    ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten().and_then(|e| e.cores)
 }
 
 /// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it
@@ -749,7 +783,17 @@ mod tests {
 
     #[test]
     fn subgroup_entries_carry_the_shuffle_shape() {
-        let entry = |variant: &str, shape| TileEntry { mq: 0, w: 0, bk: 0, variant: Some(variant.into()), shape, wave: None, ms: 1.0, unix_time: 1 };
+        let entry = |variant: &str, shape| TileEntry {
+            mq: 0,
+            w: 0,
+            bk: 0,
+            variant: Some(variant.into()),
+            shape,
+            wave: None,
+            cores: None,
+            ms: 1.0,
+            unix_time: 1,
+        };
         assert_eq!(subgroup_pick(&entry("tiled", None)), SubgroupPick::Tiled);
         assert_eq!(subgroup_pick(&entry("shuffle", None)), SubgroupPick::Shuffle(None));
         let e = entry("shuffle", Some([128, 16, 8, 4]));
@@ -784,7 +828,7 @@ mod tests {
                     };
                     let got = wave_workgroups(time, 4096).unwrap();
                     // A saturated core gains nothing from a second workgroup: one is its wave.
-                    let want = if name == "saturated" { cores } else { cores * hold };
+                    let want = WaveSteps { cores, per_core: if name == "saturated" { 1 } else { hold } };
                     assert_eq!(got, Some(want), "{cores} cores holding {hold}, {name}");
                     assert!(probes <= 2 * (64 - cores.leading_zeros()) as usize + 2 + 2 * hold as usize, "{cores} {hold} {name}: {probes} probes");
                 }
@@ -796,12 +840,27 @@ mod tests {
         // Cores found, but no full step within WAVE_MAX_PER_CORE per core: unknown.
         assert_eq!(wave_workgroups(|w| Ok(1.0 + 0.5 * ((w - 1) / 4) as f64), 4096).unwrap(), None);
         // A failed launch (infinite time) counts as slow; an error ends the measurement.
-        assert_eq!(wave_workgroups(|w| Ok(if w > 5 { f64::INFINITY } else { 1.0 }), 1024).unwrap(), Some(5));
+        assert_eq!(wave_workgroups(|w| Ok(if w > 5 { f64::INFINITY } else { 1.0 }), 1024).unwrap(), Some(WaveSteps { cores: 5, per_core: 1 }));
         assert!(wave_workgroups(|w| if w > 3 { Err(Error::InvalidArgument("x".into())) } else { Ok(1.0) }, 1024).is_err());
-        // Entries keep the wave through the cache file; entries without one write none.
-        let e = TileEntry { mq: 0, w: 0, bk: 0, variant: Some("shuffle".into()), shape: None, wave: Some(33792), ms: 1.0, unix_time: 1 };
+        // Entries keep the wave and cores through the cache file; entries without them
+        // write none, and files from before the cores read as none.
+        let e = TileEntry {
+            mq: 0,
+            w: 0,
+            bk: 0,
+            variant: Some("shuffle".into()),
+            shape: None,
+            wave: Some(33792),
+            cores: Some(132),
+            ms: 1.0,
+            unix_time: 1,
+        };
         let back: TileEntry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
-        assert_eq!(back.wave, Some(33792));
-        assert!(!serde_json::to_string(&TileEntry { wave: None, ..e }).unwrap().contains("wave"));
+        assert_eq!((back.wave, back.cores), (Some(33792), Some(132)));
+        let bare = serde_json::to_string(&TileEntry { wave: None, cores: None, ..e.clone() }).unwrap();
+        assert!(!bare.contains("wave") && !bare.contains("cores"));
+        let old: TileEntry = serde_json::from_str(r#"{"mq":0,"w":0,"bk":0,"variant":"shuffle","wave":33792,"ms":1.0,"unix_time":1}"#).unwrap();
+        assert_eq!((old.wave, old.cores), (Some(33792), None));
+        assert!(e.describe().contains("wave 33792 invocations, 132 cores"), "{}", e.describe());
     }
 }

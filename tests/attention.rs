@@ -1061,10 +1061,10 @@ fn shuffle_search_candidates_match_reference() {
 
 /// The wave measurement (`tuning::measure_wave`: launches of w workgroups of equal work;
 /// the cores' count times the workgroups each holds) on every adapter with the subgroup tier,
-/// with the tier's own kernel: whole workgroups, at least one, within the probes' limit.
-/// On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it is printed (an
-/// H100: 132 workgroups of 256 at head_dims 64 and 128, 3 x 132 of 128 at 32) and must
-/// be found within three tries.
+/// with the tier's own kernel: at least one core holding at least one workgroup, within
+/// the probes' limit. On lavapipe (a CPU) a round is a few workgroups at most; on GPUs it
+/// is printed (an H100: 132 cores holding one workgroup of 256 at head_dims 64 and 128,
+/// three of 128 at 32) and must be found within three tries.
 #[test]
 fn wave_measurement_finds_whole_workgroups() {
     use ringattn::kernels::flash;
@@ -1079,19 +1079,19 @@ fn wave_measurement_finds_whole_workgroups() {
             let mut wave = None;
             for _ in 0..tries {
                 wave = measure_wave(ctx, Dtype::F32, d, &prep).expect("measurement");
-                eprintln!("{} head_dim {d}: {wave:?} invocations at once ({per_wg} per workgroup)", common::label(ctx));
+                eprintln!("{} head_dim {d}: {wave:?} ({per_wg} invocations per workgroup)", common::label(ctx));
                 if wave.is_some() {
                     break;
                 }
             }
             if let Some(w) = wave {
-                assert!(w >= per_wg && w % per_wg == 0 && w / per_wg < WAVE_MAX_WORKGROUPS, "{w} / {per_wg}");
+                assert!(w.cores >= 1 && w.per_core >= 1 && w.workgroups() < WAVE_MAX_WORKGROUPS, "{w:?}");
             }
             // A GPU shows its step well within the probes (an H100: 132 or 396 workgroups);
             // a CPU's threads run a few workgroups at once, though its timings are noisy
             // (lavapipe's threads may outnumber the cores a CI machine grants).
             match ctx.info().device_type {
-                wgpu::DeviceType::Cpu => assert!(wave.is_none_or(|w| w / per_wg <= 64), "{wave:?} / {per_wg}"),
+                wgpu::DeviceType::Cpu => assert!(wave.is_none_or(|w| w.workgroups() <= 64), "{wave:?}"),
                 _ => assert!(wave.is_some(), "no wave found on a GPU"),
             }
         }
@@ -1144,15 +1144,21 @@ fn subgroup_search_times_kernels_and_shapes() {
                     .and_then(|[bq, bk, rr, m]| shuffles.iter().find(|c| (c.bq, c.bk, c.r, c.m) == (bq, bk, rr, m)))
                     .unwrap_or(&shuffles[0]);
                 assert!(best.variant.as_deref() == Some("shuffle") && w % c.invocations() as u64 == 0, "{w} {c:?}");
+                // With the cores it was found from (the small-grid rule's measure),
+                // which divide it in whole workgroups per core.
+                let cores = best.cores.expect("cores stored with the wave");
+                assert!(cores >= 1 && (w / c.invocations() as u64).is_multiple_of(cores), "{w} {cores} {c:?}");
             }
+            assert!(best.wave.is_some() == best.cores.is_some(), "{best:?}");
             eprintln!(
-                "{} {}: {:?} -> {:?} {:?}, wave {:?}",
+                "{} {}: {:?} -> {:?} {:?}, wave {:?}, cores {:?}",
                 common::label(ctx),
                 dtype.name(),
                 r.timings.iter().map(|(c, ms)| (c.describe(Tier::Subgroup), *ms)).collect::<Vec<_>>(),
                 best.variant,
                 best.shape,
-                best.wave
+                best.wave,
+                best.cores
             );
         }
     }

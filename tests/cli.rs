@@ -159,8 +159,9 @@ fn info_lists_the_tuned_entries() {
     use ringattn::tuning::{key, TileEntry};
     let ctx = GpuContext::new().expect("the default adapter");
     let path = tmpdir("info_tuned").join("tiles.json");
-    let entry = TileEntry { mq: 0, w: 0, bk: 0, variant: Some("shuffle".into()), shape: None, wave: Some(4096), ms: 1.5, unix_time: 1 };
-    let matrix = TileEntry { mq: 2, w: 4, bk: 16, variant: None, shape: None, wave: None, ms: 0.25, unix_time: 1 };
+    let entry =
+        TileEntry { mq: 0, w: 0, bk: 0, variant: Some("shuffle".into()), shape: None, wave: Some(4096), cores: Some(16), ms: 1.5, unix_time: 1 };
+    let matrix = TileEntry { mq: 2, w: 4, bk: 16, variant: None, shape: None, wave: None, cores: None, ms: 0.25, unix_time: 1 };
     let mut entries = serde_json::Map::new();
     entries.insert(key(&ctx, Dtype::F32, 64, "subgroup"), serde_json::to_value(&entry).unwrap());
     entries.insert(key(&ctx, Dtype::F16, 128, "matrix"), serde_json::to_value(&matrix).unwrap());
@@ -170,7 +171,7 @@ fn info_lists_the_tuned_entries() {
     let out = assert_ok(&o);
     for needle in [
         "tuned:    f16 | d128 | matrix: rows/subgroup 32, subgroups 4, keys/tile 16 (0.2500 ms)",
-        "          f32 | d64 | subgroup: shuffle (built-in shape), wave 4096 invocations (1.5000 ms)",
+        "          f32 | d64 | subgroup: shuffle (built-in shape), wave 4096 invocations, 16 cores (1.5000 ms)",
     ] {
         assert!(out.contains(needle), "info lacks {needle:?}:\n{out}");
     }

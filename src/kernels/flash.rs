@@ -262,7 +262,7 @@ fn subgroup_config_tuned(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: 
     match crate::tuning::tuned_subgroup(ctx, dtype, head_dim) {
         Some(crate::tuning::SubgroupPick::Tiled) => {
             let Some(tiled) = tiled_config(ctx, head_dim, u32::MAX) else { return cfg };
-            let small = grid.is_some_and(|s| small_grid_on() && grid_workgroups(s, tiled.bq) < SMALL_GRID_WORKGROUPS);
+            let small = grid.is_some_and(|s| small_grid_on() && grid_workgroups(s, tiled.bq) < small_grid_workgroups(ctx, dtype, head_dim));
             if small {
                 cfg
             } else {
@@ -1186,8 +1186,31 @@ pub fn matrix_config_for(dtype: Dtype, head_dim: usize, shape: MatrixShape, sg: 
 
 /// Launches of fewer workgroups than this leave most streaming multiprocessors idle on
 /// the GPUs measured (an H100 has 132; wgpu does not report the count): below it the
-/// matrix tier takes shorter query tiles ([`small_grid_matrix_config`]).
+/// matrix tier takes shorter query tiles ([`small_grid_matrix_config`]), and the
+/// subgroup tier smaller workgroups ([`small_grid_subgroup_config`]) where its search
+/// measured no cores ([`small_grid_workgroups`]).
 pub const SMALL_GRID_WORKGROUPS: u64 = 128;
+
+/// The share of the cores, in %, a launch must fill to count as a full grid where the
+/// cores were measured ([`small_grid_workgroups`]): 95 % of an H100's 132 SMs is 126
+/// workgroups, so its grids of 128 stay full and those of 64 small, as with
+/// [`SMALL_GRID_WORKGROUPS`].
+pub const SMALL_GRID_FILL_PCT: u64 = 95;
+
+/// The subgroup tier's small-grid threshold, in workgroups, for a GPU of `cores` cores
+/// (`None`: not measured, [`SMALL_GRID_WORKGROUPS`]): [`SMALL_GRID_FILL_PCT`] of them.
+pub fn small_grid_threshold(cores: Option<u64>) -> u64 {
+    cores.filter(|&c| c > 0).map_or(SMALL_GRID_WORKGROUPS, |c| (c * SMALL_GRID_FILL_PCT).div_ceil(100))
+}
+
+/// The subgroup tier's small-grid threshold on this adapter for `dtype` and `head_dim`
+/// ([`small_grid_threshold`] of the cores the subgroup search measured, held by this
+/// context: `tuning::measure_wave`; the search or the tile cache is consulted when the
+/// tier is first prepared), so a GPU with fewer or more cores than an H100 gets its
+/// own measure of a full launch.
+pub fn small_grid_workgroups(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> u64 {
+    small_grid_threshold(crate::tuning::tuned_cores(ctx, dtype, head_dim))
+}
 
 /// The shortest query tile the small-grid rule takes. On an H100 (BENCHMARKS.md, "Small
 /// grids") the 32-row shapes (two subgroups per workgroup) were slower than the 64-row
@@ -1237,8 +1260,9 @@ pub fn small_grid_matrix_config(dtype: Dtype, normal: TileConfig, shape: &Shape,
 }
 
 /// The subgroup tier's shuffle-kernel tiles for a launch of `shape`, given the tiles
-/// `normal` chosen for the adapter and head_dim: a grid of fewer than
-/// [`SMALL_GRID_WORKGROUPS`] workgroups first halves workgroups of over 128 invocations
+/// `normal` chosen for the adapter and head_dim: a grid of fewer than `full` workgroups
+/// ([`small_grid_workgroups`]; [`SMALL_GRID_WORKGROUPS`] where no cores were measured)
+/// first halves workgroups of over 128 invocations
 /// ([`SHUFFLE_WG`]) back to 128, then takes fewer rows per row group (m halved, down
 /// to 2, or to 1 with two lanes per row; tiles over 16 keys halve with it) until it
 /// reaches that many. Measured on an H100 (BENCHMARKS.md, "Small grids, subgroup tier";
@@ -1247,17 +1271,17 @@ pub fn small_grid_matrix_config(dtype: Dtype, normal: TileConfig, shape: &Shape,
 /// workgroups) m = 4 stayed fastest (1.52 ms against 1.96 at m = 2); with two lanes per
 /// row (sixteenth session, f32) (2,1,16) took 0.125 ms against 0.286 for (2,2,32) and
 /// 0.171 for (2,1,32). Other variants are returned as given.
-pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape) -> TileConfig {
+pub fn small_grid_subgroup_config(normal: TileConfig, shape: &Shape, full: u64) -> TileConfig {
     if normal.variant != SgVariant::Shuffle {
         return normal;
     }
     let floor = if normal.r <= 2 { 1 } else { 2 };
     let mut cfg = normal;
     // Workgroups over the usual size (SHUFFLE_WG) first halve back to it.
-    while cfg.invocations() > SHUFFLE_WG_USUAL && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+    while cfg.invocations() > SHUFFLE_WG_USUAL && grid_workgroups(shape, cfg.bq) < full {
         cfg.bq /= 2;
     }
-    while cfg.m > floor && grid_workgroups(shape, cfg.bq) < SMALL_GRID_WORKGROUPS {
+    while cfg.m > floor && grid_workgroups(shape, cfg.bq) < full {
         cfg.bq /= 2;
         cfg.m /= 2;
         if cfg.bk > 16 {
@@ -1939,7 +1963,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
             if let Some(shape) = dense {
                 if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
-                    cfg = small_grid_subgroup_config(cfg, shape);
+                    cfg = small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim));
                 }
             }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
@@ -2330,7 +2354,7 @@ mod tests {
         let d64 = TileConfig { bq: 256, bk: 16, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let parts = |normal: TileConfig, n: usize, h: usize| {
             let s = shape(n, h, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, false, true, SMALL_GRID_INVOCATIONS)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, false, true, SMALL_GRID_INVOCATIONS)
         };
         // H=8 at head_dim 128: N=512 and 1024 (128 workgroups of 128 invocations) split
         // in two, N=2048 (128 workgroups of 256) and longer stay whole.
@@ -2354,7 +2378,7 @@ mod tests {
         // (1024 workgroups) whole.
         let causal = |normal: TileConfig, n: usize| {
             let s = shape(n, 8, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS)
         };
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [4, 4, 8, 8, 4, 2]);
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [4, 8, 8, 4, 2, 1]);
@@ -2373,7 +2397,7 @@ mod tests {
         // Causal launches split to fewer parts, their 8 waves being fewer invocations.
         let with_wave = |normal: TileConfig, n: usize, h: usize, causal: bool, wave: u64| {
             let s = shape(n, h, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s), Tier::Subgroup, &s, causal, true, wave)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, causal, true, wave)
         };
         let small_gpu = |c, n, h| with_wave(c, n, h, false, 28 * 256);
         let big_gpu = |c, n, h| with_wave(c, n, h, false, 1000 * 256);
@@ -2383,7 +2407,7 @@ mod tests {
         assert_eq!([512, 2048, 8192].map(|n| with_wave(d64, n, 8, true, 28 * 256)), [4, 4, 4]);
         // Only the subgroup tier's shuffle kernel on a GPU splits.
         let s = shape(1024, 8, 128);
-        let small = small_grid_subgroup_config(d128, &s);
+        let small = small_grid_subgroup_config(d128, &s, SMALL_GRID_WORKGROUPS);
         assert_eq!(auto_key_splits(&small, Tier::Subgroup, &s, false, false, SMALL_GRID_INVOCATIONS), 1);
         assert_eq!(auto_key_splits(&small, Tier::Matrix, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
         let tiled = TileConfig { variant: SgVariant::Tiled { palias: false }, ..small };
@@ -2396,32 +2420,63 @@ mod tests {
         let normal = TileConfig { bq: 128, bk: 8, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let shape = |n: usize, h: usize| Shape { batch: 1, seq_q: n, seq_k: n, heads: h, kv_heads: h, head_dim: 64 };
         // N=1024, H=8: 64 workgroups -> m = 2 gives 128.
-        let c = small_grid_subgroup_config(normal, &shape(1024, 8));
+        let c = small_grid_subgroup_config(normal, &shape(1024, 8), SMALL_GRID_WORKGROUPS);
         assert_eq!((c.m, c.bq, c.r, c.bk), (2, 64, 4, 8));
         // N=4096, H=8: 256 workgroups keep m = 4.
-        assert_eq!(small_grid_subgroup_config(normal, &shape(4096, 8)), normal);
+        assert_eq!(small_grid_subgroup_config(normal, &shape(4096, 8), SMALL_GRID_WORKGROUPS), normal);
         // Tiny grids stop at m = 2.
-        assert_eq!(small_grid_subgroup_config(normal, &shape(100, 1)).m, 2);
+        assert_eq!(small_grid_subgroup_config(normal, &shape(100, 1), SMALL_GRID_WORKGROUPS).m, 2);
         // Two lanes per row (head_dim 64's (2,2,32), 128 rows): down to one row per
         // group, the 32-key tiles halved with it.
         let two = TileConfig { bq: 128, bk: 32, r: 2, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
-        let c = small_grid_subgroup_config(two, &shape(1024, 8));
+        let c = small_grid_subgroup_config(two, &shape(1024, 8), SMALL_GRID_WORKGROUPS);
         assert_eq!((c.m, c.bq, c.r, c.bk), (1, 64, 2, 16));
-        assert_eq!(small_grid_subgroup_config(two, &shape(4096, 8)), two);
+        assert_eq!(small_grid_subgroup_config(two, &shape(4096, 8), SMALL_GRID_WORKGROUPS), two);
         // 256 invocations ((8,4,16) with 128 rows, as the search may pick): back to 128
         // invocations (64 rows, 128 workgroups at N=1024), then m as above on smaller grids.
         let wide = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
-        let c = small_grid_subgroup_config(wide, &shape(1024, 8));
+        let c = small_grid_subgroup_config(wide, &shape(1024, 8), SMALL_GRID_WORKGROUPS);
         assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
-        assert_eq!((small_grid_subgroup_config(wide, &shape(512, 8)).m, small_grid_subgroup_config(wide, &shape(512, 8)).bq), (2, 32));
-        assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8)), wide);
+        assert_eq!(
+            (
+                small_grid_subgroup_config(wide, &shape(512, 8), SMALL_GRID_WORKGROUPS).m,
+                small_grid_subgroup_config(wide, &shape(512, 8), SMALL_GRID_WORKGROUPS).bq
+            ),
+            (2, 32)
+        );
+        assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8), SMALL_GRID_WORKGROUPS), wide);
         assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F32), 256);
         assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F16), 256);
         assert_eq!(shuffle_wg_default(Some((64, 4, 4, 32)), Dtype::F16), 128);
         assert_eq!(shuffle_wg_default(None, Dtype::F32), 128);
         // Other variants are left alone.
         let b = TileConfig { variant: SgVariant::Broadcast, ..normal };
-        assert_eq!(small_grid_subgroup_config(b, &shape(100, 1)), b);
+        assert_eq!(small_grid_subgroup_config(b, &shape(100, 1), SMALL_GRID_WORKGROUPS), b);
+    }
+
+    #[test]
+    fn small_grid_threshold_follows_the_measured_cores() {
+        assert_eq!(small_grid_threshold(None), SMALL_GRID_WORKGROUPS);
+        assert_eq!(small_grid_threshold(Some(0)), SMALL_GRID_WORKGROUPS);
+        assert_eq!([132, 28, 264, 1].map(|c| small_grid_threshold(Some(c))), [126, 27, 251, 1]);
+        let shape = |n: usize, h: usize| Shape { batch: 1, seq_q: n, seq_k: n, heads: h, kv_heads: h, head_dim: 128 };
+        // (8,4,16) with 256 invocations (head_dim 128's default): an H100's 132 cores
+        // give the picks of SMALL_GRID_WORKGROUPS on power-of-two grids.
+        let wide = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        for n in [256, 512, 1024, 2048, 4096, 8192] {
+            for h in [1, 2, 4, 8, 16] {
+                let s = shape(n, h);
+                let built_in = small_grid_subgroup_config(wide, &s, SMALL_GRID_WORKGROUPS);
+                assert_eq!(small_grid_subgroup_config(wide, &s, small_grid_threshold(Some(132))), built_in, "N={n} H={h}");
+            }
+        }
+        // A 28-core GPU is full with 64 workgroups (N=8192, H=1), which an H100's rule
+        // would halve; a 264-core one halves the 128 (N=2048, H=8) that an H100 keeps.
+        assert_eq!(small_grid_subgroup_config(wide, &shape(8192, 1), small_grid_threshold(Some(28))), wide);
+        assert_eq!(small_grid_subgroup_config(wide, &shape(8192, 1), SMALL_GRID_WORKGROUPS).bq, 64);
+        assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8), SMALL_GRID_WORKGROUPS), wide);
+        let c = small_grid_subgroup_config(wide, &shape(2048, 8), small_grid_threshold(Some(264)));
+        assert_eq!((c.bq, c.m), (64, 4));
     }
 
     #[test]
