@@ -518,7 +518,7 @@ fn key_splits_match_reference() {
 /// reference on fresh inputs.
 #[test]
 fn calls_share_their_parameter_buffers() {
-    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    use ringattn::{reference, Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         // Bytes no kernel writes (other tests share the context): a fresh seed's.
@@ -532,29 +532,40 @@ fn calls_share_their_parameter_buffers() {
         let dtype = *dtypes(ctx).last().unwrap();
         let attn = Attention::new(ctx, AttentionOptions { causal: true, ..Default::default() });
         let shapes = [shape(1, 70, 150, 4, 2, 64), shape(2, 33, 90, 2, 1, 64), shape(1, 70, 150, 4, 2, 64)];
-        let mut runs = Vec::new();
-        let mut enc = ctx.device().create_command_encoder(&Default::default());
-        for (i, s) in shapes.iter().enumerate() {
-            let host = |len, x| reference::random_vec(len, seed ^ ((i as u64 + 1) << 8) ^ x);
-            let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
-            let (q, k, v) = (t(&host(s.q_len(), 0), s.q_dims()), t(&host(s.kv_len(), 1), s.kv_dims()), t(&host(s.kv_len(), 2), s.kv_dims()));
-            let out = attn.alloc_output(&q, &k, &v).unwrap();
-            out.o.poison(ctx).unwrap();
-            out.lse.poison(ctx).unwrap();
-            attn.encode(&mut enc, &q, &k, &v, &out.o, &out.lse, None).unwrap();
-            runs.push((s, q, k, v, out));
-        }
-        ctx.queue().submit([enc.finish()]);
-        for (i, (s, q, k, v, out)) in runs.iter().enumerate() {
-            let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
-            let r = reference::attention(&seen(q), &seen(k), &seen(v), s, true, None);
-            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
-            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
-                failures.push(format!("{} call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
-            }
-        }
+        failures.extend(calls_in_one_command_buffer(ctx, &attn, &shapes, dtype, true));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Encodes one call of `attn` per shape into one command buffer, each on fresh random
+/// inputs with its outputs poisoned first, submits them together, and checks each
+/// against the f64 reference: the failures, in words.
+fn calls_in_one_command_buffer(ctx: &GpuContext, attn: &ringattn::Attention, shapes: &[Shape], dtype: Dtype, causal: bool) -> Vec<String> {
+    use ringattn::{reference, GpuTensor};
+    let seed = reference::fresh_seed();
+    let mut runs = Vec::new();
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    for (i, s) in shapes.iter().enumerate() {
+        let host = |len, x| reference::random_vec(len, seed ^ ((i as u64 + 1) << 8) ^ x);
+        let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
+        let (q, k, v) = (t(&host(s.q_len(), 0), s.q_dims()), t(&host(s.kv_len(), 1), s.kv_dims()), t(&host(s.kv_len(), 2), s.kv_dims()));
+        let out = attn.alloc_output(&q, &k, &v).unwrap();
+        out.o.poison(ctx).unwrap();
+        out.lse.poison(ctx).unwrap();
+        attn.encode(&mut enc, &q, &k, &v, &out.o, &out.lse, None).unwrap();
+        runs.push((s, q, k, v, out));
+    }
+    ctx.queue().submit([enc.finish()]);
+    let mut failures = Vec::new();
+    for (i, (s, q, k, v, out)) in runs.iter().enumerate() {
+        let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
+        let r = reference::attention(&seen(q), &seen(k), &seen(v), s, causal, None);
+        let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
+        if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+            failures.push(format!("{} one command buffer, call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
+        }
+    }
+    failures
 }
 
 /// Split calls reuse the scratch O and LSE their object keeps: the same shape again
@@ -564,7 +575,7 @@ fn calls_share_their_parameter_buffers() {
 /// inputs (outputs poisoned first); release_scratch frees it.
 #[test]
 fn split_calls_reuse_their_scratch() {
-    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    use ringattn::{Attention, AttentionOptions};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         let dtype = *dtypes(ctx).last().unwrap();
@@ -593,28 +604,7 @@ fn split_calls_reuse_their_scratch() {
         }
         // Two calls in one command buffer: both write the same scratch.
         attn = attn.with_key_splits(Some(4));
-        let seed = reference::fresh_seed();
-        let mut runs = Vec::new();
-        let mut enc = ctx.device().create_command_encoder(&Default::default());
-        for i in 0..2u64 {
-            let host = |len, x| reference::random_vec(len, seed ^ (i << 8) ^ x);
-            let t = |h: &[f32], dims| GpuTensor::from_f32(ctx, h, dims, dtype).unwrap();
-            let (q, k, v) = (t(&host(a.q_len(), 0), a.q_dims()), t(&host(a.kv_len(), 1), a.kv_dims()), t(&host(a.kv_len(), 2), a.kv_dims()));
-            let out = attn.alloc_output(&q, &k, &v).unwrap();
-            out.o.poison(ctx).unwrap();
-            out.lse.poison(ctx).unwrap();
-            attn.encode(&mut enc, &q, &k, &v, &out.o, &out.lse, None).unwrap();
-            runs.push((q, k, v, out));
-        }
-        ctx.queue().submit([enc.finish()]);
-        for (i, (q, k, v, out)) in runs.iter().enumerate() {
-            let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
-            let r = reference::attention(&seen(q), &seen(k), &seen(v), &a, causal, None);
-            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
-            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
-                failures.push(format!("{} one command buffer, call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
-            }
-        }
+        failures.extend(calls_in_one_command_buffer(ctx, &attn, &[a, a], dtype, causal));
         if attn.scratch_bytes() != scratch_of(&a, dtype, 3) {
             failures.push(format!("{}: {} scratch bytes after the shared calls", common::label(ctx), attn.scratch_bytes()));
         }
