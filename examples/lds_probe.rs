@@ -1,0 +1,178 @@
+//! How fast the subgroup tier's tile loop can multiply-add when one operand of every
+//! multiply-add comes from workgroup memory, apart from everything else the kernel does
+//! (shuffles, the softmax, staging, barriers): BENCHMARKS.md, "What limits each tier".
+//!
+//! Each invocation of a 256-invocation workgroup holds M x C vec4 of "Q" and of "O" in
+//! registers and, for each of 16 keys and each of its C columns, reads one vec4 of "K"
+//! and multiply-adds it into its M rows (4 M FMAs per read), as `flash_subgroup.wgsl`
+//! does with R lanes per row: the R lanes of a row group read R consecutive vec4 and the
+//! groups of a subgroup read the same ones. Probes:
+//!
+//! * `reg`: the operand from registers instead (no workgroup memory): the FMA rate the
+//!   loop could reach;
+//! * `R=r M=m C=c`: workgroup memory with r lanes per group (the kernel's pattern at
+//!   head_dim 4 r C: r = 8, M = 4, C = 4 is head_dim 128's (8,4,16));
+//! * `R=32`: every lane of a subgroup reads its own vec4 (no reads shared between groups).
+//!
+//! Prints each probe's GPU time (timestamp queries, median of 7 after 2 warm-ups) and
+//! multiply-add rate in TFLOP/s (2 FLOPs per FMA).
+//!
+//! `cargo run --release --example lds_probe [workgroups] [iterations]`
+use ringattn::kernels::render;
+use ringattn::timing::GpuTimer;
+use ringattn::GpuContext;
+
+const SRC: &str = r#"
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+var<workgroup> sh: array<vec4<f32>, 2048>;
+const WG: u32 = 256u;
+const LANES: u32 = $LANESu;
+const C: u32 = $Cu;
+const ITERS: u32 = $ITERSu;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    for (var i = lid; i < 2048u; i += WG) {
+        sh[i] = vec4<f32>(f32(i & 7u) * 0.125 - 0.4);
+    }
+    workgroupBarrier();
+    let lane = lid % LANES;
+    var q: array<vec4<f32>, $MC>;
+    var acc: array<vec4<f32>, $MC>;
+    //#unroll i $MC
+    q[{i}] = vec4<f32>(f32(lid + {i}u) * 1e-3);
+    acc[{i}] = vec4<f32>(0.0);
+    //#end
+    for (var it = 0u; it < ITERS; it++) {
+        let base = (it * 16u * C * LANES) & 1023u;
+        //#unroll j 16
+        {
+            //#unroll c $C
+            {
+                //#if SHARED
+                let kx = sh[(base + {j}u * C * LANES + {c}u * LANES + lane) & 2047u];
+                //#else
+                let kx = q[({j}u + {c}u) % $MCu];
+                //#endif
+                //#unroll m $M
+                acc[{m}u * C + {c}u] = fma(q[{m}u * C + {c}u], kx, acc[{m}u * C + {c}u]);
+                //#end
+            }
+            //#end
+        }
+        //#end
+    }
+    var s = vec4<f32>(0.0);
+    //#unroll i $MC
+    s += acc[{i}];
+    //#end
+    out[wg.x * WG + lid] = s;
+}
+"#;
+
+/// One probe: its name, whether "K" comes from workgroup memory, lanes per group, rows
+/// per group (M) and vec4 columns per lane (C).
+struct Probe {
+    name: String,
+    shared: bool,
+    lanes: u32,
+    m: u32,
+    c: u32,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let ctx = GpuContext::new()?;
+    let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    let workgroups = args.first().copied().unwrap_or(if cpu { 4 } else { 1056 });
+    let iters = args.get(1).copied().unwrap_or(if cpu { 4 } else { 200 });
+    println!("adapter: {}", ctx.describe());
+    println!("{workgroups} workgroups of 256, {iters} iterations of 16 keys");
+    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c };
+    let probes = [
+        probe("reg (no workgroup memory), M=4 C=4", false, 8, 4, 4),
+        probe("R=8 M=4 C=4 (head_dim 128's (8,4,16))", true, 8, 4, 4),
+        probe("R=4 M=4 C=4 (head_dim 64's (4,4,16))", true, 4, 4, 4),
+        probe("R=8 M=8 C=2 (twice the FMAs per read)", true, 8, 8, 2),
+        probe("R=8 M=2 C=8 (half the FMAs per read)", true, 8, 2, 8),
+        probe("R=32 M=4 C=4 (no reads shared between groups)", true, 32, 4, 4),
+    ];
+    let out = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("lds_probe out"),
+        size: workgroups as u64 * 256 * 16,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let timer = GpuTimer::new(&ctx);
+    if timer.is_none() {
+        println!("(no TIMESTAMP_QUERY: wall times of submit + wait)");
+    }
+    println!("| probe | FMAs per read | ms | TFLOP/s |\n|---|---:|---:|---:|");
+    for p in &probes {
+        let defines = vec![
+            ("C", p.c.to_string()),
+            ("ITERS", iters.to_string()),
+            ("LANES", p.lanes.to_string()),
+            ("M", p.m.to_string()),
+            ("MC", (p.m * p.c).to_string()),
+            ("SHARED", (p.shared as u32).to_string()),
+        ];
+        let src = render(SRC, &defines);
+        let desc = wgpu::ShaderModuleDescriptor { label: Some("lds_probe"), source: wgpu::ShaderSource::Wgsl(src.into()) };
+        let module = if ctx.info().backend == wgpu::Backend::Vulkan {
+            // SAFETY: every index is masked into its array's bounds (robust buffer
+            // access covers the buffer on Vulkan), as the library's own kernels.
+            let checks = wgpu::ShaderRuntimeChecks { bounds_checks: false, ..wgpu::ShaderRuntimeChecks::checked() };
+            unsafe { ctx.device().create_shader_module_trusted(desc, checks) }
+        } else {
+            ctx.device().create_shader_module(desc)
+        };
+        let pipeline = ctx.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("lds_probe"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry { binding: 0, resource: out.as_entire_binding() }],
+        });
+        let mut times = Vec::new();
+        for rep in 0..9 {
+            let mut enc = ctx.device().create_command_encoder(&Default::default());
+            {
+                let mut pass =
+                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: timer.as_ref().map(|t| t.writes()) });
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(workgroups, 1, 1);
+            }
+            if let Some(t) = &timer {
+                t.resolve(&mut enc);
+            }
+            let t0 = std::time::Instant::now();
+            ctx.queue().submit([enc.finish()]);
+            ctx.wait()?;
+            let secs = match &timer {
+                Some(t) => t.read_seconds(&ctx)?,
+                None => t0.elapsed().as_secs_f64(),
+            };
+            if rep >= 2 {
+                times.push(secs);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let secs = times[times.len() / 2];
+        let fmas = workgroups as f64 * 256.0 * iters as f64 * 16.0 * (p.c * p.m * 4) as f64;
+        println!(
+            "| {} | {} | {:.3} | {:.1} |",
+            p.name,
+            if p.shared { (4 * p.m).to_string() } else { "-".into() },
+            secs * 1e3,
+            2.0 * fmas / secs / 1e12
+        );
+    }
+    Ok(())
+}
