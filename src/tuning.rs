@@ -700,27 +700,29 @@ pub fn wave_workgroups(mut time: impl FnMut(u64) -> Result<f64>, max: u64) -> Re
     Ok(None)
 }
 
-/// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
-/// [`measure_wave`]), from the subgroup search's entry this context holds (the search,
-/// or the disk cache's entry, is taken when the tier's pipeline is first prepared).
-/// Reads nothing from disk and never searches, since every split call asks; `None` with
-/// the search off, where it did not run in this context (a shape that
-/// `RINGATTN_SUBGROUP_CFG` forces), or where no wave was measured.
-pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
+/// The subgroup search's entry for `dtype` and `head_dim` that this context holds (the
+/// search, or the disk cache's entry, is taken when the tier's pipeline is first
+/// prepared). Reads nothing from disk and never searches, since every call asks for its
+/// wave and cores; `None` with the search off or where it did not run in this context (a
+/// shape that `RINGATTN_SUBGROUP_CFG` forces).
+fn held_subgroup_entry(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<TileEntry> {
     if !search_enabled() {
         return None;
     }
-    ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten().and_then(|e| e.wave)
+    ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten()
 }
 
-/// The cores the subgroup search's wave measurement found for `dtype` and `head_dim`
-/// (the small-grid rule's measure of a full launch; [`TileEntry::cores`]), read as
-/// [`tuned_wave`] reads the wave: from this context's entry only.
+/// The key-split rule's wave for `dtype` and `head_dim` on this adapter (see
+/// [`measure_wave`]) from the held search entry; `None` where none is held or no wave
+/// was measured.
+pub(crate) fn tuned_wave(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
+    held_subgroup_entry(ctx, dtype, head_dim).and_then(|e| e.wave)
+}
+
+/// The cores the wave measurement found (the small-grid rule's measure of a full launch;
+/// [`TileEntry::cores`]), from the held search entry as [`tuned_wave`].
 pub(crate) fn tuned_cores(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<u64> {
-    if !search_enabled() {
-        return None;
-    }
-    ctx.tuned_get(&key(ctx, dtype, head_dim, "subgroup")).flatten().and_then(|e| e.cores)
+    held_subgroup_entry(ctx, dtype, head_dim).and_then(|e| e.cores)
 }
 
 /// The subgroup tier's pick from the two kernels' times: the tiled kernel only when it

@@ -47,7 +47,8 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
                 None => println!("no subgroup kernel ran for head_dim {d} here: the built-in tiles are used"),
             }
             if r.best.as_ref().is_some_and(|b| b.wave.is_none()) {
-                println!("wave (key splits): not measured, {} assumed", crate::kernels::flash::SMALL_GRID_INVOCATIONS);
+                use crate::kernels::flash::{SMALL_GRID_INVOCATIONS, SMALL_GRID_WORKGROUPS};
+                println!("wave and cores (key splits, small grids): not measured, {SMALL_GRID_INVOCATIONS} invocations and {SMALL_GRID_WORKGROUPS} workgroups assumed");
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, window, Slot, Tier};
+use crate::kernels::{bind_in_order, enable_line, render, sources, window, Slot, Tier};
 use crate::mask::GpuBlockMask;
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape};
 
@@ -1867,7 +1867,7 @@ fn encode_kv_absmax(
         k_end,
         groups,
     };
-    let ub = uniform_buffer(ctx, "kv_absmax params", bytemuck::bytes_of(&params));
+    let ub = ctx.uniform("kv_absmax params", bytemuck::bytes_of(&params));
     // Zeroed at creation: the scan only raises the words.
     let out = ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("kv_absmax"),
@@ -2163,7 +2163,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 rev_tiles: (args.causal.is_some() && rev) as u32,
                 _pad: [0; 3],
             };
-            let ub = uniform_buffer(ctx, "flash params", bytemuck::bytes_of(&params));
+            let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
             // The layout's order: params, q, k, v, o, lse, [mask meta, mask bits], [K/V maxima].
             let mut res = vec![ub.as_entire_binding(), wq.binding(), wk.binding(), wv.binding(), wo.binding(), wl.binding()];
             if let Some(m) = mask {
@@ -2437,13 +2437,8 @@ mod tests {
         let wide = TileConfig { bq: 128, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let c = small_grid_subgroup_config(wide, &shape(1024, 8), SMALL_GRID_WORKGROUPS);
         assert_eq!((c.m, c.bq, c.r, c.bk), (4, 64, 8, 16));
-        assert_eq!(
-            (
-                small_grid_subgroup_config(wide, &shape(512, 8), SMALL_GRID_WORKGROUPS).m,
-                small_grid_subgroup_config(wide, &shape(512, 8), SMALL_GRID_WORKGROUPS).bq
-            ),
-            (2, 32)
-        );
+        let c = small_grid_subgroup_config(wide, &shape(512, 8), SMALL_GRID_WORKGROUPS);
+        assert_eq!((c.m, c.bq), (2, 32));
         assert_eq!(small_grid_subgroup_config(wide, &shape(2048, 8), SMALL_GRID_WORKGROUPS), wide);
         assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F32), 256);
         assert_eq!(shuffle_wg_default(Some((128, 8, 4, 16)), Dtype::F16), 256);

@@ -9,7 +9,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, window, Slot};
+use crate::kernels::{bind_in_order, enable_line, render, sources, window, Slot};
 use crate::tensor::Dtype;
 
 /// Workgroup size of the gather kernel.
@@ -262,7 +262,7 @@ pub fn encode(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, g: &Gather<'
                 src: side(&ws, &sl)?,
                 dst: side(&wd, &dl)?,
             };
-            let ub = uniform_buffer(ctx, "gather params", bytemuck::bytes_of(&params));
+            let ub = ctx.uniform("gather params", bytemuck::bytes_of(&params));
             let bg = bind_in_order(ctx, "gather", &layout.0, &[ub.as_entire_binding(), idx_binding.clone(), ws.binding(), wd.binding()]);
             let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);
             let gx = groups.min(max_wg);
@@ -401,7 +401,7 @@ pub fn encode_dilated_merge(ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder
                 part: side(2)?,
                 part_lse: side(3)?,
             };
-            let ub = uniform_buffer(ctx, "dilated merge params", bytemuck::bytes_of(&params));
+            let ub = ctx.uniform("dilated merge params", bytemuck::bytes_of(&params));
             let res: Vec<_> = std::iter::once(ub.as_entire_binding()).chain(windows.iter().map(|w| w.binding())).collect();
             let bg = bind_in_order(ctx, "dilated merge", &layout.0, &res);
             let groups = (nb as u64 * per_dispatch).div_ceil(WG as u64);

@@ -2,7 +2,7 @@
 
 use crate::context::{GpuContext, PipelineKey};
 use crate::error::{Error, Result};
-use crate::kernels::{bind_in_order, enable_line, render, sources, uniform_buffer, Slot};
+use crate::kernels::{bind_in_order, enable_line, render, sources, Slot};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer};
 
 /// Mirrors `struct Params` in shaders/merge.wgsl.
@@ -125,7 +125,7 @@ pub fn encode_merge_parts_in_pass(
         });
     }
     let params = MergeParams { rows: (b * n) as u32, seq: n as u32, heads: h as u32, neg_inf: f32::NEG_INFINITY };
-    let ub = uniform_buffer(ctx, "merge params", bytemuck::bytes_of(&params));
+    let ub = ctx.uniform("merge params", bytemuck::bytes_of(&params));
     for group in parts.chunks(max_parts_per_dispatch(ctx)) {
         let k = group.len();
         let defines = merge_defines(acc.dtype(), first.dtype(), d, k);

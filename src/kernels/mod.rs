@@ -360,12 +360,6 @@ impl Window<'_> {
     }
 }
 
-/// A uniform buffer holding `bytes`, shared by calls with the same parameters
-/// ([`GpuContext::uniform`]).
-pub(crate) fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
-    ctx.uniform(label, bytes)
-}
-
 /// A bind group whose binding i is `resources[i]`, for layouts whose slot i is binding
 /// i (as [`make_layout`] makes them).
 pub(crate) fn bind_in_order(
