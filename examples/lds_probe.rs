@@ -12,10 +12,14 @@
 //!   loop could reach;
 //! * `R=r M=m C=c`: workgroup memory with r lanes per group (the kernel's pattern at
 //!   head_dim 4 r C: r = 8, M = 4, C = 4 is head_dim 128's (8,4,16));
-//! * `R=32`: every lane of a subgroup reads its own vec4 (no reads shared between groups).
+//! * `R=32`: every lane of a subgroup reads its own vec4 (no reads shared between groups);
+//! * `+ n shuffles per key`: the kernel's loop with its shuffles (the reduce-scatter's,
+//!   the row max's) modelled as n subgroupShuffleXor per key.
 //!
 //! Prints each probe's GPU time (timestamp queries, median of 7 after 2 warm-ups) and
 //! multiply-add rate in TFLOP/s (2 FLOPs per FMA).
+//!
+//! Results on an H200: BENCHMARKS.md, "The tile loop alone".
 //!
 //! `cargo run --release --example lds_probe [workgroups] [iterations]`
 use ringattn::kernels::render;
@@ -38,6 +42,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     let lane = lid % LANES;
     var q: array<vec4<f32>, $MC>;
     var acc: array<vec4<f32>, $MC>;
+    var t = 0.0;
     //#unroll i $MC
     q[{i}] = vec4<f32>(f32(lid + {i}u) * 1e-3);
     acc[{i}] = vec4<f32>(0.0);
@@ -58,10 +63,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
                 //#end
             }
             //#end
+            //#unroll x $SHUF
+            t += subgroupShuffleXor(acc[({j}u + {x}u) % $MCu].x, 1u << ({x}u % 3u));
+            //#end
         }
         //#end
     }
-    var s = vec4<f32>(0.0);
+    var s = vec4<f32>(t);
     //#unroll i $MC
     s += acc[{i}];
     //#end
@@ -77,6 +85,9 @@ struct Probe {
     lanes: u32,
     m: u32,
     c: u32,
+    /// Shuffles per key and iteration (the reduce-scatter's and P's, one per 4 M C FMAs x
+    /// that many).
+    shuf: u32,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -87,7 +98,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iters = args.get(1).copied().unwrap_or(if cpu { 4 } else { 200 });
     println!("adapter: {}", ctx.describe());
     println!("{workgroups} workgroups of 256, {iters} iterations of 16 keys");
-    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c };
+    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c, shuf: 0 };
+    let shuffled = |name: &str, lanes, m, c, shuf| Probe { name: name.into(), shared: true, lanes, m, c, shuf };
     let probes = [
         probe("reg (no workgroup memory), M=4 C=4", false, 8, 4, 4),
         probe("R=8 M=4 C=4 (head_dim 128's (8,4,16))", true, 8, 4, 4),
@@ -95,6 +107,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         probe("R=8 M=8 C=2 (twice the FMAs per read)", true, 8, 8, 2),
         probe("R=8 M=2 C=8 (half the FMAs per read)", true, 8, 2, 8),
         probe("R=32 M=4 C=4 (no reads shared between groups)", true, 32, 4, 4),
+        // The kernels' shuffles per 16 keys of one product: (8,4,16) issues 125 per
+        // 16-key tile of both products (SASS, BENCHMARKS.md), ~4 per key and product;
+        // (16,8,8) about twice as many per multiply-add (its reduce-scatter has 4 rounds
+        // over twice the lanes).
+        shuffled("R=8 M=4 C=4 + 4 shuffles per key ((8,4,16)'s loop)", 8, 4, 4, 4),
+        shuffled("R=16 M=8 C=2 + 8 shuffles per key ((16,8,8)'s loop)", 16, 8, 2, 8),
     ];
     let out = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("lds_probe out"),
@@ -115,6 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("M", p.m.to_string()),
             ("MC", (p.m * p.c).to_string()),
             ("SHARED", (p.shared as u32).to_string()),
+            ("SHUF", p.shuf.to_string()),
         ];
         let src = render(SRC, &defines);
         let desc = wgpu::ShaderModuleDescriptor { label: Some("lds_probe"), source: wgpu::ShaderSource::Wgsl(src.into()) };
