@@ -68,6 +68,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
             //#end
         }
         //#end
+        //#unroll x $EXTRA
+        {
+            let px = sh[(base + 1024u + {x}u * LANES + lane) & 2047u];
+            t += px.x * px.y + px.z * px.w;
+        }
+        //#end
     }
     var s = vec4<f32>(t);
     //#unroll i $MC
@@ -88,6 +94,8 @@ struct Probe {
     /// Shuffles per key and iteration (the reduce-scatter's and P's, one per 4 M C FMAs x
     /// that many).
     shuf: u32,
+    /// Further 128-bit reads per 16 keys (PSM's P reads), each used for 2 multiply-adds.
+    extra: u32,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -98,8 +106,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iters = args.get(1).copied().unwrap_or(if cpu { 4 } else { 200 });
     println!("adapter: {}", ctx.describe());
     println!("{workgroups} workgroups of 256, {iters} iterations of 16 keys");
-    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c, shuf: 0 };
-    let shuffled = |name: &str, lanes, m, c, shuf| Probe { name: name.into(), shared: true, lanes, m, c, shuf };
+    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c, shuf: 0, extra: 0 };
+    let shuffled = |name: &str, lanes, m, c, shuf, extra| Probe { name: name.into(), shared: true, lanes, m, c, shuf, extra };
     let probes = [
         probe("reg (no workgroup memory), M=4 C=4", false, 8, 4, 4),
         probe("R=8 M=4 C=4 (head_dim 128's (8,4,16))", true, 8, 4, 4),
@@ -107,12 +115,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         probe("R=8 M=8 C=2 (twice the FMAs per read)", true, 8, 8, 2),
         probe("R=8 M=2 C=8 (half the FMAs per read)", true, 8, 2, 8),
         probe("R=32 M=4 C=4 (no reads shared between groups)", true, 32, 4, 4),
-        // The kernels' shuffles per 16 keys of one product: (8,4,16) issues 125 per
-        // 16-key tile of both products (SASS, BENCHMARKS.md), ~4 per key and product;
-        // (16,8,8) about twice as many per multiply-add (its reduce-scatter has 4 rounds
-        // over twice the lanes).
-        shuffled("R=8 M=4 C=4 + 4 shuffles per key ((8,4,16)'s loop)", 8, 4, 4, 4),
-        shuffled("R=16 M=8 C=2 + 8 shuffles per key ((16,8,8)'s loop)", 16, 8, 2, 8),
+        // The kernels' shuffles and P reads per 16 keys of one product (an iteration is
+        // one product's 16 keys; P·V reads P, Q·K^T does not). (8,4,16) with PSM: 61
+        // shuffles per 16-key tile of both products (the reduce-scatter's 56, the row
+        // max's 1, the rescale's 4), ~2 per key and product, and 16 P reads per tile;
+        // before PSM P took 64 shuffles more (125, ~4 per key). (16,8,8): 69 per 8-key
+        // tile (60 + 1 + 8), ~4.3 per key and product, and 2 P reads per key.
+        shuffled("R=8 M=4 C=4 + 2 shuffles per key, 8 P reads per 16 keys ((8,4,16)'s loop)", 8, 4, 4, 2, 8),
+        shuffled("R=8 M=4 C=4 + 4 shuffles per key ((8,4,16)'s loop before PSM)", 8, 4, 4, 4, 0),
+        shuffled("R=16 M=8 C=2 + 4 shuffles per key, 16 P reads per 16 keys ((16,8,8)'s loop)", 16, 8, 2, 4, 16),
+        shuffled("R=16 M=8 C=2 + 8 shuffles per key", 16, 8, 2, 8, 0),
     ];
     let out = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("lds_probe out"),
@@ -134,6 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("MC", (p.m * p.c).to_string()),
             ("SHARED", (p.shared as u32).to_string()),
             ("SHUF", p.shuf.to_string()),
+            ("EXTRA", p.extra.to_string()),
         ];
         let src = render(SRC, &defines);
         let desc = wgpu::ShaderModuleDescriptor { label: Some("lds_probe"), source: wgpu::ShaderSource::Wgsl(src.into()) };
