@@ -168,6 +168,16 @@ pub struct BenchOptions {
     /// the reference check), and a few short runs do not raise them again (seen on
     /// H200s: 16K-token cases stable at 4x their time at full clocks).
     pub warmup_seconds: f64,
+    /// Seconds of sustained attention on a preset case's GPUs right before its warm-up
+    /// ([`preheat`] on the case's devices; 0: none; CPU adapters never). A GPU that idled
+    /// while the host prepared the case (inputs, the previous case's check, pipeline
+    /// builds and tile searches on a fresh machine) comes back at a low clock, and a
+    /// ring's bursty calls raise it only slowly: on an H200 the SM clock fell from 1980
+    /// to 345 MHz after ~1.6 s idle and took ~3 s of ring calls to climb back, so
+    /// 16K-token ring cases read 2-4x slow; sustained work raises it within ~0.3 s
+    /// (BENCHMARKS.md, twenty-sixth session). Single-device cases warm up with
+    /// sustained work already.
+    pub reheat_seconds: f64,
     /// Timed iterations.
     pub reps: usize,
     /// Per-case budget (warm-up and timed runs, not the input upload): once spent,
@@ -240,6 +250,7 @@ impl Default for BenchOptions {
         BenchOptions {
             warmup: 2,
             warmup_seconds: 0.0,
+            reheat_seconds: 0.0,
             reps: 10,
             max_seconds: None,
             timestamps: true,

@@ -134,6 +134,11 @@ pub struct BenchArgs {
     /// runs at idle clocks (0: none; CPU adapters never).
     #[arg(long, default_value_t = 2.0, value_name = "S", help_heading = "Timing")]
     pub preheat: f64,
+    /// Seconds of attention on a preset case's GPUs right before its warm-up: GPUs that
+    /// idled while the host prepared the case come back at low clocks, which a ring's
+    /// bursty calls raise only slowly (0: none; CPU adapters never).
+    #[arg(long, default_value_t = 0.5, value_name = "S", help_heading = "Timing")]
+    pub reheat: f64,
     /// Do not use timestamp queries: wall time only.
     #[arg(long, help_heading = "Timing")]
     pub no_timestamps: bool,
@@ -517,6 +522,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
     let base_opts = BenchOptions {
         warmup: args.warmup,
         warmup_seconds: args.warmup_seconds,
+        reheat_seconds: args.reheat,
         reps: args.reps.unwrap_or_else(|| suite::default_reps(suites[0])),
         max_seconds: args.max_seconds,
         timestamps: !args.no_timestamps,
@@ -535,7 +541,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
         "devices": contexts.len(),
         "max_seq": args.max_seq,
         "densities": args.densities, "block": args.block,
-        "reps": args.reps, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "preheat": args.preheat, "max_seconds": args.max_seconds,
+        "reps": args.reps, "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "preheat": args.preheat, "reheat": args.reheat, "max_seconds": args.max_seconds,
         "timestamps": !args.no_timestamps,
         "check_rows": args.check.then_some(args.check_rows),
         "(unset values)": "each suite's defaults, see ringattn bench --help",

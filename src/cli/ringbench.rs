@@ -63,6 +63,11 @@ pub struct RingBenchArgs {
     /// Seconds of attention on every GPU before anything is timed (0: none).
     #[arg(long, default_value_t = 2.0, value_name = "S")]
     pub preheat: f64,
+    /// Seconds of attention on a configuration's GPUs right before its warm-up: GPUs
+    /// that idled during the host's work before it (the checks, the baseline) come
+    /// back at low clocks, which the ring's bursty calls raise only slowly (0: none).
+    #[arg(long, default_value_t = 0.5, value_name = "S")]
+    pub reheat: f64,
     /// Skip the single-device baseline (and the comparison with it).
     #[arg(long)]
     pub no_single: bool,
@@ -418,6 +423,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         ring.forward_shards(&sh, small, dtype, &opts)?;
                         drop(sh);
                         let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
+                        crate::bench::preheat(&ctxs[..n].iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.reheat)?;
                         let mut setup = None;
                         if !args.no_warmup {
                             warm_up(args.warmup_seconds, || {
