@@ -533,3 +533,29 @@ fn hilbert_and_block_sparse_presets_match_the_reference_on_rings() {
     let e = attn.forward(&x, &x, &x, shape, Dtype::F32, true).unwrap_err().to_string();
     assert!(e.contains("holds 16 tokens"), "{e}");
 }
+
+/// A preset case reheats its devices after its first call (`BenchOptions::reheat_seconds`):
+/// on a GPU `bench::preheat` keeps each device busy for at least the seconds asked; CPU
+/// adapters have no clocks to raise and are skipped. The case (its first call a warm-up
+/// run, then the reheat, then the rest of its warm-up) runs, times and checks.
+#[test]
+fn a_preset_case_reheats_its_devices_after_its_first_call() {
+    let ctx = Arc::new(GpuContext::new().unwrap());
+    let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    let t0 = Instant::now();
+    let calls = ringattn::bench::preheat(&[ctx.as_ref()], 0.2).unwrap();
+    if cpu {
+        assert_eq!(calls, vec![0], "CPU adapters are not preheated");
+    } else {
+        assert!(calls[0] >= 2 && t0.elapsed() >= Duration::from_millis(200), "{calls:?} calls in {:?}", t0.elapsed());
+    }
+    assert_eq!(ringattn::bench::preheat(&[ctx.as_ref()], 0.0).unwrap(), vec![0]);
+    let case = Case { tier: None, dtype: Dtype::F32, batch: 1, seq: 64, heads: 2, kv_heads: 2, head_dim: 32, causal: true };
+    let sc = SuiteCase { suite: Suite::Ring, engine: Engine::Preset(PresetKind::Standard), case, devices: 1, sparse: None };
+    let opts = BenchOptions { reps: 2, warmup: 2, reheat_seconds: 0.2, ..Default::default() };
+    let r = suite::run_case(&[ctx], &sc, &opts, Some(4));
+    assert_eq!(r.status, CaseStatus::Ok, "{:?}", r.note);
+    assert_eq!(r.warmup_runs, 2);
+    assert_eq!(r.ring_ms.len(), 2);
+    assert!(r.check.as_ref().is_some_and(|c| c.passed), "{:?}", r.check);
+}
