@@ -48,6 +48,15 @@ struct Args {
     /// Check 64 rows of every masked run against the f64 reference.
     #[arg(long)]
     check: bool,
+    /// Seconds of attention on the GPU before anything is timed (0: none; CPU adapters
+    /// never): an idle GPU starts at a low clock.
+    #[arg(long, default_value_t = 2.0)]
+    preheat: f64,
+    /// Seconds of attention on the GPU before each case's warm-up (0: none): the GPU
+    /// idles while the host builds the case's mask and checks the previous one, and
+    /// drops its clock (BENCHMARKS.md, twenty-sixth session).
+    #[arg(long, default_value_t = 0.3)]
+    reheat: f64,
 }
 
 struct Row {
@@ -70,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if cpu && a.seqs.is_none() {
         println!("note: a CPU adapter: N = 512 by default (--seqs for more)");
     }
+    ringattn::bench::preheat(&[&ctx], a.preheat)?;
     for &n in &seqs {
         let window = a.window.unwrap_or(4096.min(n / 4).max(1));
         let shape = Shape::new(a.batch, n, a.heads, a.head_dim);
@@ -83,7 +93,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut run = |name: String, causal: bool, mask: Option<(&BlockMask, &GpuBlockMask)>| -> Result<f64, Box<dyn std::error::Error>> {
             let attn = Attention::new(&ctx, AttentionOptions { causal, scale: None, tier: a.tier });
             let out = attn.alloc_output(&qt, &kt, &vt)?;
-            // Warm-up (builds the pipeline), then the timed runs.
+            // Warm-up (builds the pipeline), the reheat, then the timed runs.
+            time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), 1)?;
+            ringattn::bench::preheat(&[&ctx], a.reheat)?;
             time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), 2)?;
             let s = time_attention_with(&attn, &qt, &kt, &vt, &out, mask.map(|m| m.1), reps)?.ok_or("no timestamps")?;
             let density = mask.map_or(if causal { 0.5 } else { 1.0 }, |m| m.0.density());

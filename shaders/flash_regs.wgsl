@@ -1,4 +1,4 @@
-// Flash attention, matrix tier, register softmax (f16 tensors, no block mask): Q·K^T
+// Flash attention, matrix tier, register softmax (f16 tensors): Q·K^T
 // and P·V on cooperative matrices (16x16x16, f16 operands, f32 accumulation) like
 // flash_matrix.wgsl, but the online softmax works on the fragments' own elements in
 // registers: S never goes to workgroup memory, P is built from S element by element and
@@ -21,10 +21,17 @@
 // each row (exact, updated every tile: O and l are rescaled by exp2(m_old - m_new), a
 // multiply in registers), P = exp2(S scale log2e - m) and O += P V.
 //
+// SPARSE (a block mask, flash_common): the tiles run span by span over the query
+// block's active key spans (BQ <= the mask block, so a workgroup's rows share one mask
+// row); a span with an element mask (a partial block) masks each score by its bits. The
+// next tile's K/V loads are issued before the barrier as in the dense loop, the next
+// span's first tile during a span's last one.
+//
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, W, BK, KT (= BK/16), KSTR (K/V row
 // stride in workgroup memory), NPF (4-element units of K and of V each invocation stages
 // per tile), ROFF, COFF, PERM (the probed layout, 8 values each), SCALE_POS (scale > 0:
-// the max is taken over raw scores and the scale folded into the exponent's FMA).
+// the max is taken over raw scores and the scale folded into the exponent's FMA), LAZY,
+// DBUF, SPARSE.
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -51,6 +58,8 @@ const NBUF: u32 = 1u;
 //#endif
 // Whether the NPF units of every invocation cover the tile exactly (no unit past it).
 const ALLU: bool = (BK * D4) % WG == 0u;
+// No tile's K/V units held (SPARSE).
+const NONE: u32 = 0xffffffffu;
 
 //#include flash_common
 @group(0) @binding(1) var<storage, read> q: array<f16>;
@@ -176,32 +185,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
     //#enddef
-    {
-        let nt = p.k_begin;
-        //#use KV_LOAD
-    }
-    // Tiles before mask_start need no mask (all their keys are below free_end); the
-    // rest (the causal diagonal, the last partial tile) run in a second loop with it.
-    let t0 = p.k_begin;
-    let mask_start = min(max(kend, t0), t0 + (max(free_end, t0) - t0) / BK * BK);
-    var t = t0;
-    //#unroll ph 2
-    for (; t < select(mask_start, kend, {ph}u == 1u); t += BK) {
-        let mask_on = {ph}u == 1u;
-        // This tile's buffer (element offset in kst / vst).
-        let bo = ((t - t0) / BK) % NBUF * (BK * KSTR);
-        //#unroll f $NPF
-        if in{f} {
-            let so = bo + so{f};
-            //#use KV_UNITS_STORE
-        }
-        //#end
-        if t + BK < kend {
-            let nt = t + BK;
-            //#use KV_LOAD
-        }
-        workgroupBarrier();
-
+    // One tile of keys [t, t + BK), staged at bo, after its barrier: S, the softmax
+    // (with the mask where mask_on; keys from t1 on are masked), O += P V.
+    //#define TILE_MATH
         // S = Q K^T for this subgroup's rows (P: pa, built by the softmax).
         //#unroll n $KT
         //#unroll m $MQ
@@ -218,11 +204,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
         //#end
 
-        // Online softmax in registers (mask_on: the causal / length mask).
+        // Online softmax in registers (mask_on: the causal / length mask, the span's end
+        // and, in a span with an element mask, its bits: tb{m} holds each row half's).
         //#unroll m $MQ
         //#unroll n $KT
         var x{m}_{n} = elems(s{m}_{n});
         //#end
+        let lim{m} = min(kl{m}, vec2<u32>(t1));
+        var tb{m} = array<vec2<u32>, 2>(vec2<u32>(0xffffffffu), vec2<u32>(0xffffffffu));
+        //#if SPARSE
+        if mask_on && pi != FULL {
+            tb{m}[0] = tile_bits(srow0 + {m}u * 16u + qr, t, pi);
+            tb{m}[1] = tile_bits(srow0 + {m}u * 16u + qr + 8u, t, pi);
+        }
+        //#endif
         {
             //#unroll n $KT
             //#unroll i 8
@@ -231,7 +226,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 //#else
                 x{m}_{n}[{i}] *= p.scale_log2;
                 //#endif
-                if mask_on && t + {n}u * 16u + qc + COFF[{i}] >= kl{m}[ROFF[{i}] / 8u] {
+                if mask_on && !visible(t, {n}u * 16u + qc + COFF[{i}], lim{m}[ROFF[{i}] / 8u], tb{m}[ROFF[{i}] / 8u]) {
                     //#if SCALE_POS
                     x{m}_{n}[{i}] = p.neg_inf;
                     //#else
@@ -314,8 +309,91 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#else
         workgroupBarrier();
         //#endif
+    //#enddef
+    //#if SPARSE
+    // Block mask: the tiles run once per active key span of this query block (mask_row
+    // and mask_span written inline, as in flash_matrix.wgsl: naga treats function
+    // results as non-uniform, and the loop bounds must be uniform for the cooperative
+    // ops). `pre`: the first key of the tile whose units kpf / vpf hold; `it`: tiles run
+    // (the K/V buffer).
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2b);
+    let e_end = mask_meta[mrow + 1u];
+    var pre = NONE;
+    var it = 0u;
+    for (var e = mask_meta[mrow]; e < e_end; e++) {
+        let me = p.mask_cols + 3u * e;
+        let kstart = i32(mask_meta[me] << p.mask_log2b) - i32(p.k_pos0);
+        let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
+        let t1 = min(u32(clamp(kstart + i32(mask_meta[me + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let pi = mask_meta[me + 2u];
+        // The next span's first tile, loaded during this span's last one.
+        let mn = min(me + 3u, arrayLength(&mask_meta) - 2u);
+        let nstart = i32(mask_meta[mn] << p.mask_log2b) - i32(p.k_pos0);
+        let nt0 = max(u32(clamp(nstart, 0, i32(p.k_end))), p.k_begin);
+        let nt1 = min(u32(clamp(nstart + i32(mask_meta[mn + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let next_ok = e + 1u < e_end && nt0 < nt1;
+        for (var t = t0; t < t1; t += BK) {
+            if pre != t {
+                let nt = t;
+                //#use KV_LOAD
+            }
+            let bo = it % NBUF * (BK * KSTR);
+            it += 1u;
+            //#unroll f $NPF
+            if in{f} {
+                let so = bo + so{f};
+                //#use KV_UNITS_STORE
+            }
+            //#end
+            pre = NONE;
+            if t + BK < t1 {
+                let nt = t + BK;
+                //#use KV_LOAD
+                pre = nt;
+            } else if next_ok {
+                let nt = nt0;
+                //#use KV_LOAD
+                pre = nt;
+            }
+            workgroupBarrier();
+            // Every key of the tile is visible to every row: below free_end and t1, in a
+            // span with no element mask.
+            let mask_on = pi != FULL || t + BK > min(free_end, t1);
+            //#use TILE_MATH
+        }
+    }
+    //#else
+    {
+        let nt = p.k_begin;
+        //#use KV_LOAD
+    }
+    // Tiles before mask_start need no mask (all their keys are below free_end); the
+    // rest (the causal diagonal, the last partial tile) run in a second loop with it.
+    let t0 = p.k_begin;
+    let t1 = kend;
+    let pi = FULL;
+    let mask_start = min(max(kend, t0), t0 + (max(free_end, t0) - t0) / BK * BK);
+    var t = t0;
+    //#unroll ph 2
+    for (; t < select(mask_start, kend, {ph}u == 1u); t += BK) {
+        let mask_on = {ph}u == 1u;
+        // This tile's buffer (element offset in kst / vst).
+        let bo = ((t - t0) / BK) % NBUF * (BK * KSTR);
+        //#unroll f $NPF
+        if in{f} {
+            let so = bo + so{f};
+            //#use KV_UNITS_STORE
+        }
+        //#end
+        if t + BK < kend {
+            let nt = t + BK;
+            //#use KV_LOAD
+        }
+        workgroupBarrier();
+        //#use TILE_MATH
     }
     //#end
+    //#endif
 
     // Outputs: O = acc / l (0 for rows that saw no key), LSE = (m + log2 l) ln 2; the
     // quad's partial sums are added first.

@@ -77,8 +77,7 @@ pub fn resolve_tier(ctx: &GpuContext, requested: Option<Tier>, dtype: Dtype, hea
     let caps = ctx.capabilities().tiers();
     let mut t = requested;
     loop {
-        let fits =
-            t != Tier::Matrix || flash::regs_config(ctx, dtype, head_dim, false).is_some() || flash::matrix_config(ctx, dtype, head_dim).is_some();
+        let fits = t != Tier::Matrix || flash::regs_config(ctx, dtype, head_dim).is_some() || flash::matrix_config(ctx, dtype, head_dim).is_some();
         if caps.contains(&t) && tier_supports(t, dtype, head_dim) && fits {
             return Ok(t);
         }

@@ -474,6 +474,26 @@ impl BlockMask {
     pub fn density(&self) -> f64 {
         self.cols.len() as f64 / (self.heads * self.q_blocks() * self.k_blocks()) as f64
     }
+    /// Whether the query blocks of each mask's later half hold more active blocks than
+    /// those of its earlier half, over all heads (a causal mask, a causal window): the
+    /// kernels then run the query tiles in reverse order, the longest first, as for
+    /// built-in causal launches (`kernels::flash::longest_first`).
+    pub fn work_rises(&self) -> bool {
+        let nqb = self.q_blocks();
+        let (mut early, mut late) = (0u64, 0u64);
+        for h in 0..self.heads {
+            for qb in 0..nqb {
+                let r = h * nqb + qb;
+                let n = (self.row_ptr[r + 1] - self.row_ptr[r]) as u64;
+                if 2 * qb + 1 < nqb {
+                    early += n;
+                } else if 2 * qb + 1 > nqb {
+                    late += n;
+                }
+            }
+        }
+        late > early
+    }
     /// Fraction of (query, key) pairs allowed (counts elements; O(active blocks * block^2)).
     pub fn element_density(&self) -> f64 {
         let mut n = 0u64;
@@ -601,6 +621,7 @@ impl BlockMask {
             cols_off: ptr.len() as u32,
             spans: spans.len(),
             density: self.density(),
+            work_rises: self.work_rises(),
         })
     }
 }
@@ -631,6 +652,9 @@ pub struct GpuBlockMask {
     pub(crate) cols_off: u32,
     spans: usize,
     density: f64,
+    /// [`BlockMask::work_rises`]: launches under this mask run their query tiles in
+    /// reverse order.
+    pub(crate) work_rises: bool,
 }
 
 impl GpuBlockMask {

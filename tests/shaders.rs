@@ -62,8 +62,8 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
     let dense = base_specializations(name);
-    // flash_tiled lists its sparse variants itself (its tiles depend on the mask block);
-    // flash_regs has none (block masks run on flash_matrix).
+    // flash_tiled and flash_regs list their sparse variants themselves (their tiles
+    // depend on the mask block).
     if !name.starts_with("flash_") || name == "flash_tiled" || name == "flash_regs" {
         return dense;
     }
@@ -371,10 +371,25 @@ fn nv_layout(perm: [u32; 8]) -> ringattn::kernels::regs::CoopLayout {
 }
 
 fn regs_specializations() -> Vec<Defines> {
-    use ringattn::kernels::flash::{default_regs_shape, regs_config_for, MATRIX_HEAD_DIMS, REGS_CANDIDATES};
+    use ringattn::kernels::flash::{default_regs_shape, regs_config_for, regs_sparse_pick, MATRIX_HEAD_DIMS, REGS_CANDIDATES};
     use ringattn::kernels::regs::{regs_defines_with, RegsSwitches};
     let mut out = Vec::new();
-    let on = RegsSwitches { scale_pos: true, lazy: false, dbuf: true };
+    let on = RegsSwitches { scale_pos: true, lazy: false, dbuf: true, sparse: false };
+    // Under a block mask (kernels::flash::regs_config_sparse): each mask block size's
+    // pick, with and without DBUF and SCALE_POS.
+    for &d in MATRIX_HEAD_DIMS {
+        for &block in ringattn::mask::BLOCK_SIZES {
+            let Some(cfg) = regs_sparse_pick(d, block, 49152, 1024, || default_regs_shape(d)) else { continue };
+            assert!(cfg.bq as usize <= block && cfg.bk <= 64, "head_dim {d}, block {block}: {cfg:?}");
+            let sparse = RegsSwitches { sparse: true, ..on };
+            for sw in [sparse, RegsSwitches { dbuf: false, ..sparse }, RegsSwitches { scale_pos: false, ..sparse }] {
+                let v = regs_defines_with(d, &cfg, &nv_layout([0, 1, 2, 3, 4, 5, 6, 7]), sw);
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+    }
     for &d in MATRIX_HEAD_DIMS {
         let default = default_regs_shape(d);
         for &shape in std::iter::once(&default).chain(REGS_CANDIDATES) {

@@ -109,6 +109,20 @@ fn builder_matches_definitions() {
     }
 }
 
+/// Masks whose later query blocks hold more active blocks (causal, a causal window) run
+/// their query tiles longest first; others keep the order.
+#[test]
+fn masks_with_rising_work_run_longest_tiles_first() {
+    let (n, block) = (1000, 64);
+    let rises = |p: &Pattern| BlockMask::new(p, n, n, block).unwrap().work_rises();
+    assert!(rises(&Pattern::Causal));
+    assert!(rises(&Pattern::Causal.and(Pattern::Window { left: 255, right: 0 })));
+    assert!(!rises(&Pattern::All));
+    assert!(!rises(&Pattern::from_fn(|i, j| j >= i)));
+    let per_head = BlockMask::per_head(&[Pattern::Causal, Pattern::All], n, n, block).unwrap();
+    assert!(per_head.work_rises());
+}
+
 #[test]
 fn random_masks_are_reproducible_and_near_their_density() {
     let p = |seed| Pattern::Random { density: 0.1, seed };

@@ -1522,11 +1522,12 @@ pub fn matrix_mref(dtype: Dtype, value: Option<&str>) -> bool {
     dtype == Dtype::F16 && switch(value) != Some(false)
 }
 
-/// The register kernel's tiles (`RINGATTN_MATRIX_CFG`, the tuned shape or
-/// [`default_regs_shape`]) where it runs ([`regs_active`]) for this dtype and head_dim
-/// and the tiles fit ([`regs_config_for`]), else `None`.
-pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> Option<TileConfig> {
-    regs_config_grid(ctx, dtype, head_dim, sparse, None)
+/// The register kernel's tiles for dense launches (`RINGATTN_MATRIX_CFG`, the tuned
+/// shape or [`default_regs_shape`]) where it runs ([`regs_active`]) for this dtype and
+/// head_dim and the tiles fit ([`regs_config_for`]), else `None`; under a block mask see
+/// [`regs_config_sparse`].
+pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<TileConfig> {
+    regs_config_grid(ctx, dtype, head_dim, None)
 }
 
 /// [`regs_config`] for a launch of a known shape: a grid of fewer than
@@ -1534,8 +1535,8 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool
 /// small-grid tiles (not when `RINGATTN_MATRIX_CFG` forces a shape or
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
-fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool, grid: Option<Grid>) -> Option<TileConfig> {
-    if sparse || !regs_active(ctx, dtype, head_dim) {
+fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
+    if !regs_active(ctx, dtype, head_dim) {
         return None;
     }
     let lim = &ctx.capabilities().limits;
@@ -1548,6 +1549,54 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: boo
         cfg = regs_causal_tiles(cfg, problem, fit);
     }
     (grid_workgroups(problem, cfg.bq) >= SMALL_GRID_WORKGROUPS).then_some(cfg)
+}
+
+/// The register kernel's query tiles of 64, 32 and 16 rows, for small mask blocks
+/// ([`regs_config_sparse`]).
+pub const REGS_SMALL_SHAPES: &[MatrixShape] = &[(1, 4, 32), (1, 2, 32), (1, 1, 32)];
+
+/// The register kernel's tiles under a mask of `block`-token blocks, where it runs
+/// ([`regs_active`]): the forced, tuned or default shape where its query tile fits in a
+/// block (a workgroup's rows share one mask row) and its key tile has at most 64 keys
+/// (a tile's visibility bits are two words), else of [`REGS_CANDIDATES`] and
+/// [`REGS_SMALL_SHAPES`] the one with the tallest query tile that does, then at least 4
+/// subgroups, then the preferred shape's key tile and rows per subgroup, then the most
+/// subgroups. Measured on an H200 (BENCHMARKS.md, twenty-sixth session; N=16384,
+/// head_dim 64): at 64-token blocks (1,4,32) ran 1.2-1.3x faster than (2,2,32) (64
+/// invocations); at 128-token blocks (2,4,32) 0-6 % faster than (1,8,64). Before that
+/// session block masks ran on `flash_matrix.wgsl` only (1.2-3.7x slower).
+pub fn regs_config_sparse(ctx: &GpuContext, dtype: Dtype, head_dim: usize, block: usize) -> Option<TileConfig> {
+    if !regs_active(ctx, dtype, head_dim) {
+        return None;
+    }
+    let lim = &ctx.capabilities().limits;
+    regs_sparse_pick(head_dim, block, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup, || {
+        env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, true)).unwrap_or_else(|| default_regs_shape(head_dim))
+    })
+}
+
+/// [`regs_config_sparse`]'s choice for workgroup limits, `preferred` giving the dense
+/// launches' shape.
+pub fn regs_sparse_pick(
+    head_dim: usize,
+    block: usize,
+    max_wg_bytes: u32,
+    max_invocations: u32,
+    preferred: impl FnOnce() -> MatrixShape,
+) -> Option<TileConfig> {
+    let fit = |shape| regs_config_for(head_dim, shape, max_wg_bytes, max_invocations);
+    let fits = |c: &TileConfig| c.bq as usize <= block && c.bk <= 64;
+    let pref = preferred();
+    let (pmq, _, pbk) = pref;
+    match fit(pref).filter(fits) {
+        Some(c) => Some(c),
+        None => REGS_CANDIDATES
+            .iter()
+            .chain(REGS_SMALL_SHAPES)
+            .filter_map(|&sh| fit(sh))
+            .filter(fits)
+            .max_by_key(|c| (c.bq, c.w >= 4, c.bk == pbk, c.mq == pmq, c.w)),
+    }
 }
 
 /// The register kernel's tiles for a causal launch: a grid of fewer than twice
@@ -1605,10 +1654,10 @@ pub fn regs_config_for(head_dim: usize, shape: MatrixShape, max_wg_bytes: u32, m
 }
 
 /// The fragment layout when `cfg` asks for the register kernel ([`SgVariant::Regs`]) on
-/// a launch it takes (f16, no block mask) and the device has a layout it handles; `None`:
+/// a launch it takes (f16) and the device has a layout it handles; `None`:
 /// `flash_matrix.wgsl`.
-fn regs_layout(ctx: &GpuContext, dtype: Dtype, cfg: &TileConfig, sparse: bool) -> Option<crate::kernels::regs::CoopLayout> {
-    match cfg.variant == SgVariant::Regs && dtype == Dtype::F16 && !sparse {
+fn regs_layout(ctx: &GpuContext, dtype: Dtype, cfg: &TileConfig) -> Option<crate::kernels::regs::CoopLayout> {
+    match cfg.variant == SgVariant::Regs && dtype == Dtype::F16 {
         true => crate::kernels::regs::coop_layout(ctx),
         false => None,
     }
@@ -1627,13 +1676,13 @@ pub fn regs_wanted(head_dim: usize, value: Option<&str>) -> bool {
 /// else `flash_matrix.wgsl`, and the returned tiles say which.)
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
     let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?;
-    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg, false), tier: Tier::Matrix, sparse: false, dtype })
+    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier: Tier::Matrix, sparse: false, dtype })
 }
 
 /// `cfg` as [`matrix_pipeline`] built it: a register-kernel request that fell back to
 /// `flash_matrix.wgsl` (no usable layout, or the driver rejected the kernel) says so.
-fn settled(ctx: &GpuContext, dtype: Dtype, cfg: TileConfig, sparse: bool) -> TileConfig {
-    match cfg.variant == SgVariant::Regs && regs_layout(ctx, dtype, &cfg, sparse).is_none() {
+fn settled(ctx: &GpuContext, dtype: Dtype, cfg: TileConfig) -> TileConfig {
+    match cfg.variant == SgVariant::Regs && regs_layout(ctx, dtype, &cfg).is_none() {
         true => TileConfig { variant: SgVariant::Shuffle, ..cfg },
         false => cfg,
     }
@@ -1672,9 +1721,9 @@ fn matrix_pipeline(
     sparse: bool,
     scale_pos: bool,
 ) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
-    if let Some(layout) = regs_layout(ctx, dtype, &cfg, sparse) {
-        let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos) };
-        let layout = layout_with(ctx, false, false);
+    if let Some(layout) = regs_layout(ctx, dtype, &cfg) {
+        let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos, sparse) };
+        let layout = layout_with(ctx, sparse, false);
         match ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines))) {
             Ok(p) => return Ok(p),
             // A driver that rejects the kernel: the workgroup-memory kernel runs (the
@@ -1979,9 +2028,13 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
         }
         Tier::Matrix => {
-            if let Some(cfg) = regs_config_grid(ctx, dtype, head_dim, sparse, grid) {
+            let regs = match block {
+                Some(b) => regs_config_sparse(ctx, dtype, head_dim, b as usize),
+                None => regs_config_grid(ctx, dtype, head_dim, grid),
+            };
+            if let Some(cfg) = regs {
                 let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?;
-                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg, sparse), tier, sparse, dtype });
+                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier, sparse, dtype });
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
@@ -2160,7 +2213,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 mask_heads: mask.map_or(0, |m| m.shape().heads as u32),
                 mask_cols: mask.map_or(0, |m| m.cols_off),
                 mask_words: mask.map_or(0, |m| (m.shape().block * m.shape().block / 32) as u32),
-                rev_tiles: (args.causal.is_some() && rev) as u32,
+                rev_tiles: ((args.causal.is_some() || mask.is_some_and(|m| m.work_rises)) && rev) as u32,
                 _pad: [0; 3],
             };
             let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
@@ -2197,6 +2250,27 @@ mod tests {
 
     fn pick(d: usize, normal: MatrixShape, shape: &Shape) -> TileConfig {
         small_grid_matrix_config(Dtype::F16, cfg(d, normal), shape, SG, WG_BYTES, INVOCATIONS)
+    }
+
+    /// The register kernel under a block mask: the dense shape where its query tile fits
+    /// in a block, else the measured order (tallest tile, at least 4 subgroups, the dense
+    /// key tile and rows per subgroup); key tiles never above 64 keys.
+    #[test]
+    fn sparse_register_tiles_fit_their_blocks() {
+        let pick = |d, block, pref| regs_sparse_pick(d, block, WG_BYTES, INVOCATIONS, || pref).map(|c| (c.mq, c.w, c.bk));
+        assert_eq!(pick(64, 256, (2, 8, 32)), Some((2, 8, 32)));
+        assert_eq!(pick(64, 1024, (2, 8, 32)), Some((2, 8, 32)));
+        assert_eq!(pick(64, 128, (2, 8, 32)), Some((2, 4, 32)));
+        assert_eq!(pick(64, 64, (2, 8, 32)), Some((1, 4, 32)));
+        assert_eq!(pick(64, 32, (2, 8, 32)), Some((1, 2, 32)));
+        assert_eq!(pick(64, 16, (2, 8, 32)), Some((1, 1, 32)));
+        assert_eq!(pick(32, 64, (2, 8, 32)), Some((1, 4, 32)));
+        // A preferred shape with 128-key tiles never runs under a mask.
+        assert_eq!(pick(64, 1024, (1, 8, 128)).map(|s| s.2 <= 64), Some(true));
+        for &block in crate::mask::BLOCK_SIZES {
+            let c = regs_sparse_pick(128, block, WG_BYTES, INVOCATIONS, || default_regs_shape(128)).expect("a shape fits");
+            assert!(c.bq as usize <= block && c.bk <= 64 && c.variant == SgVariant::Regs, "block {block}: {c:?}");
+        }
     }
 
     #[test]

@@ -399,12 +399,21 @@ pub struct RegsSwitches {
     pub lazy: bool,
     /// Two K/V buffers, one barrier per tile (DBUF; `RINGATTN_REGS_DBUF=0` off).
     pub dbuf: bool,
+    /// Under a block mask (SPARSE: the tiles walk the mask's active key spans).
+    pub sparse: bool,
 }
 
 /// Template substitutions of `flash_regs.wgsl` for head_dim `d`, tiles `cfg` (mq, w,
-/// bk) and the probed layout, with the switches from the environment.
-pub fn regs_defines(d: usize, cfg: &crate::kernels::flash::TileConfig, layout: &CoopLayout, scale_pos: bool) -> Vec<(&'static str, String)> {
-    regs_defines_with(d, cfg, layout, RegsSwitches { scale_pos, lazy: lazy_rescale(), dbuf: double_buffered() })
+/// bk) and the probed layout, dense or under a block mask (`sparse`), with the switches
+/// from the environment.
+pub fn regs_defines(
+    d: usize,
+    cfg: &crate::kernels::flash::TileConfig,
+    layout: &CoopLayout,
+    scale_pos: bool,
+    sparse: bool,
+) -> Vec<(&'static str, String)> {
+    regs_defines_with(d, cfg, layout, RegsSwitches { scale_pos, lazy: lazy_rescale(), dbuf: double_buffered(), sparse })
 }
 
 /// [`regs_defines`] with explicit switches (the shader tests render every variant).
@@ -426,7 +435,7 @@ pub fn regs_defines_with(d: usize, cfg: &crate::kernels::flash::TileConfig, layo
         ("PERM", list(&layout.perm)),
         ("ROFF", list(&layout.roff)),
         ("SCALE_POS", flag(sw.scale_pos)),
-        ("SPARSE", "0".to_string()),
+        ("SPARSE", flag(sw.sparse)),
         ("W", cfg.w.to_string()),
     ]
 }
