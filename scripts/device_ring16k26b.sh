@@ -5,16 +5,14 @@
 source scripts/device_run.sh
 results
 B=".gpu/ringattn"
-nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw,clocks_throttle_reasons.active --format=csv -lms 20 > $R/clocks.csv 2>&1 &
-SMI=$!
-sleep 1
+clocks_start ,clocks_throttle_reasons.active
 for run in a b; do
   echo "suite $run start $(date +%H:%M:%S.%N)" >> $R/marks.txt
-  timeout 120 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 2>&1 | while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done > $R/suite-$run.txt
+  timeout 120 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 2>&1 | stamped > $R/suite-$run.txt
   echo "suite $run end $(date +%H:%M:%S.%N)" >> $R/marks.txt
 done
 echo "suite w1 start $(date +%H:%M:%S.%N)" >> $R/marks.txt
-timeout 150 $B bench ring --no-progress --max-seconds 4 --warmup-seconds 1 --seqs 16384 --devices 1 2>&1 | while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done > $R/suite-w1.txt
+timeout 150 $B bench ring --no-progress --max-seconds 4 --warmup-seconds 1 --seqs 16384 --devices 1 2>&1 | stamped > $R/suite-w1.txt
 echo "suite w1 end $(date +%H:%M:%S.%N)" >> $R/marks.txt
-kill $SMI
+clocks_stop
 nvidia-smi -q -d PERFORMANCE,CLOCK > $R/perf.txt 2>&1

@@ -6,16 +6,14 @@
 source scripts/device_run.sh
 results
 B=".gpu/ringattn"
-nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv -lms 20 > $R/clocks.csv 2>&1 &
-SMI=$!
-sleep 1
+clocks_start
 # Runs "a" and "noreheat" start from empty caches (tile cache and the driver's shader
 # cache in new directories), "b" reuses a's.
 for run in a b; do
   [ $run = a ] && export RINGATTN_TUNE_CACHE=$R/tiles-a.json __GL_SHADER_DISK_CACHE_PATH=$R/shader-a && mkdir -p $R/shader-a
-  timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 2>&1 | while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done > $R/suite-$run.txt
+  timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 2>&1 | stamped > $R/suite-$run.txt
 done
 export RINGATTN_TUNE_CACHE=$R/tiles-c.json __GL_SHADER_DISK_CACHE_PATH=$R/shader-c && mkdir -p $R/shader-c
-timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 --reheat 0 2>&1 | while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done > $R/suite-noreheat.txt
-kill $SMI
+timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 --reheat 0 2>&1 | stamped > $R/suite-noreheat.txt
+clocks_stop
 du -sh $R/shader-a $R/shader-c > $R/shader-sizes.txt; rm -rf $R/shader-a $R/shader-c

@@ -6,13 +6,11 @@
 source scripts/device_run.sh
 results
 B=".gpu/ringattn"
-nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv -lms 20 > $R/clocks.csv 2>&1 &
-SMI=$!
-sleep 1
+clocks_start
 export RINGATTN_TUNE_CACHE=$R/tiles-a.json __GL_SHADER_DISK_CACHE_PATH=$R/shader-a
 mkdir -p $R/shader-a
 for run in a b; do
-  timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 --json $R/suite-$run.json 2>&1 | while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done > $R/suite-$run.txt
+  timeout 150 $B bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1 --json $R/suite-$run.json 2>&1 | stamped > $R/suite-$run.txt
 done
-kill $SMI
+clocks_stop
 rm -rf $R/shader-a

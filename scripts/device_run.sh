@@ -224,3 +224,20 @@ shuffle_runs() {
 run_times() {
   for f in $R/d*.md; do echo "${f##*/} $(grep -E '^\| subgroup' $f | awk -F'|' '{print $7}' | tr -d ' ') $(grep -ciE 'error|ignored' $f)"; done | sort -V
 }
+
+# clocks_start [,FIELD...]: samples the GPUs' SM and memory clocks, utilization and power
+# (and any extra nvidia-smi fields) every 20 ms into $R/clocks.csv in the background, until
+# clocks_stop: clock drops after idle time show there (BENCHMARKS.md, twenty-sixth
+# session). stamped: prefixes each line of its input with the time of day, to line up
+# with the samples.
+clocks_start() {
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw$1 --format=csv -lms 20 > $R/clocks.csv 2>&1 &
+  CLOCKS_PID=$!
+  sleep 1
+}
+clocks_stop() {
+  kill $CLOCKS_PID
+}
+stamped() {
+  while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done
+}

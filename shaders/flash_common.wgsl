@@ -123,6 +123,27 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
         let lim = min(klim, t1);
 //#enddef
 
+// The matrix kernels' walk over the active key spans of their query block (mask_row
+// and mask_span written inline: naga treats function results as non-uniform, and the
+// loop bounds must be uniform for the cooperative ops). Opens the span loop (closed by
+// the kernel) and defines, for span e: t0, t1 (its chunk keys, clipped to [k_begin,
+// kend)), pi (its partial index) and nt0, nt1 (the next span's, for the prefetch of its
+// first tile; meaningful where e + 1 < e_end). Expects h, qtile and kend.
+//#define MATRIX_SPANS
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2b);
+    let e_end = mask_meta[mrow + 1u];
+    for (var e = mask_meta[mrow]; e < e_end; e++) {
+        let me = p.mask_cols + 3u * e;
+        let kstart = i32(mask_meta[me] << p.mask_log2b) - i32(p.k_pos0);
+        let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
+        let t1 = min(u32(clamp(kstart + i32(mask_meta[me + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
+        let pi = mask_meta[me + 2u];
+        let mn = me + 3u;
+        let nstart = i32(mask_meta[min(mn, arrayLength(&mask_meta) - 1u)] << p.mask_log2b) - i32(p.k_pos0);
+        let nt0 = max(u32(clamp(nstart, 0, i32(p.k_end))), p.k_begin);
+        let nt1 = min(u32(clamp(nstart + i32(mask_meta[min(mn + 1u, arrayLength(&mask_meta) - 1u)] << p.mask_log2b), 0, i32(p.k_end))), kend);
+//#enddef
+
 // This workgroup's query tile qtile (rows qtile BQ .. qtile BQ + BQ - 1). With
 // rev_tiles (causal launches) the tiles run in reverse order: the GPU starts workgroups
 // roughly in index order, so the longest tiles (the last rows see the most keys) start

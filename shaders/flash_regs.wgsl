@@ -311,26 +311,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#endif
     //#enddef
     //#if SPARSE
-    // Block mask: the tiles run once per active key span of this query block (mask_row
-    // and mask_span written inline, as in flash_matrix.wgsl: naga treats function
-    // results as non-uniform, and the loop bounds must be uniform for the cooperative
-    // ops). `pre`: the first key of the tile whose units kpf / vpf hold; `it`: tiles run
-    // (the K/V buffer).
-    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2b);
-    let e_end = mask_meta[mrow + 1u];
+    // Block mask: the tiles run once per active key span of this query block.
+    // `pre`: the first key of the tile whose units kpf / vpf hold; `it`: tiles run (the
+    // K/V buffer).
     var pre = NONE;
     var it = 0u;
-    for (var e = mask_meta[mrow]; e < e_end; e++) {
-        let me = p.mask_cols + 3u * e;
-        let kstart = i32(mask_meta[me] << p.mask_log2b) - i32(p.k_pos0);
-        let t0 = max(u32(clamp(kstart, 0, i32(p.k_end))), p.k_begin);
-        let t1 = min(u32(clamp(kstart + i32(mask_meta[me + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
-        let pi = mask_meta[me + 2u];
+    //#use MATRIX_SPANS
         // The next span's first tile, loaded during this span's last one.
-        let mn = min(me + 3u, arrayLength(&mask_meta) - 2u);
-        let nstart = i32(mask_meta[mn] << p.mask_log2b) - i32(p.k_pos0);
-        let nt0 = max(u32(clamp(nstart, 0, i32(p.k_end))), p.k_begin);
-        let nt1 = min(u32(clamp(nstart + i32(mask_meta[mn + 1u] << p.mask_log2b), 0, i32(p.k_end))), kend);
         let next_ok = e + 1u < e_end && nt0 < nt1;
         for (var t = t0; t < t1; t += BK) {
             if pre != t {
