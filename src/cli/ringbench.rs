@@ -423,14 +423,23 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         ring.forward_shards(&sh, small, dtype, &opts)?;
                         drop(sh);
                         let shards = ring.upload_f16(&q, &k, &v, shape, dtype, &opts)?;
-                        crate::bench::preheat(&ctxs[..n].iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.reheat)?;
                         let mut setup = None;
+                        let mut call = || -> Result<()> {
+                            let s = ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds;
+                            setup.get_or_insert(s);
+                            Ok(())
+                        };
+                        // The first call at the measured size (its grid may take other
+                        // tiles than the small problem's: compiles, tile searches), then
+                        // the reheat: the GPUs may have idled during it or the host work
+                        // before, and the ring's bursty calls raise a dropped clock only
+                        // slowly (BENCHMARKS.md, twenty-sixth session).
                         if !args.no_warmup {
-                            warm_up(args.warmup_seconds, || {
-                                let s = ring.forward_shards(&shards, shape, dtype, &opts)?.stats.staging_setup_seconds;
-                                setup.get_or_insert(s);
-                                Ok(())
-                            })?;
+                            call()?;
+                        }
+                        crate::bench::preheat(&ctxs[..n].iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.reheat)?;
+                        if !args.no_warmup {
+                            warm_up(args.warmup_seconds, &mut call)?;
                         }
                         let mut times = Vec::new();
                         let mut last = None;
