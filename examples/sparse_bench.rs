@@ -54,8 +54,9 @@ struct Args {
     preheat: f64,
     /// Seconds of attention on the GPU before each case's warm-up (0: none): the GPU
     /// idles while the host builds the case's mask and checks the previous one, and
-    /// drops its clock (BENCHMARKS.md, twenty-sixth session).
-    #[arg(long, default_value_t = 0.3)]
+    /// drops its clock (BENCHMARKS.md, twenty-sixth session; one run with 0.3 s read a
+    /// case 2.9x slow, so the default leaves a margin).
+    #[arg(long, default_value_t = 0.5)]
     reheat: f64,
 }
 
