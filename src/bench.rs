@@ -199,8 +199,9 @@ pub struct BenchOptions {
 /// devices at once: GPUs idle a moment ago run their first cases at low clocks
 /// (measured on H200s: the first small cases of a suite 2-4x slower than the same
 /// shapes later). CPU adapters (lavapipe) have no clocks to raise and are skipped.
-/// Returns the calls made on each device.
-pub fn preheat(contexts: &[&GpuContext], seconds: f64) -> Result<Vec<usize>> {
+/// Returns the calls made on each device. `contexts`: `&GpuContext`s or
+/// `Arc<GpuContext>`s.
+pub fn preheat<C: std::borrow::Borrow<GpuContext> + Sync>(contexts: &[C], seconds: f64) -> Result<Vec<usize>> {
     let heat = |ctx: &GpuContext| -> Result<usize> {
         if seconds <= 0.0 || ctx.info().device_type == wgpu::DeviceType::Cpu {
             return Ok(0);
@@ -227,7 +228,7 @@ pub fn preheat(contexts: &[&GpuContext], seconds: f64) -> Result<Vec<usize>> {
         Ok(calls)
     };
     std::thread::scope(|sc| {
-        let hs: Vec<_> = contexts.iter().map(|&c| sc.spawn(move || heat(c))).collect();
+        let hs: Vec<_> = contexts.iter().map(|c| sc.spawn(move || heat(c.borrow()))).collect();
         hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::InvalidArgument("a preheat thread panicked".into())))).collect()
     })
 }

@@ -400,7 +400,7 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
         // count the case's budget from there.
         attn.ring().forward_shards(&shards, shape, case.dtype, &ring_opts)?;
         let mut warm = 1;
-        bench::preheat(&devs.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), opts.reheat_seconds)?;
+        bench::preheat(devs, opts.reheat_seconds)?;
         let budget = opts.max_seconds.map(std::time::Duration::from_secs_f64);
         let start = std::time::Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
@@ -579,6 +579,10 @@ pub struct CsvRow {
     /// written before this column existed).
     #[serde(default)]
     pub ring_ms_median: Option<f64>,
+    /// Single-device cases: median host time of a whole call (encode, submit, wait;
+    /// absent in CSV files written before this column existed).
+    #[serde(default)]
+    pub call_ms_median: Option<f64>,
     pub tokens_per_s: Option<f64>,
     pub tflops: Option<f64>,
     pub flops: f64,
@@ -639,6 +643,7 @@ pub fn csv_rows(report: &BenchReport) -> Vec<CsvRow> {
             wall_ms_min: r.wall_ms_min,
             wall_ms_max: r.wall_ms_max,
             ring_ms_median: r.ring_ms_median,
+            call_ms_median: r.call_ms_median,
             tokens_per_s: r.tokens_per_s,
             tflops: r.tflops,
             flops: r.flops,
@@ -726,7 +731,7 @@ pub fn report_from_csv(path: &Path) -> Result<BenchReport> {
             ring_ms_median: r.ring_ms_median,
             tile: opt(&r.tile),
             call_ms: Vec::new(),
-            call_ms_median: None,
+            call_ms_median: r.call_ms_median,
         });
     }
     let suites: Vec<String> = rows.iter().map(|r| r.suite.clone()).filter(|s| !s.is_empty()).fold(Vec::new(), |mut v, s| {

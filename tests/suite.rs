@@ -181,6 +181,7 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
             (a, b) => a == b,
         };
         assert!(close(row.gpu_ms_median, r.gpu_ms_median) && close(row.wall_ms_median, r.wall_ms_median) && close(row.tokens_per_s, r.tokens_per_s));
+        assert!(close(row.call_ms_median, r.call_ms_median), "call ms {:?} / {:?}", row.call_ms_median, r.call_ms_median);
         assert_eq!(row.peak_bytes, r.peak_bytes);
         assert_eq!(row.check_passed, Some(true));
     }
@@ -191,6 +192,7 @@ fn every_suite_runs_end_to_end_checks_and_reports() {
     for (b, r) in back.results.iter().zip(&rep.results) {
         assert_eq!((&b.suite, &b.preset, b.seq, b.devices, b.status, b.density), (&r.suite, &r.preset, r.seq, r.devices, r.status, r.density));
         assert_eq!((b.peak_bytes, b.check.as_ref().map(|c| c.passed)), (r.peak_bytes, r.check.as_ref().map(|c| c.passed)));
+        assert_eq!(b.call_ms_median.is_some(), r.call_ms_median.is_some());
     }
 
     // The report: Markdown tables and the plots it links to.

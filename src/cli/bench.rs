@@ -586,7 +586,7 @@ fn execute_suites(args: &BenchArgs, suites: &[Suite]) -> Result<Status> {
     println!("| suite | engine | tier | dtype | B | N | H | D | causal | dev | ms | tokens/s | TFLOP/s | peak MiB/dev | check | note |");
     println!("|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|");
 
-    bench::preheat(&contexts.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.preheat)?;
+    bench::preheat(&contexts, args.preheat)?;
     let pb = if args.no_progress { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(cases.len() as u64) };
     pb.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}, eta {eta}] {msg}")

@@ -265,7 +265,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
         println!("{line}");
     }
     let ctxs = all.contexts().to_vec();
-    crate::bench::preheat(&ctxs.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.preheat)?;
+    crate::bench::preheat(&ctxs, args.preheat)?;
     let mut json = match &args.json {
         Some(p) => {
             Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| Error::Io { path: p.display().to_string(), message: e.to_string() })?))
@@ -437,7 +437,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         if !args.no_warmup {
                             call()?;
                         }
-                        crate::bench::preheat(&ctxs[..n].iter().map(|c| c.as_ref()).collect::<Vec<_>>(), args.reheat)?;
+                        crate::bench::preheat(&ctxs[..n], args.reheat)?;
                         if !args.no_warmup {
                             warm_up(args.warmup_seconds, &mut call)?;
                         }
