@@ -6,10 +6,13 @@
 //! ```
 //!
 //! For each N it times: dense; random block masks at each `--densities` value
-//! (time and speedup vs dense, with the mask's actual density); causal through the
+//! (time and speedup vs dense, with the mask's actual density); every block as a mask
+//! (the mask walk's own cost); causal through the
 //! built-in causal path and expressed as a BlockMask; a causal sliding window of
 //! `--window` tokens; and (with `--check`) compares a sample of rows of every masked
-//! run with the f64 reference. Output: a Markdown table on stdout.
+//! run with the f64 reference. Output: a Markdown table on stdout, with each run's query
+//! tile (rows per workgroup: taller than a block where the mask's rows merge,
+//! `BlockMask::tall_factor`; `RINGATTN_TALL_ROWS=0` turns that off).
 
 use clap::Parser;
 use ringattn::mask::{BlockMask, Pattern};
@@ -63,6 +66,8 @@ struct Args {
 struct Row {
     name: String,
     density: f64,
+    /// Query rows per workgroup (taller over a mask's merged rows).
+    tile: u32,
     ms: f64,
 }
 
@@ -114,7 +119,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 eprintln!("check {name} N={n}: rel err {err:.2e}");
             }
-            rows.push(Row { name, density, ms: s * 1e3 });
+            let tile = attn.tiles(a.dtype, &shape, mask.map(|m| m.1))?.1.bq;
+            rows.push(Row { name, density, tile, ms: s * 1e3 });
             Ok(s)
         };
         let tier = Attention::new(&ctx, AttentionOptions { tier: a.tier, ..Default::default() }).tier(a.dtype, a.head_dim)?;
@@ -124,6 +130,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let g = m.upload(&ctx)?;
             run(format!("random {d}"), false, Some((&m, &g)))?;
         }
+        // Every block as a mask: the cost of the mask walk itself.
+        let m = BlockMask::new(&Pattern::All, n, n, block)?;
+        let g = m.upload(&ctx)?;
+        run("all (BlockMask)".into(), false, Some((&m, &g)))?;
         run("causal (built-in)".into(), true, None)?;
         let m = BlockMask::new(&Pattern::Causal, n, n, block)?;
         let g = m.upload(&ctx)?;
@@ -134,10 +144,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run(format!("causal window {window}"), false, Some((&m, &g)))?;
         }
         println!("\n### N = {n}, B = {}, H = {}, D = {}, {}, tier {tier}, block {}\n", a.batch, a.heads, a.head_dim, a.dtype.name(), block);
-        println!("| pattern | block density | GPU ms (median) | speedup vs dense |");
-        println!("|---|---:|---:|---:|");
+        println!("| pattern | block density | query tile | GPU ms (median) | speedup vs dense |");
+        println!("|---|---:|---:|---:|---:|");
         for r in &rows {
-            println!("| {} | {:.3} | {:.3} | {:.2}x |", r.name, r.density, r.ms, dense * 1e3 / r.ms);
+            println!("| {} | {:.3} | {} | {:.3} | {:.2}x |", r.name, r.density, r.tile, r.ms, dense * 1e3 / r.ms);
         }
     }
     Ok(())

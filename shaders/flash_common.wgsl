@@ -14,7 +14,7 @@ struct Params {
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
     k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
     mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
-    rev_tiles: u32, pad0: u32, pad1: u32, pad2: u32,
+    rev_tiles: u32, mask_log2q: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,18 +31,21 @@ fn key_limit(row: u32) -> u32 {
 
 //#if SPARSE
 // Block mask (kernels::flash, mask.rs) in the coordinates of the whole problem: chunk
-// row i is mask row q_pos0 + i, chunk key j is mask column k_pos0 + j. mask_meta holds
-// the row pointers (mask_heads * mask_nqb + 1 of them), then from mask_cols on one
-// (first key block, block count, partial index) triple per span of active blocks (runs
-// of full blocks are merged into one span; a partial block is a span of its own); a
-// partial block's element mask is mask_words words of mask_bits, bit qi * B + ki.
+// row i is mask row q_pos0 + i, chunk key j is mask column k_pos0 + j. Key blocks are
+// 2^mask_log2b keys wide; a mask row holds 2^mask_log2q queries (one block, or several
+// merged: BlockMask::tall_factor). mask_meta holds the row pointers (mask_heads *
+// mask_nqb + 1 of them), then from mask_cols on one (first key block, block count,
+// partial index) triple per span of active blocks (runs of full blocks are merged into
+// one span; a partial block is a span of its own); a partial block's element mask is
+// mask_words words of mask_bits, bit qi * 2^mask_log2b + ki (qi: the query within its
+// mask row).
 @group(0) @binding(6) var<storage, read> mask_meta: array<u32>;
 @group(0) @binding(7) var<storage, read> mask_bits: array<u32>;
 
 // Entries [x, y) of the mask row holding chunk rows [row0, row0 + BQ) of head h (the
-// host guarantees a workgroup's rows lie in one mask block).
+// host guarantees a workgroup's rows lie in one mask row).
 fn mask_row(h: u32, row0: u32) -> vec2<u32> {
-    let qb = (p.q_pos0 + row0) >> p.mask_log2b;
+    let qb = (p.q_pos0 + row0) >> p.mask_log2q;
     let r = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + qb;
     return vec2<u32>(mask_meta[r], mask_meta[r + 1u]);
 }
@@ -64,8 +67,9 @@ fn tile_bits(row: u32, t: u32, pi: u32) -> vec2<u32> {
     if pi == FULL {
         return vec2<u32>(0xffffffffu);
     }
+    let mq = (1u << p.mask_log2q) - 1u;
     let mb = (1u << p.mask_log2b) - 1u;
-    let bit = (((p.q_pos0 + row) & mb) << p.mask_log2b) + ((p.k_pos0 + t) & mb);
+    let bit = (((p.q_pos0 + row) & mq) << p.mask_log2b) + ((p.k_pos0 + t) & mb);
     let last = arrayLength(&mask_bits) - 1u;
     let w = pi * p.mask_words + (bit >> 5u);
     let w0 = mask_bits[min(w, last)];
@@ -130,7 +134,7 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
 // kend)), pi (its partial index) and nt0, nt1 (the next span's, for the prefetch of its
 // first tile; meaningful where e + 1 < e_end). Expects h, qtile and kend.
 //#define MATRIX_SPANS
-    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2b);
+    let mrow = select(0u, h, p.mask_heads > 1u) * p.mask_nqb + ((p.q_pos0 + qtile * BQ) >> p.mask_log2q);
     let e_end = mask_meta[mrow + 1u];
     for (var e = mask_meta[mrow]; e < e_end; e++) {
         let me = p.mask_cols + 3u * e;

@@ -22,10 +22,11 @@
 // multiply in registers), P = exp2(S scale log2e - m) and O += P V.
 //
 // SPARSE (a block mask, flash_common): the tiles run span by span over the query
-// block's active key spans (BQ <= the mask block, so a workgroup's rows share one mask
+// block's active key spans (BQ <= the mask row, so a workgroup's rows share one mask
 // row); a span with an element mask (a partial block) masks each score by its bits. The
 // next tile's K/V loads are issued before the barrier as in the dense loop, the next
-// span's first tile during a span's last one.
+// span's first tile during a span's last one. As in the dense loop, tiles that need no
+// mask run a softmax without one (a second copy of the tile's code).
 //
 // Template names: HEAD_DIM, DT (= HEAD_DIM/16), MQ, W, BK, KT (= BK/16), KSTR (K/V row
 // stride in workgroup memory), NPF (4-element units of K and of V each invocation stages
@@ -319,7 +320,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#use MATRIX_SPANS
         // The next span's first tile, loaded during this span's last one.
         let next_ok = e + 1u < e_end && nt0 < nt1;
-        for (var t = t0; t < t1; t += BK) {
+        // The tiles run in two phases: those before mask_start (every key visible to
+        // every row: below free_end and t1, in a span with no element mask) with a
+        // softmax that applies no mask, then the rest with it.
+        let mask_start = select(t0, t0 + (max(min(free_end, t1), t0) - t0) / BK * BK, pi == FULL);
+        var t = t0;
+        //#unroll ph 2
+        for (; t < select(mask_start, t1, {ph}u == 1u); t += BK) {
             if pre != t {
                 let nt = t;
                 //#use KV_LOAD
@@ -343,11 +350,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 pre = nt;
             }
             workgroupBarrier();
-            // Every key of the tile is visible to every row: below free_end and t1, in a
-            // span with no element mask.
-            let mask_on = pi != FULL || t + BK > min(free_end, t1);
+            let mask_on = {ph}u == 1u;
             //#use TILE_MATH
         }
+        //#end
     }
     //#else
     {

@@ -186,28 +186,29 @@ impl<'a> Attention<'a> {
     }
 
     /// The pipeline [`Attention::encode_with`] uses for a problem of shape `s`, dense or
-    /// under a mask of `mask_block`-token blocks (built, or fetched from the context's cache).
-    fn prepared(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<Prepared> {
+    /// under `mask` (built, or fetched from the context's cache).
+    fn prepared(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<Prepared> {
         let tier = self.tier(dtype, s.head_dim)?;
-        match mask_block {
+        match mask {
             None => flash::prepare_for(self.ctx, tier, dtype, s, self.opts.causal),
-            Some(block) => flash::prepare_sparse(self.ctx, tier, dtype, s.head_dim, block),
+            Some(m) => flash::prepare_masked(self.ctx, tier, dtype, s.head_dim, m, 0),
         }
     }
 
-    /// The tier and tiles a call on a problem of shape `s` runs with (dense, or under a
-    /// mask of `mask_block`-token blocks): the matrix tier's query tiles depend on the
-    /// grid (see [`flash::matrix_config_for_grid`]). Builds the pipeline if needed.
-    pub fn tiles(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<(Tier, TileConfig)> {
-        let (tier, cfg, _) = self.plan(dtype, s, mask_block)?;
+    /// The tier and tiles a call on a problem of shape `s` runs with (dense, or under
+    /// `mask`): the matrix tier's query tiles depend on the grid (see
+    /// [`flash::matrix_config_for_grid`]), those under a mask on its blocks
+    /// ([`flash::prepare_masked`]). Builds the pipeline if needed.
+    pub fn tiles(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<(Tier, TileConfig)> {
+        let (tier, cfg, _) = self.plan(dtype, s, mask)?;
         Ok((tier, cfg))
     }
 
     /// [`Attention::tiles`] and the key parts the call runs in
     /// ([`Attention::key_splits_for`]; 1 under a mask), from one prepared pipeline.
-    pub fn plan(&self, dtype: Dtype, s: &Shape, mask_block: Option<usize>) -> Result<(Tier, TileConfig, usize)> {
-        let prep = self.prepared(dtype, s, mask_block)?;
-        let parts = if mask_block.is_some() { 1 } else { self.parts_for(&prep, s) };
+    pub fn plan(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<(Tier, TileConfig, usize)> {
+        let prep = self.prepared(dtype, s, mask)?;
+        let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
         Ok((prep.tier, prep.cfg, parts))
     }
 
@@ -313,7 +314,7 @@ impl<'a> Attention<'a> {
         let s = flash::check_shapes(q, k, v, o, lse)?;
         self.ctx.check_dtype(q.dtype(), "attention")?;
         let scale = self.scale(s.head_dim)?;
-        let prep = self.prepared(q.dtype(), &s, mask.map(|m| m.shape().block))?;
+        let prep = self.prepared(q.dtype(), &s, mask)?;
         let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, &s) };
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));

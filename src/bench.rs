@@ -392,7 +392,7 @@ impl<'a> Workload<'a> {
             sets.push(IoSet { q, k, v, o, lse });
         }
         let bytes_per_set = (ctx.allocated_bytes() - before) / nsets as u64;
-        let (_, tile, key_parts) = attn.plan(case.dtype, &shape, gmask.map(|m| m.shape().block))?;
+        let (_, tile, key_parts) = attn.plan(case.dtype, &shape, gmask)?;
         let mut rng = SmallRng::seed_from_u64(opts.seed ^ (case.seq as u64) << 20 ^ case.head_dim as u64);
         for s in &sets {
             for t in [&s.q, &s.k, &s.v] {

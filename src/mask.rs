@@ -568,32 +568,139 @@ impl BlockMask {
         heads.iter().any(|&h| (q0 / b..q1.min(self.seq_q).div_ceil(b)).any(|qb| self.row(h, qb).any(|(kb, _)| kb * b < k1 && (kb + 1) * b > k0)))
     }
 
-    /// Uploads the mask to `ctx` (checks the binding size limit).
-    pub fn upload(&self, ctx: &GpuContext) -> Result<GpuBlockMask> {
-        // GPU layout: row pointers over spans, then (first key block, block count,
-        // partial index) per span; runs of adjacent full blocks become one span so the
-        // kernels stream them like dense keys.
-        let rows = self.row_ptr.len() - 1;
-        let mut spans: Vec<[u32; 3]> = Vec::with_capacity(self.cols.len());
-        let mut ptr: Vec<u32> = Vec::with_capacity(rows + 1);
-        ptr.push(0);
-        for r in 0..rows {
-            let row_start = spans.len();
-            for &[kb, pi] in &self.cols[self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize] {
-                let in_row = spans.len() > row_start;
-                match spans.last_mut() {
-                    Some(last) if in_row && pi == FULL && last[2] == FULL && last[0] + last[1] == kb => last[1] += 1,
-                    _ => spans.push([kb, 1, pi]),
-                }
+    /// Query blocks per mask row of the tall layout [`BlockMask::upload`] adds, or 1
+    /// for none: the most blocks `g` (a power of two, `g * block` <= [`TALL_ROWS`]) whose
+    /// merged rows (each the union of the active key blocks of `g` query blocks) cost at
+    /// most [`TALL_SLACK`] more work than the rows themselves. Query tiles taller than a
+    /// block need such rows; a causal mask, a window or a global band pays a few blocks
+    /// more per merged row, a random mask nearly `g` times more.
+    pub fn tall_factor(&self) -> usize {
+        let base = self.row_work(1) as f64;
+        let mut best = 1;
+        let mut g = 2;
+        while g * self.block <= TALL_ROWS {
+            if self.row_work(g) as f64 <= base * (1.0 + TALL_SLACK) {
+                best = g;
             }
-            ptr.push(spans.len() as u32);
+            g *= 2;
+        }
+        best
+    }
+
+    /// Work of the kernels' walk with mask rows of `g` query blocks: query rows x active
+    /// key blocks of their (merged) row, over all heads.
+    fn row_work(&self, g: usize) -> u64 {
+        let nqb = self.q_blocks();
+        let mut work = 0u64;
+        let mut keys: Vec<u32> = Vec::new();
+        for h in 0..self.heads {
+            for r0 in (0..nqb).step_by(g) {
+                keys.clear();
+                for qb in r0..(r0 + g).min(nqb) {
+                    let r = h * nqb + qb;
+                    keys.extend(self.cols[self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize].iter().map(|e| e[0]));
+                }
+                keys.sort_unstable();
+                keys.dedup();
+                let rows = (self.seq_q.min((r0 + g) * self.block) - r0 * self.block) as u64;
+                work += rows * keys.len() as u64;
+            }
+        }
+        work
+    }
+
+    /// The GPU layout with mask rows of `g` query blocks: row pointers over spans, then
+    /// (first key block, block count, partial index) per span; runs of adjacent full
+    /// blocks become one span so the kernels stream them like dense keys. A merged row's
+    /// block is full where it is full in each of its query blocks, else partial with a
+    /// `g * block` x `block` bitmap (bit qi * block + ki; a query block's bitmap is the
+    /// block's own bits, all ones where full, zeros where empty).
+    fn layout(&self, g: usize) -> (Vec<u32>, Vec<u32>, u32, usize) {
+        let nqb = self.q_blocks();
+        let words = self.block * self.block / 32;
+        let mut spans: Vec<[u32; 3]> = Vec::with_capacity(self.cols.len());
+        let mut ptr: Vec<u32> = Vec::with_capacity(self.heads * nqb.div_ceil(g) + 1);
+        let mut bits: Vec<u32> = Vec::new();
+        ptr.push(0);
+        // (key block, query block within the merged row, partial index or FULL), sorted.
+        let mut entries: Vec<(u32, usize, u32)> = Vec::new();
+        let mut kinds: Vec<Option<u32>> = Vec::with_capacity(g);
+        for h in 0..self.heads {
+            for r0 in (0..nqb).step_by(g) {
+                let rows = (r0 + g).min(nqb) - r0;
+                entries.clear();
+                for j in 0..rows {
+                    let r = h * nqb + r0 + j;
+                    entries.extend(self.cols[self.row_ptr[r] as usize..self.row_ptr[r + 1] as usize].iter().map(|&[kb, pi]| (kb, j, pi)));
+                }
+                entries.sort_unstable();
+                let row_start = spans.len();
+                for group in entries.chunk_by(|a, b| a.0 == b.0) {
+                    let kb = group[0].0;
+                    kinds.clear();
+                    kinds.resize(rows, None);
+                    for &(_, j, pi) in group {
+                        kinds[j] = Some(pi);
+                    }
+                    let pi = if kinds.iter().all(|k| *k == Some(FULL)) {
+                        FULL
+                    } else if g == 1 {
+                        kinds[0].expect("a listed block")
+                    } else {
+                        let pi = (bits.len() / (g * words)) as u32;
+                        let at = bits.len();
+                        bits.resize(at + g * words, 0);
+                        for (j, kind) in kinds.iter().enumerate() {
+                            let dst = &mut bits[at + j * words..at + (j + 1) * words];
+                            match kind {
+                                None => {}
+                                Some(FULL) => dst.fill(u32::MAX),
+                                Some(p) => dst.copy_from_slice(&self.bits[*p as usize * words..(*p as usize + 1) * words]),
+                            }
+                        }
+                        pi
+                    };
+                    let in_row = spans.len() > row_start;
+                    match spans.last_mut() {
+                        Some(last) if in_row && pi == FULL && last[2] == FULL && last[0] + last[1] == kb => last[1] += 1,
+                        _ => spans.push([kb, 1, pi]),
+                    }
+                }
+                ptr.push(spans.len() as u32);
+            }
+        }
+        if g == 1 {
+            bits = self.bits.clone();
         }
         let mut meta: Vec<u32> = Vec::with_capacity(ptr.len() + 3 * spans.len());
         meta.extend_from_slice(&ptr);
         for sp in &spans {
             meta.extend_from_slice(sp);
         }
-        let bits: &[u32] = if self.bits.is_empty() { &[0] } else { &self.bits };
+        (meta, bits, ptr.len() as u32, spans.len())
+    }
+
+    /// Uploads the mask to `ctx` (checks the binding size limit): its rows of one query
+    /// block each, and where [`BlockMask::tall_factor`] finds merged rows cheap enough,
+    /// those too (kernels whose query tiles grow with them use them:
+    /// `kernels::flash::prepare_masked`).
+    pub fn upload(&self, ctx: &GpuContext) -> Result<GpuBlockMask> {
+        let tall = self.tall_factor();
+        let mut layouts = vec![self.upload_layout(ctx, 1)?];
+        if tall > 1 {
+            layouts.push(self.upload_layout(ctx, tall)?);
+        }
+        Ok(GpuBlockMask {
+            layouts,
+            shape: MaskShape { seq_q: self.seq_q, seq_k: self.seq_k, block: self.block, heads: self.heads },
+            density: self.density(),
+            work_rises: self.work_rises(),
+        })
+    }
+
+    fn upload_layout(&self, ctx: &GpuContext, g: usize) -> Result<MaskLayout> {
+        let (meta, bits, cols_off, spans) = self.layout(g);
+        let bits: &[u32] = if bits.is_empty() { &[0] } else { &bits };
         let max = ctx.capabilities().limits.max_storage_buffer_binding_size;
         for (what, len) in [("mask block lists", meta.len()), ("mask bitmaps", bits.len())] {
             let bytes = len as u64 * 4;
@@ -612,19 +719,32 @@ impl BlockMask {
             ctx.write_bytes(&buf, 0, bytemuck::cast_slice(words))?;
             Ok(Arc::new(buf))
         };
-        let meta_buf = upload("ringattn mask meta", &meta)?;
-        let bits_buf = upload("ringattn mask bits", bits)?;
-        Ok(GpuBlockMask {
-            meta: meta_buf,
-            bits: bits_buf,
-            shape: MaskShape { seq_q: self.seq_q, seq_k: self.seq_k, block: self.block, heads: self.heads },
-            cols_off: ptr.len() as u32,
-            spans: spans.len(),
-            density: self.density(),
-            work_rises: self.work_rises(),
+        Ok(MaskLayout {
+            rows: (g * self.block) as u32,
+            meta: upload("ringattn mask meta", &meta)?,
+            bits: upload("ringattn mask bits", bits)?,
+            cols_off,
+            spans,
         })
     }
+
+    /// The GPU layout's words (row pointers, spans; bitmaps) with mask rows of `g` query
+    /// blocks, for tests of the layout against [`BlockMask::allows`].
+    #[doc(hidden)]
+    pub fn layout_words(&self, g: usize) -> (Vec<u32>, Vec<u32>) {
+        let (meta, bits, _, _) = self.layout(g);
+        (meta, bits)
+    }
 }
+
+/// The tallest mask rows (query tokens) [`BlockMask::tall_factor`] merges blocks into:
+/// the register kernel's tallest query tile.
+pub const TALL_ROWS: usize = 256;
+
+/// The extra work merged mask rows may cost over rows of one query block
+/// ([`BlockMask::tall_factor`]): on an H200 (twenty-sixth session) the register kernel's
+/// 128-row tiles ran masks 1.2x faster than its 64-row tiles.
+pub const TALL_SLACK: f64 = 0.125;
 
 /// The extent of an uploaded mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -643,14 +763,24 @@ impl MaskShape {
     }
 }
 
+/// One GPU layout of a mask: rows of `rows` query tokens (one block, or several merged).
+#[derive(Clone, Debug)]
+pub(crate) struct MaskLayout {
+    /// Query tokens per mask row.
+    pub(crate) rows: u32,
+    pub(crate) meta: Arc<wgpu::Buffer>,
+    pub(crate) bits: Arc<wgpu::Buffer>,
+    /// Offset of the span entries in `meta` (after the row pointers).
+    pub(crate) cols_off: u32,
+    spans: usize,
+}
+
 /// A [`BlockMask`] on one GPU context.
 #[derive(Clone, Debug)]
 pub struct GpuBlockMask {
-    pub(crate) meta: Arc<wgpu::Buffer>,
-    pub(crate) bits: Arc<wgpu::Buffer>,
+    /// Rows of one block first, then the merged rows ([`BlockMask::tall_factor`]) if any.
+    pub(crate) layouts: Vec<MaskLayout>,
     shape: MaskShape,
-    pub(crate) cols_off: u32,
-    spans: usize,
     density: f64,
     /// [`BlockMask::work_rises`]: launches under this mask run their query tiles in
     /// reverse order.
@@ -664,12 +794,22 @@ impl GpuBlockMask {
     pub fn density(&self) -> f64 {
         self.density
     }
-    /// Spans the kernels walk (adjacent full blocks of a row merged), over all heads.
+    /// Spans the kernels walk (adjacent full blocks of a row merged), over all heads,
+    /// with rows of one block.
     pub fn spans(&self) -> usize {
-        self.spans
+        self.layouts[0].spans
     }
-    /// Bytes of GPU memory held by the mask.
+    /// Query tokens per row of the merged layout ([`BlockMask::tall_factor`] blocks),
+    /// `None` where the mask has none.
+    pub fn tall_rows(&self) -> Option<usize> {
+        self.layouts.get(1).map(|l| l.rows as usize)
+    }
+    /// The layout whose mask rows hold `rows` query tokens.
+    pub(crate) fn layout(&self, rows: u32) -> Option<&MaskLayout> {
+        self.layouts.iter().find(|l| l.rows == rows)
+    }
+    /// Bytes of GPU memory held by the mask (every layout).
     pub fn bytes(&self) -> u64 {
-        self.meta.size() + self.bits.size()
+        self.layouts.iter().map(|l| l.meta.size() + l.bits.size()).sum()
     }
 }

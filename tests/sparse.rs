@@ -311,3 +311,126 @@ fn fully_masked_rows_are_zero() {
         }
     }
 }
+
+/// Whether the GPU layout with mask rows of `g` query blocks (`BlockMask::layout_words`)
+/// lets query `i` of head `h` see key `j`, decoded as the kernels read it; checks that
+/// the row's spans are sorted and disjoint.
+fn layout_allows(m: &BlockMask, g: usize, (meta, bits): (&[u32], &[u32]), h: usize, i: usize, j: usize) -> bool {
+    let (b, rows) = (m.block(), g * m.block());
+    let per_head = m.q_blocks().div_ceil(g);
+    let cols = m.heads() * per_head + 1;
+    let r = (h % m.heads()) * per_head + i / rows;
+    let words = rows * b / 32;
+    let mut seen = 0;
+    let mut hit = None;
+    for e in meta[r] as usize..meta[r + 1] as usize {
+        let [kb0, n, pi] = [meta[cols + 3 * e], meta[cols + 3 * e + 1], meta[cols + 3 * e + 2]];
+        assert!(n > 0 && kb0 >= seen, "spans of row {r} (g {g}) sorted and disjoint");
+        seen = kb0 + n;
+        if (kb0..kb0 + n).contains(&((j / b) as u32)) {
+            let bit = (i % rows) * b + j % b;
+            hit = Some(pi == ringattn::mask::FULL || (bits[pi as usize * words + bit / 32] >> (bit % 32)) & 1 == 1);
+        }
+    }
+    hit.unwrap_or(false)
+}
+
+/// The merged-row layouts (rows of 1 to 8 query blocks, the last one short) give every
+/// (query, key) pair the mask gives, for every pattern and per-head masks.
+#[test]
+fn merged_mask_rows_keep_every_pair() {
+    for (nq, nk, block) in [(100, 100, 16), (130, 200, 32), (300, 190, 16), (257, 257, 64)] {
+        let mut masks: Vec<(String, BlockMask)> =
+            patterns(nq, nk, block).into_iter().map(|(name, p)| (name.to_string(), BlockMask::new(&p, nq, nk, block).unwrap())).collect();
+        let ph = [Pattern::Causal, Pattern::Window { left: 16, right: 16 }, Pattern::All, Pattern::Global(5)];
+        masks.push(("per-head".into(), BlockMask::per_head(&ph, nq, nk, block).unwrap()));
+        for (name, m) in &masks {
+            for g in [1, 2, 4, 8] {
+                let (meta, bits) = m.layout_words(g);
+                for h in 0..m.heads() {
+                    for i in 0..nq {
+                        for j in 0..nk {
+                            assert_eq!(
+                                layout_allows(m, g, (&meta, &bits), h, i, j),
+                                m.allows(h, i, j),
+                                "{name} {nq}x{nk} block {block}, rows of {g} blocks: head {h} ({i}, {j})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows are merged where that costs little work (causal, windows, dense), never for a
+/// random mask (each merged row would visit nearly every row's blocks), and never past
+/// `mask::TALL_ROWS` queries.
+#[test]
+fn tall_rows_merge_structured_masks_only() {
+    let factor = |p: &Pattern, block| BlockMask::new(p, 4096, 4096, block).unwrap().tall_factor();
+    assert_eq!(factor(&Pattern::All, 64), 4);
+    assert_eq!(factor(&Pattern::Causal, 64), 4);
+    assert_eq!(factor(&Pattern::Causal, 16), 16);
+    assert_eq!(factor(&Pattern::Causal.and(Pattern::Window { left: 2048, right: 0 }), 64), 4);
+    // 17 blocks a row, 20 in rows of 4 (18 % more work), 18 in rows of 2.
+    assert_eq!(factor(&Pattern::Causal.and(Pattern::Window { left: 1024, right: 0 }), 64), 2);
+    assert_eq!(factor(&Pattern::Window { left: 1024, right: 1024 }.or(Pattern::Global(64)), 128), 2);
+    assert_eq!(factor(&Pattern::Random { density: 0.1, seed: 7 }, 64), 1);
+    assert_eq!(factor(&Pattern::All, 256), 1);
+    // A window one block wide doubles its work in rows of two blocks: not merged.
+    assert_eq!(factor(&Pattern::Window { left: 0, right: 0 }, 64), 1);
+}
+
+/// Masks with merged rows run taller query tiles in the tiers whose tiles are taller
+/// than a block (on every adapter at least one), and match the reference: 16-token
+/// blocks, sizes that are not multiples of the merged rows, seq_q != seq_k, GQA,
+/// causal with a mask, per-head masks.
+#[test]
+fn merged_mask_rows_run_taller_tiles() {
+    let mut failures = Vec::new();
+    for ctx in contexts() {
+        let _g = gl_guard(ctx);
+        let mut taller = 0;
+        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
+        for tier in ctx.capabilities().tiers() {
+            for &dtype in &dtypes {
+                let d = if is_cpu_gl(ctx) { 32 } else { 64 };
+                if resolve_tier(ctx, Some(tier), dtype, d).unwrap() != tier {
+                    continue;
+                }
+                let (nq, nk, block) = (300, 333, 16);
+                let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
+                let ph = [Pattern::Causal, Pattern::Window { left: 140, right: 8 }, Pattern::All, Pattern::Global(5).or(Pattern::Causal)];
+                let cases = [
+                    ("causal", BlockMask::new(&Pattern::Causal, nq, nk, block).unwrap(), false),
+                    (
+                        "causal window 200",
+                        BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: 200, right: 0 }), nq, nk, block).unwrap(),
+                        true,
+                    ),
+                    (
+                        "window 100 | global 3",
+                        BlockMask::new(&Pattern::Window { left: 100, right: 100 }.or(Pattern::Global(3)), nq, nk, block).unwrap(),
+                        false,
+                    ),
+                    ("per-head", BlockMask::per_head(&ph, nq, nk, block).unwrap(), false),
+                ];
+                let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
+                for (name, mask, causal) in &cases {
+                    let gm = mask.upload(ctx).unwrap();
+                    assert!(gm.tall_rows().is_some(), "{name}: merged rows");
+                    let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
+                    taller += (cfg.bq as usize > block) as usize;
+                    eprintln!("{}: {tier} {dtype:?} {name}: merged rows of {:?}, query tiles of {}", label(ctx), gm.tall_rows(), cfg.bq);
+                    let c = MaskCase { shape, dtype, tier, block, causal: *causal };
+                    if let Err(e) = check_masked(ctx, &c, &format!("{name} (query tiles of {})", cfg.bq), mask) {
+                        failures.push(e);
+                    }
+                }
+            }
+        }
+        assert!(taller > 0, "{}: no tier ran query tiles taller than a 16-token block", label(ctx));
+    }
+    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+}

@@ -30,7 +30,7 @@ pub struct FlashParams {
     pub k_begin: u32,
     pub k_end: u32,
     pub accumulate: u32,
-    /// Block mask (zero without one): log2 of the block size, query blocks per head,
+    /// Block mask (zero without one): log2 of the block size, mask rows per head,
     /// number of per-head masks, offset of the column entries in the meta buffer, and
     /// words per partial-block bitmap.
     pub mask_log2b: u32,
@@ -40,7 +40,10 @@ pub struct FlashParams {
     pub mask_words: u32,
     /// 1: the query tiles run in reverse order (causal launches, [`longest_first`]).
     pub rev_tiles: u32,
-    pub _pad: [u32; 3],
+    /// Block mask: log2 of the query tokens per mask row (the block size, or more for
+    /// merged rows: `BlockMask::tall_factor`).
+    pub mask_log2q: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Whether causal launches run their query tiles in reverse order, the longest first
@@ -706,7 +709,7 @@ pub fn shuffle_config_tuned_shape(ctx: &GpuContext, head_dim: usize, [bq, bk, r,
 /// The subgroup tier with an explicit tile configuration, any variant (tests and
 /// experiments; see [`shuffle_config_for`] and [`tiled_shapes_for`]).
 pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype })
+    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype, mask_rows: 0 })
 }
 
 /// The shuffle kernel with an explicit tile configuration and build options (the
@@ -727,7 +730,7 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
     let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, opts)?;
-    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: opts.sparse, dtype })
+    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: opts.sparse, dtype, mask_rows: 0 })
 }
 
 /// Whether the shuffle kernel with `r` lanes per row group, `m` rows per group and
@@ -1555,13 +1558,14 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Optio
 /// ([`regs_config_sparse`]).
 pub const REGS_SMALL_SHAPES: &[MatrixShape] = &[(1, 4, 32), (1, 2, 32), (1, 1, 32)];
 
-/// The register kernel's tiles under a mask of `block`-token blocks, where it runs
-/// ([`regs_active`]): the forced, tuned or default shape where its query tile fits in a
-/// block (a workgroup's rows share one mask row) and its key tile has at most 64 keys
-/// (a tile's visibility bits are two words), else of [`REGS_CANDIDATES`] and
-/// [`REGS_SMALL_SHAPES`] the one with the tallest query tile that does, then at least 4
+/// The register kernel's tiles under a mask of `block`-query rows (a block, or merged
+/// rows: `prepare_masked`), where it runs ([`regs_active`]): the forced, tuned or
+/// default shape where its query tile fits in a row (a workgroup's rows share one mask
+/// row) and [`REGS_SPARSE_ROWS`], and its key tile has at most 64 keys (a tile's
+/// visibility bits are two words), else of [`REGS_CANDIDATES`] and [`REGS_SMALL_SHAPES`]
+/// the best that does by `sparse_rank` (the tallest query tile, then at least 4
 /// subgroups, then the preferred shape's key tile and rows per subgroup, then the most
-/// subgroups. Measured on an H200 (BENCHMARKS.md, twenty-sixth session; N=16384,
+/// subgroups). Measured on an H200 (BENCHMARKS.md, twenty-sixth session; N=16384,
 /// head_dim 64): at 64-token blocks (1,4,32) ran 1.2-1.3x faster than (2,2,32) (64
 /// invocations); at 128-token blocks (2,4,32) 0-6 % faster than (1,8,64). Before that
 /// session block masks ran on `flash_matrix.wgsl` only (1.2-3.7x slower).
@@ -1575,6 +1579,14 @@ pub fn regs_config_sparse(ctx: &GpuContext, dtype: Dtype, head_dim: usize, block
     })
 }
 
+/// The register kernel's tallest query tile under a block mask. On an H200
+/// (twenty-seventh session; N=16384, head_dim 64, f16, merged mask rows of 256 queries)
+/// 128-row tiles at (2,4,32) ran every block as a mask in 2.31 ms, causal as a mask in
+/// 1.39-1.40, a causal window of 4096 in 0.63-0.67, against 2.41, 1.50 and 0.72-0.73
+/// for 256-row tiles at (2,8,32), the dense launches' shape (2.23 ms dense, 2.35 at
+/// (2,4,32)).
+pub const REGS_SPARSE_ROWS: usize = 128;
+
 /// [`regs_config_sparse`]'s choice for workgroup limits, `preferred` giving the dense
 /// launches' shape.
 pub fn regs_sparse_pick(
@@ -1585,18 +1597,24 @@ pub fn regs_sparse_pick(
     preferred: impl FnOnce() -> MatrixShape,
 ) -> Option<TileConfig> {
     let fit = |shape| regs_config_for(head_dim, shape, max_wg_bytes, max_invocations);
-    let fits = |c: &TileConfig| c.bq as usize <= block && c.bk <= 64;
+    let fits = |c: &TileConfig| c.bq as usize <= block.min(REGS_SPARSE_ROWS) && c.bk <= 64;
     let pref = preferred();
-    let (pmq, _, pbk) = pref;
     match fit(pref).filter(fits) {
         Some(c) => Some(c),
-        None => REGS_CANDIDATES
-            .iter()
-            .chain(REGS_SMALL_SHAPES)
-            .filter_map(|&sh| fit(sh))
-            .filter(fits)
-            .max_by_key(|c| (c.bq, c.w >= 4, c.bk == pbk, c.mq == pmq, c.w)),
+        None => REGS_CANDIDATES.iter().chain(REGS_SMALL_SHAPES).filter_map(|&sh| fit(sh)).filter(fits).max_by_key(|c| sparse_rank(c, pref)),
     }
+}
+
+/// The order in which the matrix kernels' sparse picks ([`regs_sparse_pick`] and
+/// `flash_matrix.wgsl`'s in `prepare_tiles`) rank the shapes whose query tiles fit a
+/// mask row, the best last: the tallest query tile, then at least 4 subgroups, then the
+/// key tile nearest the dense launches' shape `pref`, its rows per subgroup, the most
+/// subgroups. On an H200 (twenty-seventh session; N=16384, f16, head_dim 128,
+/// 64-token blocks, flash_matrix): (1,4,32) ran random 10 % masks in 1.54 ms, (2,2,32)
+/// in 3.91, (1,4,64) and (2,2,64) in 5.19-5.20 (the pick before, by query then key tile).
+fn sparse_rank(c: &TileConfig, pref: MatrixShape) -> impl Ord {
+    let (pmq, _, pbk) = pref;
+    (c.bq, c.w >= 4, std::cmp::Reverse(c.bk.abs_diff(pbk)), c.mq == pmq, c.w)
 }
 
 /// The register kernel's tiles for a causal launch: a grid of fewer than twice
@@ -1676,7 +1694,7 @@ pub fn regs_wanted(head_dim: usize, value: Option<&str>) -> bool {
 /// else `flash_matrix.wgsl`, and the returned tiles say which.)
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
     let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?;
-    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier: Tier::Matrix, sparse: false, dtype })
+    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier: Tier::Matrix, sparse: false, dtype, mask_rows: 0 })
 }
 
 /// `cfg` as [`matrix_pipeline`] built it: a register-kernel request that fell back to
@@ -1942,6 +1960,9 @@ pub struct Prepared {
     pub tier: Tier,
     /// Built for block masks (binds the mask buffers; `FlashArgs::mask` required).
     pub sparse: bool,
+    /// Block-sparse builds: the query tokens per mask row the launches read, where the
+    /// mask's merged rows ([`prepare_masked`]); 0: rows of one mask block.
+    pub mask_rows: u32,
     /// The tensors' dtype it was built for.
     pub dtype: Dtype,
 }
@@ -1977,12 +1998,35 @@ struct Grid<'a> {
 
 /// The block-sparse pipeline for `tier` and a mask of `block`-token blocks: the same
 /// kernel walking the mask's active blocks, with query tiles no taller than a block
-/// (so a workgroup's rows share one mask row).
+/// (so a workgroup's rows share one mask row). See [`prepare_masked`] for taller tiles
+/// over a mask's merged rows.
 pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: usize) -> Result<Prepared> {
     if !crate::mask::BLOCK_SIZES.contains(&block) {
         return Err(Error::InvalidArgument(format!("mask block size must be one of {:?}, got {block}", crate::mask::BLOCK_SIZES)));
     }
     prepare_with(ctx, tier, dtype, head_dim, Some(block as u32), None)
+}
+
+/// The block-sparse pipeline for `tier` under `mask`: over the mask's merged rows
+/// (`GpuBlockMask::tall_rows`, several query blocks each) where the tier's query
+/// tiles grow taller with them and every launch's first query (`q_align`: they are all
+/// multiples of it; 0 for launches at query 0 only) starts a tile, else over rows of one
+/// block ([`prepare_sparse`]). Taller tiles read each K/V tile for more queries; merged
+/// rows cost a little more work where the rows' blocks differ (`BlockMask::tall_factor`
+/// keeps it under `mask::TALL_SLACK`).
+pub fn prepare_masked(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, mask: &GpuBlockMask, q_align: usize) -> Result<Prepared> {
+    let base = prepare_sparse(ctx, tier, dtype, head_dim, mask.shape().block)?;
+    let Some(rows) = mask.tall_rows().filter(|_| tall_rows_on()) else { return Ok(base) };
+    let mut tall = prepare_with(ctx, tier, dtype, head_dim, Some(rows as u32), None)?;
+    tall.mask_rows = rows as u32;
+    let fits = rows.is_multiple_of(tall.cfg.bq as usize) && q_align.is_multiple_of(tall.cfg.bq as usize);
+    Ok(if tall.cfg.bq > base.cfg.bq && fits { tall } else { base })
+}
+
+/// Whether [`prepare_masked`] may use a mask's merged rows (`RINGATTN_TALL_ROWS=0|off|false`
+/// turns them off, for comparisons).
+fn tall_rows_on() -> bool {
+    switch(std::env::var("RINGATTN_TALL_ROWS").ok().as_deref()) != Some(false)
 }
 
 fn prepare_with(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, block: Option<u32>, grid: Option<Grid>) -> Result<Prepared> {
@@ -2003,7 +2047,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         Tier::Portable => {
             let mut cfg = portable_config(ctx, head_dim);
             cfg.bq = cfg.bq.min(cap);
-            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
+            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype, mask_rows: 0 })
         }
         Tier::Subgroup => {
             let dense = grid.filter(|_| block.is_none()).map(|g| g.shape);
@@ -2025,7 +2069,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 }
                 cfg.bq = cfg.bq.min(cap);
             }
-            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype })
+            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype, mask_rows: 0 })
         }
         Tier::Matrix => {
             let regs = match block {
@@ -2034,7 +2078,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             };
             if let Some(cfg) = regs {
                 let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?;
-                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier, sparse, dtype });
+                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier, sparse, dtype, mask_rows: 0 });
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
@@ -2043,7 +2087,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             };
             let mut cfg = cfg.ok_or_else(no_fit)?;
             if cfg.bq > cap {
-                // Largest candidate whose query tile fits in a mask block.
+                // The best candidate whose query tile fits in a mask row (sparse_rank).
                 let caps = ctx.capabilities();
                 let lim = &caps.limits;
                 cfg = matrix_candidates(dtype)
@@ -2060,17 +2104,18 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                         )
                     })
                     .filter(|c| c.bq <= cap)
-                    .max_by_key(|c| (c.bq, c.bk))
+                    .max_by_key(|c| sparse_rank(c, (cfg.mq, cfg.w, cfg.bk)))
                     .ok_or_else(no_fit)?;
             }
-            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype })
+            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype, mask_rows: 0 })
         }
     }
 }
 
 /// Checks that a mask covers a launch: its extent holds the chunk at the frame's
-/// positions, its heads match, and every workgroup's query rows lie in one mask block.
-fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> Result<()> {
+/// positions, its heads match, and every workgroup's query rows lie in one mask row.
+/// Returns the layout the pipeline reads.
+fn check_mask<'m>(m: &'m GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> Result<&'m crate::mask::MaskLayout> {
     let (q_end, k_end) = (f.q_pos0 as usize + s.seq_q, f.k_pos0 as usize + s.seq_k);
     if q_end > m.shape().seq_q || k_end > m.shape().seq_k {
         return Err(Error::ShapeMismatch {
@@ -2082,15 +2127,25 @@ fn check_mask(m: &GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepared) -> 
     if m.shape().heads != 1 && m.shape().heads != s.heads {
         return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.shape().heads.to_string() });
     }
-    if !(m.shape().block as u32).is_multiple_of(prep.cfg.bq) || !f.q_pos0.is_multiple_of(prep.cfg.bq) {
+    let layout = match prep.mask_rows {
+        0 => Some(&m.layouts[0]),
+        rows => m.layout(rows),
+    };
+    let Some(layout) = layout else {
         return Err(Error::InvalidArgument(format!(
-            "query tiles of {} rows must lie inside {}-token mask blocks (chunk starts at query {}); build the pipeline with prepare_sparse for this block size",
-            prep.cfg.bq,
+            "the pipeline reads mask rows of {} queries; this mask has {}-token blocks{}; build the pipeline with prepare_sparse or prepare_masked for this mask",
+            prep.mask_rows,
             m.shape().block,
-            f.q_pos0
+            m.tall_rows().map_or(String::new(), |r| format!(" and merged rows of {r}"))
+        )));
+    };
+    if !layout.rows.is_multiple_of(prep.cfg.bq) || !f.q_pos0.is_multiple_of(prep.cfg.bq) {
+        return Err(Error::InvalidArgument(format!(
+            "query tiles of {} rows must lie inside {}-query mask rows (chunk starts at query {}); build the pipeline with prepare_sparse for this block size",
+            prep.cfg.bq, layout.rows, f.q_pos0
         )));
     }
-    Ok(())
+    Ok(layout)
 }
 
 /// Records the launches of one attention call into `pass`.
@@ -2135,13 +2190,13 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         (Some(_), false) => return Err(Error::InvalidArgument("a block mask needs a pipeline built with prepare_sparse".into())),
         (None, true) => return Err(Error::InvalidArgument("a block-sparse pipeline needs a block mask".into())),
         (Some((m, mf)), true) => {
-            check_mask(m, &mf, &s, prep)?;
+            let layout = check_mask(m, &mf, &s, prep)?;
             if args.causal.is_some() && (mf.q_pos0, mf.k_pos0) != (frame.q_pos0, frame.k_pos0) {
                 return Err(Error::InvalidArgument("the causal frame and the mask frame must place the chunk at the same positions".into()));
             }
             frame.q_pos0 = mf.q_pos0;
             frame.k_pos0 = mf.k_pos0;
-            Some(m)
+            Some((m, layout))
         }
     };
     // Split the keys into chunks when the driver caps loop iterations per invocation
@@ -2208,19 +2263,20 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 k_begin: kb as u32,
                 k_end: ke as u32,
                 accumulate: (kb > k0) as u32,
-                mask_log2b: mask.map_or(0, |m| m.shape().block.trailing_zeros()),
-                mask_nqb: mask.map_or(0, |m| m.shape().q_blocks() as u32),
-                mask_heads: mask.map_or(0, |m| m.shape().heads as u32),
-                mask_cols: mask.map_or(0, |m| m.cols_off),
-                mask_words: mask.map_or(0, |m| (m.shape().block * m.shape().block / 32) as u32),
-                rev_tiles: ((args.causal.is_some() || mask.is_some_and(|m| m.work_rises)) && rev) as u32,
-                _pad: [0; 3],
+                mask_log2b: mask.map_or(0, |(m, _)| m.shape().block.trailing_zeros()),
+                mask_nqb: mask.map_or(0, |(m, l)| m.shape().seq_q.div_ceil(l.rows as usize) as u32),
+                mask_heads: mask.map_or(0, |(m, _)| m.shape().heads as u32),
+                mask_cols: mask.map_or(0, |(_, l)| l.cols_off),
+                mask_words: mask.map_or(0, |(m, l)| (l.rows as usize * m.shape().block / 32) as u32),
+                rev_tiles: ((args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev) as u32,
+                mask_log2q: mask.map_or(0, |(_, l)| l.rows.trailing_zeros()),
+                _pad: [0; 2],
             };
             let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
             // The layout's order: params, q, k, v, o, lse, [mask meta, mask bits], [K/V maxima].
             let mut res = vec![ub.as_entire_binding(), wq.binding(), wk.binding(), wv.binding(), wo.binding(), wl.binding()];
-            if let Some(m) = mask {
-                res.extend([m.meta.as_entire_binding(), m.bits.as_entire_binding()]);
+            if let Some((_, l)) = mask {
+                res.extend([l.meta.as_entire_binding(), l.bits.as_entire_binding()]);
             }
             if let Some(m) = &maxima {
                 res.push(m.as_entire_binding());
@@ -2258,8 +2314,10 @@ mod tests {
     #[test]
     fn sparse_register_tiles_fit_their_blocks() {
         let pick = |d, block, pref| regs_sparse_pick(d, block, WG_BYTES, INVOCATIONS, || pref).map(|c| (c.mq, c.w, c.bk));
-        assert_eq!(pick(64, 256, (2, 8, 32)), Some((2, 8, 32)));
-        assert_eq!(pick(64, 1024, (2, 8, 32)), Some((2, 8, 32)));
+        // Never taller than REGS_SPARSE_ROWS.
+        assert_eq!(pick(64, 256, (2, 8, 32)), Some((2, 4, 32)));
+        assert_eq!(pick(64, 1024, (2, 8, 32)), Some((2, 4, 32)));
+        assert_eq!(pick(64, 1024, (2, 4, 32)), Some((2, 4, 32)));
         assert_eq!(pick(64, 128, (2, 8, 32)), Some((2, 4, 32)));
         assert_eq!(pick(64, 64, (2, 8, 32)), Some((1, 4, 32)));
         assert_eq!(pick(64, 32, (2, 8, 32)), Some((1, 2, 32)));
@@ -2269,7 +2327,7 @@ mod tests {
         assert_eq!(pick(64, 1024, (1, 8, 128)).map(|s| s.2 <= 64), Some(true));
         for &block in crate::mask::BLOCK_SIZES {
             let c = regs_sparse_pick(128, block, WG_BYTES, INVOCATIONS, || default_regs_shape(128)).expect("a shape fits");
-            assert!(c.bq as usize <= block && c.bk <= 64 && c.variant == SgVariant::Regs, "block {block}: {c:?}");
+            assert!(c.bq as usize <= block.min(REGS_SPARSE_ROWS) && c.bk <= 64 && c.variant == SgVariant::Regs, "block {block}: {c:?}");
         }
     }
 

@@ -262,7 +262,11 @@ pub(crate) fn run_device(
     // a causal ring). Block-sparse pipelines keep one tile (mask blocks).
     let my_q = plan.q.block(me);
     let preps: Vec<flash::Prepared> = match &mask {
-        Some(m) => vec![flash::prepare_sparse(ctx, tier, dtype, d, m.shape().block).map_err(&setup)?; my_q.len()],
+        Some(m) => {
+            // Merged mask rows where every chunk of this device starts a query tile.
+            let q_align = my_q.iter().fold(0, |g, r| gcd(g, r.start));
+            vec![flash::prepare_masked(ctx, tier, dtype, d, m, q_align).map_err(&setup)?; my_q.len()]
+        }
         None => my_q
             .iter()
             .map(|r| {
@@ -547,5 +551,14 @@ pub(crate) fn run_devices<S: SendHalf + Send, R: RecvHalf + Send>(job: &Job<'_>,
     match failures.into_iter().next() {
         Some((device, f)) => Err(Error::Ring { device, step: f.step, source: Box::new(f.error) }),
         None => Ok(reports),
+    }
+}
+
+/// Greatest common divisor (gcd(0, x) = x).
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
