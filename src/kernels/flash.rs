@@ -1559,7 +1559,8 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Optio
 pub const REGS_SMALL_SHAPES: &[MatrixShape] = &[(1, 4, 32), (1, 2, 32), (1, 1, 32)];
 
 /// The register kernel's tiles under a mask of `block`-query rows (a block, or merged
-/// rows: `prepare_masked`), where it runs ([`regs_active`]): the forced, tuned or
+/// rows: `prepare_masked`), where it runs (as [`regs_active`], at every head_dim:
+/// [`regs_wanted_sparse`]): the forced, tuned or
 /// default shape where its query tile fits in a row (a workgroup's rows share one mask
 /// row) and [`REGS_SPARSE_ROWS`], and its key tile has at most 64 keys (a tile's
 /// visibility bits are two words), else of [`REGS_CANDIDATES`] and [`REGS_SMALL_SHAPES`]
@@ -1570,7 +1571,7 @@ pub const REGS_SMALL_SHAPES: &[MatrixShape] = &[(1, 4, 32), (1, 2, 32), (1, 1, 3
 /// invocations); at 128-token blocks (2,4,32) 0-6 % faster than (1,8,64). Before that
 /// session block masks ran on `flash_matrix.wgsl` only (1.2-3.7x slower).
 pub fn regs_config_sparse(ctx: &GpuContext, dtype: Dtype, head_dim: usize, block: usize) -> Option<TileConfig> {
-    if !regs_active(ctx, dtype, head_dim) {
+    if !regs_active_for(ctx, dtype, head_dim, true) {
         return None;
     }
     let lim = &ctx.capabilities().limits;
@@ -1635,10 +1636,28 @@ fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape)
 /// head_dim wanted ([`regs_wanted`]) and a multiple of 16, and a device whose fragment
 /// layout the kernel handles (`kernels::regs::coop_layout`, probed on first call).
 pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
-    dtype == Dtype::F16
-        && head_dim.is_multiple_of(16)
-        && regs_wanted(head_dim, std::env::var("RINGATTN_MATRIX_REGS").ok().as_deref())
-        && crate::kernels::regs::coop_layout(ctx).is_some()
+    regs_active_for(ctx, dtype, head_dim, false)
+}
+
+/// [`regs_active`] for dense (`sparse` false) or block-sparse launches: the latter want
+/// the register kernel at every head_dim ([`regs_wanted_sparse`]).
+fn regs_active_for(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> bool {
+    let value = std::env::var("RINGATTN_MATRIX_REGS").ok();
+    let wanted = match sparse {
+        true => regs_wanted_sparse(value.as_deref()),
+        false => regs_wanted(head_dim, value.as_deref()),
+    };
+    dtype == Dtype::F16 && head_dim.is_multiple_of(16) && wanted && crate::kernels::regs::coop_layout(ctx).is_some()
+}
+
+/// Whether block-sparse launches run the register kernel given `RINGATTN_MATRIX_REGS`:
+/// at every head_dim unless `0`/`off`/`false`. At head_dim 128 it ran masks 1.2-1.7x
+/// faster than `flash_matrix.wgsl` at its tuned tiles on an H200 (twenty-seventh session;
+/// N=16384, f16): random 10 % of 128-token blocks 0.66 ms against 1.14, of 64-token
+/// blocks 0.97 against 1.53; causal as a mask 2.40 against 2.85; a causal window of 4096
+/// 1.19 against 1.41 (dense launches: 4.70 against 4.58).
+pub fn regs_wanted_sparse(value: Option<&str>) -> bool {
+    switch(value).unwrap_or(true)
 }
 
 /// Every tile shape the tuner tries for the register kernel.
@@ -2798,6 +2817,7 @@ mod tests {
         // Default on up to head_dim 64, the switch both ways.
         assert!(regs_wanted(64, None) && regs_wanted(32, None) && !regs_wanted(128, None));
         assert!(regs_wanted(128, Some("1")) && !regs_wanted(64, Some("off")) && regs_wanted(64, Some("junk")));
+        assert!(regs_wanted_sparse(None) && regs_wanted_sparse(Some("1")) && !regs_wanted_sparse(Some("0")));
         // Workgroup memory holds only K and V (two buffers of each with DBUF): 64-key
         // tiles fit 48 KiB at head_dim 64, not at 128.
         let c = regs_config_for(64, (2, 4, 32), WG_BYTES, INVOCATIONS).unwrap();

@@ -36,6 +36,7 @@ use crate::context::GpuContext;
 use crate::error::{Error, Result};
 use crate::kernels::flash::{self, CausalFrame, FlashArgs};
 use crate::kernels::{merge, Tier};
+use crate::mask::{BlockMask, GpuBlockMask};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape, TENSOR_USAGE};
 
 /// Everything the device threads share (read-only).
@@ -146,6 +147,9 @@ pub(crate) struct Workspace {
     recv: Option<RecvStaging>,
     /// Bytes of all of the above.
     bytes: u64,
+    /// The ring's block mask as uploaded at an earlier call (not counted in `bytes`):
+    /// building its GPU layouts takes host time on every call otherwise.
+    mask: Option<(Arc<BlockMask>, GpuBlockMask)>,
 }
 
 impl Workspace {
@@ -193,7 +197,20 @@ impl Workspace {
         let send = if n > 1 && !key.shared.0 { Some(SendStaging::new(ctx, max_block, key.piece)?) } else { None };
         let recv = if n > 1 && !key.shared.1 { Some(RecvStaging::new(ctx, max_block, key.piece, threads)?) } else { None };
         alloc.bytes += send.as_ref().map_or(0, |s| s.bytes()) + recv.as_ref().map_or(0, |r| r.bytes());
-        Ok(Workspace { key, acc, part_o, part_l, slots, send, recv, bytes: alloc.bytes })
+        Ok(Workspace { key, acc, part_o, part_l, slots, send, recv, bytes: alloc.bytes, mask: None })
+    }
+
+    /// `m` on this workspace's device: the upload kept from an earlier call when `m` is
+    /// the same mask, else a new one (kept for the next call).
+    fn mask_on(&mut self, ctx: &GpuContext, m: &Arc<BlockMask>) -> Result<GpuBlockMask> {
+        match &self.mask {
+            Some((kept, g)) if Arc::ptr_eq(kept, m) || **kept == **m => Ok(g.clone()),
+            _ => {
+                let g = m.upload(ctx)?;
+                self.mask = Some((m.clone(), g.clone()));
+                Ok(g)
+            }
+        }
     }
 }
 
@@ -252,8 +269,27 @@ pub(crate) fn run_device(
     let setup = primary(0);
     ctx.check_dtype(dtype, "ring attention").map_err(&setup)?;
     let tier = resolve_tier(ctx, job.opts.attention.tier, dtype, d).map_err(&setup)?;
+    let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
+    let key = WorkspaceKey {
+        shape: s,
+        dtype,
+        placement: plan.q.placement,
+        devices: n,
+        device: me,
+        piece: job.piece,
+        align,
+        shared: (shared.0.is_some(), shared.1.is_some()),
+    };
+    if ws.as_ref().is_some_and(|w| w.key != key) {
+        *ws = None; // free the old buffers before allocating new ones
+    }
+    if ws.is_none() {
+        *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
+    }
+    let w = ws.as_mut().expect("workspace was just created");
+    // The mask on this device: uploaded at the first call and kept with the workspace.
     let mask = match &plan.vis.mask {
-        Some(m) => Some(m.upload(ctx).map_err(&setup)?),
+        Some(m) => Some(w.mask_on(ctx, m).map_err(&setup)?),
         None => None,
     };
     // One pipeline per query chunk: a dense launch's grid is that chunk's query tiles
@@ -275,24 +311,6 @@ pub(crate) fn run_device(
             .collect::<Result<_>>()
             .map_err(&setup)?,
     };
-    let align = plan.vis.mask.as_ref().map_or(1, |m| m.block());
-    let key = WorkspaceKey {
-        shape: s,
-        dtype,
-        placement: plan.q.placement,
-        devices: n,
-        device: me,
-        piece: job.piece,
-        align,
-        shared: (shared.0.is_some(), shared.1.is_some()),
-    };
-    if ws.as_ref().is_some_and(|w| w.key != key) {
-        *ws = None; // free the old buffers before allocating new ones
-    }
-    if ws.is_none() {
-        *ws = Some(Workspace::new(ctx, plan, key, job.threads).map_err(&setup)?);
-    }
-    let w = ws.as_mut().expect("workspace was just created");
     let landing_bytes = shared.1.as_ref().map_or(0, |r| r.landing_bytes());
     if let Some(st) = shared.0 {
         w.send = Some(st);
