@@ -241,3 +241,26 @@ clocks_stop() {
 stamped() {
   while IFS= read -r l; do echo "$(date +%H:%M:%S.%N) $l"; done
 }
+
+# run_filtered NAME LIMIT FILTER...: the carried test binary .gpu/NAME with 2 threads,
+# only the tests matching the filters, at most LIMIT s; output and exit status in
+# $R/test-NAME.txt.
+run_filtered() {
+  local n=$1 lim=$2; shift 2
+  timeout $lim .gpu/$n --test-threads 2 "$@" > $R/test-$n.txt 2>&1; echo "rc=$?" >> $R/test-$n.txt
+}
+
+# sparse_checks: the masked tests (every pattern, fully masked rows, merged mask rows)
+# and the ring presets test, built-in tiles: $R/test-sparse.txt, $R/test-suite.txt.
+sparse_checks() {
+  RINGATTN_TUNE=0 run_filtered sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows
+  RINGATTN_TUNE=0 run_filtered suite 120 hilbert_and_block_sparse_presets
+}
+
+# sparse_start: a 1-GPU sparse script's common start: results, built-in tiles
+# (RINGATTN_TUNE=0 for the whole script), sparse_checks.
+sparse_start() {
+  results
+  export RINGATTN_TUNE=0
+  sparse_checks
+}

@@ -7,11 +7,7 @@
 # (2,4,32) forced and RINGATTN_TALL_ROWS=0; head_dim 128 at 64/128 (built-in tiles, then
 # tuned: fresh search, cache in $R). One GPU.
 source scripts/device_run.sh
-results
-export RINGATTN_TUNE=0
-t() { local n=$1; shift; timeout $1 .gpu/$n --test-threads 2 ${@:2} > $R/test-$n.txt 2>&1; echo "rc=$?" >> $R/test-$n.txt; }
-t sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows
-t suite 120 hilbert_and_block_sparse_presets
+sparse_start
 SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.1"
 for b in 64 128; do
   timeout 60 $SB --head-dim 64 --block $b --check > $R/d64-b$b.md 2>&1

@@ -7,8 +7,7 @@
 # suite at 16K, tuned, checked. One GPU.
 source scripts/device_run.sh
 results
-t() { local n=$1; shift; timeout $1 .gpu/$n --test-threads 2 ${@:2} > $R/test-$n.txt 2>&1; echo "rc=$?" >> $R/test-$n.txt; }
-RINGATTN_TUNE=0 t sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows
+RINGATTN_TUNE=0 run_filtered sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows
 SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.25,0.1"
 for b in 32 64 128; do
   RINGATTN_TUNE=0 timeout 60 $SB --head-dim 64 --block $b > $R/d64-b$b.md 2>&1

@@ -7,9 +7,7 @@
 # flash in the same call, N=4096/16384/65536, causal both. One GPU.
 source scripts/device_run.sh
 results
-t() { local n=$1; shift; timeout $1 .gpu/$n --test-threads 2 ${@:2} > $R/test-$n.txt 2>&1; echo "rc=$?" >> $R/test-$n.txt; }
-RINGATTN_TUNE=0 t sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows
-RINGATTN_TUNE=0 t suite 120 hilbert_and_block_sparse_presets
+sparse_checks
 export RINGATTN_TUNE_CACHE=$R/tiles.json
 SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.25,0.1"
 for b in 64 128; do

@@ -360,6 +360,32 @@ fn block_sparse_masks_skip_pairs_and_transfers() {
     assert!(matches!(ring.forward(&x, &x, &x, s, Dtype::F32, &opts), Err(Error::ShapeMismatch { .. })));
 }
 
+/// Each device keeps its uploaded mask between calls of the same layout: calls with
+/// one mask, another mask of the same blocks and shape, a copy of the first (equal, not
+/// the same `Arc`) and the first again each match the reference under their own mask
+/// (a ring that kept the first upload for the second mask fails the second call).
+#[test]
+fn a_ring_keeps_its_mask_until_it_changes() {
+    use ringattn::mask::{BlockMask, Pattern};
+    use std::sync::Arc;
+    let ring = logical(2);
+    let s = Shape::new(1, 130, 2, 32);
+    let a = Arc::new(BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: 50, right: 0 }), 130, 130, 16).unwrap());
+    let b = Arc::new(BlockMask::new(&Pattern::Window { left: 20, right: 20 }.or(Pattern::Global(5)), 130, 130, 16).unwrap());
+    let a_copy = Arc::new((*a).clone());
+    let seed = reference::fresh_seed();
+    let q = random_vec(s.q_len(), seed);
+    let k = random_vec(s.kv_len(), seed ^ 1);
+    let v = random_vec(s.kv_len(), seed ^ 2);
+    for (i, mask) in [&a, &a, &b, &a_copy, &a].into_iter().enumerate() {
+        let opts = RingOptions { mask: Some(mask.clone()), ..Default::default() };
+        let out = ring.forward(&q, &k, &v, s, Dtype::F32, &opts).unwrap_or_else(|e| panic!("call {i}: {e}"));
+        let r = reference::attention_masked(&q, &k, &v, &s, None, |_, h, qi, kj| mask.allows(h, qi, kj));
+        let (e, l) = (rel_error(&out.o, &r.o), lse_max_abs_error(&out.lse, &r.lse));
+        assert!(e < common::tol(Dtype::F32) && l < common::lse_tol(Dtype::F32), "call {i}: O {e:.2e} LSE {l:.2e} seed {seed:#x}");
+    }
+}
+
 /// Every kind of staging (see `ringattn::ring::StagingMemory`) carries exact blocks:
 /// the default in this process (shared host memory where the devices import it, as
 /// lavapipe's do, else `MAP_WRITE` buffers); each kind by name in child processes, in
