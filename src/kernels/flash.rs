@@ -1539,7 +1539,11 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
-    if !regs_active(ctx, dtype, head_dim) {
+    let active = match grid {
+        Some(Grid { shape, causal: true }) => regs_active_causal(ctx, dtype, shape),
+        _ => regs_active(ctx, dtype, head_dim),
+    };
+    if !active {
         return None;
     }
     let lim = &ctx.capabilities().limits;
@@ -1635,6 +1639,8 @@ fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape)
 /// Whether dense launches of this dtype and head_dim run the register kernel: f16, the
 /// head_dim wanted ([`regs_wanted`]) and a multiple of 16, and a device whose fragment
 /// layout the kernel handles (`kernels::regs::coop_layout`, probed on first call).
+/// Causal launches of a known shape follow [`regs_wanted_causal`] instead, masked ones
+/// [`regs_wanted_sparse`].
 pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
     regs_active_for(ctx, dtype, head_dim, false)
 }
@@ -1642,12 +1648,45 @@ pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
 /// [`regs_active`] for dense (`sparse` false) or block-sparse launches: the latter want
 /// the register kernel at every head_dim ([`regs_wanted_sparse`]).
 fn regs_active_for(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> bool {
-    let value = std::env::var("RINGATTN_MATRIX_REGS").ok();
+    let value = regs_env();
     let wanted = match sparse {
         true => regs_wanted_sparse(value.as_deref()),
         false => regs_wanted(head_dim, value.as_deref()),
     };
-    dtype == Dtype::F16 && head_dim.is_multiple_of(16) && wanted && crate::kernels::regs::coop_layout(ctx).is_some()
+    wanted && regs_usable(ctx, dtype, head_dim)
+}
+
+/// [`regs_active`] for a causal dense launch of `shape` ([`regs_wanted_causal`]).
+fn regs_active_causal(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> bool {
+    regs_wanted_causal(shape, regs_env().as_deref()) && regs_usable(ctx, dtype, shape.head_dim)
+}
+
+fn regs_env() -> Option<String> {
+    std::env::var("RINGATTN_MATRIX_REGS").ok()
+}
+
+/// Whether the register kernel can run this dtype and head_dim on `ctx` (f16, a
+/// multiple of 16, a device whose fragment layout it handles).
+fn regs_usable(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
+    dtype == Dtype::F16 && head_dim.is_multiple_of(16) && crate::kernels::regs::coop_layout(ctx).is_some()
+}
+
+/// Causal launches whose work (batch x heads x seq_q x seq_k) is at most this many
+/// (query, key) pairs run the register kernel at every head_dim ([`regs_wanted_causal`]).
+/// On an H200 (twenty-seventh session; f16, head_dim 128, each kernel at its searched
+/// tiles, two rounds) the register kernel against flash_matrix, causal, GPU ms: H=8
+/// N=2048 0.103 / 0.158, 4096 0.271 / 0.310-0.314, 8192 0.762-0.764 / 0.951-0.952, 16384
+/// 2.38-2.39 / 2.84, 32768 9.02-9.11 / 8.98-9.00, 65536 36.2 / 35.3-35.6; H=32 N=4096
+/// 0.759 / 0.851, 8192 2.54 / 2.74, 16384 9.34 / 9.68 (2^33 pairs, the limit: H=8 at
+/// N=32768 does the same work and runs level).
+pub const REGS_CAUSAL_WORK: u64 = 1 << 33;
+
+/// Whether a causal dense launch of `shape` runs the register kernel given
+/// `RINGATTN_MATRIX_REGS` (`value`, as [`regs_wanted`]): by default at head_dims up to
+/// 64 and, above, where its work is at most [`REGS_CAUSAL_WORK`].
+pub fn regs_wanted_causal(shape: &Shape, value: Option<&str>) -> bool {
+    let work = (shape.batch * shape.heads) as u64 * shape.seq_q as u64 * shape.seq_k as u64;
+    switch(value).unwrap_or(shape.head_dim <= 64 || work <= REGS_CAUSAL_WORK)
 }
 
 /// Whether block-sparse launches run the register kernel given `RINGATTN_MATRIX_REGS`:
@@ -2818,6 +2857,10 @@ mod tests {
         assert!(regs_wanted(64, None) && regs_wanted(32, None) && !regs_wanted(128, None));
         assert!(regs_wanted(128, Some("1")) && !regs_wanted(64, Some("off")) && regs_wanted(64, Some("junk")));
         assert!(regs_wanted_sparse(None) && regs_wanted_sparse(Some("1")) && !regs_wanted_sparse(Some("0")));
+        let causal = |h, n, d, v| regs_wanted_causal(&Shape::new(1, n, h, d), v);
+        assert!(causal(8, 16384, 128, None) && causal(32, 16384, 128, None) && causal(8, 32768, 128, None));
+        assert!(!causal(8, 65536, 128, None) && !causal(64, 16384, 128, None) && causal(8, 65536, 64, None));
+        assert!(causal(8, 65536, 128, Some("1")) && !causal(8, 1024, 64, Some("0")));
         // Workgroup memory holds only K and V (two buffers of each with DBUF): 64-key
         // tiles fit 48 KiB at head_dim 64, not at 128.
         let c = regs_config_for(64, (2, 4, 32), WG_BYTES, INVOCATIONS).unwrap();
