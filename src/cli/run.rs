@@ -685,14 +685,18 @@ pub fn execute(args: &RunArgs) -> Result<Status> {
     );
     if let Some(m) = &mask {
         println!(
-            "mask: {} x {} blocks of {} tokens, density {:.4} ({} active, {} partial), element density {:.4}",
+            "mask: {} x {} blocks of {} tokens, density {:.4} ({} active, {} partial), element density {:.4}, {}",
             m.q_blocks(),
             m.k_blocks(),
             m.block(),
             m.density(),
             m.active_blocks(),
             m.partial_blocks(),
-            m.element_density()
+            m.element_density(),
+            match m.tall_factor() {
+                1 => "rows not merged".to_string(),
+                g => format!("rows merged by {g} ({} queries) for taller tiles", g * m.block()),
+            }
         );
     }
     if let Some(p) = args.pattern.describe(args.causal) {
