@@ -186,6 +186,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
     //#enddef
+    // Stores this invocation's K/V units (kpf, vpf) into the tile buffer at bo.
+    //#define KV_STAGE
+        //#unroll f $NPF
+        if in{f} {
+            let so = bo + so{f};
+            //#use KV_UNITS_STORE
+        }
+        //#end
+    //#enddef
     // One tile of keys [t, t + BK), staged at bo, after its barrier: S, the softmax
     // (with the mask where mask_on; keys from t1 on are masked), O += P V.
     //#define TILE_MATH
@@ -333,12 +342,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             let bo = it % NBUF * (BK * KSTR);
             it += 1u;
-            //#unroll f $NPF
-            if in{f} {
-                let so = bo + so{f};
-                //#use KV_UNITS_STORE
-            }
-            //#end
+            //#use KV_STAGE
             pre = NONE;
             if t + BK < t1 {
                 let nt = t + BK;
@@ -372,12 +376,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let mask_on = {ph}u == 1u;
         // This tile's buffer (element offset in kst / vst).
         let bo = ((t - t0) / BK) % NBUF * (BK * KSTR);
-        //#unroll f $NPF
-        if in{f} {
-            let so = bo + so{f};
-            //#use KV_UNITS_STORE
-        }
-        //#end
+        //#use KV_STAGE
         if t + BK < kend {
             let nt = t + BK;
             //#use KV_LOAD

@@ -804,9 +804,13 @@ impl GpuBlockMask {
     pub fn tall_rows(&self) -> Option<usize> {
         self.layouts.get(1).map(|l| l.rows as usize)
     }
-    /// The layout whose mask rows hold `rows` query tokens.
+    /// The layout whose mask rows hold `rows` query tokens (0: rows of one block, as
+    /// `Prepared::mask_rows` says).
     pub(crate) fn layout(&self, rows: u32) -> Option<&MaskLayout> {
-        self.layouts.iter().find(|l| l.rows == rows)
+        match rows {
+            0 => self.layouts.first(),
+            _ => self.layouts.iter().find(|l| l.rows == rows),
+        }
     }
     /// Bytes of GPU memory held by the mask (every layout).
     pub fn bytes(&self) -> u64 {

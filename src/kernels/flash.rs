@@ -1539,11 +1539,11 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
-    let active = match grid {
-        Some(Grid { shape, causal: true }) => regs_active_causal(ctx, dtype, shape),
-        _ => regs_active(ctx, dtype, head_dim),
+    let wanted = match grid {
+        Some(Grid { shape, causal: true }) => regs_wanted_causal(shape, regs_env().as_deref()),
+        _ => regs_wanted(head_dim, regs_env().as_deref()),
     };
-    if !active {
+    if !(wanted && regs_usable(ctx, dtype, head_dim)) {
         return None;
     }
     let lim = &ctx.capabilities().limits;
@@ -1575,7 +1575,7 @@ pub const REGS_SMALL_SHAPES: &[MatrixShape] = &[(1, 4, 32), (1, 2, 32), (1, 1, 3
 /// invocations); at 128-token blocks (2,4,32) 0-6 % faster than (1,8,64). Before that
 /// session block masks ran on `flash_matrix.wgsl` only (1.2-3.7x slower).
 pub fn regs_config_sparse(ctx: &GpuContext, dtype: Dtype, head_dim: usize, block: usize) -> Option<TileConfig> {
-    if !regs_active_for(ctx, dtype, head_dim, true) {
+    if !(regs_wanted_sparse(regs_env().as_deref()) && regs_usable(ctx, dtype, head_dim)) {
         return None;
     }
     let lim = &ctx.capabilities().limits;
@@ -1642,25 +1642,11 @@ fn regs_causal_tiles(cfg: TileConfig, problem: &Shape, fit: impl Fn(MatrixShape)
 /// Causal launches of a known shape follow [`regs_wanted_causal`] instead, masked ones
 /// [`regs_wanted_sparse`].
 pub fn regs_active(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
-    regs_active_for(ctx, dtype, head_dim, false)
+    regs_wanted(head_dim, regs_env().as_deref()) && regs_usable(ctx, dtype, head_dim)
 }
 
-/// [`regs_active`] for dense (`sparse` false) or block-sparse launches: the latter want
-/// the register kernel at every head_dim ([`regs_wanted_sparse`]).
-fn regs_active_for(ctx: &GpuContext, dtype: Dtype, head_dim: usize, sparse: bool) -> bool {
-    let value = regs_env();
-    let wanted = match sparse {
-        true => regs_wanted_sparse(value.as_deref()),
-        false => regs_wanted(head_dim, value.as_deref()),
-    };
-    wanted && regs_usable(ctx, dtype, head_dim)
-}
-
-/// [`regs_active`] for a causal dense launch of `shape` ([`regs_wanted_causal`]).
-fn regs_active_causal(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> bool {
-    regs_wanted_causal(shape, regs_env().as_deref()) && regs_usable(ctx, dtype, shape.head_dim)
-}
-
+/// `RINGATTN_MATRIX_REGS`, which [`regs_wanted`], [`regs_wanted_causal`] and
+/// [`regs_wanted_sparse`] read.
 fn regs_env() -> Option<String> {
     std::env::var("RINGATTN_MATRIX_REGS").ok()
 }
@@ -2067,18 +2053,23 @@ pub fn prepare_sparse(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usiz
 
 /// The block-sparse pipeline for `tier` under `mask`: over the mask's merged rows
 /// (`GpuBlockMask::tall_rows`, several query blocks each) where the tier's query
-/// tiles grow taller with them and every launch's first query (`q_align`: they are all
+/// tiles grow taller than a block with them and every launch's first query (`q_align`: they are all
 /// multiples of it; 0 for launches at query 0 only) starts a tile, else over rows of one
 /// block ([`prepare_sparse`]). Taller tiles read each K/V tile for more queries; merged
 /// rows cost a little more work where the rows' blocks differ (`BlockMask::tall_factor`
 /// keeps it under `mask::TALL_SLACK`).
 pub fn prepare_masked(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, mask: &GpuBlockMask, q_align: usize) -> Result<Prepared> {
-    let base = prepare_sparse(ctx, tier, dtype, head_dim, mask.shape().block)?;
-    let Some(rows) = mask.tall_rows().filter(|_| tall_rows_on()) else { return Ok(base) };
-    let mut tall = prepare_with(ctx, tier, dtype, head_dim, Some(rows as u32), None)?;
-    tall.mask_rows = rows as u32;
-    let fits = rows.is_multiple_of(tall.cfg.bq as usize) && q_align.is_multiple_of(tall.cfg.bq as usize);
-    Ok(if tall.cfg.bq > base.cfg.bq && fits { tall } else { base })
+    let block = mask.shape().block;
+    if let Some(rows) = mask.tall_rows().filter(|_| tall_rows_on()) {
+        let mut tall = prepare_with(ctx, tier, dtype, head_dim, Some(rows as u32), None)?;
+        // A tile no taller than a block runs on the block's own rows (no merged work).
+        let bq = tall.cfg.bq as usize;
+        if bq > block && rows.is_multiple_of(bq) && q_align.is_multiple_of(bq) {
+            tall.mask_rows = rows as u32;
+            return Ok(tall);
+        }
+    }
+    prepare_sparse(ctx, tier, dtype, head_dim, block)
 }
 
 /// Whether [`prepare_masked`] may use a mask's merged rows (`RINGATTN_TALL_ROWS=0|off|false`
@@ -2185,11 +2176,7 @@ fn check_mask<'m>(m: &'m GpuBlockMask, f: &CausalFrame, s: &Shape, prep: &Prepar
     if m.shape().heads != 1 && m.shape().heads != s.heads {
         return Err(Error::ShapeMismatch { what: "block mask heads", expected: format!("1 or {}", s.heads), got: m.shape().heads.to_string() });
     }
-    let layout = match prep.mask_rows {
-        0 => Some(&m.layouts[0]),
-        rows => m.layout(rows),
-    };
-    let Some(layout) = layout else {
+    let Some(layout) = m.layout(prep.mask_rows) else {
         return Err(Error::InvalidArgument(format!(
             "the pipeline reads mask rows of {} queries; this mask has {}-token blocks{}; build the pipeline with prepare_sparse or prepare_masked for this mask",
             prep.mask_rows,
