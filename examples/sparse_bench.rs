@@ -61,6 +61,34 @@ struct Args {
     /// case 2.9x slow, so the default leaves a margin).
     #[arg(long, default_value_t = 0.5)]
     reheat: f64,
+    /// Also time, at each density, a random mask with the same number of key blocks in
+    /// every row (random masks' rows vary: the longest ones end the launch late).
+    #[arg(long)]
+    even_rows: bool,
+}
+
+/// Random key blocks, round(density x key blocks) of them in every query block's row
+/// (a partial Fisher-Yates shuffle per row, xorshift64*).
+fn even_rows(density: f64, n: usize, block: usize) -> Pattern {
+    let nb = n.div_ceil(block);
+    let per_row = ((density * nb as f64).round() as usize).min(nb);
+    let mut keep = vec![false; nb * nb];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |bound: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as usize % bound
+    };
+    for r in 0..nb {
+        let mut cols: Vec<usize> = (0..nb).collect();
+        for i in 0..per_row {
+            let j = i + next(nb - i);
+            cols.swap(i, j);
+            keep[r * nb + cols[i]] = true;
+        }
+    }
+    Pattern::blocks(nb, nb, keep)
 }
 
 struct Row {
@@ -129,6 +157,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let m = BlockMask::new(&Pattern::Random { density: d, seed: 42 }, n, n, block)?;
             let g = m.upload(&ctx)?;
             run(format!("random {d}"), false, Some((&m, &g)))?;
+            if a.even_rows {
+                let m = BlockMask::new(&even_rows(d, n, block), n, n, block)?;
+                let g = m.upload(&ctx)?;
+                run(format!("random {d}, even rows"), false, Some((&m, &g)))?;
+            }
         }
         // Every block as a mask: the cost of the mask walk itself.
         let m = BlockMask::new(&Pattern::All, n, n, block)?;

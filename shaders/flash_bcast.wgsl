@@ -31,7 +31,6 @@ const BQ: u32 = $BQu;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     //#use GRID_HEADS
     let lane = lid % S;
-    //#use QUERY_TILE
     let row0 = qtile * BQ;
     let row = row0 + lid;
     let valid = row < p.seq_q;

@@ -14,7 +14,7 @@ struct Params {
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
     k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
     mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
-    rev_tiles: u32, mask_log2q: u32, pad1: u32, pad2: u32,
+    rev_tiles: u32, mask_log2q: u32, mask_order: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -98,11 +98,35 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
     return t + j < lim && tile_bit(bits, j);
 }
 
-// The launch grid of every flash kernel: workgroup (query tile x, head h, batch b); kvh
-// is the K/V head of h's group (GQA).
+// The launch grid of every flash kernel: workgroup (x, y, b) runs query tile qtile of
+// head h of batch element b; kvh is the K/V head of h's group (GQA). In index order
+// qtile = x, h = y. The GPU starts workgroups roughly in index order, x first, so the
+// other orders go by the workgroup's rank in the plane, x + tiles * y:
+// - rev_tiles (causal launches): the tiles from the last (the last rows see the most
+//   keys), per head (1) or each tile's heads together (2: the longest tiles of every
+//   head start first), so the shortest fill the end of the launch;
+// - mask_order != 0 (launches over a whole block mask): the mask's rows longest first
+//   over all heads (mask.rs lists them: head * mask_nqb + row), a row's tiles and (a
+//   mask shared by the heads) its heads together.
 //#define GRID_HEADS
-    let h = wg.y;
     let b = wg.z;
+    let g_tiles = (p.seq_q + BQ - 1u) / BQ;
+    let g_rank = wg.x + g_tiles * wg.y;
+    let g_tog = p.rev_tiles == 2u;
+    let h_rev = select(wg.y, g_rank % p.heads, g_tog);
+    let tile_rev = select(wg.x, g_tiles - 1u - select(wg.x, g_rank / p.heads, g_tog), p.rev_tiles != 0u);
+//#if SPARSE
+    let g_tpr = max((1u << p.mask_log2q) / BQ, 1u);
+    let g_per = select(p.heads, 1u, p.mask_heads > 1u);
+    let g_ent = mask_meta[min(p.mask_order + g_rank / (g_tpr * g_per), arrayLength(&mask_meta) - 1u)];
+    let g_sub = g_rank % (g_tpr * g_per);
+    let g_ord = p.mask_order != 0u;
+    let h = select(h_rev, select(g_sub % g_per, g_ent / p.mask_nqb, p.mask_heads > 1u), g_ord);
+    let qtile = select(tile_rev, (g_ent % p.mask_nqb) * g_tpr + g_sub / g_per, g_ord);
+//#else
+    let h = h_rev;
+    let qtile = tile_rev;
+//#endif
     let kvh = h / (p.heads / p.kv_heads);
 //#enddef
 
@@ -148,19 +172,11 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
         let nt1 = min(u32(clamp(nstart + i32(mask_meta[min(mn + 1u, arrayLength(&mask_meta) - 1u)] << p.mask_log2b), 0, i32(p.k_end))), kend);
 //#enddef
 
-// This workgroup's query tile qtile (rows qtile BQ .. qtile BQ + BQ - 1). With
-// rev_tiles (causal launches) the tiles run in reverse order: the GPU starts workgroups
-// roughly in index order, so the longest tiles (the last rows see the most keys) start
-// first and the shortest fill the end of the launch.
-//#define QUERY_TILE
-    let qtile = select(wg.x, (p.seq_q + BQ - 1u) / BQ - 1u - wg.x, p.rev_tiles != 0u);
-//#enddef
-
 // The workgroup-uniform key range of a BQ-row query tile (the matrix kernels; written
 // inline, not as a function: naga treats a function's result as non-uniform, and
 // cooperative ops need uniform control flow): keys below kend may be seen by some row
 // of the tile, keys below free_end by every row (the causal limit of its first row), so
-// full tiles below free_end need no mask. Expects qtile (QUERY_TILE).
+// full tiles below free_end need no mask. Expects qtile (GRID_HEADS).
 //#define TILE_KEY_RANGE
     let last_row = min(qtile * BQ + BQ, p.seq_q) - 1u;
     let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));

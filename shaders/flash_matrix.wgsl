@@ -162,7 +162,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let lane = lid % SG;
     let r = lane / LPR;
     let sub = lane % LPR;
-    //#use QUERY_TILE
     let srow0 = qtile * BQ + sg * RS;
     let row = srow0 + r;
     let valid = row < p.seq_q;

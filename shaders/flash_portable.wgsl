@@ -32,7 +32,6 @@ fn load4(buf_off: u32, e: u32, which: u32) -> vec4<f32> {
 @compute @workgroup_size(BQ)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     //#use GRID_HEADS
-    //#use QUERY_TILE
     let row0 = qtile * BQ;
     let row = row0 + lid;
     let valid = row < p.seq_q;

@@ -118,7 +118,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // This lane's row and column within a 16x16 block (plus ROFF / COFF).
     let qr = lane / 4u;
     let qc = 2u * (lane % 4u);
-    //#use QUERY_TILE
     let srow0 = qtile * BQ + sg * RS;
     // Key range of the workgroup: kend, free_end (flash_common).
     //#use TILE_KEY_RANGE

@@ -315,7 +315,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 //#endif
     //#use GRID_HEADS
     let lane = lid % R;
-    //#use QUERY_TILE
     let row0 = qtile * BQ;
     // Rows row + 0 .. row + M - 1 belong to this lane's row group.
     let row = row0 + (lid / R) * M;

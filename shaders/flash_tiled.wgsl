@@ -120,7 +120,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#use GRID_HEADS
     let g = lid / TX;
     let x = lid % TX;
-    //#use QUERY_TILE
     let row0 = qtile * BQ;
     let row = row0 + TM * g;
     let qq = g * TQ;

@@ -610,8 +610,10 @@ impl BlockMask {
     }
 
     /// The GPU layout with mask rows of `g` query blocks: row pointers over spans, then
-    /// (first key block, block count, partial index) per span; runs of adjacent full
-    /// blocks become one span so the kernels stream them like dense keys. A merged row's
+    /// (first key block, block count, partial index) per span, then the rows in the
+    /// order launches over the whole mask run them (longest first: see
+    /// `kernels::flash::FlashParams::mask_order`); runs of adjacent full blocks become
+    /// one span so the kernels stream them like dense keys. A merged row's
     /// block is full where it is full in each of its query blocks, else partial with a
     /// `g * block` x `block` bitmap (bit qi * block + ki; a query block's bitmap is the
     /// block's own bits, all ones where full, zeros where empty).
@@ -672,11 +674,19 @@ impl BlockMask {
         if g == 1 {
             bits = self.bits.clone();
         }
-        let mut meta: Vec<u32> = Vec::with_capacity(ptr.len() + 3 * spans.len());
+        let rows = nqb.div_ceil(g);
+        let mut meta: Vec<u32> = Vec::with_capacity(ptr.len() + 3 * spans.len() + self.heads * rows);
         meta.extend_from_slice(&ptr);
         for sp in &spans {
             meta.extend_from_slice(sp);
         }
+        // The rows longest first: (head, row) as head * rows + row, by key blocks, the
+        // later row first among equals (a causal mask's rows in reverse).
+        let blocks = |i: usize| spans[ptr[i] as usize..ptr[i + 1] as usize].iter().map(|sp| sp[1]).sum::<u32>();
+        let mut order: Vec<(u32, usize, usize)> =
+            (0..self.heads).flat_map(|h| (0..rows).map(move |r| (h, r))).map(|(h, r)| (blocks(h * rows + r), r, h)).collect();
+        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        meta.extend(order.iter().map(|&(_, r, h)| (h * rows + r) as u32));
         (meta, bits, ptr.len() as u32, spans.len())
     }
 
@@ -724,6 +734,7 @@ impl BlockMask {
             meta: upload("ringattn mask meta", &meta)?,
             bits: upload("ringattn mask bits", bits)?,
             cols_off,
+            order_off: cols_off + 3 * spans as u32,
             spans,
         })
     }
@@ -772,6 +783,8 @@ pub(crate) struct MaskLayout {
     pub(crate) bits: Arc<wgpu::Buffer>,
     /// Offset of the span entries in `meta` (after the row pointers).
     pub(crate) cols_off: u32,
+    /// Offset of the rows longest first in `meta` (after the spans).
+    pub(crate) order_off: u32,
     spans: usize,
 }
 

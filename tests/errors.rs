@@ -402,33 +402,16 @@ fn batch_split_under_binding_limit_is_correct() {
 
 // ---------------------------------------------------------------- environment
 
-/// Runs the test `name` of this binary in a child process with `vars` set.
-fn run_child(name: &str, vars: &[(&str, &str)]) {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]).env("RINGATTN_ERRORS_CHILD", "1");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("spawn child test");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "child test {name} with {vars:?} failed:\n{text}");
-}
-
-fn is_child() -> bool {
-    std::env::var_os("RINGATTN_ERRORS_CHILD").is_some()
-}
-
 #[test]
 fn adapter_env_matches_nothing() {
     let _serial = serial();
-    run_child("child_no_adapter", &[("RINGATTN_ADAPTER", "no-such-adapter-xyz")]);
+    common::run_child("child_no_adapter", &[("RINGATTN_ADAPTER", "no-such-adapter-xyz")]);
 }
 
 #[test]
 fn child_no_adapter() {
     let _serial = serial();
-    if !is_child() {
+    if !common::is_child() {
         return;
     }
     assert_err!(GpuContext::new(), Error::NoAdapter(_));
@@ -437,13 +420,13 @@ fn child_no_adapter() {
 #[test]
 fn tier_env_invalid() {
     let _serial = serial();
-    run_child("child_bad_tier", &[("RINGATTN_TIER", "warp")]);
+    common::run_child("child_bad_tier", &[("RINGATTN_TIER", "warp")]);
 }
 
 #[test]
 fn child_bad_tier() {
     let _serial = serial();
-    if !is_child() {
+    if !common::is_child() {
         return;
     }
     assert_err!(Tier::from_env(), Error::InvalidArgument(_));

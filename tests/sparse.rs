@@ -8,8 +8,9 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use common::{check_masked, check_masked_with, gl_guard, label, MaskCase};
+use common::{check_case, check_masked, check_masked_with, gl_guard, label, Case, MaskCase};
 use ringattn::attention::resolve_tier;
+use ringattn::kernels::flash;
 use ringattn::mask::{BlockKind, BlockMask, Pattern};
 use ringattn::{reference, Attention, AttentionOptions, Dtype, Error, GpuContext, GpuTensor, Shape, Tier};
 
@@ -431,6 +432,141 @@ fn merged_mask_rows_run_taller_tiles() {
             }
         }
         assert!(taller > 0, "{}: no tier ran query tiles taller than a 16-token block", label(ctx));
+    }
+    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The rows a layout lists for launches over the whole mask (after its row pointers
+/// and spans): every (head, row) once, by key blocks, longest first.
+fn launch_order(mask: &BlockMask, g: usize) -> (Vec<u32>, Vec<u32>) {
+    let (meta, _) = mask.layout_words(g);
+    let rows = mask.heads() * mask.q_blocks().div_ceil(g);
+    let spans = meta[rows] as usize;
+    let blocks: Vec<u32> = (0..rows).map(|r| (meta[r] as usize..meta[r + 1] as usize).map(|e| meta[rows + 1 + 3 * e + 1]).sum()).collect();
+    (meta[rows + 1 + 3 * spans..].to_vec(), blocks)
+}
+
+#[test]
+fn mask_rows_are_listed_longest_first() {
+    let n = 256;
+    let random = |density, seed| Pattern::Random { density, seed };
+    let masks = [
+        BlockMask::new(&random(0.3, 3), n, n, 16).unwrap(),
+        BlockMask::new(&Pattern::Causal, n, n, 16).unwrap(),
+        BlockMask::per_head(&[random(0.3, 1), Pattern::Causal, random(0.6, 2), Pattern::Global(20)], n, n, 32).unwrap(),
+    ];
+    for (i, mask) in masks.iter().enumerate() {
+        for g in [1, 2, 4] {
+            let (order, blocks) = launch_order(mask, g);
+            let mut seen = order.clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..blocks.len() as u32).collect::<Vec<_>>(), "mask {i}, g={g}: every (head, row) once");
+            assert!(order.windows(2).all(|w| blocks[w[0] as usize] >= blocks[w[1] as usize]), "mask {i}, g={g}: longest first");
+            assert!(blocks.windows(2).any(|w| w[0] != w[1]), "mask {i}: rows of unequal work (the order is a test)");
+        }
+    }
+    // A causal mask's rows in reverse, as built-in causal launches run them.
+    let (order, _) = launch_order(&masks[1], 1);
+    assert_eq!(order, (0..16).rev().collect::<Vec<u32>>());
+}
+
+/// Launches over a whole mask run its rows longest first (`FlashParams::mask_order`):
+/// each workgroup finds its head and query tile in the mask's list. Random masks (rows
+/// of unequal work), shared and per-head, causal; two batch elements, GQA; query tiles
+/// of one mask row and of part of one (128-token blocks); against
+/// the f64 reference. A launch that maps a workgroup to the wrong head or tile leaves
+/// poisoned rows or mixes heads.
+#[test]
+fn whole_mask_launches_run_rows_longest_first() {
+    let mut failures = Vec::new();
+    for ctx in contexts() {
+        let _g = gl_guard(ctx);
+        let (mut ordered, mut split_rows) = (0, 0);
+        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
+        for tier in ctx.capabilities().tiers() {
+            for &dtype in &dtypes {
+                let d = if is_cpu_gl(ctx) { 32 } else { 64 };
+                if resolve_tier(ctx, Some(tier), dtype, d).unwrap() != tier {
+                    continue;
+                }
+                let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
+                for (n, block) in [(256, 64), (256, 32), (250, 64), (256, 128)] {
+                    let shape = Shape::new(2, n, 4, d).with_kv_heads(2);
+                    let random = |density, seed| Pattern::Random { density, seed };
+                    let cases = [
+                        ("random 0.4", BlockMask::new(&random(0.4, 11), n, n, block).unwrap(), false),
+                        (
+                            "per-head random",
+                            BlockMask::per_head(&[random(0.5, 1), random(0.3, 2), Pattern::Causal, random(0.7, 3)], n, n, block).unwrap(),
+                            false,
+                        ),
+                        ("random 0.6, causal", BlockMask::new(&random(0.6, 5).or(Pattern::Window { left: 0, right: 0 }), n, n, block).unwrap(), true),
+                    ];
+                    for (name, mask, causal) in &cases {
+                        let gm = mask.upload(ctx).unwrap();
+                        let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
+                        let rows = gm.tall_rows().filter(|_| cfg.bq as usize > block).unwrap_or(block);
+                        if flash::mask_order_fits(n, rows, n, 0, cfg.bq as usize, *causal) {
+                            ordered += 1;
+                            split_rows += (rows > cfg.bq as usize) as usize;
+                        }
+                        let c = MaskCase { shape, dtype, tier, block, causal: *causal };
+                        if let Err(e) = check_masked(ctx, &c, &format!("{name} (N={n}, query tiles of {})", cfg.bq), mask) {
+                            failures.push(e);
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{}: {ordered} launches ran rows longest first, {split_rows} of them with rows of several tiles", label(ctx));
+        assert!(ordered > 0 && split_rows > 0, "{}: no launch ran a mask's rows longest first (or none with rows of several tiles)", label(ctx));
+    }
+    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The launch orders other than the defaults of small launches, each in a child process
+/// (they are chosen by environment variables): per head (`RINGATTN_HEADS_TOGETHER=0`,
+/// the order of launches over K/V past `flash::HEADS_TOGETHER_BYTES`), each tile's heads
+/// together forced (`=1`), and index order (`RINGATTN_LONGEST_FIRST=0`).
+#[test]
+fn launch_orders_match_reference() {
+    for var in [("RINGATTN_HEADS_TOGETHER", "0"), ("RINGATTN_HEADS_TOGETHER", "1"), ("RINGATTN_LONGEST_FIRST", "0")] {
+        common::run_child("child_launch_order", &[var]);
+    }
+}
+
+/// Causal launches (reverse order) and masks (a random per-head mask: the rows longest
+/// first where heads go together; a causal mask: reverse order) on the first adapter,
+/// every tier, against the f64 reference; two batch elements, GQA.
+#[test]
+fn child_launch_order() {
+    if !common::is_child() {
+        return;
+    }
+    let ctx = &contexts()[0];
+    let _g = gl_guard(ctx);
+    let mut failures = Vec::new();
+    for tier in ctx.capabilities().tiers() {
+        let d = if is_cpu_gl(ctx) { 32 } else { 64 };
+        if resolve_tier(ctx, Some(tier), Dtype::F32, d).unwrap() != tier {
+            continue;
+        }
+        let shape = Shape::new(2, 256, 4, d).with_kv_heads(2);
+        let c = Case { shape, dtype: Dtype::F32, causal: true, scale: None, tier };
+        if let Err(e) = check_case(ctx, &c) {
+            failures.push(e);
+        }
+        let random = |density, seed| Pattern::Random { density, seed };
+        let masks = [
+            ("per-head random", BlockMask::per_head(&[random(0.5, 1), random(0.3, 2), Pattern::Causal, random(0.7, 3)], 256, 256, 64).unwrap()),
+            ("causal", BlockMask::new(&Pattern::Causal, 256, 256, 32).unwrap()),
+        ];
+        for (name, mask) in &masks {
+            let c = MaskCase { shape, dtype: Dtype::F32, tier, block: mask.block(), causal: false };
+            if let Err(e) = check_masked(ctx, &c, name, mask) {
+                failures.push(e);
+            }
+        }
     }
     assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
 }

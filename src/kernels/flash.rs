@@ -38,18 +38,59 @@ pub struct FlashParams {
     pub mask_heads: u32,
     pub mask_cols: u32,
     pub mask_words: u32,
-    /// 1: the query tiles run in reverse order (causal launches, [`longest_first`]).
+    /// Causal launches ([`longest_first`]): 1 runs the query tiles in reverse order, per
+    /// head; 2 in reverse order with each tile's heads together ([`heads_together`]).
     pub rev_tiles: u32,
     /// Block mask: log2 of the query tokens per mask row (the block size, or more for
     /// merged rows: `BlockMask::tall_factor`).
     pub mask_log2q: u32,
-    pub _pad: [u32; 2],
+    /// Block mask: offset in the meta buffer of the layout's rows longest first (0: the
+    /// tiles run in index order, or reversed by `rev_tiles`). Set for launches over a
+    /// whole mask ([`mask_order_fits`]): the (query tile, head) plane of each batch
+    /// element then runs the mask's rows by their key blocks, longest first over all
+    /// heads, and each row's tiles together (the kernels' `GRID_HEADS`).
+    pub mask_order: u32,
+    pub _pad: u32,
 }
 
-/// Whether causal launches run their query tiles in reverse order, the longest first
-/// (`RINGATTN_LONGEST_FIRST=0|off|false` turns it off): a GPU starts workgroups roughly
-/// in index order, so in order the longest tiles would start last and run alone at the
-/// end of the launch.
+/// Whether a launch of `seq_q` queries from query `q_pos0` with `bq`-row tiles may run
+/// the rows of a mask layout of `rows`-query rows longest first
+/// ([`FlashParams::mask_order`]): it covers the whole mask (the order lists every row)
+/// in whole tiles per row (a last row shorter than the others has fewer tiles; one tile
+/// per row, or rows that all hold whole tiles). Built-in causal launches keep the
+/// reverse order, the mask's order ignores their limit. The order runs each row's heads
+/// together, so it needs [`heads_together`] too.
+pub fn mask_order_fits(mask_seq_q: usize, rows: usize, seq_q: usize, q_pos0: usize, bq: usize, causal: bool) -> bool {
+    q_pos0 == 0 && seq_q == mask_seq_q && (rows == bq || seq_q.is_multiple_of(rows)) && !causal && longest_first()
+}
+
+/// K/V bytes per batch element (both tensors, every K/V head) up to which launches that
+/// run their longest tiles first ([`longest_first`]) take each tile's heads together
+/// ([`heads_together`]). On an H200 (twenty-eighth session, f16, B=1, H=8, built-in
+/// tiles), causal, heads together against per head: head_dim 64 N=4096 0.143 / 0.163
+/// ms, 16384 1.20-1.21 / 1.41-1.42 (32 MiB), 65536 17.8 / 17.0-17.1 (128 MiB: the heads'
+/// K/V no longer share the 50 MB L2); head_dim 128 N=4096 0.185 / 0.265, 16384 2.32 /
+/// 2.32-2.33 (64 MiB), 65536 45.9 / 45.1-45.5.
+pub const HEADS_TOGETHER_BYTES: u64 = 64 << 20;
+
+/// Whether a launch over K/V `seq_k x kv_heads x head_dim` of `elem` bytes runs each
+/// query tile's heads together where it runs its longest tiles first: with the heads
+/// apart the last head's longest tiles start late, and launches of a few waves end on
+/// them; with them together the workgroups in flight read every head's K/V, which
+/// costs where that outgrows the GPU's L2 cache. `RINGATTN_HEADS_TOGETHER=0|1` forces
+/// it; by default up to [`HEADS_TOGETHER_BYTES`].
+pub fn heads_together(seq_k: usize, kv_heads: usize, head_dim: usize, elem: u64) -> bool {
+    let bytes = 2 * (seq_k * kv_heads * head_dim) as u64 * elem;
+    switch(std::env::var("RINGATTN_HEADS_TOGETHER").ok().as_deref()).unwrap_or(bytes <= HEADS_TOGETHER_BYTES)
+}
+
+/// Whether launches run their longest query tiles first
+/// (`RINGATTN_LONGEST_FIRST=0|off|false` turns it off, for comparisons): causal launches
+/// their tiles in reverse order, launches over a whole block mask its rows by their key
+/// blocks ([`FlashParams::mask_order`]); both with the heads of a tile (or mask row)
+/// together. A GPU starts workgroups roughly in index order, so in order the longest
+/// tiles would start last and run alone at the end of the launch, and with the heads
+/// apart the last head's longest tiles would start late.
 pub fn longest_first() -> bool {
     switch(std::env::var("RINGATTN_LONGEST_FIRST").ok().as_deref()) != Some(false)
 }
@@ -2265,6 +2306,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         pass.set_pipeline(&pipeline);
     }
     let rev = longest_first();
+    let together = heads_together(s.seq_k, s.kv_heads, s.head_dim, es);
     let mut b0 = 0;
     while b0 < s.batch {
         let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
@@ -2313,9 +2355,25 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 mask_heads: mask.map_or(0, |(m, _)| m.shape().heads as u32),
                 mask_cols: mask.map_or(0, |(_, l)| l.cols_off),
                 mask_words: mask.map_or(0, |(m, l)| (l.rows as usize * m.shape().block / 32) as u32),
-                rev_tiles: ((args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev) as u32,
+                rev_tiles: match (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev {
+                    true => 1 + together as u32,
+                    false => 0,
+                },
                 mask_log2q: mask.map_or(0, |(_, l)| l.rows.trailing_zeros()),
-                _pad: [0; 2],
+                mask_order: mask
+                    .filter(|(m, l)| {
+                        together
+                            && mask_order_fits(
+                                m.shape().seq_q,
+                                l.rows as usize,
+                                s.seq_q,
+                                frame.q_pos0 as usize,
+                                prep.cfg.bq as usize,
+                                args.causal.is_some(),
+                            )
+                    })
+                    .map_or(0, |(_, l)| l.order_off),
+                _pad: 0,
             };
             let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
             // The layout's order: params, q, k, v, o, lse, [mask meta, mask bits], [K/V maxima].

@@ -301,3 +301,24 @@ pub fn check_prepared_rising(ctx: &GpuContext, prep: &Prepared, dtype: Dtype, s:
     }
     Ok(())
 }
+
+/// Runs the test `name` of this test binary in a child process with `vars` set, and
+/// asserts that it passed: tests that need environment variables run this way, so the
+/// parent never calls `set_var` while other test threads (and the Vulkan/GL drivers)
+/// read the environment. The child test returns early unless [`is_child`].
+pub fn run_child(name: &str, vars: &[(&str, &str)]) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]).env("RINGATTN_TEST_CHILD", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("spawn child test");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "child test {name} with {vars:?} failed:\n{text}");
+}
+
+/// Whether this process is a child test started by [`run_child`].
+pub fn is_child() -> bool {
+    std::env::var_os("RINGATTN_TEST_CHILD").is_some()
+}

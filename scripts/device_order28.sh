@@ -1,0 +1,23 @@
+#!/bin/bash
+# Twenty-eighth session, second call: launches over a whole block mask run its rows
+# longest first (FlashParams::mask_order). The masked tests (with the new
+# whole_mask_launches_run_rows_longest_first) and the presets; sparse_bench with
+# --even-rows at head_dims 64 and 128, 128- and 64-token blocks, with the order and
+# with RINGATTN_LONGEST_FIRST=0 (index order: the random masks' launches before); the
+# one-device ring suite at 16K, checked. Built-in tiles. One GPU.
+source scripts/device_run.sh
+results
+export RINGATTN_TUNE=0
+run_filtered sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows longest_first
+run_filtered suite 120 hilbert_and_block_sparse_presets
+SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.25,0.1,0.05 --even-rows"
+timeout 90 $SB --head-dim 64 --block 128 --check > $R/d64-b128.md 2>&1
+RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 64 --block 128 > $R/d64-b128-index.md 2>&1
+timeout 90 $SB --head-dim 64 --block 64 > $R/d64-b64.md 2>&1
+RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 64 --block 64 > $R/d64-b64-index.md 2>&1
+timeout 90 $SB --head-dim 128 --block 128 --check > $R/d128-b128.md 2>&1
+RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 128 --block 128 > $R/d128-b128-index.md 2>&1
+S="bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1"
+timeout 120 .gpu/ringattn $S --check --check-rows 4 > $R/ring-suite.md 2>&1
+RINGATTN_LONGEST_FIRST=0 timeout 90 .gpu/ringattn $S > $R/ring-suite-index.md 2>&1
+cd $R && test_lines > tests.txt
