@@ -99,33 +99,41 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
 }
 
 // The launch grid of every flash kernel: workgroup (x, y, b) runs query tile qtile of
-// head h of batch element b; kvh is the K/V head of h's group (GQA). In index order
-// qtile = x, h = y. The GPU starts workgroups roughly in index order, x first, so the
-// other orders go by the workgroup's rank in the plane, x + tiles * y:
-// - rev_tiles (causal launches): the tiles from the last (the last rows see the most
-//   keys), per head (1) or each tile's heads together (2: the longest tiles of every
-//   head start first), so the shortest fill the end of the launch;
-// - mask_order != 0 (launches over a whole block mask): the mask's rows longest first
-//   over all heads (mask.rs lists them: head * mask_nqb + row), a row's tiles and (a
-//   mask shared by the heads) its heads together.
+// head h of batch element b; kvh is the K/V head of h's group (GQA). The GPU starts
+// workgroups roughly in index order, x first:
+// - rev_tiles 0: index order, x = qtile, y = h;
+// - rev_tiles 1 (causal launches): x = tiles - 1 - qtile, y = h: the tiles from the last
+//   (the last rows see the most keys), per head, so the shortest fill the end of the
+//   launch;
+// - rev_tiles 2 (causal launches; the GRID_T build, grid transposed): x = h, y = tiles
+//   - 1 - qtile: the same with each tile's heads together, so the longest tiles of every
+//   head start first;
+// - mask_order != 0 (launches over a whole block mask; the GRID_T build): the rank
+//   x + heads * y takes the mask's rows longest first over all heads (mask.rs lists
+//   them: head * mask_nqb + row), a row's tiles and (a mask shared by the heads) its
+//   heads together.
+// h is wg.y or wg.x itself in each build: picked by a uniform flag in one build, it
+// cost the register kernel 3-5 % (BENCHMARKS.md, twenty-eighth session).
 //#define GRID_HEADS
     let b = wg.z;
     let g_tiles = (p.seq_q + BQ - 1u) / BQ;
-    let g_rank = wg.x + g_tiles * wg.y;
-    let g_tog = p.rev_tiles == 2u;
-    let h_rev = select(wg.y, g_rank % p.heads, g_tog);
-    let tile_rev = select(wg.x, g_tiles - 1u - select(wg.x, g_rank / p.heads, g_tog), p.rev_tiles != 0u);
+//#if GRID_T
 //#if SPARSE
+    let g_rank = wg.x + p.heads * wg.y;
     let g_tpr = max((1u << p.mask_log2q) / BQ, 1u);
     let g_per = select(p.heads, 1u, p.mask_heads > 1u);
     let g_ent = mask_meta[min(p.mask_order + g_rank / (g_tpr * g_per), arrayLength(&mask_meta) - 1u)];
     let g_sub = g_rank % (g_tpr * g_per);
     let g_ord = p.mask_order != 0u;
-    let h = select(h_rev, select(g_sub % g_per, g_ent / p.mask_nqb, p.mask_heads > 1u), g_ord);
-    let qtile = select(tile_rev, (g_ent % p.mask_nqb) * g_tpr + g_sub / g_per, g_ord);
+    let h = select(wg.x, select(g_sub % g_per, g_ent / p.mask_nqb, p.mask_heads > 1u), g_ord);
+    let qtile = select(g_tiles - 1u - wg.y, (g_ent % p.mask_nqb) * g_tpr + g_sub / g_per, g_ord);
 //#else
-    let h = h_rev;
-    let qtile = tile_rev;
+    let h = wg.x;
+    let qtile = g_tiles - 1u - wg.y;
+//#endif
+//#else
+    let h = wg.y;
+    let qtile = select(wg.x, g_tiles - 1u - wg.x, p.rev_tiles != 0u);
 //#endif
     let kvh = h / (p.heads / p.kv_heads);
 //#enddef

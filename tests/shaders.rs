@@ -61,6 +61,28 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// The define names must be exactly those of the host code (`kernels::flash`,
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
+    let mut out = flash_specializations(name);
+    if !name.starts_with("flash_") {
+        return out;
+    }
+    // Every flash pipeline has its twin with the grid transposed (GRID_T, kernels::flash::
+    // KernelSpec): every 16th specialization and the first dense and block-sparse ones.
+    let sparse = |v: &Defines| v.iter().any(|(n, x)| *n == "SPARSE" && x == "1");
+    let firsts = [out.iter().position(|v| !sparse(v)), out.iter().position(sparse)];
+    let mut twins = Vec::new();
+    for (i, v) in out.iter_mut().enumerate() {
+        v.push(("GRID_T", "0".to_string()));
+        if i % 16 == 0 || firsts.contains(&Some(i)) {
+            let mut t = v.clone();
+            t.last_mut().unwrap().1 = "1".to_string();
+            twins.push(t);
+        }
+    }
+    out.extend(twins);
+    out
+}
+
+fn flash_specializations(name: &str) -> Vec<Defines> {
     let dense = base_specializations(name);
     // flash_tiled and flash_regs list their sparse variants themselves (their tiles
     // depend on the mask block).

@@ -39,16 +39,18 @@ pub struct FlashParams {
     pub mask_cols: u32,
     pub mask_words: u32,
     /// Causal launches ([`longest_first`]): 1 runs the query tiles in reverse order, per
-    /// head; 2 in reverse order with each tile's heads together ([`heads_together`]).
+    /// head; 2 in reverse order with each tile's heads together ([`heads_together`]: the
+    /// grid is dispatched transposed, (head, tile)). Launches with a `mask_order` have 2
+    /// (their grid transposed too).
     pub rev_tiles: u32,
     /// Block mask: log2 of the query tokens per mask row (the block size, or more for
     /// merged rows: `BlockMask::tall_factor`).
     pub mask_log2q: u32,
     /// Block mask: offset in the meta buffer of the layout's rows longest first (0: the
     /// tiles run in index order, or reversed by `rev_tiles`). Set for launches over a
-    /// whole mask ([`mask_order_fits`]): the (query tile, head) plane of each batch
-    /// element then runs the mask's rows by their key blocks, longest first over all
-    /// heads, and each row's tiles together (the kernels' `GRID_HEADS`).
+    /// whole mask ([`mask_order_fits`], [`heads_together`]): the (head, query tile) plane
+    /// of each batch element then runs the mask's rows by their key blocks, longest
+    /// first over all heads, and each row's tiles together (the kernels' `GRID_HEADS`).
     pub mask_order: u32,
     pub _pad: u32,
 }
@@ -750,7 +752,7 @@ pub fn shuffle_config_tuned_shape(ctx: &GpuContext, head_dim: usize, [bq, bk, r,
 /// The subgroup tier with an explicit tile configuration, any variant (tests and
 /// experiments; see [`shuffle_config_for`] and [`tiled_shapes_for`]).
 pub fn prepare_subgroup_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier: Tier::Subgroup, sparse: false, dtype, mask_rows: 0 })
+    Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, Tier::Subgroup, false, dtype))
 }
 
 /// The shuffle kernel with an explicit tile configuration and build options (the
@@ -770,8 +772,7 @@ pub fn prepare_shuffle_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg
     if cfg.variant != SgVariant::Shuffle || !opts.fits(&cfg) || !staged_fits {
         return Err(Error::InvalidArgument(format!("no shuffle kernel with {opts:?} for {}", cfg.describe(Tier::Subgroup))));
     }
-    let pipeline = shuffle_pipeline(ctx, dtype, head_dim, cfg, opts)?;
-    Ok(Prepared { pipeline, cfg, tier: Tier::Subgroup, sparse: opts.sparse, dtype, mask_rows: 0 })
+    Ok(Prepared::new(shuffle_pipeline(ctx, dtype, head_dim, cfg, opts)?, cfg, Tier::Subgroup, opts.sparse, dtype))
 }
 
 /// Whether the shuffle kernel with `r` lanes per row group, `m` rows per group and
@@ -1778,8 +1779,8 @@ pub fn regs_wanted(head_dim: usize, value: Option<&str>) -> bool {
 /// (`cfg.variant` [`SgVariant::Regs`]: the register kernel where the device allows it,
 /// else `flash_matrix.wgsl`, and the returned tiles say which.)
 pub fn prepare_matrix(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
-    let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?;
-    Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier: Tier::Matrix, sparse: false, dtype, mask_rows: 0 })
+    let k = matrix_pipeline(ctx, dtype, head_dim, cfg, false, true)?;
+    Ok(Prepared::new(k, settled(ctx, dtype, cfg), Tier::Matrix, false, dtype))
 }
 
 /// `cfg` as [`matrix_pipeline`] built it: a register-kernel request that fell back to
@@ -1816,19 +1817,12 @@ pub fn fragment_staging_fits(head_dim: usize, cfg: &TileConfig) -> bool {
 /// softmax's max is taken over the raw scores and the scale folded into the exponent's
 /// FMA). [`Prepared`] holds that pipeline; [`encode_keys`] fetches the other for a
 /// scale <= 0.
-fn matrix_pipeline(
-    ctx: &GpuContext,
-    dtype: Dtype,
-    d: usize,
-    cfg: TileConfig,
-    sparse: bool,
-    scale_pos: bool,
-) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn matrix_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool, scale_pos: bool) -> Result<Kernel> {
     if let Some(layout) = regs_layout(ctx, dtype, &cfg) {
-        let key = PipelineKey { kernel: "flash_regs", defines: crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos, sparse) };
-        let layout = layout_with(ctx, sparse, false);
-        match ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_REGS, &key.defines))) {
-            Ok(p) => return Ok(p),
+        let defines = crate::kernels::regs::regs_defines(d, &cfg, &layout, scale_pos, sparse);
+        let spec = KernelSpec::new("flash_regs", defines, layout_with(ctx, sparse, false), sources::FLASH_REGS, true);
+        match spec.build(ctx) {
+            Ok(k) => return Ok(k),
             // A driver that rejects the kernel: the workgroup-memory kernel runs (the
             // register kernel's tile shapes are ones it takes too).
             Err(e) => crate::kernels::regs::give_up(ctx, &e),
@@ -1851,9 +1845,7 @@ fn matrix_pipeline(
     defines.push(("TREE", if matrix_tree(&cfg, d, pipe) { "1" } else { "0" }.to_string()));
     defines.push(("MREF", if mref { "1" } else { "0" }.to_string()));
     defines.push(("PIPE", if pipe { "1" } else { "0" }.to_string()));
-    let key = PipelineKey { kernel: "flash_matrix", defines };
-    let layout = layout_with(ctx, sparse, dtype == Dtype::F32);
-    ctx.pipeline(&key, &layout.1, || env_patched(render(sources::FLASH_MATRIX, &key.defines)))
+    KernelSpec::new("flash_matrix", defines, layout_with(ctx, sparse, dtype == Dtype::F32), sources::FLASH_MATRIX, true).build(ctx)
 }
 
 /// A rendered matrix-tier shader with the replacements of `RINGATTN_MATRIX_PATCH`
@@ -1870,12 +1862,11 @@ fn env_patched(mut src: String) -> String {
     src
 }
 
-fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<Kernel> {
     let enable = enable_line(&[dtype]);
     if let SgVariant::Tiled { .. } = cfg.variant {
-        let key = PipelineKey { kernel: "flash_tiled", defines: tiled_defines(d, dtype, &cfg, sparse) };
-        let layout = layout_for(ctx, sparse);
-        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_TILED, &key.defines));
+        return KernelSpec::new("flash_tiled", tiled_defines(d, dtype, &cfg, sparse), layout_for(ctx, sparse), sources::FLASH_TILED, false)
+            .build(ctx);
     }
     if cfg.variant == SgVariant::Broadcast {
         let defines = vec![
@@ -1888,9 +1879,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
             ("S", cfg.bk.to_string()),
             ("SPARSE", sparse_flag(sparse)),
         ];
-        let key = PipelineKey { kernel: "flash_bcast", defines };
-        let layout = layout_for(ctx, sparse);
-        return ctx.pipeline(&key, &layout.1, || render(sources::FLASH_BCAST, &key.defines));
+        return KernelSpec::new("flash_bcast", defines, layout_for(ctx, sparse), sources::FLASH_BCAST, false).build(ctx);
     }
     let rs = shuffle_rs(cfg.r, cfg.m, cfg.bk, std::env::var("RINGATTN_SUBGROUP_RS").ok().as_deref());
     let unm = shuffle_unm(d, &cfg, rs, std::env::var("RINGATTN_SUBGROUP_UNM").ok().as_deref());
@@ -1907,7 +1896,7 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
 /// `flash_subgroup.wgsl` for `cfg` with `opts` (the reduce-scatter, UNM, RSP, PIPE,
 /// TAIL, PSM, EARLY, DBUF, staged tiles, the block-sparse build; PSM's and DBUF's fits
 /// are checked by the callers).
-fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, opts: ShuffleOpts) -> Result<Kernel> {
     let ShuffleOpts { rs, unm, rsp, nsub, pipe, sparse, tail, psm, early, dbuf } = opts;
     // PIPE stages one tile per barrier.
     let nsub = if pipe { Some(1) } else { nsub };
@@ -1942,12 +1931,10 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
         ("DBUF", (dbuf as u32).to_string()),
     ];
     let defines = [defines, staging, flags, shuffle_rs_defines(cfg.r, cfg.m, cfg.bk, rs)].concat();
-    let key = PipelineKey { kernel: "flash_subgroup", defines };
-    let layout = layout_for(ctx, sparse);
-    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_SUBGROUP, &key.defines))
+    KernelSpec::new("flash_subgroup", defines, layout_for(ctx, sparse), sources::FLASH_SUBGROUP, false).build(ctx)
 }
 
-fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<Kernel> {
     let defines = vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
@@ -1957,9 +1944,70 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("OUT", dtype.wgsl().to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
-    let key = PipelineKey { kernel: "flash_portable", defines };
-    let layout = layout_for(ctx, sparse);
-    ctx.pipeline(&key, &layout.1, || render(sources::FLASH_PORTABLE, &key.defines))
+    KernelSpec::new("flash_portable", defines, layout_for(ctx, sparse), sources::FLASH_PORTABLE, false).build(ctx)
+}
+
+/// How a flash pipeline is built (its template, defines and layout), so a launch can
+/// take its twin with the grid transposed (`GRID_T` in `flash_common.wgsl`: the
+/// workgroups run (head, query tile), each tile's heads together; see
+/// [`FlashParams::rev_tiles`]). A specialization, not a parameter: on an H200 a kernel
+/// that picked its head from `workgroup_id` by a uniform flag ran dense launches of the
+/// register kernel 3-5 % slower (BENCHMARKS.md, twenty-eighth session).
+#[derive(Clone)]
+pub(crate) struct KernelSpec {
+    key: PipelineKey,
+    layout: crate::kernels::LayoutPair,
+    source: &'static str,
+    /// The rendered source takes `RINGATTN_MATRIX_PATCH` (the matrix kernels).
+    patched: bool,
+}
+
+/// A built flash pipeline and how it was built.
+pub(crate) struct Kernel {
+    pipeline: std::sync::Arc<wgpu::ComputePipeline>,
+    spec: KernelSpec,
+}
+
+impl KernelSpec {
+    /// `kernel` from `source` with `defines` (plus `GRID_T=0`) and `layout`.
+    fn new(
+        kernel: &'static str,
+        mut defines: Vec<(&'static str, String)>,
+        layout: crate::kernels::LayoutPair,
+        source: &'static str,
+        patched: bool,
+    ) -> KernelSpec {
+        defines.push(("GRID_T", "0".to_string()));
+        KernelSpec { key: PipelineKey { kernel, defines }, layout, source, patched }
+    }
+
+    fn build(self, ctx: &GpuContext) -> Result<Kernel> {
+        let pipeline = self.pipeline(ctx)?;
+        Ok(Kernel { pipeline, spec: self })
+    }
+
+    fn pipeline(&self, ctx: &GpuContext) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+        ctx.pipeline(&self.key, &self.layout.1, || {
+            let src = render(self.source, &self.key.defines);
+            if self.patched {
+                env_patched(src)
+            } else {
+                src
+            }
+        })
+    }
+
+    /// The pipeline with the grid transposed (`GRID_T=1`; built on first use, then
+    /// cached by the context).
+    fn transposed(&self, ctx: &GpuContext) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+        let mut spec = self.clone();
+        for (name, value) in spec.key.defines.iter_mut() {
+            if *name == "GRID_T" {
+                *value = "1".to_string();
+            }
+        }
+        spec.pipeline(ctx)
+    }
 }
 
 /// The flash layout (`uniform, q, k, v, o, lse`), plus `mask_meta, mask_bits` for
@@ -2041,6 +2089,8 @@ fn sparse_flag(sparse: bool) -> String {
 #[derive(Clone)]
 pub struct Prepared {
     pub pipeline: std::sync::Arc<wgpu::ComputePipeline>,
+    /// How `pipeline` was built (for its twin with the grid transposed).
+    pub(crate) spec: KernelSpec,
     pub cfg: TileConfig,
     pub tier: Tier,
     /// Built for block masks (binds the mask buffers; `FlashArgs::mask` required).
@@ -2053,6 +2103,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    fn new(k: Kernel, cfg: TileConfig, tier: Tier, sparse: bool, dtype: Dtype) -> Prepared {
+        Prepared { pipeline: k.pipeline, spec: k.spec, cfg, tier, sparse, mask_rows: 0, dtype }
+    }
+
     /// The matrix tier's f32 kernel (operands split into two f16 parts): its launches
     /// take the K/V maxima from a scan dispatched just before them.
     pub fn split(&self) -> bool {
@@ -2137,7 +2191,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         Tier::Portable => {
             let mut cfg = portable_config(ctx, head_dim);
             cfg.bq = cfg.bq.min(cap);
-            Ok(Prepared { pipeline: portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype, mask_rows: 0 })
+            Ok(Prepared::new(portable_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype))
         }
         Tier::Subgroup => {
             let dense = grid.filter(|_| block.is_none()).map(|g| g.shape);
@@ -2159,7 +2213,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 }
                 cfg.bq = cfg.bq.min(cap);
             }
-            Ok(Prepared { pipeline: subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype, mask_rows: 0 })
+            Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, sparse)?, cfg, tier, sparse, dtype))
         }
         Tier::Matrix => {
             let regs = match block {
@@ -2167,8 +2221,8 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                 None => regs_config_grid(ctx, dtype, head_dim, grid),
             };
             if let Some(cfg) = regs {
-                let pipeline = matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?;
-                return Ok(Prepared { pipeline, cfg: settled(ctx, dtype, cfg), tier, sparse, dtype, mask_rows: 0 });
+                let k = matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?;
+                return Ok(Prepared::new(k, settled(ctx, dtype, cfg), tier, sparse, dtype));
             }
             let no_fit = || Error::InvalidArgument(format!("the matrix tier does not fit head_dim {head_dim} on this adapter"));
             let cfg = match grid {
@@ -2197,7 +2251,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
                     .max_by_key(|c| sparse_rank(c, (cfg.mq, cfg.w, cfg.bk)))
                     .ok_or_else(no_fit)?;
             }
-            Ok(Prepared { pipeline: matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype, mask_rows: 0 })
+            Ok(Prepared::new(matrix_pipeline(ctx, dtype, head_dim, cfg, sparse, true)?, cfg, tier, sparse, dtype))
         }
     }
 }
@@ -2296,17 +2350,32 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         None => s.seq_k,
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
-    // The f16 matrix pipelines in `Prepared` assume a positive scale.
+    let rev = longest_first();
+    let together = heads_together(s.seq_k, s.kv_heads, s.head_dim, es);
+    let ordered = together
+        && mask.is_some_and(|(m, l)| {
+            mask_order_fits(m.shape().seq_q, l.rows as usize, s.seq_q, frame.q_pos0 as usize, prep.cfg.bq as usize, args.causal.is_some())
+        });
+    let rev_tiles = match (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev {
+        true => 1 + together as u32,
+        false => 2 * ordered as u32,
+    };
+    // The f16 matrix pipelines in `Prepared` assume a positive scale; rev_tiles 2 runs
+    // the pipeline's twin with the grid transposed.
     let positive = args.scale > 0.0;
-    let pipeline = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !positive {
-        true => matrix_pipeline(ctx, prep.dtype, s.head_dim, prep.cfg, prep.sparse, false)?,
-        false => prep.pipeline.clone(),
+    let negative = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !positive {
+        true => Some(matrix_pipeline(ctx, prep.dtype, s.head_dim, prep.cfg, prep.sparse, false)?),
+        false => None,
+    };
+    let pipeline = match (&negative, rev_tiles == 2) {
+        (Some(k), false) => k.pipeline.clone(),
+        (Some(k), true) => k.spec.transposed(ctx)?,
+        (None, false) => prep.pipeline.clone(),
+        (None, true) => prep.spec.transposed(ctx)?,
     };
     if !prep.split() {
         pass.set_pipeline(&pipeline);
     }
-    let rev = longest_first();
-    let together = heads_together(s.seq_k, s.kv_heads, s.head_dim, es);
     let mut b0 = 0;
     while b0 < s.batch {
         let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
@@ -2355,24 +2424,9 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 mask_heads: mask.map_or(0, |(m, _)| m.shape().heads as u32),
                 mask_cols: mask.map_or(0, |(_, l)| l.cols_off),
                 mask_words: mask.map_or(0, |(m, l)| (l.rows as usize * m.shape().block / 32) as u32),
-                rev_tiles: match (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev {
-                    true => 1 + together as u32,
-                    false => 0,
-                },
+                rev_tiles,
                 mask_log2q: mask.map_or(0, |(_, l)| l.rows.trailing_zeros()),
-                mask_order: mask
-                    .filter(|(m, l)| {
-                        together
-                            && mask_order_fits(
-                                m.shape().seq_q,
-                                l.rows as usize,
-                                s.seq_q,
-                                frame.q_pos0 as usize,
-                                prep.cfg.bq as usize,
-                                args.causal.is_some(),
-                            )
-                    })
-                    .map_or(0, |(_, l)| l.order_off),
+                mask_order: if ordered { mask.map_or(0, |(_, l)| l.order_off) } else { 0 },
                 _pad: 0,
             };
             let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
@@ -2386,7 +2440,11 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
             }
             let bg = bind_in_order(ctx, "flash", &layout.0, &res);
             pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(gx, s.heads as u32, nb as u32);
+            // rev_tiles 2 transposes the grid: (head, tile), each tile's heads together.
+            match rev_tiles == 2 {
+                true => pass.dispatch_workgroups(s.heads as u32, gx, nb as u32),
+                false => pass.dispatch_workgroups(gx, s.heads as u32, nb as u32),
+            }
             kb = ke;
         }
         b0 += nb;
