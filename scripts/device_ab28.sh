@@ -9,13 +9,6 @@ source scripts/device_run.sh
 results
 export RINGATTN_TUNE=0
 S="bench --no-progress --reps 10 --max-seconds 4 --preheat 2 --tiers matrix --dtypes f16 --head-dims 64,128"
-for r in a b; do
-  for c in on off; do
-    seqs=$([ $c = on ] && echo 4096,16384,65536 || echo 16384,65536)
-    timeout 100 .gpu/old-ringattn $S --causal $c --seqs $seqs > $R/old-$c-$r.md 2>&1
-    RINGATTN_HEADS_TOGETHER=0 timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/per-$c-$r.md 2>&1
-    timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/rule-$c-$r.md 2>&1
-  done
-done
+order_rounds "$S"
 timeout 90 .gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.1 --head-dim 64 --block 128 > $R/s16k.md 2>&1
 cd $R && tar czf m.tgz old-*.md per-*.md rule-*.md && rm old-*.md per-*.md rule-*.md

@@ -13,14 +13,7 @@ run_filtered sparse 240 masked_attention_matches_reference merged_mask_rows long
 mv $R/test-sparse.txt $R/test-sparse.log
 run_filtered attention 120 causal
 S="bench --no-progress --reps 10 --max-seconds 4 --preheat 2 --tiers matrix --dtypes f16 --head-dims 64,128"
-for r in a b; do
-  for c in on off; do
-    seqs=$([ $c = on ] && echo 4096,16384,65536 || echo 16384,65536)
-    timeout 100 .gpu/old-ringattn $S --causal $c --seqs $seqs > $R/old-$c-$r.md 2>&1
-    RINGATTN_HEADS_TOGETHER=0 timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/per-$c-$r.md 2>&1
-    timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/rule-$c-$r.md 2>&1
-  done
-done
+order_rounds "$S"
 G="bench --no-progress --reps 10 --max-seconds 4 --preheat 2 --tiers subgroup --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal on"
 timeout 100 .gpu/ringattn $G > $R/g-rule.md 2>&1
 RINGATTN_HEADS_TOGETHER=0 timeout 100 .gpu/ringattn $G > $R/g-per.md 2>&1

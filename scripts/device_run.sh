@@ -264,3 +264,19 @@ sparse_start() {
   export RINGATTN_TUNE=0
   sparse_checks
 }
+
+# order_rounds S: two rounds of `ringattn bench $S` causal at N = 4K/16K/64K and
+# non-causal at 16K/64K: the build before the session (.gpu/old-ringattn), per head
+# (RINGATTN_HEADS_TOGETHER=0) and by the rule, one machine; $R/{old,per,rule}-{on,off}-{a,b}.md
+# (twenty-eighth session's launch orders).
+order_rounds() {
+  local S=$1 r c seqs
+  for r in a b; do
+    for c in on off; do
+      seqs=$([ $c = on ] && echo 4096,16384,65536 || echo 16384,65536)
+      timeout 100 .gpu/old-ringattn $S --causal $c --seqs $seqs > $R/old-$c-$r.md 2>&1
+      RINGATTN_HEADS_TOGETHER=0 timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/per-$c-$r.md 2>&1
+      timeout 100 .gpu/ringattn $S --causal $c --seqs $seqs > $R/rule-$c-$r.md 2>&1
+    done
+  done
+}

@@ -387,47 +387,47 @@ fn tall_rows_merge_structured_masks_only() {
 /// than a block (on every adapter at least one), and match the reference: 16-token
 /// blocks, sizes that are not multiples of the merged rows, seq_q != seq_k, GQA,
 /// causal with a mask, per-head masks.
+/// The (tier, dtype, head_dim) cases the masked tests run on `ctx`: every tier it runs
+/// at the tests' head_dim (32 on GL llvmpipe, else 64), f32 and (where the adapter has
+/// it) f16.
+fn tier_dtypes(ctx: &GpuContext) -> Vec<(Tier, Dtype, usize)> {
+    let d = if is_cpu_gl(ctx) { 32 } else { 64 };
+    let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
+    let tiers = ctx.capabilities().tiers();
+    let cases = tiers.into_iter().flat_map(|tier| dtypes.iter().map(move |&dtype| (tier, dtype, d)));
+    cases.filter(|&(tier, dtype, d)| resolve_tier(ctx, Some(tier), dtype, d).unwrap() == tier).collect()
+}
+
 #[test]
 fn merged_mask_rows_run_taller_tiles() {
     let mut failures = Vec::new();
     for ctx in contexts() {
         let _g = gl_guard(ctx);
         let mut taller = 0;
-        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
-        for tier in ctx.capabilities().tiers() {
-            for &dtype in &dtypes {
-                let d = if is_cpu_gl(ctx) { 32 } else { 64 };
-                if resolve_tier(ctx, Some(tier), dtype, d).unwrap() != tier {
-                    continue;
-                }
-                let (nq, nk, block) = (300, 333, 16);
-                let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
-                let ph = [Pattern::Causal, Pattern::Window { left: 140, right: 8 }, Pattern::All, Pattern::Global(5).or(Pattern::Causal)];
-                let cases = [
-                    ("causal", BlockMask::new(&Pattern::Causal, nq, nk, block).unwrap(), false),
-                    (
-                        "causal window 200",
-                        BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: 200, right: 0 }), nq, nk, block).unwrap(),
-                        true,
-                    ),
-                    (
-                        "window 100 | global 3",
-                        BlockMask::new(&Pattern::Window { left: 100, right: 100 }.or(Pattern::Global(3)), nq, nk, block).unwrap(),
-                        false,
-                    ),
-                    ("per-head", BlockMask::per_head(&ph, nq, nk, block).unwrap(), false),
-                ];
-                let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
-                for (name, mask, causal) in &cases {
-                    let gm = mask.upload(ctx).unwrap();
-                    assert!(gm.tall_rows().is_some(), "{name}: merged rows");
-                    let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
-                    taller += (cfg.bq as usize > block) as usize;
-                    eprintln!("{}: {tier} {dtype:?} {name}: merged rows of {:?}, query tiles of {}", label(ctx), gm.tall_rows(), cfg.bq);
-                    let c = MaskCase { shape, dtype, tier, block, causal: *causal };
-                    if let Err(e) = check_masked(ctx, &c, &format!("{name} (query tiles of {})", cfg.bq), mask) {
-                        failures.push(e);
-                    }
+        for (tier, dtype, d) in tier_dtypes(ctx) {
+            let (nq, nk, block) = (300, 333, 16);
+            let shape = Shape::new(1, nq, 4, d).with_seq_k(nk).with_kv_heads(2);
+            let ph = [Pattern::Causal, Pattern::Window { left: 140, right: 8 }, Pattern::All, Pattern::Global(5).or(Pattern::Causal)];
+            let cases = [
+                ("causal", BlockMask::new(&Pattern::Causal, nq, nk, block).unwrap(), false),
+                ("causal window 200", BlockMask::new(&Pattern::Causal.and(Pattern::Window { left: 200, right: 0 }), nq, nk, block).unwrap(), true),
+                (
+                    "window 100 | global 3",
+                    BlockMask::new(&Pattern::Window { left: 100, right: 100 }.or(Pattern::Global(3)), nq, nk, block).unwrap(),
+                    false,
+                ),
+                ("per-head", BlockMask::per_head(&ph, nq, nk, block).unwrap(), false),
+            ];
+            let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
+            for (name, mask, causal) in &cases {
+                let gm = mask.upload(ctx).unwrap();
+                assert!(gm.tall_rows().is_some(), "{name}: merged rows");
+                let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
+                taller += (cfg.bq as usize > block) as usize;
+                eprintln!("{}: {tier} {dtype:?} {name}: merged rows of {:?}, query tiles of {}", label(ctx), gm.tall_rows(), cfg.bq);
+                let c = MaskCase { shape, dtype, tier, block, causal: *causal };
+                if let Err(e) = check_masked(ctx, &c, &format!("{name} (query tiles of {})", cfg.bq), mask) {
+                    failures.push(e);
                 }
             }
         }
@@ -482,38 +482,31 @@ fn whole_mask_launches_run_rows_longest_first() {
     for ctx in contexts() {
         let _g = gl_guard(ctx);
         let (mut ordered, mut split_rows) = (0, 0);
-        let dtypes: Vec<Dtype> = [Dtype::F32, Dtype::F16].into_iter().filter(|&d| d == Dtype::F32 || ctx.capabilities().shader_f16).collect();
-        for tier in ctx.capabilities().tiers() {
-            for &dtype in &dtypes {
-                let d = if is_cpu_gl(ctx) { 32 } else { 64 };
-                if resolve_tier(ctx, Some(tier), dtype, d).unwrap() != tier {
-                    continue;
-                }
-                let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
-                for (n, block) in [(256, 64), (256, 32), (250, 64), (256, 128)] {
-                    let shape = Shape::new(2, n, 4, d).with_kv_heads(2);
-                    let random = |density, seed| Pattern::Random { density, seed };
-                    let cases = [
-                        ("random 0.4", BlockMask::new(&random(0.4, 11), n, n, block).unwrap(), false),
-                        (
-                            "per-head random",
-                            BlockMask::per_head(&[random(0.5, 1), random(0.3, 2), Pattern::Causal, random(0.7, 3)], n, n, block).unwrap(),
-                            false,
-                        ),
-                        ("random 0.6, causal", BlockMask::new(&random(0.6, 5).or(Pattern::Window { left: 0, right: 0 }), n, n, block).unwrap(), true),
-                    ];
-                    for (name, mask, causal) in &cases {
-                        let gm = mask.upload(ctx).unwrap();
-                        let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
-                        let rows = gm.tall_rows().filter(|_| cfg.bq as usize > block).unwrap_or(block);
-                        if flash::mask_order_fits(n, rows, n, 0, cfg.bq as usize, *causal) {
-                            ordered += 1;
-                            split_rows += (rows > cfg.bq as usize) as usize;
-                        }
-                        let c = MaskCase { shape, dtype, tier, block, causal: *causal };
-                        if let Err(e) = check_masked(ctx, &c, &format!("{name} (N={n}, query tiles of {})", cfg.bq), mask) {
-                            failures.push(e);
-                        }
+        for (tier, dtype, d) in tier_dtypes(ctx) {
+            let attn = Attention::new(ctx, AttentionOptions { tier: Some(tier), ..Default::default() });
+            for (n, block) in [(256, 64), (256, 32), (250, 64), (256, 128)] {
+                let shape = Shape::new(2, n, 4, d).with_kv_heads(2);
+                let random = |density, seed| Pattern::Random { density, seed };
+                let cases = [
+                    ("random 0.4", BlockMask::new(&random(0.4, 11), n, n, block).unwrap(), false),
+                    (
+                        "per-head random",
+                        BlockMask::per_head(&[random(0.5, 1), random(0.3, 2), Pattern::Causal, random(0.7, 3)], n, n, block).unwrap(),
+                        false,
+                    ),
+                    ("random 0.6, causal", BlockMask::new(&random(0.6, 5).or(Pattern::Window { left: 0, right: 0 }), n, n, block).unwrap(), true),
+                ];
+                for (name, mask, causal) in &cases {
+                    let gm = mask.upload(ctx).unwrap();
+                    let (_, cfg) = attn.tiles(dtype, &shape, Some(&gm)).unwrap();
+                    let rows = gm.tall_rows().filter(|_| cfg.bq as usize > block).unwrap_or(block);
+                    if flash::mask_order_fits(n, rows, n, 0, cfg.bq as usize, *causal) {
+                        ordered += 1;
+                        split_rows += (rows > cfg.bq as usize) as usize;
+                    }
+                    let c = MaskCase { shape, dtype, tier, block, causal: *causal };
+                    if let Err(e) = check_masked(ctx, &c, &format!("{name} (N={n}, query tiles of {})", cfg.bq), mask) {
+                        failures.push(e);
                     }
                 }
             }
