@@ -517,10 +517,10 @@ fn whole_mask_launches_run_rows_longest_first() {
     assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The launch orders other than the defaults of small launches, each in a child process
-/// (they are chosen by environment variables): per head (`RINGATTN_HEADS_TOGETHER=0`,
-/// the order of launches over K/V past `flash::HEADS_TOGETHER_BYTES`), each tile's heads
-/// together forced (`=1`), and index order (`RINGATTN_LONGEST_FIRST=0`).
+/// The launch orders other than the default, each in a child process (they are chosen
+/// by environment variables): per head (`RINGATTN_HEADS_TOGETHER=0`; also the
+/// masks' index order), heads together named (`=1`, the default's value), and index
+/// order (`RINGATTN_LONGEST_FIRST=0`).
 #[test]
 fn launch_orders_match_reference() {
     for var in [("RINGATTN_HEADS_TOGETHER", "0"), ("RINGATTN_HEADS_TOGETHER", "1"), ("RINGATTN_LONGEST_FIRST", "0")] {

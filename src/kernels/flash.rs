@@ -66,24 +66,16 @@ pub fn mask_order_fits(mask_seq_q: usize, rows: usize, seq_q: usize, q_pos0: usi
     q_pos0 == 0 && seq_q == mask_seq_q && (rows == bq || seq_q.is_multiple_of(rows)) && !causal && longest_first()
 }
 
-/// K/V bytes per batch element (both tensors, every K/V head) up to which launches that
-/// run their longest tiles first ([`longest_first`]) take each tile's heads together
-/// ([`heads_together`]). On an H200 (twenty-eighth session, f16, B=1, H=8, built-in
-/// tiles), causal, heads together against per head: head_dim 64 N=4096 0.143 / 0.163
-/// ms, 16384 1.20-1.21 / 1.41-1.42 (32 MiB), 65536 17.8 / 17.0-17.1 (128 MiB: the heads'
-/// K/V no longer share the 50 MB L2); head_dim 128 N=4096 0.185 / 0.265, 16384 2.32 /
-/// 2.32-2.33 (64 MiB), 65536 45.9 / 45.1-45.5.
-pub const HEADS_TOGETHER_BYTES: u64 = 64 << 20;
-
-/// Whether a launch over K/V `seq_k x kv_heads x head_dim` of `elem` bytes runs each
-/// query tile's heads together where it runs its longest tiles first: with the heads
-/// apart the last head's longest tiles start late, and launches of a few waves end on
-/// them; with them together the workgroups in flight read every head's K/V, which
-/// costs where that outgrows the GPU's L2 cache. `RINGATTN_HEADS_TOGETHER=0|1` forces
-/// it; by default up to [`HEADS_TOGETHER_BYTES`].
-pub fn heads_together(seq_k: usize, kv_heads: usize, head_dim: usize, elem: u64) -> bool {
-    let bytes = 2 * (seq_k * kv_heads * head_dim) as u64 * elem;
-    switch(std::env::var("RINGATTN_HEADS_TOGETHER").ok().as_deref()).unwrap_or(bytes <= HEADS_TOGETHER_BYTES)
+/// Whether launches that run their longest tiles first ([`longest_first`]) take each
+/// query tile's heads together (`RINGATTN_HEADS_TOGETHER=0|off|false`: per head, for
+/// comparisons): with the heads apart the last head's longest tiles start when most of
+/// the launch has gone, and a launch of a few waves ends on them. On an H200
+/// (twenty-eighth session, f16, B=1, H=8, built-in tiles), causal, together against per
+/// head: head_dim 64 N=4096 0.141 / 0.163 ms, 16384 1.15 / 1.42, 32768 4.37 / 4.37-4.57,
+/// 65536 17.0 / 17.0-17.1; head_dim 128 N=4096 0.189 / 0.264, 16384 2.31 / 2.32, 32768
+/// 8.93-9.13 / 9.03-9.30, 65536 45.6-45.9 / 45.4-45.6.
+pub fn heads_together() -> bool {
+    switch(std::env::var("RINGATTN_HEADS_TOGETHER").ok().as_deref()) != Some(false)
 }
 
 /// Whether launches run their longest query tiles first
@@ -2351,7 +2343,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
     let rev = longest_first();
-    let together = heads_together(s.seq_k, s.kv_heads, s.head_dim, es);
+    let together = heads_together();
     let ordered = together
         && mask.is_some_and(|(m, l)| {
             mask_order_fits(m.shape().seq_q, l.rows as usize, s.seq_q, frame.q_pos0 as usize, prep.cfg.bq as usize, args.causal.is_some())
