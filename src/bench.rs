@@ -164,9 +164,10 @@ pub struct BenchOptions {
     /// Untimed runs before timing; at least 1 runs (it builds the pipeline).
     pub warmup: usize,
     /// On GPUs (not CPU adapters), warm-up runs go on until this many seconds have
-    /// passed too: GPUs drop their clocks while the host prepares a case (inputs,
-    /// the reference check), and a few short runs do not raise them again (seen on
-    /// H200s: 16K-token cases stable at 4x their time at full clocks).
+    /// passed too (after the first run): GPUs drop their clocks while the host prepares
+    /// a case (inputs, the reference check, pipeline compiles), and a few short runs do
+    /// not raise them again (seen on H200s: 16K-token cases stable at 4x their time at
+    /// full clocks).
     pub warmup_seconds: f64,
     /// Seconds of sustained attention on a preset case's GPUs right before its warm-up
     /// ([`preheat`] on the case's devices; 0: none; CPU adapters never). A GPU that idled
@@ -180,8 +181,9 @@ pub struct BenchOptions {
     pub reheat_seconds: f64,
     /// Timed iterations.
     pub reps: usize,
-    /// Per-case budget (warm-up and timed runs, not the input upload): once spent,
-    /// the remaining reps are skipped. At least one warm-up and one timed run happen.
+    /// Per-case budget (warm-up and timed runs, counted from after the first run, which
+    /// builds the pipelines; not the input upload): once spent, the remaining reps are
+    /// skipped. At least one warm-up and one timed run happen.
     pub max_seconds: Option<f64>,
     /// Use timestamp queries when the adapter has them (else wall time only).
     pub timestamps: bool,
@@ -1095,10 +1097,17 @@ pub fn run_case_masked(
     type Measured = (usize, (Vec<f64>, Vec<f64>, Vec<f64>), usize, u64, Option<CheckResult>, String);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
         let w = Workload::with_mask(ctx, *case, opts, mask)?;
+        // The first run builds the pipelines: on a fresh machine the driver's compiles
+        // (and tile searches) leave the GPU idle for a second or more, and it drops its
+        // clock. The warm-up's seconds and the case's budget count from after it, as the
+        // suites' reheat does; counted from before it, the compiles used up the 0.25 s
+        // warm-up and the first process on a fresh H200 read 1.6-4x slow on every case
+        // shorter than a few ms (BENCHMARKS.md, twenty-eighth session).
+        w.run_once()?;
         let budget = opts.max_seconds.map(Duration::from_secs_f64);
         let start = Instant::now();
         let over = || budget.is_some_and(|b| start.elapsed() >= b);
-        let mut warm = 0;
+        let mut warm = 1;
         while opts.keep_warming(ctx, warm, start, over()) {
             w.run_once()?;
             warm += 1;

@@ -122,12 +122,13 @@ pub struct BenchArgs {
     /// Untimed warm-up runs per case (at least 1 runs: it builds the pipeline).
     #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Timing")]
     pub warmup: usize,
-    /// On GPUs, warm-up also lasts at least this many seconds per case (clocks drop
-    /// while the host prepares a case; CPU adapters: not applied).
+    /// On GPUs, warm-up also lasts at least this many seconds per case, after its first
+    /// run (clocks drop while the host prepares a case and the driver compiles its
+    /// pipelines; CPU adapters: not applied).
     #[arg(long, default_value_t = 0.25, value_name = "S", help_heading = "Timing")]
     pub warmup_seconds: f64,
-    /// Time budget per case in seconds (warm-up + timed runs); once spent, the
-    /// remaining reps are skipped and the table notes how many ran.
+    /// Time budget per case in seconds (warm-up + timed runs, from after the first run);
+    /// once spent, the remaining reps are skipped and the table notes how many ran.
     #[arg(long, value_name = "S", help_heading = "Timing")]
     pub max_seconds: Option<f64>,
     /// Seconds of attention on every GPU before the first timed case, so that no case
