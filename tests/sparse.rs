@@ -473,9 +473,9 @@ fn mask_rows_are_listed_longest_first() {
 /// Launches over a whole mask run its rows longest first (`FlashParams::mask_order`):
 /// each workgroup finds its head and query tile in the mask's list. Random masks (rows
 /// of unequal work), shared and per-head, causal; two batch elements, GQA; query tiles
-/// of one mask row and of part of one (128-token blocks); against
-/// the f64 reference. A launch that maps a workgroup to the wrong head or tile leaves
-/// poisoned rows or mixes heads.
+/// of one mask row and of part of one (128-token blocks); against the f64 reference. A
+/// launch that maps a workgroup to the wrong head or tile leaves poisoned rows or mixes
+/// heads.
 #[test]
 fn whole_mask_launches_run_rows_longest_first() {
     let mut failures = Vec::new();
