@@ -6,7 +6,8 @@
 //! ```
 //!
 //! For each N it times: dense; random block masks at each `--densities` value
-//! (time and speedup vs dense, with the mask's actual density); every block as a mask
+//! (time and speedup vs dense, with the mask's actual density; with `--even-rows` also
+//! one with the same number of key blocks in every row); every block as a mask
 //! (the mask walk's own cost); causal through the
 //! built-in causal path and expressed as a BlockMask; a causal sliding window of
 //! `--window` tokens; and (with `--check`) compares a sample of rows of every masked
