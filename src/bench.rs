@@ -246,6 +246,40 @@ impl BenchOptions {
         let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
         warm < self.warmup.max(1) || (gpu && t0.elapsed().as_secs_f64() < self.warmup_seconds)
     }
+
+    /// A case's warm-up on `devs` (the first answers [`BenchOptions::keep_warming`]):
+    /// `call` once, `reheat` seconds of sustained attention on every device
+    /// ([`preheat`]; 0: none), then `call` while `keep_warming`. The first call builds
+    /// the pipelines: on a fresh machine the driver's compiles and tile searches leave
+    /// the GPUs idle for a second or more, and they drop their clocks. So the warm-up's
+    /// seconds and the case budget count from after it; counted from before it, the
+    /// compiles used up the kernel table's 0.25 s warm-up and the first process on a
+    /// fresh H200 read 1.6-4x slow on every case shorter than a few ms (BENCHMARKS.md,
+    /// twenty-eighth session). Returns the calls made and the budget's start (see
+    /// [`BenchOptions::spent`]).
+    pub fn warm_up<C: std::borrow::Borrow<GpuContext> + Sync>(
+        &self,
+        devs: &[C],
+        reheat: f64,
+        mut call: impl FnMut() -> Result<()>,
+    ) -> Result<(usize, Instant)> {
+        call()?;
+        if reheat > 0.0 {
+            preheat(devs, reheat)?;
+        }
+        let start = Instant::now();
+        let mut warm = 1;
+        while self.keep_warming(devs[0].borrow(), warm, start, self.spent(start)) {
+            call()?;
+            warm += 1;
+        }
+        Ok((warm, start))
+    }
+
+    /// Whether the case budget begun at `start` is spent.
+    pub fn spent(&self, start: Instant) -> bool {
+        self.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s)
+    }
 }
 
 impl Default for BenchOptions {
@@ -1097,21 +1131,9 @@ pub fn run_case_masked(
     type Measured = (usize, (Vec<f64>, Vec<f64>, Vec<f64>), usize, u64, Option<CheckResult>, String);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
         let w = Workload::with_mask(ctx, *case, opts, mask)?;
-        // The first run builds the pipelines: on a fresh machine the driver's compiles
-        // (and tile searches) leave the GPU idle for a second or more, and it drops its
-        // clock. The warm-up's seconds and the case's budget count from after it, as the
-        // suites' reheat does; counted from before it, the compiles used up the 0.25 s
-        // warm-up and the first process on a fresh H200 read 1.6-4x slow on every case
-        // shorter than a few ms (BENCHMARKS.md, twenty-eighth session).
-        w.run_once()?;
-        let budget = opts.max_seconds.map(Duration::from_secs_f64);
-        let start = Instant::now();
-        let over = || budget.is_some_and(|b| start.elapsed() >= b);
-        let mut warm = 1;
-        while opts.keep_warming(ctx, warm, start, over()) {
-            w.run_once()?;
-            warm += 1;
-        }
+        // Single-device cases warm up with sustained work already: no reheat.
+        let (warm, start) = opts.warm_up(&[ctx], 0.0, || w.run_once())?;
+        let over = || opts.spent(start);
         let timer = if opts.timestamps { GpuTimer::new(ctx) } else { None };
         let (mut gpu, mut wall, mut call) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));
         for i in 0..opts.reps.max(1) {

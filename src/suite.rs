@@ -398,16 +398,9 @@ fn run_preset(contexts: &[Arc<GpuContext>], kind: PresetKind, sc: &SuiteCase, op
         // devices may have idled then, or while the host prepared this case: raise
         // their clocks with sustained work before the ring's own (bursty) warm-up, and
         // count the case's budget from there.
-        attn.ring().forward_shards(&shards, shape, case.dtype, &ring_opts)?;
-        let mut warm = 1;
-        bench::preheat(devs, opts.reheat_seconds)?;
-        let budget = opts.max_seconds.map(std::time::Duration::from_secs_f64);
-        let start = std::time::Instant::now();
-        let over = || budget.is_some_and(|b| start.elapsed() >= b);
-        while opts.keep_warming(&devs[0], warm, start, over()) {
-            attn.ring().forward_shards(&shards, shape, case.dtype, &ring_opts)?;
-            warm += 1;
-        }
+        let (warm, start) =
+            opts.warm_up(devs, opts.reheat_seconds, || attn.ring().forward_shards(&shards, shape, case.dtype, &ring_opts).map(|_| ()))?;
+        let over = || opts.spent(start);
         let mut ring = Vec::new();
         for i in 0..opts.reps.max(1) {
             if i > 0 && over() {

@@ -56,8 +56,9 @@ pub struct RingBenchArgs {
     /// small problem first): for very long sequences, where one call is expensive.
     #[arg(long)]
     pub no_warmup: bool,
-    /// Warm-up calls repeat until this many seconds have passed (at least one call):
-    /// GPUs that idled while another configuration ran come back at low clocks.
+    /// Warm-up calls repeat until this many seconds have passed after the first (on
+    /// GPUs; two calls at least): GPUs that idled while another configuration ran, or
+    /// while the driver compiled, come back at low clocks.
     #[arg(long, default_value_t = 0.25, value_name = "S")]
     pub warmup_seconds: f64,
     /// Seconds of attention on every GPU before anything is timed (0: none).
@@ -223,14 +224,11 @@ fn rel_err_f32(a: &[f32], b: &[f32]) -> f64 {
 
 /// Untimed calls of `call`: at least one, and more until `seconds` have passed (GPUs
 /// that idled come back at low clocks).
-fn warm_up(seconds: f64, mut call: impl FnMut() -> Result<()>) -> Result<()> {
-    let t = Instant::now();
-    loop {
-        call()?;
-        if t.elapsed().as_secs_f64() >= seconds {
-            return Ok(());
-        }
-    }
+/// The warm-up of every configuration (`bench::BenchOptions::warm_up`): the first call,
+/// then calls until `--warmup-seconds` have passed after it (on GPUs; two calls in all
+/// at least).
+fn warm_opts(args: &RingBenchArgs) -> crate::bench::BenchOptions {
+    crate::bench::BenchOptions { warmup: 2, warmup_seconds: args.warmup_seconds, ..Default::default() }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -434,12 +432,9 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         // the reheat: the GPUs may have idled during it or the host work
                         // before, and the ring's bursty calls raise a dropped clock only
                         // slowly (BENCHMARKS.md, twenty-sixth session).
-                        if !args.no_warmup {
-                            call()?;
-                        }
-                        crate::bench::preheat(&ctxs[..n], args.reheat)?;
-                        if !args.no_warmup {
-                            warm_up(args.warmup_seconds, &mut call)?;
+                        match args.no_warmup {
+                            true => crate::bench::preheat(&ctxs[..n], args.reheat).map(|_| ())?,
+                            false => warm_opts(args).warm_up(&ctxs[..n], args.reheat, &mut call).map(|_| ())?,
                         }
                         let mut times = Vec::new();
                         let mut last = None;
@@ -536,7 +531,7 @@ fn time_single(
     attn.tiles(dtype, &s, None)?;
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     if !args.no_warmup {
-        warm_up(args.warmup_seconds, || {
+        warm_opts(args).warm_up(&[ctx], 0.0, || {
             attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
             ctx.wait()
         })?;
