@@ -169,15 +169,17 @@ pub struct BenchOptions {
     /// not raise them again (seen on H200s: 16K-token cases stable at 4x their time at
     /// full clocks).
     pub warmup_seconds: f64,
-    /// Seconds of sustained attention on a preset case's GPUs right before its warm-up
-    /// ([`preheat`] on the case's devices; 0: none; CPU adapters never). A GPU that idled
-    /// while the host prepared the case (inputs, the previous case's check, pipeline
-    /// builds and tile searches on a fresh machine) comes back at a low clock, and a
-    /// ring's bursty calls raise it only slowly: on an H200 the SM clock fell from 1980
-    /// to 345 MHz after ~1.6 s idle and took ~3 s of ring calls to climb back, so
+    /// Seconds of sustained attention on a case's GPUs between its first call and its
+    /// warm-up ([`preheat`] on the case's devices; 0: none; CPU adapters never). A GPU
+    /// that idled while the host prepared the case (inputs, the previous case's check,
+    /// pipeline builds and tile searches on a fresh machine) comes back at a low clock,
+    /// and a ring's bursty calls raise it only slowly: on an H200 the SM clock fell from
+    /// 1980 to 345 MHz after ~1.6 s idle and took ~3 s of ring calls to climb back, so
     /// 16K-token ring cases read 2-4x slow; sustained work raises it within ~0.3 s
-    /// (BENCHMARKS.md, twenty-sixth session). Single-device cases warm up with
-    /// sustained work already.
+    /// (BENCHMARKS.md, twenty-sixth session). Single-device cases need it too: in the
+    /// first process on a fresh H200 the cases whose first call compiled new pipelines
+    /// read 1.3-4x slow through a 0.25 s warm-up and ten reps (N=16384 causal 4.48 ms
+    /// against 1.16; twenty-ninth session).
     pub reheat_seconds: f64,
     /// Timed iterations.
     pub reps: usize,
@@ -1131,8 +1133,7 @@ pub fn run_case_masked(
     type Measured = (usize, (Vec<f64>, Vec<f64>, Vec<f64>), usize, u64, Option<CheckResult>, String);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Measured> {
         let w = Workload::with_mask(ctx, *case, opts, mask)?;
-        // Single-device cases warm up with sustained work already: no reheat.
-        let (warm, start) = opts.warm_up(&[ctx], 0.0, || w.run_once())?;
+        let (warm, start) = opts.warm_up(&[ctx], opts.reheat_seconds, || w.run_once())?;
         let over = || opts.spent(start);
         let timer = if opts.timestamps { GpuTimer::new(ctx) } else { None };
         let (mut gpu, mut wall, mut call) = (Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps), Vec::with_capacity(opts.reps));

@@ -135,9 +135,10 @@ pub struct BenchArgs {
     /// runs at idle clocks (0: none; CPU adapters never).
     #[arg(long, default_value_t = 2.0, value_name = "S", help_heading = "Timing")]
     pub preheat: f64,
-    /// Seconds of attention on a preset case's GPUs right before its warm-up: GPUs that
-    /// idled while the host prepared the case come back at low clocks, which a ring's
-    /// bursty calls raise only slowly (0: none; CPU adapters never).
+    /// Seconds of attention on a case's GPUs between its first call and its warm-up:
+    /// GPUs that idled while the host prepared the case or the driver compiled its
+    /// pipelines come back at low clocks, which a case's own calls raise only slowly
+    /// (0: none; CPU adapters never).
     #[arg(long, default_value_t = 0.5, value_name = "S", help_heading = "Timing")]
     pub reheat: f64,
     /// Do not use timestamp queries: wall time only.
@@ -326,6 +327,7 @@ fn execute_kernels(args: &BenchArgs) -> Result<Status> {
     let opts = BenchOptions {
         warmup: args.warmup,
         warmup_seconds: args.warmup_seconds,
+        reheat_seconds: args.reheat,
         reps,
         max_seconds: args.max_seconds,
         timestamps: !args.no_timestamps,

@@ -64,9 +64,10 @@ pub struct RingBenchArgs {
     /// Seconds of attention on every GPU before anything is timed (0: none).
     #[arg(long, default_value_t = 2.0, value_name = "S")]
     pub preheat: f64,
-    /// Seconds of attention on a configuration's GPUs right before its warm-up: GPUs
-    /// that idled during the host's work before it (the checks, the baseline) come
-    /// back at low clocks, which the ring's bursty calls raise only slowly (0: none).
+    /// Seconds of attention on a configuration's GPUs (and the single-device
+    /// baseline's) right before its warm-up: GPUs that idled during the host's work
+    /// before it (the checks, the baseline, the driver's compiles) come back at low
+    /// clocks, which the ring's bursty calls raise only slowly (0: none).
     #[arg(long, default_value_t = 0.5, value_name = "S")]
     pub reheat: f64,
     /// Skip the single-device baseline (and the comparison with it).
@@ -531,7 +532,7 @@ fn time_single(
     attn.tiles(dtype, &s, None)?;
     let out = attn.alloc_output(&qt, &kt, &vt)?;
     if !args.no_warmup {
-        warm_opts(args).warm_up(&[ctx], 0.0, || {
+        warm_opts(args).warm_up(&[ctx], args.reheat, || {
             attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
             ctx.wait()
         })?;

@@ -1139,18 +1139,26 @@ pub fn matrix_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<
     }
     // Precedence: RINGATTN_MATRIX_CFG, then the adapter's tuned choice (tuning.rs),
     // then the defaults measured on an H200.
-    let shape = env_matrix_shape()
-        .or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, false))
-        .unwrap_or_else(|| default_matrix_shape(dtype, head_dim));
-    matrix_config_for(
-        dtype,
-        head_dim,
-        shape,
-        caps.subgroup_min_size,
-        caps.limits.max_compute_workgroup_storage_size,
-        caps.limits.max_compute_invocations_per_workgroup,
-    )
+    let (sg, wg_bytes, invocations) =
+        (caps.subgroup_min_size, caps.limits.max_compute_workgroup_storage_size, caps.limits.max_compute_invocations_per_workgroup);
+    let chosen = env_matrix_shape().or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, false));
+    match chosen {
+        Some(shape) => matrix_config_for(dtype, head_dim, shape, sg, wg_bytes, invocations),
+        None => builtin_matrix_config(dtype, head_dim, sg, wg_bytes, invocations),
+    }
 }
+
+/// The built-in tiles for a subgroup size and workgroup limits: [`default_matrix_shape`]
+/// where it fits, else [`MATRIX_FALLBACK_SHAPE`]; `None` when neither fits.
+pub fn builtin_matrix_config(dtype: Dtype, head_dim: usize, sg: u32, max_wg_bytes: u32, max_invocations: u32) -> Option<TileConfig> {
+    let fit = |shape| matrix_config_for(dtype, head_dim, shape, sg, max_wg_bytes, max_invocations);
+    fit(default_matrix_shape(dtype, head_dim)).or_else(|| fit(MATRIX_FALLBACK_SHAPE))
+}
+
+/// The tiles a built-in default gives way to where it does not fit the adapter (two
+/// 16-row blocks per subgroup need subgroups of 32 or 64 invocations): one 16-row block
+/// per subgroup, four subgroups, 32-key tiles, the smallest of the tuner's candidates.
+pub const MATRIX_FALLBACK_SHAPE: MatrixShape = (1, 4, 32);
 
 /// Matrix-tier tile shape: (16-row blocks per subgroup, subgroups per workgroup, keys per tile).
 pub type MatrixShape = (u32, u32, u32);
@@ -1159,13 +1167,19 @@ pub type MatrixShape = (u32, u32, u32);
 /// tune`, BENCHMARKS.md): one 16-row block per subgroup and eight subgroups (at
 /// head_dim 64 the search of 2026-11-26 timed 0.50 ms against 0.96 for two blocks and
 /// four subgroups), two blocks and four subgroups at 32, four subgroups at 96 (where
-/// eight do not divide the work); 32-key tiles. f32 (split kernel, twice the K/V and P
-/// areas): 16-key tiles where 32 do not fit 48 KiB.
+/// eight do not divide the work); 32-key tiles. At head_dim 128 two blocks, eight
+/// subgroups and 16-key tiles, what every search on an H100 and an H200 has picked since
+/// the eighth session (H200, twenty-ninth session, built-in (1,8,32) against it, GPU ms:
+/// N=4096 0.409 / 0.318, 16384 5.77 / 4.53, 65536 95.3 / 71.4, causal 65536 45.6 /
+/// 35.1). f32 (split kernel, twice the K/V and P areas): 16-key tiles where 32 do not fit
+/// 48 KiB. A default that does not fit an adapter (its subgroup size, workgroup memory
+/// or invocations) gives way to [`MATRIX_FALLBACK_SHAPE`].
 pub fn default_matrix_shape(dtype: Dtype, head_dim: usize) -> MatrixShape {
     match (dtype, head_dim) {
         (Dtype::F16, 32) => (2, 4, 32),
         (Dtype::F16, 64) => (1, 8, 32),
         (Dtype::F16, 96) => (1, 4, 32),
+        (Dtype::F16, 128) => (2, 8, 16),
         (Dtype::F16, _) => (1, 8, 32),
         (Dtype::F32, 64) => (2, 4, 16),
         (Dtype::F32, 128) => (1, 8, 16),
@@ -2493,10 +2507,12 @@ mod tests {
 
     #[test]
     fn small_grid_takes_64_row_tiles() {
-        // N=1024, H=8: 64 workgroups of 128 rows, 128 of 64 rows (the H100 measurement).
-        for (d, normal) in [(64, default_matrix_shape(Dtype::F16, 64)), (128, default_matrix_shape(Dtype::F16, 128)), (96, (2, 4, 32))] {
+        // N=1024, H=8: 64 workgroups of 128 rows (32 of 256), 128 of 64 rows (the H100
+        // measurement).
+        let defaults = [(64, default_matrix_shape(Dtype::F16, 64)), (128, default_matrix_shape(Dtype::F16, 128))];
+        for (d, normal) in defaults.into_iter().chain([(128, (1, 8, 32)), (96, (2, 4, 32))]) {
             let normal_cfg = cfg(d, normal);
-            assert_eq!(normal_cfg.bq, 128, "d={d}");
+            assert!(normal_cfg.bq >= 128, "d={d}");
             let got = pick(d, normal, &Shape::new(1, 1024, 8, d));
             assert_eq!((got.mq, got.w, got.bk, got.bq), (1, 4, 32, 64), "d={d}");
         }
@@ -2508,6 +2524,27 @@ mod tests {
         let got = pick(128, (1, 8, 32), &Shape::new(1, 4096, 1, 128));
         assert_eq!((got.mq, got.w, got.bk), (1, 4, 32));
         assert_eq!(got.bq, SMALL_GRID_MIN_ROWS);
+    }
+
+    /// Every built-in choice fits an adapter with 48 KiB of workgroup memory at subgroup
+    /// sizes 16, 32 and 64; where the default needs larger subgroups (two 16-row blocks
+    /// per subgroup at 16 invocations), the fallback runs.
+    #[test]
+    fn builtin_tiles_fit_or_fall_back() {
+        for dtype in [Dtype::F16, Dtype::F32] {
+            for &d in MATRIX_HEAD_DIMS {
+                for sg in [16, 32, 64] {
+                    let got = builtin_matrix_config(dtype, d, sg, WG_BYTES, INVOCATIONS).unwrap_or_else(|| panic!("{dtype:?} d={d} sg={sg}"));
+                    assert!([default_matrix_shape(dtype, d), MATRIX_FALLBACK_SHAPE].contains(&(got.mq, got.w, got.bk)), "{dtype:?} d={d} sg={sg}");
+                }
+            }
+        }
+        // The f16 default at head_dim 128 takes 32-row subgroup blocks: at 16 invocations
+        // it gives way.
+        assert!(matrix_config_for(Dtype::F16, 128, default_matrix_shape(Dtype::F16, 128), 16, WG_BYTES, INVOCATIONS).is_none());
+        let fallback = builtin_matrix_config(Dtype::F16, 128, 16, WG_BYTES, INVOCATIONS).expect("fallback fits");
+        assert_eq!((fallback.mq, fallback.w, fallback.bk), MATRIX_FALLBACK_SHAPE);
+        assert_eq!(builtin_matrix_config(Dtype::F16, 128, 32, WG_BYTES, INVOCATIONS), Some(cfg(128, (2, 8, 16))));
     }
 
     #[test]
