@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Joins a `ringattn bench --json` file and a `benches/python/sdpa_baseline.py --json`
-file from the same card into Markdown comparison tables (stdlib only).
+"""Joins `ringattn bench --json` files and `benches/python/sdpa_baseline.py --json`
+files from the same card into Markdown comparison tables (stdlib only). Any number of
+files, in any order: results whose tier starts with "sdpa" are the baseline's; where
+two files hold the same case, the later one counts.
 
-    python3 scripts/bench_compare.py RINGATTN.json SDPA.json
+    python3 scripts/bench_compare.py RINGATTN.json SDPA.json [MORE.json ...]
 """
 import json
 import sys
@@ -11,7 +13,7 @@ import sys
 def load(path):
     with open(path) as f:
         return {(r["tier"], r["dtype"], r["seq"], r["head_dim"], r["causal"]): r
-                for r in json.load(f)["results"] if r["status"] == "ok"}
+                for r in json.load(f)["results"] if r.get("status", "ok") == "ok"}
 
 
 def fmt_ms(r):
@@ -36,9 +38,15 @@ def table(ours, theirs, our_tier, their_tier, dtype, title):
 
 
 def main():
-    ours, theirs = load(sys.argv[1]), load(sys.argv[2])
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    ours, theirs = {}, {}
+    for path in sys.argv[1:]:
+        for k, r in load(path).items():
+            (theirs if k[0].startswith("sdpa") else ours)[k] = r
     table(ours, theirs, "matrix", "sdpa-flash", "f16", "Matrix tier (f16) vs SDPA flash (f16); ratio = SDPA time / ours (1.0 = parity)")
     table(ours, theirs, "subgroup", "sdpa-efficient", "f32", "Subgroup tier (f32) vs SDPA memory-efficient (f32)")
+    table(ours, theirs, "matrix", "sdpa-efficient", "f32", "Matrix tier's split kernel (f32, as f32 users of a matrix-tier GPU get it) vs SDPA memory-efficient (f32)")
     table(ours, theirs, "portable", "sdpa-math", "f32", "Portable tier (f32) vs SDPA math (f32)")
 
 
