@@ -5,8 +5,8 @@
 //! Device acquisition is kept apart from execution so tests and apps can pass
 //! their own device in.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -137,6 +137,56 @@ pub struct PipelineKey {
 /// nothing.
 type TileChoice = Option<crate::tuning::TileEntry>;
 
+/// A pipeline build in progress ([`GpuContext::pipeline`]): on drop (built, failed or
+/// unwound) its key leaves the set of builds and the threads waiting for it wake.
+struct Building<'a> {
+    ctx: &'a GpuContext,
+    key: &'a PipelineKey,
+}
+
+impl Drop for Building<'_> {
+    fn drop(&mut self) {
+        let (busy, done) = &self.ctx.compiling;
+        busy.lock().unwrap_or_else(|p| p.into_inner()).remove(self.key);
+        done.notify_all();
+    }
+}
+
+/// Runs `f` on every item on up to [`build_threads`] threads (the items in order in the
+/// result): pipeline builds, which the driver compiles in the calling thread.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = build_threads().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break mine };
+                        mine.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Threads that build pipelines in parallel (the tile searches' candidates):
+/// `RINGATTN_BUILD_THREADS` (1: one after another), else the host's parallelism, at
+/// most 8.
+pub fn build_threads() -> usize {
+    let env = std::env::var("RINGATTN_BUILD_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8))).max(1)
+}
+
 /// Adapter, device, queue and a pipeline cache.
 pub struct GpuContext {
     adapter: Option<wgpu::Adapter>,
@@ -151,8 +201,8 @@ pub struct GpuContext {
     /// Running total of bytes the library has allocated through this context (buffers
     /// freed since are not subtracted).
     allocated: std::sync::atomic::AtomicU64,
-    /// Held while a pipeline is built (see `pipeline`).
-    compiling: Mutex<()>,
+    /// The pipelines being built now, and the signal that one finished (see `pipeline`).
+    compiling: (Mutex<HashSet<PipelineKey>>, Condvar),
     /// Uniform parameter buffers by their bytes (see `uniform`).
     uniforms: Mutex<HashMap<Vec<u8>, wgpu::Buffer>>,
     /// Whether ring receive staging may live in host memory (decided once, by a
@@ -378,7 +428,7 @@ impl GpuContext {
             tuned: Mutex::new(HashMap::new()),
             lost,
             allocated: std::sync::atomic::AtomicU64::new(0),
-            compiling: Mutex::new(()),
+            compiling: (Mutex::new(HashSet::new()), Condvar::new()),
             uniforms: Mutex::new(HashMap::new()),
             host_staging: std::sync::OnceLock::new(),
             coop_layout: std::sync::OnceLock::new(),
@@ -616,15 +666,27 @@ impl GpuContext {
     /// [`Error::Shader`] naming the kernel. Kernels named in [`UNCLAMPED_KERNELS`] are
     /// built without naga's index clamping on Vulkan.
     pub fn pipeline(&self, key: &PipelineKey, layout: &wgpu::PipelineLayout, source: impl FnOnce() -> String) -> Result<Arc<wgpu::ComputePipeline>> {
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
-            return Ok(p.clone());
+        let cached = || self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned();
+        if let Some(p) = cached() {
+            return Ok(p);
         }
-        // One compile at a time per context, so two threads asking for the same
-        // pipeline build it once (the second finds it in the cache below).
-        let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
-            return Ok(p.clone());
+        // Different pipelines build in parallel (the driver compiles in the calling
+        // thread: the tile searches build their candidates on several threads); a thread
+        // asking for a pipeline another is building waits for it and takes it from the
+        // cache (or, when that build failed, builds it itself and gets its error).
+        let (busy, done) = &self.compiling;
+        let mut building = busy.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(p) = cached() {
+                return Ok(p);
+            }
+            if building.insert(key.clone()) {
+                break;
+            }
+            building = done.wait(building).unwrap_or_else(|p| p.into_inner());
         }
+        drop(building);
+        let _building = Building { ctx: self, key };
         let wgsl = source();
         let name = format!("{}{:?}", key.kernel, key.defines);
         dump_wgsl(key, &name, &wgsl);
@@ -874,5 +936,27 @@ pub fn needed_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
         max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
         max_storage_buffers_per_shader_stage: adapter.max_storage_buffers_per_shader_stage.min(16).max(base.max_storage_buffers_per_shader_stage),
         ..base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `par_map` returns every item's result in the items' order, whatever the thread
+    /// that ran it, and runs each item once.
+    #[test]
+    fn par_map_keeps_order_and_runs_each_once() {
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let items: Vec<u64> = (0..100).collect();
+        let out = par_map(&items, |&i| {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(100 * (i % 7)));
+            i * i
+        });
+        assert_eq!(out, items.iter().map(|i| i * i).collect::<Vec<_>>());
+        assert_eq!(runs.into_inner(), 100);
+        assert!(par_map(&[] as &[u64], |&i| i).is_empty());
+        assert!(build_threads() >= 1);
     }
 }

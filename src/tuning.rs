@@ -229,23 +229,22 @@ fn search_kernel(ctx: &GpuContext, dtype: Dtype, head_dim: usize, regs: bool) ->
     // searched at 0.97 ms, benched at 0.40, so the search kept a 20 % slower shape).
     let lim = &caps.limits;
     let candidates = if regs { flash::REGS_CANDIDATES } else { flash::matrix_candidates(dtype) };
-    let preps: Vec<(MatrixShape, flash::Prepared)> = candidates
-        .iter()
-        .filter_map(|&cand| {
-            let cfg = match regs {
-                true => flash::regs_config_for(head_dim, cand, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup),
-                false => flash::matrix_config_for(
-                    dtype,
-                    head_dim,
-                    cand,
-                    caps.subgroup_min_size,
-                    lim.max_compute_workgroup_storage_size,
-                    lim.max_compute_invocations_per_workgroup,
-                ),
-            }?;
-            flash::prepare_matrix(ctx, dtype, head_dim, cfg).ok().map(|p| (cand, p))
-        })
-        .collect();
+    // Built on several threads (the driver compiles in the calling thread).
+    let built = crate::context::par_map(candidates, |&cand| {
+        let cfg = match regs {
+            true => flash::regs_config_for(head_dim, cand, lim.max_compute_workgroup_storage_size, lim.max_compute_invocations_per_workgroup),
+            false => flash::matrix_config_for(
+                dtype,
+                head_dim,
+                cand,
+                caps.subgroup_min_size,
+                lim.max_compute_workgroup_storage_size,
+                lim.max_compute_invocations_per_workgroup,
+            ),
+        }?;
+        flash::prepare_matrix(ctx, dtype, head_dim, cfg).ok().map(|p| (cand, p))
+    });
+    let preps: Vec<(MatrixShape, flash::Prepared)> = built.into_iter().flatten().collect();
     let mut best: Option<(MatrixShape, f64)> = None;
     let medians = time_candidates(ctx, &problem, preps.iter().map(|(_, p)| p))?;
     for ((cand, _), ms) in preps.iter().zip(medians) {
@@ -495,9 +494,9 @@ pub fn search_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Resul
     let problem = Problem::new(ctx, Shape::new(SUBGROUP_SEARCH.0, SUBGROUP_SEARCH.1, 8, head_dim), dtype)?;
     let shuffles = flash::shuffle_candidates(ctx, dtype, head_dim);
     let builtin = shuffles[0];
-    let cfgs = shuffles.into_iter().chain(flash::tiled_config(ctx, head_dim, u32::MAX));
-    let preps: Vec<(flash::TileConfig, flash::Prepared)> =
-        cfgs.filter_map(|cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p))).collect();
+    let cfgs: Vec<flash::TileConfig> = shuffles.into_iter().chain(flash::tiled_config(ctx, head_dim, u32::MAX)).collect();
+    let built = crate::context::par_map(&cfgs, |&cfg| flash::prepare_subgroup_with(ctx, dtype, head_dim, cfg).ok().map(|p| (cfg, p)));
+    let preps: Vec<(flash::TileConfig, flash::Prepared)> = built.into_iter().flatten().collect();
     let medians = time_candidates(ctx, &problem, preps.iter().map(|(_, p)| p))?;
     report.timings = preps.iter().zip(medians).filter_map(|((cfg, _), ms)| Some((*cfg, ms?))).collect();
     let prep_of = |c: &flash::TileConfig| preps.iter().find(|(p, _)| p == c).map(|(_, p)| p);

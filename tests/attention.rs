@@ -1153,3 +1153,55 @@ fn subgroup_search_times_kernels_and_shapes() {
         }
     }
 }
+
+/// Pipelines requested from several threads at once: one key is built once (the other
+/// threads wait for it and share it), different keys build side by side, and a failing
+/// build gives every thread its error without leaving anyone waiting.
+#[test]
+fn threads_build_each_pipeline_once() {
+    use ringattn::context::PipelineKey;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ctx = common::ctx();
+    let dev = ctx.device();
+    let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &[] });
+    let layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: None, bind_group_layouts: &[Some(&bgl)], immediate_size: 0 });
+    let key = |v: &str| PipelineKey { kernel: "threads_test", defines: vec![("V", v.to_string())] };
+    let shader = |v: &str| format!("@compute @workgroup_size(1) fn main() {{ let x: u32 = {v}u; }}");
+    let before = ctx.cached_pipelines();
+    let (renders, now, most) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+    // Every source render is slow, so the threads' requests overlap; `most` counts the
+    // renders in progress at once.
+    let slow = |v: &str| {
+        renders.fetch_add(1, Ordering::SeqCst);
+        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        now.fetch_sub(1, Ordering::SeqCst);
+        shader(v)
+    };
+    let same: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..6).map(|_| sc.spawn(|| ctx.pipeline(&key("7"), &layout, || slow("7")).expect("builds"))).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(renders.load(Ordering::SeqCst), 1, "one build for one key");
+    assert!(same.iter().all(|p| std::sync::Arc::ptr_eq(p, &same[0])));
+    assert_eq!(ctx.cached_pipelines(), before + 1);
+    // Six different keys: six builds, all cached, side by side (not one after another).
+    renders.store(0, Ordering::SeqCst);
+    most.store(0, Ordering::SeqCst);
+    std::thread::scope(|sc| {
+        for i in 0..6 {
+            let (ctx, layout, slow, key) = (&ctx, &layout, &slow, &key);
+            sc.spawn(move || ctx.pipeline(&key(&i.to_string()), layout, || slow(&i.to_string())).expect("builds"));
+        }
+    });
+    assert_eq!(renders.load(Ordering::SeqCst), 6);
+    assert_eq!(ctx.cached_pipelines(), before + 7);
+    assert!(most.load(Ordering::SeqCst) > 1, "builds of different keys ran one after another");
+    // A shader that does not compile: each thread gets the error, nothing is cached.
+    let bad: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4).map(|_| sc.spawn(|| ctx.pipeline(&key("bad"), &layout, || "fn main( {".to_string()).map(|_| ()))).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(bad.iter().all(|r| matches!(r, Err(ringattn::Error::Shader { .. }))), "{bad:?}");
+    assert_eq!(ctx.cached_pipelines(), before + 7);
+}
