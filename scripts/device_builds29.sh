@@ -8,9 +8,10 @@ source scripts/device_run.sh
 results
 tune() { # NAME THREADS
   local d=$(mktemp -d)
-  local t0=$(date +%s.%N)
+  local t0=$(date +%s%N)
   __GL_SHADER_DISK_CACHE_PATH=$d RINGATTN_TUNE_CACHE=$d/tiles.json RINGATTN_BUILD_THREADS=$2 timeout 150 .gpu/ringattn tune --head-dims 64,128 --dtypes f16,f32 > $R/tune-$1.txt 2>&1
-  echo "$1 threads=$2 rc=$? seconds=$(echo "$(date +%s.%N) - $t0" | bc)" >> $R/times.txt
+  local rc=$?
+  echo "$1 threads=$2 rc=$rc ms=$(( ($(date +%s%N) - t0) / 1000000 ))" >> $R/times.txt
 }
 tune a1 1; tune a8 8; tune b8 8; tune b1 1
 timeout 60 .gpu/attention --test-threads 2 threads_build_each_pipeline_once > $R/test-attention.txt 2>&1; echo "rc=$?" >> $R/test-attention.txt
