@@ -181,7 +181,8 @@ impl<'a> Attention<'a> {
         }
         self.ctx.check_dtype(dtype, "attention")?;
         let tier = self.tier(dtype, head_dim)?;
-        flash::prepare(self.ctx, tier, dtype, head_dim)?;
+        let prep = flash::prepare(self.ctx, tier, dtype, head_dim)?;
+        flash::prepare_twin(self.ctx, &prep, self.opts.causal, false)?;
         Ok(tier)
     }
 
@@ -198,7 +199,9 @@ impl<'a> Attention<'a> {
     /// The tier and tiles a call on a problem of shape `s` runs with (dense, or under
     /// `mask`): the matrix tier's query tiles depend on the grid (see
     /// [`flash::matrix_config_for_grid`]), those under a mask on its blocks
-    /// ([`flash::prepare_masked`]). Builds the pipeline if needed.
+    /// ([`flash::prepare_masked`]). Builds the pipelines the call runs if needed
+    /// (searching the tiles first where the adapter has no tuned choice yet), so a first
+    /// call after it compiles nothing.
     pub fn tiles(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<(Tier, TileConfig)> {
         let (tier, cfg, _) = self.plan(dtype, s, mask)?;
         Ok((tier, cfg))
@@ -208,7 +211,11 @@ impl<'a> Attention<'a> {
     /// ([`Attention::key_splits_for`]; 1 under a mask), from one prepared pipeline.
     pub fn plan(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<(Tier, TileConfig, usize)> {
         let prep = self.prepared(dtype, s, mask)?;
+        flash::prepare_twin(self.ctx, &prep, self.opts.causal, mask.is_some())?;
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
+        if parts > 1 {
+            crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?;
+        }
         Ok((prep.tier, prep.cfg, parts))
     }
 

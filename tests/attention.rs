@@ -1205,3 +1205,48 @@ fn threads_build_each_pipeline_once() {
     assert!(bad.iter().all(|r| matches!(r, Err(ringattn::Error::Shader { .. }))), "{bad:?}");
     assert_eq!(ctx.cached_pipelines(), before + 7);
 }
+
+/// `Attention::tiles` prepares everything a call of that shape runs: the first call after
+/// it builds no pipeline (causal calls included, whose query tiles run in a transposed
+/// grid; a grid small enough to split its keys, whose parts are merged by LSE).
+#[test]
+fn tiles_prepares_the_first_call() {
+    use ringattn::{Attention, AttentionOptions, GpuTensor};
+    // Fresh contexts: the shared ones' caches change under the other tests. GL adapters
+    // run the same launch code, and llvmpipe's GL driver takes minutes to compile
+    // these pipelines afresh: left out.
+    for ctx in common::contexts().iter().filter(|c| !is_gl(c)) {
+        for causal in [false, true] {
+            for (s, splits) in [(shape(1, 300, 300, 4, 4, 64), None), (shape(1, 8, 8, 1, 1, 64), None), (shape(1, 300, 300, 2, 1, 64), Some(3))] {
+                let attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() }).with_key_splits(splits);
+                let dtype = dtypes(ctx)[0];
+                let (tier, _, parts) = attn.plan(dtype, &s, None).expect("plan");
+                let x = ringattn::bench::random_inputs(s.q_len(), 3);
+                let q = GpuTensor::from_f32(ctx, &x, s.q_dims(), dtype).unwrap();
+                let kv = GpuTensor::from_f32(ctx, &x[..s.kv_len()], s.kv_dims(), dtype).unwrap();
+                let built = ctx.cached_pipelines();
+                attn.forward(&q, &kv, &kv).expect("forward");
+                ctx.wait().unwrap();
+                assert_eq!(
+                    ctx.cached_pipelines(),
+                    built,
+                    "{} {tier} causal {causal} {s:?} ({parts} parts): the first call built a pipeline",
+                    common::label(ctx)
+                );
+            }
+            // Under a block mask (rows of unequal length: a window plus global tokens).
+            let s = shape(1, 300, 300, 2, 2, 64);
+            let p = ringattn::mask::Pattern::Window { left: 64, right: 0 }.or(ringattn::mask::Pattern::Global(32));
+            let mask = ringattn::BlockMask::new(&p, s.seq_q, s.seq_k, 32).unwrap().upload(ctx).unwrap();
+            let attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() });
+            let dtype = dtypes(ctx)[0];
+            let (tier, _) = attn.tiles(dtype, &s, Some(&mask)).expect("tiles");
+            let x = ringattn::bench::random_inputs(s.q_len(), 4);
+            let q = GpuTensor::from_f32(ctx, &x, s.q_dims(), dtype).unwrap();
+            let built = ctx.cached_pipelines();
+            attn.forward_masked(&q, &q, &q, &mask).expect("forward_masked");
+            ctx.wait().unwrap();
+            assert_eq!(ctx.cached_pipelines(), built, "{} {tier} causal {causal}, masked: the first call built a pipeline", common::label(ctx));
+        }
+    }
+}

@@ -2016,6 +2016,18 @@ impl KernelSpec {
     }
 }
 
+/// Builds the grid-transposed twin of `prep`'s pipeline where calls of it take one (see
+/// `encode`: causal launches, and launches over a block mask, when the heads run
+/// together), so that a first call finds every pipeline it runs built
+/// ([`crate::Attention::tiles`], [`crate::Attention::prepare`]). Under a mask the twin is
+/// built whether or not the call's frame lets its rows run in order.
+pub fn prepare_twin(ctx: &GpuContext, prep: &Prepared, causal: bool, masked: bool) -> Result<()> {
+    if heads_together() && ((causal && longest_first()) || masked) {
+        prep.spec.transposed(ctx)?;
+    }
+    Ok(())
+}
+
 /// The flash layout (`uniform, q, k, v, o, lse`), plus `mask_meta, mask_bits` for
 /// block-sparse pipelines, plus the K/V maxima for the matrix tier's split kernel.
 pub(crate) fn layout_for(ctx: &GpuContext, sparse: bool) -> crate::kernels::LayoutPair {

@@ -128,12 +128,7 @@ pub fn encode_merge_parts_in_pass(
     let ub = ctx.uniform("merge params", bytemuck::bytes_of(&params));
     for group in parts.chunks(max_parts_per_dispatch(ctx)) {
         let k = group.len();
-        let defines = merge_defines(acc.dtype(), first.dtype(), d, k);
-        let key = PipelineKey { kernel: "merge", defines };
-        let mut slots = vec![Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite];
-        slots.extend(std::iter::repeat_n([Slot::Read, Slot::Read], k).flatten());
-        let layout = ctx.layout(LAYOUT_NAMES[k - 1], &slots);
-        let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE, &key.defines))?;
+        let (layout, pipeline) = merge_pipeline(ctx, acc.dtype(), first.dtype(), d, k)?;
         let mut res = vec![ub.as_entire_binding(), bind(acc.buffer(), acc.size_bytes()), bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4)];
         for &(part, part_lse) in group {
             res.extend([bind(part.buffer(), part.size_bytes()), bind(part_lse.buffer(), part_lse.numel() as u64 * 4)]);
@@ -142,6 +137,37 @@ pub fn encode_merge_parts_in_pass(
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(gx, gy, 1);
+    }
+    Ok(())
+}
+
+/// The layout and pipeline of one merge dispatch folding `k` partial results in `part`
+/// into `acc` at `head_dim` (built, or fetched from the context's cache).
+fn merge_pipeline(
+    ctx: &GpuContext,
+    acc: Dtype,
+    part: Dtype,
+    head_dim: usize,
+    k: usize,
+) -> Result<(crate::kernels::LayoutPair, std::sync::Arc<wgpu::ComputePipeline>)> {
+    let key = PipelineKey { kernel: "merge", defines: merge_defines(acc, part, head_dim, k) };
+    let mut slots = vec![Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite];
+    slots.extend(std::iter::repeat_n([Slot::Read, Slot::Read], k).flatten());
+    let layout = ctx.layout(LAYOUT_NAMES[k - 1], &slots);
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE, &key.defines))?;
+    Ok((layout, pipeline))
+}
+
+/// Builds the pipelines [`encode_merge_parts_in_pass`] runs to fold `parts` partial
+/// results in `part` into `acc` at `head_dim`, so that a first call compiles nothing
+/// ([`crate::Attention::tiles`] for calls split over keys).
+pub fn prepare_merge(ctx: &GpuContext, acc: Dtype, part: Dtype, head_dim: usize, parts: usize) -> Result<()> {
+    let per = max_parts_per_dispatch(ctx);
+    let mut left = parts;
+    while left > 0 {
+        let k = left.min(per);
+        merge_pipeline(ctx, acc, part, head_dim, k)?;
+        left -= k;
     }
     Ok(())
 }
