@@ -85,32 +85,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
         if valid && lim > t {
             let tb = tile_bits(row, t, pi);
-            // Plain loops with constant trip counts: GPU compilers unroll them; fully
-            // unrolled source took llvmpipe's GL driver minutes to compile at
-            // head_dim >= 80. Keys past the row's limit get NEG_BIG and weigh 0.
-            var s: array<f32, BK>;
-            var mt = m;
-            for (var j = 0u; j < BK; j++) {
-                var dot4 = vec4<f32>(0.0);
+            // Four keys at a time: four independent dot products per pass over q (the
+            // K reads are workgroup-memory broadcasts), then the online softmax over the
+            // four and their V rows. Plain loops with constant trip counts: GPU
+            // compilers unroll them; fully unrolled source took llvmpipe's GL driver
+            // minutes to compile at head_dim >= 80. Keys past the row's limit weigh 0.
+            for (var j = 0u; j < BK; j += 4u) {
+                let kb = j * D4;
+                var d0 = vec4<f32>(0.0);
+                var d1 = vec4<f32>(0.0);
+                var d2 = vec4<f32>(0.0);
+                var d3 = vec4<f32>(0.0);
                 for (var d = 0u; d < D4; d++) {
-                    dot4 += qr[d] * ks[j * D4 + d];
+                    let qd = qr[d];
+                    d0 += qd * ks[kb + d];
+                    d1 += qd * ks[kb + D4 + d];
+                    d2 += qd * ks[kb + 2u * D4 + d];
+                    d3 += qd * ks[kb + 3u * D4 + d];
                 }
-                s[j] = select(NEG_BIG, dot4.x + dot4.y + dot4.z + dot4.w, visible(t, j, lim, tb));
-                mt = max(mt, s[j]);
-            }
-            let alpha = exp2(m - mt);
-            l *= alpha;
-            for (var d = 0u; d < D4; d++) {
-                acc[d] *= alpha;
-            }
-            for (var j = 0u; j < BK; j++) {
-                let pj = select(0.0, exp2(s[j] - mt), s[j] != NEG_BIG);
-                l += pj;
+                let one = vec4<f32>(1.0);
+                let vis = vec4<bool>(visible(t, j, lim, tb), visible(t, j + 1u, lim, tb), visible(t, j + 2u, lim, tb), visible(t, j + 3u, lim, tb));
+                let s4 = select(vec4<f32>(NEG_BIG), vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one)), vis);
+                let mt = max(m, max(max(s4.x, s4.y), max(s4.z, s4.w)));
+                let alpha = exp2(m - mt);
+                let p4 = select(vec4<f32>(0.0), exp2(s4 - vec4<f32>(mt)), vis);
+                l = l * alpha + dot(p4, one);
                 for (var d = 0u; d < D4; d++) {
-                    acc[d] += pj * vs[j * D4 + d];
+                    acc[d] = acc[d] * alpha + p4.x * vs[kb + d] + p4.y * vs[kb + D4 + d] + p4.z * vs[kb + 2u * D4 + d] + p4.w * vs[kb + 3u * D4 + d];
                 }
+                m = mt;
             }
-            m = mt;
         }
         workgroupBarrier();
     }
