@@ -85,33 +85,48 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
         if valid && lim > t {
             let tb = tile_bits(row, t, pi);
-            // Four keys at a time: four independent dot products per pass over q (the
+            // Eight keys at a time: eight independent dot products per pass over q (the
             // K reads are workgroup-memory broadcasts), then the online softmax over the
-            // four and their V rows. Plain loops with constant trip counts: GPU
-            // compilers unroll them; fully unrolled source took llvmpipe's GL driver
-            // minutes to compile at head_dim >= 80. Keys past the row's limit weigh 0.
-            for (var j = 0u; j < BK; j += 4u) {
+            // eight and their V rows (H200, f32: 2.4-3.7x the speed of one key at a time
+            // into an array of the tile's scores, 1.29-1.37x that of four at a time).
+            // Plain loops with constant trip counts: GPU compilers unroll them; fully
+            // unrolled source took llvmpipe's GL driver minutes to compile at head_dim
+            // >= 80. Keys past the row's limit weigh 0.
+            for (var j = 0u; j < BK; j += 8u) {
                 let kb = j * D4;
                 var d0 = vec4<f32>(0.0);
                 var d1 = vec4<f32>(0.0);
                 var d2 = vec4<f32>(0.0);
                 var d3 = vec4<f32>(0.0);
+                var d4 = vec4<f32>(0.0);
+                var d5 = vec4<f32>(0.0);
+                var d6 = vec4<f32>(0.0);
+                var d7 = vec4<f32>(0.0);
                 for (var d = 0u; d < D4; d++) {
                     let qd = qr[d];
                     d0 += qd * ks[kb + d];
                     d1 += qd * ks[kb + D4 + d];
                     d2 += qd * ks[kb + 2u * D4 + d];
                     d3 += qd * ks[kb + 3u * D4 + d];
+                    d4 += qd * ks[kb + 4u * D4 + d];
+                    d5 += qd * ks[kb + 5u * D4 + d];
+                    d6 += qd * ks[kb + 6u * D4 + d];
+                    d7 += qd * ks[kb + 7u * D4 + d];
                 }
                 let one = vec4<f32>(1.0);
-                let vis = vec4<bool>(visible(t, j, lim, tb), visible(t, j + 1u, lim, tb), visible(t, j + 2u, lim, tb), visible(t, j + 3u, lim, tb));
-                let s4 = select(vec4<f32>(NEG_BIG), vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one)), vis);
-                let mt = max(m, max(max(s4.x, s4.y), max(s4.z, s4.w)));
+                let va = vec4<bool>(visible(t, j, lim, tb), visible(t, j + 1u, lim, tb), visible(t, j + 2u, lim, tb), visible(t, j + 3u, lim, tb));
+                let vb = vec4<bool>(visible(t, j + 4u, lim, tb), visible(t, j + 5u, lim, tb), visible(t, j + 6u, lim, tb), visible(t, j + 7u, lim, tb));
+                let sa = select(vec4<f32>(NEG_BIG), vec4<f32>(dot(d0, one), dot(d1, one), dot(d2, one), dot(d3, one)), va);
+                let sb = select(vec4<f32>(NEG_BIG), vec4<f32>(dot(d4, one), dot(d5, one), dot(d6, one), dot(d7, one)), vb);
+                let s8 = max(sa, sb);
+                let mt = max(m, max(max(s8.x, s8.y), max(s8.z, s8.w)));
                 let alpha = exp2(m - mt);
-                let p4 = select(vec4<f32>(0.0), exp2(s4 - vec4<f32>(mt)), vis);
-                l = l * alpha + dot(p4, one);
+                let pa = select(vec4<f32>(0.0), exp2(sa - vec4<f32>(mt)), va);
+                let pb = select(vec4<f32>(0.0), exp2(sb - vec4<f32>(mt)), vb);
+                l = l * alpha + dot(pa, one) + dot(pb, one);
                 for (var d = 0u; d < D4; d++) {
-                    acc[d] = acc[d] * alpha + p4.x * vs[kb + d] + p4.y * vs[kb + D4 + d] + p4.z * vs[kb + 2u * D4 + d] + p4.w * vs[kb + 3u * D4 + d];
+                    acc[d] = acc[d] * alpha + pa.x * vs[kb + d] + pa.y * vs[kb + D4 + d] + pa.z * vs[kb + 2u * D4 + d] + pa.w * vs[kb + 3u * D4 + d]
+                        + pb.x * vs[kb + 4u * D4 + d] + pb.y * vs[kb + 5u * D4 + d] + pb.z * vs[kb + 6u * D4 + d] + pb.w * vs[kb + 7u * D4 + d];
                 }
                 m = mt;
             }

@@ -245,12 +245,12 @@ fn pow2_floor(x: u32) -> u32 {
 }
 
 /// Default tiles for the portable tier: one query row per invocation, K and V tiles
-/// of f32 in at most 16 KiB of workgroup memory (the WebGPU minimum), a multiple of 4
-/// keys (the kernel takes them four at a time; 8 at head_dim 256).
+/// of f32 in at most 16 KiB of workgroup memory (the WebGPU minimum), a multiple of 8
+/// keys (the kernel takes them eight at a time; 8 at head_dim 256).
 pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &ctx.capabilities().limits;
     let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32)).max(4);
+    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32)).max(8);
     let bq = 64.min(max_invocations(lim));
     TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
