@@ -244,14 +244,21 @@ fn pow2_floor(x: u32) -> u32 {
     1 << (31 - x.max(1).leading_zeros())
 }
 
-/// Default tiles for the portable tier: one query row per invocation, K and V tiles
-/// of f32 in at most 16 KiB of workgroup memory (the WebGPU minimum), a multiple of 8
-/// keys (the kernel takes them eight at a time; 8 at head_dim 256).
+/// Default tiles for the portable tier on `ctx` ([`portable_config_for`] its limits).
 pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &ctx.capabilities().limits;
-    let wg_bytes = lim.max_compute_workgroup_storage_size.min(16384);
+    portable_config_for(head_dim, lim.max_compute_workgroup_storage_size, max_invocations(lim))
+}
+
+/// The portable tier's tiles: one query row per invocation (64, or fewer where the
+/// adapter allows fewer), K and V tiles of f32 in at most 16 KiB of workgroup memory (the
+/// WebGPU minimum, which every backend's adapters reach), a multiple of 8 keys (the
+/// kernel takes them eight at a time; 8 at head_dim 256). Below 16 KiB, head_dim 256
+/// would need more than the limit: its pipeline then fails to build with an error.
+pub fn portable_config_for(head_dim: usize, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
+    let wg_bytes = max_wg_bytes.min(16384);
     let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32)).max(8);
-    let bq = 64.min(max_invocations(lim));
+    let bq = 64.min(max_invocations);
     TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
 
@@ -2558,6 +2565,20 @@ mod tests {
         let fallback = builtin_matrix_config(Dtype::F16, 128, 16, WG_BYTES, INVOCATIONS).expect("fallback fits");
         assert_eq!((fallback.mq, fallback.w, fallback.bk), MATRIX_FALLBACK_SHAPE);
         assert_eq!(builtin_matrix_config(Dtype::F16, 128, 32, WG_BYTES, INVOCATIONS), Some(cfg(128, (2, 8, 16))));
+    }
+
+    /// The portable kernel takes its keys eight at a time: at every supported head_dim
+    /// its key tile is a multiple of 8 and its K and V tiles fit 16 KiB.
+    #[test]
+    fn portable_tiles_take_keys_by_eight_within_16_kib() {
+        for &d in crate::SUPPORTED_HEAD_DIMS {
+            let c = portable_config_for(d, 16384, 256);
+            assert!(c.bk.is_multiple_of(8) && 2 * 4 * c.bk as usize * d <= 16384 && c.bq == 64, "d={d}: {c:?}");
+            assert_eq!(portable_config_for(d, 49152, 1024), c, "d={d}: capped at 16 KiB");
+        }
+        assert_eq!(portable_config_for(64, 16384, 256).bk, 32);
+        assert_eq!(portable_config_for(256, 16384, 256).bk, 8);
+        assert_eq!(portable_config_for(64, 16384, 32).bq, 32);
     }
 
     #[test]
