@@ -743,12 +743,25 @@ pub fn tune_subgroup(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<
     Ok(r)
 }
 
-/// Runs the search for `dtype` and `head_dim` now (ignoring any cached entry), stores
-/// the winner in the cache and in the context, and returns the report.
-pub fn tune(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<TuneReport> {
-    let r = search_matrix(ctx, dtype, head_dim)?;
-    store(ctx, &r.key, &r.best)?;
-    Ok(r)
+/// Runs the matrix tier's searches for `dtype` and `head_dim` now (ignoring any cached
+/// entry), stores each winner in the cache and in the context, and returns the reports:
+/// flash_matrix's tiles, and the register kernel's where it can run (f16, a fragment
+/// layout it handles). Both run at every head_dim: at 64 the register kernel takes the
+/// dense, causal and masked launches and flash_matrix the small grids; at 128
+/// flash_matrix the dense ones and the register kernel the causal ones up to
+/// [`flash::REGS_CAUSAL_WORK`] and the masked ones. Searching one only left the other
+/// to a search in the middle of a later call.
+pub fn tune(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Result<Vec<TuneReport>> {
+    let mut reports = Vec::new();
+    for regs in [false, true] {
+        if regs && !flash::regs_usable(ctx, dtype, head_dim) {
+            continue;
+        }
+        let r = search_kernel(ctx, dtype, head_dim, regs)?;
+        store(ctx, &r.key, &r.best)?;
+        reports.push(r);
+    }
+    Ok(reports)
 }
 
 #[cfg(test)]

@@ -57,16 +57,17 @@ pub fn execute(a: &TuneArgs) -> Result<Status> {
         return Ok(Status::Ok);
     }
     for (dtype, d) in pairs() {
-        let r = crate::tuning::tune(&ctx, dtype, d)?;
-        println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
-        println!("| rows/subgroup | subgroups | keys/tile | ms (median, N=4096, H=8) |");
-        println!("|---:|---:|---:|---:|");
-        for ((mq, w, bk), ms) in &r.timings {
-            println!("| {} | {w} | {bk} | {ms:.4} |", 16 * mq);
-        }
-        match &r.best {
-            Some(b) => println!("best: {}, stored", b.describe()),
-            None => println!("no candidate fits head_dim {d} on this adapter"),
+        for r in crate::tuning::tune(&ctx, dtype, d)? {
+            println!("\n{} head_dim {d}: {}", dtype.name(), r.key);
+            println!("| rows/subgroup | subgroups | keys/tile | ms (median, N=4096, H=8) |");
+            println!("|---:|---:|---:|---:|");
+            for ((mq, w, bk), ms) in &r.timings {
+                println!("| {} | {w} | {bk} | {ms:.4} |", 16 * mq);
+            }
+            match &r.best {
+                Some(b) => println!("best: {}, stored", b.describe()),
+                None => println!("no candidate fits head_dim {d} on this adapter"),
+            }
         }
     }
     Ok(Status::Ok)

@@ -1709,7 +1709,7 @@ fn regs_env() -> Option<String> {
 
 /// Whether the register kernel can run this dtype and head_dim on `ctx` (f16, a
 /// multiple of 16, a device whose fragment layout it handles).
-fn regs_usable(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
+pub fn regs_usable(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> bool {
     dtype == Dtype::F16 && head_dim.is_multiple_of(16) && crate::kernels::regs::coop_layout(ctx).is_some()
 }
 
