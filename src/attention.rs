@@ -182,7 +182,7 @@ impl<'a> Attention<'a> {
         self.ctx.check_dtype(dtype, "attention")?;
         let tier = self.tier(dtype, head_dim)?;
         let prep = flash::prepare(self.ctx, tier, dtype, head_dim)?;
-        flash::prepare_twin(self.ctx, &prep, self.opts.causal, false)?;
+        flash::prepare_launch(self.ctx, &prep, head_dim, self.opts.causal, false, self.scale(head_dim)?)?;
         Ok(tier)
     }
 
@@ -211,7 +211,7 @@ impl<'a> Attention<'a> {
     /// ([`Attention::key_splits_for`]; 1 under a mask), from one prepared pipeline.
     pub fn plan(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<(Tier, TileConfig, usize)> {
         let prep = self.prepared(dtype, s, mask)?;
-        flash::prepare_twin(self.ctx, &prep, self.opts.causal, mask.is_some())?;
+        flash::prepare_launch(self.ctx, &prep, s.head_dim, self.opts.causal, mask.is_some(), self.scale(s.head_dim)?)?;
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
         if parts > 1 {
             crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?;

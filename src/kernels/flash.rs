@@ -2024,14 +2024,26 @@ impl KernelSpec {
     }
 }
 
-/// Builds the grid-transposed twin of `prep`'s pipeline where calls of it take one (see
+/// Builds the pipelines a launch of `prep` runs besides its own, so that a first call
+/// finds every pipeline it runs built ([`crate::Attention::tiles`],
+/// [`crate::Attention::prepare`]): the grid-transposed twin where calls take one (see
 /// `encode`: causal launches, and launches over a block mask, when the heads run
-/// together), so that a first call finds every pipeline it runs built
-/// ([`crate::Attention::tiles`], [`crate::Attention::prepare`]). Under a mask the twin is
-/// built whether or not the call's frame lets its rows run in order.
-pub fn prepare_twin(ctx: &GpuContext, prep: &Prepared, causal: bool, masked: bool) -> Result<()> {
-    if heads_together() && ((causal && longest_first()) || masked) {
+/// together; under a mask whether or not the call's frame lets its rows run in order),
+/// the split kernel's K/V scan (f32 on the matrix tier), and the f16 matrix kernels'
+/// build for a scale that is not positive (`scale`: the calls' softmax scale).
+pub fn prepare_launch(ctx: &GpuContext, prep: &Prepared, head_dim: usize, causal: bool, masked: bool, scale: f32) -> Result<()> {
+    let twin = heads_together() && ((causal && longest_first()) || masked);
+    if twin {
         prep.spec.transposed(ctx)?;
+    }
+    if prep.split() {
+        kv_absmax_pipeline(ctx)?;
+    }
+    if prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && scale <= 0.0 {
+        let k = matrix_pipeline(ctx, prep.dtype, head_dim, prep.cfg, prep.sparse, false)?;
+        if twin {
+            k.spec.transposed(ctx)?;
+        }
     }
     Ok(())
 }
@@ -2066,6 +2078,15 @@ struct AbsmaxParams {
     groups: u32,
 }
 
+/// The split kernel's K/V scan (its layout and pipeline; built, or fetched from the
+/// context's cache).
+fn kv_absmax_pipeline(ctx: &GpuContext) -> Result<(crate::kernels::LayoutPair, std::sync::Arc<wgpu::ComputePipeline>)> {
+    let key = PipelineKey { kernel: "kv_absmax", defines: Vec::new() };
+    let layout = ctx.layout("kv_absmax", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]);
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::KV_ABSMAX, &key.defines))?;
+    Ok((layout, pipeline))
+}
+
 /// Records the split kernel's K/V scan for keys [k_begin, k_end) of `nb` batch elements
 /// (windows `wk`, `wv`) and returns the buffer of maxima the flash launch binds.
 fn encode_kv_absmax(
@@ -2078,9 +2099,7 @@ fn encode_kv_absmax(
 ) -> Result<wgpu::Buffer> {
     let ((wk, wv), (k_begin, k_end)) = (kv, keys);
     use wgpu::util::DeviceExt;
-    let key = PipelineKey { kernel: "kv_absmax", defines: Vec::new() };
-    let layout = ctx.layout("kv_absmax", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]);
-    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::KV_ABSMAX, &key.defines))?;
+    let (layout, pipeline) = kv_absmax_pipeline(ctx)?;
     let max_wg = ctx.capabilities().limits.max_compute_workgroups_per_dimension;
     let groups = (k_end - k_begin).div_ceil(64).clamp(1, max_wg.min(4096));
     let params = AbsmaxParams {
