@@ -1212,38 +1212,37 @@ fn threads_build_each_pipeline_once() {
 #[test]
 fn tiles_prepares_the_first_call() {
     use ringattn::{Attention, AttentionOptions, GpuTensor};
-    // Fresh contexts: the shared ones' caches change under the other tests. GL adapters
-    // run the same launch code, and llvmpipe's GL driver takes minutes to compile
-    // these pipelines afresh: left out.
-    for ctx in common::contexts().iter().filter(|c| !is_gl(c)) {
-        // Every dtype (f32 on a matrix-tier GPU runs the split kernel and its K/V
-        // scan), causal or not, and a negative scale (the f16 matrix kernels' own build).
-        for (dtype, causal, scale) in dtypes(ctx).into_iter().flat_map(|d| [(d, false, None), (d, true, None), (d, true, Some(-0.125))]) {
-            let opts = AttentionOptions { causal, scale, ..Default::default() };
-            let what = format!("{} {} causal {causal} scale {scale:?}", common::label(ctx), dtype.name());
-            for (s, splits) in [(shape(1, 300, 300, 4, 4, 64), None), (shape(1, 8, 8, 1, 1, 64), None), (shape(1, 300, 300, 2, 1, 64), Some(3))] {
-                let attn = Attention::new(ctx, opts).with_key_splits(splits);
-                let (tier, _, parts) = attn.plan(dtype, &s, None).expect("plan");
-                let x = ringattn::bench::random_inputs(s.q_len(), 3);
-                let q = GpuTensor::from_f32(ctx, &x, s.q_dims(), dtype).unwrap();
-                let kv = GpuTensor::from_f32(ctx, &x[..s.kv_len()], s.kv_dims(), dtype).unwrap();
-                let built = ctx.cached_pipelines();
-                attn.forward(&q, &kv, &kv).expect("forward");
-                ctx.wait().unwrap();
-                assert_eq!(ctx.cached_pipelines(), built, "{what} {tier} {s:?} ({parts} parts): the first call built a pipeline");
-            }
-            // Under a block mask (rows of unequal length: a window plus global tokens).
-            let s = shape(1, 300, 300, 2, 2, 64);
-            let p = ringattn::mask::Pattern::Window { left: 64, right: 0 }.or(ringattn::mask::Pattern::Global(32));
-            let mask = ringattn::BlockMask::new(&p, s.seq_q, s.seq_k, 32).unwrap().upload(ctx).unwrap();
-            let attn = Attention::new(ctx, opts);
-            let (tier, _) = attn.tiles(dtype, &s, Some(&mask)).expect("tiles");
-            let x = ringattn::bench::random_inputs(s.q_len(), 4);
+    // A fresh context on the default adapter: the shared ones' caches change under the
+    // other tests. (Other adapters run the same launch code; llvmpipe's GL driver would
+    // take minutes to compile these pipelines afresh.)
+    let ctx = &common::ctx();
+    // Every dtype (f32 on a matrix-tier GPU runs the split kernel and its K/V
+    // scan), causal or not, and a negative scale (the f16 matrix kernels' own build).
+    for (dtype, causal, scale) in dtypes(ctx).into_iter().flat_map(|d| [(d, false, None), (d, true, None), (d, true, Some(-0.125))]) {
+        let opts = AttentionOptions { causal, scale, ..Default::default() };
+        let what = format!("{} {} causal {causal} scale {scale:?}", common::label(ctx), dtype.name());
+        for (s, splits) in [(shape(1, 300, 300, 4, 4, 64), None), (shape(1, 8, 8, 1, 1, 64), None), (shape(1, 300, 300, 2, 1, 64), Some(3))] {
+            let attn = Attention::new(ctx, opts).with_key_splits(splits);
+            let (tier, _, parts) = attn.plan(dtype, &s, None).expect("plan");
+            let x = ringattn::bench::random_inputs(s.q_len(), 3);
             let q = GpuTensor::from_f32(ctx, &x, s.q_dims(), dtype).unwrap();
+            let kv = GpuTensor::from_f32(ctx, &x[..s.kv_len()], s.kv_dims(), dtype).unwrap();
             let built = ctx.cached_pipelines();
-            attn.forward_masked(&q, &q, &q, &mask).expect("forward_masked");
+            attn.forward(&q, &kv, &kv).expect("forward");
             ctx.wait().unwrap();
-            assert_eq!(ctx.cached_pipelines(), built, "{what} {tier}, masked: the first call built a pipeline");
+            assert_eq!(ctx.cached_pipelines(), built, "{what} {tier} {s:?} ({parts} parts): the first call built a pipeline");
         }
+        // Under a block mask (rows of unequal length: a window plus global tokens).
+        let s = shape(1, 300, 300, 2, 2, 64);
+        let p = ringattn::mask::Pattern::Window { left: 64, right: 0 }.or(ringattn::mask::Pattern::Global(32));
+        let mask = ringattn::BlockMask::new(&p, s.seq_q, s.seq_k, 32).unwrap().upload(ctx).unwrap();
+        let attn = Attention::new(ctx, opts);
+        let (tier, _) = attn.tiles(dtype, &s, Some(&mask)).expect("tiles");
+        let x = ringattn::bench::random_inputs(s.q_len(), 4);
+        let q = GpuTensor::from_f32(ctx, &x, s.q_dims(), dtype).unwrap();
+        let built = ctx.cached_pipelines();
+        attn.forward_masked(&q, &q, &q, &mask).expect("forward_masked");
+        ctx.wait().unwrap();
+        assert_eq!(ctx.cached_pipelines(), built, "{what} {tier}, masked: the first call built a pipeline");
     }
 }
