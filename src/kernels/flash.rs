@@ -2032,20 +2032,43 @@ impl KernelSpec {
 /// the split kernel's K/V scan (f32 on the matrix tier), and the f16 matrix kernels'
 /// build for a scale that is not positive (`scale`: the calls' softmax scale).
 pub fn prepare_launch(ctx: &GpuContext, prep: &Prepared, head_dim: usize, causal: bool, masked: bool, scale: f32) -> Result<()> {
-    let twin = heads_together() && ((causal && longest_first()) || masked);
-    if twin {
-        prep.spec.transposed(ctx)?;
-    }
+    launch_pipeline(ctx, prep, head_dim, scale > 0.0, transposed_grid(causal || masked))?;
     if prep.split() {
         kv_absmax_pipeline(ctx)?;
     }
-    if prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && scale <= 0.0 {
-        let k = matrix_pipeline(ctx, prep.dtype, head_dim, prep.cfg, prep.sparse, false)?;
-        if twin {
-            k.spec.transposed(ctx)?;
-        }
-    }
     Ok(())
+}
+
+/// Whether a launch runs its grid transposed (`rev_tiles` 2: each query tile's or mask
+/// row's heads together) where it runs its longest tiles first: causal launches,
+/// launches over a mask whose work rises, or over a whole mask in its rows' order
+/// (`longest`).
+fn transposed_grid(longest: bool) -> bool {
+    longest && longest_first() && heads_together()
+}
+
+/// The pipeline a launch of `prep` runs: its own or, for a scale that is not
+/// `positive`, the f16 matrix kernels' other build; the grid-transposed twin of either
+/// where `transposed` (built on first use, then cached by the context).
+fn launch_pipeline(
+    ctx: &GpuContext,
+    prep: &Prepared,
+    head_dim: usize,
+    positive: bool,
+    transposed: bool,
+) -> Result<std::sync::Arc<wgpu::ComputePipeline>> {
+    let negative = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !positive {
+        true => Some(matrix_pipeline(ctx, prep.dtype, head_dim, prep.cfg, prep.sparse, false)?),
+        false => None,
+    };
+    let (pipeline, spec) = match &negative {
+        Some(k) => (&k.pipeline, &k.spec),
+        None => (&prep.pipeline, &prep.spec),
+    };
+    match transposed {
+        true => spec.transposed(ctx),
+        false => Ok(pipeline.clone()),
+    }
 }
 
 /// The flash layout (`uniform, q, k, v, o, lse`), plus `mask_meta, mask_bits` for
@@ -2395,29 +2418,16 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         None => s.seq_k,
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
-    let rev = longest_first();
-    let together = heads_together();
-    let ordered = together
+    let reversed = (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && longest_first();
+    let ordered = heads_together()
         && mask.is_some_and(|(m, l)| {
             mask_order_fits(m.shape().seq_q, l.rows as usize, s.seq_q, frame.q_pos0 as usize, prep.cfg.bq as usize, args.causal.is_some())
         });
-    let rev_tiles = match (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && rev {
-        true => 1 + together as u32,
-        false => 2 * ordered as u32,
-    };
+    let transposed = transposed_grid(reversed || ordered);
+    let rev_tiles = if transposed { 2 } else { reversed as u32 };
     // The f16 matrix pipelines in `Prepared` assume a positive scale; rev_tiles 2 runs
     // the pipeline's twin with the grid transposed.
-    let positive = args.scale > 0.0;
-    let negative = match prep.tier == Tier::Matrix && prep.dtype == Dtype::F16 && !positive {
-        true => Some(matrix_pipeline(ctx, prep.dtype, s.head_dim, prep.cfg, prep.sparse, false)?),
-        false => None,
-    };
-    let pipeline = match (&negative, rev_tiles == 2) {
-        (Some(k), false) => k.pipeline.clone(),
-        (Some(k), true) => k.spec.transposed(ctx)?,
-        (None, false) => prep.pipeline.clone(),
-        (None, true) => prep.spec.transposed(ctx)?,
-    };
+    let pipeline = launch_pipeline(ctx, prep, s.head_dim, args.scale > 0.0, transposed)?;
     if !prep.split() {
         pass.set_pipeline(&pipeline);
     }
