@@ -11,13 +11,9 @@ export RINGATTN_TUNE=0
 run_filtered sparse 240 masked_attention_matches_reference fully_masked_rows_are_zero merged_mask_rows longest_first
 run_filtered suite 120 hilbert_and_block_sparse_presets
 SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.25,0.1,0.05 --even-rows"
-timeout 90 $SB --head-dim 64 --block 128 --check > $R/d64-b128.md 2>&1
-RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 64 --block 128 > $R/d64-b128-index.md 2>&1
-timeout 90 $SB --head-dim 64 --block 64 > $R/d64-b64.md 2>&1
-RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 64 --block 64 > $R/d64-b64-index.md 2>&1
-timeout 90 $SB --head-dim 128 --block 128 --check > $R/d128-b128.md 2>&1
-RINGATTN_LONGEST_FIRST=0 timeout 90 $SB --head-dim 128 --block 128 > $R/d128-b128-index.md 2>&1
-S="bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1"
-timeout 120 .gpu/ringattn $S --check --check-rows 4 > $R/ring-suite.md 2>&1
-RINGATTN_LONGEST_FIRST=0 timeout 90 .gpu/ringattn $S > $R/ring-suite-index.md 2>&1
+IDX=RINGATTN_LONGEST_FIRST=0
+AB_A=--check ab d64-b128 index $IDX $SB --head-dim 64 --block 128
+ab d64-b64 index $IDX $SB --head-dim 64 --block 64
+AB_A=--check ab d128-b128 index $IDX $SB --head-dim 128 --block 128
+AB_A="--check --check-rows 4" AB_LIMIT=120 ab ring-suite index $IDX .gpu/ringattn bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1
 cd $R && test_lines > tests.txt

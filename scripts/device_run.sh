@@ -265,6 +265,16 @@ sparse_start() {
   sparse_checks
 }
 
+# ab NAME SUFFIX VAR=VALUE CMD...: one switch's A/B on a command: CMD (with the extra
+# arguments of $AB_A, e.g. --check, on the A side only) into $R/NAME.md, then CMD with
+# VAR=VALUE into $R/NAME-SUFFIX.md; each at most $AB_LIMIT s (default 90).
+ab() {
+  local name=$1 suffix=$2 var=$3
+  shift 3
+  timeout ${AB_LIMIT:-90} "$@" $AB_A > $R/$name.md 2>&1
+  env "$var" timeout ${AB_LIMIT:-90} "$@" > $R/$name-$suffix.md 2>&1
+}
+
 # order_rounds S: two rounds of `ringattn bench $S` causal at N = 4K/16K/64K and
 # non-causal at 16K/64K: the build before the session (.gpu/old-ringattn), per head
 # (RINGATTN_HEADS_TOGETHER=0) and by the rule, one machine; $R/{old,per,rule}-{on,off}-{a,b}.md

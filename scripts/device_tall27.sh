@@ -7,15 +7,11 @@
 source scripts/device_run.sh
 sparse_start
 SB=".gpu/sparse_bench --seqs 16384 --dtype f16 --densities 0.1"
+FLAT=RINGATTN_TALL_ROWS=0
 for b in 64 128; do
-  timeout 60 $SB --head-dim 64 --block $b --check > $R/d64-b$b.md 2>&1
-  RINGATTN_TALL_ROWS=0 timeout 60 $SB --head-dim 64 --block $b > $R/d64-b$b-flat.md 2>&1
+  AB_A=--check AB_LIMIT=60 ab d64-b$b flat $FLAT $SB --head-dim 64 --block $b
 done
-timeout 60 $SB --head-dim 64 --block 64 --window 1024 > $R/d64-b64-w1024.md 2>&1
-RINGATTN_TALL_ROWS=0 timeout 60 $SB --head-dim 64 --block 64 --window 1024 > $R/d64-b64-w1024-flat.md 2>&1
-timeout 60 $SB --head-dim 128 --block 64 --check > $R/d128-b64.md 2>&1
-RINGATTN_TALL_ROWS=0 timeout 60 $SB --head-dim 128 --block 64 > $R/d128-b64-flat.md 2>&1
-S="bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1"
-timeout 90 .gpu/ringattn $S --check --check-rows 4 > $R/ring-suite.md 2>&1
-RINGATTN_TALL_ROWS=0 timeout 90 .gpu/ringattn $S > $R/ring-suite-flat.md 2>&1
+AB_LIMIT=60 ab d64-b64-w1024 flat $FLAT $SB --head-dim 64 --block 64 --window 1024
+AB_A=--check AB_LIMIT=60 ab d128-b64 flat $FLAT $SB --head-dim 128 --block 64
+AB_A="--check --check-rows 4" ab ring-suite flat $FLAT .gpu/ringattn bench ring --no-progress --max-seconds 2 --seqs 16384 --devices 1
 cd $R && test_lines > tests.txt

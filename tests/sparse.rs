@@ -539,11 +539,7 @@ fn child_launch_order() {
     let ctx = &contexts()[0];
     let _g = gl_guard(ctx);
     let mut failures = Vec::new();
-    for tier in ctx.capabilities().tiers() {
-        let d = if is_cpu_gl(ctx) { 32 } else { 64 };
-        if resolve_tier(ctx, Some(tier), Dtype::F32, d).unwrap() != tier {
-            continue;
-        }
+    for (tier, _, d) in tier_dtypes(ctx).into_iter().filter(|&(_, dtype, _)| dtype == Dtype::F32) {
         let shape = Shape::new(2, 256, 4, d).with_kv_heads(2);
         let c = Case { shape, dtype: Dtype::F32, causal: true, scale: None, tier };
         if let Err(e) = check_case(ctx, &c) {
