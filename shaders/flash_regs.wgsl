@@ -32,7 +32,7 @@
 // stride in workgroup memory), NPF (4-element units of K and of V each invocation stages
 // per tile), ROFF, COFF, PERM (the probed layout, 8 values each), SCALE_POS (scale > 0:
 // the max is taken over raw scores and the scale folded into the exponent's FMA), LAZY,
-// DBUF, SPARSE, QR and QWG (Q chunks in registers; QWG: the rest in workgroup memory).
+// DBUF, SPARSE.
 enable f16;
 enable wgpu_cooperative_matrix;
 
@@ -52,12 +52,6 @@ const ROFF = array<u32, 8>($ROFF);
 const COFF = array<u32, 8>($COFF);
 const PERM = array<u32, 8>($PERM);
 const RESCALE: f32 = 8.0;
-// Q's 16-column chunks: the first QR held as A fragments in registers for the whole run,
-// the other QL read from workgroup memory (qst, row stride QSTR) by every tile's S (QWG:
-// fewer registers at large head dims, one more fragment load per chunk and tile).
-const QR: u32 = $QRu;
-const QL: u32 = DT - QR;
-const QSTR: u32 = QL * 16u + 8u;
 //#if DBUF
 const NBUF: u32 = 2u;
 //#else
@@ -80,10 +74,6 @@ const NONE: u32 = 0xffffffffu;
 // subgroup finished reading before this tile's barrier).
 var<workgroup> kst: array<f16, NBUF * BK * KSTR>;
 var<workgroup> vst: array<f16, NBUF * BK * KSTR>;
-//#if QWG
-// Q columns 16 QR.. of the workgroup's BQ rows (zero past seq_q), staged once.
-var<workgroup> qst: array<f16, BQ * QSTR>;
-//#endif
 
 // Element helpers: placeholder bodies, replaced in the SPIR-V (see the top).
 fn coop_lo_c(m: coop_mat16x16<f32, C>) -> vec4<f32> {
@@ -136,10 +126,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // for the whole run; O accumulators; per row half of each block: running max m (log2
     // units, NEG_BIG before any visible key), this lane's partial sum l, key limit.
     //#unroll m $MQ
-    //#unroll d $QR
-    var qf{m}_{d}: coop_mat16x16<f16, A>;
-    //#end
     //#unroll d $DT
+    var qf{m}_{d}: coop_mat16x16<f16, A>;
     var of{m}_{d} = coop_mat16x16<f32, C>();
     //#end
     var mr{m} = vec2<f32>(NEG_BIG);
@@ -148,7 +136,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         key_limit(min(srow0 + {m}u * 16u + qr, p.seq_q - 1u)),
         key_limit(min(srow0 + {m}u * 16u + qr + 8u, p.seq_q - 1u)),
     );
-    //#unroll d $QR
+    //#unroll d $DT
     {
         var x: array<f16, 8>;
         //#unroll i 8
@@ -162,17 +150,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     //#end
     //#end
-    //#if QWG
-    // The workgroup's Q columns past the register chunks, into qst (the first tile's
-    // barrier comes before any read).
-    for (var i = lid; i < BQ * QL * 16u; i += WG) {
-        let row = i / (QL * 16u);
-        let col = i % (QL * 16u);
-        let rr = qtile * BQ + row;
-        let e = ((b * p.seq_q + min(rr, p.seq_q - 1u)) * p.heads + h) * D + QR * 16u + col;
-        qst[row * QSTR + col] = select(f16(0.0), q[p.q_off + e], rr < p.seq_q);
-    }
-    //#endif
 
     // K/V staging: unit i (NPF per invocation) of a tile is elements 4 (i % D4) .. +3 of
     // the tile's key i / D4, at unit offset wu{f} from the tile's first key; zero past
@@ -226,7 +203,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         var s{m}_{n} = coop_mat16x16<f32, C>();
         var pa{m}_{n}: coop_mat16x16<f16, A>;
         //#end
-        //#unroll d $QR
+        //#unroll d $DT
         {
             let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[bo + {n}u * 16u * KSTR + {d}u * 16u], KSTR);
             //#unroll m $MQ
@@ -234,20 +211,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#end
-        //#if QWG
-        //#unroll e $QL
-        {
-            let kf = coopLoad<coop_mat16x16<f16, B>>(&kst[bo + {n}u * 16u * KSTR + (QR + {e}u) * 16u], KSTR);
-            //#unroll m $MQ
-            {
-                // Row-major (coopLoadT): qst holds rows of Q; coopLoad reads column-major.
-                let qa = coopLoadT<coop_mat16x16<f16, A>>(&qst[(sg * RS + {m}u * 16u) * QSTR + {e}u * 16u], QSTR);
-                s{m}_{n} = coopMultiplyAdd(qa, kf, s{m}_{n});
-            }
-            //#end
-        }
-        //#end
-        //#endif
         //#end
 
         // Online softmax in registers (mask_on: the causal / length mask, the span's end

@@ -366,8 +366,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         "kv_absmax" => out.push(Vec::new()),
         // kernels::regs::regs_defines (the matrix tier's register kernel, dense f16 only):
         // every tuner candidate at every matrix head_dim with the library's switches, and
-        // the default tiles with each switch flipped (Q half or wholly in workgroup
-        // memory too) and with an A layout that permutes the accumulator's elements.
+        // the default tiles with each switch flipped and with an A layout that permutes
+        // the accumulator's elements.
         "flash_regs" => out.extend(regs_specializations()),
         "dilated_merge" => {
             for acc in DTYPES {
@@ -396,7 +396,7 @@ fn regs_specializations() -> Vec<Defines> {
     use ringattn::kernels::flash::{default_regs_shape, regs_config_for, regs_sparse_pick, MATRIX_HEAD_DIMS, REGS_CANDIDATES};
     use ringattn::kernels::regs::{regs_defines_with, RegsSwitches};
     let mut out = Vec::new();
-    let on = RegsSwitches { scale_pos: true, lazy: false, dbuf: true, sparse: false, q_lds: 0 };
+    let on = RegsSwitches { scale_pos: true, lazy: false, dbuf: true, sparse: false };
     // Under a block mask (kernels::flash::regs_config_sparse): each mask block size's
     // pick, with and without DBUF and SCALE_POS.
     for &d in MATRIX_HEAD_DIMS {
@@ -404,8 +404,7 @@ fn regs_specializations() -> Vec<Defines> {
             let Some(cfg) = regs_sparse_pick(d, block, 49152, 1024, || default_regs_shape(d)) else { continue };
             assert!(cfg.bq as usize <= block && cfg.bk <= 64, "head_dim {d}, block {block}: {cfg:?}");
             let sparse = RegsSwitches { sparse: true, ..on };
-            let qwg = RegsSwitches { q_lds: d as u32 / 32, ..sparse };
-            for sw in [sparse, RegsSwitches { dbuf: false, ..sparse }, RegsSwitches { scale_pos: false, ..sparse }, qwg] {
+            for sw in [sparse, RegsSwitches { dbuf: false, ..sparse }, RegsSwitches { scale_pos: false, ..sparse }] {
                 let v = regs_defines_with(d, &cfg, &nv_layout([0, 1, 2, 3, 4, 5, 6, 7]), sw);
                 if !out.contains(&v) {
                     out.push(v);
@@ -423,8 +422,6 @@ fn regs_specializations() -> Vec<Defines> {
                 variants.push((RegsSwitches { lazy: true, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
                 variants.push((RegsSwitches { dbuf: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
                 variants.push((on, [0, 1, 4, 5, 2, 3, 6, 7]));
-                variants.push((RegsSwitches { q_lds: d as u32 / 32, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
-                variants.push((RegsSwitches { q_lds: d as u32 / 16, dbuf: false, ..on }, [0, 1, 2, 3, 4, 5, 6, 7]));
             }
             for (sw, perm) in variants {
                 let v = regs_defines_with(d, &cfg, &nv_layout(perm), sw);

@@ -1767,7 +1767,7 @@ pub fn regs_config_for(head_dim: usize, shape: MatrixShape, max_wg_bytes: u32, m
         && bk > 0
         && bk.is_multiple_of(16)
         && w * 32 <= max_invocations
-        && crate::kernels::regs::regs_workgroup_bytes(head_dim, w * 16 * mq, bk) <= max_wg_bytes;
+        && crate::kernels::regs::regs_workgroup_bytes(head_dim, bk) <= max_wg_bytes;
     ok.then_some(TileConfig { bq: w * 16 * mq, bk, r: 1, variant: SgVariant::Regs, mq, w, m: 1 })
 }
 

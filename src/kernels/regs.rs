@@ -401,9 +401,6 @@ pub struct RegsSwitches {
     pub dbuf: bool,
     /// Under a block mask (SPARSE: the tiles walk the mask's active key spans).
     pub sparse: bool,
-    /// Q's last `q_lds` 16-column chunks read from workgroup memory by every tile
-    /// instead of held in registers (QWG; `RINGATTN_REGS_QWG`, 0 by default).
-    pub q_lds: u32,
 }
 
 /// Template substitutions of `flash_regs.wgsl` for head_dim `d`, tiles `cfg` (mq, w,
@@ -416,7 +413,7 @@ pub fn regs_defines(
     scale_pos: bool,
     sparse: bool,
 ) -> Vec<(&'static str, String)> {
-    regs_defines_with(d, cfg, layout, RegsSwitches { scale_pos, lazy: lazy_rescale(), dbuf: double_buffered(), sparse, q_lds: q_lds_chunks(d) })
+    regs_defines_with(d, cfg, layout, RegsSwitches { scale_pos, lazy: lazy_rescale(), dbuf: double_buffered(), sparse })
 }
 
 /// [`regs_defines`] with explicit switches (the shader tests render every variant).
@@ -424,7 +421,6 @@ pub fn regs_defines_with(d: usize, cfg: &crate::kernels::flash::TileConfig, layo
     let list = |v: &[u32; 8]| v.iter().map(|x| format!("{x}u")).collect::<Vec<_>>().join(", ");
     let flag = |b: bool| (b as u32).to_string();
     let wg = cfg.w * 32;
-    let ql = sw.q_lds.min(d as u32 / 16);
     vec![
         ("BK", cfg.bk.to_string()),
         ("COFF", list(&layout.coff)),
@@ -437,9 +433,6 @@ pub fn regs_defines_with(d: usize, cfg: &crate::kernels::flash::TileConfig, layo
         ("MQ", cfg.mq.to_string()),
         ("NPF", (cfg.bk * d as u32 / 4).div_ceil(wg).to_string()),
         ("PERM", list(&layout.perm)),
-        ("QL", ql.to_string()),
-        ("QR", (d as u32 / 16 - ql).to_string()),
-        ("QWG", flag(ql > 0)),
         ("ROFF", list(&layout.roff)),
         ("SCALE_POS", flag(sw.scale_pos)),
         ("SPARSE", flag(sw.sparse)),
@@ -461,20 +454,9 @@ fn double_buffered() -> bool {
     std::env::var("RINGATTN_REGS_DBUF").ok().as_deref().map(str::trim) != Some("0")
 }
 
-/// How many of Q's 16-column chunks the register kernel reads from workgroup memory at
-/// head_dim `d` (QWG; `RINGATTN_REGS_QWG=N`, at most d / 16; 0 by default: every
-/// chunk in registers).
-pub fn q_lds_chunks(d: usize) -> u32 {
-    let n = std::env::var("RINGATTN_REGS_QWG").ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
-    n.min(d as u32 / 16)
-}
-
-/// Workgroup memory of the register kernel with `bq`-row query tiles and `bk`-key
-/// tiles: the K and V tiles, and Q's chunks in workgroup memory (QWG), bytes.
-pub fn regs_workgroup_bytes(d: usize, bq: u32, bk: u32) -> u32 {
-    let ql = q_lds_chunks(d);
-    let q = if ql > 0 { bq * (ql * 16 + 8) * 2 } else { 0 };
-    (1 + double_buffered() as u32) * 2 * bk * (d as u32 + 8) * 2 + q
+/// Workgroup memory of the register kernel (the K and V tiles), bytes.
+pub fn regs_workgroup_bytes(d: usize, bk: u32) -> u32 {
+    (1 + double_buffered() as u32) * 2 * bk * (d as u32 + 8) * 2
 }
 
 #[cfg(test)]
