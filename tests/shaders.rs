@@ -23,8 +23,9 @@ fn pow2_floor(x: u32) -> u32 {
     1 << (31 - x.max(1).leading_zeros())
 }
 
-/// (bq, bk) of the portable flash tier for `head_dim`, as `portable_config` picks them on
-/// any adapter that meets the WebGPU minimum limits.
+/// (bq, bk) of the portable flash tier for `head_dim` with one invocation per query row,
+/// on any adapter that meets the WebGPU minimum limits (the subgroup tier's one-row
+/// kernel takes the same K/V tiles).
 fn portable_tiles(head_dim: usize) -> (u32, u32) {
     let bk = pow2_floor((PORTABLE_WG_BYTES / (2 * 4 * head_dim as u32)).min(32));
     (64, bk)
@@ -124,19 +125,29 @@ fn flash_specializations(name: &str) -> Vec<Defines> {
 fn base_specializations(name: &str) -> Vec<Defines> {
     let mut out = Vec::new();
     match name {
-        // kernels::flash::portable_pipeline
+        // kernels::flash::portable_pipeline at portable_config_for's tiles (rows split
+        // over two invocations from head_dim 64), and with one, two and four invocations
+        // per row (RINGATTN_PORTABLE_SPLIT).
         "flash_portable" => {
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
-                    let (bq, bk) = portable_tiles(d);
-                    out.push(vec![
-                        ("BK", bk.to_string()),
-                        ("BQ", bq.to_string()),
-                        ("ENABLE", enable(&[dtype])),
-                        ("HEAD_DIM", d.to_string()),
-                        ("IN", dtype.wgsl().to_string()),
-                        ("OUT", dtype.wgsl().to_string()),
-                    ]);
+                    for split in [None, Some(1), Some(2), Some(4)] {
+                        let c = ringattn::kernels::flash::portable_config_split(d, PORTABLE_WG_BYTES, 256, split);
+                        let r = c.r;
+                        let v = vec![
+                            ("BK", c.bk.to_string()),
+                            ("BQ", c.bq.to_string()),
+                            ("ENABLE", enable(&[dtype])),
+                            ("HEAD_DIM", d.to_string()),
+                            ("IN", dtype.wgsl().to_string()),
+                            ("OUT", dtype.wgsl().to_string()),
+                            ("R", r.to_string()),
+                            ("RSPLIT", ((r > 1) as u32).to_string()),
+                        ];
+                        if !out.contains(&v) {
+                            out.push(v);
+                        }
+                    }
                 }
             }
         }
@@ -692,12 +703,13 @@ fn library_tiles_are_covered() {
         for &d in SUPPORTED_HEAD_DIMS {
             let cfg = ringattn::kernels::flash::portable_config(&ctx, d);
             assert_eq!(
-                (cfg.bq, cfg.bk),
-                portable_tiles(d),
-                "portable_config on {} for head_dim {d} picks tiles that tests/shaders.rs does not translate; \
-                 update portable_tiles()",
+                cfg,
+                ringattn::kernels::flash::portable_config_for(d, PORTABLE_WG_BYTES, 256),
+                "portable_config on {} for head_dim {d} picks tiles that tests/shaders.rs does not translate",
                 ctx.describe()
             );
+            let one_row = ringattn::kernels::flash::portable_config_split(d, PORTABLE_WG_BYTES, 256, Some(1));
+            assert_eq!((one_row.bq, one_row.bk), portable_tiles(d), "head_dim {d}: update portable_tiles()");
             if !caps.tiers().contains(&ringattn::Tier::Subgroup) {
                 continue;
             }

@@ -176,6 +176,7 @@ impl TileConfig {
     pub fn describe(&self, tier: Tier) -> String {
         let base = format!("bq={} bk={}", self.bq, self.bk);
         match tier {
+            Tier::Portable if self.r > 1 => format!("{base} r={}", self.r),
             Tier::Portable => base,
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
@@ -191,7 +192,10 @@ impl TileConfig {
     fn loop_cost(&self, tier: Tier, head_dim: usize) -> (u64, u64) {
         let d4 = head_dim as u64 / 4;
         match tier {
-            Tier::Portable => (2 * d4 + 3 + d4 / self.bk as u64, 4 * d4 + 8),
+            Tier::Portable => {
+                let dr = d4 / self.r.max(1) as u64;
+                (2 * dr + 3 + d4 / self.bk as u64, 4 * dr + 8)
+            }
             Tier::Subgroup => match self.variant {
                 SgVariant::Tiled { .. } => {
                     // Per tile: the K^T/V staging loop, the d and key loops (unrolled by du, ju).
@@ -244,22 +248,65 @@ fn pow2_floor(x: u32) -> u32 {
     1 << (31 - x.max(1).leading_zeros())
 }
 
-/// Default tiles for the portable tier on `ctx` ([`portable_config_for`] its limits).
+/// Default tiles for the portable tier on `ctx` ([`portable_config_for`] its limits;
+/// `RINGATTN_PORTABLE_SPLIT=1|2|4` sets the invocations per query row where the head_dim
+/// allows it, for measurements).
 pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &ctx.capabilities().limits;
-    portable_config_for(head_dim, lim.max_compute_workgroup_storage_size, max_invocations(lim))
+    let split = std::env::var("RINGATTN_PORTABLE_SPLIT").ok().and_then(|v| v.trim().parse::<u32>().ok());
+    portable_config_split(head_dim, lim.max_compute_workgroup_storage_size, max_invocations(lim), split)
 }
 
-/// The portable tier's tiles: one query row per invocation (64, or fewer where the
-/// adapter allows fewer), K and V tiles of f32 in at most 16 KiB of workgroup memory (the
-/// WebGPU minimum, which every backend's adapters reach), a multiple of 8 keys (the
-/// kernel takes them eight at a time; 8 at head_dim 256). Below 16 KiB, head_dim 256
-/// would need more than the limit: its pipeline then fails to build with an error.
-pub fn portable_config_for(head_dim: usize, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
+/// [`portable_config_for`] with `split` invocations per query row where
+/// [`portable_split_fits`] allows it (else [`portable_split`]'s).
+pub fn portable_config_split(head_dim: usize, max_wg_bytes: u32, max_invocations: u32, split: Option<u32>) -> TileConfig {
     let wg_bytes = max_wg_bytes.min(16384);
-    let bk = pow2_floor((wg_bytes / (2 * 4 * head_dim as u32)).min(32)).max(8);
-    let bq = 64.min(max_invocations);
-    TileConfig { bq, bk, r: 1, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
+    let r = split.filter(|&r| portable_split_fits(head_dim, r)).unwrap_or_else(|| portable_split(head_dim));
+    // 64 rows, at most 128 invocations when rows are split (their partial scores: 8 KiB).
+    let bq = 64.min(128 / r).min(max_invocations / r).max(1);
+    let kv_bytes = wg_bytes.saturating_sub(portable_split_bytes(bq, r));
+    let bk = pow2_floor((kv_bytes / (2 * 4 * head_dim as u32)).min(32)).max(8);
+    TileConfig { bq, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
+}
+
+/// The portable tier's tiles: 64 query rows (32 with four invocations per row; fewer
+/// where the adapter allows fewer invocations), each owned by [`portable_split`]
+/// invocations; K and V tiles of f32 and the split rows' partial scores in at most 16 KiB
+/// of workgroup memory (the WebGPU minimum, which every backend's adapters reach); a
+/// multiple of 8 keys (the kernel takes them eight at a time; 8 at head_dims 80-256).
+/// Below 16 KiB, head_dim 256 would need more than the limit: its pipeline then fails to
+/// build with an error.
+pub fn portable_config_for(head_dim: usize, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
+    portable_config_split(head_dim, max_wg_bytes, max_invocations, None)
+}
+
+/// Whether the portable kernel can split a query row over `r` invocations at
+/// `head_dim`: 1 always; 2 or 4 where each takes whole vec4 columns and the K and V
+/// tiles of 8 keys fit beside the partial scores (head_dim <= 128).
+pub fn portable_split_fits(head_dim: usize, r: u32) -> bool {
+    r == 1 || (matches!(r, 2 | 4) && head_dim <= 128 && head_dim.is_multiple_of(4 * r as usize))
+}
+
+/// Invocations per query row in the portable kernel: 2 from head_dim 64 up to 128, else
+/// 1. A row's q and O as f32 take 2 head_dim registers (256 at head_dim 128, past what
+/// GPUs give one invocation without spilling). On an H200 (f32, N=16384; BENCHMARKS.md,
+/// thirtieth session) two invocations per row ran head_dim 128 in 99 ms against 151-160
+/// with one, 96 in 65 against 86, 80 in 57 against 62, 64 in 42.5 against 50.4-52.2. At
+/// head_dim 256 the K and V tiles alone fill the 16 KiB.
+pub fn portable_split(head_dim: usize) -> u32 {
+    match head_dim {
+        d if (64..=128).contains(&d) && portable_split_fits(d, 2) => 2,
+        _ => 1,
+    }
+}
+
+/// Workgroup memory of the portable kernel's partial scores for `bq` rows of `r`
+/// invocations: two areas of two vec4 per invocation (none when `r` is 1).
+pub fn portable_split_bytes(bq: u32, r: u32) -> u32 {
+    match r {
+        1 => 0,
+        _ => 2 * 2 * 16 * bq * r,
+    }
 }
 
 /// Default tiles for the subgroup tier: on GPUs the shuffle kernel with the shapes
@@ -1956,6 +2003,8 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("HEAD_DIM", d.to_string()),
         ("IN", dtype.wgsl().to_string()),
         ("OUT", dtype.wgsl().to_string()),
+        ("R", cfg.r.to_string()),
+        ("RSPLIT", ((cfg.r > 1) as u32).to_string()),
         ("SPARSE", sparse_flag(sparse)),
     ];
     KernelSpec::new("flash_portable", defines, layout_for(ctx, sparse), sources::FLASH_PORTABLE, false).build(ctx)
@@ -2597,17 +2646,29 @@ mod tests {
     }
 
     /// The portable kernel takes its keys eight at a time: at every supported head_dim
-    /// its key tile is a multiple of 8 and its K and V tiles fit 16 KiB.
+    /// its key tile is a multiple of 8 and its K and V tiles (with the split rows'
+    /// partial scores) fit 16 KiB.
     #[test]
     fn portable_tiles_take_keys_by_eight_within_16_kib() {
         for &d in crate::SUPPORTED_HEAD_DIMS {
             let c = portable_config_for(d, 16384, 256);
-            assert!(c.bk.is_multiple_of(8) && 2 * 4 * c.bk as usize * d <= 16384 && c.bq == 64, "d={d}: {c:?}");
+            let bytes = 2 * 4 * c.bk * d as u32 + portable_split_bytes(c.bq, c.r);
+            assert!(c.bk.is_multiple_of(8) && bytes <= 16384 && c.bq == 64, "d={d}: {c:?}");
             assert_eq!(portable_config_for(d, 49152, 1024), c, "d={d}: capped at 16 KiB");
+            // Each invocation holds at most 64 of q's and O's scalars apart from d 256.
+            assert!(d == 256 || d as u32 / c.r <= 64, "d={d}: {c:?}");
         }
-        assert_eq!(portable_config_for(64, 16384, 256).bk, 32);
+        assert_eq!((portable_config_for(64, 16384, 256).bk, portable_config_for(64, 16384, 256).r), (16, 2));
+        assert_eq!((portable_config_for(32, 16384, 256).bk, portable_config_for(32, 16384, 256).r), (32, 1));
+        assert_eq!(portable_config_for(128, 16384, 256), TileConfig { bq: 64, bk: 8, r: 2, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 });
         assert_eq!(portable_config_for(256, 16384, 256).bk, 8);
-        assert_eq!(portable_config_for(64, 16384, 32).bq, 32);
+        assert_eq!((portable_config_for(64, 16384, 32).bq, portable_config_for(32, 16384, 32).bq), (16, 32), "32 invocations");
+        assert_eq!((portable_config_for(96, 16384, 64).bq, portable_config_for(96, 16384, 64).r), (32, 2));
+        let four = portable_config_split(128, 16384, 256, Some(4));
+        assert_eq!((four.bq, four.bk, four.r), (32, 8, 4));
+        assert_eq!(portable_config_split(96, 16384, 256, Some(4)).r, 4);
+        assert_eq!(portable_config_split(40, 16384, 256, Some(4)).r, 1, "10 vec4 columns do not split in four");
+        assert_eq!(portable_config_split(256, 16384, 256, Some(2)).r, 1);
     }
 
     #[test]
