@@ -14,9 +14,10 @@ type Defines = Vec<(&'static str, String)>;
 
 const DTYPES: [Dtype; 2] = [Dtype::F32, Dtype::F16];
 
-/// Workgroup memory the portable tier budgets for its K and V tiles (the WebGPU minimum
-/// of `max_compute_workgroup_storage_size`; see `kernels::flash::portable_config`).
-const PORTABLE_WG_BYTES: u32 = 16384;
+/// The WebGPU minimum of `max_compute_workgroup_storage_size`, what the portable tier's
+/// tiles fit on every adapter (they take up to 24 KiB where the adapter has them; see
+/// `kernels::flash::portable_config_for`).
+const MIN_WG_BYTES: u32 = 16384;
 
 /// Largest power of two <= x (x >= 1).
 fn pow2_floor(x: u32) -> u32 {
@@ -27,7 +28,7 @@ fn pow2_floor(x: u32) -> u32 {
 /// on any adapter that meets the WebGPU minimum limits (the subgroup tier's one-row
 /// kernel takes the same K/V tiles).
 fn portable_tiles(head_dim: usize) -> (u32, u32) {
-    let bk = pow2_floor((PORTABLE_WG_BYTES / (2 * 4 * head_dim as u32)).min(32));
+    let bk = pow2_floor((MIN_WG_BYTES / (2 * 4 * head_dim as u32)).min(32));
     (64, bk)
 }
 
@@ -126,13 +127,16 @@ fn base_specializations(name: &str) -> Vec<Defines> {
     let mut out = Vec::new();
     match name {
         // kernels::flash::portable_pipeline at portable_config_for's tiles (rows split
-        // over two invocations from head_dim 64), and with one, two and four invocations
-        // per row (RINGATTN_PORTABLE_SPLIT).
+        // over two invocations from head_dim 64) in 16 and 24 KiB, with one, two and four
+        // invocations per row (RINGATTN_PORTABLE_SPLIT), and in 32 and 48 KiB
+        // (RINGATTN_PORTABLE_BYTES).
         "flash_portable" => {
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {
-                    for split in [None, Some(1), Some(2), Some(4)] {
-                        let c = ringattn::kernels::flash::portable_config_split(d, PORTABLE_WG_BYTES, 256, split);
+                    let splits = [Some(1), Some(2), Some(4)].map(|s| (s, MIN_WG_BYTES));
+                    let sizes = [16384, 24576, 32768, 49152].map(|b| (None, b));
+                    for (split, bytes) in splits.into_iter().chain(sizes) {
+                        let c = ringattn::kernels::flash::portable_config_split(d, bytes, 256, split);
                         let r = c.r;
                         let v = vec![
                             ("BK", c.bk.to_string()),
@@ -702,13 +706,12 @@ fn library_tiles_are_covered() {
         let caps = ctx.capabilities();
         for &d in SUPPORTED_HEAD_DIMS {
             let cfg = ringattn::kernels::flash::portable_config(&ctx, d);
-            assert_eq!(
-                cfg,
-                ringattn::kernels::flash::portable_config_for(d, PORTABLE_WG_BYTES, 256),
-                "portable_config on {} for head_dim {d} picks tiles that tests/shaders.rs does not translate",
+            assert!(
+                [16384, 24576].iter().any(|&b| ringattn::kernels::flash::portable_config_for(d, b, 256) == cfg),
+                "portable_config on {} for head_dim {d} picks tiles that tests/shaders.rs does not translate: {cfg:?}",
                 ctx.describe()
             );
-            let one_row = ringattn::kernels::flash::portable_config_split(d, PORTABLE_WG_BYTES, 256, Some(1));
+            let one_row = ringattn::kernels::flash::portable_config_split(d, MIN_WG_BYTES, 256, Some(1));
             assert_eq!((one_row.bq, one_row.bk), portable_tiles(d), "head_dim {d}: update portable_tiles()");
             if !caps.tiers().contains(&ringattn::Tier::Subgroup) {
                 continue;

@@ -249,35 +249,49 @@ fn pow2_floor(x: u32) -> u32 {
 }
 
 /// Default tiles for the portable tier on `ctx` ([`portable_config_for`] its limits;
-/// `RINGATTN_PORTABLE_SPLIT=1|2|4` sets the invocations per query row where the head_dim
-/// allows it, for measurements).
+/// for measurements, `RINGATTN_PORTABLE_SPLIT=1|2|4` sets the invocations per query row
+/// where the head_dim allows it and `RINGATTN_PORTABLE_BYTES` the workgroup memory the
+/// tiles may take, within the adapter's limit).
 pub fn portable_config(ctx: &GpuContext, head_dim: usize) -> TileConfig {
     let lim = &ctx.capabilities().limits;
-    let split = std::env::var("RINGATTN_PORTABLE_SPLIT").ok().and_then(|v| v.trim().parse::<u32>().ok());
-    portable_config_split(head_dim, lim.max_compute_workgroup_storage_size, max_invocations(lim), split)
+    let env = |name| std::env::var(name).ok().and_then(|v: String| v.trim().parse::<u32>().ok());
+    let bytes = lim.max_compute_workgroup_storage_size.min(env("RINGATTN_PORTABLE_BYTES").unwrap_or(PORTABLE_WG_BYTES));
+    portable_config_split(head_dim, bytes, max_invocations(lim), env("RINGATTN_PORTABLE_SPLIT"))
 }
 
-/// [`portable_config_for`] with `split` invocations per query row where
-/// [`portable_split_fits`] allows it (else [`portable_split`]'s).
-pub fn portable_config_split(head_dim: usize, max_wg_bytes: u32, max_invocations: u32, split: Option<u32>) -> TileConfig {
-    let wg_bytes = max_wg_bytes.min(16384);
+/// Workgroup memory the portable tier's tiles take at most: 24 KiB where the adapter
+/// allows it (16 KiB, the WebGPU minimum, elsewhere). With [`PORTABLE_SPLIT_BK`] that
+/// gives head_dims 80-128 16-key tiles (8 in 16 KiB): on an H200 (f32; BENCHMARKS.md,
+/// thirtieth session) head_dim 128 ran N=16384 in 89.2 ms against 98.3-98.4 with 8-key
+/// tiles and N=4096 in 5.70 against 7.57-7.59; 32-key tiles (40 KiB) took 135 ms.
+pub const PORTABLE_WG_BYTES: u32 = 24576;
+
+/// The portable tier's longest key tile with rows split over invocations: at head_dim
+/// 64 on an H200 (f32, N=16384) 32-key tiles ran 46.7 ms against 42.5-42.6 with 16.
+/// One invocation per row takes up to 32 keys.
+pub const PORTABLE_SPLIT_BK: u32 = 16;
+
+/// The portable tier's tiles in `wg_bytes` of workgroup memory with `split` invocations
+/// per query row where [`portable_split_fits`] allows it (else [`portable_split`]'s).
+pub fn portable_config_split(head_dim: usize, wg_bytes: u32, max_invocations: u32, split: Option<u32>) -> TileConfig {
     let r = split.filter(|&r| portable_split_fits(head_dim, r)).unwrap_or_else(|| portable_split(head_dim));
     // 64 rows, at most 128 invocations when rows are split (their partial scores: 8 KiB).
     let bq = 64.min(128 / r).min(max_invocations / r).max(1);
     let kv_bytes = wg_bytes.saturating_sub(portable_split_bytes(bq, r));
-    let bk = pow2_floor((kv_bytes / (2 * 4 * head_dim as u32)).min(32)).max(8);
+    let most = if r > 1 { PORTABLE_SPLIT_BK } else { 32 };
+    let bk = pow2_floor((kv_bytes / (2 * 4 * head_dim as u32)).min(most)).max(8);
     TileConfig { bq, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 }
 }
 
 /// The portable tier's tiles: 64 query rows (32 with four invocations per row; fewer
 /// where the adapter allows fewer invocations), each owned by [`portable_split`]
-/// invocations; K and V tiles of f32 and the split rows' partial scores in at most 16 KiB
-/// of workgroup memory (the WebGPU minimum, which every backend's adapters reach); a
-/// multiple of 8 keys (the kernel takes them eight at a time; 8 at head_dims 80-256).
-/// Below 16 KiB, head_dim 256 would need more than the limit: its pipeline then fails to
-/// build with an error.
+/// invocations; K and V tiles of f32 and the split rows' partial scores in at most
+/// [`PORTABLE_WG_BYTES`] of workgroup memory (every backend's adapters have the 16 KiB of
+/// the WebGPU minimum); a multiple of 8 keys (the kernel takes them eight at a time) up to
+/// 32, or [`PORTABLE_SPLIT_BK`] with rows split. Below 16 KiB, head_dim 256 would need
+/// more than the limit: its pipeline then fails to build with an error.
 pub fn portable_config_for(head_dim: usize, max_wg_bytes: u32, max_invocations: u32) -> TileConfig {
-    portable_config_split(head_dim, max_wg_bytes, max_invocations, None)
+    portable_config_split(head_dim, max_wg_bytes.min(PORTABLE_WG_BYTES), max_invocations, None)
 }
 
 /// Whether the portable kernel can split a query row over `r` invocations at
@@ -291,8 +305,10 @@ pub fn portable_split_fits(head_dim: usize, r: u32) -> bool {
 /// 1. A row's q and O as f32 take 2 head_dim registers (256 at head_dim 128, past what
 /// GPUs give one invocation without spilling). On an H200 (f32, N=16384; BENCHMARKS.md,
 /// thirtieth session) two invocations per row ran head_dim 128 in 99 ms against 151-160
-/// with one, 96 in 65 against 86, 80 in 57 against 62, 64 in 42.5 against 50.4-52.2. At
-/// head_dim 256 the K and V tiles alone fill the 16 KiB.
+/// with one, 96 in 65 against 86, 80 in 57 against 62, 64 in 42.5 against 50.4-52.2
+/// (each in 16 KiB); four per row ran slower than two at 64 and 128, and two slower than
+/// one at 32 (23.5 against 18.6-18.7 ms). At head_dim 256 the K and V tiles alone fill
+/// 16 KiB.
 pub fn portable_split(head_dim: usize) -> u32 {
     match head_dim {
         d if (64..=128).contains(&d) && portable_split_fits(d, 2) => 2,
@@ -2647,21 +2663,25 @@ mod tests {
 
     /// The portable kernel takes its keys eight at a time: at every supported head_dim
     /// its key tile is a multiple of 8 and its K and V tiles (with the split rows'
-    /// partial scores) fit 16 KiB.
+    /// partial scores) fit 16 KiB, and 24 KiB where the adapter has more.
     #[test]
     fn portable_tiles_take_keys_by_eight_within_16_kib() {
         for &d in crate::SUPPORTED_HEAD_DIMS {
             let c = portable_config_for(d, 16384, 256);
-            let bytes = 2 * 4 * c.bk * d as u32 + portable_split_bytes(c.bq, c.r);
-            assert!(c.bk.is_multiple_of(8) && bytes <= 16384 && c.bq == 64, "d={d}: {c:?}");
-            assert_eq!(portable_config_for(d, 49152, 1024), c, "d={d}: capped at 16 KiB");
+            let bytes = |c: &TileConfig| 2 * 4 * c.bk * d as u32 + portable_split_bytes(c.bq, c.r);
+            assert!(c.bk.is_multiple_of(8) && bytes(&c) <= 16384 && c.bq == 64, "d={d}: {c:?}");
+            let big = portable_config_for(d, 49152, 1024);
+            assert!(big.bk >= c.bk && bytes(&big) <= PORTABLE_WG_BYTES && (big.bq, big.r) == (c.bq, c.r), "d={d}: {big:?}");
             // Each invocation holds at most 64 of q's and O's scalars apart from d 256.
             assert!(d == 256 || d as u32 / c.r <= 64, "d={d}: {c:?}");
         }
         assert_eq!((portable_config_for(64, 16384, 256).bk, portable_config_for(64, 16384, 256).r), (16, 2));
         assert_eq!((portable_config_for(32, 16384, 256).bk, portable_config_for(32, 16384, 256).r), (32, 1));
         assert_eq!(portable_config_for(128, 16384, 256), TileConfig { bq: 64, bk: 8, r: 2, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 1 });
+        assert_eq!(portable_config_for(128, 49152, 1024).bk, 16, "24 KiB where the adapter has them");
+        assert_eq!(portable_config_for(64, 49152, 1024).bk, 16, "at most 16 keys with rows split");
         assert_eq!(portable_config_for(256, 16384, 256).bk, 8);
+        assert_eq!(portable_config_for(256, 49152, 1024).bk, 8);
         assert_eq!((portable_config_for(64, 16384, 32).bq, portable_config_for(32, 16384, 32).bq), (16, 32), "32 invocations");
         assert_eq!((portable_config_for(96, 16384, 64).bq, portable_config_for(96, 16384, 64).r), (32, 2));
         let four = portable_config_split(128, 16384, 256, Some(4));
