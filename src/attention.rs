@@ -147,7 +147,7 @@ impl<'a> Attention<'a> {
         let auto = || {
             let wave =
                 if gpu && prep.tier == Tier::Subgroup { flash::split_wave(self.ctx, prep.dtype, s.head_dim) } else { flash::SMALL_GRID_INVOCATIONS };
-            flash::auto_key_splits(&prep.cfg, prep.tier, s, self.opts.causal, gpu, wave)
+            flash::auto_key_splits(&prep.cfg, prep.tier, prep.dtype, s, self.opts.causal, gpu, wave)
         };
         let parts = self.key_splits.or_else(env).unwrap_or_else(auto);
         parts.clamp(1, s.seq_k.max(1))

@@ -643,7 +643,7 @@ fn subgroup_small_grids_split_keys_automatically() {
                 let parts = attn.key_splits_for(dtype, &s).expect("key_splits_for");
                 let (_, cfg, planned) = attn.plan(dtype, &s, None).expect("plan");
                 assert_eq!(planned, parts, "plan and key_splits_for agree");
-                let want = flash::auto_key_splits(&cfg, Tier::Subgroup, &s, causal, gpu, flash::split_wave(ctx, dtype, d));
+                let want = flash::auto_key_splits(&cfg, Tier::Subgroup, dtype, &s, causal, gpu, flash::split_wave(ctx, dtype, d));
                 // Every shape here is far under a GPU's wave (flash::split_wave).
                 let env_free = std::env::var("RINGATTN_KEY_SPLITS").is_err() && std::env::var("RINGATTN_SMALL_GRID").is_err();
                 if env_free && (parts != want || (gpu && cfg.variant == SgVariant::Shuffle && parts < 2) || (!gpu && parts != 1)) {

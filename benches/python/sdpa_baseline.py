@@ -92,6 +92,14 @@ def parse_args():
     p.add_argument("--head-dims", type=int_list, default=[64, 128], help="head dims D (default: 64,128)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--kv-heads", type=int, default=None, help="K/V heads (fewer than --heads: grouped-query attention, enable_gqa; default: --heads)")
+    p.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="query rows per sequence against N keys (decode: 1; default: N). SDPA's is_causal aligns the mask top-left, "
+        "ringattn's bottom-right: compare such shapes non-causal",
+    )
     p.add_argument("--causal", choices=("both", "on", "off"), default="both")
     p.add_argument("--reps", type=int, default=10, help="timed iterations per case (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs per case (at least 1)")
@@ -163,9 +171,18 @@ def si(x):
     return sig3(x)
 
 
+def queries(args, seq):
+    """Query rows per sequence: --queries, else N."""
+    return args.queries or seq
+
+
+def kv_heads(args):
+    return args.kv_heads or args.heads
+
+
 def new_result(backend, dtype, seq, head_dim, causal, args):
     b, h = args.batch, args.heads
-    flops = 4.0 * b * h * seq * seq * head_dim
+    flops = 4.0 * b * h * queries(args, seq) * seq * head_dim
     if causal:
         flops /= 2.0
     return {
@@ -175,7 +192,9 @@ def new_result(backend, dtype, seq, head_dim, causal, args):
         "dtype": dtype,
         "batch": b,
         "seq": seq,
+        "seq_q": queries(args, seq),
         "heads": h,
+        "kv_heads": kv_heads(args),
         "head_dim": head_dim,
         "causal": causal,
         "status": "skipped",
@@ -200,20 +219,27 @@ def new_result(backend, dtype, seq, head_dim, causal, args):
 
 
 def make_inputs(args, dtype, seq, head_dim, device):
-    b, h = args.batch, args.heads
+    b, h, kvh, nq = args.batch, args.heads, kv_heads(args), queries(args, seq)
     elem = torch.tensor([], dtype=dtype).element_size()
-    sets = 2 if 3 * b * seq * h * head_dim * elem < ROTATE_BELOW_BYTES else 1
+    sets = 2 if b * (nq * h + 2 * seq * kvh) * head_dim * elem < ROTATE_BELOW_BYTES else 1
     out = []
     for _ in range(sets):
         qkv = []
-        for _ in range(3):
+        for n, heads in ((nq, h), (seq, kvh), (seq, kvh)):
             if args.bnhd:
-                t = torch.randn(b, seq, h, head_dim, device=device, dtype=dtype).transpose(1, 2)
+                t = torch.randn(b, n, heads, head_dim, device=device, dtype=dtype).transpose(1, 2)
             else:
-                t = torch.randn(b, h, seq, head_dim, device=device, dtype=dtype)
+                t = torch.randn(b, heads, n, head_dim, device=device, dtype=dtype)
             qkv.append(t)
         out.append(qkv)
     return out
+
+
+def sdpa(args, q, k, v, causal):
+    """One SDPA call (enable_gqa where K/V have fewer heads than Q: torch >= 2.5)."""
+    if kv_heads(args) < args.heads:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
 
 def unsupported_reason(backend, dtype):
@@ -243,7 +269,7 @@ def run_case(args, backend, dtype, seq, head_dim, causal, device):
             warm = 0
             while warm < max(1, args.warmup) and not (warm > 0 and over()):
                 q, k, v = inputs[warm % len(inputs)]
-                F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                sdpa(args, q, k, v, causal)
                 torch.cuda.synchronize(device)
                 warm += 1
             r["warmup_runs"] = warm
@@ -257,7 +283,7 @@ def run_case(args, backend, dtype, seq, head_dim, causal, device):
                 torch.cuda.synchronize(device)
                 t0 = time.perf_counter()
                 ev0.record()
-                o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                o = sdpa(args, q, k, v, causal)
                 ev1.record()
                 ev1.synchronize()
                 wall.append((time.perf_counter() - t0) * 1e3)
@@ -287,7 +313,7 @@ def run_case(args, backend, dtype, seq, head_dim, causal, device):
     r["time_source"] = "gpu"
     if t > 0:
         r["tflops"] = r["flops"] / t / 1e12
-        r["tokens_per_s"] = args.batch * seq / t
+        r["tokens_per_s"] = args.batch * queries(args, seq) / t
     notes = []
     if r["reps"] < args.reps:
         notes.append("%d of %d reps ran (--max-seconds budget spent)" % (r["reps"], args.reps))
@@ -339,8 +365,13 @@ def main():
     a = report["adapter"]
     print("adapter: %s | backend: cuda | driver: %s | torch %s | CUDA %s | date: %s UTC"
           % (a["name"], a["driver"], torch.__version__, torch.version.cuda, report["date"]))
-    print("batch %d, heads %d, warmup %d, reps %d (median)%s | GPU time: CUDA events | layout: %s"
-          % (args.batch, args.heads, max(1, args.warmup), args.reps,
+    shape = ""
+    if args.kv_heads:
+        shape += " (K/V heads %d)" % args.kv_heads
+    if args.queries:
+        shape += ", %d query row(s) against N keys" % args.queries
+    print("batch %d, heads %d%s, warmup %d, reps %d (median)%s | GPU time: CUDA events | layout: %s"
+          % (args.batch, args.heads, shape, max(1, args.warmup), args.reps,
              ", budget %g s per case" % args.max_seconds if args.max_seconds else "",
              "(B, N, H, D) transposed views" if args.bnhd else "(B, H, N, D) contiguous"))
     print()

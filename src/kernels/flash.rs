@@ -1340,6 +1340,29 @@ pub fn small_grid_workgroups(ctx: &GpuContext, dtype: Dtype, head_dim: usize) ->
 /// 0.32-0.36 ms against 0.26 ms) and at most 9 % faster at 64.
 pub const SMALL_GRID_MIN_ROWS: u32 = 64;
 
+/// Decode launches ([`is_decode`]) have at most this many query rows per sequence.
+pub const DECODE_MAX_QUERIES: usize = 16;
+
+/// Decode launches ([`is_decode`]) have at least this many keys.
+pub const DECODE_MIN_KEYS: usize = 1024;
+
+/// The matrix tier's tiles for f16 decode launches: one 16-row block, one subgroup, 32
+/// keys per tile. On an H200 (BENCHMARKS.md, thirtieth session; one query row, H=32, 8
+/// K/V heads, head_dim 128, 8 key parts) they ran K/V lengths 4096 / 16384 / 65536 in
+/// 0.0499 / 0.162 / 0.520 ms, against 0.307 / 1.18 / 4.52 for the dense tiles (256 rows,
+/// one part) and 0.0527 / 0.170 / 0.541 for 64-row tiles in 4 parts.
+pub const DECODE_SHAPE: MatrixShape = (1, 1, 32);
+
+/// Whether a dense launch of `shape` is decode-shaped: few query rows per sequence
+/// ([`DECODE_MAX_QUERIES`], e.g. one new token) against a long K/V cache
+/// ([`DECODE_MIN_KEYS`]). Its grid is one workgroup per (batch, head), whatever the
+/// query tile, and every row of a tile past seq_q is work thrown away: such launches take
+/// the shortest query tile ([`DECODE_SHAPE`] on the matrix tier, f16) and split their
+/// keys into parts that run side by side ([`auto_key_splits`]; flash-decoding).
+pub fn is_decode(shape: &Shape) -> bool {
+    shape.seq_q <= DECODE_MAX_QUERIES && shape.seq_k >= DECODE_MIN_KEYS
+}
+
 /// Workgroups of one launch of `shape` with `bq`-row query tiles (`encode_keys`'s grid:
 /// query tiles x heads x batch).
 pub fn grid_workgroups(shape: &Shape, bq: u32) -> u64 {
@@ -1453,19 +1476,28 @@ pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 /// The key parts a dense launch of `shape` on tiles `cfg` runs in when the caller asked
 /// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
 /// tier's shuffle kernel, [`key_splits_to_fill`] for the launch's workgroups and
-/// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); 1 on
-/// other kernels and tiers, on CPU adapters (`gpu` false: no cores to fill) or with
+/// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); on the
+/// matrix tier, the same for f16 decode launches ([`is_decode`]) on their one-block query
+/// tiles (up to [`SPLIT_MAX_PARTS`]: on an H200, one query row, H=32, head_dim 128, 8
+/// parts ran 6-9x faster than 1 and 1.1-2.8x faster than 16-64); 1 on other kernels and
+/// tiers, on CPU adapters (`gpu` false: no cores to fill) or with
 /// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
 /// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md,
 /// "Key splits for the subgroup tier's small grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
 /// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
 /// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
 /// session) smaller parts pay, and the rule was refitted ([`key_splits_to_fill`]).
-pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, shape: &Shape, causal: bool, gpu: bool, wave: u64) -> usize {
-    if !gpu || tier != Tier::Subgroup || cfg.variant != SgVariant::Shuffle || !small_grid_on() {
+pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape, causal: bool, gpu: bool, wave: u64) -> usize {
+    if !gpu || !small_grid_on() {
         return 1;
     }
-    key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal, wave)
+    let invocations = match tier {
+        Tier::Subgroup if cfg.variant == SgVariant::Shuffle => cfg.invocations(),
+        // f16 decode launches on their short query tiles (matrix_config_for_grid).
+        Tier::Matrix if dtype == Dtype::F16 && is_decode(shape) && cfg.bq as usize <= DECODE_MAX_QUERIES => cfg.w * 32,
+        _ => return 1,
+    };
+    key_splits_to_fill(grid_workgroups(shape, cfg.bq), invocations, shape.seq_k, shape.head_dim, causal, wave)
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
@@ -1515,8 +1547,9 @@ pub fn small_grid_enabled(value: Option<&str>) -> bool {
 }
 
 /// The matrix-tier tiles for a launch of `shape` on this adapter: [`matrix_config`],
-/// shortened for small grids by [`small_grid_matrix_config`] unless
-/// `RINGATTN_MATRIX_CFG` forces a shape or `RINGATTN_SMALL_GRID=0` turns the rule off.
+/// shortened for small grids by [`small_grid_matrix_config`], or [`DECODE_SHAPE`] for
+/// f16 decode launches ([`is_decode`]), unless `RINGATTN_MATRIX_CFG` forces a shape or
+/// `RINGATTN_SMALL_GRID=0` turns these rules off.
 /// `None` when the tier does not fit (as for [`matrix_config`]).
 pub fn matrix_config_for_grid(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> Option<TileConfig> {
     let normal = matrix_config(ctx, dtype, shape.head_dim)?;
@@ -1525,6 +1558,19 @@ pub fn matrix_config_for_grid(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> 
     }
     let caps = ctx.capabilities();
     let lim = &caps.limits;
+    if dtype == Dtype::F16 && is_decode(shape) {
+        let decode = matrix_config_for(
+            dtype,
+            shape.head_dim,
+            DECODE_SHAPE,
+            caps.subgroup_min_size,
+            lim.max_compute_workgroup_storage_size,
+            lim.max_compute_invocations_per_workgroup,
+        );
+        if let Some(c) = decode {
+            return Some(c);
+        }
+    }
     Some(small_grid_matrix_config(
         dtype,
         normal,
@@ -1656,10 +1702,14 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// [`SMALL_GRID_WORKGROUPS`] workgroups is left to `flash_matrix.wgsl` and its
 /// small-grid tiles (not when `RINGATTN_MATRIX_CFG` forces a shape or
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
-/// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md).
+/// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md). Decode
+/// launches ([`is_decode`]) take [`DECODE_SHAPE`] where the kernel runs the head_dim's
+/// dense launches (H200, head_dim 64, one token of 32 heads in 8 parts: 0.0248 / 0.0685
+/// / 0.241 ms at K/V lengths 4K / 16K / 64K).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
     let wanted = match grid {
-        Some(Grid { shape, causal: true }) => regs_wanted_causal(shape, regs_env().as_deref()),
+        // (A decode launch's mask, if causal, hides at most its last few keys.)
+        Some(Grid { shape, causal: true }) if !is_decode(shape) => regs_wanted_causal(shape, regs_env().as_deref()),
         _ => regs_wanted(head_dim, regs_env().as_deref()),
     };
     if !(wanted && regs_usable(ctx, dtype, head_dim)) {
@@ -1671,6 +1721,9 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Optio
     let shape = forced.or_else(|| crate::tuning::tuned_matrix_shape(ctx, dtype, head_dim, true)).unwrap_or_else(|| default_regs_shape(head_dim));
     let mut cfg = fit(shape)?;
     let (Some(Grid { shape: problem, causal }), None, true) = (grid, forced, small_grid_on()) else { return Some(cfg) };
+    if is_decode(problem) {
+        return fit(DECODE_SHAPE);
+    }
     if causal {
         cfg = regs_causal_tiles(cfg, problem, fit);
     }
@@ -2820,7 +2873,15 @@ mod tests {
         let d64 = TileConfig { bq: 256, bk: 16, r: 4, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
         let parts = |normal: TileConfig, n: usize, h: usize| {
             let s = shape(n, h, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, false, true, SMALL_GRID_INVOCATIONS)
+            auto_key_splits(
+                &small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS),
+                Tier::Subgroup,
+                Dtype::F32,
+                &s,
+                false,
+                true,
+                SMALL_GRID_INVOCATIONS,
+            )
         };
         // H=8 at head_dim 128: N=512 and 1024 (128 workgroups of 128 invocations) split
         // in two, N=2048 (128 workgroups of 256) and longer stay whole.
@@ -2844,7 +2905,15 @@ mod tests {
         // (1024 workgroups) whole.
         let causal = |normal: TileConfig, n: usize| {
             let s = shape(n, 8, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS)
+            auto_key_splits(
+                &small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS),
+                Tier::Subgroup,
+                Dtype::F32,
+                &s,
+                true,
+                true,
+                SMALL_GRID_INVOCATIONS,
+            )
         };
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d64, n)), [4, 4, 8, 8, 4, 2]);
         assert_eq!([512, 1024, 2048, 4096, 8192, 16384].map(|n| causal(d128, n)), [4, 8, 8, 4, 2, 1]);
@@ -2863,7 +2932,7 @@ mod tests {
         // Causal launches split to fewer parts, their 8 waves being fewer invocations.
         let with_wave = |normal: TileConfig, n: usize, h: usize, causal: bool, wave: u64| {
             let s = shape(n, h, normal.r as usize * 16);
-            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, &s, causal, true, wave)
+            auto_key_splits(&small_grid_subgroup_config(normal, &s, SMALL_GRID_WORKGROUPS), Tier::Subgroup, Dtype::F32, &s, causal, true, wave)
         };
         let small_gpu = |c, n, h| with_wave(c, n, h, false, 28 * 256);
         let big_gpu = |c, n, h| with_wave(c, n, h, false, 1000 * 256);
@@ -2874,10 +2943,31 @@ mod tests {
         // Only the subgroup tier's shuffle kernel on a GPU splits.
         let s = shape(1024, 8, 128);
         let small = small_grid_subgroup_config(d128, &s, SMALL_GRID_WORKGROUPS);
-        assert_eq!(auto_key_splits(&small, Tier::Subgroup, &s, false, false, SMALL_GRID_INVOCATIONS), 1);
-        assert_eq!(auto_key_splits(&small, Tier::Matrix, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Subgroup, Dtype::F32, &s, false, false, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(auto_key_splits(&small, Tier::Matrix, Dtype::F16, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
         let tiled = TileConfig { variant: SgVariant::Tiled { palias: false }, ..small };
-        assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, Dtype::F32, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
+    }
+
+    /// Decode launches (a few query rows against a long K/V cache) take one 16-row block
+    /// per workgroup on the matrix tier (f16) and split their keys: 8 parts for one token
+    /// of 32 heads (what ran fastest on an H200), fewer where the grid is larger.
+    #[test]
+    fn decode_launches_take_short_tiles_and_split_their_keys() {
+        let decode = |b: usize, q: usize, k: usize, h: usize| Shape::new(b, q, h, 128).with_seq_k(k).with_kv_heads(8);
+        assert!(is_decode(&decode(1, 1, 4096, 32)) && is_decode(&decode(4, 16, 1024, 32)));
+        assert!(!is_decode(&decode(1, 17, 4096, 32)) && !is_decode(&decode(1, 1, 1023, 32)) && !is_decode(&Shape::new(1, 4096, 32, 128)));
+        let cfg = matrix_config_for(Dtype::F16, 128, DECODE_SHAPE, 32, 49152, 1024).unwrap();
+        assert_eq!((cfg.bq, cfg.w, cfg.bk), (16, 1, 32));
+        let parts = |c: &TileConfig, dtype, s: &Shape| auto_key_splits(c, Tier::Matrix, dtype, s, false, true, SMALL_GRID_INVOCATIONS);
+        assert_eq!([4096, 16384, 65536].map(|k| parts(&cfg, Dtype::F16, &decode(1, 1, k, 32))), [8, 8, 8]);
+        assert_eq!(parts(&cfg, Dtype::F16, &decode(8, 1, 16384, 32)), 4, "256 workgroups: two waves at 8 parts");
+        // Not for f32 (the split kernel), short caches, many queries, or on CPU adapters.
+        assert_eq!(parts(&cfg, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
+        assert_eq!(parts(&cfg, Dtype::F16, &decode(1, 1, 512, 32)), 1);
+        let normal = matrix_config_for(Dtype::F16, 128, (2, 8, 16), 32, 49152, 1024).unwrap();
+        assert_eq!(parts(&normal, Dtype::F16, &decode(1, 64, 16384, 32)), 1);
+        assert_eq!(auto_key_splits(&cfg, Tier::Matrix, Dtype::F16, &decode(1, 1, 16384, 32), false, false, SMALL_GRID_INVOCATIONS), 1);
     }
 
     #[test]

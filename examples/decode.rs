@@ -1,0 +1,110 @@
+//! Decode-shaped attention: a few query rows (one new token per sequence) against a long
+//! K/V cache, the step an LLM repeats for every generated token. GPU time (timestamp
+//! queries, median of `--reps` after a warm-up) and the K/V bandwidth it reaches, for
+//! the automatic key split and for each count in `--splits`.
+//!
+//! ```text
+//! cargo run --release --example decode -- --kv-lens 4096,16384,65536 --heads 32 --kv-heads 8
+//! ```
+//!
+//! A launch with one query row per (batch, head) has few workgroups: each walks the whole
+//! cache alone unless its keys are split into parts that run side by side and are merged
+//! by their log-sum-exp (`Attention::with_key_splits`; flash-decoding). With `--check`
+//! every output row is compared with the f64 reference.
+
+use clap::Parser;
+use ringattn::timing::time_attention;
+use ringattn::{reference, Attention, AttentionOptions, Dtype, GpuContext, GpuTensor, Shape, Tier};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// K/V cache lengths [default: 4096,16384,65536 on a GPU, 1024 on a CPU adapter].
+    #[arg(long, value_delimiter = ',')]
+    kv_lens: Option<Vec<usize>>,
+    /// Query rows per sequence (1: one new token).
+    #[arg(long, default_value_t = 1)]
+    queries: usize,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 32)]
+    heads: usize,
+    /// K/V heads (fewer than --heads: grouped-query attention).
+    #[arg(long, default_value_t = 8)]
+    kv_heads: usize,
+    #[arg(long, default_value_t = 128)]
+    head_dim: usize,
+    #[arg(long, default_value = "f16")]
+    dtype: Dtype,
+    /// Kernel tier (default: the adapter's best for the dtype).
+    #[arg(long)]
+    tier: Option<Tier>,
+    /// Key-split counts to time besides the automatic one (`--splits 1,8,32`).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1, 8, 32])]
+    splits: Vec<usize>,
+    /// Timed runs per case [default: 20 on a GPU, 2 on a CPU adapter].
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Seconds of attention on the GPU before anything is timed (CPU adapters never).
+    #[arg(long, default_value_t = 2.0)]
+    preheat: f64,
+    /// Seconds of attention on the GPU before each case's warm-up (0: none): an idle GPU
+    /// drops its clock between cases.
+    #[arg(long, default_value_t = 0.3)]
+    reheat: f64,
+    /// Compare every output row with the f64 reference.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let ctx = GpuContext::new()?;
+    let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+    let kv_lens = a.kv_lens.clone().unwrap_or_else(|| if cpu { vec![1024] } else { vec![4096, 16384, 65536] });
+    let reps = a.reps.unwrap_or(if cpu { 2 } else { 20 });
+    println!("adapter: {}", ctx.describe());
+    println!(
+        "batch {}, heads {} (K/V heads {}), head_dim {}, {} query row(s) per sequence, {:?}, median of {reps}\n",
+        a.batch, a.heads, a.kv_heads, a.head_dim, a.queries, a.dtype
+    );
+    println!("| K/V length | key parts | tier | tiles | GPU ms | K/V GB/s | check (rel err O) |");
+    println!("|---:|---:|---|---|---:|---:|---|");
+    ringattn::bench::preheat(&[&ctx], a.preheat)?;
+    for &n in &kv_lens {
+        let shape = Shape::new(a.batch, a.queries, a.heads, a.head_dim).with_seq_k(n).with_kv_heads(a.kv_heads);
+        shape.validate()?;
+        let q = reference::random_vec(shape.q_len(), 1);
+        let k = reference::random_vec(shape.kv_len(), 2);
+        let v = reference::random_vec(shape.kv_len(), 3);
+        let (qt, kt, vt) = (
+            GpuTensor::from_f32(&ctx, &q, shape.q_dims(), a.dtype)?,
+            GpuTensor::from_f32(&ctx, &k, shape.kv_dims(), a.dtype)?,
+            GpuTensor::from_f32(&ctx, &v, shape.kv_dims(), a.dtype)?,
+        );
+        let kv_bytes = (2 * shape.kv_len()) as f64 * a.dtype.size() as f64;
+        let opts = AttentionOptions { tier: a.tier, ..AttentionOptions::default() };
+        for split in std::iter::once(None).chain(a.splits.iter().map(|&s| Some(s))) {
+            let attn = Attention::new(&ctx, opts.clone()).with_key_splits(split);
+            let (tier, tiles, parts) = attn.plan(a.dtype, &shape, None)?;
+            let out = attn.alloc_output(&qt, &kt, &vt)?;
+            // Warm-up: the first call builds the pipelines; then the GPU's clock is raised.
+            time_attention(&attn, &qt, &kt, &vt, &out, 1)?;
+            ringattn::bench::preheat(&[&ctx], a.reheat)?;
+            time_attention(&attn, &qt, &kt, &vt, &out, 3)?;
+            let s = time_attention(&attn, &qt, &kt, &vt, &out, reps)?.ok_or("this adapter has no timestamp queries")?;
+            let check = if a.check {
+                let round = |x: &[f32]| a.dtype.round(x.to_vec());
+                let r = reference::attention(&round(&q), &round(&k), &round(&v), &shape, false, None);
+                format!("{:.2e}", reference::rel_error(&out.o.to_f32_vec(&ctx)?, &r.o))
+            } else {
+                "-".to_string()
+            };
+            let label = match split {
+                None => format!("{parts} (auto)"),
+                Some(_) => parts.to_string(),
+            };
+            println!("| {n} | {label} | {tier} | {} | {:.4} | {:.0} | {check} |", tiles.describe(tier), s * 1e3, kv_bytes / s / 1e9);
+        }
+    }
+    Ok(())
+}
