@@ -84,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let kv_bytes = (2 * shape.kv_len()) as f64 * a.dtype.size() as f64;
         let opts = AttentionOptions { tier: a.tier, ..AttentionOptions::default() };
         for split in std::iter::once(None).chain(a.splits.iter().map(|&s| Some(s))) {
-            let attn = Attention::new(&ctx, opts.clone()).with_key_splits(split);
+            let attn = Attention::new(&ctx, opts).with_key_splits(split);
             let (tier, tiles, parts) = attn.plan(a.dtype, &shape, None)?;
             let out = attn.alloc_output(&qt, &kt, &vt)?;
             // Warm-up: the first call builds the pipelines; then the GPU's clock is raised.

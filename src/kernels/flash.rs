@@ -301,8 +301,8 @@ pub fn portable_split_fits(head_dim: usize, r: u32) -> bool {
     r == 1 || (matches!(r, 2 | 4) && head_dim <= 128 && head_dim.is_multiple_of(4 * r as usize))
 }
 
-/// Invocations per query row in the portable kernel: 2 from head_dim 64 up to 128, else
-/// 1. A row's q and O as f32 take 2 head_dim registers (256 at head_dim 128, past what
+/// Invocations per query row in the portable kernel: two from head_dim 64 up to 128,
+/// else one. A row's q and O as f32 take 2 head_dim registers (256 at head_dim 128, past what
 /// GPUs give one invocation without spilling). On an H200 (f32, N=16384; BENCHMARKS.md,
 /// thirtieth session) two invocations per row ran head_dim 128 in 99 ms against 151-160
 /// with one, 96 in 65 against 86, 80 in 57 against 62, 64 in 42.5 against 50.4-52.2
