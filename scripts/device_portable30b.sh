@@ -7,9 +7,7 @@ source scripts/device_run.sh
 results
 B="bench --no-progress --tiers portable --dtypes f32 --reps 10 --max-seconds 3 --preheat 1 --causal both --seqs 4096,16384 --head-dims 32,64,128"
 for round in 1 2; do
-  for s in 1 2 4; do
-    RINGATTN_PORTABLE_SPLIT=$s timeout 100 .gpu/ringattn $B --json $R/s$s-$round.json > $R/s$s-$round.md 2>&1
-  done
+  for s in 1 2 4; do CASE_LIMIT=100 bench_case s$s RINGATTN_PORTABLE_SPLIT=$s; done
 done
 T="every_head_dim causal_more_queries_than_keys causal_fewer_queries_than_keys large_and_small_scale key_splits_match_reference batch_of_three"
 RINGATTN_PORTABLE_SPLIT=4 timeout 150 .gpu/attention --test-threads 2 $T > $R/test-split4.txt 2>&1; echo "rc=$?" >> $R/test-split4.txt

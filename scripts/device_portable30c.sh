@@ -10,11 +10,9 @@ results
 B="bench --no-progress --tiers portable --dtypes f32 --seqs 1024,4096,16384 --head-dims 64,128 --causal both --reps 10 --max-seconds 2 --preheat 1"
 timeout 60 .gpu/ringattn $B --json $R/portable.json > $R/portable.md 2>&1
 timeout 60 python3 benches/python/sdpa_baseline.py --backends math --dtypes f32 --reps 10 --seqs 1024,4096,16384 --head-dims 64,128 --causal both --json $R/sdpa-math.json > $R/sdpa-math.txt 2>&1
-W="bench --no-progress --tiers portable --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal both --reps 10 --max-seconds 2 --preheat 1"
+B="bench --no-progress --tiers portable --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal both --reps 10 --max-seconds 2 --preheat 1"
 for round in 1 2; do
-  for b in 16384 32768 49152; do
-    RINGATTN_PORTABLE_BYTES=$b timeout 60 .gpu/ringattn $W --json $R/b$b-$round.json > $R/b$b-$round.md 2>&1
-  done
+  for b in 16384 32768 49152; do bench_case b$b RINGATTN_PORTABLE_BYTES=$b; done
 done
 RINGATTN_ADAPTER=gl timeout 30 .gpu/ringattn info > $R/gl-info.txt 2>&1
 RINGATTN_ADAPTER=gl timeout 150 .gpu/ringattn bench --no-progress --tiers portable --dtypes f32 --seqs 4096,16384 --head-dims 64,128 --causal off --reps 5 --max-seconds 2 > $R/gl.md 2>&1

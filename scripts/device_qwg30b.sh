@@ -1,4 +1,5 @@
 #!/bin/bash
+# (QWG's code is commit c7040da, reverted in the next commit: RINGATTN_REGS_QWG is gone.)
 # Thirtieth session, second call: QWG again with Q's chunks loaded row-major (coopLoadT;
 # the first call's column-major loads gave wrong results), head_dim 128 f16, N=4096 and
 # 16384, two rounds, against the built-in flash_matrix (2,8,16) and the register
@@ -7,17 +8,16 @@ source scripts/device_run.sh
 results
 export RINGATTN_TUNE=0
 B="bench --no-progress --tiers matrix --dtypes f16 --causal off --reps 10 --max-seconds 3 --preheat 1 --head-dims 128 --seqs 4096,16384"
-q() { local name=$1; shift; env "$@" timeout 60 .gpu/ringattn $B --json $R/$name-$round.json > $R/$name-$round.md 2>&1; }
 RG="RINGATTN_MATRIX_REGS=1"
 for round in 1 2; do
-  q fm
-  q r1832 $RG RINGATTN_MATRIX_CFG=1,8,32
-  q r2416 $RG RINGATTN_MATRIX_CFG=2,4,16
-  q r2416q8 $RG RINGATTN_MATRIX_CFG=2,4,16 RINGATTN_REGS_QWG=8 RINGATTN_REGS_DBUF=0
-  q r2416q4 $RG RINGATTN_MATRIX_CFG=2,4,16 RINGATTN_REGS_QWG=4
-  q r2816q4 $RG RINGATTN_MATRIX_CFG=2,8,16 RINGATTN_REGS_QWG=4 RINGATTN_REGS_DBUF=0
-  q r2432q4 $RG RINGATTN_MATRIX_CFG=2,4,32 RINGATTN_REGS_QWG=4 RINGATTN_REGS_DBUF=0
-  q r2232q8 $RG RINGATTN_MATRIX_CFG=2,2,32 RINGATTN_REGS_QWG=8 RINGATTN_REGS_DBUF=0
+  bench_case fm
+  bench_case r1832 $RG RINGATTN_MATRIX_CFG=1,8,32
+  bench_case r2416 $RG RINGATTN_MATRIX_CFG=2,4,16
+  bench_case r2416q8 $RG RINGATTN_MATRIX_CFG=2,4,16 RINGATTN_REGS_QWG=8 RINGATTN_REGS_DBUF=0
+  bench_case r2416q4 $RG RINGATTN_MATRIX_CFG=2,4,16 RINGATTN_REGS_QWG=4
+  bench_case r2816q4 $RG RINGATTN_MATRIX_CFG=2,8,16 RINGATTN_REGS_QWG=4 RINGATTN_REGS_DBUF=0
+  bench_case r2432q4 $RG RINGATTN_MATRIX_CFG=2,4,32 RINGATTN_REGS_QWG=4 RINGATTN_REGS_DBUF=0
+  bench_case r2232q8 $RG RINGATTN_MATRIX_CFG=2,2,32 RINGATTN_REGS_QWG=8 RINGATTN_REGS_DBUF=0
 done
 T="every_head_dim causal_more_queries_than_keys causal_fewer_queries_than_keys large_and_small_scale rising_scores_match_reference key_splits_match_reference batch_of_three"
 for v in 4 8; do

@@ -290,3 +290,11 @@ order_rounds() {
     done
   done
 }
+
+# bench_case NAME [VAR=VALUE...]: `.gpu/ringattn $B` (a bench line without --json) with
+# those variables, for round $round: $R/NAME-$round.md and .json (at most
+# ${CASE_LIMIT:-60} s). The thirtieth session's A/B scripts run their variants with it.
+bench_case() {
+  local name=$1; shift
+  env "$@" timeout ${CASE_LIMIT:-60} .gpu/ringattn $B --json $R/$name-$round.json > $R/$name-$round.md 2>&1
+}
