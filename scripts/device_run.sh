@@ -298,3 +298,13 @@ bench_case() {
   local name=$1; shift
   env "$@" timeout ${CASE_LIMIT:-60} .gpu/ringattn $B --json $R/$name-$round.json > $R/$name-$round.md 2>&1
 }
+# case_rounds FILE: two rounds of `bench_case` over FILE's lines (`name VAR=value ...`;
+# # comments), in file order each round.
+case_rounds() {
+  for round in 1 2; do
+    while read -r name vars; do
+      case "$name" in ''|\#*) continue ;; esac
+      bench_case $name $vars
+    done < "$1"
+  done
+}
