@@ -160,15 +160,19 @@ tb() {
   mkdir -p $R/wgsl-$name
   env RINGATTN_SUBGROUP_VARIANT=tiled RINGATTN_DUMP_WGSL=$R/wgsl-$name "$@" timeout 60 $TB > $R/$name-$round.md 2>&1
 }
-# tb_rounds FILE: two rounds of `tb` over FILE's lines (`name VAR=value ...`; # comments).
-tb_rounds() {
+# rounds FUNC FILE: two rounds of FUNC over FILE's lines (`name VAR=value ...`; #
+# comments), in file order each round ($round is 1, then 2).
+rounds() {
+  local fn=$1 file=$2
   for round in 1 2; do
     while read -r name vars; do
       case "$name" in ''|\#*) continue ;; esac
-      tb $name $vars
-    done < "$1"
+      $fn $name $vars
+    done < "$file"
   done
 }
+# tb_rounds FILE: two rounds of `tb` over FILE's lines.
+tb_rounds() { rounds tb "$1"; }
 tb_pack() {
   for d in $R/wgsl-*; do
     local n=${d#$R/wgsl-}; mkdir -p $R/dump-$n
@@ -298,13 +302,5 @@ bench_case() {
   local name=$1; shift
   env "$@" timeout ${CASE_LIMIT:-60} .gpu/ringattn $B --json $R/$name-$round.json > $R/$name-$round.md 2>&1
 }
-# case_rounds FILE: two rounds of `bench_case` over FILE's lines (`name VAR=value ...`;
-# # comments), in file order each round.
-case_rounds() {
-  for round in 1 2; do
-    while read -r name vars; do
-      case "$name" in ''|\#*) continue ;; esac
-      bench_case $name $vars
-    done < "$1"
-  done
-}
+# case_rounds FILE: two rounds of `bench_case` over FILE's lines (see `rounds`).
+case_rounds() { rounds bench_case "$1"; }
