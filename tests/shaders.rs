@@ -137,17 +137,7 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                     let sizes = [16384, 24576, 32768, 49152].map(|b| (None, b));
                     for (split, bytes) in splits.into_iter().chain(sizes) {
                         let c = ringattn::kernels::flash::portable_config_split(d, bytes, 256, split);
-                        let r = c.r;
-                        let v = vec![
-                            ("BK", c.bk.to_string()),
-                            ("BQ", c.bq.to_string()),
-                            ("ENABLE", enable(&[dtype])),
-                            ("HEAD_DIM", d.to_string()),
-                            ("IN", dtype.wgsl().to_string()),
-                            ("OUT", dtype.wgsl().to_string()),
-                            ("R", r.to_string()),
-                            ("RSPLIT", ((r > 1) as u32).to_string()),
-                        ];
+                        let v = ringattn::kernels::flash::portable_defines(dtype, d, &c);
                         if !out.contains(&v) {
                             out.push(v);
                         }

@@ -2064,8 +2064,10 @@ fn shuffle_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, o
     KernelSpec::new("flash_subgroup", defines, layout_for(ctx, sparse), sources::FLASH_SUBGROUP, false).build(ctx)
 }
 
-fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<Kernel> {
-    let defines = vec![
+/// Template substitutions of `flash_portable.wgsl` for `dtype`, head_dim `d` and tiles
+/// `cfg` (rows, keys, invocations per row), dense; the pipeline adds SPARSE.
+pub fn portable_defines(dtype: Dtype, d: usize, cfg: &TileConfig) -> Vec<(&'static str, String)> {
+    vec![
         ("BK", cfg.bk.to_string()),
         ("BQ", cfg.bq.to_string()),
         ("ENABLE", enable_line(&[dtype])),
@@ -2074,8 +2076,12 @@ fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         ("OUT", dtype.wgsl().to_string()),
         ("R", cfg.r.to_string()),
         ("RSPLIT", ((cfg.r > 1) as u32).to_string()),
-        ("SPARSE", sparse_flag(sparse)),
-    ];
+    ]
+}
+
+fn portable_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, sparse: bool) -> Result<Kernel> {
+    let mut defines = portable_defines(dtype, d, &cfg);
+    defines.push(("SPARSE", sparse_flag(sparse)));
     KernelSpec::new("flash_portable", defines, layout_for(ctx, sparse), sources::FLASH_PORTABLE, false).build(ctx)
 }
 
