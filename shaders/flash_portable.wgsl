@@ -2,19 +2,20 @@
 //
 // One workgroup owns BQ query rows of one (batch, head). R consecutive invocations own
 // one query row and split its head dimension: invocation `part` of a row keeps vec4
-// columns part, part + R, ... of its q vector and O accumulator in registers (R = 2
-// above head_dim 64, where a whole row's q and O would take 256 registers or more; the
-// R partial dot products of a key are summed through workgroup memory, one barrier per
-// eight keys). K and V tiles of BK keys are staged in workgroup memory as f32 and shared
-// by all rows (with the partial-score area at most 16 KiB, the WebGPU minimum). Softmax
-// is online, in the log2 domain (scores are pre-multiplied by scale*log2(e)).
+// columns part, part + R, ... of its q vector and O accumulator in registers (R = 2 at
+// head_dims 64-128, where a whole row's q and O take 128-256 registers; the R partial
+// dot products of a key are summed through workgroup memory, one barrier per eight
+// keys). K and V tiles of BK keys are staged in workgroup memory as f32 and shared by
+// all rows (with the partial-score area at most 24 KiB where the adapter has them, else
+// 16 KiB, the WebGPU minimum: flash::portable_config_for). Softmax is online, in the log2
+// domain (scores are pre-multiplied by scale*log2(e)).
 //
 // Keys [k_begin, k_end) of the chunk are visited. With `accumulate` set, the kernel
 // continues from the (O, LSE) already in the output buffers instead of starting empty,
 // so a long key range can be split over several launches (split-K).
 //
 // Template names (replaced by the host before compilation): ENABLE, IN, OUT,
-// HEAD_DIM, BQ, BK, R (1 or 2) and RSPLIT (R > 1).
+// HEAD_DIM, BQ, BK, R (1, 2 or 4) and RSPLIT (R > 1).
 $ENABLE
 
 
