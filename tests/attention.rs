@@ -232,6 +232,40 @@ fn causal_more_queries_than_keys() {
     r.finish("causal_more_queries_than_keys");
 }
 
+/// Decode shapes: a few query rows against a K/V cache of at least
+/// `flash::DECODE_MIN_KEYS` keys (not a tile multiple), GQA, causal and not. On a GPU with
+/// the matrix tier, f16 launches of that shape take one-block query tiles and split
+/// their keys (`flash::is_decode`), which this checks through `Attention::plan` too.
+#[test]
+fn decode_shapes() {
+    use ringattn::kernels::flash;
+    use ringattn::{Attention, AttentionOptions};
+    let mut r = Report::default();
+    for ctx in contexts() {
+        // (GL: llvmpipe's GL driver runs 1100 keys of f32 slowly; its tier is portable,
+        // which every other adapter here runs too.)
+        if is_gl(ctx) {
+            continue;
+        }
+        for d in [64, 128].into_iter().filter(|&d| dim_ok(ctx, d)) {
+            for (q, causal) in [(1, false), (5, true)] {
+                let s = shape(2, q, flash::DECODE_MIN_KEYS + 76, 4, 2, d);
+                assert!(flash::is_decode(&s));
+                r.run(ctx, s, causal, None, ALL);
+            }
+        }
+        let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
+        let attn = Attention::new(ctx, AttentionOptions::default());
+        let s = shape(1, 1, 16384, 32, 8, 128);
+        let env_free = ["RINGATTN_SMALL_GRID", "RINGATTN_MATRIX_CFG", "RINGATTN_KEY_SPLITS"].iter().all(|v| std::env::var_os(v).is_none());
+        if gpu && env_free && attn.tier(Dtype::F16, 128).ok() == Some(Tier::Matrix) {
+            let (tier, tiles, parts) = attn.plan(Dtype::F16, &s, None).unwrap();
+            assert!(tier == Tier::Matrix && tiles.bq == 16 && parts > 1, "{}: decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
+        }
+    }
+    r.finish("decode_shapes");
+}
+
 /// Causal with seq_q < seq_k (bottom-right aligned) and the tile edges around it.
 #[test]
 fn causal_fewer_queries_than_keys() {
