@@ -164,10 +164,15 @@ pub struct TileConfig {
 }
 
 impl TileConfig {
-    /// Invocations per workgroup of the subgroup tier's shuffle and tiled kernels: row
-    /// groups of `r` lanes, `m` query rows each.
+    /// Invocations per workgroup: for the subgroup tier's shuffle and tiled kernels row
+    /// groups of `r` lanes, `m` query rows each; for `flash_matrix.wgsl` the same sum
+    /// (`w` subgroups of `r` 16-row groups of blocks: `bq / m * r`); for the register
+    /// kernel `w` subgroups of 32 lanes.
     pub fn invocations(&self) -> u32 {
-        self.bq / self.m.max(1) * self.r
+        match self.variant {
+            SgVariant::Regs => self.w * 32,
+            _ => self.bq / self.m.max(1) * self.r,
+        }
     }
 
     /// Short description for reports: query rows and keys per tile, then the tier's own
@@ -1477,10 +1482,12 @@ pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 /// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
 /// tier's shuffle kernel, [`key_splits_to_fill`] for the launch's workgroups and
 /// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); on the
-/// matrix tier, the same for f16 decode launches ([`is_decode`]) on their one-block query
-/// tiles (up to [`SPLIT_MAX_PARTS`]: on an H200, one query row, H=32, head_dim 128, 8
-/// parts ran 6-9x faster than 1 and 1.1-2.8x faster than 16-64); 1 on other kernels and
-/// tiers, on CPU adapters (`gpu` false: no cores to fill) or with
+/// matrix tier, the same for f16 decode launches ([`is_decode`], which take one-block
+/// query tiles where they fit; up to [`SPLIT_MAX_PARTS`]: on an H200, one query row,
+/// H=32, head_dim 128, on the one-block tiles 8 parts ran 6.5-15x faster than 1 and
+/// 1.03-2.8x faster than 16-64, and the dense 256-row tiles ran 3-4x faster in 4 parts
+/// than in 1); 1 on other kernels and tiers, on CPU adapters (`gpu` false: no cores to
+/// fill) or with
 /// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
 /// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md,
 /// "Key splits for the subgroup tier's small grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
@@ -1491,13 +1498,15 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     if !gpu || !small_grid_on() {
         return 1;
     }
-    let invocations = match tier {
-        Tier::Subgroup if cfg.variant == SgVariant::Shuffle => cfg.invocations(),
-        // f16 decode launches on their short query tiles (matrix_config_for_grid).
-        Tier::Matrix if dtype == Dtype::F16 && is_decode(shape) && cfg.bq as usize <= DECODE_MAX_QUERIES => cfg.w * 32,
-        _ => return 1,
+    let splits = match tier {
+        Tier::Subgroup => cfg.variant == SgVariant::Shuffle,
+        Tier::Matrix => dtype == Dtype::F16 && is_decode(shape),
+        Tier::Portable => false,
     };
-    key_splits_to_fill(grid_workgroups(shape, cfg.bq), invocations, shape.seq_k, shape.head_dim, causal, wave)
+    match splits {
+        true => key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal, wave),
+        false => 1,
+    }
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
@@ -2968,6 +2977,10 @@ mod tests {
         let parts = |c: &TileConfig, dtype, s: &Shape| auto_key_splits(c, Tier::Matrix, dtype, s, false, true, SMALL_GRID_INVOCATIONS);
         assert_eq!([4096, 16384, 65536].map(|k| parts(&cfg, Dtype::F16, &decode(1, 1, k, 32))), [8, 8, 8]);
         assert_eq!(parts(&cfg, Dtype::F16, &decode(8, 1, 16384, 32)), 4, "256 workgroups: two waves at 8 parts");
+        // The register kernel's decode tiles (head_dim 64): one subgroup of 32 lanes.
+        let regs = regs_config_for(64, DECODE_SHAPE, 49152, 1024).unwrap();
+        assert_eq!((regs.invocations(), cfg.invocations()), (32, 32));
+        assert_eq!(parts(&regs, Dtype::F16, &Shape::new(1, 1, 32, 64).with_seq_k(16384).with_kv_heads(8)), 8);
         // Not for f32 (the split kernel), short caches, many queries, or on CPU adapters.
         assert_eq!(parts(&cfg, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
         assert_eq!(parts(&cfg, Dtype::F16, &decode(1, 1, 512, 32)), 1);
