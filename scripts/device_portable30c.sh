@@ -1,10 +1,11 @@
 #!/bin/bash
-# Thirtieth session, fifth call: this session's portable kernel (rows over two
-# invocations at head_dims 64-128) at N = 1K..16K, head_dims 64/128, causal both, beside
-# SDPA math in the same call (the current kernel table's portable rows); the portable
-# tiles in 32 and 48 KiB of workgroup memory (RINGATTN_PORTABLE_BYTES; 16 KiB, the
-# WebGPU minimum, by default), two rounds; the portable tier on the H200's OpenGL
-# driver, if wgpu finds one. One GPU.
+# Thirtieth session, fifth call (build of 9084d7e plus RINGATTN_PORTABLE_BYTES: 16 KiB by
+# default then, and no cap of 16 keys on split rows' tiles, which a rerun of the 48 KiB
+# case on a later build would meet): the portable kernel (rows over two invocations at
+# head_dims 64-128) at N = 1K..16K, head_dims 64/128, causal both, beside SDPA math in
+# the same call; the portable tiles in 32 and 48 KiB of workgroup memory, two rounds;
+# the portable tier on the H200's OpenGL driver, if wgpu finds one. One GPU. (The
+# current kernel table's portable rows are device_portable30d.sh's, the final build.)
 source scripts/device_run.sh
 results
 B="bench --no-progress --tiers portable --dtypes f32 --seqs 1024,4096,16384 --head-dims 64,128 --causal both --reps 10 --max-seconds 2 --preheat 1"
