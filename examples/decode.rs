@@ -1,7 +1,8 @@
 //! Decode-shaped attention: a few query rows (one new token per sequence) against a long
 //! K/V cache, the step an LLM repeats for every generated token. GPU time (timestamp
-//! queries, median of `--reps` after a warm-up) and the K/V bandwidth it reaches, for
-//! the automatic key split and for each count in `--splits`.
+//! queries, median of `--reps` after a warm-up), the K/V bandwidth it reaches and the
+//! wall time per call of calls submitted back to back, for the automatic key split and
+//! for each count in `--splits`.
 //!
 //! ```text
 //! cargo run --release --example decode -- --kv-lens 4096,16384,65536 --heads 32 --kv-heads 8
@@ -9,8 +10,11 @@
 //!
 //! A launch with one query row per (batch, head) has few workgroups: each walks the whole
 //! cache alone unless its keys are split into parts that run side by side and are merged
-//! by their log-sum-exp (`Attention::with_key_splits`; flash-decoding). With `--check`
-//! every output row is compared with the f64 reference.
+//! by their log-sum-exp (`Attention::with_key_splits`; flash-decoding). With grouped K/V
+//! heads, one workgroup runs every query head of a K/V head as its rows, so each K/V
+//! tile is read once for them all (`flash::gqa_fold`, the "heads per workgroup" column;
+//! `RINGATTN_GQA_PACK=0` turns it off). With `--check` every output row is compared with
+//! the f64 reference.
 
 use clap::Parser;
 use ringattn::timing::time_attention;
@@ -67,8 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "batch {}, heads {} (K/V heads {}), head_dim {}, {} query row(s) per sequence, {:?}, median of {reps}\n",
         a.batch, a.heads, a.kv_heads, a.head_dim, a.queries, a.dtype
     );
-    println!("| K/V length | key parts | tier | tiles | GPU ms | K/V GB/s | check (rel err O) |");
-    println!("|---:|---:|---|---|---:|---:|---|");
+    println!("| K/V length | key parts | tier | tiles | heads per workgroup | GPU ms | K/V GB/s | wall ms per call | check (rel err O) |");
+    println!("|---:|---:|---|---|---:|---:|---:|---:|---|");
     ringattn::bench::preheat(&[&ctx], a.preheat)?;
     for &n in &kv_lens {
         let shape = Shape::new(a.batch, a.queries, a.heads, a.head_dim).with_seq_k(n).with_kv_heads(a.kv_heads);
@@ -86,6 +90,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The f64 reference, once per cache length (every split count must match it).
         let round = |x: &[f32]| a.dtype.round(x.to_vec());
         let want = a.check.then(|| reference::attention(&round(&q), &round(&k), &round(&v), &shape, false, None));
+        // The automatic configuration on these tensors for --reheat seconds first: on an
+        // H200 the first case timed at 65536 keys otherwise read up to 3x slow
+        // (BENCHMARKS.md, thirty-first session).
+        let warm = Attention::new(&ctx, opts);
+        let warm_out = warm.alloc_output(&qt, &kt, &vt)?;
+        let t0 = std::time::Instant::now();
+        while !cpu && t0.elapsed().as_secs_f64() < a.reheat {
+            warm.forward_into(&qt, &kt, &vt, &warm_out.o, &warm_out.lse)?;
+            ctx.wait()?;
+        }
         for split in std::iter::once(None).chain(a.splits.iter().map(|&s| Some(s))) {
             let attn = Attention::new(&ctx, opts).with_key_splits(split);
             let (tier, tiles, parts) = attn.plan(a.dtype, &shape, None)?;
@@ -95,6 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ringattn::bench::preheat(&[&ctx], a.reheat)?;
             time_attention(&attn, &qt, &kt, &vt, &out, 3)?;
             let s = time_attention(&attn, &qt, &kt, &vt, &out, reps)?.ok_or("this adapter has no timestamp queries")?;
+            // Wall time per call of `reps` calls submitted back to back (the host's encoding
+            // and submission included where they take longer than the GPU's work).
+            let t0 = std::time::Instant::now();
+            for _ in 0..reps {
+                attn.forward_into(&qt, &kt, &vt, &out.o, &out.lse)?;
+            }
+            ctx.wait()?;
+            let wall = t0.elapsed().as_secs_f64() / reps as f64;
             let check = match &want {
                 Some(r) => format!("{:.2e}", reference::rel_error(&out.o.to_f32_vec(&ctx)?, &r.o)),
                 None => "-".to_string(),
@@ -103,7 +125,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => format!("{parts} (auto)"),
                 Some(_) => parts.to_string(),
             };
-            println!("| {n} | {label} | {tier} | {} | {:.4} | {:.0} | {check} |", tiles.describe(tier), s * 1e3, kv_bytes / s / 1e9);
+            let fold = ringattn::kernels::flash::gqa_fold(&shape);
+            println!(
+                "| {n} | {label} | {tier} | {} | {fold} | {:.4} | {:.0} | {:.4} | {check} |",
+                tiles.describe(tier),
+                s * 1e3,
+                kv_bytes / s / 1e9,
+                wall * 1e3
+            );
         }
     }
     Ok(())

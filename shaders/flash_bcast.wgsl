@@ -37,9 +37,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let safe_row = min(row, p.seq_q - 1u);
 
     // Offsets in vec4 units.
-    let qbase = (p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D) / 4u;
-    let obase = (p.o_off + ((b * p.seq_q + safe_row) * p.heads + h) * D) / 4u;
-    let li = p.lse_off + (b * p.heads + h) * p.seq_q + safe_row;
+    let qbase = (p.q_off + q_row(bq, h, safe_row) * D) / 4u;
+    let obase = (p.o_off + q_row(b, h, safe_row) * D) / 4u;
+    let li = p.lse_off + lse_row(b, h, safe_row);
 
     var qr: array<vec4<f32>, D4>;
     var acc: array<vec4<f32>, D4>;
@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#use SPANS
     for (var t = t0; t < t1; t += S) {
         let key = t + lane;
-        let kb = (b * p.seq_k + min(key, p.seq_k - 1u)) * kv_row_stride + kvh * D;
+        let kb = (kv0 + min(key, p.k_end - 1u)) * kv_row_stride + kvh * D;
         let ke = (p.k_off + kb) / 4u;
         let ve = (p.v_off + kb) / 4u;
         //#unroll d $D4

@@ -14,18 +14,44 @@ struct Params {
     q_pos0: u32, k_pos0: u32, neg_inf: f32, ln2: f32,
     k_begin: u32, k_end: u32, accumulate: u32, mask_log2b: u32,
     mask_nqb: u32, mask_heads: u32, mask_cols: u32, mask_words: u32,
-    rev_tiles: u32, mask_log2q: u32, mask_order: u32, pad1: u32,
+    rev_tiles: u32, mask_log2q: u32, mask_order: u32, fold: u32,
+    parts: u32, part_keys: u32, zb: u32, pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
+// GQA packing (p.fold > 1; dense decode launches, kernels::flash::gqa_fold): grid head h
+// is K/V head h, and its rows are the p.fold query heads that share it, row r being
+// token r / p.fold of query head h * p.fold + r % p.fold, so each K/V tile read serves
+// them all. p.seq_q then counts the launch's rows (tokens x p.fold) and p.heads its grid
+// heads (the K/V heads). p.fold is 1 otherwise, where a row is a token and q_row,
+// lse_row and row_token reduce to the plain layout. Every kernel reads and writes Q, O
+// and LSE through them, and its key range through key_limit or TILE_KEY_RANGE.
+
+// Token position of chunk row `row` within the chunk.
+fn row_token(row: u32) -> u32 {
+    return row / p.fold;
+}
+
+// Index of chunk row `row` of grid head h, batch b, in the [batch, tokens, query heads]
+// rows of Q and O (times D for the element offset, before q_off / o_off).
+fn q_row(b: u32, h: u32, row: u32) -> u32 {
+    return (b * (p.seq_q / p.fold) + row / p.fold) * (p.heads * p.fold) + h * p.fold + row % p.fold;
+}
+
+// Index of that row in LSE ([batch, query heads, tokens]; before lse_off).
+fn lse_row(b: u32, h: u32, row: u32) -> u32 {
+    return (b * p.heads * p.fold + h * p.fold + row % p.fold) * (p.seq_q / p.fold) + row / p.fold;
+}
+
 // End (exclusive) of the keys query row `row` of this chunk may see, within [0, k_end]:
-// key j is visible iff k_pos0 + j <= q_pos0 + row + diag (causal), else all of them.
+// key j is visible iff k_pos0 + j <= q_pos0 + row_token(row) + diag (causal), else all
+// of them.
 fn key_limit(row: u32) -> u32 {
     if p.causal == 0u {
         return p.k_end;
     }
-    let last = i32(p.q_pos0 + row) + p.diag - i32(p.k_pos0) + 1;
+    let last = i32(p.q_pos0 + row_token(row)) + p.diag - i32(p.k_pos0) + 1;
     return u32(clamp(last, 0, i32(p.k_end)));
 }
 
@@ -115,7 +141,15 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
 // h is wg.y or wg.x itself in each build: picked by a uniform flag in one build, it
 // cost the register kernel 3-5 % (BENCHMARKS.md, twenty-eighth session).
 //#define GRID_HEADS
+    // b: the batch element of O and LSE; bq: that of Q; kv0: the K/V row of this
+    // workgroup's key 0. A launch of key parts (p.parts > 1; kernels::flash, one dispatch
+    // for every part of a key split) runs part wg.z / p.zb of batch element wg.z % p.zb
+    // (p.zb: the launch's batch elements), whose keys start p.part_keys apart, and writes
+    // it to O and LSE as batch element wg.z of a [parts x batch] scratch; otherwise
+    // p.parts = 1 and all three are wg.z's own.
     let b = wg.z;
+    let bq = wg.z % p.zb;
+    let kv0 = bq * p.seq_k + (wg.z / p.zb) * p.part_keys;
     let g_tiles = (p.seq_q + BQ - 1u) / BQ;
 //#if GRID_T
 //#if SPARSE
@@ -187,9 +221,9 @@ fn visible(t: u32, j: u32, lim: u32, bits: vec2<u32>) -> bool {
 // full tiles below free_end need no mask. Expects qtile (GRID_HEADS).
 //#define TILE_KEY_RANGE
     let last_row = min(qtile * BQ + BQ, p.seq_q) - 1u;
-    let causal_end = u32(clamp(i32(p.q_pos0 + last_row) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let causal_end = u32(clamp(i32(p.q_pos0 + last_row / p.fold) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let kend = select(p.k_end, causal_end, p.causal != 0u);
-    let causal_first = u32(clamp(i32(p.q_pos0 + qtile * BQ) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
+    let causal_first = u32(clamp(i32(p.q_pos0 + qtile * BQ / p.fold) + p.diag - i32(p.k_pos0) + 1, 0, i32(p.k_end)));
     let free_end = select(p.k_end, causal_first, p.causal != 0u);
 //#enddef
 

@@ -189,11 +189,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 //#if SPLIT
     // Scales: K and V from their maxima over the launch's keys, then each query row's
     // (its LPR lanes reduce the row's max |q|).
-    let ksh = split_shift(bitcast<f32>(kvmax[2u * (b * p.kv_heads + kvh)]));
-    let vsh = split_shift(bitcast<f32>(kvmax[2u * (b * p.kv_heads + kvh) + 1u]));
+    let ksh = split_shift(bitcast<f32>(kvmax[2u * (bq * p.kv_heads + kvh)]));
+    let vsh = split_shift(bitcast<f32>(kvmax[2u * (bq * p.kv_heads + kvh) + 1u]));
     var qmx = 0.0;
     for (var c = sub; c < D; c += LPR) {
-        qmx = max(qmx, abs(q[p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D + c]));
+        qmx = max(qmx, abs(q[p.q_off + q_row(bq, h, safe_row) * D + c]));
     }
     var qoff = LPR / 2u;
     //#unroll i $LOG2LPR
@@ -217,7 +217,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let grow = srow0 + rr;
         var x = vec4<f32>(0.0);
         if grow < p.seq_q {
-            let e = ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
+            let e = q_row(bq, h, grow) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
             x = vec4<f32>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]) * rowv[vrow + rr];
         }
         let xh = hi4(x);
@@ -237,8 +237,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     //#end
 //#else
-    if qtile * BQ + BQ <= p.seq_q {
-        let qb = p.q_off + ((b * p.seq_q + srow0) * p.heads + h) * D;
+    if (qtile * BQ + BQ <= p.seq_q) & (p.fold == 1u) {
+        let qb = p.q_off + q_row(bq, h, srow0) * D;
         //#unroll m $MQ
         //#unroll d $DT
         qf{m}_{d} = coopLoadT<coop_mat16x16<f16, A>>(&q[qb + {m}u * 16u * q_stride + {d}u * 16u], q_stride);
@@ -252,7 +252,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let grow = srow0 + rr;
             var x = vec4<f16>(0.0);
             if grow < p.seq_q {
-                let e = ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
+                let e = q_row(bq, h, grow) * D + {d}u * 16u + 4u * (i % 4u) + p.q_off;
                 x = vec4<f16>(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
             }
             let dst = pbase + rr * PS + 4u * (i % 4u);
@@ -307,8 +307,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#else
     //#if WIDE
     let kv4 = p.kv_heads * D4;
-    let kbase4 = p.k_off / 4u + b * p.seq_k * kv4 + kvh * D4;
-    let vbase4 = p.v_off / 4u + b * p.seq_k * kv4 + kvh * D4;
+    let kbase4 = p.k_off / 4u + kv0 * kv4 + kvh * D4;
+    let vbase4 = p.v_off / 4u + kv0 * kv4 + kvh * D4;
     //#unroll f $NPF
     //#if UNPACK
     var kpf{f} = vec2<u32>();
@@ -482,7 +482,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var kx = f16(0.0);
             var vx = f16(0.0);
             if key < p.k_end {
-                let e = (b * p.seq_k + key) * kv_stride + kvh * D + i % D;
+                let e = (kv0 + key) * kv_stride + kvh * D + i % D;
                 //#if WIDE
                 kx = unit_elem(k[p.k_off / 4u + e / 4u], e % 4u);
                 vx = unit_elem(v[p.v_off / 4u + e / 4u], e % 4u);
@@ -538,7 +538,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             kr{f} = vec4<f32>(0.0);
             vr{f} = vec4<f32>(0.0);
             if i < BK * D4 && key < p.k_end {
-                let e = (b * p.seq_k + key) * kv_stride + kvh * D + 4u * (i % D4);
+                let e = (kv0 + key) * kv_stride + kvh * D + 4u * (i % D4);
                 kr{f} = vec4<f32>(k[p.k_off + e], k[p.k_off + e + 1u], k[p.k_off + e + 2u], k[p.k_off + e + 3u]);
                 vr{f} = vec4<f32>(v[p.v_off + e], v[p.v_off + e + 1u], v[p.v_off + e + 2u], v[p.v_off + e + 3u]);
             }
@@ -648,7 +648,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#enddef
     //#else
     //#define KV_LOAD
-        let kbn = (b * p.seq_k + nt) * kv_stride + kvh * D;
+        let kbn = (kv0 + nt) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -671,7 +671,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // The pipelined loop's (PIPE) separate K and V loads (tiles at tk and tv), the
     // store of K alone, and S = Q K^T kept in registers (s{m}_{n}) until S_STORE.
     //#define K_LOAD
-        let kbk = (b * p.seq_k + tk) * kv_stride + kvh * D;
+        let kbk = (kv0 + tk) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -681,7 +681,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     //#enddef
     //#define V_LOAD
-        let kbv = (b * p.seq_k + tv) * kv_stride + kvh * D;
+        let kbv = (kv0 + tv) * kv_stride + kvh * D;
         //#unroll f $FPS
         {
             let fi = sg * FPS + {f}u;
@@ -1011,7 +1011,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         rowv[vrow + r] = select(0.0, 1.0 / l, l > 0.0);
         //#endif
         if valid {
-            let li = p.lse_off + (b * p.heads + h) * p.seq_q + row;
+            let li = p.lse_off + lse_row(b, h, row);
             lse[li] = select(p.neg_inf, (m_used + log2(l)) * p.ln2, l > 0.0);
         }
     }
@@ -1026,7 +1026,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let rr = {m}u * 16u + el / 16u;
         let grow = srow0 + rr;
         if grow < p.seq_q {
-            o[p.o_off + ((b * p.seq_q + grow) * p.heads + h) * D + {d}u * 16u + el % 16u] = $IN(ss[sbase + el] * rowv[vrow + rr]);
+            o[p.o_off + q_row(b, h, grow) * D + {d}u * 16u + el % 16u] = $IN(ss[sbase + el] * rowv[vrow + rr]);
         }
     }
     //#end

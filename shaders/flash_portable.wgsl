@@ -55,9 +55,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let valid = row < p.seq_q;
     let safe_row = min(row, p.seq_q - 1u);
 
-    let qbase = p.q_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
-    let obase = p.o_off + ((b * p.seq_q + safe_row) * p.heads + h) * D;
-    let li = p.lse_off + (b * p.heads + h) * p.seq_q + safe_row;
+    let qbase = p.q_off + q_row(bq, h, safe_row) * D;
+    let obase = p.o_off + q_row(b, h, safe_row) * D;
+    let li = p.lse_off + lse_row(b, h, safe_row);
 
     var qr: array<vec4<f32>, DR>;
     var acc: array<vec4<f32>, DR>;
@@ -91,7 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var kx = vec4<f32>(0.0);
             var vx = vec4<f32>(0.0);
             if key < p.k_end {
-                let e = (b * p.seq_k + key) * kv_row_stride + kvh * D + 4u * (i % D4);
+                let e = (kv0 + key) * kv_row_stride + kvh * D + 4u * (i % D4);
                 kx = load4(p.k_off, e, 0u);
                 vx = load4(p.v_off, e, 1u);
             }

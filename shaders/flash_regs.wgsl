@@ -142,7 +142,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i 8
         {
             let rr = srow0 + {m}u * 16u + qr + ROFF[{i}];
-            let e = ((b * p.seq_q + min(rr, p.seq_q - 1u)) * p.heads + h) * D + {d}u * 16u + qc + COFF[{i}];
+            let e = q_row(bq, h, min(rr, p.seq_q - 1u)) * D + {d}u * 16u + qc + COFF[{i}];
             x[{i}] = select(f16(0.0), q[p.q_off + e], rr < p.seq_q);
         }
         //#end
@@ -155,8 +155,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // the tile's key i / D4, at unit offset wu{f} from the tile's first key; zero past
     // the last key. A tile that ends by k_end is loaded without a check per unit.
     let kv4 = p.kv_heads * D4;
-    let kbase4 = p.k_off / 4u + b * p.seq_k * kv4 + kvh * D4;
-    let vbase4 = p.v_off / 4u + b * p.seq_k * kv4 + kvh * D4;
+    let kbase4 = p.k_off / 4u + kv0 * kv4 + kvh * D4;
+    let vbase4 = p.v_off / 4u + kv0 * kv4 + kvh * D4;
     //#unroll f $NPF
     var kpf{f} = vec2<u32>();
     var vpf{f} = vec2<u32>();
@@ -399,7 +399,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
                 let rr = srow0 + {m}u * 16u + qr + 8u * {hh}u;
                 if rr < p.seq_q {
-                    let li = p.lse_off + (b * p.heads + h) * p.seq_q + rr;
+                    let li = p.lse_off + lse_row(b, h, rr);
                     lse[li] = select(p.neg_inf, (mr{m}[{hh}] + log2(l2[{hh}])) * p.ln2, l2[{hh}] > 0.0);
                 }
             }
@@ -412,7 +412,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             {
                 let rr = srow0 + {m}u * 16u + qr + ROFF[{i}];
                 if rr < p.seq_q {
-                    let oi = ((b * p.seq_q + rr) * p.heads + h) * D + {d}u * 16u + qc + COFF[{i}];
+                    let oi = q_row(b, h, rr) * D + {d}u * 16u + qc + COFF[{i}];
                     o[p.o_off + oi] = f16(e[{i}] * inv[ROFF[{i}] / 8u]);
                 }
             }

@@ -107,10 +107,10 @@ var<workgroup> ps: array<vec4<f32>, BQ / M * PG>;
                 kn[{u}] = vec4<f32>(0.0);
                 vn[{u}] = vec4<f32>(0.0);
                 if i < KS * D4 && kok && kkey < p.k_end {
-                    kn[{u}] = vec4<f32>(k[(p.k_off + (b * p.seq_k + kkey) * kv_row_stride + col) / 4u]);
+                    kn[{u}] = vec4<f32>(k[(p.k_off + (kv0 + kkey) * kv_row_stride + col) / 4u]);
                 }
                 if i < KS * D4 && vok && vkey < p.k_end {
-                    vn[{u}] = vec4<f32>(v[(p.v_off + (b * p.seq_k + vkey) * kv_row_stride + col) / 4u]);
+                    vn[{u}] = vec4<f32>(v[(p.v_off + (kv0 + vkey) * kv_row_stride + col) / 4u]);
                 }
             }
             //#end
@@ -346,9 +346,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let srow = min(row + {m}u, p.seq_q - 1u);
         // RSP: Q row m ^ mr in qr slot m (see RSP above).
         let qrow = min(row + ({m}u ^ qperm), p.seq_q - 1u);
-        let qbase = p.q_off + ((b * p.seq_q + qrow) * p.heads + h) * D;
-        let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
-        let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
+        let qbase = p.q_off + q_row(bq, h, qrow) * D;
+        let obase = p.o_off + q_row(b, h, srow) * D;
+        let prev = lse[p.lse_off + lse_row(b, h, srow)];
         let resume = p.accumulate != 0u && prev > -1.0e30;
         mx[{m}] = NEG_BIG;
         l[{m}] = 0.0;
@@ -574,8 +574,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll m $M
     if row + {m}u < p.seq_q {
         let r = row + {m}u;
-        let obase = p.o_off + ((b * p.seq_q + r) * p.heads + h) * D;
-        let li = p.lse_off + (b * p.heads + h) * p.seq_q + r;
+        let obase = p.o_off + q_row(b, h, r) * D;
+        let li = p.lse_off + lse_row(b, h, r);
         let inv = select(0.0, 1.0 / l[{m}], l[{m}] > 0.0);
         //#unroll c $C
         {

@@ -86,25 +86,26 @@ fn kslot(key: u32, c: u32) -> u32 {
 }
 
 // Vec4 unit i (0 <= i < BK * D4: key i / D4, column i % D4) of the K or V tile whose
-// first key is `tl`: its index in k or v, or none (-1) past k_end.
-fn kv_unit(off: u32, b: u32, kvh: u32, tl: u32, i: u32) -> i32 {
+// first key is `tl` (kv0: the K/V row of the workgroup's key 0, GRID_HEADS): its index in
+// k or v, or none (-1) past k_end.
+fn kv_unit(off: u32, kv0: u32, kvh: u32, tl: u32, i: u32) -> i32 {
     let key = tl + i / D4;
     if key >= p.k_end {
         return -1;
     }
-    return i32(off / 4u + ((b * p.seq_k + key) * p.kv_heads + kvh) * D4 + i % D4);
+    return i32(off / 4u + ((kv0 + key) * p.kv_heads + kvh) * D4 + i % D4);
 }
 
-fn k_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
-    let e = kv_unit(p.k_off, b, kvh, tl, i);
+fn k_unit(kv0: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.k_off, kv0, kvh, tl, i);
     if e < 0 {
         return vec4<f32>(0.0);
     }
     return vec4<f32>(k[e]);
 }
 
-fn v_unit(b: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
-    let e = kv_unit(p.v_off, b, kvh, tl, i);
+fn v_unit(kv0: u32, kvh: u32, tl: u32, i: u32) -> vec4<f32> {
+    let e = kv_unit(p.v_off, kv0, kvh, tl, i);
     if e < 0 {
         return vec4<f32>(0.0);
     }
@@ -131,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let c = i / BQ;
         var x4 = vec4<f32>(0.0);
         if row0 + r < p.seq_q {
-            x4 = vec4<f32>(q[p.q_off / 4u + ((b * p.seq_q + row0 + r) * p.heads + h) * D4 + c]) * p.scale_log2;
+            x4 = vec4<f32>(q[p.q_off / 4u + q_row(bq, h, row0 + r) * D4 + c]) * p.scale_log2;
         }
         //#unroll e 4
         qt[(4u * c + {e}u) * QV + r / 4u][r % 4u] = x4[{e}];
@@ -145,7 +146,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     //#unroll r $TM
     {
         let srow = min(row + {r}u, p.seq_q - 1u);
-        let prev = lse[p.lse_off + (b * p.heads + h) * p.seq_q + srow];
+        let prev = lse[p.lse_off + lse_row(b, h, srow)];
         let resume = p.accumulate != 0u && prev > -1.0e30;
         mx[{r}] = NEG_BIG;
         l[{r}] = 0.0;
@@ -155,7 +156,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             l[{r}] = select(0.0, 1.0, x == 0u);
         }
         rk[{r}] = key_limit(srow);
-        let obase = p.o_off + ((b * p.seq_q + srow) * p.heads + h) * D;
+        let obase = p.o_off + q_row(b, h, srow) * D;
         //#unroll c $CV
         {
             acc[{r}u * CV + {c}u] = vec4<f32>(0.0);
@@ -181,8 +182,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // key `tl` into pk / pv, and stores them into the tile's areas.
     //#define LOADKV
     //#unroll f $SCH
-    pk[{f}] = k_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
-    pv[{f}] = v_unit(b, kvh, tl, lid + (ch * SCH + {f}u) * WG);
+    pk[{f}] = k_unit(kv0, kvh, tl, lid + (ch * SCH + {f}u) * WG);
+    pv[{f}] = v_unit(kv0, kvh, tl, lid + (ch * SCH + {f}u) * WG);
     //#end
     //#enddef
     //#define STOREKV
@@ -429,7 +430,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let lt = lanes_sum(l[{r}]);
         let rr = row + {r}u;
         if rr < p.seq_q {
-            let obase = p.o_off + ((b * p.seq_q + rr) * p.heads + h) * D;
+            let obase = p.o_off + q_row(b, h, rr) * D;
             let inv = select(0.0, 1.0 / lt, lt > 0.0);
             //#unroll c $CV
             {
@@ -439,7 +440,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
             //#end
             if x == 0u {
-                lse[p.lse_off + (b * p.heads + h) * p.seq_q + rr] = select(p.neg_inf, (mx[{r}] + log2(lt)) * p.ln2, lt > 0.0);
+                lse[p.lse_off + lse_row(b, h, rr)] = select(p.neg_inf, (mx[{r}] + log2(lt)) * p.ln2, lt > 0.0);
             }
         }
     }

@@ -159,9 +159,27 @@ impl<'a> Attention<'a> {
         &self.opts
     }
 
-    /// The tier this object uses for the given dtype and head_dim on its adapter.
+    /// The tier this object uses for the given dtype and head_dim on its adapter (dense
+    /// f32 decode calls may take a lower one: [`Attention::plan`] gives a call's own).
     pub fn tier(&self, dtype: Dtype, head_dim: usize) -> Result<Tier> {
         resolve_tier(self.ctx, self.opts.tier, dtype, head_dim)
+    }
+
+    /// The tier a call on a problem of shape `s` (dense, or under a mask) runs on:
+    /// [`Attention::tier`], except that dense f32 decode calls ([`flash::is_decode`])
+    /// that would take the matrix tier, whose f32 runs through its split kernel, take
+    /// the subgroup tier (or the next below it the adapter has) when no tier was asked
+    /// for (the options or `RINGATTN_TIER`). On an H200 (BENCHMARKS.md, thirty-first
+    /// session; one token, H=32, 8 K/V heads, head_dim 128) the split kernel took 0.59 /
+    /// 2.26 / 8.99 ms at 4096 / 16384 / 65536 keys, the subgroup tier 0.058 / 0.19 /
+    /// 0.67 in 16 key parts.
+    fn tier_for(&self, dtype: Dtype, s: &Shape, masked: bool) -> Result<Tier> {
+        let tier = self.tier(dtype, s.head_dim)?;
+        let asked = self.opts.tier.is_some() || Tier::from_env()?.is_some();
+        if tier == Tier::Matrix && dtype == Dtype::F32 && !masked && !asked && flash::is_decode(s) {
+            return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
+        }
+        Ok(tier)
     }
 
     fn scale(&self, head_dim: usize) -> Result<f32> {
@@ -189,7 +207,7 @@ impl<'a> Attention<'a> {
     /// The pipeline [`Attention::encode_with`] uses for a problem of shape `s`, dense or
     /// under `mask` (built, or fetched from the context's cache).
     fn prepared(&self, dtype: Dtype, s: &Shape, mask: Option<&GpuBlockMask>) -> Result<Prepared> {
-        let tier = self.tier(dtype, s.head_dim)?;
+        let tier = self.tier_for(dtype, s, mask.is_some())?;
         match mask {
             None => flash::prepare_for(self.ctx, tier, dtype, s, self.opts.causal),
             Some(m) => flash::prepare_masked(self.ctx, tier, dtype, s.head_dim, m, 0),
@@ -213,8 +231,11 @@ impl<'a> Attention<'a> {
         let prep = self.prepared(dtype, s, mask)?;
         flash::prepare_launch(self.ctx, &prep, s.head_dim, self.opts.causal, mask.is_some(), self.scale(s.head_dim)?)?;
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
-        if parts > 1 {
-            crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?;
+        let frame = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
+        match self.one_launch_parts(s, dtype, parts, frame) {
+            Some(_) => crate::kernels::merge::prepare_merge_slots(self.ctx, dtype, dtype, s.head_dim)?,
+            None if parts > 1 => crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?,
+            None => {}
         }
         Ok((prep.tier, prep.cfg, parts))
     }
@@ -247,10 +268,37 @@ impl<'a> Attention<'a> {
         self.ctx.submit_with("ringattn attention", |enc| self.encode(enc, q, k, v, o, lse, None))
     }
 
-    /// Keys split in `parts`: part 0 into (o, lse), the others into the kept scratch
-    /// buffers (one pair each, so their dispatches need no barrier between them), all in one
-    /// compute pass, then merged into (o, lse) by LSE in the same pass (one dispatch
-    /// where the adapter binds them all, [`crate::kernels::merge::max_parts_per_dispatch`]).
+    /// The kept scratch as one (O, LSE) pair of `slots` slots of `s`'s (O, LSE) in `dtype`
+    /// ([`flash::encode_key_parts`]), or new ones that replace it.
+    fn slots_for(&self, s: &Shape, dtype: Dtype, slots: usize) -> Result<(GpuTensor, LseBuffer)> {
+        let dims = [slots * s.batch, s.seq_q, s.heads, s.head_dim];
+        let mut kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pair) = kept.first().filter(|(o, _)| kept.len() == 1 && o.dims() == dims && o.dtype() == dtype) {
+            return Ok(pair.clone());
+        }
+        kept.clear();
+        let pair = (GpuTensor::empty(self.ctx, dims, dtype)?, LseBuffer::empty(self.ctx, [dims[0], s.heads, s.seq_q])?);
+        kept.push(pair.clone());
+        Ok(pair)
+    }
+
+    /// Whether a call on `s` split in `parts` runs its first parts in one launch
+    /// ([`flash::encode_key_parts`], [`flash::parts_fit`]) and returns their keys each.
+    /// `RINGATTN_PARTS_LAUNCH=0` runs one launch per part instead (for measurements).
+    fn one_launch_parts(&self, s: &Shape, dtype: Dtype, parts: usize, causal: Option<CausalFrame>) -> Option<usize> {
+        let part_keys = s.seq_k / parts;
+        (parts > 2 && flash::parts_fit(self.ctx, s, dtype, parts - 1, part_keys, causal) && flash::parts_launch_on()).then_some(part_keys)
+    }
+
+    /// Keys split in `parts`. Where they fit one launch ([`Attention::one_launch_parts`]:
+    /// more than two parts whose keys every query row sees), the first `parts` - 1 parts
+    /// of seq_k / `parts` keys run in one launch into the kept scratch's slots, the last
+    /// part (the rest of the keys, under the causal mask if any) into (o, lse), and one
+    /// dispatch merges the slots into it. Otherwise part 0 goes into (o, lse) and the
+    /// others into kept scratch pairs (one each, so their dispatches need no barrier
+    /// between them), then merged into (o, lse) by LSE (one dispatch where the adapter
+    /// binds them all, [`crate::kernels::merge::max_parts_per_dispatch`]). All in one
+    /// compute pass.
     fn encode_split(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -261,6 +309,16 @@ impl<'a> Attention<'a> {
         timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
     ) -> Result<()> {
         let ctx = self.ctx;
+        if let Some(part_keys) = self.one_launch_parts(s, args.q.dtype(), parts, args.causal) {
+            let (so, sl) = self.slots_for(s, args.q.dtype(), parts - 1)?;
+            return ctx.scoped(|| -> Result<()> {
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn flash (key parts)"), timestamp_writes: timestamps });
+                flash::encode_key_parts(ctx, &mut pass, prep, &FlashArgs { o: &so, lse: &sl, ..*args }, parts - 1, part_keys)?;
+                flash::encode_keys(ctx, &mut pass, prep, args, (parts - 1) * part_keys, s.seq_k)?;
+                crate::kernels::merge::encode_merge_slots_in_pass(ctx, &mut pass, args.o, args.lse, &so, &sl)
+            })?;
+        }
         let bounds: Vec<usize> = (0..=parts).map(|i| i * s.seq_k / parts).collect();
         let scratch = self.scratch_for(s, args.q.dtype(), parts - 1)?;
         ctx.scoped(|| -> Result<()> {

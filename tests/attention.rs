@@ -233,9 +233,11 @@ fn causal_more_queries_than_keys() {
 }
 
 /// Decode shapes: a few query rows against a K/V cache of at least
-/// `flash::DECODE_MIN_KEYS` keys (not a tile multiple), GQA, causal and not. On a GPU with
-/// the matrix tier, f16 launches of that shape take one-block query tiles and split
-/// their keys (`flash::is_decode`), which this checks through `Attention::plan` too.
+/// `flash::DECODE_MIN_KEYS` keys (not a tile multiple), GQA (the query heads of a K/V
+/// head packed into one workgroup's rows, `flash::gqa_fold`), causal and not. On a GPU
+/// with the matrix tier, f16 launches of that shape take one-block query tiles and split
+/// their keys (`flash::is_decode`), and f32 ones the subgroup tier, which this checks
+/// through `Attention::plan` too.
 #[test]
 fn decode_shapes() {
     use ringattn::kernels::flash;
@@ -257,10 +259,18 @@ fn decode_shapes() {
         let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
         let attn = Attention::new(ctx, AttentionOptions::default());
         let s = shape(1, 1, 16384, 32, 8, 128);
-        let env_free = ["RINGATTN_SMALL_GRID", "RINGATTN_MATRIX_CFG", "RINGATTN_KEY_SPLITS"].iter().all(|v| std::env::var_os(v).is_none());
+        let env_free = ["RINGATTN_SMALL_GRID", "RINGATTN_MATRIX_CFG", "RINGATTN_KEY_SPLITS", "RINGATTN_TIER", "RINGATTN_GQA_PACK"]
+            .iter()
+            .all(|v| std::env::var_os(v).is_none());
         if gpu && env_free && attn.tier(Dtype::F16, 128).ok() == Some(Tier::Matrix) {
+            assert_eq!(flash::gqa_fold(&s), 4);
             let (tier, tiles, parts) = attn.plan(Dtype::F16, &s, None).unwrap();
             assert!(tier == Tier::Matrix && tiles.bq == 16 && parts > 1, "{}: decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
+            // f32 decode leaves the matrix tier's split kernel for the subgroup tier.
+            if ctx.capabilities().tiers().contains(&Tier::Subgroup) {
+                let (tier, tiles, parts) = attn.plan(Dtype::F32, &s, None).unwrap();
+                assert!(tier == Tier::Subgroup && parts > 1, "{}: f32 decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
+            }
         }
     }
     r.finish("decode_shapes");
@@ -629,6 +639,8 @@ fn split_calls_reuse_their_scratch() {
                 failures.push(format!("{} {what}: {} scratch bytes, want {}", common::label(ctx), attn.scratch_bytes(), scratch_of(s, dtype, pairs)));
             }
         };
+        // (3 parts of `a` run the first two in one launch, into one pair of 2 slots; 5
+        // parts do not fit one, their keys reaching past the causal limit of row 0.)
         case(&attn, &a, dtype, 2, "a, 3 parts", 1);
         case(&attn, &a, dtype, 2, "a again", 2);
         attn = attn.with_key_splits(Some(5));

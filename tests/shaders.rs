@@ -357,6 +357,15 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 }
             }
         }
+        // The slot merge of key parts run in one launch (Attention: acc and slots in the
+        // call's dtype).
+        "merge_slots" => {
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    out.push(ringattn::kernels::merge::merge_slots_defines(dtype, dtype, d));
+                }
+            }
+        }
         // kernels::gather::encode: any (src, dst) dtype pair, vec4 or scalar elements.
         "gather" => {
             for src in DTYPES {

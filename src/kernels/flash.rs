@@ -52,6 +52,18 @@ pub struct FlashParams {
     /// of each batch element then runs the mask's rows by their key blocks, longest
     /// first over all heads, and each row's tiles together (the kernels' `GRID_HEADS`).
     pub mask_order: u32,
+    /// Query heads packed into the rows of one grid head ([`gqa_fold`]; 1: none). With
+    /// `fold` > 1, `seq_q` counts the launch's rows (tokens x fold) and `heads` its grid
+    /// heads (the K/V heads); the kernels address Q, O and LSE in their usual layouts.
+    pub fold: u32,
+    /// Key parts of a split run by this one launch (1: none; [`encode_key_parts`]): the
+    /// launch's grid z is parts x `zb` batch elements, part i of batch element b runs
+    /// keys [i * `part_keys`, (i + 1) * `part_keys`) of it (`k_begin`/`k_end` count from
+    /// the part's first key) and writes O and LSE as batch element i * `zb` + b.
+    pub parts: u32,
+    pub part_keys: u32,
+    /// Batch elements in this launch (its grid's z, per part).
+    pub zb: u32,
     pub _pad: u32,
 }
 
@@ -1368,10 +1380,48 @@ pub fn is_decode(shape: &Shape) -> bool {
     shape.seq_q <= DECODE_MAX_QUERIES && shape.seq_k >= DECODE_MIN_KEYS
 }
 
+/// Query heads a dense launch of `shape` packs into the rows of one grid head (GQA
+/// packing, the kernels' `fold`): for decode launches ([`is_decode`]) with grouped K/V
+/// heads, the group (heads / kv_heads), so one workgroup runs every query head of a K/V
+/// head and reads each K/V tile once for them all, not once per query head (a decode
+/// launch's time is its K/V reads); 1 otherwise, or with `RINGATTN_GQA_PACK=0`.
+/// Launches under a block mask never pack ([`encode_keys`]).
+pub fn gqa_fold(shape: &Shape) -> usize {
+    match is_decode(shape) && gqa_pack_on() {
+        true => shape.group().max(1),
+        false => 1,
+    }
+}
+
+/// Whether `RINGATTN_GQA_PACK` leaves GQA packing on ([`gqa_fold`]; `0`, `off` or
+/// `false` turn it off).
+fn gqa_pack_on() -> bool {
+    switch(std::env::var("RINGATTN_GQA_PACK").ok().as_deref()) != Some(false)
+}
+
+/// Whether `RINGATTN_PARTS_LAUNCH` leaves key parts in one launch on
+/// ([`encode_key_parts`]; `0`, `off` or `false`: one launch per part, for measurements).
+pub fn parts_launch_on() -> bool {
+    switch(std::env::var("RINGATTN_PARTS_LAUNCH").ok().as_deref()) != Some(false)
+}
+
+/// The grid of one dense launch of `shape` with `bq`-row query tiles: (query tiles,
+/// grid heads). With GQA packing ([`gqa_fold`]) a grid head holds the query heads of one
+/// K/V head as its rows, tokens x fold of them.
+pub fn launch_grid(shape: &Shape, bq: u32) -> (u32, u32) {
+    grid_folded(shape, bq, gqa_fold(shape))
+}
+
+/// [`launch_grid`] with `fold` query heads per grid head.
+fn grid_folded(shape: &Shape, bq: u32, fold: usize) -> (u32, u32) {
+    ((shape.seq_q * fold).div_ceil(bq.max(1) as usize) as u32, (shape.heads / fold) as u32)
+}
+
 /// Workgroups of one launch of `shape` with `bq`-row query tiles (`encode_keys`'s grid:
-/// query tiles x heads x batch).
+/// query tiles x grid heads x batch, [`launch_grid`]).
 pub fn grid_workgroups(shape: &Shape, bq: u32) -> u64 {
-    shape.seq_q.div_ceil(bq.max(1) as usize) as u64 * shape.heads as u64 * shape.batch as u64
+    let (tiles, heads) = launch_grid(shape, bq);
+    tiles as u64 * heads as u64 * shape.batch as u64
 }
 
 /// The matrix-tier tiles for a launch of `shape`, given the tiles `normal` chosen for
@@ -1466,7 +1516,7 @@ pub const SPLIT_PART_KEYS: usize = 32;
 /// scratch O for the extra parts costs memory, and the model misses a few %).
 pub const SPLIT_MIN_GAIN_PCT: u64 = 5;
 
-/// The most parts an automatic key split takes ([`auto_key_splits`]).
+/// The most parts [`key_splits_to_fill`] takes (decode launches: [`DECODE_MAX_PARTS`]).
 pub const SPLIT_MAX_PARTS: usize = 8;
 
 /// Waves a causal launch of the subgroup tier splits its keys up to
@@ -1479,34 +1529,61 @@ pub const CAUSAL_SPLIT_WAVES: u64 = 8;
 pub const CAUSAL_SPLIT_MIN_KEY_DIMS: usize = 16384;
 
 /// The key parts a dense launch of `shape` on tiles `cfg` runs in when the caller asked
-/// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): on the subgroup
-/// tier's shuffle kernel, [`key_splits_to_fill`] for the launch's workgroups and
-/// invocations (after the small-grid shape rule, [`small_grid_subgroup_config`]); on the
-/// matrix tier, the same for f16 decode launches ([`is_decode`], which take one-block
-/// query tiles where they fit; up to [`SPLIT_MAX_PARTS`]: on an H200, one query row,
-/// H=32, head_dim 128, on the one-block tiles 8 parts ran 6.5-15x faster than 1 and
-/// 1.03-2.8x faster than 16-64, and the dense 256-row tiles ran 3-4x faster in 4 parts
-/// than in 1); 1 on other kernels and tiers, on CPU adapters (`gpu` false: no cores to
-/// fill) or with
+/// for none (`Attention::with_key_splits`, `RINGATTN_KEY_SPLITS`): decode launches
+/// ([`is_decode`]) take [`decode_key_splits`] on every tier but the matrix tier's f32
+/// split kernel (which got slower in parts on an H200, and which `Attention` leaves for
+/// the subgroup tier on decode launches); other launches on the subgroup tier's shuffle
+/// kernel take [`key_splits_to_fill`] for the launch's workgroups and invocations (after
+/// the small-grid shape rule, [`small_grid_subgroup_config`]), and 1 on other kernels
+/// and tiers. Always 1 on CPU adapters (`gpu` false: no cores to fill) and with
 /// `RINGATTN_SMALL_GRID=0`. `wave`: the adapter's ([`split_wave`]). Each extra part is
 /// merged into O and LSE by LSE in the same pass. Measured on an H100 (BENCHMARKS.md,
-/// "Key splits for the subgroup tier's small grids"): the shuffle kernel wants eight warps per SM, a small grid's halved
-/// workgroups leave four or fewer, and causal launches of up to 512 workgroups of 256
-/// ran 3-18 % faster in 2 or 4 parts; with the merge in one dispatch (twenty-third
-/// session) smaller parts pay, and the rule was refitted ([`key_splits_to_fill`]).
+/// "Key splits for the subgroup tier's small grids"): the shuffle kernel wants eight
+/// warps per SM, a small grid's halved workgroups leave four or fewer, and causal
+/// launches of up to 512 workgroups of 256 ran 3-18 % faster in 2 or 4 parts; with the
+/// merge in one dispatch (twenty-third session) smaller parts pay, and the rule was
+/// refitted ([`key_splits_to_fill`]).
 pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape, causal: bool, gpu: bool, wave: u64) -> usize {
     if !gpu || !small_grid_on() {
         return 1;
     }
-    let splits = match tier {
-        Tier::Subgroup => cfg.variant == SgVariant::Shuffle,
-        Tier::Matrix => dtype == Dtype::F16 && is_decode(shape),
-        Tier::Portable => false,
-    };
-    match splits {
+    if is_decode(shape) {
+        return match tier == Tier::Matrix && dtype == Dtype::F32 {
+            true => 1,
+            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k),
+        };
+    }
+    match tier == Tier::Subgroup && cfg.variant == SgVariant::Shuffle {
         true => key_splits_to_fill(grid_workgroups(shape, cfg.bq), cfg.invocations(), shape.seq_k, shape.head_dim, causal, wave),
         false => 1,
     }
+}
+
+/// The workgroups a decode launch's key parts add up to ([`decode_key_splits`]).
+pub const DECODE_SPLIT_WORKGROUPS: u64 = 256;
+
+/// The least keys a decode launch's key part keeps ([`decode_key_splits`]).
+pub const DECODE_PART_KEYS: usize = 256;
+
+/// The most key parts of a decode launch ([`decode_key_splits`]).
+pub const DECODE_MAX_PARTS: usize = 32;
+
+/// Key parts for a decode launch ([`is_decode`]) of `workgroups` workgroups (after GQA
+/// packing, [`grid_workgroups`]) over `seq_k` keys: the most, as a power of two up to
+/// [`DECODE_MAX_PARTS`], that keep the parts' workgroups within
+/// [`DECODE_SPLIT_WORKGROUPS`] and each part at [`DECODE_PART_KEYS`] keys. Fitted on an
+/// H200 (BENCHMARKS.md, thirty-first session; f16, one-block tiles of one subgroup, H=32
+/// with 8 K/V heads packed, 8 workgroups per part for one token, 16 for five): the
+/// fastest of 8-64 parts was the rule's at every K/V length 4096-65536 at head_dim 128,
+/// one token and five, and within 2 % of it at head_dim 64 (4096 keys: 16 parts 0.0265
+/// ms, 8 0.0260); 64 parts ran 1.3-1.7x slower than 32, each part being a dispatch of
+/// its own.
+pub fn decode_key_splits(workgroups: u64, seq_k: usize) -> usize {
+    let mut parts = 1;
+    while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= DECODE_SPLIT_WORKGROUPS && seq_k / (parts * 2) >= DECODE_PART_KEYS {
+        parts *= 2;
+    }
+    parts
 }
 
 /// Key parts for a launch of `workgroups` workgroups of `invocations` each over `seq_k`
@@ -2501,11 +2578,81 @@ pub fn encode(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepare
 /// (O, LSE) that [`crate::kernels::merge`] folds together).
 pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Prepared, args: &FlashArgs<'_>, k0: usize, k1: usize) -> Result<()> {
     let s = check_shapes(args.q, args.k, args.v, args.o, args.lse)?;
-    if args.q.dtype() != prep.dtype {
-        return Err(Error::InvalidArgument(format!("the pipeline was built for {} tensors, got {}", prep.dtype.name(), args.q.dtype().name())));
-    }
     if k0 >= k1 || k1 > s.seq_k {
         return Err(Error::InvalidArgument(format!("key range {k0}..{k1} is empty or outside 0..{}", s.seq_k)));
+    }
+    encode_range(ctx, pass, prep, args, &s, k0, k1, 1)
+}
+
+/// Records `parts` parts of a split over keys in one launch (flash-decoding): part i
+/// runs keys [i * `part_keys`, (i + 1) * `part_keys`) of K/V, dense and without the
+/// causal mask, and writes its O and LSE to slot i of `args.o` and `args.lse`, which hold
+/// `parts` slots of the problem's (O, LSE) (dims [parts * batch, seq_q, heads, head_dim]
+/// and [parts * batch, heads, seq_q]: slot i is batch elements [i * batch, (i + 1) *
+/// batch)). [`crate::kernels::merge::encode_merge_slots_in_pass`] folds the slots into
+/// an (O, LSE). The caller makes sure every key of the parts is visible to every query
+/// row under its causal mask, if any ([`parts_fit`]). One launch instead of one per part
+/// saves a dispatch per part (about 1-1.6 us each on an H200, BENCHMARKS.md,
+/// thirty-first session).
+pub fn encode_key_parts(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    prep: &Prepared,
+    args: &FlashArgs<'_>,
+    parts: usize,
+    part_keys: usize,
+) -> Result<()> {
+    let s = check_qkv(args.q, args.k, args.v)?;
+    let [b, n, h, d] = s.q_dims();
+    let (o_dims, l_dims) = ([parts * b, n, h, d], [parts * b, h, n]);
+    if args.o.dims() != o_dims || args.o.dtype() != args.q.dtype() {
+        return Err(Error::ShapeMismatch { what: "key-part O slots", expected: format!("{o_dims:?}"), got: format!("{:?}", args.o.dims()) });
+    }
+    if args.lse.dims() != l_dims {
+        return Err(Error::ShapeMismatch { what: "key-part LSE slots", expected: format!("{l_dims:?}"), got: format!("{:?}", args.lse.dims()) });
+    }
+    if parts == 0 || part_keys == 0 || parts * part_keys > s.seq_k || args.mask.is_some() {
+        return Err(Error::InvalidArgument(format!("{parts} dense key parts of {part_keys} keys do not fit 0..{}", s.seq_k)));
+    }
+    encode_range(ctx, pass, prep, args, &s, 0, part_keys, parts)
+}
+
+/// Whether [`encode_key_parts`] can run `parts` parts of `part_keys` keys for a dense
+/// launch of `s` in `dtype` on this adapter: every batch element in one binding of each
+/// tensor (K/V, Q, and the O slots), the grid's z within the adapter's limit, and every
+/// key of the parts visible to every query row under `causal` (the frame: key j is
+/// visible to row 0 iff k_pos0 + j <= q_pos0 + diag).
+pub fn parts_fit(ctx: &GpuContext, s: &Shape, dtype: Dtype, parts: usize, part_keys: usize, causal: Option<CausalFrame>) -> bool {
+    let lim = &ctx.capabilities().limits;
+    let es = dtype.size();
+    let biggest =
+        ((s.seq_q * s.heads * s.head_dim * parts).max(s.seq_k * s.kv_heads * s.head_dim) as u64 * es).max((s.heads * s.seq_q * parts) as u64 * 4);
+    let visible = causal.is_none_or(|f| (f.k_pos0 as i64 + (parts * part_keys) as i64 - 1) <= f.q_pos0 as i64 + f.diag as i64);
+    visible
+        && biggest * s.batch as u64 <= lim.max_storage_buffer_binding_size
+        && (s.batch * parts) as u64 <= lim.max_compute_workgroups_per_dimension as u64
+        && parts * part_keys <= s.seq_k
+}
+
+/// The launch behind [`encode_keys`] (`parts` = 1, keys [k0, k1)) and
+/// [`encode_key_parts`] (`parts` > 1, keys [0, k1) of each part, into the O/LSE slots).
+#[allow(clippy::too_many_arguments)]
+fn encode_range(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    prep: &Prepared,
+    args: &FlashArgs<'_>,
+    s: &Shape,
+    k0: usize,
+    k1: usize,
+    parts: usize,
+) -> Result<()> {
+    let s = *s;
+    // A launch of key parts runs without the causal mask (parts_fit: its keys are all
+    // visible), each part's keys counted from its first.
+    let causal = if parts > 1 { None } else { args.causal };
+    if args.q.dtype() != prep.dtype {
+        return Err(Error::InvalidArgument(format!("the pipeline was built for {} tensors, got {}", prep.dtype.name(), args.q.dtype().name())));
     }
     let lim = &ctx.capabilities().limits;
     let align = lim.min_storage_buffer_offset_alignment as u64;
@@ -2515,24 +2662,26 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     let per_b_l = (s.heads * s.seq_q) as u64 * 4;
     let biggest = per_b_q.max(per_b_k).max(per_b_l);
     let nb_max = super::batches_per_binding(ctx, "attention (its largest Q, K, V or O slice)", biggest)?;
-    let gx = (s.seq_q as u32).div_ceil(prep.cfg.bq);
+    // GQA packing (gqa_fold): dense launches only, a mask's rows being tokens.
+    let fold = if args.mask.is_some() { 1 } else { gqa_fold(&s) };
+    let (gx, gh) = grid_folded(&s, prep.cfg.bq, fold);
     let max_wg = lim.max_compute_workgroups_per_dimension;
-    if gx > max_wg || s.heads as u32 > max_wg {
+    if gx > max_wg || gh > max_wg {
         return Err(Error::LimitExceeded {
-            what: format!("a grid of {gx} x {} workgroups", s.heads),
+            what: format!("a grid of {gx} x {gh} workgroups"),
             limit: "max_compute_workgroups_per_dimension",
-            needed: gx.max(s.heads as u32) as u64,
+            needed: gx.max(gh) as u64,
             allowed: max_wg as u64,
         });
     }
-    let mut frame = args.causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
+    let mut frame = causal.unwrap_or(CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 });
     let mask = match (args.mask, prep.sparse) {
         (None, false) => None,
         (Some(_), false) => return Err(Error::InvalidArgument("a block mask needs a pipeline built with prepare_sparse".into())),
         (None, true) => return Err(Error::InvalidArgument("a block-sparse pipeline needs a block mask".into())),
         (Some((m, mf)), true) => {
             let layout = check_mask(m, &mf, &s, prep)?;
-            if args.causal.is_some() && (mf.q_pos0, mf.k_pos0) != (frame.q_pos0, frame.k_pos0) {
+            if causal.is_some() && (mf.q_pos0, mf.k_pos0) != (frame.q_pos0, frame.k_pos0) {
                 return Err(Error::InvalidArgument("the causal frame and the mask frame must place the chunk at the same positions".into()));
             }
             frame.q_pos0 = mf.q_pos0;
@@ -2551,10 +2700,10 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
         None => s.seq_k,
     };
     let layout = layout_with(ctx, prep.sparse, prep.split());
-    let reversed = (args.causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && longest_first();
+    let reversed = (causal.is_some() || mask.is_some_and(|(m, _)| m.work_rises)) && longest_first();
     let ordered = heads_together()
         && mask.is_some_and(|(m, l)| {
-            mask_order_fits(m.shape().seq_q, l.rows as usize, s.seq_q, frame.q_pos0 as usize, prep.cfg.bq as usize, args.causal.is_some())
+            mask_order_fits(m.shape().seq_q, l.rows as usize, s.seq_q, frame.q_pos0 as usize, prep.cfg.bq as usize, causal.is_some())
         });
     let transposed = transposed_grid(reversed || ordered);
     let rev_tiles = if transposed { 2 } else { reversed as u32 };
@@ -2567,6 +2716,9 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     let mut b0 = 0;
     while b0 < s.batch {
         let nb = nb_max.min(s.batch - b0).min(max_wg as usize);
+        if parts > 1 && (nb < s.batch || nb * parts > max_wg as usize) {
+            return Err(Error::InvalidArgument(format!("{parts} key parts of a batch of {} do not fit one launch (flash::parts_fit)", s.batch)));
+        }
         let wq = window(args.q.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
         let wk = window(args.k.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
         let wv = window(args.v.buffer(), b0 as u64 * per_b_k, nb as u64 * per_b_k, es, align);
@@ -2574,30 +2726,33 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
             prep.tier != Tier::Matrix || (wk.elem_off.is_multiple_of(4) && wv.elem_off.is_multiple_of(4)),
             "K/V windows must start at multiples of 4 elements (matrix_wide)"
         );
-        let wo = window(args.o.buffer(), b0 as u64 * per_b_q, nb as u64 * per_b_q, es, align);
-        let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, nb as u64 * per_b_l, 4, align);
+        // (A launch of key parts binds every slot: parts x the whole batch.)
+        let wo = window(args.o.buffer(), b0 as u64 * per_b_q, (nb * parts) as u64 * per_b_q, es, align);
+        let wl = window(args.lse.buffer(), b0 as u64 * per_b_l, (nb * parts) as u64 * per_b_l, 4, align);
         let mut kb = k0;
         while kb < k1 {
             let ke = (kb + chunk).min(k1);
             let maxima = match prep.split() {
                 true => {
-                    let m = encode_kv_absmax(ctx, pass, &s, nb, (&wk, &wv), (kb as u32, ke as u32))?;
+                    // (Over every key of the parts: one scale serves them all.)
+                    let range = if parts > 1 { (0, (parts * k1) as u32) } else { (kb as u32, ke as u32) };
+                    let m = encode_kv_absmax(ctx, pass, &s, nb, (&wk, &wv), range)?;
                     pass.set_pipeline(&pipeline);
                     Some(m)
                 }
                 false => None,
             };
             let params = FlashParams {
-                seq_q: s.seq_q as u32,
+                seq_q: (s.seq_q * fold) as u32,
                 seq_k: s.seq_k as u32,
-                heads: s.heads as u32,
+                heads: gh,
                 kv_heads: s.kv_heads as u32,
                 q_off: wq.elem_off,
                 k_off: wk.elem_off,
                 v_off: wv.elem_off,
                 o_off: wo.elem_off,
                 lse_off: wl.elem_off,
-                causal: args.causal.is_some() as u32,
+                causal: causal.is_some() as u32,
                 diag: frame.diag,
                 scale_log2: args.scale * std::f32::consts::LOG2_E,
                 q_pos0: frame.q_pos0,
@@ -2615,6 +2770,10 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
                 rev_tiles,
                 mask_log2q: mask.map_or(0, |(_, l)| l.rows.trailing_zeros()),
                 mask_order: if ordered { mask.map_or(0, |(_, l)| l.order_off) } else { 0 },
+                fold: fold as u32,
+                parts: parts as u32,
+                part_keys: if parts > 1 { k1 as u32 } else { 0 },
+                zb: nb as u32,
                 _pad: 0,
             };
             let ub = ctx.uniform("flash params", bytemuck::bytes_of(&params));
@@ -2630,8 +2789,8 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
             pass.set_bind_group(0, &bg, &[]);
             // rev_tiles 2 transposes the grid: (head, tile), each tile's heads together.
             match rev_tiles == 2 {
-                true => pass.dispatch_workgroups(s.heads as u32, gx, nb as u32),
-                false => pass.dispatch_workgroups(gx, s.heads as u32, nb as u32),
+                true => pass.dispatch_workgroups(gh, gx, (nb * parts) as u32),
+                false => pass.dispatch_workgroups(gx, gh, (nb * parts) as u32),
             }
             kb = ke;
         }
@@ -2964,29 +3123,51 @@ mod tests {
         assert_eq!(auto_key_splits(&tiled, Tier::Subgroup, Dtype::F32, &s, true, true, SMALL_GRID_INVOCATIONS), 1);
     }
 
-    /// Decode launches (a few query rows against a long K/V cache) take one 16-row block
-    /// per workgroup on the matrix tier (f16) and split their keys: 8 parts for one token
-    /// of 32 heads (what ran fastest on an H200), fewer where the grid is larger.
+    /// Decode launches (a few query rows against a long K/V cache) pack the query heads
+    /// of a K/V head into one grid head's rows, take one 16-row block per workgroup on
+    /// the matrix tier (f16) and split their keys: up to 256 workgroups in all, parts of
+    /// at least 256 keys, at most 32 (what ran fastest on an H200).
     #[test]
     fn decode_launches_take_short_tiles_and_split_their_keys() {
         let decode = |b: usize, q: usize, k: usize, h: usize| Shape::new(b, q, h, 128).with_seq_k(k).with_kv_heads(8);
         assert!(is_decode(&decode(1, 1, 4096, 32)) && is_decode(&decode(4, 16, 1024, 32)));
         assert!(!is_decode(&decode(1, 17, 4096, 32)) && !is_decode(&decode(1, 1, 1023, 32)) && !is_decode(&Shape::new(1, 4096, 32, 128)));
+        // GQA packing: 4 query heads per K/V head, so one token is 4 rows of 8 grid
+        // heads, five tokens 20 rows (two 16-row tiles); none without groups or outside
+        // decode shapes.
+        assert_eq!(gqa_fold(&decode(1, 1, 4096, 32)), 4);
+        assert_eq!((launch_grid(&decode(1, 1, 4096, 32), 16), launch_grid(&decode(1, 5, 4096, 32), 16)), ((1, 8), (2, 8)));
+        assert_eq!(grid_workgroups(&decode(3, 5, 4096, 32), 16), 2 * 8 * 3);
+        assert_eq!(gqa_fold(&decode(1, 1, 4096, 8)), 1);
+        assert_eq!((gqa_fold(&decode(1, 17, 4096, 32)), launch_grid(&decode(1, 17, 4096, 32), 16)), (1, (2, 32)));
         let cfg = matrix_config_for(Dtype::F16, 128, DECODE_SHAPE, 32, 49152, 1024).unwrap();
         assert_eq!((cfg.bq, cfg.w, cfg.bk), (16, 1, 32));
-        let parts = |c: &TileConfig, dtype, s: &Shape| auto_key_splits(c, Tier::Matrix, dtype, s, false, true, SMALL_GRID_INVOCATIONS);
-        assert_eq!([4096, 16384, 65536].map(|k| parts(&cfg, Dtype::F16, &decode(1, 1, k, 32))), [8, 8, 8]);
-        assert_eq!(parts(&cfg, Dtype::F16, &decode(8, 1, 16384, 32)), 4, "256 workgroups: two waves at 8 parts");
+        let parts = |c: &TileConfig, tier, dtype, s: &Shape| auto_key_splits(c, tier, dtype, s, false, true, SMALL_GRID_INVOCATIONS);
+        let m16 = |s: &Shape| parts(&cfg, Tier::Matrix, Dtype::F16, s);
+        // One token, 8 workgroups: 16 parts of 256 keys at 4096, 32 beyond.
+        assert_eq!([4096, 16384, 65536].map(|k| m16(&decode(1, 1, k, 32))), [16, 32, 32]);
+        // Five tokens (16 workgroups), MHA (32), a batch of 8 (64): within 256 workgroups.
+        assert_eq!(m16(&decode(1, 5, 65536, 32)), 16);
+        assert_eq!(m16(&Shape::new(1, 1, 32, 128).with_seq_k(65536)), 8);
+        assert_eq!(m16(&decode(8, 1, 16384, 32)), 4);
+        assert_eq!(m16(&decode(64, 1, 16384, 32)), 1, "512 workgroups fill the GPU whole");
         // The register kernel's decode tiles (head_dim 64): one subgroup of 32 lanes.
         let regs = regs_config_for(64, DECODE_SHAPE, 49152, 1024).unwrap();
         assert_eq!((regs.invocations(), cfg.invocations()), (32, 32));
-        assert_eq!(parts(&regs, Dtype::F16, &Shape::new(1, 1, 32, 64).with_seq_k(16384).with_kv_heads(8)), 8);
-        // Not for f32 (the split kernel), short caches, many queries, or on CPU adapters.
-        assert_eq!(parts(&cfg, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
-        assert_eq!(parts(&cfg, Dtype::F16, &decode(1, 1, 512, 32)), 1);
+        assert_eq!(parts(&regs, Tier::Matrix, Dtype::F16, &Shape::new(1, 1, 32, 64).with_seq_k(16384).with_kv_heads(8)), 32);
+        // The subgroup and portable tiers split decode launches by the same rule.
+        let sub = TileConfig { bq: 32, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
+        assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 65536, 32)), 32);
+        let port = portable_config_for(128, 24576, 1024);
+        assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 4096, 32)), 16);
+        // Not for f32 on the matrix tier (the split kernel), short caches, many queries,
+        // or on CPU adapters.
+        assert_eq!(parts(&cfg, Tier::Matrix, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
+        assert_eq!(m16(&decode(1, 1, 512, 32)), 1);
         let normal = matrix_config_for(Dtype::F16, 128, (2, 8, 16), 32, 49152, 1024).unwrap();
-        assert_eq!(parts(&normal, Dtype::F16, &decode(1, 64, 16384, 32)), 1);
+        assert_eq!(parts(&normal, Tier::Matrix, Dtype::F16, &decode(1, 64, 16384, 32)), 1);
         assert_eq!(auto_key_splits(&cfg, Tier::Matrix, Dtype::F16, &decode(1, 1, 16384, 32), false, false, SMALL_GRID_INVOCATIONS), 1);
+        assert_eq!([(1, 4096), (1, 1024), (256, 1 << 20), (4, 1 << 20)].map(|(w, k)| decode_key_splits(w, k)), [16, 4, 1, 32]);
     }
 
     #[test]

@@ -103,27 +103,7 @@ pub fn encode_merge_parts_in_pass(
             });
         }
     }
-    let rpw = rows_per_workgroup(d);
-    if rpw * d > lim.max_compute_invocations_per_workgroup as usize {
-        return Err(Error::LimitExceeded {
-            what: format!("a merge workgroup of {} invocations", rpw * d),
-            limit: "max_compute_invocations_per_workgroup",
-            needed: (rpw * d) as u64,
-            allowed: lim.max_compute_invocations_per_workgroup as u64,
-        });
-    }
-    let groups = ((b * n * h).div_ceil(rpw)) as u32;
-    let max_wg = lim.max_compute_workgroups_per_dimension;
-    let gx = groups.min(max_wg);
-    let gy = groups.div_ceil(gx);
-    if gy > max_wg {
-        return Err(Error::LimitExceeded {
-            what: format!("a merge grid of {groups} workgroups"),
-            limit: "max_compute_workgroups_per_dimension",
-            needed: gy as u64,
-            allowed: max_wg as u64,
-        });
-    }
+    let (gx, gy) = merge_grid(ctx, b * n * h, d)?;
     let params = MergeParams { rows: (b * n) as u32, seq: n as u32, heads: h as u32, neg_inf: f32::NEG_INFINITY };
     let ub = ctx.uniform("merge params", bytemuck::bytes_of(&params));
     for group in parts.chunks(max_parts_per_dispatch(ctx)) {
@@ -139,6 +119,34 @@ pub fn encode_merge_parts_in_pass(
         pass.dispatch_workgroups(gx, gy, 1);
     }
     Ok(())
+}
+
+/// The (x, y) grid of a merge dispatch over `rows` rows of `head_dim` elements
+/// ([`rows_per_workgroup`] rows per workgroup), within the adapter's limits.
+fn merge_grid(ctx: &GpuContext, rows: usize, head_dim: usize) -> Result<(u32, u32)> {
+    let lim = &ctx.capabilities().limits;
+    let rpw = rows_per_workgroup(head_dim);
+    if rpw * head_dim > lim.max_compute_invocations_per_workgroup as usize {
+        return Err(Error::LimitExceeded {
+            what: format!("a merge workgroup of {} invocations", rpw * head_dim),
+            limit: "max_compute_invocations_per_workgroup",
+            needed: (rpw * head_dim) as u64,
+            allowed: lim.max_compute_invocations_per_workgroup as u64,
+        });
+    }
+    let groups = rows.div_ceil(rpw) as u32;
+    let max_wg = lim.max_compute_workgroups_per_dimension;
+    let gx = groups.min(max_wg);
+    let gy = groups.div_ceil(gx);
+    if gy > max_wg {
+        return Err(Error::LimitExceeded {
+            what: format!("a merge grid of {groups} workgroups"),
+            limit: "max_compute_workgroups_per_dimension",
+            needed: gy as u64,
+            allowed: max_wg as u64,
+        });
+    }
+    Ok((gx, gy))
 }
 
 /// The layout and pipeline of one merge dispatch folding `k` partial results in `part`
@@ -193,6 +201,114 @@ pub fn merge_defines(acc: Dtype, part: Dtype, head_dim: usize, parts: usize) -> 
         ("PART_BINDINGS", bindings),
         ("RPW", rows_per_workgroup(head_dim).to_string()),
     ]
+}
+
+/// Mirrors `struct Params` in shaders/merge_slots.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct SlotParams {
+    rows: u32,
+    seq: u32,
+    heads: u32,
+    neg_inf: f32,
+    slots: u32,
+    slot_o: u32,
+    slot_lse: u32,
+    pad: u32,
+}
+
+/// Template substitutions of the slot merge shader (the pipeline key): `part` slots
+/// folded into `acc` at `head_dim`.
+pub fn merge_slots_defines(acc: Dtype, part: Dtype, head_dim: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("ACC", acc.wgsl().to_string()),
+        ("ENABLE", enable_line(&[acc, part])),
+        ("HEAD_DIM", head_dim.to_string()),
+        ("PART", part.wgsl().to_string()),
+        ("RPW", rows_per_workgroup(head_dim).to_string()),
+    ]
+}
+
+/// The layout and pipeline of the slot merge (built, or fetched from the context's
+/// cache): the one-part merge's layout.
+fn merge_slots_pipeline(
+    ctx: &GpuContext,
+    acc: Dtype,
+    part: Dtype,
+    head_dim: usize,
+) -> Result<(crate::kernels::LayoutPair, std::sync::Arc<wgpu::ComputePipeline>)> {
+    let key = PipelineKey { kernel: "merge_slots", defines: merge_slots_defines(acc, part, head_dim) };
+    let layout = ctx.layout(LAYOUT_NAMES[0], &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE_SLOTS, &key.defines))?;
+    Ok((layout, pipeline))
+}
+
+/// Builds the pipeline [`encode_merge_slots_in_pass`] runs, so a first call compiles
+/// nothing.
+pub fn prepare_merge_slots(ctx: &GpuContext, acc: Dtype, part: Dtype, head_dim: usize) -> Result<()> {
+    merge_slots_pipeline(ctx, acc, part, head_dim).map(|_| ())
+}
+
+/// Records `acc = merge(acc, slots...)` (O and LSE, in place on `acc`) into an open
+/// compute pass, in one dispatch: `slots` and `slots_lse` hold k partial results of
+/// acc's shape one after another (dims [k * batch, seq, heads, head_dim] and [k * batch,
+/// heads, seq]: slot i is batch elements [i * batch, (i + 1) * batch)), as
+/// [`crate::kernels::flash::encode_key_parts`] writes them.
+pub fn encode_merge_slots_in_pass(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    acc: &GpuTensor,
+    acc_lse: &LseBuffer,
+    slots: &GpuTensor,
+    slots_lse: &LseBuffer,
+) -> Result<()> {
+    let [b, n, h, d] = acc.dims();
+    let k = slots.dims()[0] / b.max(1);
+    if k == 0 || slots.dims() != [k * b, n, h, d] || slots_lse.dims() != [k * b, h, n] || acc_lse.dims() != [b, h, n] {
+        return Err(Error::ShapeMismatch {
+            what: "merge slots",
+            expected: format!("k x {:?} and k x {:?}", [b, n, h, d], [b, h, n]),
+            got: format!("{:?} and {:?} (running side {:?})", slots.dims(), slots_lse.dims(), acc_lse.dims()),
+        });
+    }
+    ctx.check_dtype(acc.dtype(), "merge")?;
+    ctx.check_dtype(slots.dtype(), "merge")?;
+    let lim = &ctx.capabilities().limits;
+    for t in [acc, slots] {
+        if t.size_bytes() > lim.max_storage_buffer_binding_size {
+            return Err(Error::LimitExceeded {
+                what: "merge operand".into(),
+                limit: "max_storage_buffer_binding_size",
+                needed: t.size_bytes(),
+                allowed: lim.max_storage_buffer_binding_size,
+            });
+        }
+    }
+    let (gx, gy) = merge_grid(ctx, b * n * h, d)?;
+    let (layout, pipeline) = merge_slots_pipeline(ctx, acc.dtype(), slots.dtype(), d)?;
+    let params = SlotParams {
+        rows: (b * n) as u32,
+        seq: n as u32,
+        heads: h as u32,
+        neg_inf: f32::NEG_INFINITY,
+        slots: k as u32,
+        slot_o: (b * n * h * d) as u32,
+        slot_lse: (b * h * n) as u32,
+        pad: 0,
+    };
+    let ub = ctx.uniform("merge slots params", bytemuck::bytes_of(&params));
+    let res = [
+        ub.as_entire_binding(),
+        bind(acc.buffer(), acc.size_bytes()),
+        bind(acc_lse.buffer(), acc_lse.numel() as u64 * 4),
+        bind(slots.buffer(), slots.size_bytes()),
+        bind(slots_lse.buffer(), slots_lse.numel() as u64 * 4),
+    ];
+    let bg = bind_in_order(ctx, "merge slots", &layout.0, &res);
+    pass.set_pipeline(&pipeline);
+    pass.set_bind_group(0, &bg, &[]);
+    pass.dispatch_workgroups(gx, gy, 1);
+    Ok(())
 }
 
 /// A whole buffer of `bytes` (rounded up to 4) as a binding.
