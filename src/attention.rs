@@ -122,12 +122,13 @@ impl<'a> Attention<'a> {
     /// Splits the keys of each call into `n` parts, each computed into its own
     /// (O, LSE) and merged by LSE in the same pass: more workgroups when a call has
     /// few query tiles. `None` (the default) follows `RINGATTN_KEY_SPLITS`, else the
-    /// tier's rule: the subgroup tier splits launches that leave the GPU part-empty, and
-    /// causal launches, on GPUs ([`flash::auto_key_splits`]); the other tiers do not
-    /// split (it made the matrix tier's short calls slower on an H200, N=1024, D=64:
-    /// 0.098 ms split vs 0.079, and level or slower on an H100 with the one-dispatch
-    /// merge: N=4096, D=64: 0.195 vs 0.162; BENCHMARKS.md). `Some(1)` never splits. Not
-    /// used with block masks.
+    /// rule ([`flash::auto_key_splits`], on GPUs): decode launches split on every tier
+    /// ([`flash::decode_key_splits`]); otherwise the subgroup tier splits launches that
+    /// leave the GPU part-empty, and causal launches, and the other tiers do not split
+    /// (it made the matrix tier's short calls slower on an H200, N=1024, D=64: 0.098 ms
+    /// split vs 0.079, and level or slower on an H100 with the one-dispatch merge:
+    /// N=4096, D=64: 0.195 vs 0.162; BENCHMARKS.md). `Some(1)` never splits. Not used
+    /// with block masks.
     pub fn with_key_splits(mut self, n: Option<usize>) -> Self {
         self.key_splits = n.map(|x| x.max(1));
         self

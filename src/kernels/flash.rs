@@ -1367,7 +1367,10 @@ pub const DECODE_MIN_KEYS: usize = 1024;
 /// keys per tile. On an H200 (BENCHMARKS.md, thirtieth session; one query row, H=32, 8
 /// K/V heads, head_dim 128, 8 key parts) they ran K/V lengths 4096 / 16384 / 65536 in
 /// 0.0499 / 0.162 / 0.520 ms, against 0.307 / 1.18 / 4.52 for the dense tiles (256 rows,
-/// one part) and 0.0527 / 0.170 / 0.541 for 64-row tiles in 4 parts.
+/// one part) and 0.0527 / 0.170 / 0.541 for 64-row tiles in 4 parts. With GQA packing
+/// and [`decode_key_splits`] (thirty-first session): 0.0513 / 0.106 / 0.198; 64-key
+/// tiles (1,1,64) ran 0.0812 / 0.322 / 0.915 and two subgroups (1,2,32) 0.0990 / 0.115
+/// / 0.224.
 pub const DECODE_SHAPE: MatrixShape = (1, 1, 32);
 
 /// Whether a dense launch of `shape` is decode-shaped: few query rows per sequence
@@ -1790,8 +1793,8 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md). Decode
 /// launches ([`is_decode`]) take [`DECODE_SHAPE`] where the kernel runs the head_dim's
-/// dense launches (H200, head_dim 64, one token of 32 heads in 8 parts: 0.0248 / 0.0685
-/// / 0.241 ms at K/V lengths 4K / 16K / 64K).
+/// dense launches (H200, head_dim 64, one token of 32 heads with 8 K/V heads, packed, in
+/// 16 / 32 / 32 parts: 0.0270 / 0.0423 / 0.0974 ms at K/V lengths 4K / 16K / 64K).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
     let wanted = match grid {
         // (A decode launch's mask, if causal, hides at most its last few keys.)
