@@ -183,6 +183,11 @@ impl<'a> Attention<'a> {
         Ok(tier)
     }
 
+    /// A call's causal frame on `s` (bottom-right aligned), if the options are causal.
+    fn frame(&self, s: &Shape) -> Option<CausalFrame> {
+        self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k))
+    }
+
     fn scale(&self, head_dim: usize) -> Result<f32> {
         let s = self.opts.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
         if !s.is_finite() {
@@ -232,8 +237,7 @@ impl<'a> Attention<'a> {
         let prep = self.prepared(dtype, s, mask)?;
         flash::prepare_launch(self.ctx, &prep, s.head_dim, self.opts.causal, mask.is_some(), self.scale(s.head_dim)?)?;
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
-        let frame = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
-        match self.one_launch_parts(s, dtype, parts, frame) {
+        match self.one_launch_parts(s, dtype, parts, self.frame(s)) {
             Some(_) => crate::kernels::merge::prepare_merge_slots(self.ctx, dtype, dtype, s.head_dim)?,
             None if parts > 1 => crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?,
             None => {}
@@ -381,7 +385,7 @@ impl<'a> Attention<'a> {
         self.ctx.check_dtype(q.dtype(), "attention")?;
         let scale = self.scale(s.head_dim)?;
         let prep = self.prepared(q.dtype(), &s, mask)?;
-        let causal = self.opts.causal.then(|| CausalFrame::bottom_right(s.seq_q, s.seq_k));
+        let causal = self.frame(&s);
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, &s) };
         let mask = mask.map(|m| (m, CausalFrame { q_pos0: 0, k_pos0: 0, diag: 0 }));
         let args = FlashArgs { q, k, v, o, lse, scale, causal, mask };

@@ -1579,8 +1579,8 @@ pub const DECODE_MAX_PARTS: usize = 32;
 /// with 8 K/V heads packed, 8 workgroups per part for one token, 16 for five): the
 /// fastest of 8-64 parts was the rule's at every K/V length 4096-65536 at head_dim 128,
 /// one token and five, and within 2 % of it at head_dim 64 (4096 keys: 16 parts 0.0265
-/// ms, 8 0.0260); 64 parts ran 1.3-1.7x slower than 32, each part being a dispatch of
-/// its own.
+/// ms, 8 0.0260); 64 parts ran 1.25-1.6x slower than 32, in one launch as in one per
+/// part.
 pub fn decode_key_splits(workgroups: u64, seq_k: usize) -> usize {
     let mut parts = 1;
     while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= DECODE_SPLIT_WORKGROUPS && seq_k / (parts * 2) >= DECODE_PART_KEYS {
@@ -2595,8 +2595,9 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
 /// batch)). [`crate::kernels::merge::encode_merge_slots_in_pass`] folds the slots into
 /// an (O, LSE). The caller makes sure every key of the parts is visible to every query
 /// row under its causal mask, if any ([`parts_fit`]). One launch instead of one per part
-/// saves a dispatch per part (about 1-1.6 us each on an H200, BENCHMARKS.md,
-/// thirty-first session).
+/// took the same GPU time on an H200, and 1.7-5.4x less wall time per call where the
+/// host's encoding was the bottleneck (3 dispatches and bind groups instead of 17-33;
+/// BENCHMARKS.md, thirty-first session).
 pub fn encode_key_parts(
     ctx: &GpuContext,
     pass: &mut wgpu::ComputePass<'_>,
