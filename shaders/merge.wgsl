@@ -1,5 +1,5 @@
-// LSE merge: folds K partial attention results (O_i, LSE_i), each in its own buffers
-// (`part{i}`, `part_lse{i}`), into a running one (O_a, LSE_a), in place, in f32:
+// LSE merge: folds K partial attention results (O_i, LSE_i) into a running one (O_a,
+// LSE_a), in place, in f32:
 //   m   = the largest LSE of the non-empty sides
 //   lse = m + ln(sum_j exp(lse_j - m))      (j over the running side and the parts)
 //   o   = sum_j exp(lse_j - lse) o_j
@@ -10,8 +10,13 @@
 // and stores are coalesced; a row's LSE is written after the workgroup barrier, once
 // every invocation of the row has read the old one.
 //
-// Template names: ENABLE, ACC, PART, HEAD_DIM, RPW, K and PART_BINDINGS (the parts'
-// bindings: part{i} at 3 + 2 i, part_lse{i} at 4 + 2 i, made by the host).
+// The parts: each in its own buffers (`part{i}`, `part_lse{i}`), or with SLOTS all in
+// one pair (`slots`, `slots_lse`; part i at p.slot_o / p.slot_lse elements times i: the
+// slots kernels::flash::encode_key_parts writes).
+//
+// Template names: ENABLE, ACC, PART, HEAD_DIM, RPW, K, SLOTS and PART_BINDINGS (the
+// parts' bindings, made by the host: part{i} at 3 + 2 i, part_lse{i} at 4 + 2 i, or
+// slots at 3 and slots_lse at 4).
 $ENABLE
 
 alias Acc = $ACC;
@@ -24,6 +29,10 @@ struct Params {
     seq: u32,
     heads: u32,
     neg_inf: f32,
+    slot_o: u32,      // SLOTS: elements from one part to the next in `slots`,
+    slot_lse: u32,    // and in `slots_lse`
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,9 +59,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         li = (r / p.seq * p.heads + h) * p.seq + r % p.seq;
         let e = idx * D + d;
         let la = acc_lse[li];
-        var lp: array<f32, $K>;
         var any = has_mass(la);
         var mx = select(0.0, la, any);
+//#if SLOTS
+        for (var i = 0u; i < $Ku; i++) {
+            let l = slots_lse[i * p.slot_lse + li];
+            if has_mass(l) {
+                mx = select(l, max(mx, l), any);
+                any = true;
+            }
+        }
+        var o = 0.0;
+        if any {
+            let ea = select(0.0, exp(la - mx), has_mass(la));
+            var sum = ea;
+            for (var i = 0u; i < $Ku; i++) {
+                let l = slots_lse[i * p.slot_lse + li];
+                sum += select(0.0, exp(l - mx), has_mass(l));
+            }
+            if has_mass(la) {
+                o = ea / sum * f32(acc[e]);
+            }
+            for (var i = 0u; i < $Ku; i++) {
+                let l = slots_lse[i * p.slot_lse + li];
+                if has_mass(l) {
+                    o += exp(l - mx) / sum * f32(slots[i * p.slot_o + e]);
+                }
+            }
+            lse_new = mx + log(sum);
+        }
+        acc[e] = Acc(o);
+//#else
+        var lp: array<f32, $K>;
         //#unroll i $K
         lp[{i}] = part_lse{i}[li];
         if has_mass(lp[{i}]) {
@@ -83,6 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         } else {
             acc[e] = Acc(0.0);
         }
+//#endif
     }
     workgroupBarrier();
     if valid && d == 0u {

@@ -238,7 +238,7 @@ impl<'a> Attention<'a> {
         flash::prepare_launch(self.ctx, &prep, s.head_dim, self.opts.causal, mask.is_some(), self.scale(s.head_dim)?)?;
         let parts = if mask.is_some() { 1 } else { self.parts_for(&prep, s) };
         match self.one_launch_parts(s, dtype, parts, self.frame(s)) {
-            Some(_) => crate::kernels::merge::prepare_merge_slots(self.ctx, dtype, dtype, s.head_dim)?,
+            Some(_) => crate::kernels::merge::prepare_merge_slots(self.ctx, dtype, s.head_dim, parts - 1)?,
             None if parts > 1 => crate::kernels::merge::prepare_merge(self.ctx, dtype, dtype, s.head_dim, parts - 1)?,
             None => {}
         }

@@ -353,19 +353,18 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                                 out.push(ringattn::kernels::merge::merge_defines(acc, part, d, k));
                             }
                         }
+                        // The slots of key parts run in one launch (Attention: in the
+                        // call's dtype; 15 and 31 slots as decode launches take them).
+                        if acc == part {
+                            for k in [2, 15, 31] {
+                                out.push(ringattn::kernels::merge::merge_slots_defines(acc, d, k));
+                            }
+                        }
                     }
                 }
             }
         }
-        // The slot merge of key parts run in one launch (Attention: acc and slots in the
-        // call's dtype).
-        "merge_slots" => {
-            for dtype in DTYPES {
-                for &d in SUPPORTED_HEAD_DIMS {
-                    out.push(ringattn::kernels::merge::merge_slots_defines(dtype, dtype, d));
-                }
-            }
-        }
+
         // kernels::gather::encode: any (src, dst) dtype pair, vec4 or scalar elements.
         "gather" => {
             for src in DTYPES {

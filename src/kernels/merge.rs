@@ -13,6 +13,17 @@ struct MergeParams {
     seq: u32,
     heads: u32,
     neg_inf: f32,
+    slot_o: u32,
+    slot_lse: u32,
+    pad: [u32; 2],
+}
+
+impl MergeParams {
+    /// Rows of a merge into an acc of dims [b, n, h, _]; the slot strides for SLOTS.
+    fn new([b, n, h, d]: [usize; 4], slots: bool) -> Self {
+        let (slot_o, slot_lse) = if slots { ((b * n * h * d) as u32, (b * h * n) as u32) } else { (0, 0) };
+        MergeParams { rows: (b * n) as u32, seq: n as u32, heads: h as u32, neg_inf: f32::NEG_INFINITY, slot_o, slot_lse, pad: [0; 2] }
+    }
 }
 
 /// Rows of `head_dim` elements per merge workgroup: about 128 invocations (one per
@@ -90,21 +101,9 @@ pub fn encode_merge_parts_in_pass(
         }
         check_lse("merge partial lse", part_lse)?;
     }
-    ctx.check_dtype(acc.dtype(), "merge")?;
-    ctx.check_dtype(first.dtype(), "merge")?;
-    let lim = &ctx.capabilities().limits;
-    for t in [acc, first] {
-        if t.size_bytes() > lim.max_storage_buffer_binding_size {
-            return Err(Error::LimitExceeded {
-                what: "merge operand".into(),
-                limit: "max_storage_buffer_binding_size",
-                needed: t.size_bytes(),
-                allowed: lim.max_storage_buffer_binding_size,
-            });
-        }
-    }
+    check_operands(ctx, acc, first)?;
     let (gx, gy) = merge_grid(ctx, b * n * h, d)?;
-    let params = MergeParams { rows: (b * n) as u32, seq: n as u32, heads: h as u32, neg_inf: f32::NEG_INFINITY };
+    let params = MergeParams::new(acc.dims(), false);
     let ub = ctx.uniform("merge params", bytemuck::bytes_of(&params));
     for group in parts.chunks(max_parts_per_dispatch(ctx)) {
         let k = group.len();
@@ -192,6 +191,11 @@ pub fn merge_defines(acc: Dtype, part: Dtype, head_dim: usize, parts: usize) -> 
             )
         })
         .collect();
+    merge_defines_with(acc, part, head_dim, parts, bindings, false)
+}
+
+/// The merge shader's substitutions, the parts' bindings given, with SLOTS on or off.
+fn merge_defines_with(acc: Dtype, part: Dtype, head_dim: usize, parts: usize, bindings: String, slots: bool) -> Vec<(&'static str, String)> {
     vec![
         ("ACC", acc.wgsl().to_string()),
         ("ENABLE", enable_line(&[acc, part])),
@@ -200,59 +204,41 @@ pub fn merge_defines(acc: Dtype, part: Dtype, head_dim: usize, parts: usize) -> 
         ("PART", part.wgsl().to_string()),
         ("PART_BINDINGS", bindings),
         ("RPW", rows_per_workgroup(head_dim).to_string()),
+        ("SLOTS", if slots { "1" } else { "0" }.to_string()),
     ]
 }
 
-/// Mirrors `struct Params` in shaders/merge_slots.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct SlotParams {
-    rows: u32,
-    seq: u32,
-    heads: u32,
-    neg_inf: f32,
-    slots: u32,
-    slot_o: u32,
-    slot_lse: u32,
-    pad: u32,
+/// Template substitutions of the merge shader in SLOTS mode folding `k` slots in one
+/// buffer pair (the call's dtype) into `acc` at `head_dim` (the pipeline key).
+pub fn merge_slots_defines(dtype: Dtype, head_dim: usize, k: usize) -> Vec<(&'static str, String)> {
+    let bindings = "@group(0) @binding(3) var<storage, read> slots: array<Part>;\n@group(0) @binding(4) var<storage, read> slots_lse: array<f32>;\n";
+    merge_defines_with(dtype, dtype, head_dim, k, bindings.to_string(), true)
 }
 
-/// Template substitutions of the slot merge shader (the pipeline key): `part` slots
-/// folded into `acc` at `head_dim`.
-pub fn merge_slots_defines(acc: Dtype, part: Dtype, head_dim: usize) -> Vec<(&'static str, String)> {
-    vec![
-        ("ACC", acc.wgsl().to_string()),
-        ("ENABLE", enable_line(&[acc, part])),
-        ("HEAD_DIM", head_dim.to_string()),
-        ("PART", part.wgsl().to_string()),
-        ("RPW", rows_per_workgroup(head_dim).to_string()),
-    ]
-}
-
-/// The layout and pipeline of the slot merge (built, or fetched from the context's
-/// cache): the one-part merge's layout.
+/// The layout and pipeline of the SLOTS merge of `k` slots (built, or fetched from the
+/// context's cache): the one-part merge's layout.
 fn merge_slots_pipeline(
     ctx: &GpuContext,
-    acc: Dtype,
-    part: Dtype,
+    dtype: Dtype,
     head_dim: usize,
+    k: usize,
 ) -> Result<(crate::kernels::LayoutPair, std::sync::Arc<wgpu::ComputePipeline>)> {
-    let key = PipelineKey { kernel: "merge_slots", defines: merge_slots_defines(acc, part, head_dim) };
+    let key = PipelineKey { kernel: "merge", defines: merge_slots_defines(dtype, head_dim, k) };
     let layout = ctx.layout(LAYOUT_NAMES[0], &[Slot::Uniform, Slot::ReadWrite, Slot::ReadWrite, Slot::Read, Slot::Read]);
-    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE_SLOTS, &key.defines))?;
+    let pipeline = ctx.pipeline(&key, &layout.1, || render(sources::MERGE, &key.defines))?;
     Ok((layout, pipeline))
 }
 
-/// Builds the pipeline [`encode_merge_slots_in_pass`] runs, so a first call compiles
-/// nothing.
-pub fn prepare_merge_slots(ctx: &GpuContext, acc: Dtype, part: Dtype, head_dim: usize) -> Result<()> {
-    merge_slots_pipeline(ctx, acc, part, head_dim).map(|_| ())
+/// Builds the pipeline [`encode_merge_slots_in_pass`] runs for `k` slots, so a first
+/// call compiles nothing.
+pub fn prepare_merge_slots(ctx: &GpuContext, dtype: Dtype, head_dim: usize, k: usize) -> Result<()> {
+    merge_slots_pipeline(ctx, dtype, head_dim, k).map(|_| ())
 }
 
 /// Records `acc = merge(acc, slots...)` (O and LSE, in place on `acc`) into an open
 /// compute pass, in one dispatch: `slots` and `slots_lse` hold k partial results of
-/// acc's shape one after another (dims [k * batch, seq, heads, head_dim] and [k * batch,
-/// heads, seq]: slot i is batch elements [i * batch, (i + 1) * batch)), as
+/// acc's shape and dtype one after another (dims [k * batch, seq, heads, head_dim] and
+/// [k * batch, heads, seq]: slot i is batch elements [i * batch, (i + 1) * batch)), as
 /// [`crate::kernels::flash::encode_key_parts`] writes them.
 pub fn encode_merge_slots_in_pass(
     ctx: &GpuContext,
@@ -264,39 +250,19 @@ pub fn encode_merge_slots_in_pass(
 ) -> Result<()> {
     let [b, n, h, d] = acc.dims();
     let k = slots.dims()[0] / b.max(1);
-    if k == 0 || slots.dims() != [k * b, n, h, d] || slots_lse.dims() != [k * b, h, n] || acc_lse.dims() != [b, h, n] {
+    if k == 0 || slots.dims() != [k * b, n, h, d] || slots_lse.dims() != [k * b, h, n] || acc_lse.dims() != [b, h, n] || slots.dtype() != acc.dtype()
+    {
         return Err(Error::ShapeMismatch {
             what: "merge slots",
-            expected: format!("k x {:?} and k x {:?}", [b, n, h, d], [b, h, n]),
-            got: format!("{:?} and {:?} (running side {:?})", slots.dims(), slots_lse.dims(), acc_lse.dims()),
+            expected: format!("k x {:?} and k x {:?} in {}", [b, n, h, d], [b, h, n], acc.dtype().name()),
+            got: format!("{:?} and {:?} in {} (running side {:?})", slots.dims(), slots_lse.dims(), slots.dtype().name(), acc_lse.dims()),
         });
     }
-    ctx.check_dtype(acc.dtype(), "merge")?;
-    ctx.check_dtype(slots.dtype(), "merge")?;
-    let lim = &ctx.capabilities().limits;
-    for t in [acc, slots] {
-        if t.size_bytes() > lim.max_storage_buffer_binding_size {
-            return Err(Error::LimitExceeded {
-                what: "merge operand".into(),
-                limit: "max_storage_buffer_binding_size",
-                needed: t.size_bytes(),
-                allowed: lim.max_storage_buffer_binding_size,
-            });
-        }
-    }
+    check_operands(ctx, acc, slots)?;
     let (gx, gy) = merge_grid(ctx, b * n * h, d)?;
-    let (layout, pipeline) = merge_slots_pipeline(ctx, acc.dtype(), slots.dtype(), d)?;
-    let params = SlotParams {
-        rows: (b * n) as u32,
-        seq: n as u32,
-        heads: h as u32,
-        neg_inf: f32::NEG_INFINITY,
-        slots: k as u32,
-        slot_o: (b * n * h * d) as u32,
-        slot_lse: (b * h * n) as u32,
-        pad: 0,
-    };
-    let ub = ctx.uniform("merge slots params", bytemuck::bytes_of(&params));
+    let (layout, pipeline) = merge_slots_pipeline(ctx, acc.dtype(), d, k)?;
+    let params = MergeParams::new(acc.dims(), true);
+    let ub = ctx.uniform("merge params", bytemuck::bytes_of(&params));
     let res = [
         ub.as_entire_binding(),
         bind(acc.buffer(), acc.size_bytes()),
@@ -308,6 +274,25 @@ pub fn encode_merge_slots_in_pass(
     pass.set_pipeline(&pipeline);
     pass.set_bind_group(0, &bg, &[]);
     pass.dispatch_workgroups(gx, gy, 1);
+    Ok(())
+}
+
+/// The dtypes the adapter must support and the binding size of a merge's running side
+/// `acc` and its (first) partial result `part`.
+fn check_operands(ctx: &GpuContext, acc: &GpuTensor, part: &GpuTensor) -> Result<()> {
+    ctx.check_dtype(acc.dtype(), "merge")?;
+    ctx.check_dtype(part.dtype(), "merge")?;
+    let lim = &ctx.capabilities().limits;
+    for t in [acc, part] {
+        if t.size_bytes() > lim.max_storage_buffer_binding_size {
+            return Err(Error::LimitExceeded {
+                what: "merge operand".into(),
+                limit: "max_storage_buffer_binding_size",
+                needed: t.size_bytes(),
+                allowed: lim.max_storage_buffer_binding_size,
+            });
+        }
+    }
     Ok(())
 }
 

@@ -81,7 +81,6 @@ pub mod sources {
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
     pub const SIDE_COMMON: &str = include_str!("../../shaders/side_common.wgsl");
     pub const MERGE: &str = include_str!("../../shaders/merge.wgsl");
-    pub const MERGE_SLOTS: &str = include_str!("../../shaders/merge_slots.wgsl");
     pub const GATHER: &str = include_str!("../../shaders/gather.wgsl");
     pub const DILATED_MERGE: &str = include_str!("../../shaders/dilated_merge.wgsl");
     pub const KV_ABSMAX: &str = include_str!("../../shaders/kv_absmax.wgsl");
@@ -95,7 +94,6 @@ pub mod sources {
         ("flash_matrix", FLASH_MATRIX),
         ("flash_regs", FLASH_REGS),
         ("merge", MERGE),
-        ("merge_slots", MERGE_SLOTS),
         ("gather", GATHER),
         ("dilated_merge", DILATED_MERGE),
         ("kv_absmax", KV_ABSMAX),
