@@ -12,6 +12,14 @@
 //! Throughput is tokens (batch * seq) per second. Benchmark ids are
 //! `<tier>_<dtype>_d<head_dim>_<dense|causal>/<seq>`, with the tier that actually runs.
 //!
+//! And one decode group, `decode_gpu_<adapter>` (GPU time; wall time where the adapter
+//! has no timestamp queries): one new token per sequence against a K/V cache of each
+//! length in `RINGATTN_BENCH_DECODE_KV` (default `4096,16384`, `1024` on a CPU adapter;
+//! empty: none), H=32 with 8 K/V heads, head_dim 128, the automatic tier, tiles and key
+//! parts (GQA packing and flash-decoding, `examples/decode.rs` has the details), in
+//! `RINGATTN_BENCH_DTYPES`. Ids `<tier>_<dtype>_d128_h32_kv8_decode/<K/V length>`;
+//! throughput is K/V bytes read per second.
+//!
 //! Environment (comma-separated lists):
 //! * `RINGATTN_BENCH_SEQS`      default `1024,4096` (`256` on a CPU adapter)
 //! * `RINGATTN_BENCH_TIERS`     default `all` (every tier the adapter supports); also `auto`,
@@ -158,6 +166,63 @@ fn run_group(crit: &mut Criterion, ctx: &GpuContext, cases: &[(Case, ringattn::T
     group.finish();
 }
 
+/// The decode group (see the module docs).
+fn run_decode(crit: &mut Criterion, ctx: &GpuContext, dtypes: &[Dtype], kv_lens: &[usize]) {
+    use ringattn::{Attention, AttentionOptions, GpuTensor, Shape};
+    let timer = GpuTimer::new(ctx);
+    let clock = if timer.is_some() { "gpu" } else { "wall" };
+    let mut group = crit.benchmark_group(format!("decode_{clock}_{}", sanitize(ctx.name())));
+    group.sampling_mode(SamplingMode::Flat);
+    let attn = Attention::new(ctx, AttentionOptions::default());
+    for &dtype in dtypes {
+        for &n in kv_lens {
+            let s = Shape::new(1, 1, 32, 128).with_seq_k(n).with_kv_heads(8);
+            let made = (|| -> ringattn::Result<_> {
+                let q = GpuTensor::from_f32(ctx, &ringattn::reference::random_vec(s.q_len(), 1), s.q_dims(), dtype)?;
+                let k = GpuTensor::from_f32(ctx, &ringattn::reference::random_vec(s.kv_len(), 2), s.kv_dims(), dtype)?;
+                let v = GpuTensor::from_f32(ctx, &ringattn::reference::random_vec(s.kv_len(), 3), s.kv_dims(), dtype)?;
+                let (tier, _, parts) = attn.plan(dtype, &s, None)?;
+                let out = attn.alloc_output(&q, &k, &v)?;
+                attn.forward_into(&q, &k, &v, &out.o, &out.lse)?;
+                ctx.wait()?;
+                Ok((q, k, v, out, tier, parts))
+            })();
+            let (q, k, v, out, tier, parts) = match made {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("decode {} kv={n}: skipped: {e}", dtype.name());
+                    continue;
+                }
+            };
+            eprintln!("decode {} kv={n}: {tier}, {parts} key part(s)", dtype.name());
+            group.throughput(Throughput::Bytes((2 * s.kv_len()) as u64 * dtype.size()));
+            group.bench_function(BenchmarkId::new(format!("{tier}_{}_d128_h32_kv8_decode", dtype.name()), n), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let t0 = std::time::Instant::now();
+                        let mut enc = ctx.device().create_command_encoder(&Default::default());
+                        attn.encode_with(&mut enc, &q, &k, &v, &out.o, &out.lse, None, timer.as_ref().map(|t| t.writes())).expect("decode encode");
+                        if let Some(t) = &timer {
+                            t.resolve(&mut enc);
+                        }
+                        ctx.queue().submit([enc.finish()]);
+                        total += match &timer {
+                            Some(t) => Duration::from_secs_f64(t.read_seconds(ctx).expect("decode timestamps")),
+                            None => {
+                                ctx.wait().expect("decode wait");
+                                t0.elapsed()
+                            }
+                        };
+                    }
+                    total
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn main() {
     let ctx = match GpuContext::new() {
         Ok(c) => c,
@@ -216,5 +281,10 @@ fn main() {
     run_group(&mut crit, &ctx, &cases, Clock::Gpu);
     run_group(&mut crit, &ctx, &cases, Clock::Wall);
     run_group(&mut crit, &ctx, &cases, Clock::Call);
+    let decode_kv: Vec<usize> = match std::env::var("RINGATTN_BENCH_DECODE_KV") {
+        Ok(v) if v.trim().is_empty() => Vec::new(),
+        _ => env_list("RINGATTN_BENCH_DECODE_KV", if cpu { "1024" } else { "4096,16384" }),
+    };
+    run_decode(&mut crit, &ctx, &dtypes, &decode_kv);
     crit.final_summary();
 }
