@@ -1,8 +1,8 @@
 //! Decode-shaped attention: a few query rows (one new token per sequence) against a long
 //! K/V cache, the step an LLM repeats for every generated token. GPU time (timestamp
-//! queries, median of `--reps` after a warm-up), the K/V bandwidth it reaches and the
-//! wall time per call of calls submitted back to back, for the automatic key split and
-//! for each count in `--splits`.
+//! queries, median of `--reps` after a warm-up), the K/V bandwidth it reaches, the wall
+//! time per call of calls submitted back to back and the host's time to record one call,
+//! for the automatic key split and for each count in `--splits`.
 //!
 //! ```text
 //! cargo run --release --example decode -- --kv-lens 4096,16384,65536 --heads 32 --kv-heads 8
@@ -71,8 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "batch {}, heads {} (K/V heads {}), head_dim {}, {} query row(s) per sequence, {:?}, median of {reps}\n",
         a.batch, a.heads, a.kv_heads, a.head_dim, a.queries, a.dtype
     );
-    println!("| K/V length | key parts | tier | tiles | heads per workgroup | GPU ms | K/V GB/s | wall ms per call | check (rel err O) |");
-    println!("|---:|---:|---|---|---:|---:|---:|---:|---|");
+    println!(
+        "| K/V length | key parts | tier | tiles | heads per workgroup | GPU ms | K/V GB/s | wall ms per call | host encode us | check (rel err O) |"
+    );
+    println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---|");
     ringattn::bench::preheat(&[&ctx], a.preheat)?;
     for &n in &kv_lens {
         let shape = Shape::new(a.batch, a.queries, a.heads, a.head_dim).with_seq_k(n).with_kv_heads(a.kv_heads);
@@ -117,6 +119,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             ctx.wait()?;
             let wall = t0.elapsed().as_secs_f64() / reps as f64;
+            // The host's share: recording one call into a command encoder (median of
+            // `reps`; nothing submitted).
+            let mut enc_us: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let mut enc = ctx.device().create_command_encoder(&Default::default());
+                    let t0 = std::time::Instant::now();
+                    attn.encode_with(&mut enc, &qt, &kt, &vt, &out.o, &out.lse, None, None).map(|_| t0.elapsed().as_secs_f64() * 1e6)
+                })
+                .collect::<Result<_, _>>()?;
+            enc_us.sort_by(f64::total_cmp);
+            let encode = enc_us[enc_us.len() / 2];
             let check = match &want {
                 Some(r) => format!("{:.2e}", reference::rel_error(&out.o.to_f32_vec(&ctx)?, &r.o)),
                 None => "-".to_string(),
@@ -127,7 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let fold = ringattn::kernels::flash::gqa_fold(&shape);
             println!(
-                "| {n} | {label} | {tier} | {} | {fold} | {:.4} | {:.0} | {:.4} | {check} |",
+                "| {n} | {label} | {tier} | {} | {fold} | {:.4} | {:.0} | {:.4} | {encode:.1} | {check} |",
                 tiles.describe(tier),
                 s * 1e3,
                 kv_bytes / s / 1e9,
