@@ -2596,8 +2596,9 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
 /// an (O, LSE). The caller makes sure every key of the parts is visible to every query
 /// row under its causal mask, if any ([`parts_fit`]). One launch instead of one per part
 /// took the same GPU time on an H200, and 1.7-5.4x less wall time per call where the
-/// host's encoding was the bottleneck (3 dispatches and bind groups instead of 17-33;
-/// BENCHMARKS.md, thirty-first session).
+/// host's encoding was the bottleneck (3 dispatches and bind groups instead of 17-33:
+/// recording a call took 16-23 us against 121-247 on that machine's host; BENCHMARKS.md,
+/// thirty-first session).
 pub fn encode_key_parts(
     ctx: &GpuContext,
     pass: &mut wgpu::ComputePass<'_>,
