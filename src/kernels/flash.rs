@@ -1553,7 +1553,7 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     if is_decode(shape) {
         return match tier == Tier::Matrix && dtype == Dtype::F32 {
             true => 1,
-            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k),
+            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k, decode_part_keys(tier)),
         };
     }
     match tier == Tier::Subgroup && cfg.variant == SgVariant::Shuffle {
@@ -1565,8 +1565,26 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
 /// The workgroups a decode launch's key parts add up to ([`decode_key_splits`]).
 pub const DECODE_SPLIT_WORKGROUPS: u64 = 256;
 
-/// The least keys a decode launch's key part keeps ([`decode_key_splits`]).
+/// The least keys a decode launch's key part keeps on the matrix tier
+/// ([`decode_key_splits`]; one-subgroup workgroups). On an H200 at 4096 keys (one token,
+/// 8 workgroups per part) 32 parts of 128 keys ran 4 % (head_dim 128) and 19 % (64)
+/// slower than 16 of 256.
 pub const DECODE_PART_KEYS: usize = 256;
+
+/// The least keys a decode launch's key part keeps on the subgroup and portable tiers
+/// ([`decode_key_splits`]; workgroups of 128 invocations or more). On an H200 at 4096
+/// keys 32 parts of 128 keys ran 15-20 % faster than 16 of 256 on the portable tier (f16
+/// and f32 at head_dim 128, f16 at 64) and 1 % faster on the subgroup tier (f32, 128).
+pub const DECODE_PART_KEYS_WIDE: usize = 128;
+
+/// The least keys per decode key part on `tier` ([`DECODE_PART_KEYS`],
+/// [`DECODE_PART_KEYS_WIDE`]).
+pub fn decode_part_keys(tier: Tier) -> usize {
+    match tier {
+        Tier::Matrix => DECODE_PART_KEYS,
+        Tier::Subgroup | Tier::Portable => DECODE_PART_KEYS_WIDE,
+    }
+}
 
 /// The most key parts of a decode launch ([`decode_key_splits`]).
 pub const DECODE_MAX_PARTS: usize = 32;
@@ -1574,16 +1592,17 @@ pub const DECODE_MAX_PARTS: usize = 32;
 /// Key parts for a decode launch ([`is_decode`]) of `workgroups` workgroups (after GQA
 /// packing, [`grid_workgroups`]) over `seq_k` keys: the most, as a power of two up to
 /// [`DECODE_MAX_PARTS`], that keep the parts' workgroups within
-/// [`DECODE_SPLIT_WORKGROUPS`] and each part at [`DECODE_PART_KEYS`] keys. Fitted on an
+/// [`DECODE_SPLIT_WORKGROUPS`] and each part at `min_keys` keys
+/// ([`decode_part_keys`]). Fitted on an
 /// H200 (BENCHMARKS.md, thirty-first session; f16, one-block tiles of one subgroup, H=32
 /// with 8 K/V heads packed, 8 workgroups per part for one token, 16 for five): the
 /// fastest of 8-64 parts was the rule's at every K/V length 4096-65536 at head_dim 128,
 /// one token and five, and within 2 % of it at head_dim 64 (4096 keys: 16 parts 0.0265
 /// ms, 8 0.0260); 64 parts ran 1.25-1.6x slower than 32, in one launch as in one per
 /// part.
-pub fn decode_key_splits(workgroups: u64, seq_k: usize) -> usize {
+pub fn decode_key_splits(workgroups: u64, seq_k: usize, min_keys: usize) -> usize {
     let mut parts = 1;
-    while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= DECODE_SPLIT_WORKGROUPS && seq_k / (parts * 2) >= DECODE_PART_KEYS {
+    while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= DECODE_SPLIT_WORKGROUPS && seq_k / (parts * 2) >= min_keys {
         parts *= 2;
     }
     parts
@@ -3163,8 +3182,12 @@ mod tests {
         // The subgroup and portable tiers split decode launches by the same rule.
         let sub = TileConfig { bq: 32, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
         assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 65536, 32)), 32);
+        // (Their parts keep 128 keys, the matrix tier's 256.)
         let port = portable_config_for(128, 24576, 1024);
-        assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 4096, 32)), 16);
+        assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 4096, 32)), 32);
+        assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 2048, 32)), 16);
+        assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 2048, 32)), 16);
+        assert_eq!(m16(&decode(1, 1, 2048, 32)), 8);
         // Not for f32 on the matrix tier (the split kernel), short caches, many queries,
         // or on CPU adapters.
         assert_eq!(parts(&cfg, Tier::Matrix, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
@@ -3172,7 +3195,8 @@ mod tests {
         let normal = matrix_config_for(Dtype::F16, 128, (2, 8, 16), 32, 49152, 1024).unwrap();
         assert_eq!(parts(&normal, Tier::Matrix, Dtype::F16, &decode(1, 64, 16384, 32)), 1);
         assert_eq!(auto_key_splits(&cfg, Tier::Matrix, Dtype::F16, &decode(1, 1, 16384, 32), false, false, SMALL_GRID_INVOCATIONS), 1);
-        assert_eq!([(1, 4096), (1, 1024), (256, 1 << 20), (4, 1 << 20)].map(|(w, k)| decode_key_splits(w, k)), [16, 4, 1, 32]);
+        assert_eq!([(1, 4096), (1, 1024), (256, 1 << 20), (4, 1 << 20)].map(|(w, k)| decode_key_splits(w, k, DECODE_PART_KEYS)), [16, 4, 1, 32]);
+        assert_eq!(decode_key_splits(8, 4096, DECODE_PART_KEYS_WIDE), 32);
     }
 
     #[test]
