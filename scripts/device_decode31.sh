@@ -19,10 +19,4 @@ timeout 60 $P --queries 1 --backends flash,efficient --dtypes f16 --head-dims 64
 timeout 40 $P --queries 5 --backends flash --dtypes f16 --head-dims 128 > $R/sdpa-f16-q5.txt 2>&1
 timeout 40 $P --queries 1 --backends math,efficient --dtypes f32 --head-dims 128 > $R/sdpa-f32.txt 2>&1
 timeout 200 .gpu/attention --test-threads 2 decode_shapes single_token causal_fewer_queries_than_keys batch_of_three register_kernel_matches_reference key_splits_match_reference > $R/test-attention.txt 2>&1; echo "rc=$?" >> $R/test-attention.txt
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-  for f in sdpa*.txt; do echo "== $f"; grep -E "^\| sdpa|rror" $f; done
-  test_lines
-} > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

@@ -19,11 +19,5 @@ P="python3 benches/python/sdpa_baseline.py --heads 32 --seqs 4096,16384,65536 --
 timeout 40 $P --queries 1 --kv-heads 8 --backends flash --dtypes f16 --head-dims 64,128 > $R/sdpa-gqa.txt 2>&1
 timeout 30 $P --queries 5 --kv-heads 8 --backends flash --dtypes f16 --head-dims 128 > $R/sdpa-gqa-q5.txt 2>&1
 timeout 30 $P --queries 1 --backends flash --dtypes f16 --head-dims 128 > $R/sdpa-mha.txt 2>&1
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-  for f in sdpa*.txt; do echo "== $f"; grep -E "^\| sdpa|rror" $f; done
-} > summary.txt; cat summary.txt; cd - >/dev/null
 TEST_LIMIT=120 run_tests sparse merge tiled
-(cd $R && test_lines) | tee -a $R/summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

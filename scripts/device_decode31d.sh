@@ -11,10 +11,5 @@ RINGATTN_MATRIX_CFG=1,2,32 timeout 30 $D --head-dim 128 > $R/gqa-1232.md 2>&1
 timeout 30 $D --head-dim 128 --kv-heads 32 > $R/mha-1132.md 2>&1
 RINGATTN_MATRIX_CFG=1,1,64 timeout 30 $D --head-dim 128 --kv-heads 32 > $R/mha-1164.md 2>&1
 RINGATTN_MATRIX_CFG=1,1,64 timeout 30 $D --head-dim 64 > $R/gqa-64-1164.md 2>&1
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-} > summary.txt; cat summary.txt; cd - >/dev/null
 timeout 200 .gpu/sparse --test-threads 2 shuffle_kernel_options_with_masks_match_reference > $R/test-sparse.txt 2>&1; echo "rc=$?" >> $R/test-sparse.txt
-(cd $R && test_lines) | tee -a $R/summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

@@ -9,9 +9,4 @@ timeout 40 $D --head-dim 128 > $R/f16-gqa-128.md 2>&1
 timeout 30 $D --head-dim 64 > $R/f16-gqa-64.md 2>&1
 timeout 200 .gpu/attention --test-threads 2 decode_shapes key_splits split_calls single_token calls_share > $R/test-attention.txt 2>&1; echo "rc=$?" >> $R/test-attention.txt
 TEST_LIMIT=60 run_tests merge
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-  test_lines
-} > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

@@ -14,8 +14,4 @@ for bq in rule 64 8; do
   env $E timeout 40 $D --head-dim 128 --dtype f32 > $R/f32-128-$bq.md 2>&1
   env $E timeout 30 $D --head-dim 64 > $R/f16-64-$bq.md 2>&1
 done
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-} > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

@@ -10,8 +10,4 @@ for hd in 64 128; do
   timeout 40 $D --head-dim $hd > $R/one-launch-$hd.md 2>&1
   RINGATTN_PARTS_LAUNCH=0 timeout 40 $D --head-dim $hd > $R/per-part-$hd.md 2>&1
 done
-cd $R && {
-  cat gpu.txt
-  for f in *.md; do echo "== $f"; grep -E "^\| [0-9]|rror" $f; done
-} > summary.txt; cat summary.txt
-cd $OUT && tar czf r.tgz r && rm -rf r
+decode_pack

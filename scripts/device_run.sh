@@ -304,3 +304,17 @@ bench_case() {
 }
 # case_rounds FILE: two rounds of `bench_case` over FILE's lines (see `rounds`).
 case_rounds() { rounds bench_case "$1"; }
+
+# decode_pack: $R/summary.txt (GPU, every decode table's rows and errors, SDPA's rows,
+# test results), printed, and $R archived as $OUT/r.tgz (the thirty-first session's
+# decode calls, which ran with these lines written out in each script; the helper was
+# checked with stand-in files, not on a GPU).
+decode_pack() {
+  cd $R && {
+    cat gpu.txt
+    for f in *.md; do [ -e "$f" ] && { echo "== $f"; grep -E "^\| [0-9]|rror" $f; }; done
+    for f in sdpa*.txt; do [ -e "$f" ] && { echo "== $f"; grep -E "^\| sdpa|rror" $f; }; done
+    for f in test-*.txt; do [ -e "$f" ] && { echo "== $f"; grep -hE "test result|FAILED|panicked|^rc=" $f; }; done
+  } > summary.txt; cat summary.txt
+  cd $OUT && tar czf r.tgz r && rm -rf r
+}
