@@ -7,7 +7,10 @@
 //! * [`GpuContext`]: the adapter/device/queue, their capabilities and a pipeline cache;
 //!   created by the library or wrapped around an application's own device.
 //! * [`GpuTensor`]: a (batch, seq, heads, head_dim) tensor in a wgpu buffer, f32 or f16.
-//! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length.
+//! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length;
+//!   decode calls (a few new tokens against a long K/V cache) pack a K/V head's query
+//!   heads into one workgroup and split their keys into parts run in one launch
+//!   ([`kernels::flash::gqa_fold`], [`kernels::flash::decode_key_splits`]).
 //! * [`mask`]: block-sparse masks (causal, window, global, dilated, random, custom)
 //!   whose skipped blocks cost nothing ([`Attention::forward_masked`]).
 //! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.
