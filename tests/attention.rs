@@ -563,6 +563,31 @@ fn key_splits_match_reference() {
 /// one shape encoded into one command buffer (so they share the parameter buffer in
 /// one submission), and a third of another shape between them, each against the f64
 /// reference on fresh inputs.
+/// Key parts in one launch whose parts are longer than a chunk of a driver that caps
+/// loop iterations (llvmpipe): each part resumes from its own O/LSE slot across chunks.
+/// Decode-shaped (3 query rows, 2 query heads per K/V head), so the query heads are
+/// packed too; causal and not.
+#[test]
+fn key_parts_resume_across_chunks() {
+    use ringattn::{Attention, AttentionOptions};
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().max_loop_iterations.is_some()) {
+        let (run, _) = tiers(ctx, Dtype::F32, 32);
+        for tier in run {
+            for causal in [false, true] {
+                let s = shape(1, 3, 3 * 70_000 + 5, 2, 1, 32);
+                assert_eq!(ringattn::kernels::flash::gqa_fold(&s), 2);
+                let attn = Attention::new(ctx, AttentionOptions { causal, tier: Some(tier), ..Default::default() }).with_key_splits(Some(3));
+                failures.extend(random_case_failure(ctx, &attn, &s, Dtype::F32, causal, ran, &format!("{tier} causal={causal}")));
+                ran += 1;
+            }
+        }
+    }
+    eprintln!("{ran} chunked key-part cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn calls_share_their_parameter_buffers() {
     use ringattn::{reference, Attention, AttentionOptions};
