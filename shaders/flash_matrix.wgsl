@@ -237,6 +237,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     //#end
 //#else
+    // (`&`, not `&&`: naga treats a short-circuit's result as non-uniform, and the
+    // cooperative loads need uniform control flow. Packed rows, p.fold > 1, are not
+    // evenly strided in Q, so they take the staged path.)
     if (qtile * BQ + BQ <= p.seq_q) & (p.fold == 1u) {
         let qb = p.q_off + q_row(bq, h, srow0) * D;
         //#unroll m $MQ

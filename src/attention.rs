@@ -108,12 +108,18 @@ impl<'a> Attention<'a> {
     /// the kept ones where they match (more are allocated and kept as needed), else new
     /// ones that replace them.
     fn scratch_for(&self, s: &crate::tensor::Shape, dtype: Dtype, n: usize) -> Result<Vec<(GpuTensor, LseBuffer)>> {
+        self.kept_pairs(s.q_dims(), s.lse_dims(), dtype, n)
+    }
+
+    /// `n` kept scratch pairs of O dims `o_dims` and LSE dims `lse_dims` in `dtype` (see
+    /// [`Attention::scratch_for`]); pairs of other dims or dtype are dropped first.
+    fn kept_pairs(&self, o_dims: [usize; 4], lse_dims: [usize; 3], dtype: Dtype, n: usize) -> Result<Vec<(GpuTensor, LseBuffer)>> {
         let mut kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.first().is_some_and(|(o, _)| o.dims() != s.q_dims() || o.dtype() != dtype) {
+        if kept.first().is_some_and(|(o, _)| o.dims() != o_dims || o.dtype() != dtype) {
             kept.clear();
         }
         while kept.len() < n {
-            let pair = (GpuTensor::empty(self.ctx, s.q_dims(), dtype)?, LseBuffer::empty(self.ctx, s.lse_dims())?);
+            let pair = (GpuTensor::empty(self.ctx, o_dims, dtype)?, LseBuffer::empty(self.ctx, lse_dims)?);
             kept.push(pair);
         }
         Ok(kept[..n].to_vec())
@@ -176,8 +182,7 @@ impl<'a> Attention<'a> {
     /// 0.67 in 16 key parts.
     fn tier_for(&self, dtype: Dtype, s: &Shape, masked: bool) -> Result<Tier> {
         let tier = self.tier(dtype, s.head_dim)?;
-        let asked = self.opts.tier.is_some() || Tier::from_env()?.is_some();
-        if tier == Tier::Matrix && dtype == Dtype::F32 && !masked && !asked && flash::is_decode(s) {
+        if tier == Tier::Matrix && dtype == Dtype::F32 && !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none() {
             return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
         }
         Ok(tier)
@@ -274,17 +279,11 @@ impl<'a> Attention<'a> {
     }
 
     /// The kept scratch as one (O, LSE) pair of `slots` slots of `s`'s (O, LSE) in `dtype`
-    /// ([`flash::encode_key_parts`]), or new ones that replace it.
+    /// ([`flash::encode_key_parts`]; [`Attention::kept_pairs`]).
     fn slots_for(&self, s: &Shape, dtype: Dtype, slots: usize) -> Result<(GpuTensor, LseBuffer)> {
-        let dims = [slots * s.batch, s.seq_q, s.heads, s.head_dim];
-        let mut kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pair) = kept.first().filter(|(o, _)| kept.len() == 1 && o.dims() == dims && o.dtype() == dtype) {
-            return Ok(pair.clone());
-        }
-        kept.clear();
-        let pair = (GpuTensor::empty(self.ctx, dims, dtype)?, LseBuffer::empty(self.ctx, [dims[0], s.heads, s.seq_q])?);
-        kept.push(pair.clone());
-        Ok(pair)
+        let n = slots * s.batch;
+        let mut pair = self.kept_pairs([n, s.seq_q, s.heads, s.head_dim], [n, s.heads, s.seq_q], dtype, 1)?;
+        Ok(pair.remove(0))
     }
 
     /// Whether a call on `s` split in `parts` runs its first parts in one launch

@@ -2603,7 +2603,7 @@ pub fn encode_keys(ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>, prep: &Pr
     if k0 >= k1 || k1 > s.seq_k {
         return Err(Error::InvalidArgument(format!("key range {k0}..{k1} is empty or outside 0..{}", s.seq_k)));
     }
-    encode_range(ctx, pass, prep, args, &s, k0, k1, 1)
+    encode_range(ctx, pass, prep, args, s, k0, k1, 1)
 }
 
 /// Records `parts` parts of a split over keys in one launch (flash-decoding): part i
@@ -2629,8 +2629,11 @@ pub fn encode_key_parts(
     let s = check_qkv(args.q, args.k, args.v)?;
     let [b, n, h, d] = s.q_dims();
     let (o_dims, l_dims) = ([parts * b, n, h, d], [parts * b, h, n]);
-    if args.o.dims() != o_dims || args.o.dtype() != args.q.dtype() {
+    if args.o.dims() != o_dims {
         return Err(Error::ShapeMismatch { what: "key-part O slots", expected: format!("{o_dims:?}"), got: format!("{:?}", args.o.dims()) });
+    }
+    if args.o.dtype() != args.q.dtype() {
+        return Err(Error::DtypeMismatch { what: "key-part O slots", expected: args.q.dtype(), got: args.o.dtype() });
     }
     if args.lse.dims() != l_dims {
         return Err(Error::ShapeMismatch { what: "key-part LSE slots", expected: format!("{l_dims:?}"), got: format!("{:?}", args.lse.dims()) });
@@ -2638,7 +2641,7 @@ pub fn encode_key_parts(
     if parts == 0 || part_keys == 0 || parts * part_keys > s.seq_k || args.mask.is_some() {
         return Err(Error::InvalidArgument(format!("{parts} dense key parts of {part_keys} keys do not fit 0..{}", s.seq_k)));
     }
-    encode_range(ctx, pass, prep, args, &s, 0, part_keys, parts)
+    encode_range(ctx, pass, prep, args, s, 0, part_keys, parts)
 }
 
 /// Whether [`encode_key_parts`] can run `parts` parts of `part_keys` keys for a dense
@@ -2666,12 +2669,11 @@ fn encode_range(
     pass: &mut wgpu::ComputePass<'_>,
     prep: &Prepared,
     args: &FlashArgs<'_>,
-    s: &Shape,
+    s: Shape,
     k0: usize,
     k1: usize,
     parts: usize,
 ) -> Result<()> {
-    let s = *s;
     // A launch of key parts runs without the causal mask (parts_fit: its keys are all
     // visible), each part's keys counted from its first.
     let causal = if parts > 1 { None } else { args.causal };

@@ -112,12 +112,25 @@ pub fn encode_merge_parts_in_pass(
         for &(part, part_lse) in group {
             res.extend([bind(part.buffer(), part.size_bytes()), bind(part_lse.buffer(), part_lse.numel() as u64 * 4)]);
         }
-        let bg = bind_in_order(ctx, "merge", &layout.0, &res);
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, 1);
+        dispatch(ctx, pass, &layout, &pipeline, &res, (gx, gy));
     }
     Ok(())
+}
+
+/// One merge dispatch of `pipeline` over the (x, y) `grid`, its bindings `res` in the
+/// order of `layout`.
+fn dispatch(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass<'_>,
+    layout: &crate::kernels::LayoutPair,
+    pipeline: &wgpu::ComputePipeline,
+    res: &[wgpu::BindingResource<'_>],
+    (gx, gy): (u32, u32),
+) {
+    let bg = bind_in_order(ctx, "merge", &layout.0, res);
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, &bg, &[]);
+    pass.dispatch_workgroups(gx, gy, 1);
 }
 
 /// The (x, y) grid of a merge dispatch over `rows` rows of `head_dim` elements
@@ -270,10 +283,7 @@ pub fn encode_merge_slots_in_pass(
         bind(slots.buffer(), slots.size_bytes()),
         bind(slots_lse.buffer(), slots_lse.numel() as u64 * 4),
     ];
-    let bg = bind_in_order(ctx, "merge slots", &layout.0, &res);
-    pass.set_pipeline(&pipeline);
-    pass.set_bind_group(0, &bg, &[]);
-    pass.dispatch_workgroups(gx, gy, 1);
+    dispatch(ctx, pass, &layout, &pipeline, &res, (gx, gy));
     Ok(())
 }
 
