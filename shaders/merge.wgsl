@@ -3,8 +3,9 @@
 //   m   = the largest LSE of the non-empty sides
 //   lse = m + ln(sum_j exp(lse_j - m))      (j over the running side and the parts)
 //   o   = sum_j exp(lse_j - lse) o_j
-// A side with LSE under -1e30 (-inf: no mass) contributes nothing and its O is not read
-// (it may hold anything, NaN included); with every side empty the result is O = 0,
+// A side with LSE under -1e30 (-inf: no mass) contributes nothing: its O may hold
+// anything, NaN included (a part's is loaded and dropped by a select, the running
+// side's is not read); with every side empty the result is O = 0,
 // LSE = neg_inf. One side alone comes through bit for bit (its weight is exactly 1).
 // One invocation per element, RPW rows of D elements per workgroup, so each row's loads
 // and stores are coalesced; a row's LSE is written after the workgroup barrier, once
@@ -61,43 +62,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         let la = acc_lse[li];
         var any = has_mass(la);
         var mx = select(0.0, la, any);
-//#if SLOTS
-        for (var i = 0u; i < $Ku; i++) {
-            let l = slots_lse[i * p.slot_lse + li];
-            if has_mass(l) {
-                mx = select(l, max(mx, l), any);
-                any = true;
-            }
-        }
-        var o = 0.0;
-        if any {
-            let ea = select(0.0, exp(la - mx), has_mass(la));
-            var sum = ea;
-            for (var i = 0u; i < $Ku; i++) {
-                let l = slots_lse[i * p.slot_lse + li];
-                sum += select(0.0, exp(l - mx), has_mass(l));
-            }
-            if has_mass(la) {
-                o = ea / sum * f32(acc[e]);
-            }
-            for (var i = 0u; i < $Ku; i++) {
-                let l = slots_lse[i * p.slot_lse + li];
-                if has_mass(l) {
-                    o += exp(l - mx) / sum * f32(slots[i * p.slot_o + e]);
-                }
-            }
-            lse_new = mx + log(sum);
-        }
-        acc[e] = Acc(o);
-//#else
+        // Every part's LSE, then its weight, then its O: K independent loads each (the
+        // template unrolls the parts), and the O loads unconditional (an empty part's
+        // weight is 0 and select drops its value, NaN included), so the driver can issue
+        // them all before the first returns. (A loop over the slots that branched
+        // around each O load took about 1 us per slot on an H200: BENCHMARKS.md.)
         var lp: array<f32, $K>;
         //#unroll i $K
+//#if SLOTS
+        lp[{i}] = slots_lse[{i}u * p.slot_lse + li];
+//#else
         lp[{i}] = part_lse{i}[li];
+//#endif
         if has_mass(lp[{i}]) {
             mx = select(lp[{i}], max(mx, lp[{i}]), any);
             any = true;
         }
         //#end
+        var o = 0.0;
         if any {
             // Each side's exp(lse - mx) once (0 for an empty side), then the weights.
             let ea = select(0.0, exp(la - mx), has_mass(la));
@@ -107,21 +89,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
             ep[{i}] = select(0.0, exp(lp[{i}] - mx), has_mass(lp[{i}]));
             sum += ep[{i}];
             //#end
-            var o = 0.0;
+            let inv = 1.0 / sum;
             if has_mass(la) {
-                o = ea / sum * f32(acc[e]);
+                o = ea * inv * f32(acc[e]);
             }
             //#unroll i $K
-            if has_mass(lp[{i}]) {
-                o += ep[{i}] / sum * f32(part{i}[e]);
-            }
-            //#end
-            acc[e] = Acc(o);
-            lse_new = mx + log(sum);
-        } else {
-            acc[e] = Acc(0.0);
-        }
+//#if SLOTS
+            let x{i} = f32(slots[{i}u * p.slot_o + e]);
+//#else
+            let x{i} = f32(part{i}[e]);
 //#endif
+            o += select(0.0, ep[{i}] * inv * x{i}, has_mass(lp[{i}]));
+            //#end
+            lse_new = mx + log(sum);
+        }
+        acc[e] = Acc(o);
     }
     workgroupBarrier();
     if valid && d == 0u {

@@ -558,6 +558,37 @@ fn key_splits_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A split call writes its outputs whatever they held before: O and LSE filled with
+/// finite values of large weight (LSE 50) instead of NaN, which the LSE merge would take
+/// for an empty side. Key parts in one launch (keys divisible by the parts and not,
+/// causal and not) and one launch per part.
+#[test]
+fn split_calls_overwrite_their_outputs() {
+    use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
+    let mut failures = Vec::new();
+    for ctx in contexts().iter().filter(|c| !is_gl(c)) {
+        let dtype = *dtypes(ctx).last().unwrap();
+        for (i, (nq, nk, parts, causal)) in [(5, 1200, 4, false), (5, 1203, 4, true), (5, 1200, 2, false)].into_iter().enumerate() {
+            let s = shape(1, nq, nk, 4, 2, 64);
+            let attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() }).with_key_splits(Some(parts));
+            let seed = reference::fresh_seed() ^ i as u64;
+            let t = |x: u64, len, dims| GpuTensor::from_f32(ctx, &reference::random_vec(len, seed ^ x), dims, dtype).unwrap();
+            let (q, k, v) = (t(0, s.q_len(), s.q_dims()), t(1, s.kv_len(), s.kv_dims()), t(2, s.kv_len(), s.kv_dims()));
+            let out = attn.alloc_output(&q, &k, &v).unwrap();
+            out.o.write_f32(ctx, &vec![7.0; s.q_len()]).unwrap();
+            ctx.write_bytes(out.lse.buffer(), 0, bytemuck::cast_slice(&vec![50.0f32; out.lse.numel()])).unwrap();
+            attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
+            let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
+            let r = reference::attention(&seen(&q), &seen(&k), &seen(&v), &s, causal, None);
+            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
+            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+                failures.push(format!("{} nk={nk} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Calls with the same parameters share one uniform buffer (`GpuContext::uniform`: no
 /// buffer created or uploaded per call), other parameters get their own; two calls of
 /// one shape encoded into one command buffer (so they share the parameter buffer in

@@ -279,9 +279,9 @@ fn base_specializations(name: &str) -> Vec<Defines> {
             for (dtype, &d) in DTYPES.iter().flat_map(|&t| MATRIX_HEAD_DIMS.iter().map(move |d| (t, d))) {
                 let mut shapes = vec![default_matrix_shape(dtype, d)];
                 shapes.extend_from_slice(matrix_candidates(dtype));
-                // Block-sparse launches with 16- or 32-token mask blocks (prepare_sparse);
-                // (1, 1, 32) is also the decode launches' DECODE_SHAPE.
-                shapes.extend_from_slice(&[(1, 2, 32), (1, 1, 32)]);
+                // Block-sparse launches with 16- or 32-token mask blocks (prepare_sparse),
+                // and decode launches' 16-key tiles (kernels::flash::DECODE_SHAPE).
+                shapes.extend_from_slice(&[(1, 2, 32), (1, 1, 32), ringattn::kernels::flash::DECODE_SHAPE]);
                 for shape in shapes {
                     for sg in [16, 32, 64] {
                         for wg_bytes in [16384, 32768, 49152, 65536] {
@@ -428,8 +428,8 @@ fn regs_specializations() -> Vec<Defines> {
     }
     for &d in MATRIX_HEAD_DIMS {
         let default = default_regs_shape(d);
-        // (kernels::flash::DECODE_SHAPE: decode launches' one-block query tiles.)
-        for &shape in std::iter::once(&default).chain(REGS_CANDIDATES).chain([ringattn::kernels::flash::DECODE_SHAPE].iter()) {
+        // (kernels::flash::DECODE_SHAPE_REGS: decode launches' one-block query tiles.)
+        for &shape in std::iter::once(&default).chain(REGS_CANDIDATES).chain([ringattn::kernels::flash::DECODE_SHAPE_REGS].iter()) {
             let Some(cfg) = regs_config_for(d, shape, 49152, 1024) else { continue };
             let mut variants = vec![(on, [0, 1, 2, 3, 4, 5, 6, 7])];
             if shape == default {

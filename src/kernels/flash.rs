@@ -1363,22 +1363,34 @@ pub const DECODE_MAX_QUERIES: usize = 16;
 /// Decode launches ([`is_decode`]) have at least this many keys.
 pub const DECODE_MIN_KEYS: usize = 1024;
 
-/// The matrix tier's tiles for f16 decode launches: one 16-row block, one subgroup, 32
-/// keys per tile. On an H200 (BENCHMARKS.md, thirtieth session; one query row, H=32, 8
-/// K/V heads, head_dim 128, 8 key parts) they ran K/V lengths 4096 / 16384 / 65536 in
-/// 0.0499 / 0.162 / 0.520 ms, against 0.307 / 1.18 / 4.52 for the dense tiles (256 rows,
-/// one part) and 0.0527 / 0.170 / 0.541 for 64-row tiles in 4 parts. With GQA packing
-/// and [`decode_key_splits`] (thirty-first session): 0.0513 / 0.106 / 0.198; 64-key
-/// tiles (1,1,64) ran 0.0812 / 0.322 / 0.915 and two subgroups (1,2,32) 0.0990 / 0.115
-/// / 0.224.
-pub const DECODE_SHAPE: MatrixShape = (1, 1, 32);
+/// The matrix tier's tiles for f16 decode launches on `flash_matrix.wgsl`: one 16-row
+/// block, one subgroup, 16 keys per tile. On an H200 (BENCHMARKS.md, thirtieth to
+/// thirty-second sessions; one query row, H=32, 8 K/V heads, head_dim 128) 32-key tiles
+/// ran K/V lengths 4096 / 16384 / 65536 in 0.0499 / 0.162 / 0.520 ms in 8 key parts,
+/// against 0.307 / 1.18 / 4.52 for the dense tiles (256 rows, one part) and 0.0527 /
+/// 0.170 / 0.541 for 64-row tiles in 4 parts; with GQA packing and [`decode_key_splits`]
+/// (thirty-first session) 0.0513 / 0.106 / 0.198, 64-key tiles (1,1,64) 0.0812 / 0.322
+/// / 0.915 and two subgroups (1,2,32) 0.0990 / 0.115 / 0.224. The 16-key tiles take half
+/// the workgroup memory (10.6 KiB against 21.3), and more of their workgroups run at once:
+/// in 64 parts they ran 0.0420 / 0.0940 / 0.143 ms, against 0.0406 / 0.0943 / 0.185 for
+/// 32-key tiles at their best part counts (32 parts; 64 parts of 32-key tiles: 0.0598 /
+/// 0.117 / 0.216) in the same call (thirty-second session).
+pub const DECODE_SHAPE: MatrixShape = (1, 1, 16);
+
+/// The register kernel's tiles for decode launches (`flash_regs.wgsl`, where it runs the
+/// head_dim's dense launches): one 16-row block, one subgroup, 32 keys per tile. On an
+/// H200 at head_dim 64 (thirty-second session, one token, H=32, 8 K/V heads) they ran
+/// 0.0202 / 0.0313 / 0.0859 ms at K/V lengths 4K / 16K / 64K in 32 parts, against 0.0242
+/// / 0.0372 / 0.0944 for 16-key tiles at their best part counts.
+pub const DECODE_SHAPE_REGS: MatrixShape = (1, 1, 32);
 
 /// Whether a dense launch of `shape` is decode-shaped: few query rows per sequence
 /// ([`DECODE_MAX_QUERIES`], e.g. one new token) against a long K/V cache
 /// ([`DECODE_MIN_KEYS`]). Its grid is one workgroup per (batch, head), whatever the
 /// query tile, and every row of a tile past seq_q is work thrown away: such launches take
-/// the shortest query tile ([`DECODE_SHAPE`] on the matrix tier, f16) and split their
-/// keys into parts that run side by side ([`auto_key_splits`]; flash-decoding).
+/// the shortest query tile ([`DECODE_SHAPE`] and [`DECODE_SHAPE_REGS`] on the matrix
+/// tier, f16) and split their keys into parts that run side by side
+/// ([`auto_key_splits`]; flash-decoding).
 pub fn is_decode(shape: &Shape) -> bool {
     shape.seq_q <= DECODE_MAX_QUERIES && shape.seq_k >= DECODE_MIN_KEYS
 }
@@ -1553,7 +1565,7 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     if is_decode(shape) {
         return match tier == Tier::Matrix && dtype == Dtype::F32 {
             true => 1,
-            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k, decode_part_keys(tier)),
+            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k, decode_split(tier, cfg)),
         };
     }
     match tier == Tier::Subgroup && cfg.variant == SgVariant::Shuffle {
@@ -1562,47 +1574,75 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     }
 }
 
-/// The workgroups a decode launch's key parts add up to ([`decode_key_splits`]).
+/// The workgroups a decode launch's key parts add up to ([`decode_split`]), but for
+/// [`DECODE_SHAPE`]'s ([`DECODE_SPLIT_WORKGROUPS_SHORT`]).
 pub const DECODE_SPLIT_WORKGROUPS: u64 = 256;
 
-/// The least keys a decode launch's key part keeps on the matrix tier
-/// ([`decode_key_splits`]; one-subgroup workgroups). On an H200 at 4096 keys (one token,
+/// The workgroups a decode launch's key parts add up to on `flash_matrix.wgsl`'s
+/// 16-key decode tiles ([`DECODE_SHAPE`], half the workgroup memory of the others): on
+/// an H200 (thirty-second session; head_dim 128, one token of H=32 with 32 K/V heads,
+/// 32 workgroups per part) 16 parts ran K/V lengths 4K / 16K / 64K in 0.0857 / 0.136 /
+/// 0.336 ms, against 0.0961 / 0.177 / 0.515 in 8 (and the 32-key tiles' 0.0895 / 0.182
+/// / 0.586 in 8); a batch of 4 with 8 K/V heads the same.
+pub const DECODE_SPLIT_WORKGROUPS_SHORT: u64 = 512;
+
+/// The least keys a decode launch's key part keeps on the matrix tier's 32-key decode
+/// tiles ([`decode_split`]; one-subgroup workgroups). On an H200 at 4096 keys (one token,
 /// 8 workgroups per part) 32 parts of 128 keys ran 4 % (head_dim 128) and 19 % (64)
-/// slower than 16 of 256.
+/// slower than 16 of 256 (thirty-first session, with the slot merge that the
+/// thirty-second session made cheaper; at head_dim 64 then 32 parts ran 4 % faster).
 pub const DECODE_PART_KEYS: usize = 256;
 
 /// The least keys a decode launch's key part keeps on the subgroup and portable tiers
-/// ([`decode_key_splits`]; workgroups of 128 invocations or more). On an H200 at 4096
-/// keys 32 parts of 128 keys ran 15-20 % faster than 16 of 256 on the portable tier (f16
-/// and f32 at head_dim 128, f16 at 64) and 1 % faster on the subgroup tier (f32, 128).
+/// and on [`DECODE_SHAPE`]'s 16-key tiles ([`decode_split`]). On an H200 at 4096 keys 32
+/// parts of 128 keys ran 15-20 % faster than 16 of 256 on the portable tier (f16 and f32
+/// at head_dim 128, f16 at 64), 1 % faster on the subgroup tier (f32, 128) and 9 %
+/// faster on the 16-key matrix tiles (f16, 128: 0.0428 ms against 0.0467).
 pub const DECODE_PART_KEYS_WIDE: usize = 128;
 
-/// The least keys per decode key part on `tier` ([`DECODE_PART_KEYS`],
-/// [`DECODE_PART_KEYS_WIDE`]).
-pub fn decode_part_keys(tier: Tier) -> usize {
-    match tier {
-        Tier::Matrix => DECODE_PART_KEYS,
-        Tier::Subgroup | Tier::Portable => DECODE_PART_KEYS_WIDE,
+/// The most key parts of a decode launch ([`decode_key_splits`]). On an H200
+/// (thirty-second session; one token, H=32, 8 K/V heads, head_dim 128, the 16-key
+/// tiles) 64 parts ran 0.094-0.098 ms at 16K keys against 0.098-0.101 for 32, but at 64K
+/// 0.143-0.158 in three processes and 0.222-0.229 in two, against 0.179-0.183 for 32 in
+/// all five: 32 stays the cap.
+pub const DECODE_MAX_PARTS: usize = 32;
+
+/// How [`decode_key_splits`] splits a decode launch: the workgroups the parts may add up
+/// to and the least keys a part keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeSplit {
+    pub workgroups: u64,
+    pub part_keys: usize,
+}
+
+/// The decode split for launches of `tier` on tiles `cfg`: [`DECODE_SPLIT_WORKGROUPS`]
+/// and [`DECODE_PART_KEYS`] on the matrix tier, [`DECODE_PART_KEYS_WIDE`] on the other
+/// tiers (workgroups of 128 invocations or more), and on `flash_matrix.wgsl`'s 16-key
+/// decode tiles ([`DECODE_SHAPE`]) [`DECODE_SPLIT_WORKGROUPS_SHORT`] and
+/// [`DECODE_PART_KEYS_WIDE`].
+pub fn decode_split(tier: Tier, cfg: &TileConfig) -> DecodeSplit {
+    let short = tier == Tier::Matrix && cfg.variant != SgVariant::Regs && (cfg.mq, cfg.w, cfg.bk) == DECODE_SHAPE;
+    match (tier, short) {
+        (Tier::Matrix, true) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS_SHORT, part_keys: DECODE_PART_KEYS_WIDE },
+        (Tier::Matrix, false) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS },
+        (Tier::Subgroup | Tier::Portable, _) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS_WIDE },
     }
 }
 
-/// The most key parts of a decode launch ([`decode_key_splits`]).
-pub const DECODE_MAX_PARTS: usize = 32;
-
 /// Key parts for a decode launch ([`is_decode`]) of `workgroups` workgroups (after GQA
 /// packing, [`grid_workgroups`]) over `seq_k` keys: the most, as a power of two up to
-/// [`DECODE_MAX_PARTS`], that keep the parts' workgroups within
-/// [`DECODE_SPLIT_WORKGROUPS`] and each part at `min_keys` keys
-/// ([`decode_part_keys`]). Fitted on an
-/// H200 (BENCHMARKS.md, thirty-first session; f16, one-block tiles of one subgroup, H=32
-/// with 8 K/V heads packed, 8 workgroups per part for one token, 16 for five): the
-/// fastest of 8-64 parts was the rule's at every K/V length 4096-65536 at head_dim 128,
-/// one token and five, and within 2 % of it at head_dim 64 (4096 keys: 16 parts 0.0265
-/// ms, 8 0.0260); 64 parts ran 1.25-1.6x slower than 32, in one launch as in one per
-/// part.
-pub fn decode_key_splits(workgroups: u64, seq_k: usize, min_keys: usize) -> usize {
+/// [`DECODE_MAX_PARTS`], that keep the parts' workgroups within `split.workgroups` and
+/// each part at `split.part_keys` keys ([`decode_split`]). Fitted on an H200
+/// (BENCHMARKS.md, thirty-first and thirty-second sessions; f16, one-block tiles of one
+/// subgroup, H=32 with 8 K/V heads packed, 8 workgroups per part for one token, 16 for
+/// five): on the 32-key tiles the fastest of 8-64 parts was the rule's at every K/V
+/// length 4096-65536 at head_dim 128, one token and five, and within 2 % of it at
+/// head_dim 64; 64 parts ran 1.25-1.6x slower than 32 (1.16-1.27x with the thirty-second
+/// session's slot merge). On the 16-key tiles see [`DECODE_SPLIT_WORKGROUPS_SHORT`] and
+/// [`DECODE_MAX_PARTS`].
+pub fn decode_key_splits(workgroups: u64, seq_k: usize, split: DecodeSplit) -> usize {
     let mut parts = 1;
-    while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= DECODE_SPLIT_WORKGROUPS && seq_k / (parts * 2) >= min_keys {
+    while parts * 2 <= DECODE_MAX_PARTS && workgroups * (parts as u64 * 2) <= split.workgroups && seq_k / (parts * 2) >= split.part_keys {
         parts *= 2;
     }
     parts
@@ -1811,7 +1851,7 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// small-grid tiles (not when `RINGATTN_MATRIX_CFG` forces a shape or
 /// `RINGATTN_SMALL_GRID=0`): on an H100 at N=1024, H=8, head_dim 64 it ran 0.0356 ms
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md). Decode
-/// launches ([`is_decode`]) take [`DECODE_SHAPE`] where the kernel runs the head_dim's
+/// launches ([`is_decode`]) take [`DECODE_SHAPE_REGS`] where the kernel runs the head_dim's
 /// dense launches (H200, head_dim 64, one token of 32 heads with 8 K/V heads, packed, in
 /// 16 / 32 / 32 parts: 0.0270 / 0.0423 / 0.0974 ms at K/V lengths 4K / 16K / 64K).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
@@ -1830,7 +1870,7 @@ fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Optio
     let mut cfg = fit(shape)?;
     let (Some(Grid { shape: problem, causal }), None, true) = (grid, forced, small_grid_on()) else { return Some(cfg) };
     if is_decode(problem) {
-        return fit(DECODE_SHAPE);
+        return fit(DECODE_SHAPE_REGS);
     }
     if causal {
         cfg = regs_causal_tiles(cfg, problem, fit);
@@ -3167,29 +3207,33 @@ mod tests {
         assert_eq!(gqa_fold(&decode(1, 1, 4096, 8)), 1);
         assert_eq!((gqa_fold(&decode(1, 17, 4096, 32)), launch_grid(&decode(1, 17, 4096, 32), 16)), (1, (2, 32)));
         let cfg = matrix_config_for(Dtype::F16, 128, DECODE_SHAPE, 32, 49152, 1024).unwrap();
-        assert_eq!((cfg.bq, cfg.w, cfg.bk), (16, 1, 32));
+        assert_eq!((cfg.bq, cfg.w, cfg.bk), (16, 1, 16));
         let parts = |c: &TileConfig, tier, dtype, s: &Shape| auto_key_splits(c, tier, dtype, s, false, true, SMALL_GRID_INVOCATIONS);
         let m16 = |s: &Shape| parts(&cfg, Tier::Matrix, Dtype::F16, s);
-        // One token, 8 workgroups: 16 parts of 256 keys at 4096, 32 beyond.
-        assert_eq!([4096, 16384, 65536].map(|k| m16(&decode(1, 1, k, 32))), [16, 32, 32]);
-        // Five tokens (16 workgroups), MHA (32), a batch of 8 (64): within 256 workgroups.
-        assert_eq!(m16(&decode(1, 5, 65536, 32)), 16);
-        assert_eq!(m16(&Shape::new(1, 1, 32, 128).with_seq_k(65536)), 8);
-        assert_eq!(m16(&decode(8, 1, 16384, 32)), 4);
+        // One token, 8 workgroups, on the 16-key tiles: 32 parts (of 128 keys at 4096).
+        assert_eq!([4096, 16384, 65536].map(|k| m16(&decode(1, 1, k, 32))), [32, 32, 32]);
+        // Five tokens (16 workgroups), MHA (32), a batch of 8 (64): within 512 workgroups.
+        assert_eq!(m16(&decode(1, 5, 65536, 32)), 32);
+        assert_eq!(m16(&Shape::new(1, 1, 32, 128).with_seq_k(65536)), 16);
+        assert_eq!(m16(&decode(8, 1, 16384, 32)), 8);
         assert_eq!(m16(&decode(64, 1, 16384, 32)), 1, "512 workgroups fill the GPU whole");
-        // The register kernel's decode tiles (head_dim 64): one subgroup of 32 lanes.
-        let regs = regs_config_for(64, DECODE_SHAPE, 49152, 1024).unwrap();
-        assert_eq!((regs.invocations(), cfg.invocations()), (32, 32));
-        assert_eq!(parts(&regs, Tier::Matrix, Dtype::F16, &Shape::new(1, 1, 32, 64).with_seq_k(16384).with_kv_heads(8)), 32);
-        // The subgroup and portable tiers split decode launches by the same rule.
+        // The register kernel's decode tiles (head_dim 64): one subgroup of 32 lanes, 32
+        // keys per tile, parts within 256 workgroups and of 256 keys.
+        let regs = regs_config_for(64, DECODE_SHAPE_REGS, 49152, 1024).unwrap();
+        assert_eq!((regs.invocations(), cfg.invocations(), regs.bk), (32, 32, 32));
+        let regs_parts = |k: usize| parts(&regs, Tier::Matrix, Dtype::F16, &Shape::new(1, 1, 32, 64).with_seq_k(k).with_kv_heads(8));
+        assert_eq!([4096, 16384, 65536].map(regs_parts), [16, 32, 32]);
+        // flash_matrix's 32-key tiles (a forced shape) keep those limits too.
+        let long = matrix_config_for(Dtype::F16, 128, DECODE_SHAPE_REGS, 32, 49152, 1024).unwrap();
+        assert_eq!(parts(&long, Tier::Matrix, Dtype::F16, &decode(1, 1, 65536, 32)), 32);
+        // The subgroup and portable tiers: parts of 128 keys within 256 workgroups.
         let sub = TileConfig { bq: 32, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
         assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 65536, 32)), 32);
-        // (Their parts keep 128 keys, the matrix tier's 256.)
         let port = portable_config_for(128, 24576, 1024);
         assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 4096, 32)), 32);
         assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 2048, 32)), 16);
         assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 2048, 32)), 16);
-        assert_eq!(m16(&decode(1, 1, 2048, 32)), 8);
+        assert_eq!(m16(&decode(1, 1, 2048, 32)), 16);
         // Not for f32 on the matrix tier (the split kernel), short caches, many queries,
         // or on CPU adapters.
         assert_eq!(parts(&cfg, Tier::Matrix, Dtype::F32, &decode(1, 1, 16384, 32)), 1);
@@ -3197,8 +3241,12 @@ mod tests {
         let normal = matrix_config_for(Dtype::F16, 128, (2, 8, 16), 32, 49152, 1024).unwrap();
         assert_eq!(parts(&normal, Tier::Matrix, Dtype::F16, &decode(1, 64, 16384, 32)), 1);
         assert_eq!(auto_key_splits(&cfg, Tier::Matrix, Dtype::F16, &decode(1, 1, 16384, 32), false, false, SMALL_GRID_INVOCATIONS), 1);
-        assert_eq!([(1, 4096), (1, 1024), (256, 1 << 20), (4, 1 << 20)].map(|(w, k)| decode_key_splits(w, k, DECODE_PART_KEYS)), [16, 4, 1, 32]);
-        assert_eq!(decode_key_splits(8, 4096, DECODE_PART_KEYS_WIDE), 32);
+        let wide = DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS };
+        assert_eq!(
+            [(1, 4096), (1, 1024), (256, 1 << 20), (4, 1 << 20), (1, 1 << 20)].map(|(w, k)| decode_key_splits(w, k, wide)),
+            [16, 4, 1, 32, 32]
+        );
+        assert_eq!(decode_key_splits(8, 4096, DecodeSplit { part_keys: DECODE_PART_KEYS_WIDE, ..wide }), 32);
     }
 
     #[test]
