@@ -1374,7 +1374,9 @@ pub const DECODE_MIN_KEYS: usize = 1024;
 /// the workgroup memory (10.6 KiB against 21.3), and more of their workgroups run at once:
 /// in 64 parts they ran 0.0420 / 0.0940 / 0.143 ms, against 0.0406 / 0.0943 / 0.185 for
 /// 32-key tiles at their best part counts (32 parts; 64 parts of 32-key tiles: 0.0598 /
-/// 0.117 / 0.216) in the same call (thirty-second session).
+/// 0.117 / 0.216) in the same call (thirty-second session); 64 parts read bimodally in
+/// later calls ([`DECODE_MAX_PARTS`]), and in 32 they run level with the 32-key tiles,
+/// while MHA in 16 parts ran 1.3-1.7x faster ([`DECODE_SPLIT_WORKGROUPS_SHORT`]).
 pub const DECODE_SHAPE: MatrixShape = (1, 1, 16);
 
 /// The register kernel's tiles for decode launches (`flash_regs.wgsl`, where it runs the
