@@ -152,6 +152,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 for &d in SUPPORTED_HEAD_DIMS {
                     let mut lanes: Vec<u32> = SUBGROUP_SIZES.iter().map(|&sg| subgroup_lanes(sg, d)).collect();
                     lanes.extend(ringattn::kernels::flash::SHUFFLE_MEASURED.iter().filter(|x| x.0 == d).map(|x| x.1));
+                    // Decode launches' lanes (shuffle_decode_config: 4 rows, 16-key tiles).
+                    lanes.extend(SUBGROUP_SIZES.iter().map(|&sg| ringattn::kernels::flash::shuffle_decode_lanes(d, sg)));
                     lanes.sort_unstable();
                     lanes.dedup();
                     for r in lanes {

@@ -667,6 +667,34 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) ->
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
 
+/// The shuffle kernel's tiles for decode launches ([`is_decode`]) whose rows (tokens x
+/// packed query heads) fit one workgroup (`prepare_tiles`): two row groups of r
+/// lanes, r the most of 32, the subgroup size and head_dim / 4 (one vec4 column per lane
+/// at head_dim 128 on a 32-lane GPU), 4 rows each, 16-key tiles; `None` above head_dim
+/// 128 (not measured), where the workgroup (2 r invocations) is not a multiple of 32 or
+/// where the shape does not fit ([`shuffle_config_wg`]). A decode launch's rows are its packed query heads (4 for one
+/// token with 4 query heads per K/V head), so the dense tiles (32-64 rows per
+/// workgroup) run most rows idle. On an H200 (BENCHMARKS.md, thirty-second session; one
+/// token, H=32, 8 K/V heads, 32 key parts) (32,4,16) in 64 invocations ran f32 head_dim
+/// 128 in 0.0456 / 0.116 / 0.345 ms at K/V lengths 4K / 16K / 64K, against 0.0578 / 0.155
+/// / 0.503 for the dense tiles (r=8, m=2, 128 invocations) and 0.0522 / 0.150 / 0.481 for
+/// one row group (the second group's rows run idle, but its lanes stage K/V); f16
+/// 0.0421 / 0.109 / 0.356 against 0.0551 / 0.152 / 0.484; (16,4,16) in 32 invocations
+/// at head_dim 64 (f16) 0.0421 / 0.0962 / 0.333 against 0.0519 / 0.125 / 0.422. Five
+/// tokens' 20 rows would take three such workgroups per K/V head, each reading all of its
+/// K/V: 0.0540 / 0.195 / 0.712 ms (f32, head_dim 128, 16 parts), against 0.0477 / 0.146
+/// / 0.542 on the dense tiles, which hold 32 rows (32 parts).
+pub fn shuffle_decode_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
+    let r = shuffle_decode_lanes(head_dim, ctx.capabilities().subgroup_min_size);
+    shuffle_config_wg(ctx, head_dim, r, 4, 16, Some(2 * r)).filter(|_| head_dim <= 128)
+}
+
+/// The lanes per row of [`shuffle_decode_config`] on a GPU whose subgroups have at least
+/// `sg_min` lanes.
+pub fn shuffle_decode_lanes(head_dim: usize, sg_min: u32) -> u32 {
+    pow2_floor((head_dim as u32 / 4).min(sg_min).min(32))
+}
+
 /// Invocations per workgroup of the shuffle kernel for `shape` (head_dim, r, m, bk):
 /// `RINGATTN_SUBGROUP_WG` where set (experiments: a multiple of 32 up to 1024), else
 /// [`SHUFFLE_WG`] for `dtype`, at most the adapter's limits.
@@ -1619,15 +1647,22 @@ pub struct DecodeSplit {
 
 /// The decode split for launches of `tier` on tiles `cfg`: [`DECODE_SPLIT_WORKGROUPS`]
 /// and [`DECODE_PART_KEYS`] on the matrix tier, [`DECODE_PART_KEYS_WIDE`] on the other
-/// tiers (workgroups of 128 invocations or more), and on `flash_matrix.wgsl`'s 16-key
-/// decode tiles ([`DECODE_SHAPE`]) [`DECODE_SPLIT_WORKGROUPS_SHORT`] and
-/// [`DECODE_PART_KEYS_WIDE`].
+/// tiers; [`DECODE_SPLIT_WORKGROUPS_SHORT`] and [`DECODE_PART_KEYS_WIDE`] on
+/// `flash_matrix.wgsl`'s 16-key decode tiles ([`DECODE_SHAPE`]) and on the shuffle
+/// kernel's decode tiles ([`shuffle_decode_config`], at most 64 invocations: on an H200,
+/// f32 head_dim 128, five query rows, 24 workgroups a part, 16 parts ran 0.0578 / 0.196 /
+/// 0.713 ms at K/V lengths 4K / 16K / 64K against 0.0805 / 0.313 / 1.18 in 8; MHA, 32
+/// workgroups a part, level in 8 and 16).
 pub fn decode_split(tier: Tier, cfg: &TileConfig) -> DecodeSplit {
-    let short = tier == Tier::Matrix && cfg.variant != SgVariant::Regs && (cfg.mq, cfg.w, cfg.bk) == DECODE_SHAPE;
+    let short = match tier {
+        Tier::Matrix => cfg.variant != SgVariant::Regs && (cfg.mq, cfg.w, cfg.bk) == DECODE_SHAPE,
+        Tier::Subgroup => cfg.variant == SgVariant::Shuffle && cfg.invocations() <= 64,
+        Tier::Portable => false,
+    };
     match (tier, short) {
-        (Tier::Matrix, true) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS_SHORT, part_keys: DECODE_PART_KEYS_WIDE },
+        (_, true) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS_SHORT, part_keys: DECODE_PART_KEYS_WIDE },
         (Tier::Matrix, false) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS },
-        (Tier::Subgroup | Tier::Portable, _) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS_WIDE },
+        (Tier::Subgroup | Tier::Portable, false) => DecodeSplit { workgroups: DECODE_SPLIT_WORKGROUPS, part_keys: DECODE_PART_KEYS_WIDE },
     }
 }
 
@@ -2538,11 +2573,15 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         Tier::Subgroup => {
             let dense = grid.filter(|_| block.is_none()).map(|g| g.shape);
             let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
-            // Dense launches of a known shape: fewer rows per group on small grids (not
-            // when RINGATTN_SUBGROUP_CFG forces a shape or RINGATTN_SMALL_GRID=0).
+            // Dense launches of a known shape: decode tiles, or fewer rows per group on
+            // small grids (not when RINGATTN_SUBGROUP_CFG forces a shape or
+            // RINGATTN_SMALL_GRID=0).
             if let Some(shape) = dense {
                 if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
-                    cfg = small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim));
+                    let rows = (shape.seq_q * gqa_fold(shape)) as u32;
+                    let decode = (is_decode(shape) && cfg.variant == SgVariant::Shuffle).then(|| shuffle_decode_config(ctx, head_dim)).flatten();
+                    let decode = decode.filter(|d| rows <= d.bq);
+                    cfg = decode.unwrap_or_else(|| small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim)));
                 }
             }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
@@ -3228,9 +3267,22 @@ mod tests {
         // flash_matrix's 32-key tiles (a forced shape) keep those limits too.
         let long = matrix_config_for(Dtype::F16, 128, DECODE_SHAPE_REGS, 32, 49152, 1024).unwrap();
         assert_eq!(parts(&long, Tier::Matrix, Dtype::F16, &decode(1, 1, 65536, 32)), 32);
-        // The subgroup and portable tiers: parts of 128 keys within 256 workgroups.
+        // The shuffle kernel's decode lanes: one vec4 column per lane where the subgroup
+        // allows (head_dim 128 on 32 lanes), at most 32.
+        assert_eq!(
+            [(128, 32), (64, 32), (128, 64), (128, 16), (256, 64), (32, 8)].map(|(d, sg)| shuffle_decode_lanes(d, sg)),
+            [32, 16, 32, 16, 32, 8]
+        );
+        // The subgroup and portable tiers: parts of 128 keys within 256 workgroups; the
+        // shuffle kernel's decode tiles (two row groups of 4 rows, 8 rows a workgroup)
+        // within 512: five tokens' 20 rows are 3 workgroups per K/V head, 24 a part.
         let sub = TileConfig { bq: 32, bk: 16, r: 8, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 2 };
         assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 1, 65536, 32)), 32);
+        assert_eq!(parts(&sub, Tier::Subgroup, Dtype::F32, &decode(1, 5, 65536, 32)), 32);
+        let sub_decode = TileConfig { bq: 8, bk: 16, r: 32, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+        assert_eq!(sub_decode.invocations(), 64);
+        assert_eq!(parts(&sub_decode, Tier::Subgroup, Dtype::F32, &decode(1, 5, 65536, 32)), 16);
+        assert_eq!(parts(&sub_decode, Tier::Subgroup, Dtype::F32, &decode(1, 1, 65536, 32)), 32);
         let port = portable_config_for(128, 24576, 1024);
         assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 4096, 32)), 32);
         assert_eq!(parts(&port, Tier::Portable, Dtype::F32, &decode(1, 1, 2048, 32)), 16);
