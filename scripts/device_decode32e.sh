@@ -16,12 +16,7 @@ timeout 60 $D --head-dim 128 --queries 5 --splits 64 > $R/q5-128.md 2>&1
 timeout 60 $D --head-dim 128 --kv-heads 32 --splits 32 > $R/mha-128.md 2>&1
 timeout 60 $D --head-dim 128 --batch 4 --splits 32 > $R/b4-128.md 2>&1
 timeout 60 $D --head-dim 128 --dtype f32 --splits 64 > $R/gqa-128-f32.md 2>&1
-P="python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends flash --dtypes f16 --heads 32"
-timeout 40 $P --head-dims 64,128 --queries 1 --kv-heads 8 > $R/sdpa-gqa.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 5 --kv-heads 8 > $R/sdpa-q5.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 1 > $R/sdpa-mha.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 1 --batch 4 --kv-heads 8 > $R/sdpa-b4.txt 2>&1
-timeout 40 python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends math --dtypes f32 --heads 32 --head-dims 128 --queries 1 --kv-heads 8 > $R/sdpa-f32.txt 2>&1
+sdpa_decode
 TEST_LIMIT=200 run_tests merge
 timeout 200 .gpu/attention --test-threads 2 decode_shapes single_token key_splits_match_reference key_parts_resume_across_chunks split_calls > $R/test-attention.txt 2>&1; echo "rc=$?" >> $R/test-attention.txt
 decode_pack

@@ -14,12 +14,7 @@ timeout 40 $D --head-dim 128 --queries 5 --splits 16 > $R/q5-128.md 2>&1
 timeout 40 $D --head-dim 128 --kv-heads 32 --splits 8 > $R/mha-128.md 2>&1
 timeout 40 $D --head-dim 128 --batch 4 --splits 8 > $R/b4-128.md 2>&1
 timeout 40 $D --head-dim 128 --dtype f32 --splits 16 > $R/gqa-128-f32.md 2>&1
-P="python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends flash --dtypes f16 --heads 32"
-timeout 40 $P --head-dims 64,128 --queries 1 --kv-heads 8 > $R/sdpa-gqa.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 5 --kv-heads 8 > $R/sdpa-q5.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 1 > $R/sdpa-mha.txt 2>&1
-timeout 40 $P --head-dims 128 --queries 1 --batch 4 --kv-heads 8 > $R/sdpa-b4.txt 2>&1
-timeout 40 python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends math --dtypes f32 --heads 32 --head-dims 128 --queries 1 --kv-heads 8 > $R/sdpa-f32.txt 2>&1
+sdpa_decode
 TEST_LIMIT=60 run_tests merge
 TEST_LIMIT=300 run_tests attention
 decode_pack

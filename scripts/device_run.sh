@@ -318,3 +318,18 @@ decode_pack() {
   } > summary.txt; cat summary.txt
   cd $OUT && tar czf r.tgz r && rm -rf r
 }
+
+# sdpa_decode: SDPA at the decode example's shapes (H=32, K/V lengths 4K / 16K / 64K,
+# non-causal, median of 20): flash f16 for one token with 8 K/V heads at head_dims 64
+# and 128 ($R/sdpa-gqa.txt), five tokens ($R/sdpa-q5.txt), 32 K/V heads
+# ($R/sdpa-mha.txt), a batch of 4 ($R/sdpa-b4.txt), and math f32 for one token
+# ($R/sdpa-f32.txt). (The thirty-second session's fifth and sixth calls ran these lines
+# written out in their scripts.)
+sdpa_decode() {
+  P="python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends flash --dtypes f16 --heads 32"
+  timeout 40 $P --head-dims 64,128 --queries 1 --kv-heads 8 > $R/sdpa-gqa.txt 2>&1
+  timeout 40 $P --head-dims 128 --queries 5 --kv-heads 8 > $R/sdpa-q5.txt 2>&1
+  timeout 40 $P --head-dims 128 --queries 1 > $R/sdpa-mha.txt 2>&1
+  timeout 40 $P --head-dims 128 --queries 1 --batch 4 --kv-heads 8 > $R/sdpa-b4.txt 2>&1
+  timeout 40 python3 benches/python/sdpa_baseline.py --seqs 4096,16384,65536 --causal off --reps 20 --backends math --dtypes f32 --heads 32 --head-dims 128 --queries 1 --kv-heads 8 > $R/sdpa-f32.txt 2>&1
+}
