@@ -668,22 +668,25 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) ->
 }
 
 /// The shuffle kernel's tiles for decode launches ([`is_decode`]) whose rows (tokens x
-/// packed query heads) fit one workgroup (`prepare_tiles`): two row groups of r
-/// lanes, r the most of 32, the subgroup size and head_dim / 4 (one vec4 column per lane
-/// at head_dim 128 on a 32-lane GPU), 4 rows each, 16-key tiles; `None` above head_dim
-/// 128 (not measured), where the workgroup (2 r invocations) is not a multiple of 32 or
-/// where the shape does not fit ([`shuffle_config_wg`]). A decode launch's rows are its packed query heads (4 for one
-/// token with 4 query heads per K/V head), so the dense tiles (32-64 rows per
-/// workgroup) run most rows idle. On an H200 (BENCHMARKS.md, thirty-second session; one
-/// token, H=32, 8 K/V heads, 32 key parts) (32,4,16) in 64 invocations ran f32 head_dim
-/// 128 in 0.0456 / 0.116 / 0.345 ms at K/V lengths 4K / 16K / 64K, against 0.0578 / 0.155
-/// / 0.503 for the dense tiles (r=8, m=2, 128 invocations) and 0.0522 / 0.150 / 0.481 for
-/// one row group (the second group's rows run idle, but its lanes stage K/V); f16
-/// 0.0421 / 0.109 / 0.356 against 0.0551 / 0.152 / 0.484; (16,4,16) in 32 invocations
-/// at head_dim 64 (f16) 0.0421 / 0.0962 / 0.333 against 0.0519 / 0.125 / 0.422. Five
-/// tokens' 20 rows would take three such workgroups per K/V head, each reading all of its
-/// K/V: 0.0540 / 0.195 / 0.712 ms (f32, head_dim 128, 16 parts), against 0.0477 / 0.146
-/// / 0.542 on the dense tiles, which hold 32 rows (32 parts).
+/// packed query heads) fit one workgroup (`prepare_tiles`): two row groups of r lanes, r
+/// the most of 32, the subgroup size and head_dim / 4 (one vec4 column per lane at
+/// head_dim 128 on a 32-lane GPU), 4 rows each, 16-key tiles; `None` above head_dim 128
+/// (not measured), where the workgroup (2 r invocations) is not a multiple of 32 or
+/// where the shape does not fit ([`shuffle_config_wg`]). A decode launch's rows are its
+/// packed query heads (4 for one token with 4 query heads per K/V head), so the dense
+/// tiles (32-64 rows per workgroup) run most rows idle. On an H200 (BENCHMARKS.md,
+/// thirty-second session; one token, H=32, 8 K/V heads, 32 key parts) (32,4,16) in 64
+/// invocations ran f32 head_dim 128 in 0.0324-0.0334 / 0.103-0.105 / 0.332-0.337 ms at
+/// K/V lengths 4K / 16K / 64K over three calls, against 0.0441 / 0.144 / 0.492 for the
+/// dense tiles (r=8, m=2, 128 invocations); forced by environment in an earlier call,
+/// 0.0456 / 0.116 / 0.345 against the dense tiles' 0.0578 / 0.155 / 0.503 and one row
+/// group's 0.0522 / 0.150 / 0.481 (its lanes alone stage K/V: the second group's rows
+/// run idle, but its lanes load), f16 0.0421 / 0.109 / 0.356 against 0.0551 / 0.152 /
+/// 0.484, and (16,4,16) in 32 invocations at head_dim 64 (f16) 0.0421 / 0.0962 / 0.333
+/// against 0.0519 / 0.125 / 0.422. Five tokens' 20 rows would take three such
+/// workgroups per K/V head, each reading all of its K/V: 0.0540 / 0.195 / 0.712 ms (f32,
+/// head_dim 128, 16 parts), against 0.0477 / 0.146 / 0.542 on the dense tiles, which hold
+/// 32 rows (32 parts).
 pub fn shuffle_decode_config(ctx: &GpuContext, head_dim: usize) -> Option<TileConfig> {
     let r = shuffle_decode_lanes(head_dim, ctx.capabilities().subgroup_min_size);
     shuffle_config_wg(ctx, head_dim, r, 4, 16, Some(2 * r)).filter(|_| head_dim <= 128)
@@ -1604,12 +1607,13 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     }
 }
 
-/// The workgroups a decode launch's key parts add up to ([`decode_split`]), but for
-/// [`DECODE_SHAPE`]'s ([`DECODE_SPLIT_WORKGROUPS_SHORT`]).
+/// The workgroups a decode launch's key parts add up to ([`decode_split`]), but on the
+/// short decode tiles ([`DECODE_SPLIT_WORKGROUPS_SHORT`]).
 pub const DECODE_SPLIT_WORKGROUPS: u64 = 256;
 
 /// The workgroups a decode launch's key parts add up to on `flash_matrix.wgsl`'s
-/// 16-key decode tiles ([`DECODE_SHAPE`], half the workgroup memory of the others): on
+/// 16-key decode tiles ([`DECODE_SHAPE`], half the workgroup memory of the others) and
+/// the shuffle kernel's ([`shuffle_decode_config`]; see [`decode_split`]): on
 /// an H200 (thirty-second session; head_dim 128, one token of H=32 with 32 K/V heads,
 /// 32 workgroups per part) 16 parts ran K/V lengths 4K / 16K / 64K in 0.0857 / 0.136 /
 /// 0.336 ms, against 0.0961 / 0.177 / 0.515 in 8 (and the 32-key tiles' 0.0895 / 0.182
@@ -1890,7 +1894,8 @@ pub fn regs_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) -> Option<Ti
 /// against 0.0372-0.0500 for the register kernel's tiles (BENCHMARKS.md). Decode
 /// launches ([`is_decode`]) take [`DECODE_SHAPE_REGS`] where the kernel runs the head_dim's
 /// dense launches (H200, head_dim 64, one token of 32 heads with 8 K/V heads, packed, in
-/// 16 / 32 / 32 parts: 0.0270 / 0.0423 / 0.0974 ms at K/V lengths 4K / 16K / 64K).
+/// 16 / 32 / 32 parts: 0.0207 / 0.0303 / 0.0855 ms at K/V lengths 4K / 16K / 64K with
+/// the thirty-second session's slot merge).
 fn regs_config_grid(ctx: &GpuContext, dtype: Dtype, head_dim: usize, grid: Option<Grid>) -> Option<TileConfig> {
     let wanted = match grid {
         // (A decode launch's mask, if causal, hides at most its last few keys.)
