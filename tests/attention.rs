@@ -270,10 +270,47 @@ fn decode_shapes() {
             if ctx.capabilities().tiers().contains(&Tier::Subgroup) {
                 let (tier, tiles, parts) = attn.plan(Dtype::F32, &s, None).unwrap();
                 assert!(tier == Tier::Subgroup && parts > 1, "{}: f32 decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
+                // On the shuffle kernel's decode tiles (flash::shuffle_decode_config) where
+                // the adapter's search kept the shuffle kernel.
+                if tiles.variant == flash::SgVariant::Shuffle && ctx.capabilities().subgroup_min_size >= 16 {
+                    assert!(tiles.bq == 8 && tiles.m == 4 && tiles.bk == 16, "{}: f32 decode tiles {tiles:?}", common::label(ctx));
+                }
             }
         }
     }
     r.finish("decode_shapes");
+}
+
+/// The shuffle kernel at its decode tiles' geometry (`flash::shuffle_decode_config`: two
+/// row groups of r lanes, r = `flash::shuffle_decode_lanes`, 4 rows each, 16-key tiles;
+/// the library takes them on GPUs whose workgroup of 2 r lanes is a multiple of 32, and
+/// builds them here with the adapter's own r, so lavapipe runs them too) with the build
+/// options the library gives them, on decode shapes whose packed rows fill one row group
+/// (one token, 4 query heads per K/V head) or both (two tokens), causal and not, f32 and
+/// f16, against the f64 reference; outputs poisoned first.
+#[test]
+fn shuffle_decode_tiles_match_reference() {
+    use ringattn::kernels::flash::{prepare_subgroup_with, shuffle_decode_lanes, SgVariant, TileConfig};
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        for dtype in dtypes(ctx) {
+            for d in [32, 64, 128] {
+                let r = shuffle_decode_lanes(d, ctx.capabilities().subgroup_min_size);
+                let cfg = TileConfig { bq: 8, bk: 16, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m: 4 };
+                let prep = prepare_subgroup_with(ctx, dtype, d, cfg).unwrap();
+                for (q, causal) in [(1, false), (2, true)] {
+                    let s = shape(2, q, ringattn::kernels::flash::DECODE_MIN_KEYS + 37, 8, 2, d);
+                    ran += 1;
+                    if let Err(e) = common::check_prepared(ctx, &prep, dtype, s, causal) {
+                        failures.push(format!("{} r={r} d={d} q={q} causal={causal}: {e}", common::label(ctx)));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} decode-tile cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Causal with seq_q < seq_k (bottom-right aligned) and the tile edges around it.
