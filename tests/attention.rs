@@ -561,10 +561,18 @@ fn random_case_failure(ctx: &GpuContext, attn: &ringattn::Attention, s: &Shape, 
     let seed = reference::fresh_seed() ^ salt;
     let host = |len, x| reference::random_vec(len, seed ^ x);
     let (o, lse, [qh, kh, vh]) = forward_host(ctx, attn, s, dtype, [&host(s.q_len(), 0), &host(s.kv_len(), 1), &host(s.kv_len(), 2)]);
-    let r = reference::attention(&qh, &kh, &vh, s, causal, None);
-    let (eo, el) = (reference::rel_error(&o, &r.o), reference::lse_max_abs_error(&lse, &r.lse));
+    reference_miss([&qh, &kh, &vh], &o, &lse, s, causal, dtype)
+        .map(|(eo, el)| format!("{} {what} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)))
+}
+
+/// The O and LSE errors of (o, lse) against the f64 reference on q, k, v where either
+/// misses `dtype`'s tolerance.
+fn reference_miss([q, k, v]: [&[f32]; 3], o: &[f32], lse: &[f32], s: &Shape, causal: bool, dtype: Dtype) -> Option<(f64, f64)> {
+    use ringattn::reference;
+    let r = reference::attention(q, k, v, s, causal, None);
+    let (eo, el) = (reference::rel_error(o, &r.o), reference::lse_max_abs_error(lse, &r.lse));
     let ok = reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype));
-    (!ok).then(|| format!("{} {what} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)))
+    (!ok).then_some((eo, el))
 }
 
 /// A call split over keys (parts computed side by side, merged by LSE in the same
@@ -616,9 +624,8 @@ fn split_calls_overwrite_their_outputs() {
             ctx.write_bytes(out.lse.buffer(), 0, bytemuck::cast_slice(&vec![50.0f32; out.lse.numel()])).unwrap();
             attn.forward_into(&q, &k, &v, &out.o, &out.lse).unwrap();
             let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
-            let r = reference::attention(&seen(&q), &seen(&k), &seen(&v), &s, causal, None);
-            let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
-            if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+            if let Some((eo, el)) = reference_miss([&seen(&q), &seen(&k), &seen(&v)], &seen(&out.o), &out.lse.to_vec(ctx).unwrap(), &s, causal, dtype)
+            {
                 failures.push(format!("{} nk={nk} parts={parts} causal={causal} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
             }
         }
@@ -626,11 +633,6 @@ fn split_calls_overwrite_their_outputs() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Calls with the same parameters share one uniform buffer (`GpuContext::uniform`: no
-/// buffer created or uploaded per call), other parameters get their own; two calls of
-/// one shape encoded into one command buffer (so they share the parameter buffer in
-/// one submission), and a third of another shape between them, each against the f64
-/// reference on fresh inputs.
 /// Key parts in one launch whose parts are longer than a chunk of a driver that caps
 /// loop iterations (llvmpipe): each part resumes from its own O/LSE slot across chunks.
 /// Decode-shaped (3 query rows, 2 query heads per K/V head), so the query heads are
@@ -656,6 +658,11 @@ fn key_parts_resume_across_chunks() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Calls with the same parameters share one uniform buffer (`GpuContext::uniform`: no
+/// buffer created or uploaded per call), other parameters get their own; two calls of
+/// one shape encoded into one command buffer (so they share the parameter buffer in
+/// one submission), and a third of another shape between them, each against the f64
+/// reference on fresh inputs.
 #[test]
 fn calls_share_their_parameter_buffers() {
     use ringattn::{reference, Attention, AttentionOptions};
@@ -699,9 +706,7 @@ fn calls_in_one_command_buffer(ctx: &GpuContext, attn: &ringattn::Attention, sha
     let mut failures = Vec::new();
     for (i, (s, q, k, v, out)) in runs.iter().enumerate() {
         let seen = |t: &GpuTensor| t.to_f32_vec(ctx).unwrap();
-        let r = reference::attention(&seen(q), &seen(k), &seen(v), s, causal, None);
-        let (eo, el) = (reference::rel_error(&seen(&out.o), &r.o), reference::lse_max_abs_error(&out.lse.to_vec(ctx).unwrap(), &r.lse));
-        if !(reference::within(eo, common::tol(dtype)) && reference::within(el, common::lse_tol(dtype))) {
+        if let Some((eo, el)) = reference_miss([&seen(q), &seen(k), &seen(v)], &seen(&out.o), &out.lse.to_vec(ctx).unwrap(), s, causal, dtype) {
             failures.push(format!("{} one command buffer, call {i} seed={seed:#x}: O {eo:.2e}, LSE {el:.2e}", common::label(ctx)));
         }
     }
