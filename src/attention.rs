@@ -182,8 +182,12 @@ impl<'a> Attention<'a> {
     /// 0.67 in 16 key parts.
     fn tier_for(&self, dtype: Dtype, s: &Shape, masked: bool) -> Result<Tier> {
         let tier = self.tier(dtype, s.head_dim)?;
-        if tier == Tier::Matrix && dtype == Dtype::F32 && !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none() {
-            return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
+        if tier == Tier::Matrix && !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none() {
+            let rows = s.seq_q * flash::gqa_fold(s);
+            let stream = flash::decode_stream_on() && flash::decode_stream_config(self.ctx, dtype, s.head_dim, rows).is_some();
+            if dtype == Dtype::F32 || stream {
+                return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
+            }
         }
         Ok(tier)
     }

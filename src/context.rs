@@ -919,7 +919,7 @@ pub const UNIFORM_CACHE_ENTRIES: usize = 4096;
 /// matrix kernel 3-14 % and the tiled subgroup kernel 10 % (BENCHMARKS.md), mostly by
 /// keeping the driver from merging workgroup accesses or folding their addresses into
 /// immediate offsets. `RINGATTN_CHECKS`, when set, still decides for every kernel.
-pub const UNCLAMPED_KERNELS: &[&str] = &["flash_matrix", "flash_regs", "flash_subgroup", "flash_tiled"];
+pub const UNCLAMPED_KERNELS: &[&str] = &["flash_matrix", "flash_regs", "flash_subgroup", "flash_tiled", "flash_decode"];
 
 /// The limits ringattn needs: WebGPU's downlevel defaults, raised to the adapter's
 /// values for the few limits attention depends on (buffer and binding sizes,

@@ -234,10 +234,10 @@ fn causal_more_queries_than_keys() {
 
 /// Decode shapes: a few query rows against a K/V cache of at least
 /// `flash::DECODE_MIN_KEYS` keys (not a tile multiple), GQA (the query heads of a K/V
-/// head packed into one workgroup's rows, `flash::gqa_fold`), causal and not. On a GPU
-/// with the matrix tier, f16 launches of that shape take one-block query tiles and split
-/// their keys (`flash::is_decode`), and f32 ones the subgroup tier, which this checks
-/// through `Attention::plan` too.
+/// head packed into one workgroup's rows, `flash::gqa_fold`), causal and not. Launches
+/// of that shape (`flash::is_decode`) stream K/V through `flash_decode.wgsl` on the
+/// subgroup tier where it fits, whatever the adapter's best tier, and split their keys
+/// on a GPU, which this checks through `Attention::plan` too.
 #[test]
 fn decode_shapes() {
     use ringattn::kernels::flash;
@@ -259,22 +259,31 @@ fn decode_shapes() {
         let gpu = ctx.info().device_type != wgpu::DeviceType::Cpu;
         let attn = Attention::new(ctx, AttentionOptions::default());
         let s = shape(1, 1, 16384, 32, 8, 128);
-        let env_free = ["RINGATTN_SMALL_GRID", "RINGATTN_MATRIX_CFG", "RINGATTN_KEY_SPLITS", "RINGATTN_TIER", "RINGATTN_GQA_PACK"]
-            .iter()
-            .all(|v| std::env::var_os(v).is_none());
-        if gpu && env_free && attn.tier(Dtype::F16, 128).ok() == Some(Tier::Matrix) {
+        let env_free = [
+            "RINGATTN_SMALL_GRID",
+            "RINGATTN_MATRIX_CFG",
+            "RINGATTN_KEY_SPLITS",
+            "RINGATTN_TIER",
+            "RINGATTN_GQA_PACK",
+            "RINGATTN_DECODE_STREAM",
+            "RINGATTN_SUBGROUP_CFG",
+        ]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none());
+        if env_free && ctx.capabilities().tiers().contains(&Tier::Subgroup) {
             assert_eq!(flash::gqa_fold(&s), 4);
-            let (tier, tiles, parts) = attn.plan(Dtype::F16, &s, None).unwrap();
-            assert!(tier == Tier::Matrix && tiles.bq == 16 && parts > 1, "{}: decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
-            // f32 decode leaves the matrix tier's split kernel for the subgroup tier.
-            if ctx.capabilities().tiers().contains(&Tier::Subgroup) {
-                let (tier, tiles, parts) = attn.plan(Dtype::F32, &s, None).unwrap();
-                assert!(tier == Tier::Subgroup && parts > 1, "{}: f32 decode plan {tier} {tiles:?} in {parts} parts", common::label(ctx));
-                // On the shuffle kernel's decode tiles (flash::shuffle_decode_config) where
-                // the adapter's search kept the shuffle kernel.
-                if tiles.variant == flash::SgVariant::Shuffle && ctx.capabilities().subgroup_min_size >= 16 {
-                    assert!(tiles.bq == 8 && tiles.m == 4 && tiles.bk == 16, "{}: f32 decode tiles {tiles:?}", common::label(ctx));
+            // Where flash_decode.wgsl fits, decode calls of either dtype stream K/V on the
+            // subgroup tier (leaving the matrix tier, if any), in key parts on a GPU.
+            for dtype in dtypes(ctx) {
+                if flash::decode_stream_config(ctx, dtype, 128, 4).is_none() {
+                    continue;
                 }
+                let (tier, tiles, parts) = attn.plan(dtype, &s, None).unwrap();
+                assert!(
+                    tier == Tier::Subgroup && tiles.variant == flash::SgVariant::Decode && tiles.bq == 4 && (parts > 1 || !gpu),
+                    "{}: {dtype:?} decode plan {tier} {tiles:?} in {parts} parts",
+                    common::label(ctx)
+                );
             }
         }
     }
@@ -310,6 +319,41 @@ fn shuffle_decode_tiles_match_reference() {
         }
     }
     eprintln!("{ran} decode-tile cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `flash_decode.wgsl` (decode launches on the subgroup tier: K/V streamed into
+/// registers) at the tiles the library gives each adapter, every head_dim it takes (32,
+/// 64, 128, 256), one to eight packed rows per workgroup (1 or 2 tokens of 1, 4 or 8
+/// query heads per K/V head), a ragged last step of keys, causal and not, scores rising
+/// along the keys (so the rescale runs), f32 and f16, against the f64 reference; outputs
+/// poisoned first. One launch over all keys unless the driver caps loop iterations
+/// (lavapipe: chunks resumed in accumulate mode, which the kernel's merge folds in).
+#[test]
+fn decode_stream_matches_reference() {
+    use ringattn::kernels::flash::{decode_stream_config, prepare_decode_stream, DECODE_MIN_KEYS};
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
+        for dtype in dtypes(ctx) {
+            for d in [32, 64, 128, 256] {
+                let cases = [(1, 4, 4, false), (1, 8, 2, true), (2, 8, 2, false), (1, 16, 2, true), (2, 4, 4, true), (1, 12, 2, false)];
+                for (q, heads, kv_heads, causal) in cases {
+                    let rows = q * heads / kv_heads;
+                    let Some(cfg) = decode_stream_config(ctx, dtype, d, rows) else {
+                        continue;
+                    };
+                    let prep = prepare_decode_stream(ctx, dtype, d, cfg).unwrap();
+                    let s = shape(2, q, DECODE_MIN_KEYS + 37, heads, kv_heads, d);
+                    ran += 1;
+                    if let Err(e) = common::check_prepared_rising(ctx, &prep, dtype, s, causal, 30.0) {
+                        failures.push(format!("{} {} d={d} rows={rows} causal={causal}: {e}", common::label(ctx), cfg.describe(Tier::Subgroup)));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} decode-stream cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -87,8 +87,8 @@ fn specializations(name: &str) -> Vec<Defines> {
 fn flash_specializations(name: &str) -> Vec<Defines> {
     let dense = base_specializations(name);
     // flash_tiled and flash_regs list their sparse variants themselves (their tiles
-    // depend on the mask block).
-    if !name.starts_with("flash_") || name == "flash_tiled" || name == "flash_regs" {
+    // depend on the mask block); flash_decode runs dense launches only.
+    if !name.starts_with("flash_") || name == "flash_tiled" || name == "flash_regs" || name == "flash_decode" {
         return dense;
     }
     // Every flash kernel also has a block-sparse variant (SPARSE=1, kernels::flash::
@@ -385,6 +385,37 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         // the default tiles with each switch flipped and with an A layout that permutes
         // the accumulator's elements.
         "flash_regs" => out.extend(regs_specializations()),
+        // kernels::flash::decode_stream_config_for's tiles (dense only): every dtype,
+        // head_dim, row count and subgroup size it takes, at the default keys per step
+        // and workgroup, and with the overrides of RINGATTN_DECODE_KB / _WG / _G at 128
+        // rows x head_dim.
+        "flash_decode" => {
+            use ringattn::kernels::flash::{decode_stream_config_for, decode_stream_defines, DecodeStreamOpts, DECODE_STREAM_ROWS};
+            let tweaks = [
+                DecodeStreamOpts { kb: Some(1), ..Default::default() },
+                DecodeStreamOpts { kb: Some(8), ..Default::default() },
+                DecodeStreamOpts { wg: Some(512), ..Default::default() },
+                DecodeStreamOpts { lanes: Some(8), ..Default::default() },
+            ];
+            for dtype in DTYPES {
+                for &d in SUPPORTED_HEAD_DIMS {
+                    for rows in 1..=DECODE_STREAM_ROWS {
+                        for sg in SUBGROUP_SIZES {
+                            let opts =
+                                std::iter::once(DecodeStreamOpts::default()).chain(tweaks.into_iter().filter(|_| d == 128 && rows == 4 && sg == 32));
+                            for o in opts {
+                                if let Some(cfg) = decode_stream_config_for(dtype, d, rows, sg, 49152, 1024, o) {
+                                    let v = decode_stream_defines(dtype, d, &cfg, sg);
+                                    if !out.contains(&v) {
+                                        out.push(v);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         "dilated_merge" => {
             for acc in DTYPES {
                 for part in DTYPES {

@@ -154,6 +154,10 @@ pub enum SgVariant {
     /// Matrix tier: `flash_regs.wgsl`, the softmax on the fragments' elements in
     /// registers (`kernels::regs`); otherwise the tier runs `flash_matrix.wgsl`.
     Regs,
+    /// `flash_decode.wgsl` (decode launches, [`decode_stream_config`]): K/V streamed
+    /// into registers by groups of `r` lanes per key, `m` keys per group and step, `w`
+    /// invocations; `bq` is the launch's rows per workgroup, `bk` the keys of one step.
+    Decode,
 }
 
 /// Tile shape of a pipeline; part of the pipeline key.
@@ -183,6 +187,7 @@ impl TileConfig {
     pub fn invocations(&self) -> u32 {
         match self.variant {
             SgVariant::Regs => self.w * 32,
+            SgVariant::Decode => self.w,
             _ => self.bq / self.m.max(1) * self.r,
         }
     }
@@ -198,6 +203,7 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
+                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}", self.r, self.m, self.w),
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -220,6 +226,11 @@ impl TileConfig {
                     let o = TiledOpts::for_tiles(head_dim, self);
                     let per_tile = (d * bk / 4).div_ceil(wg) + (d / o.du as u64) + (bk / o.ju as u64) + 1;
                     (per_tile.div_ceil(bk), (d * self.bq as u64 / 4).div_ceil(wg) + 8)
+                }
+                // One key-loop pass per step of bk keys; the merge's loops at the end.
+                SgVariant::Decode => {
+                    let w = self.w.max(4) as u64;
+                    (1, 2 * (d4 * self.bq as u64).div_ceil(w) * (w / 4) + 64)
                 }
                 _ => (1 + d4 / self.bk as u64, 4 * (d4 / self.r as u64) + 8),
             },
@@ -696,6 +707,124 @@ pub fn shuffle_decode_config(ctx: &GpuContext, head_dim: usize) -> Option<TileCo
 /// `sg_min` lanes.
 pub fn shuffle_decode_lanes(head_dim: usize, sg_min: u32) -> u32 {
     pow2_floor((head_dim as u32 / 4).min(sg_min).min(32))
+}
+
+/// Most rows (tokens x packed query heads) one workgroup of `flash_decode.wgsl` holds
+/// ([`decode_stream_config`]): each lane keeps its units of q and O for every row.
+pub const DECODE_STREAM_ROWS: usize = 8;
+
+/// Keys per lane group and step of `flash_decode.wgsl` (`RINGATTN_DECODE_KB`: 1, 2, 4 or
+/// 8): every load of a step is issued before the step's first use of one.
+pub const DECODE_STREAM_KB: u32 = 4;
+
+/// Subgroups per workgroup of `flash_decode.wgsl` at the adapter's least subgroup size
+/// (`RINGATTN_DECODE_WG` sets the invocations instead).
+pub const DECODE_STREAM_SUBGROUPS: u32 = 8;
+
+/// The most vec4 of q per lane (and as many of O) that [`decode_stream_config_for`]
+/// gives a workgroup: rows x head_dim / (4 x lanes per key).
+pub const DECODE_STREAM_VEC4: u32 = 16;
+
+/// Whether `RINGATTN_DECODE_STREAM` leaves `flash_decode.wgsl` on for decode launches
+/// (`0`, `off` or `false`: the shuffle kernel's decode tiles, as before it).
+pub fn decode_stream_on() -> bool {
+    switch(std::env::var("RINGATTN_DECODE_STREAM").ok().as_deref()) != Some(false)
+}
+
+/// `flash_decode.wgsl`'s tiles for a dense decode launch ([`is_decode`]) of `rows` rows
+/// per K/V head (tokens x [`gqa_fold`]) on this adapter, or `None` where it does not
+/// fit ([`decode_stream_config_for`]).
+pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, rows: usize) -> Option<TileConfig> {
+    let caps = ctx.capabilities();
+    if !caps.subgroup {
+        return None;
+    }
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok());
+    let lim = &caps.limits;
+    let opts = DecodeStreamOpts { kb: env("RINGATTN_DECODE_KB"), wg: env("RINGATTN_DECODE_WG"), lanes: env("RINGATTN_DECODE_G") };
+    decode_stream_config_for(dtype, head_dim, rows, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, max_invocations(lim), opts)
+}
+
+/// Overrides of [`decode_stream_config_for`]'s choices (experiments; `None`: the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeStreamOpts {
+    /// Keys per group and step (1, 2, 4 or 8; default [`DECODE_STREAM_KB`]).
+    pub kb: Option<u32>,
+    /// Invocations per workgroup (a multiple of the subgroup size; default
+    /// [`DECODE_STREAM_SUBGROUPS`] subgroups).
+    pub wg: Option<u32>,
+    /// Lanes per key (a power of two, at most the default).
+    pub lanes: Option<u32>,
+}
+
+/// `flash_decode.wgsl`'s tiles for `rows` rows at head_dim `d` on an adapter with
+/// subgroups of at least `sg_min` lanes, `max_wg_bytes` of workgroup memory and
+/// `max_invocations` per workgroup: a key row is read in 16-byte units (8 f16 or 4
+/// f32), split over G lanes (the units of a row, at most `sg_min` and 32), C units per
+/// lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup. `None` for head_dims that
+/// are not a power of two (80, 96: the shuffle kernel's decode tiles run them), more
+/// than [`DECODE_STREAM_ROWS`] rows, more than [`DECODE_STREAM_VEC4`] vec4 of q per
+/// lane, or subgroup states over the workgroup memory.
+pub fn decode_stream_config_for(
+    dtype: Dtype,
+    d: usize,
+    rows: usize,
+    sg_min: u32,
+    max_wg_bytes: u32,
+    max_invocations: u32,
+    opts: DecodeStreamOpts,
+) -> Option<TileConfig> {
+    let uw = if dtype == Dtype::F16 { 8 } else { 4 };
+    let units = d as u32 / uw;
+    if !d.is_power_of_two() || units == 0 || rows == 0 || rows > DECODE_STREAM_ROWS || sg_min < 4 {
+        return None;
+    }
+    let mut g = units.min(sg_min).min(32);
+    if let Some(l) = opts.lanes.filter(|l| l.is_power_of_two() && *l <= g) {
+        g = l;
+    }
+    let c = units / g;
+    let kb = opts.kb.filter(|k| [1, 2, 4, 8].contains(k)).unwrap_or(DECODE_STREAM_KB);
+    let wg = opts.wg.filter(|w| w.is_multiple_of(sg_min) && *w >= sg_min).unwrap_or(DECODE_STREAM_SUBGROUPS * sg_min);
+    let rows = rows as u32;
+    let vec4s = rows * c * uw / 4;
+    // The subgroups' states (m, l and O rows) and the rows' earlier LSE.
+    let bytes = wg / sg_min * rows * (d as u32 * 4 + 8) + rows * 4;
+    if vec4s > DECODE_STREAM_VEC4 || bytes > max_wg_bytes || wg > max_invocations {
+        return None;
+    }
+    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: 0, w: wg, m: kb })
+}
+
+/// Template substitutions of `flash_decode.wgsl` for `dtype`, head_dim `d`, tiles `cfg`
+/// ([`decode_stream_config_for`]) and the adapter's least subgroup size `sg_min`.
+pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u32) -> Vec<(&'static str, String)> {
+    let f16 = dtype == Dtype::F16;
+    let uw = if f16 { 8 } else { 4 };
+    vec![
+        ("BQ", cfg.bq.to_string()),
+        ("C", (d as u32 / uw / cfg.r).to_string()),
+        ("ENABLE", enable_line(&[dtype])),
+        ("G", cfg.r.to_string()),
+        ("HEAD_DIM", d.to_string()),
+        ("IN", dtype.wgsl().to_string()),
+        ("KB", cfg.m.to_string()),
+        ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
+        ("OUT", dtype.wgsl().to_string()),
+        ("SGMIN", sg_min.to_string()),
+        ("SPARSE", "0".to_string()),
+        ("U4", (uw / 4).to_string()),
+        ("UNPACK", (f16 as u32).to_string()),
+        ("WG", cfg.w.to_string()),
+    ]
+}
+
+/// The `flash_decode.wgsl` pipeline for tiles `cfg` ([`decode_stream_config`]).
+pub fn prepare_decode_stream(ctx: &GpuContext, dtype: Dtype, head_dim: usize, cfg: TileConfig) -> Result<Prepared> {
+    if cfg.variant != SgVariant::Decode || !ctx.capabilities().subgroup {
+        return Err(Error::InvalidArgument(format!("{cfg:?} are not flash_decode tiles, or the adapter has no subgroups")));
+    }
+    Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, Tier::Subgroup, false, dtype))
 }
 
 /// Invocations per workgroup of the shuffle kernel for `shape` (head_dim, r, m, bk):
@@ -1620,6 +1749,18 @@ pub const DECODE_SPLIT_WORKGROUPS: u64 = 256;
 /// / 0.586 in 8); a batch of 4 with 8 K/V heads the same.
 pub const DECODE_SPLIT_WORKGROUPS_SHORT: u64 = 512;
 
+/// The invocations a decode launch's key parts add up to on `flash_decode.wgsl`, times
+/// its rows per workgroup (at least 2; [`decode_split`]): 131072 for one or two rows,
+/// 65536 for four, 32768 for eight (each lane holds its units of q and O for every
+/// row). Measured on an H200 (BENCHMARKS.md, thirty-third session; H=32, head_dim 128,
+/// 256 invocations per workgroup, 4K-64K keys): one row (MHA) ran fastest in 16 parts
+/// (131072 invocations: 0.0760 / 0.257 ms at 16K / 64K against 0.0914 / 0.323 in 8 and
+/// 0.0834 / 0.266 in 32), two rows the same, four rows (one token, 8 K/V heads) in 32
+/// (65536: 0.0433 / 0.0991 against 0.0555 / 0.112 in 64 and 0.0488 / 0.130 in 16; a
+/// batch of 4 in 8), eight rows in 16 (32768: 0.180 ms at 64K against 0.188 in 32).
+/// head_dim 256 at four rows read 3-19 % faster in 16 parts than in the rule's 32.
+pub const DECODE_STREAM_INVOCATIONS: u64 = 262144;
+
 /// The least keys a decode launch's key part keeps on the matrix tier's 32-key decode
 /// tiles ([`decode_split`]; one-subgroup workgroups). On an H200 at 4096 keys (one token,
 /// 8 workgroups per part) 32 parts of 128 keys ran 4 % (head_dim 128) and 19 % (64)
@@ -1658,6 +1799,10 @@ pub struct DecodeSplit {
 /// 0.713 ms at K/V lengths 4K / 16K / 64K against 0.0805 / 0.313 / 1.18 in 8; MHA, 32
 /// workgroups a part, level in 8 and 16).
 pub fn decode_split(tier: Tier, cfg: &TileConfig) -> DecodeSplit {
+    if cfg.variant == SgVariant::Decode {
+        let invocations = DECODE_STREAM_INVOCATIONS / cfg.bq.max(2) as u64;
+        return DecodeSplit { workgroups: (invocations / cfg.w.max(1) as u64).max(1), part_keys: DECODE_PART_KEYS_WIDE };
+    }
     let short = match tier {
         Tier::Matrix => cfg.variant != SgVariant::Regs && (cfg.mq, cfg.w, cfg.bk) == DECODE_SHAPE,
         Tier::Subgroup => cfg.variant == SgVariant::Shuffle && cfg.invocations() <= 64,
@@ -2188,6 +2333,10 @@ fn subgroup_pipeline(ctx: &GpuContext, dtype: Dtype, d: usize, cfg: TileConfig, 
         return KernelSpec::new("flash_tiled", tiled_defines(d, dtype, &cfg, sparse), layout_for(ctx, sparse), sources::FLASH_TILED, false)
             .build(ctx);
     }
+    if cfg.variant == SgVariant::Decode {
+        let defines = decode_stream_defines(dtype, d, &cfg, ctx.capabilities().subgroup_min_size);
+        return KernelSpec::new("flash_decode", defines, layout_for(ctx, sparse), sources::FLASH_DECODE, false).build(ctx);
+    }
     if cfg.variant == SgVariant::Broadcast {
         let defines = vec![
             ("BQ", cfg.bq.to_string()),
@@ -2577,17 +2726,21 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
         }
         Tier::Subgroup => {
             let dense = grid.filter(|_| block.is_none()).map(|g| g.shape);
-            let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
-            // Dense launches of a known shape: decode tiles, or fewer rows per group on
-            // small grids (not when RINGATTN_SUBGROUP_CFG forces a shape or
+            // Dense launches of a known shape: decode launches stream K/V
+            // (flash_decode.wgsl) or take the shuffle kernel's decode tiles, other small
+            // grids fewer rows per group (not when RINGATTN_SUBGROUP_CFG forces a shape or
             // RINGATTN_SMALL_GRID=0).
-            if let Some(shape) = dense {
-                if std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on() {
-                    let rows = (shape.seq_q * gqa_fold(shape)) as u32;
-                    let decode = (is_decode(shape) && cfg.variant == SgVariant::Shuffle).then(|| shuffle_decode_config(ctx, head_dim)).flatten();
-                    let decode = decode.filter(|d| rows <= d.bq);
-                    cfg = decode.unwrap_or_else(|| small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim)));
-                }
+            let shaped = dense.filter(|_| std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on());
+            let rows = shaped.map_or(0, |shape| shape.seq_q * gqa_fold(shape));
+            let stream = shaped.filter(|shape| is_decode(shape) && decode_stream_on()).and_then(|_| decode_stream_config(ctx, dtype, head_dim, rows));
+            if let Some(cfg) = stream {
+                return Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier, false, dtype));
+            }
+            let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
+            if let Some(shape) = shaped {
+                let decode = (is_decode(shape) && cfg.variant == SgVariant::Shuffle).then(|| shuffle_decode_config(ctx, head_dim)).flatten();
+                let decode = decode.filter(|d| rows as u32 <= d.bq);
+                cfg = decode.unwrap_or_else(|| small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim)));
             }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
                 cfg = tiled_config(ctx, head_dim, cap).unwrap_or_else(|| shuffle_config(ctx, dtype, head_dim));

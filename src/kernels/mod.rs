@@ -76,6 +76,7 @@ pub mod sources {
     pub const FLASH_TILED: &str = include_str!("../../shaders/flash_tiled.wgsl");
     pub const FLASH_MATRIX: &str = include_str!("../../shaders/flash_matrix.wgsl");
     pub const FLASH_REGS: &str = include_str!("../../shaders/flash_regs.wgsl");
+    pub const FLASH_DECODE: &str = include_str!("../../shaders/flash_decode.wgsl");
     pub const FLASH_IO: &str = include_str!("../../shaders/flash_io.wgsl");
     pub const LANES_COMMON: &str = include_str!("../../shaders/lanes_common.wgsl");
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
@@ -93,6 +94,7 @@ pub mod sources {
         ("flash_tiled", FLASH_TILED),
         ("flash_matrix", FLASH_MATRIX),
         ("flash_regs", FLASH_REGS),
+        ("flash_decode", FLASH_DECODE),
         ("merge", MERGE),
         ("gather", GATHER),
         ("dilated_merge", DILATED_MERGE),
