@@ -324,8 +324,9 @@ fn shuffle_decode_tiles_match_reference() {
 
 /// `flash_decode.wgsl` (decode launches on the subgroup tier: K/V streamed into
 /// registers) at the tiles the library gives each adapter, every head_dim it takes (32,
-/// 64, 128, 256), one to eight packed rows per workgroup (1 or 2 tokens of 1, 4 or 8
-/// query heads per K/V head), a ragged last step of keys, causal and not, scores rising
+/// 64, 128, 256), one to eight packed rows per K/V head (1 or 2 tokens of 1, 4, 6, 7 or
+/// 8 query heads per K/V head: one query tile, or two, the last one short), a ragged
+/// last step of keys, causal and not, scores rising
 /// along the keys (so the rescale runs), f32 and f16, against the f64 reference; outputs
 /// poisoned first. One launch over all keys unless the driver caps loop iterations
 /// (lavapipe: chunks resumed in accumulate mode, which the kernel's merge folds in).
@@ -337,7 +338,8 @@ fn decode_stream_matches_reference() {
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
         for dtype in dtypes(ctx) {
             for d in [32, 64, 128, 256] {
-                let cases = [(1, 4, 4, false), (1, 8, 2, true), (2, 8, 2, false), (1, 16, 2, true), (2, 4, 4, true), (1, 12, 2, false)];
+                let cases =
+                    [(1, 4, 4, false), (1, 8, 2, true), (2, 8, 2, false), (1, 16, 2, true), (2, 4, 4, true), (1, 12, 2, false), (1, 14, 2, true)];
                 for (q, heads, kv_heads, causal) in cases {
                     let rows = q * heads / kv_heads;
                     let Some(cfg) = decode_stream_config(ctx, dtype, d, rows) else {

@@ -709,9 +709,22 @@ pub fn shuffle_decode_lanes(head_dim: usize, sg_min: u32) -> u32 {
     pow2_floor((head_dim as u32 / 4).min(sg_min).min(32))
 }
 
-/// Most rows (tokens x packed query heads) one workgroup of `flash_decode.wgsl` holds
-/// ([`decode_stream_config`]): each lane keeps its units of q and O for every row.
+/// Most rows (tokens x packed query heads) per K/V head of a launch on
+/// `flash_decode.wgsl` ([`decode_stream_config`]). Every query tile reads all of its
+/// head's K and V: on an H200 (BENCHMARKS.md, thirty-third session; head_dim 128, f16)
+/// five tokens of 4 query heads per K/V head (20 rows) in five 4-row tiles took 0.122 /
+/// 0.386 ms at 16K / 64K keys, in three 7-row tiles 0.136 / 0.432, against 0.0996 /
+/// 0.182 on the matrix tier's decode tiles, which keep them in one 16-row tile.
 pub const DECODE_STREAM_ROWS: usize = 8;
+
+/// Most rows of one `flash_decode.wgsl` workgroup ([`decode_stream_config`]): each lane
+/// keeps its units of q and O for every row, and sums each row's scores with its group
+/// (log2 G shuffles per row and key). A launch of more rows (up to
+/// [`DECODE_STREAM_ROWS`]) takes two query tiles: on an H200 (thirty-third session; two
+/// tokens, or one of 8 query heads per K/V head; head_dim 128, f16, 16 parts) two 4-row
+/// tiles took 0.0220 / 0.0560 / 0.160 ms at 4K / 16K / 64K keys, one 8-row tile 0.0251 /
+/// 0.0647 / 0.179.
+pub const DECODE_STREAM_TILE_ROWS: usize = 4;
 
 /// Keys per lane group and step of `flash_decode.wgsl` (`RINGATTN_DECODE_KB`: 1, 2, 4 or
 /// 8): every load of a step is issued before the step's first use of one.
@@ -741,7 +754,12 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok());
     let lim = &caps.limits;
-    let opts = DecodeStreamOpts { kb: env("RINGATTN_DECODE_KB"), wg: env("RINGATTN_DECODE_WG"), lanes: env("RINGATTN_DECODE_G") };
+    let opts = DecodeStreamOpts {
+        kb: env("RINGATTN_DECODE_KB"),
+        wg: env("RINGATTN_DECODE_WG"),
+        lanes: env("RINGATTN_DECODE_G"),
+        tile_rows: env("RINGATTN_DECODE_ROWS").map(|r| r as usize),
+    };
     decode_stream_config_for(dtype, head_dim, rows, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, max_invocations(lim), opts)
 }
 
@@ -755,13 +773,17 @@ pub struct DecodeStreamOpts {
     pub wg: Option<u32>,
     /// Lanes per key (a power of two, at most the default).
     pub lanes: Option<u32>,
+    /// Most rows per query tile (1 to [`DECODE_STREAM_ROWS`]; default
+    /// [`DECODE_STREAM_TILE_ROWS`]).
+    pub tile_rows: Option<usize>,
 }
 
 /// `flash_decode.wgsl`'s tiles for `rows` rows at head_dim `d` on an adapter with
 /// subgroups of at least `sg_min` lanes, `max_wg_bytes` of workgroup memory and
 /// `max_invocations` per workgroup: a key row is read in 16-byte units (8 f16 or 4
 /// f32), split over G lanes (the units of a row, at most `sg_min` and 32), C units per
-/// lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup. `None` for head_dims that
+/// lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup; the rows in query tiles of
+/// at most [`DECODE_STREAM_TILE_ROWS`] (`bq`: rows per tile). `None` for head_dims that
 /// are not a power of two (80, 96: the shuffle kernel's decode tiles run them), more
 /// than [`DECODE_STREAM_ROWS`] rows, more than [`DECODE_STREAM_VEC4`] vec4 of q per
 /// lane, or subgroup states over the workgroup memory.
@@ -779,6 +801,10 @@ pub fn decode_stream_config_for(
     if !d.is_power_of_two() || units == 0 || rows == 0 || rows > DECODE_STREAM_ROWS || sg_min < 4 {
         return None;
     }
+    // Rows per query tile: at most DECODE_STREAM_TILE_ROWS (or RINGATTN_DECODE_ROWS), as
+    // even as the tiles allow.
+    let tile_rows = opts.tile_rows.filter(|r| (1..=DECODE_STREAM_ROWS).contains(r)).unwrap_or(DECODE_STREAM_TILE_ROWS);
+    let rows = rows.div_ceil(rows.div_ceil(tile_rows));
     let mut g = units.min(sg_min).min(32);
     if let Some(l) = opts.lanes.filter(|l| l.is_power_of_two() && *l <= g) {
         g = l;
@@ -1757,7 +1783,8 @@ pub const DECODE_SPLIT_WORKGROUPS_SHORT: u64 = 512;
 /// (131072 invocations: 0.0760 / 0.257 ms at 16K / 64K against 0.0914 / 0.323 in 8 and
 /// 0.0834 / 0.266 in 32), two rows the same, four rows (one token, 8 K/V heads) in 32
 /// (65536: 0.0433 / 0.0991 against 0.0555 / 0.112 in 64 and 0.0488 / 0.130 in 16; a
-/// batch of 4 in 8), eight rows in 16 (32768: 0.180 ms at 64K against 0.188 in 32).
+/// batch of 4 in 8), eight rows (one tile, `RINGATTN_DECODE_ROWS=8`) in 16 (32768:
+/// 0.180 ms at 64K against 0.188 in 32).
 /// head_dim 256 at four rows read 3-19 % faster in 16 parts than in the rule's 32.
 pub const DECODE_STREAM_INVOCATIONS: u64 = 262144;
 
