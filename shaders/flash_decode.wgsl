@@ -19,7 +19,7 @@
 // flash kernels; dense launches only (SPARSE is 0).
 // Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, G, LOG2LANES (= log2 G), C, U4 (vec4
 // per unit: 2 where UNPACK, else 1), UNPACK (f16: units as vec4<u32>), KB, WG, SGMIN
-// (the adapter's least subgroup size), SPARSE, GRID_T.
+// (the adapter's least subgroup size), PREF, SPARSE, GRID_T.
 // Loops over registers are unrolled by the template, so private arrays are only ever
 // indexed by constants.
 $ENABLE
@@ -62,6 +62,20 @@ var<workgroup> so: array<vec4<f32>, NSLOT * BQ * D4>;
 var<workgroup> sprev: array<f32, BQ>;
 
 //#include lanes_common
+
+// The units of K and V of keys T + gi + j NG (j < KB) into ku and vu (a group's keys past
+// kend read as key kend - 1).
+//#define LOAD_STEP
+    //#unroll j $KB
+    {
+        let e = (kv0 + min({T} + gi + {j}u * NG, kend - 1u)) * stride + hoff + gl * UW;
+        //#unroll c $C
+        ku[{j}][{c}] = k[(p.k_off + e) / UW + G * {c}u];
+        vu[{j}][{c}] = v[(p.v_off + e) / UW + G * {c}u];
+        //#end
+    }
+    //#end
+//#enddef
 
 // vec4 i of unit u, in f32.
 fn part4(u: Unit, i: u32) -> vec4<f32> {
@@ -128,20 +142,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let stride = p.kv_heads * D;
     let hoff = kvh * D;
     // Workgroup-uniform steps (the shuffles stay in uniform control flow); a group's keys
-    // past kend are read as key kend - 1 and weigh nothing.
+    // past kend weigh nothing.
+    var ku: array<array<Unit, $C>, $KB>;
+    var vu: array<array<Unit, $C>, $KB>;
+//#if PREF
+    // PREF: each step's loads are issued a step ahead, before the step before it computes.
+    let t0 = p.k_begin;
+    //#use LOAD_STEP T=t0
+//#endif
     for (var t = p.k_begin; t < kend; t += NG * KB) {
+//#if PREF
+        let kc = ku;
+        let vc = vu;
+        let tn = t + NG * KB;
+        //#use LOAD_STEP T=tn
+//#else
+        //#use LOAD_STEP T=t
+        let kc = ku;
+        let vc = vu;
+//#endif
         var key: array<u32, $KB>;
-        var ku: array<array<Unit, $C>, $KB>;
-        var vu: array<array<Unit, $C>, $KB>;
         //#unroll j $KB
-        {
-            key[{j}] = t + gi + {j}u * NG;
-            let e = (kv0 + min(key[{j}], kend - 1u)) * stride + hoff + gl * UW;
-            //#unroll c $C
-            ku[{j}][{c}] = k[(p.k_off + e) / UW + G * {c}u];
-            vu[{j}][{c}] = v[(p.v_off + e) / UW + G * {c}u];
-            //#end
-        }
+        key[{j}] = t + gi + {j}u * NG;
         //#end
 
         // Partial dot products, then their sums over the group.
@@ -151,7 +173,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             var kf: array<array<vec4<f32>, $U4>, $C>;
             //#unroll c $C
             //#unroll i $U4
-            kf[{c}][{i}] = part4(ku[{j}][{c}], {i}u);
+            kf[{c}][{i}] = part4(kc[{j}][{c}], {i}u);
             //#end
             //#end
             //#unroll r $BQ
@@ -204,7 +226,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll c $C
         //#unroll i $U4
         {
-            let vx = part4(vu[{j}][{c}], {i}u);
+            let vx = part4(vc[{j}][{c}], {i}u);
             //#unroll r $BQ
             acc[{r}][{c}][{i}] += pw[{j}][{r}] * vx;
             //#end

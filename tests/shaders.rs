@@ -396,6 +396,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 DecodeStreamOpts { kb: Some(8), ..Default::default() },
                 DecodeStreamOpts { wg: Some(512), ..Default::default() },
                 DecodeStreamOpts { lanes: Some(8), ..Default::default() },
+                DecodeStreamOpts { pref: Some(true), ..Default::default() },
+                DecodeStreamOpts { pref: Some(true), kb: Some(2), ..Default::default() },
             ];
             for dtype in DTYPES {
                 for &d in SUPPORTED_HEAD_DIMS {

@@ -156,7 +156,8 @@ pub enum SgVariant {
     Regs,
     /// `flash_decode.wgsl` (decode launches, [`decode_stream_config`]): K/V streamed
     /// into registers by groups of `r` lanes per key, `m` keys per group and step, `w`
-    /// invocations; `bq` is the launch's rows per workgroup, `bk` the keys of one step.
+    /// invocations, `mq` 1 where each step's loads are issued a step ahead (PREF); `bq`
+    /// is the rows per workgroup, `bk` the keys of one step.
     Decode,
 }
 
@@ -203,7 +204,7 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
-                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}", self.r, self.m, self.w),
+                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}{}", self.r, self.m, self.w, if self.mq == 1 { " pref" } else { "" }),
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -759,6 +760,7 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
         wg: env("RINGATTN_DECODE_WG"),
         lanes: env("RINGATTN_DECODE_G"),
         tile_rows: env("RINGATTN_DECODE_ROWS").map(|r| r as usize),
+        pref: switch(std::env::var("RINGATTN_DECODE_PREF").ok().as_deref()),
     };
     decode_stream_config_for(dtype, head_dim, rows, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, max_invocations(lim), opts)
 }
@@ -776,7 +778,13 @@ pub struct DecodeStreamOpts {
     /// Most rows per query tile (1 to [`DECODE_STREAM_ROWS`]; default
     /// [`DECODE_STREAM_TILE_ROWS`]).
     pub tile_rows: Option<usize>,
+    /// Each step's K/V loads issued a step ahead (PREF; default [`DECODE_STREAM_PREF`]).
+    pub pref: Option<bool>,
 }
+
+/// Whether `flash_decode.wgsl` issues each step's K/V loads a step ahead, before the
+/// step before it computes (`RINGATTN_DECODE_PREF`).
+pub const DECODE_STREAM_PREF: bool = false;
 
 /// `flash_decode.wgsl`'s tiles for `rows` rows at head_dim `d` on an adapter with
 /// subgroups of at least `sg_min` lanes, `max_wg_bytes` of workgroup memory and
@@ -819,7 +827,8 @@ pub fn decode_stream_config_for(
     if vec4s > DECODE_STREAM_VEC4 || bytes > max_wg_bytes || wg > max_invocations {
         return None;
     }
-    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: 0, w: wg, m: kb })
+    let pref = opts.pref.unwrap_or(DECODE_STREAM_PREF);
+    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32, w: wg, m: kb })
 }
 
 /// Template substitutions of `flash_decode.wgsl` for `dtype`, head_dim `d`, tiles `cfg`
@@ -837,6 +846,7 @@ pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u
         ("KB", cfg.m.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("OUT", dtype.wgsl().to_string()),
+        ("PREF", ((cfg.mq == 1) as u32).to_string()),
         ("SGMIN", sg_min.to_string()),
         ("SPARSE", "0".to_string()),
         ("U4", (uw / 4).to_string()),
