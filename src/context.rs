@@ -754,6 +754,13 @@ impl GpuContext {
         Ok(p)
     }
 
+    /// The keys (kernel and template substitutions) of every pipeline this context has
+    /// built, in no particular order: what the library actually compiled on this adapter
+    /// (the shader tests check that each is among the specializations they translate).
+    pub fn built_pipelines(&self) -> Vec<PipelineKey> {
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
     /// The explicit bind group layout + pipeline layout named `name`, created once.
     pub(crate) fn layout(&self, name: &'static str, slots: &[crate::kernels::Slot]) -> crate::kernels::LayoutPair {
         let mut l = self.layouts.lock().unwrap_or_else(|p| p.into_inner());

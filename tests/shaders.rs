@@ -63,6 +63,47 @@ fn subgroup_lanes(sg_min: u32, head_dim: usize) -> u32 {
 /// The define names must be exactly those of the host code (`kernels::flash`,
 /// `kernels::merge`). A shader that is not listed here fails the test on purpose.
 fn specializations(name: &str) -> Vec<Defines> {
+    let mut out = rule_specializations(name);
+    for v in recorded_specializations(name) {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The specializations [`recorded_specializations`] lists: what the library built on GPUs
+/// that the rules here do not generate (`tests/data/gpu_specializations.json`, each with
+/// the adapter it was recorded on; [`built_pipelines_are_translated`] prints the missing
+/// ones of an adapter in that form).
+const GPU_SPECIALIZATIONS: &str = include_str!("data/gpu_specializations.json");
+
+/// Recorded specializations of shader `name` (define names interned as the static
+/// strings the renderer takes).
+fn recorded_specializations(name: &str) -> Vec<Defines> {
+    let doc: serde_json::Value = serde_json::from_str(GPU_SPECIALIZATIONS).expect("tests/data/gpu_specializations.json parses");
+    let entries = doc["recorded"].as_array().expect("a `recorded` array");
+    let intern = |n: &str| -> &'static str { Box::leak(n.to_string().into_boxed_str()) };
+    entries
+        .iter()
+        .filter(|e| e["kernel"] == name)
+        .map(|e| {
+            let defs = e["defines"].as_array().expect("`defines` pairs");
+            defs.iter().map(|p| (intern(p[0].as_str().expect("a name")), p[1].as_str().expect("a value").to_string())).collect()
+        })
+        .collect()
+}
+
+/// A recorded entry for `key` built on `adapter`, as `tests/data/gpu_specializations.json`
+/// holds them.
+fn record_line(adapter: &str, kernel: &str, defines: &Defines) -> String {
+    let defs: Vec<[&str; 2]> = defines.iter().map(|(n, v)| [*n, v.as_str()]).collect();
+    serde_json::json!({ "adapter": adapter, "kernel": kernel, "defines": defs }).to_string()
+}
+
+/// The specializations the rules below generate (every flash kernel with its
+/// grid-transposed twins).
+fn rule_specializations(name: &str) -> Vec<Defines> {
     let mut out = flash_specializations(name);
     if !name.starts_with("flash_") {
         return out;
@@ -760,14 +801,98 @@ fn library_tiles_are_covered() {
                 [16384, 32768, 49152, 65536].contains(&lim.max_compute_workgroup_storage_size)
                     && Some(cfg) == tiled_config_for(d, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, 1024, u32::MAX)
             } else {
-                cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
-                    && cfg.m == 4
-                    && cfg.bq == (128 / cfg.r).max(1) * 4
-                    && cfg.bk == portable_tiles(d).1.min(ringattn::kernels::flash::shuffle_bk_max(cfg.r, 4, None))
+                // The rule's shapes, or a measured one (flash::SHUFFLE_MEASURED) in its
+                // workgroup (flash::SHUFFLE_WG).
+                use ringattn::kernels::flash::{shuffle_wg_default, SHUFFLE_MEASURED};
+                let key = (d, cfg.r, cfg.m, cfg.bk);
+                let measured = SHUFFLE_MEASURED.contains(&key) && cfg.bq == (shuffle_wg_default(Some(key), Dtype::F32) / cfg.r).max(1) * cfg.m;
+                measured
+                    || (cfg.r == subgroup_lanes(caps.subgroup_min_size, d)
+                        && cfg.m == 4
+                        && cfg.bq == (128 / cfg.r).max(1) * 4
+                        && cfg.bk == portable_tiles(d).1.min(ringattn::kernels::flash::shuffle_bk_max(cfg.r, 4, None)))
             };
             assert!(covered, "subgroup_config on {} for head_dim {d} gives {cfg:?}, which tests/shaders.rs does not translate", ctx.describe());
         }
     }
+}
+
+/// Every flash pipeline the library builds on each adapter for a representative set of
+/// calls (each tier, dtype and head_dim the adapter takes; dense launches of 4096 tokens
+/// and of 1024 with one head, causal and not, decode launches of one and two tokens of
+/// 4 query heads per K/V head, and block-sparse launches over 64-token blocks; built-in
+/// tiles, `RINGATTN_TUNE=0`) is among the specializations translated above (the rules'
+/// and the recorded ones), its grid-transposed twin (GRID_T) counting as its form.
+/// `library_tiles_are_covered` checks tile shapes; this checks every template
+/// substitution, the build options the library adds per adapter included. On a GPU whose
+/// builds differ from the rules (the H200's measured shapes and options), the failure
+/// lists the missing builds as entries for `tests/data/gpu_specializations.json`.
+#[test]
+fn built_pipelines_are_translated() {
+    if !common::is_child() {
+        common::run_child("built_pipelines_are_translated", &[("RINGATTN_TUNE", "0")]);
+        return;
+    }
+    use ringattn::kernels::flash;
+    use ringattn::Shape;
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for ctx in common::contexts() {
+        let caps = ctx.capabilities();
+        let cpu = ctx.info().device_type == wgpu::DeviceType::Cpu;
+        // (llvmpipe's GL driver takes minutes to compile these; its tier is the portable
+        // one, whose pipelines lavapipe's Vulkan builds here too.)
+        if cpu && ctx.info().backend == wgpu::Backend::Gl {
+            continue;
+        }
+        let dims: &[usize] = if cpu { &[64, 128] } else { SUPPORTED_HEAD_DIMS };
+        let dtypes: Vec<Dtype> = DTYPES.into_iter().filter(|&t| t == Dtype::F32 || caps.shader_f16).collect();
+        for tier in caps.tiers() {
+            for &dtype in &dtypes {
+                for &d in dims {
+                    // (An error is a combination the tier does not take: the library falls
+                    // back to a lower tier there.)
+                    let _ = flash::prepare(&ctx, tier, dtype, d);
+                    let shapes = [
+                        (Shape::new(1, 4096, 8, d), false),
+                        (Shape::new(1, 4096, 8, d), true),
+                        (Shape::new(1, 1024, 1, d), true),
+                        (Shape::new(2, 1, 8, d).with_seq_k(4096).with_kv_heads(2), false),
+                        (Shape::new(1, 2, 32, d).with_seq_k(16384).with_kv_heads(8), true),
+                    ];
+                    for (shape, causal) in shapes {
+                        if let Ok(prep) = flash::prepare_for(&ctx, tier, dtype, &shape, causal) {
+                            let _ = flash::prepare_launch(&ctx, &prep, d, causal, false, 0.125);
+                        }
+                    }
+                    let _ = flash::prepare_sparse(&ctx, tier, dtype, d, 64);
+                }
+            }
+        }
+        let mut lists: std::collections::HashMap<&str, Vec<Defines>> = std::collections::HashMap::new();
+        for key in ctx.built_pipelines() {
+            if !key.kernel.starts_with("flash_") {
+                continue;
+            }
+            checked += 1;
+            let norm = |v: &Defines| {
+                let mut v: Defines = v.iter().map(|(n, x)| (*n, if *n == "GRID_T" { "0".to_string() } else { x.clone() })).collect();
+                v.sort();
+                v
+            };
+            let list = lists.entry(key.kernel).or_insert_with(|| specializations(key.kernel).iter().map(norm).collect());
+            if !list.contains(&norm(&key.defines)) {
+                missing.push(record_line(&ctx.describe(), key.kernel, &key.defines));
+            }
+        }
+    }
+    eprintln!("{checked} built flash pipelines checked");
+    assert!(
+        missing.is_empty(),
+        "{} built pipelines are not translated by every_shader_translates (add these entries to tests/data/gpu_specializations.json, or a rule that makes them):\n{}",
+        missing.len(),
+        missing.join(",\n")
+    );
 }
 
 /// The checker itself catches broken shaders (so a pass above means something).
