@@ -89,16 +89,7 @@ fn part4(u: Unit, i: u32) -> vec4<f32> {
 //#endif
 }
 
-fn load_o4(f: u32) -> vec4<f32> {
-    return vec4<f32>(f32(o[f]), f32(o[f + 1u]), f32(o[f + 2u]), f32(o[f + 3u]));
-}
-
-fn store_o4(f: u32, x: vec4<f32>) {
-    o[f] = Out(x.x);
-    o[f + 1u] = Out(x.y);
-    o[f + 2u] = Out(x.z);
-    o[f + 3u] = Out(x.w);
-}
+//#include flash_o4
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_size) sg: u32) {

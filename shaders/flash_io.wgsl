@@ -18,15 +18,4 @@ const BK: u32 = $BKu;
 @group(0) @binding(4) var<storage, read_write> o: array<Out>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-// Four consecutive elements of O at element offset f, in f32 (resuming from an earlier
-// key chunk) and back in the output type.
-fn load_o4(f: u32) -> vec4<f32> {
-    return vec4<f32>(f32(o[f]), f32(o[f + 1u]), f32(o[f + 2u]), f32(o[f + 3u]));
-}
-
-fn store_o4(f: u32, x: vec4<f32>) {
-    o[f] = Out(x.x);
-    o[f + 1u] = Out(x.y);
-    o[f + 2u] = Out(x.z);
-    o[f + 3u] = Out(x.w);
-}
+//#include flash_o4

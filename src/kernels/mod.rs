@@ -78,6 +78,7 @@ pub mod sources {
     pub const FLASH_REGS: &str = include_str!("../../shaders/flash_regs.wgsl");
     pub const FLASH_DECODE: &str = include_str!("../../shaders/flash_decode.wgsl");
     pub const FLASH_IO: &str = include_str!("../../shaders/flash_io.wgsl");
+    pub const FLASH_O4: &str = include_str!("../../shaders/flash_o4.wgsl");
     pub const LANES_COMMON: &str = include_str!("../../shaders/lanes_common.wgsl");
     pub const MERGE_COMMON: &str = include_str!("../../shaders/merge_common.wgsl");
     pub const SIDE_COMMON: &str = include_str!("../../shaders/side_common.wgsl");
@@ -133,7 +134,8 @@ pub fn render(src: &str, defines: &[(&'static str, String)]) -> String {
 
 /// `//#include NAME` lines are replaced by the shared source of that name: the
 /// parameter block and helpers every flash kernel uses (`flash_common`), the tensor
-/// bindings of the element-wise flash kernels (`flash_io`), butterfly reductions over
+/// bindings of the element-wise flash kernels (`flash_io`, which includes `flash_o4`,
+/// their O accessors, also used by `flash_decode`), butterfly reductions over
 /// lane groups (`lanes_common`), the LSE fold
 /// of the merge kernels (`merge_common`), strided view addressing (`side_common`).
 pub fn include(src: &str) -> String {
@@ -141,7 +143,9 @@ pub fn include(src: &str) -> String {
     for line in src.lines() {
         match line.trim_start().strip_prefix("//#include ") {
             Some("flash_common") => out.push_str(sources::FLASH_COMMON),
-            Some("flash_io") => out.push_str(sources::FLASH_IO),
+            // (flash_io includes flash_o4: pasted text is scanned once more.)
+            Some("flash_io") => out.push_str(&include(sources::FLASH_IO)),
+            Some("flash_o4") => out.push_str(sources::FLASH_O4),
             Some("lanes_common") => out.push_str(sources::LANES_COMMON),
             Some("merge_common") => out.push_str(sources::MERGE_COMMON),
             Some("side_common") => out.push_str(sources::SIDE_COMMON),
