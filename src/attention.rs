@@ -167,19 +167,21 @@ impl<'a> Attention<'a> {
     }
 
     /// The tier this object uses for the given dtype and head_dim on its adapter (dense
-    /// f32 decode calls may take a lower one: [`Attention::plan`] gives a call's own).
+    /// decode calls may take a lower one: [`Attention::plan`] gives a call's own).
     pub fn tier(&self, dtype: Dtype, head_dim: usize) -> Result<Tier> {
         resolve_tier(self.ctx, self.opts.tier, dtype, head_dim)
     }
 
     /// The tier a call on a problem of shape `s` (dense, or under a mask) runs on:
-    /// [`Attention::tier`], except that dense f32 decode calls ([`flash::is_decode`])
-    /// that would take the matrix tier, whose f32 runs through its split kernel, take
-    /// the subgroup tier (or the next below it the adapter has) when no tier was asked
-    /// for (the options or `RINGATTN_TIER`). On an H200 (BENCHMARKS.md, thirty-first
-    /// session; one token, H=32, 8 K/V heads, head_dim 128) the split kernel took 0.59 /
-    /// 2.26 / 8.99 ms at 4096 / 16384 / 65536 keys, the subgroup tier 0.058 / 0.19 /
-    /// 0.67 in 16 key parts.
+    /// [`Attention::tier`], except that dense decode calls ([`flash::is_decode`]) that
+    /// would take the matrix tier take the subgroup tier (or the next below it the
+    /// adapter has) when no tier was asked for (the options or `RINGATTN_TIER`): f32
+    /// calls always (the matrix tier's f32 runs through its split kernel; on an H200 it
+    /// took 0.59 / 2.26 / 8.99 ms at 4096 / 16384 / 65536 keys, one token, H=32, 8 K/V
+    /// heads, head_dim 128, the subgroup tier 0.058 / 0.19 / 0.67 in 16 key parts:
+    /// BENCHMARKS.md, thirty-first session), f16 calls where `flash_decode.wgsl` takes
+    /// them ([`flash::decode_stream_config`]; the same shape 0.020 / 0.043 / 0.099 ms
+    /// against flash_matrix's 0.043 / 0.098 / 0.178, thirty-third session).
     fn tier_for(&self, dtype: Dtype, s: &Shape, masked: bool) -> Result<Tier> {
         let tier = self.tier(dtype, s.head_dim)?;
         if tier == Tier::Matrix && !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none() {

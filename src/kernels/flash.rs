@@ -679,8 +679,10 @@ pub(crate) fn shuffle_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize) ->
     TileConfig { bq: (wg / r).max(1) * m, bk, r, variant: SgVariant::Shuffle, mq: 0, w: 0, m }
 }
 
-/// The shuffle kernel's tiles for decode launches ([`is_decode`]) whose rows (tokens x
-/// packed query heads) fit one workgroup (`prepare_tiles`): two row groups of r lanes, r
+/// The shuffle kernel's tiles for decode launches ([`is_decode`]) that
+/// `flash_decode.wgsl` does not take ([`decode_stream_config`]: head_dims 80 and 96, or
+/// `RINGATTN_DECODE_STREAM=0`) and whose rows (tokens x packed query heads) fit one
+/// workgroup (`prepare_tiles`): two row groups of r lanes, r
 /// the most of 32, the subgroup size and head_dim / 4 (one vec4 column per lane at
 /// head_dim 128 on a 32-lane GPU), 4 rows each, 16-key tiles; `None` above head_dim 128
 /// (not measured), where the workgroup (2 r invocations) is not a multiple of 32 or
@@ -1559,8 +1561,9 @@ pub const DECODE_MAX_QUERIES: usize = 16;
 /// Decode launches ([`is_decode`]) have at least this many keys.
 pub const DECODE_MIN_KEYS: usize = 1024;
 
-/// The matrix tier's tiles for f16 decode launches on `flash_matrix.wgsl`: one 16-row
-/// block, one subgroup, 16 keys per tile. On an H200 (BENCHMARKS.md, thirtieth to
+/// The matrix tier's tiles for f16 decode launches on `flash_matrix.wgsl` (those that
+/// `flash_decode.wgsl` does not take: [`decode_stream_config`], `Attention::tier_for`):
+/// one 16-row block, one subgroup, 16 keys per tile. On an H200 (BENCHMARKS.md, thirtieth to
 /// thirty-second sessions; one query row, H=32, 8 K/V heads, head_dim 128) 32-key tiles
 /// ran K/V lengths 4096 / 16384 / 65536 in 0.0499 / 0.162 / 0.520 ms in 8 key parts,
 /// against 0.307 / 1.18 / 4.52 for the dense tiles (256 rows, one part) and 0.0527 /
