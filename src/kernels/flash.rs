@@ -3795,4 +3795,50 @@ mod tests {
         assert_eq!(TileConfig { r: 4, m: 4, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 r=4 m=4");
         assert_eq!(TileConfig { variant: SgVariant::Broadcast, ..p }.describe(Tier::Subgroup), "bq=64 bk=32 bcast");
     }
+
+    /// flash_decode.wgsl's tiles: 16-byte units over at most 32 lanes (and the subgroup),
+    /// rows in tiles of at most 4, at most 8 rows, power-of-two head_dims, the vec4 and
+    /// workgroup-memory limits; and its parts within 262144 / rows invocations.
+    #[test]
+    fn decode_stream_tiles_and_parts() {
+        let no = DecodeStreamOpts::default();
+        let pick = |dtype, d, rows, sg| decode_stream_config_for(dtype, d, rows, sg, WG_BYTES, INVOCATIONS, no);
+        let c = pick(Dtype::F16, 128, 4, SG).unwrap();
+        assert_eq!((c.bq, c.r, c.m, c.w, c.bk, c.variant), (4, 16, 4, 256, 64, SgVariant::Decode));
+        assert_eq!(c.describe(Tier::Subgroup), "bq=4 bk=64 decode g=16 kb=4 wg=256");
+        let c = pick(Dtype::F32, 128, 4, SG).unwrap();
+        assert_eq!((c.bq, c.r, c.bk), (4, 32, 32));
+        assert_eq!(pick(Dtype::F16, 256, 1, SG).map(|c| c.r), Some(32));
+        assert_eq!(pick(Dtype::F16, 32, 1, SG).map(|c| c.r), Some(4));
+        // Rows over tiles of at most 4, as even as they come; more than 8 take none.
+        let tile = |rows| pick(Dtype::F16, 128, rows, SG).map(|c| c.bq);
+        assert_eq!([1, 2, 3, 4, 5, 6, 7, 8].map(tile), [1, 2, 3, 4, 3, 3, 4, 4].map(Some));
+        assert_eq!(tile(9), None);
+        assert_eq!(pick(Dtype::F16, 80, 4, SG), None);
+        assert_eq!(pick(Dtype::F16, 128, 0, SG), None);
+        // Subgroups of 8 (lavapipe): 8 lanes of two units each, 64 invocations.
+        let c = pick(Dtype::F16, 128, 4, 8).unwrap();
+        assert_eq!((c.r, c.w), (8, 64));
+        // Four rows of 4 f32 units per lane at head_dim 256 on 8 lanes: 32 vec4 of q.
+        assert_eq!(pick(Dtype::F32, 256, 4, 8), None);
+        assert_eq!(pick(Dtype::F32, 256, 2, 8).map(|c| c.bq), Some(2));
+        // The subgroup states over the workgroup memory.
+        // (8 subgroups x 4 rows x 1 KiB of O.)
+        assert!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 49152, INVOCATIONS, no).is_some());
+        assert_eq!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 16384, INVOCATIONS, no), None);
+        // The overrides; 8 lanes of two units hold 32 vec4 of q for one 8-row tile.
+        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true) };
+        let c = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, opts).unwrap();
+        assert_eq!((c.bq, c.r, c.m, c.w, c.mq, c.bk), (4, 8, 2, 128, 1, 32));
+        assert_eq!(decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..opts }), None);
+        let one = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..no });
+        assert_eq!(one.map(|c| c.bq), Some(8));
+        // Parts: one token with 8 K/V heads (8 workgroups a part) in 32; MHA (32
+        // one-row workgroups) in 16; a batch of 4 (32 four-row workgroups) in 8.
+        let split =
+            |rows, workgroups, seq_k| decode_key_splits(workgroups, seq_k, decode_split(Tier::Subgroup, &pick(Dtype::F16, 128, rows, SG).unwrap()));
+        assert_eq!((split(4, 8, 65536), split(1, 32, 65536), split(4, 32, 65536)), (32, 16, 8));
+        // Parts keep at least 128 keys.
+        assert_eq!(split(4, 8, 2048), 16);
+    }
 }
