@@ -652,14 +652,17 @@ fn key_splits_match_reference() {
 /// A split call writes its outputs whatever they held before: O and LSE filled with
 /// finite values of large weight (LSE 50) instead of NaN, which the LSE merge would take
 /// for an empty side. Key parts in one launch (keys divisible by the parts and not,
-/// causal and not) and one launch per part.
+/// causal and not) and one launch per part; five tokens on the tiers' decode tiles, one
+/// and two on `flash_decode.wgsl` where the adapter has subgroups.
 #[test]
 fn split_calls_overwrite_their_outputs() {
     use ringattn::{reference, Attention, AttentionOptions, GpuTensor};
     let mut failures = Vec::new();
     for ctx in contexts().iter().filter(|c| !is_gl(c)) {
         let dtype = *dtypes(ctx).last().unwrap();
-        for (i, (nq, nk, parts, causal)) in [(5, 1200, 4, false), (5, 1203, 4, true), (5, 1200, 2, false)].into_iter().enumerate() {
+        // (Two tokens and one: 4 and 2 packed rows, on flash_decode.wgsl where it runs.)
+        let cases = [(5, 1200, 4, false), (5, 1203, 4, true), (5, 1200, 2, false), (2, 1203, 4, true), (1, 1200, 3, false)];
+        for (i, (nq, nk, parts, causal)) in cases.into_iter().enumerate() {
             let s = shape(1, nq, nk, 4, 2, 64);
             let attn = Attention::new(ctx, AttentionOptions { causal, ..Default::default() }).with_key_splits(Some(parts));
             let seed = reference::fresh_seed() ^ i as u64;
