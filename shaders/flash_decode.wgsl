@@ -64,11 +64,11 @@ var<workgroup> sprev: array<f32, BQ>;
 //#include lanes_common
 
 // The units of K and V of keys T + gi + j NG (j < KB) into ku and vu (a group's keys past
-// kend read as key kend - 1).
+// kend read as key kend - 1, or 0 where no key is visible: PREF loads before the loop).
 //#define LOAD_STEP
     //#unroll j $KB
     {
-        let e = (kv0 + min({T} + gi + {j}u * NG, kend - 1u)) * stride + hoff + gl * UW;
+        let e = (kv0 + min({T} + gi + {j}u * NG, max(kend, 1u) - 1u)) * stride + hoff + gl * UW;
         //#unroll c $C
         ku[{j}][{c}] = k[(p.k_off + e) / UW + G * {c}u];
         vu[{j}][{c}] = v[(p.v_off + e) / UW + G * {c}u];
