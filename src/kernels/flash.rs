@@ -156,8 +156,9 @@ pub enum SgVariant {
     Regs,
     /// `flash_decode.wgsl` (decode launches, [`decode_stream_config`]): K/V streamed
     /// into registers by groups of `r` lanes per key, `m` keys per group and step, `w`
-    /// invocations, `mq` 1 where each step's loads are issued a step ahead (PREF); `bq`
-    /// is the rows per workgroup, `bk` the keys of one step.
+    /// invocations, `mq` bit 0 where each step's loads are issued a step ahead (PREF),
+    /// bit 1 where its scores are reduce-scattered (DRS); `bq` is the rows per workgroup,
+    /// `bk` the keys of one step.
     Decode,
 }
 
@@ -204,7 +205,10 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
-                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}{}", self.r, self.m, self.w, if self.mq == 1 { " pref" } else { "" }),
+                SgVariant::Decode => {
+                    let (pref, rs) = (if self.mq & 1 != 0 { " pref" } else { "" }, if self.mq & 2 != 0 { " rs" } else { "" });
+                    format!("{base} decode g={} kb={} wg={}{pref}{rs}", self.r, self.m, self.w)
+                }
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -763,6 +767,7 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
         lanes: env("RINGATTN_DECODE_G"),
         tile_rows: env("RINGATTN_DECODE_ROWS").map(|r| r as usize),
         pref: switch(std::env::var("RINGATTN_DECODE_PREF").ok().as_deref()),
+        rs: switch(std::env::var("RINGATTN_DECODE_RS").ok().as_deref()),
     };
     decode_stream_config_for(dtype, head_dim, rows, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, max_invocations(lim), opts)
 }
@@ -782,7 +787,16 @@ pub struct DecodeStreamOpts {
     pub tile_rows: Option<usize>,
     /// Each step's K/V loads issued a step ahead (PREF; default [`DECODE_STREAM_PREF`]).
     pub pref: Option<bool>,
+    /// Each step's scores reduce-scattered over the group and gathered back (DRS; default
+    /// [`DECODE_STREAM_RS`]; where keys per step x rows per tile is a power of two).
+    pub rs: Option<bool>,
 }
+
+/// Whether `flash_decode.wgsl` sums a step's scores by a reduce-scatter over the group
+/// and a gather (about 2 KB x rows shuffles per lane and step) instead of a butterfly
+/// per score (KB x rows x log2 G; `RINGATTN_DECODE_RS`). Built and checked against the
+/// f64 reference on lavapipe in the thirty-third session, not yet timed on a GPU, so off.
+pub const DECODE_STREAM_RS: bool = false;
 
 /// Whether `flash_decode.wgsl` issues each step's K/V loads a step ahead, before the
 /// step before it computes (`RINGATTN_DECODE_PREF`).
@@ -830,7 +844,8 @@ pub fn decode_stream_config_for(
         return None;
     }
     let pref = opts.pref.unwrap_or(DECODE_STREAM_PREF);
-    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32, w: wg, m: kb })
+    let rs = opts.rs.unwrap_or(DECODE_STREAM_RS) && (kb * rows).is_power_of_two();
+    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32 | (rs as u32) << 1, w: wg, m: kb })
 }
 
 /// Template substitutions of `flash_decode.wgsl` for `dtype`, head_dim `d`, tiles `cfg`
@@ -838,7 +853,7 @@ pub fn decode_stream_config_for(
 pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u32) -> Vec<(&'static str, String)> {
     let f16 = dtype == Dtype::F16;
     let uw = if f16 { 8 } else { 4 };
-    vec![
+    let mut defines = vec![
         ("BQ", cfg.bq.to_string()),
         ("C", (d as u32 / uw / cfg.r).to_string()),
         ("ENABLE", enable_line(&[dtype])),
@@ -848,13 +863,37 @@ pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u
         ("KB", cfg.m.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("OUT", dtype.wgsl().to_string()),
-        ("PREF", ((cfg.mq == 1) as u32).to_string()),
+        ("PREF", (cfg.mq & 1).to_string()),
         ("SGMIN", sg_min.to_string()),
         ("SPARSE", "0".to_string()),
         ("U4", (uw / 4).to_string()),
         ("UNPACK", (f16 as u32).to_string()),
         ("WG", cfg.w.to_string()),
+    ];
+    // DRS: the reduce-scatter's rounds over the top lane bits (at most log2 NV of them),
+    // a butterfly over the bits left below them.
+    let (g, nv) = (cfg.r, cfg.m * cfg.bq);
+    let rounds = if cfg.mq & 2 != 0 { g.trailing_zeros().min(nv.trailing_zeros()) } else { 0 };
+    defines.push(("DRS", ((rounds > 0) as u32).to_string()));
+    defines.push(("NV", nv.to_string()));
+    defines.push(("BFOFF", if rounds > 0 && rounds < g.trailing_zeros() { g >> (rounds + 1) } else { 0 }.to_string()));
+    for (k, (on, off, half)) in [
+        ("DRS1", "DOFF1", "DHALF1"),
+        ("DRS2", "DOFF2", "DHALF2"),
+        ("DRS3", "DOFF3", "DHALF3"),
+        ("DRS4", "DOFF4", "DHALF4"),
+        ("DRS5", "DOFF5", "DHALF5"),
     ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = k as u32 + 1;
+        let used = k <= rounds;
+        defines.push((on, (used as u32).to_string()));
+        defines.push((off, if used { g >> k } else { 0 }.to_string()));
+        defines.push((half, if used { nv >> k } else { 0 }.to_string()));
+    }
+    defines
 }
 
 /// The `flash_decode.wgsl` pipeline for tiles `cfg` ([`decode_stream_config`]).
@@ -3827,12 +3866,25 @@ mod tests {
         assert!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 49152, INVOCATIONS, no).is_some());
         assert_eq!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 16384, INVOCATIONS, no), None);
         // The overrides; 8 lanes of two units hold 32 vec4 of q for one 8-row tile.
-        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true) };
+        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true), rs: None };
         let c = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, opts).unwrap();
         assert_eq!((c.bq, c.r, c.m, c.w, c.mq, c.bk), (4, 8, 2, 128, 1, 32));
         assert_eq!(decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..opts }), None);
         let one = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..no });
         assert_eq!(one.map(|c| c.bq), Some(8));
+        // DRS (reduce-scatter) where keys per step x rows is a power of two: rounds over
+        // the top lane bits, at most log2 of the scores; a butterfly below them.
+        let rs = DecodeStreamOpts { rs: Some(true), ..no };
+        let c = decode_stream_config_for(Dtype::F16, 128, 4, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
+        assert_eq!(c.describe(Tier::Subgroup), "bq=4 bk=64 decode g=16 kb=4 wg=256 rs");
+        let get = |c: &TileConfig, n: &str| decode_stream_defines(Dtype::F16, 128, c, SG).into_iter().find(|(k, _)| *k == n).unwrap().1;
+        let on = |c: &TileConfig| ["DRS", "DRS1", "DRS2", "DRS3", "DRS4", "DRS5", "BFOFF", "DOFF1", "DHALF4"].map(|n| get(c, n));
+        assert_eq!(on(&c), ["1", "1", "1", "1", "1", "0", "0", "8", "1"]);
+        let one = decode_stream_config_for(Dtype::F16, 128, 1, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
+        assert_eq!(on(&one), ["1", "1", "1", "0", "0", "0", "2", "8", "0"]);
+        let three = decode_stream_config_for(Dtype::F16, 128, 3, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
+        assert_eq!((three.mq, get(&three, "DRS")), (0, "0".to_string()));
+        assert_eq!(get(&pick(Dtype::F16, 128, 4, SG).unwrap(), "DRS"), "0");
         // Parts: one token with 8 K/V heads (8 workgroups a part) in 32; MHA (32
         // one-row workgroups) in 16; a batch of 4 (32 four-row workgroups) in 8.
         let split =
