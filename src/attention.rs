@@ -180,16 +180,13 @@ impl<'a> Attention<'a> {
     /// took 0.59 / 2.26 / 8.99 ms at 4096 / 16384 / 65536 keys, one token, H=32, 8 K/V
     /// heads, head_dim 128, the subgroup tier 0.058 / 0.19 / 0.67 in 16 key parts:
     /// BENCHMARKS.md, thirty-first session), f16 calls where `flash_decode.wgsl` takes
-    /// them ([`flash::decode_stream_config`]; the same shape 0.020 / 0.043 / 0.099 ms
+    /// them ([`flash::decode_stream_for`]; the same shape 0.020 / 0.043 / 0.099 ms
     /// against flash_matrix's 0.043 / 0.098 / 0.178, thirty-third session).
     fn tier_for(&self, dtype: Dtype, s: &Shape, masked: bool) -> Result<Tier> {
         let tier = self.tier(dtype, s.head_dim)?;
-        if tier == Tier::Matrix && !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none() {
-            let rows = s.seq_q * flash::gqa_fold(s);
-            let stream = flash::decode_stream_on() && flash::decode_stream_config(self.ctx, dtype, s.head_dim, rows).is_some();
-            if dtype == Dtype::F32 || stream {
-                return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
-            }
+        let decode = !masked && flash::is_decode(s) && self.opts.tier.is_none() && Tier::from_env()?.is_none();
+        if tier == Tier::Matrix && decode && (dtype == Dtype::F32 || flash::decode_stream_for(self.ctx, dtype, s).is_some()) {
+            return resolve_tier(self.ctx, Some(Tier::Subgroup), dtype, s.head_dim);
         }
         Ok(tier)
     }

@@ -9,8 +9,10 @@
 //! * [`GpuTensor`]: a (batch, seq, heads, head_dim) tensor in a wgpu buffer, f32 or f16.
 //! * [`Attention`]: forward attention (O and LSE), causal or dense, GQA, any length;
 //!   decode calls (a few new tokens against a long K/V cache) pack a K/V head's query
-//!   heads into one workgroup and split their keys into parts run in one launch
-//!   ([`kernels::flash::gqa_fold`], [`kernels::flash::decode_key_splits`]).
+//!   heads into one workgroup, stream K/V into registers where the adapter has subgroups
+//!   (`flash_decode.wgsl`, [`kernels::flash::decode_stream_for`]) and split their keys
+//!   into parts run in one launch ([`kernels::flash::gqa_fold`],
+//!   [`kernels::flash::decode_key_splits`]).
 //! * [`mask`]: block-sparse masks (causal, window, global, dilated, random, custom)
 //!   whose skipped blocks cost nothing ([`Attention::forward_masked`]).
 //! * [`kernels::merge`]: the LSE merge that ring and sparse attention build on.

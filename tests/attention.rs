@@ -333,7 +333,7 @@ fn shuffle_decode_tiles_match_reference() {
 /// (lavapipe: chunks resumed in accumulate mode, which the kernel's merge folds in).
 #[test]
 fn decode_stream_matches_reference() {
-    use ringattn::kernels::flash::{decode_stream_config, decode_stream_config_for, prepare_decode_stream, DecodeStreamOpts, DECODE_MIN_KEYS};
+    use ringattn::kernels::flash::{decode_stream_config, decode_stream_config_with, prepare_decode_stream, DecodeStreamOpts, DECODE_MIN_KEYS};
     let mut failures = Vec::new();
     let mut ran = 0;
     for ctx in contexts().iter().filter(|c| !is_gl(c) && c.capabilities().tiers().contains(&Tier::Subgroup)) {
@@ -348,17 +348,7 @@ fn decode_stream_matches_reference() {
                     };
                     // Also with the scores reduce-scattered (DRS, off by default), where
                     // the step's keys x rows allow it.
-                    let caps = ctx.capabilities();
-                    let lim = &caps.limits;
-                    let rs = decode_stream_config_for(
-                        dtype,
-                        d,
-                        rows,
-                        caps.subgroup_min_size,
-                        lim.max_compute_workgroup_storage_size,
-                        lim.max_compute_invocations_per_workgroup,
-                        DecodeStreamOpts { rs: Some(true), ..Default::default() },
-                    );
+                    let rs = decode_stream_config_with(ctx, dtype, d, rows, DecodeStreamOpts { rs: Some(true), ..Default::default() });
                     for cfg in std::iter::once(cfg).chain(rs.filter(|r| *r != cfg)) {
                         let prep = prepare_decode_stream(ctx, dtype, d, cfg).unwrap();
                         let s = shape(2, q, DECODE_MIN_KEYS + 37, heads, kv_heads, d);

@@ -752,15 +752,10 @@ pub fn decode_stream_on() -> bool {
 }
 
 /// `flash_decode.wgsl`'s tiles for a dense decode launch ([`is_decode`]) of `rows` rows
-/// per K/V head (tokens x [`gqa_fold`]) on this adapter, or `None` where it does not
-/// fit ([`decode_stream_config_for`]).
+/// per K/V head (tokens x [`gqa_fold`]) on this adapter, with the `RINGATTN_DECODE_*`
+/// overrides as set, or `None` where it does not fit ([`decode_stream_config_for`]).
 pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, rows: usize) -> Option<TileConfig> {
-    let caps = ctx.capabilities();
-    if !caps.subgroup {
-        return None;
-    }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u32>().ok());
-    let lim = &caps.limits;
     let opts = DecodeStreamOpts {
         kb: env("RINGATTN_DECODE_KB"),
         wg: env("RINGATTN_DECODE_WG"),
@@ -769,7 +764,27 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
         pref: switch(std::env::var("RINGATTN_DECODE_PREF").ok().as_deref()),
         rs: switch(std::env::var("RINGATTN_DECODE_RS").ok().as_deref()),
     };
+    decode_stream_config_with(ctx, dtype, head_dim, rows, opts)
+}
+
+/// [`decode_stream_config`] with the overrides `opts` (no environment) on this adapter.
+pub fn decode_stream_config_with(ctx: &GpuContext, dtype: Dtype, head_dim: usize, rows: usize, opts: DecodeStreamOpts) -> Option<TileConfig> {
+    let caps = ctx.capabilities();
+    if !caps.subgroup {
+        return None;
+    }
+    let lim = &caps.limits;
     decode_stream_config_for(dtype, head_dim, rows, caps.subgroup_min_size, lim.max_compute_workgroup_storage_size, max_invocations(lim), opts)
+}
+
+/// The `flash_decode.wgsl` tiles a dense launch of `shape` takes, if any: decode launches
+/// ([`is_decode`]) where the kernel fits ([`decode_stream_config`]), unless
+/// `RINGATTN_DECODE_STREAM=0`, `RINGATTN_SUBGROUP_CFG` (a forced subgroup shape) or
+/// `RINGATTN_SMALL_GRID=0` says otherwise. The one decision `prepare_tiles` builds by and
+/// `Attention::tier_for` moves decode calls off the matrix tier by.
+pub fn decode_stream_for(ctx: &GpuContext, dtype: Dtype, shape: &Shape) -> Option<TileConfig> {
+    let on = is_decode(shape) && decode_stream_on() && std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on();
+    on.then(|| decode_stream_config(ctx, dtype, shape.head_dim, shape.seq_q * gqa_fold(shape))).flatten()
 }
 
 /// Overrides of [`decode_stream_config_for`]'s choices (experiments; `None`: the default).
@@ -2809,16 +2824,14 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             // (flash_decode.wgsl) or take the shuffle kernel's decode tiles, other small
             // grids fewer rows per group (not when RINGATTN_SUBGROUP_CFG forces a shape or
             // RINGATTN_SMALL_GRID=0).
-            let shaped = dense.filter(|_| std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on());
-            let rows = shaped.map_or(0, |shape| shape.seq_q * gqa_fold(shape));
-            let stream = shaped.filter(|shape| is_decode(shape) && decode_stream_on()).and_then(|_| decode_stream_config(ctx, dtype, head_dim, rows));
-            if let Some(cfg) = stream {
+            if let Some(cfg) = dense.and_then(|shape| decode_stream_for(ctx, dtype, shape)) {
                 return Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier, false, dtype));
             }
             let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
-            if let Some(shape) = shaped {
+            if let Some(shape) = dense.filter(|_| std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on()) {
+                let rows = (shape.seq_q * gqa_fold(shape)) as u32;
                 let decode = (is_decode(shape) && cfg.variant == SgVariant::Shuffle).then(|| shuffle_decode_config(ctx, head_dim)).flatten();
-                let decode = decode.filter(|d| rows as u32 <= d.bq);
+                let decode = decode.filter(|d| rows <= d.bq);
                 cfg = decode.unwrap_or_else(|| small_grid_subgroup_config(cfg, shape, small_grid_workgroups(ctx, dtype, head_dim)));
             }
             if cfg.bq > cap && matches!(cfg.variant, SgVariant::Tiled { .. }) {
