@@ -275,7 +275,7 @@ fn decode_shapes() {
             // Where flash_decode.wgsl fits, decode calls of either dtype stream K/V on the
             // subgroup tier (leaving the matrix tier, if any), in key parts on a GPU.
             for dtype in dtypes(ctx) {
-                if flash::decode_stream_config(ctx, dtype, 128, 4).is_none() {
+                if flash::decode_stream_for(ctx, dtype, &s).is_none() {
                     continue;
                 }
                 let (tier, tiles, parts) = attn.plan(dtype, &s, None).unwrap();
