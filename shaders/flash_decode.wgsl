@@ -19,8 +19,7 @@
 // flash kernels; dense launches only (SPARSE is 0).
 // Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, G, LOG2LANES (= log2 G), C, U4 (vec4
 // per unit: 2 where UNPACK, else 1), UNPACK (f16: units as vec4<u32>), KB, WG, SGMIN
-// (the adapter's least subgroup size), PREF, DRS with NV (= KB BQ), BFOFF and DRSk /
-// DOFFk / DHALFk for k = 1..5 (the reduce-scatter's rounds), SPARSE, GRID_T.
+// (the adapter's least subgroup size), PREF, SPARSE, GRID_T.
 // Loops over registers are unrolled by the template, so private arrays are only ever
 // indexed by constants.
 $ENABLE
@@ -76,33 +75,6 @@ var<workgroup> sprev: array<f32, BQ>;
         //#end
     }
     //#end
-//#enddef
-
-// DRS rounds: down (reduce-scatter) and up (gather) over lanes O apart, H values kept.
-//#define DRS_DOWN
-        {
-            let b = (gl & {O}u) != 0u;
-            //#unroll i {H}
-            {
-                let lo = sv[{i}];
-                let hi = sv[{i} + {H}];
-                sv[{i}] = select(lo, hi, b) + subgroupShuffleXor(select(hi, lo, b), {O}u);
-            }
-            //#end
-        }
-//#enddef
-//#define DRS_UP
-        {
-            let b = (gl & {O}u) != 0u;
-            //#unroll i {H}
-            {
-                let mine = sv[{i}];
-                let other = subgroupShuffleXor(mine, {O}u);
-                sv[{i}] = select(mine, other, b);
-                sv[{i} + {H}] = select(other, mine, b);
-            }
-            //#end
-        }
 //#enddef
 
 // vec4 i of unit u, in f32.
@@ -208,63 +180,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             //#end
         }
         //#end
-//#if DRS
-        // DRS: the NV = KB BQ sums reduce-scattered over the group (round k pairs lanes
-        // OFFk apart; the lane whose bit is set keeps the upper HALFk values and adds its
-        // partner's), a butterfly over the offsets left where NV < G, then gathered back
-        // in reverse (every lane ends with every sum): about 2 NV shuffles per step
-        // instead of NV log2 G.
-        var sv: array<f32, $NV>;
-        //#unroll j $KB
-        //#unroll r $BQ
-        sv[{j} * $BQ + {r}] = s[{j}][{r}];
-        //#end
-        //#end
-//#if DRS1
-        //#use DRS_DOWN O=$DOFF1 H=$DHALF1
-//#endif
-//#if DRS2
-        //#use DRS_DOWN O=$DOFF2 H=$DHALF2
-//#endif
-//#if DRS3
-        //#use DRS_DOWN O=$DOFF3 H=$DHALF3
-//#endif
-//#if DRS4
-        //#use DRS_DOWN O=$DOFF4 H=$DHALF4
-//#endif
-//#if DRS5
-        //#use DRS_DOWN O=$DOFF5 H=$DHALF5
-//#endif
-        for (var off = $BFOFFu; off > 0u; off >>= 1u) {
-            sv[0] += subgroupShuffleXor(sv[0], off);
-        }
-//#if DRS5
-        //#use DRS_UP O=$DOFF5 H=$DHALF5
-//#endif
-//#if DRS4
-        //#use DRS_UP O=$DOFF4 H=$DHALF4
-//#endif
-//#if DRS3
-        //#use DRS_UP O=$DOFF3 H=$DHALF3
-//#endif
-//#if DRS2
-        //#use DRS_UP O=$DOFF2 H=$DHALF2
-//#endif
-//#if DRS1
-        //#use DRS_UP O=$DOFF1 H=$DHALF1
-//#endif
-        //#unroll j $KB
-        //#unroll r $BQ
-        s[{j}][{r}] = sv[{j} * $BQ + {r}];
-        //#end
-        //#end
-//#else
         //#unroll j $KB
         //#unroll r $BQ
         s[{j}][{r}] = lanes_sum(s[{j}][{r}]);
         //#end
         //#end
-//#endif
 
         // Online softmax per row; P of the step's keys.
         var pw: array<array<f32, $BQ>, $KB>;

@@ -156,9 +156,8 @@ pub enum SgVariant {
     Regs,
     /// `flash_decode.wgsl` (decode launches, [`decode_stream_config`]): K/V streamed
     /// into registers by groups of `r` lanes per key, `m` keys per group and step, `w`
-    /// invocations, `mq` bit 0 where each step's loads are issued a step ahead (PREF),
-    /// bit 1 where its scores are reduce-scattered (DRS); `bq` is the rows per workgroup,
-    /// `bk` the keys of one step.
+    /// invocations, `mq` 1 where each step's loads are issued a step ahead (PREF); `bq`
+    /// is the rows per workgroup, `bk` the keys of one step.
     Decode,
 }
 
@@ -205,10 +204,7 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
-                SgVariant::Decode => {
-                    let (pref, rs) = (if self.mq & 1 != 0 { " pref" } else { "" }, if self.mq & 2 != 0 { " rs" } else { "" });
-                    format!("{base} decode g={} kb={} wg={}{pref}{rs}", self.r, self.m, self.w)
-                }
+                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}{}", self.r, self.m, self.w, if self.mq == 1 { " pref" } else { "" }),
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -762,7 +758,6 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
         lanes: env("RINGATTN_DECODE_G"),
         tile_rows: env("RINGATTN_DECODE_ROWS").map(|r| r as usize),
         pref: switch(std::env::var("RINGATTN_DECODE_PREF").ok().as_deref()),
-        rs: switch(std::env::var("RINGATTN_DECODE_RS").ok().as_deref()),
     };
     decode_stream_config_with(ctx, dtype, head_dim, rows, opts)
 }
@@ -802,16 +797,7 @@ pub struct DecodeStreamOpts {
     pub tile_rows: Option<usize>,
     /// Each step's K/V loads issued a step ahead (PREF; default [`DECODE_STREAM_PREF`]).
     pub pref: Option<bool>,
-    /// Each step's scores reduce-scattered over the group and gathered back (DRS; default
-    /// [`DECODE_STREAM_RS`]; where keys per step x rows per tile is a power of two).
-    pub rs: Option<bool>,
 }
-
-/// Whether `flash_decode.wgsl` sums a step's scores by a reduce-scatter over the group
-/// and a gather (about 2 KB x rows shuffles per lane and step) instead of a butterfly
-/// per score (KB x rows x log2 G; `RINGATTN_DECODE_RS`). Built and checked against the
-/// f64 reference on lavapipe in the thirty-third session, not yet timed on a GPU, so off.
-pub const DECODE_STREAM_RS: bool = false;
 
 /// Whether `flash_decode.wgsl` issues each step's K/V loads a step ahead, before the
 /// step before it computes (`RINGATTN_DECODE_PREF`).
@@ -859,8 +845,7 @@ pub fn decode_stream_config_for(
         return None;
     }
     let pref = opts.pref.unwrap_or(DECODE_STREAM_PREF);
-    let rs = opts.rs.unwrap_or(DECODE_STREAM_RS) && (kb * rows).is_power_of_two();
-    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32 | (rs as u32) << 1, w: wg, m: kb })
+    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32, w: wg, m: kb })
 }
 
 /// Template substitutions of `flash_decode.wgsl` for `dtype`, head_dim `d`, tiles `cfg`
@@ -868,7 +853,7 @@ pub fn decode_stream_config_for(
 pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u32) -> Vec<(&'static str, String)> {
     let f16 = dtype == Dtype::F16;
     let uw = if f16 { 8 } else { 4 };
-    let mut defines = vec![
+    vec![
         ("BQ", cfg.bq.to_string()),
         ("C", (d as u32 / uw / cfg.r).to_string()),
         ("ENABLE", enable_line(&[dtype])),
@@ -878,37 +863,13 @@ pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u
         ("KB", cfg.m.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("OUT", dtype.wgsl().to_string()),
-        ("PREF", (cfg.mq & 1).to_string()),
+        ("PREF", ((cfg.mq == 1) as u32).to_string()),
         ("SGMIN", sg_min.to_string()),
         ("SPARSE", "0".to_string()),
         ("U4", (uw / 4).to_string()),
         ("UNPACK", (f16 as u32).to_string()),
         ("WG", cfg.w.to_string()),
-    ];
-    // DRS: the reduce-scatter's rounds over the top lane bits (at most log2 NV of them),
-    // a butterfly over the bits left below them.
-    let (g, nv) = (cfg.r, cfg.m * cfg.bq);
-    let rounds = if cfg.mq & 2 != 0 { g.trailing_zeros().min(nv.trailing_zeros()) } else { 0 };
-    defines.push(("DRS", ((rounds > 0) as u32).to_string()));
-    defines.push(("NV", nv.to_string()));
-    defines.push(("BFOFF", if rounds > 0 && rounds < g.trailing_zeros() { g >> (rounds + 1) } else { 0 }.to_string()));
-    for (k, (on, off, half)) in [
-        ("DRS1", "DOFF1", "DHALF1"),
-        ("DRS2", "DOFF2", "DHALF2"),
-        ("DRS3", "DOFF3", "DHALF3"),
-        ("DRS4", "DOFF4", "DHALF4"),
-        ("DRS5", "DOFF5", "DHALF5"),
     ]
-    .into_iter()
-    .enumerate()
-    {
-        let k = k as u32 + 1;
-        let used = k <= rounds;
-        defines.push((on, (used as u32).to_string()));
-        defines.push((off, if used { g >> k } else { 0 }.to_string()));
-        defines.push((half, if used { nv >> k } else { 0 }.to_string()));
-    }
-    defines
 }
 
 /// The `flash_decode.wgsl` pipeline for tiles `cfg` ([`decode_stream_config`]).
@@ -1820,7 +1781,7 @@ pub fn auto_key_splits(cfg: &TileConfig, tier: Tier, dtype: Dtype, shape: &Shape
     if is_decode(shape) {
         return match tier == Tier::Matrix && dtype == Dtype::F32 {
             true => 1,
-            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k, decode_split(tier, cfg)),
+            false => decode_key_splits(grid_workgroups(shape, cfg.bq), shape.seq_k, decode_split(tier, cfg, shape.head_dim)),
         };
     }
     match tier == Tier::Subgroup && cfg.variant == SgVariant::Shuffle {
@@ -1852,8 +1813,18 @@ pub const DECODE_SPLIT_WORKGROUPS_SHORT: u64 = 512;
 /// (65536: 0.0433 / 0.0991 against 0.0555 / 0.112 in 64 and 0.0488 / 0.130 in 16; a
 /// batch of 4 in 8), eight rows (one tile, `RINGATTN_DECODE_ROWS=8`) in 16 (32768:
 /// 0.180 ms at 64K against 0.188 in 32).
-/// head_dim 256 at four rows read 3-19 % faster in 16 parts than in the rule's 32.
+/// Above [`DECODE_STREAM_PARTS_HEAD_DIM`] the budget shrinks with the head_dim.
 pub const DECODE_STREAM_INVOCATIONS: u64 = 262144;
+
+/// The head_dim up to which `flash_decode.wgsl`'s parts keep the whole
+/// [`DECODE_STREAM_INVOCATIONS`]; above it the budget is divided by head_dim / this (each
+/// part's merge state grows with the head_dim; [`decode_split`]). On an H200
+/// (thirty-fourth session; one token, H=32, 8 K/V heads, f16, two rounds) head_dim 256
+/// ran 0.0256-0.0258 / 0.0767-0.0768 / 0.239-0.240 ms at K/V lengths 4K / 16K / 64K in 16
+/// parts, against 0.0299-0.0302 / 0.0837-0.0840 / 0.246-0.273 in 32 and 0.0353 / 0.126 /
+/// 0.438 in 8; at head_dim 128, f32 as f16, 32 parts stay the fastest (f32: 0.0214 /
+/// 0.0558 / 0.156 against 16 parts' 0.0233 / 0.0705 / 0.222).
+pub const DECODE_STREAM_PARTS_HEAD_DIM: usize = 128;
 
 /// The least keys a decode launch's key part keeps on the matrix tier's 32-key decode
 /// tiles ([`decode_split`]; one-subgroup workgroups). On an H200 at 4096 keys (one token,
@@ -1891,10 +1862,13 @@ pub struct DecodeSplit {
 /// kernel's decode tiles ([`shuffle_decode_config`], at most 64 invocations: on an H200,
 /// f32 head_dim 128, five query rows, 24 workgroups a part, 16 parts ran 0.0578 / 0.196 /
 /// 0.713 ms at K/V lengths 4K / 16K / 64K against 0.0805 / 0.313 / 1.18 in 8; MHA, 32
-/// workgroups a part, level in 8 and 16).
-pub fn decode_split(tier: Tier, cfg: &TileConfig) -> DecodeSplit {
+/// workgroups a part, level in 8 and 16); on `flash_decode.wgsl` the parts' invocations
+/// within [`DECODE_STREAM_INVOCATIONS`] over its rows per workgroup, divided by
+/// `head_dim` / [`DECODE_STREAM_PARTS_HEAD_DIM`] above it.
+pub fn decode_split(tier: Tier, cfg: &TileConfig, head_dim: usize) -> DecodeSplit {
     if cfg.variant == SgVariant::Decode {
-        let invocations = DECODE_STREAM_INVOCATIONS / cfg.bq.max(2) as u64;
+        let wide = (head_dim / DECODE_STREAM_PARTS_HEAD_DIM).max(1) as u64;
+        let invocations = DECODE_STREAM_INVOCATIONS / cfg.bq.max(2) as u64 / wide;
         return DecodeSplit { workgroups: (invocations / cfg.w.max(1) as u64).max(1), part_keys: DECODE_PART_KEYS_WIDE };
     }
     let short = match tier {
@@ -3879,30 +3853,21 @@ mod tests {
         assert!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 49152, INVOCATIONS, no).is_some());
         assert_eq!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 16384, INVOCATIONS, no), None);
         // The overrides; 8 lanes of two units hold 32 vec4 of q for one 8-row tile.
-        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true), rs: None };
+        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true) };
         let c = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, opts).unwrap();
         assert_eq!((c.bq, c.r, c.m, c.w, c.mq, c.bk), (4, 8, 2, 128, 1, 32));
         assert_eq!(decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..opts }), None);
         let one = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..no });
         assert_eq!(one.map(|c| c.bq), Some(8));
-        // DRS (reduce-scatter) where keys per step x rows is a power of two: rounds over
-        // the top lane bits, at most log2 of the scores; a butterfly below them.
-        let rs = DecodeStreamOpts { rs: Some(true), ..no };
-        let c = decode_stream_config_for(Dtype::F16, 128, 4, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
-        assert_eq!(c.describe(Tier::Subgroup), "bq=4 bk=64 decode g=16 kb=4 wg=256 rs");
-        let get = |c: &TileConfig, n: &str| decode_stream_defines(Dtype::F16, 128, c, SG).into_iter().find(|(k, _)| *k == n).unwrap().1;
-        let on = |c: &TileConfig| ["DRS", "DRS1", "DRS2", "DRS3", "DRS4", "DRS5", "BFOFF", "DOFF1", "DHALF4"].map(|n| get(c, n));
-        assert_eq!(on(&c), ["1", "1", "1", "1", "1", "0", "0", "8", "1"]);
-        let one = decode_stream_config_for(Dtype::F16, 128, 1, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
-        assert_eq!(on(&one), ["1", "1", "1", "0", "0", "0", "2", "8", "0"]);
-        let three = decode_stream_config_for(Dtype::F16, 128, 3, SG, WG_BYTES, INVOCATIONS, rs).unwrap();
-        assert_eq!((three.mq, get(&three, "DRS")), (0, "0".to_string()));
-        assert_eq!(get(&pick(Dtype::F16, 128, 4, SG).unwrap(), "DRS"), "0");
         // Parts: one token with 8 K/V heads (8 workgroups a part) in 32; MHA (32
         // one-row workgroups) in 16; a batch of 4 (32 four-row workgroups) in 8.
-        let split =
-            |rows, workgroups, seq_k| decode_key_splits(workgroups, seq_k, decode_split(Tier::Subgroup, &pick(Dtype::F16, 128, rows, SG).unwrap()));
+        let split_d = |d, rows, workgroups, seq_k| {
+            decode_key_splits(workgroups, seq_k, decode_split(Tier::Subgroup, &pick(Dtype::F16, d, rows, SG).unwrap(), d))
+        };
+        let split = |rows, workgroups, seq_k| split_d(128, rows, workgroups, seq_k);
         assert_eq!((split(4, 8, 65536), split(1, 32, 65536), split(4, 32, 65536)), (32, 16, 8));
+        // Head_dim 256 in half the parts of 128; 64 as 128.
+        assert_eq!((split_d(256, 4, 8, 65536), split_d(64, 4, 8, 65536), split_d(256, 1, 32, 65536)), (16, 32, 8));
         // Parts keep at least 128 keys.
         assert_eq!(split(4, 8, 2048), 16);
     }
