@@ -1159,11 +1159,18 @@ impl<S: SendHalf, R: RecvHalf> Link<S, R> {
     }
 }
 
-/// One idle round of an exchange loop: polls the device when GPU work is pending (and
-/// checks it is alive), then spins briefly or sleeps a short slice.
+/// One idle round of an exchange loop: polls the device (and checks it is alive when
+/// GPU work of the exchange is pending), then spins briefly or sleeps a short slice.
+/// The poll runs in every round, also while the exchange only waits for the previous
+/// device: callbacks of this device that its neighbours wait for (with shared staging,
+/// its acknowledgements of the pieces it copied, which the previous device needs before
+/// it sends into that staging again) run only when the device is polled or submits to.
+/// Polling only with pieces of its own pending deadlocked a causal contiguous ring of 4
+/// H200s at 256K tokens (thirty-fourth session): the last device, which only receives,
+/// waited for a block that its sender held back for those acknowledgements.
 pub(crate) fn idle_round(ctx: &GpuContext, gpu_pending: bool, idle_rounds: &mut u32) -> std::result::Result<(), SendError> {
+    let _ = ctx.device().poll(wgpu::PollType::Poll);
     if gpu_pending {
-        let _ = ctx.device().poll(wgpu::PollType::Poll);
         ctx.check_alive().map_err(SendError::Gpu)?;
     }
     *idle_rounds += 1;
@@ -1257,6 +1264,58 @@ mod tests {
                 }
                 assert!(seen.iter().all(|&c| c == 1), "lens {lens:?} piece {piece}");
             }
+        }
+    }
+
+    /// A device waiting in an exchange for the previous device's next piece must keep
+    /// its own callbacks running: with shared staging its acknowledgements of the pieces
+    /// it copied are callbacks of its device (`take_piece`), and the previous device
+    /// sends its next block into that staging only once they arrive (`reclaim`). Here
+    /// the previous device (a thread that never polls this device) sends the piece only
+    /// after such a callback has run; an exchange that polls its device only while
+    /// pieces of its own are pending waits for ever (the 4-GPU causal ring's deadlock).
+    #[test]
+    fn a_receiving_exchange_runs_its_devices_callbacks() {
+        let ctx = GpuContext::new().expect("an adapter (lavapipe in CI)");
+        let (mut outs, mut ins) = ring_links(2, 1);
+        let (out, inbox) = (outs.remove(0), ins.remove(1));
+        let len = 256u64;
+        let usage = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let piece = Arc::new(ctx.create_buffer("test piece", len, usage).unwrap());
+        let landing = Arc::new(ctx.create_buffer("test landing", len, usage).unwrap());
+        let slot = ctx.create_buffer("test slot", len, usage).unwrap();
+        let mut rt = RecvStaging::shared(vec![piece.clone()], len, landing);
+        // An acknowledgement this device owes from earlier: a callback of its queue.
+        ctx.queue().submit([ctx.device().create_command_encoder(&Default::default()).finish()]);
+        let ack = inbox.acks.clone();
+        ctx.queue().on_submitted_work_done(move || {
+            let _ = ack.send(0);
+        });
+        let sender = std::thread::spawn(move || {
+            let acked = out.acks.recv_timeout(Duration::from_secs(8)).is_ok();
+            if acked {
+                out.tx.send(PieceMsg { index: 0, slot: 0, len, buffer: piece }).unwrap();
+            }
+            (acked, out)
+        });
+        let mut link = Link { send: NoSend, recv: inbox };
+        let segs = [(&slot, len)];
+        let r = link.exchange(&ctx, None, Some((&mut rt, &segs[..])), Duration::from_secs(5), &AtomicBool::new(false));
+        let (acked, _out) = sender.join().unwrap();
+        assert!(r.is_ok() && acked, "the exchange did not run its device's acknowledgement while it waited (acked: {acked})");
+    }
+
+    /// A sending half with nothing to send.
+    struct NoSend;
+    impl SendHalf for NoSend {
+        fn reclaim(&mut self, _: &GpuContext, _: &mut SendStaging, _: bool, _: Duration, _: &AtomicBool) -> LinkResult {
+            Ok(())
+        }
+        fn push(&mut self, _: &GpuContext, _: &mut Outgoing<'_>) -> std::result::Result<bool, SendError> {
+            Ok(false)
+        }
+        fn timed_out(&mut self, ctx: &GpuContext, _: bool, timeout: Duration) -> SendError {
+            SendError::Gpu(Error::Timeout { adapter: ctx.name().to_string(), seconds: timeout.as_secs_f64() })
         }
     }
 
