@@ -733,6 +733,15 @@ pub const DECODE_STREAM_TILE_ROWS: usize = 4;
 /// 8): every load of a step is issued before the step's first use of one.
 pub const DECODE_STREAM_KB: u32 = 4;
 
+/// The most lanes per key of `flash_decode.wgsl` in f16 (f32: 32): at head_dim 256 a key
+/// row's 32 16-byte units go to 16 lanes of two units each. On an H200 (thirty-fourth
+/// session; one token, H=32, 8 K/V heads, 16 parts, two rounds) that ran 0.0244-0.0246 /
+/// 0.0663-0.0664 / 0.187 ms at K/V lengths 4K / 16K / 64K against 32 lanes' 0.0253-0.0257
+/// / 0.0762-0.0763 / 0.239 (2.9 TB/s of K/V at 64K against 2.2); f32 kept 32 lanes: at
+/// head_dim 128, 16 lanes ran level at best (0.0209 / 0.0558 / 0.158 against 0.0214 /
+/// 0.0557 / 0.157), at 256 8 % slower at 4K and 6-11 % faster at 16K-64K.
+pub const DECODE_STREAM_LANES_F16: u32 = 16;
+
 /// Subgroups per workgroup of `flash_decode.wgsl` at the adapter's least subgroup size
 /// (`RINGATTN_DECODE_WG` sets the invocations instead).
 pub const DECODE_STREAM_SUBGROUPS: u32 = 8;
@@ -790,7 +799,8 @@ pub struct DecodeStreamOpts {
     /// Invocations per workgroup (a multiple of the subgroup size; default
     /// [`DECODE_STREAM_SUBGROUPS`] subgroups).
     pub wg: Option<u32>,
-    /// Lanes per key (a power of two, at most the default).
+    /// Lanes per key (a power of two, at most a key row's units, the subgroup size and
+    /// 32; default [`DECODE_STREAM_LANES_F16`] in f16, else the most).
     pub lanes: Option<u32>,
     /// Most rows per query tile (1 to [`DECODE_STREAM_ROWS`]; default
     /// [`DECODE_STREAM_TILE_ROWS`]).
@@ -806,8 +816,8 @@ pub const DECODE_STREAM_PREF: bool = false;
 /// `flash_decode.wgsl`'s tiles for `rows` rows at head_dim `d` on an adapter with
 /// subgroups of at least `sg_min` lanes, `max_wg_bytes` of workgroup memory and
 /// `max_invocations` per workgroup: a key row is read in 16-byte units (8 f16 or 4
-/// f32), split over G lanes (the units of a row, at most `sg_min` and 32), C units per
-/// lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup; the rows in query tiles of
+/// f32), split over G lanes (the units of a row, at most `sg_min`, 32 and in f16
+/// [`DECODE_STREAM_LANES_F16`]), C units per lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup; the rows in query tiles of
 /// at most [`DECODE_STREAM_TILE_ROWS`] (`bq`: rows per tile). `None` for head_dims that
 /// are not a power of two (80, 96: the shuffle kernel's decode tiles run them), more
 /// than [`DECODE_STREAM_ROWS`] rows, more than [`DECODE_STREAM_VEC4`] vec4 of q per
@@ -830,8 +840,9 @@ pub fn decode_stream_config_for(
     // even as the tiles allow.
     let tile_rows = opts.tile_rows.filter(|r| (1..=DECODE_STREAM_ROWS).contains(r)).unwrap_or(DECODE_STREAM_TILE_ROWS);
     let rows = rows.div_ceil(rows.div_ceil(tile_rows));
-    let mut g = units.min(sg_min).min(32);
-    if let Some(l) = opts.lanes.filter(|l| l.is_power_of_two() && *l <= g) {
+    let most = units.min(sg_min).min(32);
+    let mut g = most.min(if dtype == Dtype::F16 { DECODE_STREAM_LANES_F16 } else { 32 });
+    if let Some(l) = opts.lanes.filter(|l| l.is_power_of_two() && *l <= most) {
         g = l;
     }
     let c = units / g;
@@ -3834,7 +3845,11 @@ mod tests {
         assert_eq!(c.describe(Tier::Subgroup), "bq=4 bk=64 decode g=16 kb=4 wg=256");
         let c = pick(Dtype::F32, 128, 4, SG).unwrap();
         assert_eq!((c.bq, c.r, c.bk), (4, 32, 32));
-        assert_eq!(pick(Dtype::F16, 256, 1, SG).map(|c| c.r), Some(32));
+        // Head_dim 256: 16 lanes of two units in f16, 32 of two in f32.
+        assert_eq!(pick(Dtype::F16, 256, 1, SG).map(|c| c.r), Some(16));
+        assert_eq!(pick(Dtype::F32, 256, 4, SG).map(|c| (c.r, c.bk)), Some((32, 32)));
+        let wide = DecodeStreamOpts { lanes: Some(32), ..no };
+        assert_eq!(decode_stream_config_for(Dtype::F16, 256, 4, SG, WG_BYTES, INVOCATIONS, wide).map(|c| c.r), Some(32));
         assert_eq!(pick(Dtype::F16, 32, 1, SG).map(|c| c.r), Some(4));
         // Rows over tiles of at most 4, as even as they come; more than 8 take none.
         let tile = |rows| pick(Dtype::F16, 128, rows, SG).map(|c| c.bq);
