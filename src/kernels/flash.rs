@@ -817,8 +817,9 @@ pub const DECODE_STREAM_PREF: bool = false;
 /// subgroups of at least `sg_min` lanes, `max_wg_bytes` of workgroup memory and
 /// `max_invocations` per workgroup: a key row is read in 16-byte units (8 f16 or 4
 /// f32), split over G lanes (the units of a row, at most `sg_min`, 32 and in f16
-/// [`DECODE_STREAM_LANES_F16`]), C units per lane; [`DECODE_STREAM_SUBGROUPS`] subgroups per workgroup; the rows in query tiles of
-/// at most [`DECODE_STREAM_TILE_ROWS`] (`bq`: rows per tile). `None` for head_dims that
+/// [`DECODE_STREAM_LANES_F16`]), C units per lane; [`DECODE_STREAM_SUBGROUPS`] subgroups
+/// per workgroup; the rows in query tiles of at most [`DECODE_STREAM_TILE_ROWS`] (`bq`:
+/// rows per tile). `None` for head_dims that
 /// are not a power of two (80, 96: the shuffle kernel's decode tiles run them), more
 /// than [`DECODE_STREAM_ROWS`] rows, more than [`DECODE_STREAM_VEC4`] vec4 of q per
 /// lane, or subgroup states over the workgroup memory.
@@ -1828,12 +1829,14 @@ pub const DECODE_SPLIT_WORKGROUPS_SHORT: u64 = 512;
 pub const DECODE_STREAM_INVOCATIONS: u64 = 262144;
 
 /// The head_dim up to which `flash_decode.wgsl`'s parts keep the whole
-/// [`DECODE_STREAM_INVOCATIONS`]; above it the budget is divided by head_dim / this (each
-/// part's merge state grows with the head_dim; [`decode_split`]). On an H200
-/// (thirty-fourth session; one token, H=32, 8 K/V heads, f16, two rounds) head_dim 256
-/// ran 0.0256-0.0258 / 0.0767-0.0768 / 0.239-0.240 ms at K/V lengths 4K / 16K / 64K in 16
-/// parts, against 0.0299-0.0302 / 0.0837-0.0840 / 0.246-0.273 in 32 and 0.0353 / 0.126 /
-/// 0.438 in 8; at head_dim 128, f32 as f16, 32 parts stay the fastest (f32: 0.0214 /
+/// [`DECODE_STREAM_INVOCATIONS`]; above it the budget is divided by head_dim / this
+/// ([`decode_split`]; a fit, not a model). On an H200 (thirty-fourth session; one token,
+/// H=32, 8 K/V heads, f16, two rounds) head_dim 256 on 32 lanes per key ran 0.0256-0.0258
+/// / 0.0767-0.0768 / 0.239-0.240 ms at K/V lengths 4K / 16K / 64K in 16 parts, against
+/// 0.0299-0.0302 / 0.0837-0.0840 / 0.246-0.273 in 32 and 0.0353 / 0.126 / 0.438 in 8; on
+/// 16 lanes ([`DECODE_STREAM_LANES_F16`]) 0.0244 / 0.0664 / 0.187 in 16 against 0.0304 /
+/// 0.076 / 0.195 in 32; f32 at 256 in 16 parts 0.0390 / 0.0910 / 0.293 against 0.0461 /
+/// 0.0994 / 0.300. At head_dim 128, f32 as f16, 32 parts stay the fastest (f32: 0.0214 /
 /// 0.0558 / 0.156 against 16 parts' 0.0233 / 0.0705 / 0.222).
 pub const DECODE_STREAM_PARTS_HEAD_DIM: usize = 128;
 
