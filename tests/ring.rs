@@ -169,6 +169,44 @@ fn fault_injection_names_device_and_step_and_does_not_hang() {
     check(&ring, s, Dtype::F32, true, Placement::Zigzag);
 }
 
+/// `RingOptions::gpu_timeline`: every device reports each step's launches on its GPU,
+/// in order, and nothing for a step it has nothing to compute (the first device of a
+/// causal contiguous ring at the second step); without the option, nothing.
+#[test]
+fn gpu_timeline_reports_each_step() {
+    let ring = logical(3);
+    let s = Shape::new(1, 96, 2, 32);
+    let (q, k) = (random_vec(s.q_len(), 5), random_vec(s.kv_len(), 6));
+    let opts = |gpu_timeline| RingOptions {
+        attention: AttentionOptions { causal: true, ..Default::default() },
+        placement: Placement::Contiguous,
+        gpu_timeline,
+        ..Default::default()
+    };
+    let off = ring.forward(&q, &k, &k, s, Dtype::F32, &opts(false)).unwrap();
+    assert!(off.stats.gpu_steps.is_empty());
+    let out = ring.forward(&q, &k, &k, s, Dtype::F32, &opts(true)).unwrap();
+    let r = reference::attention(&q, &k, &k, &s, true, None);
+    assert!(rel_error(&out.o, &r.o) < common::tol(Dtype::F32));
+    if !ring.contexts().iter().all(|c| c.capabilities().timestamp_query) {
+        eprintln!("skipped: an adapter without TIMESTAMP_QUERY");
+        return;
+    }
+    let steps = &out.stats.gpu_steps;
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    for (d, per) in steps.iter().enumerate() {
+        assert_eq!(per.len(), 3, "device {d}: {per:?}");
+        // Contiguous causal: device d computes at steps 0..=d (blocks d, d-1, ..., 0).
+        for (step, t) in per.iter().enumerate() {
+            assert_eq!(t.is_some(), step <= d, "device {d} step {step}: {per:?}");
+        }
+        let times: Vec<(f64, f64)> = per.iter().flatten().copied().collect();
+        assert_eq!(times[0].0, 0.0, "device {d}: {per:?}");
+        assert!(times.iter().all(|(a, b)| b > a), "device {d}: a step without GPU time: {per:?}");
+        assert!(times.windows(2).all(|w| w[1].0 >= w[0].1), "device {d}: steps out of order: {per:?}");
+    }
+}
+
 #[test]
 fn bad_inputs_are_errors() {
     let ring = logical(2);

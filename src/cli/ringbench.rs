@@ -85,6 +85,12 @@ pub struct RingBenchArgs {
     /// Write every result as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
+    /// Record when each ring step's launches ran on each GPU (timestamp queries;
+    /// `RingOptions::gpu_timeline`), of the last timed call, and print them after the
+    /// table (and into the JSON): the gaps between steps are the GPU's time on the K/V
+    /// copies or waiting for the host.
+    #[arg(long)]
+    pub gpu_timeline: bool,
 }
 
 /// One measured configuration.
@@ -113,6 +119,10 @@ pub struct RingBenchRecord {
     pub rel_err_single: Option<f64>,
     pub ok: bool,
     pub adapters: Vec<String>,
+    /// With --gpu-timeline: per device, per step, its launches' GPU start and end in ms
+    /// from the device's first launch (null: nothing computed at that step).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpu_steps_ms: Vec<Vec<Option<(f64, f64)>>>,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -283,6 +293,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
     };
     let adapters: Vec<String> = ctxs.iter().map(|c| c.describe()).collect();
     let mut all_ok = true;
+    let mut timelines: Vec<String> = Vec::new();
 
     // The transport alone.
     if args.transport_mib > 0 {
@@ -340,6 +351,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                 rel_err_single: None,
                 ok: true,
                 adapters: adapters[..n].to_vec(),
+                gpu_steps_ms: vec![],
             })?;
         }
     }
@@ -397,6 +409,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             rel_err_single: None,
                             ok,
                             adapters: adapters[..1].to_vec(),
+                            gpu_steps_ms: vec![],
                         })?;
                         single = Some((ms, o));
                     }
@@ -411,6 +424,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                         placement,
                         piece_bytes: args.piece_bytes,
                         timeout: Duration::from_secs(300),
+                        gpu_timeline: args.gpu_timeline,
                         ..Default::default()
                     };
                     let r = (|| -> Result<RingBenchRecord> {
@@ -474,6 +488,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             rel_err_single: es,
                             ok,
                             adapters: adapters[..n].to_vec(),
+                            gpu_steps_ms: st.gpu_steps.iter().map(|d| d.iter().map(|s| s.map(|(a, b)| (a * 1e3, b * 1e3))).collect()).collect(),
                         })
                     })();
                     match r {
@@ -493,6 +508,10 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                                 rec.rel_err_single.map_or("-".into(), |x| format!("{x:.1e}")),
                                 if rec.ok { "" } else { " MISMATCH" }
                             );
+                            if !rec.gpu_steps_ms.is_empty() {
+                                timelines.push(format!("N={seq} {} causal={causal}, {n} devices, {:.1} ms:", rec.placement, rec.ms));
+                                timelines.extend(rec.gpu_steps_ms.iter().enumerate().map(|(d, steps)| format!("  device {d}: {}", step_line(steps))));
+                            }
                             emit(&rec)?;
                         }
                         Err(e) => {
@@ -505,7 +524,33 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             }
         }
     }
+    if !timelines.is_empty() {
+        println!("\nGPU step timeline of each configuration's last call (ms from the device's first launch; gaps: the GPU on other work or idle):");
+        for l in &timelines {
+            println!("{l}");
+        }
+    }
     Ok(if all_ok { Status::Ok } else { Status::CheckFailed })
+}
+
+/// One device's steps as `s0 0.00-8.71 | +3.12 | s1 11.83-20.50 ...` (a step's launches'
+/// start and end, and the gap before the next step's launches).
+fn step_line(steps: &[Option<(f64, f64)>]) -> String {
+    let mut out = Vec::new();
+    let mut prev_end: Option<f64> = None;
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            Some((a, b)) => {
+                if let Some(e) = prev_end {
+                    out.push(format!("+{:.2}", a - e));
+                }
+                out.push(format!("s{i} {a:.2}-{b:.2}"));
+                prev_end = Some(*b);
+            }
+            None => out.push(format!("s{i} -")),
+        }
+    }
+    out.join(" | ")
 }
 
 /// Times plain attention on whole tensors on one device; returns (median ms, O, LSE).

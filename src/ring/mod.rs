@@ -125,6 +125,10 @@ pub struct RingOptions {
     /// pieces are copied device -> host -> device one after the other, so the copies of
     /// consecutive pieces overlap.
     pub piece_bytes: Option<u64>,
+    /// Record when each step's attention launches ran on every device's GPU (timestamp
+    /// queries around the step's compute; [`RingStats::gpu_steps`]). Off by default;
+    /// devices without `TIMESTAMP_QUERY` report nothing.
+    pub gpu_timeline: bool,
 }
 
 impl Default for RingOptions {
@@ -139,6 +143,7 @@ impl Default for RingOptions {
             mask: None,
             order: None,
             piece_bytes: None,
+            gpu_timeline: false,
         }
     }
 }
@@ -179,6 +184,13 @@ pub struct RingStats {
     pub peak_bytes: Vec<u64>,
     /// Per device: the kernel tier that ran.
     pub tiers: Vec<Tier>,
+    /// Per device, with [`RingOptions::gpu_timeline`]: per step, when its attention
+    /// launches began and ended on the device's GPU, in seconds from the start of the
+    /// device's first step's launches (`None`: a step with nothing to compute). Gaps
+    /// between steps are GPU time spent on other work (the K/V copies in and out share
+    /// the device's queue) or waiting for the host. Empty without the option or without
+    /// timestamp queries.
+    pub gpu_steps: Vec<Vec<Option<(f64, f64)>>>,
     /// Bytes per piece of a block in flight.
     pub piece_bytes: u64,
     /// How blocks travelled between in-process devices (MPI hops: `Device`).
@@ -658,6 +670,11 @@ impl RingStats {
             exchange_seconds: reports.iter().map(|r| r.exchange_time.as_secs_f64()).collect(),
             peak_bytes: reports.iter().map(|r| r.peak_bytes).collect(),
             tiers: reports.iter().map(|r| r.tier).collect(),
+            gpu_steps: if reports.iter().all(|r| r.gpu_steps.is_empty()) {
+                Vec::new()
+            } else {
+                reports.iter().map(|r| r.gpu_steps.clone()).collect()
+            },
             piece_bytes: piece,
             staging,
             staging_setup_seconds: 0.0,

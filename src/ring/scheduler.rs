@@ -70,6 +70,68 @@ pub(crate) struct DeviceReport {
     pub exchange_time: Duration,
     pub peak_bytes: u64,
     pub tier: Tier,
+    /// Per step, its launches' GPU start and end ([`RingStats::gpu_steps`]); empty
+    /// without [`RingOptions::gpu_timeline`] or timestamp queries.
+    pub gpu_steps: Vec<Option<(f64, f64)>>,
+}
+
+/// Timestamp queries around each ring step's launches ([`RingOptions::gpu_timeline`]):
+/// two per step, each step's pair resolved into its own 256-byte slot.
+struct StepTimer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    written: Vec<bool>,
+    period_ns: f64,
+}
+
+impl StepTimer {
+    fn new(ctx: &GpuContext, steps: usize) -> Result<Option<Self>> {
+        if !ctx.capabilities().timestamp_query {
+            return Ok(None);
+        }
+        let set = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("ringattn ring steps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * steps as u32,
+        });
+        let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
+        let resolve = ctx.create_buffer("ringattn ring step times", 256 * steps as u64, usage)?;
+        Ok(Some(StepTimer { set, resolve, written: vec![false; steps], period_ns: ctx.queue().get_timestamp_period() as f64 }))
+    }
+
+    /// The timestamp writes of the `i`-th of a step's `n` launches: the step's start on
+    /// the first, its end on the last.
+    fn writes(&self, step: usize, i: usize, n: usize) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let (first, last) = (i == 0, i + 1 == n);
+        (first || last).then(|| wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: first.then_some(2 * step as u32),
+            end_of_pass_write_index: last.then_some(2 * step as u32 + 1),
+        })
+    }
+
+    /// Records the resolve of every step that wrote its pair.
+    fn resolve(&self, enc: &mut wgpu::CommandEncoder) {
+        for (step, _) in self.written.iter().enumerate().filter(|(_, w)| **w) {
+            let q = 2 * step as u32;
+            enc.resolve_query_set(&self.set, q..q + 2, &self.resolve, 256 * step as u64);
+        }
+    }
+
+    /// Each step's (start, end) in seconds from the first written step's start (after
+    /// the GPU has run the resolve).
+    fn read(&self, ctx: &GpuContext) -> Result<Vec<Option<(f64, f64)>>> {
+        let bytes = ctx.read_bytes(&self.resolve, 0, self.resolve.size())?;
+        let ticks: Vec<Option<(u64, u64)>> = self
+            .written
+            .iter()
+            .enumerate()
+            .map(|(step, w)| w.then(|| bytemuck::pod_read_unaligned::<[u64; 2]>(&bytes[256 * step..256 * step + 16])).map(|t| (t[0], t[1])))
+            .collect();
+        let t0 = ticks.iter().flatten().map(|t| t.0).min().unwrap_or(0);
+        let s = |t: u64| t.saturating_sub(t0) as f64 * self.period_ns * 1e-9;
+        Ok(ticks.into_iter().map(|t| t.map(|(a, b)| (s(a), s(b)))).collect())
+    }
 }
 
 /// A device's failure: the step it happened at and whether it only reacted to
@@ -349,6 +411,7 @@ pub(crate) fn run_device(
     let mut recv_time = Duration::ZERO;
     let mut exchange_time = Duration::ZERO;
     let prev = (me + n - 1) % n;
+    let mut timer = if job.opts.gpu_timeline { StepTimer::new(ctx, n).map_err(&setup)? } else { None };
     for step in 0..n {
         let fail = primary(step);
         if job.abort.load(Ordering::Relaxed) {
@@ -409,7 +472,7 @@ pub(crate) fn run_device(
         if !pairs.is_empty() {
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring step") });
             ctx.scoped(|| -> Result<()> {
-                for &(qi, ki) in &pairs {
+                for (pi, &(qi, ki)) in pairs.iter().enumerate() {
                     let q = shard.q[qi].as_ref().expect("a live pair has a non-empty query chunk");
                     let (o, l) = outputs[qi].as_ref().expect("a live pair has a non-empty query chunk");
                     let (ao, al) = match &w.acc[qi] {
@@ -428,8 +491,8 @@ pub(crate) fn run_device(
                     let frame = CausalFrame { q_pos0: rows.start as u32, k_pos0: kr.start as u32, diag: plan.vis.diag as i32 };
                     let causal = plan.vis.causal.then_some(frame);
                     {
-                        let mut pass =
-                            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes: None });
+                        let timestamp_writes = timer.as_ref().and_then(|t| t.writes(step, pi, pairs.len()));
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("ringattn ring flash"), timestamp_writes });
                         let args =
                             FlashArgs { q, k: &kt, v: &vt, o: &po, lse: &pl, scale: job.scale, causal, mask: mask.as_ref().map(|m| (m, frame)) };
                         flash::encode(ctx, &mut pass, &preps[qi], &args)?;
@@ -441,6 +504,9 @@ pub(crate) fn run_device(
             .and_then(|r| r)
             .map_err(&fail)?;
             ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&fail)?;
+            if let Some(t) = timer.as_mut() {
+                t.written[step] = true;
+            }
         }
 
         // 3 + 4. Hand the held block to the next device piece by piece as each is mapped,
@@ -490,13 +556,23 @@ pub(crate) fn run_device(
         }
         ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&last)?;
     }
+    if let Some(t) = &timer {
+        let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring step times") });
+        t.resolve(&mut enc);
+        ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&last)?;
+    }
     ctx.wait_timeout(timeout).map_err(&last)?;
+    let gpu_steps = match timer.take() {
+        Some(t) => t.read(ctx).map_err(&last)?,
+        None => Vec::new(),
+    };
     let output = RingShardOutput {
         rows: my_q,
         o: outputs.iter().map(|x| x.as_ref().map(|(o, _)| o.clone())).collect(),
         lse: outputs.iter().map(|x| x.as_ref().map(|(_, l)| l.clone())).collect(),
     };
     Ok(DeviceReport {
+        gpu_steps,
         output,
         bytes_sent,
         recv_time,
