@@ -498,6 +498,45 @@ proptest! {
     }
 }
 
+/// Decode shapes (a few query rows against at least `DECODE_MIN_KEYS` keys, so
+/// `flash::is_decode`): drawn tokens, heads, K/V heads, head_dims, key counts off any
+/// tile multiple, causal, scale and dtype, through the public API on every tier that runs
+/// them (the streaming kernel where the rows fit, GQA packing, the decode tiles elsewhere).
+fn drawn_decode(head_dims: Vec<usize>) -> impl Strategy<Value = Drawn> {
+    use ringattn::kernels::flash::DECODE_MIN_KEYS;
+    (
+        1usize..=2,
+        1usize..=6,
+        0usize..=700,
+        1usize..=8,
+        0usize..3,
+        prop::sample::select(head_dims),
+        any::<bool>(),
+        prop::option::weighted(0.3, 0.01f32..1.0),
+        any::<bool>(),
+    )
+        .prop_map(|(batch, seq_q, extra, heads, kv, head_dim, causal, scale, f16)| Drawn {
+            batch,
+            seq_q,
+            seq_k: DECODE_MIN_KEYS + extra,
+            heads,
+            kv,
+            head_dim,
+            causal,
+            scale,
+            f16,
+        })
+}
+
+proptest! {
+    #![proptest_config(config(8))]
+    #[test]
+    fn random_decode_shapes(x in drawn_decode(common::head_dims())) {
+        let res = run_drawn(&x, |c| !is_gl(c));
+        prop_assert!(res.is_ok(), "{:?}\n{}", x, res.unwrap_err());
+    }
+}
+
 proptest! {
     #![proptest_config(config(3))]
     #[test]
