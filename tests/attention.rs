@@ -445,17 +445,18 @@ impl Drawn {
 }
 
 fn drawn(head_dims: Vec<usize>) -> impl Strategy<Value = Drawn> {
-    (
-        1usize..=3,
-        1usize..=70,
-        1usize..=70,
-        1usize..=4,
-        0usize..3,
-        prop::sample::select(head_dims),
-        any::<bool>(),
-        prop::option::weighted(0.3, 0.01f32..1.0),
-        any::<bool>(),
-    )
+    drawn_with(head_dims, 1..=3, 1..=70, 1..=70, 1..=4)
+}
+
+/// Drawn cases of `batch`, `seq_q`, `seq_k` and `heads` in those ranges.
+fn drawn_with(
+    head_dims: Vec<usize>,
+    batch: std::ops::RangeInclusive<usize>,
+    seq_q: std::ops::RangeInclusive<usize>,
+    seq_k: std::ops::RangeInclusive<usize>,
+    heads: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Drawn> {
+    (batch, seq_q, seq_k, heads, 0usize..3, prop::sample::select(head_dims), any::<bool>(), prop::option::weighted(0.3, 0.01f32..1.0), any::<bool>())
         .prop_map(|(batch, seq_q, seq_k, heads, kv, head_dim, causal, scale, f16)| Drawn {
             batch,
             seq_q,
@@ -504,28 +505,7 @@ proptest! {
 /// them (the streaming kernel where the rows fit, GQA packing, the decode tiles elsewhere).
 fn drawn_decode(head_dims: Vec<usize>) -> impl Strategy<Value = Drawn> {
     use ringattn::kernels::flash::DECODE_MIN_KEYS;
-    (
-        1usize..=2,
-        1usize..=6,
-        0usize..=700,
-        1usize..=8,
-        0usize..3,
-        prop::sample::select(head_dims),
-        any::<bool>(),
-        prop::option::weighted(0.3, 0.01f32..1.0),
-        any::<bool>(),
-    )
-        .prop_map(|(batch, seq_q, extra, heads, kv, head_dim, causal, scale, f16)| Drawn {
-            batch,
-            seq_q,
-            seq_k: DECODE_MIN_KEYS + extra,
-            heads,
-            kv,
-            head_dim,
-            causal,
-            scale,
-            f16,
-        })
+    drawn_with(head_dims, 1..=2, 1..=6, DECODE_MIN_KEYS..=DECODE_MIN_KEYS + 700, 1..=8)
 }
 
 proptest! {
