@@ -6,48 +6,97 @@ use crate::error::{Error, Result};
 use crate::mask::GpuBlockMask;
 use crate::tensor::GpuTensor;
 
-/// A pair of timestamp slots and the buffers to read them back.
+/// Pairs of timestamp slots (a start and an end each) and the buffer to read them back:
+/// one pair ([`GpuTimer::new`]) around a timed pass, or several ([`GpuTimer::pairs`]),
+/// each resolved into its own 256-byte slot of the buffer.
 pub struct GpuTimer {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
+    pairs: usize,
     period_ns: f64,
 }
 
+/// Bytes between the pairs' slots in the resolve buffer (wgpu's resolve offset alignment).
+const PAIR_STRIDE: u64 = wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+
 impl GpuTimer {
-    /// `None` when the device lacks TIMESTAMP_QUERY.
+    /// One pair; `None` when the device lacks TIMESTAMP_QUERY.
     pub fn new(ctx: &GpuContext) -> Option<Self> {
+        Self::pairs(ctx, 1)
+    }
+
+    /// `pairs` pairs (at least one); `None` when the device lacks TIMESTAMP_QUERY.
+    pub fn pairs(ctx: &GpuContext, pairs: usize) -> Option<Self> {
         if !ctx.capabilities().timestamp_query {
             return None;
         }
-        let set =
-            ctx.device().create_query_set(&wgpu::QuerySetDescriptor { label: Some("ringattn timer"), ty: wgpu::QueryType::Timestamp, count: 2 });
+        let pairs = pairs.max(1);
+        let set = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("ringattn timer"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * pairs as u32,
+        });
         let resolve = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("ringattn timer resolve"),
-            size: 16,
+            size: PAIR_STRIDE * (pairs as u64 - 1) + 16,
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        Some(GpuTimer { set, resolve, period_ns: ctx.queue().get_timestamp_period() as f64 })
+        Some(GpuTimer { set, resolve, pairs, period_ns: ctx.queue().get_timestamp_period() as f64 })
     }
 
-    /// Timestamp writes for one compute pass (start and end).
+    /// Timestamp writes for one compute pass (start and end of pair 0).
     pub fn writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
-        wgpu::ComputePassTimestampWrites { query_set: &self.set, beginning_of_pass_write_index: Some(0), end_of_pass_write_index: Some(1) }
+        self.writes_at(0, true, true).expect("both ends asked for")
     }
 
-    /// Records the resolve of both timestamps; call after the timed pass.
+    /// Timestamp writes of pair `pair` for a compute pass: its start where `start`, its
+    /// end where `end` (a span of several passes: the start on the first, the end on the
+    /// last); `None` for neither.
+    pub fn writes_at(&self, pair: usize, start: bool, end: bool) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let q = 2 * pair as u32;
+        (start || end).then(|| wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: start.then_some(q),
+            end_of_pass_write_index: end.then_some(q + 1),
+        })
+    }
+
+    /// Records the resolve of pair 0; call after the timed pass.
     pub fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
+        self.resolve_pair(encoder, 0);
     }
 
-    /// Reads the elapsed seconds of the last resolved pair (waits for the GPU).
+    /// Records the resolve of pair `pair` (only pairs whose timestamps were written).
+    pub fn resolve_pair(&self, encoder: &mut wgpu::CommandEncoder, pair: usize) {
+        let q = 2 * pair as u32;
+        encoder.resolve_query_set(&self.set, q..q + 2, &self.resolve, PAIR_STRIDE * pair as u64);
+    }
+
+    /// Reads the elapsed seconds of pair 0 as last resolved (waits for the GPU).
     pub fn read_seconds(&self, ctx: &GpuContext) -> Result<f64> {
-        let bytes = ctx.read_bytes(&self.resolve, 0, 16)?;
-        let t: [u64; 2] = bytemuck::pod_read_unaligned(&bytes);
-        if t[1] < t[0] {
+        let [t0, t1] = self.read_ticks(ctx)?[0];
+        if t1 < t0 {
             return Err(Error::Gpu { adapter: ctx.name().into(), message: "timestamps went backwards".into() });
         }
-        Ok((t[1] - t[0]) as f64 * self.period_ns * 1e-9)
+        Ok((t1 - t0) as f64 * self.period_ns * 1e-9)
+    }
+
+    /// Every pair's raw (start, end) ticks as last resolved (waits for the GPU; pairs
+    /// never resolved read whatever the buffer holds).
+    pub fn read_ticks(&self, ctx: &GpuContext) -> Result<Vec<[u64; 2]>> {
+        let bytes = ctx.read_bytes(&self.resolve, 0, self.resolve.size())?;
+        Ok((0..self.pairs)
+            .map(|p| {
+                let at = PAIR_STRIDE as usize * p;
+                bytemuck::pod_read_unaligned(&bytes[at..at + 16])
+            })
+            .collect())
+    }
+
+    /// Seconds per tick.
+    pub fn tick_seconds(&self) -> f64 {
+        self.period_ns * 1e-9
     }
 }
 

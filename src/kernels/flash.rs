@@ -2813,7 +2813,7 @@ fn prepare_tiles(ctx: &GpuContext, tier: Tier, dtype: Dtype, head_dim: usize, bl
             // grids fewer rows per group (not when RINGATTN_SUBGROUP_CFG forces a shape or
             // RINGATTN_SMALL_GRID=0).
             if let Some(cfg) = dense.and_then(|shape| decode_stream_for(ctx, dtype, shape)) {
-                return Ok(Prepared::new(subgroup_pipeline(ctx, dtype, head_dim, cfg, false)?, cfg, tier, false, dtype));
+                return prepare_decode_stream(ctx, dtype, head_dim, cfg);
             }
             let mut cfg = subgroup_config_tuned(ctx, dtype, head_dim, dense);
             if let Some(shape) = dense.filter(|_| std::env::var("RINGATTN_SUBGROUP_CFG").is_err() && small_grid_on()) {

@@ -38,6 +38,7 @@ use crate::kernels::flash::{self, CausalFrame, FlashArgs};
 use crate::kernels::{merge, Tier};
 use crate::mask::{BlockMask, GpuBlockMask};
 use crate::tensor::{Dtype, GpuTensor, LseBuffer, Shape, TENSOR_USAGE};
+use crate::timing::GpuTimer;
 
 /// Everything the device threads share (read-only).
 pub(crate) struct Job<'a> {
@@ -75,62 +76,40 @@ pub(crate) struct DeviceReport {
     pub gpu_steps: Vec<Option<(f64, f64)>>,
 }
 
-/// Timestamp queries around each ring step's launches ([`RingOptions::gpu_timeline`]):
-/// two per step, each step's pair resolved into its own 256-byte slot.
+/// Timestamps around each ring step's launches ([`RingOptions::gpu_timeline`]): a
+/// [`GpuTimer`] pair per step, and which steps wrote theirs.
 struct StepTimer {
-    set: wgpu::QuerySet,
-    resolve: wgpu::Buffer,
+    timer: GpuTimer,
     written: Vec<bool>,
-    period_ns: f64,
 }
 
 impl StepTimer {
-    fn new(ctx: &GpuContext, steps: usize) -> Result<Option<Self>> {
-        if !ctx.capabilities().timestamp_query {
-            return Ok(None);
-        }
-        let set = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("ringattn ring steps"),
-            ty: wgpu::QueryType::Timestamp,
-            count: 2 * steps as u32,
-        });
-        let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
-        let resolve = ctx.create_buffer("ringattn ring step times", 256 * steps as u64, usage)?;
-        Ok(Some(StepTimer { set, resolve, written: vec![false; steps], period_ns: ctx.queue().get_timestamp_period() as f64 }))
+    /// `None` without timestamp queries.
+    fn new(ctx: &GpuContext, steps: usize) -> Option<Self> {
+        Some(StepTimer { timer: GpuTimer::pairs(ctx, steps)?, written: vec![false; steps] })
     }
 
     /// The timestamp writes of the `i`-th of a step's `n` launches: the step's start on
     /// the first, its end on the last.
     fn writes(&self, step: usize, i: usize, n: usize) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
-        let (first, last) = (i == 0, i + 1 == n);
-        (first || last).then(|| wgpu::ComputePassTimestampWrites {
-            query_set: &self.set,
-            beginning_of_pass_write_index: first.then_some(2 * step as u32),
-            end_of_pass_write_index: last.then_some(2 * step as u32 + 1),
-        })
+        self.timer.writes_at(step, i == 0, i + 1 == n)
     }
 
     /// Records the resolve of every step that wrote its pair.
     fn resolve(&self, enc: &mut wgpu::CommandEncoder) {
         for (step, _) in self.written.iter().enumerate().filter(|(_, w)| **w) {
-            let q = 2 * step as u32;
-            enc.resolve_query_set(&self.set, q..q + 2, &self.resolve, 256 * step as u64);
+            self.timer.resolve_pair(enc, step);
         }
     }
 
     /// Each step's (start, end) in seconds from the first written step's start (after
     /// the GPU has run the resolve).
     fn read(&self, ctx: &GpuContext) -> Result<Vec<Option<(f64, f64)>>> {
-        let bytes = ctx.read_bytes(&self.resolve, 0, self.resolve.size())?;
-        let ticks: Vec<Option<(u64, u64)>> = self
-            .written
-            .iter()
-            .enumerate()
-            .map(|(step, w)| w.then(|| bytemuck::pod_read_unaligned::<[u64; 2]>(&bytes[256 * step..256 * step + 16])).map(|t| (t[0], t[1])))
-            .collect();
-        let t0 = ticks.iter().flatten().map(|t| t.0).min().unwrap_or(0);
-        let s = |t: u64| t.saturating_sub(t0) as f64 * self.period_ns * 1e-9;
-        Ok(ticks.into_iter().map(|t| t.map(|(a, b)| (s(a), s(b)))).collect())
+        let ticks = self.timer.read_ticks(ctx)?;
+        let ticks: Vec<Option<[u64; 2]>> = ticks.into_iter().zip(&self.written).map(|(t, w)| w.then_some(t)).collect();
+        let t0 = ticks.iter().flatten().map(|t| t[0]).min().unwrap_or(0);
+        let s = |t: u64| t.saturating_sub(t0) as f64 * self.timer.tick_seconds();
+        Ok(ticks.into_iter().map(|t| t.map(|[a, b]| (s(a), s(b)))).collect())
     }
 }
 
@@ -411,7 +390,7 @@ pub(crate) fn run_device(
     let mut recv_time = Duration::ZERO;
     let mut exchange_time = Duration::ZERO;
     let prev = (me + n - 1) % n;
-    let mut timer = if job.opts.gpu_timeline { StepTimer::new(ctx, n).map_err(&setup)? } else { None };
+    let mut timer = job.opts.gpu_timeline.then(|| StepTimer::new(ctx, n)).flatten();
     for step in 0..n {
         let fail = primary(step);
         if job.abort.load(Ordering::Relaxed) {
@@ -562,7 +541,7 @@ pub(crate) fn run_device(
         ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&last)?;
     }
     ctx.wait_timeout(timeout).map_err(&last)?;
-    let gpu_steps = match timer.take() {
+    let gpu_steps = match &timer {
         Some(t) => t.read(ctx).map_err(&last)?,
         None => Vec::new(),
     };
