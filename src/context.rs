@@ -216,6 +216,8 @@ pub struct GpuContext {
     /// Minimum alignment of host memory imported into this device, when it was opened
     /// with VK_EXT_external_memory_host (see `crate::hostmem`).
     host_import: Option<u64>,
+    /// The second queue the ring's copies run on (see `crate::dma`).
+    dma: Option<Arc<crate::dma::DmaQueue>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -364,14 +366,14 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue, host_import) = {
+        let (device, queue, host_import, dma) = {
             let _setup = driver_setup_lock();
             // With VK_EXT_external_memory_host where the adapter has it (the ring's
-            // zero-copy transport, crate::hostmem); a failure there falls back to the
-            // ordinary request.
-            match crate::hostmem::request_device(&adapter, &desc) {
-                Some(Ok((d, q, align))) => Ok((d, q, Some(align))),
-                _ => pollster::block_on(adapter.request_device(&desc)).map(|(d, q)| (d, q, None)),
+            // zero-copy transport, crate::hostmem), and a second queue for the ring's
+            // copies (crate::dma); a failure there falls back to the ordinary request.
+            match crate::hostmem::request_device(&adapter, &desc, crate::dma::DmaChoice::from_env()) {
+                Some(Ok(o)) => Ok((o.device, o.queue, Some(o.align), o.dma)),
+                _ => pollster::block_on(adapter.request_device(&desc)).map(|(d, q)| (d, q, None, None)),
             }
         }
         .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
@@ -380,6 +382,8 @@ impl GpuContext {
         let caps = Capabilities::from_parts(device.features(), device.limits(), &info, coop, downlevel);
         let mut ctx = Self::assemble(Some(adapter), info, device, queue, caps);
         ctx.host_import = host_import;
+        // A DMA queue that cannot be set up leaves every copy on wgpu's queue.
+        ctx.dma = dma.and_then(|q| crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, q).ok());
         // Our own device: errors outside a scope are recorded, never a panic.
         let lost = ctx.lost.clone();
         ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -434,6 +438,7 @@ impl GpuContext {
             coop_layout: std::sync::OnceLock::new(),
             regs_failed: std::sync::atomic::AtomicBool::new(false),
             host_import: None,
+            dma: None,
         }
     }
 
@@ -442,6 +447,18 @@ impl GpuContext {
     /// alignment an imported block needs. See [`crate::hostmem`].
     pub fn host_import_alignment(&self) -> Option<u64> {
         self.host_import
+    }
+
+    /// The second queue the ring's shared-staging copies run on, where the device has
+    /// one (see `crate::dma`).
+    pub(crate) fn dma(&self) -> Option<&Arc<crate::dma::DmaQueue>> {
+        self.dma.as_ref()
+    }
+
+    /// The queue family of the ring's copy queue, where the device has one
+    /// (`RINGATTN_DMA_QUEUE`; shown by `ringattn info`).
+    pub fn dma_queue_family(&self) -> Option<u32> {
+        self.dma.as_ref().map(|q| q.family())
     }
 
     pub fn device(&self) -> &wgpu::Device {

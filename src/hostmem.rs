@@ -77,16 +77,18 @@ fn allowed() -> bool {
 /// Opens a device on `adapter` like `Adapter::request_device`, with
 /// `VK_EXT_external_memory_host` enabled when the adapter is a Vulkan adapter that
 /// lists it. Returns None when the extension is not available (or not allowed), and
-/// the device with the adapter's minimum import alignment otherwise.
+/// the device with the adapter's minimum import alignment otherwise, and the
+/// (family, index) of the second queue it was opened with for the ring's copies
+/// ([`crate::dma`]; `dma` chooses which, None where the adapter has no such queue).
 #[cfg(host_import)]
-pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescriptor<'_>) -> Option<Result<(wgpu::Device, wgpu::Queue, u64)>> {
+pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescriptor<'_>, dma: crate::dma::DmaChoice) -> Option<Result<OpenedDevice>> {
     use ash::vk;
     use wgpu::hal::api::Vulkan;
     if !allowed() || adapter.get_info().backend != wgpu::Backend::Vulkan {
         return None;
     }
     let name = adapter.get_info().name;
-    let (open, align) = {
+    let (open, (align, queue)) = {
         // SAFETY: the hal adapter is only read and used to open a device, which wgpu
         // then owns (create_device_from_hal below).
         let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
@@ -99,12 +101,17 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
         // the extension the device lists.
         unsafe { hal.shared_instance().raw_instance().get_physical_device_properties2(hal.raw_physical_device(), &mut props) };
         let align = host_props.min_imported_host_pointer_alignment.max(1);
-        let add_extension = Box::new(|args: wgpu::hal::vulkan::CreateDeviceCallbackArgs<'_, '_, '_>| {
+        let queue = crate::dma::plan(hal.shared_instance().raw_instance(), hal.raw_physical_device(), dma);
+        let add_extension = Box::new(move |args: wgpu::hal::vulkan::CreateDeviceCallbackArgs<'_, '_, '_>| {
             args.extensions.push(ash::ext::external_memory_host::NAME);
+            if let Some(q) = queue {
+                crate::dma::add_queue(args.queue_create_infos, q);
+            }
         });
-        // SAFETY: the callback only adds an extension the physical device supports.
+        // SAFETY: the callback only adds an extension the physical device supports and
+        // a queue of a family (and count) it lists.
         let open = unsafe { hal.open_with_callback(desc.required_features, &desc.required_limits, &desc.memory_hints, Some(add_extension)) };
-        (open, align)
+        (open, (align, queue))
     };
     let open = match open {
         Ok(o) => o,
@@ -113,13 +120,27 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
     // SAFETY: `open` was created from this adapter with the descriptor's features.
     Some(
         unsafe { adapter.create_device_from_hal(open, desc) }
-            .map(|(d, q)| (d, q, align))
+            .map(|(device, queue_)| OpenedDevice { device, queue: queue_, align, dma: queue })
             .map_err(|e| Error::RequestDevice { adapter: name, reason: e.to_string() }),
     )
 }
 
+/// A device opened by [`request_device`].
+pub(crate) struct OpenedDevice {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// Minimum alignment of imported host memory.
+    pub align: u64,
+    /// The (family, index) of the second queue the device was opened with.
+    pub dma: Option<(u32, u32)>,
+}
+
 #[cfg(not(host_import))]
-pub(crate) fn request_device(_adapter: &wgpu::Adapter, _desc: &wgpu::DeviceDescriptor<'_>) -> Option<Result<(wgpu::Device, wgpu::Queue, u64)>> {
+pub(crate) fn request_device(
+    _adapter: &wgpu::Adapter,
+    _desc: &wgpu::DeviceDescriptor<'_>,
+    _dma: crate::dma::DmaChoice,
+) -> Option<Result<OpenedDevice>> {
     None
 }
 
@@ -128,8 +149,6 @@ pub(crate) fn request_device(_adapter: &wgpu::Adapter, _desc: &wgpu::DeviceDescr
 /// with the extension ([`GpuContext::host_import_alignment`]) and a block aligned to it.
 #[cfg(host_import)]
 pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<wgpu::Buffer> {
-    use ash::vk;
-    use wgpu::hal::api::Vulkan;
     let err = |m: String| Error::Gpu { adapter: ctx.name().to_string(), message: format!("importing host memory: {m}") };
     let align = ctx.host_import_alignment().ok_or_else(|| err("the device was not opened with VK_EXT_external_memory_host".into()))?;
     // Test hook (tests/ring.rs): every import fails, as on a driver that refuses the
@@ -141,32 +160,87 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
     if !(ptr as usize as u64).is_multiple_of(align) || !len.is_multiple_of(align) {
         return Err(err(format!("block of {len} bytes at {ptr:p} is not aligned to {align}")));
     }
+    raw_buffer(ctx, label, len, wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST, Some(block)).map_err(err)
+}
+
+/// A device-local buffer that the device's DMA queue ([`crate::dma`]) may use beside
+/// wgpu's queue: created with concurrent sharing between the two queue families and
+/// handed to wgpu with `usage`; an ordinary wgpu buffer where the device has no DMA
+/// queue.
+#[cfg(host_import)]
+pub(crate) fn shared_device_buffer(ctx: &GpuContext, label: &str, len: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    if ctx.dma().is_none() {
+        return ctx.create_buffer(label, len.max(4), usage);
+    }
+    raw_buffer(ctx, label, len.max(4), usage, None)
+        .map_err(|m| Error::Gpu { adapter: ctx.name().to_string(), message: format!("creating `{label}`: {m}") })
+}
+
+/// A Vulkan buffer of `len` bytes created with ash and handed to wgpu as a buffer
+/// with `usage`: on `host` memory (imported; zeroed host memory, so its contents are
+/// defined) or on device-local memory (wgpu counts a buffer from hal as initialized:
+/// the caller writes it before it is read). Where the device has a DMA queue the
+/// buffer is shared concurrently between wgpu's queue family and the DMA queue's.
+#[cfg(host_import)]
+fn raw_buffer(
+    ctx: &GpuContext,
+    label: &str,
+    len: u64,
+    usage: wgpu::BufferUsages,
+    host: Option<&Arc<HostBlock>>,
+) -> std::result::Result<wgpu::Buffer, String> {
+    use ash::vk;
+    use wgpu::hal::api::Vulkan;
     let handle = vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT;
+    let mut vk_usage = vk::BufferUsageFlags::empty();
+    for (w, v) in [
+        (wgpu::BufferUsages::COPY_SRC, vk::BufferUsageFlags::TRANSFER_SRC),
+        (wgpu::BufferUsages::COPY_DST, vk::BufferUsageFlags::TRANSFER_DST),
+        (wgpu::BufferUsages::STORAGE, vk::BufferUsageFlags::STORAGE_BUFFER),
+        (wgpu::BufferUsages::UNIFORM, vk::BufferUsageFlags::UNIFORM_BUFFER),
+    ] {
+        if usage.contains(w) {
+            vk_usage |= v;
+        }
+    }
     let (raw, buffer, memory) = {
         // SAFETY: the hal device is used for object creation only; wgpu keeps owning it.
-        let hal = unsafe { ctx.device().as_hal::<Vulkan>() }.ok_or_else(|| err("not a Vulkan device".into()))?;
+        let hal = unsafe { ctx.device().as_hal::<Vulkan>() }.ok_or_else(|| "not a Vulkan device".to_string())?;
         let raw = hal.raw_device().clone();
         let instance = hal.shared_instance().raw_instance();
-        let host = ash::ext::external_memory_host::Device::new(instance, &raw);
-        let mut hp = vk::MemoryHostPointerPropertiesEXT::default();
-        // SAFETY: a host pointer of `len` bytes, aligned as the device requires.
-        unsafe { (host.fp().get_memory_host_pointer_properties_ext)(raw.handle(), handle, ptr as *const std::ffi::c_void, &mut hp) }
-            .result()
-            .map_err(|e| err(format!("vkGetMemoryHostPointerPropertiesEXT: {e}")))?;
+        let families = ctx.dma().map(|q| [hal.queue_family_index(), q.family()]);
+        let mut info = vk::BufferCreateInfo::default().size(len).usage(vk_usage).sharing_mode(vk::SharingMode::EXCLUSIVE);
+        if let Some(f) = &families {
+            info = info.sharing_mode(vk::SharingMode::CONCURRENT).queue_family_indices(f);
+        }
         let mut external = vk::ExternalMemoryBufferCreateInfo::default().handle_types(handle);
-        let info = vk::BufferCreateInfo::default()
-            .size(len)
-            .usage(vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST)
-            .sharing_mode(vk::SharingMode::EXCLUSIVE)
-            .push_next(&mut external);
+        if host.is_some() {
+            info = info.push_next(&mut external);
+        }
+        // Memory types the host pointer accepts (all, for device memory).
+        let mut host_bits = u32::MAX;
+        if let Some(block) = host {
+            let ext = ash::ext::external_memory_host::Device::new(instance, &raw);
+            let mut hp = vk::MemoryHostPointerPropertiesEXT::default();
+            // SAFETY: a host pointer of `len` bytes, aligned as the device requires.
+            unsafe {
+                (ext.fp().get_memory_host_pointer_properties_ext)(raw.handle(), handle, block.ptr.as_ptr() as *const std::ffi::c_void, &mut hp)
+            }
+            .result()
+            .map_err(|e| format!("vkGetMemoryHostPointerPropertiesEXT: {e}"))?;
+            host_bits = hp.memory_type_bits;
+        }
         // SAFETY: a valid create info; the buffer is destroyed on every path below.
-        let buffer = unsafe { raw.create_buffer(&info, None) }.map_err(|e| err(format!("vkCreateBuffer: {e}")))?;
+        let buffer = unsafe { raw.create_buffer(&info, None) }.map_err(|e| format!("vkCreateBuffer: {e}"))?;
         // SAFETY: `buffer` was just created on `raw`.
         let req = unsafe { raw.get_buffer_memory_requirements(buffer) };
         // SAFETY: the device's own physical device.
         let mp = unsafe { instance.get_physical_device_memory_properties(hal.raw_physical_device()) };
-        let bits = req.memory_type_bits & hp.memory_type_bits;
-        let want = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
+        let bits = req.memory_type_bits & host_bits;
+        let want = match host {
+            Some(_) => vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
+            None => vk::MemoryPropertyFlags::DEVICE_LOCAL,
+        };
         let usable = |i: u32| bits & (1 << i) != 0;
         let Some(ty) = (0..mp.memory_type_count)
             .find(|&i| usable(i) && mp.memory_types[i as usize].property_flags.contains(want))
@@ -174,21 +248,22 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
         else {
             // SAFETY: not bound, not in use.
             unsafe { raw.destroy_buffer(buffer, None) };
-            return Err(err(format!(
-                "no memory type fits (buffer types {:#x}, host pointer types {:#x})",
-                req.memory_type_bits, hp.memory_type_bits
-            )));
+            return Err(format!("no memory type fits (buffer types {:#x}, host pointer types {host_bits:#x})", req.memory_type_bits));
         };
-        let mut import = vk::ImportMemoryHostPointerInfoEXT::default().handle_type(handle).host_pointer(ptr as *mut std::ffi::c_void);
-        let alloc = vk::MemoryAllocateInfo::default().allocation_size(len).memory_type_index(ty).push_next(&mut import);
-        // SAFETY: the pointer and size satisfy the import's alignment; the block outlives
-        // the memory (the drop callback below holds it).
+        let mut import = vk::ImportMemoryHostPointerInfoEXT::default().handle_type(handle);
+        let mut alloc = vk::MemoryAllocateInfo::default().allocation_size(if host.is_some() { len } else { req.size }).memory_type_index(ty);
+        if let Some(block) = host {
+            import = import.host_pointer(block.ptr.as_ptr() as *mut std::ffi::c_void);
+            alloc = alloc.push_next(&mut import);
+        }
+        // SAFETY: an imported pointer and size satisfy the import's alignment, and the
+        // block outlives the memory (the drop callback below holds it).
         let memory = match unsafe { raw.allocate_memory(&alloc, None) } {
             Ok(m) => m,
             Err(e) => {
                 // SAFETY: not bound, not in use.
                 unsafe { raw.destroy_buffer(buffer, None) };
-                return Err(err(format!("vkAllocateMemory (import of {len} bytes): {e}")));
+                return Err(format!("vkAllocateMemory ({len} bytes): {e}"));
             }
         };
         // SAFETY: fresh buffer and memory of the same device, memory large enough.
@@ -198,11 +273,11 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
                 raw.destroy_buffer(buffer, None);
                 raw.free_memory(memory, None);
             }
-            return Err(err(format!("vkBindBufferMemory: {e}")));
+            return Err(format!("vkBindBufferMemory: {e}"));
         }
         (raw, buffer, memory)
     };
-    let keep = block.clone();
+    let keep = host.cloned();
     // Runs when wgpu-hal drops the buffer: once the GPU is done with it and before the
     // device is destroyed (the buffer holds the device).
     let cleanup: wgpu::hal::DropCallback = Box::new(move || {
@@ -215,18 +290,19 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
     });
     // SAFETY: `buffer` is a valid buffer of this device that outlives the hal buffer.
     let hal_buffer = unsafe { wgpu::hal::vulkan::Buffer::from_raw_externally_owned(buffer, cleanup) };
-    let desc = wgpu::BufferDescriptor {
-        label: Some(label),
-        size: len,
-        usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    };
-    // SAFETY: created on this device, bound to memory that stays valid, usages matching
-    // `desc`, contents defined (zeroed host memory).
+    let desc = wgpu::BufferDescriptor { label: Some(label), size: len, usage, mapped_at_creation: false };
+    // SAFETY: created on this device, bound to memory that stays valid, Vulkan usages
+    // covering `desc`'s.
     Ok(unsafe { ctx.device().create_buffer_from_hal::<Vulkan>(hal_buffer, &desc) })
 }
 
 #[cfg(not(host_import))]
 pub fn import(ctx: &GpuContext, _block: &Arc<HostBlock>, _label: &str) -> Result<wgpu::Buffer> {
     Err(Error::Gpu { adapter: ctx.name().to_string(), message: "importing host memory needs Vulkan (not on this target)".into() })
+}
+
+/// Without Vulkan no device has a DMA queue: an ordinary buffer.
+#[cfg(not(host_import))]
+pub(crate) fn shared_device_buffer(ctx: &GpuContext, label: &str, len: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    ctx.create_buffer(label, len.max(4), usage)
 }

@@ -33,6 +33,7 @@ pub mod bench;
 pub mod cli;
 pub mod context;
 pub mod dilated;
+pub(crate) mod dma;
 pub mod error;
 pub mod hostmem;
 pub mod kernels;

@@ -132,7 +132,13 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
                     println!("    {} {what}: {}", if i == 0 { "tuned:   " } else { "         " }, entry.describe());
                 }
                 match ctx.host_import_alignment() {
-                    Some(a) => println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a})"),
+                    Some(a) => {
+                        let dma = match ctx.dma_queue_family() {
+                            Some(f) => format!("copies on a second queue, family {f}"),
+                            None => "copies on wgpu's queue (no second queue; RINGATTN_DMA_QUEUE)".into(),
+                        };
+                        println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a}); {dma}")
+                    }
                     None => println!("    ring:     mapped staging (no host-memory import on this adapter)"),
                 }
             }

@@ -878,9 +878,16 @@ impl RingAttention {
          -> Result<(Instant, ExchangeTimes, Duration, Duration)> {
             let setup = || -> Result<_> {
                 let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-                let src = ctx.create_buffer("ringattn transport src", block, usage)?;
-                let dst = ctx.create_buffer("ringattn transport dst", block, usage)?;
+                // Shared with the DMA queue's family where the device has one (crate::dma).
+                let src = crate::hostmem::shared_device_buffer(ctx, "ringattn transport src", block, usage)?;
+                let dst = crate::hostmem::shared_device_buffer(ctx, "ringattn transport dst", block, usage)?;
                 ctx.write_bytes(&src, 0, &pattern(i))?;
+                // Submitted now (copies on a DMA queue read `src` without a submission of
+                // wgpu's first), and `dst` cleared once so wgpu does not zero-fill what
+                // those copies write into it (see crate::dma).
+                let mut clear = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn transport dst") });
+                clear.clear_buffer(&dst, 0, None);
+                ctx.scoped(|| ctx.queue().submit([clear.finish()]))?;
                 let st = match shared.0 {
                     Some(st) => st,
                     None => transport::SendStaging::new(ctx, block, piece)?,

@@ -133,6 +133,14 @@ impl Alloc<'_> {
         self.bytes += b.size();
         Ok(Arc::new(b))
     }
+
+    /// A buffer the device's DMA queue may copy into and out of beside wgpu's queue
+    /// (`hostmem::shared_device_buffer`); an ordinary one without a DMA queue.
+    fn dma_buffer(&mut self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<Arc<wgpu::Buffer>> {
+        let b = crate::hostmem::shared_device_buffer(self.ctx, label, bytes, usage)?;
+        self.bytes += b.size();
+        Ok(Arc::new(b))
+    }
 }
 
 /// What a workspace is built for; a call with another key builds a new one.
@@ -217,23 +225,34 @@ impl Workspace {
         let part_o = alloc.buffer("ringattn ring o part", (b * max_q.max(1) * h * d) as u64 * es, TENSOR_USAGE)?;
         let part_l = alloc.buffer("ringattn ring lse part", (b * h * max_q.max(1)) as u64 * 4, TENSOR_USAGE)?;
         // K/V slots (one buffer pair per chunk position, sized for the longest chunk) for
-        // the blocks of steps 1..n; step 0 uses the caller's tensors.
+        // the blocks of steps 1..n; step 0 uses the caller's tensors. With a DMA queue
+        // slot 0 also holds the block sent at step 0 (see `run_device`), and the slots
+        // are shared with the DMA queue's family.
         let cpb = plan.kv.chunks_per_block();
         let kv_cap = (b * plan.kv.max_chunk().max(1) * kvh * d) as u64 * es;
         let mut slots: [Option<Vec<KvBuf>>; 2] = [None, None];
         for (i, slot) in slots.iter_mut().enumerate() {
-            let used = (1..n).any(|st| st % 2 == i);
+            let used = (1..n).any(|st| st % 2 == i) || (i == 0 && n > 1 && ctx.dma().is_some());
             if !used {
                 continue;
             }
             let mut bufs = Vec::new();
             for _ in 0..cpb {
-                let k = alloc.buffer("ringattn ring k", kv_cap, TENSOR_USAGE)?;
-                let v = alloc.buffer("ringattn ring v", kv_cap, TENSOR_USAGE)?;
+                let k = alloc.dma_buffer("ringattn ring k", kv_cap, TENSOR_USAGE)?;
+                let v = alloc.dma_buffer("ringattn ring v", kv_cap, TENSOR_USAGE)?;
                 bufs.push(KvBuf { k, v });
             }
             *slot = Some(bufs);
         }
+        // wgpu zero-fills a buffer it has not seen written before its first use. The
+        // slots are written by copies on the DMA queue (crate::dma), which wgpu does not
+        // see, so it would clear what they bring: clear them here, once.
+        let mut clear = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring slots") });
+        for kb in slots.iter().flatten().flatten() {
+            clear.clear_buffer(&kb.k, 0, None);
+            clear.clear_buffer(&kb.v, 0, None);
+        }
+        ctx.scoped(|| ctx.queue().submit([clear.finish()]))?;
         let max_block = max_block_bytes(plan, &s, dtype);
         let send = if n > 1 && !key.shared.0 { Some(SendStaging::new(ctx, max_block, key.piece)?) } else { None };
         let recv = if n > 1 && !key.shared.1 { Some(RecvStaging::new(ctx, max_block, key.piece, threads)?) } else { None };
@@ -391,6 +410,13 @@ pub(crate) fn run_device(
     let mut exchange_time = Duration::ZERO;
     let prev = (me + n - 1) % n;
     let mut timer = job.opts.gpu_timeline.then(|| StepTimer::new(ctx, n)).flatten();
+    // With a DMA queue (crate::dma) the host orders it against wgpu's queue: a received
+    // block is copied into a slot only once the compute that read the slot before has
+    // completed (`slot_free`, set from that compute's callback), and a block is sent
+    // from memory wgpu's queue wrote only once that work has completed.
+    let recv_dma = w.recv.as_ref().is_some_and(|r| r.uses_dma());
+    let send_dma = w.send.as_ref().is_some_and(|s| s.uses_dma(ctx));
+    let slot_free = [Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(true))];
     for step in 0..n {
         let fail = primary(step);
         if job.abort.load(Ordering::Relaxed) {
@@ -429,14 +455,42 @@ pub(crate) fn run_device(
         if send {
             let st = w.send.as_mut().expect("a ring of several devices has staging");
             net.reclaim(ctx, st, false, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
+            // With the DMA queue at step 0: the caller's tensors belong to wgpu's queue
+            // family alone, so the block is first copied (on wgpu's queue, ~0.1 ms per
+            // 128 MiB) into slot 0, which both families share and no step uses before
+            // step 1's block arrives (after this send on the same DMA queue).
+            let from_slot0 = send_dma && step == 0;
+            let mut copy_in =
+                from_slot0.then(|| ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send source") }));
+            let slot0 = if from_slot0 { w.slots[0].as_ref() } else { None };
             let mut segs: Vec<(&wgpu::Buffer, u64)> = Vec::new();
             for (p, r) in kranges.iter().enumerate() {
                 if let (Some((k, v)), bytes) = (&kv[p], kv_bytes(r)) {
                     if bytes > 0 {
-                        segs.push((k, bytes));
-                        segs.push((v, bytes));
+                        let (sk, sv) = match (slot0, copy_in.as_mut()) {
+                            (Some(slot), Some(enc)) => {
+                                enc.copy_buffer_to_buffer(k, 0, &slot[p].k, 0, bytes);
+                                enc.copy_buffer_to_buffer(v, 0, &slot[p].v, 0, bytes);
+                                (&*slot[p].k, &*slot[p].v)
+                            }
+                            _ => (&**k, &**v),
+                        };
+                        segs.push((sk, bytes));
+                        segs.push((sv, bytes));
                     }
                 }
+            }
+            if send_dma && (step == 0 || !recv_dma) {
+                // The block was written on wgpu's queue (the copy into slot 0, or into the
+                // slot from a landing buffer): the DMA queue reads it once that work has
+                // completed.
+                let last = match copy_in {
+                    Some(enc) => Some(ctx.scoped(|| ctx.queue().submit([enc.finish()])).map_err(&fail)?),
+                    None => None,
+                };
+                ctx.device()
+                    .poll(wgpu::PollType::Wait { submission_index: last, timeout: Some(timeout) })
+                    .map_err(|e| fail(Error::Gpu { adapter: ctx.name().to_string(), message: format!("waiting for the block to send: {e}") }))?;
             }
             pending = Some(st.begin(ctx, &segs).map_err(&fail)?);
         }
@@ -486,6 +540,11 @@ pub(crate) fn run_device(
             if let Some(t) = timer.as_mut() {
                 t.written[step] = true;
             }
+            if recv_dma && step > 0 {
+                let free = slot_free[step % 2].clone();
+                free.store(false, Ordering::Release);
+                ctx.queue().on_submitted_work_done(move || free.store(true, Ordering::Release));
+            }
         }
 
         // 3 + 4. Hand the held block to the next device piece by piece as each is mapped,
@@ -509,7 +568,14 @@ pub(crate) fn run_device(
                 (Some(p), Some(st)) => Some((st, p)),
                 _ => None,
             };
-            let rcv = if recv { w.recv.as_mut().map(|rt| (rt, &segs[..])) } else { None };
+            let rcv = if recv {
+                w.recv.as_mut().map(|rt| {
+                    rt.gate = recv_dma.then(|| slot_free[next].clone());
+                    (rt, &segs[..])
+                })
+            } else {
+                None
+            };
             let t = net.exchange(ctx, send, rcv, timeout, job.abort).map_err(send_err(step, ctx, "neighbour", timeout))?;
             recv_time += t.recv;
             exchange_time += t.wall;

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::context::GpuContext;
+use crate::dma::{DmaCopy, DmaQueue, DmaSubmission};
 use crate::error::{Error, Result};
 
 /// Default size of one piece of a block in flight (a multiple of 256).
@@ -504,6 +505,12 @@ impl SendStaging {
         SendStaging { in_flight: vec![false; n], mapped: vec![false; n], pieces, piece, per_set: per_set.max(1), set: 0, shared: true }
     }
 
+    /// Whether this staging's copies run on `ctx`'s DMA queue (shared staging on a
+    /// device that has one).
+    pub fn uses_dma(&self, ctx: &GpuContext) -> bool {
+        self.shared && ctx.dma().is_some()
+    }
+
     /// Slots of the set the next block goes into.
     fn next_set(&self) -> Range<usize> {
         self.set * self.per_set..(self.set + 1) * self.per_set
@@ -551,8 +558,19 @@ impl SendStaging {
             return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
         }
         let mut pieces = Vec::with_capacity(n);
+        let dma = if self.uses_dma(ctx) { ctx.dma() } else { None };
         for j in 0..n {
             let slot = set.start + j;
+            if let Some(q) = dma {
+                // Shared staging on a device with a DMA queue: the copy runs there, beside
+                // the compute (crate::dma).
+                let parts = piece_parts(&lens, self.piece, j);
+                let len = parts.iter().map(|&(_, _, dst_off, bytes)| dst_off + bytes).max().unwrap_or(0);
+                let copies: Vec<DmaCopy<'_>> =
+                    parts.iter().map(|&(seg, src_off, dst_off, bytes)| (segments[seg].0, src_off, &*self.pieces[slot], dst_off, bytes)).collect();
+                pieces.push(PendingPiece { index: j, slot, len, ready: Ready::Dma(q.submit(&copies)?) });
+                continue;
+            }
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
             let mut len = 0;
             for (seg, src_off, dst_off, bytes) in piece_parts(&lens, self.piece, j) {
@@ -570,7 +588,7 @@ impl SendStaging {
                 self.mapped[slot] = true;
                 map_piece(&self.pieces[slot], wgpu::MapMode::Read, len)
             };
-            pieces.push(PendingPiece { index: j, slot, len, rx });
+            pieces.push(PendingPiece { index: j, slot, len, ready: Ready::Map(rx) });
         }
         self.set = (self.set + 1) % (self.pieces.len() / self.per_set).max(1);
         Ok(PendingSend { pieces })
@@ -598,6 +616,16 @@ pub(crate) struct RecvStaging {
     /// the sender, and this device-memory buffer of one block is where they land first
     /// (see [`RecvStaging::take_piece`]).
     landing: Option<Arc<wgpu::Buffer>>,
+    /// Shared staging on a device with a DMA queue (no landing buffer): the pieces'
+    /// copies run there, straight into the K/V slot.
+    dma: Option<Arc<DmaQueue>>,
+    /// The DMA copies submitted and not seen complete, with the staging slot each
+    /// piece came from (acknowledged once its copy has run).
+    dma_pending: std::collections::VecDeque<(DmaSubmission, usize)>,
+    /// With a DMA queue: set once the slot the next block goes into is free (the wgpu
+    /// work that read it has completed; the scheduler sets it per step). Pieces wait in
+    /// the channel until then.
+    pub(crate) gate: Option<Arc<AtomicBool>>,
 }
 
 impl RecvStaging {
@@ -624,21 +652,68 @@ impl RecvStaging {
         for rx in &pending {
             wait_mapped(ctx, rx, None, crate::context::DEFAULT_TIMEOUT)?;
         }
-        Ok(RecvStaging { pieces, piece, modes, pending: (0..n).map(|_| None).collect(), pool: Arc::new(CopyPool::new(threads)), landing: None })
+        Ok(RecvStaging {
+            pieces,
+            piece,
+            modes,
+            pending: (0..n).map(|_| None).collect(),
+            pool: Arc::new(CopyPool::new(threads)),
+            landing: None,
+            dma: None,
+            dma_pending: Default::default(),
+            gate: None,
+        })
     }
 
-    /// Shared staging: this device's imports of a link's host pieces and its landing
-    /// buffer (see [`shared_links`]).
-    pub fn shared(pieces: Vec<Arc<wgpu::Buffer>>, piece: u64, landing: Arc<wgpu::Buffer>) -> Self {
+    /// Shared staging: this device's imports of a link's host pieces, and its landing
+    /// buffer or its DMA queue (see [`shared_links`]).
+    pub fn shared(pieces: Vec<Arc<wgpu::Buffer>>, piece: u64, landing: Landing) -> Self {
         let n = pieces.len();
+        let (landing, dma) = match landing {
+            Landing::Buffer(b) => (Some(b), None),
+            Landing::Dma(q) => (None, Some(q)),
+        };
         RecvStaging {
             pieces,
             piece,
             modes: vec![wgpu::MapMode::Read; n],
             pending: (0..n).map(|_| None).collect(),
             pool: Arc::new(CopyPool::new(1)),
-            landing: Some(landing),
+            landing,
+            dma,
+            dma_pending: Default::default(),
+            gate: None,
         }
+    }
+
+    /// Whether the pieces' copies run on the device's DMA queue.
+    pub fn uses_dma(&self) -> bool {
+        self.dma.is_some()
+    }
+
+    /// Whether pieces may be copied into the slot now (see [`RecvStaging::gate`]).
+    fn gate_open(&self) -> bool {
+        self.gate.as_ref().is_none_or(|g| g.load(Ordering::Acquire))
+    }
+
+    /// Acknowledges every piece whose DMA copy has run, in order; returns whether any had.
+    fn settle(&mut self, acks: &Sender<usize>) -> Result<bool> {
+        let mut progress = false;
+        while let Some((sub, _)) = self.dma_pending.front_mut() {
+            if !sub.poll()? {
+                break;
+            }
+            let (_, slot) = self.dma_pending.pop_front().expect("front exists");
+            // A sender that has finished no longer listens, which is fine.
+            let _ = acks.send(slot);
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    /// Whether DMA copies of received pieces have not been seen complete.
+    fn dma_busy(&self) -> bool {
+        !self.dma_pending.is_empty()
     }
 
     /// Device memory of shared staging (the landing buffer; 0 for staging of its own,
@@ -676,6 +751,16 @@ impl RecvStaging {
         acks: &Sender<usize>,
         timeout: Duration,
     ) -> Result<(Duration, Duration)> {
+        if let Some(q) = &self.dma {
+            let local = self.pieces.get(msg.slot).ok_or_else(|| gpu_err(ctx, format!("ring piece slot {} out of range", msg.slot)))?;
+            let copies: Vec<DmaCopy<'_>> = piece_parts(lens, self.piece, msg.index)
+                .into_iter()
+                .map(|(seg, dst_off, src_off, bytes)| (&**local, src_off, segments[seg].0, dst_off, bytes))
+                .collect();
+            let sub = q.submit(&copies)?;
+            self.dma_pending.push_back((sub, msg.slot));
+            return Ok((Duration::ZERO, Duration::ZERO));
+        }
         if let Some(landing) = &self.landing {
             let local = self.pieces.get(msg.slot).ok_or_else(|| gpu_err(ctx, format!("ring piece slot {} out of range", msg.slot)))?.clone();
             let at = msg.index as u64 * self.piece;
@@ -742,6 +827,14 @@ impl RecvStaging {
     }
 }
 
+/// Where a shared-staging receiver's GPU copies the pieces: into a landing buffer in
+/// device memory on wgpu's queue, or on its DMA queue straight into the K/V slot.
+#[derive(Clone)]
+pub(crate) enum Landing {
+    Buffer(Arc<wgpu::Buffer>),
+    Dma(Arc<DmaQueue>),
+}
+
 /// Blocks up to this size get two sets of shared pieces per link, used in turn (a
 /// step's copies out never wait for the receiver's copies of the step before); larger
 /// blocks get one set: their steps compute for seconds, so that wait is noise, while
@@ -753,8 +846,9 @@ const SHARED_TWO_SETS_MAX: u64 = 256 << 20;
 pub(crate) struct SharedLink {
     pub send: Vec<Arc<wgpu::Buffer>>,
     pub recv: Vec<Arc<wgpu::Buffer>>,
-    /// The receiver's landing buffer (device memory, one block).
-    pub landing: Arc<wgpu::Buffer>,
+    /// Where the receiver's copies go first: its landing buffer (device memory, one
+    /// block), or straight into the slot from its DMA queue.
+    pub landing: Landing,
     /// Pieces per set.
     pub per_set: usize,
     /// Host bytes of the link.
@@ -776,8 +870,14 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
             (Some(x), Some(y)) => x.max(y),
             _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
         };
-        let landing =
-            Arc::new(b.create_buffer("ringattn ring landing", max_block.max(4), wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST)?);
+        let landing = match b.dma() {
+            Some(q) => Landing::Dma(q.clone()),
+            None => Landing::Buffer(Arc::new(b.create_buffer(
+                "ringattn ring landing",
+                max_block.max(4),
+                wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            )?)),
+        };
         let mut link = SharedLink { send: Vec::new(), recv: Vec::new(), landing, per_set, bytes: 0 };
         for _ in 0..sets {
             for j in 0..per_set {
@@ -920,8 +1020,17 @@ pub(crate) struct PendingPiece {
     /// Staging piece it is copied into.
     pub slot: usize,
     pub len: u64,
-    /// Reports when the piece is ready (its map, or with shared staging its copy, done).
-    rx: Receiver<MapResult>,
+    /// Tells when the piece is ready (its map, or with shared staging its copy, done).
+    ready: Ready,
+}
+
+/// How a piece being sent tells that it is ready.
+enum Ready {
+    /// A map callback (own staging), or with shared staging a callback of the copy's
+    /// submission on wgpu's queue.
+    Map(Receiver<MapResult>),
+    /// Its copy on the device's DMA queue.
+    Dma(DmaSubmission),
 }
 
 /// The outgoing side of one exchange: the send staging and the pieces not handed
@@ -935,16 +1044,19 @@ impl Outgoing<'_> {
     /// The next piece, once it is ready (mapped; shared staging: copied). The piece is
     /// then the caller's to hand over.
     pub fn next_mapped(&mut self, ctx: &GpuContext) -> std::result::Result<Option<PendingPiece>, SendError> {
-        let Some(p) = self.pend.front() else { return Ok(None) };
-        match p.rx.try_recv() {
-            Ok(r) => {
-                let p = self.pend.pop_front().expect("front exists");
-                r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
-                Ok(Some(p))
-            }
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
-        }
+        let Some(p) = self.pend.front_mut() else { return Ok(None) };
+        let ready = match &mut p.ready {
+            Ready::Map(rx) => match rx.try_recv() {
+                Ok(r) => {
+                    r.map_err(|e| SendError::Gpu(gpu_err(ctx, format!("mapping a ring staging buffer failed: {e}"))))?;
+                    true
+                }
+                Err(TryRecvError::Empty) => false,
+                Err(TryRecvError::Disconnected) => return Err(SendError::Gpu(gpu_err(ctx, "a staging buffer's map callback was dropped".into()))),
+            },
+            Ready::Dma(sub) => sub.poll().map_err(SendError::Gpu)?,
+        };
+        Ok(if ready { self.pend.pop_front() } else { None })
     }
 
     /// Whether pieces still wait for their GPU copy and map.
@@ -1136,7 +1248,8 @@ impl<S: SendHalf, R: RecvHalf> Link<S, R> {
             }
             let gpu_pending = out.as_ref().is_some_and(|o| o.gpu_pending());
             let sending = gpu_pending || self.send.in_flight();
-            let receiving = inc.as_ref().is_some_and(|i| i.received < i.expect);
+            // With a DMA queue the block is in place once its last copy has run.
+            let receiving = inc.as_ref().is_some_and(|i| i.received < i.expect || i.rt.dma_busy());
             if !sending && !receiving {
                 break;
             }
@@ -1208,8 +1321,8 @@ impl SendHalf for Outbox {
 
 impl RecvHalf for Inbox {
     fn pull(&mut self, ctx: &GpuContext, inc: &mut Incoming<'_>, timeout: Duration) -> std::result::Result<bool, SendError> {
-        let mut progress = false;
-        while inc.received < inc.expect {
+        let mut progress = inc.rt.settle(&self.acks).map_err(SendError::Gpu)?;
+        while inc.received < inc.expect && inc.rt.gate_open() {
             match self.rx.try_recv() {
                 Ok(msg) => {
                     let t1 = Instant::now();
@@ -1284,7 +1397,7 @@ mod tests {
         let piece = Arc::new(ctx.create_buffer("test piece", len, usage).unwrap());
         let landing = Arc::new(ctx.create_buffer("test landing", len, usage).unwrap());
         let slot = ctx.create_buffer("test slot", len, usage).unwrap();
-        let mut rt = RecvStaging::shared(vec![piece.clone()], len, landing);
+        let mut rt = RecvStaging::shared(vec![piece.clone()], len, Landing::Buffer(landing));
         // An acknowledgement this device owes from earlier: a callback of its queue.
         ctx.queue().submit([ctx.device().create_command_encoder(&Default::default()).finish()]);
         let ack = inbox.acks.clone();
