@@ -125,6 +125,13 @@ pub struct RingBenchRecord {
     pub gpu_steps_ms: Vec<Vec<Option<(f64, f64)>>>,
 }
 
+/// How blocks travelled: the staging's name, and for shared staging whether every
+/// device's copies ran on its DMA queue (`crate::dma`).
+fn staging_label(kind: crate::ring::StagingMemory, ctxs: &[std::sync::Arc<GpuContext>]) -> String {
+    let dma = kind == crate::ring::StagingMemory::Shared && ctxs.iter().all(|c| c.dma_queue_family().is_some());
+    format!("{}{}", kind.name(), if dma { ", copies on each device's DMA queue" } else { "" })
+}
+
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = x;
@@ -305,7 +312,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
             let rep = ring.measure_transport(block, 8, args.piece_bytes, Duration::from_secs(120))?;
             println!(
                 "transport, {n} devices (staging: {}): {} blocks in {} pieces, {} steps: {:.1} GB/s per link per direction ({:.1} GB/s over the ring)",
-                rep.staging.name(),
+                staging_label(rep.staging, &ctxs[..n]),
                 bytes_human(rep.block_bytes),
                 bytes_human(rep.piece_bytes),
                 rep.steps,
@@ -342,7 +349,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                 speedup: None,
                 bytes_moved: rep.block_bytes * rep.steps as u64 * n as u64,
                 copy_gbps: rep.gbps_per_link(),
-                staging: rep.staging.name().into(),
+                staging: staging_label(rep.staging, &ctxs[..n]),
                 staging_setup_s: 0.0,
                 peak_bytes: vec![],
                 tiers: vec![],
@@ -479,7 +486,7 @@ pub fn execute(args: &RingBenchArgs) -> Result<Status> {
                             speedup: single.as_ref().map(|s| s.0 / ms),
                             bytes_moved: st.bytes_moved,
                             copy_gbps: st.gbps(),
-                            staging: if n > 1 { st.staging.name().into() } else { String::new() },
+                            staging: if n > 1 { staging_label(st.staging, &ctxs[..n]) } else { String::new() },
                             staging_setup_s: setup.unwrap_or(0.0),
                             peak_bytes: st.peak_bytes.clone(),
                             tiers: st.tiers.iter().map(|t| t.name().to_string()).collect(),
