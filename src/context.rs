@@ -216,8 +216,11 @@ pub struct GpuContext {
     /// Minimum alignment of host memory imported into this device, when it was opened
     /// with VK_EXT_external_memory_host (see `crate::hostmem`).
     host_import: Option<u64>,
-    /// The second queue the ring's copies run on (see `crate::dma`).
+    /// The second queue the ring's copies run on (see `crate::dma`): the outgoing ones,
+    /// and the incoming ones where `dma_in` is None.
     dma: Option<Arc<crate::dma::DmaQueue>>,
+    /// A third queue, of the same family, for the incoming copies.
+    dma_in: Option<Arc<crate::dma::DmaQueue>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -383,7 +386,10 @@ impl GpuContext {
         let mut ctx = Self::assemble(Some(adapter), info, device, queue, caps);
         ctx.host_import = host_import;
         // A DMA queue that cannot be set up leaves every copy on wgpu's queue.
-        ctx.dma = dma.and_then(|q| crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, q).ok());
+        if let Some((family, count)) = dma {
+            ctx.dma = crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, (family, 0)).ok();
+            ctx.dma_in = if count >= 2 { crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, (family, 1)).ok() } else { None };
+        }
         // Our own device: errors outside a scope are recorded, never a panic.
         let lost = ctx.lost.clone();
         ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -439,6 +445,7 @@ impl GpuContext {
             regs_failed: std::sync::atomic::AtomicBool::new(false),
             host_import: None,
             dma: None,
+            dma_in: None,
         }
     }
 
@@ -455,10 +462,21 @@ impl GpuContext {
         self.dma.as_ref()
     }
 
+    /// The queue the ring's incoming copies run on: a queue of their own where the
+    /// device has two DMA queues, else [`GpuContext::dma`]'s.
+    pub(crate) fn dma_in(&self) -> Option<&Arc<crate::dma::DmaQueue>> {
+        self.dma_in.as_ref().or(self.dma.as_ref())
+    }
+
     /// The queue family of the ring's copy queue, where the device has one
     /// (`RINGATTN_DMA_QUEUE`; shown by `ringattn info`).
     pub fn dma_queue_family(&self) -> Option<u32> {
         self.dma.as_ref().map(|q| q.family())
+    }
+
+    /// How many DMA queues the device has (0-2; two: one per direction).
+    pub fn dma_queue_count(&self) -> usize {
+        self.dma.iter().chain(&self.dma_in).count()
     }
 
     pub fn device(&self) -> &wgpu::Device {

@@ -66,16 +66,20 @@ mod imp {
     const DROP_WAIT: Duration = Duration::from_secs(60);
 
     static ONE: [f32; 1] = [1.0];
+    static TWO: [f32; 2] = [1.0, 1.0];
 
-    /// The (family, index) of the queue to add for `choice` on this physical device,
-    /// when it has one. wgpu opens its queue as index 0 of family 0.
+    /// The (family, queue count) of the DMA queues to add for `choice` on this physical
+    /// device, when it has a transfer-only family: two queues where the family has two
+    /// (one per direction: PCIe is full duplex; `RINGATTN_DMA_QUEUES=1` asks for one),
+    /// else one. wgpu opens its queue as index 0 of family 0.
     pub(crate) fn plan(instance: &ash::Instance, pd: vk::PhysicalDevice, choice: DmaChoice) -> Option<(u32, u32)> {
         if choice == DmaChoice::Off {
             return None;
         }
         // SAFETY: a valid physical device of this instance.
         let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
-        transfer_family(&families).map(|f| (f, 0))
+        let one = std::env::var("RINGATTN_DMA_QUEUES").is_ok_and(|v| v.trim() == "1");
+        transfer_family(&families).map(|f| (f, if one { 1 } else { families[f as usize].queue_count.min(2) }))
     }
 
     /// The first transfer-only queue family other than wgpu's (family 0): transfer
@@ -94,10 +98,11 @@ mod imp {
         Some(i as u32)
     }
 
-    /// Adds the planned queue to the device's queue create infos (inside
+    /// Adds the planned queues to the device's queue create infos (inside
     /// `open_with_callback`; the first info is wgpu's, family 0).
-    pub(crate) fn add_queue(infos: &mut Vec<vk::DeviceQueueCreateInfo<'_>>, (family, _): (u32, u32)) {
-        infos.push(vk::DeviceQueueCreateInfo::default().queue_family_index(family).queue_priorities(&ONE));
+    pub(crate) fn add_queue(infos: &mut Vec<vk::DeviceQueueCreateInfo<'_>>, (family, count): (u32, u32)) {
+        let priorities: &'static [f32] = if count >= 2 { &TWO } else { &ONE };
+        infos.push(vk::DeviceQueueCreateInfo::default().queue_family_index(family).queue_priorities(priorities));
     }
 
     /// The second queue of a device, with a command pool and reusable (command buffer,

@@ -78,8 +78,8 @@ fn allowed() -> bool {
 /// `VK_EXT_external_memory_host` enabled when the adapter is a Vulkan adapter that
 /// lists it. Returns None when the extension is not available (or not allowed), and
 /// the device with the adapter's minimum import alignment otherwise, and the
-/// (family, index) of the second queue it was opened with for the ring's copies
-/// ([`crate::dma`]; `dma` chooses which, None where the adapter has no such queue).
+/// (family, count) of the queues it was opened with for the ring's copies
+/// ([`crate::dma`]; None where the adapter has no such family or `dma` says none).
 #[cfg(host_import)]
 pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescriptor<'_>, dma: crate::dma::DmaChoice) -> Option<Result<OpenedDevice>> {
     use ash::vk;
@@ -131,7 +131,7 @@ pub(crate) struct OpenedDevice {
     pub queue: wgpu::Queue,
     /// Minimum alignment of imported host memory.
     pub align: u64,
-    /// The (family, index) of the second queue the device was opened with.
+    /// The (family, queue count) of the DMA queues the device was opened with.
     pub dma: Option<(u32, u32)>,
 }
 

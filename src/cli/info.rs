@@ -134,7 +134,7 @@ pub fn execute(args: &InfoArgs) -> Result<Status> {
                 match ctx.host_import_alignment() {
                     Some(a) => {
                         let dma = match ctx.dma_queue_family() {
-                            Some(f) => format!("copies on a second queue, family {f}"),
+                            Some(f) => format!("copies on {} DMA queue(s) of family {f}", ctx.dma_queue_count()),
                             None => "copies on wgpu's queue (no second queue; RINGATTN_DMA_QUEUE)".into(),
                         };
                         println!("    ring:     shared host staging possible (VK_EXT_external_memory_host, alignment {a}); {dma}")

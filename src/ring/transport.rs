@@ -547,6 +547,12 @@ impl SendStaging {
     /// maps each piece (shared staging: asks to be told when its copy has run).
     /// Call [`SendStaging::reclaim`] first.
     pub fn begin(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)]) -> Result<PendingSend> {
+        self.begin_on(ctx, segments, self.uses_dma(ctx))
+    }
+
+    /// [`SendStaging::begin`], with the copies on the DMA queue only if `dma` (and
+    /// [`SendStaging::uses_dma`]); otherwise on wgpu's queue.
+    pub fn begin_on(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)], dma: bool) -> Result<PendingSend> {
         let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
         let total: u64 = lens.iter().sum();
         let n = piece_count(total, self.piece);
@@ -558,7 +564,7 @@ impl SendStaging {
             return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
         }
         let mut pieces = Vec::with_capacity(n);
-        let dma = if self.uses_dma(ctx) { ctx.dma() } else { None };
+        let dma = if dma && self.uses_dma(ctx) { ctx.dma() } else { None };
         for j in 0..n {
             let slot = set.start + j;
             if let Some(q) = dma {
@@ -870,7 +876,7 @@ pub(crate) fn shared_links(contexts: &[Arc<GpuContext>], max_block: u64, piece: 
             (Some(x), Some(y)) => x.max(y),
             _ => return Err(gpu_err(a, "shared ring staging needs devices that import host memory".into())),
         };
-        let landing = match b.dma() {
+        let landing = match b.dma_in() {
             Some(q) => Landing::Dma(q.clone()),
             None => Landing::Buffer(Arc::new(b.create_buffer(
                 "ringattn ring landing",
