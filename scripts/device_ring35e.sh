@@ -12,7 +12,7 @@ ring_results
 .gpu/ringattn info > $R/info.txt 2>&1; grep -E "ring:" $R/info.txt | head -2
 DV=$(echo ${DEVICES:-1,2,4} | sed 's/^1,//')
 P="--check-rows 4 --devices $DV --reps 3 --gpu-timeline --transport-mib 128 --seqs 65536,131072,262144 --causal causal --placements zigzag --no-single"
-for v in two one step0wgpu two2; do
+for v in two one step0wgpu; do
   case $v in one) E="RINGATTN_DMA_QUEUES=1";; step0wgpu) E="RINGATTN_RING_STEP0_DMA=0";; *) E="RINGATTN_X=1";; esac
   env $E timeout 90 .gpu/ringattn ring-bench $P --json $R/ab-$v.jsonl > $R/ab-$v.md 2>&1
   echo "== $v rc=$?"; grep -E "^\| [0-9]|rror|GB/s per link" $R/ab-$v.md | cut -c1-150

@@ -457,8 +457,9 @@ pub(crate) fn run_device(
             net.reclaim(ctx, st, false, timeout, job.abort).map_err(link(step, ctx, "next", timeout))?;
             // With the DMA queue at step 0: the caller's tensors belong to wgpu's queue
             // family alone, so the block is first copied (on wgpu's queue, ~0.1 ms per
-            // 128 MiB) into slot 0, which both families share and no step uses before
-            // step 1's block arrives (after this send on the same DMA queue).
+            // 128 MiB) into slot 0, which both families share and nothing else uses
+            // before step 1's block arrives there (after this step's exchange, which
+            // ends once these copies out have completed).
             // RINGATTN_RING_STEP0_DMA=0: step 0's block goes out on wgpu's queue, from the
             // caller's tensors (an experiment on what slows step 0's compute).
             let step0_wgpu = step == 0 && std::env::var("RINGATTN_RING_STEP0_DMA").is_ok_and(|v| v.trim() == "0");
