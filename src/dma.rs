@@ -198,32 +198,26 @@ mod imp {
                 // a pool created with RESET_COMMAND_BUFFER; recording under the lock.
                 unsafe {
                     self.raw.begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT))?;
-                    let before = vk::MemoryBarrier::default()
-                        .src_access_mask(vk::AccessFlags::MEMORY_WRITE)
-                        .dst_access_mask(vk::AccessFlags::TRANSFER_READ | vk::AccessFlags::TRANSFER_WRITE);
-                    self.raw.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::ALL_COMMANDS,
-                        vk::PipelineStageFlags::TRANSFER,
-                        vk::DependencyFlags::empty(),
-                        &[before],
-                        &[],
-                        &[],
+                    // Ordered after everything earlier on this queue; writes made available
+                    // to the host and to later work.
+                    let barrier = |src: (vk::PipelineStageFlags, vk::AccessFlags), dst: (vk::PipelineStageFlags, vk::AccessFlags)| {
+                        let m = vk::MemoryBarrier::default().src_access_mask(src.1).dst_access_mask(dst.1);
+                        self.raw.cmd_pipeline_barrier(cmd, src.0, dst.0, vk::DependencyFlags::empty(), &[m], &[], &[]);
+                    };
+                    let transfer = vk::PipelineStageFlags::TRANSFER;
+                    barrier(
+                        (vk::PipelineStageFlags::ALL_COMMANDS, vk::AccessFlags::MEMORY_WRITE),
+                        (transfer, vk::AccessFlags::TRANSFER_READ | vk::AccessFlags::TRANSFER_WRITE),
                     );
                     for (s, d, region) in &raw_copies {
                         self.raw.cmd_copy_buffer(cmd, *s, *d, std::slice::from_ref(region));
                     }
-                    let after = vk::MemoryBarrier::default()
-                        .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                        .dst_access_mask(vk::AccessFlags::HOST_READ | vk::AccessFlags::MEMORY_READ);
-                    self.raw.cmd_pipeline_barrier(
-                        cmd,
-                        vk::PipelineStageFlags::TRANSFER,
-                        vk::PipelineStageFlags::HOST | vk::PipelineStageFlags::ALL_COMMANDS,
-                        vk::DependencyFlags::empty(),
-                        &[after],
-                        &[],
-                        &[],
+                    barrier(
+                        (transfer, vk::AccessFlags::TRANSFER_WRITE),
+                        (
+                            vk::PipelineStageFlags::HOST | vk::PipelineStageFlags::ALL_COMMANDS,
+                            vk::AccessFlags::HOST_READ | vk::AccessFlags::MEMORY_READ,
+                        ),
                     );
                     self.raw.end_command_buffer(cmd)?;
                     let cmds = [cmd];
