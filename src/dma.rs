@@ -11,10 +11,13 @@
 //! the SMs compute.
 //!
 //! The queue is one of a transfer-only queue family (the copy engines on NVIDIA;
-//! AMD's SDMA). A second queue of wgpu's own family was tried and ran *slower* than
-//! wgpu's queue alone on 4 H200s (BENCHMARKS.md), so it is not offered. Devices
-//! without a transfer-only family (lavapipe has one queue) have no DMA queue, and
-//! `RINGATTN_DMA_QUEUE=0` opens devices without one (every copy on wgpu's queue).
+//! AMD's SDMA); where the family has two queues (NVIDIA's does) the device gets both,
+//! one for the copies out and one for the copies in, since PCIe moves both directions
+//! at once (`RINGATTN_DMA_QUEUES=1`: one queue for both). A second queue of wgpu's own
+//! family was tried and ran *slower* than wgpu's queue alone on 4 H200s
+//! (BENCHMARKS.md), so it is not offered. Devices without a transfer-only family
+//! (lavapipe has one queue) have no DMA queue, and `RINGATTN_DMA_QUEUE=0` opens
+//! devices without one (every copy on wgpu's queue).
 //!
 //! Every buffer both queues use is shared concurrently between the two families:
 //! the host pieces (`hostmem::import`), the ring's K/V slots and the transport
@@ -22,7 +25,7 @@
 //! which wgpu created for its family alone, are never touched by the DMA queue: the
 //! block a device sends at step 0 is first copied into a shared slot on wgpu's queue.
 //!
-//! Ordering between the two queues is the host's: a copy on this queue that reads
+//! Ordering between the queues is the host's: a copy on a DMA queue that reads
 //! what wgpu's queue wrote is submitted only after the host has seen that work
 //! complete, and wgpu work that reads what a copy wrote is submitted only after the
 //! copy's fence has signalled (see `ring::scheduler`). Each copy batch starts with a
