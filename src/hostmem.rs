@@ -101,17 +101,24 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
         // the extension the device lists.
         unsafe { hal.shared_instance().raw_instance().get_physical_device_properties2(hal.raw_physical_device(), &mut props) };
         let align = host_props.min_imported_host_pointer_alignment.max(1);
+        let open = |queue: Option<(u32, u32)>| {
+            let add_extension = Box::new(move |args: wgpu::hal::vulkan::CreateDeviceCallbackArgs<'_, '_, '_>| {
+                args.extensions.push(ash::ext::external_memory_host::NAME);
+                if let Some(q) = queue {
+                    crate::dma::add_queue(args.queue_create_infos, q);
+                }
+            });
+            // SAFETY: the callback only adds an extension the physical device supports and
+            // queues of a family (and count) it lists.
+            unsafe { hal.open_with_callback(desc.required_features, &desc.required_limits, &desc.memory_hints, Some(add_extension)) }
+        };
+        // A driver that refuses the extra queues still gets host import: once more
+        // without them.
         let queue = crate::dma::plan(hal.shared_instance().raw_instance(), hal.raw_physical_device(), dma);
-        let add_extension = Box::new(move |args: wgpu::hal::vulkan::CreateDeviceCallbackArgs<'_, '_, '_>| {
-            args.extensions.push(ash::ext::external_memory_host::NAME);
-            if let Some(q) = queue {
-                crate::dma::add_queue(args.queue_create_infos, q);
-            }
-        });
-        // SAFETY: the callback only adds an extension the physical device supports and
-        // a queue of a family (and count) it lists.
-        let open = unsafe { hal.open_with_callback(desc.required_features, &desc.required_limits, &desc.memory_hints, Some(add_extension)) };
-        (open, (align, queue))
+        match open(queue) {
+            Err(_) if queue.is_some() => (open(None), (align, None)),
+            o => (o, (align, queue)),
+        }
     };
     let open = match open {
         Ok(o) => o,
