@@ -89,7 +89,12 @@ fn main() -> ringattn::Result<()> {
             );
             match st.staging {
                 ringattn::ring::StagingMemory::Shared => {
-                    println!("  moved {:.2} MB through host memory both devices import (no host copy)", st.bytes_moved as f64 / 1e6)
+                    let dma = ring.contexts().iter().all(|c| c.dma_queue_family().is_some());
+                    println!(
+                        "  moved {:.2} MB through host memory both devices import (no host copy; GPU copies on {})",
+                        st.bytes_moved as f64 / 1e6,
+                        if dma { "each device's DMA queue, beside the compute" } else { "each device's wgpu queue" }
+                    )
                 }
                 other => {
                     println!("  moved {:.2} MB ({} staging), host copy {:.2} GB/s per link", st.bytes_moved as f64 / 1e6, other.name(), st.gbps())
