@@ -14,14 +14,14 @@ DV=$(echo ${DEVICES:-1,2,4} | sed 's/^1,//')
 P="--check-rows 4 --devices $DV --reps 3 --gpu-timeline --transport-mib 128 --seqs 65536,131072,262144 --causal causal --placements zigzag --no-single"
 for v in two one step0wgpu; do
   case $v in one) E="RINGATTN_DMA_QUEUES=1";; step0wgpu) E="RINGATTN_RING_STEP0_DMA=0";; *) E="RINGATTN_X=1";; esac
-  env $E timeout 90 .gpu/ringattn ring-bench $P --json $R/ab-$v.jsonl > $R/ab-$v.md 2>&1
+  env $E timeout 70 .gpu/ringattn ring-bench $P --json $R/ab-$v.jsonl > $R/ab-$v.md 2>&1
   echo "== $v rc=$?"; grep -E "^\| [0-9]|rror|GB/s per link" $R/ab-$v.md | cut -c1-150
 done
-timeout 300 .gpu/ringattn ring-bench --check-rows 4 --seqs 32768,65536,131072,262144 --devices ${DEVICES:-1,2,4} \
+timeout 250 .gpu/ringattn ring-bench --check-rows 4 --seqs 32768,65536,131072,262144 --devices ${DEVICES:-1,2,4} \
     --causal both --placements contiguous,zigzag --reps 3 --transport-mib 128 --json $R/ring.jsonl > $R/ring.md 2>&1
 echo "ring rc=$?"; grep -E "^\| [0-9]|rror|GB/s per" $R/ring.md | cut -c1-150
 D1M=$(echo $DV | tr ',' '\n' | sort -rn | paste -sd,)
-timeout 100 .gpu/ringattn ring-bench --check-rows 4 --seqs 1048576 --devices $D1M --placements zigzag \
+timeout 80 .gpu/ringattn ring-bench --check-rows 4 --seqs 1048576 --devices $D1M --placements zigzag \
     --causal causal --reps 1 --no-warmup --no-single --transport-mib 0 --json $R/ring1m.jsonl > $R/ring1m.md 2>&1
 echo "1m rc=$?"; grep -E "^\| [0-9]|rror" $R/ring1m.md
 tar czf $OUT/r.tgz -C $OUT r && rm -rf $R
