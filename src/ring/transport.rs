@@ -26,6 +26,13 @@
 //! The channels double as fault propagation: when a device thread fails it drops its
 //! ends, and its neighbours see a disconnected channel at once instead of waiting
 //! for a timeout.
+//!
+//! Shared staging ([`StagingMemory::Shared`], the default where every device imports
+//! host memory) skips the host copy: each piece is host memory both neighbours import,
+//! the sender's GPU copies into it and the receiver's GPU copies out of it. On devices
+//! with DMA queues ([`crate::dma`]) those two copies run there, beside the compute, and
+//! the receiver's goes straight into the K/V slot; elsewhere they run on wgpu's queue
+//! and the receiver's lands in a landing buffer first ([`RecvStaging::take_piece`]).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
