@@ -50,6 +50,11 @@ impl DmaChoice {
     }
 }
 
+/// DMA queues a device opens where its transfer family has that many
+/// (`RINGATTN_DMA_QUEUES`: 1 or 2): with two, one for the copies out and one for the
+/// copies in.
+pub(crate) const DEFAULT_DMA_QUEUES: u32 = 2;
+
 /// One copy: `len` bytes from `src` at `src_off` to `dst` at `dst_off`.
 pub(crate) type DmaCopy<'a> = (&'a wgpu::Buffer, u64, &'a wgpu::Buffer, u64, u64);
 
@@ -81,8 +86,8 @@ mod imp {
         }
         // SAFETY: a valid physical device of this instance.
         let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
-        let one = std::env::var("RINGATTN_DMA_QUEUES").is_ok_and(|v| v.trim() == "1");
-        transfer_family(&families).map(|f| (f, if one { 1 } else { families[f as usize].queue_count.min(2) }))
+        let want = std::env::var("RINGATTN_DMA_QUEUES").ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(super::DEFAULT_DMA_QUEUES);
+        transfer_family(&families).map(|f| (f, want.clamp(1, 2).min(families[f as usize].queue_count)))
     }
 
     /// The first transfer-only queue family other than wgpu's (family 0): transfer
