@@ -460,10 +460,7 @@ pub(crate) fn run_device(
             // 128 MiB) into slot 0, which both families share and nothing else uses
             // before step 1's block arrives there (after this step's exchange, which
             // ends once these copies out have completed).
-            // RINGATTN_RING_STEP0_DMA=0: step 0's block goes out on wgpu's queue, from the
-            // caller's tensors (an experiment on what slows step 0's compute).
-            let step0_wgpu = step == 0 && std::env::var("RINGATTN_RING_STEP0_DMA").is_ok_and(|v| v.trim() == "0");
-            let from_slot0 = send_dma && step == 0 && !step0_wgpu;
+            let from_slot0 = send_dma && step == 0;
             let mut copy_in =
                 from_slot0.then(|| ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send source") }));
             let slot0 = if from_slot0 { w.slots[0].as_ref() } else { None };
@@ -484,7 +481,7 @@ pub(crate) fn run_device(
                     }
                 }
             }
-            if send_dma && !step0_wgpu && (step == 0 || !recv_dma) {
+            if send_dma && (step == 0 || !recv_dma) {
                 // The block was written on wgpu's queue (the copy into slot 0, or into the
                 // slot from a landing buffer): the DMA queue reads it once that work has
                 // completed.
@@ -496,7 +493,7 @@ pub(crate) fn run_device(
                     .poll(wgpu::PollType::Wait { submission_index: last, timeout: Some(timeout) })
                     .map_err(|e| fail(Error::Gpu { adapter: ctx.name().to_string(), message: format!("waiting for the block to send: {e}") }))?;
             }
-            pending = Some(st.begin_on(ctx, &segs, !step0_wgpu).map_err(&fail)?);
+            pending = Some(st.begin(ctx, &segs).map_err(&fail)?);
         }
         // Transports that can post their receives early do it now, before the compute.
         if recv {

@@ -554,12 +554,6 @@ impl SendStaging {
     /// maps each piece (shared staging: asks to be told when its copy has run).
     /// Call [`SendStaging::reclaim`] first.
     pub fn begin(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)]) -> Result<PendingSend> {
-        self.begin_on(ctx, segments, self.uses_dma(ctx))
-    }
-
-    /// [`SendStaging::begin`], with the copies on the DMA queue only if `dma` (and
-    /// [`SendStaging::uses_dma`]); otherwise on wgpu's queue.
-    pub fn begin_on(&mut self, ctx: &GpuContext, segments: &[(&wgpu::Buffer, u64)], dma: bool) -> Result<PendingSend> {
         let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
         let total: u64 = lens.iter().sum();
         let n = piece_count(total, self.piece);
@@ -571,7 +565,7 @@ impl SendStaging {
             return Err(Error::InvalidArgument("ring send staging still in use (reclaim it first)".into()));
         }
         let mut pieces = Vec::with_capacity(n);
-        let dma = if dma && self.uses_dma(ctx) { ctx.dma() } else { None };
+        let dma = if self.uses_dma(ctx) { ctx.dma() } else { None };
         for j in 0..n {
             let slot = set.start + j;
             if let Some(q) = dma {
