@@ -388,7 +388,10 @@ impl GpuContext {
         // A DMA queue that cannot be set up leaves every copy on wgpu's queue.
         if let Some((family, count)) = dma {
             ctx.dma = crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, (family, 0)).ok();
-            ctx.dma_in = if count >= 2 { crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, (family, 1)).ok() } else { None };
+            // (The second one only with the first: buffers are shared with the DMA family
+            // where `dma` is set.)
+            let second = ctx.dma.is_some() && count >= 2;
+            ctx.dma_in = if second { crate::dma::DmaQueue::new(&ctx.device, &ctx.info.name, (family, 1)).ok() } else { None };
         }
         // Our own device: errors outside a scope are recorded, never a panic.
         let lost = ctx.lost.clone();
