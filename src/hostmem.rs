@@ -173,7 +173,9 @@ pub fn import(ctx: &GpuContext, block: &Arc<HostBlock>, label: &str) -> Result<w
 /// A device-local buffer that the device's DMA queue ([`crate::dma`]) may use beside
 /// wgpu's queue: created with concurrent sharing between the two queue families and
 /// handed to wgpu with `usage`; an ordinary wgpu buffer where the device has no DMA
-/// queue.
+/// queue. wgpu counts a buffer from hal as written, so it never zero-fills what the DMA
+/// queue copied in (it would, before the first use, in a buffer of its own: the first
+/// GPU run of the DMA queue, on such buffers, lost 18 of 21 ring tests to that).
 #[cfg(host_import)]
 pub(crate) fn shared_device_buffer(ctx: &GpuContext, label: &str, len: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
     if ctx.dma().is_none() {

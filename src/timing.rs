@@ -79,7 +79,7 @@ impl GpuTimer {
         if t1 < t0 {
             return Err(Error::Gpu { adapter: ctx.name().into(), message: "timestamps went backwards".into() });
         }
-        Ok((t1 - t0) as f64 * self.period_ns * 1e-9)
+        Ok((t1 - t0) as f64 * self.tick_seconds())
     }
 
     /// Every pair's raw (start, end) ticks as last resolved (waits for the GPU; pairs

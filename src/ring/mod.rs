@@ -187,9 +187,9 @@ pub struct RingStats {
     /// Per device, with [`RingOptions::gpu_timeline`]: per step, when its attention
     /// launches began and ended on the device's GPU, in seconds from the start of the
     /// device's first step's launches (`None`: a step with nothing to compute). Gaps
-    /// between steps are GPU time spent on other work (the K/V copies in and out share
-    /// the device's queue) or waiting for the host. Empty without the option or without
-    /// timestamp queries.
+    /// between steps are GPU time spent on other work (the K/V copies in and out, where
+    /// they share wgpu's queue: devices without DMA queues, `crate::dma`) or waiting for
+    /// the host. Empty without the option or without timestamp queries.
     pub gpu_steps: Vec<Vec<Option<(f64, f64)>>>,
     /// Bytes per piece of a block in flight.
     pub piece_bytes: u64,
@@ -882,12 +882,9 @@ impl RingAttention {
                 let src = crate::hostmem::shared_device_buffer(ctx, "ringattn transport src", block, usage)?;
                 let dst = crate::hostmem::shared_device_buffer(ctx, "ringattn transport dst", block, usage)?;
                 ctx.write_bytes(&src, 0, &pattern(i))?;
-                // Submitted now (copies on a DMA queue read `src` without a submission of
-                // wgpu's first), and `dst` cleared once so wgpu does not zero-fill what
-                // those copies write into it (see crate::dma).
-                let mut clear = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn transport dst") });
-                clear.clear_buffer(&dst, 0, None);
-                ctx.scoped(|| ctx.queue().submit([clear.finish()]))?;
+                // Submitted now: copies on a DMA queue read `src` without a submission of
+                // wgpu's in between (crate::dma).
+                ctx.scoped(|| ctx.queue().submit([]))?;
                 let st = match shared.0 {
                     Some(st) => st,
                     None => transport::SendStaging::new(ctx, block, piece)?,

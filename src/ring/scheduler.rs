@@ -244,15 +244,6 @@ impl Workspace {
             }
             *slot = Some(bufs);
         }
-        // wgpu zero-fills a buffer it has not seen written before its first use. The
-        // slots are written by copies on the DMA queue (crate::dma), which wgpu does not
-        // see, so it would clear what they bring: clear them here, once.
-        let mut clear = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring slots") });
-        for kb in slots.iter().flatten().flatten() {
-            clear.clear_buffer(&kb.k, 0, None);
-            clear.clear_buffer(&kb.v, 0, None);
-        }
-        ctx.scoped(|| ctx.queue().submit([clear.finish()]))?;
         let max_block = max_block_bytes(plan, &s, dtype);
         let send = if n > 1 && !key.shared.0 { Some(SendStaging::new(ctx, max_block, key.piece)?) } else { None };
         let recv = if n > 1 && !key.shared.1 { Some(RecvStaging::new(ctx, max_block, key.piece, threads)?) } else { None };
