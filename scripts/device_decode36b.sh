@@ -1,4 +1,5 @@
 #!/bin/bash
+# (Ran on commit bb0fc5d; the row sets were removed after this and the next call.)
 # Thirty-sixth session, second call: row sets with more bytes in flight per warp (call1:
 # two sets of 4 rows on the same keys ran 1.4x slower than two 4-row tiles at 64K, each
 # warp reading one 256-byte key row per load where the tiles' warps read two): 8 keys a
