@@ -14,7 +14,11 @@
 //!   head_dim 4 r C: r = 8, M = 4, C = 4 is head_dim 128's (8,4,16));
 //! * `R=32`: every lane of a subgroup reads its own vec4 (no reads shared between groups);
 //! * `+ n shuffles per key`: the kernel's loop with its shuffles (the reduce-scatter's,
-//!   the row max's) modelled as n subgroupShuffleXor per key.
+//!   the row max's) modelled as n subgroupShuffleXor per key;
+//! * `L1`: "K" read from a 32 KiB storage buffer at the same addresses instead of from
+//!   workgroup memory (every workgroup reads the same bytes, so the reads hit the L1
+//!   cache): what a kernel that reads K/V straight from memory, with no staging and no
+//!   barriers, would get from its loop.
 //!
 //! Prints each probe's GPU time (timestamp queries, median of 7 after 2 warm-ups) and
 //! multiply-add rate in TFLOP/s (2 FLOPs per FMA).
@@ -28,6 +32,9 @@ use ringattn::GpuContext;
 
 const SRC: &str = r#"
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+//#if GLOBAL
+@group(0) @binding(1) var<storage, read> kg: array<vec4<f32>>;
+//#endif
 var<workgroup> sh: array<vec4<f32>, 2048>;
 const WG: u32 = 256u;
 const LANES: u32 = $LANESu;
@@ -56,7 +63,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
                 //#if SHARED
                 let kx = sh[(base + {j}u * C * LANES + {c}u * LANES + lane) & 2047u];
                 //#else
+                //#if GLOBAL
+                let kx = kg[(base + {j}u * C * LANES + {c}u * LANES + lane) & 2047u];
+                //#else
                 let kx = q[({j}u + {c}u) % $MCu];
+                //#endif
                 //#endif
                 //#unroll m $M
                 acc[{m}u * C + {c}u] = fma(q[{m}u * C + {c}u], kx, acc[{m}u * C + {c}u]);
@@ -83,11 +94,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
 }
 "#;
 
-/// One probe: its name, whether "K" comes from workgroup memory, lanes per group, rows
-/// per group (M) and vec4 columns per lane (C).
+/// Where a probe's "K" comes from.
+#[derive(Clone, Copy, PartialEq)]
+enum Operand {
+    Registers,
+    Workgroup,
+    /// A storage buffer (reads that hit the L1 cache).
+    Storage,
+}
+
+/// One probe: its name, where "K" comes from, lanes per group, rows per group (M) and
+/// vec4 columns per lane (C).
 struct Probe {
     name: String,
-    shared: bool,
+    operand: Operand,
     lanes: u32,
     m: u32,
     c: u32,
@@ -106,25 +126,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iters = args.get(1).copied().unwrap_or(if cpu { 4 } else { 200 });
     println!("adapter: {}", ctx.describe());
     println!("{workgroups} workgroups of 256, {iters} iterations of 16 keys");
-    let probe = |name: &str, shared, lanes, m, c| Probe { name: name.into(), shared, lanes, m, c, shuf: 0, extra: 0 };
-    let shuffled = |name: &str, lanes, m, c, shuf, extra| Probe { name: name.into(), shared: true, lanes, m, c, shuf, extra };
+    use Operand::{Registers, Storage, Workgroup};
+    let probe = |name: &str, operand, lanes, m, c| Probe { name: name.into(), operand, lanes, m, c, shuf: 0, extra: 0 };
+    let shuffled = |name: &str, operand, lanes, m, c, shuf, extra| Probe { name: name.into(), operand, lanes, m, c, shuf, extra };
     let probes = [
-        probe("reg (no workgroup memory), M=4 C=4", false, 8, 4, 4),
-        probe("R=8 M=4 C=4 (head_dim 128's (8,4,16))", true, 8, 4, 4),
-        probe("R=4 M=4 C=4 (head_dim 64's (4,4,16))", true, 4, 4, 4),
-        probe("R=8 M=8 C=2 (twice the FMAs per read)", true, 8, 8, 2),
-        probe("R=8 M=2 C=8 (half the FMAs per read)", true, 8, 2, 8),
-        probe("R=32 M=4 C=4 (no reads shared between groups)", true, 32, 4, 4),
+        probe("reg (no workgroup memory), M=4 C=4", Registers, 8, 4, 4),
+        probe("R=8 M=4 C=4 (head_dim 128's (8,4,16))", Workgroup, 8, 4, 4),
+        probe("R=4 M=4 C=4 (head_dim 64's (4,4,16))", Workgroup, 4, 4, 4),
+        probe("R=8 M=8 C=2 (twice the FMAs per read)", Workgroup, 8, 8, 2),
+        probe("R=8 M=2 C=8 (half the FMAs per read)", Workgroup, 8, 2, 8),
+        probe("R=32 M=4 C=4 (no reads shared between groups)", Workgroup, 32, 4, 4),
+        probe("L1: R=8 M=4 C=4", Storage, 8, 4, 4),
+        probe("L1: R=8 M=8 C=2", Storage, 8, 8, 2),
+        probe("L1: R=32 M=4 C=4", Storage, 32, 4, 4),
         // The kernels' shuffles and P reads per 16 keys of one product (an iteration is
         // one product's 16 keys; P·V reads P, Q·K^T does not). (8,4,16) with PSM: 61
         // shuffles per 16-key tile of both products (the reduce-scatter's 56, the row
         // max's 1, the rescale's 4), ~2 per key and product, and 16 P reads per tile;
         // before PSM P took 64 shuffles more (125, ~4 per key). (16,8,8): 69 per 8-key
         // tile (60 + 1 + 8), ~4.3 per key and product, and 2 P reads per key.
-        shuffled("R=8 M=4 C=4 + 2 shuffles per key, 8 P reads per 16 keys ((8,4,16)'s loop)", 8, 4, 4, 2, 8),
-        shuffled("R=8 M=4 C=4 + 4 shuffles per key ((8,4,16)'s loop before PSM)", 8, 4, 4, 4, 0),
-        shuffled("R=16 M=8 C=2 + 4 shuffles per key, 16 P reads per 16 keys ((16,8,8)'s loop)", 16, 8, 2, 4, 16),
-        shuffled("R=16 M=8 C=2 + 8 shuffles per key", 16, 8, 2, 8, 0),
+        shuffled("R=8 M=4 C=4 + 2 shuffles per key, 8 P reads per 16 keys ((8,4,16)'s loop)", Workgroup, 8, 4, 4, 2, 8),
+        shuffled("R=8 M=4 C=4 + 4 shuffles per key ((8,4,16)'s loop before PSM)", Workgroup, 8, 4, 4, 4, 0),
+        shuffled("R=16 M=8 C=2 + 4 shuffles per key, 16 P reads per 16 keys ((16,8,8)'s loop)", Workgroup, 16, 8, 2, 4, 16),
+        shuffled("R=16 M=8 C=2 + 8 shuffles per key", Workgroup, 16, 8, 2, 8, 0),
+        shuffled("L1: R=8 M=4 C=4 + 2 shuffles per key, 8 P reads per 16 keys ((8,4,16)'s loop)", Storage, 8, 4, 4, 2, 8),
     ];
     let out = ctx.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("lds_probe out"),
@@ -132,6 +157,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         usage: wgpu::BufferUsages::STORAGE,
         mapped_at_creation: false,
     });
+    // "K" for the L1 probes: the values the workgroup-memory probes stage.
+    let kdata: Vec<f32> = (0..2048 * 4).map(|i| ((i / 4) & 7) as f32 * 0.125 - 0.4).collect();
+    let kbuf = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("lds_probe k"),
+        size: 2048 * 16,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue().write_buffer(&kbuf, 0, bytemuck::cast_slice(&kdata));
     let timer = GpuTimer::new(&ctx);
     if timer.is_none() {
         println!("(no TIMESTAMP_QUERY: wall times of submit + wait)");
@@ -144,7 +178,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("LANES", p.lanes.to_string()),
             ("M", p.m.to_string()),
             ("MC", (p.m * p.c).to_string()),
-            ("SHARED", (p.shared as u32).to_string()),
+            ("SHARED", ((p.operand == Workgroup) as u32).to_string()),
+            ("GLOBAL", ((p.operand == Storage) as u32).to_string()),
             ("SHUF", p.shuf.to_string()),
             ("EXTRA", p.extra.to_string()),
         ];
@@ -169,7 +204,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bg = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry { binding: 0, resource: out.as_entire_binding() }],
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: out.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: kbuf.as_entire_binding() },
+            ][..if p.operand == Storage { 2 } else { 1 }],
         });
         let mut times = Vec::new();
         for rep in 0..9 {
@@ -201,7 +239,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "| {} | {} | {:.3} | {:.1} |",
             p.name,
-            if p.shared { (4 * p.m).to_string() } else { "-".into() },
+            if p.operand == Registers { "-".into() } else { (4 * p.m).to_string() },
             secs * 1e3,
             2.0 * fmas / secs / 1e12
         );
