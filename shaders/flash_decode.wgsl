@@ -4,24 +4,20 @@
 //
 // One workgroup owns the BQ rows of one query tile (tokens x packed query heads: GQA
 // packing, flash_common) of one grid head and batch element, over one key part. The
-// rows are split into RS row sets of BR = BQ / RS rows, and the keys are dealt to groups
-// of G consecutive lanes (inside one subgroup), NG = WG / G groups per workgroup, NK =
-// NG / RS per row set: group g holds row set g / NK and takes keys g % NK, g % NK + NK,
-// ..., so the sets' groups read the same keys in the same order (the later reads hit the
-// cache) and neighbouring groups of a set neighbouring key rows; a step takes NK KB
-// keys. Lane l of a group holds units l,
-// l + G, ... (C units of UW elements each: 16 bytes, 8 f16 in a vec4<u32> unpacked to
-// f32, or a vec4<f32>) of its row set's q and O and of each key's K and V row, which it
+// keys are dealt to groups of G consecutive lanes (inside one subgroup), NG = WG / G
+// groups per workgroup: a step takes NG KB keys, group g keys g, g + NG, ... so the
+// groups of a subgroup read neighbouring key rows at once. Lane l of a group holds units
+// l, l + G, ... (C units of UW elements each: 16 bytes, 8 f16 in a vec4<u32> unpacked to
+// f32, or a vec4<f32>) of every row's q and O and of each key's K and V row, which it
 // loads straight from storage, all KB keys' loads of a step issued before their use. A
 // score is the sum of the group's partial dot products (subgroupShuffleXor butterfly,
 // every lane ends with it); each group keeps its own online softmax (m, l and its units
-// of O per row). After the keys the groups of a subgroup with the same row set merge
-// their states by shuffles, then the subgroups (or their parts of one set) through
-// workgroup memory, and the workgroup writes O and LSE once.
+// of O per row). After the keys the groups of a subgroup merge their states by shuffles,
+// the subgroups through workgroup memory, and the workgroup writes O and LSE once.
 //
 // Same parameters, bindings, key range, causal limit and accumulate mode as the other
 // flash kernels; dense launches only (SPARSE is 0).
-// Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, RS, BR (= BQ / RS), G, LOG2LANES (= log2 G), C, U4 (vec4
+// Template names: ENABLE, IN, OUT, HEAD_DIM, BQ, G, LOG2LANES (= log2 G), C, U4 (vec4
 // per unit: 2 where UNPACK, else 1), UNPACK (f16: units as vec4<u32>), KB, WG, SGMIN
 // (the adapter's least subgroup size), PREF, SPARSE, GRID_T.
 // Loops over registers are unrolled by the template, so private arrays are only ever
@@ -35,8 +31,6 @@ alias Out = $OUT;
 const D: u32 = $HEAD_DIMu;
 const D4: u32 = D / 4u;
 const BQ: u32 = $BQu;
-const RS: u32 = $RSu;
-const BR: u32 = $BRu;
 const G: u32 = $Gu;
 const LANES: u32 = G;
 const C: u32 = $Cu;
@@ -44,8 +38,6 @@ const U4: u32 = $U4u;
 const KB: u32 = $KBu;
 const WG: u32 = $WGu;
 const NG: u32 = WG / G;
-// Groups per row set.
-const NK: u32 = NG / RS;
 // Elements per unit.
 const UW: u32 = 4u * U4;
 // Subgroups per workgroup, at most.
@@ -63,20 +55,20 @@ alias Unit = vec4<In>;
 @group(0) @binding(4) var<storage, read_write> o: array<Out>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-// Each subgroup's merged state: (m, l) per row of its row set, and its O rows.
-var<workgroup> sml: array<vec2<f32>, NSLOT * BR>;
-var<workgroup> so: array<vec4<f32>, NSLOT * BR * D4>;
+// Each subgroup's merged state: (m, l) per row, and its O rows.
+var<workgroup> sml: array<vec2<f32>, NSLOT * BQ>;
+var<workgroup> so: array<vec4<f32>, NSLOT * BQ * D4>;
 // The rows' LSE before this launch (accumulate mode), read before any is written.
 var<workgroup> sprev: array<f32, BQ>;
 
 //#include lanes_common
 
-// The units of K and V of keys T + gk + j NK (j < KB) into ku and vu (a group's keys past
+// The units of K and V of keys T + gi + j NG (j < KB) into ku and vu (a group's keys past
 // kend read as key kend - 1, or 0 where no key is visible: PREF loads before the loop).
 //#define LOAD_STEP
     //#unroll j $KB
     {
-        let e = (kv0 + min({T} + gk + {j}u * NK, max(kend, 1u) - 1u)) * stride + hoff + gl * UW;
+        let e = (kv0 + min({T} + gi + {j}u * NG, max(kend, 1u) - 1u)) * stride + hoff + gl * UW;
         //#unroll c $C
         ku[{j}][{c}] = k[(p.k_off + e) / UW + G * {c}u];
         vu[{j}][{c}] = v[(p.v_off + e) / UW + G * {c}u];
@@ -105,25 +97,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let row0 = qtile * BQ;
     let gi = lid / G;
     let gl = lid % G;
-    // The group's keys (gk, gk + NK, ...) and row set: rows row0 + rs * BR + r (r < BR).
-    let gk = gi % NK;
-    let rs = gi / NK;
-    let rr0 = row0 + rs * BR;
 
     if p.accumulate != 0u && lid < BQ {
         sprev[lid] = lse[p.lse_off + lse_row(b, h, min(row0 + lid, p.seq_q - 1u))];
     }
 
-    // q (times scale log2 e), O, m and l of each row of the row set; keys below klim[r]
-    // are visible to row r.
-    var qr: array<array<array<vec4<f32>, $U4>, $C>, $BR>;
-    var acc: array<array<array<vec4<f32>, $U4>, $C>, $BR>;
-    var m: array<f32, $BR>;
-    var l: array<f32, $BR>;
-    var klim: array<u32, $BR>;
-    //#unroll r $BR
+    // q (times scale log2 e), O, m and l of each row; keys below klim[r] are visible to
+    // row r.
+    var qr: array<array<array<vec4<f32>, $U4>, $C>, $BQ>;
+    var acc: array<array<array<vec4<f32>, $U4>, $C>, $BQ>;
+    var m: array<f32, $BQ>;
+    var l: array<f32, $BQ>;
+    var klim: array<u32, $BQ>;
+    //#unroll r $BQ
     {
-        let row = min(rr0 + {r}u, p.seq_q - 1u);
+        let row = min(row0 + {r}u, p.seq_q - 1u);
         let qb = p.q_off + q_row(bq, h, row) * D;
         //#unroll c $C
         //#unroll i $U4
@@ -153,11 +141,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let t0 = p.k_begin;
     //#use LOAD_STEP T=t0
 //#endif
-    for (var t = p.k_begin; t < kend; t += NK * KB) {
+    for (var t = p.k_begin; t < kend; t += NG * KB) {
 //#if PREF
         let kc = ku;
         let vc = vu;
-        let tn = t + NK * KB;
+        let tn = t + NG * KB;
         //#use LOAD_STEP T=tn
 //#else
         //#use LOAD_STEP T=t
@@ -166,11 +154,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 //#endif
         var key: array<u32, $KB>;
         //#unroll j $KB
-        key[{j}] = t + gk + {j}u * NK;
+        key[{j}] = t + gi + {j}u * NG;
         //#end
 
         // Partial dot products, then their sums over the group.
-        var s: array<array<f32, $BR>, $KB>;
+        var s: array<array<f32, $BQ>, $KB>;
         //#unroll j $KB
         {
             var kf: array<array<vec4<f32>, $U4>, $C>;
@@ -179,7 +167,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             kf[{c}][{i}] = part4(kc[{j}][{c}], {i}u);
             //#end
             //#end
-            //#unroll r $BR
+            //#unroll r $BQ
             {
                 var x = 0.0;
                 //#unroll c $C
@@ -193,14 +181,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         //#end
         //#unroll j $KB
-        //#unroll r $BR
+        //#unroll r $BQ
         s[{j}][{r}] = lanes_sum(s[{j}][{r}]);
         //#end
         //#end
 
         // Online softmax per row; P of the step's keys.
-        var pw: array<array<f32, $BR>, $KB>;
-        //#unroll r $BR
+        var pw: array<array<f32, $BQ>, $KB>;
+        //#unroll r $BQ
         {
             var mx = m[{r}];
             //#unroll j $KB
@@ -230,7 +218,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#unroll i $U4
         {
             let vx = part4(vc[{j}][{c}], {i}u);
-            //#unroll r $BR
+            //#unroll r $BQ
             acc[{r}][{c}][{i}] += pw[{j}][{r}] * vx;
             //#end
         }
@@ -239,15 +227,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     }
 
-    // The groups of a subgroup with the same row set merge their states (butterfly over
-    // the lane bits above the key group's; a workgroup smaller than its subgroup uses its
-    // own lanes only).
+    // The groups of a subgroup merge their states (butterfly over the lane bits above
+    // the group's; a workgroup smaller than its subgroup uses its own lanes only).
     let lanes = min(sg, WG);
-    // A row set's lanes are NK G consecutive ones (a power of two): a butterfly partner
-    // within that distance has the same set.
-    let span = min(lanes, NK * G);
-    for (var off = G; off < span; off <<= 1u) {
-        //#unroll r $BR
+    for (var off = G; off < lanes; off <<= 1u) {
+        //#unroll r $BQ
         {
             let mo = subgroupShuffleXor(m[{r}], off);
             let lo = subgroupShuffleXor(l[{r}], off);
@@ -265,18 +249,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         //#end
     }
 
-    // The first group of each span (a subgroup, or its part of one row set) writes its
-    // state to slot `slot`, rows of its set.
-    let slot = lid / span;
-    if lid % span < G {
-        //#unroll r $BR
+    // The first group of each subgroup writes the subgroup's state.
+    let slot = lid / lanes;
+    if lid % lanes < G {
+        //#unroll r $BQ
         {
             if gl == 0u {
-                sml[slot * BR + {r}u] = vec2<f32>(m[{r}], l[{r}]);
+                sml[slot * BQ + {r}u] = vec2<f32>(m[{r}], l[{r}]);
             }
             //#unroll c $C
             //#unroll i $U4
-            so[(slot * BR + {r}u) * D4 + (gl + G * {c}u) * U4 + {i}u] = acc[{r}][{c}][{i}];
+            so[(slot * BQ + {r}u) * D4 + (gl + G * {c}u) * U4 + {i}u] = acc[{r}][{c}][{i}];
             //#end
             //#end
         }
@@ -288,8 +271,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
     // The subgroups' states merged (with the launch's earlier state in accumulate mode),
     // one vec4 of O per invocation and pass.
-    // Slots per row set; row r's are those of set r / BR.
-    let nslot = NK * G / span;
+    let nslot = WG / lanes;
     for (var x = lid; x < BQ * D4; x += WG) {
         let r = x / D4;
         let d4 = x % D4;
@@ -300,10 +282,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let resume = p.accumulate != 0u && sprev[r] > -1.0e30;
             let mp = sprev[r] * LOG2E;
             var mt = select(NEG_BIG, mp, resume);
-            let s0 = r / BR * nslot;
-            let rl = r % BR;
-            for (var s = s0; s < s0 + nslot; s++) {
-                mt = max(mt, sml[s * BR + rl].x);
+            for (var s = 0u; s < nslot; s++) {
+                mt = max(mt, sml[s * BQ + r].x);
             }
             var ls = 0.0;
             var a4 = vec4<f32>(0.0);
@@ -312,11 +292,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 ls = w;
                 a4 = load_o4(ob) * w;
             }
-            for (var s = s0; s < s0 + nslot; s++) {
-                let st = sml[s * BR + rl];
+            for (var s = 0u; s < nslot; s++) {
+                let st = sml[s * BQ + r];
                 let w = exp2(st.x - mt);
                 ls += st.y * w;
-                a4 += so[(s * BR + rl) * D4 + d4] * w;
+                a4 += so[(s * BQ + r) * D4 + d4] * w;
             }
             if ls > 0.0 {
                 store_o4(ob, a4 / ls);

@@ -428,9 +428,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
         "flash_regs" => out.extend(regs_specializations()),
         // kernels::flash::decode_stream_config_for's tiles (dense only): every dtype,
         // head_dim, row count and subgroup size it takes, at the default keys per step
-        // and workgroup, with the overrides of RINGATTN_DECODE_KB / _WG / _G / _PREF
-        // at 4 rows, head_dim 128, 32 lanes, and in 2 and 4 row sets (_SETS) at head_dim
-        // 128 and at 8 rows.
+        // and workgroup, and with the overrides of RINGATTN_DECODE_KB / _WG / _G / _PREF
+        // at 4 rows, head_dim 128, 32 lanes.
         "flash_decode" => {
             use ringattn::kernels::flash::{decode_stream_config_for, decode_stream_defines, DecodeStreamOpts, DECODE_STREAM_ROWS};
             let tweaks = [
@@ -445,10 +444,8 @@ fn base_specializations(name: &str) -> Vec<Defines> {
                 for &d in SUPPORTED_HEAD_DIMS {
                     for rows in 1..=DECODE_STREAM_ROWS {
                         for sg in SUBGROUP_SIZES {
-                            let sets = [2, 4].map(|n| DecodeStreamOpts { row_sets: Some(n), ..Default::default() });
-                            let opts = std::iter::once(DecodeStreamOpts::default())
-                                .chain(tweaks.into_iter().filter(|_| d == 128 && rows == 4 && sg == 32))
-                                .chain(sets.into_iter().filter(|_| d == 128 || rows == 8));
+                            let opts =
+                                std::iter::once(DecodeStreamOpts::default()).chain(tweaks.into_iter().filter(|_| d == 128 && rows == 4 && sg == 32));
                             for o in opts {
                                 if let Some(cfg) = decode_stream_config_for(dtype, d, rows, sg, 49152, 1024, o) {
                                     let v = decode_stream_defines(dtype, d, &cfg, sg);

@@ -156,10 +156,8 @@ pub enum SgVariant {
     Regs,
     /// `flash_decode.wgsl` (decode launches, [`decode_stream_config`]): K/V streamed
     /// into registers by groups of `r` lanes per key, `m` keys per group and step, `w`
-    /// invocations; `mq` bit 0 set where each step's loads are issued a step ahead
-    /// (PREF, [`TileConfig::decode_pref`]), its higher bits log2 of the row sets
-    /// ([`TileConfig::decode_row_sets`]); `bq` is the rows per workgroup, `bk` the keys
-    /// of one step.
+    /// invocations, `mq` 1 where each step's loads are issued a step ahead (PREF); `bq`
+    /// is the rows per workgroup, `bk` the keys of one step.
     Decode,
 }
 
@@ -183,23 +181,6 @@ pub struct TileConfig {
 }
 
 impl TileConfig {
-    /// `flash_decode.wgsl` tiles ([`SgVariant::Decode`]): whether each step's loads are
-    /// issued a step ahead (PREF).
-    pub fn decode_pref(&self) -> bool {
-        self.variant == SgVariant::Decode && self.mq & 1 == 1
-    }
-
-    /// `flash_decode.wgsl` tiles ([`SgVariant::Decode`]): the row sets the workgroup's
-    /// `bq` rows are split into, each taken by its own lane groups on the same keys (1
-    /// elsewhere).
-    pub fn decode_row_sets(&self) -> u32 {
-        if self.variant == SgVariant::Decode {
-            1 << (self.mq >> 1)
-        } else {
-            1
-        }
-    }
-
     /// Invocations per workgroup: for the subgroup tier's shuffle and tiled kernels row
     /// groups of `r` lanes, `m` query rows each; for `flash_matrix.wgsl` the same sum
     /// (`w` subgroups of `r` 16-row groups of blocks: `bq / m * r`); for the register
@@ -223,11 +204,7 @@ impl TileConfig {
             Tier::Subgroup => match self.variant {
                 SgVariant::Broadcast => format!("{base} bcast"),
                 SgVariant::Tiled { palias } => format!("{base} tiled tm={} kq={}{}", self.m, tiled_kq(self), if palias { " palias" } else { "" }),
-                SgVariant::Decode => {
-                    let sets = self.decode_row_sets();
-                    let sets = if sets > 1 { format!(" sets={sets}") } else { String::new() };
-                    format!("{base} decode g={} kb={} wg={}{sets}{}", self.r, self.m, self.w, if self.decode_pref() { " pref" } else { "" })
-                }
+                SgVariant::Decode => format!("{base} decode g={} kb={} wg={}{}", self.r, self.m, self.w, if self.mq == 1 { " pref" } else { "" }),
                 SgVariant::Shuffle | SgVariant::Regs => format!("{base} r={} m={}", self.r, self.m),
             },
             Tier::Matrix => format!("{base} mq={} w={}{}", self.mq, self.w, if self.variant == SgVariant::Regs { " regs" } else { "" }),
@@ -752,12 +729,6 @@ pub const DECODE_STREAM_ROWS: usize = 8;
 /// 0.0647 / 0.179.
 pub const DECODE_STREAM_TILE_ROWS: usize = 4;
 
-/// Most row sets of one `flash_decode.wgsl` query tile ([`decode_stream_config`]): the
-/// lane groups of a row set hold its rows' q and O and take the same keys as those of
-/// the other sets, so a tile of more rows than [`DECODE_STREAM_TILE_ROWS`] reads its
-/// K/V once.
-pub const DECODE_STREAM_ROW_SETS: u32 = 1;
-
 /// Keys per lane group and step of `flash_decode.wgsl` (`RINGATTN_DECODE_KB`: 1, 2, 4 or
 /// 8): every load of a step is issued before the step's first use of one.
 pub const DECODE_STREAM_KB: u32 = 4;
@@ -795,8 +766,6 @@ pub fn decode_stream_config(ctx: &GpuContext, dtype: Dtype, head_dim: usize, row
         wg: env("RINGATTN_DECODE_WG"),
         lanes: env("RINGATTN_DECODE_G"),
         tile_rows: env("RINGATTN_DECODE_ROWS").map(|r| r as usize),
-        row_sets: env("RINGATTN_DECODE_SETS"),
-        max_rows: env("RINGATTN_DECODE_MAX_ROWS").map(|r| r as usize),
         pref: switch(std::env::var("RINGATTN_DECODE_PREF").ok().as_deref()),
     };
     decode_stream_config_with(ctx, dtype, head_dim, rows, opts)
@@ -833,14 +802,9 @@ pub struct DecodeStreamOpts {
     /// Lanes per key (a power of two, at most a key row's units, the subgroup size and
     /// 32; default [`DECODE_STREAM_LANES_F16`] in f16, else the most).
     pub lanes: Option<u32>,
-    /// Most rows per lane (1 to [`DECODE_STREAM_ROWS`]; default
+    /// Most rows per query tile (1 to [`DECODE_STREAM_ROWS`]; default
     /// [`DECODE_STREAM_TILE_ROWS`]).
     pub tile_rows: Option<usize>,
-    /// Row sets per query tile (1, 2 or 4; default: the fewest, up to
-    /// [`DECODE_STREAM_ROW_SETS`], that keep each lane within its rows).
-    pub row_sets: Option<u32>,
-    /// Most rows per K/V head the kernel takes (1 to 32; default [`DECODE_STREAM_ROWS`]).
-    pub max_rows: Option<usize>,
     /// Each step's K/V loads issued a step ahead (PREF; default [`DECODE_STREAM_PREF`]).
     pub pref: Option<bool>,
 }
@@ -870,21 +834,13 @@ pub fn decode_stream_config_for(
 ) -> Option<TileConfig> {
     let uw = if dtype == Dtype::F16 { 8 } else { 4 };
     let units = d as u32 / uw;
-    let max_rows = opts.max_rows.filter(|r| (1..=32).contains(r)).unwrap_or(DECODE_STREAM_ROWS);
-    if !d.is_power_of_two() || units == 0 || rows == 0 || rows > max_rows || sg_min < 4 {
+    if !d.is_power_of_two() || units == 0 || rows == 0 || rows > DECODE_STREAM_ROWS || sg_min < 4 {
         return None;
     }
-    // Rows per lane: at most DECODE_STREAM_TILE_ROWS (or RINGATTN_DECODE_ROWS); row sets
-    // per tile: the fewest that keep to it, up to DECODE_STREAM_ROW_SETS (or
-    // RINGATTN_DECODE_SETS, at most the rows); rows per tile as even as the tiles allow,
-    // a multiple of the row sets.
-    let lane_rows = opts.tile_rows.filter(|r| (1..=DECODE_STREAM_ROWS).contains(r)).unwrap_or(DECODE_STREAM_TILE_ROWS);
-    let sets = match opts.row_sets.filter(|s| [1, 2, 4].contains(s)) {
-        Some(s) => s.min(pow2_floor(rows as u32)),
-        None => (rows.div_ceil(lane_rows) as u32).next_power_of_two().min(DECODE_STREAM_ROW_SETS),
-    };
-    let tile_rows = lane_rows * sets as usize;
-    let rows = rows.div_ceil(rows.div_ceil(tile_rows)).next_multiple_of(sets as usize);
+    // Rows per query tile: at most DECODE_STREAM_TILE_ROWS (or RINGATTN_DECODE_ROWS), as
+    // even as the tiles allow.
+    let tile_rows = opts.tile_rows.filter(|r| (1..=DECODE_STREAM_ROWS).contains(r)).unwrap_or(DECODE_STREAM_TILE_ROWS);
+    let rows = rows.div_ceil(rows.div_ceil(tile_rows));
     let most = units.min(sg_min).min(32);
     let mut g = most.min(if dtype == Dtype::F16 { DECODE_STREAM_LANES_F16 } else { 32 });
     if let Some(l) = opts.lanes.filter(|l| l.is_power_of_two() && *l <= most) {
@@ -894,18 +850,14 @@ pub fn decode_stream_config_for(
     let kb = opts.kb.filter(|k| [1, 2, 4, 8].contains(k)).unwrap_or(DECODE_STREAM_KB);
     let wg = opts.wg.filter(|w| w.is_multiple_of(sg_min) && *w >= sg_min).unwrap_or(DECODE_STREAM_SUBGROUPS * sg_min);
     let rows = rows as u32;
-    let vec4s = rows / sets * c * uw / 4;
-    // The subgroups' states (m, l and O rows of their row set) and the rows' earlier LSE.
-    let bytes = wg / sg_min * (rows / sets) * (d as u32 * 4 + 8) + rows * 4;
+    let vec4s = rows * c * uw / 4;
+    // The subgroups' states (m, l and O rows) and the rows' earlier LSE.
+    let bytes = wg / sg_min * rows * (d as u32 * 4 + 8) + rows * 4;
     if vec4s > DECODE_STREAM_VEC4 || bytes > max_wg_bytes || wg > max_invocations {
         return None;
     }
     let pref = opts.pref.unwrap_or(DECODE_STREAM_PREF);
-    if wg / g < sets {
-        return None;
-    }
-    let mq = pref as u32 | (sets.trailing_zeros() << 1);
-    Some(TileConfig { bq: rows, bk: wg / g / sets * kb, r: g, variant: SgVariant::Decode, mq, w: wg, m: kb })
+    Some(TileConfig { bq: rows, bk: wg / g * kb, r: g, variant: SgVariant::Decode, mq: pref as u32, w: wg, m: kb })
 }
 
 /// Template substitutions of `flash_decode.wgsl` for `dtype`, head_dim `d`, tiles `cfg`
@@ -915,7 +867,6 @@ pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u
     let uw = if f16 { 8 } else { 4 };
     vec![
         ("BQ", cfg.bq.to_string()),
-        ("BR", (cfg.bq / cfg.decode_row_sets()).to_string()),
         ("C", (d as u32 / uw / cfg.r).to_string()),
         ("ENABLE", enable_line(&[dtype])),
         ("G", cfg.r.to_string()),
@@ -924,8 +875,7 @@ pub fn decode_stream_defines(dtype: Dtype, d: usize, cfg: &TileConfig, sg_min: u
         ("KB", cfg.m.to_string()),
         ("LOG2LANES", cfg.r.trailing_zeros().to_string()),
         ("OUT", dtype.wgsl().to_string()),
-        ("PREF", (cfg.decode_pref() as u32).to_string()),
-        ("RS", cfg.decode_row_sets().to_string()),
+        ("PREF", ((cfg.mq == 1) as u32).to_string()),
         ("SGMIN", sg_min.to_string()),
         ("SPARSE", "0".to_string()),
         ("U4", (uw / 4).to_string()),
@@ -1932,7 +1882,7 @@ pub struct DecodeSplit {
 pub fn decode_split(tier: Tier, cfg: &TileConfig, head_dim: usize) -> DecodeSplit {
     if cfg.variant == SgVariant::Decode {
         let wide = (head_dim / DECODE_STREAM_PARTS_HEAD_DIM).max(1) as u64;
-        let invocations = DECODE_STREAM_INVOCATIONS / (cfg.bq / cfg.decode_row_sets()).max(2) as u64 / wide;
+        let invocations = DECODE_STREAM_INVOCATIONS / cfg.bq.max(2) as u64 / wide;
         return DecodeSplit { workgroups: (invocations / cfg.w.max(1) as u64).max(1), part_keys: DECODE_PART_KEYS_WIDE };
     }
     let short = match tier {
@@ -3921,29 +3871,12 @@ mod tests {
         assert!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 49152, INVOCATIONS, no).is_some());
         assert_eq!(decode_stream_config_for(Dtype::F16, 256, 4, SG, 16384, INVOCATIONS, no), None);
         // The overrides; 8 lanes of two units hold 32 vec4 of q for one 8-row tile.
-        let opts =
-            DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), row_sets: None, max_rows: None, pref: Some(true) };
+        let opts = DecodeStreamOpts { kb: Some(2), wg: Some(128), lanes: Some(8), tile_rows: Some(4), pref: Some(true) };
         let c = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, opts).unwrap();
         assert_eq!((c.bq, c.r, c.m, c.w, c.mq, c.bk), (4, 8, 2, 128, 1, 32));
         assert_eq!(decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..opts }), None);
         let one = decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { tile_rows: Some(8), ..no });
         assert_eq!(one.map(|c| c.bq), Some(8));
-        // Row sets: 8 rows in one tile of two sets of 4 (the keys of a step halve), 7 in
-        // two sets of 4, 5 in four sets of 2; at most the rows; the parts as for 4 rows.
-        let sets = |rows, n| {
-            decode_stream_config_for(Dtype::F16, 128, rows, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { row_sets: Some(n), ..no })
-                .map(|c| (c.bq, c.decode_row_sets(), c.bk))
-        };
-        assert_eq!((sets(8, 2), sets(7, 2), sets(5, 4), sets(1, 4)), (Some((8, 2, 32)), Some((8, 2, 32)), Some((8, 4, 16)), Some((1, 1, 64))));
-        let c =
-            decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, DecodeStreamOpts { row_sets: Some(2), pref: Some(true), ..no })
-                .unwrap();
-        assert!(c.decode_pref() && c.decode_row_sets() == 2);
-        assert_eq!(c.describe(Tier::Subgroup), "bq=8 bk=32 decode g=16 kb=4 wg=256 sets=2 pref");
-        assert_eq!(decode_key_splits(8, 65536, decode_split(Tier::Subgroup, &c, 128)), 32);
-        // 2 sets of 16 lanes of 32-invocation workgroups: one key group.
-        let narrow = DecodeStreamOpts { row_sets: Some(4), wg: Some(32), ..no };
-        assert_eq!(decode_stream_config_for(Dtype::F16, 128, 8, SG, WG_BYTES, INVOCATIONS, narrow), None);
         // Parts: one token with 8 K/V heads (8 workgroups a part) in 32; MHA (32
         // one-row workgroups) in 16; a batch of 4 (32 four-row workgroups) in 8.
         let split_d = |d, rows, workgroups, seq_k| {
