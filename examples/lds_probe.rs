@@ -23,7 +23,8 @@
 //! Prints each probe's GPU time (timestamp queries, median of 7 after 2 warm-ups) and
 //! multiply-add rate in TFLOP/s (2 FLOPs per FMA).
 //!
-//! Results on an H200: BENCHMARKS.md, "The tile loop alone".
+//! Results on an H200: BENCHMARKS.md, "The tile loop alone" and "The tile loop with K/V
+//! read from memory instead of workgroup memory" (the L1 probes).
 //!
 //! `cargo run --release --example lds_probe [workgroups] [iterations]`
 use ringattn::kernels::render;
