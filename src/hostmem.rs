@@ -88,7 +88,7 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
         return None;
     }
     let name = adapter.get_info().name;
-    let (open, (align, queue)) = {
+    let (open, (align, dma_queues)) = {
         // SAFETY: the hal adapter is only read and used to open a device, which wgpu
         // then owns (create_device_from_hal below).
         let hal = unsafe { adapter.as_hal::<Vulkan>() }?;
@@ -101,10 +101,10 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
         // the extension the device lists.
         unsafe { hal.shared_instance().raw_instance().get_physical_device_properties2(hal.raw_physical_device(), &mut props) };
         let align = host_props.min_imported_host_pointer_alignment.max(1);
-        let open = |queue: Option<(u32, u32)>| {
+        let open = |queues: Option<(u32, u32)>| {
             let add_extension = Box::new(move |args: wgpu::hal::vulkan::CreateDeviceCallbackArgs<'_, '_, '_>| {
                 args.extensions.push(ash::ext::external_memory_host::NAME);
-                if let Some(q) = queue {
+                if let Some(q) = queues {
                     crate::dma::add_queue(args.queue_create_infos, q);
                 }
             });
@@ -114,10 +114,10 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
         };
         // A driver that refuses the extra queues still gets host import: once more
         // without them.
-        let queue = crate::dma::plan(hal.shared_instance().raw_instance(), hal.raw_physical_device(), dma);
-        match open(queue) {
-            Err(_) if queue.is_some() => (open(None), (align, None)),
-            o => (o, (align, queue)),
+        let planned = crate::dma::plan(hal.shared_instance().raw_instance(), hal.raw_physical_device(), dma);
+        match open(planned) {
+            Err(_) if planned.is_some() => (open(None), (align, None)),
+            o => (o, (align, planned)),
         }
     };
     let open = match open {
@@ -127,7 +127,7 @@ pub(crate) fn request_device(adapter: &wgpu::Adapter, desc: &wgpu::DeviceDescrip
     // SAFETY: `open` was created from this adapter with the descriptor's features.
     Some(
         unsafe { adapter.create_device_from_hal(open, desc) }
-            .map(|(device, queue_)| OpenedDevice { device, queue: queue_, align, dma: queue })
+            .map(|(device, queue)| OpenedDevice { device, queue, align, dma: dma_queues })
             .map_err(|e| Error::RequestDevice { adapter: name, reason: e.to_string() }),
     )
 }

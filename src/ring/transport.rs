@@ -568,21 +568,19 @@ impl SendStaging {
         let dma = if self.uses_dma(ctx) { ctx.dma() } else { None };
         for j in 0..n {
             let slot = set.start + j;
+            let parts = piece_parts(&lens, self.piece, j);
+            let len = parts.iter().map(|&(_, _, dst_off, bytes)| dst_off + bytes).max().unwrap_or(0);
             if let Some(q) = dma {
                 // Shared staging on a device with a DMA queue: the copy runs there, beside
                 // the compute (crate::dma).
-                let parts = piece_parts(&lens, self.piece, j);
-                let len = parts.iter().map(|&(_, _, dst_off, bytes)| dst_off + bytes).max().unwrap_or(0);
                 let copies: Vec<DmaCopy<'_>> =
                     parts.iter().map(|&(seg, src_off, dst_off, bytes)| (segments[seg].0, src_off, &*self.pieces[slot], dst_off, bytes)).collect();
                 pieces.push(PendingPiece { index: j, slot, len, ready: Ready::Dma(q.submit(&copies)?) });
                 continue;
             }
             let mut enc = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ringattn ring send") });
-            let mut len = 0;
-            for (seg, src_off, dst_off, bytes) in piece_parts(&lens, self.piece, j) {
+            for (seg, src_off, dst_off, bytes) in parts {
                 enc.copy_buffer_to_buffer(segments[seg].0, src_off, &self.pieces[slot], dst_off, bytes);
-                len = len.max(dst_off + bytes);
             }
             ctx.scoped(|| ctx.queue().submit([enc.finish()]))?;
             let rx = if self.shared {
